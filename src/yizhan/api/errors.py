@@ -1,0 +1,61 @@
+"""Error answers of the native API: `{"request_id", "code", "message"}` with the registry's
+HTTP status, in the language the request asks for (Accept-Language) or the default."""
+
+from __future__ import annotations
+
+import uuid
+
+import orjson
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from yizhan.domain.errors import Lang, Refusal
+
+
+def request_id() -> str:
+    return str(uuid.uuid4()).upper()
+
+
+def language(request: Request) -> Lang:
+    header = request.headers.get("accept-language", "")
+    if header:
+        first = header.split(",")[0].strip().lower()
+        if first.startswith("zh"):
+            return Lang.ZH
+        if first.startswith("en"):
+            return Lang.EN
+    return Lang(request.app.state.default_language)
+
+
+def json_response(body: dict[str, object], status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def refusal_response(request: Request, refusal: Refusal) -> Response:
+    return json_response({"request_id": request_id(), "code": refusal.code,
+                          "message": refusal.message(language(request))},
+                         refusal.error.http_status)
+
+
+async def on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    error = exc.errors()[0]
+    where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+    code = "MissingParameter" if error.get("type") == "missing" else "InvalidParameter"
+    return refusal_response(request, Refusal(code, f"{where}: {error.get('msg', '')}"))
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code in (404, 405):
+        return refusal_response(request, Refusal(
+            "InvalidApi.NotFound", f"{request.method} {request.url.path}"))
+    if exc.status_code == 401:
+        return refusal_response(request, Refusal("Unauthorized", str(exc.detail)))
+    return refusal_response(request, Refusal("InvalidParameter", str(exc.detail)))
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    return refusal_response(request, Refusal("InternalError"))

@@ -1,0 +1,134 @@
+"""The native REST API (JSON, snake_case), authenticated by AccessKey (see `auth.py`).
+
+    POST /v1/messages                 send to one or many numbers
+    GET  /v1/messages/{message_id}    one message
+    GET  /v1/messages?biz_id=...      the messages of one send request
+    GET  /v1/messages?phone_number=...&date=YYYY-MM-DD   records of a number on a China day
+
+Hands send requests to intake; reads records from the store. Every refusal answers the
+registry's code and status (docs/api.md, docs/errors.md).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+from starlette.responses import Response
+
+from yizhan.api.errors import json_response, refusal_response, request_id
+from yizhan.domain.errors import Refusal
+from yizhan.domain.model import Account, Message
+from yizhan.domain.timezone import china_day_bounds, china_today
+from yizhan.intake import SendAccepted, SendRequest
+from yizhan.policy import numbers
+from yizhan.policy.chain import Recipient
+
+router = APIRouter(prefix="/v1", tags=["messages"])
+
+
+class AuthFailed(Exception):
+    def __init__(self, refusal: Refusal) -> None:
+        self.refusal = refusal
+
+
+async def authenticated(request: Request) -> Account:
+    result = await request.app.state.auth.basic(request.headers.get("authorization"))
+    if isinstance(result, Refusal):
+        raise AuthFailed(result)
+    return result
+
+
+async def on_auth_failed(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AuthFailed)
+    response = refusal_response(request, exc.refusal)
+    if exc.refusal.code == "Unauthorized":
+        response.headers["WWW-Authenticate"] = 'Basic realm="yizhan"'
+    return response
+
+
+AccountDep = Annotated[Account, Depends(authenticated)]
+
+
+class SendBody(BaseModel):
+    phone_numbers: list[str] | str = Field(
+        description="Up to 1000 numbers, as a list or comma-separated.",
+        examples=[["13800138000"]])
+    sign_name: str = Field(description="An approved signature of the account.")
+    template_code: str = Field(description="An approved template of the account.")
+    template_param: dict[str, Any] | str | None = Field(
+        None, description="Template variables: an object of strings, or its JSON text.",
+        examples=[{"code": "1234"}])
+    out_id: str = Field("", description="Your own reference, returned in records.")
+
+
+def message_json(m: Message) -> dict[str, Any]:
+    return {
+        "message_id": str(m.id), "biz_id": m.biz_id, "phone_number": numbers.display(m.phone),
+        "sign_name": m.sign_name, "template_code": m.template_code, "content": m.content,
+        "segments": m.segments, "status": m.status.value, "error_code": m.error_code,
+        "reason": m.reason, "out_id": m.out_id, "channel": m.channel,
+        "created_at": m.created_at.isoformat(),
+        "submitted_at": m.submitted_at.isoformat() if m.submitted_at else None,
+        "receipt_at": m.receipt_at.isoformat() if m.receipt_at else None,
+    }
+
+
+@router.post("/messages", summary="Send an SMS to one or many numbers")
+async def send(body: SendBody, request: Request, account: AccountDep) -> Response:
+    phones = (body.phone_numbers.split(",") if isinstance(body.phone_numbers, str)
+              else body.phone_numbers)
+    recipients = [Recipient(p, body.sign_name, body.template_param) for p in phones if p != ""]
+    result = await request.app.state.intake.send(
+        account, SendRequest(body.template_code, recipients, body.out_id))
+    if isinstance(result, Refusal):
+        return refusal_response(request, result)
+    assert isinstance(result, SendAccepted)
+    return json_response({
+        "request_id": request_id(), "code": "OK", "message": "OK", "biz_id": result.biz_id,
+        "messages": [{"message_id": str(m.id), "phone_number": numbers.display(m.phone),
+                      "status": m.status.value, "segments": m.segments}
+                     for m in result.messages]})
+
+
+@router.get("/messages/{message_id}", summary="One message")
+async def get_message(message_id: int, request: Request, account: AccountDep) -> Response:
+    message = await request.app.state.store.message(account.id, message_id)
+    if message is None:
+        return refusal_response(request, Refusal("MessageNotFound", str(message_id)))
+    return json_response({"request_id": request_id(), "code": "OK", "message": "OK",
+                          **message_json(message)})
+
+
+@router.get("/messages", summary="Messages of a BizId, or of a number on a day")
+async def list_messages(
+    request: Request, account: AccountDep,
+    biz_id: str | None = Query(None, description="The BizId of a send request."),
+    phone_number: str | None = Query(None, description="A destination number."),
+    day: date | None = Query(None, alias="date",
+                             description="China calendar day (YYYY-MM-DD); default today."),
+    page: int = Query(1, ge=1),
+    page_size: int = Query(20, ge=1, le=100),
+) -> Response:
+    store = request.app.state.store
+    if biz_id is not None:
+        found = await store.messages_by_biz(account.id, biz_id)
+        if not found:
+            return refusal_response(request, Refusal("BizIdNotFound", biz_id))
+        total, shown = len(found), found[(page - 1) * page_size:page * page_size]
+    elif phone_number is not None:
+        number = numbers.normalize(phone_number)
+        if isinstance(number, Refusal):
+            return refusal_response(request, number)
+        now: datetime = request.app.state.clock.now()
+        start, end = china_day_bounds(day or china_today(now))
+        total, shown = await store.query_messages(account.id, number, start, end,
+                                                  (page - 1) * page_size, page_size)
+    else:
+        return refusal_response(request, Refusal("MissingParameter",
+                                                 "give biz_id, or phone_number and date"))
+    return json_response({"request_id": request_id(), "code": "OK", "message": "OK",
+                          "total": total, "page": page, "page_size": page_size,
+                          "messages": [message_json(m) for m in shown]})

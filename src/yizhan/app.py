@@ -1,0 +1,126 @@
+"""The composition root: builds the store, bus, channels, stages and APIs from Settings.
+
+Only this module chooses implementations (SQL store, in-process bus, simulator channel);
+everything else receives them. `build` makes a ready `Yizhan`; `serve` runs the API and the
+stages together until asked to stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+import uvicorn
+from fastapi import FastAPI
+
+from yizhan.api.app import ApiServices, create_app
+from yizhan.api.auth import Authenticator
+from yizhan.backends.local import LocalBus
+from yizhan.batching import Batcher
+from yizhan.dispatch.channels.simulator import Script, SimulatorChannel
+from yizhan.dispatch.router import Router
+from yizhan.dispatch.worker import DispatchConfig, DispatchWorker
+from yizhan.domain.ids import IdGenerator
+from yizhan.domain.model import Message
+from yizhan.domain.ports import Channel, Clock, SystemClock
+from yizhan.intake import Intake
+from yizhan.receipts.correlate import ReceiptStage
+from yizhan.settings import Settings
+from yizhan.stages import Pipeline
+from yizhan.storage.store import SqlStore
+
+log = logging.getLogger("yizhan")
+
+
+@dataclass
+class Yizhan:
+    settings: Settings
+    store: SqlStore
+    clock: Clock
+    intake: Intake
+    pipeline: Pipeline
+    api: FastAPI
+    channels: Sequence[Channel]
+
+
+def open_store(settings: Settings) -> SqlStore:
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqlStore.open(settings.sqlalchemy_url)
+
+
+def simulator_from(settings: Settings, clock: Clock) -> SimulatorChannel:
+    script = (Script.load(settings.simulator_script, settings.simulator_delay_seconds)
+              if settings.simulator_script else None)
+    channel = SimulatorChannel(clock, script)
+    if script is None:
+        channel.script.default = type(channel.script.default)(
+            delay=settings.simulator_delay_seconds)
+    return channel
+
+
+async def build(settings: Settings, *, store: SqlStore | None = None,
+                clock: Clock | None = None,
+                channels: Sequence[Channel] | None = None) -> Yizhan:
+    """Wire one process. `store`, `clock` and `channels` may be given (tests keep a channel
+    across restarts to count submits); by default they come from `settings`."""
+    clock = clock or SystemClock()
+    store = store or open_store(settings)
+    await store.migrate()
+    bus = LocalBus()
+    channels = list(channels) if channels is not None else [simulator_from(settings, clock)]
+    committer: Batcher[Message] = Batcher("intake", store.accept,
+                                          max_batch=settings.commit_max_batch,
+                                          max_delay=settings.commit_max_delay_ms / 1000)
+    intake = Intake(store, committer, clock, IdGenerator(), bus)
+    receipts = ReceiptStage(store, clock, batch=settings.receipt_batch,
+                            match_every=settings.receipt_match_seconds)
+    worker = DispatchWorker(store, Router(channels, channels[0].name), bus, clock,
+                            DispatchConfig(batch=settings.dispatch_batch,
+                                           window=settings.dispatch_window,
+                                           poll_seconds=settings.dispatch_poll_seconds,
+                                           submit_timeout=settings.submit_timeout_seconds,
+                                           lease=timedelta(minutes=5),
+                                           retry_max_seconds=settings.retry_max_seconds,
+                                           max_attempts=settings.dispatch_max_attempts))
+    pipeline = Pipeline(committer, receipts, worker, channels, store)
+    api = create_app(ApiServices(store, intake, Authenticator(store), clock, settings.language))
+    return Yizhan(settings, store, clock, intake, pipeline, api, channels)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+async def serve(app: Yizhan, sock: socket.socket,
+                on_ready: Callable[[], Awaitable[None]] | None = None,
+                stop: asyncio.Event | None = None) -> None:
+    """Run the stages and the API on `sock` until the server exits or `stop` is set."""
+    config = uvicorn.Config(app.api, log_level="warning", access_log=False,
+                            http="httptools", lifespan="off", timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    await app.pipeline.start()
+    try:
+        server_task = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started and not server_task.done():
+            await asyncio.sleep(0.01)
+        if on_ready is not None and server.started:
+            await on_ready()
+        if stop is not None:
+            stop_task = asyncio.create_task(stop.wait())
+            await asyncio.wait({server_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+            server.should_exit = True
+            stop_task.cancel()
+        await server_task
+    finally:
+        await app.pipeline.stop()
+        await app.store.close()

@@ -1,0 +1,83 @@
+"""Group commit: many callers' items written in one transaction, each caller answered after.
+
+Intake and the receipt stage hand items to a `Batcher` and await the result; one loop drains
+whatever has queued (up to `max_batch`, waiting at most `max_delay` for more), calls the
+flush function once, then resolves every caller's future with the outcome. Throughput comes
+from sharing one commit (one fsync) between many requests; durability is unchanged because
+no caller is answered before the commit returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+log = logging.getLogger("yizhan.batching")
+
+
+class Batcher(Generic[T]):
+    def __init__(self, name: str, flush: Callable[[Sequence[T]], Awaitable[None]], *,
+                 max_batch: int = 512, max_delay: float = 0.002) -> None:
+        self.name = name
+        self._flush = flush
+        self._max_batch = max_batch
+        self._max_delay = max_delay
+        self._queue: deque[tuple[Sequence[T], asyncio.Future[None]]] = deque()
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"batcher:{self.name}")
+
+    async def stop(self) -> None:
+        """Flush what is queued, then stop."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+
+    async def submit(self, items: Sequence[T]) -> None:
+        """Return once `items` are committed; raise what the commit raised."""
+        if self._closing:
+            raise RuntimeError(f"{self.name} is stopping")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((items, future))
+        self._wakeup.set()
+        await future
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            if self._max_delay and len(self._queue) < self._max_batch and not self._closing:
+                await asyncio.sleep(self._max_delay)  # let more requests join this commit
+            self._wakeup.clear()
+            while self._queue:
+                await self._flush_some()
+            if self._closing:
+                return
+
+    async def _flush_some(self) -> None:
+        taken: list[tuple[Sequence[T], asyncio.Future[None]]] = []
+        count = 0
+        while self._queue and (count < self._max_batch or not taken):
+            entry = self._queue.popleft()
+            taken.append(entry)
+            count += len(entry[0])
+        items = [item for chunk, _ in taken for item in chunk]
+        try:
+            await self._flush(items)
+        except Exception as exc:  # each caller learns of the failure and answers an error
+            log.exception("%s: commit of %d items failed", self.name, len(items))
+            for _, future in taken:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for _, future in taken:
+            if not future.done():
+                future.set_result(None)

@@ -1,0 +1,232 @@
+"""The `yizhan` command: serve the platform and operate it.
+
+Every command takes the common options (--data-dir, --config, --database-url) and builds
+its settings from them, the environment (YIZHAN_*) and the TOML file. Operator commands
+work on the store directly, so they run with or without a server. Failures print a clear
+message and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from yizhan import __version__
+from yizhan.domain.errors import Refusal
+from yizhan.domain.model import (
+    KeyStatus,
+    ReviewState,
+    SignatureScenario,
+    TemplateType,
+)
+from yizhan.domain.ports import SystemClock
+from yizhan.domain.timezone import china_day_bounds, china_text, china_today
+from yizhan.seed import Demo, ensure_demo
+from yizhan.settings import Settings, load_settings
+from yizhan.storage.store import SqlStore
+
+T = TypeVar("T")
+
+app = typer.Typer(help="Yizhan (驿站): a self-hosted SMS platform.", no_args_is_help=True,
+                  add_completion=False, rich_markup_mode="rich")
+accounts_app = typer.Typer(help="Tenant accounts.", no_args_is_help=True)
+keys_app = typer.Typer(help="AccessKeys (secrets are shown once, at creation).",
+                       no_args_is_help=True)
+signs_app = typer.Typer(help="Signatures and their review.", no_args_is_help=True)
+templates_app = typer.Typer(help="Templates and their review.", no_args_is_help=True)
+deadletters_app = typer.Typer(help="Items a stage could not finish.", no_args_is_help=True)
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(keys_app, name="keys")
+app.add_typer(signs_app, name="signs")
+app.add_typer(templates_app, name="templates")
+app.add_typer(deadletters_app, name="deadletters")
+
+out = Console()
+plain = Console(soft_wrap=True, highlight=False)
+err = Console(stderr=True)
+
+DataDir = Annotated[Path | None, typer.Option(
+    "--data-dir",
+    help="Data folder (embedded SQLite). Env: YIZHAN_DATA_DIR. [default: ./yizhan-data]")]
+ConfigFile = Annotated[Path | None, typer.Option(
+    "--config", help="TOML settings file. Env: YIZHAN_CONFIG.")]
+DatabaseUrl = Annotated[str | None, typer.Option(
+    "--database-url", help="SQLAlchemy URL instead of the embedded SQLite. "
+    "Env: YIZHAN_DATABASE_URL.")]
+AccountName = Annotated[str, typer.Option("--account", "-a", help="Account name.")]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def settings_of(data_dir: Path | None, config: Path | None, database_url: str | None,
+                **more: Any) -> Settings:
+    try:
+        return load_settings(data_dir=data_dir, config_file=config, database_url=database_url,
+                             **more)
+    except Exception as exc:  # pydantic's message names the bad field and value
+        raise fail(f"invalid settings: {exc}") from exc
+
+
+def run(settings: Settings, work: Callable[[SqlStore], Awaitable[T]]) -> T:
+    """Open the store (migrating it), run `work`, close."""
+    from yizhan.app import open_store
+
+    async def main() -> T:
+        store = open_store(settings)
+        try:
+            await store.migrate()
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    t = Table(title=title, show_lines=False)
+    for column in columns:
+        t.add_column(column)
+    for row in rows:
+        t.add_row(*("" if v is None else str(v) for v in row))
+    out.print(t)
+
+
+# serve, migrate, demo
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None, config: ConfigFile = None, database_url: DatabaseUrl = None,
+    host: Annotated[str | None, typer.Option(help="Listen address. Env: YIZHAN_HOST. "
+                                             "[default: 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (0: any free port). "
+                                             "Env: YIZHAN_PORT. [default: 8080]")] = None,
+    simulator_script: Annotated[Path | None, typer.Option(
+        help="Per-number outcomes of the carrier simulator (JSON or TOML). "
+        "Env: YIZHAN_SIMULATOR_SCRIPT.")] = None,
+) -> None:
+    """Run the platform in one process: API, dispatch, receipts and the carrier simulator.
+
+    Every setting can also come from the environment (YIZHAN_<NAME>) or the TOML file;
+    `docs/configuration.md` lists them all.
+    """
+    from yizhan.app import bind, build
+    from yizhan.app import serve as serve_app
+    from yizhan.logs import configure
+
+    settings = settings_of(data_dir, config, database_url, host=host, port=port,
+                           simulator_script=simulator_script)
+    configure(settings.log_level)
+    try:
+        sock = bind(settings.host, settings.port)
+    except OSError as exc:
+        raise fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from exc
+    settings = settings.model_copy(update={"port": sock.getsockname()[1]})
+
+    async def main() -> None:
+        yz = await build(settings)
+        demo = await ensure_demo(yz.store, yz.clock.now())
+
+        async def ready() -> None:
+            print_banner(settings, demo)
+
+        await serve_app(yz, sock, ready)
+
+    run_loop(main())
+
+
+def run_loop(coro: Awaitable[None]) -> None:
+    try:
+        import uvloop
+        uvloop.run(coro)  # type: ignore[arg-type]
+    except ImportError:
+        asyncio.run(coro)  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        pass
+
+
+def print_banner(settings: Settings, demo: Demo) -> None:
+    endpoint = f"http://{settings.endpoint}"
+    where = (settings.database_url and "database") or f"SQLite in {settings.data_dir.resolve()}"
+    verification = demo.templates[TemplateType.VERIFICATION]
+    secret = demo.key.secret if demo.secret_is_new else "$YIZHAN_SECRET"
+    body = json.dumps({"phone_numbers": ["13800138000"], "sign_name": demo.signature.name,
+                       "template_code": verification.code, "template_param": {"code": "1234"}},
+                      ensure_ascii=False)
+    plain.print(f"[bold]Yizhan {__version__}[/bold] is running (embedded: {where}; "
+              "carrier simulator channel)")
+    plain.print(f"  API endpoint      {endpoint}   (OpenAPI: {endpoint}/docs)")
+    plain.print(f"  Demo account      {demo.account.name}")
+    plain.print(f"  AccessKey id      {demo.key.id}")
+    if demo.secret_is_new:
+        plain.print(f"  AccessKey secret  {demo.key.secret}   (shown only now: keep it)")
+    else:
+        plain.print("  AccessKey secret  (shown at first start only; `yizhan keys create "
+                  "--account demo` makes a new key)")
+    plain.print(f"  Signature         {demo.signature.name}")
+    for type_, template in demo.templates.items():
+        plain.print(f"  Template          {template.code} ({type_.value})")
+    plain.print("Send a message:")
+    plain.print(f"  curl -s -u {demo.key.id}:{secret} -H 'Content-Type: application/json' "
+              f"-d {shlex.quote(body)} {endpoint}/v1/messages", highlight=False, soft_wrap=True)
+    plain.print(f"Then see it delivered: curl -s -u {demo.key.id}:{secret} "
+              f"'{endpoint}/v1/messages?phone_number=13800138000'")
+    sys.stdout.flush()
+
+
+@app.command()
+def migrate(data_dir: DataDir = None, config: ConfigFile = None,
+            database_url: DatabaseUrl = None) -> None:
+    """Create or upgrade the schema (every start does this too)."""
+    from yizhan.storage import migrate as migrations
+
+    settings = settings_of(data_dir, config, database_url)
+
+    async def work(store: SqlStore) -> str | None:
+        return await migrations.current(store.engine)
+
+    out.print(f"schema at revision {run(settings, work)}")
+
+
+@app.command()
+def demo(data_dir: DataDir = None, config: ConfigFile = None, database_url: DatabaseUrl = None,
+         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+         ) -> None:
+    """Create the demo account (if needed) without serving, and print how to use it."""
+    settings = settings_of(data_dir, config, database_url)
+    seeded = run(settings, lambda store: ensure_demo(store, SystemClock().now()))
+    info: dict[str, Any] = {
+        "endpoint": settings.endpoint, "account": seeded.account.name,
+        "access_key_id": seeded.key.id, "sign_name": seeded.signature.name,
+        "templates": {t.value: tpl.code for t, tpl in seeded.templates.items()},
+    }
+    if seeded.secret_is_new:
+        info["access_key_secret"] = seeded.key.secret
+    if as_json:
+        print(json.dumps(info, ensure_ascii=False))
+    else:
+        for key, value in info.items():
+            out.print(f"{key:18} {value}", highlight=False)
+
+
+def main() -> None:
+    from yizhan import commands  # noqa: F401  (registers the operator commands)
+
+    app()
+
+
+__all__ = ["AccountName", "KeyStatus", "Refusal", "ReviewState", "SignatureScenario",
+           "china_day_bounds", "china_text", "china_today", "date", "main"]

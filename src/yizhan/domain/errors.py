@@ -1,0 +1,130 @@
+"""The error-code registry: every refusal the platform can give, one code each.
+
+Each code has one message (English and Simplified Chinese; codes are never translated) and
+one HTTP status for the native REST API. The Alibaba-compatible API uses the same codes;
+business outcomes (`isv.*`, `isp.*`) answer HTTP 200 there, as Alibaba does (SPEC.md §4.1),
+protocol problems keep their status. A `Refusal` is the value a check returns: the code plus
+the detail of what exactly was wrong. Documented for users in docs/errors.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Lang(StrEnum):
+    EN = "en"
+    ZH = "zh"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorCode:
+    code: str
+    http_status: int
+    en: str
+    zh: str
+
+    @property
+    def business(self) -> bool:
+        """Business outcomes are HTTP 200 with a `Code` on the Alibaba-compatible API."""
+        return self.code.startswith(("isv.", "isp."))
+
+    def text(self, lang: Lang = Lang.EN) -> str:
+        return self.zh if lang is Lang.ZH else self.en
+
+
+_CODES: tuple[ErrorCode, ...] = (
+    # Request and protocol problems.
+    ErrorCode("MissingParameter", 400,
+              "A parameter that is mandatory for this request is not supplied.",
+              "缺少必填参数。"),
+    ErrorCode("InvalidParameter", 400,
+              "A parameter is not valid; see the detail and the API reference.",
+              "参数不合法，请查看详情与 API 文档。"),
+    ErrorCode("Unauthorized", 401,
+              "Authenticate with an enabled AccessKey: HTTP Basic with the AccessKey id as "
+              "user and the secret as password.",
+              "请使用已启用的 AccessKey 认证：HTTP Basic，用户名为 AccessKey ID，密码为 Secret。"),
+    ErrorCode("InvalidAccessKeyId.NotFound", 404,
+              "Specified access key is not found.",
+              "指定的 AccessKey 不存在。"),
+    ErrorCode("InvalidAccessKeyId.Inactive", 400,
+              "Specified access key is disabled.",
+              "指定的 AccessKey 已被禁用。"),
+    ErrorCode("InvalidApi.NotFound", 404,
+              "Specified api is not found, please check your url and method.",
+              "指定的 API 不存在，请检查 URL 与请求方法。"),
+    ErrorCode("MessageNotFound", 404,
+              "No message of this account has this id.",
+              "该账号下找不到此消息。"),
+    ErrorCode("BizIdNotFound", 404,
+              "No send request of this account has this BizId.",
+              "该账号下找不到此 BizId 的发送记录。"),
+    ErrorCode("InternalError", 500,
+              "The request processing has failed due to some unknown error.",
+              "请求处理失败，发生未知错误。"),
+    # Business outcomes (Alibaba names, SPEC.md §8.2).
+    ErrorCode("isv.OUT_OF_SERVICE", 403,
+              "The account is suspended; contact the platform operator.",
+              "账号已停用，请联系平台运营方。"),
+    ErrorCode("isv.SMS_SIGNATURE_ILLEGAL", 400,
+              "The signature is not an approved signature of this account; check SignName "
+              "or wait for its review.",
+              "该账号下找不到对应的已审核通过签名，请检查签名名称或等待审核。"),
+    ErrorCode("isv.SMS_TEMPLATE_ILLEGAL", 400,
+              "The template is not an approved template of this account; check TemplateCode "
+              "or wait for its review.",
+              "该账号下找不到对应的已审核通过模板，请检查模板 Code 或等待审核。"),
+    ErrorCode("isv.SMS_SIGNATURE_SCENE_ILLEGAL", 400,
+              "A verification-code signature can only send verification-code templates.",
+              "验证码类签名只能发送验证码模板。"),
+    ErrorCode("isv.MOBILE_NUMBER_ILLEGAL", 400,
+              "The phone number is not valid: use an 11-digit mainland mobile number "
+              "(optionally +86, 0086 or 86 before it) or + country code and number.",
+              "手机号码格式错误：请使用 11 位大陆手机号（可带 +86、0086、86 前缀）"
+              "或 + 国家码加号码。"),
+    ErrorCode("isv.MOBILE_COUNT_OVER_LIMIT", 400,
+              "Too many phone numbers in one request: at most 1000 (100 for batch sends).",
+              "单次请求手机号码数量超限：最多 1000 个（批量发送最多 100 个）。"),
+    ErrorCode("isv.TEMPLATE_MISSING_PARAMETERS", 400,
+              "A variable of the template has no value in TemplateParam.",
+              "模板变量在 TemplateParam 中缺少取值。"),
+    ErrorCode("isv.INVALID_JSON_PARAM", 400,
+              "TemplateParam must be a JSON object whose values are all strings, "
+              "for example {\"code\":\"1234\"}.",
+              "JSON 参数不合法，只接受字符串值，例如 {\"code\":\"1234\"}。"),
+    ErrorCode("isv.INVALID_PARAMETERS", 400,
+              "A parameter is not valid; see the detail.",
+              "参数异常，请查看详情。"),
+    ErrorCode("isv.PARAM_LENGTH_LIMIT", 400,
+              "A template variable value is too long.",
+              "模板变量取值超出长度限制。"),
+)
+
+REGISTRY: dict[str, ErrorCode] = {c.code: c for c in _CODES}
+
+
+def lookup(code: str) -> ErrorCode:
+    return REGISTRY[code]
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why something was refused: a registered code, what exactly was wrong, which rule."""
+
+    code: str
+    detail: str = ""
+    rule: str = ""
+
+    def __post_init__(self) -> None:
+        if self.code not in REGISTRY:
+            raise ValueError(f"unregistered error code {self.code!r}")
+
+    @property
+    def error(self) -> ErrorCode:
+        return REGISTRY[self.code]
+
+    def message(self, lang: Lang = Lang.EN) -> str:
+        text = self.error.text(lang)
+        return f"{text} ({self.detail})" if self.detail else text

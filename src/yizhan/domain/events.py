@@ -1,0 +1,63 @@
+"""The small event vocabulary that crosses stage boundaries, as versioned JSON.
+
+Channels produce `Receipt` and `Uplink`; the dispatch worker turns channel answers into
+message state. Every event serialises to a JSON object with `v` (schema version) and `type`,
+never pickle, so stages of different versions can share a bus.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+import orjson
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A carrier's delivery report for one submitted message (or one part of it)."""
+
+    type: ClassVar[str] = "receipt"
+    channel: str
+    remote_id: str
+    code: str
+    """Carrier status or error code as received: DELIVRD, UNDELIV, MK:0001, ..."""
+    done_at: datetime
+    raw: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Uplink:
+    """A reply from a handset (MO message)."""
+
+    type: ClassVar[str] = "uplink"
+    channel: str
+    phone: str
+    dest_code: str
+    content: str
+    received_at: datetime
+
+
+_TYPES: dict[str, type[Receipt] | type[Uplink]] = {"receipt": Receipt, "uplink": Uplink}
+
+
+def to_json(event: Receipt | Uplink) -> bytes:
+    body = asdict(event)
+    for key, value in body.items():
+        if isinstance(value, datetime):
+            body[key] = value.isoformat()
+    return orjson.dumps({"v": SCHEMA_VERSION, "type": event.type, **body})
+
+
+def from_json(data: bytes | str) -> Receipt | Uplink:
+    body: dict[str, Any] = orjson.loads(data)
+    if body.pop("v", None) != SCHEMA_VERSION:
+        raise ValueError("unsupported event schema version")
+    cls = _TYPES[body.pop("type")]
+    for key in ("done_at", "received_at"):
+        if key in body:
+            body[key] = datetime.fromisoformat(body[key])
+    return cls(**body)

@@ -1,0 +1,153 @@
+"""The platform's vocabulary as typed values: ids, states and frozen records.
+
+Everything above `domain/` speaks in these types; `storage/` maps them to rows. The rules
+they carry are those of DOMAIN.md ("Vocabulary", "Delivery, receipts, records").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import NewType
+
+AccountId = NewType("AccountId", int)
+MessageId = NewType("MessageId", int)
+BizId = NewType("BizId", str)
+AccessKeyId = NewType("AccessKeyId", str)
+TemplateCode = NewType("TemplateCode", str)
+PhoneNumber = NewType("PhoneNumber", str)
+"""A destination in E.164 form (`+8613800138000`)."""
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class KeyStatus(StrEnum):
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+
+
+class ReviewState(StrEnum):
+    """Review state of qualifications, signatures and templates."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    DELETED = "deleted"
+
+
+class SignatureScenario(StrEnum):
+    VERIFICATION = "verification"
+    GENERAL = "general"
+
+
+class TemplateType(StrEnum):
+    VERIFICATION = "verification"
+    NOTIFICATION = "notification"
+    PROMOTION = "promotion"
+    INTERNATIONAL = "international"
+
+
+class MessageStatus(StrEnum):
+    """What the tenant sees (DOMAIN.md: waiting for receipt, success, failed, unknown)."""
+
+    WAITING = "waiting"
+    SUCCESS = "success"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+    @property
+    def final(self) -> bool:
+        return self is not MessageStatus.WAITING
+
+
+class DispatchState(StrEnum):
+    """Where a message is on its way out; internal, drives the no-duplicate-submit rule.
+
+    queued -> submitting (committed before the channel call) -> submitted | done.
+    A message found `submitting` after a restart is ambiguous: it becomes status unknown and
+    is never submitted again.
+    """
+
+    QUEUED = "queued"
+    SUBMITTING = "submitting"
+    SUBMITTED = "submitted"
+    DONE = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: AccountId
+    name: str
+    status: AccountStatus
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AccessKey:
+    id: AccessKeyId
+    account_id: AccountId
+    secret: str = field(repr=False)
+    status: KeyStatus
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    id: int
+    account_id: AccountId
+    name: str
+    scenario: SignatureScenario
+    state: ReviewState
+    reason: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    code: TemplateCode
+    account_id: AccountId
+    name: str
+    type: TemplateType
+    content: str
+    state: ReviewState
+    reason: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One destination number of one send request: the record the tenant queries."""
+
+    id: MessageId
+    biz_id: BizId
+    account_id: AccountId
+    phone: PhoneNumber
+    sign_name: str
+    template_code: TemplateCode
+    template_type: TemplateType
+    content: str
+    segments: int
+    status: MessageStatus
+    error_code: str
+    out_id: str
+    created_at: datetime
+    dispatch_state: DispatchState = DispatchState.QUEUED
+    channel: str = ""
+    remote_id: str = ""
+    submitted_at: datetime | None = None
+    receipt_at: datetime | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: int
+    stage: str
+    payload: dict[str, object]
+    error: str
+    created_at: datetime
+    replayed_at: datetime | None

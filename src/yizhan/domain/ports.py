@@ -1,0 +1,123 @@
+"""The ports: what the stages need from the outside world, as protocols.
+
+`storage/` and `backends/` implement them; only `app.py` chooses which implementation runs.
+Tests use the real implementations (SQLite, PostgreSQL), not doubles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from yizhan.domain.events import Receipt, Uplink
+from yizhan.domain.model import Message, MessageStatus
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current instant, timezone-aware UTC."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class Bus(Protocol):
+    """Wake-up signals between stages; the items themselves live in the store's outbox."""
+
+    def notify(self, topic: str) -> None: ...
+
+    async def wait(self, topic: str, timeout: float) -> None:
+        """Return when `topic` was notified since the last wait, or after `timeout` seconds."""
+        ...
+
+
+# Channel answers to a submit: values, never exceptions (STYLE.md 4).
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    remote_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Retryable:
+    reason: str
+    after: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    code: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Ambiguous:
+    """The submit may or may not have reached the carrier (timeout, connection lost after
+    sending). Never retried: the message becomes status unknown with this reason."""
+
+    reason: str
+
+
+SubmitResult = Accepted | Retryable | Rejected | Ambiguous
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitRequest:
+    message_id: int
+    phone: str
+    content: str
+    segments: int
+    source_addr: str = ""
+
+
+EventSink = Callable[[Receipt | Uplink], Awaitable[None]]
+"""Where a channel hands receipts and uplinks; returns once the event is stored."""
+
+
+class Channel(Protocol):
+    name: str
+
+    async def start(self, sink: EventSink) -> None: ...
+
+    async def submit(self, request: SubmitRequest) -> SubmitResult: ...
+
+    async def stop(self) -> None: ...
+
+
+class Channels(Protocol):
+    def pick(self, phone: str) -> Channel: ...
+
+    def all(self) -> Sequence[Channel]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """An outbox item a dispatch worker holds: the message, and how often it was tried."""
+
+    outbox_id: int
+    attempts: int
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitOutcome:
+    claim: Claim
+    channel: str
+    result: SubmitResult
+    dead: bool = False
+    """A retryable result that has used up its attempts: move it to the dead letters."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptUpdate:
+    """A receipt with the message status its code means (decided by `receipts/codes.py`)."""
+
+    receipt: Receipt
+    status: MessageStatus
+    error_code: str

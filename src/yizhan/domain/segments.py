@@ -1,0 +1,117 @@
+"""How long a message is on the air: its encoding, its length in units, and its parts.
+
+Consumes the full text as the handset shows it, signature included: the caller passes
+`【签名】正文`, never the body alone, because the signature takes room in every message.
+Decides the encoding (GSM 03.38 7-bit when every character is in the default alphabet or its
+extension table, else UCS-2), the length in septets or UTF-16 code units, and where the text
+is cut into parts. `count_parts` feeds the message record and billing; `split` feeds the
+channel encoders, which add the concatenation header (UDH) themselves.
+
+Implements DOMAIN.md "Sending" / "Length and billing": one message holds 160 GSM-7 or 70 UCS-2
+units; longer text goes in parts of 153 or 67 (the 8-bit-reference UDH takes the rest).
+A part never ends half-way through an escape pair (a 2-septet extension character) or a
+surrogate pair: the whole character moves to the next part, as handsets would otherwise show
+garbage (CARRIER_PROTOCOLS.md §3 lists the libraries that get this wrong).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from enum import StrEnum
+
+
+class Encoding(StrEnum):
+    GSM7 = "gsm7"
+    UCS2 = "ucs2"
+
+
+# GSM 03.38 default alphabet in code order; 0x1B is the escape to the extension table, not a
+# character of its own, so a bare ESC in the text forces UCS-2.
+_BASIC = (
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+# Extension table characters: each is sent as ESC + code, so it costs 2 septets.
+_EXTENSION = "\f^{}\\[~]|€"
+_GSM_CHARS = frozenset(_BASIC.replace("\x1b", "") + _EXTENSION)
+
+_SINGLE = {Encoding.GSM7: 160, Encoding.UCS2: 70}
+_PART = {Encoding.GSM7: 153, Encoding.UCS2: 67}
+
+
+def encoding_of(text: str) -> Encoding:
+    """GSM7 if every character is in the GSM 03.38 tables, else UCS2."""
+    return Encoding.GSM7 if _GSM_CHARS.issuperset(text) else Encoding.UCS2
+
+
+def units(text: str, enc: Encoding) -> int:
+    """Length in septets (GSM7) or UTF-16 code units (UCS2)."""
+    if enc is Encoding.GSM7:
+        if not _GSM_CHARS.issuperset(text):
+            raise ValueError("text has characters outside GSM 03.38; use Encoding.UCS2")
+        return _septets(text)
+    return _utf16_units(text)
+
+
+def count_parts(text: str) -> int:
+    """How many messages the text is sent (and billed) as; empty text is one message."""
+    enc = encoding_of(text)
+    size = _septets(text) if enc is Encoding.GSM7 else _utf16_units(text)
+    if size <= _SINGLE[enc]:
+        return 1
+    if size == len(text):
+        # Every character is one unit, so no pair can straddle a cut: plain division.
+        return -(-size // _PART[enc])
+    return sum(1 for _ in _cuts(text, enc))
+
+
+def split(text: str) -> list[str]:
+    """The parts, in order; `"".join(split(t)) == t` and `len(split(t)) == count_parts(t)`."""
+    enc = encoding_of(text)
+    size = _septets(text) if enc is Encoding.GSM7 else _utf16_units(text)
+    if size <= _SINGLE[enc]:
+        return [text]
+    if size == len(text):
+        # One unit per character: fixed-size slices, no pair to keep together.
+        step = _PART[enc]
+        return [text[i : i + step] for i in range(0, size, step)]
+    parts: list[str] = []
+    start = 0
+    for end in _cuts(text, enc):
+        parts.append(text[start:end])
+        start = end
+    return parts
+
+
+def _septets(text: str) -> int:
+    # str.count runs in C; ten passes beat one Python-level loop over the text.
+    return len(text) + sum(text.count(c) for c in _EXTENSION)
+
+
+def _utf16_units(text: str) -> int:
+    # surrogatepass: a lone surrogate (possible after JSON decoding) still counts as one unit
+    # instead of raising.
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _width(char: str, enc: Encoding) -> int:
+    if enc is Encoding.GSM7:
+        return 2 if char in _EXTENSION else 1
+    return 2 if ord(char) > 0xFFFF else 1
+
+
+def _cuts(text: str, enc: Encoding) -> Iterator[int]:
+    """End index of each part of a multi-part text, filling each part greedily.
+
+    Python strings index by code point, so a character is never cut inside; a character
+    whose 2 units would overflow the part starts the next one instead.
+    """
+    limit = _PART[enc]
+    used = 0
+    for i, char in enumerate(text):
+        width = _width(char, enc)
+        if used + width > limit:
+            yield i
+            used = 0
+        used += width
+    yield len(text)

@@ -1,0 +1,103 @@
+"""Intake: a send request becomes one message per number, committed with its outbox rows.
+
+Consumes a `SendRequest` from the APIs or the CLI; loads the signatures and template; runs
+the request-level policy chain; on success builds the messages (status waiting, parts
+counted), hands them to the group committer and answers the BizId only after the commit
+(ARCHITECTURE.md: acceptance is durable); then wakes the dispatch stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from yizhan.batching import Batcher
+from yizhan.domain import segments
+from yizhan.domain.errors import Refusal
+from yizhan.domain.ids import IdGenerator
+from yizhan.domain.model import (
+    Account,
+    AccountId,
+    BizId,
+    DispatchState,
+    Message,
+    MessageStatus,
+    Signature,
+    Template,
+)
+from yizhan.domain.ports import Bus, Clock
+from yizhan.policy import chain
+from yizhan.policy.chain import Recipient, SendContext
+
+MAX_NUMBERS = 1000
+MAX_BATCH_NUMBERS = 100
+DISPATCH = "dispatch"
+
+
+class Catalogue(Protocol):
+    async def signature(self, account_id: AccountId, name: str) -> Signature | None: ...
+    async def template(self, account_id: AccountId, code: str) -> Template | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    template_code: str
+    recipients: Sequence[Recipient]
+    out_id: str = ""
+    max_numbers: int = MAX_NUMBERS
+
+
+@dataclass(frozen=True, slots=True)
+class SendAccepted:
+    biz_id: BizId
+    messages: list[Message]
+
+
+class Intake:
+    def __init__(self, catalogue: Catalogue, committer: Batcher[Message], clock: Clock,
+                 ids: IdGenerator, bus: Bus) -> None:
+        self._catalogue = catalogue
+        self._committer = committer
+        self._clock = clock
+        self._ids = ids
+        self._bus = bus
+
+    async def send(self, account: Account, request: SendRequest) -> SendAccepted | Refusal:
+        ctx = SendContext(account, request.template_code, list(request.recipients),
+                          request.max_numbers)
+        if len(request.out_id) > 255:
+            return Refusal("InvalidParameter", "OutId has more than 255 characters", "out_id")
+        refusal = chain.run(ctx, chain.REQUEST_CHAIN[:3])  # cheap checks before any lookup
+        if refusal is None:
+            await self._load(ctx)
+            refusal = chain.run(ctx, chain.REQUEST_CHAIN[3:])
+        if refusal is not None:
+            return refusal
+        batch = self._build(ctx, request.out_id)
+        await self._committer.submit(batch)
+        self._bus.notify(DISPATCH)
+        return SendAccepted(batch[0].biz_id, batch)
+
+    async def _load(self, ctx: SendContext) -> None:
+        for name in dict.fromkeys(r.sign_name for r in ctx.recipients):
+            ctx.signatures[name] = await self._catalogue.signature(ctx.account.id, name)
+        ctx.template = await self._catalogue.template(ctx.account.id, ctx.template_code)
+
+    def _build(self, ctx: SendContext, out_id: str) -> list[Message]:
+        assert ctx.template is not None
+        now = self._clock.now()
+        ids = [self._ids.next_id() for _ in ctx.numbers]
+        biz_id = self._ids.biz_id(ids[0])
+        parts: dict[str, int] = {}
+        return [
+            Message(id=message_id, biz_id=biz_id, account_id=ctx.account.id, phone=number,
+                    sign_name=recipient.sign_name, template_code=ctx.template.code,
+                    template_type=ctx.template.type, content=body,
+                    segments=parts.get(body) or parts.setdefault(
+                        body, segments.count_parts(body)),
+                    status=MessageStatus.WAITING, error_code="", out_id=out_id,
+                    created_at=now, dispatch_state=DispatchState.QUEUED)
+            for message_id, number, recipient, body
+            in zip(ids, ctx.numbers, ctx.recipients, ctx.bodies, strict=True)
+        ]

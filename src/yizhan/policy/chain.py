@@ -1,0 +1,131 @@
+"""The request-level policy chain: named checks in a declared order, first refusal wins.
+
+Intake loads what the checks need (account, signatures, template) into a `SendContext`,
+then runs `REQUEST_CHAIN`. Each check returns nothing or a `Refusal` naming the rule; checks
+that normalise input (numbers, rendering) leave their result in the context for intake to
+build the messages from. A refusal here rejects the whole request (DOMAIN.md "Sending":
+request-level problems); per-number checks (frequency, opt-out, blacklist) join later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from yizhan.domain.errors import Refusal
+from yizhan.domain.model import Account, AccountStatus, PhoneNumber, Signature, Template
+from yizhan.policy import compliance, numbers, templates
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """One destination of a send request, with its own signature and parameters."""
+
+    phone: str
+    sign_name: str
+    params: str | dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class SendContext:
+    account: Account
+    template_code: str
+    recipients: list[Recipient]
+    max_numbers: int
+    signatures: dict[str, Signature | None] = field(default_factory=dict)
+    template: Template | None = None
+    numbers: list[PhoneNumber] = field(default_factory=list)
+    bodies: list[str] = field(default_factory=list)
+    """Rendered text of each recipient's message, 【signature】 included."""
+
+
+Check = Callable[[SendContext], Refusal | None]
+
+
+def account_active(ctx: SendContext) -> Refusal | None:
+    if ctx.account.status is not AccountStatus.ACTIVE:
+        return Refusal("isv.OUT_OF_SERVICE", f"account {ctx.account.name!r} is suspended",
+                       "account.active")
+    return None
+
+
+def number_count(ctx: SendContext) -> Refusal | None:
+    count = len(ctx.recipients)
+    if count == 0:
+        return Refusal("MissingParameter", "no phone number given", "numbers.count")
+    if count > ctx.max_numbers:
+        return Refusal("isv.MOBILE_COUNT_OVER_LIMIT",
+                       f"{count} numbers, at most {ctx.max_numbers}", "numbers.count")
+    return None
+
+
+def number_format(ctx: SendContext) -> Refusal | None:
+    ctx.numbers = []
+    for recipient in ctx.recipients:
+        number = numbers.normalize(recipient.phone)
+        if isinstance(number, Refusal):
+            return number
+        ctx.numbers.append(number)
+    return None
+
+
+def signature_approved(ctx: SendContext) -> Refusal | None:
+    for name, signature in ctx.signatures.items():
+        refusal = compliance.check_signature(signature, name)
+        if refusal:
+            return refusal
+    return None
+
+
+def template_approved(ctx: SendContext) -> Refusal | None:
+    return compliance.check_template(ctx.template, ctx.template_code)
+
+
+def signature_scene(ctx: SendContext) -> Refusal | None:
+    assert ctx.template is not None
+    for signature in ctx.signatures.values():
+        assert signature is not None
+        refusal = compliance.check_scene(signature, ctx.template)
+        if refusal:
+            return refusal
+    return None
+
+
+def render_bodies(ctx: SendContext) -> Refusal | None:
+    assert ctx.template is not None
+    ctx.bodies = []
+    rendered: dict[tuple[str, str], str] = {}  # most requests share one parameter set
+    for recipient in ctx.recipients:
+        key = (recipient.sign_name, recipient.params if isinstance(recipient.params, str)
+               else repr(recipient.params))
+        body = rendered.get(key)
+        if body is None:
+            params = templates.parse_params(recipient.params)
+            if isinstance(params, Refusal):
+                return params
+            text = templates.render(ctx.template.content, params)
+            if isinstance(text, Refusal):
+                return text
+            body = rendered[key] = f"【{recipient.sign_name}】{text}"
+        ctx.bodies.append(body)
+    return None
+
+
+REQUEST_CHAIN: tuple[tuple[str, Check], ...] = (
+    ("account.active", account_active),
+    ("numbers.count", number_count),
+    ("numbers.format", number_format),
+    ("signature.approved", signature_approved),
+    ("template.approved", template_approved),
+    ("signature.scene", signature_scene),
+    ("template.params", render_bodies),
+)
+
+
+def run(ctx: SendContext, chain: tuple[tuple[str, Check], ...] = REQUEST_CHAIN) -> Refusal | None:
+    for _name, check in chain:
+        refusal = check(ctx)
+        if refusal is not None:
+            return refusal
+    return None

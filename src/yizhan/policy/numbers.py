@@ -1,0 +1,84 @@
+"""Destination numbers as the tenant typed them, turned into one E.164 form or refused.
+
+Consumes each raw number of a send request (after the API has split the comma-separated
+list). Decides whether it is a number we can send to and, if so, its E.164 form
+(`+8613800138000`), which every later stage (policy checks, routing, records) keys on. A
+number that cannot be read refuses the whole request (`isv.MOBILE_NUMBER_ILLEGAL`), so this
+runs at request level, before any message exists; per-number policy (virtual-operator
+segments, US/Canada registration, blacklists) comes later in the chain.
+
+Implements DOMAIN.md "Sending" / number formats:
+- Mainland: an 11-digit mobile `1[3-9]xxxxxxxxx` with no prefix or `+86`, `0086`, `86` or a
+  bare `+`. Under +86 only such mobiles are accepted; landlines are refused.
+- International: `+` or `00`, country code, national number with the national trunk `0`
+  dropped (Vietnam `+84987654321`, not `+840987654321`); validated with `phonenumbers`.
+
+Known ambiguity: the bare-`+` mainland form wins over NANP, so `+13125550123` is read as the
+mainland mobile 131 2555 0123 rather than a Chicago number. DOMAIN.md lists `+` as a mainland
+prefix; NANP numbers whose area code starts with 2 (`+1202...`) are not affected.
+"""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+
+from yizhan.domain.errors import Refusal
+from yizhan.domain.model import PhoneNumber
+
+MAINLAND_CODE = "+86"
+
+# [0-9], not \d: \d also matches full-width and other Unicode digits, which would then leak
+# into the E.164 string that routing and records key on.
+_MAINLAND = re.compile(r"(?:\+86|0086|86|\+)?(1[3-9][0-9]{9})")
+_INTERNATIONAL = re.compile(r"(?:\+|00)([1-9][0-9]{1,14})")
+_DETAIL_MAX = 32
+
+
+def normalize(raw: str) -> PhoneNumber | Refusal:
+    """The E.164 form of `raw`, or the refusal a request with this number gets."""
+    text = raw.strip()
+    mainland = _MAINLAND.fullmatch(text)
+    if mainland:
+        return PhoneNumber(MAINLAND_CODE + mainland.group(1))
+    international = _INTERNATIONAL.fullmatch(text)
+    if international:
+        number = _international(international.group(1))
+        if number is not None:
+            return number
+    return _refuse(raw)
+
+
+def is_mainland(number: PhoneNumber) -> bool:
+    return number.startswith(MAINLAND_CODE)
+
+
+def display(number: PhoneNumber) -> str:
+    """How a number is shown to tenants: mainland as the bare 11 digits, others as E.164."""
+    return number[len(MAINLAND_CODE) :] if is_mainland(number) else number
+
+
+def _international(digits: str) -> PhoneNumber | None:
+    """E.164 for country code + national number, or None if it is not a valid number."""
+    if digits.startswith("86"):
+        # Mainland mobiles matched above; anything else under +86 is a landline or junk.
+        return None
+    try:
+        parsed = phonenumbers.parse("+" + digits)
+    except phonenumbers.NumberParseException:
+        return None
+    if not (phonenumbers.is_possible_number(parsed) and phonenumbers.is_valid_number(parsed)):
+        return None
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    if e164 != "+" + digits:
+        # phonenumbers silently drops a trunk `0` kept after the country code
+        # (+840987654321 parses as +84987654321). The rule says the tenant drops it, so a
+        # number that only becomes valid after rewriting is refused, not guessed at. Italy's
+        # leading 0 is part of the number and survives formatting, so it still passes.
+        return None
+    return PhoneNumber(e164)
+
+
+def _refuse(raw: str) -> Refusal:
+    return Refusal("isv.MOBILE_NUMBER_ILLEGAL", detail=raw[:_DETAIL_MAX], rule="numbers.format")

@@ -1,0 +1,75 @@
+"""The receipt stage: channel events -> stored receipts and message status.
+
+Channels call `on_event` for each receipt or uplink and get control back only once it is
+stored (so an SMPP deliver_sm is answered after the receipt is safe). Receipts are grouped
+into one transaction per batch; each is classified by `codes.classify` and matched to its
+message by (channel, remote id). A receipt that overtakes its submit's commit is kept
+unmatched and applied by the late matcher, which runs every few seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from yizhan.batching import Batcher
+from yizhan.domain.events import Receipt, Uplink
+from yizhan.domain.ports import Clock, ReceiptUpdate
+from yizhan.receipts import codes
+
+log = logging.getLogger("yizhan.receipts")
+
+
+class ReceiptStore(Protocol):
+    async def store_receipts(self, updates: Sequence[ReceiptUpdate], now: datetime) -> int: ...
+    async def match_late_receipts(self, limit: int = 1000) -> int: ...
+    async def store_uplinks(self, items: Sequence[Uplink]) -> None: ...
+
+
+class ReceiptStage:
+    def __init__(self, store: ReceiptStore, clock: Clock, *, batch: int = 512,
+                 match_every: float = 5.0) -> None:
+        self._store = store
+        self._clock = clock
+        self._match_every = match_every
+        self._batcher: Batcher[Receipt] = Batcher("receipts", self._flush, max_batch=batch,
+                                                  max_delay=0.002)
+        self._matcher: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._batcher.start()
+        self._matcher = asyncio.create_task(self._match_loop(), name="receipts:late-matcher")
+
+    async def stop(self) -> None:
+        if self._matcher:
+            self._matcher.cancel()
+        await self._batcher.stop()
+
+    async def on_event(self, event: Receipt | Uplink) -> None:
+        if isinstance(event, Receipt):
+            await self._batcher.submit([event])
+        else:
+            await self._store.store_uplinks([event])
+
+    async def match_late(self) -> int:
+        matched = await self._store.match_late_receipts()
+        if matched:
+            log.info("matched %d receipts that arrived before their submit was recorded",
+                     matched)
+        return matched
+
+    async def _flush(self, receipts: Sequence[Receipt]) -> None:
+        updates = [ReceiptUpdate(r, *codes.classify(r.code)) for r in receipts]
+        matched = await self._store.store_receipts(updates, self._clock.now())
+        log.debug("stored %d receipts, %d matched", len(receipts), matched)
+
+    async def _match_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._match_every)
+            try:
+                await self.match_late()
+            except Exception:  # the store may be briefly unavailable; try again next round
+                log.exception("late receipt matching failed")

@@ -1,0 +1,77 @@
+"""The demo account a first start creates, so that a new user can send at once.
+
+Creates (or finds) account `demo` with an AccessKey, an approved `general` signature and one
+approved template of each type: verification with `${code}`, notification, and promotion
+carrying the opt-out text. The secret is returned only when the key is created here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from yizhan.domain.model import (
+    AccessKey,
+    Account,
+    AccountId,
+    KeyStatus,
+    ReviewState,
+    Signature,
+    SignatureScenario,
+    Template,
+    TemplateType,
+)
+
+DEMO_ACCOUNT = "demo"
+DEMO_SIGNATURE = "驿站"
+DEMO_TEMPLATES: dict[TemplateType, tuple[str, str]] = {
+    TemplateType.VERIFICATION: ("demo verification code",
+                                "您的验证码为${code}，5分钟内有效，请勿泄露于他人。"),
+    TemplateType.NOTIFICATION: ("demo notification", "您的订单${order}已发货，请注意查收。"),
+    TemplateType.PROMOTION: ("demo promotion",
+                             "驿站新用户专享：首月短信${discount}折，详情见官网。拒收请回复R"),
+}
+
+
+class SeedStore(Protocol):
+    async def account_by_name(self, name: str) -> Account | None: ...
+    async def create_account(self, name: str, now: datetime) -> Account: ...
+    async def list_access_keys(self, account_id: AccountId | None = None) -> list[AccessKey]: ...
+    async def create_access_key(self, account_id: AccountId, now: datetime) -> AccessKey: ...
+    async def signature(self, account_id: AccountId, name: str) -> Signature | None: ...
+    async def create_signature(self, account_id: AccountId, name: str,
+                               scenario: SignatureScenario, state: ReviewState,
+                               now: datetime) -> Signature: ...
+    async def list_templates(self, account_id: AccountId | None = None) -> list[Template]: ...
+    async def create_template(self, account_id: AccountId, name: str, type_: TemplateType,
+                              content: str, state: ReviewState, now: datetime) -> Template: ...
+
+
+@dataclass(frozen=True)
+class Demo:
+    account: Account
+    key: AccessKey
+    secret_is_new: bool
+    signature: Signature
+    templates: dict[TemplateType, Template]
+    created: bool
+
+
+async def ensure_demo(store: SeedStore, now: datetime) -> Demo:
+    account = await store.account_by_name(DEMO_ACCOUNT)
+    created = account is None
+    if account is None:
+        account = await store.create_account(DEMO_ACCOUNT, now)
+    keys = [k for k in await store.list_access_keys(account.id) if k.status is KeyStatus.ENABLED]
+    key = keys[0] if keys else await store.create_access_key(account.id, now)
+    signature = await store.signature(account.id, DEMO_SIGNATURE) or \
+        await store.create_signature(account.id, DEMO_SIGNATURE, SignatureScenario.GENERAL,
+                                     ReviewState.APPROVED, now)
+    existing = {t.type: t for t in await store.list_templates(account.id)
+                if t.state is ReviewState.APPROVED}
+    templates = {}
+    for type_, (name, content) in DEMO_TEMPLATES.items():
+        templates[type_] = existing.get(type_) or await store.create_template(
+            account.id, name, type_, content, ReviewState.APPROVED, now)
+    return Demo(account, key, not keys, signature, templates, created)

@@ -1,0 +1,103 @@
+"""One typed settings object, built once by the CLI and passed down.
+
+Sources, strongest first: command-line options, environment variables with the prefix
+`YIZHAN_` (for example `YIZHAN_PORT=9000`), an optional TOML file (`--config` or
+`YIZHAN_CONFIG`), then the defaults below, which work on one machine.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="YIZHAN_", extra="forbid")
+
+    config_file: Path | None = Field(
+        None, description="TOML file with any of these settings (keys as the field names).")
+    data_dir: Path = Field(
+        Path("yizhan-data"), description="Folder for the embedded SQLite store and local state.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy async URL; default: SQLite (WAL) in the data folder. "
+        "Example: postgresql+asyncpg://user@127.0.0.1:5432/yizhan")
+    host: str = Field("127.0.0.1", description="Address the API listens on.")
+    port: int = Field(8080, ge=0, le=65535, description="Port the API listens on.")
+    public_endpoint: str | None = Field(
+        None, description="host:port that clients use, when it differs from host:port.")
+    language: Literal["en", "zh"] = Field(
+        "en", description="Language of messages when the request does not ask (Accept-Language).")
+    log_level: str = Field("INFO", description="Logging level of the yizhan.* loggers.")
+
+    commit_max_batch: int = Field(
+        512, ge=1, description="Most send requests committed together in one transaction.")
+    commit_max_delay_ms: float = Field(
+        2.0, ge=0, description="How long intake waits to gather more requests into a commit.")
+    dispatch_batch: int = Field(
+        256, ge=1, description="Most messages one dispatch worker claims from the outbox at once.")
+    dispatch_window: int = Field(
+        64, ge=1, description="Most submits in flight to one channel at once.")
+    dispatch_poll_seconds: float = Field(
+        1.0, gt=0, description="How often workers look at the outbox without a wake-up signal.")
+    submit_timeout_seconds: float = Field(
+        30.0, gt=0, description="A submit with no answer by then is ambiguous: status unknown, "
+        "never resent.")
+    retry_max_seconds: float = Field(
+        300.0, gt=0, description="Longest back-off between two attempts of a retryable submit.")
+    dispatch_max_attempts: int = Field(
+        20, ge=1, description="Attempts of a retryable submit before it is dead-lettered.")
+    receipt_batch: int = Field(
+        512, ge=1, description="Most receipts stored together in one transaction.")
+    receipt_match_seconds: float = Field(
+        5.0, gt=0, description="How often receipts that arrived before their submit are matched.")
+
+    simulator_delay_seconds: float = Field(
+        0.2, ge=0, description="Delay of the simulator's receipts unless a script says otherwise.")
+    simulator_script: Path | None = Field(
+        None, description="JSON or TOML file of per-number simulator outcomes (docs/simulator.md).")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'yizhan.db').resolve()}"
+
+    @property
+    def endpoint(self) -> str:
+        """host:port as clients reach it (what the SDKs call `endpoint`)."""
+        if self.public_endpoint:
+            return self.public_endpoint
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"{host}:{self.port}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        init_kwargs: dict[str, Any] = getattr(init_settings, "init_kwargs", {})
+        toml_path = init_kwargs.get("config_file") or os.environ.get("YIZHAN_CONFIG")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_path:
+            if not Path(toml_path).is_file():
+                raise FileNotFoundError(f"settings file not found: {toml_path}")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings; `overrides` are command-line values (None means not given)."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

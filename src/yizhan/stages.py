@@ -1,0 +1,65 @@
+"""The pipeline of one process on one screen: which stages run and how they connect.
+
+    api (intake) --committer--> store: messages + outbox --bus "dispatch"--> DispatchWorker
+        --> Router --> Channel --(receipts, uplinks)--> ReceiptStage --> store
+
+Embedded mode runs every stage here in one event loop. `start` brings them up in an order
+where nothing can arrive at a stage that is not running yet; `stop` drains them in reverse:
+the committer flushes every accepted request, the worker finishes its current round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from yizhan.batching import Batcher
+from yizhan.dispatch.worker import DispatchWorker
+from yizhan.domain.model import Message
+from yizhan.domain.ports import Channel
+from yizhan.receipts.correlate import ReceiptStage
+
+log = logging.getLogger("yizhan.stages")
+
+
+class Recoverable:
+    async def release_claims(self) -> None: ...
+
+
+@dataclass
+class Pipeline:
+    committer: Batcher[Message]
+    receipts: ReceiptStage
+    dispatch: DispatchWorker
+    channels: Sequence[Channel]
+    store: Recoverable
+    sole_dispatcher: bool = True
+    """Embedded mode: this process is the only dispatcher, so leases left by a previous run
+    can be released at once (the messages they cover are resolved as interrupted)."""
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        self.committer.start()
+        await self.receipts.start()
+        for channel in self.channels:
+            await channel.start(self.receipts.on_event)
+        if self.sole_dispatcher:
+            await self.store.release_claims()
+        self._tasks.append(asyncio.create_task(self.dispatch.run(), name="dispatch"))
+        log.info("stages started: committer, receipts, %d channel(s), dispatch",
+                 len(self.channels))
+
+    async def stop(self) -> None:
+        await self.committer.stop()
+        await self.dispatch.stop()
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for channel in self.channels:
+            await channel.stop()
+        await self.receipts.stop()
+        log.info("stages stopped")

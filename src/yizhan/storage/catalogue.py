@@ -1,0 +1,177 @@
+"""Accounts, AccessKeys, signatures and templates in the SQL store."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from yizhan.domain import ids
+from yizhan.domain.model import (
+    AccessKey,
+    AccessKeyId,
+    Account,
+    AccountId,
+    AccountStatus,
+    KeyStatus,
+    ReviewState,
+    Signature,
+    SignatureScenario,
+    Template,
+    TemplateCode,
+    TemplateType,
+)
+from yizhan.storage.tables import access_keys, accounts, signatures, templates
+
+
+def _account(row: Row[Any]) -> Account:
+    return Account(AccountId(row.id), row.name, AccountStatus(row.status), row.created_at)
+
+
+def _key(row: Row[Any]) -> AccessKey:
+    return AccessKey(AccessKeyId(row.id), AccountId(row.account_id), row.secret,
+                     KeyStatus(row.status), row.created_at)
+
+
+def _signature(row: Row[Any]) -> Signature:
+    return Signature(row.id, AccountId(row.account_id), row.name,
+                     SignatureScenario(row.scenario), ReviewState(row.state), row.reason,
+                     row.created_at)
+
+
+def _template(row: Row[Any]) -> Template:
+    return Template(TemplateCode(row.code), AccountId(row.account_id), row.name,
+                    TemplateType(row.type), row.content, ReviewState(row.state), row.reason,
+                    row.created_at)
+
+
+class CatalogueMixin:
+    def _write(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+    def _read(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+
+    # Accounts
+
+    async def create_account(self, name: str, now: datetime) -> Account:
+        async with self._write() as conn:
+            result = await conn.execute(insert(accounts).values(
+                name=name, status=AccountStatus.ACTIVE, created_at=now))
+            account_id = result.inserted_primary_key[0]
+        return Account(AccountId(account_id), name, AccountStatus.ACTIVE, now)
+
+    async def account(self, account_id: AccountId) -> Account | None:
+        return await self._one(select(accounts).where(accounts.c.id == account_id), _account)
+
+    async def account_by_name(self, name: str) -> Account | None:
+        return await self._one(select(accounts).where(accounts.c.name == name), _account)
+
+    async def list_accounts(self) -> list[Account]:
+        return await self._all(select(accounts).order_by(accounts.c.id), _account)
+
+    # AccessKeys
+
+    async def create_access_key(self, account_id: AccountId, now: datetime) -> AccessKey:
+        key = AccessKey(AccessKeyId(ids.new_access_key_id()), account_id,
+                        ids.new_access_key_secret(), KeyStatus.ENABLED, now)
+        async with self._write() as conn:
+            await conn.execute(insert(access_keys).values(
+                id=key.id, account_id=account_id, secret=key.secret, status=key.status,
+                created_at=now))
+        return key
+
+    async def access_key(self, key_id: str) -> AccessKey | None:
+        return await self._one(select(access_keys).where(access_keys.c.id == key_id), _key)
+
+    async def list_access_keys(self, account_id: AccountId | None = None) -> list[AccessKey]:
+        query = select(access_keys).order_by(access_keys.c.created_at)
+        if account_id is not None:
+            query = query.where(access_keys.c.account_id == account_id)
+        return await self._all(query, _key)
+
+    async def set_access_key_status(self, key_id: str, status: KeyStatus) -> bool:
+        async with self._write() as conn:
+            result = await conn.execute(update(access_keys).where(access_keys.c.id == key_id)
+                                        .values(status=status))
+        return result.rowcount == 1
+
+    # Signatures
+
+    async def create_signature(self, account_id: AccountId, name: str,
+                               scenario: SignatureScenario, state: ReviewState,
+                               now: datetime) -> Signature:
+        async with self._write() as conn:
+            result = await conn.execute(insert(signatures).values(
+                account_id=account_id, name=name, scenario=scenario, state=state, reason="",
+                created_at=now))
+        return Signature(result.inserted_primary_key[0], account_id, name, scenario, state, "",
+                         now)
+
+    async def signature(self, account_id: AccountId, name: str) -> Signature | None:
+        return await self._one(select(signatures).where(
+            signatures.c.account_id == account_id, signatures.c.name == name), _signature)
+
+    async def list_signatures(self, account_id: AccountId | None = None) -> list[Signature]:
+        query = select(signatures).order_by(signatures.c.id)
+        if account_id is not None:
+            query = query.where(signatures.c.account_id == account_id)
+        return await self._all(query, _signature)
+
+    async def review_signature(self, signature_id: int, state: ReviewState,
+                               reason: str = "") -> Signature | None:
+        async with self._write() as conn:
+            await conn.execute(update(signatures).where(signatures.c.id == signature_id)
+                               .values(state=state, reason=reason))
+            row = (await conn.execute(select(signatures).where(
+                signatures.c.id == signature_id))).first()
+        return _signature(row) if row else None
+
+    # Templates
+
+    async def create_template(self, account_id: AccountId, name: str, type_: TemplateType,
+                              content: str, state: ReviewState, now: datetime) -> Template:
+        async with self._write() as conn:
+            while True:  # template codes are random; draw again on the rare clash
+                code = TemplateCode(ids.new_template_code())
+                taken = await conn.scalar(select(templates.c.code).where(templates.c.code == code))
+                if not taken:
+                    break
+            await conn.execute(insert(templates).values(
+                code=code, account_id=account_id, name=name, type=type_, content=content,
+                state=state, reason="", created_at=now))
+        return Template(code, account_id, name, type_, content, state, "", now)
+
+    async def template(self, account_id: AccountId, code: str) -> Template | None:
+        return await self._one(select(templates).where(
+            templates.c.account_id == account_id, templates.c.code == code), _template)
+
+    async def list_templates(self, account_id: AccountId | None = None) -> list[Template]:
+        query = select(templates).order_by(templates.c.created_at, templates.c.code)
+        if account_id is not None:
+            query = query.where(templates.c.account_id == account_id)
+        return await self._all(query, _template)
+
+    async def review_template(self, code: str, state: ReviewState,
+                              reason: str = "") -> Template | None:
+        async with self._write() as conn:
+            await conn.execute(update(templates).where(templates.c.code == code)
+                               .values(state=state, reason=reason))
+            row = (await conn.execute(select(templates).where(templates.c.code == code))).first()
+        return _template(row) if row else None
+
+    # Helpers
+
+    async def _one(self, query: Any, make: Any) -> Any:
+        async with self._read() as conn:
+            row = (await conn.execute(query)).first()
+        return make(row) if row else None
+
+    async def _all(self, query: Any, make: Any) -> list[Any]:
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [make(row) for row in rows]
+
+
+__all__ = ["AsyncIterator", "CatalogueMixin"]

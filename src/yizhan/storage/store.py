@@ -1,0 +1,49 @@
+"""The SQL store: one implementation of the `Store` port for SQLite and PostgreSQL.
+
+Catalogue (accounts, keys, signatures, templates) lives in `catalogue.py`, the message path
+(acceptance, outbox, submits, receipts, dead letters) in `messages.py`; this module wires the
+engine and the shared helpers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from yizhan.storage import migrate
+from yizhan.storage.catalogue import CatalogueMixin
+from yizhan.storage.engine import WRITE_OPTION, create_engine
+from yizhan.storage.messages import MessagesMixin
+
+
+class SqlStore(CatalogueMixin, MessagesMixin):
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._writer = engine.execution_options(**{WRITE_OPTION: True})
+        self.is_postgres = engine.dialect.name == "postgresql"
+
+    @classmethod
+    def open(cls, url: str, *, schema: str | None = None) -> SqlStore:
+        return cls(create_engine(url, schema=schema))
+
+    async def migrate(self) -> None:
+        await migrate.upgrade(self.engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        async with self._writer.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn:
+            yield conn
+
+
+__all__ = ["Connection", "SqlStore"]
