@@ -56,9 +56,10 @@ class Pipeline:
         await self.committer.stop()
         await self.dispatch.stop()
         for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # The worker leaves its loop once its round is recorded; cancel only a round
+            # stuck past the grace period (its messages are then resolved at next start).
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(task, 5)
         for channel in self.channels:
             await channel.stop()
         await self.receipts.stop()

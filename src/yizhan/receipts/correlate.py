@@ -10,6 +10,7 @@ unmatched and applied by the late matcher, which runs every few seconds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -38,14 +39,17 @@ class ReceiptStage:
         self._batcher: Batcher[Receipt] = Batcher("receipts", self._flush, max_batch=batch,
                                                   max_delay=0.002)
         self._matcher: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         self._batcher.start()
         self._matcher = asyncio.create_task(self._match_loop(), name="receipts:late-matcher")
 
     async def stop(self) -> None:
+        # Not cancelled mid-transaction: the loop finishes its round and sees the flag.
+        self._stopping.set()
         if self._matcher:
-            self._matcher.cancel()
+            await self._matcher
         await self._batcher.stop()
 
     async def on_event(self, event: Receipt | Uplink) -> None:
@@ -67,8 +71,10 @@ class ReceiptStage:
         log.debug("stored %d receipts, %d matched", len(receipts), matched)
 
     async def _match_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._match_every)
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._match_every)
+                return
             try:
                 await self.match_late()
             except Exception:  # the store may be briefly unavailable; try again next round

@@ -1,0 +1,134 @@
+"""Shared fixtures: a real store per test (SQLite file and a PostgreSQL schema), a manual
+clock, and a running Yizhan (API on a loopback port, stages, simulator) for end-to-end tests.
+
+PostgreSQL is required: set YIZHAN_TEST_DATABASES=sqlite to run without it locally; CI runs
+both, and a PostgreSQL that cannot be reached fails the tests loudly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from yizhan.app import Yizhan, bind, build, serve
+from yizhan.dispatch.channels.simulator import SimulatorChannel
+from yizhan.domain.ports import SystemClock
+from yizhan.seed import Demo, ensure_demo
+from yizhan.settings import Settings
+from yizhan.storage.store import SqlStore
+
+POSTGRES_URL = os.environ.get("YIZHAN_TEST_POSTGRES_URL",
+                              "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+DATABASES = [d.strip() for d in os.environ.get("YIZHAN_TEST_DATABASES",
+                                               "sqlite,postgresql").split(",") if d.strip()]
+
+
+class ManualClock:
+    def __init__(self, now: datetime | None = None) -> None:
+        self._now = now or datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, **delta: float) -> None:
+        self._now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture(params=DATABASES)
+def database(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def store(database: str, tmp_path: Path) -> AsyncIterator[SqlStore]:
+    if database == "sqlite":
+        opened = SqlStore.open(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
+        await opened.migrate()
+        yield opened
+        await opened.close()
+        return
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = create_async_engine(POSTGRES_URL)
+    async with admin.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    opened = SqlStore.open(POSTGRES_URL, schema=schema)
+    try:
+        await opened.migrate()
+        yield opened
+    finally:
+        await opened.close()
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0,
+                     what: str = "condition") -> Any:
+    """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}; last value {result!r}")
+        await asyncio.sleep(0.02)
+
+
+def fast_settings(tmp_path: Path, **more: Any) -> Settings:
+    return Settings(data_dir=tmp_path, simulator_delay_seconds=0.01, dispatch_poll_seconds=0.05,
+                    receipt_match_seconds=0.1, **more)
+
+
+@dataclass
+class Running:
+    yz: Yizhan
+    demo: Demo
+    client: httpx.AsyncClient
+    simulator: SimulatorChannel
+    base_url: str
+
+    @property
+    def verification(self) -> str:
+        return next(t.code for t in self.demo.templates.values() if t.type == "verification")
+
+
+@pytest.fixture
+async def running(store: SqlStore, tmp_path: Path) -> AsyncIterator[Running]:
+    clock = SystemClock()
+    simulator = SimulatorChannel(clock)
+    simulator.script.default = type(simulator.script.default)(delay=0.01)
+    yz = await build(fast_settings(tmp_path), store=store, clock=clock, channels=[simulator])
+    demo = await ensure_demo(store, clock.now())
+    sock = bind("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    ready, stop = asyncio.Event(), asyncio.Event()
+
+    async def on_ready() -> None:
+        ready.set()
+
+    task = asyncio.create_task(serve(yz, sock, on_ready, stop))
+    await asyncio.wait_for(ready.wait(), 10)
+    base_url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=base_url, auth=(demo.key.id, demo.key.secret),
+                                 timeout=10) as client:
+        yield Running(yz, demo, client, simulator, base_url)
+    stop.set()
+    await asyncio.wait_for(task, 20)

@@ -1,0 +1,199 @@
+"""The SQL store on SQLite and PostgreSQL: schema, acceptance with outbox, claims and
+interrupted submits, submit outcomes, receipts (late ones too), records, dead letters."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from tests.conftest import ManualClock
+from yizhan.domain.events import Receipt
+from yizhan.domain.ids import IdGenerator
+from yizhan.domain.model import (
+    AccountId,
+    DispatchState,
+    Message,
+    MessageStatus,
+    PhoneNumber,
+    TemplateCode,
+    TemplateType,
+)
+from yizhan.domain.ports import (
+    Accepted,
+    Ambiguous,
+    Rejected,
+    ReceiptUpdate,
+    Retryable,
+    SubmitOutcome,
+)
+from yizhan.domain.timezone import china_day_bounds
+from yizhan.storage.store import SqlStore
+from yizhan.storage.tables import metadata
+
+LEASE = timedelta(minutes=5)
+
+
+async def make_messages(store: SqlStore, clock: ManualClock, count: int,
+                        phone: str = "+8613800138000") -> list[Message]:
+    account = await store.account_by_name("acme") or await store.create_account("acme",
+                                                                                clock.now())
+    ids = IdGenerator()
+    first = ids.next_id()
+    made = [Message(id=first if i == 0 else ids.next_id(), biz_id=ids.biz_id(first),
+                    account_id=AccountId(account.id), phone=PhoneNumber(phone),
+                    sign_name="驿站", template_code=TemplateCode("SMS_100000001"),
+                    template_type=TemplateType.VERIFICATION, content="【驿站】code 1",
+                    segments=1, status=MessageStatus.WAITING, error_code="", out_id="o1",
+                    created_at=clock.now())
+            for i in range(count)]
+    await store.accept(made)
+    return made
+
+
+async def test_migrations_create_exactly_the_declared_schema(store: SqlStore) -> None:
+    async with store.engine.connect() as conn:
+        diff = await conn.run_sync(
+            lambda sync: compare_metadata(MigrationContext.configure(sync), metadata))
+    assert diff == []
+
+
+async def test_migrate_twice_is_harmless(store: SqlStore) -> None:
+    await store.migrate()
+    assert await store.list_accounts() == []
+
+
+async def test_accept_commits_messages_with_their_outbox_rows(store: SqlStore,
+                                                              clock: ManualClock) -> None:
+    made = await make_messages(store, clock, 3)
+    assert await store.pending_dispatch() == 3
+    found = await store.messages_by_biz(made[0].account_id, made[0].biz_id)
+    assert [m.id for m in found] == [m.id for m in made]
+    assert found[0].status is MessageStatus.WAITING
+    assert found[0].created_at == clock.now()
+
+
+async def test_claim_marks_submitting_and_a_second_claim_sees_nothing(
+        store: SqlStore, clock: ManualClock) -> None:
+    await make_messages(store, clock, 3)
+    claims, interrupted = await store.claim_dispatch(clock.now(), 10, LEASE)
+    assert len(claims) == 3 and interrupted == []
+    again, _ = await store.claim_dispatch(clock.now(), 10, LEASE)
+    assert again == []
+    stored = await store.message(claims[0].message.account_id, claims[0].message.id)
+    assert stored is not None and stored.dispatch_state is DispatchState.SUBMITTING
+
+
+async def test_a_submit_cut_off_by_a_crash_becomes_unknown_and_is_never_claimed_again(
+        store: SqlStore, clock: ManualClock) -> None:
+    made = await make_messages(store, clock, 2)
+    claims, _ = await store.claim_dispatch(clock.now(), 10, LEASE)
+    assert len(claims) == 2
+    await store.release_claims()  # the process died mid-submit; a new one starts
+    claims, interrupted = await store.claim_dispatch(clock.now(), 10, LEASE)
+    assert claims == [] and sorted(interrupted) == sorted(m.id for m in made)
+    message = await store.message(made[0].account_id, made[0].id)
+    assert message is not None and message.status is MessageStatus.UNKNOWN
+    assert "not submitted again" in message.reason
+    assert await store.pending_dispatch() == 0
+
+
+async def test_an_expired_lease_is_treated_like_a_crash(store: SqlStore,
+                                                        clock: ManualClock) -> None:
+    await make_messages(store, clock, 1)
+    await store.claim_dispatch(clock.now(), 10, LEASE)
+    clock.advance(minutes=6)
+    claims, interrupted = await store.claim_dispatch(clock.now(), 10, LEASE)
+    assert claims == [] and len(interrupted) == 1
+
+
+async def test_submit_outcomes(store: SqlStore, clock: ManualClock) -> None:
+    made = await make_messages(store, clock, 5)
+    claims, _ = await store.claim_dispatch(clock.now(), 10, LEASE)
+    by_id = {c.message.id: c for c in claims}
+    a, r, t, d, u = (by_id[m.id] for m in made)
+    await store.finish_submits([
+        SubmitOutcome(a, "sim", Accepted("abc")),
+        SubmitOutcome(r, "sim", Rejected("MK:0001", "empty number")),
+        SubmitOutcome(t, "sim", Retryable("throttled", after=30)),
+        SubmitOutcome(d, "sim", Retryable("throttled", after=30), dead=True),
+        SubmitOutcome(u, "sim", Ambiguous("timeout")),
+    ], clock.now())
+    account = made[0].account_id
+    accepted = await store.message(account, a.message.id)
+    assert accepted and accepted.dispatch_state is DispatchState.SUBMITTED
+    assert accepted.remote_id == "abc" and accepted.status is MessageStatus.WAITING
+    rejected = await store.message(account, r.message.id)
+    assert rejected and rejected.status is MessageStatus.FAILED
+    assert rejected.error_code == "MK:0001"
+    unknown = await store.message(account, u.message.id)
+    assert unknown and unknown.status is MessageStatus.UNKNOWN and unknown.reason == "timeout"
+    # the retry waits for its back-off; then it is claimed again with one attempt counted
+    assert (await store.claim_dispatch(clock.now(), 10, LEASE))[0] == []
+    clock.advance(seconds=31)
+    retried, _ = await store.claim_dispatch(clock.now(), 10, LEASE)
+    assert [(c.message.id, c.attempts) for c in retried] == [(t.message.id, 1)]
+    # the dead one waits in the dead letters until replayed
+    letters = await store.list_dead_letters()
+    assert [letter.payload["message_id"] for letter in letters] == [d.message.id]
+    replayed = await store.replay_dead_letter(letters[0].id, clock.now())
+    assert replayed is not None
+    assert await store.replay_dead_letter(letters[0].id, clock.now()) is None
+    assert await store.list_dead_letters() == []
+    again, _ = await store.claim_dispatch(clock.now(), 10, LEASE)
+    assert [c.message.id for c in again] == [d.message.id]
+
+
+async def submitted(store: SqlStore, clock: ManualClock, remote_ids: list[str]) -> list[Message]:
+    made = await make_messages(store, clock, len(remote_ids))
+    claims, _ = await store.claim_dispatch(clock.now(), 100, LEASE)
+    order = {m.id: i for i, m in enumerate(made)}
+    await store.finish_submits([SubmitOutcome(c, "sim", Accepted(remote_ids[order[c.message.id]]))
+                                for c in claims], clock.now())
+    return made
+
+
+def receipt(remote_id: str, code: str, clock: ManualClock) -> ReceiptUpdate:
+    status = MessageStatus.SUCCESS if code == "DELIVRD" else MessageStatus.FAILED
+    return ReceiptUpdate(Receipt("sim", remote_id, code, clock.now()), status,
+                         "DELIVERED" if code == "DELIVRD" else code)
+
+
+async def test_receipts_update_their_messages_and_the_first_final_one_wins(
+        store: SqlStore, clock: ManualClock) -> None:
+    made = await submitted(store, clock, ["r1", "r2"])
+    clock.advance(seconds=3)
+    matched = await store.store_receipts([receipt("r1", "DELIVRD", clock),
+                                          receipt("r2", "UNDELIV", clock),
+                                          receipt("r1", "UNDELIV", clock)], clock.now())
+    assert matched == 3
+    first = await store.message(made[0].account_id, made[0].id)
+    second = await store.message(made[1].account_id, made[1].id)
+    assert first and first.status is MessageStatus.SUCCESS and first.error_code == "DELIVERED"
+    assert first.receipt_at == clock.now()
+    assert second and second.status is MessageStatus.FAILED and second.error_code == "UNDELIV"
+
+
+async def test_a_receipt_that_overtakes_its_submit_is_matched_later(
+        store: SqlStore, clock: ManualClock) -> None:
+    assert await store.store_receipts([receipt("early", "DELIVRD", clock)], clock.now()) == 0
+    assert await store.match_late_receipts() == 0
+    made = await submitted(store, clock, ["early"])
+    assert await store.match_late_receipts() == 1
+    message = await store.message(made[0].account_id, made[0].id)
+    assert message and message.status is MessageStatus.SUCCESS
+    assert await store.match_late_receipts() == 0
+
+
+async def test_records_by_number_and_china_day_newest_first(store: SqlStore,
+                                                            clock: ManualClock) -> None:
+    clock._now = clock.now().replace(hour=15, minute=30)  # 23:30 in China
+    late = await make_messages(store, clock, 2)
+    clock.advance(hours=1)  # 00:30 the next China day
+    await make_messages(store, clock, 1)
+    await make_messages(store, clock, 1, phone="+8613900139000")
+    start, end = china_day_bounds(late[0].created_at.date())
+    total, found = await store.query_messages(late[0].account_id, PhoneNumber("+8613800138000"),
+                                              start, end, 0, 1)
+    assert total == 2 and len(found) == 1 and found[0].id == late[1].id
