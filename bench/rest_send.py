@@ -295,7 +295,8 @@ def summarize_profile(path: Path, top: int = 15) -> None:
     rankings = (
         ("own time", own, lambda f: True),
         ("total time (entry frames left out)", total, lambda f: not ENTRY_FRAME.search(f)),
-        ("total time, yizhan's own code", total, lambda f: "(yizhan/" in f and not ENTRY_FRAME.search(f)),
+        ("total time, yizhan's own code", total,
+         lambda f: "(yizhan/" in f and not ENTRY_FRAME.search(f)),
     )
     for title, counter, keep in rankings:
         print(f"\nTop {top} functions by {title} (% of busy samples, all threads):")
@@ -341,14 +342,24 @@ def main() -> int:
             return 2
     taskset = shutil.which("taskset") if (os.cpu_count() or 1) >= 2 else None
 
+    data_dir = Path(tempfile.mkdtemp(prefix="yizhan-bench-"))
+    work_dir = Path(tempfile.mkdtemp(prefix="yizhan-bench-wrk-"))
+    try:
+        return run(args, wrk, py_spy, taskset, data_dir, work_dir)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, wrk: str, py_spy: str | None, taskset: str | None,
+        data_dir: Path, work_dir: Path) -> int:
     env = dict(os.environ, YIZHAN_LOG_LEVEL="WARNING")
     port = args.port or free_port()
     base = f"http://{HOST}:{port}"
-    data_dir = Path(tempfile.mkdtemp(prefix="yizhan-bench-"))
-    work_dir = Path(tempfile.mkdtemp(prefix="yizhan-bench-wrk-"))
     lua = work_dir / "bench.lua"
     lua.write_text(WRK_LUA)
     server: subprocess.Popen[bytes] | None = None
+    profiler: subprocess.Popen[str] | None = None
     server_log = work_dir / "server.log"
     status = 0
     try:
@@ -387,7 +398,6 @@ def main() -> int:
         warm = run_wrk(wrk, taskset, lua, f"{base}/v1/messages", WARMUP_S, args.connections,
                        send_args(0), server.pid)
         describe("send warm-up (not counted)", warm)
-        profiler = None
         if args.profile and py_spy:
             profiler = subprocess.Popen(
                 pinned(1, [py_spy, "record", "--pid", str(server.pid),
@@ -409,72 +419,71 @@ def main() -> int:
             log("server output (tail):\n" + server_log.read_text(errors="replace")[-3000:])
         status = 1
     finally:
+        if profiler is not None and profiler.poll() is None:
+            profiler.kill()
+            profiler.wait()
         stopped = stop_server(server) if server is not None else "never started"
-    try:
-        if status:
-            return status
-        log(f"server {stopped}")
-        db = data_dir / "yizhan.db"
-        with sqlite3.connect(db) as conn:
-            rows = conn.execute("select count(*) from messages").fetchone()[0]
-            try:  # informational only: the columns may change, the check above may not
-                phones = conn.execute("select count(distinct phone) from messages").fetchone()[0]
-                by_status = dict(conn.execute(
-                    "select status, count(*) from messages group by status").fetchall())
-                log(f"DB info: {phones} distinct numbers; statuses {by_status}")
-            except sqlite3.Error as exc:
-                log(f"DB info unavailable: {exc}")
-        conn.close()
-        accepted = warm["ok"] + sends["ok"]
-        db_ok = rows >= accepted
-        log(f"DB check: {rows} rows in messages, {accepted} sends answered 200/OK "
-            f"(warm-up {warm['ok']} + measured {sends['ok']}): "
-            f"{'OK, nothing accepted is lost' if db_ok else 'MISSING ROWS'}"
-            f" ({rows - accepted} more rows than OK answers: in flight at wrk's stop)")
+    if status:
+        return status
+    log(f"server {stopped}")
+    db = data_dir / "yizhan.db"
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("select count(*) from messages").fetchone()[0]
+        try:  # informational only: the columns may change, the check above may not
+            phones = conn.execute("select count(distinct phone) from messages").fetchone()[0]
+            by_status = dict(conn.execute(
+                "select status, count(*) from messages group by status").fetchall())
+            log(f"DB info: {phones} distinct numbers; statuses {by_status}")
+        except sqlite3.Error as exc:
+            log(f"DB info unavailable: {exc}")
+    conn.close()
+    accepted = warm["ok"] + sends["ok"]
+    db_ok = rows >= accepted
+    log(f"DB check: {rows} rows in messages, {accepted} sends answered 200/OK "
+        f"(warm-up {warm['ok']} + measured {sends['ok']}): "
+        f"{'OK, nothing accepted is lost' if db_ok else 'MISSING ROWS'}"
+        f" ({rows - accepted} more rows than OK answers: in flight at wrk's stop)")
 
-        ratio = sends["ok_per_s"] / ceiling["ok_per_s"] if ceiling["ok_per_s"] else 0.0
-        errors = sends["not_ok"] + sum(sends["socket_errors"].values())
-        print()
-        print(f"ceiling  GET  /healthz      {ceiling['ok_per_s']:10.1f} req/s   "
-              f"p50 {ceiling['latency_us']['p50'] / 1000:7.2f} ms   "
-              f"p99 {ceiling['latency_us']['p99'] / 1000:7.2f} ms   "
-              f"server CPU {ceiling['server_cpu_pct']}%")
-        print(f"sends    POST /v1/messages  {sends['ok_per_s']:10.1f} ok/s    "
-              f"p50 {sends['latency_us']['p50'] / 1000:7.2f} ms   "
-              f"p99 {sends['latency_us']['p99'] / 1000:7.2f} ms   "
-              f"server CPU {sends['server_cpu_pct']}%")
-        print(f"send errors: {sends['not_ok']} not OK ({sends['non2xx']} non-2xx), "
-              f"socket errors {sends['socket_errors']}")
-        print(f"ratio sends/ceiling = {ratio:.3f}  (target >= {TARGET_RATIO}: "
-              f"{'met' if ratio >= TARGET_RATIO else 'NOT met'})")
-        print(f"DB rows {rows} >= accepted {accepted}: {db_ok}")
-        if args.profile and args.profile.exists():
-            summarize_profile(args.profile)
-        result = {
-            "bench": "rest_send",
-            "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "cpus": os.cpu_count(), "python": platform.python_version(),
-            "pinned": bool(taskset), "connections": args.connections,
-            "duration_s": args.duration, "warmup_s": WARMUP_S, "profiled": bool(args.profile),
-            "ceiling_rps": round(ceiling["ok_per_s"], 1),
-            "ceiling_p50_ms": round(ceiling["latency_us"]["p50"] / 1000, 3),
-            "ceiling_p99_ms": round(ceiling["latency_us"]["p99"] / 1000, 3),
-            "ceiling_server_cpu_pct": ceiling["server_cpu_pct"],
-            "send_ok_rps": round(sends["ok_per_s"], 1),
-            "send_p50_ms": round(sends["latency_us"]["p50"] / 1000, 3),
-            "send_p99_ms": round(sends["latency_us"]["p99"] / 1000, 3),
-            "send_ok": sends["ok"], "send_not_ok": sends["not_ok"],
-            "send_non2xx": sends["non2xx"], "send_socket_errors": sends["socket_errors"],
-            "send_errors_total": errors, "send_server_cpu_pct": sends["server_cpu_pct"],
-            "ratio": round(ratio, 3),
-            "target_ratio": TARGET_RATIO, "target_met": ratio >= TARGET_RATIO,
-            "db_rows": rows, "accepted_total": accepted, "db_check": db_ok,
-        }
-        print("RESULT " + json.dumps(result, ensure_ascii=False), flush=True)
-        return 0 if db_ok else 1
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
-        shutil.rmtree(work_dir, ignore_errors=True)
+    ratio = sends["ok_per_s"] / ceiling["ok_per_s"] if ceiling["ok_per_s"] else 0.0
+    errors = sends["not_ok"] + sum(sends["socket_errors"].values())
+    print()
+    print(f"ceiling  GET  /healthz      {ceiling['ok_per_s']:10.1f} req/s   "
+          f"p50 {ceiling['latency_us']['p50'] / 1000:7.2f} ms   "
+          f"p99 {ceiling['latency_us']['p99'] / 1000:7.2f} ms   "
+          f"server CPU {ceiling['server_cpu_pct']}%")
+    print(f"sends    POST /v1/messages  {sends['ok_per_s']:10.1f} ok/s    "
+          f"p50 {sends['latency_us']['p50'] / 1000:7.2f} ms   "
+          f"p99 {sends['latency_us']['p99'] / 1000:7.2f} ms   "
+          f"server CPU {sends['server_cpu_pct']}%")
+    print(f"send errors: {sends['not_ok']} not OK ({sends['non2xx']} non-2xx), "
+          f"socket errors {sends['socket_errors']}")
+    print(f"ratio sends/ceiling = {ratio:.3f}  (target >= {TARGET_RATIO}: "
+          f"{'met' if ratio >= TARGET_RATIO else 'NOT met'})")
+    print(f"DB rows {rows} >= accepted {accepted}: {db_ok}")
+    if args.profile and args.profile.exists():
+        summarize_profile(args.profile)
+    result = {
+        "bench": "rest_send",
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(), "python": platform.python_version(),
+        "pinned": bool(taskset), "connections": args.connections,
+        "duration_s": args.duration, "warmup_s": WARMUP_S, "profiled": bool(args.profile),
+        "ceiling_rps": round(ceiling["ok_per_s"], 1),
+        "ceiling_p50_ms": round(ceiling["latency_us"]["p50"] / 1000, 3),
+        "ceiling_p99_ms": round(ceiling["latency_us"]["p99"] / 1000, 3),
+        "ceiling_server_cpu_pct": ceiling["server_cpu_pct"],
+        "send_ok_rps": round(sends["ok_per_s"], 1),
+        "send_p50_ms": round(sends["latency_us"]["p50"] / 1000, 3),
+        "send_p99_ms": round(sends["latency_us"]["p99"] / 1000, 3),
+        "send_ok": sends["ok"], "send_not_ok": sends["not_ok"],
+        "send_non2xx": sends["non2xx"], "send_socket_errors": sends["socket_errors"],
+        "send_errors_total": errors, "send_server_cpu_pct": sends["server_cpu_pct"],
+        "ratio": round(ratio, 3),
+        "target_ratio": TARGET_RATIO, "target_met": ratio >= TARGET_RATIO,
+        "db_rows": rows, "accepted_total": accepted, "db_check": db_ok,
+    }
+    print("RESULT " + json.dumps(result, ensure_ascii=False), flush=True)
+    return 0 if db_ok else 1
 
 
 if __name__ == "__main__":

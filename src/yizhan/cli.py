@@ -96,11 +96,16 @@ def run(settings: Settings, work: Callable[[SqlStore], Awaitable[T]]) -> T:
 
 
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
     t = Table(title=title, show_lines=False)
-    for column in columns:
-        t.add_column(column)
-    for row in rows:
-        t.add_row(*("" if v is None else str(v) for v in row))
+    for i, column in enumerate(columns):
+        if column in ("content", "reason", "error"):  # only free text wraps
+            t.add_column(column, overflow="fold", ratio=1, min_width=12)
+        else:  # ids, numbers, codes and times stay whole
+            widest = max([len(column), *(len(r[i]) for r in cells)])
+            t.add_column(column, no_wrap=True, min_width=widest)
+    for row in cells:
+        t.add_row(*row)
     out.print(t)
 
 

@@ -1,0 +1,5 @@
+"""`python -m yizhan` runs the CLI."""
+
+from yizhan.cli import main
+
+main()

@@ -1,0 +1,205 @@
+"""The `yizhan` command as a user runs it: the serve smoke test through the real entry
+point, the demo seeding, and every operator command with its tables and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+import yizhan.commands  # noqa: F401  (registers the operator commands)
+from tests.test_restart import ServeProcess, _poll
+from yizhan.cli import app
+
+runner = CliRunner()
+
+
+def yz(data_dir: Path, *args: str) -> tuple[int, str]:
+    result = runner.invoke(app, [*args, "--data-dir", str(data_dir)])
+    return result.exit_code, result.output
+
+
+def test_serve_smoke_first_start_prints_how_to_send_and_later_starts_keep_the_secret(
+        tmp_path: Path) -> None:
+    env = {**os.environ, "YIZHAN_DATA_DIR": str(tmp_path / "data"),
+           "YIZHAN_SIMULATOR_DELAY_SECONDS": "0.05"}
+    entry = str(Path(sys.executable).parent / "yizhan")  # the installed console script
+    process = subprocess.Popen([entry, "serve", "--port", "0"], env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    banner = _read_banner(process)
+    try:
+        endpoint = re.search(r"API endpoint\s+(\S+)", banner).group(1)  # type: ignore[union-attr]
+        key_id = re.search(r"AccessKey id\s+(\S+)", banner).group(1)  # type: ignore[union-attr]
+        secret = re.search(r"AccessKey secret\s+(\S+)", banner).group(1)  # type: ignore[union-attr]
+        curl = next(line.strip() for line in banner.splitlines()
+                    if line.strip().startswith("curl") and "-d" in line)
+        sent = subprocess.run(shlex.split(curl), capture_output=True, text=True, check=True)
+        biz_id = json.loads(sent.stdout)["biz_id"]
+        with httpx.Client(base_url=endpoint, auth=(key_id, secret)) as client:
+            delivered = _poll(lambda: [m for m in client.get(
+                "/v1/messages", params={"biz_id": biz_id}).json()["messages"]
+                if m["status"] == "success"], 10)
+        assert delivered[0]["error_code"] == "DELIVERED"
+    finally:
+        process.send_signal(2)
+        assert process.wait(15) == 0
+    # A later start reuses the account and prints no secret.
+    with ServeProcess(env) as again:
+        assert again.url == endpoint.rsplit(":", 1)[0] + ":" + again.url.rsplit(":", 1)[1]
+    code, output = yz(tmp_path / "data", "keys", "list")
+    assert code == 0 and key_id in output and secret not in output
+
+
+def _read_banner(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith("Then see it delivered"):
+            return "".join(lines)
+    raise AssertionError("serve ended early:\n" + "".join(lines))
+
+
+def test_second_start_banner_has_no_secret(tmp_path: Path) -> None:
+    env = {**os.environ, "YIZHAN_DATA_DIR": str(tmp_path)}
+    first = subprocess.Popen([sys.executable, "-m", "yizhan", "serve", "--port", "0"], env=env,
+                             text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    banner1 = _read_banner(first)
+    first.send_signal(2)
+    first.wait(15)
+    second = subprocess.Popen([sys.executable, "-m", "yizhan", "serve", "--port", "0"],
+                              env=env, text=True, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+    banner2 = _read_banner(second)
+    second.send_signal(2)
+    second.wait(15)
+    secret = re.search(r"AccessKey secret\s+(\S+)", banner1).group(1)  # type: ignore[union-attr]
+    assert secret not in banner2 and "$YIZHAN_SECRET" in banner2
+    assert "shown at first start only" in banner2
+
+
+def test_demo_json_prints_the_secret_only_when_it_creates_the_key(tmp_path: Path) -> None:
+    code, output = yz(tmp_path, "demo", "--json")
+    first = json.loads(output)
+    assert code == 0 and first["access_key_secret"] and first["sign_name"] == "驿站"
+    assert set(first["templates"]) == {"verification", "notification", "promotion"}
+    assert first["endpoint"] == "127.0.0.1:8080"
+    code, output = yz(tmp_path, "demo", "--json")
+    second = json.loads(output)
+    assert "access_key_secret" not in second
+    assert second["access_key_id"] == first["access_key_id"]
+    assert second["templates"] == first["templates"]
+
+
+def test_accounts_keys_and_review_commands(tmp_path: Path) -> None:
+    code, output = yz(tmp_path, "accounts", "create", "acme")
+    assert code == 0 and "AccessKey secret" in output
+    key_id = re.search(r"AccessKey id\s+(\S+)", output).group(1)  # type: ignore[union-attr]
+    assert yz(tmp_path, "accounts", "create", "acme")[0] == 1
+    code, output = yz(tmp_path, "accounts", "list")
+    assert code == 0 and "acme" in output
+    code, output = yz(tmp_path, "keys", "create", "--account", "acme")
+    assert code == 0 and "AccessKey secret" in output
+    assert yz(tmp_path, "keys", "create", "--account", "nobody")[0] == 1
+    code, output = yz(tmp_path, "keys", "disable", key_id)
+    assert code == 0
+    code, output = yz(tmp_path, "keys", "list", "--account", "acme")
+    assert "disabled" in output and "enabled" in output
+    assert yz(tmp_path, "keys", "disable", "LTAInope")[0] == 1
+
+    code, output = yz(tmp_path, "signs", "add", "--account", "acme", "阿里云")
+    assert code == 0 and "pending" in output
+    sign_id = re.search(r"id (\d+)", output).group(1)  # type: ignore[union-attr]
+    assert yz(tmp_path, "signs", "approve", sign_id)[0] == 0
+    code, output = yz(tmp_path, "signs", "list", "--account", "acme")
+    assert "approved" in output
+    code, output = yz(tmp_path, "signs", "reject", sign_id, "--reason", "trademark missing")
+    assert code == 0
+    assert "trademark missing" in yz(tmp_path, "signs", "list")[1]
+    assert yz(tmp_path, "signs", "approve", "999")[0] == 1
+    assert yz(tmp_path, "signs", "reject", sign_id)[0] != 0  # a reason is required
+
+    code, output = yz(tmp_path, "templates", "add", "--account", "acme", "--type",
+                      "verification", "login", "code ${code}")
+    assert code == 0
+    tpl = re.search(r"(SMS_\d+)", output).group(1)  # type: ignore[union-attr]
+    assert yz(tmp_path, "templates", "approve", tpl)[0] == 0
+    assert "approved" in yz(tmp_path, "templates", "list", "--account", "acme")[1]
+    assert yz(tmp_path, "templates", "reject", tpl, "--reason", "unclear")[0] == 0
+    assert "unclear" in yz(tmp_path, "templates", "list")[1]
+    assert yz(tmp_path, "templates", "approve", "SMS_0")[0] == 1
+
+
+def test_send_and_records(tmp_path: Path) -> None:
+    info = json.loads(yz(tmp_path, "demo", "--json")[1])
+    code, output = yz(tmp_path, "send", "13800138000", "+8613900139000", "--account", "demo",
+                      "--sign", info["sign_name"], "--template",
+                      info["templates"]["verification"], "--param", "code=0042")
+    assert code == 0, output
+    biz_id = re.search(r"BizId (\S+)", output).group(1)  # type: ignore[union-attr]
+    code, output = yz(tmp_path, "records", "--account", "demo", "--biz-id", biz_id, "--json")
+    rows = json.loads(output)
+    assert [r["phone_number"] for r in rows] == ["13800138000", "13900139000"]
+    assert rows[0]["status"] == "waiting" and "0042" in rows[0]["content"]
+    code, output = yz(tmp_path, "records", "--account", "demo", "--phone", "13800138000")
+    assert code == 0 and "13800138000" in output and "1 in all" in output
+    code, output = yz(tmp_path, "send", "123", "--account", "demo", "--sign", "驿站",
+                      "--template", info["templates"]["verification"], "--param", "code=1")
+    assert code == 1 and "isv.MOBILE_NUMBER_ILLEGAL" in output
+    assert yz(tmp_path, "records", "--account", "demo", "--date", "yesterday")[0] == 1
+    assert yz(tmp_path, "send", "13800138000", "--account", "demo", "--sign", "驿站",
+              "--template", "SMS_1", "--param", "nonsense")[0] == 1
+
+
+@pytest.mark.asyncio
+async def test_deadletters_list_show_replay(tmp_path: Path) -> None:
+    from tests.conftest import ManualClock
+    from tests.storage.test_store import LEASE, make_messages
+    from yizhan.domain.ports import Retryable, SubmitOutcome
+    from yizhan.storage.store import SqlStore
+
+    store = SqlStore.open(f"sqlite+aiosqlite:///{tmp_path / 'yizhan.db'}")
+    await store.migrate()
+    clock = ManualClock()
+    await make_messages(store, clock, 1)
+    claims, _ = await store.claim_dispatch(clock.now(), 10, LEASE)
+    await store.finish_submits([SubmitOutcome(claims[0], "sim", Retryable("bind refused"),
+                                              dead=True)], clock.now())
+    await store.close()
+    result = await _in_thread(tmp_path, "deadletters", "list")
+    assert result[0] == 0 and "bind refused" in result[1]
+    result = await _in_thread(tmp_path, "deadletters", "show", "1")
+    assert json.loads(result[1])["payload"]["message_id"] == claims[0].message.id
+    assert (await _in_thread(tmp_path, "deadletters", "replay", "1"))[0] == 0
+    assert (await _in_thread(tmp_path, "deadletters", "replay", "1"))[0] == 1
+    assert "bind refused" not in (await _in_thread(tmp_path, "deadletters", "list"))[1]
+    assert "bind refused" in (await _in_thread(tmp_path, "deadletters", "list", "--all"))[1]
+    assert (await _in_thread(tmp_path, "deadletters", "show", "9"))[0] == 1
+
+
+async def _in_thread(data_dir: Path, *args: str) -> tuple[int, str]:
+    import asyncio
+    return await asyncio.to_thread(yz, data_dir, *args)
+
+
+def test_serve_help_documents_the_options() -> None:
+    result = runner.invoke(app, ["serve", "--help"], env={"COLUMNS": "200"})
+    for option in ("--data-dir", "--host", "--port", "--config", "--database-url",
+                   "YIZHAN_PORT"):
+        assert option in result.output
+
+
+def test_unknown_account_and_bad_settings_fail_clearly(tmp_path: Path) -> None:
+    code, output = yz(tmp_path, "records", "--account", "ghost")
+    assert code == 1 and "no account named 'ghost'" in output
+    result = runner.invoke(app, ["accounts", "list", "--data-dir", str(tmp_path)],
+                           env={"YIZHAN_PORT": "not-a-port"})
+    assert result.exit_code == 1 and "invalid settings" in result.output
