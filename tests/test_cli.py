@@ -203,3 +203,30 @@ def test_unknown_account_and_bad_settings_fail_clearly(tmp_path: Path) -> None:
     result = runner.invoke(app, ["accounts", "list", "--data-dir", str(tmp_path)],
                            env={"YIZHAN_PORT": "not-a-port"})
     assert result.exit_code == 1 and "invalid settings" in result.output
+
+
+def test_api_and_dispatch_roles_in_two_processes_share_one_store(tmp_path: Path) -> None:
+    env = {**os.environ, "YIZHAN_DATA_DIR": str(tmp_path), "YIZHAN_DISPATCH_POLL_SECONDS": "0.1",
+           "YIZHAN_SIMULATOR_DELAY_SECONDS": "0.05"}
+    info = json.loads(subprocess.run([sys.executable, "-m", "yizhan", "demo", "--json"],
+                                     env=env, capture_output=True, text=True,
+                                     check=True).stdout)
+    dispatcher = subprocess.Popen([sys.executable, "-m", "yizhan", "serve", "--role",
+                                   "dispatch"], env=env, text=True, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT)
+    try:
+        assert dispatcher.stdout is not None
+        assert any("dispatch process running" in line for line, _ in zip(
+            dispatcher.stdout, range(5), strict=False))
+        with ServeProcess({**env, "YIZHAN_ROLE": "api"}) as api, httpx.Client(
+                base_url=api.url, auth=(info["access_key_id"], info["access_key_secret"])) as c:
+            sent = c.post("/v1/messages", json={
+                "phone_numbers": ["13800138000"], "sign_name": info["sign_name"],
+                "template_code": info["templates"]["verification"],
+                "template_param": {"code": "7"}}).json()
+            delivered = _poll(lambda: [m for m in c.get("/v1/messages", params={
+                "biz_id": sent["biz_id"]}).json()["messages"] if m["status"] == "success"], 15)
+            assert delivered[0]["error_code"] == "DELIVERED"
+    finally:
+        dispatcher.send_signal(15)
+        assert dispatcher.wait(15) == 0

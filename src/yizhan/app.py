@@ -8,7 +8,9 @@ stages together until asked to stop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -27,7 +29,7 @@ from yizhan.dispatch.worker import DispatchConfig, DispatchWorker
 from yizhan.domain.ids import IdGenerator
 from yizhan.domain.model import Message
 from yizhan.domain.ports import Channel, Clock, SystemClock
-from yizhan.intake import Intake
+from yizhan.intake import CachedCatalogue, Intake
 from yizhan.receipts.correlate import ReceiptStage
 from yizhan.settings import Settings
 from yizhan.stages import Pipeline
@@ -76,7 +78,8 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     committer: Batcher[Message] = Batcher("intake", store.accept,
                                           max_batch=settings.commit_max_batch,
                                           max_delay=settings.commit_max_delay_ms / 1000)
-    intake = Intake(store, committer, clock, IdGenerator(), bus)
+    intake = Intake(CachedCatalogue(store, settings.cache_seconds), committer, clock,
+                    IdGenerator(), bus)
     receipts = ReceiptStage(store, clock, batch=settings.receipt_batch,
                             match_every=settings.receipt_match_seconds)
     worker = DispatchWorker(store, Router(channels, channels[0].name), bus, clock,
@@ -87,8 +90,11 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                                            lease=timedelta(minutes=5),
                                            retry_max_seconds=settings.retry_max_seconds,
                                            max_attempts=settings.dispatch_max_attempts))
-    pipeline = Pipeline(committer, receipts, worker, channels, store)
-    api = create_app(ApiServices(store, intake, Authenticator(store), clock, settings.language))
+    pipeline = Pipeline(committer, receipts, worker, channels, store,
+                        dispatching=settings.role != "api",
+                        sole_dispatcher=settings.role == "all")
+    api = create_app(ApiServices(store, intake, Authenticator(store, settings.cache_seconds),
+                                 clock, settings.language))
     return Yizhan(settings, store, clock, intake, pipeline, api, channels)
 
 
@@ -101,26 +107,46 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def serve(app: Yizhan, sock: socket.socket,
+async def serve(app: Yizhan, sock: socket.socket | None,
                 on_ready: Callable[[], Awaitable[None]] | None = None,
                 stop: asyncio.Event | None = None) -> None:
-    """Run the stages and the API on `sock` until the server exits or `stop` is set."""
-    config = uvicorn.Config(app.api, log_level="warning", access_log=False,
-                            http="httptools", lifespan="off", timeout_graceful_shutdown=5)
-    server = uvicorn.Server(config)
+    """Run the stages, and the API on `sock` (None: no API, the dispatch role), until the
+    server exits, SIGINT/SIGTERM arrives, or `stop` is set."""
+    stop = stop or asyncio.Event()
     await app.pipeline.start()
     try:
-        server_task = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started and not server_task.done():
-            await asyncio.sleep(0.01)
-        if on_ready is not None and server.started:
-            await on_ready()
-        if stop is not None:
-            stop_task = asyncio.create_task(stop.wait())
-            await asyncio.wait({server_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-            server.should_exit = True
-            stop_task.cancel()
-        await server_task
+        if sock is None:
+            await _run_headless(stop, on_ready)
+        else:
+            await _run_api(app, sock, stop, on_ready)
     finally:
         await app.pipeline.stop()
         await app.store.close()
+
+
+async def _run_api(app: Yizhan, sock: socket.socket, stop: asyncio.Event,
+                   on_ready: Callable[[], Awaitable[None]] | None) -> None:
+    config = uvicorn.Config(app.api, log_level="warning", access_log=False,
+                            http="httptools", lifespan="off", timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)  # handles SIGINT and SIGTERM itself
+    server_task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started and not server_task.done():
+        await asyncio.sleep(0.01)
+    if on_ready is not None and server.started:
+        await on_ready()
+    stop_task = asyncio.create_task(stop.wait())
+    await asyncio.wait({server_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    stop_task.cancel()
+    await server_task
+
+
+async def _run_headless(stop: asyncio.Event,
+                        on_ready: Callable[[], Awaitable[None]] | None) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    if on_ready is not None:
+        await on_ready()
+    await stop.wait()

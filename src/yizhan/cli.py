@@ -122,6 +122,9 @@ def serve(
     simulator_script: Annotated[Path | None, typer.Option(
         help="Per-number outcomes of the carrier simulator (JSON or TOML). "
         "Env: YIZHAN_SIMULATOR_SCRIPT.")] = None,
+    role: Annotated[str | None, typer.Option(
+        help="all (default: everything in one process), api, or dispatch. "
+        "Env: YIZHAN_ROLE.")] = None,
 ) -> None:
     """Run the platform in one process: API, dispatch, receipts and the carrier simulator.
 
@@ -133,20 +136,27 @@ def serve(
     from yizhan.logs import configure
 
     settings = settings_of(data_dir, config, database_url, host=host, port=port,
-                           simulator_script=simulator_script)
+                           simulator_script=simulator_script, role=role)
     configure(settings.log_level)
-    try:
-        sock = bind(settings.host, settings.port)
-    except OSError as exc:
-        raise fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from exc
-    settings = settings.model_copy(update={"port": sock.getsockname()[1]})
+    sock = None
+    if settings.role != "dispatch":
+        try:
+            sock = bind(settings.host, settings.port)
+        except OSError as exc:
+            raise fail(f"cannot listen on {settings.host}:{settings.port}: "
+                       f"{exc.strerror}") from exc
+        settings = settings.model_copy(update={"port": sock.getsockname()[1]})
 
     async def main() -> None:
         yz = await build(settings)
         demo = await ensure_demo(yz.store, yz.clock.now())
 
         async def ready() -> None:
-            print_banner(settings, demo)
+            if sock is None:
+                plain.print(f"Yizhan {__version__} dispatch process running (no API)")
+                sys.stdout.flush()
+            else:
+                print_banner(settings, demo)
 
         await serve_app(yz, sock, ready)
 
@@ -165,13 +175,15 @@ def run_loop(coro: Awaitable[None]) -> None:
 
 def print_banner(settings: Settings, demo: Demo) -> None:
     endpoint = f"http://{settings.endpoint}"
-    where = (settings.database_url and "database") or f"SQLite in {settings.data_dir.resolve()}"
+    where = ("database " + settings.sqlalchemy_url.split("@")[-1] if settings.database_url
+             else f"SQLite in {settings.data_dir.resolve()}")
+    mode = "embedded" if settings.role == "all" else "API only, dispatch runs elsewhere"
     verification = demo.templates[TemplateType.VERIFICATION]
     secret = demo.key.secret if demo.secret_is_new else "$YIZHAN_SECRET"
     body = json.dumps({"phone_numbers": ["13800138000"], "sign_name": demo.signature.name,
                        "template_code": verification.code, "template_param": {"code": "1234"}},
                       ensure_ascii=False)
-    plain.print(f"[bold]Yizhan {__version__}[/bold] is running (embedded: {where}; "
+    plain.print(f"[bold]Yizhan {__version__}[/bold] is running ({mode}: {where}; "
               "carrier simulator channel)")
     plain.print(f"  API endpoint      {endpoint}   (OpenAPI: {endpoint}/docs)")
     plain.print(f"  Demo account      {demo.account.name}")

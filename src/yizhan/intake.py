@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from yizhan.batching import Batcher
+from yizhan.caching import TtlCache
 from yizhan.domain import segments
 from yizhan.domain.errors import Refusal
 from yizhan.domain.ids import IdGenerator
@@ -38,6 +39,23 @@ DISPATCH = "dispatch"
 class Catalogue(Protocol):
     async def signature(self, account_id: AccountId, name: str) -> Signature | None: ...
     async def template(self, account_id: AccountId, code: str) -> Template | None: ...
+
+
+class CachedCatalogue:
+    """Signatures and templates for the hot path, each read at most once per `ttl` seconds
+    (a review or deletion takes effect within that time; docs/configuration.md)."""
+
+    def __init__(self, catalogue: Catalogue, ttl: float = 1.0) -> None:
+        self._signatures: TtlCache[tuple[AccountId, str], Signature | None] = TtlCache(
+            lambda key: catalogue.signature(*key), ttl)
+        self._templates: TtlCache[tuple[AccountId, str], Template | None] = TtlCache(
+            lambda key: catalogue.template(*key), ttl)
+
+    async def signature(self, account_id: AccountId, name: str) -> Signature | None:
+        return await self._signatures.get((account_id, name))
+
+    async def template(self, account_id: AccountId, code: str) -> Template | None:
+        return await self._templates.get((account_id, code))
 
 
 @dataclass(frozen=True, slots=True)

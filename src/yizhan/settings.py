@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy async URL; default: SQLite (WAL) in the data folder. "
         "Example: postgresql+asyncpg://user@127.0.0.1:5432/yizhan")
+    role: Literal["all", "api", "dispatch"] = Field(
+        "all", description="What this process runs: all (embedded: API and delivery), api "
+        "(HTTP API and intake only), dispatch (delivery stages only). Several processes may "
+        "share one store; see docs/deployment.md.")
     host: str = Field("127.0.0.1", description="Address the API listens on.")
     port: int = Field(8080, ge=0, le=65535, description="Port the API listens on.")
     public_endpoint: str | None = Field(
@@ -38,6 +42,9 @@ class Settings(BaseSettings):
         "en", description="Language of messages when the request does not ask (Accept-Language).")
     log_level: str = Field("INFO", description="Logging level of the yizhan.* loggers.")
 
+    cache_seconds: float = Field(
+        1.0, ge=0, description="How long the API caches AccessKeys, signatures and templates; "
+        "a disabled key or a rejected template stops sending within this time.")
     commit_max_batch: int = Field(
         512, ge=1, description="Most send requests committed together in one transaction.")
     commit_max_delay_ms: float = Field(
@@ -89,7 +96,8 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         init_kwargs: dict[str, Any] = getattr(init_settings, "init_kwargs", {})
-        toml_path = init_kwargs.get("config_file") or os.environ.get("YIZHAN_CONFIG")
+        toml_path = (init_kwargs.get("config_file") or os.environ.get("YIZHAN_CONFIG")
+                     or os.environ.get("YIZHAN_CONFIG_FILE"))
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if toml_path:
             if not Path(toml_path).is_file():

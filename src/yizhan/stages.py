@@ -36,13 +36,19 @@ class Pipeline:
     dispatch: DispatchWorker
     channels: Sequence[Channel]
     store: Recoverable
+    dispatching: bool = True
+    """Run the delivery stages (dispatch, channels, receipts); off in an API-only process."""
     sole_dispatcher: bool = True
     """Embedded mode: this process is the only dispatcher, so leases left by a previous run
-    can be released at once (the messages they cover are resolved as interrupted)."""
+    can be released at once (the messages they cover are resolved as interrupted). With
+    several dispatch processes, leases expire instead (5 minutes)."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
         self.committer.start()
+        if not self.dispatching:
+            log.info("stages started: committer (API only)")
+            return
         await self.receipts.start()
         for channel in self.channels:
             await channel.start(self.receipts.on_event)
@@ -54,6 +60,8 @@ class Pipeline:
 
     async def stop(self) -> None:
         await self.committer.stop()
+        if not self.dispatching:
+            return
         await self.dispatch.stop()
         for task in self._tasks:
             # The worker leaves its loop once its round is recorded; cancel only a round

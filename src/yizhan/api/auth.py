@@ -11,9 +11,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import time
 from typing import Protocol
 
+from yizhan.caching import TtlCache
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import AccessKey, Account, AccountId, KeyStatus
 
@@ -26,8 +26,8 @@ class KeyStore(Protocol):
 class Authenticator:
     def __init__(self, store: KeyStore, ttl: float = 1.0) -> None:
         self._store = store
-        self._ttl = ttl
-        self._keys: dict[str, tuple[float, AccessKey | None, Account | None]] = {}
+        self._keys: TtlCache[str, tuple[AccessKey | None, Account | None]] = TtlCache(
+            self._load, ttl)
 
     async def basic(self, header: str | None) -> Account | Refusal:
         if not header or not header.lower().startswith("basic "):
@@ -46,13 +46,9 @@ class Authenticator:
         return account
 
     async def lookup(self, key_id: str) -> tuple[AccessKey | None, Account | None]:
-        now = time.monotonic()
-        cached = self._keys.get(key_id)
-        if cached and cached[0] > now:
-            return cached[1], cached[2]
+        return await self._keys.get(key_id)
+
+    async def _load(self, key_id: str) -> tuple[AccessKey | None, Account | None]:
         key = await self._store.access_key(key_id)
         account = await self._store.account(key.account_id) if key else None
-        if len(self._keys) > 10_000:
-            self._keys.clear()
-        self._keys[key_id] = (now + self._ttl, key, account)
         return key, account

@@ -14,10 +14,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
-def create_engine(url: str, *, schema: str | None = None, pool_size: int = 10) -> AsyncEngine:
+def create_engine(url: str, *, schema: str | None = None, pool_size: int = 16) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # A pool as large as the stages' concurrency: opening an aiosqlite connection costs a
+        # thread and a file open, so connections are kept rather than churned.
+        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=pool_size,
+                                     max_overflow=pool_size)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine

@@ -7,6 +7,7 @@ engine and the shared helpers.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -24,6 +25,11 @@ class SqlStore(CatalogueMixin, MessagesMixin):
         self.engine = engine
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
         self.is_postgres = engine.dialect.name == "postgresql"
+        # SQLite has one writer at a time. Writers of this process queue here, in order,
+        # instead of in SQLite's busy handler, which sleeps in growing steps (up to 100 ms)
+        # and so turns a short wait for the lock into a long one. Other processes (the CLI)
+        # still meet the busy handler.
+        self._write_lock: asyncio.Lock | None = None if self.is_postgres else asyncio.Lock()
 
     @classmethod
     def open(cls, url: str, *, schema: str | None = None) -> SqlStore:
@@ -37,7 +43,11 @@ class SqlStore(CatalogueMixin, MessagesMixin):
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
-        async with self._writer.begin() as conn:
+        if self._write_lock is None:
+            async with self._writer.begin() as conn:
+                yield conn
+            return
+        async with self._write_lock, self._writer.begin() as conn:
             yield conn
 
     @asynccontextmanager

@@ -1,0 +1,57 @@
+"""Group commit: concurrent callers share flushes, each is answered after its flush, and a
+failed flush fails exactly its callers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from yizhan.batching import Batcher
+
+
+async def test_concurrent_submits_share_flushes_and_return_after_them() -> None:
+    flushed: list[list[int]] = []
+
+    async def flush(items: Sequence[int]) -> None:
+        await asyncio.sleep(0.001)
+        flushed.append(list(items))
+
+    batcher = Batcher("t", flush, max_batch=100, max_delay=0.005)
+    batcher.start()
+    await asyncio.gather(*(batcher.submit([i]) for i in range(250)))
+    await batcher.stop()
+    assert sorted(i for batch in flushed for i in batch) == list(range(250))
+    assert len(flushed) <= 5 and max(len(b) for b in flushed) <= 100
+
+
+async def test_a_failed_flush_fails_its_callers_only() -> None:
+    async def flush(items: Sequence[int]) -> None:
+        if 13 in items:
+            raise RuntimeError("disk full")
+
+    batcher = Batcher("t", flush, max_batch=1, max_delay=0)
+    batcher.start()
+    results = await asyncio.gather(*(batcher.submit([i]) for i in (12, 13, 14)),
+                                   return_exceptions=True)
+    await batcher.stop()
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], RuntimeError)
+
+
+async def test_stop_flushes_what_is_queued_and_refuses_more() -> None:
+    flushed: list[int] = []
+
+    async def flush(items: Sequence[int]) -> None:
+        flushed.extend(items)
+
+    batcher = Batcher("t", flush, max_delay=0.05)
+    batcher.start()
+    pending = asyncio.create_task(batcher.submit([1, 2]))
+    await asyncio.sleep(0)
+    await batcher.stop()
+    await pending
+    assert flushed == [1, 2]
+    with pytest.raises(RuntimeError):
+        await batcher.submit([3])
