@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from yizhan.batching import Batcher
 from yizhan.dispatch.worker import DispatchWorker
@@ -25,7 +26,7 @@ from yizhan.receipts.correlate import ReceiptStage
 log = logging.getLogger("yizhan.stages")
 
 
-class Recoverable:
+class Recoverable(Protocol):
     async def release_claims(self) -> None: ...
 
 

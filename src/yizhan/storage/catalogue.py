@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Row, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -26,6 +26,8 @@ from yizhan.domain.model import (
     TemplateType,
 )
 from yizhan.storage.tables import access_keys, accounts, signatures, templates
+
+T = TypeVar("T")
 
 
 def _account(row: Row[Any]) -> Account:
@@ -50,8 +52,8 @@ def _template(row: Row[Any]) -> Template:
 
 
 class CatalogueMixin:
-    def _write(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
-    def _read(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+    _write: Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+    _read: Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 
     # Accounts
 
@@ -59,8 +61,8 @@ class CatalogueMixin:
         async with self._write() as conn:
             result = await conn.execute(insert(accounts).values(
                 name=name, status=AccountStatus.ACTIVE, created_at=now))
-            account_id = result.inserted_primary_key[0]
-        return Account(AccountId(account_id), name, AccountStatus.ACTIVE, now)
+            account_id = AccountId(int(result.inserted_primary_key[0]))  # type: ignore[index]
+        return Account(account_id, name, AccountStatus.ACTIVE, now)
 
     async def account(self, account_id: AccountId) -> Account | None:
         return await self._one(select(accounts).where(accounts.c.id == account_id), _account)
@@ -106,8 +108,8 @@ class CatalogueMixin:
             result = await conn.execute(insert(signatures).values(
                 account_id=account_id, name=name, scenario=scenario, state=state, reason="",
                 created_at=now))
-        return Signature(result.inserted_primary_key[0], account_id, name, scenario, state, "",
-                         now)
+        signature_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        return Signature(signature_id, account_id, name, scenario, state, "", now)
 
     async def signature(self, account_id: AccountId, name: str) -> Signature | None:
         return await self._one(select(signatures).where(
@@ -163,12 +165,12 @@ class CatalogueMixin:
 
     # Helpers
 
-    async def _one(self, query: Any, make: Any) -> Any:
+    async def _one(self, query: Any, make: Callable[[Row[Any]], T]) -> T | None:
         async with self._read() as conn:
             row = (await conn.execute(query)).first()
         return make(row) if row else None
 
-    async def _all(self, query: Any, make: Any) -> list[Any]:
+    async def _all(self, query: Any, make: Callable[[Row[Any]], T]) -> list[T]:
         async with self._read() as conn:
             rows = (await conn.execute(query)).all()
         return [make(row) for row in rows]
