@@ -1,0 +1,1 @@
+"""The Alibaba Cloud SMS (Dysmsapi 2017-05-25) compatible RPC endpoint."""
