@@ -25,11 +25,16 @@ if [ ! -x "$venv/bin/python" ]; then
   }
 fi
 stamp="$venv/.yizhan-installed${extras:+-$extras}"
-want="$(cat "$root/pyproject.toml" | sha256sum | cut -c1-16)"
+want="$(cat "$root/pyproject.toml" "$root/tests/fixtures/aliyun/constraints-aliyun-sdk.txt" \
+  | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "Installing Yizhan into $venv (first run or dependencies changed)..." >&2
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
+  constraints=()
+  if [ "$extras" = test ]; then  # the SDK versions verified together (SPEC.md)
+    constraints=(-c "$root/tests/fixtures/aliyun/constraints-aliyun-sdk.txt")
+  fi
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    -e "$root${extras:+[$extras]}" >&2
+    "${constraints[@]}" -e "$root${extras:+[$extras]}" >&2
   echo "$want" > "$stamp"
 fi
