@@ -19,6 +19,9 @@ from datetime import timedelta
 import uvicorn
 from fastapi import FastAPI
 
+from yizhan.api.aliyun.actions import ActionServices
+from yizhan.api.aliyun.auth import AliyunAuthenticator
+from yizhan.api.aliyun.endpoint import AliyunServices
 from yizhan.api.app import ApiServices, create_app
 from yizhan.api.auth import Authenticator
 from yizhan.backends.local import LocalBus
@@ -93,8 +96,10 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     pipeline = Pipeline(committer, receipts, worker, channels, store,
                         dispatching=settings.role != "api",
                         sole_dispatcher=settings.role == "all")
-    api = create_app(ApiServices(store, intake, Authenticator(store, settings.cache_seconds),
-                                 clock, settings.language))
+    keys = Authenticator(store, settings.cache_seconds)
+    aliyun = AliyunServices(AliyunAuthenticator(keys, store, clock),
+                            ActionServices(intake, store, clock))
+    api = create_app(ApiServices(store, intake, keys, clock, aliyun, settings.language))
     return Yizhan(settings, store, clock, intake, pipeline, api, channels)
 
 

@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from yizhan import __version__
 from yizhan.api import errors, rest
+from yizhan.api.aliyun.endpoint import AliyunServices, rpc
 from yizhan.api.auth import Authenticator
 from yizhan.domain.ports import Clock
 from yizhan.intake import Intake
@@ -27,6 +28,7 @@ class ApiServices:
     intake: Intake
     auth: Authenticator
     clock: Clock
+    aliyun: AliyunServices
     default_language: str = "en"
 
 
@@ -39,7 +41,10 @@ def create_app(services: ApiServices) -> FastAPI:
     app.state.auth = services.auth
     app.state.clock = services.clock
     app.state.default_language = services.default_language
+    app.state.aliyun = services.aliyun
     app.include_router(rest.router)
+    # The Alibaba Cloud compatible RPC endpoint (docs/aliyun.md): every action on "/".
+    app.add_route("/", rpc, methods=["GET", "POST"], include_in_schema=False)
     app.add_exception_handler(rest.AuthFailed, rest.on_auth_failed)
     app.add_exception_handler(RequestValidationError, errors.on_validation_error)
     app.add_exception_handler(HTTPException, errors.on_http_error)

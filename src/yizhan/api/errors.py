@@ -43,8 +43,10 @@ async def on_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     error = exc.errors()[0]
     where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
-    code = "MissingParameter" if error.get("type") == "missing" else "InvalidParameter"
-    return refusal_response(request, Refusal(code, f"{where}: {error.get('msg', '')}"))
+    if error.get("type") == "missing":
+        return refusal_response(request, Refusal("MissingParameter", where))
+    return refusal_response(request, Refusal("InvalidParameter",
+                                             f"{where}: {error.get('msg', '')}"))
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:

@@ -160,7 +160,7 @@ async def list_messages(
                                                   (page - 1) * page_size, page_size)
     else:
         return refusal_response(request, Refusal("MissingParameter",
-                                                 "give biz_id, or phone_number and date"))
+                                                 "biz_id or phone_number"))
     return json_response({"request_id": request_id(), "code": "OK", "message": "OK",
                           "total": total, "page": page, "page_size": page_size,
                           "messages": [message_json(m) for m in shown]})

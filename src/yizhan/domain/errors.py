@@ -37,8 +37,9 @@ class ErrorCode:
 _CODES: tuple[ErrorCode, ...] = (
     # Request and protocol problems.
     ErrorCode("MissingParameter", 400,
-              "A parameter that is mandatory for this request is not supplied.",
-              "缺少必填参数。"),
+              'The input parameter "{detail}" that is mandatory for processing this request '
+              "is not supplied.",
+              "缺少必填参数 “{detail}”。"),
     ErrorCode("InvalidParameter", 400,
               "A parameter is not valid; see the detail and the API reference.",
               "参数不合法，请查看详情与 API 文档。"),
@@ -65,6 +66,21 @@ _CODES: tuple[ErrorCode, ...] = (
     ErrorCode("SignatureDoesNotMatch", 400,
               "Specified signature is not matched with our calculation.",
               "签名与服务端计算结果不一致。"),
+    ErrorCode("InvalidTimeStamp.Format", 400,
+              "Specified time stamp or date value is not well formatted.",
+              "时间戳格式错误，应为 YYYY-MM-DDThh:mm:ssZ（UTC）。"),
+    ErrorCode("InvalidTimeStamp.Expired", 400,
+              "Specified time stamp or date value is expired.",
+              "时间戳与服务器时间相差超过 15 分钟，请校准时钟。"),
+    ErrorCode("SignatureNonceUsed", 400,
+              "Specified signature nonce was used already.",
+              "签名随机数已被使用（请求重放）。"),
+    ErrorCode("InvalidVersion", 400,
+              "Specified api version is not valid: use 2017-05-25.",
+              "API 版本无效，请使用 2017-05-25。"),
+    ErrorCode("Throttling.User", 400,
+              "Request was denied due to user flow control.",
+              "请求触发用户级流控，请稍后重试。"),
     ErrorCode("MessageNotFound", 404,
               "No message of this account has this id.",
               "该账号下找不到此消息。"),
@@ -137,4 +153,6 @@ class Refusal:
 
     def message(self, lang: Lang = Lang.EN) -> str:
         text = self.error.text(lang)
+        if "{detail}" in text:
+            return text.replace("{detail}", self.detail)
         return f"{text} ({self.detail})" if self.detail else text

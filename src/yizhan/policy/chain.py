@@ -53,7 +53,7 @@ def account_active(ctx: SendContext) -> Refusal | None:
 def number_count(ctx: SendContext) -> Refusal | None:
     count = len(ctx.recipients)
     if count == 0:
-        return Refusal("MissingParameter", "no phone number given", "numbers.count")
+        return Refusal("MissingParameter", "phone numbers", "numbers.count")
     if count > ctx.max_numbers:
         return Refusal("isv.MOBILE_COUNT_OVER_LIMIT",
                        f"{count} numbers, at most {ctx.max_numbers}", "numbers.count")

@@ -7,7 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from yizhan.domain import ids
@@ -103,11 +103,12 @@ class CatalogueMixin:
 
     async def create_signature(self, account_id: AccountId, name: str,
                                scenario: SignatureScenario, state: ReviewState,
-                               now: datetime) -> Signature:
+                               now: datetime, source: str = "enterprise",
+                               remark: str = "") -> Signature:
         async with self._write() as conn:
             result = await conn.execute(insert(signatures).values(
                 account_id=account_id, name=name, scenario=scenario, state=state, reason="",
-                created_at=now))
+                created_at=now, source=source, remark=remark))
         signature_id = int(result.inserted_primary_key[0])  # type: ignore[index]
         return Signature(signature_id, account_id, name, scenario, state, "", now)
 
@@ -121,6 +122,19 @@ class CatalogueMixin:
             query = query.where(signatures.c.account_id == account_id)
         return await self._all(query, _signature)
 
+    async def update_signature(self, signature_id: int, scenario: SignatureScenario,
+                               source: str, remark: str) -> None:
+        """A tenant's change: the signature goes back to review."""
+        async with self._write() as conn:
+            await conn.execute(update(signatures).where(signatures.c.id == signature_id).values(
+                scenario=scenario, source=source, remark=remark, state=ReviewState.PENDING,
+                reason=""))
+
+    async def page_signatures(self, account_id: AccountId, offset: int,
+                              limit: int) -> tuple[int, list[Signature]]:
+        return await self._page(select(signatures).where(signatures.c.account_id == account_id)
+                                .order_by(signatures.c.id), offset, limit, _signature)
+
     async def review_signature(self, signature_id: int, state: ReviewState,
                                reason: str = "") -> Signature | None:
         async with self._write() as conn:
@@ -133,7 +147,8 @@ class CatalogueMixin:
     # Templates
 
     async def create_template(self, account_id: AccountId, name: str, type_: TemplateType,
-                              content: str, state: ReviewState, now: datetime) -> Template:
+                              content: str, state: ReviewState, now: datetime,
+                              remark: str = "") -> Template:
         async with self._write() as conn:
             while True:  # template codes are random; draw again on the rare clash
                 code = TemplateCode(ids.new_template_code())
@@ -142,7 +157,7 @@ class CatalogueMixin:
                     break
             await conn.execute(insert(templates).values(
                 code=code, account_id=account_id, name=name, type=type_, content=content,
-                state=state, reason="", created_at=now))
+                state=state, reason="", created_at=now, remark=remark))
         return Template(code, account_id, name, type_, content, state, "", now)
 
     async def template(self, account_id: AccountId, code: str) -> Template | None:
@@ -154,6 +169,20 @@ class CatalogueMixin:
         if account_id is not None:
             query = query.where(templates.c.account_id == account_id)
         return await self._all(query, _template)
+
+    async def update_template(self, code: str, name: str, type_: TemplateType, content: str,
+                              remark: str) -> None:
+        """A tenant's change: the template goes back to review."""
+        async with self._write() as conn:
+            await conn.execute(update(templates).where(templates.c.code == code).values(
+                name=name, type=type_, content=content, remark=remark,
+                state=ReviewState.PENDING, reason=""))
+
+    async def page_templates(self, account_id: AccountId, offset: int,
+                             limit: int) -> tuple[int, list[Template]]:
+        return await self._page(select(templates).where(templates.c.account_id == account_id)
+                                .order_by(templates.c.created_at, templates.c.code),
+                                offset, limit, _template)
 
     async def review_template(self, code: str, state: ReviewState,
                               reason: str = "") -> Template | None:
@@ -169,6 +198,13 @@ class CatalogueMixin:
         async with self._read() as conn:
             row = (await conn.execute(query)).first()
         return make(row) if row else None
+
+    async def _page(self, query: Any, offset: int, limit: int,
+                    make: Callable[[Row[Any]], T]) -> tuple[int, list[T]]:
+        async with self._read() as conn:
+            total = await conn.scalar(select(func.count()).select_from(query.subquery()))
+            rows = (await conn.execute(query.offset(offset).limit(limit))).all()
+        return int(total or 0), [make(row) for row in rows]
 
     async def _all(self, query: Any, make: Callable[[Row[Any]], T]) -> list[T]:
         async with self._read() as conn:

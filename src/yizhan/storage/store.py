@@ -18,9 +18,11 @@ from yizhan.storage import migrate
 from yizhan.storage.catalogue import CatalogueMixin
 from yizhan.storage.engine import WRITE_OPTION, create_engine
 from yizhan.storage.messages import MessagesMixin
+from yizhan.storage.nonces import NoncesMixin
+from yizhan.storage.stats import StatsMixin
 
 
-class SqlStore(CatalogueMixin, MessagesMixin):
+class SqlStore(CatalogueMixin, MessagesMixin, NoncesMixin, StatsMixin):
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._writer = engine.execution_options(**{WRITE_OPTION: True})

@@ -95,6 +95,8 @@ signatures = Table(
     Column("name", String(64), nullable=False),
     Column("scenario", String(16), nullable=False),
     Column("qualification_id", ForeignKey("qualifications.id"), nullable=True),
+    Column("source", String(16), nullable=False, server_default="enterprise"),
+    Column("remark", Text, nullable=False, server_default=""),
     Column("state", String(16), nullable=False),
     Column("reason", Text, nullable=False, default=""),
     Column("created_at", UTCDateTime, nullable=False),
@@ -108,6 +110,7 @@ templates = Table(
     Column("name", String(64), nullable=False),
     Column("type", String(16), nullable=False),
     Column("content", Text, nullable=False),
+    Column("remark", Text, nullable=False, server_default=""),
     Column("state", String(16), nullable=False),
     Column("reason", Text, nullable=False, default=""),
     Column("created_at", UTCDateTime, nullable=False),
@@ -184,4 +187,12 @@ dead_letters = Table(
     Column("error", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("replayed_at", UTCDateTime, nullable=True),
+)
+
+nonces = Table(
+    "nonces", metadata,
+    # A request signature's nonce, remembered so that a replay is refused (SPEC.md §3.3).
+    Column("access_key_id", String(32), primary_key=True),
+    Column("nonce", String(64), primary_key=True),
+    Column("seen_at", UTCDateTime, nullable=False, index=True),
 )

@@ -1,0 +1,444 @@
+"""The actions of the Alibaba-compatible API (SPEC.md §5), over the platform's own intake and
+store. Each takes the decoded parameters of an authenticated request and returns the
+action's response fields, or a `Refusal` (the endpoint turns it into the error answer).
+
+Parameter problems: a missing required parameter is `MissingParameter` (HTTP 400); a value
+out of range or malformed is `isv.INVALID_PARAMETERS` (HTTP 200), as SPEC.md §5.3 states.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from yizhan.domain.errors import Lang, Refusal
+from yizhan.domain.model import (
+    Account,
+    Message,
+    MessageStatus,
+    ReviewState,
+    Signature,
+    SignatureScenario,
+    Template,
+    TemplateType,
+)
+from yizhan.domain.ports import Clock
+from yizhan.domain.timezone import china_day_bounds, china_text, china_today
+from yizhan.intake import MAX_BATCH_NUMBERS, MAX_NUMBERS, Intake, SendRequest
+from yizhan.policy import numbers
+from yizhan.policy.chain import Recipient
+
+QUERY_DAYS = 30
+
+
+@dataclass(frozen=True)
+class ActionServices:
+    intake: Intake
+    store: Any
+    clock: Clock
+
+
+@dataclass(frozen=True)
+class ActionContext:
+    account: Account
+    params: dict[str, str]
+    lang: Lang
+    services: ActionServices
+
+    def required(self, name: str) -> str | Refusal:
+        value = self.params.get(name)
+        return Refusal("MissingParameter", name) if value is None or value == "" else value
+
+    def integer(self, name: str, low: int, high: int, default: int | None = None,
+                ) -> int | Refusal:
+        raw = self.params.get(name)
+        if raw is None or raw == "":
+            return Refusal("MissingParameter", name) if default is None else default
+        try:
+            value = int(raw)
+        except ValueError:
+            return Refusal("isv.INVALID_PARAMETERS", f"{name} must be a whole number")
+        if not low <= value <= high:
+            return Refusal("isv.INVALID_PARAMETERS", f"{name} must be {low} to {high}")
+        return value
+
+    def day(self, name: str) -> date | Refusal:
+        raw = self.required(name)
+        if isinstance(raw, Refusal):
+            return raw
+        try:
+            return datetime.strptime(raw, "%Y%m%d").date()
+        except ValueError:
+            return Refusal("isv.INVALID_PARAMETERS", f"{name} format should be yyyyMMdd")
+
+
+Result = dict[str, Any] | Refusal
+Action = Callable[[ActionContext], Awaitable[Result]]
+
+
+def first_refusal(*values: object) -> Refusal | None:
+    return next((v for v in values if isinstance(v, Refusal)), None)
+
+
+# Sending
+
+
+async def send_sms(ctx: ActionContext) -> Result:
+    phones, sign, code = (ctx.required(n) for n in ("PhoneNumbers", "SignName", "TemplateCode"))
+    refusal = first_refusal(phones, sign, code)
+    if refusal:
+        return refusal
+    assert isinstance(phones, str) and isinstance(sign, str) and isinstance(code, str)
+    params = ctx.params.get("TemplateParam")
+    recipients = [Recipient(p, sign, params) for p in phones.split(",")]
+    return await _send(ctx, SendRequest(code, recipients, ctx.params.get("OutId", ""),
+                                        MAX_NUMBERS))
+
+
+async def send_batch_sms(ctx: ActionContext) -> Result:
+    raw = {n: ctx.required(n) for n in ("PhoneNumberJson", "SignNameJson", "TemplateCode")}
+    refusal = first_refusal(*raw.values())
+    if refusal:
+        return refusal
+    phones = _json_list(str(raw["PhoneNumberJson"]), "PhoneNumberJson")
+    signs = _json_list(str(raw["SignNameJson"]), "SignNameJson")
+    params_raw = ctx.params.get("TemplateParamJson")
+    params = _json_list(params_raw, "TemplateParamJson") if params_raw else None
+    refusal = first_refusal(phones, signs, params)
+    if refusal:
+        return refusal
+    assert isinstance(phones, list) and isinstance(signs, list)
+    if len(phones) > MAX_BATCH_NUMBERS:
+        return Refusal("isv.MOBILE_COUNT_OVER_LIMIT",
+                       f"{len(phones)} numbers, at most {MAX_BATCH_NUMBERS}")
+    lists = {"SignNameJson": signs, **({"TemplateParamJson": params} if params else {})}
+    for name, values in lists.items():
+        if len(values) != len(phones):  # type: ignore[arg-type]
+            return Refusal("isv.INVALID_PARAMETERS",
+                           f"{name} has {len(values)} items, PhoneNumberJson {len(phones)}")  # type: ignore[arg-type]
+    if not all(isinstance(v, str) for v in [*phones, *signs]):
+        return Refusal("isv.INVALID_PARAMETERS", "numbers and signatures must be strings")
+    recipients = [Recipient(phone, sign, params[i] if params else None)  # type: ignore[index]
+                  for i, (phone, sign) in enumerate(zip(phones, signs, strict=True))]
+    return await _send(ctx, SendRequest(str(raw["TemplateCode"]), recipients,
+                                        ctx.params.get("OutId", ""), MAX_BATCH_NUMBERS))
+
+
+def _json_list(raw: str, name: str) -> list[Any] | Refusal:
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return Refusal("isv.INVALID_JSON_PARAM", f"{name} is not valid JSON")
+    if not isinstance(value, list):
+        return Refusal("isv.INVALID_JSON_PARAM", f"{name} must be a JSON array")
+    return value
+
+
+async def _send(ctx: ActionContext, request: SendRequest) -> Result:
+    result = await ctx.services.intake.send(ctx.account, request)
+    if isinstance(result, Refusal):
+        return result
+    return {"BizId": result.biz_id}
+
+
+# Records
+
+
+SEND_STATUS = {MessageStatus.WAITING: 1, MessageStatus.FAILED: 2, MessageStatus.UNKNOWN: 2,
+               MessageStatus.SUCCESS: 3}
+
+
+def detail_dto(m: Message) -> dict[str, Any]:
+    code = m.error_code or ("UNKNOWN" if m.status is MessageStatus.UNKNOWN else "")
+    dto: dict[str, Any] = {
+        "PhoneNum": numbers.display(m.phone), "SendStatus": SEND_STATUS[m.status],
+        "ErrCode": code, "TemplateCode": m.template_code, "Content": m.content,
+        "SendDate": china_text(m.created_at),
+        "ReceiveDate": china_text(m.receipt_at) if m.status.final else "",
+    }
+    if m.out_id:
+        dto["OutId"] = m.out_id
+    return dto
+
+
+async def query_send_details(ctx: ActionContext) -> Result:
+    phone = ctx.required("PhoneNumber")
+    day = ctx.day("SendDate")
+    size = ctx.integer("PageSize", 1, 50)
+    page = ctx.integer("CurrentPage", 1, 1_000_000)
+    refusal = first_refusal(phone, day, size, page)
+    if refusal:
+        return refusal
+    assert isinstance(phone, str) and isinstance(day, date)
+    assert isinstance(size, int) and isinstance(page, int)
+    number = numbers.normalize(phone)
+    if isinstance(number, Refusal):
+        return number
+    today = china_today(ctx.services.clock.now())
+    if not today - timedelta(days=QUERY_DAYS - 1) <= day <= today:
+        return Refusal("isv.INVALID_PARAMETERS",
+                       f"SendDate must be within the last {QUERY_DAYS} days")
+    start, end = china_day_bounds(day)
+    store = ctx.services.store
+    biz_id = ctx.params.get("BizId")
+    if biz_id:
+        found = [m for m in await store.messages_by_biz(ctx.account.id, biz_id)
+                 if m.phone == number and start <= m.created_at < end]
+        found.sort(key=lambda m: (m.created_at, m.id), reverse=True)
+        total, shown = len(found), found[(page - 1) * size:page * size]
+    else:
+        total, shown = await store.query_messages(ctx.account.id, number, start, end,
+                                                  (page - 1) * size, size)
+    return {"TotalCount": total,
+            "SmsSendDetailDTOs": {"SmsSendDetailDTO": [detail_dto(m) for m in shown]}}
+
+
+TEMPLATE_TYPES = {0: TemplateType.VERIFICATION, 1: TemplateType.NOTIFICATION,
+                  2: TemplateType.PROMOTION, 3: TemplateType.INTERNATIONAL}
+TEMPLATE_TYPE_NUMBERS = {v: k for k, v in TEMPLATE_TYPES.items()}
+
+
+async def query_send_statistics(ctx: ActionContext) -> Result:
+    globe = ctx.integer("IsGlobe", 1, 2)
+    start_day, end_day = ctx.day("StartDate"), ctx.day("EndDate")
+    index, size = ctx.integer("PageIndex", 1, 1_000_000), ctx.integer("PageSize", 1, 50)
+    type_number = ctx.integer("TemplateType", 0, 3, default=-1) if ctx.params.get(
+        "TemplateType") else -1
+    refusal = first_refusal(globe, start_day, end_day, index, size, type_number)
+    if refusal:
+        return refusal
+    assert isinstance(start_day, date) and isinstance(end_day, date)
+    assert isinstance(index, int) and isinstance(size, int) and isinstance(type_number, int)
+    if end_day < start_day or (end_day - start_day).days >= QUERY_DAYS:
+        return Refusal("isv.INVALID_PARAMETERS",
+                       f"EndDate must be on or after StartDate, at most {QUERY_DAYS} days on")
+    days = [start_day + timedelta(days=i) for i in range((end_day - start_day).days + 1)]
+    rows = []
+    for day in reversed(days):  # newest first
+        start, end = china_day_bounds(day)
+        counts = await ctx.services.store.status_counts(
+            ctx.account.id, start, end, TEMPLATE_TYPES.get(type_number),
+            ctx.params.get("SignName") or None, international=globe == 2)
+        total = sum(counts.values())
+        if total:
+            rows.append({"SendDate": day.strftime("%Y%m%d"), "TotalCount": total,
+                         "RespondedSuccessCount": counts.get(MessageStatus.SUCCESS, 0),
+                         "RespondedFailCount": counts.get(MessageStatus.FAILED, 0)
+                         + counts.get(MessageStatus.UNKNOWN, 0),
+                         "NoRespondedCount": counts.get(MessageStatus.WAITING, 0)})
+    return {"Data": {"TotalSize": len(rows),
+                     "TargetList": rows[(index - 1) * size:index * size]}}
+
+
+# Signatures
+
+
+SIGN_SOURCES = {0: "enterprise", 1: "website", 2: "app", 3: "public_account", 4: "shop",
+                5: "trademark"}
+NEW_SIGN_SOURCES = {0, 2, 5}
+"""DOMAIN.md: new signatures come from an enterprise name, a trademark or a launched app."""
+REVIEW_NUMBERS = {ReviewState.PENDING: 0, ReviewState.APPROVED: 1, ReviewState.REJECTED: 2,
+                  ReviewState.DELETED: 10}
+AUDIT_STATUS = {ReviewState.PENDING: "AUDIT_STATE_INIT", ReviewState.APPROVED: "AUDIT_STATE_PASS",
+                ReviewState.REJECTED: "AUDIT_STATE_NOT_PASS",
+                ReviewState.DELETED: "AUDIT_STATE_CANCEL"}
+
+
+def _sign_fields(ctx: ActionContext) -> tuple[str, SignatureScenario, str, str] | Refusal:
+    name = ctx.required("SignName")
+    source = ctx.integer("SignSource", 0, 5)
+    kind = ctx.integer("SignType", 0, 1, default=1)
+    refusal = first_refusal(name, source, kind)
+    if refusal:
+        return refusal
+    assert isinstance(name, str) and isinstance(source, int)
+    if source not in NEW_SIGN_SOURCES:
+        return Refusal("isv.INVALID_PARAMETERS",
+                       f"SignSource {source} ({SIGN_SOURCES[source]}) is no longer accepted: "
+                       "use 0 (enterprise name), 2 (launched app) or 5 (trademark)")
+    if not 2 <= len(name) <= 12 or name.isdigit():
+        return Refusal("isv.INVALID_PARAMETERS",
+                       "SignName must be 2 to 12 characters and not only digits")
+    scenario = SignatureScenario.VERIFICATION if kind == 0 else SignatureScenario.GENERAL
+    return name, scenario, SIGN_SOURCES[source], ctx.params.get("Remark", "")
+
+
+async def add_sms_sign(ctx: ActionContext) -> Result:
+    fields = _sign_fields(ctx)
+    if isinstance(fields, Refusal):
+        return fields
+    name, scenario, source, remark = fields
+    store = ctx.services.store
+    if await store.signature(ctx.account.id, name) is not None:
+        return Refusal("isv.INVALID_PARAMETERS", f"the account has a signature {name!r} already")
+    await store.create_signature(ctx.account.id, name, scenario, ReviewState.PENDING,
+                                 ctx.services.clock.now(), source=source, remark=remark)
+    return {"SignName": name}
+
+
+async def _own_signature(ctx: ActionContext) -> Signature | Refusal:
+    name = ctx.required("SignName")
+    if isinstance(name, Refusal):
+        return name
+    signature = await ctx.services.store.signature(ctx.account.id, name)
+    if signature is None or signature.state is ReviewState.DELETED:
+        return Refusal("isv.SMS_SIGNATURE_ILLEGAL", f"signature {name!r}: not found")
+    return signature  # type: ignore[no-any-return]
+
+
+async def modify_sms_sign(ctx: ActionContext) -> Result:
+    signature = await _own_signature(ctx)
+    fields = _sign_fields(ctx)
+    refusal = first_refusal(signature, fields)
+    if refusal:
+        return refusal
+    assert isinstance(signature, Signature) and not isinstance(fields, Refusal)
+    if signature.state is ReviewState.APPROVED:
+        return Refusal("isv.INVALID_PARAMETERS",
+                       "an approved signature cannot be modified; add a new one")
+    _, scenario, source, remark = fields
+    await ctx.services.store.update_signature(signature.id, scenario, source, remark)
+    return {"SignName": signature.name}
+
+
+async def delete_sms_sign(ctx: ActionContext) -> Result:
+    signature = await _own_signature(ctx)
+    if isinstance(signature, Refusal):
+        return signature
+    await ctx.services.store.review_signature(signature.id, ReviewState.DELETED,
+                                              "deleted by the account")
+    return {"SignName": signature.name}
+
+
+async def query_sms_sign(ctx: ActionContext) -> Result:
+    signature = await _own_signature(ctx)
+    if isinstance(signature, Refusal):
+        return signature
+    return {"SignName": signature.name, "SignStatus": REVIEW_NUMBERS[signature.state],
+            "CreateDate": china_text(signature.created_at), "Reason": signature.reason}
+
+
+async def query_sms_sign_list(ctx: ActionContext) -> Result:
+    index, size = ctx.integer("PageIndex", 1, 1_000_000, 1), ctx.integer("PageSize", 1, 50, 10)
+    refusal = first_refusal(index, size)
+    if refusal:
+        return refusal
+    assert isinstance(index, int) and isinstance(size, int)
+    total, shown = await ctx.services.store.page_signatures(ctx.account.id, (index - 1) * size,
+                                                            size)
+    return {"TotalCount": total, "CurrentPage": index, "PageSize": size, "SmsSignList": [{
+        "SignName": s.name, "AuditStatus": AUDIT_STATUS[s.state],
+        "CreateDate": china_text(s.created_at),
+        "BusinessType": "验证码" if s.scenario is SignatureScenario.VERIFICATION else "通用",
+        "OrderId": str(s.id), "Reason": {"RejectInfo": s.reason, "RejectSubInfo": "",
+                                         "RejectDate": ""}} for s in shown]}
+
+
+# Templates
+
+
+def _template_fields(ctx: ActionContext) -> tuple[TemplateType, str, str, str] | Refusal:
+    kind = ctx.integer("TemplateType", 0, 3)
+    name, content = ctx.required("TemplateName"), ctx.required("TemplateContent")
+    refusal = first_refusal(kind, name, content)
+    if refusal:
+        return refusal
+    assert isinstance(kind, int) and isinstance(name, str) and isinstance(content, str)
+    if len(name) > 30 or len(content) > 500:
+        return Refusal("isv.INVALID_PARAMETERS",
+                       "TemplateName has at most 30 characters, TemplateContent 500")
+    return TEMPLATE_TYPES[kind], name, content, ctx.params.get("Remark", "")
+
+
+async def add_sms_template(ctx: ActionContext) -> Result:
+    fields = _template_fields(ctx)
+    if isinstance(fields, Refusal):
+        return fields
+    kind, name, content, remark = fields
+    template = await ctx.services.store.create_template(
+        ctx.account.id, name, kind, content, ReviewState.PENDING, ctx.services.clock.now(),
+        remark=remark)
+    return {"TemplateCode": template.code}
+
+
+async def _own_template(ctx: ActionContext) -> Template | Refusal:
+    code = ctx.required("TemplateCode")
+    if isinstance(code, Refusal):
+        return code
+    template = await ctx.services.store.template(ctx.account.id, code)
+    if template is None or template.state is ReviewState.DELETED:
+        return Refusal("isv.SMS_TEMPLATE_ILLEGAL", f"template {code!r}: not found")
+    return template  # type: ignore[no-any-return]
+
+
+async def modify_sms_template(ctx: ActionContext) -> Result:
+    template = await _own_template(ctx)
+    fields = _template_fields(ctx)
+    refusal = first_refusal(template, fields)
+    if refusal:
+        return refusal
+    assert isinstance(template, Template) and not isinstance(fields, Refusal)
+    if template.state is ReviewState.APPROVED:
+        return Refusal("isv.INVALID_PARAMETERS",
+                       "an approved template cannot be modified; add a new one")
+    kind, name, content, remark = fields
+    await ctx.services.store.update_template(template.code, name, kind, content, remark)
+    return {"TemplateCode": template.code}
+
+
+async def delete_sms_template(ctx: ActionContext) -> Result:
+    template = await _own_template(ctx)
+    if isinstance(template, Refusal):
+        return template
+    await ctx.services.store.review_template(template.code, ReviewState.DELETED,
+                                             "deleted by the account")
+    return {"TemplateCode": template.code}
+
+
+async def query_sms_template(ctx: ActionContext) -> Result:
+    template = await _own_template(ctx)
+    if isinstance(template, Refusal):
+        return template
+    return {"TemplateCode": template.code, "TemplateStatus": REVIEW_NUMBERS[template.state],
+            "TemplateType": TEMPLATE_TYPE_NUMBERS[template.type],
+            "TemplateName": template.name, "TemplateContent": template.content,
+            "CreateDate": china_text(template.created_at), "Reason": template.reason}
+
+
+async def query_sms_template_list(ctx: ActionContext) -> Result:
+    index, size = ctx.integer("PageIndex", 1, 1_000_000, 1), ctx.integer("PageSize", 1, 50, 10)
+    refusal = first_refusal(index, size)
+    if refusal:
+        return refusal
+    assert isinstance(index, int) and isinstance(size, int)
+    total, shown = await ctx.services.store.page_templates(ctx.account.id, (index - 1) * size,
+                                                           size)
+    return {"TotalCount": total, "CurrentPage": index, "PageSize": size, "SmsTemplateList": [{
+        "TemplateCode": t.code, "TemplateName": t.name, "TemplateContent": t.content,
+        "TemplateType": TEMPLATE_TYPE_NUMBERS[t.type],
+        "OuterTemplateType": TEMPLATE_TYPE_NUMBERS[t.type],
+        "AuditStatus": AUDIT_STATUS[t.state], "CreateDate": china_text(t.created_at),
+        "OrderId": t.code, "Reason": {"RejectInfo": t.reason, "RejectSubInfo": "",
+                                      "RejectDate": ""}} for t in shown]}
+
+
+ACTIONS: dict[str, Action] = {
+    "SendSms": send_sms,
+    "SendBatchSms": send_batch_sms,
+    "QuerySendDetails": query_send_details,
+    "QuerySendStatistics": query_send_statistics,
+    "AddSmsSign": add_sms_sign,
+    "ModifySmsSign": modify_sms_sign,
+    "DeleteSmsSign": delete_sms_sign,
+    "QuerySmsSign": query_sms_sign,
+    "QuerySmsSignList": query_sms_sign_list,
+    "AddSmsTemplate": add_sms_template,
+    "ModifySmsTemplate": modify_sms_template,
+    "DeleteSmsTemplate": delete_sms_template,
+    "QuerySmsTemplate": query_sms_template,
+    "QuerySmsTemplateList": query_sms_template_list,
+}

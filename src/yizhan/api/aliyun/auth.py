@@ -1,0 +1,83 @@
+"""Authentication of the Alibaba-compatible API, in SPEC.md §3.3's order: signature
+parameters present -> AccessKey known and enabled -> signature -> timestamp -> nonce.
+
+The nonce is recorded only after the signature verified, so unauthenticated junk cannot
+burn nonces; the nonce store is shared by every process on the same store and remembers a
+nonce for `NONCE_WINDOW` (longer than the ±15 minute timestamp window in both directions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from yizhan.api.aliyun import signing
+from yizhan.domain.errors import Refusal
+from yizhan.domain.model import AccessKey, Account, KeyStatus
+from yizhan.domain.ports import Clock
+
+TIMESTAMP_WINDOW = timedelta(minutes=15)
+NONCE_WINDOW = timedelta(minutes=30)
+
+
+class KeyLookup(Protocol):
+    async def lookup(self, key_id: str) -> tuple[AccessKey | None, Account | None]: ...
+
+
+class NonceStore(Protocol):
+    async def remember_nonce(self, key_id: str, nonce: str, now: datetime) -> bool:
+        """Record the nonce; False when this key used it already (a replay)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    account: Account
+    key: AccessKey
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureMismatch:
+    """The refusal for a wrong signature carries the server's string to sign (SPEC §3.4)."""
+
+    refusal: Refusal
+    string_to_sign: str
+
+
+class AliyunAuthenticator:
+    def __init__(self, keys: KeyLookup, nonces: NonceStore, clock: Clock) -> None:
+        self._keys = keys
+        self._nonces = nonces
+        self._clock = clock
+
+    async def authenticate(self, request: signing.SignedRequest,
+                           ) -> Authenticated | Refusal | SignatureMismatch:
+        creds = signing.credentials(request)
+        if isinstance(creds, Refusal):
+            return creds
+        key, account = await self._keys.lookup(creds.access_key_id)
+        if key is None or account is None:
+            return Refusal("InvalidAccessKeyId.NotFound", creds.access_key_id)
+        if key.status is not KeyStatus.ENABLED:
+            return Refusal("InvalidAccessKeyId.Inactive", key.id)
+        text = signing.string_to_sign(request, creds)
+        if isinstance(text, Refusal):
+            return text
+        if not signing.matches(creds, key.secret, text):
+            return SignatureMismatch(Refusal("SignatureDoesNotMatch"), text)
+        refusal = self._fresh(creds.timestamp)
+        if refusal is not None:
+            return refusal
+        if not await self._nonces.remember_nonce(key.id, creds.nonce, self._clock.now()):
+            return Refusal("SignatureNonceUsed", creds.nonce)
+        return Authenticated(account, key)
+
+    def _fresh(self, timestamp: str) -> Refusal | None:
+        try:
+            moment = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            return Refusal("InvalidTimeStamp.Format", timestamp)
+        if abs(self._clock.now() - moment) > TIMESTAMP_WINDOW:
+            return Refusal("InvalidTimeStamp.Expired", timestamp)
+        return None

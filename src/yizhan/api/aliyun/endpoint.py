@@ -1,0 +1,101 @@
+"""The RPC endpoint of the Alibaba-compatible API: `POST /` and `GET /`.
+
+Decodes query and form parameters (SPEC.md §2.1), resolves the action from `Action` or
+`x-acs-action`, authenticates (`auth.py`), and hands the parameters to the action
+(`actions.py`), which talks to the same intake and store as the native API. Answers are
+PascalCase JSON for every status: business outcomes are HTTP 200 with a `Code`, protocol
+problems keep their registry status (SPEC.md §4).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from yizhan.api.aliyun import signing
+from yizhan.api.aliyun.actions import ACTIONS, ActionContext, ActionServices
+from yizhan.api.aliyun.auth import AliyunAuthenticator, Authenticated, SignatureMismatch
+from yizhan.api.errors import language
+from yizhan.domain.errors import Lang, Refusal
+
+VERSION = "2017-05-25"
+FORM = "application/x-www-form-urlencoded"
+JSON_UTF8 = "application/json;charset=utf-8"
+
+
+@dataclass(frozen=True)
+class AliyunServices:
+    auth: AliyunAuthenticator
+    actions: ActionServices
+
+
+def request_id() -> str:
+    return str(uuid.uuid4()).upper()
+
+
+async def rpc(request: Request) -> Response:
+    services: AliyunServices = request.app.state.aliyun
+    rid = request_id()
+    lang = language(request)
+    signed = await decode(request)
+    params = signing.parameters(signed)
+    action = params.get("Action") or signed.headers.get("x-acs-action", "")
+    version = params.get("Version") or signed.headers.get("x-acs-version", "")
+    auth = await services.auth.authenticate(signed)
+    if isinstance(auth, SignatureMismatch):
+        message = (auth.refusal.error.text(Lang.EN) + " server string to sign is:"
+                   + auth.string_to_sign.replace("\n", "\\n"))
+        return error(rid, request, auth.refusal, message)
+    if isinstance(auth, Refusal):
+        return error(rid, request, auth, message_of(auth, lang))
+    if version != VERSION:
+        refusal = Refusal("InvalidVersion", version or "(none)")
+        return error(rid, request, refusal, message_of(refusal, lang))
+    handler = ACTIONS.get(action)
+    if handler is None:
+        refusal = Refusal("InvalidApi.NotFound", action or "(no Action)")
+        return error(rid, request, refusal, message_of(refusal, lang))
+    assert isinstance(auth, Authenticated)
+    result = await handler(ActionContext(auth.account, params, lang, services.actions))
+    if isinstance(result, Refusal):
+        return error(rid, request, result, message_of(result, lang))
+    return answer(rid, {"Code": "OK", "Message": "OK", **result})
+
+
+async def decode(request: Request) -> signing.SignedRequest:
+    body = await request.body()
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    form: list[tuple[str, str]] = []
+    if headers.get("content-type", "").startswith(FORM) and body:
+        form = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    query = parse_qsl(request.url.query, keep_blank_values=True)
+    return signing.SignedRequest(request.method, request.url.path, query, form, headers, body)
+
+
+def message_of(refusal: Refusal, lang: Lang) -> str:
+    """Protocol errors keep Alibaba's exact wording; business ones add what was wrong."""
+    text = refusal.error.text(lang)
+    if "{detail}" in text:
+        return text.replace("{detail}", refusal.detail)
+    return refusal.message(lang) if refusal.error.business else text
+
+
+def answer(rid: str, body: dict[str, Any], status: int = 200,
+           headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps({"RequestId": rid, **body}), status_code=status,
+                    media_type=JSON_UTF8, headers={"x-acs-request-id": rid, **(headers or {})})
+
+
+def error(rid: str, request: Request, refusal: Refusal, message: str) -> Response:
+    status = 200 if refusal.error.business else refusal.error.http_status
+    headers = {"x-acs-retry-after": "1"} if refusal.code == "Throttling.User" else None
+    return answer(rid, {"Code": refusal.code, "Message": message,
+                        "HostId": request.headers.get("host", "")}, status, headers)
