@@ -24,6 +24,7 @@ from yizhan.api.aliyun.auth import AliyunAuthenticator
 from yizhan.api.aliyun.endpoint import AliyunServices
 from yizhan.api.app import ApiServices, create_app
 from yizhan.api.auth import Authenticator
+from yizhan.api.throttle import RateLimiter
 from yizhan.backends.local import LocalBus
 from yizhan.batching import Batcher
 from yizhan.dispatch.channels.simulator import Script, SimulatorChannel
@@ -98,7 +99,8 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                         sole_dispatcher=settings.role == "all")
     keys = Authenticator(store, settings.cache_seconds)
     aliyun = AliyunServices(AliyunAuthenticator(keys, store, clock),
-                            ActionServices(intake, store, clock))
+                            ActionServices(intake, store, clock),
+                            RateLimiter(settings.api_rate_limit))
     api = create_app(ApiServices(store, intake, keys, clock, aliyun, settings.language))
     return Yizhan(settings, store, clock, intake, pipeline, api, channels)
 

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
         "en", description="Language of messages when the request does not ask (Accept-Language).")
     log_level: str = Field("INFO", description="Logging level of the yizhan.* loggers.")
 
+    api_rate_limit: int = Field(
+        5000, ge=0, description="Most API requests per second per account in one process "
+        "(Throttling.User beyond it); 0 turns the limit off.")
     cache_seconds: float = Field(
         1.0, ge=0, description="How long the API caches AccessKeys, signatures and templates; "
         "a disabled key or a rejected template stops sending within this time.")

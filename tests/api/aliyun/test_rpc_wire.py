@@ -128,3 +128,17 @@ async def test_request_lines_of_more_than_32_kb(running: Running) -> None:
     messages = await running.yz.store.messages_by_biz(running.demo.account.id,
                                                       r.json()["BizId"])
     assert len(messages) == 1000
+
+
+async def test_request_rate_limit_answers_throttling_with_retry_after(running: Running) -> None:
+    from yizhan.api.throttle import RateLimiter
+    running.yz.api.state.aliyun.limiter._limit = 2  # type: ignore[attr-defined]
+    running.yz.api.state.aliyun.limiter._windows.clear()  # type: ignore[attr-defined]
+    assert isinstance(running.yz.api.state.aliyun.limiter, RateLimiter)
+    codes = []
+    for _ in range(10):  # 2 per second: some second sees at least 3 of the 10
+        r = await post(running, signed_query(*creds(running), {}))
+        codes.append(r.json()["Code"])
+        if r.json()["Code"] == "Throttling.User":
+            assert r.status_code == 400 and r.headers["x-acs-retry-after"] == "1"
+    assert "Throttling.User" in codes and codes[0] == "OK"

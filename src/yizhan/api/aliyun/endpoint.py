@@ -22,6 +22,7 @@ from yizhan.api.aliyun import signing
 from yizhan.api.aliyun.actions import ACTIONS, ActionContext, ActionServices
 from yizhan.api.aliyun.auth import AliyunAuthenticator, Authenticated, SignatureMismatch
 from yizhan.api.errors import language
+from yizhan.api.throttle import RateLimiter
 from yizhan.domain.errors import Lang, Refusal
 
 VERSION = "2017-05-25"
@@ -33,6 +34,7 @@ JSON_UTF8 = "application/json;charset=utf-8"
 class AliyunServices:
     auth: AliyunAuthenticator
     actions: ActionServices
+    limiter: RateLimiter
 
 
 def request_id() -> str:
@@ -62,6 +64,9 @@ async def rpc(request: Request) -> Response:
         refusal = Refusal("InvalidApi.NotFound", action or "(no Action)")
         return error(rid, request, refusal, message_of(refusal, lang))
     assert isinstance(auth, Authenticated)
+    throttled = services.limiter.check(auth.account.id)
+    if throttled is not None:
+        return error(rid, request, throttled, message_of(throttled, lang))
     result = await handler(ActionContext(auth.account, params, lang, services.actions))
     if isinstance(result, Refusal):
         return error(rid, request, result, message_of(result, lang))
