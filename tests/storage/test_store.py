@@ -23,8 +23,8 @@ from yizhan.domain.model import (
 from yizhan.domain.ports import (
     Accepted,
     Ambiguous,
-    Rejected,
     ReceiptUpdate,
+    Rejected,
     Retryable,
     SubmitOutcome,
 )

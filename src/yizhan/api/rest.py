@@ -36,7 +36,8 @@ class AuthFailed(Exception):
 
 
 async def authenticated(request: Request) -> Account:
-    result = await request.app.state.auth.basic(request.headers.get("authorization"))
+    result: Account | Refusal = await request.app.state.auth.basic(
+        request.headers.get("authorization"))
     if isinstance(result, Refusal):
         raise AuthFailed(result)
     return result

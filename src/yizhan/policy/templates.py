@@ -8,6 +8,7 @@ ignored (SPEC.md §5.1 decision). Hands the rendered body back to intake.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -21,7 +22,19 @@ MAX_PARAM_LENGTH = 35
 
 def variables(content: str) -> list[str]:
     """The template's variable names, in order of first appearance."""
-    return list(dict.fromkeys(VARIABLE.findall(content)))
+    return list(_variables(content))
+
+
+@lru_cache(maxsize=4096)
+def _variables(content: str) -> tuple[str, ...]:
+    # Every send renders its template: scan each template text once, not once per request.
+    return tuple(dict.fromkeys(VARIABLE.findall(content)))
+
+
+@lru_cache(maxsize=4096)
+def _pieces(content: str) -> tuple[str, ...]:
+    """The template cut at its variables: text, name, text, name, ..., text."""
+    return tuple(VARIABLE.split(content))
 
 
 def parse_params(raw: str | dict[str, Any] | None) -> dict[str, str] | Refusal:
@@ -47,7 +60,7 @@ def parse_params(raw: str | dict[str, Any] | None) -> dict[str, str] | Refusal:
 
 def render(content: str, params: dict[str, str],
            max_length: int = MAX_PARAM_LENGTH) -> str | Refusal:
-    for name in variables(content):
+    for name in _variables(content):
         value = params.get(name)
         if value is None:
             return Refusal("isv.TEMPLATE_MISSING_PARAMETERS", f"no value for ${{{name}}}",
@@ -56,4 +69,5 @@ def render(content: str, params: dict[str, str],
             return Refusal("isv.PARAM_LENGTH_LIMIT",
                            f"${{{name}}} has {len(value)} characters, at most {max_length}",
                            "template.params")
-    return VARIABLE.sub(lambda m: params[m.group(1)], content)
+    pieces = _pieces(content)
+    return "".join([params[p] if i % 2 else p for i, p in enumerate(pieces)])

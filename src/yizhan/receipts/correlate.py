@@ -1,7 +1,8 @@
 """The receipt stage: channel events -> stored receipts and message status.
 
-Channels call `on_event` for each receipt or uplink and get control back only once it is
-stored (so an SMPP deliver_sm is answered after the receipt is safe). Receipts are grouped
+Channels call `on_event` for each receipt or uplink, or `on_event.many` for a batch of them,
+and get control back only once they are stored (so an SMPP deliver_sm is answered after the
+receipt is safe). Receipts are grouped
 into one transaction per batch; each is classified by `codes.classify` and matched to its
 message by (channel, remote id). A receipt that overtakes its submit's commit is kept
 unmatched and applied by the late matcher, which runs every few seconds.
@@ -30,6 +31,31 @@ class ReceiptStore(Protocol):
     async def store_uplinks(self, items: Sequence[Uplink]) -> None: ...
 
 
+class EventInbox:
+    """The receipt stage's event sink: `await inbox(event)` for one event, `await
+    inbox.many(events)` for a batch (a channel that has many receipts due at once hands them
+    over in one call: one wait for the group commit instead of one per receipt). Both return
+    once every event is stored."""
+
+    def __init__(self, batcher: Batcher[Receipt], store: ReceiptStore) -> None:
+        self._batcher = batcher
+        self._store = store
+
+    async def __call__(self, event: Receipt | Uplink) -> None:
+        if isinstance(event, Receipt):
+            await self._batcher.submit([event])
+        else:
+            await self._store.store_uplinks([event])
+
+    async def many(self, events: Sequence[Receipt | Uplink]) -> None:
+        receipts = [e for e in events if isinstance(e, Receipt)]
+        uplinks = [e for e in events if isinstance(e, Uplink)]
+        if uplinks:
+            await self._store.store_uplinks(uplinks)
+        if receipts:
+            await self._batcher.submit(receipts)
+
+
 class ReceiptStage:
     def __init__(self, store: ReceiptStore, clock: Clock, *, batch: int = 512,
                  match_every: float = 5.0) -> None:
@@ -40,6 +66,8 @@ class ReceiptStage:
                                                   max_delay=0.002)
         self._matcher: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self.on_event = EventInbox(self._batcher, store)
+        """The sink channels are started with (`Pipeline.start`)."""
 
     async def start(self) -> None:
         self._batcher.start()
@@ -51,12 +79,6 @@ class ReceiptStage:
         if self._matcher:
             await self._matcher
         await self._batcher.stop()
-
-    async def on_event(self, event: Receipt | Uplink) -> None:
-        if isinstance(event, Receipt):
-            await self._batcher.submit([event])
-        else:
-            await self._store.store_uplinks([event])
 
     async def match_late(self) -> int:
         matched = await self._store.match_late_receipts()

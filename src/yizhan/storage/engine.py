@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -29,6 +30,21 @@ def create_engine(url: str, *, schema: str | None = None, pool_size: int = 16) -
         connect_args["server_settings"] = {"search_path": schema}
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size,
                                connect_args=connect_args)
+
+
+def sqlite_writer_engine(engine: AsyncEngine) -> Engine | None:
+    """A synchronous engine on the same SQLite file, for the hot write transactions, which
+    run whole in one thread (see `SqlStore._transaction`); None for an in-memory database,
+    which a second engine would not share."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    # One thread uses it; `check_same_thread=False` only lets the store close it from another.
+    sync = create_sync_engine(url.set(drivername="sqlite"), pool_size=1, max_overflow=0,
+                              connect_args={"timeout": 30, "check_same_thread": False})
+    event.listen(sync, "connect", _sqlite_pragmas)
+    event.listen(sync, "begin", _sqlite_begin)
+    return sync
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -11,12 +11,13 @@ Rules implemented here (ARCHITECTURE.md, "Decisions already taken"):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any, TypeVar
 
-from sqlalchemy import Row, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from yizhan.domain.events import Uplink
@@ -47,6 +48,112 @@ DISPATCH = "dispatch"
 INTERRUPTED = ("the process stopped while this message was being submitted; it may or may "
                "not have reached the carrier, so it is not submitted again")
 _CHUNK = 500
+R = TypeVar("R")
+
+
+_STATUSES = {s.value: s for s in MessageStatus}
+_STATES = {s.value: s for s in DispatchState}
+_TYPES = {t.value: t for t in TemplateType}
+_CLAIM_COLUMNS = ("m.id, m.biz_id, m.account_id, m.phone, m.sign_name, m.template_code, "
+                  "m.template_type, m.content, m.segments, m.status, m.error_code, m.out_id, "
+                  "m.created_at, m.dispatch_state, m.channel, m.remote_id, m.submitted_at, "
+                  "m.receipt_at, m.reason")
+"""The columns of `messages` in the order of `Message`'s fields (see `_claimed_message`)."""
+
+
+def _claimed_message(r: Sequence[Any], read_ts: Callable[[Any], datetime]) -> Message:
+    """A message from a claim row (outbox id and attempts first, then `_CLAIM_COLUMNS`).
+
+    This runs once per dispatched message: positional fields and dict lookups instead of
+    enum calls, times read with the dialect's `read_ts`."""
+    return Message(r[2], r[3], r[4], r[5], r[6], r[7], _TYPES[r[8]], r[9], r[10],
+                   _STATUSES[r[11]], r[12], r[13], read_ts(r[14]), _STATES[r[15]], r[16],
+                   r[17], r[18] and read_ts(r[18]), r[19] and read_ts(r[19]), r[20])
+
+
+class _HotSql:
+    """The statements run for every message (acceptance, claim, submit outcome, receipt) as
+    driver SQL with plain tuples, executed with `exec_driver_sql`.
+
+    SQLAlchemy's compiled statements process every parameter of every row in Python (bind
+    processors, type decorators), which at thousands of messages per second costs more than
+    SQLite's own work. Here the statements are written once with `?` placeholders and turned
+    into the driver's style (`?` for sqlite3, `$1..$n` for asyncpg); times are bound as the
+    driver wants them: on SQLite the exact text SQLAlchemy's DATETIME stores (naive UTC,
+    `YYYY-MM-DD HH:MM:SS.ffffff`, so comparisons with rows written by compiled statements
+    stay right), on PostgreSQL a naive UTC datetime (the columns are WITHOUT TIME ZONE).
+    """
+
+    def __init__(self, postgres: bool) -> None:
+        self.ts: Callable[[datetime], Any] = _naive_utc if postgres else _sqlite_text
+        self.read_ts: Callable[[Any], datetime] = _aware if postgres else _sqlite_time
+        place = _dollar_placeholders if postgres else str
+        # Claims: one statement finds the due items with their messages (LEFT JOIN: an item
+        # whose message is gone is finished); PostgreSQL locks the items, skipping those that
+        # another worker holds.
+        self.due = place(
+            f"SELECT o.id, o.attempts, {_CLAIM_COLUMNS} FROM outbox o "
+            "LEFT JOIN messages m ON m.id = o.message_id "
+            "WHERE o.topic = ? AND o.available_at <= ? "
+            "AND (o.claimed_until IS NULL OR o.claimed_until < ?) ORDER BY o.id LIMIT ?"
+            + (" FOR UPDATE OF o SKIP LOCKED" if postgres else ""))
+        self.interrupted = place(
+            "UPDATE messages SET status = ?, dispatch_state = ?, reason = ? WHERE id = ?")
+        self.finished = place("DELETE FROM outbox WHERE id = ?")
+        self.lease = place("UPDATE outbox SET claimed_until = ? WHERE id = ?")
+        self.submitting = place("UPDATE messages SET dispatch_state = ? WHERE id = ?")
+        self.insert_message = place(
+            "INSERT INTO messages (id, biz_id, account_id, phone, sign_name, template_code, "
+            "template_type, content, segments, status, error_code, reason, out_id, "
+            "dispatch_state, channel, remote_id, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', ?)")
+        self.insert_outbox = place(
+            "INSERT INTO outbox (topic, message_id, attempts, available_at, last_error) "
+            "VALUES (?, ?, 0, ?, '')")
+        self.submitted = place(
+            "UPDATE messages SET dispatch_state = ?, channel = ?, remote_id = ?, "
+            "submitted_at = ? WHERE id = ?")
+        self.insert_receipt = place(
+            "INSERT INTO receipts (message_id, channel, remote_id, code, status, error_code, "
+            "raw, done_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        self.apply_receipt = place(
+            "UPDATE messages SET status = ?, error_code = ?, receipt_at = ?, "
+            "dispatch_state = ? WHERE id = ? AND status = ?")
+        self._postgres = postgres
+
+    def targets(self, channel: str, remote_ids: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
+        """Statement and parameters finding the messages of some remote ids of a channel."""
+        head = "SELECT id, remote_id FROM messages WHERE channel = "
+        if self._postgres:
+            return head + "$1 AND remote_id = ANY($2)", (channel, list(remote_ids))
+        marks = ", ".join("?" * len(remote_ids))
+        return head + f"? AND remote_id IN ({marks})", (channel, *remote_ids)
+
+
+@cache
+def _hot_sql(postgres: bool) -> _HotSql:
+    return _HotSql(postgres)
+
+
+def _sqlite_text(value: datetime) -> str:
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _sqlite_time(value: str) -> datetime:
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC)
+
+
+def _naive_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _dollar_placeholders(sql: str) -> str:
+    parts = sql.split("?")
+    return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], 1)) + parts[-1]
 
 
 def _message(row: Row[Any]) -> Message:
@@ -70,11 +177,81 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> list[Sequence[Any]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
+def _claim(conn: Connection, sql: _HotSql, now: datetime, limit: int,
+           until: datetime) -> tuple[list[Claim], list[MessageId]]:
+    """The claim transaction of `MessagesMixin.claim_dispatch`."""
+    at = sql.ts(now)
+    items = conn.exec_driver_sql(sql.due, (DISPATCH, at, at, limit)).all()
+    claims: list[Claim] = []
+    interrupted: list[MessageId] = []
+    finished: list[tuple[int]] = []
+    for item in items:
+        state = item[15]
+        if state == DispatchState.QUEUED.value:
+            claims.append(Claim(item[0], item[1], _claimed_message(item, sql.read_ts)))
+            continue
+        if state == DispatchState.SUBMITTING.value:
+            interrupted.append(item[2])
+        finished.append((item[0],))  # message gone or already past submitting
+    if interrupted:
+        conn.exec_driver_sql(sql.interrupted, [
+            (MessageStatus.UNKNOWN.value, DispatchState.DONE.value, INTERRUPTED, message_id)
+            for message_id in interrupted])
+    if finished:
+        conn.exec_driver_sql(sql.finished, finished)
+    if claims:
+        lease = sql.ts(until)
+        conn.exec_driver_sql(sql.lease, [(lease, c.outbox_id) for c in claims])
+        conn.exec_driver_sql(sql.submitting, [(DispatchState.SUBMITTING.value, c.message.id)
+                                              for c in claims])
+    return claims, interrupted
+
+
+def _match_late(conn: Connection, limit: int) -> int:
+    """The transaction of `MessagesMixin.match_late_receipts`."""
+    pending = conn.execute(select(receipts).where(receipts.c.message_id.is_(None))
+                           .order_by(receipts.c.id).limit(limit)).all()
+    if not pending:
+        return 0
+    targets = _find_targets(conn, pending)
+    matched = [(r, targets[(r.channel, r.remote_id)]) for r in pending
+               if (r.channel, r.remote_id) in targets]
+    if matched:
+        conn.execute(update(receipts).where(receipts.c.id == bindparam("b_rid"))
+                     .values(message_id=bindparam("b_id")),
+                     [{"b_rid": r.id, "b_id": m} for r, m in matched])
+        conn.execute(update(messages).where(
+            messages.c.id == bindparam("b_id"),
+            messages.c.status == MessageStatus.WAITING).values(
+            status=bindparam("b_status"), error_code=bindparam("b_code"),
+            receipt_at=bindparam("b_at"), dispatch_state=DispatchState.DONE), [
+            {"b_id": m, "b_status": r.status, "b_code": r.error_code, "b_at": r.done_at}
+            for r, m in matched])
+    return len(matched)
+
+
+def _find_targets(conn: Connection, items: Sequence[Any]) -> dict[tuple[str, str], int]:
+    """Message ids by (channel, remote id) of receipts (anything with those attributes)."""
+    sql = _hot_sql(conn.dialect.name == "postgresql")
+    by_channel: dict[str, list[str]] = {}
+    for item in items:
+        by_channel.setdefault(item.channel, []).append(item.remote_id)
+    found: dict[tuple[str, str], int] = {}
+    for channel, remote_ids in by_channel.items():
+        for chunk in _chunks(remote_ids):
+            rows = conn.exec_driver_sql(*sql.targets(channel, chunk))
+            found.update({(channel, remote_id): message_id for message_id, remote_id in rows})
+    return found
+
+
 class MessagesMixin:
     is_postgres: bool
 
-    def _write(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
-    def _read(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+    _write: Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+    _read: Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+
+    async def _transaction(self, work: Callable[..., R], *args: Any) -> R:
+        raise NotImplementedError  # SqlStore's
 
     # Acceptance
 
@@ -82,21 +259,27 @@ class MessagesMixin:
         """Commit messages and their dispatch outbox rows together (one transaction)."""
         if not batch:
             return
-        rows = [{
-            "id": m.id, "biz_id": m.biz_id, "account_id": m.account_id, "phone": m.phone,
-            "sign_name": m.sign_name, "template_code": m.template_code,
-            "template_type": m.template_type, "content": m.content, "segments": m.segments,
-            "status": m.status, "error_code": m.error_code, "reason": m.reason,
-            "out_id": m.out_id, "dispatch_state": m.dispatch_state, "channel": "",
-            "remote_id": "", "created_at": m.created_at,
-        } for m in batch]
-        queued = [{"topic": DISPATCH, "message_id": m.id, "attempts": 0,
-                   "available_at": m.created_at, "last_error": ""}
-                  for m in batch if m.dispatch_state is DispatchState.QUEUED]
-        async with self._write() as conn:
-            await conn.execute(insert(messages), rows)
+        sql = _hot_sql(self.is_postgres)
+        rows: list[tuple[Any, ...]] = []
+        queued: list[tuple[Any, ...]] = []
+        times: dict[datetime, Any] = {}
+        for m in batch:
+            # Requests of one commit share few instants: convert each once.
+            at = times.get(m.created_at)
+            if at is None:
+                at = times[m.created_at] = sql.ts(m.created_at)
+            rows.append((m.id, m.biz_id, m.account_id, m.phone, m.sign_name, m.template_code,
+                         m.template_type.value, m.content, m.segments, m.status.value,
+                         m.error_code, m.reason, m.out_id, m.dispatch_state.value, at))
+            if m.dispatch_state is DispatchState.QUEUED:
+                queued.append((DISPATCH, m.id, at))
+
+        def transaction(conn: Connection) -> None:
+            conn.exec_driver_sql(sql.insert_message, rows)
             if queued:
-                await conn.execute(insert(outbox), queued)
+                conn.exec_driver_sql(sql.insert_outbox, queued)
+
+        await self._transaction(transaction)
 
     # Queries
 
@@ -150,51 +333,19 @@ class MessagesMixin:
 
         Returns the claims and the ids of interrupted messages resolved to unknown.
         """
-        query = (select(outbox.c.id, outbox.c.message_id, outbox.c.attempts)
-                 .where(outbox.c.topic == DISPATCH, outbox.c.available_at <= now,
-                        or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now))
-                 .order_by(outbox.c.id).limit(limit))
-        if self.is_postgres:
-            query = query.with_for_update(skip_locked=True)
-        async with self._write() as conn:
-            items = (await conn.execute(query)).all()
-            if not items:
-                return [], []
-            found = {row.id: _message(row) for row in (await conn.execute(
-                select(messages).where(messages.c.id.in_([i.message_id for i in items])))).all()}
-            claims: list[Claim] = []
-            interrupted: list[MessageId] = []
-            finished: list[int] = []
-            for item in items:
-                message = found.get(item.message_id)
-                if message is None or message.dispatch_state is DispatchState.QUEUED:
-                    if message is not None:
-                        claims.append(Claim(item.id, item.attempts, message))
-                        continue
-                elif message.dispatch_state is DispatchState.SUBMITTING:
-                    interrupted.append(message.id)
-                finished.append(item.id)
-            if interrupted:
-                await conn.execute(update(messages).where(messages.c.id.in_(interrupted)).values(
-                    status=MessageStatus.UNKNOWN, dispatch_state=DispatchState.DONE,
-                    reason=INTERRUPTED))
-            if finished:
-                await conn.execute(delete(outbox).where(outbox.c.id.in_(finished)))
-            if claims:
-                await conn.execute(update(outbox)
-                                   .where(outbox.c.id.in_([c.outbox_id for c in claims]))
-                                   .values(claimed_until=now + lease))
-                await conn.execute(update(messages)
-                                   .where(messages.c.id.in_([c.message.id for c in claims]))
-                                   .values(dispatch_state=DispatchState.SUBMITTING))
-        return claims, interrupted
+        return await self._transaction(_claim, _hot_sql(self.is_postgres), now, limit,
+                                       now + lease)
 
     async def finish_submits(self, outcomes: Sequence[SubmitOutcome], now: datetime) -> None:
-        accepted, rejected, retry, dead, unknown = [], [], [], [], []
+        accepted: list[tuple[Any, ...]] = []
+        rejected, retry, dead, unknown = [], [], [], []
+        sql = _hot_sql(self.is_postgres)
+        at = sql.ts(now)
         for o in outcomes:
             m, r = o.claim.message, o.result
             if isinstance(r, Accepted):
-                accepted.append({"b_id": m.id, "b_channel": o.channel, "b_remote": r.remote_id})
+                accepted.append((DispatchState.SUBMITTED.value, o.channel, r.remote_id, at,
+                                 m.id))
             elif isinstance(r, Rejected):
                 rejected.append({"b_id": m.id, "b_channel": o.channel, "b_code": r.code,
                                  "b_reason": r.reason})
@@ -208,46 +359,40 @@ class MessagesMixin:
                 dead.append(o)
         done = [o.claim.outbox_id for o in outcomes if not isinstance(o.result, Retryable)
                 or o.dead]
-        async with self._write() as conn:
+        def transaction(conn: Connection) -> None:
             if accepted:
-                await conn.execute(update(messages).where(messages.c.id == bindparam("b_id"))
-                                   .values(dispatch_state=DispatchState.SUBMITTED,
-                                           channel=bindparam("b_channel"),
-                                           remote_id=bindparam("b_remote"), submitted_at=now),
-                                   accepted)
+                conn.exec_driver_sql(sql.submitted, accepted)
             if rejected:
-                await conn.execute(update(messages).where(messages.c.id == bindparam("b_id"))
-                                   .values(dispatch_state=DispatchState.DONE,
-                                           status=MessageStatus.FAILED,
-                                           channel=bindparam("b_channel"),
-                                           error_code=bindparam("b_code"),
-                                           reason=bindparam("b_reason"), submitted_at=now,
-                                           receipt_at=now),
-                                   rejected)
+                conn.execute(update(messages).where(messages.c.id == bindparam("b_id"))
+                             .values(dispatch_state=DispatchState.DONE,
+                                     status=MessageStatus.FAILED, channel=bindparam("b_channel"),
+                                     error_code=bindparam("b_code"),
+                                     reason=bindparam("b_reason"), submitted_at=now,
+                                     receipt_at=now), rejected)
             if unknown:
-                await conn.execute(update(messages).where(messages.c.id == bindparam("b_id"))
-                                   .values(dispatch_state=DispatchState.DONE,
-                                           status=MessageStatus.UNKNOWN,
-                                           channel=bindparam("b_channel"),
-                                           reason=bindparam("b_reason"), submitted_at=now),
-                                   unknown)
+                conn.execute(update(messages).where(messages.c.id == bindparam("b_id"))
+                             .values(dispatch_state=DispatchState.DONE,
+                                     status=MessageStatus.UNKNOWN, channel=bindparam("b_channel"),
+                                     reason=bindparam("b_reason"), submitted_at=now), unknown)
             if retry:
-                await conn.execute(update(outbox).where(outbox.c.id == bindparam("b_outbox"))
-                                   .values(attempts=bindparam("b_attempts"),
-                                           available_at=bindparam("b_at"), claimed_until=None,
-                                           last_error=bindparam("b_error")), retry)
+                conn.execute(update(outbox).where(outbox.c.id == bindparam("b_outbox"))
+                             .values(attempts=bindparam("b_attempts"),
+                                     available_at=bindparam("b_at"), claimed_until=None,
+                                     last_error=bindparam("b_error")), retry)
             requeue = [r["b_id"] for r in retry] + [o.claim.message.id for o in dead]
             if requeue:
-                await conn.execute(update(messages).where(messages.c.id.in_(requeue))
-                                   .values(dispatch_state=DispatchState.QUEUED))
+                conn.execute(update(messages).where(messages.c.id.in_(requeue))
+                             .values(dispatch_state=DispatchState.QUEUED))
             if dead:
-                await conn.execute(insert(dead_letters), [{
+                conn.execute(insert(dead_letters), [{
                     "stage": DISPATCH, "created_at": now,
                     "payload": {"topic": DISPATCH, "message_id": o.claim.message.id,
                                 "attempts": o.claim.attempts + 1},
                     "error": getattr(o.result, "reason", "")} for o in dead])
             if done:
-                await conn.execute(delete(outbox).where(outbox.c.id.in_(done)))
+                conn.exec_driver_sql(sql.finished, [(outbox_id,) for outbox_id in done])
+
+        await self._transaction(transaction)
 
     # Receipts and uplinks
 
@@ -257,62 +402,34 @@ class MessagesMixin:
         A receipt whose message is not known yet (it can overtake the submit's own commit)
         is stored unmatched and applied later by `match_late_receipts`.
         """
-        async with self._write() as conn:
-            targets = await self._find_targets(conn, [u.receipt for u in updates])
-            rows, applied = [], []
+        sql = _hot_sql(self.is_postgres)
+        received = sql.ts(now)
+        def transaction(conn: Connection) -> int:
+            targets = _find_targets(conn, [u.receipt for u in updates])
+            rows: list[tuple[Any, ...]] = []
+            applied: list[tuple[Any, ...]] = []
+            times: dict[datetime, Any] = {}
             for u in updates:
                 r = u.receipt
                 target = targets.get((r.channel, r.remote_id))
-                rows.append({"message_id": target, "channel": r.channel,
-                             "remote_id": r.remote_id, "code": r.code, "status": u.status,
-                             "error_code": u.error_code, "raw": r.raw, "done_at": r.done_at,
-                             "received_at": now})
+                done_at = times.get(r.done_at)
+                if done_at is None:  # a channel's batch of receipts shares its instant
+                    done_at = times[r.done_at] = sql.ts(r.done_at)
+                rows.append((target, r.channel, r.remote_id, r.code, u.status.value,
+                             u.error_code, r.raw, done_at, received))
                 if target is not None:
-                    applied.append({"b_id": target, "b_status": u.status,
-                                    "b_code": u.error_code, "b_at": r.done_at})
-            await conn.execute(insert(receipts), rows)
-            await self._apply_receipts(conn, applied)
-        return len(applied)
+                    applied.append((u.status.value, u.error_code, done_at,
+                                    DispatchState.DONE.value, target,
+                                    MessageStatus.WAITING.value))
+            conn.exec_driver_sql(sql.insert_receipt, rows)
+            if applied:
+                conn.exec_driver_sql(sql.apply_receipt, applied)
+            return len(applied)
+
+        return await self._transaction(transaction)
 
     async def match_late_receipts(self, limit: int = 1000) -> int:
-        async with self._write() as conn:
-            pending = (await conn.execute(select(receipts).where(
-                receipts.c.message_id.is_(None)).order_by(receipts.c.id).limit(limit))).all()
-            if not pending:
-                return 0
-            targets = await self._find_targets(conn, pending)
-            matched = [(r, targets[(r.channel, r.remote_id)]) for r in pending
-                       if (r.channel, r.remote_id) in targets]
-            if matched:
-                await conn.execute(update(receipts).where(receipts.c.id == bindparam("b_rid"))
-                                   .values(message_id=bindparam("b_id")),
-                                   [{"b_rid": r.id, "b_id": m} for r, m in matched])
-                await self._apply_receipts(conn, [
-                    {"b_id": m, "b_status": r.status, "b_code": r.error_code, "b_at": r.done_at}
-                    for r, m in matched])
-        return len(matched)
-
-    async def _find_targets(self, conn: AsyncConnection,
-                            items: Sequence[Any]) -> dict[tuple[str, str], int]:
-        by_channel: dict[str, list[str]] = {}
-        for item in items:
-            by_channel.setdefault(item.channel, []).append(item.remote_id)
-        found: dict[tuple[str, str], int] = {}
-        for channel, remote_ids in by_channel.items():
-            for chunk in _chunks(remote_ids):
-                rows = (await conn.execute(select(messages.c.id, messages.c.remote_id).where(
-                    messages.c.channel == channel, messages.c.remote_id.in_(chunk)))).all()
-                found.update({(channel, row.remote_id): row.id for row in rows})
-        return found
-
-    async def _apply_receipts(self, conn: AsyncConnection, applied: list[dict[str, Any]]) -> None:
-        """Only a message still waiting takes a receipt's status: the first final one wins."""
-        if applied:
-            await conn.execute(update(messages).where(
-                messages.c.id == bindparam("b_id"),
-                messages.c.status == MessageStatus.WAITING).values(
-                status=bindparam("b_status"), error_code=bindparam("b_code"),
-                receipt_at=bindparam("b_at"), dispatch_state=DispatchState.DONE), applied)
+        return await self._transaction(_match_late, limit)
 
     async def store_uplinks(self, items: Sequence[Uplink]) -> None:
         async with self._write() as conn:

@@ -5,19 +5,27 @@ sends a receipt back through the channel's event sink after a delay. A script (J
 docs/simulator.md) chooses the outcome per number: receipt code, delay, or a submit that is
 rejected, throttled (retryable) or never answered. In this issue it runs in process; the
 carriers issue makes it a real SMPP server on loopback behind the same Channel port.
+
+Receipts wait in one timer queue per channel, not one task each: a single delivery loop hands
+every receipt that is due to the sink in one batch when the sink offers `many` (see
+`BatchSink`; the receipt stage's does, and stores the batch in one commit), else one call per
+receipt. Like an SMSC, it keeps offering a receipt the sink failed to take, every second, up
+to `OFFERS` times.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
-import secrets
+import random
 import tomllib
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -33,6 +41,27 @@ from yizhan.domain.ports import (
 )
 
 log = logging.getLogger("yizhan.simulator")
+
+OFFERS = 60
+"""How often a receipt is offered to a failing sink (once a second) before it is dropped."""
+RETRY_SECONDS = 1.0
+
+
+class BatchSink(Protocol):
+    """An event sink that also takes many events at once, stored before it returns."""
+
+    async def many(self, events: Sequence[Receipt]) -> None: ...
+
+
+@dataclass(order=True, slots=True)
+class _Pending:
+    """A receipt waiting for its time; ordered by when it is due (then by submit order)."""
+
+    due: float
+    seq: int
+    remote_id: str = field(compare=False)
+    code: str = field(compare=False)
+    offers: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,17 +103,31 @@ class SimulatorChannel:
         """How often each message id was submitted: tests use it to prove no duplicates."""
         self._clock = clock
         self._sink: EventSink | None = None
-        self._pending: set[asyncio.Task[None]] = set()
+        self._queue: list[_Pending] = []
+        self._seq = 0
+        self._wakeup = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop_task: asyncio.Task[None] | None = None
+        # Remote ids only need to be unique, like an SMSC's: a seeded PRNG, no syscall each.
+        self._remote_ids = random.Random()
 
     async def start(self, sink: EventSink) -> None:
         self._sink = sink
+        self._wakeup = asyncio.Event()  # of this start's event loop
+        if self._queue:  # submitted while stopped: deliver those too
+            self._wakeup.set()
+        self._loop_task = asyncio.create_task(self._deliver_loop(), name=f"{self.name}:receipts")
 
     async def stop(self) -> None:
-        for task in list(self._pending):
-            task.cancel()
-        for task in list(self._pending):
+        if self._loop_task is not None:
+            self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await self._loop_task
+            self._loop_task = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._queue.clear()
         self._sink = None
 
     async def submit(self, request: SubmitRequest) -> SubmitResult:
@@ -97,24 +140,55 @@ class SimulatorChannel:
         if outcome.submit.startswith("reject"):
             return Rejected(outcome.submit.partition(":")[2] or "REJECTD", "simulator: rejected")
         self.submits[request.message_id] += 1
-        remote_id = secrets.token_hex(8)
-        task = asyncio.create_task(self._receipt_later(remote_id, outcome))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        remote_id = f"{self._remote_ids.getrandbits(64):016x}"
+        self._schedule(_Pending(asyncio.get_running_loop().time() + outcome.delay, self._seq,
+                                remote_id, outcome.code))
         return Accepted(remote_id)
 
-    async def _receipt_later(self, remote_id: str, outcome: Outcome) -> None:
-        await asyncio.sleep(outcome.delay)
-        receipt = Receipt(self.name, remote_id, outcome.code, self._clock.now(),
-                          raw=f"id:{remote_id} stat:{outcome.code}")
-        for attempt in range(60):  # like an SMSC, keep offering the receipt until it is taken
-            sink = self._sink
-            if sink is None:
-                return
+    def _schedule(self, item: _Pending) -> None:
+        """Queue a receipt; re-arm the timer only when it is due before the armed time."""
+        self._seq += 1
+        heapq.heappush(self._queue, item)
+        if self._queue[0] is item:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = asyncio.get_running_loop().call_at(item.due, self._wakeup.set)
+
+    async def _deliver_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            due: list[_Pending] = []
+            now = loop.time()
+            while self._queue and self._queue[0].due <= now:
+                due.append(heapq.heappop(self._queue))
+            self._timer = (loop.call_at(self._queue[0].due, self._wakeup.set)
+                           if self._queue else None)
+            if due:
+                await self._deliver(due)
+
+    async def _deliver(self, due: list[_Pending]) -> None:
+        """Hand the due receipts to the sink; queue those it failed to take for another offer."""
+        sink = self._sink
+        if sink is None:
+            return
+        now = self._clock.now()
+        receipts = [Receipt(self.name, p.remote_id, p.code, now,
+                            raw=f"id:{p.remote_id} stat:{p.code}") for p in due]
+        many = getattr(sink, "many", None)
+        if many is not None:
             try:
-                await sink(receipt)
-                return
+                await many(receipts)
+                failed = []
             except Exception:
-                log.warning("receipt %s not stored (attempt %d); retrying", remote_id,
-                            attempt + 1)
-                await asyncio.sleep(1.0)
+                failed = due
+        else:
+            answers = await asyncio.gather(*(sink(r) for r in receipts), return_exceptions=True)
+            failed = [p for p, a in zip(due, answers, strict=True) if isinstance(a, Exception)]
+        retry_at = asyncio.get_running_loop().time() + RETRY_SECONDS
+        for p in failed:
+            p.offers += 1
+            log.warning("receipt %s not stored (attempt %d); retrying", p.remote_id, p.offers)
+            if p.offers < OFFERS:
+                self._schedule(_Pending(retry_at, self._seq, p.remote_id, p.code, p.offers))
