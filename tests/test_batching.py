@@ -36,7 +36,7 @@ async def test_a_failed_flush_fails_its_callers_only() -> None:
     results = await asyncio.gather(*(batcher.submit([i]) for i in (12, 13, 14)),
                                    return_exceptions=True)
     await batcher.stop()
-    assert results[0] is None and results[2] is None
+    assert results[0] == [None] and results[2] == [None]
     assert isinstance(results[1], RuntimeError)
 
 
@@ -55,3 +55,14 @@ async def test_stop_flushes_what_is_queued_and_refuses_more() -> None:
     assert flushed == [1, 2]
     with pytest.raises(RuntimeError):
         await batcher.submit([3])
+
+
+async def test_each_caller_gets_the_results_of_its_own_items() -> None:
+    async def flush(items: Sequence[int]) -> list[int]:
+        return [i * 10 for i in items]
+
+    batcher = Batcher("t", flush, max_delay=0.01)
+    batcher.start()
+    first, second = await asyncio.gather(batcher.submit([1, 2]), batcher.submit([3]))
+    await batcher.stop()
+    assert (first, second) == ([10, 20], [30])

@@ -20,7 +20,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from yizhan.api.aliyun.actions import ActionServices
-from yizhan.api.aliyun.auth import AliyunAuthenticator
+from yizhan.api.aliyun.auth import AliyunAuthenticator, BatchedNonces
 from yizhan.api.aliyun.endpoint import AliyunServices
 from yizhan.api.app import ApiServices, create_app
 from yizhan.api.auth import Authenticator
@@ -94,11 +94,12 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                                            lease=timedelta(minutes=5),
                                            retry_max_seconds=settings.retry_max_seconds,
                                            max_attempts=settings.dispatch_max_attempts))
-    pipeline = Pipeline(committer, receipts, worker, channels, store,
+    nonces = BatchedNonces(store)
+    pipeline = Pipeline(committer, receipts, worker, channels, store, [nonces.batcher],
                         dispatching=settings.role != "api",
                         sole_dispatcher=settings.role == "all")
     keys = Authenticator(store, settings.cache_seconds)
-    aliyun = AliyunServices(AliyunAuthenticator(keys, store, clock),
+    aliyun = AliyunServices(AliyunAuthenticator(keys, nonces, clock),
                             ActionServices(intake, store, clock),
                             RateLimiter(settings.api_rate_limit))
     api = create_app(ApiServices(store, intake, keys, clock, aliyun, settings.language))

@@ -4,7 +4,8 @@ Intake and the receipt stage hand items to a `Batcher` and await the result; one
 whatever has queued (up to `max_batch`, waiting at most `max_delay` for more), calls the
 flush function once, then resolves every caller's future with the outcome. Throughput comes
 from sharing one commit (one fsync) between many requests; durability is unchanged because
-no caller is answered before the commit returns.
+no caller is answered before the commit returns. A flush may return one result per item
+(for example "was this nonce new?"); each caller gets the results of its own items.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -21,13 +22,14 @@ log = logging.getLogger("yizhan.batching")
 
 
 class Batcher(Generic[T]):
-    def __init__(self, name: str, flush: Callable[[Sequence[T]], Awaitable[None]], *,
+    def __init__(self, name: str,
+                 flush: Callable[[Sequence[T]], Awaitable[Sequence[Any] | None]], *,
                  max_batch: int = 512, max_delay: float = 0.002) -> None:
         self.name = name
         self._flush = flush
         self._max_batch = max_batch
         self._max_delay = max_delay
-        self._queue: deque[tuple[Sequence[T], asyncio.Future[None]]] = deque()
+        self._queue: deque[tuple[Sequence[T], asyncio.Future[list[Any]]]] = deque()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -42,14 +44,15 @@ class Batcher(Generic[T]):
         if self._task is not None:
             await self._task
 
-    async def submit(self, items: Sequence[T]) -> None:
-        """Return once `items` are committed; raise what the commit raised."""
+    async def submit(self, items: Sequence[T]) -> list[Any]:
+        """Return once `items` are committed, with the flush's results for them (None each
+        when the flush returns none); raise what the commit raised."""
         if self._closing:
             raise RuntimeError(f"{self.name} is stopping")
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         self._queue.append((items, future))
         self._wakeup.set()
-        await future
+        return await future
 
     async def _run(self) -> None:
         while True:
@@ -63,7 +66,7 @@ class Batcher(Generic[T]):
                 return
 
     async def _flush_some(self) -> None:
-        taken: list[tuple[Sequence[T], asyncio.Future[None]]] = []
+        taken: list[tuple[Sequence[T], asyncio.Future[list[Any]]]] = []
         count = 0
         while self._queue and (count < self._max_batch or not taken):
             entry = self._queue.popleft()
@@ -71,13 +74,17 @@ class Batcher(Generic[T]):
             count += len(entry[0])
         items = [item for chunk, _ in taken for item in chunk]
         try:
-            await self._flush(items)
+            results = await self._flush(items)
         except Exception as exc:  # each caller learns of the failure and answers an error
             log.exception("%s: commit of %d items failed", self.name, len(items))
             for _, future in taken:
                 if not future.done():
                     future.set_exception(exc)
             return
-        for _, future in taken:
+        if results is None:
+            results = [None] * len(items)
+        start = 0
+        for chunk, future in taken:
             if not future.done():
-                future.set_result(None)
+                future.set_result(list(results[start:start + len(chunk)]))
+            start += len(chunk)

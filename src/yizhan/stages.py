@@ -15,7 +15,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from yizhan.batching import Batcher
 from yizhan.dispatch.worker import DispatchWorker
@@ -37,6 +37,8 @@ class Pipeline:
     dispatch: DispatchWorker
     channels: Sequence[Channel]
     store: Recoverable
+    api_batchers: Sequence[Batcher[Any]] = ()
+    """Other group commits the API uses (request nonces), started and stopped with it."""
     dispatching: bool = True
     """Run the delivery stages (dispatch, channels, receipts); off in an API-only process."""
     sole_dispatcher: bool = True
@@ -47,6 +49,8 @@ class Pipeline:
 
     async def start(self) -> None:
         self.committer.start()
+        for batcher in self.api_batchers:
+            batcher.start()
         if not self.dispatching:
             log.info("stages started: committer (API only)")
             return
@@ -61,6 +65,8 @@ class Pipeline:
 
     async def stop(self) -> None:
         await self.committer.stop()
+        for batcher in self.api_batchers:
+            await batcher.stop()
         if not self.dispatching:
             return
         await self.dispatch.stop()

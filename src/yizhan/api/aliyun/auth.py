@@ -8,11 +8,13 @@ nonce for `NONCE_WINDOW` (longer than the ±15 minute timestamp window in both d
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from yizhan.api.aliyun import signing
+from yizhan.batching import Batcher
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import AccessKey, Account, KeyStatus
 from yizhan.domain.ports import Clock
@@ -29,6 +31,32 @@ class NonceStore(Protocol):
     async def remember_nonce(self, key_id: str, nonce: str, now: datetime) -> bool:
         """Record the nonce; False when this key used it already (a replay)."""
         ...
+
+
+class BatchedNonces:
+    """Group commit for nonces: the nonces of concurrent requests are recorded in one
+    transaction, so replay protection does not cost a commit per request."""
+
+    def __init__(self, store: Any, max_delay: float = 0.001) -> None:
+        self._store = store
+        self.batcher: Batcher[tuple[str, str]] = Batcher("nonces", self._flush,
+                                                         max_delay=max_delay)
+        self._now: datetime | None = None
+
+    async def remember_nonce(self, key_id: str, nonce: str, now: datetime) -> bool:
+        self._now = now
+        [new] = await self.batcher.submit([(key_id, nonce)])
+        return bool(new)
+
+    async def _flush(self, items: Sequence[tuple[str, str]]) -> list[bool]:
+        assert self._now is not None
+        fresh = await self._store.remember_nonces(items, self._now)
+        first: set[tuple[str, str]] = set()
+        results = []
+        for item in items:  # a pair twice in one batch: only the first is new
+            results.append(item in fresh and item not in first)
+            first.add(item)
+        return results
 
 
 @dataclass(frozen=True, slots=True)

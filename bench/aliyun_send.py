@@ -1,0 +1,237 @@
+"""SendSms through the Alibaba-compatible RPC endpoint, ACS3-signed, against the same
+server's bare endpoint, in one bounded run (loopback only).
+
+    .venv/bin/python bench/aliyun_send.py [--duration 10] [--connections 64] [--role all]
+
+1. seeds a fresh data folder (`yizhan demo --json`) and starts `yizhan serve` (CPU 0);
+2. signs every request in advance exactly as the v4 SDK does (ACS3-HMAC-SHA256, a fresh
+   nonce each: a replayed nonce would be refused), writes them to a file that wrk (CPU 1)
+   replays in order;
+3. measures, each after a warm-up: the ceiling `GET /healthz`; SendSms with one number;
+   SendSms with 1000 numbers (numbers per second); then one-number SendSms at about half
+   the measured maximum rate (wrk's `delay()`), for the p99 latency there.
+
+Targets (issue: Alibaba-compatible API): single-number SendSms >= 5,000/s, 1000-number
+SendSms >= 50,000 numbers/s, p99 < 20 ms at half the maximum rate. Prints a `RESULT` JSON
+line at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+sys.path.insert(0, str(Path(__file__).parent))
+from rest_send import (
+    HOST,
+    WRK_LUA,
+    describe,
+    free_port,
+    log,
+    pinned,
+    run_wrk,
+    stop_server,
+    wait_healthy,
+    yizhan_command,
+)
+
+WARMUP_S = 2
+TARGETS = {"single_per_s": 5000, "bulk_numbers_per_s": 50_000, "p99_half_rate_ms": 20}
+
+# Replays pre-signed raw requests from a file (records separated by "\0"); the same result
+# accounting as rest_send.py's script (it prints one marker line in done()).
+LUA = r"""
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+
+function init(args)
+  local f = assert(io.open(args[1], "rb"))
+  local data = f:read("*a")
+  f:close()
+  reqs = {}
+  for r in string.gmatch(data, "([^%z]+)") do reqs[#reqs + 1] = r end
+  i = 0
+  pause = tonumber(args[2] or "0")
+  ok, not_ok, non2xx = 0, 0, 0
+  statuses = {}
+  sample = ""
+end
+
+function request()
+  i = i + 1
+  if i > #reqs then i = 1 end   -- wrapped: nonces replay and are refused (counted not ok)
+  return reqs[i]
+end
+
+function delay() return pause end
+
+function response(status, hdrs, body)
+  local key = tostring(status)
+  statuses[key] = (statuses[key] or 0) + 1
+  if status < 200 or status > 299 then non2xx = non2xx + 1 end
+  local good = status == 200 and (body == nil or string.find(body, '"Code"', 1, true) == nil
+                                  or string.find(body, '"Code":"OK"', 1, true) ~= nil)
+  if good then ok = ok + 1 else
+    not_ok = not_ok + 1
+    if sample == "" and body ~= nil then sample = string.sub(body, 1, 300) end
+  end
+end
+""" + WRK_LUA[WRK_LUA.index("local function quote"):]
+
+
+def pct(text: str) -> str:
+    return quote(text, safe="-_.~")
+
+
+def acs3_request(port: int, key_id: str, secret: str, params: dict[str, str]) -> bytes:
+    """One raw HTTP request, signed as alibabacloud-tea-openapi 0.4.x signs it."""
+    host = f"{HOST}:{port}"
+    headers = {
+        "host": host, "x-acs-version": "2017-05-25", "x-acs-action": "SendSms",
+        "user-agent": "AlibabaCloud (Linux; x86_64) Python/3.11.7 Core/0.4.3 TeaDSL/2",
+        "x-acs-date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "x-acs-signature-nonce": uuid.uuid4().hex, "accept": "application/json",
+        "x-acs-content-sha256": hashlib.sha256(b"").hexdigest(),
+        "x-acs-credentials-provider": "static_ak",
+    }
+    query = "&".join(f"{pct(k)}={pct(v)}" for k, v in sorted(params.items()))
+    names = sorted(headers)
+    canonical = "\n".join(["POST", "/", query, "".join(f"{h}:{headers[h]}\n" for h in names),
+                           ";".join(names), headers["x-acs-content-sha256"]])
+    to_sign = "ACS3-HMAC-SHA256\n" + hashlib.sha256(canonical.encode()).hexdigest()
+    signature = hmac.new(secret.encode(), to_sign.encode(), hashlib.sha256).hexdigest()
+    headers["authorization"] = (f"ACS3-HMAC-SHA256 Credential={key_id},SignedHeaders="
+                                f"{';'.join(names)},Signature={signature}")
+    lines = [f"POST /?{urlencode(params)} HTTP/1.1",
+             *(f"{k}: {v}" for k, v in headers.items()), "Content-Length: 0"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def write_requests(path: Path, count: int, numbers_each: int, offset: int, port: int,
+                   info: dict[str, str | dict[str, str]]) -> None:
+    templates = info["templates"]
+    assert isinstance(templates, dict)
+    with path.open("wb") as out:
+        for i in range(count):
+            first = offset + i * numbers_each
+            phones = ",".join(f"139{(first + n) % 100_000_000:08d}"
+                              for n in range(numbers_each))
+            params = {"PhoneNumbers": phones, "SignName": str(info["sign_name"]),
+                      "TemplateCode": templates["verification"],
+                      "TemplateParam": '{"code":"1234"}'}
+            out.write(acs3_request(port, str(info["access_key_id"]),
+                                   str(info["access_key_secret"]), params) + b"\0")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--role", default="all", choices=["all", "api"],
+                        help="server role: all (embedded) or api (no dispatch in process)")
+    args = parser.parse_args()
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        print("wrk is not installed: apt-get update && apt-get install -y wrk",
+              file=sys.stderr)
+        return 2
+    taskset = shutil.which("taskset") if (os.cpu_count() or 1) >= 2 else None
+    data_dir = Path(tempfile.mkdtemp(prefix="yizhan-bench-"))
+    work = Path(tempfile.mkdtemp(prefix="yizhan-bench-wrk-"))
+    try:
+        return run(args, wrk, taskset, data_dir, work)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, wrk: str, taskset: str | None, data_dir: Path,
+        work: Path) -> int:
+    env = dict(os.environ, YIZHAN_LOG_LEVEL="WARNING", YIZHAN_API_RATE_LIMIT="0")
+    port = free_port()
+    base = f"http://{HOST}:{port}"
+    demo = subprocess.run([*yizhan_command(), "demo", "--data-dir", str(data_dir), "--json"],
+                          capture_output=True, text=True, env=env, check=True, timeout=120)
+    info = json.loads(demo.stdout.strip().splitlines()[-1])
+    lua = work / "replay.lua"
+    lua.write_text(LUA)
+    health = work / "health.lua"
+    health.write_text(LUA)
+    health_file = work / "health.req"
+    health_file.write_bytes(f"GET /healthz HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode()
+                            + b"\0")
+    server = subprocess.Popen(pinned(0, [*yizhan_command(), "serve", "--data-dir",
+                                         str(data_dir), "--port", str(port), "--role",
+                                         args.role], taskset),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env)
+    result: dict[str, object] = {"bench": "aliyun_send", "role": args.role,
+                                 "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                                 "connections": args.connections, "duration_s": args.duration}
+    try:
+        wait_healthy(f"{base}/healthz", server, timeout=60)
+
+        def phase(name: str, files: tuple[Path, Path], script: Path,
+                  pause_ms: int = 0) -> dict:
+            """Warm-up on the first file, measure on the second: no nonce is sent twice."""
+            run_wrk(wrk, taskset, script, base, WARMUP_S, args.connections,
+                    [str(files[0]), str(pause_ms)], server.pid)
+            measured = run_wrk(wrk, taskset, script, base, args.duration, args.connections,
+                               [str(files[1]), str(pause_ms)], server.pid)
+            describe(name, measured)
+            return measured
+
+        def signed(name: str, per_second: float, numbers_each: int,
+                   offset: int) -> tuple[Path, Path]:
+            files = (work / f"{name}-warm.req", work / f"{name}.req")
+            write_requests(files[0], int(per_second * WARMUP_S) + 100, numbers_each, offset,
+                           port, info)
+            write_requests(files[1], int(per_second * args.duration) + 100, numbers_each,
+                           offset + 40_000_000, port, info)
+            return files
+
+        ceiling = phase("ceiling GET /healthz", (health_file, health_file), health)
+        started = time.monotonic()
+        single_files = signed("single", 12_000, 1, 0)
+        bulk_files = signed("bulk", 120, 1000, 1_000_000)
+        log(f"signed the requests in {time.monotonic() - started:.1f}s")
+        single = phase("SendSms, 1 number", single_files, lua)
+        bulk = phase("SendSms, 1000 numbers", bulk_files, lua)
+        half = single["ok_per_s"] / 2
+        pause = max(1, int(args.connections / max(half, 1) * 1000))
+        at_half = phase(f"SendSms, 1 number at ~{half:.0f}/s",
+                        signed("half", half * 1.2, 1, 20_000_000), lua, pause)
+        result.update({
+            "ceiling_rps": round(ceiling["ok_per_s"], 1),
+            "single_ok_per_s": round(single["ok_per_s"], 1),
+            "single_ratio": round(single["ok_per_s"] / ceiling["ok_per_s"], 3),
+            "single_p99_ms": single["latency_us"]["p99"] / 1000,
+            "bulk_requests_per_s": round(bulk["ok_per_s"], 1),
+            "bulk_numbers_per_s": round(bulk["ok_per_s"] * 1000, 1),
+            "half_rate_per_s": round(at_half["ok_per_s"], 1),
+            "half_rate_p99_ms": at_half["latency_us"]["p99"] / 1000,
+            "errors": single["not_ok"] + bulk["not_ok"] + at_half["not_ok"],
+        })
+    finally:
+        log(f"server {stop_server(server)}")
+    print()
+    for key, value in result.items():
+        print(f"{key:22} {value}")
+    print("targets", json.dumps(TARGETS))
+    print("RESULT " + json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
