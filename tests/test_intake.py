@@ -136,10 +136,19 @@ async def test_verification_signature_only_sends_verification_templates(
     ('["1"]', "isv.INVALID_JSON_PARAM"),
     ({"code": None}, "isv.INVALID_JSON_PARAM"),
     ('{"code":"' + "9" * 36 + '"}', "isv.PARAM_LENGTH_LIMIT"),
+    ('{"code":"see t.cn/x1"}', "isv.PARAM_NOT_SUPPORT_URL"),
+    ('{"code":"https://x"}', "isv.PARAM_NOT_SUPPORT_URL"),
+    ('{"code":"www.example"}', "isv.PARAM_NOT_SUPPORT_URL"),
 ])
 async def test_template_parameter_problems(intake: Intake, demo: Demo, params: object,
                                            code: str) -> None:
     assert (await refused(intake, demo, request(demo, ["13800138000"], params))).code == code
+
+
+@pytest.mark.parametrize("value", ["1.5", "v1.2.3", "0207", "张三", "a+b"])
+async def test_values_that_are_not_links_pass(intake: Intake, demo: Demo, value: str) -> None:
+    result = await intake.send(demo.account, request(demo, ["13800138000"], {"code": value}))
+    assert isinstance(result, SendAccepted)
 
 
 async def test_extra_parameters_are_ignored(intake: Intake, demo: Demo) -> None:

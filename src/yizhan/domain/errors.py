@@ -123,6 +123,10 @@ _CODES: tuple[ErrorCode, ...] = (
     ErrorCode("isv.INVALID_PARAMETERS", 400,
               "A parameter is not valid; see the detail.",
               "参数异常，请查看详情。"),
+    ErrorCode("isv.PARAM_NOT_SUPPORT_URL", 400,
+              "A template variable may not contain a link; put links in the template text, "
+              "which is reviewed.",
+              "模板变量不支持链接，请将链接写入需审核的模板内容。"),
     ErrorCode("isv.PARAM_LENGTH_LIMIT", 400,
               "A template variable value is too long.",
               "模板变量取值超出长度限制。"),

@@ -18,6 +18,10 @@ from yizhan.domain.errors import Refusal
 VARIABLE = re.compile(r"\$\{([A-Za-z0-9_.\-]+)\}")
 MAX_PARAM_LENGTH = 35
 """Longest value of one variable, in characters (Alibaba's documented default)."""
+URL = re.compile(r"(?i)(?:https?://|www\.)\S|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|cn|net|org|"
+                 r"io|cc|top|xyz|info|biz|me|co|vip|shop|link|ly|gl)\b")
+"""A link in a variable: links belong in the reviewed template text, not in parameters
+(carriers intercept messages whose links were not reviewed)."""
 
 
 def variables(content: str) -> list[str]:
@@ -68,6 +72,9 @@ def render(content: str, params: dict[str, str],
         if len(value) > max_length:
             return Refusal("isv.PARAM_LENGTH_LIMIT",
                            f"${{{name}}} has {len(value)} characters, at most {max_length}",
+                           "template.params")
+        if ("." in value or "://" in value) and URL.search(value):
+            return Refusal("isv.PARAM_NOT_SUPPORT_URL", f"${{{name}}} contains a link",
                            "template.params")
     pieces = _pieces(content)
     return "".join([params[p] if i % 2 else p for i, p in enumerate(pieces)])

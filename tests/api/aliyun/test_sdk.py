@@ -90,6 +90,7 @@ async def test_send_batch_sms(sdk: Client) -> None:
     ({"TemplateParam": '{"code":1234}'}, "isv.INVALID_JSON_PARAM"),
     ({"TemplateParam": "not json"}, "isv.INVALID_JSON_PARAM"),
     ({"TemplateParam": '{"code":"' + "1" * 40 + '"}'}, "isv.PARAM_LENGTH_LIMIT"),
+    ({"TemplateParam": '{"code":"http://t.cn/x"}'}, "isv.PARAM_NOT_SUPPORT_URL"),
 ])
 async def test_send_sms_business_errors_are_200_with_the_code(
         sdk: Client, change: dict[str, Any], code: str) -> None:
