@@ -319,6 +319,9 @@ def main() -> int:
                         f"endpoint (after a {WARMUP_S}s warm-up)")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections")
     parser.add_argument("--port", type=int, default=0, help="server port (0: a free one)")
+    parser.add_argument("--role", default="all", choices=["all", "api"],
+                        help="server role: all (embedded, delivery in the same process) or "
+                        "api (acceptance only; nothing delivers during the run)")
     parser.add_argument("--profile", type=Path, help="run py-spy on the server during the "
                         "measured send phase; collapsed stacks to this file")
     parser.add_argument("--py-spy", default=None, help="py-spy executable (default: PATH)")
@@ -377,7 +380,8 @@ def run(args: argparse.Namespace, wrk: str, py_spy: str | None, taskset: str | N
         with server_log.open("wb") as out:
             server = subprocess.Popen(
                 pinned(0, [*yizhan_command(), "serve", "--data-dir", str(data_dir),
-                           "--host", HOST, "--port", str(port)], taskset),
+                           "--host", HOST, "--port", str(port), "--role", args.role],
+                          taskset),
                 stdout=out, stderr=subprocess.STDOUT, env=env)
         wait_healthy(f"{base}/healthz", server, timeout=60)
         log(f"server pid {server.pid} on {base}, data {data_dir}; "
@@ -463,7 +467,7 @@ def run(args: argparse.Namespace, wrk: str, py_spy: str | None, taskset: str | N
     if args.profile and args.profile.exists():
         summarize_profile(args.profile)
     result = {
-        "bench": "rest_send",
+        "bench": "rest_send", "role": args.role,
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "cpus": os.cpu_count(), "python": platform.python_version(),
         "pinned": bool(taskset), "connections": args.connections,

@@ -153,7 +153,7 @@ def serve(
         demo = await ensure_demo(yz.store, yz.clock.now())
 
         async def ready() -> None:
-            tune_gc()
+            tune_runtime()
             if sock is None:
                 plain.print(f"Yizhan {__version__} dispatch process running (no API)")
                 sys.stdout.flush()
@@ -165,13 +165,20 @@ def serve(
     run_loop(main())
 
 
-def tune_gc() -> None:
-    """Move everything built at start-up out of the collector's sight and collect young
-    objects less often: a full collection over a large heap stalls every request for tens
-    of milliseconds (it showed as the p99 latency of sends)."""
+def tune_runtime() -> None:
+    """Two settings of the interpreter that the send path's latency depends on:
+
+    - the collector: everything built at start-up is frozen out of its sight and young
+      objects are collected less often, since a full collection over a large heap stalls
+      every request for tens of milliseconds (it showed as the p99 latency of sends);
+    - the thread switch interval: the SQLite writer thread needs the GIL a few times per
+      commit, and with the default 5 ms hand-over each commit, and every request waiting
+      for it, takes that much longer while the event loop is busy.
+    """
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+    sys.setswitchinterval(0.0005)
 
 
 def run_loop(coro: Awaitable[None]) -> None:

@@ -51,7 +51,8 @@ class Settings(BaseSettings):
     commit_max_batch: int = Field(
         512, ge=1, description="Most send requests committed together in one transaction.")
     commit_max_delay_ms: float = Field(
-        2.0, ge=0, description="How long intake waits to gather more requests into a commit.")
+        0.0, ge=0, description="How long intake waits to gather more requests into a commit "
+        "(0: commit at once; requests arriving meanwhile share the next commit).")
     dispatch_batch: int = Field(
         256, ge=1, description="Most messages one dispatch worker claims from the outbox at once.")
     dispatch_window: int = Field(
