@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, tuple_
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -43,9 +43,14 @@ class NoncesMixin:
                   purge: bool) -> set[tuple[str, str]]:
         if purge:
             conn.execute(delete(nonces).where(nonces.c.seen_at < now - NONCE_WINDOW))
-        seen = {(r.access_key_id, r.nonce) for r in conn.execute(
-            select(nonces.c.access_key_id, nonces.c.nonce).where(
-                tuple_(nonces.c.access_key_id, nonces.c.nonce).in_(unique))).all()}
+        by_key: dict[str, list[str]] = {}
+        for key_id, nonce in unique:
+            by_key.setdefault(key_id, []).append(nonce)
+        seen: set[tuple[str, str]] = set()
+        for key_id, batch in by_key.items():  # key = and nonce IN: the primary key's index
+            seen.update((key_id, n) for n in conn.execute(
+                select(nonces.c.nonce).where(nonces.c.access_key_id == key_id,
+                                             nonces.c.nonce.in_(batch))).scalars())
         new = [pair for pair in unique if pair not in seen]
         if new:
             insert = pg_insert if self.is_postgres else sqlite_insert

@@ -53,8 +53,13 @@ class Credentials:
     signed_headers: tuple[str, ...] = ()
 
 
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
 def pct(text: str) -> str:
     """RFC 3986 encoding of the UTF-8 bytes: only A-Z a-z 0-9 - _ . ~ stay, hex upper-case."""
+    if _UNRESERVED.fullmatch(text):  # most names and values (numbers, codes): nothing to do
+        return text
     return quote(text, safe="-_.~")
 
 
