@@ -8,6 +8,7 @@ nonce for `NONCE_WINDOW` (longer than the ±15 minute timestamp window in both d
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from yizhan.domain.model import AccessKey, Account, KeyStatus
 from yizhan.domain.ports import Clock
 
 TIMESTAMP_WINDOW = timedelta(minutes=15)
+TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 NONCE_WINDOW = timedelta(minutes=30)
 
 
@@ -102,8 +104,11 @@ class AliyunAuthenticator:
         return Authenticated(account, key)
 
     def _fresh(self, timestamp: str) -> Refusal | None:
+        # The exact shape first, then the C parser (strptime costs ~10x more per request).
+        if not TIMESTAMP.fullmatch(timestamp):
+            return Refusal("InvalidTimeStamp.Format", timestamp)
         try:
-            moment = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+            moment = datetime.fromisoformat(timestamp[:-1]).replace(tzinfo=UTC)
         except ValueError:
             return Refusal("InvalidTimeStamp.Format", timestamp)
         if abs(self._clock.now() - moment) > TIMESTAMP_WINDOW:
