@@ -197,3 +197,15 @@ async def test_records_by_number_and_china_day_newest_first(store: SqlStore,
     total, found = await store.query_messages(late[0].account_id, PhoneNumber("+8613800138000"),
                                               start, end, 0, 1)
     assert total == 2 and len(found) == 1 and found[0].id == late[1].id
+
+
+async def test_nonces_are_new_once_per_key_and_forgotten_after_the_window(
+        store: SqlStore, clock: ManualClock) -> None:
+    assert await store.remember_nonces([("k1", "n1"), ("k1", "n2")], clock.now()) == {
+        ("k1", "n1"), ("k1", "n2")}
+    assert await store.remember_nonces([("k1", "n1"), ("k2", "n1")], clock.now()) == {
+        ("k2", "n1")}
+    assert not await store.remember_nonce("k1", "n2", clock.now())
+    clock.advance(minutes=31)
+    assert await store.remember_nonce("k1", "fresh", clock.now())  # purges the old ones
+    assert await store.remember_nonce("k1", "n1", clock.now())

@@ -11,10 +11,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, delete
 
+from yizhan.storage.messages import _dollar_placeholders, _naive_utc, _sqlite_text
 from yizhan.storage.tables import nonces
 
 NONCE_WINDOW = timedelta(minutes=30)
@@ -43,17 +42,12 @@ class NoncesMixin:
                   purge: bool) -> set[tuple[str, str]]:
         if purge:
             conn.execute(delete(nonces).where(nonces.c.seen_at < now - NONCE_WINDOW))
-        by_key: dict[str, list[str]] = {}
-        for key_id, nonce in unique:
-            by_key.setdefault(key_id, []).append(nonce)
-        seen: set[tuple[str, str]] = set()
-        for key_id, batch in by_key.items():  # key = and nonce IN: the primary key's index
-            seen.update((key_id, n) for n in conn.execute(
-                select(nonces.c.nonce).where(nonces.c.access_key_id == key_id,
-                                             nonces.c.nonce.in_(batch))).scalars())
-        new = [pair for pair in unique if pair not in seen]
-        if new:
-            insert = pg_insert if self.is_postgres else sqlite_insert
-            conn.execute(insert(nonces).on_conflict_do_nothing(), [
-                {"access_key_id": k, "nonce": n, "seen_at": now} for k, n in new])
-        return set(new)
+        # One statement per batch: the rows the insert did not skip are the new nonces.
+        seen_at = _naive_utc(now) if self.is_postgres else _sqlite_text(now)
+        sql = ("INSERT INTO nonces (access_key_id, nonce, seen_at) VALUES "
+               + ", ".join(["(?, ?, ?)"] * len(unique))
+               + " ON CONFLICT DO NOTHING RETURNING access_key_id, nonce")
+        if self.is_postgres:
+            sql = _dollar_placeholders(sql)
+        params = tuple(value for key_id, nonce in unique for value in (key_id, nonce, seen_at))
+        return {(row[0], row[1]) for row in conn.exec_driver_sql(sql, params).all()}
