@@ -84,19 +84,11 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                                           max_delay=settings.commit_max_delay_ms / 1000)
     intake = Intake(CachedCatalogue(store, settings.cache_seconds), committer, clock,
                     IdGenerator(), bus)
-    receipts = ReceiptStage(store, clock, batch=settings.receipt_batch,
-                            match_every=settings.receipt_match_seconds)
-    worker = DispatchWorker(store, Router(channels, channels[0].name), bus, clock,
-                            DispatchConfig(batch=settings.dispatch_batch,
-                                           window=settings.dispatch_window,
-                                           poll_seconds=settings.dispatch_poll_seconds,
-                                           submit_timeout=settings.submit_timeout_seconds,
-                                           lease=timedelta(minutes=5),
-                                           retry_max_seconds=settings.retry_max_seconds,
-                                           max_attempts=settings.dispatch_max_attempts))
     nonces = BatchedNonces(store)
-    pipeline = Pipeline(committer, receipts, worker, channels, store, [nonces.batcher],
-                        dispatching=settings.role != "api",
+    pipeline = Pipeline(committer, ReceiptStage(store, clock, batch=settings.receipt_batch,
+                                                match_every=settings.receipt_match_seconds),
+                        _dispatch_worker(settings, store, channels, bus, clock), channels,
+                        store, [nonces.batcher], dispatching=settings.role != "api",
                         sole_dispatcher=settings.role == "all")
     keys = Authenticator(store, settings.cache_seconds)
     aliyun = AliyunServices(AliyunAuthenticator(keys, nonces, clock),
@@ -104,6 +96,18 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                             RateLimiter(settings.api_rate_limit))
     api = create_app(ApiServices(store, intake, keys, clock, aliyun, settings.language))
     return Yizhan(settings, store, clock, intake, pipeline, api, channels)
+
+
+def _dispatch_worker(settings: Settings, store: SqlStore, channels: Sequence[Channel],
+                     bus: LocalBus, clock: Clock) -> DispatchWorker:
+    return DispatchWorker(store, Router(channels, channels[0].name), bus, clock,
+                          DispatchConfig(batch=settings.dispatch_batch,
+                                         window=settings.dispatch_window,
+                                         poll_seconds=settings.dispatch_poll_seconds,
+                                         submit_timeout=settings.submit_timeout_seconds,
+                                         lease=timedelta(minutes=5),
+                                         retry_max_seconds=settings.retry_max_seconds,
+                                         max_attempts=settings.dispatch_max_attempts))
 
 
 def bind(host: str, port: int) -> socket.socket:
