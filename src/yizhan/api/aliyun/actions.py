@@ -66,6 +66,16 @@ class ActionContext:
             return Refusal("isv.INVALID_PARAMETERS", f"{name} must be {low} to {high}")
         return value
 
+    def page(self) -> tuple[int, int] | Refusal:
+        """PageIndex (default 1) and PageSize (1 to 50, default 10) of the list actions."""
+        index = self.integer("PageIndex", 1, 1_000_000, 1)
+        size = self.integer("PageSize", 1, 50, 10)
+        refusal = first_refusal(index, size)
+        if refusal:
+            return refusal
+        assert isinstance(index, int) and isinstance(size, int)
+        return index, size
+
     def day(self, name: str) -> date | Refusal:
         raw = self.required(name)
         if isinstance(raw, Refusal):
@@ -323,11 +333,10 @@ async def query_sms_sign(ctx: ActionContext) -> Result:
 
 
 async def query_sms_sign_list(ctx: ActionContext) -> Result:
-    index, size = ctx.integer("PageIndex", 1, 1_000_000, 1), ctx.integer("PageSize", 1, 50, 10)
-    refusal = first_refusal(index, size)
-    if refusal:
-        return refusal
-    assert isinstance(index, int) and isinstance(size, int)
+    page = ctx.page()
+    if isinstance(page, Refusal):
+        return page
+    index, size = page
     total, shown = await ctx.services.store.page_signatures(ctx.account.id, (index - 1) * size,
                                                             size)
     return {"TotalCount": total, "CurrentPage": index, "PageSize": size, "SmsSignList": [{
@@ -410,11 +419,10 @@ async def query_sms_template(ctx: ActionContext) -> Result:
 
 
 async def query_sms_template_list(ctx: ActionContext) -> Result:
-    index, size = ctx.integer("PageIndex", 1, 1_000_000, 1), ctx.integer("PageSize", 1, 50, 10)
-    refusal = first_refusal(index, size)
-    if refusal:
-        return refusal
-    assert isinstance(index, int) and isinstance(size, int)
+    page = ctx.page()
+    if isinstance(page, Refusal):
+        return page
+    index, size = page
     total, shown = await ctx.services.store.page_templates(ctx.account.id, (index - 1) * size,
                                                            size)
     return {"TotalCount": total, "CurrentPage": index, "PageSize": size, "SmsTemplateList": [{

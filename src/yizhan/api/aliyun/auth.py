@@ -3,7 +3,7 @@ parameters present -> AccessKey known and enabled -> signature -> timestamp -> n
 
 The nonce is recorded only after the signature verified, so unauthenticated junk cannot
 burn nonces; the nonce store is shared by every process on the same store and remembers a
-nonce for `NONCE_WINDOW` (longer than the ±15 minute timestamp window in both directions).
+nonce for 30 minutes (`storage/nonces.py`: the ±15 minute timestamp window, both ways).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from yizhan.domain.ports import Clock
 
 TIMESTAMP_WINDOW = timedelta(minutes=15)
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
-NONCE_WINDOW = timedelta(minutes=30)
 
 
 class KeyLookup(Protocol):
