@@ -12,9 +12,15 @@ from yizhan.backends.local import LocalBus
 from yizhan.batching import Batcher
 from yizhan.domain.errors import Refusal
 from yizhan.domain.ids import IdGenerator
-from yizhan.domain.model import Message, ReviewState, SignatureScenario, TemplateType
+from yizhan.domain.model import (
+    Message,
+    MessageStatus,
+    ReviewState,
+    SignatureScenario,
+    TemplateType,
+)
 from yizhan.intake import Intake, SendAccepted, SendRequest
-from yizhan.policy.chain import Recipient
+from yizhan.policy.chain import Recipient, SendContext
 from yizhan.seed import Demo, ensure_demo
 from yizhan.storage.store import SqlStore
 
@@ -155,3 +161,33 @@ async def test_extra_parameters_are_ignored(intake: Intake, demo: Demo) -> None:
     result = await intake.send(demo.account, request(demo, ["13800138000"],
                                                      {"code": "1", "extra": "x"}))
     assert isinstance(result, SendAccepted)
+
+
+def _refuse_13900(ctx: SendContext, index: int) -> Refusal | None:
+    if ctx.numbers[index].startswith("+86139"):
+        return Refusal("isv.MOBILE_NUMBER_ILLEGAL", "139 is blocked here", "test.block")
+    return None
+
+
+async def test_a_number_refused_by_the_number_chain_fails_alone(
+        store: SqlStore, clock: ManualClock, demo: Demo) -> None:
+    committer: Batcher[Message] = Batcher("intake", store.accept)
+    committer.start()
+    intake = Intake(store, committer, clock, IdGenerator(), LocalBus(),
+                    number_chain=(("test.block", _refuse_13900),))
+    try:
+        result = await intake.send(demo.account, request(demo, ["13800138000", "13900139000"]))
+        assert isinstance(result, SendAccepted)
+        stored = {m.phone: m for m in await store.messages_by_biz(demo.account.id,
+                                                                  result.biz_id)}
+        failed = stored["+8613900139000"]
+        assert failed.status is MessageStatus.FAILED
+        assert failed.error_code == "isv.MOBILE_NUMBER_ILLEGAL"
+        assert failed.reason == "test.block: 139 is blocked here"
+        assert stored["+8613800138000"].status is MessageStatus.WAITING
+        assert await store.pending_dispatch() == 1  # the refused number is never dispatched
+
+        alone = await intake.send(demo.account, request(demo, ["13900139000"]))
+        assert isinstance(alone, Refusal) and alone.rule == "test.block"
+    finally:
+        await committer.stop()

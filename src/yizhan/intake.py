@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from yizhan.batching import Batcher
 from yizhan.caching import TtlCache
@@ -74,8 +74,11 @@ class SendAccepted:
 
 class Intake:
     def __init__(self, catalogue: Catalogue, committer: Batcher[Message], clock: Clock,
-                 ids: IdGenerator, bus: Bus) -> None:
+                 ids: IdGenerator, bus: Bus,
+                 number_chain: tuple[tuple[str, chain.NumberCheck], ...] = chain.NUMBER_CHAIN,
+                 ) -> None:
         self._catalogue = catalogue
+        self._number_chain = number_chain
         self._committer = committer
         self._clock = clock
         self._ids = ids
@@ -92,6 +95,11 @@ class Intake:
             refusal = chain.run(ctx, chain.REQUEST_CHAIN[3:])
         if refusal is not None:
             return refusal
+        chain.run_numbers(ctx, self._number_chain)
+        if all(ctx.refusals):  # every number refused: the request answers the first code
+            first = ctx.refusals[0]
+            assert first is not None
+            return first
         batch = self._build(ctx, request.out_id)
         await self._committer.submit(batch)
         self._bus.notify(DISPATCH)
@@ -114,8 +122,21 @@ class Intake:
                     template_type=ctx.template.type, content=body,
                     segments=parts.get(body) or parts.setdefault(
                         body, segments.count_parts(body)),
-                    status=MessageStatus.WAITING, error_code="", out_id=out_id,
-                    created_at=now, dispatch_state=DispatchState.QUEUED)
-            for message_id, number, recipient, body
-            in zip(ids, ctx.numbers, ctx.recipients, ctx.bodies, strict=True)
+                    out_id=out_id, created_at=now, **_outcome(refusal))
+            for message_id, number, recipient, body, refusal
+            in zip(ids, ctx.numbers, ctx.recipients, ctx.bodies, ctx.refusals, strict=True)
         ]
+
+
+_QUEUED: dict[str, Any] = {"status": MessageStatus.WAITING, "error_code": "",
+                           "dispatch_state": DispatchState.QUEUED}
+
+
+def _outcome(refusal: Refusal | None) -> dict[str, Any]:
+    """A number that passed is queued for dispatch; a refused one is a failed record that
+    carries the code and the rule that fired, and never leaves the platform."""
+    if refusal is None:
+        return _QUEUED
+    return {"status": MessageStatus.FAILED, "error_code": refusal.code,
+            "dispatch_state": DispatchState.DONE,
+            "reason": f"{refusal.rule}: {refusal.detail}" if refusal.rule else refusal.detail}

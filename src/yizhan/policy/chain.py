@@ -4,7 +4,9 @@ Intake loads what the checks need (account, signatures, template) into a `SendCo
 then runs `REQUEST_CHAIN`. Each check returns nothing or a `Refusal` naming the rule; checks
 that normalise input (numbers, rendering) leave their result in the context for intake to
 build the messages from. A refusal here rejects the whole request (DOMAIN.md "Sending":
-request-level problems); per-number checks (frequency, opt-out, blacklist) join later.
+request-level problems). Then `NUMBER_CHAIN` runs for each recipient that passed: a refusal
+there fails only that number (a failed record carrying the code) while the others go on
+(DOMAIN.md: one bad or blocked number never stops the others).
 """
 
 from __future__ import annotations
@@ -38,9 +40,14 @@ class SendContext:
     numbers: list[PhoneNumber] = field(default_factory=list)
     bodies: list[str] = field(default_factory=list)
     """Rendered text of each recipient's message, 【signature】 included."""
+    refusals: list[Refusal | None] = field(default_factory=list)
+    """Per recipient, the refusal of `NUMBER_CHAIN` (None: the number goes on)."""
 
 
 Check = Callable[[SendContext], Refusal | None]
+NumberCheck = Callable[[SendContext, int], Refusal | None]
+"""A per-number check: the context and the index of the recipient (into `recipients`,
+`numbers` and `bodies`)."""
 
 
 def account_active(ctx: SendContext) -> Refusal | None:
@@ -123,9 +130,26 @@ REQUEST_CHAIN: tuple[tuple[str, Check], ...] = (
 )
 
 
+NUMBER_CHAIN: tuple[tuple[str, NumberCheck], ...] = ()
+
+
 def run(ctx: SendContext, chain: tuple[tuple[str, Check], ...] = REQUEST_CHAIN) -> Refusal | None:
     for _name, check in chain:
         refusal = check(ctx)
         if refusal is not None:
             return refusal
     return None
+
+
+def run_numbers(ctx: SendContext,
+                chain: tuple[tuple[str, NumberCheck], ...] = NUMBER_CHAIN) -> None:
+    """Fill `ctx.refusals`: each recipient's first refusal in `chain`, or None."""
+    ctx.refusals = [None] * len(ctx.recipients)
+    if not chain:
+        return
+    for index in range(len(ctx.recipients)):
+        for _name, check in chain:
+            refusal = check(ctx, index)
+            if refusal is not None:
+                ctx.refusals[index] = refusal
+                break
