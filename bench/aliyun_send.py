@@ -44,6 +44,7 @@ from rest_send import (
     pinned,
     run_wrk,
     stop_server,
+    summarize_profile,
     wait_healthy,
     yizhan_command,
 )
@@ -155,7 +156,15 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--role", default="all", choices=["all", "api"],
                         help="server role: all (embedded) or api (no dispatch in process)")
+    parser.add_argument("--profile", type=Path, help="run py-spy on the server during the "
+                        "measured single-number phase, write raw stacks here, print a summary")
+    parser.add_argument("--py-spy", help="path of the py-spy binary (default: on PATH)")
     args = parser.parse_args()
+    args.py_spy = args.py_spy or shutil.which("py-spy")
+    if args.profile and not args.py_spy:
+        print("--profile needs py-spy: pip install --target /tmp/pyspy py-spy and pass "
+              "--py-spy /tmp/pyspy/bin/py-spy", file=sys.stderr)
+        return 2
     wrk = shutil.which("wrk")
     if wrk is None:
         print("wrk is not installed: apt-get update && apt-get install -y wrk",
@@ -197,12 +206,19 @@ def run(args: argparse.Namespace, wrk: str, taskset: str | None, data_dir: Path,
         wait_healthy(f"{base}/healthz", server, timeout=60)
 
         def phase(name: str, files: tuple[Path, Path], script: Path,
-                  pause_ms: int = 0) -> dict:
+                  pause_ms: int = 0, profile: Path | None = None) -> dict:
             """Warm-up on the first file, measure on the second: no nonce is sent twice."""
             run_wrk(wrk, taskset, script, base, WARMUP_S, args.connections,
                     [str(files[0]), str(pause_ms)], server.pid)
+            profiler = None if profile is None else subprocess.Popen(
+                pinned(1, [args.py_spy, "record", "--pid", str(server.pid), "--duration",
+                           str(max(1, args.duration - 1)), "--rate", "100", "--threads",
+                           "-f", "raw", "-o", str(profile)], taskset),
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             measured = run_wrk(wrk, taskset, script, base, args.duration, args.connections,
                                [str(files[1]), str(pause_ms)], server.pid)
+            if profiler is not None:
+                profiler.wait(timeout=60)
             describe(name, measured)
             return measured
 
@@ -220,7 +236,7 @@ def run(args: argparse.Namespace, wrk: str, taskset: str | None, data_dir: Path,
         single_files = signed("single", 12_000, 1, 0)
         bulk_files = signed("bulk", 120, 1000, 1_000_000)
         log(f"signed the requests in {time.monotonic() - started:.1f}s")
-        single = phase("SendSms, 1 number", single_files, lua)
+        single = phase("SendSms, 1 number", single_files, lua, profile=args.profile)
         half = single["ok_per_s"] / 2
         pause = max(1, int(args.connections / max(half, 1) * 1000))
         half_files = signed("half", half * 1.2, 1, 20_000_000)
@@ -233,6 +249,10 @@ def run(args: argparse.Namespace, wrk: str, taskset: str | None, data_dir: Path,
             "single_ok_per_s": round(single["ok_per_s"], 1),
             "single_ratio": round(single["ok_per_s"] / ceiling["ok_per_s"], 3),
             "single_p99_ms": single["latency_us"]["p99"] / 1000,
+            # Server CPU per accepted send: steadier than rates on a shared machine.
+            "single_cpu_us_per_send": (None if single["server_cpu_pct"] is None
+                                       or not single["ok_per_s"] else round(
+                single["server_cpu_pct"] * 1e4 / single["ok_per_s"], 1)),
             "bulk_requests_per_s": round(bulk["ok_per_s"], 1),
             "bulk_numbers_per_s": round(bulk["ok_per_s"] * 1000, 1),
             "half_rate_per_s": round(at_half["ok_per_s"], 1),
@@ -246,6 +266,8 @@ def run(args: argparse.Namespace, wrk: str, taskset: str | None, data_dir: Path,
         print(f"{key:22} {value}")
     print("targets", json.dumps(TARGETS))
     print("RESULT " + json.dumps(result))
+    if args.profile:
+        summarize_profile(args.profile)
     return 0
 
 

@@ -13,13 +13,12 @@ from yizhan.batching import Batcher
 from yizhan.domain.errors import Refusal
 from yizhan.domain.ids import IdGenerator
 from yizhan.domain.model import (
-    Message,
     MessageStatus,
     ReviewState,
     SignatureScenario,
     TemplateType,
 )
-from yizhan.intake import Intake, SendAccepted, SendRequest
+from yizhan.intake import Acceptance, Intake, SendAccepted, SendRequest
 from yizhan.policy.chain import Recipient, SendContext
 from yizhan.seed import Demo, ensure_demo
 from yizhan.storage.store import SqlStore
@@ -27,7 +26,7 @@ from yizhan.storage.store import SqlStore
 
 @pytest.fixture
 async def intake(store: SqlStore, clock: ManualClock) -> AsyncIterator[Intake]:
-    committer: Batcher[Message] = Batcher("intake", store.accept)
+    committer: Batcher[Acceptance] = Batcher("intake", store.accept)
     committer.start()
     yield Intake(store, committer, clock, IdGenerator(), LocalBus())
     await committer.stop()
@@ -171,7 +170,7 @@ def _refuse_13900(ctx: SendContext, index: int) -> Refusal | None:
 
 async def test_a_number_refused_by_the_number_chain_fails_alone(
         store: SqlStore, clock: ManualClock, demo: Demo) -> None:
-    committer: Batcher[Message] = Batcher("intake", store.accept)
+    committer: Batcher[Acceptance] = Batcher("intake", store.accept)
     committer.start()
     intake = Intake(store, committer, clock, IdGenerator(), LocalBus(),
                     number_chain=(("test.block", _refuse_13900),))

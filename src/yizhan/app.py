@@ -31,9 +31,8 @@ from yizhan.dispatch.channels.simulator import Script, SimulatorChannel
 from yizhan.dispatch.router import Router
 from yizhan.dispatch.worker import DispatchConfig, DispatchWorker
 from yizhan.domain.ids import IdGenerator
-from yizhan.domain.model import Message
 from yizhan.domain.ports import Channel, Clock, SystemClock
-from yizhan.intake import CachedCatalogue, Intake
+from yizhan.intake import Acceptance, CachedCatalogue, Intake
 from yizhan.receipts.correlate import ReceiptStage
 from yizhan.settings import Settings
 from yizhan.stages import Pipeline
@@ -79,7 +78,7 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     await store.migrate()
     bus = LocalBus()
     channels = list(channels) if channels is not None else [simulator_from(settings, clock)]
-    committer: Batcher[Message] = Batcher("intake", store.accept,
+    committer: Batcher[Acceptance] = Batcher("intake", store.accept,
                                           max_batch=settings.commit_max_batch,
                                           max_delay=settings.commit_max_delay_ms / 1000)
     intake = Intake(CachedCatalogue(store, settings.cache_seconds), committer, clock,

@@ -25,6 +25,7 @@ from yizhan.domain.model import (
     Message,
     MessageStatus,
     Signature,
+    SignatureNonce,
     Template,
 )
 from yizhan.domain.ports import Bus, Clock
@@ -34,6 +35,9 @@ from yizhan.policy.chain import Recipient, SendContext
 MAX_NUMBERS = 1000
 MAX_BATCH_NUMBERS = 100
 DISPATCH = "dispatch"
+
+Acceptance = Message | SignatureNonce
+"""What the group committer writes: messages, and the nonces of the requests they came in."""
 
 
 class Catalogue(Protocol):
@@ -73,7 +77,8 @@ class SendAccepted:
 
 
 class Intake:
-    def __init__(self, catalogue: Catalogue, committer: Batcher[Message], clock: Clock,
+    def __init__(self, catalogue: Catalogue, committer: Batcher[Acceptance],
+                 clock: Clock,
                  ids: IdGenerator, bus: Bus,
                  number_chain: tuple[tuple[str, chain.NumberCheck], ...] = chain.NUMBER_CHAIN,
                  ) -> None:
@@ -84,7 +89,12 @@ class Intake:
         self._ids = ids
         self._bus = bus
 
-    async def send(self, account: Account, request: SendRequest) -> SendAccepted | Refusal:
+    async def send(self, account: Account, request: SendRequest,
+                   nonce: tuple[str, str] | None = None) -> SendAccepted | Refusal:
+        """Accept `request` or refuse it. `nonce` (AccessKey id, signature nonce) of a signed
+        request is recorded in the acceptance transaction: a replay answers
+        `SignatureNonceUsed` and accepts nothing. A request refused before that commit
+        records no nonce: the caller records it (docs/architecture.md)."""
         ctx = SendContext(account, request.template_code, list(request.recipients),
                           request.max_numbers)
         if len(request.out_id) > 255:
@@ -101,7 +111,13 @@ class Intake:
             assert first is not None
             return first
         batch = self._build(ctx, request.out_id)
-        await self._committer.submit(batch)
+        if nonce is None:
+            await self._committer.submit(batch)
+        else:
+            signed = SignatureNonce(nonce[0], nonce[1], batch[0].biz_id)
+            new, *_ = await self._committer.submit([signed, *batch])
+            if not new:
+                return Refusal("SignatureNonceUsed", nonce[1])
         self._bus.notify(DISPATCH)
         return SendAccepted(batch[0].biz_id, batch)
 

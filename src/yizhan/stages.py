@@ -19,8 +19,8 @@ from typing import Any, Protocol
 
 from yizhan.batching import Batcher
 from yizhan.dispatch.worker import DispatchWorker
-from yizhan.domain.model import Message
 from yizhan.domain.ports import Channel
+from yizhan.intake import Acceptance
 from yizhan.receipts.correlate import ReceiptStage
 
 log = logging.getLogger("yizhan.stages")
@@ -32,7 +32,7 @@ class Recoverable(Protocol):
 
 @dataclass
 class Pipeline:
-    committer: Batcher[Message]
+    committer: Batcher[Acceptance]
     receipts: ReceiptStage
     dispatch: DispatchWorker
     channels: Sequence[Channel]

@@ -12,11 +12,13 @@ from tests.conftest import ManualClock
 from yizhan.domain.events import Receipt
 from yizhan.domain.ids import IdGenerator
 from yizhan.domain.model import (
+    Account,
     AccountId,
     DispatchState,
     Message,
     MessageStatus,
     PhoneNumber,
+    SignatureNonce,
     TemplateCode,
     TemplateType,
 )
@@ -35,19 +37,24 @@ from yizhan.storage.tables import metadata
 LEASE = timedelta(minutes=5)
 
 
-async def make_messages(store: SqlStore, clock: ManualClock, count: int,
-                        phone: str = "+8613800138000") -> list[Message]:
-    account = await store.account_by_name("acme") or await store.create_account("acme",
-                                                                                clock.now())
+def build_messages(account: Account, clock: ManualClock, count: int,
+                   phone: str = "+8613800138000") -> list[Message]:
     ids = IdGenerator()
     first = ids.next_id()
-    made = [Message(id=first if i == 0 else ids.next_id(), biz_id=ids.biz_id(first),
+    return [Message(id=first if i == 0 else ids.next_id(), biz_id=ids.biz_id(first),
                     account_id=AccountId(account.id), phone=PhoneNumber(phone),
                     sign_name="驿站", template_code=TemplateCode("SMS_100000001"),
                     template_type=TemplateType.VERIFICATION, content="【驿站】code 1",
                     segments=1, status=MessageStatus.WAITING, error_code="", out_id="o1",
                     created_at=clock.now())
             for i in range(count)]
+
+
+async def make_messages(store: SqlStore, clock: ManualClock, count: int,
+                        phone: str = "+8613800138000") -> list[Message]:
+    account = await store.account_by_name("acme") or await store.create_account("acme",
+                                                                                clock.now())
+    made = build_messages(account, clock, count, phone)
     await store.accept(made)
     return made
 
@@ -209,3 +216,21 @@ async def test_nonces_are_new_once_per_key_and_forgotten_after_the_window(
     clock.advance(minutes=31)
     assert await store.remember_nonce("k1", "fresh", clock.now())  # purges the old ones
     assert await store.remember_nonce("k1", "n1", clock.now())
+
+
+async def test_nonces_commit_with_the_messages_they_signed(
+        store: SqlStore, clock: ManualClock) -> None:
+    account = await store.create_account("acme", clock.now())
+    first, second, third = (build_messages(account, clock, n) for n in (2, 1, 1))
+    plain = build_messages(account, clock, 1)
+    signed = [SignatureNonce("k1", "n1", first[0].biz_id),
+              SignatureNonce("k1", "n1", second[0].biz_id),  # the same nonce in one batch
+              SignatureNonce("k1", "n2", third[0].biz_id)]
+    assert await store.accept([signed[0], *first, signed[1], *second, *plain]) == [
+        True, None, None, False, None, None]
+    assert await store.accept([signed[2], *third]) == [True, None]
+    assert len(await store.messages_by_biz(account.id, first[0].biz_id)) == 2
+    assert await store.messages_by_biz(account.id, second[0].biz_id) == []  # the replay
+    assert len(await store.messages_by_biz(account.id, plain[0].biz_id)) == 1
+    assert len(await store.messages_by_biz(account.id, third[0].biz_id)) == 1
+    assert not await store.remember_nonce("k1", "n2", clock.now())  # one nonce table

@@ -144,6 +144,17 @@ class Message:
 
 
 @dataclass(frozen=True, slots=True)
+class SignatureNonce:
+    """A signed request's nonce, committed with the messages the request accepts: the
+    replay check and the acceptance share one transaction (one commit), and a replay
+    leaves no messages behind."""
+
+    access_key_id: str
+    nonce: str
+    biz_id: BizId
+
+
+@dataclass(frozen=True, slots=True)
 class DeadLetter:
     id: int
     stage: str

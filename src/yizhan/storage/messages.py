@@ -30,6 +30,7 @@ from yizhan.domain.model import (
     MessageId,
     MessageStatus,
     PhoneNumber,
+    SignatureNonce,
     TemplateCode,
     TemplateType,
 )
@@ -246,6 +247,10 @@ def _find_targets(conn: Connection, items: Sequence[Any]) -> dict[tuple[str, str
 
 class MessagesMixin:
     is_postgres: bool
+    # NoncesMixin's: nonces committed with the messages of the request they signed.
+    _nonce_purge_due: Callable[[datetime], bool]
+    _remember: Callable[[Connection, list[tuple[str, str]], datetime, bool],
+                        set[tuple[str, str]]]
 
     _write: Callable[[], AbstractAsyncContextManager[AsyncConnection]]
     _read: Callable[[], AbstractAsyncContextManager[AsyncConnection]]
@@ -255,15 +260,49 @@ class MessagesMixin:
 
     # Acceptance
 
-    async def accept(self, batch: Sequence[Message]) -> None:
-        """Commit messages and their dispatch outbox rows together (one transaction)."""
+    async def accept(self, batch: Sequence[Message | SignatureNonce]) -> list[bool | None]:
+        """Commit messages and their dispatch outbox rows together (one transaction).
+
+        The batch may carry signature nonces (`SignatureNonce`), recorded in the same
+        transaction: the result for a nonce is whether it was new, and the messages of a
+        request whose nonce is a replay are not written. Messages answer None.
+        """
         if not batch:
-            return
+            return []
+        nonces = [item for item in batch if isinstance(item, SignatureNonce)]
+        if nonces:
+            now = max(m.created_at for m in batch if isinstance(m, Message))
+            fresh = await self._transaction(self._accept_with_nonces, batch, nonces, now,
+                                            self._nonce_purge_due(now))
+            return [item in fresh if isinstance(item, SignatureNonce) else None
+                    for item in batch]
+        await self._transaction(self._accept_rows, batch)
+        return [None] * len(batch)
+
+    def _accept_with_nonces(self, conn: Connection, batch: Sequence[Message | SignatureNonce],
+                            nonces: list[SignatureNonce], now: datetime,
+                            purge: bool) -> set[SignatureNonce]:
+        pairs = [(n.access_key_id, n.nonce) for n in nonces]
+        new_pairs = self._remember(conn, list(dict.fromkeys(pairs)), now, purge)
+        fresh: set[SignatureNonce] = set()
+        for item in nonces:  # a pair twice in one batch: only the first is new
+            pair = (item.access_key_id, item.nonce)
+            if pair in new_pairs:
+                new_pairs.discard(pair)
+                fresh.add(item)
+        replayed = {n.biz_id for n in nonces if n not in fresh}
+        self._accept_rows(conn, [m for m in batch if isinstance(m, Message)
+                                 and m.biz_id not in replayed])
+        return fresh
+
+    def _accept_rows(self, conn: Connection, batch: Sequence[Message | SignatureNonce]) -> None:
         sql = _hot_sql(self.is_postgres)
         rows: list[tuple[Any, ...]] = []
         queued: list[tuple[Any, ...]] = []
         times: dict[datetime, Any] = {}
         for m in batch:
+            if not isinstance(m, Message):
+                continue
             # Requests of one commit share few instants: convert each once.
             at = times.get(m.created_at)
             if at is None:
@@ -273,13 +312,10 @@ class MessagesMixin:
                          m.error_code, m.reason, m.out_id, m.dispatch_state.value, at))
             if m.dispatch_state is DispatchState.QUEUED:
                 queued.append((DISPATCH, m.id, at))
-
-        def transaction(conn: Connection) -> None:
+        if rows:
             conn.exec_driver_sql(sql.insert_message, rows)
-            if queued:
-                conn.exec_driver_sql(sql.insert_outbox, queued)
-
-        await self._transaction(transaction)
+        if queued:
+            conn.exec_driver_sql(sql.insert_outbox, queued)
 
     # Queries
 

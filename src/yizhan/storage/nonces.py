@@ -31,12 +31,16 @@ class NoncesMixin:
     async def remember_nonces(self, items: Sequence[tuple[str, str]],
                               now: datetime) -> set[tuple[str, str]]:
         """Record the pairs; returns those that were new (first occurrence only)."""
-        purge = self._last_nonce_purge is None or now - self._last_nonce_purge > PURGE_EVERY
-        if purge:
-            self._last_nonce_purge = now
         fresh: set[tuple[str, str]] = await self._transaction(
-            self._remember, list(dict.fromkeys(items)), now, purge)
+            self._remember, list(dict.fromkeys(items)), now, self._nonce_purge_due(now))
         return fresh
+
+    def _nonce_purge_due(self, now: datetime) -> bool:
+        """True at most once per `PURGE_EVERY`: the next nonce transaction purges."""
+        if self._last_nonce_purge is not None and now - self._last_nonce_purge <= PURGE_EVERY:
+            return False
+        self._last_nonce_purge = now
+        return True
 
     def _remember(self, conn: Connection, unique: list[tuple[str, str]], now: datetime,
                   purge: bool) -> set[tuple[str, str]]:

@@ -16,6 +16,7 @@ import httpx
 
 from tests.conftest import Running
 from yizhan.domain.model import KeyStatus
+from yizhan.domain.timezone import china_day_bounds, china_today
 
 
 def signed_query(key_id: str, secret: str, params: dict[str, str], *,
@@ -54,6 +55,31 @@ async def test_a_signed_request_succeeds_and_its_replay_is_refused(running: Runn
     replay = await post(running, query)
     assert replay.status_code == 400 and replay.json()["Code"] == "SignatureNonceUsed"
     assert replay.json()["Message"] == "Specified signature nonce was used already."
+
+
+async def test_a_replayed_send_is_refused_and_accepts_nothing(running: Running) -> None:
+    send = {"Action": "SendSms", "PhoneNumbers": "13800138000", "SignName": "驿站",
+            "TemplateCode": running.verification, "TemplateParam": '{"code":"1234"}'}
+    query = signed_query(*creds(running), send)
+    first = (await post(running, query)).json()
+    assert first["Code"] == "OK"
+    replay = await post(running, query)
+    assert (replay.status_code, replay.json()["Code"]) == (400, "SignatureNonceUsed")
+    store = running.yz.store
+    day_start, day_end = china_day_bounds(china_today(datetime.now(UTC)))
+    total, _ = await store.query_messages(running.demo.account.id, "+8613800138000",
+                                          day_start, day_end, 0, 10)
+    assert total == 1
+
+
+async def test_a_refused_send_spends_its_nonce_too(running: Running) -> None:
+    refused = signed_query(*creds(running), {
+        "Action": "SendSms", "PhoneNumbers": "13800138000", "SignName": "驿站",
+        "TemplateCode": "SMS_0", "TemplateParam": '{"code":"1234"}'})
+    first = await post(running, refused)
+    assert (first.status_code, first.json()["Code"]) == (200, "isv.SMS_TEMPLATE_ILLEGAL")
+    replay = await post(running, refused)
+    assert (replay.status_code, replay.json()["Code"]) == (400, "SignatureNonceUsed")
 
 
 async def test_stale_and_malformed_timestamps(running: Running) -> None:

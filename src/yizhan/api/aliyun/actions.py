@@ -48,6 +48,8 @@ class ActionContext:
     params: dict[str, str]
     lang: Lang
     services: ActionServices
+    nonce: tuple[str, str] | None = None
+    """(AccessKey id, nonce) when the action records the request's nonce itself (`SENDING`)."""
 
     def required(self, name: str) -> str | Refusal:
         value = self.params.get(name)
@@ -149,7 +151,7 @@ def _json_list(raw: str, name: str) -> list[Any] | Refusal:
 
 
 async def _send(ctx: ActionContext, request: SendRequest) -> Result:
-    result = await ctx.services.intake.send(ctx.account, request)
+    result = await ctx.services.intake.send(ctx.account, request, ctx.nonce)
     if isinstance(result, Refusal):
         return result
     return {"BizId": result.biz_id}
@@ -450,3 +452,6 @@ ACTIONS: dict[str, Action] = {
     "QuerySmsTemplate": query_sms_template,
     "QuerySmsTemplateList": query_sms_template_list,
 }
+
+SENDING = frozenset({"SendSms", "SendBatchSms"})
+"""Actions that record the request's nonce in the transaction accepting their messages."""

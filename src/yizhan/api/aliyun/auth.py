@@ -4,6 +4,8 @@ parameters present -> AccessKey known and enabled -> signature -> timestamp -> n
 The nonce is recorded only after the signature verified, so unauthenticated junk cannot
 burn nonces; the nonce store is shared by every process on the same store and remembers a
 nonce for 30 minutes (`storage/nonces.py`: the ±15 minute timestamp window, both ways).
+Sending actions defer it (`record_nonce=False`): intake records it in the transaction that
+accepts the messages, and `remember` records it when the request is refused before that.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class BatchedNonces:
 class Authenticated:
     account: Account
     key: AccessKey
+    nonce: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +83,7 @@ class AliyunAuthenticator:
         self._nonces = nonces
         self._clock = clock
 
-    async def authenticate(self, request: signing.SignedRequest,
+    async def authenticate(self, request: signing.SignedRequest, record_nonce: bool = True,
                            ) -> Authenticated | Refusal | SignatureMismatch:
         creds = signing.credentials(request)
         if isinstance(creds, Refusal):
@@ -98,9 +101,16 @@ class AliyunAuthenticator:
         refusal = self._fresh(creds.timestamp)
         if refusal is not None:
             return refusal
-        if not await self._nonces.remember_nonce(key.id, creds.nonce, self._clock.now()):
-            return Refusal("SignatureNonceUsed", creds.nonce)
-        return Authenticated(account, key)
+        authenticated = Authenticated(account, key, creds.nonce)
+        if record_nonce:
+            return await self.remember(authenticated) or authenticated
+        return authenticated
+
+    async def remember(self, auth: Authenticated) -> Refusal | None:
+        """Record the request's nonce: `SignatureNonceUsed` when it is a replay."""
+        if not await self._nonces.remember_nonce(auth.key.id, auth.nonce, self._clock.now()):
+            return Refusal("SignatureNonceUsed", auth.nonce)
+        return None
 
     def _fresh(self, timestamp: str) -> Refusal | None:
         # The exact shape first, then the C parser (strptime costs ~10x more per request).

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from yizhan.api.aliyun import signing
-from yizhan.api.aliyun.actions import ACTIONS, ActionContext, ActionServices
+from yizhan.api.aliyun.actions import ACTIONS, SENDING, ActionContext, ActionServices, Result
 from yizhan.api.aliyun.auth import AliyunAuthenticator, Authenticated, SignatureMismatch
 from yizhan.api.errors import language, request_id
 from yizhan.api.throttle import RateLimiter
@@ -44,28 +44,37 @@ async def rpc(request: Request) -> Response:
     params = signing.parameters(signed)
     action = params.get("Action") or signed.headers.get("x-acs-action", "")
     version = params.get("Version") or signed.headers.get("x-acs-version", "")
-    auth = await services.auth.authenticate(signed)
+    # Sending actions record the nonce in the transaction that accepts the messages.
+    deferred = action in SENDING
+    auth = await services.auth.authenticate(signed, record_nonce=not deferred)
     if isinstance(auth, SignatureMismatch):
         message = (auth.refusal.error.text(Lang.EN) + " server string to sign is:"
                    + auth.string_to_sign.replace("\n", "\\n"))
         return error(rid, request, auth.refusal, message)
     if isinstance(auth, Refusal):
         return error(rid, request, auth, message_of(auth, lang))
-    if version != VERSION:
-        refusal = Refusal("InvalidVersion", version or "(none)")
-        return error(rid, request, refusal, message_of(refusal, lang))
-    handler = ACTIONS.get(action)
-    if handler is None:
-        refusal = Refusal("InvalidApi.NotFound", action or "(no Action)")
-        return error(rid, request, refusal, message_of(refusal, lang))
-    assert isinstance(auth, Authenticated)
-    throttled = services.limiter.check(auth.account.id)
-    if throttled is not None:
-        return error(rid, request, throttled, message_of(throttled, lang))
-    result = await handler(ActionContext(auth.account, params, lang, services.actions))
+    result = await act(services, auth, action, version, params, lang, deferred)
+    if (deferred and isinstance(result, Refusal) and result.code != "SignatureNonceUsed"):
+        # Refused before acceptance: the nonce is still spent (or this is a replay).
+        result = await services.auth.remember(auth) or result
     if isinstance(result, Refusal):
         return error(rid, request, result, message_of(result, lang))
     return answer(rid, {"Code": "OK", "Message": "OK", **result})
+
+
+async def act(services: AliyunServices, auth: Authenticated, action: str, version: str,
+              params: dict[str, str], lang: Lang, deferred: bool) -> Result:
+    """Version, action and rate checks, then the action itself."""
+    if version != VERSION:
+        return Refusal("InvalidVersion", version or "(none)")
+    handler = ACTIONS.get(action)
+    if handler is None:
+        return Refusal("InvalidApi.NotFound", action or "(no Action)")
+    throttled = services.limiter.check(auth.account.id)
+    if throttled is not None:
+        return throttled
+    return await handler(ActionContext(auth.account, params, lang, services.actions,
+                                       (auth.key.id, auth.nonce) if deferred else None))
 
 
 async def decode(request: Request) -> signing.SignedRequest:
