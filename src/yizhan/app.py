@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import uvicorn
-from fastapi import FastAPI
 
 from yizhan.api.aliyun.actions import ActionServices
 from yizhan.api.aliyun.auth import AliyunAuthenticator, BatchedNonces
 from yizhan.api.aliyun.endpoint import AliyunServices
-from yizhan.api.app import ApiServices, create_app
+from yizhan.api.app import ApiServices, FastPaths, create_asgi
 from yizhan.api.auth import Authenticator
 from yizhan.api.throttle import RateLimiter
 from yizhan.backends.local import LocalBus
@@ -48,7 +47,7 @@ class Yizhan:
     clock: Clock
     intake: Intake
     pipeline: Pipeline
-    api: FastAPI
+    api: FastPaths
     channels: Sequence[Channel]
 
 
@@ -93,7 +92,7 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     aliyun = AliyunServices(AliyunAuthenticator(keys, nonces, clock),
                             ActionServices(intake, store, clock),
                             RateLimiter(settings.api_rate_limit))
-    api = create_app(ApiServices(store, intake, keys, clock, aliyun, settings.language))
+    api = create_asgi(ApiServices(store, intake, keys, clock, aliyun, settings.language))
     return Yizhan(settings, store, clock, intake, pipeline, api, channels)
 
 

@@ -13,8 +13,10 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx
+import pytest
 
 from tests.conftest import Running
+from yizhan.api.aliyun.actions import ACTIONS
 from yizhan.domain.model import KeyStatus
 from yizhan.domain.timezone import china_day_bounds, china_today
 
@@ -168,3 +170,16 @@ async def test_request_rate_limit_answers_throttling_with_retry_after(running: R
         if r.json()["Code"] == "Throttling.User":
             assert r.status_code == 400 and r.headers["x-acs-retry-after"] == "1"
     assert "Throttling.User" in codes and codes[0] == "OK"
+
+
+async def test_an_unexpected_failure_answers_internal_error_in_the_rpc_shape(
+        running: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(ctx: object) -> dict[str, str]:
+        raise RuntimeError("the store fell over")
+
+    monkeypatch.setitem(ACTIONS, "QuerySmsSignList", broken)
+    r = await post(running, signed_query(*creds(running), {}))
+    body = r.json()
+    assert (r.status_code, body["Code"]) == (500, "InternalError")
+    assert body["RequestId"] == r.headers["x-acs-request-id"]
+    assert "the store fell over" not in r.text  # no internals leak to the client

@@ -107,6 +107,11 @@ def answer(rid: str, body: dict[str, Any], status: int = 200,
                     media_type=JSON_UTF8, headers={"x-acs-request-id": rid, **(headers or {})})
 
 
+def internal_error(request: Request) -> Response:
+    refusal = Refusal("InternalError")
+    return error(request_id(), request, refusal, message_of(refusal, language(request)))
+
+
 def error(rid: str, request: Request, refusal: Refusal, message: str) -> Response:
     status = 200 if refusal.error.business else refusal.error.http_status
     headers = {"x-acs-retry-after": "1"} if refusal.code == "Throttling.User" else None
