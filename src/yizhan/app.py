@@ -91,7 +91,7 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     keys = Authenticator(store, settings.cache_seconds)
     aliyun = AliyunServices(AliyunAuthenticator(keys, nonces, clock),
                             ActionServices(intake, store, clock),
-                            RateLimiter(settings.api_rate_limit))
+                            RateLimiter(settings.api_rate_limit), settings.language)
     api = create_asgi(ApiServices(store, intake, keys, clock, aliyun, settings.language))
     return Yizhan(settings, store, clock, intake, pipeline, api, channels)
 

@@ -13,13 +13,12 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from yizhan import __version__
 from yizhan.api import errors, rest
-from yizhan.api.aliyun.endpoint import AliyunServices, internal_error, rpc
+from yizhan.api.aliyun.endpoint import JSON_UTF8, AliyunServices, handle, internal_error, rpc
 from yizhan.api.auth import Authenticator
 from yizhan.domain.ports import Clock
 from yizhan.intake import Intake
@@ -86,14 +85,35 @@ class FastPaths:
                 or scope["method"] not in ("GET", "POST")):
             await self.app(scope, receive, send)
             return
-        scope["app"] = self.app
-        request = Request(scope, receive)
+        services = self.app.state.aliyun
+        body = await read_body(receive)
+        if body is None:  # the client went away
+            return
         try:
-            response = await rpc(request)
+            reply = await handle(services, scope, body)
         except Exception:
             log.exception("RPC request failed")
-            response = internal_error(request)
-        await response(scope, receive, send)
+            reply = internal_error(services, scope)
+        headers = [(b"content-type", JSON_UTF8_BYTES),
+                   (b"content-length", str(len(reply.body)).encode()),
+                   *((k.encode(), v.encode("latin-1")) for k, v in reply.headers.items())]
+        await send({"type": "http.response.start", "status": reply.status,
+                    "headers": headers})
+        await send({"type": "http.response.body", "body": reply.body})
+
+
+JSON_UTF8_BYTES = JSON_UTF8.encode()
+
+
+async def read_body(receive: Receive) -> bytes | None:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def create_asgi(services: ApiServices) -> FastPaths:

@@ -4,7 +4,6 @@ HTTP status, in the language the request asks for (Accept-Language) or the defau
 from __future__ import annotations
 
 import random
-import uuid
 
 import orjson
 from fastapi import Request
@@ -21,18 +20,29 @@ def request_id() -> str:
     """A random version-4 UUID, upper case. Request ids tell requests apart in logs and
     support questions: they must not repeat, not be unpredictable, so a PRNG seeded from the
     OS suffices and spares every answer a getrandom() system call (uuid4)."""
-    return str(uuid.UUID(int=_ids.getrandbits(128), version=4)).upper()
+    bits = _ids.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET
+    text = f"{bits:032X}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)  # version 4, RFC 4122 variant
 
 
 def language(request: Request) -> Lang:
-    header = request.headers.get("accept-language", "")
+    return language_of(request.headers.get("accept-language", ""),
+                       request.app.state.default_language)
+
+
+def language_of(header: str, default: str) -> Lang:
+    """The language an Accept-Language header asks for (zh or en), else `default`."""
     if header:
         first = header.split(",")[0].strip().lower()
         if first.startswith("zh"):
             return Lang.ZH
         if first.startswith("en"):
             return Lang.EN
-    return Lang(request.app.state.default_language)
+    return Lang(default)
 
 
 def json_response(body: dict[str, object], status: int = 200) -> Response:
