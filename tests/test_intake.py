@@ -21,6 +21,7 @@ from yizhan.domain.model import (
 )
 from yizhan.intake import Intake, SendAccepted, SendRequest
 from yizhan.policy.chain import Recipient, SendContext
+from yizhan.policy.lists import PolicyLists
 from yizhan.seed import Demo, ensure_demo
 from yizhan.storage.store import SqlStore
 
@@ -29,7 +30,7 @@ from yizhan.storage.store import SqlStore
 async def intake(store: SqlStore, clock: ManualClock) -> AsyncIterator[Intake]:
     committer: Batcher[Message] = Batcher("intake", store.accept)
     committer.start()
-    yield Intake(store, committer, clock, IdGenerator(), LocalBus())
+    yield Intake(store, committer, clock, IdGenerator(), LocalBus(), PolicyLists(store, 0))
     await committer.stop()
 
 
@@ -173,7 +174,7 @@ async def test_a_number_refused_by_the_number_chain_fails_alone(
         store: SqlStore, clock: ManualClock, demo: Demo) -> None:
     committer: Batcher[Message] = Batcher("intake", store.accept)
     committer.start()
-    intake = Intake(store, committer, clock, IdGenerator(), LocalBus(),
+    intake = Intake(store, committer, clock, IdGenerator(), LocalBus(), PolicyLists(store, 0),
                     number_chain=(("test.block", _refuse_13900),))
     try:
         result = await intake.send(demo.account, request(demo, ["13800138000", "13900139000"]))

@@ -262,6 +262,7 @@ def send(phone_numbers: Annotated[list[str], typer.Argument(help="Destination nu
     from yizhan.domain.ids import IdGenerator
     from yizhan.intake import Intake, SendRequest
     from yizhan.policy.chain import Recipient
+    from yizhan.policy.lists import PolicyLists
 
     params = {}
     for item in param or []:
@@ -274,7 +275,9 @@ def send(phone_numbers: Annotated[list[str], typer.Argument(help="Destination nu
         owner = await account_named(store, account)
         committer = Batcher("intake", store.accept, max_delay=0)
         committer.start()
-        intake = Intake(store, committer, clock, IdGenerator(), LocalBus())
+        settings = settings_of(data_dir, config, database_url)
+        intake = Intake(store, committer, clock, IdGenerator(), LocalBus(),
+                        PolicyLists(store, 0), part_price=settings.part_price)
         try:
             result = await intake.send(owner, SendRequest(
                 template, [Recipient(p, sign, params) for p in phone_numbers], out_id))
