@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Connection, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -33,6 +33,9 @@ from yizhan.storage.tables import blacklist, list_versions, opt_outs, test_numbe
 
 BLACKLIST = "blacklist"
 OPT_OUTS = "opt_outs"
+MAX_TEST_NUMBERS = 10
+"""Test numbers an account may bind (docs/policy.md)."""
+Bound = Literal["bound", "already", "full"]
 
 
 def _insert(conn: Connection | AsyncConnection, table: Any) -> Any:
@@ -117,13 +120,19 @@ class ListsMixin:
 
     # Test numbers
 
-    async def bind_test_number(self, account_id: AccountId, phone: PhoneNumber,
-                               now: datetime) -> bool:
-        """Bind a test number; False if it was bound already."""
+    async def bind_test_number(self, account_id: AccountId, phone: PhoneNumber, now: datetime,
+                               limit: int = MAX_TEST_NUMBERS) -> Bound:
+        """Bind a test number, unless the account has `limit` of them already."""
         async with self._write() as conn:
-            result = await conn.execute(_insert(conn, test_numbers).values(
-                account_id=account_id, phone=phone, created_at=now).on_conflict_do_nothing())
-        return bool(result.rowcount)
+            bound = set((await conn.execute(select(test_numbers.c.phone).where(
+                test_numbers.c.account_id == account_id))).scalars())
+            if phone in bound:
+                return "already"
+            if len(bound) >= limit:
+                return "full"
+            await conn.execute(insert(test_numbers).values(account_id=account_id, phone=phone,
+                                                           created_at=now))
+        return "bound"
 
     async def unbind_test_number(self, account_id: AccountId, phone: PhoneNumber) -> bool:
         async with self._write() as conn:
