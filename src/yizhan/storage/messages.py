@@ -121,8 +121,10 @@ class _HotSql:
             "raw, done_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
         self.apply_receipt = place(
             "UPDATE messages SET status = ?, error_code = ?, receipt_at = ?, "
-            "dispatch_state = ?, charge = ?, package_parts = ?, charged_at = ? "
-            "WHERE id = ? AND status = ?")
+            # An unbilled receipt adds 0 and leaves charged_at as it is (an international
+            # message was billed at submit).
+            "dispatch_state = ?, charge = charge + ?, package_parts = package_parts + ?, "
+            "charged_at = COALESCE(?, charged_at) WHERE id = ? AND status = ?")
         self.bill = place(
             "UPDATE messages SET charge = ?, package_parts = ?, charged_at = ? WHERE id = ?")
         self._postgres = postgres
