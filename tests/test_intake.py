@@ -192,3 +192,28 @@ async def test_a_number_refused_by_the_number_chain_fails_alone(
         assert isinstance(alone, Refusal) and alone.rule == "test.block"
     finally:
         await committer.stop()
+
+
+async def test_messages_carry_the_part_price_and_a_negative_balance_refuses(
+        store: SqlStore, clock: ManualClock, demo: Demo) -> None:
+    committer: Batcher[Message] = Batcher("intake", store.accept)
+    committer.start()
+    intake = Intake(store, committer, clock, IdGenerator(), LocalBus(), PolicyLists(store, 0),
+                    part_price=45)
+    try:
+        platform = await intake.send(demo.account, request(demo, ["13800138000"]))
+        assert isinstance(platform, SendAccepted) and platform.messages[0].part_price == 45
+        await store.set_part_price(demo.account.id, 30)
+        own = await store.account(demo.account.id)
+        assert own is not None
+        result = await intake.send(own, request(demo, ["13800138000"]))
+        assert isinstance(result, SendAccepted) and result.messages[0].part_price == 30
+        await store.top_up(demo.account.id, -1, "", clock.now())
+        broke = await store.account(demo.account.id)
+        assert broke is not None
+        assert broke.balance == -1  # the account as the API's cache gives it to intake
+        refusal = await intake.send(broke, request(demo, ["13800138000"]))
+        assert isinstance(refusal, Refusal) and refusal.code == "isv.AMOUNT_NOT_ENOUGH"
+        assert refusal.rule == "account.balance"
+    finally:
+        await committer.stop()

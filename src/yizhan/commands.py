@@ -158,11 +158,10 @@ def signs_list(account: Annotated[str | None, typer.Option("--account", "-a")] =
     async def work(store: SqlStore) -> None:
         owner = await account_named(store, account) if account else None
         names = {a.id: a.name for a in await store.list_accounts()}
-        rows = [[s.id, names.get(s.account_id), s.name, s.scenario.value, s.state.value,
-                 "yes" if s.test else "", s.reason]
+        rows = [[s.id, names.get(s.account_id), s.name,
+                 s.scenario.value + (" (test)" if s.test else ""), s.state.value, s.reason]
                 for s in await store.list_signatures(owner.id if owner else None)]
-        table("Signatures", ["id", "account", "name", "scenario", "state", "test", "reason"],
-              rows)
+        table("Signatures", ["id", "account", "name", "scenario", "state", "reason"], rows)
 
     run(settings_of(data_dir, config, database_url), work)
 
@@ -228,11 +227,10 @@ def templates_list(account: Annotated[str | None, typer.Option("--account", "-a"
     async def work(store: SqlStore) -> None:
         owner = await account_named(store, account) if account else None
         names = {a.id: a.name for a in await store.list_accounts()}
-        rows = [[t.code, names.get(t.account_id), t.type.value, t.state.value,
-                 "yes" if t.test else "", t.content, t.reason]
+        rows = [[t.code, names.get(t.account_id), t.type.value + (" (test)" if t.test else ""),
+                 t.state.value, t.content, t.reason]
                 for t in await store.list_templates(owner.id if owner else None)]
-        table("Templates", ["code", "account", "type", "state", "test", "content", "reason"],
-              rows)
+        table("Templates", ["code", "account", "type", "state", "content", "reason"], rows)
 
     run(settings_of(data_dir, config, database_url), work)
 
