@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from yizhan.app import Yizhan, bind, build, serve
 from yizhan.dispatch.channels.simulator import SimulatorChannel
-from yizhan.domain.ports import SystemClock
+from yizhan.domain.ports import Clock, SystemClock
 from yizhan.seed import Demo, ensure_demo
 from yizhan.settings import Settings
 from yizhan.storage.store import SqlStore
@@ -111,8 +111,14 @@ class Running:
 
 
 @pytest.fixture
-async def running(store: SqlStore, tmp_path: Path) -> AsyncIterator[Running]:
-    clock = SystemClock()
+def running_clock() -> Clock:
+    """The clock of `running`; a test module overrides this fixture to run at another time."""
+    return SystemClock()
+
+
+@pytest.fixture
+async def running(store: SqlStore, tmp_path: Path, running_clock: Clock) -> AsyncIterator[Running]:
+    clock = running_clock
     simulator = SimulatorChannel(clock)
     simulator.script.default = type(simulator.script.default)(delay=0.01)
     yz = await build(fast_settings(tmp_path), store=store, clock=clock, channels=[simulator])

@@ -20,6 +20,7 @@ from yizhan.domain.model import (
 )
 from yizhan.intake import Acceptance, Intake, SendAccepted, SendRequest
 from yizhan.policy.chain import Recipient, SendContext
+from yizhan.policy.lists import PolicyLists
 from yizhan.seed import Demo, ensure_demo
 from yizhan.storage.store import SqlStore
 
@@ -28,7 +29,7 @@ from yizhan.storage.store import SqlStore
 async def intake(store: SqlStore, clock: ManualClock) -> AsyncIterator[Intake]:
     committer: Batcher[Acceptance] = Batcher("intake", store.accept)
     committer.start()
-    yield Intake(store, committer, clock, IdGenerator(), LocalBus())
+    yield Intake(store, committer, clock, IdGenerator(), LocalBus(), PolicyLists(store, 0))
     await committer.stop()
 
 
@@ -172,7 +173,7 @@ async def test_a_number_refused_by_the_number_chain_fails_alone(
         store: SqlStore, clock: ManualClock, demo: Demo) -> None:
     committer: Batcher[Acceptance] = Batcher("intake", store.accept)
     committer.start()
-    intake = Intake(store, committer, clock, IdGenerator(), LocalBus(),
+    intake = Intake(store, committer, clock, IdGenerator(), LocalBus(), PolicyLists(store, 0),
                     number_chain=(("test.block", _refuse_13900),))
     try:
         result = await intake.send(demo.account, request(demo, ["13800138000", "13900139000"]))
@@ -188,5 +189,30 @@ async def test_a_number_refused_by_the_number_chain_fails_alone(
 
         alone = await intake.send(demo.account, request(demo, ["13900139000"]))
         assert isinstance(alone, Refusal) and alone.rule == "test.block"
+    finally:
+        await committer.stop()
+
+
+async def test_messages_carry_the_part_price_and_a_negative_balance_refuses(
+        store: SqlStore, clock: ManualClock, demo: Demo) -> None:
+    committer: Batcher[Acceptance] = Batcher("intake", store.accept)
+    committer.start()
+    intake = Intake(store, committer, clock, IdGenerator(), LocalBus(), PolicyLists(store, 0),
+                    part_price=45)
+    try:
+        platform = await intake.send(demo.account, request(demo, ["13800138000"]))
+        assert isinstance(platform, SendAccepted) and platform.messages[0].part_price == 45
+        await store.set_part_price(demo.account.id, 30)
+        own = await store.account(demo.account.id)
+        assert own is not None
+        result = await intake.send(own, request(demo, ["13800138000"]))
+        assert isinstance(result, SendAccepted) and result.messages[0].part_price == 30
+        await store.top_up(demo.account.id, -1, "", clock.now())
+        broke = await store.account(demo.account.id)
+        assert broke is not None
+        assert broke.balance == -1  # the account as the API's cache gives it to intake
+        refusal = await intake.send(broke, request(demo, ["13800138000"]))
+        assert isinstance(refusal, Refusal) and refusal.code == "isv.AMOUNT_NOT_ENOUGH"
+        assert refusal.rule == "account.balance"
     finally:
         await committer.stop()

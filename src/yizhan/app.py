@@ -32,6 +32,7 @@ from yizhan.dispatch.worker import DispatchConfig, DispatchWorker
 from yizhan.domain.ids import IdGenerator
 from yizhan.domain.ports import Channel, Clock, SystemClock
 from yizhan.intake import Acceptance, CachedCatalogue, Intake
+from yizhan.policy.lists import PolicyLists
 from yizhan.receipts.correlate import ReceiptStage
 from yizhan.settings import Settings
 from yizhan.stages import Pipeline
@@ -81,7 +82,8 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                                           max_batch=settings.commit_max_batch,
                                           max_delay=settings.commit_max_delay_ms / 1000)
     intake = Intake(CachedCatalogue(store, settings.cache_seconds), committer, clock,
-                    IdGenerator(), bus)
+                    IdGenerator(), bus, PolicyLists(store, settings.cache_seconds),
+                    part_price=settings.part_price)
     nonces = BatchedNonces(store)
     pipeline = Pipeline(committer, ReceiptStage(store, clock, batch=settings.receipt_batch,
                                                 match_every=settings.receipt_match_seconds),

@@ -27,10 +27,18 @@ from yizhan.cli import (
     templates_app,
 )
 from yizhan.domain.errors import Refusal
-from yizhan.domain.model import Account, KeyStatus, ReviewState, SignatureScenario, TemplateType
+from yizhan.domain.model import (
+    Account,
+    KeyStatus,
+    Message,
+    ReviewState,
+    SignatureScenario,
+    TemplateType,
+)
 from yizhan.domain.ports import SystemClock
 from yizhan.domain.timezone import china_day_bounds, china_text, china_today
 from yizhan.policy import numbers
+from yizhan.policy.balance import money
 from yizhan.storage.store import SqlStore
 
 clock = SystemClock()
@@ -126,6 +134,8 @@ def keys_disable(key_id: str, data_dir: DataDir = None, config: ConfigFile = Non
 @signs_app.command("add")
 def signs_add(account: AccountName, name: str,
               scenario: Annotated[SignatureScenario, typer.Option()] = SignatureScenario.GENERAL,
+              test: Annotated[bool, typer.Option(
+                  "--test", help="A test signature: sends only to bound test numbers.")] = False,
               data_dir: DataDir = None, config: ConfigFile = None,
               database_url: DatabaseUrl = None) -> None:
     """Add a signature for an account; it starts pending review."""
@@ -134,7 +144,7 @@ def signs_add(account: AccountName, name: str,
         if await store.signature(owner.id, name):
             raise fail(f"account {account!r} has a signature {name!r} already")
         sig = await store.create_signature(owner.id, name, scenario, ReviewState.PENDING,
-                                           clock.now())
+                                           clock.now(), test=test)
         out.print(f"signature {sig.name} (id {sig.id}) added, pending review", highlight=False)
 
     run(settings_of(data_dir, config, database_url), work)
@@ -148,8 +158,9 @@ def signs_list(account: Annotated[str | None, typer.Option("--account", "-a")] =
     async def work(store: SqlStore) -> None:
         owner = await account_named(store, account) if account else None
         names = {a.id: a.name for a in await store.list_accounts()}
-        rows = [[s.id, names.get(s.account_id), s.name, s.scenario.value, s.state.value,
-                 s.reason] for s in await store.list_signatures(owner.id if owner else None)]
+        rows = [[s.id, names.get(s.account_id), s.name,
+                 s.scenario.value + (" (test)" if s.test else ""), s.state.value, s.reason]
+                for s in await store.list_signatures(owner.id if owner else None)]
         table("Signatures", ["id", "account", "name", "scenario", "state", "reason"], rows)
 
     run(settings_of(data_dir, config, database_url), work)
@@ -161,6 +172,9 @@ def _review_signature(signature_id: int, state: ReviewState, reason: str,
         sig = await store.review_signature(signature_id, state, reason)
         if sig is None:
             raise fail(f"no signature with id {signature_id} (`yizhan signs list`)")
+        if sig.state is ReviewState.DELETED and state is not ReviewState.DELETED:
+            raise fail(f"signature {sig.name} (id {sig.id}) is deleted; deleted signatures "
+                       "cannot be restored")
         out.print(f"signature {sig.name} (id {sig.id}) {state.value}", highlight=False)
 
     run(settings_of(data_dir, config, database_url), work)
@@ -190,13 +204,16 @@ def signs_reject(signature_id: int,
 def templates_add(account: AccountName, name: str, content: str,
                   type_: Annotated[TemplateType, typer.Option("--type")] = (
                       TemplateType.NOTIFICATION),
+                  test: Annotated[bool, typer.Option(
+                      "--test", help="A test template: sends only to bound test numbers.")] = (
+                      False),
                   data_dir: DataDir = None, config: ConfigFile = None,
                   database_url: DatabaseUrl = None) -> None:
     """Add a template for an account; it starts pending review."""
     async def work(store: SqlStore) -> None:
         owner = await account_named(store, account)
         tpl = await store.create_template(owner.id, name, type_, content, ReviewState.PENDING,
-                                          clock.now())
+                                          clock.now(), test=test)
         out.print(f"template {tpl.code} added, pending review", highlight=False)
 
     run(settings_of(data_dir, config, database_url), work)
@@ -210,8 +227,9 @@ def templates_list(account: Annotated[str | None, typer.Option("--account", "-a"
     async def work(store: SqlStore) -> None:
         owner = await account_named(store, account) if account else None
         names = {a.id: a.name for a in await store.list_accounts()}
-        rows = [[t.code, names.get(t.account_id), t.type.value, t.state.value, t.content,
-                 t.reason] for t in await store.list_templates(owner.id if owner else None)]
+        rows = [[t.code, names.get(t.account_id), t.type.value + (" (test)" if t.test else ""),
+                 t.state.value, t.content, t.reason]
+                for t in await store.list_templates(owner.id if owner else None)]
         table("Templates", ["code", "account", "type", "state", "content", "reason"], rows)
 
     run(settings_of(data_dir, config, database_url), work)
@@ -223,6 +241,8 @@ def _review_template(code: str, state: ReviewState, reason: str, data_dir: DataD
         tpl = await store.review_template(code, state, reason)
         if tpl is None:
             raise fail(f"no template {code!r} (`yizhan templates list`)")
+        if tpl.state is ReviewState.DELETED and state is not ReviewState.DELETED:
+            raise fail(f"template {tpl.code} is deleted; deleted templates cannot be restored")
         out.print(f"template {tpl.code} {state.value}", highlight=False)
 
     run(settings_of(data_dir, config, database_url), work)
@@ -262,6 +282,7 @@ def send(phone_numbers: Annotated[list[str], typer.Argument(help="Destination nu
     from yizhan.domain.ids import IdGenerator
     from yizhan.intake import Intake, SendRequest
     from yizhan.policy.chain import Recipient
+    from yizhan.policy.lists import PolicyLists
 
     params = {}
     for item in param or []:
@@ -274,7 +295,9 @@ def send(phone_numbers: Annotated[list[str], typer.Argument(help="Destination nu
         owner = await account_named(store, account)
         committer = Batcher("intake", store.accept, max_delay=0)
         committer.start()
-        intake = Intake(store, committer, clock, IdGenerator(), LocalBus())
+        settings = settings_of(data_dir, config, database_url)
+        intake = Intake(store, committer, clock, IdGenerator(), LocalBus(),
+                        PolicyLists(store, 0), part_price=settings.part_price)
         try:
             result = await intake.send(owner, SendRequest(
                 template, [Recipient(p, sign, params) for p in phone_numbers], out_id))
@@ -322,15 +345,27 @@ def records(account: AccountName,
         if as_json:
             print(json.dumps([{"message_id": str(m.id), "biz_id": m.biz_id,
                                "phone_number": numbers.display(m.phone), "status": m.status,
-                               "error_code": m.error_code, "segments": m.segments,
+                               "error_code": m.error_code, "reason": m.reason,
+                               "segments": m.segments, "charge": charge_text(m),
+                               "package_parts": m.package_parts,
                                "content": m.content} for m in found], ensure_ascii=False))
             return
         table(f"Records ({total} in all)",
-              ["sent (China time)", "number", "status", "code", "parts", "content", "BizId"],
+              ["sent (China time)", "number", "status", "code", "parts", "charge", "content",
+               "BizId"],
               [[china_text(m.created_at), numbers.display(m.phone), m.status.value,
-                m.error_code, m.segments, m.content, m.biz_id] for m in found])
+                m.error_code, m.segments, charge_text(m) or "-", m.content, m.biz_id]
+               for m in found])
 
     run(settings_of(data_dir, config, database_url), work)
+
+
+def charge_text(m: Message) -> str | None:
+    """What a record cost: yuan from the balance and parts from packages; None if unbilled."""
+    if m.charged_at is None:
+        return None
+    text = money(m.charge)
+    return f"{text} + {m.package_parts} pkg" if m.package_parts else text
 
 
 # dead letters

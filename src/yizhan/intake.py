@@ -27,10 +27,12 @@ from yizhan.domain.model import (
     Signature,
     SignatureNonce,
     Template,
+    TemplateType,
 )
 from yizhan.domain.ports import Bus, Clock
 from yizhan.policy import chain
 from yizhan.policy.chain import Recipient, SendContext
+from yizhan.policy.lists import PolicyLists
 
 MAX_NUMBERS = 1000
 MAX_BATCH_NUMBERS = 100
@@ -77,12 +79,15 @@ class SendAccepted:
 
 
 class Intake:
-    def __init__(self, catalogue: Catalogue, committer: Batcher[Acceptance],
-                 clock: Clock,
-                 ids: IdGenerator, bus: Bus,
+    def __init__(self, catalogue: Catalogue, committer: Batcher[Acceptance], clock: Clock,
+                 ids: IdGenerator, bus: Bus, lists: PolicyLists, *, part_price: int = 0,
                  number_chain: tuple[tuple[str, chain.NumberCheck], ...] = chain.NUMBER_CHAIN,
                  ) -> None:
+        """`part_price`: the platform's price per part (thousandths of a yuan), for
+        accounts without their own; stored on each message, which is billed later."""
         self._catalogue = catalogue
+        self._lists = lists
+        self._part_price = part_price
         self._number_chain = number_chain
         self._committer = committer
         self._clock = clock
@@ -99,12 +104,13 @@ class Intake:
                           request.max_numbers)
         if len(request.out_id) > 255:
             return Refusal("InvalidParameter", "OutId has more than 255 characters", "out_id")
-        refusal = chain.run(ctx, chain.REQUEST_CHAIN[:3])  # cheap checks before any lookup
+        refusal = chain.run(ctx, chain.REQUEST_CHAIN[:chain.LOADED])  # before any lookup
         if refusal is None:
             await self._load(ctx)
-            refusal = chain.run(ctx, chain.REQUEST_CHAIN[3:])
+            refusal = chain.run(ctx, chain.REQUEST_CHAIN[chain.LOADED:])
         if refusal is not None:
             return refusal
+        await self._load_lists(ctx)
         chain.run_numbers(ctx, self._number_chain)
         if all(ctx.refusals):  # every number refused: the request answers the first code
             first = ctx.refusals[0]
@@ -126,19 +132,30 @@ class Intake:
             ctx.signatures[name] = await self._catalogue.signature(ctx.account.id, name)
         ctx.template = await self._catalogue.template(ctx.account.id, ctx.template_code)
 
+    async def _load_lists(self, ctx: SendContext) -> None:
+        """The in-memory lists the number chain needs (no store read unless one is stale)."""
+        assert ctx.template is not None
+        ctx.blacklist = await self._lists.blacklist.get()
+        if ctx.template.type is TemplateType.PROMOTION:
+            ctx.opt_outs = await self._lists.opt_outs.get()
+        if ctx.template.test or any(s is not None and s.test for s in ctx.signatures.values()):
+            ctx.test_numbers = await self._lists.test_numbers(ctx.account.id)
+
     def _build(self, ctx: SendContext, out_id: str) -> list[Message]:
         assert ctx.template is not None
         now = self._clock.now()
         ids = [self._ids.next_id() for _ in ctx.numbers]
         biz_id = self._ids.biz_id(ids[0])
         parts: dict[str, int] = {}
+        price = (ctx.account.part_price if ctx.account.part_price is not None
+                 else self._part_price)
         return [
             Message(id=message_id, biz_id=biz_id, account_id=ctx.account.id, phone=number,
                     sign_name=recipient.sign_name, template_code=ctx.template.code,
                     template_type=ctx.template.type, content=body,
                     segments=parts.get(body) or parts.setdefault(
                         body, segments.count_parts(body)),
-                    out_id=out_id, created_at=now, **_outcome(refusal))
+                    out_id=out_id, created_at=now, part_price=price, **_outcome(refusal))
             for message_id, number, recipient, body, refusal
             in zip(ids, ctx.numbers, ctx.recipients, ctx.bodies, ctx.refusals, strict=True)
         ]

@@ -8,6 +8,7 @@ Sources, strongest first: command-line options, environment variables with the p
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,8 +47,14 @@ class Settings(BaseSettings):
         5000, ge=0, description="Most API requests per second per account in one process "
         "(Throttling.User beyond it); 0 turns the limit off.")
     cache_seconds: float = Field(
-        1.0, ge=0, description="How long the API caches AccessKeys, signatures and templates; "
-        "a disabled key or a rejected template stops sending within this time.")
+        1.0, ge=0, description="How long the API caches AccessKeys, accounts (balance), "
+        "signatures, templates, test numbers, and how often it refreshes its copies of the "
+        "blacklist and opt-outs; a disabled key, a rejected template, a blacklisted number or "
+        "a negative balance takes effect within this time.")
+    price_per_part: Decimal = Field(
+        Decimal("0"), ge=0, decimal_places=3, description="Price of one message part in yuan "
+        "(up to 3 decimals, e.g. 0.045) for accounts without their own price; 0: sending is "
+        "free unless an account has a price (docs/billing.md).")
     commit_max_batch: int = Field(
         512, ge=1, description="Most send requests committed together in one transaction.")
     commit_max_delay_ms: float = Field(
@@ -75,6 +82,11 @@ class Settings(BaseSettings):
         0.2, ge=0, description="Delay of the simulator's receipts unless a script says otherwise.")
     simulator_script: Path | None = Field(
         None, description="JSON or TOML file of per-number simulator outcomes (docs/simulator.md).")
+
+    @property
+    def part_price(self) -> int:
+        """`price_per_part` in thousandths of a yuan, as the store keeps money."""
+        return int(self.price_per_part * 1000)
 
     @property
     def sqlalchemy_url(self) -> str:

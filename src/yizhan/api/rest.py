@@ -4,6 +4,9 @@
     GET  /v1/messages/{message_id}    one message
     GET  /v1/messages?biz_id=...      the messages of one send request
     GET  /v1/messages?phone_number=...&date=YYYY-MM-DD   records of a number on a China day
+    GET  /v1/test-numbers             the account's bound test numbers
+    POST /v1/test-numbers             bind one ({"phone_number": ...})
+    DELETE /v1/test-numbers/{phone_number}   unbind one
 
 Hands send requests to intake; reads records from the store. Every refusal answers the
 registry's code and status (docs/api.md, docs/errors.md).
@@ -21,10 +24,10 @@ from starlette.responses import Response
 
 from yizhan.api.errors import json_response, refusal_response, request_id
 from yizhan.domain.errors import Refusal
-from yizhan.domain.model import Account, Message
+from yizhan.domain.model import Account, Message, PhoneNumber
 from yizhan.domain.timezone import china_day_bounds, china_today
 from yizhan.intake import SendRequest
-from yizhan.policy import numbers
+from yizhan.policy import balance, numbers
 from yizhan.policy.chain import Recipient
 
 router = APIRouter(prefix="/v1", tags=["messages"])
@@ -75,6 +78,11 @@ def message_json(m: Message) -> dict[str, Any]:
         "created_at": m.created_at.isoformat(),
         "submitted_at": m.submitted_at.isoformat() if m.submitted_at else None,
         "receipt_at": m.receipt_at.isoformat() if m.receipt_at else None,
+        # Billing (docs/billing.md): null until billed, then yuan from the balance and parts
+        # from prepaid packages.
+        "charge": balance.money(m.charge) if m.charged_at else None,
+        "package_parts": m.package_parts,
+        "charged_at": m.charged_at.isoformat() if m.charged_at else None,
     }
 
 
@@ -165,3 +173,50 @@ async def list_messages(
     return json_response({"request_id": request_id(), "code": "OK", "message": "OK",
                           "total": total, "page": page, "page_size": page_size,
                           "messages": [message_json(m) for m in shown]})
+
+
+class TestNumberBody(BaseModel):
+    phone_number: str = Field(description="The number to bind, in any accepted format.",
+                              examples=["13800138000"])
+
+
+def _test_number_json(phone: str, at: datetime) -> dict[str, Any]:
+    return {"phone_number": numbers.display(PhoneNumber(phone)), "created_at": at.isoformat()}
+
+
+@router.get("/test-numbers", summary="The account's bound test numbers", tags=["test numbers"])
+async def list_test_numbers(request: Request, account: AccountDep) -> Response:
+    bound = await request.app.state.store.test_numbers(account.id)
+    return json_response({"request_id": request_id(), "code": "OK", "message": "OK",
+                          "test_numbers": [_test_number_json(t.phone, t.created_at)
+                                           for t in bound]})
+
+
+@router.post("/test-numbers", summary="Bind a test number: test signatures and templates "
+             "send only to bound numbers", tags=["test numbers"])
+async def bind_test_number(body: TestNumberBody, request: Request,
+                           account: AccountDep) -> Response:
+    number = numbers.normalize(body.phone_number)
+    if isinstance(number, Refusal):
+        return refusal_response(request, number)
+    now: datetime = request.app.state.clock.now()
+    result = await request.app.state.store.bind_test_number(account.id, number, now)
+    if result == "full":
+        return refusal_response(request, Refusal("TestNumberLimit", numbers.display(number)))
+    return json_response({"request_id": request_id(), "code": "OK", "message": "OK",
+                          "phone_number": numbers.display(number),
+                          "already_bound": result == "already"})
+
+
+@router.delete("/test-numbers/{phone_number}", summary="Unbind a test number",
+               tags=["test numbers"])
+async def unbind_test_number(phone_number: str, request: Request,
+                             account: AccountDep) -> Response:
+    number = numbers.normalize(phone_number)
+    if isinstance(number, Refusal):
+        return refusal_response(request, number)
+    if not await request.app.state.store.unbind_test_number(account.id, number):
+        return refusal_response(request, Refusal("TestNumberNotFound",
+                                                 numbers.display(number)))
+    return json_response({"request_id": request_id(), "code": "OK", "message": "OK",
+                          "phone_number": numbers.display(number)})

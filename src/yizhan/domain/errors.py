@@ -87,6 +87,12 @@ _CODES: tuple[ErrorCode, ...] = (
     ErrorCode("BizIdNotFound", 404,
               "No send request of this account has this BizId.",
               "该账号下找不到此 BizId 的发送记录。"),
+    ErrorCode("TestNumberNotFound", 404,
+              "The number is not a bound test number of this account.",
+              "该号码不是本账号已绑定的测试号码。"),
+    ErrorCode("TestNumberLimit", 400,
+              "The account has bound as many test numbers as it may (10); unbind one first.",
+              "本账号绑定的测试号码已达上限（10 个），请先解绑一个。"),
     ErrorCode("InternalError", 500,
               "The request processing has failed due to some unknown error.",
               "请求处理失败，发生未知错误。"),
@@ -130,6 +136,22 @@ _CODES: tuple[ErrorCode, ...] = (
     ErrorCode("isv.PARAM_LENGTH_LIMIT", 400,
               "A template variable value is too long.",
               "模板变量取值超出长度限制。"),
+    ErrorCode("isv.AMOUNT_NOT_ENOUGH", 402,
+              "The account balance is below zero: top up the account to send again "
+              "(prepaid packages are not used while the balance is negative).",
+              "账户余额不足（已欠费）：请充值后再发送（欠费期间套餐包不可用）。"),
+    ErrorCode("isv.SMS_TEST_NUMBER_LIMIT", 400,
+              "A test signature or test template only sends to the account's bound test "
+              "numbers; bind the number first (POST /v1/test-numbers).",
+              "测试签名或测试模板只能发送给账号已绑定的测试手机号，请先绑定该号码。"),
+    ErrorCode("isv.MOBILE_OPTED_OUT", 400,
+              "The number replied R to a promotion of this signature: promotions of this "
+              "signature are never sent to it again.",
+              "该号码已回复 R 退订此签名的推广短信，此签名的推广短信不会再发送给它。"),
+    ErrorCode("isv.MOBILE_IN_BLACKLIST", 400,
+              "The number is on the platform blacklist for this signature (its owner "
+              "complained); messages of this signature are not sent to it.",
+              "该号码因投诉已被列入平台黑名单，不再接收此签名的短信。"),
 )
 
 REGISTRY: dict[str, ErrorCode] = {c.code: c for c in _CODES}

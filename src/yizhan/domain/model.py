@@ -84,6 +84,10 @@ class Account:
     name: str
     status: AccountStatus
     created_at: datetime
+    balance: int = 0
+    """Money in thousandths of a yuan (厘); below zero the account cannot send."""
+    part_price: int | None = None
+    """This account's price per part in thousandths of a yuan; None: the platform's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +108,8 @@ class Signature:
     state: ReviewState
     reason: str
     created_at: datetime
+    test: bool = False
+    """A test signature sends only to the account's bound test numbers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +122,8 @@ class Template:
     state: ReviewState
     reason: str
     created_at: datetime
+    test: bool = False
+    """A test template sends only to the account's bound test numbers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +149,15 @@ class Message:
     submitted_at: datetime | None = None
     receipt_at: datetime | None = None
     reason: str = ""
+    part_price: int = 0
+    """Price of one part when the message was accepted (thousandths of a yuan)."""
+    charge: int = 0
+    """Money taken from the balance (thousandths of a yuan), once billed."""
+    package_parts: int = 0
+    """Parts taken from prepaid packages, once billed."""
+    charged_at: datetime | None = None
+    """When the message was billed: a domestic one on its successful receipt, an
+    international one when the channel accepted it; None while not (or never) billed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,3 +179,45 @@ class DeadLetter:
     error: str
     created_at: datetime
     replayed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Package:
+    """Prepaid parts of an account, used before the balance while not expired."""
+
+    id: int
+    account_id: AccountId
+    parts: int
+    parts_left: int
+    expires_at: datetime
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BoundTestNumber:
+    account_id: AccountId
+    phone: PhoneNumber
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OptOut:
+    """A number that refused a signature's promotions (replied `R`); never lifted."""
+
+    account_id: AccountId
+    sign_name: str
+    phone: PhoneNumber
+    source: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BlacklistEntry:
+    """A number on the platform blacklist, for some signatures (by name) or all of them."""
+
+    phone: PhoneNumber
+    signatures: tuple[str, ...]
+    """The signature names concerned; empty: every signature."""
+    source: str
+    created_at: datetime
+    removed: bool = False

@@ -17,7 +17,8 @@ from typing import Any
 
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import Account, AccountStatus, PhoneNumber, Signature, Template
-from yizhan.policy import compliance, numbers, templates
+from yizhan.policy import balance, blacklist, compliance, numbers, opt_outs, templates
+from yizhan.policy.lists import EMPTY_BLACKLIST, NO_OPT_OUTS, Blacklist, OptOuts
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,12 @@ class SendContext:
     """Rendered text of each recipient's message, 【signature】 included."""
     refusals: list[Refusal | None] = field(default_factory=list)
     """Per recipient, the refusal of `NUMBER_CHAIN` (None: the number goes on)."""
+    blacklist: Blacklist = EMPTY_BLACKLIST
+    """The platform blacklist as this process last refreshed it (intake loads it)."""
+    opt_outs: OptOuts = NO_OPT_OUTS
+    """Promotion opt-outs; loaded by intake only for promotion templates."""
+    test_numbers: frozenset[PhoneNumber] = frozenset()
+    """The account's bound test numbers; loaded only for a test signature or template."""
 
 
 Check = Callable[[SendContext], Refusal | None]
@@ -55,6 +62,10 @@ def account_active(ctx: SendContext) -> Refusal | None:
         return Refusal("isv.OUT_OF_SERVICE", f"account {ctx.account.name!r} is suspended",
                        "account.active")
     return None
+
+
+def account_balance(ctx: SendContext) -> Refusal | None:
+    return balance.check(ctx.account)
 
 
 def number_count(ctx: SendContext) -> Refusal | None:
@@ -121,6 +132,7 @@ def render_bodies(ctx: SendContext) -> Refusal | None:
 
 REQUEST_CHAIN: tuple[tuple[str, Check], ...] = (
     ("account.active", account_active),
+    ("account.balance", account_balance),
     ("numbers.count", number_count),
     ("numbers.format", number_format),
     ("signature.approved", signature_approved),
@@ -130,7 +142,33 @@ REQUEST_CHAIN: tuple[tuple[str, Check], ...] = (
 )
 
 
-NUMBER_CHAIN: tuple[tuple[str, NumberCheck], ...] = ()
+def test_number(ctx: SendContext, index: int) -> Refusal | None:
+    assert ctx.template is not None
+    signature = ctx.signatures[ctx.recipients[index].sign_name]
+    assert signature is not None
+    return compliance.check_test_number(signature, ctx.template, ctx.numbers[index],
+                                        ctx.test_numbers)
+
+
+def not_blacklisted(ctx: SendContext, index: int) -> Refusal | None:
+    return blacklist.check(ctx.blacklist, ctx.numbers[index], ctx.recipients[index].sign_name)
+
+
+def not_opted_out(ctx: SendContext, index: int) -> Refusal | None:
+    assert ctx.template is not None
+    return opt_outs.check(ctx.opt_outs, ctx.template.type, ctx.account.id,
+                          ctx.recipients[index].sign_name, ctx.numbers[index])
+
+
+NUMBER_CHAIN: tuple[tuple[str, NumberCheck], ...] = (
+    ("test.numbers", test_number),
+    ("blacklist", not_blacklisted),
+    ("promotion.opt_out", not_opted_out),
+)
+
+LOADED = next(i for i, (name, _) in enumerate(REQUEST_CHAIN) if name == "signature.approved")
+"""Where the checks that need the signatures and template begin: intake runs the cheaper
+ones before it looks anything up."""
 
 
 def run(ctx: SendContext, chain: tuple[tuple[str, Check], ...] = REQUEST_CHAIN) -> Refusal | None:

@@ -5,7 +5,9 @@ and get control back only once they are stored (so an SMPP deliver_sm is answere
 receipt is safe). Receipts are grouped
 into one transaction per batch; each is classified by `codes.classify` and matched to its
 message by (channel, remote id). A receipt that overtakes its submit's commit is kept
-unmatched and applied by the late matcher, which runs every few seconds.
+unmatched and applied by the late matcher, which runs every few seconds. The store bills a
+successful domestic message in the transaction that applies its receipt (the first final
+receipt only: a duplicate finds the message no longer waiting; docs/billing.md).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ log = logging.getLogger("yizhan.receipts")
 
 class ReceiptStore(Protocol):
     async def store_receipts(self, updates: Sequence[ReceiptUpdate], now: datetime) -> int: ...
-    async def match_late_receipts(self, limit: int = 1000) -> int: ...
+    async def match_late_receipts(self, limit: int = 1000,
+                                  now: datetime | None = None) -> int: ...
     async def store_uplinks(self, items: Sequence[Uplink]) -> None: ...
 
 
@@ -81,7 +84,7 @@ class ReceiptStage:
         await self._batcher.stop()
 
     async def match_late(self) -> int:
-        matched = await self._store.match_late_receipts()
+        matched = await self._store.match_late_receipts(now=self._clock.now())
         if matched:
             log.info("matched %d receipts that arrived before their submit was recorded",
                      matched)

@@ -31,7 +31,8 @@ T = TypeVar("T")
 
 
 def _account(row: Row[Any]) -> Account:
-    return Account(AccountId(row.id), row.name, AccountStatus(row.status), row.created_at)
+    return Account(AccountId(row.id), row.name, AccountStatus(row.status), row.created_at,
+                   row.balance, row.part_price)
 
 
 def _key(row: Row[Any]) -> AccessKey:
@@ -42,13 +43,13 @@ def _key(row: Row[Any]) -> AccessKey:
 def _signature(row: Row[Any]) -> Signature:
     return Signature(row.id, AccountId(row.account_id), row.name,
                      SignatureScenario(row.scenario), ReviewState(row.state), row.reason,
-                     row.created_at)
+                     row.created_at, bool(row.test))
 
 
 def _template(row: Row[Any]) -> Template:
     return Template(TemplateCode(row.code), AccountId(row.account_id), row.name,
                     TemplateType(row.type), row.content, ReviewState(row.state), row.reason,
-                    row.created_at)
+                    row.created_at, bool(row.test))
 
 
 class CatalogueMixin:
@@ -104,13 +105,13 @@ class CatalogueMixin:
     async def create_signature(self, account_id: AccountId, name: str,
                                scenario: SignatureScenario, state: ReviewState,
                                now: datetime, source: str = "enterprise",
-                               remark: str = "") -> Signature:
+                               remark: str = "", test: bool = False) -> Signature:
         async with self._write() as conn:
             result = await conn.execute(insert(signatures).values(
                 account_id=account_id, name=name, scenario=scenario, state=state, reason="",
-                created_at=now, source=source, remark=remark))
+                created_at=now, source=source, remark=remark, test=test))
         signature_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-        return Signature(signature_id, account_id, name, scenario, state, "", now)
+        return Signature(signature_id, account_id, name, scenario, state, "", now, test)
 
     async def signature(self, account_id: AccountId, name: str) -> Signature | None:
         return await self._one(select(signatures).where(
@@ -137,9 +138,12 @@ class CatalogueMixin:
 
     async def review_signature(self, signature_id: int, state: ReviewState,
                                reason: str = "") -> Signature | None:
+        """Set the review state; a deleted signature stays deleted (DOMAIN.md: deleted ones
+        cannot be restored), and is returned as it is."""
         async with self._write() as conn:
-            await conn.execute(update(signatures).where(signatures.c.id == signature_id)
-                               .values(state=state, reason=reason))
+            await conn.execute(update(signatures).where(
+                signatures.c.id == signature_id, signatures.c.state != ReviewState.DELETED)
+                .values(state=state, reason=reason))
             row = (await conn.execute(select(signatures).where(
                 signatures.c.id == signature_id))).first()
         return _signature(row) if row else None
@@ -148,7 +152,7 @@ class CatalogueMixin:
 
     async def create_template(self, account_id: AccountId, name: str, type_: TemplateType,
                               content: str, state: ReviewState, now: datetime,
-                              remark: str = "") -> Template:
+                              remark: str = "", test: bool = False) -> Template:
         async with self._write() as conn:
             while True:  # template codes are random; draw again on the rare clash
                 code = TemplateCode(ids.new_template_code())
@@ -157,8 +161,8 @@ class CatalogueMixin:
                     break
             await conn.execute(insert(templates).values(
                 code=code, account_id=account_id, name=name, type=type_, content=content,
-                state=state, reason="", created_at=now, remark=remark))
-        return Template(code, account_id, name, type_, content, state, "", now)
+                state=state, reason="", created_at=now, remark=remark, test=test))
+        return Template(code, account_id, name, type_, content, state, "", now, test)
 
     async def template(self, account_id: AccountId, code: str) -> Template | None:
         return await self._one(select(templates).where(
@@ -186,9 +190,11 @@ class CatalogueMixin:
 
     async def review_template(self, code: str, state: ReviewState,
                               reason: str = "") -> Template | None:
+        """Set the review state; a deleted template stays deleted, returned as it is."""
         async with self._write() as conn:
-            await conn.execute(update(templates).where(templates.c.code == code)
-                               .values(state=state, reason=reason))
+            await conn.execute(update(templates).where(
+                templates.c.code == code, templates.c.state != ReviewState.DELETED)
+                .values(state=state, reason=reason))
             row = (await conn.execute(select(templates).where(templates.c.code == code))).first()
         return _template(row) if row else None
 

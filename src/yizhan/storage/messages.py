@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -43,6 +43,7 @@ from yizhan.domain.ports import (
     Retryable,
     SubmitOutcome,
 )
+from yizhan.storage import billing
 from yizhan.storage.tables import dead_letters, messages, outbox, receipts, uplinks
 
 DISPATCH = "dispatch"
@@ -58,7 +59,8 @@ _TYPES = {t.value: t for t in TemplateType}
 _CLAIM_COLUMNS = ("m.id, m.biz_id, m.account_id, m.phone, m.sign_name, m.template_code, "
                   "m.template_type, m.content, m.segments, m.status, m.error_code, m.out_id, "
                   "m.created_at, m.dispatch_state, m.channel, m.remote_id, m.submitted_at, "
-                  "m.receipt_at, m.reason")
+                  "m.receipt_at, m.reason, m.part_price, m.charge, m.package_parts, "
+                  "m.charged_at")
 """The columns of `messages` in the order of `Message`'s fields (see `_claimed_message`)."""
 
 
@@ -69,7 +71,8 @@ def _claimed_message(r: Sequence[Any], read_ts: Callable[[Any], datetime]) -> Me
     enum calls, times read with the dialect's `read_ts`."""
     return Message(r[2], r[3], r[4], r[5], r[6], r[7], _TYPES[r[8]], r[9], r[10],
                    _STATUSES[r[11]], r[12], r[13], read_ts(r[14]), _STATES[r[15]], r[16],
-                   r[17], r[18] and read_ts(r[18]), r[19] and read_ts(r[19]), r[20])
+                   r[17], r[18] and read_ts(r[18]), r[19] and read_ts(r[19]), r[20], r[21],
+                   r[22], r[23], r[24] and read_ts(r[24]))
 
 
 class _HotSql:
@@ -106,8 +109,8 @@ class _HotSql:
         self.insert_message = place(
             "INSERT INTO messages (id, biz_id, account_id, phone, sign_name, template_code, "
             "template_type, content, segments, status, error_code, reason, out_id, "
-            "dispatch_state, channel, remote_id, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', ?)")
+            "dispatch_state, channel, remote_id, created_at, part_price) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', ?, ?)")
         self.insert_outbox = place(
             "INSERT INTO outbox (topic, message_id, attempts, available_at, last_error) "
             "VALUES (?, ?, 0, ?, '')")
@@ -119,14 +122,24 @@ class _HotSql:
             "raw, done_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
         self.apply_receipt = place(
             "UPDATE messages SET status = ?, error_code = ?, receipt_at = ?, "
-            "dispatch_state = ? WHERE id = ? AND status = ?")
+            # An unbilled receipt adds 0 and leaves charged_at as it is (an international
+            # message was billed at submit).
+            "dispatch_state = ?, charge = charge + ?, package_parts = package_parts + ?, "
+            "charged_at = COALESCE(?, charged_at) WHERE id = ? AND status = ?")
+        self.bill = place(
+            "UPDATE messages SET charge = ?, package_parts = ?, charged_at = ? WHERE id = ?")
         self._postgres = postgres
 
     def targets(self, channel: str, remote_ids: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
-        """Statement and parameters finding the messages of some remote ids of a channel."""
-        head = "SELECT id, remote_id FROM messages WHERE channel = "
+        """Statement and parameters finding the messages of some remote ids of a channel,
+        with what applying a receipt and billing need (`Target`). On PostgreSQL the rows are
+        locked, in id order: a second stage applying a duplicate of the same receipt waits,
+        then sees the message no longer waiting, so it is never billed twice."""
+        head = ("SELECT id, remote_id, status, account_id, phone, segments, part_price "
+                "FROM messages WHERE channel = ")
         if self._postgres:
-            return head + "$1 AND remote_id = ANY($2)", (channel, list(remote_ids))
+            return (head + "$1 AND remote_id = ANY($2) ORDER BY id FOR UPDATE",
+                    (channel, list(remote_ids)))
         marks = ", ".join("?" * len(remote_ids))
         return head + f"? AND remote_id IN ({marks})", (channel, *remote_ids)
 
@@ -167,7 +180,8 @@ def _message(row: Row[Any]) -> Message:
         out_id=row.out_id, created_at=row.created_at,
         dispatch_state=DispatchState(row.dispatch_state), channel=row.channel,
         remote_id=row.remote_id, submitted_at=row.submitted_at, receipt_at=row.receipt_at,
-        reason=row.reason)
+        reason=row.reason, part_price=row.part_price, charge=row.charge,
+        package_parts=row.package_parts, charged_at=row.charged_at)
 
 
 def _dead_letter(row: Row[Any]) -> DeadLetter:
@@ -208,40 +222,94 @@ def _claim(conn: Connection, sql: _HotSql, now: datetime, limit: int,
     return claims, interrupted
 
 
-def _match_late(conn: Connection, limit: int) -> int:
+def _match_late(conn: Connection, limit: int, now: datetime) -> int:
     """The transaction of `MessagesMixin.match_late_receipts`."""
     pending = conn.execute(select(receipts).where(receipts.c.message_id.is_(None))
                            .order_by(receipts.c.id).limit(limit)).all()
     if not pending:
         return 0
+    sql = _hot_sql(conn.dialect.name == "postgresql")
     targets = _find_targets(conn, pending)
     matched = [(r, targets[(r.channel, r.remote_id)]) for r in pending
                if (r.channel, r.remote_id) in targets]
     if matched:
         conn.execute(update(receipts).where(receipts.c.id == bindparam("b_rid"))
                      .values(message_id=bindparam("b_id")),
-                     [{"b_rid": r.id, "b_id": m} for r, m in matched])
-        conn.execute(update(messages).where(
-            messages.c.id == bindparam("b_id"),
-            messages.c.status == MessageStatus.WAITING).values(
-            status=bindparam("b_status"), error_code=bindparam("b_code"),
-            receipt_at=bindparam("b_at"), dispatch_state=DispatchState.DONE), [
-            {"b_id": m, "b_status": r.status, "b_code": r.error_code, "b_at": r.done_at}
-            for r, m in matched])
+                     [{"b_rid": r.id, "b_id": t.id} for r, t in matched])
+        _settle(conn, sql, [(_STATUSES[r.status], r.error_code, sql.ts(r.done_at), t)
+                            for r, t in matched], now)
     return len(matched)
 
 
-def _find_targets(conn: Connection, items: Sequence[Any]) -> dict[tuple[str, str], int]:
-    """Message ids by (channel, remote id) of receipts (anything with those attributes)."""
+def _bill_at_submit(conn: Connection, sql: _HotSql, sent: Sequence[Message],
+                    now: datetime) -> None:
+    """Bill international messages the channel accepted, in the transaction recording the
+    acceptance; a message already billed (an outcome recorded twice) is skipped."""
+    query = select(messages.c.id).where(messages.c.id.in_([m.id for m in sent]),
+                                        messages.c.charged_at.is_(None)).order_by(messages.c.id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    unbilled = set(conn.execute(query).scalars())
+    bills = billing.allocate(conn, [billing.Billable(m.id, m.account_id, m.segments,
+                                                     m.part_price)
+                                    for m in sent if m.id in unbilled], now)
+    if bills:
+        at = sql.ts(now)
+        conn.exec_driver_sql(sql.bill, [(b.charge, b.package_parts, at, message_id)
+                                        for message_id, b in bills.items()])
+
+
+class Target(NamedTuple):
+    """A message a receipt is for, as `_HotSql.targets` reads it."""
+
+    id: int
+    remote_id: str
+    status: str
+    account_id: int
+    phone: str
+    segments: int
+    part_price: int
+
+
+def _settle(conn: Connection, sql: _HotSql,
+            items: Sequence[tuple[MessageStatus, str, Any, Target]], now: datetime) -> None:
+    """Apply receipts (status, error code, done-at as the driver wants it, target) to the
+    messages still waiting, the first receipt of each message winning, and bill the
+    successful domestic ones in the same statement (storage/billing.py)."""
+    seen: set[int] = set()
+    applied: list[list[Any]] = []
+    billable: list[billing.Billable] = []
+    for status, error_code, done_at, target in items:
+        if target.status != MessageStatus.WAITING.value or target.id in seen:
+            continue
+        seen.add(target.id)
+        applied.append([status.value, error_code, done_at, DispatchState.DONE.value, 0, 0,
+                        None, target.id, MessageStatus.WAITING.value])
+        if status is MessageStatus.SUCCESS and target.phone.startswith(billing.DOMESTIC_PREFIX):
+            billable.append(billing.Billable(target.id, target.account_id, target.segments,
+                                             target.part_price))
+    bills = billing.allocate(conn, billable, now)
+    if bills:
+        charged_at = sql.ts(now)
+        for row in applied:
+            bill = bills.get(row[7])
+            if bill is not None:
+                row[4:7] = bill.charge, bill.package_parts, charged_at
+    if applied:
+        conn.exec_driver_sql(sql.apply_receipt, [tuple(row) for row in applied])
+
+
+def _find_targets(conn: Connection, items: Sequence[Any]) -> dict[tuple[str, str], Target]:
+    """Messages by (channel, remote id) of receipts (anything with those attributes)."""
     sql = _hot_sql(conn.dialect.name == "postgresql")
     by_channel: dict[str, list[str]] = {}
     for item in items:
         by_channel.setdefault(item.channel, []).append(item.remote_id)
-    found: dict[tuple[str, str], int] = {}
+    found: dict[tuple[str, str], Target] = {}
     for channel, remote_ids in by_channel.items():
         for chunk in _chunks(remote_ids):
             rows = conn.exec_driver_sql(*sql.targets(channel, chunk))
-            found.update({(channel, remote_id): message_id for message_id, remote_id in rows})
+            found.update({(channel, row[1]): Target(*row) for row in rows})
     return found
 
 
@@ -309,7 +377,8 @@ class MessagesMixin:
                 at = times[m.created_at] = sql.ts(m.created_at)
             rows.append((m.id, m.biz_id, m.account_id, m.phone, m.sign_name, m.template_code,
                          m.template_type.value, m.content, m.segments, m.status.value,
-                         m.error_code, m.reason, m.out_id, m.dispatch_state.value, at))
+                         m.error_code, m.reason, m.out_id, m.dispatch_state.value, at,
+                         m.part_price))
             if m.dispatch_state is DispatchState.QUEUED:
                 queued.append((DISPATCH, m.id, at))
         if rows:
@@ -395,9 +464,14 @@ class MessagesMixin:
                 dead.append(o)
         done = [o.claim.outbox_id for o in outcomes if not isinstance(o.result, Retryable)
                 or o.dead]
+        abroad = [o.claim.message for o in outcomes if isinstance(o.result, Accepted)
+                  and not o.claim.message.phone.startswith(billing.DOMESTIC_PREFIX)]
+
         def transaction(conn: Connection) -> None:
             if accepted:
                 conn.exec_driver_sql(sql.submitted, accepted)
+            if abroad:
+                _bill_at_submit(conn, sql, abroad, now)
             if rejected:
                 conn.execute(update(messages).where(messages.c.id == bindparam("b_id"))
                              .values(dispatch_state=DispatchState.DONE,
@@ -443,7 +517,7 @@ class MessagesMixin:
         def transaction(conn: Connection) -> int:
             targets = _find_targets(conn, [u.receipt for u in updates])
             rows: list[tuple[Any, ...]] = []
-            applied: list[tuple[Any, ...]] = []
+            matched: list[tuple[MessageStatus, str, Any, Target]] = []
             times: dict[datetime, Any] = {}
             for u in updates:
                 r = u.receipt
@@ -451,21 +525,19 @@ class MessagesMixin:
                 done_at = times.get(r.done_at)
                 if done_at is None:  # a channel's batch of receipts shares its instant
                     done_at = times[r.done_at] = sql.ts(r.done_at)
-                rows.append((target, r.channel, r.remote_id, r.code, u.status.value,
-                             u.error_code, r.raw, done_at, received))
+                rows.append((target and target.id, r.channel, r.remote_id, r.code,
+                             u.status.value, u.error_code, r.raw, done_at, received))
                 if target is not None:
-                    applied.append((u.status.value, u.error_code, done_at,
-                                    DispatchState.DONE.value, target,
-                                    MessageStatus.WAITING.value))
+                    matched.append((u.status, u.error_code, done_at, target))
             conn.exec_driver_sql(sql.insert_receipt, rows)
-            if applied:
-                conn.exec_driver_sql(sql.apply_receipt, applied)
-            return len(applied)
+            _settle(conn, sql, matched, now)
+            return len(matched)
 
         return await self._transaction(transaction)
 
-    async def match_late_receipts(self, limit: int = 1000) -> int:
-        return await self._transaction(_match_late, limit)
+    async def match_late_receipts(self, limit: int = 1000, now: datetime | None = None) -> int:
+        """Apply receipts stored before their message's submit was (billing at `now`)."""
+        return await self._transaction(_match_late, limit, now or datetime.now(UTC))
 
     async def store_uplinks(self, items: Sequence[Uplink]) -> None:
         async with self._write() as conn:

@@ -1,8 +1,9 @@
 """The SQL store: one implementation of the `Store` port for SQLite and PostgreSQL.
 
 Catalogue (accounts, keys, signatures, templates) lives in `catalogue.py`, the message path
-(acceptance, outbox, submits, receipts, dead letters) in `messages.py`; this module wires the
-engine and the shared helpers.
+(acceptance, outbox, submits, receipts, dead letters) in `messages.py`, money in
+`billing.py`, the policy's number lists (test numbers, opt-outs, blacklist) in `lists.py`;
+this module wires the engine and the shared helpers.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from yizhan.storage import migrate
+from yizhan.storage.billing import BillingMixin
 from yizhan.storage.catalogue import CatalogueMixin
 from yizhan.storage.engine import WRITE_OPTION, create_engine, sqlite_writer_engine
+from yizhan.storage.lists import ListsMixin
 from yizhan.storage.messages import MessagesMixin
 from yizhan.storage.nonces import NoncesMixin
 from yizhan.storage.stats import StatsMixin
@@ -26,7 +29,7 @@ from yizhan.storage.stats import StatsMixin
 R = TypeVar("R")
 
 
-class SqlStore(CatalogueMixin, MessagesMixin, NoncesMixin, StatsMixin):
+class SqlStore(CatalogueMixin, MessagesMixin, NoncesMixin, StatsMixin, BillingMixin, ListsMixin):
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._writer = engine.execution_options(**{WRITE_OPTION: True})

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData(
@@ -64,6 +66,9 @@ accounts = Table(
     Column("name", String(64), nullable=False, unique=True),
     Column("status", String(16), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # Money in thousandths of a yuan (厘); docs/billing.md.
+    Column("balance", BigInteger, nullable=False, server_default="0"),
+    Column("part_price", Integer, nullable=True),
 )
 
 access_keys = Table(
@@ -100,6 +105,7 @@ signatures = Table(
     Column("state", String(16), nullable=False),
     Column("reason", Text, nullable=False, default=""),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("test", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("account_id", "name"),
 )
 
@@ -114,6 +120,7 @@ templates = Table(
     Column("state", String(16), nullable=False),
     Column("reason", Text, nullable=False, default=""),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("test", Boolean, nullable=False, server_default=false()),
 )
 
 messages = Table(
@@ -137,6 +144,10 @@ messages = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("submitted_at", UTCDateTime, nullable=True),
     Column("receipt_at", UTCDateTime, nullable=True),
+    Column("part_price", Integer, nullable=False, server_default="0"),
+    Column("charge", BigInteger, nullable=False, server_default="0"),
+    Column("package_parts", Integer, nullable=False, server_default="0"),
+    Column("charged_at", UTCDateTime, nullable=True),
     Index("ix_messages_account_phone_created", "account_id", "phone", "created_at"),
     Index("ix_messages_channel_remote", "channel", "remote_id"),
 )
@@ -195,4 +206,64 @@ nonces = Table(
     Column("access_key_id", String(32), primary_key=True),
     Column("nonce", String(64), primary_key=True),
     Column("seen_at", UTCDateTime, nullable=False, index=True),
+)
+
+# Account state the policy chain and billing need (docs/policy.md, docs/billing.md).
+
+packages = Table(
+    "packages", metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("parts", Integer, nullable=False),
+    Column("parts_left", Integer, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+topups = Table(
+    "topups", metadata,
+    # Every credit to a balance, for the account's statement; charges are on the messages.
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+test_numbers = Table(
+    "test_numbers", metadata,
+    Column("account_id", ForeignKey("accounts.id"), primary_key=True),
+    Column("phone", String(24), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+list_versions = Table(
+    "list_versions", metadata,
+    # One counter per snapshot list (blacklist, opt_outs). A change bumps its list's counter
+    # and stamps its rows with the new value in the same transaction; the bump locks the
+    # counter row until commit, so versions become visible in order and a reader that asks
+    # for "version > last seen" never misses a row (see storage/lists.py).
+    Column("name", String(32), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+)
+
+opt_outs = Table(
+    "opt_outs", metadata,
+    Column("account_id", ForeignKey("accounts.id"), primary_key=True),
+    Column("sign_name", String(64), primary_key=True),
+    Column("phone", String(24), primary_key=True),
+    Column("source", String(32), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("version", BigInteger, nullable=False, index=True),
+)
+
+blacklist = Table(
+    "blacklist", metadata,
+    Column("phone", String(24), primary_key=True),
+    # Signature names concerned; an empty list means every signature.
+    Column("signatures", JSON, nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("removed_at", UTCDateTime, nullable=True),
+    Column("version", BigInteger, nullable=False, index=True),
 )

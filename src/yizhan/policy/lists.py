@@ -1,0 +1,136 @@
+"""In-memory copies of the number lists the per-number checks consult, kept fresh cheaply.
+
+The platform blacklist and the promotion opt-outs may hold millions of numbers and are
+consulted for every number of every request, so reading them from the store per request is
+out of the question (the send path's budget is a few microseconds per check). Each process
+keeps a copy in memory and, at most every `ttl` seconds (`cache_seconds`), asks the store
+only for the rows changed since the version it has (`storage/lists.py` explains why that
+never misses a row). A change made anywhere (CLI, another process, the uplink stage)
+therefore takes effect within `cache_seconds`. Memory: roughly 100 bytes per number.
+
+An account's bound test numbers are few; they are cached per account for `ttl` seconds and
+read only when a request uses a test signature or template.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Generic, Protocol, TypeVar
+
+from yizhan.caching import TtlCache
+from yizhan.domain.model import AccountId, BlacklistEntry, BoundTestNumber, OptOut, PhoneNumber
+
+
+class Blacklist:
+    """Blacklisted numbers and the signature names each is blacklisted for (empty: all)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[str, ...]] = {}
+
+    def apply(self, changes: Iterable[BlacklistEntry]) -> None:
+        for entry in changes:
+            if entry.removed:
+                self._entries.pop(entry.phone, None)
+            else:
+                self._entries[entry.phone] = entry.signatures
+
+    def signatures(self, phone: str) -> tuple[str, ...] | None:
+        """The signatures `phone` is blacklisted for (empty: all), or None if it is not."""
+        return self._entries.get(phone)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class OptOuts:
+    """Numbers that refused an account's signature's promotions, by (account, signature)."""
+
+    def __init__(self) -> None:
+        self._phones: dict[tuple[int, str], set[str]] = {}
+
+    def apply(self, changes: Iterable[OptOut]) -> None:
+        for o in changes:
+            self._phones.setdefault((o.account_id, o.sign_name), set()).add(o.phone)
+
+    def refused(self, account_id: int, sign_name: str, phone: str) -> bool:
+        phones = self._phones.get((account_id, sign_name))
+        return phones is not None and phone in phones
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self._phones.values())
+
+
+EMPTY_BLACKLIST = Blacklist()
+NO_OPT_OUTS = OptOuts()
+
+T = TypeVar("T")
+T_contra = TypeVar("T_contra", contravariant=True)
+
+
+class Changeable(Protocol[T_contra]):
+    def apply(self, changes: Iterable[T_contra]) -> None: ...
+
+
+L = TypeVar("L", bound=Changeable[Any])
+
+
+class Snapshot(Generic[L, T]):
+    """A list held in memory, brought up to date at most every `ttl` seconds by applying
+    what `changes(version)` returns. One refresh at a time: concurrent requests that find
+    it stale share it."""
+
+    def __init__(self, held: L, changes: Callable[[int], Awaitable[tuple[int, list[T]]]],
+                 ttl: float) -> None:
+        self._held = held
+        self._changes = changes
+        self._ttl = ttl
+        self._version = 0
+        self._fresh_until = 0.0
+        self._refreshing: asyncio.Future[None] | None = None
+
+    async def get(self) -> L:
+        if time.monotonic() < self._fresh_until:
+            return self._held
+        if self._refreshing is not None:
+            await asyncio.shield(self._refreshing)
+            return self._held
+        self._refreshing = asyncio.get_running_loop().create_future()
+        try:
+            version, changes = await self._changes(self._version)
+            self._held.apply(changes)
+            self._version = version
+            self._fresh_until = time.monotonic() + self._ttl
+            self._refreshing.set_result(None)
+        except BaseException as exc:
+            self._refreshing.set_exception(exc)
+            self._refreshing.exception()  # retrieved: waiters get it, nobody else must
+            raise
+        finally:
+            self._refreshing = None
+        return self._held
+
+
+class ListStore(Protocol):
+    async def test_numbers(self, account_id: AccountId) -> list[BoundTestNumber]: ...
+    async def blacklist_changes(self, since: int) -> tuple[int, list[BlacklistEntry]]: ...
+    async def opt_out_changes(self, since: int) -> tuple[int, list[OptOut]]: ...
+
+
+class PolicyLists:
+    """What intake loads for the per-number checks, each refreshed within `ttl` seconds."""
+
+    def __init__(self, store: ListStore, ttl: float = 1.0) -> None:
+        self.blacklist: Snapshot[Blacklist, BlacklistEntry] = Snapshot(
+            Blacklist(), store.blacklist_changes, ttl)
+        self.opt_outs: Snapshot[OptOuts, OptOut] = Snapshot(
+            OptOuts(), store.opt_out_changes, ttl)
+
+        async def load(account_id: AccountId) -> frozenset[PhoneNumber]:
+            return frozenset(t.phone for t in await store.test_numbers(account_id))
+
+        self._test_numbers: TtlCache[AccountId, frozenset[PhoneNumber]] = TtlCache(load, ttl)
+
+    async def test_numbers(self, account_id: AccountId) -> frozenset[PhoneNumber]:
+        return await self._test_numbers.get(account_id)
