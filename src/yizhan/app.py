@@ -35,9 +35,12 @@ from yizhan.domain.model import Message
 from yizhan.domain.ports import Channel, Clock, SystemClock
 from yizhan.intake import CachedCatalogue, Intake
 from yizhan.receipts.correlate import ReceiptStage
+from yizhan.receipts.sweeper import Sweeper
+from yizhan.records.retention import Purge
 from yizhan.settings import Settings
-from yizhan.stages import Pipeline
+from yizhan.stages import Background, Pipeline
 from yizhan.storage.store import SqlStore
+from yizhan.webhooks.pusher import PUSH, PushConfig, PushStage
 
 log = logging.getLogger("yizhan")
 
@@ -85,11 +88,14 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     intake = Intake(CachedCatalogue(store, settings.cache_seconds), committer, clock,
                     IdGenerator(), bus)
     nonces = BatchedNonces(store)
-    pipeline = Pipeline(committer, ReceiptStage(store, clock, batch=settings.receipt_batch,
-                                                match_every=settings.receipt_match_seconds),
+    receipts = ReceiptStage(store, clock, batch=settings.receipt_batch,
+                            match_every=settings.receipt_match_seconds,
+                            on_stored=lambda: bus.notify(PUSH))
+    pipeline = Pipeline(committer, receipts,
                         _dispatch_worker(settings, store, channels, bus, clock), channels,
                         store, [nonces.batcher], dispatching=settings.role != "api",
-                        sole_dispatcher=settings.role == "all")
+                        sole_dispatcher=settings.role == "all",
+                        background=_delivery_stages(settings, store, bus, clock))
     keys = Authenticator(store, settings.cache_seconds)
     aliyun = AliyunServices(AliyunAuthenticator(keys, nonces, clock),
                             ActionServices(intake, store, clock),
@@ -108,6 +114,22 @@ def _dispatch_worker(settings: Settings, store: SqlStore, channels: Sequence[Cha
                                          lease=timedelta(minutes=5),
                                          retry_max_seconds=settings.retry_max_seconds,
                                          max_attempts=settings.dispatch_max_attempts))
+
+
+def _delivery_stages(settings: Settings, store: SqlStore, bus: LocalBus,
+                     clock: Clock) -> list[Background]:
+    """The push stage, the 72-hour sweeper and the retention purge (issue 7)."""
+    push = PushStage(store, clock, bus, PushConfig(
+        batch_size=settings.push_batch_size, batch_delay=settings.push_batch_delay_ms / 1000,
+        timeout=settings.push_timeout_seconds, retry_base=settings.push_retry_base_seconds,
+        retry_max=settings.push_retry_max_seconds,
+        retry_period=settings.push_retry_hours * 3600,
+        poll_seconds=settings.push_poll_seconds, concurrency=settings.push_concurrency))
+    sweeper = Sweeper(store, clock, timedelta(hours=settings.receipt_wait_hours),
+                      settings.sweep_seconds)
+    purge = Purge(store, clock, timedelta(days=settings.retention_days),
+                  settings.purge_interval_seconds, settings.purge_batch)
+    return [push, sweeper, purge]
 
 
 def bind(host: str, port: int) -> socket.socket:

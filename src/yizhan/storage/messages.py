@@ -42,7 +42,15 @@ from yizhan.domain.ports import (
     Retryable,
     SubmitOutcome,
 )
-from yizhan.storage.tables import dead_letters, messages, outbox, receipts, uplinks
+from yizhan.storage import reports
+from yizhan.storage.reports import Transition, subject_of
+from yizhan.storage.tables import (
+    dead_letters,
+    messages,
+    outbox,
+    push_items,
+    receipts,
+)
 
 DISPATCH = "dispatch"
 INTERRUPTED = ("the process stopped while this message was being submitted; it may or may "
@@ -120,6 +128,16 @@ class _HotSql:
             "UPDATE messages SET status = ?, error_code = ?, receipt_at = ?, "
             "dispatch_state = ? WHERE id = ? AND status = ?")
         self._postgres = postgres
+        self.place: Callable[[str], str] = place
+        self.subjects_head = f"SELECT {reports.SUBJECT_COLUMNS} FROM messages WHERE id "
+        self.lock = " FOR UPDATE" if postgres else ""
+
+    def subjects(self, ids: Sequence[int]) -> tuple[str, tuple[Any, ...]]:
+        """Statement and parameters reading the report subjects (and status) of messages,
+        locking them on PostgreSQL (their status is about to change)."""
+        if self._postgres:
+            return self.subjects_head + "= ANY($1)" + self.lock, (list(ids),)
+        return self.subjects_head + f"IN ({', '.join('?' * len(ids))})", tuple(ids)
 
     def targets(self, channel: str, remote_ids: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
         """Statement and parameters finding the messages of some remote ids of a channel."""
@@ -184,6 +202,7 @@ def _claim(conn: Connection, sql: _HotSql, now: datetime, limit: int,
     items = conn.exec_driver_sql(sql.due, (DISPATCH, at, at, limit)).all()
     claims: list[Claim] = []
     interrupted: list[MessageId] = []
+    changes: list[Transition] = []
     finished: list[tuple[int]] = []
     for item in items:
         state = item[15]
@@ -192,11 +211,16 @@ def _claim(conn: Connection, sql: _HotSql, now: datetime, limit: int,
             continue
         if state == DispatchState.SUBMITTING.value:
             interrupted.append(item[2])
+            m = _claimed_message(item, sql.read_ts)
+            if not m.status.final:
+                changes.append(Transition(subject_of(m), m.status.value,
+                                          MessageStatus.UNKNOWN.value, "", now))
         finished.append((item[0],))  # message gone or already past submitting
     if interrupted:
         conn.exec_driver_sql(sql.interrupted, [
             (MessageStatus.UNKNOWN.value, DispatchState.DONE.value, INTERRUPTED, message_id)
             for message_id in interrupted])
+        reports.record(conn, sql, changes, now)
     if finished:
         conn.exec_driver_sql(sql.finished, finished)
     if claims:
@@ -207,7 +231,7 @@ def _claim(conn: Connection, sql: _HotSql, now: datetime, limit: int,
     return claims, interrupted
 
 
-def _match_late(conn: Connection, limit: int) -> int:
+def _match_late(conn: Connection, limit: int, now: datetime) -> int:
     """The transaction of `MessagesMixin.match_late_receipts`."""
     pending = conn.execute(select(receipts).where(receipts.c.message_id.is_(None))
                            .order_by(receipts.c.id).limit(limit)).all()
@@ -217,6 +241,11 @@ def _match_late(conn: Connection, limit: int) -> int:
     matched = [(r, targets[(r.channel, r.remote_id)]) for r in pending
                if (r.channel, r.remote_id) in targets]
     if matched:
+        sql = _hot_sql(conn.dialect.name == "postgresql")
+        subjects = _subjects(conn, sql, list({m for _, m in matched}))
+        changes: list[Transition] = []
+        for r, m in matched:
+            _change(subjects, changes, m, r.status, r.error_code, r.done_at)
         conn.execute(update(receipts).where(receipts.c.id == bindparam("b_rid"))
                      .values(message_id=bindparam("b_id")),
                      [{"b_rid": r.id, "b_id": m} for r, m in matched])
@@ -227,7 +256,29 @@ def _match_late(conn: Connection, limit: int) -> int:
             receipt_at=bindparam("b_at"), dispatch_state=DispatchState.DONE), [
             {"b_id": m, "b_status": r.status, "b_code": r.error_code, "b_at": r.done_at}
             for r, m in matched])
+        reports.record(conn, sql, changes, now)
     return len(matched)
+
+
+def _subjects(conn: Connection, sql: _HotSql,
+              ids: Sequence[int]) -> dict[int, tuple[reports.Subject, str]]:
+    """Report subjects and current status of messages (locked on PostgreSQL)."""
+    found: dict[int, tuple[reports.Subject, str]] = {}
+    for chunk in _chunks(sorted(ids)):
+        for row in conn.exec_driver_sql(*sql.subjects(chunk)):
+            found[row[0]] = (reports.subject_row(row, sql.read_ts), row[10])
+    return found
+
+
+def _change(subjects: dict[int, tuple[reports.Subject, str]], changes: list[Transition],
+            message_id: int, status: str, error_code: str, at: datetime) -> None:
+    """Note the status change a receipt makes, if any: the first final receipt wins (the
+    UPDATE's `status = waiting` guard), so a message changes at most once per batch."""
+    subject, current = subjects.get(message_id, (None, ""))
+    if subject is None or current != MessageStatus.WAITING.value:
+        return
+    subjects[message_id] = (subject, status)
+    changes.append(Transition(subject, current, status, error_code, at))
 
 
 def _find_targets(conn: Connection, items: Sequence[Any]) -> dict[tuple[str, str], int]:
@@ -278,6 +329,9 @@ class MessagesMixin:
             conn.exec_driver_sql(sql.insert_message, rows)
             if queued:
                 conn.exec_driver_sql(sql.insert_outbox, queued)
+            reports.record(conn, sql, [Transition(subject_of(m), None, m.status.value,
+                                                  m.error_code, m.created_at) for m in batch],
+                           batch[0].created_at)
 
         await self._transaction(transaction)
 
@@ -359,6 +413,12 @@ class MessagesMixin:
                 dead.append(o)
         done = [o.claim.outbox_id for o in outcomes if not isinstance(o.result, Retryable)
                 or o.dead]
+        changes = [Transition(subject_of(o.claim.message), o.claim.message.status.value,
+                              (MessageStatus.FAILED if isinstance(o.result, Rejected)
+                               else MessageStatus.UNKNOWN).value,
+                              getattr(o.result, "code", ""), now)
+                   for o in outcomes if isinstance(o.result, Rejected | Ambiguous)
+                   and not o.claim.message.status.final]
         def transaction(conn: Connection) -> None:
             if accepted:
                 conn.exec_driver_sql(sql.submitted, accepted)
@@ -391,6 +451,7 @@ class MessagesMixin:
                     "error": getattr(o.result, "reason", "")} for o in dead])
             if done:
                 conn.exec_driver_sql(sql.finished, [(outbox_id,) for outbox_id in done])
+            reports.record(conn, sql, changes, now)
 
         await self._transaction(transaction)
 
@@ -406,8 +467,10 @@ class MessagesMixin:
         received = sql.ts(now)
         def transaction(conn: Connection) -> int:
             targets = _find_targets(conn, [u.receipt for u in updates])
+            subjects = _subjects(conn, sql, list(set(targets.values())))
             rows: list[tuple[Any, ...]] = []
             applied: list[tuple[Any, ...]] = []
+            changes: list[Transition] = []
             times: dict[datetime, Any] = {}
             for u in updates:
                 r = u.receipt
@@ -421,22 +484,31 @@ class MessagesMixin:
                     applied.append((u.status.value, u.error_code, done_at,
                                     DispatchState.DONE.value, target,
                                     MessageStatus.WAITING.value))
+                    _change(subjects, changes, target, u.status.value, u.error_code,
+                            r.done_at)
             conn.exec_driver_sql(sql.insert_receipt, rows)
             if applied:
                 conn.exec_driver_sql(sql.apply_receipt, applied)
+            reports.record(conn, sql, changes, now)
             return len(applied)
 
         return await self._transaction(transaction)
 
-    async def match_late_receipts(self, limit: int = 1000) -> int:
-        return await self._transaction(_match_late, limit)
+    async def match_late_receipts(self, limit: int = 1000,
+                                  now: datetime | None = None) -> int:
+        return await self._transaction(_match_late, limit, now or datetime.now(UTC))
 
-    async def store_uplinks(self, items: Sequence[Uplink]) -> None:
-        async with self._write() as conn:
-            await conn.execute(insert(uplinks), [{
-                "account_id": None, "channel": u.channel, "phone": u.phone,
-                "dest_code": u.dest_code, "content": u.content, "received_at": u.received_at}
-                for u in items])
+    async def store_uplinks(self, items: Sequence[Uplink], now: datetime | None = None) -> None:
+        """Store uplinks, each attributed to an account, with their SmsUp push items."""
+        sql = _hot_sql(self.is_postgres)
+
+        def transaction(conn: Connection) -> None:
+            accounts = [row[0] for row in conn.exec_driver_sql("SELECT id FROM accounts")]
+            for u in items:
+                reports.store_uplink(conn, sql, accounts, u.phone, u.channel, u.dest_code,
+                                     u.content, u.received_at, now or datetime.now(UTC))
+
+        await self._transaction(transaction)
 
     # Dead letters
 
@@ -462,9 +534,16 @@ class MessagesMixin:
             if row is None:
                 return None
             payload = row.payload
-            await conn.execute(insert(outbox).values(
-                topic=payload["topic"], message_id=payload["message_id"], attempts=0,
-                available_at=now, last_error=""))
+            if payload["topic"] == "push":  # a push item: back on the push outbox, afresh
+                item = payload["item"]
+                await conn.execute(insert(push_items).values(
+                    account_id=item["account_id"], topic=item["topic"],
+                    message_id=item["message_id"], payload=item["payload"], attempts=0,
+                    created_at=now, available_at=now, last_error=""))
+            else:
+                await conn.execute(insert(outbox).values(
+                    topic=payload["topic"], message_id=payload["message_id"], attempts=0,
+                    available_at=now, last_error=""))
             await conn.execute(update(dead_letters).where(dead_letters.c.id == letter_id)
                                .values(replayed_at=now))
         return _dead_letter(row)

@@ -21,12 +21,15 @@ from yizhan.storage.catalogue import CatalogueMixin
 from yizhan.storage.engine import WRITE_OPTION, create_engine, sqlite_writer_engine
 from yizhan.storage.messages import MessagesMixin
 from yizhan.storage.nonces import NoncesMixin
+from yizhan.storage.push import PushMixin
+from yizhan.storage.records import RecordsMixin
 from yizhan.storage.stats import StatsMixin
 
 R = TypeVar("R")
 
 
-class SqlStore(CatalogueMixin, MessagesMixin, NoncesMixin, StatsMixin):
+class SqlStore(CatalogueMixin, MessagesMixin, NoncesMixin, StatsMixin, PushMixin,
+               RecordsMixin):
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
