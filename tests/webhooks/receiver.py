@@ -69,7 +69,7 @@ class Receiver:
                     if self.keep:
                         self.taken.append(Batch(headers, body))
                     self.arrived.set()
-                    status, answer = 200, b'{"code":0,"msg":"\xe6\x8e\xa5\xe6\x94\xb6\xe6\x88\x90\xe5\x8a\x9f"}'
+                    status, answer = 200, '{"code":0,"msg":"接收成功"}'.encode()
                 else:
                     self.refused += 1
                     status, answer = ((500, b'{"code":1}') if mode == "fail"
