@@ -41,6 +41,7 @@ from yizhan.settings import Settings
 from yizhan.stages import Background, Pipeline
 from yizhan.storage.store import SqlStore
 from yizhan.webhooks.pusher import PUSH, PushConfig, PushStage
+from yizhan.webhooks.queue import QueueSettings
 
 log = logging.getLogger("yizhan")
 
@@ -97,10 +98,11 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                         sole_dispatcher=settings.role == "all",
                         background=_delivery_stages(settings, store, bus, clock))
     keys = Authenticator(store, settings.cache_seconds)
+    pull = QueueSettings(settings.queue_visibility_seconds, settings.queue_max_wait_seconds)
     aliyun = AliyunServices(AliyunAuthenticator(keys, nonces, clock),
-                            ActionServices(intake, store, clock),
+                            ActionServices(intake, store, clock, pull),
                             RateLimiter(settings.api_rate_limit))
-    api = create_app(ApiServices(store, intake, keys, clock, aliyun, settings.language))
+    api = create_app(ApiServices(store, intake, keys, clock, aliyun, settings.language, pull))
     return Yizhan(settings, store, clock, intake, pipeline, api, channels)
 
 

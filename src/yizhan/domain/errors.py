@@ -87,6 +87,12 @@ _CODES: tuple[ErrorCode, ...] = (
     ErrorCode("BizIdNotFound", 404,
               "No send request of this account has this BizId.",
               "该账号下找不到此 BizId 的发送记录。"),
+    # Receipts and replies reach tenants (issue 7; docs/push.md).
+    ErrorCode("QueueNotEnabled", 409,
+              "Items of this type are not kept for the pull queue: set their target to "
+              "\"queue\" (PUT /v1/push) to pull them, or receive them at your push URL.",
+              "该类消息未设置为队列拉取：请将其目标设为 \"queue\"（PUT /v1/push）后拉取，"
+              "或在推送地址接收。"),
     ErrorCode("InternalError", 500,
               "The request processing has failed due to some unknown error.",
               "请求处理失败，发生未知错误。"),
