@@ -298,9 +298,15 @@ def records(account: AccountName,
             biz_id: Annotated[str | None, typer.Option(help="One send request.")] = None,
             limit: Annotated[int, typer.Option(help="Most rows shown.")] = 50,
             as_json: Annotated[bool, typer.Option("--json")] = False,
+            unmask: Annotated[bool, typer.Option(
+                help="Show message content in full (masked by default).")] = False,
             data_dir: DataDir = None, config: ConfigFile = None,
             database_url: DatabaseUrl = None) -> None:
-    """Show sending records of an account: by BizId, or by day (and number)."""
+    """Show sending records of an account: by BizId, or by day (and number). Digits and
+    letters of the content are masked unless --unmask."""
+    from yizhan.records.masking import mask
+    shown = (lambda text: text) if unmask else mask
+
     async def work(store: SqlStore) -> None:
         owner = await account_named(store, account)
         if biz_id:
@@ -323,12 +329,13 @@ def records(account: AccountName,
             print(json.dumps([{"message_id": str(m.id), "biz_id": m.biz_id,
                                "phone_number": numbers.display(m.phone), "status": m.status,
                                "error_code": m.error_code, "segments": m.segments,
-                               "content": m.content} for m in found], ensure_ascii=False))
+                               "content": shown(m.content)} for m in found],
+                             ensure_ascii=False))
             return
         table(f"Records ({total} in all)",
               ["sent (China time)", "number", "status", "code", "parts", "content", "BizId"],
               [[china_text(m.created_at), numbers.display(m.phone), m.status.value,
-                m.error_code, m.segments, m.content, m.biz_id] for m in found])
+                m.error_code, m.segments, shown(m.content), m.biz_id] for m in found])
 
     run(settings_of(data_dir, config, database_url), work)
 

@@ -63,5 +63,5 @@ def new_template_code() -> str:
 def first_id_at(moment: datetime) -> int:
     """The smallest message id made at or after `moment` (ids grow with time): a range of
     ids is a range of acceptance times, served by the primary key."""
-    ms = max(int(moment.timestamp() * 1000) - _EPOCH_MS, 0)
+    ms = min(max(int(moment.timestamp() * 1000) - _EPOCH_MS, 0), (1 << 41) - 1)
     return ms << (_GEN_BITS + _SEQ_BITS)
