@@ -179,3 +179,30 @@ async def test_accounts_without_a_receipt_url_get_no_items(
     made = await make_messages(store, clock, 2, failed=True)
     assert made[0].dispatch_state is DispatchState.DONE
     assert await store.pending_pushes() == 0
+
+
+async def test_an_uplink_goes_to_the_account_that_last_sent_to_the_number(
+        store: SqlStore, clock: ManualClock, receiver: Receiver) -> None:
+    made = await make_messages(store, clock, 1, phone="+8613700137000")
+    clock.advance(seconds=1)
+    await make_messages(store, clock, 1, phone="+8613700137000", account="other")
+    await store.set_push_endpoints(made[0].account_id, clock.now(), uplink_url=receiver.url)
+    from yizhan.domain.events import Uplink
+
+    await store.store_uplinks([Uplink("sim", "+8613700137000", "10690001", "R", clock.now())])
+    assert await store.pending_pushes() == 0  # "other" sent last, and asked for nothing
+    await store.store_uplinks([Uplink("sim", "+8613900139000", "10690001", "R", clock.now())])
+    assert await store.pending_pushes() == 0  # nobody sent to that number
+    other = await store.account_by_name("other")
+    assert other is not None
+    await store.set_push_endpoints(other.id, clock.now(), uplink_url=receiver.url)
+    await store.store_uplinks([Uplink("sim", "+8613700137000", "10690001", "TD", clock.now())])
+    pusher = await stage(store, clock)
+    assert await pusher.run_once() == 1
+    await pusher.stop()
+    [item] = receiver.items()
+    assert receiver.taken[0].headers["x-yizhan-topic"] == "SmsUp"
+    assert {k: item[k] for k in ("phone_number", "content", "sign_name", "dest_code")} == {
+        "phone_number": "13700137000", "content": "TD", "sign_name": "驿站",
+        "dest_code": "10690001"}
+    assert isinstance(item["sequence_id"], int)

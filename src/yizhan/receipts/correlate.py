@@ -27,7 +27,8 @@ log = logging.getLogger("yizhan.receipts")
 
 class ReceiptStore(Protocol):
     async def store_receipts(self, updates: Sequence[ReceiptUpdate], now: datetime) -> int: ...
-    async def match_late_receipts(self, limit: int = 1000) -> int: ...
+    async def match_late_receipts(self, limit: int = 1000,
+                                  now: datetime | None = None) -> int: ...
     async def store_uplinks(self, items: Sequence[Uplink]) -> None: ...
 
 
@@ -84,7 +85,7 @@ class ReceiptStage:
         await self._batcher.stop()
 
     async def match_late(self) -> int:
-        matched = await self._store.match_late_receipts()
+        matched = await self._store.match_late_receipts(now=self._clock.now())
         if matched:
             log.info("matched %d receipts that arrived before their submit was recorded",
                      matched)

@@ -506,7 +506,7 @@ class MessagesMixin:
             accounts = [row[0] for row in conn.exec_driver_sql("SELECT id FROM accounts")]
             for u in items:
                 reports.store_uplink(conn, sql, accounts, u.phone, u.channel, u.dest_code,
-                                     u.content, u.received_at, now or datetime.now(UTC))
+                                     u.content, u.received_at, now or u.received_at)
 
         await self._transaction(transaction)
 

@@ -206,7 +206,7 @@ def store_uplink(conn: Connection, sql: Sql, account_ids: Sequence[int], phone: 
         marks = ", ".join("?" * len(account_ids))
         owner = conn.exec_driver_sql(sql.place(
             f"SELECT account_id, sign_name FROM messages WHERE account_id IN ({marks}) "
-            "AND phone = ? AND created_at >= ? ORDER BY created_at DESC LIMIT 1"),
+            "AND phone = ? AND created_at >= ? ORDER BY created_at DESC, id DESC LIMIT 1"),
             (*account_ids, number, sql.ts(received_at - UPLINK_ATTRIBUTION))).first()
     uplink_id = conn.exec_driver_sql(sql.place(
         "INSERT INTO uplinks (account_id, channel, phone, dest_code, content, received_at) "
