@@ -35,17 +35,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from yizhan.api.aliyun.actions import ACTIONS, ActionContext, ActionServices  # noqa: E402
-from yizhan.backends.local import LocalBus  # noqa: E402
-from yizhan.domain.carriers import carrier_of  # noqa: E402
-from yizhan.domain.errors import Lang  # noqa: E402
-from yizhan.domain.ids import first_id_at  # noqa: E402
-from yizhan.domain.ports import SystemClock  # noqa: E402
-from yizhan.domain.timezone import china_today  # noqa: E402
-from yizhan.storage import reports  # noqa: E402
-from yizhan.storage.messages import _hot_sql  # noqa: E402
-from yizhan.storage.store import SqlStore  # noqa: E402
-from yizhan.webhooks.pusher import PushConfig, PushStage  # noqa: E402
+from yizhan.api.aliyun.actions import ACTIONS, ActionContext, ActionServices
+from yizhan.backends.local import LocalBus
+from yizhan.domain.carriers import carrier_of
+from yizhan.domain.errors import Lang
+from yizhan.domain.ids import first_id_at
+from yizhan.domain.ports import SystemClock
+from yizhan.domain.timezone import china_today
+from yizhan.storage import reports
+from yizhan.storage.messages import _hot_sql
+from yizhan.storage.store import SqlStore
+from yizhan.webhooks.pusher import PushConfig, PushStage
 
 RECEIVER = """
 import asyncio, sys
@@ -60,10 +60,14 @@ asyncio.run(main())
 """
 
 
+def start_receiver() -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", RECEIVER], stdout=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).parents[1])
+
+
 async def bench_push(store: SqlStore, items: int) -> None:
     clock = SystemClock()
-    receiver = subprocess.Popen([sys.executable, "-c", RECEIVER], stdout=subprocess.PIPE,
-                                text=True, cwd=Path(__file__).parents[1])
+    receiver = start_receiver()
     assert receiver.stdout is not None
     url = receiver.stdout.readline().strip()
     try:
