@@ -17,7 +17,7 @@ def test_the_documented_verification_snippet_checks_real_signatures() -> None:
     scope: dict[str, Any] = {}
     exec(compile(snippet, str(DOC), "exec"), scope)
     genuine = scope["push_is_genuine"]
-    body = '[{"phone_number":"13800138000","success":true}]'.encode()
+    body = b'[{"phone_number":"13800138000","success":true}]'
     headers = signing.headers("s3cret", int(time.time()), body, "SmsReport")
     assert genuine("s3cret", headers, body)
     assert not genuine("other", headers, body)
