@@ -148,7 +148,12 @@ def test_send_and_records(tmp_path: Path) -> None:
     code, output = yz(tmp_path, "records", "--account", "demo", "--biz-id", biz_id, "--json")
     rows = json.loads(output)
     assert [r["phone_number"] for r in rows] == ["13800138000", "13900139000"]
-    assert rows[0]["status"] == "waiting" and "0042" in rows[0]["content"]
+    # Content is masked for people unless the operator asks (records/masking.py).
+    assert rows[0]["status"] == "waiting" and "****" in rows[0]["content"]
+    assert "0042" not in output and rows[0]["content"].startswith("【驿站】")
+    code, output = yz(tmp_path, "records", "--account", "demo", "--biz-id", biz_id, "--json",
+                      "--unmask")
+    assert "0042" in json.loads(output)[0]["content"]
     code, output = yz(tmp_path, "records", "--account", "demo", "--phone", "13800138000")
     assert code == 0 and "13800138000" in output and "1 in all" in output
     code, output = yz(tmp_path, "send", "123", "--account", "demo", "--sign", "驿站",

@@ -34,9 +34,13 @@ from yizhan.domain.ports import Channel, Clock, SystemClock
 from yizhan.intake import Acceptance, CachedCatalogue, Intake
 from yizhan.policy.lists import PolicyLists
 from yizhan.receipts.correlate import ReceiptStage
+from yizhan.receipts.sweeper import Sweeper
+from yizhan.records.retention import Purge
 from yizhan.settings import Settings
-from yizhan.stages import Pipeline
+from yizhan.stages import Background, Pipeline
 from yizhan.storage.store import SqlStore
+from yizhan.webhooks.pusher import PUSH, PushConfig, PushStage
+from yizhan.webhooks.queue import QueueSettings
 
 log = logging.getLogger("yizhan")
 
@@ -85,16 +89,20 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                     IdGenerator(), bus, PolicyLists(store, settings.cache_seconds),
                     part_price=settings.part_price)
     nonces = BatchedNonces(store)
-    pipeline = Pipeline(committer, ReceiptStage(store, clock, batch=settings.receipt_batch,
-                                                match_every=settings.receipt_match_seconds),
+    receipts = ReceiptStage(store, clock, batch=settings.receipt_batch,
+                            match_every=settings.receipt_match_seconds,
+                            on_stored=lambda: bus.notify(PUSH))
+    pipeline = Pipeline(committer, receipts,
                         _dispatch_worker(settings, store, channels, bus, clock), channels,
                         store, [nonces.batcher], dispatching=settings.role != "api",
-                        sole_dispatcher=settings.role == "all")
+                        sole_dispatcher=settings.role == "all",
+                        background=_delivery_stages(settings, store, bus, clock))
     keys = Authenticator(store, settings.cache_seconds)
+    pull = QueueSettings(settings.queue_visibility_seconds, settings.queue_max_wait_seconds)
     aliyun = AliyunServices(AliyunAuthenticator(keys, nonces, clock),
-                            ActionServices(intake, store, clock),
+                            ActionServices(intake, store, clock, pull),
                             RateLimiter(settings.api_rate_limit), settings.language)
-    api = create_asgi(ApiServices(store, intake, keys, clock, aliyun, settings.language))
+    api = create_asgi(ApiServices(store, intake, keys, clock, aliyun, settings.language, pull))
     return Yizhan(settings, store, clock, intake, pipeline, api, channels)
 
 
@@ -108,6 +116,22 @@ def _dispatch_worker(settings: Settings, store: SqlStore, channels: Sequence[Cha
                                          lease=timedelta(minutes=5),
                                          retry_max_seconds=settings.retry_max_seconds,
                                          max_attempts=settings.dispatch_max_attempts))
+
+
+def _delivery_stages(settings: Settings, store: SqlStore, bus: LocalBus,
+                     clock: Clock) -> list[Background]:
+    """The push stage, the 72-hour sweeper and the retention purge (issue 7)."""
+    push = PushStage(store, clock, bus, PushConfig(
+        batch_size=settings.push_batch_size, batch_delay=settings.push_batch_delay_ms / 1000,
+        timeout=settings.push_timeout_seconds, retry_base=settings.push_retry_base_seconds,
+        retry_max=settings.push_retry_max_seconds,
+        retry_period=settings.push_retry_hours * 3600,
+        poll_seconds=settings.push_poll_seconds, concurrency=settings.push_concurrency))
+    sweeper = Sweeper(store, clock, timedelta(hours=settings.receipt_wait_hours),
+                      settings.sweep_seconds)
+    purge = Purge(store, clock, timedelta(days=settings.retention_days),
+                  settings.purge_interval_seconds, settings.purge_batch)
+    return [push, sweeper, purge]
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -258,7 +258,11 @@ def demo(data_dir: DataDir = None, config: ConfigFile = None, database_url: Data
 
 
 def main() -> None:
-    from yizhan import commands, policy_commands  # noqa: F401  (register the operator commands)
+    from yizhan import (
+        commands,  # noqa: F401  (registers the operator commands)
+        commands_push,  # noqa: F401  (push, stats, export-failed)
+        policy_commands,  # noqa: F401  (balance, test numbers, opt-outs, blacklist)
+    )
 
     app()
 

@@ -321,9 +321,15 @@ def records(account: AccountName,
             biz_id: Annotated[str | None, typer.Option(help="One send request.")] = None,
             limit: Annotated[int, typer.Option(help="Most rows shown.")] = 50,
             as_json: Annotated[bool, typer.Option("--json")] = False,
+            unmask: Annotated[bool, typer.Option(
+                help="Show message content in full (masked by default).")] = False,
             data_dir: DataDir = None, config: ConfigFile = None,
             database_url: DatabaseUrl = None) -> None:
-    """Show sending records of an account: by BizId, or by day (and number)."""
+    """Show sending records of an account: by BizId, or by day (and number). Digits and
+    letters of the content are masked unless --unmask."""
+    from yizhan.records.masking import mask
+    shown = (lambda text: text) if unmask else mask
+
     async def work(store: SqlStore) -> None:
         owner = await account_named(store, account)
         if biz_id:
@@ -348,13 +354,14 @@ def records(account: AccountName,
                                "error_code": m.error_code, "reason": m.reason,
                                "segments": m.segments, "charge": charge_text(m),
                                "package_parts": m.package_parts,
-                               "content": m.content} for m in found], ensure_ascii=False))
+                               "content": shown(m.content)} for m in found],
+                             ensure_ascii=False))
             return
         table(f"Records ({total} in all)",
               ["sent (China time)", "number", "status", "code", "parts", "charge", "content",
                "BizId"],
               [[china_text(m.created_at), numbers.display(m.phone), m.status.value,
-                m.error_code, m.segments, charge_text(m) or "-", m.content, m.biz_id]
+                m.error_code, m.segments, charge_text(m) or "-", shown(m.content), m.biz_id]
                for m in found])
 
     run(settings_of(data_dir, config, database_url), work)

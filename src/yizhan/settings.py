@@ -78,6 +78,46 @@ class Settings(BaseSettings):
     receipt_match_seconds: float = Field(
         5.0, gt=0, description="How often receipts that arrived before their submit are matched.")
 
+    # Receipts and replies reach tenants (docs/push.md, docs/records.md).
+    push_batch_size: int = Field(
+        100, ge=1, le=1000, description="Most items in one HTTP push (one JSON array).")
+    push_batch_delay_ms: float = Field(
+        200.0, ge=0, description="After new items arrive, how long the push stage waits for "
+        "more to fill a batch.")
+    push_timeout_seconds: float = Field(
+        5.0, gt=0, description="A push with no answer by then failed and is retried.")
+    push_retry_base_seconds: float = Field(
+        60.0, gt=0, description="Wait before the first retry of a failed push; it doubles "
+        "with each failure.")
+    push_retry_max_seconds: float = Field(
+        3600.0, gt=0, description="Longest wait between two attempts of a push.")
+    push_retry_hours: float = Field(
+        24.0, gt=0, description="How long a push item is retried before it goes to the dead "
+        "letters (`yizhan deadletters replay` puts it back).")
+    push_poll_seconds: float = Field(
+        1.0, gt=0, description="How often the push stage looks for due items without a "
+        "wake-up signal (items written by other processes, retries coming due).")
+    push_concurrency: int = Field(
+        32, ge=1, description="Most pushes in flight at once in one process.")
+    queue_visibility_seconds: float = Field(
+        30.0, gt=0, description="Pull queue: how long a received item stays invisible to "
+        "other receives unless the request says otherwise; unacknowledged, it comes back.")
+    queue_max_wait_seconds: float = Field(
+        30.0, ge=0, description="Pull queue: the longest long-poll a receive may ask for.")
+    receipt_wait_hours: float = Field(
+        72.0, gt=0, description="A message still waiting for its receipt this long after its "
+        "submit becomes unknown; receipts after that are kept but change nothing.")
+    sweep_seconds: float = Field(
+        60.0, gt=0, description="How often the 72-hour sweeper runs.")
+    retention_days: int = Field(
+        1095, ge=1, description="How long records (messages, receipts, uplinks) are kept; "
+        "older ones are purged in batches. Statistics are kept.")
+    purge_interval_seconds: float = Field(
+        3600.0, gt=0, description="How often the retention purge runs.")
+    purge_batch: int = Field(
+        1000, ge=1, description="Most records deleted in one transaction of the purge (it "
+        "pauses between transactions so that sending goes on).")
+
     simulator_delay_seconds: float = Field(
         0.2, ge=0, description="Delay of the simulator's receipts unless a script says otherwise.")
     simulator_script: Path | None = Field(

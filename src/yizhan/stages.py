@@ -2,6 +2,8 @@
 
     api (intake) --committer--> store: messages + outbox --bus "dispatch"--> DispatchWorker
         --> Router --> Channel --(receipts, uplinks)--> ReceiptStage --> store
+        store: push outbox --bus "push"--> PushStage --> tenant URLs   (or the pull API)
+    background: PushStage, Sweeper (72-hour rule), Purge (retention)
 
 Embedded mode runs every stage here in one event loop. `start` brings them up in an order
 where nothing can arrive at a stage that is not running yet; `stop` drains them in reverse:
@@ -30,6 +32,13 @@ class Recoverable(Protocol):
     async def release_claims(self) -> None: ...
 
 
+class Background(Protocol):
+    """A stage of its own loop: the push stage, the 72-hour sweeper, the retention purge."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
 @dataclass
 class Pipeline:
     committer: Batcher[Acceptance]
@@ -45,6 +54,8 @@ class Pipeline:
     """Embedded mode: this process is the only dispatcher, so leases left by a previous run
     can be released at once (the messages they cover are resolved as interrupted). With
     several dispatch processes, leases expire instead (5 minutes)."""
+    background: Sequence[Background] = ()
+    """Delivery stages with loops of their own, started last and stopped first."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -60,8 +71,10 @@ class Pipeline:
         if self.sole_dispatcher:
             await self.store.release_claims()
         self._tasks.append(asyncio.create_task(self.dispatch.run(), name="dispatch"))
-        log.info("stages started: committer, receipts, %d channel(s), dispatch",
-                 len(self.channels))
+        for stage in self.background:
+            await stage.start()
+        log.info("stages started: committer, receipts, %d channel(s), dispatch, %d more",
+                 len(self.channels), len(self.background))
 
     async def stop(self) -> None:
         await self.committer.stop()
@@ -69,6 +82,8 @@ class Pipeline:
             await batcher.stop()
         if not self.dispatching:
             return
+        for stage in reversed(self.background):
+            await stage.stop()
         await self.dispatch.stop()
         for task in self._tasks:
             # The worker leaves its loop once its round is recorded; cancel only a round

@@ -38,23 +38,27 @@ LEASE = timedelta(minutes=5)
 
 
 def build_messages(account: Account, clock: ManualClock, count: int,
-                   phone: str = "+8613800138000") -> list[Message]:
+                   phone: str = "+8613800138000", failed: bool = False) -> list[Message]:
+    """Messages as intake builds them; `failed`: refused at acceptance (code isv.BLACK)."""
     ids = IdGenerator()
     first = ids.next_id()
     return [Message(id=first if i == 0 else ids.next_id(), biz_id=ids.biz_id(first),
                     account_id=AccountId(account.id), phone=PhoneNumber(phone),
                     sign_name="驿站", template_code=TemplateCode("SMS_100000001"),
                     template_type=TemplateType.VERIFICATION, content="【驿站】code 1",
-                    segments=1, status=MessageStatus.WAITING, error_code="", out_id="o1",
-                    created_at=clock.now())
+                    segments=1, status=MessageStatus.FAILED if failed else MessageStatus.WAITING,
+                    error_code="isv.BLACK" if failed else "", out_id="o1",
+                    created_at=clock.now(),
+                    dispatch_state=DispatchState.DONE if failed else DispatchState.QUEUED)
             for i in range(count)]
 
 
 async def make_messages(store: SqlStore, clock: ManualClock, count: int,
-                        phone: str = "+8613800138000") -> list[Message]:
-    account = await store.account_by_name("acme") or await store.create_account("acme",
-                                                                                clock.now())
-    made = build_messages(account, clock, count, phone)
+                        phone: str = "+8613800138000", account: str = "acme",
+                        failed: bool = False) -> list[Message]:
+    owner = await store.account_by_name(account) or await store.create_account(account,
+                                                                               clock.now())
+    made = build_messages(owner, clock, count, phone, failed)
     await store.accept(made)
     return made
 

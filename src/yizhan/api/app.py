@@ -7,7 +7,7 @@ store (the benchmarks use it as the stack's ceiling).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI
@@ -17,11 +17,12 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from yizhan import __version__
-from yizhan.api import errors, rest
+from yizhan.api import errors, push, records, rest
 from yizhan.api.aliyun.endpoint import JSON_UTF8, AliyunServices, handle, internal_error, rpc
 from yizhan.api.auth import Authenticator
 from yizhan.domain.ports import Clock
 from yizhan.intake import Intake
+from yizhan.webhooks.queue import QueueSettings
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class ApiServices:
     clock: Clock
     aliyun: AliyunServices
     default_language: str = "en"
+    queue: QueueSettings = field(default_factory=QueueSettings)
 
 
 def create_app(services: ApiServices) -> FastAPI:
@@ -44,7 +46,10 @@ def create_app(services: ApiServices) -> FastAPI:
     app.state.clock = services.clock
     app.state.default_language = services.default_language
     app.state.aliyun = services.aliyun
+    app.state.queue_settings = services.queue
     app.include_router(rest.router)
+    app.include_router(push.router)
+    app.include_router(records.router)
     # The Alibaba Cloud compatible RPC endpoint (docs/aliyun.md): every action on "/".
     app.add_route("/", rpc, methods=["GET", "POST"], include_in_schema=False)
     app.add_exception_handler(rest.AuthFailed, rest.on_auth_failed)

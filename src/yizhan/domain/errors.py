@@ -93,6 +93,12 @@ _CODES: tuple[ErrorCode, ...] = (
     ErrorCode("TestNumberLimit", 400,
               "The account has bound as many test numbers as it may (10); unbind one first.",
               "本账号绑定的测试号码已达上限（10 个），请先解绑一个。"),
+    # Receipts and replies reach tenants (issue 7; docs/push.md).
+    ErrorCode("QueueNotEnabled", 409,
+              "Items of this type are not kept for the pull queue: set their target to "
+              "\"queue\" (PUT /v1/push) to pull them, or receive them at your push URL.",
+              "该类消息未设置为队列拉取：请将其目标设为 \"queue\"（PUT /v1/push）后拉取，"
+              "或在推送地址接收。"),
     ErrorCode("InternalError", 500,
               "The request processing has failed due to some unknown error.",
               "请求处理失败，发生未知错误。"),

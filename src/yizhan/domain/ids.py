@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from datetime import datetime
 
 from yizhan.domain.model import BizId, MessageId
 
@@ -57,3 +58,10 @@ def new_access_key_secret() -> str:
 
 def new_template_code() -> str:
     return f"SMS_{secrets.randbelow(900_000_000) + 100_000_000}"
+
+
+def first_id_at(moment: datetime) -> int:
+    """The smallest message id made at or after `moment` (ids grow with time): a range of
+    ids is a range of acceptance times, served by the primary key."""
+    ms = min(max(int(moment.timestamp() * 1000) - _EPOCH_MS, 0), (1 << 41) - 1)
+    return ms << (_GEN_BITS + _SEQ_BITS)

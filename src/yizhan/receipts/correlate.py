@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -61,8 +61,11 @@ class EventInbox:
 
 class ReceiptStage:
     def __init__(self, store: ReceiptStore, clock: Clock, *, batch: int = 512,
-                 match_every: float = 5.0) -> None:
+                 match_every: float = 5.0, on_stored: Callable[[], None] | None = None,
+                 ) -> None:
         self._store = store
+        self._on_stored = on_stored
+        """Called after each stored batch (the push stage's wake-up)."""
         self._clock = clock
         self._match_every = match_every
         self._batcher: Batcher[Receipt] = Batcher("receipts", self._flush, max_batch=batch,
@@ -94,6 +97,8 @@ class ReceiptStage:
         updates = [ReceiptUpdate(r, *codes.classify(r.code)) for r in receipts]
         matched = await self._store.store_receipts(updates, self._clock.now())
         log.debug("stored %d receipts, %d matched", len(receipts), matched)
+        if matched and self._on_stored is not None:
+            self._on_stored()
 
     async def _match_loop(self) -> None:
         while not self._stopping.is_set():

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Connection, Row, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from yizhan.domain import ids
@@ -25,6 +25,8 @@ from yizhan.domain.model import (
     TemplateCode,
     TemplateType,
 )
+from yizhan.storage import reports
+from yizhan.storage.messages import _hot_sql
 from yizhan.storage.tables import access_keys, accounts, signatures, templates
 
 T = TypeVar("T")
@@ -50,6 +52,12 @@ def _template(row: Row[Any]) -> Template:
     return Template(TemplateCode(row.code), AccountId(row.account_id), row.name,
                     TemplateType(row.type), row.content, ReviewState(row.state), row.reason,
                     row.created_at, bool(row.test))
+
+
+def _report_review(conn: Connection, account_id: int, topic: str, subject: dict[str, Any],
+                   state: ReviewState, reason: str, now: datetime | None) -> None:
+    reports.report_review(conn, _hot_sql(conn.dialect.name == "postgresql"), account_id, topic,
+                          subject, state.value, reason, now or datetime.now(UTC))
 
 
 class CatalogueMixin:
@@ -137,15 +145,20 @@ class CatalogueMixin:
                                 .order_by(signatures.c.id), offset, limit, _signature)
 
     async def review_signature(self, signature_id: int, state: ReviewState,
-                               reason: str = "") -> Signature | None:
-        """Set the review state; a deleted signature stays deleted (DOMAIN.md: deleted ones
-        cannot be restored), and is returned as it is."""
+                               reason: str = "", now: datetime | None = None,
+                               ) -> Signature | None:
+        """Set a signature's review state; an approval or rejection is reported to the
+        account (SignSmsReport) in the same transaction. A deleted signature stays deleted
+        (DOMAIN.md: deleted ones cannot be restored) and is returned as it is."""
         async with self._write() as conn:
             await conn.execute(update(signatures).where(
                 signatures.c.id == signature_id, signatures.c.state != ReviewState.DELETED)
                 .values(state=state, reason=reason))
             row = (await conn.execute(select(signatures).where(
                 signatures.c.id == signature_id))).first()
+            if row is not None and row.state != ReviewState.DELETED:
+                await conn.run_sync(_report_review, row.account_id, reports.SIGN_REPORT, {
+                    "sign_name": row.name, "order_id": str(row.id)}, state, reason, now)
         return _signature(row) if row else None
 
     # Templates
@@ -188,14 +201,20 @@ class CatalogueMixin:
                                 .order_by(templates.c.created_at, templates.c.code),
                                 offset, limit, _template)
 
-    async def review_template(self, code: str, state: ReviewState,
-                              reason: str = "") -> Template | None:
-        """Set the review state; a deleted template stays deleted, returned as it is."""
+    async def review_template(self, code: str, state: ReviewState, reason: str = "",
+                              now: datetime | None = None) -> Template | None:
+        """Set a template's review state; an approval or rejection is reported to the
+        account (TemplateSmsReport) in the same transaction. A deleted template stays
+        deleted and is returned as it is."""
         async with self._write() as conn:
             await conn.execute(update(templates).where(
                 templates.c.code == code, templates.c.state != ReviewState.DELETED)
                 .values(state=state, reason=reason))
             row = (await conn.execute(select(templates).where(templates.c.code == code))).first()
+            if row is not None and row.state != ReviewState.DELETED:
+                await conn.run_sync(_report_review, row.account_id, reports.TEMPLATE_REPORT, {
+                    "template_code": row.code, "template_name": row.name,
+                    "template_type": row.type, "order_id": row.code}, state, reason, now)
         return _template(row) if row else None
 
     # Helpers

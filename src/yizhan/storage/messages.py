@@ -43,8 +43,15 @@ from yizhan.domain.ports import (
     Retryable,
     SubmitOutcome,
 )
-from yizhan.storage import billing
-from yizhan.storage.tables import dead_letters, messages, outbox, receipts, uplinks
+from yizhan.storage import billing, reports
+from yizhan.storage.reports import Transition, subject_of
+from yizhan.storage.tables import (
+    dead_letters,
+    messages,
+    outbox,
+    push_items,
+    receipts,
+)
 
 DISPATCH = "dispatch"
 INTERRUPTED = ("the process stopped while this message was being submitted; it may or may "
@@ -129,6 +136,16 @@ class _HotSql:
         self.bill = place(
             "UPDATE messages SET charge = ?, package_parts = ?, charged_at = ? WHERE id = ?")
         self._postgres = postgres
+        self.place: Callable[[str], str] = place
+        self.subjects_head = f"SELECT {reports.SUBJECT_COLUMNS} FROM messages WHERE id "
+        self.lock = " FOR UPDATE" if postgres else ""
+
+    def subjects(self, ids: Sequence[int]) -> tuple[str, tuple[Any, ...]]:
+        """Statement and parameters reading the report subjects (and status) of messages,
+        locking them on PostgreSQL (their status is about to change)."""
+        if self._postgres:
+            return self.subjects_head + "= ANY($1)" + self.lock, (list(ids),)
+        return self.subjects_head + f"IN ({', '.join('?' * len(ids))})", tuple(ids)
 
     def targets(self, channel: str, remote_ids: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
         """Statement and parameters finding the messages of some remote ids of a channel,
@@ -199,6 +216,7 @@ def _claim(conn: Connection, sql: _HotSql, now: datetime, limit: int,
     items = conn.exec_driver_sql(sql.due, (DISPATCH, at, at, limit)).all()
     claims: list[Claim] = []
     interrupted: list[MessageId] = []
+    changes: list[Transition] = []
     finished: list[tuple[int]] = []
     for item in items:
         state = item[15]
@@ -207,11 +225,16 @@ def _claim(conn: Connection, sql: _HotSql, now: datetime, limit: int,
             continue
         if state == DispatchState.SUBMITTING.value:
             interrupted.append(item[2])
+            m = _claimed_message(item, sql.read_ts)
+            if not m.status.final:
+                changes.append(Transition(subject_of(m), m.status.value,
+                                          MessageStatus.UNKNOWN.value, "", now))
         finished.append((item[0],))  # message gone or already past submitting
     if interrupted:
         conn.exec_driver_sql(sql.interrupted, [
             (MessageStatus.UNKNOWN.value, DispatchState.DONE.value, INTERRUPTED, message_id)
             for message_id in interrupted])
+        reports.record(conn, sql, changes, now)
     if finished:
         conn.exec_driver_sql(sql.finished, finished)
     if claims:
@@ -236,8 +259,8 @@ def _match_late(conn: Connection, limit: int, now: datetime) -> int:
         conn.execute(update(receipts).where(receipts.c.id == bindparam("b_rid"))
                      .values(message_id=bindparam("b_id")),
                      [{"b_rid": r.id, "b_id": t.id} for r, t in matched])
-        _settle(conn, sql, [(_STATUSES[r.status], r.error_code, sql.ts(r.done_at), t)
-                            for r, t in matched], now)
+        _settle(conn, sql, [(_STATUSES[r.status], r.error_code, sql.ts(r.done_at), t,
+                             r.done_at) for r, t in matched], now)
     return len(matched)
 
 
@@ -271,18 +294,36 @@ class Target(NamedTuple):
     part_price: int
 
 
+def _subjects(conn: Connection, sql: _HotSql,
+              ids: Sequence[int]) -> dict[int, tuple[reports.Subject, str]]:
+    """Report subjects and current status of messages (locked on PostgreSQL)."""
+    found: dict[int, tuple[reports.Subject, str]] = {}
+    for chunk in _chunks(sorted(ids)):
+        for row in conn.exec_driver_sql(*sql.subjects(chunk)):
+            found[row[0]] = (reports.subject_row(row, sql.read_ts), row[10])
+    return found
+
+
 def _settle(conn: Connection, sql: _HotSql,
-            items: Sequence[tuple[MessageStatus, str, Any, Target]], now: datetime) -> None:
-    """Apply receipts (status, error code, done-at as the driver wants it, target) to the
-    messages still waiting, the first receipt of each message winning, and bill the
-    successful domestic ones in the same statement (storage/billing.py)."""
+            items: Sequence[tuple[MessageStatus, str, Any, Target, datetime]],
+            now: datetime) -> None:
+    """Apply receipts (status, error code, done-at as the driver wants it, target, done-at)
+    to the messages still waiting, the first receipt of each message winning; bill the
+    successful domestic ones in the same statement (storage/billing.py) and record the
+    status changes for push and statistics (storage/reports.py)."""
     seen: set[int] = set()
     applied: list[list[Any]] = []
     billable: list[billing.Billable] = []
-    for status, error_code, done_at, target in items:
+    changes: list[Transition] = []
+    subjects = _subjects(conn, sql, list({item[3].id for item in items}))
+    for status, error_code, done_at, target, when in items:
         if target.status != MessageStatus.WAITING.value or target.id in seen:
             continue
         seen.add(target.id)
+        subject = subjects.get(target.id)
+        if subject is not None:
+            changes.append(Transition(subject[0], target.status, status.value, error_code,
+                                      when))
         applied.append([status.value, error_code, done_at, DispatchState.DONE.value, 0, 0,
                         None, target.id, MessageStatus.WAITING.value])
         if status is MessageStatus.SUCCESS and target.phone.startswith(billing.DOMESTIC_PREFIX):
@@ -297,6 +338,7 @@ def _settle(conn: Connection, sql: _HotSql,
                 row[4:7] = bill.charge, bill.package_parts, charged_at
     if applied:
         conn.exec_driver_sql(sql.apply_receipt, [tuple(row) for row in applied])
+    reports.record(conn, sql, changes, now)
 
 
 def _find_targets(conn: Connection, items: Sequence[Any]) -> dict[tuple[str, str], Target]:
@@ -385,6 +427,11 @@ class MessagesMixin:
             conn.exec_driver_sql(sql.insert_message, rows)
         if queued:
             conn.exec_driver_sql(sql.insert_outbox, queued)
+        written = [m for m in batch if isinstance(m, Message)]
+        if written:
+            reports.record(conn, sql, [Transition(subject_of(m), None, m.status.value,
+                                                  m.error_code, m.created_at) for m in written],
+                           written[0].created_at)
 
     # Queries
 
@@ -466,6 +513,12 @@ class MessagesMixin:
                 or o.dead]
         abroad = [o.claim.message for o in outcomes if isinstance(o.result, Accepted)
                   and not o.claim.message.phone.startswith(billing.DOMESTIC_PREFIX)]
+        changes = [Transition(subject_of(o.claim.message), o.claim.message.status.value,
+                              (MessageStatus.FAILED if isinstance(o.result, Rejected)
+                               else MessageStatus.UNKNOWN).value,
+                              getattr(o.result, "code", ""), now)
+                   for o in outcomes if isinstance(o.result, Rejected | Ambiguous)
+                   and not o.claim.message.status.final]
 
         def transaction(conn: Connection) -> None:
             if accepted:
@@ -501,6 +554,7 @@ class MessagesMixin:
                     "error": getattr(o.result, "reason", "")} for o in dead])
             if done:
                 conn.exec_driver_sql(sql.finished, [(outbox_id,) for outbox_id in done])
+            reports.record(conn, sql, changes, now)
 
         await self._transaction(transaction)
 
@@ -517,7 +571,7 @@ class MessagesMixin:
         def transaction(conn: Connection) -> int:
             targets = _find_targets(conn, [u.receipt for u in updates])
             rows: list[tuple[Any, ...]] = []
-            matched: list[tuple[MessageStatus, str, Any, Target]] = []
+            matched: list[tuple[MessageStatus, str, Any, Target, datetime]] = []
             times: dict[datetime, Any] = {}
             for u in updates:
                 r = u.receipt
@@ -528,7 +582,7 @@ class MessagesMixin:
                 rows.append((target and target.id, r.channel, r.remote_id, r.code,
                              u.status.value, u.error_code, r.raw, done_at, received))
                 if target is not None:
-                    matched.append((u.status, u.error_code, done_at, target))
+                    matched.append((u.status, u.error_code, done_at, target, r.done_at))
             conn.exec_driver_sql(sql.insert_receipt, rows)
             _settle(conn, sql, matched, now)
             return len(matched)
@@ -539,12 +593,17 @@ class MessagesMixin:
         """Apply receipts stored before their message's submit was (billing at `now`)."""
         return await self._transaction(_match_late, limit, now or datetime.now(UTC))
 
-    async def store_uplinks(self, items: Sequence[Uplink]) -> None:
-        async with self._write() as conn:
-            await conn.execute(insert(uplinks), [{
-                "account_id": None, "channel": u.channel, "phone": u.phone,
-                "dest_code": u.dest_code, "content": u.content, "received_at": u.received_at}
-                for u in items])
+    async def store_uplinks(self, items: Sequence[Uplink], now: datetime | None = None) -> None:
+        """Store uplinks, each attributed to an account, with their SmsUp push items."""
+        sql = _hot_sql(self.is_postgres)
+
+        def transaction(conn: Connection) -> None:
+            accounts = [row[0] for row in conn.exec_driver_sql("SELECT id FROM accounts")]
+            for u in items:
+                reports.store_uplink(conn, sql, accounts, u.phone, u.channel, u.dest_code,
+                                     u.content, u.received_at, now or u.received_at)
+
+        await self._transaction(transaction)
 
     # Dead letters
 
@@ -570,9 +629,16 @@ class MessagesMixin:
             if row is None:
                 return None
             payload = row.payload
-            await conn.execute(insert(outbox).values(
-                topic=payload["topic"], message_id=payload["message_id"], attempts=0,
-                available_at=now, last_error=""))
+            if payload["topic"] == "push":  # a push item: back on the push outbox, afresh
+                item = payload["item"]
+                await conn.execute(insert(push_items).values(
+                    account_id=item["account_id"], topic=item["topic"],
+                    message_id=item["message_id"], payload=item["payload"], attempts=0,
+                    created_at=now, available_at=now, last_error=""))
+            else:
+                await conn.execute(insert(outbox).values(
+                    topic=payload["topic"], message_id=payload["message_id"], attempts=0,
+                    available_at=now, last_error=""))
             await conn.execute(update(dead_letters).where(dead_letters.c.id == letter_id)
                                .values(replayed_at=now))
         return _dead_letter(row)

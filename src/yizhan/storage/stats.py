@@ -1,23 +1,76 @@
-"""Counts of messages by status over a time range, for QuerySendStatistics.
+"""Statistics: the incremental counters of `stats_daily` (kept by `storage/reports.py` in
+the transactions that change message status), summed per requested dimension.
 
-Computed from the records for now; the statistics work makes them incremental.
+`status_counts` counts records directly; tests use it to check the counters against the
+records they summarise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from yizhan.domain.carriers import Carrier
 from yizhan.domain.model import AccountId, MessageStatus, TemplateType
-from yizhan.storage.tables import messages
+from yizhan.storage.tables import messages, stats_daily
+
+DIMENSIONS = ("day", "sign_name", "template_code", "template_type", "carrier")
+COUNTERS = ("sent", "success", "failed", "unknown", "waiting", "billed_parts")
+
+
+@dataclass(frozen=True, slots=True)
+class StatsRow:
+    key: dict[str, str]
+    """The values of the grouped dimensions (`day` as YYYYMMDD, China calendar)."""
+    sent: int
+    success: int
+    failed: int
+    unknown: int
+    waiting: int
+    billed_parts: int
+
+    @property
+    def success_rate(self) -> float:
+        """Delivered / sent (records still waiting count as not yet delivered)."""
+        return self.success / self.sent if self.sent else 0.0
 
 
 class StatsMixin:
     _read: Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+
+    async def statistics(self, account_id: AccountId, start: date, end: date, *,
+                         group_by: Sequence[str] = ("day",),
+                         template_type: TemplateType | None = None,
+                         sign_name: str | None = None, template_code: str | None = None,
+                         international: bool | None = None) -> list[StatsRow]:
+        """Counters of China send days [start, end] (inclusive) summed per `group_by`,
+        newest day first, then by the other dimensions."""
+        c = stats_daily.c
+        conditions = [c.account_id == account_id, c.day >= start.strftime("%Y%m%d"),
+                      c.day <= end.strftime("%Y%m%d")]
+        if template_type is not None:
+            conditions.append(c.template_type == template_type.value)
+        if sign_name is not None:
+            conditions.append(c.sign_name == sign_name)
+        if template_code is not None:
+            conditions.append(c.template_code == template_code)
+        if international is not None:
+            abroad = c.carrier == Carrier.INTERNATIONAL.value
+            conditions.append(abroad if international else ~abroad)
+        keys = [c[name] for name in group_by]
+        order = [k.desc() if k.name == "day" else k for k in keys]
+        query = (select(*keys, *(func.sum(c[n]) for n in COUNTERS)).where(*conditions)
+                 .group_by(*keys).order_by(*order))
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        width = len(keys)
+        return [StatsRow(dict(zip(group_by, row[:width], strict=True)),
+                         *(int(v or 0) for v in row[width:])) for row in rows]
 
     async def status_counts(self, account_id: AccountId, start: datetime, end: datetime,
                             template_type: TemplateType | None = None,

@@ -24,12 +24,15 @@ from yizhan.storage.engine import WRITE_OPTION, create_engine, sqlite_writer_eng
 from yizhan.storage.lists import ListsMixin
 from yizhan.storage.messages import MessagesMixin
 from yizhan.storage.nonces import NoncesMixin
+from yizhan.storage.push import PushMixin
+from yizhan.storage.records import RecordsMixin
 from yizhan.storage.stats import StatsMixin
 
 R = TypeVar("R")
 
 
-class SqlStore(CatalogueMixin, MessagesMixin, NoncesMixin, StatsMixin, BillingMixin, ListsMixin):
+class SqlStore(CatalogueMixin, MessagesMixin, NoncesMixin, StatsMixin, BillingMixin, ListsMixin,
+               PushMixin, RecordsMixin):
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._writer = engine.execution_options(**{WRITE_OPTION: True})

@@ -267,3 +267,64 @@ blacklist = Table(
     Column("removed_at", UTCDateTime, nullable=True),
     Column("version", BigInteger, nullable=False, index=True),
 )
+
+
+# --- receipts and replies reach tenants (issue 7): push settings, push outbox, statistics ---
+
+push_endpoints = Table(
+    "push_endpoints", metadata,
+    # Where an account's receipts, uplinks and review results go: an http(s) URL (batch
+    # push), `queue` (kept for the pull API), or "" (not produced). See docs/push.md.
+    Column("account_id", ForeignKey("accounts.id"), primary_key=True),
+    Column("receipt_url", Text, nullable=False, server_default=""),
+    Column("uplink_url", Text, nullable=False, server_default=""),
+    Column("review_url", Text, nullable=False, server_default=""),
+    # Signs each push (HMAC-SHA256); in clear because the platform must compute it.
+    Column("secret", String(64), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+push_items = Table(
+    "push_items", metadata,
+    # The durable push outbox: one SmsReport / SmsUp / SignSmsReport / TemplateSmsReport
+    # item, written in the transaction of the change it reports; deleted once delivered
+    # (or acknowledged on the pull queue), or moved to dead_letters.
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("topic", String(24), nullable=False),
+    Column("message_id", BigInteger, nullable=True, index=True),
+    Column("payload", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("available_at", UTCDateTime, nullable=False),
+    Column("claimed_until", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=False, default=""),
+    Index("ix_push_items_available", "available_at"),
+    Index("ix_push_items_account_topic", "account_id", "topic", "id"),
+)
+
+stats_daily = Table(
+    "stats_daily", metadata,
+    # Incremental counters per China send day, signature, template, type and carrier,
+    # updated in the transactions that change message status (storage/reports.py).
+    Column("account_id", BigInteger, primary_key=True),
+    Column("day", String(8), primary_key=True),
+    Column("sign_name", String(64), primary_key=True),
+    Column("template_code", String(32), primary_key=True),
+    Column("template_type", String(16), primary_key=True),
+    Column("carrier", String(16), primary_key=True),
+    Column("sent", BigInteger, nullable=False, default=0),
+    Column("success", BigInteger, nullable=False, default=0),
+    Column("failed", BigInteger, nullable=False, default=0),
+    Column("unknown", BigInteger, nullable=False, default=0),
+    Column("waiting", BigInteger, nullable=False, default=0),
+    Column("billed_parts", BigInteger, nullable=False, default=0),
+)
+
+messages_waiting = Index(
+    # The 72-hour sweeper's way to the messages still waiting for a receipt: a partial
+    # index, so it holds only the waiting ones and costs little to keep.
+    "ix_messages_waiting_submitted", messages.c.submitted_at,
+    sqlite_where=messages.c.status == "waiting",
+    postgresql_where=messages.c.status == "waiting",
+)

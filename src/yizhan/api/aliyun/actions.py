@@ -9,7 +9,7 @@ out of range or malformed is `isv.INVALID_PARAMETERS` (HTTP 200), as SPEC.md §5
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -31,6 +31,8 @@ from yizhan.domain.timezone import china_day_bounds, china_text, china_today
 from yizhan.intake import MAX_BATCH_NUMBERS, MAX_NUMBERS, Intake, SendRequest
 from yizhan.policy import numbers
 from yizhan.policy.chain import Recipient
+from yizhan.webhooks import queue
+from yizhan.webhooks.queue import QueueSettings
 
 QUERY_DAYS = 30
 
@@ -40,6 +42,7 @@ class ActionServices:
     intake: Intake
     store: Any
     clock: Clock
+    queue: QueueSettings = field(default_factory=QueueSettings)
 
 
 @dataclass(frozen=True)
@@ -228,20 +231,15 @@ async def query_send_statistics(ctx: ActionContext) -> Result:
     if end_day < start_day or (end_day - start_day).days >= QUERY_DAYS:
         return Refusal("isv.INVALID_PARAMETERS",
                        f"EndDate must be on or after StartDate, at most {QUERY_DAYS} days on")
-    days = [start_day + timedelta(days=i) for i in range((end_day - start_day).days + 1)]
-    rows = []
-    for day in reversed(days):  # newest first
-        start, end = china_day_bounds(day)
-        counts = await ctx.services.store.status_counts(
-            ctx.account.id, start, end, TEMPLATE_TYPES.get(type_number),
-            ctx.params.get("SignName") or None, international=globe == 2)
-        total = sum(counts.values())
-        if total:
-            rows.append({"SendDate": day.strftime("%Y%m%d"), "TotalCount": total,
-                         "RespondedSuccessCount": counts.get(MessageStatus.SUCCESS, 0),
-                         "RespondedFailCount": counts.get(MessageStatus.FAILED, 0)
-                         + counts.get(MessageStatus.UNKNOWN, 0),
-                         "NoRespondedCount": counts.get(MessageStatus.WAITING, 0)})
+    # From the incremental counters (storage/stats.py), newest day first.
+    counted = await ctx.services.store.statistics(
+        ctx.account.id, start_day, end_day, group_by=("day",),
+        template_type=TEMPLATE_TYPES.get(type_number),
+        sign_name=ctx.params.get("SignName") or None, international=globe == 2)
+    rows = [{"SendDate": r.key["day"], "TotalCount": r.sent,
+             "RespondedSuccessCount": r.success,
+             "RespondedFailCount": r.failed + r.unknown, "NoRespondedCount": r.waiting}
+            for r in counted if r.sent]
     return {"Data": {"TotalSize": len(rows),
                      "TargetList": rows[(index - 1) * size:index * size]}}
 
@@ -436,6 +434,39 @@ async def query_sms_template_list(ctx: ActionContext) -> Result:
                                       "RejectDate": ""}} for t in shown]}
 
 
+# The pull queue (docs/push.md): Yizhan's own actions, in Alibaba's style.
+
+
+async def receive_push_items(ctx: ActionContext) -> Result:
+    kind = ctx.required("MessageType")
+    most = ctx.integer("MaxItems", 1, queue.MAX_ITEMS, 10)
+    wait = ctx.integer("WaitSeconds", 0, 30, 0)
+    visible = ctx.integer("VisibilitySeconds", 1, 43200,
+                          int(ctx.services.queue.visibility))
+    refusal = first_refusal(kind, most, wait, visible)
+    if refusal:
+        return refusal
+    assert isinstance(kind, str) and isinstance(most, int) and isinstance(wait, int)
+    assert isinstance(visible, int)
+    found = await queue.receive(ctx.services.store, ctx.services.clock, ctx.account.id, kind,
+                                most, min(wait, ctx.services.queue.max_wait), visible)
+    if isinstance(found, Refusal):
+        return found
+    return {"Items": [{"ReceiptHandle": i["receipt_handle"], "MessageType": i["message_type"],
+                       "ReceiveCount": i["receive_count"], "MessageBody": i["body"]}
+                      for i in found]}
+
+
+async def delete_push_items(ctx: ActionContext) -> Result:
+    handles = ctx.required("ReceiptHandles")
+    if isinstance(handles, Refusal):
+        return handles
+    deleted = await queue.acknowledge(ctx.services.store, ctx.account.id, handles.split(","))
+    if isinstance(deleted, Refusal):
+        return deleted
+    return {"DeletedCount": deleted}
+
+
 ACTIONS: dict[str, Action] = {
     "SendSms": send_sms,
     "SendBatchSms": send_batch_sms,
@@ -451,6 +482,8 @@ ACTIONS: dict[str, Action] = {
     "DeleteSmsTemplate": delete_sms_template,
     "QuerySmsTemplate": query_sms_template,
     "QuerySmsTemplateList": query_sms_template_list,
+    "ReceivePushItems": receive_push_items,
+    "DeletePushItems": delete_push_items,
 }
 
 SENDING = frozenset({"SendSms", "SendBatchSms"})

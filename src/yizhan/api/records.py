@@ -1,0 +1,89 @@
+"""Native API for statistics and exports (docs/records.md).
+
+    GET /v1/statistics               counters per day / signature / template / type / carrier
+    GET /v1/exports/failed-numbers   failed numbers of a BizId or a period, as CSV
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from yizhan.api.errors import json_response, refusal_response, request_id
+from yizhan.api.rest import AccountDep
+from yizhan.domain.errors import Refusal
+from yizhan.domain.model import MessageStatus, TemplateType
+from yizhan.domain.timezone import china_day_bounds, china_today
+from yizhan.records.export import failed_csv
+from yizhan.storage.stats import DIMENSIONS
+
+router = APIRouter(prefix="/v1", tags=["records"])
+MAX_DAYS = 366
+
+
+def period(request: Request, start: date | None, end: date | None) -> tuple[date, date] | Refusal:
+    end = end or china_today(request.app.state.clock.now())
+    start = start or end
+    if end < start or (end - start).days >= MAX_DAYS:
+        return Refusal("InvalidParameter",
+                       f"end_date on or after start_date, at most {MAX_DAYS} days in all")
+    return start, end
+
+
+@router.get("/statistics", summary="Statistics per day, signature, template, type, carrier")
+async def statistics(
+    request: Request, account: AccountDep,
+    start_date: date | None = Query(None, description="First China day [default: end_date]."),
+    end_date: date | None = Query(None, description="Last China day [default: today]."),
+    group_by: str = Query("day", description="Comma-separated: " + ", ".join(DIMENSIONS)),
+    template_type: TemplateType | None = Query(None),
+    sign_name: str | None = Query(None),
+    template_code: str | None = Query(None),
+    region: str | None = Query(None, pattern="^(domestic|international)$"),
+) -> Response:
+    days = period(request, start_date, end_date)
+    keys = [k.strip() for k in group_by.split(",") if k.strip()]
+    if not isinstance(days, Refusal) and (not keys or set(keys) - set(DIMENSIONS)):
+        days = Refusal("InvalidParameter", f"group_by: some of {', '.join(DIMENSIONS)}")
+    if isinstance(days, Refusal):
+        return refusal_response(request, days)
+    rows = await request.app.state.store.statistics(
+        account.id, *days, group_by=keys, template_type=template_type, sign_name=sign_name,
+        template_code=template_code,
+        international=None if region is None else region == "international")
+    return json_response({"request_id": request_id(), "code": "OK", "message": "OK",
+                          "rows": [{**r.key, "sent": r.sent, "success": r.success,
+                                    "failed": r.failed, "unknown": r.unknown,
+                                    "waiting": r.waiting, "billed_parts": r.billed_parts,
+                                    "success_rate": round(r.success_rate, 4)} for r in rows]})
+
+
+@router.get("/exports/failed-numbers", summary="Failed numbers as CSV, ready to send again")
+async def failed_numbers(
+    request: Request, account: AccountDep,
+    biz_id: str | None = Query(None, description="One send request."),
+    start_date: date | None = Query(None, description="First China day of a period."),
+    end_date: date | None = Query(None, description="Last China day [default: start_date]."),
+    include_unknown: bool = Query(False, description="Also numbers whose outcome is unknown."),
+) -> Response:
+    statuses = [MessageStatus.FAILED] + ([MessageStatus.UNKNOWN] if include_unknown else [])
+    store = request.app.state.store
+    if biz_id is not None:
+        found = await store.failed_messages(account.id, biz_id=biz_id, statuses=statuses)
+        name = biz_id.split("^")[0]
+    elif start_date is not None:
+        days = period(request, start_date, end_date or start_date)
+        if isinstance(days, Refusal):
+            return refusal_response(request, days)
+        start, end = china_day_bounds(days[0])[0], china_day_bounds(days[1])[1]
+        found = await store.failed_messages(account.id, start=start, end=end,
+                                            statuses=statuses)
+        name = f"{days[0].isoformat()}_{days[1].isoformat()}"
+    else:
+        return refusal_response(request, Refusal("MissingParameter", "biz_id or start_date"))
+    name = f"failed-{name}.csv"
+    return Response(failed_csv(found), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+

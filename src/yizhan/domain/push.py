@@ -1,0 +1,61 @@
+"""What the push stage and the pull queue work with: an account's push settings, a claimed
+push item, a received queue item (issue 7; DOMAIN.md "Receipts and uplink replies reach the
+tenant by HTTP batch push ... or by a queue the tenant consumes")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+QUEUE = "queue"
+"""The target value that keeps a topic's items for the pull API instead of pushing them."""
+
+
+@dataclass(frozen=True, slots=True)
+class PushEndpoints:
+    account_id: int
+    receipt_url: str
+    """SmsReport items: an http(s) URL, `queue`, or "" (none produced)."""
+    uplink_url: str
+    """SmsUp items, likewise."""
+    review_url: str
+    """SignSmsReport and TemplateSmsReport items, likewise."""
+    secret: str = field(repr=False)
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PushClaim:
+    """A push item the push stage holds until its lease ends."""
+
+    id: int
+    account_id: int
+    topic: str
+    message_id: int | None
+    payload: str
+    """The item as stored (JSON object text)."""
+    attempts: int
+    created_at: datetime
+    url: str
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    """An item handed out by the pull queue; invisible to others until `visible_at`."""
+
+    id: int
+    topic: str
+    payload: str
+    receive_count: int
+    visible_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PushRetry:
+    """A push item to try again at `available_at`, after `attempts` failed pushes."""
+
+    id: int
+    attempts: int
+    available_at: datetime
+    error: str

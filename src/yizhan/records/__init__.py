@@ -1,0 +1,1 @@
+"""Records as people and files see them: masking, retention, export."""

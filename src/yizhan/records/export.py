@@ -1,0 +1,29 @@
+"""Failed numbers as CSV, ready to send again (DOMAIN.md: "A message that failed is never
+resent automatically; users can export failed numbers and send again").
+
+The first column is the number as the tenant writes it (mainland numbers as 11 digits), so
+the file can be fed back as a list of numbers; the other columns say why it failed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+
+from yizhan.domain.model import Message
+from yizhan.domain.timezone import china_text
+
+COLUMNS = ["phone_number", "status", "error_code", "sign_name", "template_code", "biz_id",
+           "out_id", "send_time"]
+
+
+def failed_csv(found: Iterable[Message]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for m in found:
+        phone = m.phone[3:] if m.phone.startswith("+86") else m.phone
+        writer.writerow([phone, m.status.value, m.error_code or "UNKNOWN", m.sign_name,
+                         m.template_code, m.biz_id, m.out_id, china_text(m.created_at)])
+    return out.getvalue()

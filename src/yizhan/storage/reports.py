@@ -1,0 +1,222 @@
+"""Message status transitions -> statistics counters and push items, inside the caller's
+transaction (issue 7: "written in the same transaction as the status change").
+
+Every place that changes a message's status (acceptance of refused numbers, submit outcomes,
+interrupted submits, receipts, late receipts, the 72-hour sweeper) describes each change as a
+`Transition` and calls `record`. It
+- adds the change to `stats_daily` (one upsert per key and transaction: sent, success,
+  failed, unknown, waiting, billed parts per China send day, signature, template, type,
+  carrier), so statistics never scan records;
+- for a final status, writes an SmsReport item to the push outbox when the account has
+  asked for receipts (a URL or the pull queue, `push_endpoints.receipt_url`).
+
+Items carry the spec's field names (SPEC.md §7.1) except `err_msg`, which the pusher adds
+when it renders them (`webhooks/items.py`), plus `message_id`, `status` and an
+`idempotency_key` (`<message id>-<status>`: a message reaches one final status only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple, Protocol
+
+import orjson
+from sqlalchemy import Connection
+
+from yizhan.domain.carriers import carrier_of
+from yizhan.domain.model import Message, MessageStatus
+from yizhan.domain.timezone import china_text
+
+SMS_REPORT = "SmsReport"
+SMS_UP = "SmsUp"
+SIGN_REPORT = "SignSmsReport"
+TEMPLATE_REPORT = "TemplateSmsReport"
+TOPICS = (SMS_REPORT, SMS_UP, SIGN_REPORT, TEMPLATE_REPORT)
+TOPIC_COLUMN = {SMS_REPORT: "receipt_url", SMS_UP: "uplink_url", SIGN_REPORT: "review_url",
+                TEMPLATE_REPORT: "review_url"}
+"""Which setting of `push_endpoints` says where each topic goes."""
+
+_CHINA = timedelta(hours=8)  # Asia/Shanghai has had no daylight saving time since 1991
+_COUNTERS = ("sent", "success", "failed", "unknown", "waiting", "billed_parts")
+_INDEX = {name: i for i, name in enumerate(_COUNTERS)}
+SUBJECT_COLUMNS = ("id, account_id, phone, sign_name, template_code, template_type, segments, "
+                   "biz_id, out_id, created_at, status")
+"""What `Subject` needs, in its order, plus the current status (for SELECTs)."""
+
+
+class Sql(Protocol):
+    """The dialect helpers of `messages._HotSql`."""
+
+    ts: Callable[[datetime], Any]
+    read_ts: Callable[[Any], datetime]
+    place: Callable[[str], str]
+
+
+class Subject(NamedTuple):
+    id: int
+    account_id: int
+    phone: str
+    sign_name: str
+    template_code: str
+    template_type: str
+    segments: int
+    biz_id: str
+    out_id: str
+    created_at: datetime
+
+
+def subject_of(m: Message) -> Subject:
+    return Subject(m.id, m.account_id, m.phone, m.sign_name, m.template_code,
+                   m.template_type.value, m.segments, m.biz_id, m.out_id, m.created_at)
+
+
+def subject_row(row: Sequence[Any], read_ts: Callable[[Any], datetime]) -> Subject:
+    """A subject from a row of `SUBJECT_COLUMNS` (driver values)."""
+    created = row[9] if isinstance(row[9], datetime) and row[9].tzinfo else read_ts(row[9])
+    return Subject(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
+                   created)
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    subject: Subject
+    old: str | None
+    """Status before (a `MessageStatus` value); None for a record just created."""
+    new: str
+    error_code: str
+    at: datetime
+    """When it happened: the receipt's time, or the decision's."""
+
+
+def record(conn: Connection, sql: Sql, transitions: Sequence[Transition],
+           now: datetime) -> None:
+    if not transitions:
+        return
+    count(conn, sql, transitions)
+    finals = [t for t in transitions if t.new != MessageStatus.WAITING.value]
+    if finals:
+        targets = endpoints(conn, sql, {t.subject.account_id for t in finals}, SMS_REPORT)
+        enqueue(conn, sql, [(t.subject.account_id, SMS_REPORT, t.subject.id, report_item(t))
+                            for t in finals if targets.get(t.subject.account_id)], now)
+
+
+def count(conn: Connection, sql: Sql, transitions: Iterable[Transition]) -> None:
+    deltas: dict[tuple[Any, ...], list[int]] = {}
+    days: dict[datetime, str] = {}
+    for t in transitions:
+        s = t.subject
+        day = days.get(s.created_at)
+        if day is None:
+            day = days[s.created_at] = (s.created_at + _CHINA).strftime("%Y%m%d")
+        key = (s.account_id, day, s.sign_name, s.template_code, s.template_type,
+               carrier_of(s.phone).value)
+        row = deltas.get(key)
+        if row is None:
+            row = deltas[key] = [0] * len(_COUNTERS)
+        if t.old is None:
+            row[0] += 1
+        else:
+            row[_INDEX[t.old]] -= 1
+        row[_INDEX[t.new]] += 1
+        if t.new == MessageStatus.SUCCESS.value:
+            row[5] += s.segments
+    conn.exec_driver_sql(sql.place(_UPSERT), [(*k, *v) for k, v in sorted(deltas.items())])
+
+
+_UPSERT = (
+    "INSERT INTO stats_daily (account_id, day, sign_name, template_code, template_type, "
+    "carrier, sent, success, failed, unknown, waiting, billed_parts) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (account_id, day, sign_name, template_code, template_type, carrier) "
+    "DO UPDATE SET " + ", ".join(f"{c} = stats_daily.{c} + excluded.{c}" for c in _COUNTERS))
+"""Sorted keys: concurrent PostgreSQL transactions lock the rows in the same order."""
+
+
+def endpoints(conn: Connection, sql: Sql, account_ids: Iterable[int],
+              topic: str) -> dict[int, str]:
+    """The configured target of `topic` (URL or `queue`) per account that has one."""
+    ids = sorted(account_ids)
+    if not ids:
+        return {}
+    marks = ", ".join("?" * len(ids))
+    rows = conn.exec_driver_sql(sql.place(
+        f"SELECT account_id, {TOPIC_COLUMN[topic]} FROM push_endpoints "
+        f"WHERE account_id IN ({marks})"), tuple(ids)).all()
+    return {account_id: target for account_id, target in rows if target}
+
+
+def enqueue(conn: Connection, sql: Sql,
+            items: Sequence[tuple[int, str, int | None, dict[str, Any]]],
+            now: datetime) -> None:
+    """Write push items (account, topic, message id or None, item) to the outbox."""
+    if not items:
+        return
+    at = sql.ts(now)
+    conn.exec_driver_sql(sql.place(
+        "INSERT INTO push_items (account_id, topic, message_id, payload, attempts, created_at, "
+        "available_at, last_error) VALUES (?, ?, ?, ?, 0, ?, ?, '')"),
+        [(account, topic, message_id, orjson.dumps(item).decode(), at, at)
+         for account, topic, message_id, item in items])
+
+
+def report_item(t: Transition) -> dict[str, Any]:
+    """An SmsReport item (SPEC.md §7.1; `err_msg` is added when it is pushed)."""
+    s = t.subject
+    success = t.new == MessageStatus.SUCCESS.value
+    code = t.error_code or ("DELIVERED" if success else "UNKNOWN")
+    phone = s.phone[3:] if s.phone.startswith("+86") else s.phone
+    return {"phone_number": phone, "send_time": china_text(s.created_at),
+            "report_time": china_text(t.at), "success": success, "err_code": code,
+            "sms_size": str(s.segments), "biz_id": s.biz_id, "out_id": s.out_id,
+            "sign_name": s.sign_name, "template_code": s.template_code,
+            "message_id": str(s.id), "status": t.new,
+            "idempotency_key": f"{s.id}-{t.new}"}
+
+
+AUDIT_STATUS = {"approved": "AUDIT_STATE_PASS", "rejected": "AUDIT_STATE_NOT_PASS"}
+
+
+def report_review(conn: Connection, sql: Sql, account_id: int, topic: str,
+                  subject: dict[str, Any], state: str, reason: str, now: datetime) -> None:
+    """A SignSmsReport or TemplateSmsReport item for an approval or a rejection, when the
+    account has asked for review results (`review_url`)."""
+    if state not in AUDIT_STATUS or not endpoints(conn, sql, [account_id], topic):
+        return
+    key = "-".join(str(v) for v in (topic, *subject.values(), state,
+                                    int(now.timestamp() * 1000)))
+    enqueue(conn, sql, [(account_id, topic, None, {
+        **subject, "audit_status": AUDIT_STATUS[state], "audit_remark": reason,
+        "audit_time": china_text(now), "idempotency_key": key})], now)
+
+
+UPLINK_ATTRIBUTION = timedelta(days=7)
+"""An uplink belongs to the account (and signature) that last sent to its number within
+this time, until extension codes identify them (docs/push.md)."""
+
+
+def store_uplink(conn: Connection, sql: Sql, account_ids: Sequence[int], phone: str,
+                 channel: str, dest_code: str, content: str, received_at: datetime,
+                 now: datetime) -> None:
+    """Store one uplink, attributed to an account, with its SmsUp item if asked for."""
+    number = phone if phone.startswith("+") else "+86" + phone[-11:]
+    owner = None
+    if account_ids:
+        marks = ", ".join("?" * len(account_ids))
+        owner = conn.exec_driver_sql(sql.place(
+            f"SELECT account_id, sign_name FROM messages WHERE account_id IN ({marks}) "
+            "AND phone = ? AND created_at >= ? ORDER BY created_at DESC, id DESC LIMIT 1"),
+            (*account_ids, number, sql.ts(received_at - UPLINK_ATTRIBUTION))).first()
+    uplink_id = conn.exec_driver_sql(sql.place(
+        "INSERT INTO uplinks (account_id, channel, phone, dest_code, content, received_at) "
+        "VALUES (?, ?, ?, ?, ?, ?) RETURNING id"),
+        (owner[0] if owner else None, channel, number, dest_code, content,
+         sql.ts(received_at))).scalar_one()
+    if owner is None or not endpoints(conn, sql, [owner[0]], SMS_UP):
+        return
+    enqueue(conn, sql, [(owner[0], SMS_UP, None, {
+        "phone_number": number[3:] if number.startswith("+86") else number,
+        "send_time": china_text(received_at), "content": content, "sign_name": owner[1],
+        "dest_code": dest_code, "sequence_id": uplink_id,
+        "idempotency_key": f"up-{uplink_id}"})], now)

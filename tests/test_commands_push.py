@@ -1,0 +1,43 @@
+"""The operator commands of issue 7: push targets, statistics, failed-numbers export."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import yizhan.commands_push  # noqa: F401  (registers the commands)
+from tests.test_cli import yz
+
+
+def test_push_targets_are_set_checked_and_shown(tmp_path: Path) -> None:
+    yz(tmp_path, "demo")
+    code, output = yz(tmp_path, "push", "show", "--account", "demo")
+    assert code == 0 and "no receipts" in output
+    code, output = yz(tmp_path, "push", "set", "--account", "demo", "--receipt-url",
+                      "https://example.com/receipts", "--uplink-url", "queue")
+    assert code == 0, output
+    assert "https://example.com/receipts" in output and "queue" in output
+    secret = re.search(r"push secret\s+(\S+)", output).group(1)  # type: ignore[union-attr]
+    code, output = yz(tmp_path, "push", "set", "--account", "demo", "--review-url", "ftp://x")
+    assert code == 1 and "http(s) URL" in output
+    code, output = yz(tmp_path, "push", "show", "--account", "demo")
+    assert secret in output and "(off)" in output
+
+
+def test_stats_and_export_failed(tmp_path: Path) -> None:
+    info = json.loads(yz(tmp_path, "demo", "--json")[1])
+    code, output = yz(tmp_path, "send", "13800138000", "--account", "demo", "--sign",
+                      info["sign_name"], "--template", info["templates"]["verification"],
+                      "--param", "code=1")
+    assert code == 0, output
+    code, output = yz(tmp_path, "stats", "--account", "demo", "--group-by", "carrier")
+    assert code == 0 and re.search(r"mobile\s.*\s1\s", output), output
+    code, output = yz(tmp_path, "stats", "--account", "demo", "--group-by", "colour")
+    assert code == 1
+    target = tmp_path / "failed.csv"
+    code, output = yz(tmp_path, "export-failed", "--account", "demo", "--from", "2026-01-01",
+                      "--to", "2099-01-01", "--output", str(target))
+    assert code == 0 and "0 numbers" in output
+    assert target.read_text().startswith("phone_number,status,error_code")
+    assert yz(tmp_path, "export-failed", "--account", "demo")[0] == 1
