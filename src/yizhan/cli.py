@@ -258,7 +258,7 @@ def demo(data_dir: DataDir = None, config: ConfigFile = None, database_url: Data
 
 
 def main() -> None:
-    from yizhan import commands  # noqa: F401  (registers the operator commands)
+    from yizhan import commands, commands_policy  # noqa: F401  (register the operator commands)
 
     app()
 

@@ -13,11 +13,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import Account, AccountStatus, PhoneNumber, Signature, Template
-from yizhan.policy import compliance, numbers, templates
+from yizhan.policy import (
+    compliance,
+    content_filter,
+    international,
+    numbers,
+    quiet_hours,
+    templates,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +50,18 @@ class SendContext:
     """Rendered text of each recipient's message, 【signature】 included."""
     refusals: list[Refusal | None] = field(default_factory=list)
     """Per recipient, the refusal of `NUMBER_CHAIN` (None: the number goes on)."""
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    """The moment of the request (intake's injected clock): time-window rules read it."""
+    keywords: tuple[content_filter.KeywordMatcher, ...] = ()
+    """The keyword lists that apply: platform-wide, then the account's."""
+    registrations: frozenset[tuple[str, str]] = frozenset()
+    """The account's international registrations as (country, kind); loaded only when the
+    request has an international number."""
+    notes: dict[int, str] = field(default_factory=dict)
+    """Per recipient index, a note for a number that goes on (voice delivery): its reason."""
+    memo: dict[tuple[str, str], Refusal | None] = field(default_factory=dict)
+    """Per-request results of number checks keyed by (rule, text), for numbers that share
+    a text."""
 
 
 Check = Callable[[SendContext], Refusal | None]
@@ -126,11 +146,17 @@ REQUEST_CHAIN: tuple[tuple[str, Check], ...] = (
     ("signature.approved", signature_approved),
     ("template.approved", template_approved),
     ("signature.scene", signature_scene),
+    ("template.opt_out", templates.promotion_opt_out),
     ("template.params", render_bodies),
 )
 
 
-NUMBER_CHAIN: tuple[tuple[str, NumberCheck], ...] = ()
+NUMBER_CHAIN: tuple[tuple[str, NumberCheck], ...] = (
+    ("numbers.segment", numbers.supported_segment),
+    ("international.country", international.country_allowed),
+    ("promotion.hours", quiet_hours.promotion_hours),
+    ("content.keywords", content_filter.no_blocked_keyword),
+)
 
 
 def run(ctx: SendContext, chain: tuple[tuple[str, Check], ...] = REQUEST_CHAIN) -> Refusal | None:

@@ -1,8 +1,9 @@
 """The SQL store: one implementation of the `Store` port for SQLite and PostgreSQL.
 
 Catalogue (accounts, keys, signatures, templates) lives in `catalogue.py`, the message path
-(acceptance, outbox, submits, receipts, dead letters) in `messages.py`; this module wires the
-engine and the shared helpers.
+(acceptance, outbox, submits, receipts, dead letters) in `messages.py`, the policy lists
+(keywords, international registrations) in `policy_lists.py`; this module wires the engine
+and the shared helpers.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from yizhan.storage.catalogue import CatalogueMixin
 from yizhan.storage.engine import WRITE_OPTION, create_engine, sqlite_writer_engine
 from yizhan.storage.messages import MessagesMixin
 from yizhan.storage.nonces import NoncesMixin
+from yizhan.storage.policy_lists import PolicyListsMixin
 from yizhan.storage.stats import StatsMixin
 
 R = TypeVar("R")
 
 
-class SqlStore(CatalogueMixin, MessagesMixin, NoncesMixin, StatsMixin):
+class SqlStore(CatalogueMixin, MessagesMixin, NoncesMixin, StatsMixin, PolicyListsMixin):
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
