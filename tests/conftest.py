@@ -12,6 +12,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +25,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from yizhan.app import Yizhan, bind, build, serve
 from yizhan.dispatch.channels.simulator import SimulatorChannel
-from yizhan.domain.ports import SystemClock
+from yizhan.domain.ports import Clock, SystemClock
 from yizhan.seed import Demo, ensure_demo
 from yizhan.settings import Settings
 from yizhan.storage.store import SqlStore
@@ -112,7 +113,13 @@ class Running:
 
 @pytest.fixture
 async def running(store: SqlStore, tmp_path: Path) -> AsyncIterator[Running]:
-    clock = SystemClock()
+    async with start_running(store, tmp_path, SystemClock()) as started:
+        yield started
+
+
+@asynccontextmanager
+async def start_running(store: SqlStore, tmp_path: Path, clock: Clock) -> AsyncIterator[Running]:
+    """A running Yizhan on `clock` (tests of time rules pass a `ManualClock`)."""
     simulator = SimulatorChannel(clock)
     simulator.script.default = type(simulator.script.default)(delay=0.01)
     yz = await build(fast_settings(tmp_path), store=store, clock=clock, channels=[simulator])
