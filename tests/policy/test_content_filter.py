@@ -3,6 +3,9 @@ overlaps, lists that did not change, and numbers that share a text."""
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from tests.policy.contexts import context
 from yizhan.domain.errors import Refusal
 from yizhan.policy.content_filter import KeywordMatcher, MatcherCache, no_blocked_keyword
@@ -60,3 +63,16 @@ def test_numbers_that_share_a_text_share_one_scan() -> None:
 
 def test_no_lists_no_check() -> None:
     assert no_blocked_keyword(context(["+8613800138000"]), 0) is None
+
+
+ALPHABET = st.sampled_from("ab发票赌博验证码é😀\u0100\u0101\u4e00\u4e01")
+
+
+@given(st.lists(st.text(ALPHABET, min_size=1, max_size=3), min_size=1, max_size=8),
+       st.text(ALPHABET, max_size=20))
+def test_a_keyword_is_found_exactly_when_the_text_contains_it(
+        keywords: list[str], text: str) -> None:
+    found = KeywordMatcher(keywords, "platform").first(text)
+    contained = [k for k in keywords if k.lower() in text.lower()]
+    assert (found is not None) == bool(contained)
+    assert found is None or found in text.lower()
