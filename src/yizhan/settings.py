@@ -46,8 +46,9 @@ class Settings(BaseSettings):
         5000, ge=0, description="Most API requests per second per account in one process "
         "(Throttling.User beyond it); 0 turns the limit off.")
     cache_seconds: float = Field(
-        1.0, ge=0, description="How long the API caches AccessKeys, signatures and templates; "
-        "a disabled key or a rejected template stops sending within this time.")
+        1.0, ge=0, description="How long the API caches AccessKeys, signatures, templates, keyword "
+        "lists and international registrations; a disabled key, a rejected template or a "
+        "keyword added with `yizhan keywords add` takes effect within this time.")
     commit_max_batch: int = Field(
         512, ge=1, description="Most send requests committed together in one transaction.")
     commit_max_delay_ms: float = Field(
