@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from yizhan.api.aliyun.actions import ACTIONS, ActionContext, ActionServices
 from yizhan.backends.local import LocalBus
-from yizhan.domain.carriers import carrier_of
+from yizhan.domain.carriers import carrier_label
 from yizhan.domain.errors import Lang
 from yizhan.domain.ids import first_id_at
 from yizhan.domain.ports import SystemClock
@@ -134,7 +134,7 @@ async def fill(store: SqlStore, records: int, account_id: int, today: datetime) 
                          "verification", "【驿站】您的验证码为1234", 1, status,
                          "DELIVERED" if status == "success" else "UNDELIV", f"{i:x}", ts, ts,
                          ts))
-            key = ((at + timedelta(hours=8)).strftime("%Y%m%d"), carrier_of(phone).value)
+            key = ((at + timedelta(hours=8)).strftime("%Y%m%d"), carrier_label(phone))
             row = counters.setdefault(key, [0] * 6)
             row[0] += 1
             row[1 + ["success", "failed", "unknown", "waiting"].index(status)] += 1

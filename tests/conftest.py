@@ -12,6 +12,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -118,7 +119,13 @@ def running_clock() -> Clock:
 
 @pytest.fixture
 async def running(store: SqlStore, tmp_path: Path, running_clock: Clock) -> AsyncIterator[Running]:
-    clock = running_clock
+    async with start_running(store, tmp_path, running_clock) as started:
+        yield started
+
+
+@asynccontextmanager
+async def start_running(store: SqlStore, tmp_path: Path, clock: Clock) -> AsyncIterator[Running]:
+    """A running Yizhan on `clock` (tests of time rules pass a `ManualClock`)."""
     simulator = SimulatorChannel(clock)
     simulator.script.default = type(simulator.script.default)(delay=0.01)
     yz = await build(fast_settings(tmp_path), store=store, clock=clock, channels=[simulator])

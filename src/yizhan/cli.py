@@ -260,6 +260,7 @@ def demo(data_dir: DataDir = None, config: ConfigFile = None, database_url: Data
 def main() -> None:
     from yizhan import (
         commands,  # noqa: F401  (registers the operator commands)
+        commands_policy,  # noqa: F401  (keywords, international registrations)
         commands_push,  # noqa: F401  (push, stats, export-failed)
         policy_commands,  # noqa: F401  (balance, test numbers, opt-outs, blacklist)
     )

@@ -37,7 +37,7 @@ from yizhan.domain.model import (
 )
 from yizhan.domain.ports import SystemClock
 from yizhan.domain.timezone import china_day_bounds, china_text, china_today
-from yizhan.policy import numbers
+from yizhan.policy import numbers, templates
 from yizhan.policy.balance import money
 from yizhan.storage.store import SqlStore
 
@@ -209,12 +209,18 @@ def templates_add(account: AccountName, name: str, content: str,
                       False),
                   data_dir: DataDir = None, config: ConfigFile = None,
                   database_url: DatabaseUrl = None) -> None:
-    """Add a template for an account; it starts pending review."""
+    """Add a template for an account; it starts pending review. A promotion must carry the
+    opt-out text 拒收请回复R; invisible or unsupported characters are warned about."""
+    refusal = templates.check_new_template(type_, content)
+    if refusal:
+        raise fail(f"{refusal.code}: {refusal.message()}")
+
     async def work(store: SqlStore) -> None:
         owner = await account_named(store, account)
         tpl = await store.create_template(owner.id, name, type_, content, ReviewState.PENDING,
                                           clock.now(), test=test)
         out.print(f"template {tpl.code} added, pending review", highlight=False)
+        _print_warnings(tpl.content)
 
     run(settings_of(data_dir, config, database_url), work)
 
@@ -227,10 +233,13 @@ def templates_list(account: Annotated[str | None, typer.Option("--account", "-a"
     async def work(store: SqlStore) -> None:
         owner = await account_named(store, account) if account else None
         names = {a.id: a.name for a in await store.list_accounts()}
+        found = await store.list_templates(owner.id if owner else None)
         rows = [[t.code, names.get(t.account_id), t.type.value + (" (test)" if t.test else ""),
-                 t.state.value, t.content, t.reason]
-                for t in await store.list_templates(owner.id if owner else None)]
+                 t.state.value, t.content, t.reason] for t in found]
         table("Templates", ["code", "account", "type", "state", "content", "reason"], rows)
+        for t in found:
+            if t.state is ReviewState.PENDING:
+                _print_warnings(t.content, f"{t.code}: ")
 
     run(settings_of(data_dir, config, database_url), work)
 
@@ -244,8 +253,15 @@ def _review_template(code: str, state: ReviewState, reason: str, data_dir: DataD
         if tpl.state is ReviewState.DELETED and state is not ReviewState.DELETED:
             raise fail(f"template {tpl.code} is deleted; deleted templates cannot be restored")
         out.print(f"template {tpl.code} {state.value}", highlight=False)
+        _print_warnings(tpl.content)
 
     run(settings_of(data_dir, config, database_url), work)
+
+
+def _print_warnings(content: str, prefix: str = "") -> None:
+    """What the reviewer should know about a template's characters (templates.py)."""
+    for warning in templates.review_warnings(content):
+        out.print(f"[yellow]warning:[/yellow] {prefix}{warning}", highlight=False)
 
 
 @templates_app.command("approve")

@@ -1,9 +1,11 @@
 """Intake: a send request becomes one message per number, committed with its outbox rows.
 
-Consumes a `SendRequest` from the APIs or the CLI; loads the signatures and template; runs
-the request-level policy chain; on success builds the messages (status waiting, parts
-counted), hands them to the group committer and answers the BizId only after the commit
-(ARCHITECTURE.md: acceptance is durable); then wakes the dispatch stage.
+Consumes a `SendRequest` from the APIs or the CLI; loads the signatures, template, keyword
+lists and (for international numbers) the account's registrations, all cached; runs the
+request-level policy chain, then the per-number chain; on success builds the messages
+(status waiting, parts counted; refused numbers as failed records), hands them to the group
+committer and answers the BizId only after the commit (ARCHITECTURE.md: acceptance is
+durable); then wakes the dispatch stage.
 """
 
 from __future__ import annotations
@@ -24,14 +26,16 @@ from yizhan.domain.model import (
     DispatchState,
     Message,
     MessageStatus,
+    Registration,
     Signature,
     SignatureNonce,
     Template,
     TemplateType,
 )
 from yizhan.domain.ports import Bus, Clock
-from yizhan.policy import chain
+from yizhan.policy import chain, numbers
 from yizhan.policy.chain import Recipient, SendContext
+from yizhan.policy.content_filter import MatcherCache
 from yizhan.policy.lists import PolicyLists
 
 MAX_NUMBERS = 1000
@@ -45,23 +49,36 @@ Acceptance = Message | SignatureNonce
 class Catalogue(Protocol):
     async def signature(self, account_id: AccountId, name: str) -> Signature | None: ...
     async def template(self, account_id: AccountId, code: str) -> Template | None: ...
+    async def keywords(self, account_id: AccountId | None) -> tuple[str, ...]: ...
+    async def registrations(self, account_id: AccountId) -> tuple[Registration, ...]: ...
 
 
 class CachedCatalogue:
-    """Signatures and templates for the hot path, each read at most once per `ttl` seconds
-    (a review or deletion takes effect within that time; docs/configuration.md)."""
+    """Signatures, templates, keyword lists and registrations for the hot path, each read at
+    most once per `ttl` seconds (a review, deletion or list change takes effect within that
+    time; docs/configuration.md)."""
 
     def __init__(self, catalogue: Catalogue, ttl: float = 1.0) -> None:
         self._signatures: TtlCache[tuple[AccountId, str], Signature | None] = TtlCache(
             lambda key: catalogue.signature(*key), ttl)
         self._templates: TtlCache[tuple[AccountId, str], Template | None] = TtlCache(
             lambda key: catalogue.template(*key), ttl)
+        self._keywords: TtlCache[AccountId | None, tuple[str, ...]] = TtlCache(
+            catalogue.keywords, ttl)
+        self._registrations: TtlCache[AccountId, tuple[Registration, ...]] = TtlCache(
+            catalogue.registrations, ttl)
 
     async def signature(self, account_id: AccountId, name: str) -> Signature | None:
         return await self._signatures.get((account_id, name))
 
     async def template(self, account_id: AccountId, code: str) -> Template | None:
         return await self._templates.get((account_id, code))
+
+    async def keywords(self, account_id: AccountId | None) -> tuple[str, ...]:
+        return await self._keywords.get(account_id)
+
+    async def registrations(self, account_id: AccountId) -> tuple[Registration, ...]:
+        return await self._registrations.get(account_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +110,7 @@ class Intake:
         self._clock = clock
         self._ids = ids
         self._bus = bus
+        self._matchers = MatcherCache()
 
     async def send(self, account: Account, request: SendRequest,
                    nonce: tuple[str, str] | None = None) -> SendAccepted | Refusal:
@@ -101,7 +119,7 @@ class Intake:
         `SignatureNonceUsed` and accepts nothing. A request refused before that commit
         records no nonce: the caller records it (docs/architecture.md)."""
         ctx = SendContext(account, request.template_code, list(request.recipients),
-                          request.max_numbers)
+                          request.max_numbers, now=self._clock.now())
         if len(request.out_id) > 255:
             return Refusal("InvalidParameter", "OutId has more than 255 characters", "out_id")
         refusal = chain.run(ctx, chain.REQUEST_CHAIN[:chain.LOADED])  # before any lookup
@@ -131,6 +149,15 @@ class Intake:
         for name in dict.fromkeys(r.sign_name for r in ctx.recipients):
             ctx.signatures[name] = await self._catalogue.signature(ctx.account.id, name)
         ctx.template = await self._catalogue.template(ctx.account.id, ctx.template_code)
+        account_id = ctx.account.id
+        platform = self._matchers.get(None, await self._catalogue.keywords(None), "platform")
+        own = self._matchers.get(account_id, await self._catalogue.keywords(account_id),
+                                 "account")
+        ctx.keywords = tuple(m for m in (platform, own) if m is not None)
+        if not all(numbers.is_mainland(n) for n in ctx.numbers):
+            ctx.registrations = frozenset(
+                (r.country, r.kind.value)
+                for r in await self._catalogue.registrations(account_id))
 
     async def _load_lists(self, ctx: SendContext) -> None:
         """The in-memory lists the number chain needs (no store read unless one is stale)."""
@@ -143,7 +170,7 @@ class Intake:
 
     def _build(self, ctx: SendContext, out_id: str) -> list[Message]:
         assert ctx.template is not None
-        now = self._clock.now()
+        now = ctx.now
         ids = [self._ids.next_id() for _ in ctx.numbers]
         biz_id = self._ids.biz_id(ids[0])
         parts: dict[str, int] = {}
@@ -155,9 +182,11 @@ class Intake:
                     template_type=ctx.template.type, content=body,
                     segments=parts.get(body) or parts.setdefault(
                         body, segments.count_parts(body)),
-                    out_id=out_id, created_at=now, part_price=price, **_outcome(refusal))
-            for message_id, number, recipient, body, refusal
-            in zip(ids, ctx.numbers, ctx.recipients, ctx.bodies, ctx.refusals, strict=True)
+                    out_id=out_id, created_at=now, part_price=price,
+                    **_outcome(refusal, ctx.notes.get(index, "")))
+            for index, (message_id, number, recipient, body, refusal)
+            in enumerate(zip(ids, ctx.numbers, ctx.recipients, ctx.bodies, ctx.refusals,
+                             strict=True))
         ]
 
 
@@ -165,11 +194,12 @@ _QUEUED: dict[str, Any] = {"status": MessageStatus.WAITING, "error_code": "",
                            "dispatch_state": DispatchState.QUEUED}
 
 
-def _outcome(refusal: Refusal | None) -> dict[str, Any]:
-    """A number that passed is queued for dispatch; a refused one is a failed record that
-    carries the code and the rule that fired, and never leaves the platform."""
+def _outcome(refusal: Refusal | None, note: str) -> dict[str, Any]:
+    """A number that passed is queued for dispatch (with the note a check left, such as
+    voice delivery, as its reason); a refused one is a failed record that carries the code
+    and the rule that fired, and never leaves the platform."""
     if refusal is None:
-        return _QUEUED
+        return {**_QUEUED, "reason": note} if note else _QUEUED
     return {"status": MessageStatus.FAILED, "error_code": refusal.code,
             "dispatch_state": DispatchState.DONE,
             "reason": f"{refusal.rule}: {refusal.detail}" if refusal.rule else refusal.detail}

@@ -48,9 +48,10 @@ class Settings(BaseSettings):
         "(Throttling.User beyond it); 0 turns the limit off.")
     cache_seconds: float = Field(
         1.0, ge=0, description="How long the API caches AccessKeys, accounts (balance), "
-        "signatures, templates, test numbers, and how often it refreshes its copies of the "
-        "blacklist and opt-outs; a disabled key, a rejected template, a blacklisted number or "
-        "a negative balance takes effect within this time.")
+        "signatures, templates, test numbers, keyword lists and international registrations, "
+        "and how often it refreshes its copies of the blacklist and opt-outs; a disabled key, "
+        "a rejected template, a keyword added with `yizhan keywords add`, a blacklisted number "
+        "or a negative balance takes effect within this time.")
     price_per_part: Decimal = Field(
         Decimal("0"), ge=0, decimal_places=3, description="Price of one message part in yuan "
         "(up to 3 decimals, e.g. 0.045) for accounts without their own price; 0: sending is "

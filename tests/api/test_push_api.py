@@ -156,10 +156,10 @@ async def test_statistics_and_failed_numbers_match_the_records(running: Running)
     stats = (await running.client.get("/v1/statistics", params={
         "start_date": today, "group_by": "day,carrier"})).json()["rows"]
     by_carrier = {r["carrier"]: r for r in stats}
-    assert by_carrier["mobile"] == {"day": today.replace("-", ""), "carrier": "mobile",
+    assert by_carrier["china_mobile"] == {"day": today.replace("-", ""), "carrier": "china_mobile",
                                     "sent": 2, "success": 1, "failed": 1, "unknown": 0,
                                     "waiting": 0, "billed_parts": 1, "success_rate": 0.5}
-    assert by_carrier["telecom"]["success"] == 1
+    assert by_carrier["china_telecom"]["success"] == 1
     csv_by_biz = await running.client.get("/v1/exports/failed-numbers",
                                           params={"biz_id": biz_id})
     assert csv_by_biz.headers["content-type"].startswith("text/csv")

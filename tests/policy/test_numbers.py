@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import phonenumbers
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from tests.policy.contexts import context
+from yizhan.domain.carriers import segment_table
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import PhoneNumber
-from yizhan.policy.numbers import display, is_mainland, normalize
+from yizhan.policy.numbers import display, is_mainland, normalize, supported_segment
 
 MOBILE = "+8613800138000"
 
@@ -142,3 +147,80 @@ def test_normalize_is_idempotent(raw: str) -> None:
     first = normalize(raw)
     assert isinstance(first, str)
     assert normalize(first) == first
+
+
+# --- properties -----------------------------------------------------------------------------
+
+MAINLAND_NATIONAL = st.sampled_from(sorted(segment_table().segments)).flatmap(
+    lambda prefix: st.text("0123456789", min_size=11 - len(prefix),
+                           max_size=11 - len(prefix)).map(lambda rest: prefix + rest))
+"""Mainland mobiles of every segment the table lists (an unlisted one after a bare `+` may
+be a North American number: module docstring)."""
+PREFIXES = st.sampled_from(["", "+86", "0086", "86", "+"])
+SPACE = st.sampled_from(["", " ", "\t", "\n", "  "])
+
+
+@given(MAINLAND_NATIONAL, PREFIXES, PREFIXES, SPACE, SPACE)
+def test_every_accepted_form_of_a_mainland_number_normalises_alike(
+        national: str, one: str, other: str, before: str, after: str) -> None:
+    first = normalize(before + one + national + after)
+    assert first == "+86" + national
+    assert normalize(other + national) == first
+
+
+@given(MAINLAND_NATIONAL, PREFIXES)
+def test_display_round_trips_mainland_numbers(national: str, prefix: str) -> None:
+    number = normalize(prefix + national)
+    assert isinstance(number, str)
+    assert display(number) == national
+    assert normalize(display(number)) == number
+
+
+REGIONS = sorted(r for r in phonenumbers.SUPPORTED_REGIONS if r != "CN"
+                 and phonenumbers.example_number_for_type(r, phonenumbers.PhoneNumberType.MOBILE))
+
+
+@given(st.sampled_from(REGIONS), st.sampled_from(["+", "00"]))
+def test_international_example_numbers_round_trip(region: str, prefix: str) -> None:
+    example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+    e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+    number = normalize(prefix + e164[1:])
+    if number != e164:
+        # The ambiguity (module docstring): a bare `+` before a listed mainland segment.
+        assert prefix == "+" and number == "+86" + e164[1:]
+        assert segment_table().lists(e164[1:])
+        number = normalize("00" + e164[1:])
+    assert number == e164
+    assert normalize(display(number)) == number
+
+
+@pytest.mark.parametrize(("raw", "number", "shown"), [
+    ("+13125550123", "+8613125550123", "13125550123"),  # 131: China Unicom
+    ("0013125550123", "+13125550123", "0013125550123"),  # Chicago, shown so it reads back
+    ("+14155550123", "+14155550123", "+14155550123"),  # no segment 141: San Francisco
+    ("+12025550123", "+12025550123", "+12025550123"),
+])
+def test_bare_plus_before_eleven_digits(raw: str, number: str, shown: str) -> None:
+    assert normalize(raw) == number
+    assert display(PhoneNumber(number)) == shown
+    assert normalize(shown) == number
+
+
+# --- per number: segments -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("number", ["+8613800138000", "+8618912345678", "+12025550123"])
+def test_numbers_of_supported_carriers_and_international_pass(number: str) -> None:
+    assert supported_segment(context([number]), 0) is None
+
+
+@pytest.mark.parametrize(("number", "detail"), [
+    ("+8617012345678", "17012345678: segment 170 is not supported (virtual operator)"),
+    ("+8616212345678", "16212345678: segment 162 is not supported (virtual operator)"),
+    ("+8619212345678", "19212345678: segment 192 is not supported "
+                       "(China Broadnet (not a supported carrier))"),
+    ("+8615412345678", "15412345678: segment 154 is not supported (unknown segment)"),
+])
+def test_unsupported_segments_refuse_the_number(number: str, detail: str) -> None:
+    refusal = supported_segment(context(["+8613800138000", number]), 1)
+    assert refusal == Refusal("isv.MOBILE_NUMBER_ILLEGAL", detail, "numbers.segment")

@@ -84,7 +84,7 @@ async def test_statistics_counters_agree_with_the_records(store: SqlStore,
                                        if m.status is MessageStatus.SUCCESS)
     by_carrier = {r.key["carrier"]: r.sent for r in await store.statistics(
         account, first, first + timedelta(days=1), group_by=["carrier"])}
-    assert set(by_carrier) == {"mobile", "unicom", "telecom", "international"}
+    assert set(by_carrier) == {"china_mobile", "china_unicom", "china_telecom", "international"}
     abroad = await store.statistics(account, first, first + timedelta(days=1),
                                     group_by=["day"], international=True)
     assert sum(r.sent for r in abroad) == by_carrier["international"]

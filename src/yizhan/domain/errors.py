@@ -118,10 +118,11 @@ _CODES: tuple[ErrorCode, ...] = (
               "A verification-code signature can only send verification-code templates.",
               "验证码类签名只能发送验证码模板。"),
     ErrorCode("isv.MOBILE_NUMBER_ILLEGAL", 400,
-              "The phone number is not valid: use an 11-digit mainland mobile number "
-              "(optionally +86, 0086 or 86 before it) or + country code and number.",
-              "手机号码格式错误：请使用 11 位大陆手机号（可带 +86、0086、86 前缀）"
-              "或 + 国家码加号码。"),
+              "The phone number is not valid or not supported: use an 11-digit mainland "
+              "mobile number of China Mobile, China Unicom or China Telecom (optionally +86, "
+              "0086 or 86 before it) or + country code and number; the detail says why.",
+              "手机号码格式错误或不支持：请使用中国移动、中国联通、中国电信的 11 位大陆手机号"
+              "（可带 +86、0086、86 前缀）或 + 国家码加号码；原因见详情。"),
     ErrorCode("isv.MOBILE_COUNT_OVER_LIMIT", 400,
               "Too many phone numbers in one request: at most 1000 (100 for batch sends).",
               "单次请求手机号码数量超限：最多 1000 个（批量发送最多 100 个）。"),
@@ -158,6 +159,29 @@ _CODES: tuple[ErrorCode, ...] = (
               "The number is on the platform blacklist for this signature (its owner "
               "complained); messages of this signature are not sent to it.",
               "该号码因投诉已被列入平台黑名单，不再接收此签名的短信。"),
+    ErrorCode("isv.PARAM_NOT_SUPPORT_CHARACTER", 400,
+              "A template variable contains a character handsets show as ? (emoji, other "
+              "characters beyond U+FFFF, private-use characters): remove it. Invisible "
+              "characters (zero-width, control) are removed automatically.",
+              "模板变量含有手机无法显示（显示为 ?）的字符（emoji、U+FFFF 以外的字符、私用区字符），"
+              "请删除；不可见字符（零宽、控制字符）会被自动去除。"),
+    ErrorCode("isv.BLACK_KEY_CONTROL_LIMIT", 400,
+              "The message contains a blocked keyword; change the text (the detail names the "
+              "keyword and its list).",
+              "短信内容含有屏蔽关键字，请修改内容（详情给出关键字及其所属名单）。"),
+    ErrorCode("isv.PROMOTION_OPT_OUT_MISSING", 400,
+              "A promotion template must carry the opt-out instruction 拒收请回复R.",
+              "推广短信模板必须包含退订说明“拒收请回复R”。"),
+    ErrorCode("isv.PROMOTION_TIME_LIMIT", 400,
+              "Promotions to mainland numbers are sent only from 08:00 to 22:00 China time; "
+              "send again within those hours.",
+              "发往中国大陆号码的推广短信仅在北京时间 08:00 至 22:00 发送，请在该时段内重新发送。"),
+    ErrorCode("isv.COUNTRY_REGISTRATION_REQUIRED", 400,
+              "This country needs a registration on the account (a toll-free number for the "
+              "United States and Canada, a Sender ID for Vietnam); ask the platform operator "
+              "to register it.",
+              "发往该国家需要在账号下登记（美国、加拿大需登记免费号码，越南需登记 Sender ID），"
+              "请联系平台运营方登记。"),
 )
 
 REGISTRY: dict[str, ErrorCode] = {c.code: c for c in _CODES}

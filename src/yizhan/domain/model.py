@@ -51,6 +51,13 @@ class TemplateType(StrEnum):
     INTERNATIONAL = "international"
 
 
+class RegistrationKind(StrEnum):
+    """What an account registers to send to some countries (DOMAIN.md "International")."""
+
+    TOLL_FREE = "toll_free"
+    SENDER_ID = "sender_id"
+
+
 class MessageStatus(StrEnum):
     """What the tenant sees (DOMAIN.md: waiting for receipt, success, failed, unknown)."""
 
@@ -124,6 +131,18 @@ class Template:
     created_at: datetime
     test: bool = False
     """A test template sends only to the account's bound test numbers."""
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """An account's registration for international sending: a toll-free number (US, Canada)
+    or a Sender ID (Vietnam), per country (ISO 3166-1 alpha-2)."""
+
+    account_id: AccountId
+    country: str
+    kind: RegistrationKind
+    value: str
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,11 +13,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import Account, AccountStatus, PhoneNumber, Signature, Template
-from yizhan.policy import balance, blacklist, compliance, numbers, opt_outs, templates
+from yizhan.policy import (
+    balance,
+    blacklist,
+    compliance,
+    content_filter,
+    international,
+    numbers,
+    opt_outs,
+    quiet_hours,
+    templates,
+)
 from yizhan.policy.lists import EMPTY_BLACKLIST, NO_OPT_OUTS, Blacklist, OptOuts
 
 
@@ -49,6 +60,18 @@ class SendContext:
     """Promotion opt-outs; loaded by intake only for promotion templates."""
     test_numbers: frozenset[PhoneNumber] = frozenset()
     """The account's bound test numbers; loaded only for a test signature or template."""
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    """The moment of the request (intake's injected clock): time-window rules read it."""
+    keywords: tuple[content_filter.KeywordMatcher, ...] = ()
+    """The keyword lists that apply: platform-wide, then the account's."""
+    registrations: frozenset[tuple[str, str]] = frozenset()
+    """The account's international registrations as (country, kind); loaded only when the
+    request has an international number."""
+    notes: dict[int, str] = field(default_factory=dict)
+    """Per recipient index, a note for a number that goes on (voice delivery): its reason."""
+    memo: dict[tuple[str, str], Refusal | None] = field(default_factory=dict)
+    """Per-request results of number checks keyed by (rule, text), for numbers that share
+    a text."""
 
 
 Check = Callable[[SendContext], Refusal | None]
@@ -138,6 +161,7 @@ REQUEST_CHAIN: tuple[tuple[str, Check], ...] = (
     ("signature.approved", signature_approved),
     ("template.approved", template_approved),
     ("signature.scene", signature_scene),
+    ("template.opt_out", templates.promotion_opt_out),
     ("template.params", render_bodies),
 )
 
@@ -161,9 +185,13 @@ def not_opted_out(ctx: SendContext, index: int) -> Refusal | None:
 
 
 NUMBER_CHAIN: tuple[tuple[str, NumberCheck], ...] = (
+    ("numbers.segment", numbers.supported_segment),
     ("test.numbers", test_number),
+    ("international.country", international.country_allowed),
     ("blacklist", not_blacklisted),
     ("promotion.opt_out", not_opted_out),
+    ("promotion.hours", quiet_hours.promotion_hours),
+    ("content.keywords", content_filter.no_blocked_keyword),
 )
 
 LOADED = next(i for i, (name, _) in enumerate(REQUEST_CHAIN) if name == "signature.approved")

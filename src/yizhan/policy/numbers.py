@@ -4,8 +4,10 @@ Consumes each raw number of a send request (after the API has split the comma-se
 list). Decides whether it is a number we can send to and, if so, its E.164 form
 (`+8613800138000`), which every later stage (policy checks, routing, records) keys on. A
 number that cannot be read refuses the whole request (`isv.MOBILE_NUMBER_ILLEGAL`), so this
-runs at request level, before any message exists; per-number policy (virtual-operator
-segments, US/Canada registration, blacklists) comes later in the chain.
+runs at request level, before any message exists. `supported_segment` then runs per number:
+a mainland number whose segment no supported carrier serves (virtual operators, China
+Broadnet, satellite, unassigned; `domain/carriers.py` and its table) fails alone, with the
+same code and the reason in the detail.
 
 Implements DOMAIN.md "Sending" / number formats:
 - Mainland: an 11-digit mobile `1[3-9]xxxxxxxxx` with no prefix or `+86`, `0086`, `86` or a
@@ -13,21 +15,28 @@ Implements DOMAIN.md "Sending" / number formats:
 - International: `+` or `00`, country code, national number with the national trunk `0`
   dropped (Vietnam `+84987654321`, not `+840987654321`); validated with `phonenumbers`.
 
-Known ambiguity: the bare-`+` mainland form wins over NANP, so `+13125550123` is read as the
-mainland mobile 131 2555 0123 rather than a Chicago number. DOMAIN.md lists `+` as a mainland
-prefix; NANP numbers whose area code starts with 2 (`+1202...`) are not affected.
+Ambiguity: DOMAIN.md lists a bare `+` as a mainland prefix, and `+1` + 10 digits is a North
+American number. A bare `+` before a mainland mobile's shape is read as mainland when the
+segment table lists its segment (`+13125550123`: 131 is China Unicom's), otherwise as the
+North American number if that is valid (`+14155550123`: no segment 141, so San Francisco).
+`001...` always reaches North America. `display` writes the few North American numbers that
+would read back as mainland with `00` (`0013125550123`), so a shown number always reads back
+as itself.
 """
 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import phonenumbers
 
+from yizhan.domain.carriers import MAINLAND_CODE, mainland_segment, segment_table
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import PhoneNumber
 
-MAINLAND_CODE = "+86"
+if TYPE_CHECKING:
+    from yizhan.policy.chain import SendContext
 
 # [0-9], not \d: \d also matches full-width and other Unicode digits, which would then leak
 # into the E.164 string that routing and records key on.
@@ -41,7 +50,12 @@ def normalize(raw: str) -> PhoneNumber | Refusal:
     text = raw.strip()
     mainland = _MAINLAND.fullmatch(text)
     if mainland:
-        return PhoneNumber(MAINLAND_CODE + mainland.group(1))
+        national = mainland.group(1)
+        if len(text) == 12 and not segment_table().lists(national):  # "+" + 11 digits
+            north_american = _international(national)
+            if north_american is not None:
+                return north_american
+        return PhoneNumber(MAINLAND_CODE + national)
     international = _INTERNATIONAL.fullmatch(text)
     if international:
         number = _international(international.group(1))
@@ -55,8 +69,24 @@ def is_mainland(number: PhoneNumber) -> bool:
 
 
 def display(number: PhoneNumber) -> str:
-    """How a number is shown to tenants: mainland as the bare 11 digits, others as E.164."""
-    return number[len(MAINLAND_CODE) :] if is_mainland(number) else number
+    """How a number is shown to tenants: mainland as the bare 11 digits, others as E.164
+    (or `00` + digits for a North American number that `+` would make mainland)."""
+    if is_mainland(number):
+        return number[len(MAINLAND_CODE) :]
+    if len(number) == 12 and normalize(number) != number:
+        return "00" + number[1:]
+    return number
+
+
+def supported_segment(ctx: SendContext, index: int) -> Refusal | None:
+    """Per number: a mainland number must be in a segment of one of the three carriers."""
+    number = ctx.numbers[index]
+    segment = mainland_segment(number)
+    if segment is None or segment.carrier is not None:
+        return None
+    return Refusal("isv.MOBILE_NUMBER_ILLEGAL",
+                   f"{display(number)}: segment {segment.prefix} is not supported "
+                   f"({segment.refused})", "numbers.segment")
 
 
 def _international(digits: str) -> PhoneNumber | None:

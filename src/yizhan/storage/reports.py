@@ -25,7 +25,7 @@ from typing import Any, NamedTuple, Protocol
 import orjson
 from sqlalchemy import Connection
 
-from yizhan.domain.carriers import carrier_of
+from yizhan.domain.carriers import carrier_label
 from yizhan.domain.model import Message, MessageStatus
 from yizhan.domain.timezone import china_text
 
@@ -111,7 +111,7 @@ def count(conn: Connection, sql: Sql, transitions: Iterable[Transition]) -> None
         if day is None:
             day = days[s.created_at] = (s.created_at + _CHINA).strftime("%Y%m%d")
         key = (s.account_id, day, s.sign_name, s.template_code, s.template_type,
-               carrier_of(s.phone).value)
+               carrier_label(s.phone))
         row = deltas.get(key)
         if row is None:
             row = deltas[key] = [0] * len(_COUNTERS)

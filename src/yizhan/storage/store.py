@@ -2,8 +2,9 @@
 
 Catalogue (accounts, keys, signatures, templates) lives in `catalogue.py`, the message path
 (acceptance, outbox, submits, receipts, dead letters) in `messages.py`, money in
-`billing.py`, the policy's number lists (test numbers, opt-outs, blacklist) in `lists.py`;
-this module wires the engine and the shared helpers.
+`billing.py`, the policy's number lists (test numbers, opt-outs, blacklist) in `lists.py`,
+keywords and international registrations in `policy_lists.py`, push items in `push.py`,
+retention and exports in `records.py`; this module wires the engine and the shared helpers.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from yizhan.storage.engine import WRITE_OPTION, create_engine, sqlite_writer_eng
 from yizhan.storage.lists import ListsMixin
 from yizhan.storage.messages import MessagesMixin
 from yizhan.storage.nonces import NoncesMixin
+from yizhan.storage.policy_lists import PolicyListsMixin
 from yizhan.storage.push import PushMixin
 from yizhan.storage.records import RecordsMixin
 from yizhan.storage.stats import StatsMixin
@@ -32,7 +34,7 @@ R = TypeVar("R")
 
 
 class SqlStore(CatalogueMixin, MessagesMixin, NoncesMixin, StatsMixin, BillingMixin, ListsMixin,
-               PushMixin, RecordsMixin):
+               PolicyListsMixin, PushMixin, RecordsMixin):
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._writer = engine.execution_options(**{WRITE_OPTION: True})

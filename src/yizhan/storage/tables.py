@@ -328,3 +328,28 @@ messages_waiting = Index(
     sqlite_where=messages.c.status == "waiting",
     postgresql_where=messages.c.status == "waiting",
 )
+
+
+# Content filter and international registrations (docs/policy.md).
+
+keywords = Table(
+    "keywords", metadata,
+    # A blocked keyword of the content filter: platform-wide (account_id NULL) or an account's.
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=True),
+    Column("keyword", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("account_id", "keyword"),
+)
+
+registrations = Table(
+    "registrations", metadata,
+    # An account's registration for international sending (toll-free number, Sender ID).
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("value", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("account_id", "country", "kind", "value"),
+)

@@ -29,7 +29,7 @@ from yizhan.domain.model import (
 from yizhan.domain.ports import Clock
 from yizhan.domain.timezone import china_day_bounds, china_text, china_today
 from yizhan.intake import MAX_BATCH_NUMBERS, MAX_NUMBERS, Intake, SendRequest
-from yizhan.policy import numbers
+from yizhan.policy import numbers, templates
 from yizhan.policy.chain import Recipient
 from yizhan.webhooks import queue
 from yizhan.webhooks.queue import QueueSettings
@@ -360,6 +360,9 @@ def _template_fields(ctx: ActionContext) -> tuple[TemplateType, str, str, str] |
     if len(name) > 30 or len(content) > 500:
         return Refusal("isv.INVALID_PARAMETERS",
                        "TemplateName has at most 30 characters, TemplateContent 500")
+    opt_out = templates.check_new_template(TEMPLATE_TYPES[kind], content)
+    if opt_out:
+        return opt_out
     return TEMPLATE_TYPES[kind], name, content, ctx.params.get("Remark", "")
 
 

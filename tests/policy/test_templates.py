@@ -1,0 +1,97 @@
+"""Template rendering at its edges: invisible characters removed before the checks,
+characters handsets cannot show refused, review warnings, and the promotion opt-out text."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.policy.contexts import context, template
+from yizhan.domain.errors import Refusal
+from yizhan.domain.model import TemplateType
+from yizhan.policy.templates import (
+    MAX_PARAM_LENGTH,
+    check_new_template,
+    promotion_opt_out,
+    render,
+    review_warnings,
+)
+
+TEMPLATE = "您的验证码为${code}。"
+
+
+@pytest.mark.parametrize(("value", "sent"), [
+    ("12\u200b34", "1234"),  # zero-width space
+    ("\ufeff1234", "1234"),  # byte-order mark
+    ("12\u00ad34", "1234"),  # soft hyphen
+    ("\u202e1234", "1234"),  # right-to-left override
+    ("12\t34\r", "1234"),  # control characters
+    ("第一行\n第二行", "第一行\n第二行"),  # the newline stays
+    ("☀天气", "☀天气"),  # inside UCS-2: shown as is
+])
+def test_invisible_characters_are_removed_from_values(value: str, sent: str) -> None:
+    assert render(TEMPLATE, {"code": value}) == f"您的验证码为{sent}。"
+
+
+@pytest.mark.parametrize(("value", "named"), [
+    ("好😀", "U+1F600 GRINNING FACE"),
+    ("\ue000", "U+E000 unnamed character"),  # private use
+    ("𠀀", "U+20000 CJK UNIFIED IDEOGRAPH-20000"),  # beyond U+FFFF
+])
+def test_characters_handsets_cannot_show_are_refused(value: str, named: str) -> None:
+    refusal = render(TEMPLATE, {"code": value})
+    assert refusal == Refusal("isv.PARAM_NOT_SUPPORT_CHARACTER", f"${{code}} contains {named}",
+                              "template.params")
+
+
+def test_length_is_counted_after_invisible_characters_are_removed() -> None:
+    at_limit = "9" * MAX_PARAM_LENGTH
+    assert isinstance(render(TEMPLATE, {"code": at_limit + "\u200b"}), str)
+    refusal = render(TEMPLATE, {"code": at_limit + "9"})
+    assert isinstance(refusal, Refusal) and refusal.code == "isv.PARAM_LENGTH_LIMIT"
+
+
+def test_a_zero_width_space_cannot_hide_a_link() -> None:
+    refusal = render(TEMPLATE, {"code": "t\u200b.cn/x1"})
+    assert isinstance(refusal, Refusal) and refusal.code == "isv.PARAM_NOT_SUPPORT_URL"
+
+
+def test_extra_variables_are_ignored() -> None:
+    assert render(TEMPLATE, {"code": "1", "unused": "😀"}) == "您的验证码为1。"
+
+
+def test_invisible_characters_of_the_template_text_are_removed_at_send() -> None:
+    assert render("验证码\u200b${code}\u2060。", {"code": "1"}) == "验证码1。"
+
+
+def test_review_warnings_name_each_character_and_its_positions() -> None:
+    assert review_warnings("您好\u200b${name}\u200b😀") == [
+        "U+200B ZERO WIDTH SPACE at 2, 10 is invisible and removed at send",
+        "U+1F600 GRINNING FACE at 11 shows as ? on handsets",
+    ]
+    assert review_warnings("您的验证码为${code}，请勿泄露。\n谢谢") == []
+
+
+@pytest.mark.parametrize(("type_", "content", "refused"), [
+    (TemplateType.PROMOTION, "新品上市，全场${d}折。", True),
+    (TemplateType.PROMOTION, "新品上市，全场${d}折。拒收请回复r", True),  # exact text
+    (TemplateType.PROMOTION, "新品上市，全场${d}折。拒收请回复R", False),
+    (TemplateType.PROMOTION, "拒收请回复R：新品上市", False),
+    (TemplateType.PROMOTION, "新品上市。拒收请回\u200b复R", False),  # invisible: removed
+    (TemplateType.NOTIFICATION, "您的订单${o}已发货", False),
+    (TemplateType.INTERNATIONAL, "Sale: ${d}% off", False),
+])
+def test_a_promotion_template_must_carry_the_opt_out_text(
+        type_: TemplateType, content: str, refused: bool) -> None:
+    refusal = check_new_template(type_, content)
+    assert (refusal is not None) is refused
+    if refusal:
+        assert refusal.code == "isv.PROMOTION_OPT_OUT_MISSING"
+
+
+def test_opt_out_is_checked_at_send_for_older_promotion_templates() -> None:
+    ctx = context(["+8613800138000"])
+    ctx.template = template(TemplateType.PROMOTION, "新品上市")
+    refusal = promotion_opt_out(ctx)
+    assert refusal is not None and refusal.rule == "template.opt_out"
+    ctx.template = template(TemplateType.PROMOTION, "新品上市。拒收请回复R")
+    assert promotion_opt_out(ctx) is None
