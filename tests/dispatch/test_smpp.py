@@ -17,10 +17,15 @@ from tests.conftest import ManualClock
 from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig
 from yizhan.dispatch.channels.smpp_pdu import (
     ESM_UDHI,
+    BindResp,
     Command,
+    Framer,
+    Pdu,
     ShortMessage,
     Status,
     Tag,
+    decode,
+    encode,
     text_of,
 )
 from yizhan.dispatch.channels.smpp_receipts import IdBase, IdFormat
@@ -381,3 +386,52 @@ async def test_other_long_message_modes(clock: ManualClock, mode: str) -> None:
 def test_config_is_a_frozen_value() -> None:
     config = SmppConfig("c", "127.0.0.1", 1, "yz")
     assert replace(config, window=5).window == 5
+
+
+# ---- keep-alive ----------------------------------------------------------------------------
+
+
+class MuteSmsc(asyncio.Protocol):
+    """Binds every ESME, then answers nothing: records what it receives."""
+
+    def __init__(self, seen: list[Command]) -> None:
+        self.seen = seen
+        self.framer = Framer()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        # an SMSC may probe too: the ESME answers enquire_link by itself
+        self.transport.write(encode(Pdu(Command.ENQUIRE_LINK, 77)))
+
+    def data_received(self, data: bytes) -> None:
+        for raw in self.framer.feed(data):
+            pdu = decode(raw)
+            self.seen.append(pdu.command)
+            if pdu.command is Command.BIND_TRANSCEIVER:
+                assert self.transport is not None
+                self.transport.write(encode(Pdu(Command.BIND_TRANSCEIVER_RESP, pdu.sequence,
+                                                0, BindResp("mute"))))
+
+
+async def test_a_quiet_link_is_probed_and_dropped_when_the_probe_goes_unanswered(
+        clock: ManualClock) -> None:
+    seen: list[Command] = []
+    server = await asyncio.get_running_loop().create_server(lambda: MuteSmsc(seen),
+                                                            "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    channel = SmppChannel(SmppConfig("c", "127.0.0.1", port, "yz", enquire_link_seconds=1,
+                                     reconnect_min=0.05), clock)
+    await channel.start(Sink())
+    try:
+        while channel.binds < 2:
+            await asyncio.sleep(0.05)
+        first, second = seen[:3], seen[3:5]
+        assert set(first[:2]) == {Command.BIND_TRANSCEIVER, Command.ENQUIRE_LINK_RESP}
+        assert first[2] is Command.ENQUIRE_LINK  # sent after a second of quiet
+        assert set(second) == {Command.BIND_TRANSCEIVER, Command.ENQUIRE_LINK_RESP}
+    finally:
+        await channel.stop()
+        server.close()
+        await server.wait_closed()

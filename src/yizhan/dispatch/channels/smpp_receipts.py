@@ -30,7 +30,7 @@ from yizhan.dispatch.channels.smpp_pdu import (
     read_tlv_cstr,
 )
 
-_FIELD = re.compile(r"(id|sub|dlvrd|submit date|done date|stat|err|text)\s*:", re.IGNORECASE)
+_FIELD = re.compile(r"\b(id|sub|dlvrd|submit date|done date|stat|err|text)\s*:", re.IGNORECASE)
 DELIVERED = "DELIVRD"
 
 
@@ -86,12 +86,12 @@ def parse_text(text: str) -> dict[str, str]:
     fields: dict[str, str] = {}
     matches = list(_FIELD.finditer(text))
     for match, following in zip(matches, [*matches[1:], None], strict=True):
-        end = following.start() if following is not None else len(text)
         key = match.group(1).lower()
-        if key not in fields:  # the first `text:` wins over words inside the text
-            fields[key] = text[match.end():end].strip()
-        if key == "text":
+        if key == "text":  # the message's first words: runs to the end, whatever it holds
+            fields[key] = text[match.end():].strip()
             break
+        end = following.start() if following is not None else len(text)
+        fields.setdefault(key, text[match.end():end].strip())
     return fields
 
 
