@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import cast
 
 from yizhan.dispatch.channels.smpp_pdu import (
     Body,
@@ -64,8 +65,8 @@ class Link(asyncio.Protocol):
     # ---- asyncio.Protocol ---------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, but behave as one
+        self.transport = cast(asyncio.Transport, transport)
         self._sweeper = self._loop.call_later(1.0, self._sweep)
 
     def data_received(self, data: bytes) -> None:
