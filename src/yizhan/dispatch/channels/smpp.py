@@ -26,6 +26,7 @@ import random
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from yizhan.dispatch.channels.smpp_link import Link, LinkClosed
@@ -342,9 +343,16 @@ class SmppChannel:
     def _bodies(self, request: SubmitRequest) -> list[ShortMessage]:
         c = self.config
         enc = segments.encoding_of(request.content)
-        coding = c.gsm7_data_coding if enc is segments.Encoding.GSM7 else c.ucs2_data_coding
+        gsm = enc is segments.Encoding.GSM7
+        coding = c.gsm7_data_coding if gsm else c.ucs2_data_coding
         dest = request.phone.removeprefix("+")
         source = request.source_addr or f"{c.source_prefix}{c.channel_code}"
+        whole = segments.encode(request.content, enc)
+        if len(whole) <= 140 or (gsm and len(whole) <= 160):  # one part (the common case)
+            return [ShortMessage(
+                source, dest, whole, source_addr_ton=c.source_ton, source_addr_npi=c.source_npi,
+                dest_addr_ton=c.dest_ton, dest_addr_npi=c.dest_npi,
+                registered_delivery=c.registered_delivery, data_coding=coding)]
 
         def body(octets: bytes, esm: int = 0, tlvs: dict[int, bytes] | None = None
                  ) -> ShortMessage:
@@ -354,13 +362,8 @@ class SmppChannel:
                 registered_delivery=c.registered_delivery, data_coding=coding, tlvs=tlvs or {})
 
         if c.long_messages == "payload":
-            octets = segments.encode(request.content, enc)
-            if len(octets) <= 254 and segments.count_parts(request.content) == 1:
-                return [body(octets)]
-            return [body(b"", tlvs={Tag.MESSAGE_PAYLOAD: octets})]
+            return [body(b"", tlvs={Tag.MESSAGE_PAYLOAD: whole})]
         parts = segments.split(request.content, wide_reference=c.long_messages == "udh16")
-        if len(parts) == 1:
-            return [body(segments.encode(parts[0], enc))]
         ref = self._reference(dest, wide=c.long_messages == "udh16")
         total = len(parts)
         if c.long_messages == "sar":
@@ -400,8 +403,9 @@ class SmppChannel:
             self._inbox_ready.clear()
             batch, self._inbox = self._inbox, []
             events: list[Receipt | Uplink] = []
+            now = self._clock.now()
             for _, pdu in batch:
-                event = self._event_of(pdu)
+                event = self._event_of(pdu, now)
                 if event is not None:
                     events.append(event)
             status = Status.ROK
@@ -425,7 +429,7 @@ class SmppChannel:
             for event in events:
                 await sink(event)
 
-    def _event_of(self, pdu: Pdu) -> Receipt | Uplink | None:
+    def _event_of(self, pdu: Pdu, now: datetime) -> Receipt | Uplink | None:
         sm = pdu.body
         assert isinstance(sm, ShortMessage)
         if sm.esm_class & 0x3C == ESM_RECEIPT:
@@ -438,9 +442,8 @@ class SmppChannel:
                                            parsed.code)
             if remote_id is None:  # a part of a long message that does not decide it
                 return None
-            return Receipt(self.name, remote_id, parsed.code, self._clock.now(), raw=parsed.raw)
-        return Uplink(self.name, sm.source_addr, sm.destination_addr, text_of(sm),
-                      self._clock.now())
+            return Receipt(self.name, remote_id, parsed.code, now, raw=parsed.raw)
+        return Uplink(self.name, sm.source_addr, sm.destination_addr, text_of(sm), now)
 
 
 class BindRefused(ConnectionError):

@@ -297,17 +297,36 @@ class _Reader:
 
 
 def _decode_short_message(r: _Reader) -> ShortMessage:
-    b = ShortMessage(service_type=r.cstr(), source_addr_ton=r.byte(),
-                     source_addr_npi=r.byte(), source_addr=r.cstr())
-    b.dest_addr_ton, b.dest_addr_npi = r.byte(), r.byte()
-    b.destination_addr = r.cstr()
-    b.esm_class, b.protocol_id, b.priority_flag = r.byte(), r.byte(), r.byte()
-    b.schedule_delivery_time, b.validity_period = r.cstr(), r.cstr()
-    b.registered_delivery, b.replace_if_present_flag = r.byte(), r.byte()
-    b.data_coding, b.sm_default_msg_id = r.byte(), r.byte()
-    b.short_message = r.octets(r.byte())
-    b.tlvs = r.tlvs()
-    return b
+    # The hot path of both ends (every submit and every receipt): fields are read with
+    # bytes.index and plain indexing rather than a method call per octet.
+    data, pos = r.data, r.pos
+    find = data.index
+    end = find(0, pos)
+    service_type = data[pos:end].decode("latin-1")
+    source_ton, source_npi = data[end + 1], data[end + 2]
+    pos = end + 3
+    end = find(0, pos)
+    source = data[pos:end].decode("latin-1")
+    dest_ton, dest_npi = data[end + 1], data[end + 2]
+    pos = end + 3
+    end = find(0, pos)
+    dest = data[pos:end].decode("latin-1")
+    esm_class, protocol_id, priority = data[end + 1], data[end + 2], data[end + 3]
+    pos = end + 4
+    end = find(0, pos)
+    schedule = data[pos:end].decode("latin-1") if end > pos else ""
+    pos = end + 1
+    end = find(0, pos)
+    validity = data[pos:end].decode("latin-1") if end > pos else ""
+    registered, replace, coding, default_id, length = data[end + 1:end + 6]
+    pos = end + 6
+    if pos + length > len(data):
+        raise IndexError("short_message runs past the PDU")
+    r.pos = pos + length
+    return ShortMessage(source, dest, data[pos:pos + length], service_type, source_ton,
+                        source_npi, dest_ton, dest_npi, esm_class, protocol_id, priority,
+                        schedule, validity, registered, replace, coding, default_id,
+                        r.tlvs() if r.pos < len(data) else {})
 
 
 def _decode_body(command: Command, r: _Reader) -> Body:
@@ -330,11 +349,9 @@ def decode(data: bytes) -> Pdu:
     length, command_id, status, sequence = HEADER.unpack_from(data)
     if length != len(data):
         raise PduError("command_length does not match the PDU", sequence)
-    try:
-        command = Command(command_id)
-    except ValueError:
-        raise PduError(f"unknown command_id 0x{command_id:08X}", sequence,
-                       Status.RINVCMDID) from None
+    command = _COMMANDS.get(command_id)
+    if command is None:
+        raise PduError(f"unknown command_id 0x{command_id:08X}", sequence, Status.RINVCMDID)
     if length == 16 and command.is_response:  # an error response may omit its body
         return Pdu(command, sequence, status, _default_body(command))
     try:
@@ -342,6 +359,9 @@ def decode(data: bytes) -> Pdu:
     except (IndexError, ValueError) as exc:
         raise PduError(f"malformed {command.name.lower()}: {exc}", sequence) from None
     return Pdu(command, sequence, status, body)
+
+
+_COMMANDS = {int(c): c for c in Command}
 
 
 def _default_body(command: Command) -> Body:

@@ -95,10 +95,22 @@ def parse_text(text: str) -> dict[str, str]:
     return fields
 
 
+def _standard(raw: str) -> dict[str, str] | None:
+    """The common case, read without the regex: `id:` first, lower-case field names, and
+    `stat:` and `err:` ahead of `text:`. None when the text is any other shape."""
+    stat, err, text = raw.find(" stat:"), raw.find(" err:"), raw.find(" text:")
+    if not raw.startswith("id:") or stat < 0 or err < stat or (0 <= text < err):
+        return None
+    space = raw.find(" ")
+    end = text if text >= 0 else len(raw)
+    return {"id": raw[3:space], "stat": raw[stat + 6:err].strip(),
+            "err": raw[err + 5:end].strip()}
+
+
 def parse_receipt(sm: ShortMessage) -> ParsedReceipt | None:
     """The receipt in a deliver_sm, or None when it names no message id."""
     raw = sm.short_message.decode("latin-1") if sm.short_message else ""
-    fields = parse_text(raw) if raw else {}
+    fields = _standard(raw) or (parse_text(raw) if raw else {})
     tlv_id = sm.tlvs.get(Tag.RECEIPTED_MESSAGE_ID)
     remote_id = read_tlv_cstr(tlv_id) if tlv_id else fields.get("id", "")
     if not remote_id:

@@ -250,7 +250,11 @@ class SmscServer:
         body = self._receipt_body(remote_id, code, "000", True) if count else None
         for _ in range(count):
             assert body is not None
-            self._schedule(_Due(due, next(self._seq), system_id, body))
+            item = _Due(due, next(self._seq), system_id, body)
+            if outcome.delay:
+                self._schedule(item)
+            else:  # due now: straight behind the submit_sm_resp, no timer
+                self._send_receipt(item)
         if outcome.uplink:
             self._schedule(_Due(due, next(self._seq), system_id,
                                 _uplink_body(sm.destination_addr, sm.source_addr,
