@@ -5,12 +5,13 @@ Run from the repository root:
     .venv/bin/python bench/smpp_submit.py [--messages 50000] [--windows 1,10,100] [--no-uvloop]
 
 Starts `yizhan simulator` in its own process (pinned to the last CPU when there are two or
-more, and this process to the first, unless `--no-pin`), binds an `SmppChannel` per window size and submits
-`--messages` single-part messages through `SmppChannel.submit` from `window` lanes, the way
-the dispatch worker drives a channel. Every message gets a DLR back (the simulator sends it
-at once, delay 0), which the channel hands to a sink that only counts. For each window it
-prints submits/s (until the last submit_sm_resp) and messages/s with receipts (until the last
-receipt was taken). Window 1 sends a tenth of the messages (it is latency-bound).
+more, and this process to the first, unless `--no-pin`), binds an `SmppChannel` per window
+size and submits `--messages` single-part messages through `SmppChannel.submit` from
+`window` lanes, the way the dispatch worker drives a channel. Every message gets a DLR back
+(the simulator sends it at once, delay 0), which the channel hands to a sink that only
+counts. For each window it prints submits/s (until the last submit_sm_resp), messages/s with
+receipts (until the last receipt was taken) and this process's CPU time per message. Window
+1 sends a tenth of the messages (it is latency-bound).
 
 The simulator's ceiling comes from a raw client in the same run: every submit_sm pre-encoded
 and written at once, receipts acknowledged from their header alone, so the figure is what
