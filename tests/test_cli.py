@@ -235,3 +235,37 @@ def test_api_and_dispatch_roles_in_two_processes_share_one_store(tmp_path: Path)
     finally:
         dispatcher.send_signal(15)
         assert dispatcher.wait(15) == 0
+
+
+async def test_the_standalone_simulator_serves_smpp_until_stopped(tmp_path: Path) -> None:
+    import asyncio
+    import signal
+
+    from tests.dispatch.test_smpp import Sink
+    from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig
+    from yizhan.domain.ports import Accepted, SubmitRequest, SystemClock
+
+    script = tmp_path / "carriers.toml"
+    script.write_text('[numbers.13800000001]\ncode = "MK:0023"\ndelay = 0\n')
+    entry = str(Path(sys.executable).parent / "yizhan")
+    process = await asyncio.create_subprocess_exec(
+        entry, "simulator", "--port", "0", "--script", str(script), "--system-id", "yz",
+        "--password", "pw", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        port = int(re.search(r"listening on 127\.0\.0\.1:(\d+)", line).group(1))  # type: ignore[union-attr]
+        sink = Sink()
+        channel = SmppChannel(SmppConfig("sim", "127.0.0.1", port, "yz", password="pw"),
+                              SystemClock())
+        await channel.start(sink)
+        await asyncio.wait_for(channel.bound.wait(), 10)
+        result = await channel.submit(SubmitRequest(1, "+8613800000001", "【驿站】hi", 1))
+        [receipt] = await sink.wait_for(1)
+        await channel.stop()
+        assert isinstance(result, Accepted) and receipt.code == "MK:0023"  # type: ignore[union-attr]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        rest, _ = await asyncio.wait_for(process.communicate(), 10)
+    assert process.returncode == 0
+    assert "stopped: 1 submits accepted, 1 receipts acknowledged" in rest.decode()

@@ -12,6 +12,7 @@ import asyncio
 import gc
 import json
 import shlex
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -161,6 +162,57 @@ def serve(
                 print_banner(settings, demo)
 
         await serve_app(yz, sock, ready)
+
+    run_loop(main())
+
+
+@app.command()
+def simulator(
+    host: Annotated[str, typer.Option(help="Listen address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Listen port (2775 is SMPP's; 0: any free port).")
+                    ] = 2775,
+    script: Annotated[Path | None, typer.Option(
+        help="Per-number behaviours (JSON or TOML, docs/simulator.md).")] = None,
+    delay: Annotated[float, typer.Option(help="Receipt delay unless the script says.")] = 0.2,
+    system_id: Annotated[str, typer.Option(help="Accept only binds with this system_id.")
+                         ] = "",
+    password: Annotated[str, typer.Option(help="Accept only binds with this password.")] = "",
+    max_per_second: Annotated[float, typer.Option(
+        help="Answer ESME_RTHROTTLED beyond this many submits a second (0: no limit).")] = 0.0,
+    receipt_ids: Annotated[str, typer.Option(
+        help="How receipts write message ids: same, decimal or padded.")] = "same",
+) -> None:
+    """Run the carrier simulator as a standalone SMPP 3.4 server (SMSC) until Ctrl-C."""
+    from yizhan.dispatch.channels.simulator import Outcome, Script
+    from yizhan.dispatch.channels.smsc import SmscServer
+
+    if receipt_ids not in ("same", "decimal", "padded"):
+        raise fail("--receipt-ids must be same, decimal or padded")
+    try:
+        loaded = Script.load(script, delay) if script else Script(default=Outcome(delay=delay))
+    except (OSError, ValueError, TypeError) as exc:
+        raise fail(f"cannot read the script {script}: {exc}") from exc
+
+    async def main() -> None:
+        server = SmscServer(loaded, system_id=system_id, password=password,
+                            max_per_second=max_per_second,
+                            receipt_ids=receipt_ids)  # type: ignore[arg-type]
+        try:
+            bound = await server.start(host, port)
+        except OSError as exc:
+            raise fail(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        plain.print(f"SMPP simulator listening on {host}:{bound} "
+                    f"({len(loaded.numbers)} scripted numbers, receipts after {delay:g}s)")
+        sys.stdout.flush()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        tune_runtime()
+        await stop.wait()
+        await server.stop()
+        plain.print(f"stopped: {server.submitted} submits accepted, "
+                    f"{server.receipts_acked} receipts acknowledged")
 
     run_loop(main())
 

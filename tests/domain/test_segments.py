@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from itertools import pairwise
 
+import gsm0338  # noqa: F401  (registers the gsm03.38 codec: the oracle)
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from yizhan.domain.segments import Encoding, count_parts, encoding_of, split, units
+from yizhan.domain.segments import (
+    Encoding,
+    count_parts,
+    decode,
+    encode,
+    encoding_of,
+    split,
+    udh,
+    units,
+)
 
 CN = "验"  # any CJK character: UCS-2, one unit
 EMOJI = "😀"  # outside the BMP: a surrogate pair, two UTF-16 units
@@ -173,3 +183,48 @@ def test_split_property_mixed_alphabet(text: str) -> None:
 @given(_GSM_ONLY)
 def test_split_property_gsm_with_many_escapes(text: str) -> None:
     _assert_split_is_sound(text)
+
+
+# --- octets on the wire (gsm0338 as the oracle) ---------------------------------------------
+
+_GSM_FULL = st.text(alphabet=st.sampled_from(sorted(
+    set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCXYZÄÖÑÜ§¿"
+        "abcxyzäöñüà") | set("\f^{}\\[~]|€"))), max_size=400)
+
+
+@given(_GSM_FULL, st.booleans())
+def test_gsm_parts_encode_as_gsm0338_does_and_never_end_in_an_escape(
+        text: str, wide: bool) -> None:
+    parts = split(text, wide_reference=wide)
+    limit = 160 if len(parts) == 1 else (152 if wide else 153)
+    for part in parts:
+        octets = encode(part, Encoding.GSM7)
+        assert octets == part.encode("gsm03.38")
+        assert len(octets) <= limit and not octets.endswith(b"\x1b")
+        assert decode(octets, Encoding.GSM7) == part
+
+
+@given(_MIXED.filter(lambda t: encoding_of(t) is Encoding.UCS2), st.booleans())
+def test_ucs2_parts_are_whole_utf16(text: str, wide: bool) -> None:
+    parts = split(text, wide_reference=wide)
+    limit = 70 if len(parts) == 1 else (66 if wide else 67)
+    for part in parts:
+        octets = encode(part, Encoding.UCS2)
+        assert len(octets) <= 2 * limit
+        assert octets.decode("utf-16-be") == part  # strict: no half surrogate pair
+
+
+def test_a_wide_reference_leaves_one_unit_less_per_part() -> None:
+    assert [len(p) for p in split("a" * 305, wide_reference=True)] == [152, 152, 1]
+    assert [len(p) for p in split(CN * 133, wide_reference=True)] == [66, 66, 1]
+    assert count_parts("a" * 305) == len(split("a" * 305)) == 2
+
+
+def test_concatenation_headers() -> None:
+    assert udh(0x1A, 3, 2) == bytes.fromhex("0500031a0302")
+    assert udh(0x1234, 3, 1, wide=True) == bytes.fromhex("060804123403" "01")
+    assert udh(0x1FF, 2, 1) == bytes.fromhex("050003ff0201")  # an 8-bit reference wraps
+
+
+def test_unknown_gsm_escapes_read_as_space() -> None:
+    assert decode(b"a\x1b\x01b", Encoding.GSM7) == "a b"

@@ -5,7 +5,9 @@ Consumes the full text as the handset shows it, signature included: the caller p
 Decides the encoding (GSM 03.38 7-bit when every character is in the default alphabet or its
 extension table, else UCS-2), the length in septets or UTF-16 code units, and where the text
 is cut into parts. `count_parts` feeds the message record and billing; `split` feeds the
-channel encoders, which add the concatenation header (UDH) themselves.
+channel encoders, `encode` turns a part into the octets a carrier expects (GSM 03.38 unpacked,
+one septet per octet, as SMPP carries it; UCS-2 as UTF-16BE) and `udh` makes the
+concatenation header (8-bit or 16-bit reference).
 
 Implements DOMAIN.md "Sending" / "Length and billing": one message holds 160 GSM-7 or 70 UCS-2
 units; longer text goes in parts of 153 or 67 (the 8-bit-reference UDH takes the rest).
@@ -37,6 +39,14 @@ _GSM_CHARS = frozenset(_BASIC.replace("\x1b", "") + _EXTENSION)
 
 _SINGLE = {Encoding.GSM7: 160, Encoding.UCS2: 70}
 _PART = {Encoding.GSM7: 153, Encoding.UCS2: 67}
+_WIDE_PART = {Encoding.GSM7: 152, Encoding.UCS2: 66}
+"""Parts with a 16-bit reference: the header is one octet longer (7 instead of 6)."""
+
+# char -> its octets in an SMPP short_message (unpacked: one septet per octet).
+_GSM_OCTETS: dict[int, str] = {ord(c): chr(i) for i, c in enumerate(_BASIC) if c != "\x1b"}
+_GSM_OCTETS.update({ord(c): "\x1b" + chr(code) for c, code in zip(
+    _EXTENSION, (0x0A, 0x14, 0x28, 0x29, 0x2F, 0x3C, 0x3D, 0x3E, 0x40, 0x65), strict=True)})
+_GSM_DECODE: dict[str, str] = {octets: chr(char) for char, octets in _GSM_OCTETS.items()}
 
 
 def encoding_of(text: str) -> Encoding:
@@ -65,19 +75,23 @@ def count_parts(text: str) -> int:
     return sum(1 for _ in _cuts(text, enc))
 
 
-def split(text: str) -> list[str]:
-    """The parts, in order; `"".join(split(t)) == t` and `len(split(t)) == count_parts(t)`."""
+def split(text: str, *, wide_reference: bool = False) -> list[str]:
+    """The parts, in order; `"".join(split(t)) == t` and `len(split(t)) == count_parts(t)`.
+
+    `wide_reference`: parts for a 16-bit-reference header (152 septets or 66 units), which
+    may make one part more than billing counts; channels use it only when configured so.
+    """
     enc = encoding_of(text)
     size = _septets(text) if enc is Encoding.GSM7 else _utf16_units(text)
     if size <= _SINGLE[enc]:
         return [text]
+    step = (_WIDE_PART if wide_reference else _PART)[enc]
     if size == len(text):
         # One unit per character: fixed-size slices, no pair to keep together.
-        step = _PART[enc]
         return [text[i : i + step] for i in range(0, size, step)]
     parts: list[str] = []
     start = 0
-    for end in _cuts(text, enc):
+    for end in _cuts(text, enc, step):
         parts.append(text[start:end])
         start = end
     return parts
@@ -100,13 +114,13 @@ def _width(char: str, enc: Encoding) -> int:
     return 2 if ord(char) > 0xFFFF else 1
 
 
-def _cuts(text: str, enc: Encoding) -> Iterator[int]:
+def _cuts(text: str, enc: Encoding, limit: int = 0) -> Iterator[int]:
     """End index of each part of a multi-part text, filling each part greedily.
 
     Python strings index by code point, so a character is never cut inside; a character
     whose 2 units would overflow the part starts the next one instead.
     """
-    limit = _PART[enc]
+    limit = limit or _PART[enc]
     used = 0
     for i, char in enumerate(text):
         width = _width(char, enc)
@@ -115,3 +129,36 @@ def _cuts(text: str, enc: Encoding) -> Iterator[int]:
             used = 0
         used += width
     yield len(text)
+
+
+def encode(text: str, enc: Encoding) -> bytes:
+    """The octets of `text` as an SMPP short_message carries them: GSM 03.38 unpacked (an
+    extension character is ESC + code) or UCS-2 (UTF-16BE; an emoji is its surrogate pair)."""
+    if enc is Encoding.GSM7:
+        return text.translate(_GSM_OCTETS).encode("latin-1")
+    return text.encode("utf-16-be", "surrogatepass")
+
+
+def decode(data: bytes, enc: Encoding) -> str:
+    """The inverse of `encode` (uplinks). Unknown GSM escapes read as a space, as handsets do."""
+    if enc is Encoding.UCS2:
+        return data.decode("utf-16-be", "replace")
+    chars: list[str] = []
+    escape = False
+    for octet in data.decode("latin-1"):
+        if escape:
+            chars.append(_GSM_DECODE.get("\x1b" + octet, " "))
+            escape = False
+        elif octet == "\x1b":
+            escape = True
+        else:
+            chars.append(_GSM_DECODE.get(octet, "?"))
+    return "".join(chars)
+
+
+def udh(reference: int, total: int, number: int, *, wide: bool = False) -> bytes:
+    """Concatenation header of part `number` (1-based) of `total`: IE 0x00 with an 8-bit
+    reference, or IE 0x08 with a 16-bit one (3GPP TS 23.040 9.2.3.24.1 and .8)."""
+    if wide:
+        return bytes((6, 0x08, 4, reference >> 8 & 0xFF, reference & 0xFF, total, number))
+    return bytes((5, 0x00, 3, reference & 0xFF, total, number))

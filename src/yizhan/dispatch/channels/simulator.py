@@ -71,13 +71,22 @@ class Outcome:
     delay: float = 0.2
     """Seconds between the submit and the receipt."""
     submit: str = "accept"
-    """accept | reject:<code> | throttle | hang (never answers: the submit times out)."""
+    """accept | reject:<code> | throttle | hang (never answers: the submit times out) |
+    drop (the SMPP simulator cuts the link instead of answering)."""
+    receipts: int = 1
+    """How many receipts the SMPP simulator sends (2: a duplicate; 0: none)."""
+    receipt_first: bool = False
+    """SMPP simulator: send the receipt before the submit_sm_resp (out of order)."""
+    uplink: str = ""
+    """SMPP simulator: the handset replies this text after its receipt (e.g. "R")."""
 
 
 @dataclass(slots=True)
 class Script:
     default: Outcome = field(default_factory=Outcome)
     numbers: dict[str, Outcome] = field(default_factory=dict)
+    keywords: dict[str, str] = field(default_factory=dict)
+    """SMPP simulator: content with this word gets this receipt code (carrier interception)."""
 
     def outcome(self, phone: str) -> Outcome:
         bare = phone[3:] if phone.startswith("+86") else phone
@@ -91,7 +100,8 @@ class Script:
         default = Outcome(**{"delay": default_delay, **data.get("default", {})})
         numbers = {str(k): Outcome(**{"delay": default.delay, **v})
                    for k, v in data.get("numbers", {}).items()}
-        return cls(default, numbers)
+        keywords = {str(k): str(v) for k, v in data.get("keywords", {}).items()}
+        return cls(default, numbers, keywords)
 
 
 class SimulatorChannel:

@@ -1,0 +1,201 @@
+"""Submits per second of the SMPP channel (our ESME) against the simulator SMSC, with receipts.
+
+Run from the repository root:
+
+    .venv/bin/python bench/smpp_submit.py [--messages 50000] [--windows 1,10,100] [--no-uvloop]
+
+Starts `yizhan simulator` in its own process (pinned to the last CPU when there are two or
+more, and this process to the first, unless `--no-pin`), binds an `SmppChannel` per window
+size and submits `--messages` single-part messages through `SmppChannel.submit` from
+`window` lanes, the way the dispatch worker drives a channel. Every message gets a DLR back
+(the simulator sends it at once, delay 0), which the channel hands to a sink that only
+counts. For each window it prints submits/s (until the last submit_sm_resp), messages/s with
+receipts (until the last receipt was taken) and this process's CPU time per message. Window
+1 sends a tenth of the messages (it is latency-bound).
+
+The simulator's ceiling comes from a raw client in the same run: every submit_sm pre-encoded
+and written at once, receipts acknowledged from their header alone, so the figure is what
+the simulator process can take, not what a client can make.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import struct
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig
+from yizhan.dispatch.channels.smpp_pdu import (
+    Bind,
+    Command,
+    Pdu,
+    ShortMessage,
+    encode,
+)
+from yizhan.domain.events import Receipt, Uplink
+from yizhan.domain.ports import Accepted, SubmitRequest, SystemClock
+
+TEXT = "【驿站】您的验证码是 123456，5 分钟内有效。"
+
+
+class CountingSink:
+    def __init__(self) -> None:
+        self.count = 0
+        self.target = 0
+        self.done = asyncio.Event()
+
+    async def __call__(self, event: Receipt | Uplink) -> None:
+        await self.many([event])
+
+    async def many(self, events: Sequence[Receipt | Uplink]) -> None:
+        self.count += len(events)
+        if self.count >= self.target:
+            self.done.set()
+
+
+async def start_simulator(pin_cpus: bool) -> tuple[asyncio.subprocess.Process, int]:
+    entry = str(Path(sys.executable).parent / "yizhan")
+    cpus = sorted(os.sched_getaffinity(0)) if pin_cpus else [0]
+    pin = ["taskset", "-c", str(cpus[-1])] if len(cpus) > 1 else []
+    process = await asyncio.create_subprocess_exec(
+        *pin, entry, "simulator", "--port", "0", "--delay", "0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    assert process.stdout is not None
+    line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+    found = re.search(r":(\d+) ", line)
+    if found is None:
+        raise SystemExit(f"simulator did not start: {line}")
+    if len(cpus) > 1:
+        os.sched_setaffinity(0, {cpus[0]})
+    return process, int(found.group(1))
+
+
+async def run_window(port: int, window: int, messages: int) -> tuple[float, float, float]:
+    sink = CountingSink()
+    sink.target = messages
+    channel = SmppChannel(SmppConfig(f"bench-w{window}", "127.0.0.1", port, "bench",
+                                     window=window), SystemClock())
+    await channel.start(sink)
+    await asyncio.wait_for(channel.bound.wait(), 10)
+    requests = iter(range(messages))
+    accepted = 0
+
+    async def lane() -> None:
+        nonlocal accepted
+        for n in requests:
+            result = await channel.submit(SubmitRequest(n, "+8613800138000", TEXT, 1))
+            accepted += isinstance(result, Accepted)
+
+    started, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(lane() for _ in range(window)))
+    submitted = time.perf_counter() - started
+    await asyncio.wait_for(sink.done.wait(), 120)
+    received = time.perf_counter() - started
+    cpu = time.process_time() - cpu
+    await channel.stop()
+    if accepted != messages:
+        raise SystemExit(f"window {window}: only {accepted} of {messages} accepted")
+    return messages / submitted, messages / received, cpu / messages * 1e6
+
+
+class RawClient(asyncio.Protocol):
+    """Writes pre-encoded submit_sm PDUs; counts responses and acknowledges receipts."""
+
+    def __init__(self, messages: int) -> None:
+        self.messages = messages
+        self.responses = 0
+        self.receipts = 0
+        self.bound = asyncio.Event()
+        self.done = asyncio.Event()
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.write(encode(Pdu(Command.BIND_TRANSCEIVER, 1, 0,  # type: ignore[attr-defined]
+                                   Bind("raw"))))
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        pos, out = 0, []
+        while len(buffer) - pos >= 16:
+            length, command, _, sequence = struct.unpack_from(">IIII", buffer, pos)
+            if len(buffer) - pos < length:
+                break
+            pos += length
+            if command == Command.SUBMIT_SM_RESP:
+                self.responses += 1
+            elif command == Command.DELIVER_SM:
+                self.receipts += 1
+                out.append(struct.pack(">IIIIB", 17, Command.DELIVER_SM_RESP, 0, sequence, 0))
+            elif command == Command.BIND_TRANSCEIVER_RESP:
+                self.bound.set()
+        del buffer[:pos]
+        if out and self.transport is not None:
+            self.transport.write(b"".join(out))
+        if self.responses >= self.messages and self.receipts >= self.messages:
+            self.done.set()
+
+
+async def simulator_ceiling(port: int, messages: int) -> float:
+    loop = asyncio.get_running_loop()
+    client = RawClient(messages)
+    transport, _ = await loop.create_connection(lambda: client, "127.0.0.1", port)
+    await asyncio.wait_for(client.bound.wait(), 10)
+    body = ShortMessage("1069001", "8613800138000", TEXT.encode("utf-16-be"),
+                        dest_addr_ton=1, dest_addr_npi=1, registered_delivery=1, data_coding=8)
+    pdus = [encode(Pdu(Command.SUBMIT_SM, n + 2, 0, body)) for n in range(messages)]
+    started = time.perf_counter()
+    for i in range(0, messages, 1000):
+        transport.write(b"".join(pdus[i:i + 1000]))
+        await asyncio.sleep(0)
+    await asyncio.wait_for(client.done.wait(), 120)
+    elapsed = time.perf_counter() - started
+    transport.close()
+    return messages / elapsed
+
+
+async def main(args: argparse.Namespace) -> None:
+    process, port = await start_simulator(args.pin)
+    try:
+        print(f"SMPP submit benchmark: {args.messages} messages per window, receipts on, "
+              f"{'uvloop' if args.uvloop else 'asyncio'}, simulator pid {process.pid} "
+              f"on port {port}")
+        print(f"{'window':>6} | {'submits/s':>10} | {'with receipts/s':>15} | "
+              f"{'ESME CPU us/msg':>15}")
+        for window in args.windows:
+            count = args.messages // 10 if window == 1 else args.messages
+            submits, with_receipts, cpu = await run_window(port, window, count)
+            print(f"{window:>6} | {submits:>10,.0f} | {with_receipts:>15,.0f} | {cpu:>15.1f}")
+        ceiling = await simulator_ceiling(port, args.messages)
+        print(f"simulator ceiling (raw pipelined client, submit + receipt): {ceiling:,.0f}/s")
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=50_000)
+    parser.add_argument("--windows", default="1,10,100",
+                        type=lambda s: [int(w) for w in s.split(",")])
+    parser.add_argument("--no-uvloop", dest="uvloop", action="store_false")
+    parser.add_argument("--no-pin", dest="pin", action="store_false",
+                        help="let the scheduler place both processes (a shared machine)")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    arguments = parse()
+    if arguments.uvloop:
+        import uvloop
+        uvloop.run(main(arguments))
+    else:
+        asyncio.run(main(arguments))

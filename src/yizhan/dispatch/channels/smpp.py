@@ -1,0 +1,453 @@
+"""The SMPP 3.4 channel: Yizhan as an ESME bound to a carrier's SMSC.
+
+Consumes `SubmitRequest`s from the dispatch worker and answers each with a value: `Accepted`
+(the carrier's message id, canonical per `IdFormat`), `Retryable` (nothing reached the
+carrier: not bound, throttled, queue full), `Rejected` (the carrier's status, e.g.
+`ESME_RINVDSTADR`) or `Ambiguous` (a submit_sm left and no answer came: a timeout or a lost
+link; never resent, ARCHITECTURE.md "No duplicate submits"). Receipts and uplinks arriving in
+deliver_sm go to the event sink, and each deliver_sm is answered only once the sink has
+stored it (a failure answers ESME_RX_T_APPN, so the SMSC offers it again).
+
+The bind is kept by one task: connect, bind (transceiver, or transmitter + receiver), wait
+for the link to drop, reconnect after a jittered exponential back-off. Submits share a window
+of `window` in-flight submit_sm; `ESME_RTHROTTLED` / `ESME_RMSGQFUL` halve it and pause
+submits for `throttle_backoff` seconds, and each window's worth of accepted submits grows it
+back by one. `max_per_second` paces submit_sm (0: no limit). Long messages leave as parts
+with a UDH (8- or 16-bit reference, rotating per destination), SAR TLVs, or as one
+submit_sm with message_payload (`long_messages`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from yizhan.dispatch.channels.smpp_link import Link, LinkClosed
+from yizhan.dispatch.channels.smpp_pdu import (
+    ESM_RECEIPT,
+    ESM_UDHI,
+    Bind,
+    BindResp,
+    Command,
+    MessageIdResp,
+    Pdu,
+    ShortMessage,
+    Status,
+    Tag,
+    status_name,
+    text_of,
+    tlv_int,
+)
+from yizhan.dispatch.channels.smpp_receipts import (
+    IdBase,
+    IdFormat,
+    PartGroups,
+    parse_receipt,
+)
+from yizhan.domain import segments
+from yizhan.domain.events import Receipt, Uplink
+from yizhan.domain.ports import (
+    Accepted,
+    Ambiguous,
+    Clock,
+    EventSink,
+    Rejected,
+    Retryable,
+    SubmitRequest,
+    SubmitResult,
+)
+
+log = logging.getLogger("yizhan.smpp")
+
+RETRYABLE_STATUSES = frozenset({Status.RTHROTTLED, Status.RMSGQFUL, Status.RSYSERR,
+                                Status.RX_T_APPN})
+"""Statuses that say the SMSC did not take the message and may later: safe to send again."""
+THROTTLES = frozenset({Status.RTHROTTLED, Status.RMSGQFUL})
+PART_RETRIES = 5
+"""Throttled later parts of a long message are retried here (its first part is already out,
+so the whole message cannot go back to the outbox)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SmppConfig:
+    """One SMPP channel. Every field is a per-channel setting (docs/channels.md)."""
+
+    name: str
+    host: str
+    port: int
+    system_id: str
+    password: str = ""
+    system_type: str = ""
+    bind: Literal["transceiver", "split"] = "transceiver"
+    """transceiver: one link; split: a transmitter link and a receiver link."""
+    window: int = 100
+    max_per_second: float = 0.0
+    response_timeout: float = 10.0
+    enquire_link_seconds: float = 30.0
+    reconnect_min: float = 0.5
+    reconnect_max: float = 30.0
+    throttle_backoff: float = 1.0
+    channel_code: str = ""
+    """Source address is `106` + channel_code + the message's extension code."""
+    source_prefix: str = "106"
+    source_ton: int = 0
+    source_npi: int = 1
+    dest_ton: int = 1
+    dest_npi: int = 1
+    registered_delivery: int = 1
+    gsm7_data_coding: int = 0
+    ucs2_data_coding: int = 8
+    long_messages: Literal["udh8", "udh16", "sar", "payload"] = "udh8"
+    ids: IdFormat = field(default_factory=IdFormat)
+
+
+class _Window:
+    """At most `limit` holders; `limit` shrinks on throttling and grows back to `size`."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.limit = size
+        self.used = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._credit = 0
+
+    async def acquire(self) -> None:
+        if self.used < self.limit and not self._waiters:
+            self.used += 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # woken and cancelled at once: pass the slot on
+            else:
+                self._waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        self.used -= 1
+        self._wake()
+
+    def shrink(self) -> None:
+        self.limit = max(1, self.limit // 2)
+        self._credit = 0
+
+    def succeeded(self) -> None:
+        if self.limit < self.size:
+            self._credit += 1
+            if self._credit >= self.limit:
+                self._credit = 0
+                self.limit += 1
+                self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self.used < self.limit:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.used += 1
+                waiter.set_result(None)
+
+
+class SmppChannel:
+    def __init__(self, config: SmppConfig, clock: Clock) -> None:
+        self.name = config.name
+        self.config = config
+        self.bound = asyncio.Event()
+        """Set while a bind able to submit is up (tests and the benchmark wait on it)."""
+        self.binds = 0
+        """How many binds succeeded since start (a reconnect adds one)."""
+        self.parts = PartGroups()
+        self._clock = clock
+        self._sink: EventSink | None = None
+        self._tx: Link | None = None
+        self._links: list[Link] = []
+        self._window = _Window(config.window)
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._paused_until = 0.0
+        self._next_slot = 0.0
+        self._refs: dict[str, int] = {}
+        self._inbox: list[tuple[Link, Pdu]] = []
+        self._inbox_ready = asyncio.Event()
+        self._deliverer: asyncio.Task[None] | None = None
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    async def start(self, sink: EventSink) -> None:
+        self._sink = sink
+        self._stopping = asyncio.Event()
+        self._task = asyncio.create_task(self._keep_bound(), name=f"{self.name}:bind")
+        self._deliverer = asyncio.create_task(self._deliver_loop(), name=f"{self.name}:deliver")
+
+    async def stop(self) -> None:
+        """Unbind gracefully (waiting briefly for unbind_resp), then close."""
+        self._stopping.set()
+        for link in list(self._links):
+            if link.is_open and link.bound_as is not None:
+                with contextlib.suppress(TimeoutError, LinkClosed):
+                    await asyncio.wait_for(link.request(Command.UNBIND, timeout=2.0), 2.0)
+            link.close()
+        for task in (self._task, self._deliverer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._deliverer = None
+        self.bound.clear()
+
+    async def _keep_bound(self) -> None:
+        attempt = 0
+        while not self._stopping.is_set():
+            try:
+                await self._bind()
+                attempt = 0
+                await asyncio.wait([link.closed for link in self._links],
+                                   return_when=asyncio.FIRST_COMPLETED)
+                log.warning("channel %s: link lost; reconnecting", self.name)
+            except (OSError, TimeoutError, LinkClosed, BindRefused) as exc:
+                log.warning("channel %s: cannot bind to %s:%d: %s", self.name,
+                            self.config.host, self.config.port, exc)
+            finally:
+                self.bound.clear()
+                self._tx = None
+                for link in self._links:
+                    link.close()
+                self._links = []
+            delay = min(self.config.reconnect_max, self.config.reconnect_min * 2 ** attempt)
+            attempt += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay * random.uniform(0.5, 1.0))
+
+    async def _bind(self) -> None:
+        if self.config.bind == "transceiver":
+            commands = [Command.BIND_TRANSCEIVER]
+        else:
+            commands = [Command.BIND_TRANSMITTER, Command.BIND_RECEIVER]
+        for command in commands:
+            link = await self._open(command)
+            self._links.append(link)
+            if command is not Command.BIND_RECEIVER:
+                self._tx = link
+        self.binds += 1
+        self.bound.set()
+        log.info("channel %s: bound to %s:%d as %s", self.name, self.config.host,
+                 self.config.port, self.config.bind)
+
+    async def _open(self, command: Command) -> Link:
+        c = self.config
+        loop = asyncio.get_running_loop()
+        _, link = await asyncio.wait_for(loop.create_connection(
+            lambda: Link(self._on_request, name=self.name, response_timeout=c.response_timeout,
+                         keepalive=c.enquire_link_seconds), c.host, c.port), c.response_timeout)
+        try:
+            answer = await link.request(command, Bind(c.system_id, c.password, c.system_type))
+        except BaseException:
+            link.close()
+            raise
+        if answer.status != Status.ROK:
+            link.close()
+            raise BindRefused(status_name(answer.status))
+        assert isinstance(answer.body, BindResp)
+        link.bound_as = command
+        link.system_id = answer.body.system_id
+        return link
+
+    # ---- submitting ---------------------------------------------------------------------
+
+    async def submit(self, request: SubmitRequest) -> SubmitResult:
+        if self._tx is None:
+            return Retryable(f"channel {self.name} is not bound", self.config.reconnect_min)
+        bodies = self._bodies(request)
+        ids: list[str] = []
+        for number, body in enumerate(bodies):
+            result = await self._submit_part(body)
+            tries = 0
+            while number and isinstance(result, Retryable) and tries < PART_RETRIES:
+                tries += 1
+                await asyncio.sleep(result.after)
+                result = await self._submit_part(body)
+            if isinstance(result, str):
+                ids.append(result)
+                continue
+            if number == 0:
+                return result
+            return self._later_part_failed(number, len(bodies), result)
+        if len(ids) > 1:
+            self.parts.add(ids)
+        return Accepted(ids[0])
+
+    def _later_part_failed(self, number: int, total: int, result: SubmitResult) -> SubmitResult:
+        where = f"part {number + 1} of {total} (earlier parts were accepted)"
+        if isinstance(result, Rejected):
+            return Rejected(result.code, f"{where}: {result.reason}")
+        reason = result.reason if isinstance(result, Retryable | Ambiguous) else "failed"
+        return Ambiguous(f"{where}: {reason}")
+
+    async def _submit_part(self, body: ShortMessage) -> str | SubmitResult:
+        """The canonical remote id of an accepted submit_sm, else the result to report."""
+        window = self._window
+        await window.acquire()
+        try:
+            await self._pace()
+            link = self._tx
+            if link is None or not link.is_open:
+                return Retryable(f"channel {self.name} is not bound", self.config.reconnect_min)
+            try:
+                answer = await link.request(Command.SUBMIT_SM, body)
+            except TimeoutError:
+                return Ambiguous(f"channel {self.name}: no submit_sm_resp within "
+                                 f"{self.config.response_timeout:g}s")
+            except LinkClosed:
+                return Ambiguous(f"channel {self.name}: link lost before submit_sm_resp")
+        finally:
+            window.release()
+        status = answer.status
+        if status == Status.ROK and isinstance(answer.body, MessageIdResp):
+            window.succeeded()
+            return self.config.ids.of_submit(answer.body.message_id)
+        name = status_name(status)
+        if status in THROTTLES:
+            self._throttled()
+        if status in RETRYABLE_STATUSES:
+            return Retryable(f"channel {self.name}: {name}", self.config.throttle_backoff)
+        return Rejected(name, f"channel {self.name} refused the submit: {name}")
+
+    def _throttled(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._window.shrink()
+        self._paused_until = loop.time() + self.config.throttle_backoff
+        log.warning("channel %s: throttled by the carrier; window %d, pausing %gs", self.name,
+                    self._window.limit, self.config.throttle_backoff)
+
+    async def _pace(self) -> None:
+        """Wait out a throttle pause and the per-second limit, if any."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        wait = self._paused_until - now
+        if self.config.max_per_second:
+            slot = max(now, self._next_slot, self._paused_until)
+            self._next_slot = slot + 1.0 / self.config.max_per_second
+            wait = slot - now
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    def _bodies(self, request: SubmitRequest) -> list[ShortMessage]:
+        c = self.config
+        enc = segments.encoding_of(request.content)
+        gsm = enc is segments.Encoding.GSM7
+        coding = c.gsm7_data_coding if gsm else c.ucs2_data_coding
+        dest = request.phone.removeprefix("+")
+        source = request.source_addr or f"{c.source_prefix}{c.channel_code}"
+        whole = segments.encode(request.content, enc)
+        if len(whole) <= 140 or (gsm and len(whole) <= 160):  # one part (the common case)
+            return [ShortMessage(
+                source, dest, whole, source_addr_ton=c.source_ton, source_addr_npi=c.source_npi,
+                dest_addr_ton=c.dest_ton, dest_addr_npi=c.dest_npi,
+                registered_delivery=c.registered_delivery, data_coding=coding)]
+
+        def body(octets: bytes, esm: int = 0, tlvs: dict[int, bytes] | None = None
+                 ) -> ShortMessage:
+            return ShortMessage(
+                source, dest, octets, source_addr_ton=c.source_ton, source_addr_npi=c.source_npi,
+                dest_addr_ton=c.dest_ton, dest_addr_npi=c.dest_npi, esm_class=esm,
+                registered_delivery=c.registered_delivery, data_coding=coding, tlvs=tlvs or {})
+
+        if c.long_messages == "payload":
+            return [body(b"", tlvs={Tag.MESSAGE_PAYLOAD: whole})]
+        parts = segments.split(request.content, wide_reference=c.long_messages == "udh16")
+        ref = self._reference(dest, wide=c.long_messages == "udh16")
+        total = len(parts)
+        if c.long_messages == "sar":
+            return [body(segments.encode(part, enc), tlvs={
+                Tag.SAR_MSG_REF_NUM: tlv_int(ref, 2), Tag.SAR_TOTAL_SEGMENTS: tlv_int(total, 1),
+                Tag.SAR_SEGMENT_SEQNUM: tlv_int(n, 1)}) for n, part in enumerate(parts, 1)]
+        wide = c.long_messages == "udh16"
+        return [body(segments.udh(ref, total, n, wide=wide) + segments.encode(part, enc),
+                     esm=ESM_UDHI) for n, part in enumerate(parts, 1)]
+
+    def _reference(self, dest: str, *, wide: bool) -> int:
+        """The next concatenation reference for this destination (rotating, random start)."""
+        modulo = 0x10000 if wide else 0x100
+        if len(self._refs) > 100_000:
+            self._refs.clear()
+        ref = (self._refs.get(dest, random.randrange(modulo)) + 1) % modulo
+        self._refs[dest] = ref
+        return ref
+
+    # ---- receiving ----------------------------------------------------------------------
+
+    def _on_request(self, link: Link, pdu: Pdu) -> None:
+        if pdu.command is Command.DELIVER_SM:
+            self._inbox.append((link, pdu))
+            self._inbox_ready.set()
+        elif pdu.command is Command.UNBIND:
+            link.respond(pdu)
+            link.close()
+        else:
+            link.send(Pdu(Command.GENERIC_NACK, pdu.sequence, Status.RINVCMDID))
+
+    async def _deliver_loop(self) -> None:
+        """Hand every deliver_sm that arrived meanwhile to the sink in one call; answer them
+        once it returns (stored), or with ESME_RX_T_APPN when it failed."""
+        while True:
+            await self._inbox_ready.wait()
+            self._inbox_ready.clear()
+            batch, self._inbox = self._inbox, []
+            events: list[Receipt | Uplink] = []
+            now = self._clock.now()
+            for _, pdu in batch:
+                event = self._event_of(pdu, now)
+                if event is not None:
+                    events.append(event)
+            status = Status.ROK
+            if events:
+                try:
+                    await self._store(events)
+                except Exception:
+                    log.exception("channel %s: %d events not stored; the SMSC will offer "
+                                  "them again", self.name, len(events))
+                    status = Status.RX_T_APPN
+            for link, pdu in batch:
+                link.respond(pdu, status, MessageIdResp())
+
+    async def _store(self, events: Sequence[Receipt | Uplink]) -> None:
+        sink = self._sink
+        assert sink is not None
+        many = getattr(sink, "many", None)
+        if many is not None:
+            await many(events)
+        else:
+            for event in events:
+                await sink(event)
+
+    def _event_of(self, pdu: Pdu, now: datetime) -> Receipt | Uplink | None:
+        sm = pdu.body
+        assert isinstance(sm, ShortMessage)
+        if sm.esm_class & 0x3C == ESM_RECEIPT:
+            parsed = parse_receipt(sm)
+            if parsed is None:
+                log.warning("channel %s: receipt without a message id: %r", self.name,
+                            sm.short_message[:80])
+                return None
+            remote_id = self.parts.resolve(self.config.ids.of_receipt(parsed.remote_id),
+                                           parsed.code)
+            if remote_id is None:  # a part of a long message that does not decide it
+                return None
+            return Receipt(self.name, remote_id, parsed.code, now, raw=parsed.raw)
+        return Uplink(self.name, sm.source_addr, sm.destination_addr, text_of(sm), now)
+
+
+class BindRefused(ConnectionError):
+    """The SMSC answered the bind with an error status."""
+
+
+__all__ = ["IdBase", "IdFormat", "SmppChannel", "SmppConfig"]

@@ -1,0 +1,195 @@
+"""One SMPP connection, either end of it: framing, sequence numbers, request -> response.
+
+Used by the ESME channel (`smpp.py`) and the simulator SMSC (`smsc.py`). A `Link` is an
+asyncio Protocol (not Streams: CARRIER_PROTOCOLS.md §6 measured Protocols with coalesced
+writes as the fast shape). It decodes every PDU of a read, resolves the future of each
+response by its sequence number, answers enquire_link itself, and hands every other request
+to its owner's `on_request`. Writes made during one event-loop turn leave in one
+`transport.write`.
+
+Timeouts are swept once a second, never armed per PDU: a request whose response is overdue
+fails with `TimeoutError` (its response, if it comes later, is dropped: the caller has
+already reported it as ambiguous). The same sweep sends enquire_link when the link has been
+quiet for `keepalive` seconds and drops a link whose enquire_link went unanswered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import cast
+
+from yizhan.dispatch.channels.smpp_pdu import (
+    Body,
+    Command,
+    Framer,
+    Pdu,
+    PduError,
+    Status,
+    decode,
+    encode,
+)
+
+log = logging.getLogger("yizhan.smpp")
+
+MAX_SEQUENCE = 0x7FFFFFFF
+
+
+class LinkClosed(ConnectionError):
+    """The connection ended before the peer answered."""
+
+
+class Link(asyncio.Protocol):
+    def __init__(self, on_request: Callable[[Link, Pdu], None], *, name: str = "smpp",
+                 response_timeout: float = 10.0, keepalive: float = 30.0) -> None:
+        self.name = name
+        self.response_timeout = response_timeout
+        self.keepalive = keepalive
+        self.transport: asyncio.Transport | None = None
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.bound_as: Command | None = None
+        """The bind command this link was bound with (set by its owner)."""
+        self.system_id = ""
+        self._on_request = on_request
+        self._loop = asyncio.get_running_loop()
+        self._framer = Framer()
+        self._pending: dict[int, tuple[asyncio.Future[Pdu], float]] = {}
+        self._sequence = 0
+        self._out: list[bytes] = []
+        self._flush_handle: asyncio.Handle | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._last_heard = self._loop.time()
+        self._probe: asyncio.Future[Pdu] | None = None
+
+    # ---- asyncio.Protocol ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, but behave as one
+        self.transport = cast(asyncio.Transport, transport)
+        self._sweeper = self._loop.call_later(1.0, self._sweep)
+
+    def data_received(self, data: bytes) -> None:
+        self._last_heard = self._loop.time()
+        try:
+            frames = self._framer.feed(data)
+        except PduError as exc:  # the stream cannot be framed any more: drop the link
+            log.warning("%s: %s; closing the link", self.name, exc)
+            self._send_now(encode(Pdu(Command.GENERIC_NACK, 0, Status.RINVCMDLEN)))
+            self.close()
+            return
+        pending = self._pending
+        for raw in frames:
+            try:
+                pdu = decode(raw)
+            except PduError as exc:
+                log.warning("%s: %s", self.name, exc)
+                self.send(Pdu(Command.GENERIC_NACK, exc.sequence, exc.status))
+                continue
+            command = pdu.command
+            if command & 0x80000000:  # a response, or generic_nack
+                entry = pending.pop(pdu.sequence, None)
+                if entry is not None and not entry[0].done():
+                    entry[0].set_result(pdu)
+            elif command is Command.ENQUIRE_LINK:
+                self.send(Pdu(Command.ENQUIRE_LINK_RESP, pdu.sequence))
+            else:
+                self._on_request(self, pdu)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        for handle in (self._sweeper, self._flush_handle):
+            if handle is not None:
+                handle.cancel()
+        pending, self._pending = self._pending, {}
+        for future, _ in pending.values():
+            if not future.done():
+                future.set_exception(LinkClosed("connection lost before the peer answered"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    # ---- sending ------------------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return self.transport is not None and not self.transport.is_closing()
+
+    def next_sequence(self) -> int:
+        self._sequence = self._sequence % MAX_SEQUENCE + 1
+        return self._sequence
+
+    def request(self, command: Command, body: Body = None,
+                timeout: float | None = None) -> asyncio.Future[Pdu]:
+        """Send a request; the future gets its response (or generic_nack), or fails with
+        TimeoutError or LinkClosed."""
+        future: asyncio.Future[Pdu] = self._loop.create_future()
+        if not self.is_open:
+            future.set_exception(LinkClosed("the link is closed"))
+            return future
+        sequence = self.next_sequence()
+        deadline = self._loop.time() + (self.response_timeout if timeout is None else timeout)
+        self._pending[sequence] = (future, deadline)
+        self.send(Pdu(command, sequence, 0, body))
+        return future
+
+    def respond(self, request: Pdu, status: int = Status.ROK, body: Body = None) -> None:
+        self.send(Pdu(request.command.response, request.sequence, status, body))
+
+    def send(self, pdu: Pdu) -> None:
+        """Queue a PDU; everything queued in this event-loop turn leaves in one write."""
+        self._out.append(encode(pdu))
+        if self._flush_handle is None:
+            self._flush_handle = self._loop.call_soon(self._flush)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    def close(self) -> None:
+        self._flush()
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        """Cut the connection without a goodbye (tests: a dropped link)."""
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _send_now(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        if self._out:
+            data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
+            self._out = []
+            self._send_now(data)
+
+    # ---- timers -------------------------------------------------------------------------
+
+    def _sweep(self) -> None:
+        now = self._loop.time()
+        overdue = [seq for seq, (_, deadline) in self._pending.items() if deadline <= now]
+        for seq in overdue:
+            future, _ = self._pending.pop(seq)
+            if not future.done():
+                future.set_exception(TimeoutError("no response in time"))
+        if self._probe is not None and self._probe.done():
+            failed = self._probe.cancelled() or self._probe.exception() is not None
+            self._probe = None
+            if failed:
+                log.warning("%s: enquire_link unanswered; dropping the link", self.name)
+                self.abort()
+                return
+        if (self.keepalive and self._probe is None and self.bound_as is not None
+                and now - self._last_heard >= self.keepalive):
+            self._probe = self.request(Command.ENQUIRE_LINK, timeout=self.keepalive)
+            self._probe.add_done_callback(_consume)
+        self._sweeper = self._loop.call_later(1.0, self._sweep)
+
+
+def _consume(future: asyncio.Future[Pdu]) -> None:
+    """Mark a future's exception as retrieved (the sweep reads it)."""
+    if not future.cancelled():
+        future.exception()

@@ -1,0 +1,357 @@
+"""The carrier simulator as a real SMPP 3.4 server (the SMSC side) on loopback.
+
+It speaks the same codec as the ESME channel (`smpp_pdu`, `smpp_link`) and serves two uses:
+
+- **Scripted by data** (`yizhan simulator`, benchmarks, the platform's e2e tests): every
+  submit_sm is answered at once and its receipt follows after the delay the `Script`
+  (docs/simulator.md) gives its number: delivered, a failure code (handset off -> EXPIRED,
+  empty number -> MK:0001, blacklist, ...), rejected or throttled submits, a submit never
+  answered (`hang`) or a dropped link (`drop`), duplicate receipts, a receipt ahead of its
+  submit_sm_resp, a handset reply (uplink). `Script.keywords` intercepts content; `max_per_second`
+  throttles the bind with ESME_RTHROTTLED.
+- **Step by step from tests** (`manual=True`): nothing is answered by itself; the test takes
+  the next PDU with `expect`, answers it with `answer` (any status), and pushes `receipt`s and
+  `uplink`s whose deliver_sm_resp it can await, or `drop`s the link.
+
+Receipts wait in one timer heap, not a task each, and go to a receiver (or transceiver) bind
+of the same system_id; while none is bound they are held, as an SMSC stores them. A receipt
+the ESME does not acknowledge with ESME_ROK is offered again after `RETRY_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+from yizhan.dispatch.channels.simulator import Outcome, Script
+from yizhan.dispatch.channels.smpp_link import Link, LinkClosed
+from yizhan.dispatch.channels.smpp_pdu import (
+    BINDS,
+    ESM_RECEIPT,
+    Bind,
+    BindResp,
+    Command,
+    MessageIdResp,
+    MessageState,
+    Pdu,
+    ShortMessage,
+    Status,
+    Tag,
+    text_of,
+    tlv_cstr,
+    tlv_int,
+)
+from yizhan.dispatch.channels.smpp_receipts import DELIVERED, receipt_text
+from yizhan.domain import segments
+
+log = logging.getLogger("yizhan.smsc")
+
+RETRY_SECONDS = 1.0
+OFFERS = 30
+RECEIVERS = frozenset({Command.BIND_RECEIVER, Command.BIND_TRANSCEIVER})
+SENDERS = frozenset({Command.BIND_TRANSMITTER, Command.BIND_TRANSCEIVER})
+STATES = {"DELIVRD": MessageState.DELIVERED, "EXPIRED": MessageState.EXPIRED,
+          "UNDELIV": MessageState.UNDELIVERABLE, "REJECTD": MessageState.REJECTED,
+          "UNKNOWN": MessageState.UNKNOWN}
+
+
+@dataclass(slots=True)
+class Incoming:
+    """A request the manual simulator received and has not answered yet."""
+
+    link: Link
+    pdu: Pdu
+
+    @property
+    def message(self) -> ShortMessage:
+        assert isinstance(self.pdu.body, ShortMessage)
+        return self.pdu.body
+
+    @property
+    def text(self) -> str:
+        return text_of(self.message)
+
+
+@dataclass(order=True, slots=True)
+class _Due:
+    due: float
+    seq: int
+    system_id: str = field(compare=False)
+    body: ShortMessage = field(compare=False)
+    offers: int = field(default=0, compare=False)
+
+
+class SmscServer:
+    def __init__(self, script: Script | None = None, *, system_id: str = "",
+                 password: str = "", manual: bool = False, max_per_second: float = 0.0,
+                 receipt_ids: Literal["same", "decimal", "padded"] = "same") -> None:
+        self.script = script or Script()
+        self.manual = manual
+        self.max_per_second = max_per_second
+        self.receipt_ids = receipt_ids
+        self.system_id = system_id
+        self.password = password
+        self.links: list[Link] = []
+        self.inbox: asyncio.Queue[Incoming] = asyncio.Queue()
+        self.submitted = 0
+        """submit_sm answered ESME_ROK (the benchmark's count)."""
+        self.receipts_acked = 0
+        self.unbinds = 0
+        self.bound = asyncio.Event()
+        self._ids = itertools.count(0x10000)
+        self._seq = itertools.count()
+        self._heap: list[_Due] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._held: list[_Due] = []
+        self._server: asyncio.Server | None = None
+        self._window_start = 0.0
+        self._in_window = 0
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Listen; returns the port (0 picks a free one)."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: Link(self._on_request, name="smsc", keepalive=0), host, port)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for link in self.links:
+            link.abort()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    # ---- step by step (manual=True) -----------------------------------------------------
+
+    async def expect(self, command: Command = Command.SUBMIT_SM,
+                     timeout: float = 5.0) -> Incoming:
+        """The next request received; fails if it is not `command` or none comes in time."""
+        incoming = await asyncio.wait_for(self.inbox.get(), timeout)
+        if incoming.pdu.command is not command:
+            raise AssertionError(f"expected {command.name}, got {incoming.pdu.command.name}")
+        return incoming
+
+    def answer(self, incoming: Incoming, status: int = Status.ROK,
+               message_id: str | None = None) -> str:
+        """Answer a submit_sm; returns the message id given (empty for an error status)."""
+        if status != Status.ROK:
+            incoming.link.respond(incoming.pdu, status)
+            return ""
+        remote_id = message_id if message_id is not None else self._next_id()
+        incoming.link.respond(incoming.pdu, status, MessageIdResp(remote_id))
+        return remote_id
+
+    async def receipt(self, message_id: str, code: str = DELIVERED, *, err: str = "000",
+                      tlvs: bool = True, link: Link | None = None) -> Pdu:
+        """Send a delivery receipt; returns the ESME's deliver_sm_resp when it comes."""
+        return await self._deliver(self._receipt_body(message_id, code, err, tlvs), link)
+
+    async def uplink(self, phone: str, dest: str, text: str, link: Link | None = None) -> Pdu:
+        """A handset's reply to `dest` (106 + channel + extension); returns the answer."""
+        return await self._deliver(_uplink_body(phone, dest, text), link)
+
+    def drop(self) -> None:
+        """Cut every link without unbind, as a failing network does."""
+        for link in self.links:
+            link.abort()
+
+    async def _deliver(self, body: ShortMessage, link: Link | None) -> Pdu:
+        target = link or self._receiver("")
+        if target is None:
+            raise LinkClosed("no receiver is bound")
+        return await target.request(Command.DELIVER_SM, body)
+
+    # ---- requests -----------------------------------------------------------------------
+
+    def _on_request(self, link: Link, pdu: Pdu) -> None:
+        command = pdu.command
+        if command in BINDS:
+            self._bind(link, pdu)
+        elif command is Command.UNBIND:
+            self.unbinds += 1
+            link.respond(pdu)
+            link.close()
+        elif command is Command.SUBMIT_SM:
+            if link.bound_as not in SENDERS:
+                link.respond(pdu, Status.RINVBNDSTS)
+            elif self.manual:
+                self.inbox.put_nowait(Incoming(link, pdu))
+            else:
+                self._submit(link, pdu)
+        else:
+            link.send(Pdu(Command.GENERIC_NACK, pdu.sequence, Status.RINVCMDID))
+
+    def _bind(self, link: Link, pdu: Pdu) -> None:
+        bind = pdu.body
+        assert isinstance(bind, Bind)
+        if link.bound_as is not None:
+            link.respond(pdu, Status.RALYBND)
+            return
+        if self.system_id and bind.system_id != self.system_id:
+            link.respond(pdu, Status.RINVSYSID)
+            return
+        if self.password and bind.password != self.password:
+            link.respond(pdu, Status.RINVPASWD)
+            return
+        link.bound_as = pdu.command
+        link.system_id = bind.system_id
+        link.closed.add_done_callback(lambda _: self._forget(link))
+        self.links.append(link)
+        link.respond(pdu, body=BindResp("yizhan-sim"))
+        self.bound.set()
+        if pdu.command in RECEIVERS and self._held:
+            held, self._held = self._held, []
+            for item in held:
+                self._schedule(item)
+
+    def _forget(self, link: Link) -> None:
+        if link in self.links:
+            self.links.remove(link)
+
+    def _submit(self, link: Link, pdu: Pdu) -> None:
+        sm = pdu.body
+        assert isinstance(sm, ShortMessage)
+        if self.max_per_second and self._over_rate():
+            link.respond(pdu, Status.RTHROTTLED)
+            return
+        outcome = self.script.outcome(_e164(sm.destination_addr))
+        mode, _, detail = outcome.submit.partition(":")
+        if mode == "hang":
+            return
+        if mode == "drop":
+            link.abort()
+            return
+        if mode in ("throttle", "reject"):
+            status = Status.RTHROTTLED if mode == "throttle" else _status(detail)
+            link.respond(pdu, status)
+            return
+        remote_id = self._next_id()
+        code = self._intercepted(sm) or outcome.code
+        if outcome.receipt_first:
+            self._send_receipt(_Due(0, 0, link.system_id,
+                                    self._receipt_body(remote_id, code, "000", True)))
+        link.respond(pdu, body=MessageIdResp(remote_id))
+        self.submitted += 1
+        self._follow_up(link.system_id, remote_id, code, sm, outcome)
+
+    def _follow_up(self, system_id: str, remote_id: str, code: str, sm: ShortMessage,
+                   outcome: Outcome) -> None:
+        due = asyncio.get_running_loop().time() + outcome.delay
+        count = 0 if outcome.receipt_first else outcome.receipts
+        body = self._receipt_body(remote_id, code, "000", True) if count else None
+        for _ in range(count):
+            assert body is not None
+            item = _Due(due, next(self._seq), system_id, body)
+            if outcome.delay:
+                self._schedule(item)
+            else:  # due now: straight behind the submit_sm_resp, no timer
+                self._send_receipt(item)
+        if outcome.uplink:
+            self._schedule(_Due(due, next(self._seq), system_id,
+                                _uplink_body(sm.destination_addr, sm.source_addr,
+                                             outcome.uplink)))
+
+    def _over_rate(self) -> bool:
+        now = asyncio.get_running_loop().time()
+        if now - self._window_start >= 1.0:
+            self._window_start, self._in_window = now, 0
+        self._in_window += 1
+        return self._in_window > self.max_per_second
+
+    def _intercepted(self, sm: ShortMessage) -> str:
+        if not self.script.keywords:
+            return ""
+        content = text_of(sm)
+        return next((code for word, code in self.script.keywords.items() if word in content), "")
+
+    def _next_id(self) -> str:
+        return f"{next(self._ids):X}"
+
+    # ---- receipts -----------------------------------------------------------------------
+
+    def _receipt_body(self, remote_id: str, code: str, err: str, tlvs: bool) -> ShortMessage:
+        written = remote_id
+        if self.receipt_ids == "decimal":
+            written = str(int(remote_id, 16))
+        elif self.receipt_ids == "padded":
+            written = remote_id.lower().rjust(16, "0")
+        options: dict[int, bytes] = {Tag.RECEIPTED_MESSAGE_ID: tlv_cstr(written),
+                   Tag.MESSAGE_STATE: tlv_int(STATES.get(code, MessageState.UNDELIVERABLE), 1),
+                   } if tlvs else {}
+        return ShortMessage(short_message=receipt_text(written, code, err=err).encode("latin-1"),
+                            esm_class=ESM_RECEIPT, tlvs=options)
+
+    def _schedule(self, item: _Due) -> None:
+        heapq.heappush(self._heap, item)
+        if self._heap[0] is item:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = asyncio.get_running_loop().call_at(item.due, self._fire)
+
+    def _fire(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        heap = self._heap
+        while heap and heap[0].due <= now:
+            self._send_receipt(heapq.heappop(heap))
+        self._timer = loop.call_at(heap[0].due, self._fire) if heap else None
+
+    def _send_receipt(self, item: _Due) -> None:
+        link = self._receiver(item.system_id)
+        if link is None:
+            self._held.append(item)
+            return
+        answer = link.request(Command.DELIVER_SM, item.body)
+        answer.add_done_callback(lambda future: self._acknowledged(item, future))
+
+    def _acknowledged(self, item: _Due, answer: asyncio.Future[Pdu]) -> None:
+        failed = answer.cancelled() or answer.exception() is not None
+        if not failed and answer.result().status == Status.ROK:
+            self.receipts_acked += 1
+            return
+        item.offers += 1
+        if item.offers >= OFFERS:
+            log.warning("receipt dropped after %d offers", item.offers)
+            return
+        item.due = asyncio.get_running_loop().time() + RETRY_SECONDS
+        item.seq = next(self._seq)
+        self._schedule(item)
+
+    def _receiver(self, system_id: str) -> Link | None:
+        for link in self.links:
+            if (link.bound_as in RECEIVERS and link.is_open
+                    and (not system_id or link.system_id == system_id)):
+                return link
+        return None
+
+
+def _uplink_body(phone: str, dest: str, text: str) -> ShortMessage:
+    enc = segments.encoding_of(text)
+    return ShortMessage(source_addr=phone, destination_addr=dest,
+                        short_message=segments.encode(text, enc), source_addr_ton=1,
+                        source_addr_npi=1, data_coding=8 if enc is segments.Encoding.UCS2 else 0)
+
+
+def _e164(dest: str) -> str:
+    return dest if dest.startswith("+") else "+" + dest
+
+
+def _status(detail: str) -> int:
+    """`reject:ESME_RINVDSTADR`, `reject:0x0B` or `reject:11` -> that status; a carrier code
+    (`reject:MK:0001`) has no SMPP status: ESME_RSUBMITFAIL."""
+    name = detail.upper().removeprefix("ESME_")
+    if name in Status.__members__:
+        return int(Status[name])
+    try:
+        return int(detail, 0)
+    except ValueError:
+        return Status.RSUBMITFAIL

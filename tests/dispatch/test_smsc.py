@@ -1,0 +1,150 @@
+"""The simulator SMSC run by its script (as `yizhan simulator` runs it), seen through our
+ESME over loopback: per-number behaviours, interception, throttling, held and re-offered
+receipts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ManualClock
+from tests.dispatch.test_smpp import Sink
+from yizhan.dispatch.channels import smsc as smsc_module
+from yizhan.dispatch.channels.simulator import Outcome, Script
+from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig
+from yizhan.dispatch.channels.smsc import SmscServer
+from yizhan.domain.events import Receipt, Uplink
+from yizhan.domain.ports import Accepted, Ambiguous, Rejected, Retryable, SubmitRequest
+
+FAST = 0.01
+
+
+class Scripted:
+    def __init__(self, smsc: SmscServer, port: int, clock: ManualClock) -> None:
+        self.smsc, self.port, self.clock = smsc, port, clock
+        self.channels: list[SmppChannel] = []
+
+    async def channel(self, sink: Sink, **config: Any) -> SmppChannel:
+        settings: dict[str, Any] = dict(reconnect_min=0.05, reconnect_max=0.1)
+        settings.update(config)
+        channel = SmppChannel(SmppConfig("sim", "127.0.0.1", self.port, "yz", **settings),
+                              self.clock)
+        await channel.start(sink)
+        await asyncio.wait_for(channel.bound.wait(), 5)
+        self.channels.append(channel)
+        return channel
+
+
+@pytest.fixture
+async def scripted(clock: ManualClock) -> AsyncIterator[Scripted]:
+    script = Script(default=Outcome(delay=FAST), numbers={
+        "13800000001": Outcome(code="EXPIRED", delay=0.1),
+        "13800000002": Outcome(submit="reject:ESME_RINVDSTADR"),
+        "13800000003": Outcome(submit="throttle"),
+        "13800000004": Outcome(receipts=2, delay=FAST),
+        "13800000005": Outcome(receipt_first=True),
+        "13800000006": Outcome(uplink="R", delay=FAST),
+        "13800000007": Outcome(submit="hang"),
+        "13800000008": Outcome(submit="drop"),
+    }, keywords={"赌博": "MK:0115"})
+    smsc = SmscServer(script)
+    made = Scripted(smsc, await smsc.start(), clock)
+    yield made
+    for channel in made.channels:
+        await channel.stop()
+    await smsc.stop()
+
+
+def req(n: int, phone: str = "+8613800138000", text: str = "【驿站】验证码 1234") -> SubmitRequest:
+    return SubmitRequest(n, phone, text, 1)
+
+
+async def test_per_number_receipts(scripted: Scripted) -> None:
+    sink = Sink()
+    channel = await scripted.channel(sink)
+    fine = await channel.submit(req(1))
+    off = await channel.submit(req(2, "+8613800000001"))
+    events = await sink.wait_for(2)
+    assert isinstance(fine, Accepted) and isinstance(off, Accepted)
+    assert [(e.remote_id, e.code) for e in events if isinstance(e, Receipt)] == [
+        (fine.remote_id, "DELIVRD"), (off.remote_id, "EXPIRED")]
+
+
+async def test_per_number_submit_answers(scripted: Scripted) -> None:
+    channel = await scripted.channel(Sink(), response_timeout=0.3, throttle_backoff=0.01)
+    assert await channel.submit(req(1, "+8613800000002")) == Rejected(
+        "ESME_RINVDSTADR", "channel sim refused the submit: ESME_RINVDSTADR")
+    assert isinstance(await channel.submit(req(2, "+8613800000003")), Retryable)
+    hung = await channel.submit(req(3, "+8613800000007"))
+    assert isinstance(hung, Ambiguous) and "no submit_sm_resp" in hung.reason
+    dropped = await channel.submit(req(4, "+8613800000008"))
+    assert isinstance(dropped, Ambiguous) and "link lost" in dropped.reason
+    while channel.binds < 2:
+        await asyncio.sleep(0.02)
+
+
+async def test_duplicate_early_and_uplink_events(scripted: Scripted) -> None:
+    sink = Sink()
+    channel = await scripted.channel(sink)
+    twice = await channel.submit(req(1, "+8613800000004"))
+    await sink.wait_for(2)
+    early = await channel.submit(req(2, "+8613800000005"))
+    await sink.wait_for(3)
+    replied = await channel.submit(req(3, "+8613800000006"))
+    events = await sink.wait_for(5)
+    assert isinstance(twice, Accepted) and isinstance(early, Accepted)
+    assert isinstance(replied, Accepted)
+    receipts = [e.remote_id for e in events if isinstance(e, Receipt)]
+    assert receipts.count(twice.remote_id) == 2 and early.remote_id in receipts
+    [uplink] = [e for e in events if isinstance(e, Uplink)]
+    assert (uplink.phone, uplink.dest_code, uplink.content) == ("8613800000006", "106", "R")
+
+
+async def test_keywords_are_intercepted_with_the_scripted_code(scripted: Scripted) -> None:
+    sink = Sink()
+    channel = await scripted.channel(sink)
+    result = await channel.submit(req(1, text="【驿站】线上赌博"))
+    [receipt] = await sink.wait_for(1)
+    assert isinstance(result, Accepted) and isinstance(receipt, Receipt)
+    assert receipt.code == "MK:0115"
+
+
+async def test_the_bind_is_throttled_beyond_max_per_second(scripted: Scripted) -> None:
+    scripted.smsc.max_per_second = 5
+    channel = await scripted.channel(Sink(), throttle_backoff=0.01)
+    results = await asyncio.gather(*(channel.submit(req(n)) for n in range(10)))
+    throttled = [r for r in results if isinstance(r, Retryable)]
+    assert 1 <= len(throttled) <= 5 and "ESME_RTHROTTLED" in throttled[0].reason
+    assert channel._window.limit < 100
+
+
+async def test_receipts_wait_for_a_receiver_and_are_offered_again(
+        scripted: Scripted, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(smsc_module, "RETRY_SECONDS", 0.05)
+    scripted.smsc.script.default = Outcome(delay=0.2)
+    first = await scripted.channel(Sink())
+    accepted = await first.submit(req(1))
+    await first.stop()  # unbound before the receipt is due: the SMSC holds it
+    scripted.channels.remove(first)
+    await asyncio.sleep(0.3)
+    sink = Sink()
+    sink.fail = True
+    await scripted.channel(sink)  # binds; the held receipt comes and is refused once
+    await asyncio.sleep(0.02)
+    sink.fail = False
+    [receipt] = await sink.wait_for(1)
+    assert isinstance(accepted, Accepted) and isinstance(receipt, Receipt)
+    assert receipt.remote_id == accepted.remote_id
+
+
+async def test_a_script_file_loads_numbers_and_keywords(tmp_path: Path) -> None:
+    path = tmp_path / "carriers.toml"
+    path.write_text('[default]\ndelay = 0.5\n[numbers.13900139000]\ncode = "MK:0023"\n'
+                    'receipts = 2\n[keywords]\n"发票" = "MB:1077"\n')
+    script = Script.load(path, 0.2)
+    assert script.outcome("+8613900139000") == Outcome(code="MK:0023", delay=0.5, receipts=2)
+    assert script.keywords == {"发票": "MB:1077"}
