@@ -314,7 +314,7 @@ def main() -> None:
         commands,  # noqa: F401  (registers the operator commands)
         commands_policy,  # noqa: F401  (keywords, international registrations)
         commands_push,  # noqa: F401  (push, stats, export-failed)
-        policy_commands,  # noqa: F401  (balance, test numbers, opt-outs, blacklist)
+        commands_state,  # noqa: F401  (balance, test numbers, opt-outs, blacklist)
     )
 
     app()

@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-import yizhan.policy_commands  # noqa: F401  (registers the commands)
+import yizhan.commands_state  # noqa: F401  (registers the commands)
 from tests.test_cli import yz
 from yizhan.domain.model import ReviewState
 from yizhan.settings import Settings
