@@ -427,11 +427,7 @@ class MessagesMixin:
             conn.exec_driver_sql(sql.insert_message, rows)
         if queued:
             conn.exec_driver_sql(sql.insert_outbox, queued)
-        written = [m for m in batch if isinstance(m, Message)]
-        if written:
-            reports.record(conn, sql, [Transition(subject_of(m), None, m.status.value,
-                                                  m.error_code, m.created_at) for m in written],
-                           written[0].created_at)
+        reports.record_accepted(conn, sql, [m for m in batch if isinstance(m, Message)])
 
     # Queries
 

@@ -39,6 +39,7 @@ TOPIC_COLUMN = {SMS_REPORT: "receipt_url", SMS_UP: "uplink_url", SIGN_REPORT: "r
 """Which setting of `push_endpoints` says where each topic goes."""
 
 _CHINA = timedelta(hours=8)  # Asia/Shanghai has had no daylight saving time since 1991
+_CHINA_SECONDS = 8 * 3600
 _COUNTERS = ("sent", "success", "failed", "unknown", "waiting", "billed_parts")
 _INDEX = {name: i for i, name in enumerate(_COUNTERS)}
 SUBJECT_COLUMNS = ("id, account_id, phone, sign_name, template_code, template_type, segments, "
@@ -97,9 +98,45 @@ def record(conn: Connection, sql: Sql, transitions: Sequence[Transition],
     count(conn, sql, transitions)
     finals = [t for t in transitions if t.new != MessageStatus.WAITING.value]
     if finals:
-        targets = endpoints(conn, sql, {t.subject.account_id for t in finals}, SMS_REPORT)
-        enqueue(conn, sql, [(t.subject.account_id, SMS_REPORT, t.subject.id, report_item(t))
-                            for t in finals if targets.get(t.subject.account_id)], now)
+        _report_finals(conn, sql, finals, now)
+
+
+def _report_finals(conn: Connection, sql: Sql, finals: Sequence[Transition],
+                   now: datetime) -> None:
+    """SmsReport items for final statuses, for the accounts that asked for receipts."""
+    targets = endpoints(conn, sql, {t.subject.account_id for t in finals}, SMS_REPORT)
+    enqueue(conn, sql, [(t.subject.account_id, SMS_REPORT, t.subject.id, report_item(t))
+                        for t in finals if targets.get(t.subject.account_id)], now)
+
+
+def record_accepted(conn: Connection, sql: Sql, accepted: Sequence[Message]) -> None:
+    """`record` for records just created (the acceptance transaction, the hot path): the
+    counters straight from the messages, and transitions only for the refused ones."""
+    deltas: dict[tuple[Any, ...], list[int]] = {}
+    days: dict[int, str] = {}
+    carriers: dict[str, str] = {}
+    refused = []
+    for m in accepted:
+        day_number = int(m.created_at.timestamp() + _CHINA_SECONDS) // 86400
+        day = days.get(day_number)
+        if day is None:
+            day = days[day_number] = (m.created_at + _CHINA).strftime("%Y%m%d")
+        carrier = carriers.get(m.phone[:7])  # the segment is at most 4 digits after +86
+        if carrier is None:
+            carrier = carriers[m.phone[:7]] = carrier_label(m.phone)
+        key = (m.account_id, day, m.sign_name, m.template_code, m.template_type.value, carrier)
+        row = deltas.get(key)
+        if row is None:
+            row = deltas[key] = [0] * len(_COUNTERS)
+        row[0] += 1
+        row[_INDEX[m.status.value]] += 1
+        if m.status.final:
+            refused.append(Transition(subject_of(m), None, m.status.value, m.error_code,
+                                      m.created_at))
+    if deltas:
+        conn.exec_driver_sql(sql.place(_UPSERT), [(*k, *v) for k, v in sorted(deltas.items())])
+    if refused:
+        _report_finals(conn, sql, refused, accepted[0].created_at)
 
 
 def count(conn: Connection, sql: Sql, transitions: Iterable[Transition]) -> None:
