@@ -38,14 +38,14 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from aliyun_send import acs3_request  # noqa: E402
-from policy_chain import synthetic_keywords  # noqa: E402
-from rest_send import yizhan_command  # noqa: E402
+from aliyun_send import acs3_request
+from policy_chain import synthetic_keywords
+from rest_send import yizhan_command
 
-from yizhan.app import build  # noqa: E402
-from yizhan.domain.model import BlacklistEntry, PhoneNumber  # noqa: E402
-from yizhan.policy import chain  # noqa: E402
-from yizhan.settings import Settings  # noqa: E402
+from yizhan.app import build
+from yizhan.domain.model import BlacklistEntry, PhoneNumber
+from yizhan.policy import chain
+from yizhan.settings import Settings
 
 EMPTY_REQUEST_CHAIN = tuple((n, c) for n, c in chain.REQUEST_CHAIN
                             if n in ("numbers.format", "template.params"))
@@ -86,8 +86,9 @@ def scopes(info: dict[str, Any], count: int, offset: int) -> list[dict[str, Any]
 async def run_round(empty: bool, requests: int, clients: int, seed: int) -> dict[str, float]:
     folder = Path(tempfile.mkdtemp(prefix="yizhan-bench-policy-"))
     try:
-        demo = subprocess.run([*yizhan_command(), "demo", "--data-dir", str(folder), "--json"],
-                              capture_output=True, text=True, check=True, timeout=120)
+        demo = await asyncio.to_thread(
+            subprocess.run, [*yizhan_command(), "demo", "--data-dir", str(folder), "--json"],
+            capture_output=True, text=True, check=True, timeout=120)
         info = json.loads(demo.stdout.strip().splitlines()[-1])
         settings = Settings(data_dir=folder, role="api", api_rate_limit=0, log_level="WARNING")
         yz = await build(settings)

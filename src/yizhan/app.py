@@ -162,6 +162,9 @@ async def serve(app: Yizhan, sock: socket.socket | None,
 
 async def _run_api(app: Yizhan, sock: socket.socket, stop: asyncio.Event,
                    on_ready: Callable[[], Awaitable[None]] | None) -> None:
+    if app.settings.http_server == "granian":
+        await _run_granian(app, sock, stop, on_ready)
+        return
     config = uvicorn.Config(app.api, log_level="warning", access_log=False,
                             http="httptools", lifespan="off", timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)  # handles SIGINT and SIGTERM itself
@@ -175,6 +178,55 @@ async def _run_api(app: Yizhan, sock: socket.socket, stop: asyncio.Event,
     server.should_exit = True
     stop_task.cancel()
     await server_task
+
+
+async def _run_granian(app: Yizhan, sock: socket.socket, stop: asyncio.Event,
+                       on_ready: Callable[[], Awaitable[None]] | None) -> None:
+    """The API on Granian's embedded server: its Rust threads parse HTTP and call the ASGI
+    app on this process's event loop, at about half uvicorn's cost per request
+    (docs/benchmarks.md). Granian binds the address itself, so the reserved socket is closed
+    first and its address handed over (with port 0, the port the OS picked)."""
+    from granian.constants import Interfaces
+    from granian.server.embed import Server
+
+    host, port = sock.getsockname()[:2]
+    sock.close()
+    server = Server(app.api, address=host, port=port, interface=Interfaces.ASGINL,
+                    log_enabled=False, backlog=1024, websockets=False)
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, stop.set)
+    server_task = asyncio.create_task(server.serve())
+    try:
+        if await _listening(host, port, server_task) and on_ready is not None:
+            await on_ready()
+        stop_task = asyncio.create_task(stop.wait())
+        await asyncio.wait({server_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        stop_task.cancel()
+        server.stop()  # type: ignore[no-untyped-call]
+        try:
+            await asyncio.wait_for(server_task, SHUTDOWN_SECONDS)
+        except TimeoutError:
+            log.warning("the HTTP server did not stop within %ss", SHUTDOWN_SECONDS)
+    finally:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(number)
+
+
+SHUTDOWN_SECONDS = 5
+
+
+async def _listening(host: str, port: int, server: asyncio.Task[None]) -> bool:
+    """Wait until the server accepts connections (False if it stopped before)."""
+    while not server.done():
+        try:
+            _, writer = await asyncio.open_connection(host, port)
+        except OSError:
+            await asyncio.sleep(0.01)
+            continue
+        writer.close()
+        return True
+    return False
 
 
 async def _run_headless(stop: asyncio.Event,
