@@ -125,7 +125,8 @@ templates = Table(
 
 messages = Table(
     "messages", metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    # On SQLite the id is the rowid (INTEGER): no separate primary-key index to write.
+    Column("id", AutoId, primary_key=True, autoincrement=False),
     Column("biz_id", String(32), nullable=False, index=True),
     Column("account_id", ForeignKey("accounts.id"), nullable=False),
     Column("phone", String(24), nullable=False),
