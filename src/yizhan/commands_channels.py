@@ -51,13 +51,14 @@ def _address(kind: str, options: dict[str, object]) -> str:
     if kind == "simulator":
         return "in process"
     if kind == "smpp-simulator":
-        return "embedded SMPP simulator"
+        return "embedded"
     return f"{options.get('host')}:{options.get('port')}"
 
 
 def _targets(route: Route) -> str:
-    return ", ".join(f"{t.channel}" + (f"*{t.weight}" if t.weight != 1 else "")
-                     + (f" (tier {t.tier})" if t.tier != 1 else "") for t in route.targets)
+    """`a*3, b > c`: tiers left to right (failover), weights after `*` (balancing)."""
+    return " > ".join(", ".join(t.channel + (f"*{t.weight}" if t.weight != 1 else "")
+                                for t in tier) for tier in route.tiers)
 
 
 @channels_app.command("list")
@@ -67,14 +68,14 @@ def list_channels(data_dir: DataDir = None, config: ConfigFile = None,
     settings = settings_of(data_dir, config, database_url)
     plan = _plan(settings)
     out.print(f"channels from {plan.source}")
-    table("channels", ["name", "kind", "address", "system_id", "source address", "window"],
+    table("channels", ["name", "kind", "address", "system_id", "source address"],
           [[c.name, c.kind, _address(c.kind, c.options), c.options.get("system_id", ""),
             ("" if c.kind == "simulator" else
              f"{c.options.get('source_prefix', '106')}{c.options.get('channel_code', '')}"
-             "+extension"), c.options.get("window", 100 if c.kind != "simulator" else "")]
-           for c in plan.channels])
+             "+ext")] for c in plan.channels])
     routes = plan.routes or (Route("default", ()),)
-    table("routes (first match wins)", ["route", "carriers", "countries", "types", "channels"],
+    table("routes (first match wins; a > b: b only when a is down; a*3: weight)",
+          ["route", "carriers", "countries", "types", "channels"],
           [[r.name, ", ".join(sorted(r.carriers)) or "any",
             ", ".join(sorted(r.countries)) or "any", ", ".join(sorted(r.types)) or "any",
             _targets(r) or "every channel, in order"] for r in routes])
