@@ -124,14 +124,16 @@ async def running(store: SqlStore, tmp_path: Path, running_clock: Clock) -> Asyn
 
 
 @asynccontextmanager
-async def start_running(store: SqlStore, tmp_path: Path, clock: Clock,
-                        **settings: Any) -> AsyncIterator[Running]:
-    """A running Yizhan on `clock` (tests of time rules pass a `ManualClock`), with
-    `settings` over the fast test ones."""
+async def start_running(store: SqlStore, tmp_path: Path, clock: Clock, *,
+                        embedded: bool = False, **settings: Any) -> AsyncIterator[Running]:
+    """A running Yizhan on `clock` (tests of time rules pass a `ManualClock`). By default
+    its one channel is an in-process `SimulatorChannel`; `embedded=True` runs what `yizhan
+    serve` runs without a channel file (the SMPP simulator, one SMPP channel per carrier),
+    or the channel file given in `settings`."""
     simulator = SimulatorChannel(clock)
     simulator.script.default = type(simulator.script.default)(delay=0.01)
     yz = await build(fast_settings(tmp_path, **settings), store=store, clock=clock,
-                     channels=[simulator])
+                     channels=None if embedded else [simulator])
     demo = await ensure_demo(store, clock.now())
     sock = bind("127.0.0.1", 0)
     port = sock.getsockname()[1]

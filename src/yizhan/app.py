@@ -26,12 +26,15 @@ from yizhan.api.auth import Authenticator
 from yizhan.api.throttle import RateLimiter
 from yizhan.backends.local import LocalBus
 from yizhan.batching import Batcher
+from yizhan.dispatch.breaker import BreakerConfig
+from yizhan.dispatch.channel_file import build_plan, load_plan
 from yizhan.dispatch.channels.simulator import Script, SimulatorChannel
 from yizhan.dispatch.router import Router
 from yizhan.dispatch.worker import DispatchConfig, DispatchWorker
 from yizhan.domain.ids import IdGenerator
 from yizhan.domain.ports import Channel, Clock, SystemClock
 from yizhan.intake import Acceptance, CachedCatalogue, Intake
+from yizhan.metrics import Metrics
 from yizhan.policy.lists import PolicyLists
 from yizhan.receipts.correlate import ReceiptStage
 from yizhan.receipts.sweeper import Sweeper
@@ -54,6 +57,8 @@ class Yizhan:
     pipeline: Pipeline
     api: FastPaths
     channels: Sequence[Channel]
+    router: Router
+    metrics: Metrics
 
 
 def open_store(settings: Settings) -> SqlStore:
@@ -76,12 +81,31 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                 clock: Clock | None = None,
                 channels: Sequence[Channel] | None = None) -> Yizhan:
     """Wire one process. `store`, `clock` and `channels` may be given (tests keep a channel
-    across restarts to count submits); by default they come from `settings`."""
+    across restarts to count submits; the first given channel takes every message, the
+    others are its fallbacks); by default they come from `settings`: the channel file, or
+    the built-in SMPP simulator channels (docs/channels.md)."""
     clock = clock or SystemClock()
     store = store or open_store(settings)
     await store.migrate()
     bus = LocalBus()
-    channels = list(channels) if channels is not None else [simulator_from(settings, clock)]
+    metrics = Metrics()
+    breaker = BreakerConfig(settings.breaker_failures, settings.breaker_open_seconds)
+    servers: list[Background] = []
+    if channels is not None:
+        channels = list(channels)
+        router = Router(channels, breaker=breaker)
+    elif settings.channels_file is None and settings.embedded_channel == "simulator":
+        channels = [simulator_from(settings, clock)]
+        router = Router(channels, breaker=breaker)
+    else:
+        built = build_plan(load_plan(settings.channels_file), clock,
+                           delay=settings.simulator_delay_seconds,
+                           script=settings.simulator_script, breaker=breaker)
+        channels, router = built.channels, built.router
+        if built.server is not None:
+            servers.append(built.server)
+    metrics.watch(lambda: [(h.name, h.ready, h.breaker.value, h.opened)
+                           for h in router.health()])
     committer: Batcher[Acceptance] = Batcher("intake", store.accept,
                                           max_batch=settings.commit_max_batch,
                                           max_delay=settings.commit_max_delay_ms / 1000)
@@ -91,31 +115,35 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     nonces = BatchedNonces(store)
     receipts = ReceiptStage(store, clock, batch=settings.receipt_batch,
                             match_every=settings.receipt_match_seconds,
-                            on_stored=lambda: bus.notify(PUSH))
+                            on_stored=lambda: bus.notify(PUSH),
+                            opt_out_words=settings.opt_out_words)
     pipeline = Pipeline(committer, receipts,
-                        _dispatch_worker(settings, store, channels, bus, clock), channels,
-                        store, [nonces.batcher], dispatching=settings.role != "api",
+                        _dispatch_worker(settings, store, router, bus, clock, metrics),
+                        channels, store, [nonces.batcher], dispatching=settings.role != "api",
                         sole_dispatcher=settings.role == "all",
-                        background=_delivery_stages(settings, store, bus, clock))
+                        background=_delivery_stages(settings, store, bus, clock),
+                        servers=servers, metrics=metrics)
     keys = Authenticator(store, settings.cache_seconds)
     pull = QueueSettings(settings.queue_visibility_seconds, settings.queue_max_wait_seconds)
     aliyun = AliyunServices(AliyunAuthenticator(keys, nonces, clock),
                             ActionServices(intake, store, clock, pull),
                             RateLimiter(settings.api_rate_limit), settings.language)
-    api = create_asgi(ApiServices(store, intake, keys, clock, aliyun, settings.language, pull))
-    return Yizhan(settings, store, clock, intake, pipeline, api, channels)
+    api = create_asgi(ApiServices(store, intake, keys, clock, aliyun, settings.language, pull,
+                                  metrics))
+    return Yizhan(settings, store, clock, intake, pipeline, api, channels, router, metrics)
 
 
-def _dispatch_worker(settings: Settings, store: SqlStore, channels: Sequence[Channel],
-                     bus: LocalBus, clock: Clock) -> DispatchWorker:
-    return DispatchWorker(store, Router(channels, channels[0].name), bus, clock,
+def _dispatch_worker(settings: Settings, store: SqlStore, router: Router, bus: LocalBus,
+                     clock: Clock, metrics: Metrics) -> DispatchWorker:
+    return DispatchWorker(store, router, bus, clock,
                           DispatchConfig(batch=settings.dispatch_batch,
                                          window=settings.dispatch_window,
                                          poll_seconds=settings.dispatch_poll_seconds,
                                          submit_timeout=settings.submit_timeout_seconds,
                                          lease=timedelta(minutes=5),
                                          retry_max_seconds=settings.retry_max_seconds,
-                                         max_attempts=settings.dispatch_max_attempts))
+                                         max_attempts=settings.dispatch_max_attempts),
+                          metrics)
 
 
 def _delivery_stages(settings: Settings, store: SqlStore, bus: LocalBus,

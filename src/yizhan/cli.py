@@ -128,7 +128,8 @@ def serve(
         help="all (default: everything in one process), api, or dispatch. "
         "Env: YIZHAN_ROLE.")] = None,
 ) -> None:
-    """Run the platform in one process: API, dispatch, receipts and the carrier simulator.
+    """Run the platform in one process: API, dispatch, receipts and the carrier channels
+    (by default the SMPP carrier simulator, in process).
 
     Every setting can also come from the environment (YIZHAN_<NAME>) or the TOML file;
     `docs/configuration.md` lists them all.
@@ -253,8 +254,11 @@ def print_banner(settings: Settings, demo: Demo) -> None:
     body = json.dumps({"phone_numbers": ["13800138000"], "sign_name": demo.signature.name,
                        "template_code": verification.code, "template_param": {"code": "1234"}},
                       ensure_ascii=False)
+    channels = (f"channels from {settings.channels_file}" if settings.channels_file
+                else "SMPP simulator channels cmcc, cucc, ctcc"
+                if settings.embedded_channel == "smpp" else "carrier simulator channel")
     plain.print(f"[bold]Yizhan {__version__}[/bold] is running ({mode}: {where}; "
-              "carrier simulator channel)")
+                f"{channels})")
     plain.print(f"  API endpoint      {endpoint}   (OpenAPI: {endpoint}/docs)")
     plain.print(f"  Demo account      {demo.account.name}")
     plain.print(f"  AccessKey id      {demo.key.id}")
@@ -312,6 +316,7 @@ def demo(data_dir: DataDir = None, config: ConfigFile = None, database_url: Data
 def main() -> None:
     from yizhan import (
         commands,  # noqa: F401  (registers the operator commands)
+        commands_channels,  # noqa: F401  (channels list|check)
         commands_policy,  # noqa: F401  (keywords, international registrations)
         commands_push,  # noqa: F401  (push, stats, export-failed)
         commands_state,  # noqa: F401  (balance, test numbers, opt-outs, blacklist)

@@ -122,6 +122,23 @@ class Settings(BaseSettings):
         1000, ge=1, description="Most records deleted in one transaction of the purge (it "
         "pauses between transactions so that sending goes on).")
 
+    channels_file: Path | None = Field(
+        None, description="TOML file of the carrier channels and the routes between them "
+        "(docs/channels.md). Without it, the SMPP simulator runs in this process on a "
+        "loopback port with one SMPP channel per carrier (cmcc, cucc, ctcc).")
+    embedded_channel: Literal["smpp", "simulator"] = Field(
+        "smpp", description="Without a channels file: `smpp` (the SMPP simulator over real "
+        "loopback SMPP binds) or `simulator` (the in-process simulator channel, no sockets).")
+    breaker_failures: int = Field(
+        5, ge=1, description="Consecutive failed submits (not bound, no answer, throttled) "
+        "after which a channel is skipped and its traffic fails over.")
+    breaker_open_seconds: float = Field(
+        5.0, gt=0, description="How long a failing channel is skipped before one probe "
+        "submit tests it again (doubling after each failed probe, up to 60 s).")
+    opt_out_words: list[str] = Field(
+        ["R", "TD"], description="Handset replies that put the number on the promotion "
+        "opt-out list of the signature replied to (the word alone, any case).")
+
     simulator_delay_seconds: float = Field(
         0.2, ge=0, description="Delay of the simulator's receipts unless a script says otherwise.")
     simulator_script: Path | None = Field(

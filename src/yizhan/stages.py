@@ -21,8 +21,9 @@ from typing import Any, Protocol
 
 from yizhan.batching import Batcher
 from yizhan.dispatch.worker import DispatchWorker
-from yizhan.domain.ports import Channel
+from yizhan.domain.ports import Channel, EventSink
 from yizhan.intake import Acceptance
+from yizhan.metrics import CountingSink, Metrics
 from yizhan.receipts.correlate import ReceiptStage
 
 log = logging.getLogger("yizhan.stages")
@@ -56,6 +57,13 @@ class Pipeline:
     several dispatch processes, leases expire instead (5 minutes)."""
     background: Sequence[Background] = ()
     """Delivery stages with loops of their own, started last and stopped first."""
+    servers: Sequence[Background] = ()
+    """Servers the channels connect to (the embedded SMPP simulator): started before the
+    channels, stopped after them."""
+    metrics: Metrics | None = None
+    """Counts receipts and uplinks per channel as they are stored."""
+    ready_seconds: float = 5.0
+    """How long `start` waits for the channels to bind before dispatching begins."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -66,8 +74,14 @@ class Pipeline:
             log.info("stages started: committer (API only)")
             return
         await self.receipts.start()
+        for server in self.servers:
+            await server.start()
+        sink: EventSink = self.receipts.on_event
+        if self.metrics is not None:
+            sink = CountingSink(sink, self.metrics)
         for channel in self.channels:
-            await channel.start(self.receipts.on_event)
+            await channel.start(sink)
+        await self._wait_bound()
         if self.sole_dispatcher:
             await self.store.release_claims()
         self._tasks.append(asyncio.create_task(self.dispatch.run(), name="dispatch"))
@@ -75,6 +89,15 @@ class Pipeline:
             await stage.start()
         log.info("stages started: committer, receipts, %d channel(s), dispatch, %d more",
                  len(self.channels), len(self.background))
+
+    async def _wait_bound(self) -> None:
+        """Give channels that bind (SMPP) a moment, so that the first messages do not meet
+        unbound channels; one that is still not bound then is skipped by the router."""
+        waits = [bound.wait() for c in self.channels
+                 if isinstance(bound := getattr(c, "bound", None), asyncio.Event)]
+        if waits:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*waits), self.ready_seconds)
 
     async def stop(self) -> None:
         await self.committer.stop()
@@ -92,5 +115,7 @@ class Pipeline:
                 await asyncio.wait_for(task, 5)
         for channel in self.channels:
             await channel.stop()
+        for server in reversed(self.servers):
+            await server.stop()
         await self.receipts.stop()
         log.info("stages stopped")

@@ -33,7 +33,7 @@ async def test_messages_reach_their_receipts_through_smpp(store: SqlStore,
     try:
         good = await make_messages(store, clock, 20)
         empty = await make_messages(store, clock, 1, phone="+8613800000001")
-        worker = DispatchWorker(store, Router([channel], "smpp"), LocalBus(), clock,
+        worker = DispatchWorker(store, Router.single([channel], "smpp"), LocalBus(), clock,
                                 DispatchConfig(window=8))
         assert await worker.run_once() == 21
 

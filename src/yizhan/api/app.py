@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from yizhan import __version__
@@ -22,6 +22,8 @@ from yizhan.api.aliyun.endpoint import JSON_UTF8, AliyunServices, handle, intern
 from yizhan.api.auth import Authenticator
 from yizhan.domain.ports import Clock
 from yizhan.intake import Intake
+from yizhan.metrics import CONTENT_TYPE as METRICS_TYPE
+from yizhan.metrics import Metrics
 from yizhan.webhooks.queue import QueueSettings
 
 
@@ -34,6 +36,7 @@ class ApiServices:
     aliyun: AliyunServices
     default_language: str = "en"
     queue: QueueSettings = field(default_factory=QueueSettings)
+    metrics: Metrics | None = None
 
 
 def create_app(services: ApiServices) -> FastAPI:
@@ -60,6 +63,14 @@ def create_app(services: ApiServices) -> FastAPI:
     @app.get("/healthz", tags=["operations"], summary="Liveness; touches nothing")
     async def healthz() -> Response:
         return errors.json_response({"status": "ok"})
+
+    metrics = services.metrics
+
+    @app.get("/metrics", tags=["operations"], summary="Counters in the Prometheus text format",
+             response_class=PlainTextResponse)
+    async def metrics_text() -> Response:
+        body = metrics.render() if metrics is not None else b""
+        return Response(body, media_type=METRICS_TYPE)
 
     return app
 

@@ -1,26 +1,201 @@
-"""The router: which channel carries a message.
+"""The router: which channel carries a message, and why (DOMAIN.md "Channels are chosen per
+message by carrier and type; when a channel fails the platform switches to another one").
 
-For now every message goes to the default channel (the simulator in embedded mode); the
-carriers issue adds routes by carrier, country and message type with ordered failover.
+Consumes a claimed `Message`; decides a `Decision` (the channel and a one-line reason that
+the dispatch worker records on the message); learns from every submit's answer (`record`),
+which feeds each channel's circuit breaker (`dispatch/breaker.py`).
+
+Routes are data (`dispatch/channel_file.py`, docs/channels.md): the first route whose
+carriers, countries and message types match the message applies. Its targets are grouped in
+tiers: the lowest tier with a usable channel is used (ordered failover), and inside a tier
+the channel is drawn by weight (load balancing). A channel is unusable while it is not bound
+(an SMPP channel between binds), while its breaker is open, or when this message was already
+tried on it in this round.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import random
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
 
-from yizhan.domain.model import Message
-from yizhan.domain.ports import Channel
+import phonenumbers
+
+from yizhan.dispatch.breaker import Breaker, BreakerConfig, BreakerState
+from yizhan.domain.carriers import MAINLAND_CODE, carrier_of
+from yizhan.domain.model import Message, PhoneNumber
+from yizhan.domain.ports import Accepted, Ambiguous, Channel, Rejected, Retryable, SubmitResult
 
 
+@dataclass(frozen=True, slots=True)
+class Target:
+    channel: str
+    weight: int = 1
+    tier: int = 1
+    """Lower tiers are tried first; a higher tier carries traffic only while every channel
+    of the lower ones is unusable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    name: str
+    targets: tuple[Target, ...]
+    carriers: frozenset[str] = frozenset()
+    """Carrier names (`domain/carriers.py`: china_mobile, china_unicom, china_telecom,
+    international); empty: any."""
+    countries: frozenset[str] = frozenset()
+    """ISO 3166-1 alpha-2 regions of the destination (CN, VN, ...); empty: any."""
+    types: frozenset[str] = frozenset()
+    """Template types (verification, notification, promotion, international); empty: any."""
+
+    def matches(self, carrier: str, country: Callable[[], str], type_: str) -> bool:
+        return ((not self.carriers or carrier in self.carriers)
+                and (not self.types or type_ in self.types)
+                and (not self.countries or country() in self.countries))
+
+    @property
+    def tiers(self) -> list[list[Target]]:
+        levels = sorted({t.tier for t in self.targets})
+        return [[t for t in self.targets if t.tier == level] for level in levels]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    channel: Channel | None
+    """None: no channel can take the message now (retry later)."""
+    reason: str
+    retry_after: float = 1.0
+
+
+@dataclass(slots=True)
+class ChannelHealth:
+    """What `yizhan channels` and the metrics show of one channel."""
+
+    name: str
+    ready: bool
+    breaker: BreakerState
+    failures: int
+    opened: int
+    last_error: str
+
+
+@dataclass
 class Router:
-    def __init__(self, channels: Sequence[Channel], default: str) -> None:
-        self._channels = {c.name: c for c in channels}
-        if default not in self._channels:
-            raise ValueError(f"default channel {default!r} is not configured")
-        self._default = self._channels[default]
+    channels: Sequence[Channel]
+    routes: Sequence[Route] = ()
+    breaker: BreakerConfig = field(default_factory=BreakerConfig)
+    rng: random.Random = field(default_factory=random.Random)
 
-    def pick(self, message: Message) -> Channel:
-        return self._default
+    def __post_init__(self) -> None:
+        self._by_name = {c.name: c for c in self.channels}
+        if not self.routes:  # every message to the first channel, the others as fallbacks
+            self.routes = [Route("default", tuple(Target(c.name, tier=n) for n, c
+                                                  in enumerate(self.channels, 1)))]
+        for route in self.routes:
+            unknown = [t.channel for t in route.targets if t.channel not in self._by_name]
+            if unknown:
+                raise ValueError(f"route {route.name!r} names unknown channel(s): "
+                                 f"{', '.join(unknown)}")
+        self._breakers = {c.name: Breaker(self.breaker) for c in self.channels}
+        self._route_cache: dict[tuple[str, str], Route | None] = {}
+
+    @classmethod
+    def single(cls, channels: Sequence[Channel], default: str) -> Router:
+        """Every message to `default` (tests and tools that drive one channel)."""
+        if default not in {c.name for c in channels}:
+            raise ValueError(f"default channel {default!r} is not configured")
+        return cls(channels, [Route("default", (Target(default),))])
 
     def all(self) -> list[Channel]:
-        return list(self._channels.values())
+        return list(self.channels)
+
+    def route_of(self, message: Message) -> Route | None:
+        carrier = carrier_of(message.phone)
+        carrier_name = carrier.value if carrier is not None else ""
+        key = (carrier_name, message.template_type.value)
+        if message.phone.startswith(MAINLAND_CODE) and key in self._route_cache:
+            return self._route_cache[key]
+        route = next((r for r in self.routes if r.matches(
+            carrier_name, lambda: _country(message.phone), message.template_type.value)), None)
+        if message.phone.startswith(MAINLAND_CODE):  # the country is known: CN
+            self._route_cache[key] = route
+        return route
+
+    def pick(self, message: Message, tried: Collection[str] = ()) -> Decision:
+        """The channel for `message`, skipping those in `tried` and those unusable now."""
+        route = self.route_of(message)
+        if route is None:
+            carrier = carrier_of(message.phone)
+            return Decision(None, f"no route for {carrier or 'this number'} "
+                                  f"({message.template_type.value})", 5.0)
+        now = asyncio.get_running_loop().time()
+        skipped: list[str] = []
+        for tier in route.tiers:
+            usable = []
+            for target in tier:
+                why = self._unusable(target.channel, tried, now)
+                if why:
+                    skipped.append(f"{target.channel} {why}")
+                else:
+                    usable.append(target)
+            if usable:
+                chosen = self._draw(usable)
+                self._breakers[chosen.channel].take(now)
+                reason = f"route {route.name}: {chosen.channel}"
+                if len(usable) > 1:
+                    reason += f" (weight {chosen.weight} of {sum(t.weight for t in usable)})"
+                if skipped:
+                    reason += f"; skipped {', '.join(skipped)}"
+                return Decision(self._by_name[chosen.channel], reason)
+        waits = [self._breakers[t.channel].retry_in(now) for t in route.targets]
+        return Decision(None, f"route {route.name}: no channel available "
+                              f"({', '.join(skipped)})", max(0.5, min(waits, default=1.0)))
+
+    def record(self, channel: str, result: SubmitResult) -> None:
+        """Learn from a submit's answer: failures open the channel's breaker."""
+        breaker = self._breakers[channel]
+        if isinstance(result, Accepted | Rejected):
+            breaker.succeeded()
+        elif isinstance(result, Retryable | Ambiguous):
+            breaker.failed(asyncio.get_running_loop().time(), result.reason)
+
+    def health(self) -> list[ChannelHealth]:
+        return [ChannelHealth(c.name, _ready(c), b.state, b.failures, b.opened, b.last_error)
+                for c in self.channels for b in [self._breakers[c.name]]]
+
+    def _unusable(self, name: str, tried: Collection[str], now: float) -> str:
+        if name in tried:
+            return "(tried)"
+        if not _ready(self._by_name[name]):
+            return "(not bound)"
+        if not self._breakers[name].allows(now):
+            return "(circuit open)"
+        return ""
+
+    def _draw(self, targets: Sequence[Target]) -> Target:
+        if len(targets) == 1:
+            return targets[0]
+        point = self.rng.random() * sum(t.weight for t in targets)
+        for target in targets:
+            point -= target.weight
+            if point < 0:
+                return target
+        return targets[-1]
+
+
+def _ready(channel: Channel) -> bool:
+    """A channel with a `bound` event (SMPP) is usable only while bound."""
+    bound = getattr(channel, "bound", None)
+    return not isinstance(bound, asyncio.Event) or bound.is_set()
+
+
+@lru_cache(maxsize=4096)
+def _country(phone: PhoneNumber) -> str:
+    if phone.startswith(MAINLAND_CODE):
+        return "CN"
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(phone)) or ""
+    except phonenumbers.NumberParseException:
+        return ""

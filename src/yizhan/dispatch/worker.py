@@ -6,6 +6,12 @@ and records every outcome in one transaction: accepted (remote id kept, waiting 
 receipt), rejected (failed with the carrier's code), retryable (back on the outbox with
 exponential back-off, dead-lettered after `max_attempts`), or ambiguous (status unknown,
 never submitted again). Receipts then flow through the channel's event sink.
+
+Failover: a channel that answers `Retryable` took nothing, so the same message goes on at
+once to the next channel the router offers (up to `failovers` more); an `Ambiguous` answer
+may have reached the carrier and is never sent anywhere again. The router's decision (route,
+channel, channels skipped and why) is recorded on the message (`route`). The source address
+carries the message's extension code: its signature's id (docs/channels.md "Uplinks").
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
 from yizhan.dispatch.router import Router
-from yizhan.domain.model import MessageId
+from yizhan.domain.model import AccountId, Message, MessageId
 from yizhan.domain.ports import (
     Ambiguous,
     Bus,
@@ -40,6 +46,31 @@ class DispatchStore(Protocol):
     async def claim_dispatch(self, now: datetime, limit: int,
                              lease: timedelta) -> tuple[list[Claim], list[MessageId]]: ...
     async def finish_submits(self, outcomes: Sequence[SubmitOutcome], now: datetime) -> None: ...
+    async def signature_ids(self, pairs: Sequence[tuple[AccountId, str]]
+                            ) -> dict[tuple[AccountId, str], int]: ...
+
+
+class SubmitObserver(Protocol):
+    """Where submits are counted (`yizhan.metrics.Metrics`)."""
+
+    def submitted(self, channel: str, result: SubmitResult) -> None: ...
+    def failed_over(self, channel: str) -> None: ...
+    def cut_off(self, count: int) -> None: ...
+    def no_channel(self) -> None: ...
+
+
+class _Unobserved:
+    def submitted(self, channel: str, result: SubmitResult) -> None:
+        pass
+
+    def failed_over(self, channel: str) -> None:
+        pass
+
+    def cut_off(self, count: int) -> None:
+        pass
+
+    def no_channel(self) -> None:
+        pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +82,9 @@ class DispatchConfig:
     lease: timedelta = timedelta(minutes=5)
     retry_max_seconds: float = 300.0
     max_attempts: int = 20
+    failovers: int = 2
+    """How many other channels a message that a channel could not take (Retryable) tries in
+    the same round before it goes back on the outbox."""
     gather_seconds: float = 0.005
     """After a wake-up, how long to let more commits join the round: under load every intake
     commit wakes the worker, and a round per commit costs two write transactions for few
@@ -59,9 +93,11 @@ class DispatchConfig:
 
 class DispatchWorker:
     def __init__(self, store: DispatchStore, router: Router, bus: Bus, clock: Clock,
-                 config: DispatchConfig) -> None:
+                 config: DispatchConfig, observer: SubmitObserver | None = None) -> None:
         self._store = store
         self._router = router
+        self._observer: SubmitObserver = observer or _Unobserved()
+        self._extensions: dict[tuple[AccountId, str], str] = {}
         self._bus = bus
         self._clock = clock
         self._config = config
@@ -96,23 +132,38 @@ class DispatchWorker:
             self._clock.now(), self._config.batch, self._config.lease)
         for message_id in interrupted:
             log.warning("message %s was cut off mid-submit: status unknown", message_id)
+        if interrupted:
+            self._observer.cut_off(len(interrupted))
         if not claims:
             return len(interrupted)
+        await self._learn_extensions(claims)
         results = await self._submit_all(claims)
-        outcomes = [self._outcome(claim, channel, result)
-                    for claim, (channel, result) in zip(claims, results, strict=True)]
+        outcomes = [self._outcome(claim, *answer)
+                    for claim, answer in zip(claims, results, strict=True)]
         await self._store.finish_submits(outcomes, self._clock.now())
         for o in outcomes:
             log.debug("message %s -> %s via %s", o.claim.message.id, o.result, o.channel)
         return len(claims) + len(interrupted)
 
-    async def _submit_all(self, claims: Sequence[Claim]) -> list[tuple[str, SubmitResult]]:
+    async def _learn_extensions(self, claims: Sequence[Claim]) -> None:
+        """The extension codes (signature ids) of the round's signatures not seen before."""
+        known = self._extensions
+        missing = list({(c.message.account_id, c.message.sign_name) for c in claims} - known.keys())
+        if not missing:
+            return
+        if len(known) > 100_000:
+            known.clear()
+        found = await self._store.signature_ids(missing)
+        for pair in missing:  # a signature gone since: no extension (the uplink fallback)
+            known[pair] = str(found[pair]) if pair in found else ""
+
+    async def _submit_all(self, claims: Sequence[Claim]) -> list[tuple[str, SubmitResult, str]]:
         """Submit every claim with at most `window` in flight, answers in claim order.
 
         `window` lanes each take the next claim when their last submit is answered: one task
         per lane, not per message, which matters when a round holds hundreds of messages.
         """
-        results: list[tuple[str, SubmitResult]] = [("", Ambiguous(""))] * len(claims)
+        results: list[tuple[str, SubmitResult, str]] = [("", Ambiguous(""), "")] * len(claims)
         queue = iter(enumerate(claims))
 
         async def lane() -> None:
@@ -130,28 +181,57 @@ class DispatchWorker:
             await asyncio.gather(*(lane() for _ in range(lanes)))
         return results
 
-    async def _submit(self, claim: Claim, watch: _Deadline) -> tuple[str, SubmitResult]:
+    async def _submit(self, claim: Claim, watch: _Deadline) -> tuple[str, SubmitResult, str]:
+        """Submit one message where the router says, failing over while channels answer
+        Retryable; returns the channel, its answer and the router's reasons."""
         message = claim.message
-        channel = self._router.pick(message)
-        request = SubmitRequest(message.id, message.phone, message.content, message.segments)
+        request = SubmitRequest(message.id, message.phone, message.content, message.segments,
+                                extension=self._extensions.get(
+                                    (message.account_id, message.sign_name), ""))
+        tried: list[str] = []
+        reasons: list[str] = []
+        while True:
+            decision = self._router.pick(message, tried)
+            reasons.append(decision.reason)
+            if decision.channel is None:
+                self._observer.no_channel()
+                last = tried[-1] if tried else ""
+                return last, Retryable("; ".join(reasons), decision.retry_after), _trail(reasons)
+            channel = decision.channel
+            result = await self._submit_to(channel.name, channel.submit(request), message,
+                                           watch)
+            self._router.record(channel.name, result)
+            self._observer.submitted(channel.name, result)
+            if not isinstance(result, Retryable) or len(tried) >= self._config.failovers:
+                return channel.name, result, _trail(reasons)
+            self._observer.failed_over(channel.name)
+            tried.append(channel.name)
+            reasons.append(f"{channel.name} could not take it: {result.reason}")
+
+    async def _submit_to(self, channel: str, submit: Awaitable[SubmitResult], message: Message,
+                         watch: _Deadline) -> SubmitResult:
         try:
-            result = await watch.run(channel.submit(request))
+            return await watch.run(submit)
         except TimeoutError:
-            result = Ambiguous(f"no answer from channel {channel.name} within "
-                               f"{self._config.submit_timeout:g}s")
+            return Ambiguous(f"no answer from channel {channel} within "
+                             f"{self._config.submit_timeout:g}s")
         except Exception as exc:  # a bug or a broken connection mid-submit
             log.exception("submit of message %s failed", message.id)
-            result = Ambiguous(f"channel {channel.name} failed: {exc}")
-        return channel.name, result
+            return Ambiguous(f"channel {channel} failed: {exc}")
 
-    def _outcome(self, claim: Claim, channel: str, result: SubmitResult) -> SubmitOutcome:
+    def _outcome(self, claim: Claim, channel: str, result: SubmitResult,
+                 route: str) -> SubmitOutcome:
         if isinstance(result, Retryable):
             attempts = claim.attempts + 1
             after = min(result.after * 2 ** claim.attempts, self._config.retry_max_seconds)
             result = Retryable(result.reason, after)
             return SubmitOutcome(claim, channel, result,
-                                 dead=attempts >= self._config.max_attempts)
-        return SubmitOutcome(claim, channel, result)
+                                 dead=attempts >= self._config.max_attempts, route=route)
+        return SubmitOutcome(claim, channel, result, route=route)
+
+
+def _trail(reasons: list[str]) -> str:
+    return "; ".join(reasons)[:500]
 
 
 class _Deadline:

@@ -39,6 +39,9 @@ class Uplink:
     dest_code: str
     content: str
     received_at: datetime
+    extension: str = ""
+    """The part of `dest_code` after the channel's prefix and code: it names the account
+    and signature replied to (empty when the channel could not tell)."""
 
 
 _TYPES: dict[str, type[Receipt] | type[Uplink]] = {"receipt": Receipt, "uplink": Uplink}

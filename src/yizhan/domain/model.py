@@ -180,6 +180,9 @@ class Message(NamedTuple):
     charged_at: datetime | None = None
     """When the message was billed: a domestic one on its successful receipt, an
     international one when the channel accepted it; None while not (or never) billed."""
+    route: str = ""
+    """Why the message went to its channel: the router's decision (route, channel, channels
+    skipped and why)."""
 
 
 @dataclass(frozen=True, slots=True)

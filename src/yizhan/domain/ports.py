@@ -74,6 +74,9 @@ class SubmitRequest:
     content: str
     segments: int
     source_addr: str = ""
+    extension: str = ""
+    """The extension code of the message's account and signature: the channel sends from
+    its prefix + channel code + this, and replies to that number come back with it."""
 
 
 EventSink = Callable[[Receipt | Uplink], Awaitable[None]]
@@ -112,6 +115,8 @@ class SubmitOutcome:
     result: SubmitResult
     dead: bool = False
     """A retryable result that has used up its attempts: move it to the dead letters."""
+    route: str = ""
+    """Why this channel: the router's decision, recorded on the message."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,14 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
 from yizhan.batching import Batcher
 from yizhan.domain.events import Receipt, Uplink
 from yizhan.domain.ports import Clock, ReceiptUpdate
-from yizhan.receipts import codes
+from yizhan.receipts import codes, uplinks
 
 log = logging.getLogger("yizhan.receipts")
 
@@ -31,7 +31,8 @@ class ReceiptStore(Protocol):
     async def store_receipts(self, updates: Sequence[ReceiptUpdate], now: datetime) -> int: ...
     async def match_late_receipts(self, limit: int = 1000,
                                   now: datetime | None = None) -> int: ...
-    async def store_uplinks(self, items: Sequence[Uplink]) -> None: ...
+    async def store_uplinks(self, items: Sequence[Uplink], now: datetime | None = None,
+                            opt_outs: Sequence[bool] = ()) -> None: ...
 
 
 class EventInbox:
@@ -40,29 +41,36 @@ class EventInbox:
     over in one call: one wait for the group commit instead of one per receipt). Both return
     once every event is stored."""
 
-    def __init__(self, batcher: Batcher[Receipt], store: ReceiptStore) -> None:
+    def __init__(self, batcher: Batcher[Receipt], store: ReceiptStore,
+                 opt_out_words: Collection[str] = uplinks.OPT_OUT_WORDS) -> None:
         self._batcher = batcher
         self._store = store
+        self._words = uplinks.normalised(opt_out_words)
 
     async def __call__(self, event: Receipt | Uplink) -> None:
         if isinstance(event, Receipt):
             await self._batcher.submit([event])
         else:
-            await self._store.store_uplinks([event])
+            await self._uplinks([event])
 
     async def many(self, events: Sequence[Receipt | Uplink]) -> None:
         receipts = [e for e in events if isinstance(e, Receipt)]
-        uplinks = [e for e in events if isinstance(e, Uplink)]
-        if uplinks:
-            await self._store.store_uplinks(uplinks)
+        replies = [e for e in events if isinstance(e, Uplink)]
+        if replies:
+            await self._uplinks(replies)
         if receipts:
             await self._batcher.submit(receipts)
+
+
+    async def _uplinks(self, replies: Sequence[Uplink]) -> None:
+        await self._store.store_uplinks(
+            replies, opt_outs=[uplinks.is_opt_out(u.content, self._words) for u in replies])
 
 
 class ReceiptStage:
     def __init__(self, store: ReceiptStore, clock: Clock, *, batch: int = 512,
                  match_every: float = 5.0, on_stored: Callable[[], None] | None = None,
-                 ) -> None:
+                 opt_out_words: Collection[str] = uplinks.OPT_OUT_WORDS) -> None:
         self._store = store
         self._on_stored = on_stored
         """Called after each stored batch (the push stage's wake-up)."""
@@ -72,7 +80,7 @@ class ReceiptStage:
                                                   max_delay=0.002)
         self._matcher: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
-        self.on_event = EventInbox(self._batcher, store)
+        self.on_event = EventInbox(self._batcher, store, opt_out_words)
         """The sink channels are started with (`Pipeline.start`)."""
 
     async def start(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -124,6 +124,24 @@ class CatalogueMixin:
     async def signature(self, account_id: AccountId, name: str) -> Signature | None:
         return await self._one(select(signatures).where(
             signatures.c.account_id == account_id, signatures.c.name == name), _signature)
+
+    async def signature_ids(self, pairs: Sequence[tuple[AccountId, str]]
+                            ) -> dict[tuple[AccountId, str], int]:
+        """The ids of signatures by (account, name): a signature's id is its extension code
+        (docs/channels.md "Uplinks")."""
+        found: dict[tuple[AccountId, str], int] = {}
+        wanted = set(pairs)
+        names = sorted({name for _, name in wanted})
+        async with self._read() as conn:
+            for start in range(0, len(names), 500):
+                rows = await conn.execute(select(
+                    signatures.c.id, signatures.c.account_id, signatures.c.name).where(
+                    signatures.c.name.in_(names[start:start + 500])))
+                for row in rows:
+                    pair = (AccountId(row.account_id), row.name)
+                    if pair in wanted:
+                        found[pair] = int(row.id)
+        return found
 
     async def list_signatures(self, account_id: AccountId | None = None) -> list[Signature]:
         query = select(signatures).order_by(signatures.c.id)

@@ -29,6 +29,7 @@ from yizhan.domain.model import (
     Message,
     MessageId,
     MessageStatus,
+    OptOut,
     PhoneNumber,
     SignatureNonce,
     TemplateCode,
@@ -44,6 +45,7 @@ from yizhan.domain.ports import (
     SubmitOutcome,
 )
 from yizhan.storage import billing, reports
+from yizhan.storage.lists import _add_opt_outs
 from yizhan.storage.reports import Transition, subject_of
 from yizhan.storage.tables import (
     dead_letters,
@@ -123,7 +125,7 @@ class _HotSql:
             "VALUES (?, ?, 0, ?, '')")
         self.submitted = place(
             "UPDATE messages SET dispatch_state = ?, channel = ?, remote_id = ?, "
-            "submitted_at = ? WHERE id = ?")
+            "submitted_at = ?, route = ? WHERE id = ?")
         self.insert_receipt = place(
             "INSERT INTO receipts (message_id, channel, remote_id, code, status, error_code, "
             "raw, done_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
@@ -198,7 +200,7 @@ def _message(row: Row[Any]) -> Message:
         dispatch_state=DispatchState(row.dispatch_state), channel=row.channel,
         remote_id=row.remote_id, submitted_at=row.submitted_at, receipt_at=row.receipt_at,
         reason=row.reason, part_price=row.part_price, charge=row.charge,
-        package_parts=row.package_parts, charged_at=row.charged_at)
+        package_parts=row.package_parts, charged_at=row.charged_at, route=row.route)
 
 
 def _dead_letter(row: Row[Any]) -> DeadLetter:
@@ -493,16 +495,17 @@ class MessagesMixin:
             m, r = o.claim.message, o.result
             if isinstance(r, Accepted):
                 accepted.append((DispatchState.SUBMITTED.value, o.channel, r.remote_id, at,
-                                 m.id))
+                                 o.route, m.id))
             elif isinstance(r, Rejected):
                 rejected.append({"b_id": m.id, "b_channel": o.channel, "b_code": r.code,
-                                 "b_reason": r.reason})
+                                 "b_reason": r.reason, "b_route": o.route})
             elif isinstance(r, Ambiguous):
-                unknown.append({"b_id": m.id, "b_channel": o.channel, "b_reason": r.reason})
+                unknown.append({"b_id": m.id, "b_channel": o.channel, "b_reason": r.reason,
+                                "b_route": o.route})
             elif isinstance(r, Retryable) and not o.dead:
                 retry.append({"b_outbox": o.claim.outbox_id, "b_attempts": o.claim.attempts + 1,
-                              "b_at": now + timedelta(seconds=r.after), "b_error": r.reason,
-                              "b_id": m.id})
+                              "b_at": now + timedelta(seconds=r.after),
+                              "b_error": o.route or r.reason, "b_id": m.id})
             else:
                 dead.append(o)
         done = [o.claim.outbox_id for o in outcomes if not isinstance(o.result, Retryable)
@@ -527,12 +530,13 @@ class MessagesMixin:
                                      status=MessageStatus.FAILED, channel=bindparam("b_channel"),
                                      error_code=bindparam("b_code"),
                                      reason=bindparam("b_reason"), submitted_at=now,
-                                     receipt_at=now), rejected)
+                                     receipt_at=now, route=bindparam("b_route")), rejected)
             if unknown:
                 conn.execute(update(messages).where(messages.c.id == bindparam("b_id"))
                              .values(dispatch_state=DispatchState.DONE,
                                      status=MessageStatus.UNKNOWN, channel=bindparam("b_channel"),
-                                     reason=bindparam("b_reason"), submitted_at=now), unknown)
+                                     reason=bindparam("b_reason"), submitted_at=now,
+                                     route=bindparam("b_route")), unknown)
             if retry:
                 conn.execute(update(outbox).where(outbox.c.id == bindparam("b_outbox"))
                              .values(attempts=bindparam("b_attempts"),
@@ -589,15 +593,26 @@ class MessagesMixin:
         """Apply receipts stored before their message's submit was (billing at `now`)."""
         return await self._transaction(_match_late, limit, now or datetime.now(UTC))
 
-    async def store_uplinks(self, items: Sequence[Uplink], now: datetime | None = None) -> None:
-        """Store uplinks, each attributed to an account, with their SmsUp push items."""
+    async def store_uplinks(self, items: Sequence[Uplink], now: datetime | None = None,
+                            opt_outs: Sequence[bool] = ()) -> None:
+        """Store uplinks, each attributed to an account and signature, with their SmsUp push
+        items; `opt_outs[i]` says uplink i asks to stop promotions (`R`): its number goes on
+        that signature's opt-out list in the same transaction (docs/channels.md)."""
         sql = _hot_sql(self.is_postgres)
 
         def transaction(conn: Connection) -> None:
-            accounts = [row[0] for row in conn.exec_driver_sql("SELECT id FROM accounts")]
-            for u in items:
-                reports.store_uplink(conn, sql, accounts, u.phone, u.channel, u.dest_code,
-                                     u.content, u.received_at, now or u.received_at)
+            owners = reports.uplink_owners(conn, sql, items)
+            stops: list[OptOut] = []
+            for n, u in enumerate(items):
+                owner = reports.store_uplink(conn, sql, owners.get(n), u,
+                                             now or u.received_at)
+                if owner is not None and n < len(opt_outs) and opt_outs[n]:
+                    stops.append(OptOut(AccountId(owner.account_id), owner.sign_name,
+                                        PhoneNumber(owner.phone),
+                                        f"uplink {u.content.strip()!r} ({owner.how})",
+                                        u.received_at))
+            if stops:
+                _add_opt_outs(conn, stops)
 
         await self._transaction(transaction)
 

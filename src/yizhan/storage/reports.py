@@ -26,6 +26,7 @@ import orjson
 from sqlalchemy import Connection
 
 from yizhan.domain.carriers import carrier_label
+from yizhan.domain.events import Uplink
 from yizhan.domain.model import Message, MessageStatus
 from yizhan.domain.timezone import china_text
 
@@ -229,31 +230,72 @@ def report_review(conn: Connection, sql: Sql, account_id: int, topic: str,
 
 
 UPLINK_ATTRIBUTION = timedelta(days=7)
-"""An uplink belongs to the account (and signature) that last sent to its number within
-this time, until extension codes identify them (docs/push.md)."""
+"""An uplink without a known extension code belongs to the account (and signature) that
+last sent to its number within this time (docs/channels.md "Uplinks")."""
 
 
-def store_uplink(conn: Connection, sql: Sql, account_ids: Sequence[int], phone: str,
-                 channel: str, dest_code: str, content: str, received_at: datetime,
-                 now: datetime) -> None:
-    """Store one uplink, attributed to an account, with its SmsUp item if asked for."""
-    number = phone if phone.startswith("+") else "+86" + phone[-11:]
-    owner = None
-    if account_ids:
-        marks = ", ".join("?" * len(account_ids))
-        owner = conn.exec_driver_sql(sql.place(
+@dataclass(frozen=True, slots=True)
+class UplinkOwner:
+    account_id: int
+    sign_name: str
+    phone: str
+    how: str
+    """How the owner was found: "extension 12" or "last sender"."""
+
+
+def _number(phone: str) -> str:
+    return phone if phone.startswith("+") else "+86" + phone[-11:]
+
+
+def uplink_owners(conn: Connection, sql: Sql,
+                  items: Sequence[Uplink]) -> dict[int, UplinkOwner]:
+    """The account and signature each uplink (by index) replied to: the signature whose id
+    is the uplink's extension code, else the last sender to the number (the fallback for
+    channels that cannot carry extension codes)."""
+    wanted = {int(u.extension) for u in items if u.extension.isdigit()}
+    signatures: dict[int, tuple[int, str]] = {}
+    if wanted:
+        ids = sorted(wanted)
+        marks = ", ".join("?" * len(ids))
+        signatures = {row[0]: (row[1], row[2]) for row in conn.exec_driver_sql(sql.place(
+            f"SELECT id, account_id, name FROM signatures WHERE id IN ({marks})"), tuple(ids))}
+    owners: dict[int, UplinkOwner] = {}
+    accounts: list[int] | None = None
+    for n, u in enumerate(items):
+        number = _number(u.phone)
+        found = signatures.get(int(u.extension)) if u.extension.isdigit() else None
+        if found is not None:
+            owners[n] = UplinkOwner(found[0], found[1], number, f"extension {u.extension}")
+            continue
+        if accounts is None:  # the index on (account_id, phone, created_at) wants accounts
+            accounts = [row[0] for row in conn.exec_driver_sql("SELECT id FROM accounts")]
+        if not accounts:
+            continue
+        marks = ", ".join("?" * len(accounts))
+        last = conn.exec_driver_sql(sql.place(
             f"SELECT account_id, sign_name FROM messages WHERE account_id IN ({marks}) "
             "AND phone = ? AND created_at >= ? ORDER BY created_at DESC, id DESC LIMIT 1"),
-            (*account_ids, number, sql.ts(received_at - UPLINK_ATTRIBUTION))).first()
+            (*accounts, number, sql.ts(u.received_at - UPLINK_ATTRIBUTION))).first()
+        if last is not None:
+            owners[n] = UplinkOwner(last[0], last[1], number, "last sender")
+    return owners
+
+
+def store_uplink(conn: Connection, sql: Sql, owner: UplinkOwner | None, uplink: Uplink,
+                 now: datetime) -> UplinkOwner | None:
+    """Store one uplink for its owner (None: nobody's), with its SmsUp item if asked for."""
+    number = _number(uplink.phone)
     uplink_id = conn.exec_driver_sql(sql.place(
-        "INSERT INTO uplinks (account_id, channel, phone, dest_code, content, received_at) "
-        "VALUES (?, ?, ?, ?, ?, ?) RETURNING id"),
-        (owner[0] if owner else None, channel, number, dest_code, content,
-         sql.ts(received_at))).scalar_one()
-    if owner is None or not endpoints(conn, sql, [owner[0]], SMS_UP):
-        return
-    enqueue(conn, sql, [(owner[0], SMS_UP, None, {
+        "INSERT INTO uplinks (account_id, sign_name, channel, phone, dest_code, content, "
+        "received_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id"),
+        (owner.account_id if owner else None, owner.sign_name if owner else "",
+         uplink.channel, number, uplink.dest_code, uplink.content,
+         sql.ts(uplink.received_at))).scalar_one()
+    if owner is None or not endpoints(conn, sql, [owner.account_id], SMS_UP):
+        return owner
+    enqueue(conn, sql, [(owner.account_id, SMS_UP, None, {
         "phone_number": number[3:] if number.startswith("+86") else number,
-        "send_time": china_text(received_at), "content": content, "sign_name": owner[1],
-        "dest_code": dest_code, "sequence_id": uplink_id,
-        "idempotency_key": f"up-{uplink_id}"})], now)
+        "send_time": china_text(uplink.received_at), "content": uplink.content,
+        "sign_name": owner.sign_name, "dest_code": uplink.dest_code,
+        "sequence_id": uplink_id, "idempotency_key": f"up-{uplink_id}"})], now)
+    return owner

@@ -149,6 +149,8 @@ messages = Table(
     Column("charge", BigInteger, nullable=False, server_default="0"),
     Column("package_parts", Integer, nullable=False, server_default="0"),
     Column("charged_at", UTCDateTime, nullable=True),
+    # Why the message went to its channel: the router's decision (docs/channels.md).
+    Column("route", Text, nullable=False, server_default=""),
     Index("ix_messages_account_phone_created", "account_id", "phone", "created_at"),
     Index("ix_messages_channel_remote", "channel", "remote_id"),
 )
@@ -177,6 +179,7 @@ uplinks = Table(
     Column("dest_code", String(32), nullable=False),
     Column("content", Text, nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
+    Column("sign_name", String(64), nullable=False, server_default=""),
 )
 
 outbox = Table(

@@ -346,7 +346,7 @@ class SmppChannel:
         gsm = enc is segments.Encoding.GSM7
         coding = c.gsm7_data_coding if gsm else c.ucs2_data_coding
         dest = request.phone.removeprefix("+")
-        source = request.source_addr or f"{c.source_prefix}{c.channel_code}"
+        source = request.source_addr or f"{c.source_prefix}{c.channel_code}{request.extension}"
         whole = segments.encode(request.content, enc)
         if len(whole) <= 140 or (gsm and len(whole) <= 160):  # one part (the common case)
             return [ShortMessage(
@@ -443,7 +443,10 @@ class SmppChannel:
             if remote_id is None:  # a part of a long message that does not decide it
                 return None
             return Receipt(self.name, remote_id, parsed.code, now, raw=parsed.raw)
-        return Uplink(self.name, sm.source_addr, sm.destination_addr, text_of(sm), now)
+        base = f"{self.config.source_prefix}{self.config.channel_code}"
+        dest = sm.destination_addr
+        extension = dest[len(base):] if dest.startswith(base) else ""
+        return Uplink(self.name, sm.source_addr, dest, text_of(sm), now, extension)
 
 
 class BindRefused(ConnectionError):

@@ -11,6 +11,7 @@ Create Date: 2026-11-25 20:30:00
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -20,7 +21,7 @@ down_revision: str | None = '0003_policy_rules'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_INDEXES = (
+_INDEXES: tuple[tuple[str, list[str], dict[str, Any]], ...] = (
     ("ix_messages_account_phone_created", ["account_id", "phone", "created_at"], {}),
     ("ix_messages_biz_id", ["biz_id"], {}),
     ("ix_messages_channel_remote", ["channel", "remote_id"], {}),
@@ -29,7 +30,7 @@ _INDEXES = (
 )
 
 
-def _retype(to: sa.types.TypeEngine) -> None:
+def _retype(to: sa.types.TypeEngine[Any]) -> None:
     if op.get_bind().dialect.name != "sqlite":
         return
     for name, _, _ in _INDEXES:

@@ -1,0 +1,286 @@
+"""End to end: API-accepted messages -> dispatch -> SMPP simulator -> receipts in the store.
+
+Run from the repository root:
+
+    .venv/bin/python bench/e2e.py [--rates 2000,4000,6000,8000] [--duration 8]
+                                  [--numbers 50] [--connections 64] [--role all|split]
+
+What it does (loopback only, 127.0.0.1):
+
+1. the simulator's own ceiling, in the same run: `yizhan simulator` in its own process and a
+   raw pipelined SMPP client (`bench/smpp_submit.py`) -- submit_sm and receipt per message;
+2. a fresh data folder seeded with `yizhan demo --json`, then `yizhan serve` as users run it
+   (`--role all`: one process, the SMPP simulator embedded with its cmcc/cucc/ctcc binds;
+   `--role split`: an `api` process and a `dispatch` process on the same SQLite folder),
+   pinned to CPU 0 with `taskset` when available; wrk and this script on CPU 1;
+3. for each offered rate: wrk (one thread, paced with `delay()`) posts `POST /v1/messages`
+   with `--numbers` numbers per request for `--duration` seconds, while this script samples
+   the store (read-only, WAL) twice a second: messages accepted, still queued for dispatch,
+   still waiting for their receipt. After wrk stops it waits for the backlog to drain.
+   A rate is **sustained** when the backlog (accepted, no receipt yet) does not grow over
+   the second half of the run (by less than a quarter second of traffic) and drains within
+   3 s of the end. Accept-to-submit latency comes from the records (created_at ->
+   submitted_at); the receipt delay of the simulator (0.2 s) is not part of it.
+
+It prints one line per rate, the highest sustained rate, and `RESULT {json}` at the end.
+Exit status: 0 when the run worked (whatever the figures), 1 when it failed, 2 without wrk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))  # the bench folder is not a package
+from rest_send import (
+    HOST,
+    free_port,
+    pinned,
+    stop_server,
+    wait_healthy,
+    yizhan_command,
+)
+from smpp_submit import simulator_ceiling, start_simulator
+
+EPOCH_MS = 1_704_067_200_000
+ID_SHIFT = 22  # message ids: milliseconds since 2024-01-01 above 22 bits (domain/ids.py)
+MARKER = "E2E_WRK "
+
+WRK_LUA = r"""
+local threads = {}
+function setup(thread) thread:set("tid", #threads); table.insert(threads, thread) end
+
+function init(args)
+  auth, sign, template, numbers, pace, offset =
+    args[1], args[2], args[3], tonumber(args[4]), tonumber(args[5]), tonumber(args[6])
+  headers = {["Authorization"] = auth, ["Content-Type"] = "application/json"}
+  counter, ok, bad, sample = 0, 0, 0, ""
+end
+
+function delay() return pace end
+
+function request()
+  local phones = {}
+  for i = 1, numbers do
+    counter = counter + 1
+    phones[i] = string.format('"138%08d"', (offset + tid * 10000000 + counter) % 100000000)
+  end
+  local body = '{"phone_numbers":[' .. table.concat(phones, ",") .. '],"sign_name":"' ..
+    sign .. '","template_code":"' .. template .. '","template_param":{"code":"1234"}}'
+  return wrk.format("POST", "/v1/messages", headers, body)
+end
+
+function response(status, hdrs, body)
+  if status == 200 and string.find(body, '"code":"OK"', 1, true) then ok = ok + 1
+  else bad = bad + 1; if sample == "" then sample = string.sub(body or "", 1, 200) end end
+end
+
+function done(summary, latency, requests)
+  local t_ok, t_bad, first = 0, 0, ""
+  for _, t in ipairs(threads) do
+    t_ok = t_ok + t:get("ok"); t_bad = t_bad + t:get("bad")
+    if first == "" then first = t:get("sample") end
+  end
+  io.write(string.format('%s{"ok":%d,"bad":%d,"seconds":%f,"p50_ms":%f,"p99_ms":%f,' ..
+    '"sample":%q}\n', "MARKER", t_ok, t_bad, summary.duration / 1e6,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, first))
+end
+""".replace('"MARKER"', json.dumps(MARKER))
+
+
+@dataclass
+class Step:
+    offered: float
+    accepted_per_s: float
+    receipts_per_s: float
+    backlog_growth_per_s: float
+    drain_s: float
+    submit_p50_ms: float
+    submit_p99_ms: float
+    api_p99_ms: float
+    errors: int
+    sustained: bool
+
+
+def log(msg: str) -> None:
+    print(f"[e2e] {msg}", flush=True)
+
+
+def first_id(at: float) -> int:
+    return (int(at * 1000) - EPOCH_MS) << ID_SHIFT
+
+
+class Store:
+    """Read-only counts of the server's SQLite store (WAL: readers do not block it)."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+
+    def counts(self, since: int) -> tuple[int, int]:
+        """(messages accepted, of which still waiting for a receipt) since id `since`."""
+        row = self.db.execute(
+            "SELECT count(*), coalesce(sum(status = 'waiting'), 0) FROM messages "
+            "WHERE id >= ?", (since,)).fetchone()
+        return int(row[0]), int(row[1])
+
+    def submit_latencies(self, since: int, until: int) -> list[float]:
+        rows = self.db.execute(
+            "SELECT (julianday(submitted_at) - julianday(created_at)) * 86400000.0 "
+            "FROM messages WHERE id >= ? AND id < ? AND submitted_at IS NOT NULL",
+            (since, until)).fetchall()
+        return sorted(r[0] for r in rows)
+
+
+def percentile(values: list[float], p: float) -> float:
+    return values[min(len(values) - 1, int(len(values) * p))] if values else float("nan")
+
+
+def run_step(args: argparse.Namespace, wrk: str, taskset: str | None, lua: Path, base: str,
+             wrk_args: list[str], offered: float, store: Store, offset: int) -> Step:
+    pace = max(1, round(args.connections * args.numbers * 1000 / offered))
+    cmd = pinned(1, [wrk, "-t1", f"-c{args.connections}", f"-d{args.duration}s",
+                     "--timeout", "10s", "-s", str(lua), f"{base}/v1/messages", "--",
+                     *wrk_args, str(args.numbers), str(pace), str(offset)], taskset)
+    started = time.time()
+    since = first_id(started)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    samples: list[tuple[float, int, int]] = []
+    while proc.poll() is None:
+        time.sleep(0.5)
+        accepted, waiting = store.counts(since)
+        samples.append((time.time() - started, accepted, waiting))
+    out, err = proc.communicate()
+    ended = time.time()
+    line = next((x for x in out.splitlines() if x.startswith(MARKER)), None)
+    if line is None:
+        raise RuntimeError(f"wrk failed ({proc.returncode}): {out}\n{err}")
+    result = json.loads(line[len(MARKER):])
+    drain = float("inf")
+    while time.time() - ended < 10:
+        accepted, waiting = store.counts(since)
+        if waiting == 0:
+            drain = time.time() - ended
+            break
+        time.sleep(0.1)
+    accepted, waiting = store.counts(since)
+    half = [s for s in samples if s[0] >= args.duration / 2]
+    growth = ((half[-1][2] - half[0][2]) / (half[-1][0] - half[0][0])
+              if len(half) >= 2 and half[-1][0] > half[0][0] else 0.0)
+    seconds = result["seconds"]
+    rate = accepted / seconds
+    receipted = accepted - waiting
+    latencies = store.submit_latencies(since, first_id(ended + 1))
+    return Step(offered, rate, receipted / (seconds + (drain if drain != float("inf") else 10)),
+                growth, drain, percentile(latencies, 0.5), percentile(latencies, 0.99),
+                result["p99_ms"], result["bad"],
+                growth < rate / 4 and drain <= 3.0)
+
+
+def start_servers(args: argparse.Namespace, data: Path, port: int, taskset: str | None,
+                  env: dict[str, str], logs: Path) -> list[subprocess.Popen[bytes]]:
+    serve = [*yizhan_command(), "serve", "--data-dir", str(data), "--host", HOST]
+    roles = [["--port", str(port), "--role", "all"]] if args.role == "all" else [
+        ["--port", str(port), "--role", "api"], ["--role", "dispatch"]]
+    procs = []
+    for n, role in enumerate(roles):
+        with (logs / f"server{n}.log").open("wb") as out:
+            procs.append(subprocess.Popen(pinned(0, [*serve, *role], taskset), stdout=out,
+                                          stderr=subprocess.STDOUT, env=env))
+    return procs
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rates", default="2000,4000,6000,8000",
+                        type=lambda s: [float(r) for r in s.split(",")],
+                        help="offered messages per second, one step each")
+    parser.add_argument("--duration", type=int, default=8, help="seconds per step")
+    parser.add_argument("--numbers", type=int, default=50, help="numbers per request")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--role", choices=["all", "split"], default="all")
+    parser.add_argument("--ceiling-messages", type=int, default=100_000)
+    args = parser.parse_args()
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
+        return 2
+    taskset = shutil.which("taskset") if (os.cpu_count() or 1) >= 2 else None
+    ceiling = asyncio.run(_ceiling(args.ceiling_messages))
+    log(f"simulator ceiling (own process, raw pipelined client, submit + receipt): "
+        f"{ceiling:,.0f} messages/s")
+    work = Path(tempfile.mkdtemp(prefix="yizhan-e2e-"))
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        env = dict(os.environ, YIZHAN_LOG_LEVEL="WARNING")
+        data = work / "data"
+        demo = json.loads(subprocess.run(
+            [*yizhan_command(), "demo", "--data-dir", str(data), "--json"], check=True,
+            capture_output=True, text=True, env=env, timeout=120).stdout.splitlines()[-1])
+        token = base64.b64encode(
+            f"{demo['access_key_id']}:{demo['access_key_secret']}".encode()).decode()
+        port = free_port()
+        base = f"http://{HOST}:{port}"
+        procs = start_servers(args, data, port, taskset, env, work)
+        wait_healthy(f"{base}/healthz", procs[0], timeout=60)
+        time.sleep(1.0)  # the dispatch process binds its channels
+        lua = work / "e2e.lua"
+        lua.write_text(WRK_LUA)
+        wrk_args = [f"Basic {token}", demo["sign_name"], demo["templates"]["verification"]]
+        store = Store(data / "yizhan.db")
+        log(f"role {args.role}; {args.numbers} numbers per request, {args.connections} "
+            f"connections, {args.duration}s per rate; server CPU 0, wrk CPU 1"
+            if taskset else "no pinning")
+        steps = []
+        for n, offered in enumerate(args.rates):
+            step = run_step(args, wrk, taskset, lua, base, wrk_args, offered, store,
+                            n * 5_000_000)
+            steps.append(step)
+            log(f"offered {offered:>6,.0f}/s: accepted {step.accepted_per_s:>7,.0f}/s, "
+                f"receipts {step.receipts_per_s:>7,.0f}/s, backlog growth "
+                f"{step.backlog_growth_per_s:>+7,.0f}/s, drained in {step.drain_s:.1f}s, "
+                f"accept->submit p50 {step.submit_p50_ms:.0f} ms p99 {step.submit_p99_ms:.0f}"
+                f" ms, API p99 {step.api_p99_ms:.0f} ms, errors {step.errors}: "
+                f"{'sustained' if step.sustained else 'NOT sustained'}")
+        best = max((s.accepted_per_s for s in steps if s.sustained), default=0.0)
+        log(f"highest sustained end-to-end rate: {best:,.0f} messages/s "
+            f"(simulator ceiling {ceiling:,.0f}/s; target >= 5,000/s, p99 < 1 s)")
+        print("RESULT " + json.dumps({
+            "date": datetime.now(UTC).isoformat(timespec="seconds"), "role": args.role,
+            "numbers": args.numbers, "simulator_ceiling": round(ceiling),
+            "best_sustained": round(best), "steps": [asdict(s) for s in steps]}))
+        return 0
+    except Exception as exc:
+        log(f"failed: {exc}")
+        for log_file in sorted(work.glob("server*.log")):
+            print(log_file.read_text(errors="replace")[-2000:], file=sys.stderr)
+        return 1
+    finally:
+        for proc in procs:
+            log(f"server {proc.pid}: {stop_server(proc)}")
+        shutil.rmtree(work, ignore_errors=True)
+
+
+async def _ceiling(messages: int) -> float:
+    process, port = await start_simulator(pin_cpus=True)
+    try:
+        return await simulator_ceiling(port, messages)
+    finally:
+        process.terminate()
+        await process.wait()
+        os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""Operator commands for carrier channels (issue 6): `yizhan channels list` shows the
+channels and routes that `yizhan serve` would run (the channel file, or the built-in SMPP
+simulator channels), `yizhan channels check` validates them and binds each channel once.
+Registered by `cli.main` next to `commands.py`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated
+
+import typer
+
+from yizhan.cli import (
+    ConfigFile,
+    DatabaseUrl,
+    DataDir,
+    app,
+    fail,
+    out,
+    run_loop,
+    settings_of,
+    table,
+)
+from yizhan.dispatch.channel_file import (
+    CARRIERS,
+    TYPES,
+    ChannelPlan,
+    PlanError,
+    build_plan,
+    load_plan,
+)
+from yizhan.dispatch.router import Route
+from yizhan.domain.events import Receipt, Uplink
+from yizhan.domain.ports import SystemClock
+from yizhan.settings import Settings
+
+channels_app = typer.Typer(help="Carrier channels and routes (docs/channels.md).",
+                           no_args_is_help=True)
+app.add_typer(channels_app, name="channels")
+
+
+def _plan(settings: Settings) -> ChannelPlan:
+    try:
+        return load_plan(settings.channels_file)
+    except PlanError as exc:
+        raise fail(str(exc)) from exc
+
+
+def _address(kind: str, options: dict[str, object]) -> str:
+    if kind == "simulator":
+        return "in process"
+    if kind == "smpp-simulator":
+        return "embedded"
+    return f"{options.get('host')}:{options.get('port')}"
+
+
+def _targets(route: Route) -> str:
+    """`a*3, b > c`: tiers left to right (failover), weights after `*` (balancing)."""
+    return " > ".join(", ".join(t.channel + (f"*{t.weight}" if t.weight != 1 else "")
+                                for t in tier) for tier in route.tiers)
+
+
+@channels_app.command("list")
+def list_channels(data_dir: DataDir = None, config: ConfigFile = None,
+                  database_url: DatabaseUrl = None) -> None:
+    """The channels and the routes between them."""
+    settings = settings_of(data_dir, config, database_url)
+    plan = _plan(settings)
+    out.print(f"channels from {plan.source}")
+    table("channels", ["name", "kind", "address", "system_id", "source address"],
+          [[c.name, c.kind, _address(c.kind, c.options), c.options.get("system_id", ""),
+            ("" if c.kind == "simulator" else
+             f"{c.options.get('source_prefix', '106')}{c.options.get('channel_code', '')}"
+             "+ext")] for c in plan.channels])
+    routes = plan.routes or (Route("default", ()),)
+    table("routes (first match wins; a > b: b only when a is down; a*3: weight)",
+          ["route", "carriers", "countries", "types", "channels"],
+          [[r.name, ", ".join(sorted(r.carriers)) or "any",
+            ", ".join(sorted(r.countries)) or "any", ", ".join(sorted(r.types)) or "any",
+            _targets(r) or "every channel, in order"] for r in routes])
+
+
+def uncovered(plan: ChannelPlan) -> list[str]:
+    """Carrier and message type pairs that no route takes (their messages would wait)."""
+    if not plan.routes:
+        return []
+    return [f"{carrier} {type_}" for carrier in sorted(CARRIERS) for type_ in sorted(TYPES)
+            if not any((not r.carriers or carrier in r.carriers)
+                       and (not r.types or type_ in r.types) for r in plan.routes)]
+
+
+@channels_app.command("check")
+def check(data_dir: DataDir = None, config: ConfigFile = None,
+          database_url: DatabaseUrl = None,
+          timeout: Annotated[float, typer.Option(help="Seconds to wait for each bind.")] = 5.0,
+          ) -> None:
+    """Validate the channel file, and bind every SMPP channel once (then unbind)."""
+    settings = settings_of(data_dir, config, database_url)
+    plan = _plan(settings)
+    out.print(f"{plan.source}: {len(plan.channels)} channel(s), {len(plan.routes)} route(s): "
+              "valid")
+    gaps = uncovered(plan)
+    if gaps:
+        out.print(f"[yellow]warning:[/yellow] no route for: {'; '.join(gaps)} "
+                  "(such messages wait and are dead-lettered after their attempts)")
+    results: list[list[str]] = []
+    run_loop(_bind_all(settings, plan, timeout, results))
+    table("binds", ["channel", "result"], results)
+    if any(not r[1].startswith("bound") and r[1] != "in process" for r in results):
+        raise typer.Exit(1)
+
+
+async def _bind_all(settings: Settings, plan: ChannelPlan, timeout: float,
+                    results: list[list[str]]) -> None:
+    built = build_plan(plan, SystemClock(), delay=settings.simulator_delay_seconds,
+                       script=settings.simulator_script)
+    if built.server is not None:
+        await built.server.start()
+
+    async def ignore(event: Receipt | Uplink) -> None:
+        pass
+
+    try:
+        for channel in built.channels:
+            bound = getattr(channel, "bound", None)
+            if not isinstance(bound, asyncio.Event):
+                results.append([channel.name, "in process"])
+                continue
+            began = time.perf_counter()
+            await channel.start(ignore)
+            try:
+                await asyncio.wait_for(bound.wait(), timeout)
+                results.append([channel.name, f"bound in "
+                                f"{(time.perf_counter() - began) * 1000:.0f} ms"])
+            except TimeoutError:
+                results.append([channel.name, f"not bound within {timeout:g}s (see the "
+                                "warnings above)"])
+            finally:
+                await channel.stop()
+    finally:
+        if built.server is not None:
+            await built.server.stop()

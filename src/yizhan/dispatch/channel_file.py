@@ -1,0 +1,278 @@
+"""Channels and routes as data: the TOML file named by the `channels_file` setting, or the
+built-in default (docs/channels.md "Channels and routes").
+
+Reads the file into a `ChannelPlan` (checked: unknown kinds, settings and channel names are
+refused with a message naming them) and builds it into running parts: the channels, the
+router, and the SMPP simulator server when a channel is bound to it. The composition root
+(`app.py`) starts and stops them with the pipeline; `yizhan channels list|check` reads the
+same plan.
+
+Channel kinds:
+- `simulator`: the in-process simulator (`channels/simulator.py`), no sockets;
+- `smpp`: an SMPP 3.4 bind to a carrier (`channels/smpp.py`; `SmppConfig` fields);
+- `smpp-simulator`: an SMPP bind to the SMPP simulator server that this process runs on a
+  loopback port (`channels/smsc.py`, scripted by `[simulator]`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from yizhan.dispatch.breaker import BreakerConfig
+from yizhan.dispatch.channels.simulator import Outcome, Script, SimulatorChannel
+from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig
+from yizhan.dispatch.channels.smpp_receipts import IdBase, IdFormat
+from yizhan.dispatch.channels.smsc import SmscServer
+from yizhan.dispatch.router import Route, Router, Target
+from yizhan.domain.carriers import Carrier
+from yizhan.domain.model import TemplateType
+from yizhan.domain.ports import Channel, Clock
+
+KINDS = ("simulator", "smpp", "smpp-simulator")
+CARRIERS = frozenset(c.value for c in Carrier)
+TYPES = frozenset(t.value for t in TemplateType)
+SIMULATOR_HOST = "127.0.0.1"
+
+DEFAULT_PLAN = """
+# The built-in channels (no `channels_file`): the SMPP simulator runs in this process on a
+# loopback port and stands in for the three carriers, one SMPP bind each. Each carrier's
+# numbers go to its channel and fail over to the other two; international messages are
+# balanced over all three.
+
+[[channel]]
+name = "cmcc"
+kind = "smpp-simulator"
+system_id = "cmcc"
+channel_code = "9001"
+
+[[channel]]
+name = "cucc"
+kind = "smpp-simulator"
+system_id = "cucc"
+channel_code = "9002"
+
+[[channel]]
+name = "ctcc"
+kind = "smpp-simulator"
+system_id = "ctcc"
+channel_code = "9003"
+
+[[route]]
+name = "china-mobile"
+carriers = ["china_mobile"]
+channels = ["cmcc", {name = "cucc", tier = 2}, {name = "ctcc", tier = 2}]
+
+[[route]]
+name = "china-unicom"
+carriers = ["china_unicom"]
+channels = ["cucc", {name = "cmcc", tier = 2}, {name = "ctcc", tier = 2}]
+
+[[route]]
+name = "china-telecom"
+carriers = ["china_telecom"]
+channels = ["ctcc", {name = "cmcc", tier = 2}, {name = "cucc", tier = 2}]
+
+[[route]]
+name = "international"
+channels = ["cmcc", "cucc", "ctcc"]
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSpec:
+    name: str
+    kind: str
+    options: dict[str, Any] = field(default_factory=dict)
+    """The kind's settings: SmppConfig fields, or `script`/`delay` for a simulator."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelPlan:
+    channels: tuple[ChannelSpec, ...]
+    routes: tuple[Route, ...]
+    simulator: dict[str, Any] = field(default_factory=dict)
+    """`[simulator]`: the SMPP simulator server's script, delay, port, max_per_second."""
+    source: str = "built-in default"
+
+    @property
+    def runs_simulator(self) -> bool:
+        return any(c.kind == "smpp-simulator" for c in self.channels)
+
+
+@dataclass
+class Built:
+    """A plan made real: what the pipeline starts, in order (server, channels)."""
+
+    channels: list[Channel]
+    router: Router
+    server: EmbeddedSmsc | None = None
+
+
+class PlanError(ValueError):
+    """The channel file is wrong; the message says where and how to fix it."""
+
+
+def load_plan(path: Path | None) -> ChannelPlan:
+    """The plan in `path`, or the built-in default when None."""
+    if path is None:
+        return parse_plan(DEFAULT_PLAN)
+    try:
+        text = path.read_text("utf-8")
+    except OSError as exc:
+        raise PlanError(f"cannot read the channel file {path}: {exc.strerror}") from exc
+    return parse_plan(text, str(path), base=path.parent)
+
+
+def parse_plan(text: str, source: str = "built-in default", base: Path | None = None
+               ) -> ChannelPlan:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PlanError(f"{source}: not valid TOML: {exc}") from exc
+    unknown = set(data) - {"channel", "route", "simulator"}
+    if unknown:
+        raise PlanError(f"{source}: unknown section(s) {', '.join(sorted(unknown))}; "
+                        "expected [[channel]], [[route]] and [simulator]")
+    channels = tuple(_channel(c, source, base) for c in data.get("channel", []))
+    if not channels:
+        raise PlanError(f"{source}: no [[channel]] defined")
+    names = [c.name for c in channels]
+    twice = {n for n in names if names.count(n) > 1}
+    if twice:
+        raise PlanError(f"{source}: channel name(s) used twice: {', '.join(sorted(twice))}")
+    routes = tuple(_route(r, n, source, set(names))
+                   for n, r in enumerate(data.get("route", []), 1))
+    simulator = dict(data.get("simulator", {}))
+    if "script" in simulator and base is not None:
+        simulator["script"] = str(base / simulator["script"])
+    return ChannelPlan(channels, routes, simulator, source)
+
+
+def _channel(raw: dict[str, Any], source: str, base: Path | None) -> ChannelSpec:
+    options = dict(raw)
+    name = str(options.pop("name", ""))
+    kind = str(options.pop("kind", ""))
+    if not name:
+        raise PlanError(f"{source}: a [[channel]] has no name")
+    if kind not in KINDS:
+        raise PlanError(f"{source}: channel {name!r} has kind {kind!r}; expected one of "
+                        f"{', '.join(KINDS)}")
+    if kind == "simulator":
+        extra = set(options) - {"script", "delay"}
+        if extra:
+            raise PlanError(f"{source}: channel {name!r}: unknown setting(s) "
+                            f"{', '.join(sorted(extra))} (a simulator takes script, delay)")
+        if "script" in options and base is not None:
+            options["script"] = str(base / options["script"])
+        return ChannelSpec(name, kind, options)
+    if kind == "smpp-simulator":
+        options.setdefault("host", SIMULATOR_HOST)
+        options.setdefault("port", 0)
+        options.setdefault("system_id", name)
+    try:
+        smpp_config(name, options)
+    except (TypeError, ValueError) as exc:
+        raise PlanError(f"{source}: channel {name!r}: {exc}") from exc
+    return ChannelSpec(name, kind, options)
+
+
+def smpp_config(name: str, options: dict[str, Any]) -> SmppConfig:
+    fields = {f.name for f in dataclasses.fields(SmppConfig)} - {"name"}
+    extra = set(options) - fields
+    if extra:
+        raise ValueError(f"unknown setting(s) {', '.join(sorted(extra))}")
+    values = dict(options)
+    if "ids" in values:
+        ids = values["ids"]
+        values["ids"] = IdFormat(IdBase(ids.get("submit", "text")),
+                                 IdBase(ids.get("receipt", "text")))
+    missing = {"host", "port", "system_id"} - set(values)
+    if missing:
+        raise ValueError(f"missing setting(s) {', '.join(sorted(missing))}")
+    return SmppConfig(name=name, **values)
+
+
+def _route(raw: dict[str, Any], number: int, source: str, names: set[str]) -> Route:
+    name = str(raw.get("name", f"route-{number}"))
+    where = f"{source}: route {name!r}"
+    extra = set(raw) - {"name", "carriers", "countries", "types", "channels"}
+    if extra:
+        raise PlanError(f"{where}: unknown setting(s) {', '.join(sorted(extra))}")
+    carriers = frozenset(raw.get("carriers", []))
+    if carriers - CARRIERS:
+        raise PlanError(f"{where}: unknown carrier(s) {', '.join(sorted(carriers - CARRIERS))}"
+                        f"; expected {', '.join(sorted(CARRIERS))}")
+    types = frozenset(raw.get("types", []))
+    if types - TYPES:
+        raise PlanError(f"{where}: unknown type(s) {', '.join(sorted(types - TYPES))}; "
+                        f"expected {', '.join(sorted(TYPES))}")
+    countries = frozenset(str(c).upper() for c in raw.get("countries", []))
+    targets = []
+    for entry in raw.get("channels", []):
+        item = {"name": entry} if isinstance(entry, str) else dict(entry)
+        target = Target(str(item.get("name", "")), int(item.get("weight", 1)),
+                        int(item.get("tier", 1)))
+        if target.channel not in names:
+            raise PlanError(f"{where}: unknown channel {target.channel!r}")
+        if target.weight < 1 or target.tier < 1:
+            raise PlanError(f"{where}: weight and tier must be 1 or more")
+        targets.append(target)
+    if not targets:
+        raise PlanError(f"{where}: no channels")
+    return Route(name, tuple(targets), carriers, countries, types)
+
+
+class EmbeddedSmsc:
+    """The SMPP simulator server of this process, on a loopback port chosen at start; the
+    `smpp-simulator` channels are pointed at that port before they bind."""
+
+    def __init__(self, script: Script, channels: list[SmppChannel], port: int = 0,
+                 max_per_second: float = 0.0) -> None:
+        self.server = SmscServer(script, max_per_second=max_per_second)
+        self._channels = channels
+        self._port = port
+        self.port = 0
+
+    async def start(self) -> None:
+        self.port = await self.server.start(SIMULATOR_HOST, self._port)
+        for channel in self._channels:
+            channel.config = dataclasses.replace(channel.config, port=self.port)
+
+    async def stop(self) -> None:
+        await self.server.stop()
+
+
+def build_plan(plan: ChannelPlan, clock: Clock, *, delay: float = 0.2,
+               script: Path | None = None, breaker: BreakerConfig | None = None) -> Built:
+    """The channels, router and simulator server of `plan`. `delay` and `script` are the
+    simulators' defaults (settings `simulator_delay_seconds`, `simulator_script`)."""
+    channels: list[Channel] = []
+    embedded: list[SmppChannel] = []
+    for spec in plan.channels:
+        if spec.kind == "simulator":
+            channels.append(SimulatorChannel(clock, _script(
+                spec.options.get("script") or script, spec.options.get("delay", delay)),
+                name=spec.name))
+            continue
+        channel = SmppChannel(smpp_config(spec.name, spec.options), clock)
+        channels.append(channel)
+        if spec.kind == "smpp-simulator":
+            embedded.append(channel)
+    server = None
+    if embedded:
+        sim = plan.simulator
+        server = EmbeddedSmsc(_script(sim.get("script") or script, sim.get("delay", delay)),
+                              embedded, int(sim.get("port", 0)),
+                              float(sim.get("max_per_second", 0.0)))
+    router = Router(channels, plan.routes, breaker or BreakerConfig())
+    return Built(channels, router, server)
+
+
+def _script(path: str | Path | None, delay: float) -> Script:
+    if path:
+        return Script.load(Path(path), float(delay))
+    return Script(default=Outcome(delay=float(delay)))

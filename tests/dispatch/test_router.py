@@ -1,0 +1,220 @@
+"""The router: routes by carrier, country and type; weighted balancing inside a tier; ordered
+failover across tiers; channels skipped while unbound or while their breaker is open; the
+channel file that declares all of it."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ManualClock
+from yizhan.dispatch.breaker import Breaker, BreakerConfig, BreakerState
+from yizhan.dispatch.channel_file import PlanError, build_plan, load_plan, parse_plan
+from yizhan.dispatch.channels.simulator import SimulatorChannel
+from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig
+from yizhan.dispatch.router import Route, Router, Target
+from yizhan.domain.model import (
+    AccountId,
+    BizId,
+    Message,
+    MessageId,
+    MessageStatus,
+    PhoneNumber,
+    TemplateCode,
+    TemplateType,
+)
+from yizhan.domain.ports import Ambiguous, Rejected, Retryable
+
+MOBILE, UNICOM, TELECOM = "+8613800138000", "+8613000130000", "+8618900189000"
+
+
+def message(phone: str = MOBILE, type_: TemplateType = TemplateType.VERIFICATION) -> Message:
+    return Message(MessageId(1), BizId("1^0"), AccountId(1), PhoneNumber(phone), "驿站",
+                   TemplateCode("SMS_1"), type_, "【驿站】1234", 1, MessageStatus.WAITING, "", "",
+                   datetime(2026, 11, 25, tzinfo=UTC))
+
+
+def sims(*names: str) -> list[SimulatorChannel]:
+    return [SimulatorChannel(ManualClock(), name=n) for n in names]
+
+
+async def test_routes_by_carrier_type_and_country() -> None:
+    router = Router(sims("cmcc", "cucc", "market", "intl", "vn"), [
+        Route("promotions", (Target("market"),), types=frozenset({"promotion"})),
+        Route("mobile", (Target("cmcc"),), carriers=frozenset({"china_mobile"})),
+        Route("unicom", (Target("cucc"),), carriers=frozenset({"china_unicom"})),
+        Route("vietnam", (Target("vn"),), countries=frozenset({"VN"})),
+        Route("abroad", (Target("intl"),), carriers=frozenset({"international"}))])
+
+    def channel(phone: str, type_: TemplateType = TemplateType.VERIFICATION) -> str:
+        chosen = router.pick(message(phone, type_)).channel
+        return chosen.name if chosen else ""
+
+    assert channel(MOBILE) == "cmcc"
+    assert channel(UNICOM) == "cucc"
+    assert channel(MOBILE, TemplateType.PROMOTION) == "market"
+    assert channel("+84987654321", TemplateType.INTERNATIONAL) == "vn"
+    assert channel("+447700900123", TemplateType.INTERNATIONAL) == "intl"
+    unrouted = router.pick(message(TELECOM))  # no route takes China Telecom
+    assert unrouted.channel is None and "no route for china_telecom" in unrouted.reason
+
+
+async def test_weighted_balancing_follows_the_weights() -> None:
+    router = Router(sims("a", "b", "c"), [Route("r", (Target("a", 6), Target("b", 3),
+                                                      Target("c", 1)))],
+                    rng=random.Random(7))
+    picks = Counter(router.pick(message()).channel.name  # type: ignore[union-attr]
+                    for _ in range(10_000))
+    assert abs(picks["a"] / 10_000 - 0.6) < 0.02
+    assert abs(picks["b"] / 10_000 - 0.3) < 0.02
+    assert abs(picks["c"] / 10_000 - 0.1) < 0.02
+    decision = router.pick(message())
+    assert decision.reason.startswith("route r: ") and "of 10)" in decision.reason
+
+
+async def test_failover_goes_to_the_next_tier_only_when_the_first_is_unusable() -> None:
+    clock = ManualClock()
+    down = SmppChannel(SmppConfig("down", "127.0.0.1", 9, "x"), clock)  # never bound
+    up_a, up_b = sims("a", "b")
+    router = Router([down, up_a, up_b], [Route("r", (
+        Target("down", 5), Target("a", 1), Target("b", tier=2)))], rng=random.Random(1))
+    assert {router.pick(message()).channel.name for _ in range(50)} == {"a"}  # type: ignore[union-attr]
+    decision = router.pick(message(), tried=["a"])
+    assert decision.channel is up_b
+    assert decision.reason == "route r: b; skipped down (not bound), a (tried)"
+    nothing = router.pick(message(), tried=["a", "b"])
+    assert nothing.channel is None and "no channel available" in nothing.reason
+
+
+async def test_a_failing_channel_opens_its_breaker_and_is_probed_later() -> None:
+    loop = asyncio.get_running_loop()
+    router = Router(sims("main", "backup"), [Route("r", (Target("main"),
+                                                         Target("backup", tier=2)))],
+                    breaker=BreakerConfig(failures=3, open_seconds=0.2, max_open_seconds=1))
+    for _ in range(3):
+        assert router.pick(message()).channel.name == "main"  # type: ignore[union-attr]
+        router.record("main", Retryable("throttled"))
+    decision = router.pick(message())
+    assert decision.channel.name == "backup"  # type: ignore[union-attr]
+    assert "main (circuit open)" in decision.reason
+    health = {h.name: h for h in router.health()}
+    assert health["main"].breaker is BreakerState.OPEN and health["main"].opened == 1
+    # after open_seconds one probe goes to main; meanwhile the others go to the backup
+    await asyncio.sleep(0.25)
+    assert router.pick(message()).channel.name == "main"  # type: ignore[union-attr]
+    assert router.pick(message()).channel.name == "backup"  # type: ignore[union-attr]
+    router.record("main", Ambiguous("no answer"))  # the probe failed: open, twice as long
+    started = loop.time()
+    while router.pick(message()).channel.name == "backup":  # type: ignore[union-attr]
+        await asyncio.sleep(0.02)
+    assert loop.time() - started >= 0.35  # 0.4 s, not 0.2 s
+    router.record("main", Rejected("ESME_RINVDSTADR"))  # an answer: the channel works
+    assert {h.name: h.breaker for h in router.health()}["main"] is BreakerState.CLOSED
+    assert router.pick(message()).channel.name == "main"  # type: ignore[union-attr]
+
+
+def test_breaker_counts_consecutive_failures_only() -> None:
+    breaker = Breaker(BreakerConfig(failures=3, open_seconds=10))
+    breaker.failed(0, "x")
+    breaker.failed(0, "x")
+    breaker.succeeded()
+    breaker.failed(0, "x")
+    breaker.failed(0, "x")
+    assert breaker.allows(0) and breaker.state is BreakerState.CLOSED
+    breaker.failed(1, "x")
+    assert not breaker.allows(5) and breaker.retry_in(5) == 6
+    assert breaker.allows(11)
+    breaker.take(11)
+    assert breaker.state is BreakerState.HALF_OPEN and not breaker.allows(11.5)
+
+
+def test_accepted_answers_keep_the_breaker_closed() -> None:
+    breaker = Breaker(BreakerConfig(failures=1))
+    breaker.succeeded()
+    assert breaker.state is BreakerState.CLOSED and breaker.allows(0)
+
+
+async def test_the_channel_file_declares_channels_and_routes(tmp_path: Path) -> None:
+    (tmp_path / "outcomes.toml").write_text('[default]\ncode = "UNDELIV"\n')
+    path = tmp_path / "channels.toml"
+    path.write_text("""
+[simulator]
+script = "outcomes.toml"
+
+[[channel]]
+name = "carrier-a"
+kind = "smpp"
+host = "10.0.0.1"
+port = 2775
+system_id = "yizhan"
+password = "secret"
+window = 50
+max_per_second = 200
+channel_code = "0123"
+ids = {submit = "hex", receipt = "dec"}
+
+[[channel]]
+name = "sim"
+kind = "simulator"
+delay = 0.5
+
+[[channel]]
+name = "smpp-sim"
+kind = "smpp-simulator"
+
+[[route]]
+name = "verification"
+types = ["verification"]
+channels = [{name = "carrier-a", weight = 3}, "smpp-sim", {name = "sim", tier = 2}]
+
+[[route]]
+name = "rest"
+channels = ["sim"]
+""")
+    plan = load_plan(path)
+    assert [c.kind for c in plan.channels] == ["smpp", "simulator", "smpp-simulator"]
+    assert plan.routes[0].targets == (Target("carrier-a", 3), Target("smpp-sim"),
+                                      Target("sim", tier=2))
+    built = build_plan(plan, ManualClock())
+    carrier = built.channels[0]
+    assert isinstance(carrier, SmppChannel)
+    assert (carrier.config.window, carrier.config.max_per_second, carrier.config.ids.receipt
+            ) == (50, 200, "dec")
+    assert built.server is not None
+    assert built.server.server.script.default.code == "UNDELIV"
+    sim = built.channels[1]
+    assert isinstance(sim, SimulatorChannel) and sim.script.default.delay == 0.5
+    assert built.router.route_of(message(type_=TemplateType.NOTIFICATION)).name == "rest"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("text", "complaint"), [
+    ('[[channel]]\nname = "a"\nkind = "carrier-pigeon"', "kind 'carrier-pigeon'"),
+    ('[[channel]]\nname = "a"\nkind = "smpp"\nhost = "h"\nport = 1\nsystem_id = "s"\n'
+     'windw = 5', "unknown setting(s) windw"),
+    ('[[channel]]\nname = "a"\nkind = "smpp"\nhost = "h"', "missing setting(s) port, system_id"),
+    ('[[channel]]\nname = "a"\nkind = "simulator"\n[[route]]\nchannels = ["b"]',
+     "unknown channel 'b'"),
+    ('[[channel]]\nname = "a"\nkind = "simulator"\n[[route]]\ncarriers = ["cmcc"]\n'
+     'channels = ["a"]', "unknown carrier(s) cmcc"),
+    ('[[channel]]\nname = "a"\nkind = "simulator"\n[[channel]]\nname = "a"\n'
+     'kind = "simulator"', "used twice: a"),
+    ("", "no [[channel]]"),
+])
+def test_a_wrong_channel_file_is_refused_with_the_reason(text: str, complaint: str) -> None:
+    with pytest.raises(PlanError, match=None) as caught:
+        parse_plan(text, "channels.toml")
+    assert complaint in str(caught.value) and "channels.toml" in str(caught.value)
+
+
+def test_the_built_in_default_routes_each_carrier_to_its_own_channel() -> None:
+    plan = load_plan(None)
+    assert [c.name for c in plan.channels] == ["cmcc", "cucc", "ctcc"]
+    assert all(c.kind == "smpp-simulator" for c in plan.channels)
+    assert [c.options["channel_code"] for c in plan.channels] == ["9001", "9002", "9003"]
+    assert [r.name for r in plan.routes] == ["china-mobile", "china-unicom", "china-telecom",
+                                             "international"]

@@ -1,0 +1,54 @@
+"""`yizhan channels list|check`: the plan serve would run, validated and bound once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+import yizhan.commands_channels  # noqa: F401  (registers the channels commands)
+from yizhan.cli import app
+
+runner = CliRunner()
+
+
+def test_list_shows_the_built_in_channels_and_routes(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["channels", "list", "--data-dir", str(tmp_path)],
+                           terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "channels from built-in default" in result.output
+    for expected in ("cmcc", "cucc", "ctcc", "smpp-simulator", "1069001+ext",
+                     "china-mobile", "cmcc > cucc, ctcc", "international"):
+        assert expected in result.output
+
+
+def test_check_binds_every_channel_of_the_default(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["channels", "check", "--data-dir", str(tmp_path)],
+                           terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "3 channel(s), 4 route(s): valid" in result.output
+    assert result.output.count("bound in") == 3
+
+
+def test_check_fails_on_a_channel_that_cannot_bind_and_warns_about_gaps(
+        tmp_path: Path) -> None:
+    path = tmp_path / "channels.toml"
+    path.write_text('[[channel]]\nname = "far"\nkind = "smpp"\nhost = "127.0.0.1"\n'
+                    'port = 1\nsystem_id = "x"\n\n[[route]]\ntypes = ["verification"]\n'
+                    'channels = ["far"]\n')
+    result = runner.invoke(app, ["channels", "check", "--data-dir", str(tmp_path),
+                                 "--timeout", "0.5"], env={"YIZHAN_CHANNELS_FILE": str(path)},
+                           terminal_width=200)
+    assert result.exit_code == 1, result.output
+    assert "no route for: china_mobile international; china_mobile notification" \
+        in result.output
+    assert "not bound within 0.5s" in result.output
+
+
+def test_a_wrong_channel_file_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "channels.toml"
+    path.write_text('[[channel]]\nname = "a"\nkind = "fax"\n')
+    result = runner.invoke(app, ["channels", "list", "--data-dir", str(tmp_path)],
+                           env={"YIZHAN_CHANNELS_FILE": str(path)}, terminal_width=200)
+    assert result.exit_code == 1
+    assert "channel 'a' has kind 'fax'" in result.output
