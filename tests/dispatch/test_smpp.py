@@ -252,6 +252,14 @@ async def test_an_uplink_reaches_the_sink(rig: Rig) -> None:
         "8613800138000", "10690010042", "R")
 
 
+async def test_a_malformed_deliver_sm_is_nacked_and_the_next_one_still_stored(rig: Rig) -> None:
+    [link] = rig.smsc.links
+    answer = await asyncio.wait_for(link.request(Command.DELIVER_SM, b"\0\1\1broken"), 5)
+    assert (answer.command, answer.status) == (Command.GENERIC_NACK, Status.RINVCMDLEN)
+    assert (await rig.smsc.receipt("0A1B", "DELIVRD")).status == Status.ROK
+    assert [e.remote_id for e in rig.sink.events if isinstance(e, Receipt)] == ["a1b"]
+
+
 async def test_stop_unbinds_gracefully(clock: ManualClock) -> None:
     rig = await rig_for(clock)
     await rig.channel.stop()

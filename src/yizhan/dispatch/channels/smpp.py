@@ -38,9 +38,12 @@ from yizhan.dispatch.channels.smpp_pdu import (
     Command,
     MessageIdResp,
     Pdu,
-    ShortMessage,
+    PduError,
     Status,
+    SubmitTemplate,
     Tag,
+    decode_short_message,
+    peek_short_message,
     status_name,
     text_of,
     tlv_int,
@@ -70,6 +73,8 @@ RETRYABLE_STATUSES = frozenset({Status.RTHROTTLED, Status.RMSGQFUL, Status.RSYSE
                                 Status.RX_T_APPN})
 """Statuses that say the SMSC did not take the message and may later: safe to send again."""
 THROTTLES = frozenset({Status.RTHROTTLED, Status.RMSGQFUL})
+RAW_REQUESTS = frozenset({Command.DELIVER_SM})
+"""deliver_sm reach the channel undecoded: a receipt reads only the fields it needs."""
 PART_RETRIES = 5
 """Throttled later parts of a long message are retried here (its first part is already out,
 so the whole message cannot go back to the outbox)."""
@@ -117,6 +122,10 @@ class _Window:
         self.used = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._credit = 0
+
+    @property
+    def waiting(self) -> bool:
+        return bool(self._waiters)
 
     async def acquire(self) -> None:
         if self.used < self.limit and not self._waiters:
@@ -179,6 +188,11 @@ class SmppChannel:
         self._inbox: list[tuple[Link, Pdu]] = []
         self._inbox_ready = asyncio.Event()
         self._deliverer: asyncio.Task[None] | None = None
+        self._template = SubmitTemplate(
+            source_ton=config.source_ton, source_npi=config.source_npi,
+            dest_ton=config.dest_ton, dest_npi=config.dest_npi,
+            registered_delivery=config.registered_delivery)
+        self._source = f"{config.source_prefix}{config.channel_code}"
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -247,7 +261,8 @@ class SmppChannel:
         loop = asyncio.get_running_loop()
         _, link = await asyncio.wait_for(loop.create_connection(
             lambda: Link(self._on_request, name=self.name, response_timeout=c.response_timeout,
-                         keepalive=c.enquire_link_seconds), c.host, c.port), c.response_timeout)
+                         keepalive=c.enquire_link_seconds, raw_requests=RAW_REQUESTS),
+            c.host, c.port), c.response_timeout)
         try:
             answer = await link.request(command, Bind(c.system_id, c.password, c.system_type))
         except BaseException:
@@ -267,6 +282,9 @@ class SmppChannel:
         if self._tx is None:
             return Retryable(f"channel {self.name} is not bound", self.config.reconnect_min)
         bodies = self._bodies(request)
+        if len(bodies) == 1:  # the common case
+            result = await self._submit_part(bodies[0])
+            return Accepted(result) if isinstance(result, str) else result
         ids: list[str] = []
         for number, body in enumerate(bodies):
             result = await self._submit_part(body)
@@ -281,8 +299,7 @@ class SmppChannel:
             if number == 0:
                 return result
             return self._later_part_failed(number, len(bodies), result)
-        if len(ids) > 1:
-            self.parts.add(ids)
+        self.parts.add(ids)
         return Accepted(ids[0])
 
     def _later_part_failed(self, number: int, total: int, result: SubmitResult) -> SubmitResult:
@@ -292,14 +309,18 @@ class SmppChannel:
         reason = result.reason if isinstance(result, Retryable | Ambiguous) else "failed"
         return Ambiguous(f"{where}: {reason}")
 
-    async def _submit_part(self, body: ShortMessage) -> str | SubmitResult:
+    async def _submit_part(self, body: bytes) -> str | SubmitResult:
         """The canonical remote id of an accepted submit_sm, else the result to report."""
         window = self._window
-        await window.acquire()
+        if window.used < window.limit and not window.waiting:  # a free slot: no await
+            window.used += 1
+        else:
+            await window.acquire()
         try:
-            await self._pace()
+            if self._paused_until or self.config.max_per_second:
+                await self._pace()
             link = self._tx
-            if link is None or not link.is_open:
+            if link is None or link.transport is None or link.transport.is_closing():
                 return Retryable(f"channel {self.name} is not bound", self.config.reconnect_min)
             try:
                 answer = await link.request(Command.SUBMIT_SM, body)
@@ -312,7 +333,8 @@ class SmppChannel:
             window.release()
         status = answer.status
         if status == Status.ROK and isinstance(answer.body, MessageIdResp):
-            window.succeeded()
+            if window.limit < window.size:
+                window.succeeded()
             return self.config.ids.of_submit(answer.body.message_id)
         name = status_name(status)
         if status in THROTTLES:
@@ -333,6 +355,8 @@ class SmppChannel:
         loop = asyncio.get_running_loop()
         now = loop.time()
         wait = self._paused_until - now
+        if wait <= 0:
+            self._paused_until = 0.0  # the pause is over: the hot path skips _pace again
         if self.config.max_per_second:
             slot = max(now, self._next_slot, self._paused_until)
             self._next_slot = slot + 1.0 / self.config.max_per_second
@@ -340,39 +364,31 @@ class SmppChannel:
         if wait > 0:
             await asyncio.sleep(wait)
 
-    def _bodies(self, request: SubmitRequest) -> list[ShortMessage]:
+    def _bodies(self, request: SubmitRequest) -> list[bytes]:
+        """The encoded submit_sm bodies of a message: one, or one per part."""
         c = self.config
         enc = segments.encoding_of(request.content)
         gsm = enc is segments.Encoding.GSM7
         coding = c.gsm7_data_coding if gsm else c.ucs2_data_coding
         dest = request.phone.removeprefix("+")
-        source = request.source_addr or f"{c.source_prefix}{c.channel_code}"
+        source = request.source_addr or self._source
         whole = segments.encode(request.content, enc)
+        body = self._template.body
         if len(whole) <= 140 or (gsm and len(whole) <= 160):  # one part (the common case)
-            return [ShortMessage(
-                source, dest, whole, source_addr_ton=c.source_ton, source_addr_npi=c.source_npi,
-                dest_addr_ton=c.dest_ton, dest_addr_npi=c.dest_npi,
-                registered_delivery=c.registered_delivery, data_coding=coding)]
-
-        def body(octets: bytes, esm: int = 0, tlvs: dict[int, bytes] | None = None
-                 ) -> ShortMessage:
-            return ShortMessage(
-                source, dest, octets, source_addr_ton=c.source_ton, source_addr_npi=c.source_npi,
-                dest_addr_ton=c.dest_ton, dest_addr_npi=c.dest_npi, esm_class=esm,
-                registered_delivery=c.registered_delivery, data_coding=coding, tlvs=tlvs or {})
-
+            return [body(source, dest, whole, coding)]
         if c.long_messages == "payload":
-            return [body(b"", tlvs={Tag.MESSAGE_PAYLOAD: whole})]
-        parts = segments.split(request.content, wide_reference=c.long_messages == "udh16")
-        ref = self._reference(dest, wide=c.long_messages == "udh16")
+            return [body(source, dest, b"", coding, tlvs={Tag.MESSAGE_PAYLOAD: whole})]
+        wide = c.long_messages == "udh16"
+        parts = segments.split(request.content, wide_reference=wide)
+        ref = self._reference(dest, wide=wide)
         total = len(parts)
         if c.long_messages == "sar":
-            return [body(segments.encode(part, enc), tlvs={
+            return [body(source, dest, segments.encode(part, enc), coding, tlvs={
                 Tag.SAR_MSG_REF_NUM: tlv_int(ref, 2), Tag.SAR_TOTAL_SEGMENTS: tlv_int(total, 1),
                 Tag.SAR_SEGMENT_SEQNUM: tlv_int(n, 1)}) for n, part in enumerate(parts, 1)]
-        wide = c.long_messages == "udh16"
-        return [body(segments.udh(ref, total, n, wide=wide) + segments.encode(part, enc),
-                     esm=ESM_UDHI) for n, part in enumerate(parts, 1)]
+        return [body(source, dest, segments.udh(ref, total, n, wide=wide)
+                     + segments.encode(part, enc), coding, ESM_UDHI)
+                for n, part in enumerate(parts, 1)]
 
     def _reference(self, dest: str, *, wide: bool) -> int:
         """The next concatenation reference for this destination (rotating, random start)."""
@@ -404,8 +420,14 @@ class SmppChannel:
             batch, self._inbox = self._inbox, []
             events: list[Receipt | Uplink] = []
             now = self._clock.now()
-            for _, pdu in batch:
-                event = self._event_of(pdu, now)
+            for link, pdu in batch:
+                assert isinstance(pdu.body, bytes)  # deliver_sm arrive undecoded
+                try:
+                    event = self._event_of(pdu.body, now)
+                except PduError as exc:
+                    log.warning("channel %s: %s", self.name, exc)
+                    link.write(Command.GENERIC_NACK, pdu.sequence, Status.RINVCMDLEN, b"")
+                    continue
                 if event is not None:
                     events.append(event)
             status = Status.ROK
@@ -417,7 +439,7 @@ class SmppChannel:
                                   "them again", self.name, len(events))
                     status = Status.RX_T_APPN
             for link, pdu in batch:
-                link.respond(pdu, status, MessageIdResp())
+                link.write(Command.DELIVER_SM_RESP, pdu.sequence, status, b"\0")
 
     async def _store(self, events: Sequence[Receipt | Uplink]) -> None:
         sink = self._sink
@@ -429,20 +451,21 @@ class SmppChannel:
             for event in events:
                 await sink(event)
 
-    def _event_of(self, pdu: Pdu, now: datetime) -> Receipt | Uplink | None:
-        sm = pdu.body
-        assert isinstance(sm, ShortMessage)
-        if sm.esm_class & 0x3C == ESM_RECEIPT:
-            parsed = parse_receipt(sm)
+    def _event_of(self, body: bytes, now: datetime) -> Receipt | Uplink | None:
+        """The event an encoded deliver_sm body carries (None: nothing to report yet)."""
+        esm_class, short_message, tlvs = peek_short_message(body)
+        if esm_class & 0x3C == ESM_RECEIPT:
+            parsed = parse_receipt(short_message, tlvs)
             if parsed is None:
                 log.warning("channel %s: receipt without a message id: %r", self.name,
-                            sm.short_message[:80])
+                            short_message[:80])
                 return None
             remote_id = self.parts.resolve(self.config.ids.of_receipt(parsed.remote_id),
                                            parsed.code)
             if remote_id is None:  # a part of a long message that does not decide it
                 return None
             return Receipt(self.name, remote_id, parsed.code, now, raw=parsed.raw)
+        sm = decode_short_message(body)
         return Uplink(self.name, sm.source_addr, sm.destination_addr, text_of(sm), now)
 
 
