@@ -43,12 +43,14 @@ from yizhan.dispatch.channels.smpp_pdu import (
     SubmitTemplate,
     Tag,
     decode_short_message,
+    parse_status,
     peek_short_message,
     status_name,
     text_of,
     tlv_int,
 )
 from yizhan.dispatch.channels.smpp_receipts import (
+    DELIVERED,
     IdBase,
     IdFormat,
     PartGroups,
@@ -56,6 +58,7 @@ from yizhan.dispatch.channels.smpp_receipts import (
 )
 from yizhan.domain import segments
 from yizhan.domain.events import Receipt, Uplink
+from yizhan.domain.model import MessageStatus
 from yizhan.domain.ports import (
     Accepted,
     Ambiguous,
@@ -66,13 +69,15 @@ from yizhan.domain.ports import (
     SubmitRequest,
     SubmitResult,
 )
+from yizhan.receipts.codes import PLATFORM, CodeTable
 
 log = logging.getLogger("yizhan.smpp")
 
-RETRYABLE_STATUSES = frozenset({Status.RTHROTTLED, Status.RMSGQFUL, Status.RSYSERR,
-                                Status.RX_T_APPN})
-"""Statuses that say the SMSC did not take the message and may later: safe to send again."""
 THROTTLES = frozenset({Status.RTHROTTLED, Status.RMSGQFUL})
+"""Slow down: always retryable, and they shrink the window."""
+RETRYABLE_STATUSES = frozenset({Status.RSYSERR, Status.RX_T_APPN})
+"""Besides the throttles, statuses that say the SMSC did not take the message and may later:
+safe to send again. The default of `SmppConfig.retryable`."""
 RAW_REQUESTS = frozenset({Command.DELIVER_SM})
 """deliver_sm reach the channel undecoded: a receipt reads only the fields it needs."""
 PART_RETRIES = 5
@@ -111,6 +116,11 @@ class SmppConfig:
     ucs2_data_coding: int = 8
     long_messages: Literal["udh8", "udh16", "sar", "payload"] = "udh8"
     ids: IdFormat = field(default_factory=IdFormat)
+    codes: CodeTable = PLATFORM
+    """The carrier's receipt codes (`CodeTable.load(path)`); default: the platform's rules."""
+    retryable: frozenset[int] = RETRYABLE_STATUSES
+    """submit_sm_resp statuses, besides the throttles, answered `Retryable` rather than
+    `Rejected` (`statuses(["ESME_RSYSERR", "0x401"])` reads a configured list)."""
 
 
 class _Window:
@@ -339,7 +349,8 @@ class SmppChannel:
         name = status_name(status)
         if status in THROTTLES:
             self._throttled()
-        if status in RETRYABLE_STATUSES:
+            return Retryable(f"channel {self.name}: {name}", self.config.throttle_backoff)
+        if status in self.config.retryable:
             return Retryable(f"channel {self.name}: {name}", self.config.throttle_backoff)
         return Rejected(name, f"channel {self.name} refused the submit: {name}")
 
@@ -460,17 +471,26 @@ class SmppChannel:
                 log.warning("channel %s: receipt without a message id: %r", self.name,
                             short_message[:80])
                 return None
-            remote_id = self.parts.resolve(self.config.ids.of_receipt(parsed.remote_id),
-                                           parsed.code)
+            status, code = self.config.codes.read(parsed.code, parsed.err)
+            if status is MessageStatus.WAITING:  # not final (the channel's table says so)
+                return None
+            if status is MessageStatus.SUCCESS:
+                code = DELIVERED
+            remote_id = self.parts.resolve(self.config.ids.of_receipt(parsed.remote_id), code)
             if remote_id is None:  # a part of a long message that does not decide it
                 return None
-            return Receipt(self.name, remote_id, parsed.code, now, raw=parsed.raw)
+            return Receipt(self.name, remote_id, code, now, raw=parsed.raw)
         sm = decode_short_message(body)
         return Uplink(self.name, sm.source_addr, sm.destination_addr, text_of(sm), now)
+
+
+def statuses(names: Sequence[str]) -> frozenset[int]:
+    """A configured list of submit_sm_resp statuses (`ESME_RSYSERR`, `0x401`, ...)."""
+    return frozenset(parse_status(name) for name in names)
 
 
 class BindRefused(ConnectionError):
     """The SMSC answered the bind with an error status."""
 
 
-__all__ = ["IdBase", "IdFormat", "SmppChannel", "SmppConfig"]
+__all__ = ["CodeTable", "IdBase", "IdFormat", "SmppChannel", "SmppConfig", "statuses"]

@@ -94,6 +94,15 @@ def status_name(status: int) -> str:
         return f"ESME_0x{status:08X}"
 
 
+def parse_status(text: str) -> int:
+    """`ESME_RINVDSTADR`, `RINVDSTADR`, `ESME_0x0000000B`, `0x0B` or `11` -> that status (the
+    spellings `status_name` writes and carriers' documents use); ValueError otherwise."""
+    name = text.strip().upper().removeprefix("ESME_")
+    if name in Status.__members__:
+        return int(Status[name])
+    return int(name.lower(), 0)
+
+
 class Tag(IntEnum):
     """Optional parameter tags Yizhan reads or writes (SMPP 3.4 §5.3.2)."""
 

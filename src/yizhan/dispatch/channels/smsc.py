@@ -49,6 +49,7 @@ from yizhan.dispatch.channels.smpp_pdu import (
     SubmitTemplate,
     Tag,
     encode_body,
+    parse_status,
     text_of,
 )
 from yizhan.dispatch.channels.smpp_receipts import DELIVERED, receipt_text
@@ -385,10 +386,7 @@ def _e164(dest: str) -> str:
 def _status(detail: str) -> int:
     """`reject:ESME_RINVDSTADR`, `reject:0x0B` or `reject:11` -> that status; a carrier code
     (`reject:MK:0001`) has no SMPP status: ESME_RSUBMITFAIL."""
-    name = detail.upper().removeprefix("ESME_")
-    if name in Status.__members__:
-        return int(Status[name])
     try:
-        return int(detail, 0)
+        return parse_status(detail)
     except ValueError:
         return Status.RSUBMITFAIL
