@@ -46,7 +46,6 @@ from yizhan.dispatch.channels.smpp_pdu import (
     parse_status,
     peek_short_message,
     status_name,
-    text_of,
     tlv_int,
 )
 from yizhan.dispatch.channels.smpp_receipts import (
@@ -56,6 +55,7 @@ from yizhan.dispatch.channels.smpp_receipts import (
     PartGroups,
     parse_receipt,
 )
+from yizhan.dispatch.channels.smpp_uplinks import Reply, UplinkParts
 from yizhan.domain import segments
 from yizhan.domain.events import Receipt, Uplink
 from yizhan.domain.model import MessageStatus
@@ -116,6 +116,8 @@ class SmppConfig:
     ucs2_data_coding: int = 8
     long_messages: Literal["udh8", "udh16", "sar", "payload"] = "udh8"
     ids: IdFormat = field(default_factory=IdFormat)
+    uplink_parts_timeout: float = 60.0
+    """Seconds a long uplink waits for its missing parts before it is delivered without them."""
     codes: CodeTable = PLATFORM
     """The carrier's receipt codes (`CodeTable.load(path)`); default: the platform's rules."""
     retryable: frozenset[int] = RETRYABLE_STATUSES
@@ -203,6 +205,8 @@ class SmppChannel:
             dest_ton=config.dest_ton, dest_npi=config.dest_npi,
             registered_delivery=config.registered_delivery)
         self._source = f"{config.source_prefix}{config.channel_code}"
+        self._uplinks: UplinkParts[tuple[Link, int]] = UplinkParts(config.uplink_parts_timeout)
+        self._expiry: asyncio.TimerHandle | None = None
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -226,6 +230,8 @@ class SmppChannel:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._task = self._deliverer = None
+        if self._expiry is not None:
+            self._expiry.cancel()
         self.bound.clear()
 
     async def _keep_bound(self) -> None:
@@ -424,23 +430,30 @@ class SmppChannel:
 
     async def _deliver_loop(self) -> None:
         """Hand every deliver_sm that arrived meanwhile to the sink in one call; answer them
-        once it returns (stored), or with ESME_RX_T_APPN when it failed."""
+        once it returns (stored), or with ESME_RX_T_APPN when it failed. The parts of a long
+        uplink are answered when the whole reply is stored (`smpp_uplinks`)."""
+        loop = asyncio.get_running_loop()
         while True:
             await self._inbox_ready.wait()
             self._inbox_ready.clear()
             batch, self._inbox = self._inbox, []
             events: list[Receipt | Uplink] = []
+            answers: list[tuple[Link, int]] = []
             now = self._clock.now()
             for link, pdu in batch:
                 assert isinstance(pdu.body, bytes)  # deliver_sm arrive undecoded
                 try:
-                    event = self._event_of(pdu.body, now)
+                    event = self._event_of(pdu.body, now, (link, pdu.sequence), answers)
                 except PduError as exc:
                     log.warning("channel %s: %s", self.name, exc)
                     link.write(Command.GENERIC_NACK, pdu.sequence, Status.RINVCMDLEN, b"")
                     continue
                 if event is not None:
                     events.append(event)
+            if len(self._uplinks):
+                for reply in self._uplinks.expired(loop.time()):
+                    events.append(self._uplink(reply, now, answers))
+                self._wake_for_expiry(loop)
             status = Status.ROK
             if events:
                 try:
@@ -449,8 +462,15 @@ class SmppChannel:
                     log.exception("channel %s: %d events not stored; the SMSC will offer "
                                   "them again", self.name, len(events))
                     status = Status.RX_T_APPN
-            for link, pdu in batch:
-                link.write(Command.DELIVER_SM_RESP, pdu.sequence, status, b"\0")
+            for link, sequence in answers:
+                link.write(Command.DELIVER_SM_RESP, sequence, status, b"\0")
+
+    def _wake_for_expiry(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run the deliver loop again when the oldest incomplete uplink's time is up."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+        due = self._uplinks.next_expiry()
+        self._expiry = None if due is None else loop.call_at(due, self._inbox_ready.set)
 
     async def _store(self, events: Sequence[Receipt | Uplink]) -> None:
         sink = self._sink
@@ -462,26 +482,38 @@ class SmppChannel:
             for event in events:
                 await sink(event)
 
-    def _event_of(self, body: bytes, now: datetime) -> Receipt | Uplink | None:
-        """The event an encoded deliver_sm body carries (None: nothing to report yet)."""
+    def _event_of(self, body: bytes, now: datetime, ack: tuple[Link, int],
+                  answers: list[tuple[Link, int]]) -> Receipt | Uplink | None:
+        """The event an encoded deliver_sm body carries (None: nothing to report yet). Adds
+        the answers it releases to `answers` (none for a part of an incomplete uplink)."""
         esm_class, short_message, tlvs = peek_short_message(body)
-        if esm_class & 0x3C == ESM_RECEIPT:
-            parsed = parse_receipt(short_message, tlvs)
-            if parsed is None:
-                log.warning("channel %s: receipt without a message id: %r", self.name,
-                            short_message[:80])
+        if esm_class & 0x3C != ESM_RECEIPT:
+            reply = self._uplinks.offer(decode_short_message(body), ack,
+                                        asyncio.get_running_loop().time())
+            if reply is None:
+                self._wake_for_expiry(asyncio.get_running_loop())
                 return None
-            status, code = self.config.codes.read(parsed.code, parsed.err)
-            if status is MessageStatus.WAITING:  # not final (the channel's table says so)
-                return None
-            if status is MessageStatus.SUCCESS:
-                code = DELIVERED
-            remote_id = self.parts.resolve(self.config.ids.of_receipt(parsed.remote_id), code)
-            if remote_id is None:  # a part of a long message that does not decide it
-                return None
-            return Receipt(self.name, remote_id, code, now, raw=parsed.raw)
-        sm = decode_short_message(body)
-        return Uplink(self.name, sm.source_addr, sm.destination_addr, text_of(sm), now)
+            return self._uplink(reply, now, answers)
+        answers.append(ack)
+        parsed = parse_receipt(short_message, tlvs)
+        if parsed is None:
+            log.warning("channel %s: receipt without a message id: %r", self.name,
+                        short_message[:80])
+            return None
+        status, code = self.config.codes.read(parsed.code, parsed.err)
+        if status is MessageStatus.WAITING:  # not final (the channel's table says so)
+            return None
+        if status is MessageStatus.SUCCESS:
+            code = DELIVERED
+        remote_id = self.parts.resolve(self.config.ids.of_receipt(parsed.remote_id), code)
+        if remote_id is None:  # a part of a long message that does not decide it
+            return None
+        return Receipt(self.name, remote_id, code, now, raw=parsed.raw)
+
+    def _uplink(self, reply: Reply[tuple[Link, int]], now: datetime,
+                answers: list[tuple[Link, int]]) -> Uplink:
+        answers.extend(reply.acks)
+        return Uplink(self.name, reply.phone, reply.dest, reply.text, now)
 
 
 def statuses(names: Sequence[str]) -> frozenset[int]:

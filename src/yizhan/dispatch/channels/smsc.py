@@ -38,6 +38,7 @@ from yizhan.dispatch.channels.smpp_link import Link, LinkClosed
 from yizhan.dispatch.channels.smpp_pdu import (
     BINDS,
     ESM_RECEIPT,
+    ESM_UDHI,
     Bind,
     BindResp,
     Command,
@@ -51,6 +52,7 @@ from yizhan.dispatch.channels.smpp_pdu import (
     encode_body,
     parse_status,
     text_of,
+    tlv_int,
 )
 from yizhan.dispatch.channels.smpp_receipts import DELIVERED, receipt_text
 from yizhan.domain import segments
@@ -187,6 +189,10 @@ class SmscServer:
         """A handset's reply to `dest` (106 + channel + extension); returns the answer."""
         return await self._deliver(_uplink_body(phone, dest, text), link)
 
+    async def deliver(self, body: ShortMessage, link: Link | None = None) -> Pdu:
+        """Send any deliver_sm (e.g. one of `uplink_parts`); returns the ESME's answer."""
+        return await self._deliver(body, link)
+
     def drop(self) -> None:
         """Cut every link without unbind, as a failing network does."""
         for link in self.links:
@@ -284,9 +290,10 @@ class SmscServer:
                 self._schedule(item)
             else:  # due now: straight behind the submit_sm_resp, no timer
                 self._send_receipt(item)
-        if outcome.uplink:
-            self._schedule(self._due(due, system_id, encode_body(_uplink_body(
-                sm.destination_addr, sm.source_addr, outcome.uplink))))
+        if outcome.uplink:  # a long reply goes in parts, as a handset's SMSC sends it
+            for part in uplink_parts(sm.destination_addr, sm.source_addr, outcome.uplink,
+                                     reference=next(self._seq) & 0xFF):
+                self._schedule(self._due(due, system_id, encode_body(part)))
 
     def _due(self, due: float, system_id: str, body: bytes) -> _Due:
         return _Due(due, next(self._seq), system_id, body, self)
@@ -377,6 +384,31 @@ def _uplink_body(phone: str, dest: str, text: str) -> ShortMessage:
     return ShortMessage(source_addr=phone, destination_addr=dest,
                         short_message=segments.encode(text, enc), source_addr_ton=1,
                         source_addr_npi=1, data_coding=8 if enc is segments.Encoding.UCS2 else 0)
+
+
+def uplink_parts(phone: str, dest: str, text: str, *, mode: str = "udh8",
+                 reference: int = 1) -> list[ShortMessage]:
+    """A handset's reply as the deliver_sm an SMSC sends: one when it fits, else one per
+    part, marked by a UDH with an 8- or 16-bit reference (`udh8`, `udh16`) or SAR TLVs."""
+    parts = segments.split(text, wide_reference=mode == "udh16")
+    if len(parts) == 1:
+        return [_uplink_body(phone, dest, text)]
+    enc = segments.encoding_of(text)
+    bodies = []
+    for number, part in enumerate(parts, 1):
+        body = _uplink_body(phone, dest, part)
+        body.data_coding = 8 if enc is segments.Encoding.UCS2 else 0
+        body.short_message = segments.encode(part, enc)
+        if mode == "sar":
+            body.tlvs = {Tag.SAR_MSG_REF_NUM: tlv_int(reference, 2),
+                         Tag.SAR_TOTAL_SEGMENTS: tlv_int(len(parts), 1),
+                         Tag.SAR_SEGMENT_SEQNUM: tlv_int(number, 1)}
+        else:
+            body.esm_class = ESM_UDHI
+            body.short_message = segments.udh(reference, len(parts), number,
+                                              wide=mode == "udh16") + body.short_message
+        bodies.append(body)
+    return bodies
 
 
 def _e164(dest: str) -> str:
