@@ -10,8 +10,9 @@ size and submits `--messages` single-part messages through `SmppChannel.submit` 
 `window` lanes, the way the dispatch worker drives a channel. Every message gets a DLR back
 (the simulator sends it at once, delay 0), which the channel hands to a sink that only
 counts. For each window it prints submits/s (until the last submit_sm_resp), messages/s with
-receipts (until the last receipt was taken) and this process's CPU time per message. Window
-1 sends a tenth of the messages (it is latency-bound).
+receipts (until the last receipt was taken), and the CPU time per message of this process
+(the ESME) and of the simulator (from /proc). Window 1 sends a tenth of the messages (it is
+latency-bound).
 
 The simulator's ceiling comes from a raw client in the same run: every submit_sm pre-encoded
 and written at once, receipts acknowledged from their header alone, so the figure is what
