@@ -10,8 +10,9 @@ size and submits `--messages` single-part messages through `SmppChannel.submit` 
 `window` lanes, the way the dispatch worker drives a channel. Every message gets a DLR back
 (the simulator sends it at once, delay 0), which the channel hands to a sink that only
 counts. For each window it prints submits/s (until the last submit_sm_resp), messages/s with
-receipts (until the last receipt was taken) and this process's CPU time per message. Window
-1 sends a tenth of the messages (it is latency-bound).
+receipts (until the last receipt was taken), and the CPU time per message of this process
+(the ESME) and of the simulator (from /proc). Window 1 sends a tenth of the messages (it is
+latency-bound).
 
 The simulator's ceiling comes from a raw client in the same run: every submit_sm pre-encoded
 and written at once, receipts acknowledged from their header alone, so the figure is what
@@ -76,7 +77,14 @@ async def start_simulator(pin_cpus: bool) -> tuple[asyncio.subprocess.Process, i
     return process, int(found.group(1))
 
 
-async def run_window(port: int, window: int, messages: int) -> tuple[float, float, float]:
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def run_window(port: int, window: int, messages: int, simulator: int
+                     ) -> tuple[float, float, float, float]:
     sink = CountingSink()
     sink.target = messages
     channel = SmppChannel(SmppConfig(f"bench-w{window}", "127.0.0.1", port, "bench",
@@ -92,16 +100,18 @@ async def run_window(port: int, window: int, messages: int) -> tuple[float, floa
             result = await channel.submit(SubmitRequest(n, "+8613800138000", TEXT, 1))
             accepted += isinstance(result, Accepted)
 
-    started, cpu = time.perf_counter(), time.process_time()
+    started, cpu, smsc = time.perf_counter(), time.process_time(), process_cpu(simulator)
     await asyncio.gather(*(lane() for _ in range(window)))
     submitted = time.perf_counter() - started
     await asyncio.wait_for(sink.done.wait(), 120)
     received = time.perf_counter() - started
     cpu = time.process_time() - cpu
+    smsc = process_cpu(simulator) - smsc
     await channel.stop()
     if accepted != messages:
         raise SystemExit(f"window {window}: only {accepted} of {messages} accepted")
-    return messages / submitted, messages / received, cpu / messages * 1e6
+    return (messages / submitted, messages / received, cpu / messages * 1e6,
+            smsc / messages * 1e6)
 
 
 class RawClient(asyncio.Protocol):
@@ -144,7 +154,7 @@ class RawClient(asyncio.Protocol):
             self.done.set()
 
 
-async def simulator_ceiling(port: int, messages: int) -> float:
+async def simulator_ceiling(port: int, messages: int, simulator: int) -> tuple[float, float]:
     loop = asyncio.get_running_loop()
     client = RawClient(messages)
     transport, _ = await loop.create_connection(lambda: client, "127.0.0.1", port)
@@ -152,14 +162,15 @@ async def simulator_ceiling(port: int, messages: int) -> float:
     body = ShortMessage("1069001", "8613800138000", TEXT.encode("utf-16-be"),
                         dest_addr_ton=1, dest_addr_npi=1, registered_delivery=1, data_coding=8)
     pdus = [encode(Pdu(Command.SUBMIT_SM, n + 2, 0, body)) for n in range(messages)]
-    started = time.perf_counter()
+    started, smsc = time.perf_counter(), process_cpu(simulator)
     for i in range(0, messages, 1000):
         transport.write(b"".join(pdus[i:i + 1000]))
         await asyncio.sleep(0)
     await asyncio.wait_for(client.done.wait(), 120)
     elapsed = time.perf_counter() - started
+    smsc = process_cpu(simulator) - smsc
     transport.close()
-    return messages / elapsed
+    return messages / elapsed, smsc / messages * 1e6
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -169,13 +180,16 @@ async def main(args: argparse.Namespace) -> None:
               f"{'uvloop' if args.uvloop else 'asyncio'}, simulator pid {process.pid} "
               f"on port {port}")
         print(f"{'window':>6} | {'submits/s':>10} | {'with receipts/s':>15} | "
-              f"{'ESME CPU us/msg':>15}")
+              f"{'ESME CPU us/msg':>15} | {'SMSC CPU us/msg':>15}")
         for window in args.windows:
             count = args.messages // 10 if window == 1 else args.messages
-            submits, with_receipts, cpu = await run_window(port, window, count)
-            print(f"{window:>6} | {submits:>10,.0f} | {with_receipts:>15,.0f} | {cpu:>15.1f}")
-        ceiling = await simulator_ceiling(port, args.messages)
-        print(f"simulator ceiling (raw pipelined client, submit + receipt): {ceiling:,.0f}/s")
+            submits, with_receipts, cpu, smsc = await run_window(port, window, count,
+                                                                 process.pid)
+            print(f"{window:>6} | {submits:>10,.0f} | {with_receipts:>15,.0f} | {cpu:>15.1f}"
+                  f" | {smsc:>15.1f}")
+        ceiling, smsc = await simulator_ceiling(port, args.messages, process.pid)
+        print(f"simulator ceiling (raw pipelined client, submit + receipt): {ceiling:,.0f}/s, "
+              f"SMSC CPU {smsc:.1f} us/msg")
     finally:
         process.terminate()
         await process.wait()

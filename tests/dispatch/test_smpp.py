@@ -14,7 +14,7 @@ import gsm0338  # noqa: F401  (registers the gsm03.38 codec: the oracle)
 import pytest
 
 from tests.conftest import ManualClock
-from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig
+from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig, statuses
 from yizhan.dispatch.channels.smpp_pdu import (
     ESM_UDHI,
     BindResp,
@@ -32,6 +32,7 @@ from yizhan.dispatch.channels.smpp_receipts import IdBase, IdFormat
 from yizhan.dispatch.channels.smsc import SmscServer
 from yizhan.domain.events import Receipt, Uplink
 from yizhan.domain.ports import Accepted, Ambiguous, Rejected, Retryable, SubmitRequest
+from yizhan.receipts.codes import CodeTable
 
 
 class Sink:
@@ -132,6 +133,25 @@ async def test_a_refused_submit_is_rejected_with_the_status_name(rig: Rig) -> No
     rig.smsc.answer(await rig.smsc.expect(), Status.RINVDSTADR)
     assert await task == Rejected("ESME_RINVDSTADR",
                                   "channel carrier refused the submit: ESME_RINVDSTADR")
+
+
+async def test_a_channel_chooses_which_refusals_are_retryable(clock: ManualClock) -> None:
+    rig = await rig_for(clock, retryable=statuses(["ESME_0x00000401", "RINVDSTADR"]))
+    try:
+        answers = {}
+        for status in (0x401, Status.RINVDSTADR, Status.RSYSERR, Status.RTHROTTLED):
+            task = rig.send(n=status)
+            rig.smsc.answer(await rig.smsc.expect(), status)
+            answers[status] = await task
+        assert isinstance(answers[0x401], Retryable) and "ESME_0x00000401" in answers[0x401].reason
+        assert isinstance(answers[Status.RINVDSTADR], Retryable)
+        # not in this channel's list: refused for good (the platform would retry it)
+        assert answers[Status.RSYSERR] == Rejected(
+            "ESME_RSYSERR", "channel carrier refused the submit: ESME_RSYSERR")
+        assert isinstance(answers[Status.RTHROTTLED], Retryable)  # throttles always are
+    finally:
+        await rig.channel.stop()
+        await rig.smsc.stop()
 
 
 async def test_a_link_lost_mid_submit_is_ambiguous_and_never_resent(rig: Rig) -> None:
@@ -243,6 +263,34 @@ async def test_receipt_ids_match_in_another_case_padding_or_base(clock: ManualCl
         await rig.smsc.stop()
 
 
+CARRIER_CODES = CodeTable.from_data({"codes": {
+    "UNDELIV/001": {"code": "MK:0001"},
+    "UNDELIV/045": {"code": "CM:0045", "cause": "the handset refuses messages from 106 numbers",
+                    "suggestion": "ask the user to lift the block"},
+    "ACCEPTD": {"status": "waiting"},
+    "0": {"status": "success"},
+}})
+
+
+async def test_a_channel_code_table_translates_its_carriers_receipts(clock: ManualClock) -> None:
+    rig = await rig_for(clock, codes=CARRIER_CODES)
+    try:
+        sent = [("A1", "UNDELIV", "001"), ("A2", "UNDELIV", "045"), ("A3", "ACCEPTD", "000"),
+                ("A4", "0", "000"), ("A5", "UNDELIV", "999"), ("A6", "DELIVRD", "000")]
+        for remote_id, stat, err in sent:
+            answer = await rig.smsc.receipt(remote_id, stat, err=err, tlvs=False)
+            assert answer.status == Status.ROK  # every one is taken, the waiting one too
+        got = [(e.remote_id, e.code) for e in rig.sink.events if isinstance(e, Receipt)]
+        assert got == [("a1", "MK:0001"), ("a2", "CM:0045"), ("a4", "DELIVRD"),
+                       ("a5", "UNDELIV"), ("a6", "DELIVRD")]
+        assert "err:045" in rig.sink.events[1].raw  # type: ignore[union-attr]
+        info = rig.channel.config.codes.explain("CM:0045")
+        assert info is not None and "106 numbers" in info.cause
+    finally:
+        await rig.channel.stop()
+        await rig.smsc.stop()
+
+
 async def test_an_uplink_reaches_the_sink(rig: Rig) -> None:
     answer = await rig.smsc.uplink("8613800138000", "10690010042", "R")
     assert answer.status == Status.ROK
@@ -250,6 +298,14 @@ async def test_an_uplink_reaches_the_sink(rig: Rig) -> None:
     assert isinstance(uplink, Uplink)
     assert (uplink.phone, uplink.dest_code, uplink.content) == (
         "8613800138000", "10690010042", "R")
+
+
+async def test_a_malformed_deliver_sm_is_nacked_and_the_next_one_still_stored(rig: Rig) -> None:
+    [link] = rig.smsc.links
+    answer = await asyncio.wait_for(link.request(Command.DELIVER_SM, b"\0\1\1broken"), 5)
+    assert (answer.command, answer.status) == (Command.GENERIC_NACK, Status.RINVCMDLEN)
+    assert (await rig.smsc.receipt("0A1B", "DELIVRD")).status == Status.ROK
+    assert [e.remote_id for e in rig.sink.events if isinstance(e, Receipt)] == ["a1b"]
 
 
 async def test_stop_unbinds_gracefully(clock: ManualClock) -> None:

@@ -23,9 +23,13 @@ from yizhan.dispatch.channels.smpp_pdu import (
     PduError,
     ShortMessage,
     Status,
+    SubmitTemplate,
     Tag,
     decode,
+    decode_short_message,
     encode,
+    encode_body,
+    peek_short_message,
     read_tlv_cstr,
     status_name,
     tlv_cstr,
@@ -150,3 +154,44 @@ def test_an_impossible_length_cannot_be_framed() -> None:
 def test_tlv_helpers() -> None:
     assert tlv_cstr("ab") == b"ab\0" and read_tlv_cstr(b"ab\0") == "ab"
     assert tlv_int(0x1234, 2) == b"\x12\x34"
+
+
+_addresses = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=20)
+_octet = st.integers(0, 255)
+
+
+@given(service_type=_addresses, source_ton=_octet, source_npi=_octet, dest_ton=_octet,
+       dest_npi=_octet, registered=_octet, source=_addresses, dest=_addresses,
+       octets=st.binary(max_size=254), coding=_octet, esm=_octet,
+       tlvs=st.dictionaries(st.integers(0, 0xFFFF), st.binary(max_size=20), max_size=3))
+def test_a_template_writes_the_bytes_of_the_equivalent_short_message(
+        service_type: str, source_ton: int, source_npi: int, dest_ton: int, dest_npi: int,
+        registered: int, source: str, dest: str, octets: bytes, coding: int, esm: int,
+        tlvs: dict[int, bytes]) -> None:
+    template = SubmitTemplate(service_type=service_type, source_ton=source_ton,
+                              source_npi=source_npi, dest_ton=dest_ton, dest_npi=dest_npi,
+                              registered_delivery=registered)
+    body = template.body(source, dest, octets, coding, esm, tlvs)
+    expected = ShortMessage(source, dest, octets, service_type, source_ton, source_npi,
+                            dest_ton, dest_npi, esm_class=esm, registered_delivery=registered,
+                            data_coding=coding, tlvs=tlvs)
+    assert body == encode_body(expected)
+    assert decode_short_message(body) == expected
+    assert peek_short_message(body) == (esm, octets, tlvs)
+
+
+def test_a_receipt_body_is_peeked_without_decoding_the_rest() -> None:
+    body = encode_body(submit(esm_class=ESM_RECEIPT, short_message=b"id:1 stat:DELIVRD err:0",
+                              tlvs={Tag.RECEIPTED_MESSAGE_ID: tlv_cstr("1")}))
+    assert peek_short_message(body) == (ESM_RECEIPT, b"id:1 stat:DELIVRD err:0",
+                                        {Tag.RECEIPTED_MESSAGE_ID: b"1\0"})
+    for broken in (body[:20], body[:-3], b"no terminators"):
+        with pytest.raises(PduError):
+            peek_short_message(broken)
+
+
+def test_a_message_id_response_is_read_without_the_general_decoder() -> None:
+    resp = encode(Pdu(Command.SUBMIT_SM_RESP, 4, 0, MessageIdResp("0A1B2C")))
+    assert decode(resp) == Pdu(Command.SUBMIT_SM_RESP, 4, 0, MessageIdResp("0A1B2C"))
+    with pytest.raises(PduError):
+        decode(resp[:-1].replace(resp[:4], (len(resp) - 1).to_bytes(4, "big"), 1))

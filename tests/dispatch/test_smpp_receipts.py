@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from yizhan.dispatch.channels.smpp_pdu import ESM_RECEIPT, ShortMessage, Tag, tlv_cstr, tlv_int
+from yizhan.dispatch.channels.smpp_pdu import Tag, tlv_cstr, tlv_int
 from yizhan.dispatch.channels.smpp_receipts import (
     IdBase,
     PartGroups,
@@ -33,16 +33,13 @@ def test_chinese_gateway_codes_with_colons_and_odd_spacing() -> None:
 
 
 def test_the_tlvs_win_over_the_text_and_fill_in_for_it() -> None:
-    both = ShortMessage(short_message=receipt_text("999", "UNDELIV").encode(),
-                        esm_class=ESM_RECEIPT, tlvs={Tag.RECEIPTED_MESSAGE_ID: tlv_cstr("0A1B")})
-    parsed = parse_receipt(both)
+    parsed = parse_receipt(receipt_text("999", "UNDELIV").encode(),
+                           {Tag.RECEIPTED_MESSAGE_ID: tlv_cstr("0A1B")})
     assert parsed and (parsed.remote_id, parsed.code) == ("0A1B", "UNDELIV")
-    only_tlvs = ShortMessage(esm_class=ESM_RECEIPT, tlvs={
-        Tag.RECEIPTED_MESSAGE_ID: tlv_cstr("77"), Tag.MESSAGE_STATE: tlv_int(3, 1)})
-    parsed = parse_receipt(only_tlvs)
+    parsed = parse_receipt(b"", {Tag.RECEIPTED_MESSAGE_ID: tlv_cstr("77"),
+                                 Tag.MESSAGE_STATE: tlv_int(3, 1)})
     assert parsed and (parsed.remote_id, parsed.code) == ("77", "EXPIRED")
-    assert parse_receipt(ShortMessage(esm_class=ESM_RECEIPT, short_message=b"stat:DELIVRD")) \
-        is None
+    assert parse_receipt(b"stat:DELIVRD", {}) is None
 
 
 @pytest.mark.parametrize(("written", "base", "canonical"), [

@@ -2,13 +2,23 @@
 
 The receipt stage classifies every receipt with `classify`; the diagnosis features read
 `explain`. Success is normalised to `DELIVERED` (what Alibaba reports, SPEC.md §8.3); every
-other code is kept verbatim as the message's error code. Per-channel tables join in the
-carriers issue.
+other code is kept verbatim as the message's error code.
+
+A channel may carry its own `CodeTable` (a TOML file next to its configuration,
+docs/channels.md): its carrier's `stat`/`err` values -> our status and code, with a cause
+and suggestion for codes the platform does not know. The channel applies it to each receipt
+before the receipt leaves the channel (STYLE.md 6: carrier quirks live in per-channel
+tables), so the stages downstream see platform codes only. What a channel's table does not
+list falls through to the platform's rules.
 """
 
 from __future__ import annotations
 
+import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from yizhan.domain.model import MessageStatus
 
@@ -91,3 +101,79 @@ def explain(code: str) -> CodeInfo | None:
         return found
     upper = code.upper()
     return next((info for prefix, info in FAMILIES.items() if upper.startswith(prefix)), None)
+
+
+@dataclass(frozen=True, slots=True)
+class CodeEntry:
+    """What one carrier code means on one channel."""
+
+    status: MessageStatus
+    """success, failed, or waiting (not final, e.g. ENROUTE: the receipt is ignored and the
+    message keeps waiting for its final one)."""
+    code: str = ""
+    """The error code the message gets; empty: the carrier's own code."""
+    cause: str = ""
+    suggestion: str = ""
+
+
+STATUSES = {"success": MessageStatus.SUCCESS, "failed": MessageStatus.FAILED,
+            "waiting": MessageStatus.WAITING}
+
+
+class CodeTable:
+    """A channel's carrier codes, over the platform's rules.
+
+    Entries are keyed `STAT/ERR` (this `stat` with this `err`) or `STAT` (any `err`), without
+    case. `read` gives the status and code of a receipt; `explain` the cause and suggestion
+    of a code, the channel's first. An empty table is the platform's rules.
+    """
+
+    def __init__(self, entries: Mapping[str, CodeEntry] | None = None, name: str = "") -> None:
+        self.name = name
+        self._entries = {key.upper(): entry for key, entry in (entries or {}).items()}
+        self._explained = {entry.code.upper(): CodeInfo(entry.cause, entry.suggestion)
+                           for entry in self._entries.values() if entry.code and entry.cause}
+
+    def read(self, stat: str, err: str = "") -> tuple[MessageStatus, str]:
+        """Status and error code of a receipt with this `stat` and `err`."""
+        entries = self._entries
+        if entries:
+            stat_upper = stat.upper()
+            entry = (entries.get(f"{stat_upper}/{err.upper()}") if err else None) \
+                or entries.get(stat_upper)
+            if entry is not None:
+                code = entry.code or stat
+                if entry.status is MessageStatus.SUCCESS:
+                    return MessageStatus.SUCCESS, "DELIVERED"
+                return entry.status, code
+        return classify(stat)
+
+    def explain(self, code: str) -> CodeInfo | None:
+        return self._explained.get(code.upper()) or explain(code)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @classmethod
+    def load(cls, path: Path) -> CodeTable:
+        """A table from a TOML file (docs/channels.md shows one)."""
+        return cls.from_data(tomllib.loads(path.read_text(encoding="utf-8")), path.stem)
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any], name: str = "") -> CodeTable:
+        entries: dict[str, CodeEntry] = {}
+        for key, value in data.get("codes", {}).items():
+            status = STATUSES.get(str(value.get("status", "failed")))
+            if status is None:
+                raise ValueError(f"code {key}: status must be one of {', '.join(STATUSES)}")
+            unknown = set(value) - {"status", "code", "cause", "suggestion"}
+            if unknown:
+                raise ValueError(f"code {key}: unknown fields {', '.join(sorted(unknown))}")
+            entries[str(key)] = CodeEntry(status, str(value.get("code", "")),
+                                          str(value.get("cause", "")),
+                                          str(value.get("suggestion", "")))
+        return cls(entries, name)
+
+
+PLATFORM = CodeTable(name="platform")
+"""No entries of its own: the platform's rules (`classify`, `explain`)."""

@@ -38,21 +38,27 @@ from yizhan.dispatch.channels.smpp_pdu import (
     Command,
     MessageIdResp,
     Pdu,
-    ShortMessage,
+    PduError,
     Status,
+    SubmitTemplate,
     Tag,
+    decode_short_message,
+    parse_status,
+    peek_short_message,
     status_name,
-    text_of,
     tlv_int,
 )
 from yizhan.dispatch.channels.smpp_receipts import (
+    DELIVERED,
     IdBase,
     IdFormat,
     PartGroups,
     parse_receipt,
 )
+from yizhan.dispatch.channels.smpp_uplinks import Reply, UplinkParts
 from yizhan.domain import segments
 from yizhan.domain.events import Receipt, Uplink
+from yizhan.domain.model import MessageStatus
 from yizhan.domain.ports import (
     Accepted,
     Ambiguous,
@@ -63,13 +69,17 @@ from yizhan.domain.ports import (
     SubmitRequest,
     SubmitResult,
 )
+from yizhan.receipts.codes import PLATFORM, CodeTable
 
 log = logging.getLogger("yizhan.smpp")
 
-RETRYABLE_STATUSES = frozenset({Status.RTHROTTLED, Status.RMSGQFUL, Status.RSYSERR,
-                                Status.RX_T_APPN})
-"""Statuses that say the SMSC did not take the message and may later: safe to send again."""
 THROTTLES = frozenset({Status.RTHROTTLED, Status.RMSGQFUL})
+"""Slow down: always retryable, and they shrink the window."""
+RETRYABLE_STATUSES = frozenset({Status.RSYSERR, Status.RX_T_APPN})
+"""Besides the throttles, statuses that say the SMSC did not take the message and may later:
+safe to send again. The default of `SmppConfig.retryable`."""
+RAW_REQUESTS = frozenset({Command.DELIVER_SM})
+"""deliver_sm reach the channel undecoded: a receipt reads only the fields it needs."""
 PART_RETRIES = 5
 """Throttled later parts of a long message are retried here (its first part is already out,
 so the whole message cannot go back to the outbox)."""
@@ -106,6 +116,13 @@ class SmppConfig:
     ucs2_data_coding: int = 8
     long_messages: Literal["udh8", "udh16", "sar", "payload"] = "udh8"
     ids: IdFormat = field(default_factory=IdFormat)
+    uplink_parts_timeout: float = 60.0
+    """Seconds a long uplink waits for its missing parts before it is delivered without them."""
+    codes: CodeTable = PLATFORM
+    """The carrier's receipt codes (`CodeTable.load(path)`); default: the platform's rules."""
+    retryable: frozenset[int] = RETRYABLE_STATUSES
+    """submit_sm_resp statuses, besides the throttles, answered `Retryable` rather than
+    `Rejected` (`statuses(["ESME_RSYSERR", "0x401"])` reads a configured list)."""
 
 
 class _Window:
@@ -117,6 +134,10 @@ class _Window:
         self.used = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._credit = 0
+
+    @property
+    def waiting(self) -> bool:
+        return bool(self._waiters)
 
     async def acquire(self) -> None:
         if self.used < self.limit and not self._waiters:
@@ -179,6 +200,13 @@ class SmppChannel:
         self._inbox: list[tuple[Link, Pdu]] = []
         self._inbox_ready = asyncio.Event()
         self._deliverer: asyncio.Task[None] | None = None
+        self._template = SubmitTemplate(
+            source_ton=config.source_ton, source_npi=config.source_npi,
+            dest_ton=config.dest_ton, dest_npi=config.dest_npi,
+            registered_delivery=config.registered_delivery)
+        self._source = f"{config.source_prefix}{config.channel_code}"
+        self._uplinks: UplinkParts[tuple[Link, int]] = UplinkParts(config.uplink_parts_timeout)
+        self._expiry: asyncio.TimerHandle | None = None
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -202,6 +230,8 @@ class SmppChannel:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._task = self._deliverer = None
+        if self._expiry is not None:
+            self._expiry.cancel()
         self.bound.clear()
 
     async def _keep_bound(self) -> None:
@@ -247,7 +277,8 @@ class SmppChannel:
         loop = asyncio.get_running_loop()
         _, link = await asyncio.wait_for(loop.create_connection(
             lambda: Link(self._on_request, name=self.name, response_timeout=c.response_timeout,
-                         keepalive=c.enquire_link_seconds), c.host, c.port), c.response_timeout)
+                         keepalive=c.enquire_link_seconds, raw_requests=RAW_REQUESTS),
+            c.host, c.port), c.response_timeout)
         try:
             answer = await link.request(command, Bind(c.system_id, c.password, c.system_type))
         except BaseException:
@@ -267,6 +298,9 @@ class SmppChannel:
         if self._tx is None:
             return Retryable(f"channel {self.name} is not bound", self.config.reconnect_min)
         bodies = self._bodies(request)
+        if len(bodies) == 1:  # the common case
+            result = await self._submit_part(bodies[0])
+            return Accepted(result) if isinstance(result, str) else result
         ids: list[str] = []
         for number, body in enumerate(bodies):
             result = await self._submit_part(body)
@@ -281,8 +315,7 @@ class SmppChannel:
             if number == 0:
                 return result
             return self._later_part_failed(number, len(bodies), result)
-        if len(ids) > 1:
-            self.parts.add(ids)
+        self.parts.add(ids)
         return Accepted(ids[0])
 
     def _later_part_failed(self, number: int, total: int, result: SubmitResult) -> SubmitResult:
@@ -292,14 +325,18 @@ class SmppChannel:
         reason = result.reason if isinstance(result, Retryable | Ambiguous) else "failed"
         return Ambiguous(f"{where}: {reason}")
 
-    async def _submit_part(self, body: ShortMessage) -> str | SubmitResult:
+    async def _submit_part(self, body: bytes) -> str | SubmitResult:
         """The canonical remote id of an accepted submit_sm, else the result to report."""
         window = self._window
-        await window.acquire()
+        if window.used < window.limit and not window.waiting:  # a free slot: no await
+            window.used += 1
+        else:
+            await window.acquire()
         try:
-            await self._pace()
+            if self._paused_until or self.config.max_per_second:
+                await self._pace()
             link = self._tx
-            if link is None or not link.is_open:
+            if link is None or link.transport is None or link.transport.is_closing():
                 return Retryable(f"channel {self.name} is not bound", self.config.reconnect_min)
             try:
                 answer = await link.request(Command.SUBMIT_SM, body)
@@ -312,12 +349,14 @@ class SmppChannel:
             window.release()
         status = answer.status
         if status == Status.ROK and isinstance(answer.body, MessageIdResp):
-            window.succeeded()
+            if window.limit < window.size:
+                window.succeeded()
             return self.config.ids.of_submit(answer.body.message_id)
         name = status_name(status)
         if status in THROTTLES:
             self._throttled()
-        if status in RETRYABLE_STATUSES:
+            return Retryable(f"channel {self.name}: {name}", self.config.throttle_backoff)
+        if status in self.config.retryable:
             return Retryable(f"channel {self.name}: {name}", self.config.throttle_backoff)
         return Rejected(name, f"channel {self.name} refused the submit: {name}")
 
@@ -333,6 +372,8 @@ class SmppChannel:
         loop = asyncio.get_running_loop()
         now = loop.time()
         wait = self._paused_until - now
+        if wait <= 0:
+            self._paused_until = 0.0  # the pause is over: the hot path skips _pace again
         if self.config.max_per_second:
             slot = max(now, self._next_slot, self._paused_until)
             self._next_slot = slot + 1.0 / self.config.max_per_second
@@ -340,39 +381,31 @@ class SmppChannel:
         if wait > 0:
             await asyncio.sleep(wait)
 
-    def _bodies(self, request: SubmitRequest) -> list[ShortMessage]:
+    def _bodies(self, request: SubmitRequest) -> list[bytes]:
+        """The encoded submit_sm bodies of a message: one, or one per part."""
         c = self.config
         enc = segments.encoding_of(request.content)
         gsm = enc is segments.Encoding.GSM7
         coding = c.gsm7_data_coding if gsm else c.ucs2_data_coding
         dest = request.phone.removeprefix("+")
-        source = request.source_addr or f"{c.source_prefix}{c.channel_code}{request.extension}"
+        source = request.source_addr or self._source + request.extension
         whole = segments.encode(request.content, enc)
+        body = self._template.body
         if len(whole) <= 140 or (gsm and len(whole) <= 160):  # one part (the common case)
-            return [ShortMessage(
-                source, dest, whole, source_addr_ton=c.source_ton, source_addr_npi=c.source_npi,
-                dest_addr_ton=c.dest_ton, dest_addr_npi=c.dest_npi,
-                registered_delivery=c.registered_delivery, data_coding=coding)]
-
-        def body(octets: bytes, esm: int = 0, tlvs: dict[int, bytes] | None = None
-                 ) -> ShortMessage:
-            return ShortMessage(
-                source, dest, octets, source_addr_ton=c.source_ton, source_addr_npi=c.source_npi,
-                dest_addr_ton=c.dest_ton, dest_addr_npi=c.dest_npi, esm_class=esm,
-                registered_delivery=c.registered_delivery, data_coding=coding, tlvs=tlvs or {})
-
+            return [body(source, dest, whole, coding)]
         if c.long_messages == "payload":
-            return [body(b"", tlvs={Tag.MESSAGE_PAYLOAD: whole})]
-        parts = segments.split(request.content, wide_reference=c.long_messages == "udh16")
-        ref = self._reference(dest, wide=c.long_messages == "udh16")
+            return [body(source, dest, b"", coding, tlvs={Tag.MESSAGE_PAYLOAD: whole})]
+        wide = c.long_messages == "udh16"
+        parts = segments.split(request.content, wide_reference=wide)
+        ref = self._reference(dest, wide=wide)
         total = len(parts)
         if c.long_messages == "sar":
-            return [body(segments.encode(part, enc), tlvs={
+            return [body(source, dest, segments.encode(part, enc), coding, tlvs={
                 Tag.SAR_MSG_REF_NUM: tlv_int(ref, 2), Tag.SAR_TOTAL_SEGMENTS: tlv_int(total, 1),
                 Tag.SAR_SEGMENT_SEQNUM: tlv_int(n, 1)}) for n, part in enumerate(parts, 1)]
-        wide = c.long_messages == "udh16"
-        return [body(segments.udh(ref, total, n, wide=wide) + segments.encode(part, enc),
-                     esm=ESM_UDHI) for n, part in enumerate(parts, 1)]
+        return [body(source, dest, segments.udh(ref, total, n, wide=wide)
+                     + segments.encode(part, enc), coding, ESM_UDHI)
+                for n, part in enumerate(parts, 1)]
 
     def _reference(self, dest: str, *, wide: bool) -> int:
         """The next concatenation reference for this destination (rotating, random start)."""
@@ -397,17 +430,30 @@ class SmppChannel:
 
     async def _deliver_loop(self) -> None:
         """Hand every deliver_sm that arrived meanwhile to the sink in one call; answer them
-        once it returns (stored), or with ESME_RX_T_APPN when it failed."""
+        once it returns (stored), or with ESME_RX_T_APPN when it failed. The parts of a long
+        uplink are answered when the whole reply is stored (`smpp_uplinks`)."""
+        loop = asyncio.get_running_loop()
         while True:
             await self._inbox_ready.wait()
             self._inbox_ready.clear()
             batch, self._inbox = self._inbox, []
             events: list[Receipt | Uplink] = []
+            answers: list[tuple[Link, int]] = []
             now = self._clock.now()
-            for _, pdu in batch:
-                event = self._event_of(pdu, now)
+            for link, pdu in batch:
+                assert isinstance(pdu.body, bytes)  # deliver_sm arrive undecoded
+                try:
+                    event = self._event_of(pdu.body, now, (link, pdu.sequence), answers)
+                except PduError as exc:
+                    log.warning("channel %s: %s", self.name, exc)
+                    link.write(Command.GENERIC_NACK, pdu.sequence, Status.RINVCMDLEN, b"")
+                    continue
                 if event is not None:
                     events.append(event)
+            if len(self._uplinks):
+                for reply in self._uplinks.expired(loop.time()):
+                    events.append(self._uplink(reply, now, answers))
+                self._wake_for_expiry(loop)
             status = Status.ROK
             if events:
                 try:
@@ -416,8 +462,15 @@ class SmppChannel:
                     log.exception("channel %s: %d events not stored; the SMSC will offer "
                                   "them again", self.name, len(events))
                     status = Status.RX_T_APPN
-            for link, pdu in batch:
-                link.respond(pdu, status, MessageIdResp())
+            for link, sequence in answers:
+                link.write(Command.DELIVER_SM_RESP, sequence, status, b"\0")
+
+    def _wake_for_expiry(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run the deliver loop again when the oldest incomplete uplink's time is up."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+        due = self._uplinks.next_expiry()
+        self._expiry = None if due is None else loop.call_at(due, self._inbox_ready.set)
 
     async def _store(self, events: Sequence[Receipt | Uplink]) -> None:
         sink = self._sink
@@ -429,28 +482,51 @@ class SmppChannel:
             for event in events:
                 await sink(event)
 
-    def _event_of(self, pdu: Pdu, now: datetime) -> Receipt | Uplink | None:
-        sm = pdu.body
-        assert isinstance(sm, ShortMessage)
-        if sm.esm_class & 0x3C == ESM_RECEIPT:
-            parsed = parse_receipt(sm)
-            if parsed is None:
-                log.warning("channel %s: receipt without a message id: %r", self.name,
-                            sm.short_message[:80])
+    def _event_of(self, body: bytes, now: datetime, ack: tuple[Link, int],
+                  answers: list[tuple[Link, int]]) -> Receipt | Uplink | None:
+        """The event an encoded deliver_sm body carries (None: nothing to report yet). Adds
+        the answers it releases to `answers` (none for a part of an incomplete uplink)."""
+        esm_class, short_message, tlvs = peek_short_message(body)
+        if esm_class & 0x3C != ESM_RECEIPT:
+            reply = self._uplinks.offer(decode_short_message(body), ack,
+                                        asyncio.get_running_loop().time())
+            if reply is None:
+                self._wake_for_expiry(asyncio.get_running_loop())
                 return None
-            remote_id = self.parts.resolve(self.config.ids.of_receipt(parsed.remote_id),
-                                           parsed.code)
-            if remote_id is None:  # a part of a long message that does not decide it
-                return None
-            return Receipt(self.name, remote_id, parsed.code, now, raw=parsed.raw)
-        base = f"{self.config.source_prefix}{self.config.channel_code}"
-        dest = sm.destination_addr
-        extension = dest[len(base):] if dest.startswith(base) else ""
-        return Uplink(self.name, sm.source_addr, dest, text_of(sm), now, extension)
+            return self._uplink(reply, now, answers)
+        answers.append(ack)
+        parsed = parse_receipt(short_message, tlvs)
+        if parsed is None:
+            log.warning("channel %s: receipt without a message id: %r", self.name,
+                        short_message[:80])
+            return None
+        status, code = self.config.codes.read(parsed.code, parsed.err)
+        if status is MessageStatus.WAITING:  # not final (the channel's table says so)
+            return None
+        if status is MessageStatus.SUCCESS:
+            code = DELIVERED
+        remote_id = self.parts.resolve(self.config.ids.of_receipt(parsed.remote_id), code)
+        if remote_id is None:  # a part of a long message that does not decide it
+            return None
+        return Receipt(self.name, remote_id, code, now, raw=parsed.raw)
+
+    def _uplink(self, reply: Reply[tuple[Link, int]], now: datetime,
+                answers: list[tuple[Link, int]]) -> Uplink:
+        """The reply as an uplink; the extension is what follows this channel's number
+        (106 + channel code) in the number it was sent to: it names account and signature."""
+        answers.extend(reply.acks)
+        base = self._source
+        extension = reply.dest[len(base):] if reply.dest.startswith(base) else ""
+        return Uplink(self.name, reply.phone, reply.dest, reply.text, now, extension)
+
+
+def statuses(names: Sequence[str]) -> frozenset[int]:
+    """A configured list of submit_sm_resp statuses (`ESME_RSYSERR`, `0x401`, ...)."""
+    return frozenset(parse_status(name) for name in names)
 
 
 class BindRefused(ConnectionError):
     """The SMSC answered the bind with an error status."""
 
 
-__all__ = ["IdBase", "IdFormat", "SmppChannel", "SmppConfig"]
+__all__ = ["CodeTable", "IdBase", "IdFormat", "SmppChannel", "SmppConfig", "statuses"]

@@ -7,10 +7,14 @@ response by its sequence number, answers enquire_link itself, and hands every ot
 to its owner's `on_request`. Writes made during one event-loop turn leave in one
 `transport.write`.
 
-Timeouts are swept once a second, never armed per PDU: a request whose response is overdue
-fails with `TimeoutError` (its response, if it comes later, is dropped: the caller has
-already reported it as ambiguous). The same sweep sends enquire_link when the link has been
-quiet for `keepalive` seconds and drops a link whose enquire_link went unanswered.
+A request is answered to a `Waiter`: an asyncio future for callers that await the response,
+or any object with the same three methods for callers that only count (the simulator's
+receipts: no future and no callback per deliver_sm). Responses are decoded only when someone
+waits for them. Timeouts are swept once a second, never armed per PDU: a request whose
+response is overdue fails with `TimeoutError` (its response, if it comes later, is dropped:
+the caller has already reported it as ambiguous). The same sweep sends enquire_link when the
+link has been quiet for `keepalive` seconds and drops a link whose enquire_link went
+unanswered.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import cast
+from typing import Protocol, cast
 
 from yizhan.dispatch.channels.smpp_pdu import (
+    HEADER,
     Body,
     Command,
     Framer,
@@ -29,6 +34,7 @@ from yizhan.dispatch.channels.smpp_pdu import (
     Status,
     decode,
     encode,
+    encode_body,
 )
 
 log = logging.getLogger("yizhan.smpp")
@@ -40,9 +46,20 @@ class LinkClosed(ConnectionError):
     """The connection ended before the peer answered."""
 
 
+class Waiter(Protocol):
+    """Who gets a request's response: `asyncio.Future[Pdu]` is one."""
+
+    def done(self) -> bool: ...
+
+    def set_result(self, result: Pdu, /) -> None: ...
+
+    def set_exception(self, exception: BaseException, /) -> None: ...
+
+
 class Link(asyncio.Protocol):
     def __init__(self, on_request: Callable[[Link, Pdu], None], *, name: str = "smpp",
-                 response_timeout: float = 10.0, keepalive: float = 30.0) -> None:
+                 response_timeout: float = 10.0, keepalive: float = 30.0,
+                 raw_requests: frozenset[Command] = frozenset()) -> None:
         self.name = name
         self.response_timeout = response_timeout
         self.keepalive = keepalive
@@ -52,9 +69,11 @@ class Link(asyncio.Protocol):
         """The bind command this link was bound with (set by its owner)."""
         self.system_id = ""
         self._on_request = on_request
+        self._raw = {int(command): command for command in raw_requests}
+        """Requests handed over undecoded: their Pdu's body is the encoded body (bytes)."""
         self._loop = asyncio.get_running_loop()
         self._framer = Framer()
-        self._pending: dict[int, tuple[asyncio.Future[Pdu], float]] = {}
+        self._pending: dict[int, tuple[Waiter, float]] = {}
         self._sequence = 0
         self._out: list[bytes] = []
         self._flush_handle: asyncio.Handle | None = None
@@ -80,17 +99,29 @@ class Link(asyncio.Protocol):
             return
         pending = self._pending
         for raw in frames:
+            entry = None
+            if raw[4] & 0x80:  # a response, or generic_nack: decoded only when awaited
+                sequence = int.from_bytes(raw[12:16], "big")
+                entry = pending.pop(sequence, None)
+                if entry is None or entry[0].done():
+                    continue
+            elif self._raw:
+                _, command_id, status, sequence = HEADER.unpack_from(raw)
+                lazy = self._raw.get(command_id)
+                if lazy is not None:
+                    self._on_request(self, Pdu(lazy, sequence, status, raw[16:]))
+                    continue
             try:
                 pdu = decode(raw)
             except PduError as exc:
                 log.warning("%s: %s", self.name, exc)
+                if entry is not None:  # its request times out, as if nothing had come
+                    pending[sequence] = entry
                 self.send(Pdu(Command.GENERIC_NACK, exc.sequence, exc.status))
                 continue
             command = pdu.command
-            if command & 0x80000000:  # a response, or generic_nack
-                entry = pending.pop(pdu.sequence, None)
-                if entry is not None and not entry[0].done():
-                    entry[0].set_result(pdu)
+            if entry is not None:
+                entry[0].set_result(pdu)
             elif command is Command.ENQUIRE_LINK:
                 self.send(Pdu(Command.ENQUIRE_LINK_RESP, pdu.sequence))
             else:
@@ -102,9 +133,9 @@ class Link(asyncio.Protocol):
             if handle is not None:
                 handle.cancel()
         pending, self._pending = self._pending, {}
-        for future, _ in pending.values():
-            if not future.done():
-                future.set_exception(LinkClosed("connection lost before the peer answered"))
+        for waiter, _ in pending.values():
+            if not waiter.done():
+                waiter.set_exception(LinkClosed("connection lost before the peer answered"))
         if not self.closed.done():
             self.closed.set_result(None)
 
@@ -114,30 +145,38 @@ class Link(asyncio.Protocol):
     def is_open(self) -> bool:
         return self.transport is not None and not self.transport.is_closing()
 
-    def next_sequence(self) -> int:
-        self._sequence = self._sequence % MAX_SEQUENCE + 1
-        return self._sequence
-
     def request(self, command: Command, body: Body = None,
                 timeout: float | None = None) -> asyncio.Future[Pdu]:
         """Send a request; the future gets its response (or generic_nack), or fails with
         TimeoutError or LinkClosed."""
         future: asyncio.Future[Pdu] = self._loop.create_future()
-        if not self.is_open:
-            future.set_exception(LinkClosed("the link is closed"))
-            return future
-        sequence = self.next_sequence()
-        deadline = self._loop.time() + (self.response_timeout if timeout is None else timeout)
-        self._pending[sequence] = (future, deadline)
-        self.send(Pdu(command, sequence, 0, body))
+        self.request_to(future, command, body, timeout)
         return future
 
+    def request_to(self, waiter: Waiter, command: Command, body: Body = None,
+                   timeout: float | None = None) -> None:
+        """Send a request whose response (or TimeoutError, LinkClosed) goes to `waiter`."""
+        if self.transport is None or self.transport.is_closing():
+            waiter.set_exception(LinkClosed("the link is closed"))
+            return
+        sequence = self._sequence = self._sequence % MAX_SEQUENCE + 1
+        deadline = self._loop.time() + (self.response_timeout if timeout is None else timeout)
+        self._pending[sequence] = (waiter, deadline)
+        self.write(command, sequence, 0, body)
+
     def respond(self, request: Pdu, status: int = Status.ROK, body: Body = None) -> None:
-        self.send(Pdu(request.command.response, request.sequence, status, body))
+        self.write(request.command | 0x80000000, request.sequence, status, body)
 
     def send(self, pdu: Pdu) -> None:
         """Queue a PDU; everything queued in this event-loop turn leaves in one write."""
-        self._out.append(encode(pdu))
+        self.write(pdu.command, pdu.sequence, pdu.status, pdu.body)
+
+    def write(self, command: int, sequence: int, status: int, body: Body) -> None:
+        """Queue a PDU given by its fields (a `bytes` body is already encoded)."""
+        if not isinstance(body, bytes):
+            body = encode_body(body)
+        self._out.append(HEADER.pack(16 + len(body), command, status, sequence))
+        self._out.append(body)
         if self._flush_handle is None:
             self._flush_handle = self._loop.call_soon(self._flush)
 
@@ -162,7 +201,7 @@ class Link(asyncio.Protocol):
     def _flush(self) -> None:
         self._flush_handle = None
         if self._out:
-            data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
+            data = b"".join(self._out)
             self._out = []
             self._send_now(data)
 
@@ -172,9 +211,9 @@ class Link(asyncio.Protocol):
         now = self._loop.time()
         overdue = [seq for seq, (_, deadline) in self._pending.items() if deadline <= now]
         for seq in overdue:
-            future, _ = self._pending.pop(seq)
-            if not future.done():
-                future.set_exception(TimeoutError("no response in time"))
+            waiter, _ = self._pending.pop(seq)
+            if not waiter.done():
+                waiter.set_exception(TimeoutError("no response in time"))
         if self._probe is not None and self._probe.done():
             failed = self._probe.cancelled() or self._probe.exception() is not None
             self._probe = None

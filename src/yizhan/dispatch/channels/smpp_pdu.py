@@ -21,6 +21,8 @@ from enum import IntEnum
 from yizhan.domain import segments
 
 HEADER = struct.Struct(">IIII")
+_LENGTH = struct.Struct(">I")
+_TLV = struct.Struct(">HH")
 MAX_PDU = 64 * 1024
 """Larger command_length is a broken peer, not a message: the link is dropped."""
 
@@ -90,6 +92,15 @@ def status_name(status: int) -> str:
         return f"ESME_{Status(status).name}"
     except ValueError:
         return f"ESME_0x{status:08X}"
+
+
+def parse_status(text: str) -> int:
+    """`ESME_RINVDSTADR`, `RINVDSTADR`, `ESME_0x0000000B`, `0x0B` or `11` -> that status (the
+    spellings `status_name` writes and carriers' documents use); ValueError otherwise."""
+    name = text.strip().upper().removeprefix("ESME_")
+    if name in Status.__members__:
+        return int(Status[name])
+    return int(name.lower(), 0)
 
 
 class Tag(IntEnum):
@@ -180,7 +191,8 @@ class MessageIdResp:
     message_id: str = ""
 
 
-Body = Bind | BindResp | ShortMessage | MessageIdResp | None
+Body = Bind | BindResp | ShortMessage | MessageIdResp | bytes | None
+"""bytes: a body already encoded (`SubmitTemplate`, pre-encoded receipts): sent as it is."""
 
 
 @dataclass(slots=True)
@@ -219,7 +231,7 @@ def _c(text: str) -> bytes:
 
 
 def _tlvs(tlvs: dict[int, bytes]) -> bytes:
-    return b"".join(struct.pack(">HH", tag, len(value)) + value for tag, value in tlvs.items())
+    return b"".join(_TLV.pack(tag, len(value)) + value for tag, value in tlvs.items())
 
 
 def _encode_short_message(b: ShortMessage) -> bytes:
@@ -234,9 +246,11 @@ def _encode_short_message(b: ShortMessage) -> bytes:
     ))
 
 
-def _encode_body(body: Body) -> bytes:
+def encode_body(body: Body) -> bytes:
     if body is None:
         return b""
+    if isinstance(body, bytes):
+        return body
     if isinstance(body, ShortMessage):
         return _encode_short_message(body)
     if isinstance(body, MessageIdResp):
@@ -249,8 +263,35 @@ def _encode_body(body: Body) -> bytes:
 
 
 def encode(pdu: Pdu) -> bytes:
-    body = _encode_body(pdu.body)
+    body = encode_body(pdu.body)
     return HEADER.pack(16 + len(body), pdu.command, pdu.status, pdu.sequence) + body
+
+
+class SubmitTemplate:
+    """The submit_sm / deliver_sm bodies one sender writes, with the fields that never change
+    between its messages encoded once: a body is then one join of the parts that do (the hot
+    path of both ends: every submit of the ESME, every receipt of the simulator). Gives the
+    same bytes as encoding the equivalent `ShortMessage` (tests/dispatch/test_smpp_pdu.py).
+    """
+
+    __slots__ = ("_head", "_middle", "_registered")
+
+    def __init__(self, *, service_type: str = "", source_ton: int = 0, source_npi: int = 0,
+                 dest_ton: int = 0, dest_npi: int = 0, registered_delivery: int = 0) -> None:
+        self._head = _c(service_type) + bytes((source_ton, source_npi))
+        self._middle = bytes((0, dest_ton, dest_npi))
+        self._registered = registered_delivery
+
+    def body(self, source: str, dest: str, octets: bytes, data_coding: int = 0,
+             esm_class: int = 0, tlvs: dict[int, bytes] | None = None) -> bytes:
+        # after the destination: its NUL, esm_class, protocol_id, priority_flag, empty
+        # schedule_delivery_time and validity_period, registered_delivery,
+        # replace_if_present_flag, data_coding, sm_default_msg_id, sm_length
+        return b"".join((self._head, source.encode("latin-1"), self._middle,
+                         dest.encode("latin-1"),
+                         bytes((0, esm_class, 0, 0, 0, 0, self._registered, 0, data_coding, 0,
+                                len(octets))),
+                         octets, _tlvs(tlvs) if tlvs else b""))
 
 
 # ---- decoding ----------------------------------------------------------------------------
@@ -282,18 +323,26 @@ class _Reader:
         return value
 
     def tlvs(self) -> dict[int, bytes]:
-        found: dict[int, bytes] = {}
-        data, pos = self.data, self.pos
-        while pos < len(data):
-            if pos + 4 > len(data):
-                raise IndexError("truncated TLV header")
-            tag, length = struct.unpack_from(">HH", data, pos)
-            if pos + 4 + length > len(data):
-                raise IndexError("TLV value runs past the PDU")
-            found[tag] = data[pos + 4:pos + 4 + length]
-            pos += 4 + length
-        self.pos = pos
+        found = _read_tlvs(self.data, self.pos)
+        self.pos = len(self.data)
         return found
+
+
+def _read_tlvs(data: bytes, pos: int) -> dict[int, bytes]:
+    """The TLVs from `pos` to the end of the PDU."""
+    found: dict[int, bytes] = {}
+    unpack = _TLV.unpack_from
+    size = len(data)
+    while pos < size:
+        if pos + 4 > size:
+            raise IndexError("truncated TLV header")
+        tag, length = unpack(data, pos)
+        pos += 4
+        if pos + length > size:
+            raise IndexError("TLV value runs past the PDU")
+        found[tag] = data[pos:pos + length]
+        pos += length
+    return found
 
 
 def _decode_short_message(r: _Reader) -> ShortMessage:
@@ -329,6 +378,31 @@ def _decode_short_message(r: _Reader) -> ShortMessage:
                         r.tlvs() if r.pos < len(data) else {})
 
 
+def decode_short_message(body: bytes) -> ShortMessage:
+    """An encoded submit_sm / deliver_sm body (a link's raw request) -> ShortMessage."""
+    try:
+        return _decode_short_message(_Reader(body, 0))
+    except (IndexError, ValueError) as exc:
+        raise PduError(f"malformed short message: {exc}") from None
+
+
+def peek_short_message(body: bytes) -> tuple[int, bytes, dict[int, bytes]]:
+    """esm_class, short_message and TLVs of an encoded submit_sm / deliver_sm body, the rest
+    skipped undecoded: all a receipt needs (the ESME's hot path; uplinks decode whole)."""
+    try:
+        find = body.index
+        end = find(0, find(0, find(0) + 3) + 3)  # service_type, source_addr, destination
+        esm_class = body[end + 1]
+        end = find(0, find(0, end + 4) + 1)  # schedule_delivery_time, validity_period
+        start = end + 6
+        stop = start + body[end + 5]
+        if stop > len(body):
+            raise IndexError("short_message runs past the PDU")
+        return esm_class, body[start:stop], _read_tlvs(body, stop) if stop < len(body) else {}
+    except (IndexError, ValueError) as exc:
+        raise PduError(f"malformed short message: {exc}") from None
+
+
 def _decode_body(command: Command, r: _Reader) -> Body:
     kind = _BODY_TYPES.get(command)
     if kind is None:
@@ -352,6 +426,12 @@ def decode(data: bytes) -> Pdu:
     command = _COMMANDS.get(command_id)
     if command is None:
         raise PduError(f"unknown command_id 0x{command_id:08X}", sequence, Status.RINVCMDID)
+    if command_id in _ID_RESPONSES:  # the hot path of the ESME: read only the message id
+        end = data.find(0, 16)
+        if length > 16 and end < 0:
+            raise PduError(f"malformed {command.name.lower()}: no NUL", sequence)
+        message_id = data[16:end].decode("latin-1") if length > 16 else ""
+        return Pdu(command, sequence, status, MessageIdResp(message_id))
     if length == 16 and command.is_response:  # an error response may omit its body
         return Pdu(command, sequence, status, _default_body(command))
     try:
@@ -362,6 +442,7 @@ def decode(data: bytes) -> Pdu:
 
 
 _COMMANDS = {int(c): c for c in Command}
+_ID_RESPONSES = frozenset({int(Command.SUBMIT_SM_RESP), int(Command.DELIVER_SM_RESP)})
 
 
 def _default_body(command: Command) -> Body:
@@ -372,27 +453,29 @@ def _default_body(command: Command) -> Body:
 class Framer:
     """Cuts a byte stream into whole PDUs; keeps the incomplete tail for the next read."""
 
-    __slots__ = ("_buffer",)
+    __slots__ = ("_rest",)
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
+        self._rest = b""
 
     def feed(self, data: bytes) -> list[bytes]:
         """The complete PDUs (raw bytes) the stream now holds, in order."""
-        buffer = self._buffer
-        buffer += data
+        # A read usually holds many whole PDUs: each is sliced once from it (a read that
+        # is exactly one PDU is not copied at all), and only an incomplete tail is kept.
+        if self._rest:
+            data = self._rest + data
         frames: list[bytes] = []
-        pos, size = 0, len(buffer)
+        pos, size = 0, len(data)
+        unpack = _LENGTH.unpack_from
         while size - pos >= 4:
-            length = int.from_bytes(buffer[pos:pos + 4], "big")
+            length = unpack(data, pos)[0]
             if length < 16 or length > MAX_PDU:
                 raise PduError(f"impossible command_length {length}")
             if size - pos < length:
                 break
-            frames.append(bytes(buffer[pos:pos + length]))
+            frames.append(data if length == size else data[pos:pos + length])
             pos += length
-        if pos:
-            del buffer[:pos]
+        self._rest = data[pos:] if pos < size else b""
         return frames
 
 

@@ -16,6 +16,11 @@ It speaks the same codec as the ESME channel (`smpp_pdu`, `smpp_link`) and serve
 Receipts wait in one timer heap, not a task each, and go to a receiver (or transceiver) bind
 of the same system_id; while none is bound they are held, as an SMSC stores them. A receipt
 the ESME does not acknowledge with ESME_ROK is offered again after `RETRY_SECONDS`.
+
+It must never be the benchmark's bottleneck, so the scripted path is lean: submit_sm_resp and
+receipts are written from pre-encoded parts (`SubmitTemplate`), and a receipt is its own
+`Waiter` for the deliver_sm_resp (no future or callback per receipt). docs/benchmarks.md has
+its CPU per message.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import asyncio
 import heapq
 import itertools
 import logging
+import struct
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -32,6 +38,7 @@ from yizhan.dispatch.channels.smpp_link import Link, LinkClosed
 from yizhan.dispatch.channels.smpp_pdu import (
     BINDS,
     ESM_RECEIPT,
+    ESM_UDHI,
     Bind,
     BindResp,
     Command,
@@ -40,9 +47,11 @@ from yizhan.dispatch.channels.smpp_pdu import (
     Pdu,
     ShortMessage,
     Status,
+    SubmitTemplate,
     Tag,
+    encode_body,
+    parse_status,
     text_of,
-    tlv_cstr,
     tlv_int,
 )
 from yizhan.dispatch.channels.smpp_receipts import DELIVERED, receipt_text
@@ -57,6 +66,10 @@ SENDERS = frozenset({Command.BIND_TRANSMITTER, Command.BIND_TRANSCEIVER})
 STATES = {"DELIVRD": MessageState.DELIVERED, "EXPIRED": MessageState.EXPIRED,
           "UNDELIV": MessageState.UNDELIVERABLE, "REJECTD": MessageState.REJECTED,
           "UNKNOWN": MessageState.UNKNOWN}
+_RECEIPTED_ID = struct.Struct(">HH")
+_STATE_TLVS = {code: _RECEIPTED_ID.pack(Tag.MESSAGE_STATE, 1) + bytes((state,))
+               for code, state in STATES.items()}
+"""The encoded message_state TLV of a receipt code (any other code: undeliverable)."""
 
 
 @dataclass(slots=True)
@@ -78,11 +91,26 @@ class Incoming:
 
 @dataclass(order=True, slots=True)
 class _Due:
+    """A deliver_sm to send when due; it is also the `Waiter` of its deliver_sm_resp."""
+
     due: float
     seq: int
     system_id: str = field(compare=False)
-    body: ShortMessage = field(compare=False)
+    body: bytes = field(compare=False)
+    """The encoded deliver_sm body."""
+    owner: SmscServer | None = field(default=None, compare=False)
     offers: int = field(default=0, compare=False)
+
+    def done(self) -> bool:
+        return False
+
+    def set_result(self, result: Pdu, /) -> None:
+        assert self.owner is not None
+        self.owner.acknowledged(self, result.status)
+
+    def set_exception(self, exception: BaseException, /) -> None:
+        assert self.owner is not None
+        self.owner.acknowledged(self, None)
 
 
 class SmscServer:
@@ -110,6 +138,8 @@ class SmscServer:
         self._server: asyncio.Server | None = None
         self._window_start = 0.0
         self._in_window = 0
+        self._template = SubmitTemplate()
+        self._last_receiver: Link | None = None
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -159,12 +189,16 @@ class SmscServer:
         """A handset's reply to `dest` (106 + channel + extension); returns the answer."""
         return await self._deliver(_uplink_body(phone, dest, text), link)
 
+    async def deliver(self, body: ShortMessage, link: Link | None = None) -> Pdu:
+        """Send any deliver_sm (e.g. one of `uplink_parts`); returns the ESME's answer."""
+        return await self._deliver(body, link)
+
     def drop(self) -> None:
         """Cut every link without unbind, as a failing network does."""
         for link in self.links:
             link.abort()
 
-    async def _deliver(self, body: ShortMessage, link: Link | None) -> Pdu:
+    async def _deliver(self, body: ShortMessage | bytes, link: Link | None) -> Pdu:
         target = link or self._receiver("")
         if target is None:
             raise LinkClosed("no receiver is bound")
@@ -237,28 +271,32 @@ class SmscServer:
         remote_id = self._next_id()
         code = self._intercepted(sm) or outcome.code
         if outcome.receipt_first:
-            self._send_receipt(_Due(0, 0, link.system_id,
-                                    self._receipt_body(remote_id, code, "000", True)))
-        link.respond(pdu, body=MessageIdResp(remote_id))
+            self._send_receipt(self._due(0, link.system_id,
+                                         self._receipt_body(remote_id, code, "000", True)))
+        link.write(Command.SUBMIT_SM_RESP, pdu.sequence, Status.ROK,
+                   remote_id.encode("latin-1") + b"\0")
         self.submitted += 1
         self._follow_up(link.system_id, remote_id, code, sm, outcome)
 
     def _follow_up(self, system_id: str, remote_id: str, code: str, sm: ShortMessage,
                    outcome: Outcome) -> None:
-        due = asyncio.get_running_loop().time() + outcome.delay
         count = 0 if outcome.receipt_first else outcome.receipts
-        body = self._receipt_body(remote_id, code, "000", True) if count else None
+        delay = outcome.delay
+        due = asyncio.get_running_loop().time() + delay if delay or outcome.uplink else 0.0
+        body = self._receipt_body(remote_id, code, "000", True) if count else b""
         for _ in range(count):
-            assert body is not None
-            item = _Due(due, next(self._seq), system_id, body)
-            if outcome.delay:
+            item = self._due(due, system_id, body)
+            if delay:
                 self._schedule(item)
             else:  # due now: straight behind the submit_sm_resp, no timer
                 self._send_receipt(item)
-        if outcome.uplink:
-            self._schedule(_Due(due, next(self._seq), system_id,
-                                _uplink_body(sm.destination_addr, sm.source_addr,
-                                             outcome.uplink)))
+        if outcome.uplink:  # a long reply goes in parts, as a handset's SMSC sends it
+            for part in uplink_parts(sm.destination_addr, sm.source_addr, outcome.uplink,
+                                     reference=next(self._seq) & 0xFF):
+                self._schedule(self._due(due, system_id, encode_body(part)))
+
+    def _due(self, due: float, system_id: str, body: bytes) -> _Due:
+        return _Due(due, next(self._seq), system_id, body, self)
 
     def _over_rate(self) -> bool:
         now = asyncio.get_running_loop().time()
@@ -278,17 +316,20 @@ class SmscServer:
 
     # ---- receipts -----------------------------------------------------------------------
 
-    def _receipt_body(self, remote_id: str, code: str, err: str, tlvs: bool) -> ShortMessage:
+    def _receipt_body(self, remote_id: str, code: str, err: str, tlvs: bool) -> bytes:
+        """An encoded deliver_sm body carrying the standard receipt (and its TLVs)."""
         written = remote_id
         if self.receipt_ids == "decimal":
             written = str(int(remote_id, 16))
         elif self.receipt_ids == "padded":
             written = remote_id.lower().rjust(16, "0")
-        options: dict[int, bytes] = {Tag.RECEIPTED_MESSAGE_ID: tlv_cstr(written),
-                   Tag.MESSAGE_STATE: tlv_int(STATES.get(code, MessageState.UNDELIVERABLE), 1),
-                   } if tlvs else {}
-        return ShortMessage(short_message=receipt_text(written, code, err=err).encode("latin-1"),
-                            esm_class=ESM_RECEIPT, tlvs=options)
+        text = receipt_text(written, code, err=err).encode("latin-1")
+        body = self._template.body("", "", text, 0, ESM_RECEIPT)
+        if not tlvs:
+            return body
+        written_id = written.encode("latin-1")
+        return b"".join((body, _RECEIPTED_ID.pack(Tag.RECEIPTED_MESSAGE_ID, len(written_id) + 1),
+                         written_id, b"\0", _STATE_TLVS.get(code, _STATE_TLVS["UNDELIV"])))
 
     def _schedule(self, item: _Due) -> None:
         heapq.heappush(self._heap, item)
@@ -310,12 +351,11 @@ class SmscServer:
         if link is None:
             self._held.append(item)
             return
-        answer = link.request(Command.DELIVER_SM, item.body)
-        answer.add_done_callback(lambda future: self._acknowledged(item, future))
+        link.request_to(item, Command.DELIVER_SM, item.body)
 
-    def _acknowledged(self, item: _Due, answer: asyncio.Future[Pdu]) -> None:
-        failed = answer.cancelled() or answer.exception() is not None
-        if not failed and answer.result().status == Status.ROK:
+    def acknowledged(self, item: _Due, status: int | None) -> None:
+        """The ESME's answer to a deliver_sm (None: none came, or the link dropped)."""
+        if status == Status.ROK:
             self.receipts_acked += 1
             return
         item.offers += 1
@@ -327,9 +367,14 @@ class SmscServer:
         self._schedule(item)
 
     def _receiver(self, system_id: str) -> Link | None:
+        last = self._last_receiver  # the hot path: the same bind as the previous receipt
+        if (last is not None and last.transport is not None and last.system_id == system_id
+                and not last.transport.is_closing()):
+            return last
         for link in self.links:
             if (link.bound_as in RECEIVERS and link.is_open
                     and (not system_id or link.system_id == system_id)):
+                self._last_receiver = link
                 return link
         return None
 
@@ -341,6 +386,31 @@ def _uplink_body(phone: str, dest: str, text: str) -> ShortMessage:
                         source_addr_npi=1, data_coding=8 if enc is segments.Encoding.UCS2 else 0)
 
 
+def uplink_parts(phone: str, dest: str, text: str, *, mode: str = "udh8",
+                 reference: int = 1) -> list[ShortMessage]:
+    """A handset's reply as the deliver_sm an SMSC sends: one when it fits, else one per
+    part, marked by a UDH with an 8- or 16-bit reference (`udh8`, `udh16`) or SAR TLVs."""
+    parts = segments.split(text, wide_reference=mode == "udh16")
+    if len(parts) == 1:
+        return [_uplink_body(phone, dest, text)]
+    enc = segments.encoding_of(text)
+    bodies = []
+    for number, part in enumerate(parts, 1):
+        body = _uplink_body(phone, dest, part)
+        body.data_coding = 8 if enc is segments.Encoding.UCS2 else 0
+        body.short_message = segments.encode(part, enc)
+        if mode == "sar":
+            body.tlvs = {Tag.SAR_MSG_REF_NUM: tlv_int(reference, 2),
+                         Tag.SAR_TOTAL_SEGMENTS: tlv_int(len(parts), 1),
+                         Tag.SAR_SEGMENT_SEQNUM: tlv_int(number, 1)}
+        else:
+            body.esm_class = ESM_UDHI
+            body.short_message = segments.udh(reference, len(parts), number,
+                                              wide=mode == "udh16") + body.short_message
+        bodies.append(body)
+    return bodies
+
+
 def _e164(dest: str) -> str:
     return dest if dest.startswith("+") else "+" + dest
 
@@ -348,10 +418,7 @@ def _e164(dest: str) -> str:
 def _status(detail: str) -> int:
     """`reject:ESME_RINVDSTADR`, `reject:0x0B` or `reject:11` -> that status; a carrier code
     (`reject:MK:0001`) has no SMPP status: ESME_RSUBMITFAIL."""
-    name = detail.upper().removeprefix("ESME_")
-    if name in Status.__members__:
-        return int(Status[name])
     try:
-        return int(detail, 0)
+        return parse_status(detail)
     except ValueError:
         return Status.RSUBMITFAIL
