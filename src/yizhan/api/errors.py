@@ -3,6 +3,7 @@ HTTP status, in the language the request asks for (Accept-Language) or the defau
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import orjson
@@ -17,16 +18,22 @@ _ids = random.Random()  # seeded from os.urandom
 
 
 def request_id() -> str:
-    """A random version-4 UUID, upper case. Request ids tell requests apart in logs and
-    support questions: they must not repeat, not be unpredictable, so a PRNG seeded from the
-    OS suffices and spares every answer a getrandom() system call (uuid4)."""
-    bits = _ids.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET
-    text = f"{bits:032X}"
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    """A request id in the shape of an upper-case version-4 UUID. Request ids tell requests
+    apart in logs and support questions: they must not repeat, not be unpredictable. The
+    first 80 bits are random per process (version and variant bits set), the last 48 count
+    requests from a random start: one addition and one format per answer."""
+    return f"{_PREFIX}{next(_counter) & 0xFFFFFFFFFFFF:012X}"
+
+
+def _prefix(bits: int) -> str:
+    text = f"{bits & _UUID4_CLEAR | _UUID4_SET:032X}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-"
 
 
 _UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
 _UUID4_SET = (0x4000 << 64) | (0x8000 << 48)  # version 4, RFC 4122 variant
+_PREFIX = _prefix(_ids.getrandbits(128))
+_counter = itertools.count(_ids.getrandbits(48))
 
 
 def language(request: Request) -> Lang:

@@ -98,10 +98,13 @@ async def act(services: AliyunServices, auth: Authenticated, action: str, versio
 def decode(scope: Scope, body: bytes) -> signing.SignedRequest:
     """The request as the signature sees it, read from the raw ASGI scope: Starlette's URL
     and header objects cost more than the whole signature check."""
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in scope["headers"]:
-        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
-        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    raw = scope["headers"]
+    headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in raw}
+    if len(headers) < len(raw):  # a header sent several times: its values joined with ","
+        headers = {}
+        for raw_name, raw_value in raw:
+            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
     form: list[tuple[str, str]] = []
     if body and headers.get("content-type", "").startswith(FORM):
         form = form_pairs(body.decode("utf-8", "replace"))

@@ -1,0 +1,38 @@
+"""The endpoint's own decoding: form pairs exactly as `urllib.parse.parse_qsl` reads them,
+repeated headers, request ids."""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import parse_qsl
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from yizhan.api.aliyun.endpoint import decode, form_pairs
+from yizhan.api.errors import request_id
+
+PIECES = st.sampled_from(["a", "B", "=", "&", "+", "%", "%2F", "%E4%B8%AD", "%zz", "中", " ",
+                          "~", "-", "0", "%2", "=="])
+
+
+@settings(max_examples=2000)
+@given(st.lists(PIECES, max_size=20).map("".join))
+def test_form_pairs_agree_with_parse_qsl(text: str) -> None:
+    assert form_pairs(text) == parse_qsl(text, keep_blank_values=True)
+
+
+def test_a_header_sent_twice_is_signed_as_its_values_joined() -> None:
+    scope = {"method": "POST", "path": "/", "query_string": b"Action=SendSms",
+             "headers": [(b"Host", b"h"), (b"x-acs-foo", b"a"), (b"X-Acs-Foo", b"b")]}
+    request = decode(scope, b"")
+    assert request.headers == {"host": "h", "x-acs-foo": "a,b"}
+    assert request.query == [("Action", "SendSms")]
+
+
+def test_request_ids_are_upper_case_uuid4_and_never_repeat() -> None:
+    ids = [request_id() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    for rid in ids[:100]:
+        parsed = uuid.UUID(rid)
+        assert parsed.version == 4 and str(parsed).upper() == rid
