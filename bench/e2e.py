@@ -22,6 +22,17 @@ What it does (loopback only, 127.0.0.1):
    3 s of the end. Accept-to-submit latency comes from the records (created_at ->
    submitted_at); the receipt delay of the simulator (0.2 s) is not part of it.
 
+4. the server processes' CPU time (user + system, all threads, from /proc) over each step,
+   from wrk's start until the backlog drained, divided by the messages accepted: CPU µs per
+   message end to end (API, intake, dispatch, SMPP both ends, receipts, SQLite). On this
+   shared machine it is steadier than the rates, which move with other processes' load.
+
+`--profile FILE` runs py-spy (`--py-spy PATH`, default on PATH; `pip install --target
+/tmp/pyspy py-spy`) on the first server process during the first rate's step, writes the
+collapsed stacks to FILE and prints the busy samples per pipeline stage (`stage_of`), each
+also as CPU µs per message (its share of the step's measured CPU per message). py-spy
+takes CPU on the other core; a profiled step's rate is not comparable with a plain one.
+
 It prints one line per rate, the highest sustained rate, and `RESULT {json}` at the end.
 Exit status: 0 when the run worked (whatever the figures), 1 when it failed, 2 without wrk.
 """
@@ -31,8 +42,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import collections
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -46,10 +59,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))  # the bench folder is not a package
 from rest_send import (
     HOST,
+    cpu_seconds,
     free_port,
     pinned,
     stop_server,
     wait_healthy,
+    waiting_leaf,
     yizhan_command,
 )
 from smpp_submit import simulator_ceiling, start_simulator
@@ -112,6 +127,7 @@ class Step:
     api_p99_ms: float
     errors: int
     sustained: bool
+    cpu_us_per_message: float
 
 
 def log(msg: str) -> None:
@@ -147,15 +163,24 @@ def percentile(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(len(values) * p))] if values else float("nan")
 
 
+def process_cpu(pids: list[int]) -> float:
+    return sum(cpu_seconds(pid) or 0.0 for pid in pids)
+
+
 def run_step(args: argparse.Namespace, wrk: str, taskset: str | None, lua: Path, base: str,
-             wrk_args: list[str], offered: float, store: Store, offset: int) -> Step:
+             wrk_args: list[str], offered: float, store: Store, offset: int,
+             pids: list[int], profiler: list[str] | None = None) -> Step:
     pace = max(1, round(args.connections * args.numbers * 1000 / offered))
     cmd = pinned(1, [wrk, "-t1", f"-c{args.connections}", f"-d{args.duration}s",
                      "--timeout", "10s", "-s", str(lua), f"{base}/v1/messages", "--",
                      *wrk_args, str(args.numbers), str(pace), str(offset)], taskset)
+    cpu_before = process_cpu(pids)
     started = time.time()
     since = first_id(started)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    spy = (subprocess.Popen(pinned(1, [*profiler, "--duration", str(max(1, args.duration - 1))],
+                                   taskset), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True) if profiler else None)
     samples: list[tuple[float, int, int]] = []
     while proc.poll() is None:
         time.sleep(0.5)
@@ -174,6 +199,11 @@ def run_step(args: argparse.Namespace, wrk: str, taskset: str | None, lua: Path,
             drain = time.time() - ended
             break
         time.sleep(0.1)
+    cpu = process_cpu(pids) - cpu_before
+    if spy is not None:
+        _, spy_err = spy.communicate(timeout=60)
+        if spy.returncode != 0:
+            log(f"py-spy failed ({spy.returncode}): {spy_err.strip()[-500:]}")
     accepted, waiting = store.counts(since)
     half = [s for s in samples if s[0] >= args.duration / 2]
     growth = ((half[-1][2] - half[0][2]) / (half[-1][0] - half[0][0])
@@ -185,7 +215,7 @@ def run_step(args: argparse.Namespace, wrk: str, taskset: str | None, lua: Path,
     return Step(offered, rate, receipted / (seconds + (drain if drain != float("inf") else 10)),
                 growth, drain, percentile(latencies, 0.5), percentile(latencies, 0.99),
                 result["p99_ms"], result["bad"],
-                growth < rate / 4 and drain <= 3.0)
+                growth < rate / 4 and drain <= 3.0, cpu * 1e6 / max(accepted, 1))
 
 
 def start_servers(args: argparse.Namespace, data: Path, port: int, taskset: str | None,
@@ -211,7 +241,15 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--role", choices=["all", "split"], default="all")
     parser.add_argument("--ceiling-messages", type=int, default=100_000)
+    parser.add_argument("--profile", type=Path, help="py-spy's collapsed stacks of the first "
+                        "step go here; prints CPU per stage")
+    parser.add_argument("--py-spy", help="path of the py-spy binary (default: on PATH)")
     args = parser.parse_args()
+    py_spy = (args.py_spy or shutil.which("py-spy")) if args.profile else None
+    if args.profile and py_spy is None:
+        print("--profile needs py-spy: pip install --target /tmp/pyspy py-spy and pass "
+              "--py-spy /tmp/pyspy/bin/py-spy", file=sys.stderr)
+        return 2
     wrk = shutil.which("wrk")
     if wrk is None:
         print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
@@ -243,16 +281,23 @@ def main() -> int:
             f"connections, {args.duration}s per rate; server CPU 0, wrk CPU 1"
             if taskset else "no pinning")
         steps = []
+        pids = [p.pid for p in procs]
         for n, offered in enumerate(args.rates):
+            profiler = ([py_spy, "record", "--pid", str(pids[0]), "--rate", "200", "--threads",
+                         "-f", "raw", "-o", str(args.profile)]
+                        if py_spy and args.profile and n == 0 else None)
             step = run_step(args, wrk, taskset, lua, base, wrk_args, offered, store,
-                            n * 5_000_000)
+                            n * 5_000_000, pids, profiler)
             steps.append(step)
             log(f"offered {offered:>6,.0f}/s: accepted {step.accepted_per_s:>7,.0f}/s, "
                 f"receipts {step.receipts_per_s:>7,.0f}/s, backlog growth "
                 f"{step.backlog_growth_per_s:>+7,.0f}/s, drained in {step.drain_s:.1f}s, "
                 f"accept->submit p50 {step.submit_p50_ms:.0f} ms p99 {step.submit_p99_ms:.0f}"
-                f" ms, API p99 {step.api_p99_ms:.0f} ms, errors {step.errors}: "
+                f" ms, API p99 {step.api_p99_ms:.0f} ms, errors {step.errors}, CPU "
+                f"{step.cpu_us_per_message:.0f} µs/msg: "
                 f"{'sustained' if step.sustained else 'NOT sustained'}")
+            if profiler and args.profile and args.profile.exists():
+                summarize_stages(args.profile, step.cpu_us_per_message)
         best = max((s.accepted_per_s for s in steps if s.sustained), default=0.0)
         log(f"highest sustained end-to-end rate: {best:,.0f} messages/s "
             f"(simulator ceiling {ceiling:,.0f}/s; target >= 5,000/s, p99 < 1 s)")
@@ -272,10 +317,76 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
 
 
+STAGES: tuple[tuple[str, str], ...] = (
+    # (pattern on a frame, stage). The writer thread's frames are read first: the hot write
+    # transactions run whole there (storage/store.py), SQLite's own work included.
+    (r"do_commit \(", "SQLite commit (fsync: mostly waiting for the disk)"),
+    (r"_claim \(", "dispatch: claim transaction"),
+    (r"finish_submits|_bill_at_submit", "dispatch: finish transaction"),
+    (r"store_receipts|_settle|_find_targets|_match_late", "receipts: store transaction"),
+    (r"_accept_rows|_accept_with_nonces|record_accepted", "intake: accept transaction"),
+    (r"\(yizhan/dispatch/channels/smsc\.py", "SMSC (simulator, in process)"),
+    (r"\(yizhan/dispatch/channels/smpp", "ESME (SMPP channel)"),
+    (r"\(yizhan/dispatch/(worker|router|breaker)\.py", "dispatch worker (routing, lanes)"),
+    (r"\(yizhan/receipts/", "receipts stage"),
+    (r"\(yizhan/(api/|intake\.py|policy/)", "API and intake"),
+    (r"\(yizhan/webhooks/", "push stage"),
+    (r"\(yizhan/batching\.py", "group commit (batching)"),
+    (r"\((sqlalchemy|aiosqlite)/", "SQLAlchemy / aiosqlite (other)"),
+)
+
+
+def stage_of(frames: list[str]) -> str:
+    """The pipeline stage a stack's sample belongs to: the rule of `STAGES` that matches the
+    frame nearest the leaf (shared layers such as the SMPP link or the codec count for the
+    caller that is nearest above them, via the pattern on its module)."""
+    for pattern, stage in STAGES[:5]:  # commits and transactions, wherever they run
+        if any(re.search(pattern, f) for f in frames):
+            return stage
+    for frame in reversed(frames):
+        for pattern, stage in STAGES[5:]:
+            if re.search(pattern, frame):
+                if stage == "ESME (SMPP channel)" and any("smsc.py" in f for f in frames):
+                    return "SMSC (simulator, in process)"
+                return stage
+    return "event loop, HTTP glue, other"
+
+
+def summarize_stages(path: Path, cpu_us: float) -> None:
+    """Busy samples of py-spy's raw output per stage, and each as µs per message."""
+    stages: collections.Counter[str] = collections.Counter()
+    threads: collections.Counter[str] = collections.Counter()
+    waits: dict[str, bool] = {}
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        frames = [f for f in stack.split(";") if f]
+        thread = frames.pop(0) if frames and frames[0].startswith("thread (") else ""
+        if not frames:
+            continue
+        if frames[-1] not in waits:  # an idle thread waiting for work (aiosqlite's, a pool's)
+            waits[frames[-1]] = waiting_leaf(frames[-1])
+        if waits[frames[-1]]:
+            continue
+        stages[stage_of(frames)] += int(count_text)
+        threads[re.sub(r"^thread \(0x[0-9A-Fa-f]+\): ", "", thread).split("-")[0]] \
+            += int(count_text)
+    total = sum(stages.values())
+    if not total:
+        log("profile: no samples")
+        return
+    log(f"profile: {total} busy samples; by thread: " + ", ".join(
+        f"{name or '?'} {100 * n / total:.0f}%" for name, n in threads.most_common(4)))
+    for stage, n in stages.most_common():
+        log(f"  {100 * n / total:5.1f}%  {cpu_us * n / total:6.1f} µs/msg  {stage}")
+
+
 async def _ceiling(messages: int) -> float:
     process, port = await start_simulator(pin_cpus=True)
     try:
-        return await simulator_ceiling(port, messages)
+        rate, _cpu = await simulator_ceiling(port, messages, process.pid)
+        return rate
     finally:
         process.terminate()
         await process.wait()

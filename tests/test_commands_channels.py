@@ -52,3 +52,28 @@ def test_a_wrong_channel_file_is_refused_by_name(tmp_path: Path) -> None:
                            env={"YIZHAN_CHANNELS_FILE": str(path)}, terminal_width=200)
     assert result.exit_code == 1
     assert "channel 'a' has kind 'fax'" in result.output
+
+
+def test_check_reads_each_channels_code_table_and_retryable_statuses(tmp_path: Path) -> None:
+    (tmp_path / "cmcc.codes.toml").write_text(
+        '[codes."UNDELIV/001"]\ncode = "MK:0001"\n\n[codes.ENROUTE]\nstatus = "waiting"\n')
+    path = tmp_path / "channels.toml"
+    path.write_text('[[channel]]\nname = "cmcc"\nkind = "smpp-simulator"\n'
+                    'codes = "cmcc.codes.toml"\nretryable = ["RSYSERR", "0x401"]\n')
+    result = runner.invoke(app, ["channels", "check", "--data-dir", str(tmp_path)],
+                           env={"YIZHAN_CHANNELS_FILE": str(path)}, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "channel cmcc: 2 carrier code(s) from" in result.output
+    assert "retries ESME_0x00000401, ESME_RSYSERR" in result.output
+    assert "bound in" in result.output
+
+
+def test_check_refuses_a_code_table_with_a_mistake(tmp_path: Path) -> None:
+    (tmp_path / "cmcc.codes.toml").write_text('[codes.UNDELIV]\nstatus = "gone"\n')
+    path = tmp_path / "channels.toml"
+    path.write_text('[[channel]]\nname = "cmcc"\nkind = "smpp-simulator"\n'
+                    'codes = "cmcc.codes.toml"\n')
+    result = runner.invoke(app, ["channels", "check", "--data-dir", str(tmp_path)],
+                           env={"YIZHAN_CHANNELS_FILE": str(path)}, terminal_width=200)
+    assert result.exit_code == 1
+    assert "channel 'cmcc'" in result.output and "status must be one of" in result.output

@@ -29,7 +29,9 @@ from yizhan.dispatch.channel_file import (
     PlanError,
     build_plan,
     load_plan,
+    smpp_config,
 )
+from yizhan.dispatch.channels.smpp_pdu import status_name
 from yizhan.dispatch.router import Route
 from yizhan.domain.events import Receipt, Uplink
 from yizhan.domain.ports import SystemClock
@@ -90,6 +92,24 @@ def uncovered(plan: ChannelPlan) -> list[str]:
                        and (not r.types or type_ in r.types) for r in plan.routes)]
 
 
+def carrier_tables(plan: ChannelPlan) -> list[str]:
+    """What the channel file says of each SMPP channel's carrier: its code table and the
+    submit statuses it retries (only for channels that set them)."""
+    lines = []
+    for spec in plan.channels:
+        if "codes" not in spec.options and "retryable" not in spec.options:
+            continue
+        config = smpp_config(spec.name, spec.options)
+        said = []
+        if "codes" in spec.options:
+            said.append(f"{len(config.codes)} carrier code(s) from {spec.options['codes']}")
+        if "retryable" in spec.options:
+            said.append("retries " + (", ".join(sorted(status_name(s) for s in config.retryable))
+                                      or "throttling only"))
+        lines.append(f"channel {spec.name}: {'; '.join(said)}")
+    return lines
+
+
 @channels_app.command("check")
 def check(data_dir: DataDir = None, config: ConfigFile = None,
           database_url: DatabaseUrl = None,
@@ -100,6 +120,8 @@ def check(data_dir: DataDir = None, config: ConfigFile = None,
     plan = _plan(settings)
     out.print(f"{plan.source}: {len(plan.channels)} channel(s), {len(plan.routes)} route(s): "
               "valid")
+    for line in carrier_tables(plan):
+        out.print(line)
     gaps = uncovered(plan)
     if gaps:
         out.print(f"[yellow]warning:[/yellow] no route for: {'; '.join(gaps)} "

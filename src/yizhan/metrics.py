@@ -65,9 +65,16 @@ class Metrics:
         self.unrouted.inc()
 
     def events(self, events: Sequence[Receipt | Uplink]) -> None:
+        counts: dict[tuple[str, str], int] = {}
         for event in events:
-            family = self.receipts if isinstance(event, Receipt) else self.uplinks
-            family.labels(event.channel).inc()
+            key = (event.channel, "receipt" if isinstance(event, Receipt) else "uplink")
+            counts[key] = counts.get(key, 0) + 1
+        for key, count in counts.items():
+            child = self._children.get(key)
+            if child is None:
+                family = self.receipts if key[1] == "receipt" else self.uplinks
+                child = self._children[key] = family.labels(key[0])
+            child.inc(count)
 
     def watch(self, health: Callable[[], Iterable[tuple[str, bool, str, int]]]) -> None:
         """Also expose the channels' state at each scrape: `health` yields (channel, bound,

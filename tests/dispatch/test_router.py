@@ -16,8 +16,9 @@ from tests.conftest import ManualClock
 from yizhan.dispatch.breaker import Breaker, BreakerConfig, BreakerState
 from yizhan.dispatch.channel_file import PlanError, build_plan, load_plan, parse_plan
 from yizhan.dispatch.channels.simulator import SimulatorChannel
-from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig
+from yizhan.dispatch.channels.smpp import RETRYABLE_STATUSES, SmppChannel, SmppConfig
 from yizhan.dispatch.router import Route, Router, Target
+from yizhan.domain.events import Receipt, Uplink
 from yizhan.domain.model import (
     AccountId,
     BizId,
@@ -28,7 +29,8 @@ from yizhan.domain.model import (
     TemplateCode,
     TemplateType,
 )
-from yizhan.domain.ports import Ambiguous, Rejected, Retryable
+from yizhan.domain.ports import Accepted, Ambiguous, Rejected, Retryable, SubmitRequest
+from yizhan.receipts.codes import PLATFORM
 
 MOBILE, UNICOM, TELECOM = "+8613800138000", "+8613000130000", "+8618900189000"
 
@@ -190,6 +192,94 @@ channels = ["sim"]
     sim = built.channels[1]
     assert isinstance(sim, SimulatorChannel) and sim.script.default.delay == 0.5
     assert built.router.route_of(message(type_=TemplateType.NOTIFICATION)).name == "rest"  # type: ignore[union-attr]
+
+
+CARRIER_FILE = """
+[simulator]
+script = "outcomes.toml"
+delay = 0.01
+
+[[channel]]
+name = "cmcc"
+kind = "smpp-simulator"
+codes = "carriers/cmcc.codes.toml"
+retryable = ["0x401", "RSYSERR"]
+reconnect_min = 0.05
+"""
+
+
+async def test_a_channel_file_gives_a_channel_its_carrier_codes_and_retryable_statuses(
+        tmp_path: Path) -> None:
+    (tmp_path / "carriers").mkdir()
+    (tmp_path / "carriers" / "cmcc.codes.toml").write_text(
+        '[codes."UNDELIV"]\ncode = "MK:0001"\n\n[codes."UNDELIV/045"]\ncode = "CM:0045"\n'
+        'cause = "the handset refuses messages from 106 numbers"\n')
+    (tmp_path / "outcomes.toml").write_text(
+        '[default]\ncode = "UNDELIV"\n\n[numbers.13900139000]\nsubmit = "reject:0x401"\n\n'
+        '[numbers.13700137000]\nsubmit = "reject:ESME_RINVDSTADR"\n')
+    path = tmp_path / "channels.toml"
+    path.write_text(CARRIER_FILE)  # codes are read relative to the channel file
+    built = build_plan(load_plan(path), ManualClock())
+    [channel] = built.channels
+    assert isinstance(channel, SmppChannel) and built.server is not None
+    events: list[Receipt | Uplink] = []
+    stored = asyncio.Event()
+
+    async def sink(event: Receipt | Uplink) -> None:
+        events.append(event)
+        stored.set()
+
+    await built.server.start()
+    await channel.start(sink)
+    try:
+        await asyncio.wait_for(channel.bound.wait(), 5)
+        results = [await channel.submit(SubmitRequest(n, phone, "【驿站】验证码 1234", 1))
+                   for n, phone in enumerate(["+8613800138000", "+8613900139000",
+                                              "+8613700137000"], 1)]
+        assert isinstance(results[0], Accepted)
+        # 0x401 is this carrier's "busy, try again": nothing taken, so sent again later;
+        assert isinstance(results[1], Retryable) and "ESME_0x00000401" in results[1].reason
+        assert isinstance(results[2], Rejected)  # not in the list: final
+        assert results[2].code == "ESME_RINVDSTADR"
+        await asyncio.wait_for(stored.wait(), 5)
+        [receipt] = events
+        assert isinstance(receipt, Receipt)
+        assert (receipt.code, "stat:UNDELIV" in receipt.raw) == ("MK:0001", True)
+        info = channel.config.codes.explain("CM:0045")
+        assert info is not None and "106 numbers" in info.cause
+    finally:
+        await channel.stop()
+        await built.server.stop()
+
+
+def test_without_codes_or_retryable_a_channel_keeps_the_platform_rules() -> None:
+    plan = parse_plan('[[channel]]\nname = "a"\nkind = "smpp"\nhost = "h"\nport = 1\n'
+                      'system_id = "s"\n')
+    [channel] = build_plan(plan, ManualClock()).channels
+    assert isinstance(channel, SmppChannel)
+    assert channel.config.codes is PLATFORM
+    assert channel.config.retryable == RETRYABLE_STATUSES
+
+
+SMPP_A = '[[channel]]\nname = "a"\nkind = "smpp"\nhost = "h"\nport = 1\nsystem_id = "s"\n'
+
+
+@pytest.mark.parametrize(("text", "complaint"), [
+    (SMPP_A + 'codes = "nowhere.toml"', "cannot read the code table"),
+    (SMPP_A + 'codes = "bad.toml"', "bad.toml: code UNDELIV: status must be one of"),
+    (SMPP_A + 'codes = "broken.toml"', "broken.toml: not valid TOML"),
+    (SMPP_A + "codes = 3", "codes must name a code table file"),
+    (SMPP_A + 'retryable = ["ESME_RSYSERR", "ESME_RBUSY", "0xZZ"]',
+     "unknown SMPP status(es) ESME_RBUSY, 0xZZ"),
+    (SMPP_A + 'retryable = "ESME_RSYSERR"', "retryable must be a list"),
+])
+def test_a_wrong_code_table_or_retryable_list_is_refused_with_the_reason(
+        tmp_path: Path, text: str, complaint: str) -> None:
+    (tmp_path / "bad.toml").write_text('[codes.UNDELIV]\nstatus = "lost"\n')
+    (tmp_path / "broken.toml").write_text("[codes\n")
+    with pytest.raises(PlanError) as caught:
+        parse_plan(text, "channels.toml", base=tmp_path)
+    assert complaint in str(caught.value) and "channel 'a'" in str(caught.value)
 
 
 @pytest.mark.parametrize(("text", "complaint"), [

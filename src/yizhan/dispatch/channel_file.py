@@ -24,13 +24,14 @@ from typing import Any
 
 from yizhan.dispatch.breaker import BreakerConfig
 from yizhan.dispatch.channels.simulator import Outcome, Script, SimulatorChannel
-from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig
+from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig, statuses
 from yizhan.dispatch.channels.smpp_receipts import IdBase, IdFormat
 from yizhan.dispatch.channels.smsc import SmscServer
 from yizhan.dispatch.router import Route, Router, Target
 from yizhan.domain.carriers import Carrier
 from yizhan.domain.model import TemplateType
 from yizhan.domain.ports import Channel, Clock
+from yizhan.receipts.codes import CodeTable
 
 KINDS = ("simulator", "smpp", "smpp-simulator")
 CARRIERS = frozenset(c.value for c in Carrier)
@@ -169,6 +170,8 @@ def _channel(raw: dict[str, Any], source: str, base: Path | None) -> ChannelSpec
         if "script" in options and base is not None:
             options["script"] = str(base / options["script"])
         return ChannelSpec(name, kind, options)
+    if isinstance(options.get("codes"), str) and base is not None:
+        options["codes"] = str(base / options["codes"])
     if kind == "smpp-simulator":
         options.setdefault("host", SIMULATOR_HOST)
         options.setdefault("port", 0)
@@ -190,10 +193,50 @@ def smpp_config(name: str, options: dict[str, Any]) -> SmppConfig:
         ids = values["ids"]
         values["ids"] = IdFormat(IdBase(ids.get("submit", "text")),
                                  IdBase(ids.get("receipt", "text")))
+    if "codes" in values:
+        values["codes"] = code_table(values["codes"])
+    if "retryable" in values:
+        values["retryable"] = retryable_statuses(values["retryable"])
     missing = {"host", "port", "system_id"} - set(values)
     if missing:
         raise ValueError(f"missing setting(s) {', '.join(sorted(missing))}")
     return SmppConfig(name=name, **values)
+
+
+def code_table(path: object) -> CodeTable:
+    """`codes = "cmcc.codes.toml"`: the channel's carrier code table (docs/channels.md),
+    read when the plan is loaded so that a mistake in it stops the start."""
+    if not isinstance(path, str) or not path:
+        raise ValueError("codes must name a code table file (codes = \"carrier.codes.toml\")")
+    try:
+        return CodeTable.load(Path(path))
+    except OSError as exc:
+        raise ValueError(f"cannot read the code table {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"code table {path}: not valid TOML: {exc}") from exc
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise ValueError(f"code table {path}: {exc}") from exc
+
+
+def retryable_statuses(names: object) -> frozenset[int]:
+    """`retryable = ["ESME_RSYSERR", "0x401"]`: submit_sm_resp statuses answered
+    `Retryable`; names with or without `ESME_`, hex or decimal values."""
+    if not isinstance(names, list) or not all(isinstance(n, str | int) for n in names):
+        raise ValueError("retryable must be a list of SMPP statuses "
+                         "(retryable = [\"ESME_RSYSERR\", \"0x401\"])")
+    wrong = [str(n) for n in names if not _is_status(str(n))]
+    if wrong:
+        raise ValueError(f"retryable: unknown SMPP status(es) {', '.join(wrong)} (write a "
+                         "name such as ESME_RSYSERR, or a value such as 0x401)")
+    return statuses([str(n) for n in names])
+
+
+def _is_status(text: str) -> bool:
+    try:
+        statuses([text])
+    except ValueError:
+        return False
+    return True
 
 
 def _route(raw: dict[str, Any], number: int, source: str, names: set[str]) -> Route:

@@ -20,6 +20,7 @@ import random
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 import phonenumbers
 
@@ -61,8 +62,9 @@ class Route:
         return [[t for t in self.targets if t.tier == level] for level in levels]
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
+    """One per submit attempt: a named tuple, the cheapest record to make."""
+
     channel: Channel | None
     """None: no channel can take the message now (retry later)."""
     reason: str
@@ -100,7 +102,10 @@ class Router:
                                  f"{', '.join(unknown)}")
         self._breakers = {c.name: Breaker(self.breaker) for c in self.channels}
         self._route_cache: dict[tuple[str, str], Route | None] = {}
-
+        """Mainland routes by (segment prefix, type): the carrier depends on the segment only
+        (at most 4 digits after +86, `carriers.SegmentTable.lookup`) and the country is CN."""
+        self._tiers = {id(r): r.tiers for r in self.routes}
+        self._reasons: dict[tuple[str, str], str] = {}
     @classmethod
     def single(cls, channels: Sequence[Channel], default: str) -> Router:
         """Every message to `default` (tests and tools that drive one channel)."""
@@ -112,14 +117,17 @@ class Router:
         return list(self.channels)
 
     def route_of(self, message: Message) -> Route | None:
-        carrier = carrier_of(message.phone)
+        phone = message.phone
+        mainland = phone.startswith(MAINLAND_CODE)
+        if mainland:
+            key = (phone[:7], message.template_type.value)
+            if key in self._route_cache:
+                return self._route_cache[key]
+        carrier = carrier_of(phone)
         carrier_name = carrier.value if carrier is not None else ""
-        key = (carrier_name, message.template_type.value)
-        if message.phone.startswith(MAINLAND_CODE) and key in self._route_cache:
-            return self._route_cache[key]
         route = next((r for r in self.routes if r.matches(
-            carrier_name, lambda: _country(message.phone), message.template_type.value)), None)
-        if message.phone.startswith(MAINLAND_CODE):  # the country is known: CN
+            carrier_name, lambda: _country(phone), message.template_type.value)), None)
+        if mainland:  # the country is known: CN
             self._route_cache[key] = route
         return route
 
@@ -132,7 +140,7 @@ class Router:
                                   f"({message.template_type.value})", 5.0)
         now = asyncio.get_running_loop().time()
         skipped: list[str] = []
-        for tier in route.tiers:
+        for tier in self._tiers[id(route)]:
             usable = []
             for target in tier:
                 why = self._unusable(target.channel, tried, now)
@@ -143,15 +151,26 @@ class Router:
             if usable:
                 chosen = self._draw(usable)
                 self._breakers[chosen.channel].take(now)
-                reason = f"route {route.name}: {chosen.channel}"
-                if len(usable) > 1:
-                    reason += f" (weight {chosen.weight} of {sum(t.weight for t in usable)})"
-                if skipped:
-                    reason += f"; skipped {', '.join(skipped)}"
-                return Decision(self._by_name[chosen.channel], reason)
+                return Decision(self._by_name[chosen.channel],
+                                self._reason(route, chosen, usable, skipped))
         waits = [self._breakers[t.channel].retry_in(now) for t in route.targets]
         return Decision(None, f"route {route.name}: no channel available "
                               f"({', '.join(skipped)})", max(0.5, min(waits, default=1.0)))
+
+    def _reason(self, route: Route, chosen: Target, usable: Sequence[Target],
+                skipped: Sequence[str]) -> str:
+        if len(usable) == 1 and not skipped:  # the usual case: made once per route and channel
+            key = (route.name, chosen.channel)
+            reason = self._reasons.get(key)
+            if reason is None:
+                reason = self._reasons[key] = f"route {route.name}: {chosen.channel}"
+            return reason
+        reason = f"route {route.name}: {chosen.channel}"
+        if len(usable) > 1:
+            reason += f" (weight {chosen.weight} of {sum(t.weight for t in usable)})"
+        if skipped:
+            reason += f"; skipped {', '.join(skipped)}"
+        return reason
 
     def record(self, channel: str, result: SubmitResult) -> None:
         """Learn from a submit's answer: failures open the channel's breaker."""
@@ -166,7 +185,7 @@ class Router:
                 for c in self.channels for b in [self._breakers[c.name]]]
 
     def _unusable(self, name: str, tried: Collection[str], now: float) -> str:
-        if name in tried:
+        if tried and name in tried:
             return "(tried)"
         if not _ready(self._by_name[name]):
             return "(not bound)"

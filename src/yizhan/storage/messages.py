@@ -139,22 +139,15 @@ class _HotSql:
             "UPDATE messages SET charge = ?, package_parts = ?, charged_at = ? WHERE id = ?")
         self._postgres = postgres
         self.place: Callable[[str], str] = place
-        self.subjects_head = f"SELECT {reports.SUBJECT_COLUMNS} FROM messages WHERE id "
         self.lock = " FOR UPDATE" if postgres else ""
-
-    def subjects(self, ids: Sequence[int]) -> tuple[str, tuple[Any, ...]]:
-        """Statement and parameters reading the report subjects (and status) of messages,
-        locking them on PostgreSQL (their status is about to change)."""
-        if self._postgres:
-            return self.subjects_head + "= ANY($1)" + self.lock, (list(ids),)
-        return self.subjects_head + f"IN ({', '.join('?' * len(ids))})", tuple(ids)
 
     def targets(self, channel: str, remote_ids: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
         """Statement and parameters finding the messages of some remote ids of a channel,
         with what applying a receipt and billing need (`Target`). On PostgreSQL the rows are
         locked, in id order: a second stage applying a duplicate of the same receipt waits,
         then sees the message no longer waiting, so it is never billed twice."""
-        head = ("SELECT id, remote_id, status, account_id, phone, segments, part_price "
+        head = ("SELECT id, remote_id, status, account_id, phone, segments, part_price, "
+                "sign_name, template_code, template_type, biz_id, out_id, created_at "
                 "FROM messages WHERE channel = ")
         if self._postgres:
             return (head + "$1 AND remote_id = ANY($2) ORDER BY id FOR UPDATE",
@@ -285,7 +278,9 @@ def _bill_at_submit(conn: Connection, sql: _HotSql, sent: Sequence[Message],
 
 
 class Target(NamedTuple):
-    """A message a receipt is for, as `_HotSql.targets` reads it."""
+    """A message a receipt is for, as `_HotSql.targets` reads it: what applying the receipt
+    and billing need, and the report subject of its status change (so that no second read
+    of the same rows is needed)."""
 
     id: int
     remote_id: str
@@ -294,16 +289,18 @@ class Target(NamedTuple):
     phone: str
     segments: int
     part_price: int
+    sign_name: str
+    template_code: str
+    template_type: str
+    biz_id: str
+    out_id: str
+    created_at: Any
+    """As the driver returns it (`_HotSql.read_ts` reads it)."""
 
-
-def _subjects(conn: Connection, sql: _HotSql,
-              ids: Sequence[int]) -> dict[int, tuple[reports.Subject, str]]:
-    """Report subjects and current status of messages (locked on PostgreSQL)."""
-    found: dict[int, tuple[reports.Subject, str]] = {}
-    for chunk in _chunks(sorted(ids)):
-        for row in conn.exec_driver_sql(*sql.subjects(chunk)):
-            found[row[0]] = (reports.subject_row(row, sql.read_ts), row[10])
-    return found
+    def subject(self, read_ts: Callable[[Any], datetime]) -> reports.Subject:
+        return reports.Subject(self.id, self.account_id, self.phone, self.sign_name,
+                               self.template_code, self.template_type, self.segments,
+                               self.biz_id, self.out_id, read_ts(self.created_at))
 
 
 def _settle(conn: Connection, sql: _HotSql,
@@ -317,15 +314,12 @@ def _settle(conn: Connection, sql: _HotSql,
     applied: list[list[Any]] = []
     billable: list[billing.Billable] = []
     changes: list[Transition] = []
-    subjects = _subjects(conn, sql, list({item[3].id for item in items}))
     for status, error_code, done_at, target, when in items:
         if target.status != MessageStatus.WAITING.value or target.id in seen:
             continue
         seen.add(target.id)
-        subject = subjects.get(target.id)
-        if subject is not None:
-            changes.append(Transition(subject[0], target.status, status.value, error_code,
-                                      when))
+        changes.append(Transition(target.subject(sql.read_ts), target.status, status.value,
+                                  error_code, when))
         applied.append([status.value, error_code, done_at, DispatchState.DONE.value, 0, 0,
                         None, target.id, MessageStatus.WAITING.value])
         if status is MessageStatus.SUCCESS and target.phone.startswith(billing.DOMESTIC_PREFIX):
