@@ -156,6 +156,9 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--role", default="all", choices=["all", "api"],
                         help="server role: all (embedded) or api (no dispatch in process)")
+    parser.add_argument("--server-cpus", default="0", choices=["0", "all"],
+                        help="pin the server to CPU 0 (default; wrk has CPU 1), or let it use "
+                        "both cores (wrk stays on CPU 1 and shares it)")
     parser.add_argument("--profile", type=Path, help="run py-spy on the server during the "
                         "measured single-number phase, write raw stacks here, print a summary")
     parser.add_argument("--py-spy", help="path of the py-spy binary (default: on PATH)")
@@ -195,11 +198,13 @@ def run(args: argparse.Namespace, wrk: str, taskset: str | None, data_dir: Path,
     health_file = work / "health.req"
     health_file.write_bytes(f"GET /healthz HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode()
                             + b"\0")
+    server_pin = taskset if args.server_cpus == "0" else None
     server = subprocess.Popen(pinned(0, [*yizhan_command(), "serve", "--data-dir",
                                          str(data_dir), "--port", str(port), "--role",
-                                         args.role], taskset),
+                                         args.role], server_pin),
                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env)
     result: dict[str, object] = {"bench": "aliyun_send", "role": args.role,
+                                 "server_cpus": args.server_cpus,
                                  "date": datetime.now(UTC).isoformat(timespec="seconds"),
                                  "connections": args.connections, "duration_s": args.duration}
     try:

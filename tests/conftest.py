@@ -57,8 +57,9 @@ def database(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-async def store(database: str, tmp_path: Path) -> AsyncIterator[SqlStore]:
+@asynccontextmanager
+async def opened_store(database: str, tmp_path: Path) -> AsyncIterator[SqlStore]:
+    """A migrated store of its own: a SQLite file, or a fresh PostgreSQL schema."""
     if database == "sqlite":
         opened = SqlStore.open(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
         await opened.migrate()
@@ -78,6 +79,12 @@ async def store(database: str, tmp_path: Path) -> AsyncIterator[SqlStore]:
         async with admin.begin() as conn:
             await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         await admin.dispose()
+
+
+@pytest.fixture
+async def store(database: str, tmp_path: Path) -> AsyncIterator[SqlStore]:
+    async with opened_store(database, tmp_path) as opened:
+        yield opened
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0,

@@ -15,6 +15,7 @@ import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import uvicorn
 
@@ -25,6 +26,7 @@ from yizhan.api.app import ApiServices, FastPaths, create_asgi
 from yizhan.api.auth import Authenticator
 from yizhan.api.throttle import RateLimiter
 from yizhan.backends.local import LocalBus
+from yizhan.backends.redis_rates import RedisRateCounter
 from yizhan.batching import Batcher
 from yizhan.dispatch.breaker import BreakerConfig
 from yizhan.dispatch.channel_file import build_plan, load_plan
@@ -32,15 +34,19 @@ from yizhan.dispatch.channels.simulator import Script, SimulatorChannel
 from yizhan.dispatch.router import Router
 from yizhan.dispatch.worker import DispatchConfig, DispatchWorker
 from yizhan.domain.ids import IdGenerator
-from yizhan.domain.ports import Channel, Clock, SystemClock
+from yizhan.domain.ports import Channel, Clock, RateCounter, SystemClock
+from yizhan.domain.rates import to_ms
 from yizhan.intake import Acceptance, CachedCatalogue, Intake
 from yizhan.metrics import Metrics
+from yizhan.policy.flow_control import FrequencyControl
 from yizhan.policy.lists import PolicyLists
 from yizhan.receipts.correlate import ReceiptStage
 from yizhan.receipts.sweeper import Sweeper
 from yizhan.records.retention import Purge
 from yizhan.settings import Settings
 from yizhan.stages import Background, Pipeline
+from yizhan.storage.frequency import FrequencySettings
+from yizhan.storage.rate_counters import SqlRateCounter
 from yizhan.storage.store import SqlStore
 from yizhan.webhooks.pusher import PUSH, PushConfig, PushStage
 from yizhan.webhooks.queue import QueueSettings
@@ -59,6 +65,7 @@ class Yizhan:
     channels: Sequence[Channel]
     router: Router
     metrics: Metrics
+    frequency: FrequencyControl
 
 
 def open_store(settings: Settings) -> SqlStore:
@@ -106,12 +113,16 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
             servers.append(built.server)
     metrics.watch(lambda: [(h.name, h.ready, h.breaker.value, h.opened)
                            for h in router.health()])
-    committer: Batcher[Acceptance] = Batcher("intake", store.accept,
+    counter, flush = await rate_counter(settings, store, clock)
+    committer: Batcher[Acceptance] = Batcher("intake", flush,
                                           max_batch=settings.commit_max_batch,
                                           max_delay=settings.commit_max_delay_ms / 1000)
+    frequency = FrequencyControl(counter, FrequencySettings(store), clock,
+                                 settings.cache_seconds)
     intake = Intake(CachedCatalogue(store, settings.cache_seconds), committer, clock,
                     IdGenerator(), bus, PolicyLists(store, settings.cache_seconds),
-                    part_price=settings.part_price)
+                    part_price=settings.part_price,
+                    frequency=frequency if settings.frequency_control else None)
     nonces = BatchedNonces(store)
     receipts = ReceiptStage(store, clock, batch=settings.receipt_batch,
                             match_every=settings.receipt_match_seconds,
@@ -129,8 +140,22 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                             ActionServices(intake, store, clock, pull),
                             RateLimiter(settings.api_rate_limit), settings.language)
     api = create_asgi(ApiServices(store, intake, keys, clock, aliyun, settings.language, pull,
-                                  metrics))
-    return Yizhan(settings, store, clock, intake, pipeline, api, channels, router, metrics)
+                                  metrics, frequency))
+    return Yizhan(settings, store, clock, intake, pipeline, api, channels, router, metrics,
+                  frequency)
+
+
+async def rate_counter(settings: Settings, store: SqlStore, clock: Clock,
+                       ) -> tuple[RateCounter, Callable[[Sequence[Acceptance]], Awaitable[Any]]]:
+    """The frequency counters of `settings.rate_backend`, and the intake's commit function:
+    with the embedded SQL counters the acceptance transaction also persists them."""
+    if settings.rate_backend == "redis":
+        return RedisRateCounter.connect(settings.redis_url, settings.redis_prefix), store.accept
+    if settings.role == "api":
+        log.warning("frequency counters are kept by this process (rate_backend = \"sql\"): "
+                    "run only one API process on this store, or set rate_backend = \"redis\"")
+    counter = await SqlRateCounter.open(store, to_ms(clock.now()))
+    return counter, counter.committing(store.accept)
 
 
 def _dispatch_worker(settings: Settings, store: SqlStore, router: Router, bus: LocalBus,
@@ -185,6 +210,7 @@ async def serve(app: Yizhan, sock: socket.socket | None,
             await _run_api(app, sock, stop, on_ready)
     finally:
         await app.pipeline.stop()
+        await app.frequency.counter.close()  # after the last commit, before the store
         await app.store.close()
 
 

@@ -27,6 +27,10 @@ class TtlCache(Generic[K, V]):
         self._entries: dict[K, tuple[float, V]] = {}
         self._loading: dict[K, asyncio.Future[V]] = {}
 
+    def forget(self, key: K) -> None:
+        """Drop an entry: the next `get` reads it again (a change made in this process)."""
+        self._entries.pop(key, None)
+
     async def get(self, key: K) -> V:
         entry = self._entries.get(key)
         if entry is not None and entry[0] > time.monotonic():

@@ -317,6 +317,7 @@ def main() -> None:
     from yizhan import (
         commands,  # noqa: F401  (registers the operator commands)
         commands_channels,  # noqa: F401  (channels list|check)
+        commands_frequency,  # noqa: F401  (frequency limits, whitelist, audit, explain)
         commands_policy,  # noqa: F401  (keywords, international registrations)
         commands_push,  # noqa: F401  (push, stats, export-failed)
         commands_state,  # noqa: F401  (balance, test numbers, opt-outs, blacklist)

@@ -293,12 +293,15 @@ def send(phone_numbers: Annotated[list[str], typer.Argument(help="Destination nu
          data_dir: DataDir = None, config: ConfigFile = None,
          database_url: DatabaseUrl = None) -> None:
     """Send as an account; a running `yizhan serve` on the same store delivers it."""
+    from yizhan.app import rate_counter
     from yizhan.backends.local import LocalBus
     from yizhan.batching import Batcher
     from yizhan.domain.ids import IdGenerator
     from yizhan.intake import Intake, SendRequest
     from yizhan.policy.chain import Recipient
+    from yizhan.policy.flow_control import FrequencyControl
     from yizhan.policy.lists import PolicyLists
+    from yizhan.storage.frequency import FrequencySettings
 
     params = {}
     for item in param or []:
@@ -307,18 +310,23 @@ def send(phone_numbers: Annotated[list[str], typer.Argument(help="Destination nu
             raise fail(f"--param {item!r}: write it as name=value")
         params[name] = value
 
+    settings = settings_of(data_dir, config, database_url)
+
     async def work(store: SqlStore) -> None:
         owner = await account_named(store, account)
-        committer = Batcher("intake", store.accept, max_delay=0)
+        counter, flush = await rate_counter(settings, store, clock)
+        committer = Batcher("intake", flush, max_delay=0)
         committer.start()
-        settings = settings_of(data_dir, config, database_url)
+        frequency = FrequencyControl(counter, FrequencySettings(store), clock)
         intake = Intake(store, committer, clock, IdGenerator(), LocalBus(),
-                        PolicyLists(store, 0), part_price=settings.part_price)
+                        PolicyLists(store, 0), part_price=settings.part_price,
+                        frequency=frequency if settings.frequency_control else None)
         try:
             result = await intake.send(owner, SendRequest(
                 template, [Recipient(p, sign, params) for p in phone_numbers], out_id))
         finally:
             await committer.stop()
+            await counter.close()
         if isinstance(result, Refusal):
             raise fail(f"{result.code}: {result.message()}")
         out.print(f"accepted, BizId {result.biz_id}", highlight=False)
@@ -326,7 +334,7 @@ def send(phone_numbers: Annotated[list[str], typer.Argument(help="Destination nu
               [[m.id, numbers.display(m.phone), m.segments, m.status.value]
                for m in result.messages])
 
-    run(settings_of(data_dir, config, database_url), work)
+    run(settings, work)
 
 
 @app.command()

@@ -36,6 +36,7 @@ from yizhan.domain.ports import Bus, Clock
 from yizhan.policy import chain, numbers
 from yizhan.policy.chain import Recipient, SendContext
 from yizhan.policy.content_filter import MatcherCache
+from yizhan.policy.flow_control import FrequencyControl
 from yizhan.policy.lists import PolicyLists
 
 MAX_NUMBERS = 1000
@@ -99,9 +100,10 @@ class Intake:
     def __init__(self, catalogue: Catalogue, committer: Batcher[Acceptance], clock: Clock,
                  ids: IdGenerator, bus: Bus, lists: PolicyLists, *, part_price: int = 0,
                  number_chain: tuple[tuple[str, chain.NumberCheck], ...] = chain.NUMBER_CHAIN,
-                 ) -> None:
+                 frequency: FrequencyControl | None = None) -> None:
         """`part_price`: the platform's price per part (thousandths of a yuan), for
-        accounts without their own; stored on each message, which is billed later."""
+        accounts without their own; stored on each message, which is billed later.
+        `frequency`: the frequency control, the last step before acceptance (None: off)."""
         self._catalogue = catalogue
         self._lists = lists
         self._part_price = part_price
@@ -111,6 +113,7 @@ class Intake:
         self._ids = ids
         self._bus = bus
         self._matchers = MatcherCache()
+        self._frequency = frequency
 
     async def send(self, account: Account, request: SendRequest,
                    nonce: tuple[str, str] | None = None) -> SendAccepted | Refusal:
@@ -130,20 +133,31 @@ class Intake:
             return refusal
         await self._load_lists(ctx)
         chain.run_numbers(ctx, self._number_chain)
+        # Frequency control last: a number refused for any other reason consumes no quota.
+        admitted = await self._frequency.admit(ctx) if self._frequency else None
         if all(ctx.refusals):  # every number refused: the request answers the first code
             first = ctx.refusals[0]
             assert first is not None
             return first
         batch = self._build(ctx, request.out_id)
-        if nonce is None:
-            await self._committer.submit(batch)
-        else:
-            signed = SignatureNonce(nonce[0], nonce[1], batch[0].biz_id)
-            new, *_ = await self._committer.submit([signed, *batch])
-            if not new:
-                return Refusal("SignatureNonceUsed", nonce[1])
+        items: list[Acceptance] = list(batch)
+        if nonce is not None:
+            items.insert(0, SignatureNonce(nonce[0], nonce[1], batch[0].biz_id))
+        try:
+            results = await self._committer.submit(items)
+        except Exception:  # the commit failed: not accepted, so not counted either
+            # (a cancelled caller is not released: its messages may still be committed)
+            await self._release(admitted)
+            raise
+        if nonce is not None and not results[0]:  # a replay: nothing of it was written
+            await self._release(admitted)
+            return Refusal("SignatureNonceUsed", nonce[1])
         self._bus.notify(DISPATCH)
         return SendAccepted(batch[0].biz_id, batch)
+
+    async def _release(self, admitted: Any) -> None:
+        if admitted is not None and self._frequency is not None:
+            await self._frequency.release(admitted)
 
     async def _load(self, ctx: SendContext) -> None:
         for name in dict.fromkeys(r.sign_name for r in ctx.recipients):

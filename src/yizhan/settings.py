@@ -139,6 +139,17 @@ class Settings(BaseSettings):
         ["R", "TD"], description="Handset replies that put the number on the promotion "
         "opt-out list of the signature replied to (the word alone, any case).")
 
+    frequency_control: bool = Field(
+        True, description="Apply the platform's frequency limits (docs/frequency.md). Turn "
+        "off only to measure what they cost.")
+    rate_backend: Literal["sql", "redis"] = Field(
+        "sql", description="Where frequency counters live: sql (the embedded store; one "
+        "process accepting messages) or redis (shared by any number of processes).")
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="Redis for rate_backend = \"redis\".")
+    redis_prefix: str = Field(
+        "yizhan:rate:", description="Prefix of the frequency counters' keys in Redis.")
+
     simulator_delay_seconds: float = Field(
         0.2, ge=0, description="Delay of the simulator's receipts unless a script says otherwise.")
     simulator_script: Path | None = Field(

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tests.api.test_rest import expect, send_body
+from tests.api.test_rest import expect, fresh_number, send_body
 from tests.conftest import ManualClock, Running, eventually, start_running
 from yizhan.domain.model import RegistrationKind, TemplateType
 from yizhan.domain.timezone import CHINA
@@ -58,14 +58,14 @@ async def test_keywords_refuse_and_changes_take_effect_within_the_cache_time(
 
     async def refused() -> bool:
         r = await running.client.post("/v1/messages", json=send_body(
-            running, template_param={"code": "5678"}))
+            running, [fresh_number()], template_param={"code": "5678"}))
         return r.json()["code"] == "isv.BLACK_KEY_CONTROL_LIMIT"
     await eventually(refused, timeout=5, what="the account's new keyword")
     await store.remove_keywords(None, ["赌博"])
 
     async def accepted() -> bool:
         r = await running.client.post("/v1/messages", json=send_body(
-            running, template_param={"code": "赌博"}))
+            running, [fresh_number()], template_param={"code": "赌博"}))
         return r.json()["code"] == "OK"
     await eventually(accepted, timeout=5, what="the removed keyword")
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.api.aliyun.test_rpc_wire import creds, post, signed_query
-from tests.api.test_rest import final_messages, send_body
+from tests.api.test_rest import final_messages, fresh_number, send_body
 from tests.conftest import Running, eventually
 from yizhan.domain.model import BlacklistEntry, PhoneNumber, ReviewState, TemplateType
 from yizhan.domain.ports import Clock
@@ -173,18 +173,19 @@ async def test_charges_show_in_records_and_a_negative_balance_stops_sending(
     store, demo, clock = running.yz.store, running.demo, running.yz.clock
     await store.set_part_price(demo.account.id, 45)
     await store.add_package(demo.account.id, 1, clock.now() + timedelta(days=1), clock.now())
-    first = await running.client.post("/v1/messages", json=send_body(running))
+    first = await running.client.post("/v1/messages", json=send_body(running, [fresh_number()]))
     [from_package] = await final_messages(running, first.json()["biz_id"])
     assert from_package["segments"] == 1 and from_package["package_parts"] == 1
     assert from_package["charge"] == "0.000" and from_package["charged_at"]
-    second = await running.client.post("/v1/messages", json=send_body(running))
+    second = await running.client.post("/v1/messages", json=send_body(running, [fresh_number()]))
     [paid] = await final_messages(running, second.json()["biz_id"])
     assert paid["charge"] == "0.045" and paid["package_parts"] == 0
     account = await store.account(demo.account.id)
     assert account is not None and account.balance == -45
 
     async def refused() -> httpx.Response | None:
-        answer = await running.client.post("/v1/messages", json=send_body(running))
+        answer = await running.client.post("/v1/messages",
+                                           json=send_body(running, [fresh_number()]))
         return answer if answer.status_code != 200 else None
 
     answer = await eventually(refused, what="the negative balance to refuse sends")
@@ -197,7 +198,8 @@ async def test_charges_show_in_records_and_a_negative_balance_stops_sending(
     await store.top_up(demo.account.id, 1000 - owed.balance + 45 * 1000, "", clock.now())
 
     async def accepted() -> bool:
-        answer = await running.client.post("/v1/messages", json=send_body(running))
+        answer = await running.client.post("/v1/messages",
+                                           json=send_body(running, [fresh_number()]))
         return answer.status_code == 200
 
     assert await eventually(accepted, what="the top-up to count")

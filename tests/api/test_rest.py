@@ -3,6 +3,8 @@ bad input answering its documented code and status."""
 
 from __future__ import annotations
 
+import itertools
+import random
 from typing import Any
 
 import httpx
@@ -11,6 +13,15 @@ import pytest
 from tests.conftest import Running, eventually
 from yizhan.dispatch.channels.simulator import Outcome
 from yizhan.domain.model import KeyStatus
+
+_numbers = itertools.count(13_700_000_000 + random.randrange(1_000_000) * 100)
+
+
+def fresh_number() -> str:
+    """A mainland number no other send of this run used: for tests that send repeatedly
+    while they wait for something, so frequency control (1 code a minute per number) stays
+    out of the way."""
+    return str(next(_numbers))
 
 
 def send_body(running: Running, phones: Any = ("13800138000",), **more: Any) -> dict[str, Any]:

@@ -17,13 +17,14 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from yizhan import __version__
-from yizhan.api import errors, push, records, rest
+from yizhan.api import errors, frequency, push, records, rest
 from yizhan.api.aliyun.endpoint import JSON_UTF8, AliyunServices, handle, internal_error, rpc
 from yizhan.api.auth import Authenticator
 from yizhan.domain.ports import Clock
 from yizhan.intake import Intake
 from yizhan.metrics import CONTENT_TYPE as METRICS_TYPE
 from yizhan.metrics import Metrics
+from yizhan.policy.flow_control import FrequencyControl
 from yizhan.webhooks.queue import QueueSettings
 
 
@@ -37,6 +38,7 @@ class ApiServices:
     default_language: str = "en"
     queue: QueueSettings = field(default_factory=QueueSettings)
     metrics: Metrics | None = None
+    frequency: FrequencyControl | None = None
 
 
 def create_app(services: ApiServices) -> FastAPI:
@@ -50,9 +52,11 @@ def create_app(services: ApiServices) -> FastAPI:
     app.state.default_language = services.default_language
     app.state.aliyun = services.aliyun
     app.state.queue_settings = services.queue
+    app.state.frequency = services.frequency
     app.include_router(rest.router)
     app.include_router(push.router)
     app.include_router(records.router)
+    app.include_router(frequency.router)
     # The Alibaba Cloud compatible RPC endpoint (docs/aliyun.md): every action on "/".
     app.add_route("/", rpc, methods=["GET", "POST"], include_in_schema=False)
     app.add_exception_handler(rest.AuthFailed, rest.on_auth_failed)

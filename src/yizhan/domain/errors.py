@@ -182,6 +182,14 @@ _CODES: tuple[ErrorCode, ...] = (
               "to register it.",
               "发往该国家需要在账号下登记（美国、加拿大需登记免费号码，越南需登记 Sender ID），"
               "请联系平台运营方登记。"),
+    ErrorCode("isv.BUSINESS_LIMIT_CONTROL", 429,
+              "Frequency control: this number has reached a sending limit; the detail names "
+              "the limit and when the number can receive again.",
+              "触发号码频率限制（流控）：详情中给出触发的限制及可再次发送的时间。"),
+    ErrorCode("isv.ENTERPRISE_ACCOUNT_REQUIRED", 403,
+              "Only enterprise-verified accounts may whitelist numbers; ask the platform "
+              "operator to verify the account's enterprise qualification.",
+              "仅企业认证账号可设置号码白名单，请联系平台运营方完成企业资质认证。"),
 )
 
 REGISTRY: dict[str, ErrorCode] = {c.code: c for c in _CODES}

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from yizhan.domain.events import Receipt, Uplink
 from yizhan.domain.model import Message, MessageStatus
+from yizhan.domain.rates import Blocked, RateCheck, WindowCount
 
 
 class Clock(Protocol):
@@ -34,6 +35,28 @@ class Bus(Protocol):
     async def wait(self, topic: str, timeout: float) -> None:
         """Return when `topic` was notified since the last wait, or after `timeout` seconds."""
         ...
+
+
+class RateCounter(Protocol):
+    """Frequency counters shared by every process that accepts messages (DOMAIN.md
+    "Frequency control"; the windows are those of `domain/rates.py`).
+
+    Each message is a sequence of checks; `admit` decides each message atomically: when
+    every check is below its limit the message counts in all of them, otherwise in none and
+    the answer says which check blocked it. Messages are decided in the order given."""
+
+    async def admit(self, messages: Sequence[Sequence[RateCheck]],
+                    now_ms: int) -> list[Blocked | None]: ...
+
+    async def release(self, messages: Sequence[Sequence[RateCheck]], admitted_ms: int) -> None:
+        """Take back the counts of admitted messages that were not committed after all."""
+        ...
+
+    async def peek(self, checks: Sequence[RateCheck], now_ms: int) -> list[WindowCount]:
+        """The current windows of `checks`, counting nothing."""
+        ...
+
+    async def close(self) -> None: ...
 
 
 # Channel answers to a submit: values, never exceptions (STYLE.md 4).

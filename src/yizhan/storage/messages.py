@@ -366,28 +366,30 @@ class MessagesMixin:
 
     # Acceptance
 
-    async def accept(self, batch: Sequence[Message | SignatureNonce]) -> list[bool | None]:
-        """Commit messages and their dispatch outbox rows together (one transaction).
+    async def accept(self, batch: Sequence[Message | SignatureNonce],
+                     also: Callable[[Connection], None] | None = None) -> list[bool | None]:
+        """Commit messages and their dispatch outbox rows together (one transaction);
+        `also` writes more in the same transaction (the frequency counters).
 
         The batch may carry signature nonces (`SignatureNonce`), recorded in the same
         transaction: the result for a nonce is whether it was new, and the messages of a
         request whose nonce is a replay are not written. Messages answer None.
         """
-        if not batch:
+        if not batch and also is None:
             return []
         nonces = [item for item in batch if isinstance(item, SignatureNonce)]
         if nonces:
             now = max(m.created_at for m in batch if isinstance(m, Message))
             fresh = await self._transaction(self._accept_with_nonces, batch, nonces, now,
-                                            self._nonce_purge_due(now))
+                                            self._nonce_purge_due(now), also)
             return [item in fresh if isinstance(item, SignatureNonce) else None
                     for item in batch]
-        await self._transaction(self._accept_rows, batch)
+        await self._transaction(self._accept_rows, batch, also)
         return [None] * len(batch)
 
     def _accept_with_nonces(self, conn: Connection, batch: Sequence[Message | SignatureNonce],
-                            nonces: list[SignatureNonce], now: datetime,
-                            purge: bool) -> set[SignatureNonce]:
+                            nonces: list[SignatureNonce], now: datetime, purge: bool,
+                            also: Callable[[Connection], None] | None) -> set[SignatureNonce]:
         pairs = [(n.access_key_id, n.nonce) for n in nonces]
         new_pairs = self._remember(conn, list(dict.fromkeys(pairs)), now, purge)
         fresh: set[SignatureNonce] = set()
@@ -398,10 +400,11 @@ class MessagesMixin:
                 fresh.add(item)
         replayed = {n.biz_id for n in nonces if n not in fresh}
         self._accept_rows(conn, [m for m in batch if isinstance(m, Message)
-                                 and m.biz_id not in replayed])
+                                 and m.biz_id not in replayed], also)
         return fresh
 
-    def _accept_rows(self, conn: Connection, batch: Sequence[Message | SignatureNonce]) -> None:
+    def _accept_rows(self, conn: Connection, batch: Sequence[Message | SignatureNonce],
+                     also: Callable[[Connection], None] | None = None) -> None:
         sql = _hot_sql(self.is_postgres)
         rows: list[tuple[Any, ...]] = []
         queued: list[tuple[Any, ...]] = []
@@ -424,6 +427,8 @@ class MessagesMixin:
         if queued:
             conn.exec_driver_sql(sql.insert_outbox, queued)
         reports.record_accepted(conn, sql, [m for m in batch if isinstance(m, Message)])
+        if also is not None:
+            also(conn)
 
     # Queries
 

@@ -357,3 +357,52 @@ registrations = Table(
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("account_id", "country", "kind", "value"),
 )
+
+
+# Frequency control (policy/frequency.py, storage/rate_counters.py, storage/frequency.py).
+
+rate_counters = Table(
+    "rate_counters", metadata,
+    # The windows of one frequency counter key (storage/rate_counters.py); times are
+    # milliseconds since the epoch, a count of 0 means no open window of that kind. Rows are
+    # numbered by the id generator as keys first count (time-ordered, so new rows append
+    # instead of landing on a random page, which would cost a page write each).
+    Column("id", AutoId, primary_key=True, autoincrement=False),
+    Column("key", String(255), nullable=False),
+    Column("minute_start", BigInteger, nullable=False),
+    Column("minute_count", Integer, nullable=False),
+    Column("hour_start", BigInteger, nullable=False),
+    Column("hour_count", Integer, nullable=False),
+    Column("day_start", BigInteger, nullable=False),
+    Column("day_count", Integer, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+)
+
+account_rate_limits = Table(
+    "account_rate_limits", metadata,
+    # An account's own, lower frequency limit for one rule.
+    Column("account_id", ForeignKey("accounts.id"), primary_key=True),
+    Column("rule", String(64), primary_key=True),
+    Column("max_count", Integer, nullable=False),
+)
+
+rate_whitelist = Table(
+    "rate_whitelist", metadata,
+    # Numbers an enterprise-verified account exempts from the platform's limits.
+    Column("account_id", ForeignKey("accounts.id"), primary_key=True),
+    Column("phone", String(24), primary_key=True),
+    Column("added_at", UTCDateTime, nullable=False),
+)
+
+rate_settings_audit = Table(
+    "rate_settings_audit", metadata,
+    # Every change of frequency settings: who, when, what, old and new value.
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("item", String(64), nullable=False),
+    Column("old", Text, nullable=False),
+    Column("new", Text, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_rate_settings_audit_account_at", "account_id", "at"),
+)

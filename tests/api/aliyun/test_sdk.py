@@ -188,3 +188,10 @@ async def test_wrong_secret_and_unknown_key(running: Running) -> None:
         outcome = await asyncio.to_thread(unknown.call, "QuerySmsSignList", PageIndex=1,
                                           PageSize=10)
         assert (outcome.status, outcome.code) == (404, "InvalidAccessKeyId.NotFound"), flavour
+
+
+async def test_frequency_limit_is_200_with_the_code_and_alibabas_wording(sdk: Client) -> None:
+    assert (await sdk.call("SendSms", **sdk.send_params())).code == "OK"
+    outcome = await sdk.call("SendSms", **sdk.send_params())  # a second code in the minute
+    assert (outcome.status, outcome.code) == (200, "isv.BUSINESS_LIMIT_CONTROL")
+    assert "1 per minute" in outcome.message and "触发分钟级流控Permits:1" in outcome.message

@@ -1,0 +1,177 @@
+"""Frequency control in the native REST API: an account's own limits, its whitelist, the
+audit of changes, and the explanation of what a send would meet (docs/frequency.md).
+
+    GET  /v1/frequency/limits             platform limits, the account's own, effective
+    PUT  /v1/frequency/limits             {"limits": {"verification.hour": 3, ...: null}}
+    GET  /v1/frequency/whitelist          whitelisted numbers
+    PUT  /v1/frequency/whitelist/{number} whitelist a number (enterprise-verified accounts)
+    DELETE /v1/frequency/whitelist/{number}
+    GET  /v1/frequency/audit               changes: who, when, what, old and new value
+    GET  /v1/frequency/explain?sign_name=&template_code=&phone_number=
+
+Changes are audited with the AccessKey that made them and apply from the next send.
+Explaining counts nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from yizhan.api.errors import json_response, refusal_response, request_id
+from yizhan.api.rest import AccountDep
+from yizhan.domain.errors import Refusal
+from yizhan.domain.model import Account, PhoneNumber
+from yizhan.policy import compliance, numbers
+from yizhan.policy.flow_control import Explanation, FrequencyControl
+from yizhan.policy.frequency import RULES, validate_limit
+from yizhan.storage.frequency import FrequencySettings
+
+router = APIRouter(prefix="/v1/frequency", tags=["frequency control"])
+
+
+def _ok(**fields: Any) -> Response:
+    return json_response({"request_id": request_id(), "code": "OK", "message": "OK", **fields})
+
+
+def _actor(request: Request) -> str:
+    """The AccessKey that authenticated the request (Basic, already verified)."""
+    header = request.headers.get("authorization", "")
+    key_id = base64.b64decode(header[6:].strip()).decode().partition(":")[0]
+    return f"api key {key_id}"
+
+
+def _settings(request: Request) -> FrequencySettings:
+    return FrequencySettings(request.app.state.store)
+
+
+def _control(request: Request) -> FrequencyControl:
+    control: FrequencyControl = request.app.state.frequency
+    return control
+
+
+async def limits_json(settings: FrequencySettings, account: Account) -> dict[str, Any]:
+    profile = await settings.frequency_profile(account.id)
+    return {"enterprise_verified": profile.enterprise, "rules": [
+        {"rule": r.id, "limit": r.what, "window": r.window.value, "platform": r.limit,
+         "account": profile.limits.get(r.id),
+         "effective": min(r.limit, profile.limits.get(r.id, r.limit))} for r in RULES]}
+
+
+@router.get("/limits", summary="Frequency limits: the platform's, the account's own")
+async def get_limits(request: Request, account: AccountDep) -> Response:
+    return _ok(**await limits_json(_settings(request), account))
+
+
+@router.put("/limits", summary="Set or remove the account's own lower limits", openapi_extra={
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "properties": {"limits": {"type": "object", "additionalProperties": {
+            "type": ["integer", "null"]}}}, "required": ["limits"]}}}}})
+async def put_limits(request: Request, account: AccountDep) -> Response:
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return refusal_response(request, Refusal("InvalidParameter", "the body is not JSON"))
+    limits = body.get("limits") if isinstance(body, dict) else None
+    if not isinstance(limits, dict):
+        return refusal_response(request, Refusal("MissingParameter", "limits"))
+    for rule, value in limits.items():  # all or nothing: check every value first
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            return refusal_response(request, Refusal(
+                "isv.INVALID_PARAMETERS", f"{rule}: a whole number, or null to remove"))
+        refusal = validate_limit(rule, 1 if value is None else value)
+        if refusal is not None:
+            return refusal_response(request, refusal)
+    settings, actor, now = _settings(request), _actor(request), request.app.state.clock.now()
+    for rule, value in limits.items():
+        await settings.set_limit(account.id, rule, value, actor, now)
+    _control(request).changed(account.id)
+    return _ok(**await limits_json(settings, account))
+
+
+@router.get("/whitelist", summary="Numbers exempt from the platform's limits")
+async def get_whitelist(request: Request, account: AccountDep) -> Response:
+    listed = await _settings(request).whitelist(account.id)
+    return _ok(numbers=[{"phone_number": numbers.display(PhoneNumber(p)),
+                         "added_at": at.isoformat()}
+                        for p, at in listed])
+
+
+async def _whitelist(request: Request, account: Account, number: str,
+                     listed: bool) -> Response:
+    phone = numbers.normalize(number)
+    if isinstance(phone, Refusal):
+        return refusal_response(request, phone)
+    settings = _settings(request)
+    if listed and not await settings.enterprise(account.id):
+        return refusal_response(request, Refusal("isv.ENTERPRISE_ACCOUNT_REQUIRED",
+                                                 account.name))
+    changed = await settings.set_whitelisted(account.id, phone, listed, _actor(request),
+                                             request.app.state.clock.now())
+    _control(request).changed(account.id)
+    return _ok(phone_number=numbers.display(phone), whitelisted=listed, changed=changed)
+
+
+@router.put("/whitelist/{number}", summary="Whitelist a number (enterprise accounts)")
+async def add_whitelist(number: str, request: Request, account: AccountDep) -> Response:
+    return await _whitelist(request, account, number, True)
+
+
+@router.delete("/whitelist/{number}", summary="Remove a number from the whitelist")
+async def remove_whitelist(number: str, request: Request, account: AccountDep) -> Response:
+    return await _whitelist(request, account, number, False)
+
+
+@router.get("/audit", summary="Changes of the account's frequency settings, latest first")
+async def get_audit(request: Request, account: AccountDep,
+                    limit: int = Query(100, ge=1, le=1000)) -> Response:
+    entries = await _settings(request).audit(account.id, limit)
+    return _ok(changes=[{"at": e.at.isoformat(), "actor": e.actor, "item": e.item,
+                         "old": e.old, "new": e.new} for e in entries])
+
+
+def explanation_json(result: Explanation) -> dict[str, Any]:
+    return {"passes": result.passes, "earliest": result.earliest.isoformat(),
+            "whitelisted": result.whitelisted, "windows": [{
+                "rule": w.limit.rule.id, "limit": w.limit.describe(),
+                "max": w.limit.limit, "account_limit": w.limit.own, "count": w.count,
+                "window_start": w.start.isoformat() if w.start else None,
+                "resets_at": w.resets_at.isoformat() if w.resets_at else None,
+                "blocking": w.blocking} for w in result.windows]}
+
+
+@router.get("/explain", summary="Would a send pass frequency control now? (counts nothing)")
+async def explain(request: Request, account: AccountDep,
+                  sign_name: str = Query(..., description="A signature of the account."),
+                  template_code: str = Query(..., description="A template of the account."),
+                  phone_number: str = Query(..., description="The destination number."),
+                  ) -> Response:
+    result = await explain_send(request.app.state.store, _control(request), account,
+                                sign_name, template_code, phone_number)
+    if isinstance(result, Refusal):
+        return refusal_response(request, result)
+    return _ok(**explanation_json(result))
+
+
+async def explain_send(store: Any, control: FrequencyControl, account: Account,
+                       sign_name: str, template_code: str,
+                       phone_number: str) -> Explanation | Refusal:
+    """The checks the API and the CLI share: a known signature and template, a valid
+    number; then the explanation."""
+    number = numbers.normalize(phone_number)
+    if isinstance(number, Refusal):
+        return number
+    signature = await store.signature(account.id, sign_name)
+    refusal = compliance.check_signature(signature, sign_name)
+    if refusal is not None:
+        return refusal
+    template = await store.template(account.id, template_code)
+    refusal = compliance.check_template(template, template_code)
+    if refusal is not None:
+        return refusal
+    assert template is not None
+    return await control.explain(account.id, sign_name, template, number)

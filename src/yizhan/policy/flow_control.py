@@ -1,0 +1,119 @@
+"""Frequency control as the last step of intake, and its explanation.
+
+Consumes the `SendContext` after every other check (a number refused for another reason is
+never counted); asks the `RateCounter` to decide all remaining numbers of the request in one
+call, each atomically (DOMAIN.md "Frequency control": a message counts the moment it is
+accepted). A blocked number gets `isv.BUSINESS_LIMIT_CONTROL` in `ctx.refusals`, so it becomes
+a failed record in a multi-number request, or the request's answer when every number is
+refused. Intake then commits the admitted messages; if that commit fails it calls `release`,
+so that nothing uncommitted keeps quota. `explain` answers the same question without counting.
+
+The account's settings (lower limits, whitelist, enterprise verification) are read through
+a cache: a change made through this process takes effect at the next send, one made
+elsewhere (the CLI, another process) within `cache_seconds`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, cast
+
+from yizhan.caching import TtlCache
+from yizhan.domain.model import AccountId, Template
+from yizhan.domain.ports import Clock, RateCounter
+from yizhan.domain.rates import FrequencyProfile, RateCheck, from_ms, to_ms
+from yizhan.policy.chain import SendContext
+from yizhan.policy.frequency import Limit, limits_for, refusal
+
+
+class ProfileSource(Protocol):
+    async def frequency_profile(self, account_id: AccountId) -> FrequencyProfile: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """The checks of the messages a request had admitted, and when: what `release` takes
+    back if their commit fails."""
+
+    checks: list[Sequence[RateCheck]]
+    at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class WindowReport:
+    limit: Limit
+    count: int
+    start: datetime | None
+    resets_at: datetime | None
+
+    @property
+    def blocking(self) -> bool:
+        return self.count >= self.limit.limit
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    passes: bool
+    earliest: datetime
+    """now when it passes, else when every blocking window has reset"""
+    whitelisted: bool
+    windows: list[WindowReport]
+
+
+_ONE_PASSED = [None]
+
+
+class FrequencyControl:
+    def __init__(self, counter: RateCounter, profiles: ProfileSource, clock: Clock,
+                 ttl: float = 1.0) -> None:
+        self.counter = counter
+        self._clock = clock
+        self._source = profiles
+        self._profiles: TtlCache[AccountId, FrequencyProfile] = TtlCache(
+            profiles.frequency_profile, ttl)
+
+    def changed(self, account_id: AccountId) -> None:
+        """The account's settings changed: use the new ones from the next send on."""
+        self._profiles.forget(account_id)
+
+    async def admit(self, ctx: SendContext) -> Admission:
+        assert ctx.template is not None
+        template = ctx.template
+        profile = await self._profiles.get(ctx.account.id)
+        now_ms = to_ms(self._clock.now())
+        refusals = ctx.refusals
+        pending = ([0] if refusals == _ONE_PASSED else
+                   [i for i, refused in enumerate(refusals) if refused is None])
+        limits = [limits_for(ctx.account.id, ctx.recipients[i].sign_name, template.code,
+                             template.type, ctx.numbers[i], profile) for i in pending]
+        checks = cast(list[Sequence[RateCheck]], limits)  # a Limit starts as a RateCheck
+        verdicts = await self.counter.admit(checks, now_ms)
+        admitted: list[Sequence[RateCheck]] = []
+        for index, message, verdict, counted in zip(pending, limits, verdicts, checks,
+                                                    strict=True):
+            if verdict is None:
+                admitted.append(counted)
+            else:
+                ctx.refusals[index] = refusal(message[verdict.index], verdict)
+        return Admission(admitted, now_ms)
+
+    async def release(self, admission: Admission) -> None:
+        if admission.checks:
+            await self.counter.release(admission.checks, admission.at_ms)
+
+    async def explain(self, account_id: AccountId, sign_name: str, template: Template,
+                      number: str) -> Explanation:
+        profile = await self._source.frequency_profile(account_id)
+        now = self._clock.now()
+        now_ms = to_ms(now)
+        limits = limits_for(account_id, sign_name, template.code, template.type, number,
+                            profile)
+        counts = await self.counter.peek([limit.check for limit in limits], now_ms)
+        windows = [WindowReport(limit, c.count, from_ms(c.start) if c.start is not None
+                                else None, from_ms(c.end) if c.end is not None else None)
+                   for limit, c in zip(limits, counts, strict=True)]
+        resets = [w.resets_at for w in windows if w.blocking and w.resets_at is not None]
+        return Explanation(not resets, max(resets, default=now),
+                           number in profile.whitelist and profile.enterprise, windows)

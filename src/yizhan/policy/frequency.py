@@ -1,0 +1,192 @@
+"""The limits of frequency control (流控): which counters a message must pass, and how a
+blocked message is explained.
+
+Implements the table of DOMAIN.md "Frequency control". A message's checks depend on its
+template type, signature, template, number and account:
+
+- verification codes to mainland numbers: same signature + number, 1 per minute, 5 per
+  hour, 10 per day (`verification.minute`, `.hour`, `.day`); same number, all signatures of
+  all accounts, 40 per day (`verification.number.day`);
+- notifications and promotions to mainland numbers: same signature + template + number,
+  50 per day (`notification.day`, `promotion.day`);
+- every message to a number outside the mainland: same number, 20 per day
+  (`international.day`).
+
+An account may set lower limits (`FrequencyProfile.limits`, never above the platform's).
+On a rule keyed by signature (the account's own) the lower limit replaces the platform's;
+on a rule keyed by the number alone (shared by every account) the platform's counter stays
+and the account's limit is one more counter of the account's own messages to that number.
+Numbers whitelisted by an enterprise-verified account skip the platform's limits; limits
+the account set itself still apply to them. docs/frequency.md tells users the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import NamedTuple
+
+from yizhan.domain.errors import Refusal
+from yizhan.domain.model import AccountId, TemplateType
+from yizhan.domain.rates import Blocked, FrequencyProfile, RateCheck, Window, from_ms
+from yizhan.domain.timezone import china_text
+
+
+class Scope(StrEnum):
+    SIGNATURE = "signature"
+    """same signature + same number"""
+    SIGNATURE_TEMPLATE = "signature_template"
+    """same signature + same template + same number"""
+    NUMBER = "number"
+    """same number, every signature of every account"""
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    scope: Scope
+    window: Window
+    limit: int
+    what: str
+    """The limit in words, for refusals and explanations."""
+    alibaba: str
+    """Alibaba's message for this window (clients match on it): 触发小时级流控."""
+    family: str
+    """Rules of one family count on one key, each in its own window (`verification.minute`,
+    `.hour` and `.day` are the windows of `verification`)."""
+
+
+_ALIBABA = {Window.MINUTE: "触发分钟级流控", Window.HOUR: "触发小时级流控",
+            Window.DAY: "触发天级流控"}
+
+
+def _rule(id_: str, scope: Scope, window: Window, limit: int, what: str) -> Rule:
+    return Rule(id_, scope, window, limit, what, _ALIBABA[window], id_.rsplit(".", 1)[0])
+
+
+RULES: tuple[Rule, ...] = (
+    _rule("verification.minute", Scope.SIGNATURE, Window.MINUTE, 1,
+          "verification codes: same signature and number"),
+    _rule("verification.hour", Scope.SIGNATURE, Window.HOUR, 5,
+          "verification codes: same signature and number"),
+    _rule("verification.day", Scope.SIGNATURE, Window.DAY, 10,
+          "verification codes: same signature and number"),
+    _rule("verification.number.day", Scope.NUMBER, Window.DAY, 40,
+          "verification codes: same number, all signatures and accounts"),
+    _rule("notification.day", Scope.SIGNATURE_TEMPLATE, Window.DAY, 50,
+          "notifications: same signature, template and number"),
+    _rule("promotion.day", Scope.SIGNATURE_TEMPLATE, Window.DAY, 50,
+          "promotions: same signature, template and number"),
+    _rule("international.day", Scope.NUMBER, Window.DAY, 20,
+          "international messages: same number"),
+)
+BY_ID: dict[str, Rule] = {r.id: r for r in RULES}
+
+_MAINLAND: dict[TemplateType, tuple[Rule, ...]] = {
+    TemplateType.VERIFICATION: tuple(r for r in RULES if r.id.startswith("verification.")),
+    TemplateType.NOTIFICATION: (BY_ID["notification.day"],),
+    TemplateType.PROMOTION: (BY_ID["promotion.day"],),
+    # An international template sent to a mainland number is a notification there.
+    TemplateType.INTERNATIONAL: (BY_ID["notification.day"],),
+}
+_INTERNATIONAL = (BY_ID["international.day"],)
+
+
+PLATFORM = FrequencyProfile()
+
+
+class Limit(NamedTuple):
+    """One check of a message (its first three fields are a `RateCheck`'s, so a list of
+    limits goes to the counter as it is), with the rule it comes from; `own` when the limit
+    is the account's own."""
+
+    key: str
+    window: Window
+    limit: int
+    rule: Rule
+    own: bool = False
+
+    @property
+    def check(self) -> RateCheck:
+        return RateCheck(self.key, self.window, self.limit)
+
+    def describe(self) -> str:
+        whose = " (your account's limit)" if self.own else ""
+        return f"{self.rule.what}, {self.limit} per {self.rule.window.value}{whose}"
+
+
+def rules_for(template_type: TemplateType, number: str) -> tuple[Rule, ...]:
+    return _MAINLAND[template_type] if number.startswith("+86") else _INTERNATIONAL
+
+
+def limits_for(account: AccountId, sign_name: str, template_code: str,
+               template_type: TemplateType, number: str,
+               profile: FrequencyProfile = PLATFORM) -> list[Limit]:
+    """The checks a message must pass, for this account's profile."""
+    own_limits = profile.limits
+    if not own_limits and not profile.whitelist:  # the usual case, on every send: short
+        return _platform_limits(account, sign_name, template_code, template_type, number)
+    whitelisted = profile.enterprise and number in profile.whitelist
+    limits: list[Limit] = []
+    key = family = ""
+    for rule in rules_for(template_type, number):
+        own = own_limits.get(rule.id) if own_limits else None
+        if rule.scope is Scope.NUMBER:
+            if not whitelisted:
+                limits.append(Limit(rule.family + ":" + number, rule.window, rule.limit, rule))
+            if own is not None:
+                limits.append(Limit(f"{rule.family}:a{account}:{number}", rule.window, own,
+                                    rule, True))
+            continue
+        if whitelisted and own is None:
+            continue
+        if rule.family != family:  # the rules of a family share the key
+            family = rule.family
+            # The sign name goes last: the other parts hold no colon, so keys cannot collide.
+            key = (f"{family}:{account}:{number}:{sign_name}" if rule.scope is Scope.SIGNATURE
+                   else f"{family}:{account}:{number}:{template_code}:{sign_name}")
+        if own is None:
+            limits.append(Limit(key, rule.window, rule.limit, rule))
+        else:
+            limits.append(Limit(key, rule.window, min(own, rule.limit), rule,
+                                own < rule.limit or whitelisted))
+    return limits
+
+
+def _platform_limits(account: AccountId, sign_name: str, template_code: str,
+                     template_type: TemplateType, number: str) -> list[Limit]:
+    """`limits_for` with no setting of the account's own."""
+    limits: list[Limit] = []
+    key = family = ""
+    for rule in rules_for(template_type, number):
+        if rule.scope is Scope.NUMBER:
+            limits.append(Limit(rule.family + ":" + number, rule.window, rule.limit, rule))
+            continue
+        if rule.family != family:
+            family = rule.family
+            key = (f"{family}:{account}:{number}:{sign_name}" if rule.scope is Scope.SIGNATURE
+                   else f"{family}:{account}:{number}:{template_code}:{sign_name}")
+        limits.append(Limit(key, rule.window, rule.limit, rule))
+    return limits
+
+
+def refusal(limit: Limit, blocked: Blocked) -> Refusal:
+    """`isv.BUSINESS_LIMIT_CONTROL` naming the limit and when it resets; the detail also
+    carries Alibaba's own wording (触发小时级流控Permits:5), which some clients match on."""
+    resets = china_text(from_ms(blocked.resets_at))
+    return Refusal("isv.BUSINESS_LIMIT_CONTROL",
+                   f"{limit.describe()}; sends again from {resets} China time "
+                   f"({limit.rule.alibaba}Permits:{limit.limit})",
+                   f"frequency.{limit.rule.id}")
+
+
+def validate_limit(rule_id: str, value: int) -> Refusal | None:
+    """An account's lower limit: a known rule, 1 up to the platform's limit."""
+    rule = BY_ID.get(rule_id)
+    if rule is None:
+        return Refusal("isv.INVALID_PARAMETERS",
+                       f"no frequency rule {rule_id!r}; rules: {', '.join(BY_ID)}")
+    if not 1 <= value <= rule.limit:
+        return Refusal("isv.INVALID_PARAMETERS",
+                       f"{rule_id}: from 1 to {rule.limit} (the platform's limit), not {value}")
+    return None

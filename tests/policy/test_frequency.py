@@ -1,0 +1,60 @@
+"""The limits table: which counters a message must pass for an account's profile."""
+
+from __future__ import annotations
+
+from yizhan.domain.model import AccountId, TemplateType
+from yizhan.domain.rates import FrequencyProfile, Window
+from yizhan.policy.frequency import limits_for, validate_limit
+
+A = AccountId(7)
+
+
+def table(profile: FrequencyProfile, type_: TemplateType = TemplateType.VERIFICATION,
+          number: str = "+8613800138000") -> list[tuple[str, str, Window, int, bool]]:
+    return [(lim.rule.id, lim.check.key, lim.check.window, lim.check.limit, lim.own)
+            for lim in limits_for(A, "驿站", "SMS_1", type_, number, profile)]
+
+
+def test_platform_limits_of_a_verification_code() -> None:
+    assert table(FrequencyProfile()) == [
+        # One key for the three windows of signature + number (one counter entry, one row).
+        ("verification.minute", "verification:7:+8613800138000:驿站", Window.MINUTE, 1, False),
+        ("verification.hour", "verification:7:+8613800138000:驿站", Window.HOUR, 5, False),
+        ("verification.day", "verification:7:+8613800138000:驿站", Window.DAY, 10, False),
+        ("verification.number.day", "verification.number:+8613800138000", Window.DAY, 40,
+         False)]
+
+
+def test_notifications_promotions_and_international() -> None:
+    assert table(FrequencyProfile(), TemplateType.PROMOTION) == [
+        ("promotion.day", "promotion:7:+8613800138000:SMS_1:驿站", Window.DAY, 50, False)]
+    assert table(FrequencyProfile(), TemplateType.VERIFICATION, "+6591234567") == [
+        ("international.day", "international:+6591234567", Window.DAY, 20, False)]
+
+
+def test_own_limits_lower_the_account_rules_and_add_a_counter_on_shared_ones() -> None:
+    rows = table(FrequencyProfile({"verification.hour": 2, "verification.number.day": 8}))
+    assert ("verification.hour", "verification:7:+8613800138000:驿站", Window.HOUR, 2,
+            True) in rows
+    assert ("verification.number.day", "verification.number:+8613800138000", Window.DAY,
+            40, False) in rows  # the shared counter of every account stays
+    assert ("verification.number.day", "verification.number:a7:+8613800138000",
+            Window.DAY, 8, True) in rows
+
+
+def test_whitelist_exempts_only_enterprise_accounts_from_platform_limits() -> None:
+    listed = frozenset({"+8613800138000"})
+    assert len(table(FrequencyProfile(whitelist=listed))) == 4
+    assert table(FrequencyProfile(whitelist=listed, enterprise=True)) == []
+    assert [r[0] for r in table(FrequencyProfile({"verification.day": 3}, listed, True))] == [
+        "verification.day"]
+
+
+def test_account_limits_are_between_1_and_the_platform_limit() -> None:
+    assert validate_limit("verification.hour", 5) is None
+    assert validate_limit("verification.hour", 1) is None
+    too_high = validate_limit("verification.hour", 6)
+    assert too_high is not None and "from 1 to 5" in too_high.detail
+    assert validate_limit("verification.hour", 0) is not None
+    unknown = validate_limit("verification.week", 1)
+    assert unknown is not None and unknown.code == "isv.INVALID_PARAMETERS"
