@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from yizhan.app import build
+from yizhan.cli import tune_runtime
 from yizhan.domain.ports import SystemClock
 from yizhan.seed import ensure_demo
 from yizhan.settings import Settings
@@ -86,6 +87,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
             '"template_param":{"code":"1234"}}').encode()
     calls = count_calls(yz.store) if args.calls else None
     await yz.pipeline.start()
+    tune_runtime()  # the collector and switch interval of `yizhan serve`
 
     async def health(_n: int) -> None:
         status, _ = await call(yz.api, "GET", "/healthz", [(b"host", b"127.0.0.1")], b"")
@@ -110,7 +112,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
               f"({args.sends / (time.perf_counter() - t0):.0f}/s)")
         profiler = cProfile.Profile() if args.profile else None
         if args.split:
-            await split(yz, args, post)
+            await split(yz, args, post, profiler)
             return
         t0, c0 = time.perf_counter(), time.process_time()
         if profiler:
@@ -151,8 +153,10 @@ def count_calls(store: Any) -> dict[str, list[int]]:
     return calls
 
 
-async def split(yz: Any, args: argparse.Namespace, post: Any) -> None:
-    """Accept every send with dispatch held back, then deliver them all: two CPU figures."""
+async def split(yz: Any, args: argparse.Namespace, post: Any,
+                profiler: cProfile.Profile | None) -> None:
+    """Accept every send with dispatch held back, then deliver them all: two CPU figures
+    (`--profile`: of the acceptance)."""
     worker = yz.pipeline.dispatch
     real = worker.run_once
     held = asyncio.Event()
@@ -163,8 +167,13 @@ async def split(yz: Any, args: argparse.Namespace, post: Any) -> None:
 
     worker.run_once = hold
     c0 = time.process_time()
+    if profiler:
+        profiler.enable()
     await clients(args.sends, args.concurrency, post)
     accept = time.process_time() - c0
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
     c0 = time.process_time()
     held.set()
     worker.run_once = real

@@ -112,27 +112,71 @@ def current(window: Window, state: tuple[int, ...] | None, now_ms: int) -> Windo
     return WindowCount(0, None, None)
 
 
-_SLOT = {Window.MINUTE: 1, Window.HOUR: 3, Window.DAY: 5}
-_SLOT_LENGTH = {window: (_SLOT[window], _LENGTH[window]) for window in Window}
-Entry = list[int]
-"""The windows of one key: [row, minute start, minute count, hour start, hour count, day
-start, day count]; a count of 0 means no open window of that kind. `row` is the owner's
-reference of where the entry is persisted (0: not yet)."""
+Entry = int
+"""The windows of one key, packed into one integer (one object per key instead of a list of
+seven: the table holds a day of keys, and its size is what the server pays for; see
+docs/benchmarks.md "Frequency control"). Fields, from the lowest bit:
+
+- 16 bits each: the minute, hour and day counts (a count of 0: no open window of that kind);
+- 32 bits each: the minute and the hour window's start, in minutes and in hours since the
+  epoch (clock windows start on whole minutes and hours, so the division is exact);
+- 48 bits: the day window's start in milliseconds;
+- the rest: `row`, the owner's reference of where the entry is persisted (0: not yet).
+"""
+
+_COUNT = 0xFFFF
+_INDEX = 0xFFFF_FFFF
+_MS48 = (1 << 48) - 1
+_H_COUNT, _D_COUNT, _M_START, _H_START, _D_START, _ROW = 16, 32, 48, 80, 112, 160
+_MINUTE_MS, _HOUR_MS, _DAY_MS = 60_000, 3_600_000, 86_400_000
+_MINUTE_FIELDS = ~(_INDEX << _M_START | _COUNT)
+_HOUR_FIELDS = ~(_INDEX << _H_START | _COUNT << _H_COUNT)
+_DAY_FIELDS = ~(_MS48 << _D_START | _COUNT << _D_COUNT)
+_MINUTE, _HOUR, _DAY = Window.MINUTE, Window.HOUR, Window.DAY
+
+
+def pack(row: int, minute_start: int, minute_count: int, hour_start: int, hour_count: int,
+         day_start: int, day_count: int) -> Entry:
+    """An entry from its fields (times in ms; a window with count 0 may have any start)."""
+    return (row << _ROW | day_start << _D_START | hour_start // _HOUR_MS << _H_START
+            | minute_start // _MINUTE_MS << _M_START | day_count << _D_COUNT
+            | hour_count << _H_COUNT | minute_count)
+
+
+def unpack(entry: Entry) -> tuple[int, int, int, int, int, int, int]:
+    """(row, minute start, minute count, hour start, hour count, day start, day count),
+    times in ms: `pack`'s arguments."""
+    return (entry >> _ROW, (entry >> _M_START & _INDEX) * _MINUTE_MS, entry & _COUNT,
+            (entry >> _H_START & _INDEX) * _HOUR_MS, entry >> _H_COUNT & _COUNT,
+            entry >> _D_START & _MS48, entry >> _D_COUNT & _COUNT)
+
+
+def with_row(entry: Entry, row: int) -> Entry:
+    return entry & ((1 << _ROW) - 1) | row << _ROW
+
+
+def _window_of(entry: Entry, window: Window) -> tuple[int, int]:
+    """(start in ms, count) of the window of kind `window` an entry holds."""
+    if window is _DAY:
+        return entry >> _D_START & _MS48, entry >> _D_COUNT & _COUNT
+    if window is _HOUR:
+        return (entry >> _H_START & _INDEX) * _HOUR_MS, entry >> _H_COUNT & _COUNT
+    return (entry >> _M_START & _INDEX) * _MINUTE_MS, entry & _COUNT
 
 
 def entry_window(entry: Entry | None, window: Window, now_ms: int) -> WindowCount:
     """The window of kind `window` of an entry at `now_ms`."""
     if entry is None:
         return current(window, None, now_ms)
-    slot = _SLOT[window]
-    return current(window, (entry[slot], entry[slot + 1]) if entry[slot + 1] else None,
-                   now_ms)
+    start, count = _window_of(entry, window)
+    return current(window, (start, count) if count else None, now_ms)
 
 
 def entry_end(entry: Entry) -> int:
     """When the last open window of an entry ends (0: none is open)."""
-    return max(entry[1] + 60_000 if entry[2] else 0, entry[3] + 3_600_000 if entry[4] else 0,
-               entry[5] + 86_400_000 if entry[6] else 0)
+    _, m_start, m_count, h_start, h_count, d_start, d_count = unpack(entry)
+    return max(m_start + _MINUTE_MS if m_count else 0, h_start + _HOUR_MS if h_count else 0,
+               d_start + _DAY_MS if d_count else 0)
 
 
 class Windows:
@@ -151,29 +195,37 @@ class Windows:
 
     def admit(self, checks: Sequence[RateCheck], now_ms: int) -> Blocked | None:
         state = self.state
-        after: list[tuple[str, int, int, int]] = []
+        after: dict[str, Entry] = {}  # the message's keys as they become if it passes
         for index, check in enumerate(checks):
             key, window, limit = check[0], check[1], check[2]  # a RateCheck, or longer
-            entry = state.get(key)
-            slot, length = _SLOT_LENGTH[window]
-            if window is Window.DAY:
-                if entry is not None and entry[6] and entry[5] <= now_ms < entry[5] + length:
-                    start, count = entry[5], entry[6]
-                else:
-                    start, count = now_ms, 0
-            else:
-                start = (now_ms + CHINA_OFFSET_MS) // length * length - CHINA_OFFSET_MS
-                count = entry[slot + 1] if entry is not None and entry[slot] == start else 0
-            if count >= limit:
-                return Blocked(index, count, start + length)
-            after.append((key, slot, start, count + 1))
-        for key, slot, start, count in after:
-            entry = state.get(key)
+            entry = after.get(key)
             if entry is None:
-                entry = state[key] = [0, 0, 0, 0, 0, 0, 0]
-            entry[slot] = start
-            entry[slot + 1] = count
-        self.dirty.update([key for key, *_ in after])
+                entry = state.get(key, 0)
+            if window is _DAY:
+                start, count = entry >> _D_START & _MS48, entry >> _D_COUNT & _COUNT
+                if count and start <= now_ms < start + _DAY_MS:
+                    if count >= limit:
+                        return Blocked(index, count, start + _DAY_MS)
+                    entry += 1 << _D_COUNT
+                else:
+                    if limit <= 0:
+                        return Blocked(index, 0, now_ms + _DAY_MS)
+                    entry = entry & _DAY_FIELDS | now_ms << _D_START | 1 << _D_COUNT
+            elif window is _MINUTE:
+                start = now_ms // _MINUTE_MS  # China time is a whole number of hours ahead
+                count = entry & _COUNT if entry >> _M_START & _INDEX == start else 0
+                if count >= limit:
+                    return Blocked(index, count, (start + 1) * _MINUTE_MS)
+                entry = entry & _MINUTE_FIELDS | start << _M_START | count + 1
+            else:
+                start = now_ms // _HOUR_MS
+                count = entry >> _H_COUNT & _COUNT if entry >> _H_START & _INDEX == start else 0
+                if count >= limit:
+                    return Blocked(index, count, (start + 1) * _HOUR_MS)
+                entry = entry & _HOUR_FIELDS | start << _H_START | count + 1 << _H_COUNT
+            after[key] = entry
+        state.update(after)
+        self.dirty.update(after)
         return None
 
     def release(self, checks: Iterable[RateCheck], admitted_ms: int) -> None:
@@ -183,20 +235,23 @@ class Windows:
             entry = self.state.get(check.key)
             if entry is None:
                 continue
-            slot = _SLOT[check.window]
-            start, count = entry[slot], entry[slot + 1]
-            if check.window is Window.DAY:
-                same = start <= admitted_ms < start + check.window.length_ms
+            window = check.window
+            start, count = _window_of(entry, window)
+            if window is _DAY:
+                same = start <= admitted_ms < start + _DAY_MS
             else:
-                same = start == clock_start(check.window, admitted_ms)
+                same = start == clock_start(window, admitted_ms)
             if not same or count <= 0:
                 continue
-            entry[slot + 1] = count - 1  # at 0: as if never counted (no window opened)
+            # at 0: as if never counted (no window opened)
+            entry -= 1 << (_D_COUNT if window is _DAY else _H_COUNT if window is _HOUR else 0)
             self.dirty.add(check.key)
-            if not (entry[2] or entry[4] or entry[6]):
+            if entry & (_COUNT | _COUNT << _H_COUNT | _COUNT << _D_COUNT):
+                self.state[check.key] = entry
+            else:
                 del self.state[check.key]
-                if entry[0]:
-                    self.dropped[check.key] = entry[0]
+                if entry >> _ROW:
+                    self.dropped[check.key] = entry >> _ROW
 
     def peek(self, checks: Sequence[RateCheck], now_ms: int) -> list[WindowCount]:
         return [entry_window(self.state.get(c.key), c.window, now_ms) for c in checks]

@@ -25,7 +25,7 @@ from sqlalchemy import Connection
 
 from yizhan.domain.ids import IdGenerator
 from yizhan.domain.model import Message, SignatureNonce
-from yizhan.domain.rates import Blocked, RateCheck, WindowCount, Windows
+from yizhan.domain.rates import Blocked, RateCheck, WindowCount, Windows, pack, unpack, with_row
 from yizhan.storage.messages import _dollar_placeholders
 from yizhan.storage.store import SqlStore
 
@@ -87,7 +87,7 @@ class SqlRateCounter:
         place = _dollar_placeholders if store.is_postgres else str
         async with store._read() as conn:
             rows: list[Any] = list(await conn.exec_driver_sql(place(_LOAD), (now_ms,)))
-        counter._windows.state = {r[1]: [int(r[0]), *(int(v) for v in r[2:8])] for r in rows}
+        counter._windows.state = {r[1]: pack(*(int(v) for v in (r[0], *r[2:8]))) for r in rows}
         counter._latest_ms = counter._purged_ms = now_ms
         return counter
 
@@ -140,9 +140,10 @@ class SqlRateCounter:
             entry = state.get(key)
             if entry is None:
                 continue
-            if not entry[0]:
-                entry[0] = next_row()
-            row, m_start, m_count, h_start, h_count, d_start, d_count = entry
+            row, m_start, m_count, h_start, h_count, d_start, d_count = unpack(entry)
+            if not row:
+                row = next_row()
+                state[key] = with_row(entry, row)
             rows.append((row, key, m_start, m_count, h_start, h_count, d_start, d_count,
                          max(m_start + 60_000 if m_count else 0,
                              h_start + 3_600_000 if h_count else 0,
