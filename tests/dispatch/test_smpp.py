@@ -170,6 +170,26 @@ async def test_a_link_lost_mid_submit_is_ambiguous_and_never_resent(rig: Rig) ->
     assert isinstance(await nothing, Accepted)
 
 
+async def test_a_submit_sm_resp_without_its_nul_is_ambiguous_and_the_link_stays(
+        rig: Rig) -> None:
+    task = rig.send()
+    got = await rig.smsc.expect()
+    got.link.write(Command.SUBMIT_SM_RESP, got.pdu.sequence, Status.ROK, b"0A1B2C")  # no NUL
+    result = await asyncio.wait_for(task, 5)
+    assert isinstance(result, Ambiguous) and "malformed submit_sm_resp" in result.reason
+    again = rig.send(n=2)
+    rig.smsc.answer(await rig.smsc.expect(), message_id="7")
+    assert await asyncio.wait_for(again, 5) == Accepted("7") and rig.channel.binds == 1
+
+
+async def test_a_generic_nack_to_a_submit_is_rejected_with_its_status(rig: Rig) -> None:
+    task = rig.send()
+    got = await rig.smsc.expect()
+    got.link.write(Command.GENERIC_NACK, got.pdu.sequence, Status.RINVCMDID, b"")
+    result = await asyncio.wait_for(task, 5)
+    assert isinstance(result, Rejected) and result.code == "ESME_RINVCMDID"
+
+
 async def test_a_submit_while_not_bound_is_retryable(rig: Rig) -> None:
     await rig.smsc.stop()
     while rig.channel.bound.is_set():

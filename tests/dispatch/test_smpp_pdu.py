@@ -29,6 +29,7 @@ from yizhan.dispatch.channels.smpp_pdu import (
     decode_short_message,
     encode,
     encode_body,
+    peek_destination,
     peek_short_message,
     read_tlv_cstr,
     status_name,
@@ -178,6 +179,7 @@ def test_a_template_writes_the_bytes_of_the_equivalent_short_message(
     assert body == encode_body(expected)
     assert decode_short_message(body) == expected
     assert peek_short_message(body) == (esm, octets, tlvs)
+    assert peek_destination(body) == dest
 
 
 def test_a_receipt_body_is_peeked_without_decoding_the_rest() -> None:
@@ -188,6 +190,14 @@ def test_a_receipt_body_is_peeked_without_decoding_the_rest() -> None:
     for broken in (body[:20], body[:-3], b"no terminators"):
         with pytest.raises(PduError):
             peek_short_message(broken)
+
+
+def test_a_destination_is_peeked_and_a_body_without_terminators_is_a_pdu_error() -> None:
+    body = encode_body(submit(source_addr="1069001", destination_addr="8613800138000"))
+    assert peek_destination(body) == "8613800138000"
+    for broken in (body[:5], body[:body.index(b"8613")], b"no terminators"):
+        with pytest.raises(PduError):
+            peek_destination(broken)
 
 
 def test_a_message_id_response_is_read_without_the_general_decoder() -> None:
