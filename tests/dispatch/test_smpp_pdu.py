@@ -30,6 +30,7 @@ from yizhan.dispatch.channels.smpp_pdu import (
     encode,
     encode_body,
     peek_destination,
+    peek_receipt,
     peek_short_message,
     read_tlv_cstr,
     status_name,
@@ -180,6 +181,8 @@ def test_a_template_writes_the_bytes_of_the_equivalent_short_message(
     assert decode_short_message(body) == expected
     assert peek_short_message(body) == (esm, octets, tlvs)
     assert peek_destination(body) == dest
+    assert peek_receipt(body) == (esm, octets, tlvs.get(Tag.RECEIPTED_MESSAGE_ID),
+                                  tlvs.get(Tag.MESSAGE_STATE))
 
 
 def test_a_receipt_body_is_peeked_without_decoding_the_rest() -> None:
@@ -187,9 +190,12 @@ def test_a_receipt_body_is_peeked_without_decoding_the_rest() -> None:
                               tlvs={Tag.RECEIPTED_MESSAGE_ID: tlv_cstr("1")}))
     assert peek_short_message(body) == (ESM_RECEIPT, b"id:1 stat:DELIVRD err:0",
                                         {Tag.RECEIPTED_MESSAGE_ID: b"1\0"})
-    for broken in (body[:20], body[:-3], b"no terminators"):
+    assert peek_receipt(body) == (ESM_RECEIPT, b"id:1 stat:DELIVRD err:0", b"1\0", None)
+    for broken in (body[:20], body[:-3], body[:-5], b"no terminators"):
         with pytest.raises(PduError):
             peek_short_message(broken)
+        with pytest.raises(PduError):
+            peek_receipt(broken)
 
 
 def test_a_destination_is_peeked_and_a_body_without_terminators_is_a_pdu_error() -> None:

@@ -44,7 +44,7 @@ from yizhan.dispatch.channels.smpp_pdu import (
     Tag,
     decode_short_message,
     parse_status,
-    peek_short_message,
+    peek_receipt,
     status_name,
     tlv_int,
 )
@@ -53,7 +53,7 @@ from yizhan.dispatch.channels.smpp_receipts import (
     IdBase,
     IdFormat,
     PartGroups,
-    parse_receipt,
+    read_receipt,
 )
 from yizhan.dispatch.channels.smpp_uplinks import Reply, UplinkParts
 from yizhan.domain import segments
@@ -502,7 +502,7 @@ class SmppChannel:
                   answers: list[tuple[Link, int]]) -> Receipt | Uplink | None:
         """The event an encoded deliver_sm body carries (None: nothing to report yet). Adds
         the answers it releases to `answers` (none for a part of an incomplete uplink)."""
-        esm_class, short_message, tlvs = peek_short_message(body)
+        esm_class, short_message, tlv_id, state = peek_receipt(body)
         if esm_class & 0x3C != ESM_RECEIPT:
             reply = self._uplinks.offer(decode_short_message(body), ack,
                                         asyncio.get_running_loop().time())
@@ -511,7 +511,7 @@ class SmppChannel:
                 return None
             return self._uplink(reply, now, answers)
         answers.append(ack)
-        parsed = parse_receipt(short_message, tlvs)
+        parsed = read_receipt(short_message, tlv_id, state)
         if parsed is None:
             log.warning("channel %s: receipt without a message id: %r", self.name,
                         short_message[:80])
