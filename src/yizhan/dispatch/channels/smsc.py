@@ -274,18 +274,21 @@ class SmscServer:
         if self.max_per_second and self._over_rate():
             link.write(Command.SUBMIT_SM_RESP, sequence, Status.RTHROTTLED, b"")
             return
-        outcome = self.script.outcome(_e164(peek_destination(body)))
-        sm = decode_short_message(body) if self.script.keywords or outcome.uplink else None
-        mode, _, detail = outcome.submit.partition(":")
-        if mode == "hang":
-            return
-        if mode == "drop":
-            link.abort()
-            return
-        if mode in ("throttle", "reject"):
-            status = Status.RTHROTTLED if mode == "throttle" else _status(detail)
-            link.write(Command.SUBMIT_SM_RESP, sequence, status, b"")
-            return
+        script = self.script
+        dest = peek_destination(body)  # read even when unscripted: a malformed one is nacked
+        outcome = script.outcome(_e164(dest)) if script.numbers else script.default
+        sm = decode_short_message(body) if script.keywords or outcome.uplink else None
+        if outcome.submit != "accept":
+            mode, _, detail = outcome.submit.partition(":")
+            if mode == "hang":
+                return
+            if mode == "drop":
+                link.abort()
+                return
+            if mode in ("throttle", "reject"):
+                status = Status.RTHROTTLED if mode == "throttle" else _status(detail)
+                link.write(Command.SUBMIT_SM_RESP, sequence, status, b"")
+                return
         remote_id = self._next_id()
         code = (self._intercepted(sm) if sm is not None else "") or outcome.code
         if outcome.receipt_first:
