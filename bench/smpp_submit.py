@@ -177,8 +177,9 @@ async def main(args: argparse.Namespace) -> None:
     process, port = await start_simulator(args.pin)
     try:
         print(f"SMPP submit benchmark: {args.messages} messages per window, receipts on, "
-              f"{'uvloop' if args.uvloop else 'asyncio'}, simulator pid {process.pid} "
-              f"on port {port}")
+              f"{'uvloop' if args.uvloop else 'asyncio'}, "
+              f"{'pinned' if args.pin else 'not pinned'}, load average "
+              f"{os.getloadavg()[0]:.2f}, simulator pid {process.pid} on port {port}")
         print(f"{'window':>6} | {'submits/s':>10} | {'with receipts/s':>15} | "
               f"{'ESME CPU us/msg':>15} | {'SMSC CPU us/msg':>15}")
         for window in args.windows:
