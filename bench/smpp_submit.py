@@ -174,11 +174,13 @@ async def simulator_ceiling(port: int, messages: int, simulator: int) -> tuple[f
 
 
 async def main(args: argparse.Namespace) -> None:
+    pinned = args.pin and len(os.sched_getaffinity(0)) > 1
     process, port = await start_simulator(args.pin)
     try:
         print(f"SMPP submit benchmark: {args.messages} messages per window, receipts on, "
-              f"{'uvloop' if args.uvloop else 'asyncio'}, simulator pid {process.pid} "
-              f"on port {port}")
+              f"{'uvloop' if args.uvloop else 'asyncio'}, "
+              f"{'pinned' if pinned else 'not pinned'}, load average "
+              f"{os.getloadavg()[0]:.2f}, simulator pid {process.pid} on port {port}")
         print(f"{'window':>6} | {'submits/s':>10} | {'with receipts/s':>15} | "
               f"{'ESME CPU us/msg':>15} | {'SMSC CPU us/msg':>15}")
         for window in args.windows:

@@ -170,6 +170,56 @@ async def test_a_link_lost_mid_submit_is_ambiguous_and_never_resent(rig: Rig) ->
     assert isinstance(await nothing, Accepted)
 
 
+async def test_a_submit_sm_resp_without_its_nul_is_ambiguous_and_the_link_stays(
+        rig: Rig) -> None:
+    task = rig.send()
+    got = await rig.smsc.expect()
+    got.link.write(Command.SUBMIT_SM_RESP, got.pdu.sequence, Status.ROK, b"0A1B2C")  # no NUL
+    result = await asyncio.wait_for(task, 5)
+    assert isinstance(result, Ambiguous) and "malformed submit_sm_resp" in result.reason
+    again = rig.send(n=2)
+    rig.smsc.answer(await rig.smsc.expect(), message_id="7")
+    assert await asyncio.wait_for(again, 5) == Accepted("7") and rig.channel.binds == 1
+
+
+async def test_a_generic_nack_to_a_submit_is_rejected_with_its_status(rig: Rig) -> None:
+    task = rig.send()
+    got = await rig.smsc.expect()
+    got.link.write(Command.GENERIC_NACK, got.pdu.sequence, Status.RINVCMDID, b"")
+    result = await asyncio.wait_for(task, 5)
+    assert isinstance(result, Rejected) and result.code == "ESME_RINVCMDID"
+
+
+async def test_submits_of_one_turn_leave_in_order_and_answers_find_their_submit(
+        rig: Rig) -> None:
+    tasks = [rig.send(f"【驿站】验证码 {n}", n=n) for n in range(5)]
+    got = [await rig.smsc.expect() for _ in range(5)]
+    assert [g.text for g in got] == [f"【驿站】验证码 {n}" for n in range(5)]
+    for n, incoming in reversed(list(enumerate(got))):  # answered last first
+        rig.smsc.answer(incoming, message_id=f"{n + 10}")
+    results = await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    assert results == [Accepted(f"{n + 10}") for n in range(5)]
+    assert rig.channel._window.used == 0
+
+
+async def test_a_link_cut_with_submits_still_buffered_loses_none_of_them(rig: Rig) -> None:
+    tasks = [rig.send(n=n) for n in range(3)]
+    await asyncio.sleep(0)  # the submits are written to the link's buffer, not yet flushed
+    link = rig.channel._tx
+    assert link is not None and link.in_flight == 3
+    link.abort()
+    results = await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    assert all(isinstance(r, Ambiguous) and "link lost" in r.reason for r in results)
+    assert rig.channel._window.used == 0
+    while rig.channel.binds < 2:  # it reconnects by itself
+        await asyncio.sleep(0.02)
+    await asyncio.wait_for(rig.channel.bound.wait(), 5)
+    again = rig.send(n=4)
+    rig.smsc.answer(await rig.smsc.expect(), message_id="4")
+    assert await asyncio.wait_for(again, 5) == Accepted("4")
+    assert rig.smsc.inbox.empty()  # the cut submits never reached the SMSC: none was resent
+
+
 async def test_a_submit_while_not_bound_is_retryable(rig: Rig) -> None:
     await rig.smsc.stop()
     while rig.channel.bound.is_set():

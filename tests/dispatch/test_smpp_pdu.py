@@ -29,6 +29,8 @@ from yizhan.dispatch.channels.smpp_pdu import (
     decode_short_message,
     encode,
     encode_body,
+    peek_destination,
+    peek_receipt,
     peek_short_message,
     read_tlv_cstr,
     status_name,
@@ -178,6 +180,9 @@ def test_a_template_writes_the_bytes_of_the_equivalent_short_message(
     assert body == encode_body(expected)
     assert decode_short_message(body) == expected
     assert peek_short_message(body) == (esm, octets, tlvs)
+    assert peek_destination(body) == dest
+    assert peek_receipt(body) == (esm, octets, tlvs.get(Tag.RECEIPTED_MESSAGE_ID),
+                                  tlvs.get(Tag.MESSAGE_STATE))
 
 
 def test_a_receipt_body_is_peeked_without_decoding_the_rest() -> None:
@@ -185,9 +190,20 @@ def test_a_receipt_body_is_peeked_without_decoding_the_rest() -> None:
                               tlvs={Tag.RECEIPTED_MESSAGE_ID: tlv_cstr("1")}))
     assert peek_short_message(body) == (ESM_RECEIPT, b"id:1 stat:DELIVRD err:0",
                                         {Tag.RECEIPTED_MESSAGE_ID: b"1\0"})
-    for broken in (body[:20], body[:-3], b"no terminators"):
+    assert peek_receipt(body) == (ESM_RECEIPT, b"id:1 stat:DELIVRD err:0", b"1\0", None)
+    for broken in (body[:20], body[:-3], body[:-5], b"no terminators"):
         with pytest.raises(PduError):
             peek_short_message(broken)
+        with pytest.raises(PduError):
+            peek_receipt(broken)
+
+
+def test_a_destination_is_peeked_and_a_body_without_terminators_is_a_pdu_error() -> None:
+    body = encode_body(submit(source_addr="1069001", destination_addr="8613800138000"))
+    assert peek_destination(body) == "8613800138000"
+    for broken in (body[:5], body[:body.index(b"8613")], b"no terminators"):
+        with pytest.raises(PduError):
+            peek_destination(broken)
 
 
 def test_a_message_id_response_is_read_without_the_general_decoder() -> None:

@@ -10,12 +10,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.conftest import ManualClock
 from tests.dispatch.test_smpp import Sink
 from yizhan.dispatch.channels import smsc as smsc_module
 from yizhan.dispatch.channels.simulator import Outcome, Script
 from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig
+from yizhan.dispatch.channels.smpp_link import Link
+from yizhan.dispatch.channels.smpp_pdu import (
+    ESM_RECEIPT,
+    Bind,
+    Command,
+    MessageState,
+    ShortMessage,
+    Status,
+    SubmitTemplate,
+    Tag,
+    encode_body,
+    tlv_cstr,
+)
+from yizhan.dispatch.channels.smpp_receipts import receipt_text
 from yizhan.dispatch.channels.smsc import SmscServer
 from yizhan.domain.events import Receipt, Uplink
 from yizhan.domain.ports import Accepted, Ambiguous, Rejected, Retryable, SubmitRequest
@@ -139,6 +155,38 @@ async def test_receipts_wait_for_a_receiver_and_are_offered_again(
     [receipt] = await sink.wait_for(1)
     assert isinstance(accepted, Accepted) and isinstance(receipt, Receipt)
     assert receipt.remote_id == accepted.remote_id
+
+
+async def test_a_malformed_submit_sm_is_nacked_and_the_bind_goes_on(scripted: Scripted) -> None:
+    loop = asyncio.get_running_loop()
+    _, link = await loop.create_connection(lambda: Link(lambda _link, _pdu: None),
+                                           "127.0.0.1", scripted.port)
+    try:
+        bound = await asyncio.wait_for(link.request(Command.BIND_TRANSMITTER, Bind("yz")), 5)
+        assert bound.status == Status.ROK
+        nack = await asyncio.wait_for(link.request(Command.SUBMIT_SM, b"\0\1\1no NUL"), 5)
+        assert (nack.command, nack.status) == (Command.GENERIC_NACK, Status.RINVCMDLEN)
+        body = SubmitTemplate().body("106", "8613800138000", b"hi")
+        answer = await asyncio.wait_for(link.request(Command.SUBMIT_SM, body), 5)
+        assert answer.command is Command.SUBMIT_SM_RESP and answer.status == Status.ROK
+    finally:
+        link.close()
+
+
+@given(remote_id=st.text(st.characters(min_codepoint=33, max_codepoint=255), min_size=1,
+                         max_size=30),
+       code=st.sampled_from(["DELIVRD", "EXPIRED", "UNDELIV", "MK:0001", "DB:0141"]),
+       err=st.sampled_from(["000", "001", "9"]), tlvs=st.booleans())
+def test_a_receipt_body_equals_the_receipt_text_written_through_the_template(
+        remote_id: str, code: str, err: str, tlvs: bool) -> None:
+    smsc = SmscServer()
+    text = receipt_text(remote_id, code, err=err).encode("latin-1")
+    expected = ShortMessage(short_message=text, esm_class=ESM_RECEIPT, tlvs={
+        Tag.RECEIPTED_MESSAGE_ID: tlv_cstr(remote_id),
+        Tag.MESSAGE_STATE: bytes((smsc_module.STATES.get(code, MessageState.UNDELIVERABLE),)),
+    } if tlvs else {})
+    for _ in range(2):  # the second time from the cached tail
+        assert smsc._receipt_body(remote_id, code, err, tlvs) == encode_body(expected)
 
 
 async def test_a_script_file_loads_numbers_and_keywords(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import struct
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,7 +37,6 @@ from yizhan.dispatch.channels.smpp_pdu import (
     Bind,
     BindResp,
     Command,
-    MessageIdResp,
     Pdu,
     PduError,
     Status,
@@ -44,7 +44,7 @@ from yizhan.dispatch.channels.smpp_pdu import (
     Tag,
     decode_short_message,
     parse_status,
-    peek_short_message,
+    peek_receipt,
     status_name,
     tlv_int,
 )
@@ -53,7 +53,7 @@ from yizhan.dispatch.channels.smpp_receipts import (
     IdBase,
     IdFormat,
     PartGroups,
-    parse_receipt,
+    read_receipt,
 )
 from yizhan.dispatch.channels.smpp_uplinks import Reply, UplinkParts
 from yizhan.domain import segments
@@ -72,6 +72,9 @@ from yizhan.domain.ports import (
 from yizhan.receipts.codes import PLATFORM, CodeTable
 
 log = logging.getLogger("yizhan.smpp")
+
+_COMMAND_STATUS = struct.Struct(">II")
+"""command_id and command_status, after a PDU's command_length."""
 
 THROTTLES = frozenset({Status.RTHROTTLED, Status.RMSGQFUL})
 """Slow down: always retryable, and they shrink the window."""
@@ -339,7 +342,7 @@ class SmppChannel:
             if link is None or link.transport is None or link.transport.is_closing():
                 return Retryable(f"channel {self.name} is not bound", self.config.reconnect_min)
             try:
-                answer = await link.request(Command.SUBMIT_SM, body)
+                response = await link.request_raw(Command.SUBMIT_SM, body)
             except TimeoutError:
                 return Ambiguous(f"channel {self.name}: no submit_sm_resp within "
                                  f"{self.config.response_timeout:g}s")
@@ -347,11 +350,15 @@ class SmppChannel:
                 return Ambiguous(f"channel {self.name}: link lost before submit_sm_resp")
         finally:
             window.release()
-        status = answer.status
-        if status == Status.ROK and isinstance(answer.body, MessageIdResp):
+        # the response undecoded: its header, then the message id (a C-octet string)
+        command_id, status = _COMMAND_STATUS.unpack_from(response, 4)
+        if status == Status.ROK and command_id == Command.SUBMIT_SM_RESP:
+            end = response.find(0, 16)
+            if end < 0 and len(response) > 16:
+                return self._malformed(link, response)
             if window.limit < window.size:
                 window.succeeded()
-            return self.config.ids.of_submit(answer.body.message_id)
+            return self.config.ids.of_submit(response[16:end].decode("latin-1"))
         name = status_name(status)
         if status in THROTTLES:
             self._throttled()
@@ -359,6 +366,15 @@ class SmppChannel:
         if status in self.config.retryable:
             return Retryable(f"channel {self.name}: {name}", self.config.throttle_backoff)
         return Rejected(name, f"channel {self.name} refused the submit: {name}")
+
+    def _malformed(self, link: Link, response: bytes) -> SubmitResult:
+        """A submit_sm_resp ESME_ROK whose message id has no NUL: the carrier may have taken
+        the message, but there is no id to match its receipt to."""
+        sequence = int.from_bytes(response[12:16], "big")
+        log.warning("channel %s: malformed submit_sm_resp (no NUL after the message id): %r",
+                    self.name, response[:64])
+        link.write(Command.GENERIC_NACK, sequence, Status.RINVCMDLEN, b"")
+        return Ambiguous(f"channel {self.name}: malformed submit_sm_resp (no message id)")
 
     def _throttled(self) -> None:
         loop = asyncio.get_running_loop()
@@ -486,7 +502,7 @@ class SmppChannel:
                   answers: list[tuple[Link, int]]) -> Receipt | Uplink | None:
         """The event an encoded deliver_sm body carries (None: nothing to report yet). Adds
         the answers it releases to `answers` (none for a part of an incomplete uplink)."""
-        esm_class, short_message, tlvs = peek_short_message(body)
+        esm_class, short_message, tlv_id, state = peek_receipt(body)
         if esm_class & 0x3C != ESM_RECEIPT:
             reply = self._uplinks.offer(decode_short_message(body), ack,
                                         asyncio.get_running_loop().time())
@@ -495,7 +511,7 @@ class SmppChannel:
                 return None
             return self._uplink(reply, now, answers)
         answers.append(ack)
-        parsed = parse_receipt(short_message, tlvs)
+        parsed = read_receipt(short_message, tlv_id, state)
         if parsed is None:
             log.warning("channel %s: receipt without a message id: %r", self.name,
                         short_message[:80])

@@ -10,11 +10,12 @@ to its owner's `on_request`. Writes made during one event-loop turn leave in one
 A request is answered to a `Waiter`: an asyncio future for callers that await the response,
 or any object with the same three methods for callers that only count (the simulator's
 receipts: no future and no callback per deliver_sm). Responses are decoded only when someone
-waits for them. Timeouts are swept once a second, never armed per PDU: a request whose
-response is overdue fails with `TimeoutError` (its response, if it comes later, is dropped:
-the caller has already reported it as ambiguous). The same sweep sends enquire_link when the
-link has been quiet for `keepalive` seconds and drops a link whose enquire_link went
-unanswered.
+waits for them, and not at all for a request sent with `request_raw_to`: its waiter gets the
+response's bytes (the hot paths read a status and a message id from them, no `Pdu`).
+Timeouts are swept once a second, never armed per PDU: a request whose response is overdue
+fails with `TimeoutError` (its response, if it comes later, is dropped: the caller has
+already reported it as ambiguous). The same sweep sends enquire_link when the link has been
+quiet for `keepalive` seconds and drops a link whose enquire_link went unanswered.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from yizhan.dispatch.channels.smpp_pdu import (
     HEADER,
@@ -46,12 +47,16 @@ class LinkClosed(ConnectionError):
     """The connection ended before the peer answered."""
 
 
-class Waiter(Protocol):
-    """Who gets a request's response: `asyncio.Future[Pdu]` is one."""
+R_contra = TypeVar("R_contra", contravariant=True)
+
+
+class Waiter(Protocol[R_contra]):
+    """Who gets a request's response: `asyncio.Future[Pdu]` is one (`Future[bytes]` for a
+    raw request)."""
 
     def done(self) -> bool: ...
 
-    def set_result(self, result: Pdu, /) -> None: ...
+    def set_result(self, result: R_contra, /) -> None: ...
 
     def set_exception(self, exception: BaseException, /) -> None: ...
 
@@ -73,7 +78,8 @@ class Link(asyncio.Protocol):
         """Requests handed over undecoded: their Pdu's body is the encoded body (bytes)."""
         self._loop = asyncio.get_running_loop()
         self._framer = Framer()
-        self._pending: dict[int, tuple[Waiter, float]] = {}
+        self._pending: dict[int, tuple[Waiter[Any], float, bool]] = {}
+        """sequence -> waiter, deadline, and whether it takes the response undecoded."""
         self._sequence = 0
         self._out: list[bytes] = []
         self._flush_handle: asyncio.Handle | None = None
@@ -105,6 +111,9 @@ class Link(asyncio.Protocol):
                 entry = pending.pop(sequence, None)
                 if entry is None or entry[0].done():
                     continue
+                if entry[2]:
+                    entry[0].set_result(raw)
+                    continue
             elif self._raw:
                 _, command_id, status, sequence = HEADER.unpack_from(raw)
                 lazy = self._raw.get(command_id)
@@ -133,7 +142,7 @@ class Link(asyncio.Protocol):
             if handle is not None:
                 handle.cancel()
         pending, self._pending = self._pending, {}
-        for waiter, _ in pending.values():
+        for waiter, _, _ in pending.values():
             if not waiter.done():
                 waiter.set_exception(LinkClosed("connection lost before the peer answered"))
         if not self.closed.done():
@@ -150,18 +159,36 @@ class Link(asyncio.Protocol):
         """Send a request; the future gets its response (or generic_nack), or fails with
         TimeoutError or LinkClosed."""
         future: asyncio.Future[Pdu] = self._loop.create_future()
-        self.request_to(future, command, body, timeout)
+        self._request(future, False, command, body, timeout)
         return future
 
-    def request_to(self, waiter: Waiter, command: Command, body: Body = None,
+    def request_raw(self, command: Command, body: Body = None,
+                    timeout: float | None = None) -> asyncio.Future[bytes]:
+        """As `request`, but the future gets the response undecoded (`request_raw_to`)."""
+        future: asyncio.Future[bytes] = self._loop.create_future()
+        self._request(future, True, command, body, timeout)
+        return future
+
+    def request_to(self, waiter: Waiter[Pdu], command: Command, body: Body = None,
                    timeout: float | None = None) -> None:
         """Send a request whose response (or TimeoutError, LinkClosed) goes to `waiter`."""
+        self._request(waiter, False, command, body, timeout)
+
+    def request_raw_to(self, waiter: Waiter[bytes], command: Command, body: Body = None,
+                       timeout: float | None = None) -> None:
+        """As `request_to`, but `waiter` gets the response undecoded: the whole PDU, header
+        included (a generic_nack too: check the command_id). Malformed bodies are the
+        caller's to detect."""
+        self._request(waiter, True, command, body, timeout)
+
+    def _request(self, waiter: Waiter[Any], raw: bool, command: Command, body: Body,
+                 timeout: float | None) -> None:
         if self.transport is None or self.transport.is_closing():
             waiter.set_exception(LinkClosed("the link is closed"))
             return
         sequence = self._sequence = self._sequence % MAX_SEQUENCE + 1
         deadline = self._loop.time() + (self.response_timeout if timeout is None else timeout)
-        self._pending[sequence] = (waiter, deadline)
+        self._pending[sequence] = (waiter, deadline, raw)
         self.write(command, sequence, 0, body)
 
     def respond(self, request: Pdu, status: int = Status.ROK, body: Body = None) -> None:
@@ -209,9 +236,9 @@ class Link(asyncio.Protocol):
 
     def _sweep(self) -> None:
         now = self._loop.time()
-        overdue = [seq for seq, (_, deadline) in self._pending.items() if deadline <= now]
+        overdue = [seq for seq, (_, deadline, _) in self._pending.items() if deadline <= now]
         for seq in overdue:
-            waiter, _ = self._pending.pop(seq)
+            waiter = self._pending.pop(seq)[0]
             if not waiter.done():
                 waiter.set_exception(TimeoutError("no response in time"))
         if self._probe is not None and self._probe.done():

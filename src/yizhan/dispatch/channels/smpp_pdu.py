@@ -403,6 +403,50 @@ def peek_short_message(body: bytes) -> tuple[int, bytes, dict[int, bytes]]:
         raise PduError(f"malformed short message: {exc}") from None
 
 
+def peek_receipt(body: bytes) -> tuple[int, bytes, bytes | None, bytes | None]:
+    """esm_class, short_message and the receipted_message_id and message_state TLVs (None
+    when absent) of an encoded deliver_sm body: what a receipt is read from, without a dict
+    of its TLVs (the ESME's hot path: every receipt)."""
+    try:
+        find = body.index
+        end = find(0, find(0, find(0) + 3) + 3)  # service_type, source_addr, destination
+        esm_class = body[end + 1]
+        end = find(0, find(0, end + 4) + 1)  # schedule_delivery_time, validity_period
+        pos = end + 6
+        stop = pos + body[end + 5]
+        size = len(body)
+        if stop > size:
+            raise IndexError("short_message runs past the PDU")
+        receipted = state = None
+        pos, unpack = stop, _TLV.unpack_from
+        while pos < size:
+            if pos + 4 > size:
+                raise IndexError("truncated TLV header")
+            tag, length = unpack(body, pos)
+            pos += 4
+            if pos + length > size:
+                raise IndexError("TLV value runs past the PDU")
+            if tag == _RECEIPTED_MESSAGE_ID:
+                receipted = body[pos:pos + length]
+            elif tag == _MESSAGE_STATE:
+                state = body[pos:pos + length]
+            pos += length
+        return esm_class, body[end + 6:stop], receipted, state
+    except (IndexError, ValueError) as exc:
+        raise PduError(f"malformed short message: {exc}") from None
+
+
+def peek_destination(body: bytes) -> str:
+    """destination_addr of an encoded submit_sm / deliver_sm body, the rest unread (the
+    scripted simulator's hot path)."""
+    try:
+        find = body.index
+        start = find(0, find(0) + 3) + 3  # after service_type, source_addr and their TON/NPI
+        return body[start:find(0, start)].decode("latin-1")
+    except ValueError as exc:
+        raise PduError(f"malformed short message: {exc}") from None
+
+
 def _decode_body(command: Command, r: _Reader) -> Body:
     kind = _BODY_TYPES.get(command)
     if kind is None:
@@ -442,6 +486,7 @@ def decode(data: bytes) -> Pdu:
 
 
 _COMMANDS = {int(c): c for c in Command}
+_RECEIPTED_MESSAGE_ID, _MESSAGE_STATE = int(Tag.RECEIPTED_MESSAGE_ID), int(Tag.MESSAGE_STATE)
 _ID_RESPONSES = frozenset({int(Command.SUBMIT_SM_RESP), int(Command.DELIVER_SM_RESP)})
 
 

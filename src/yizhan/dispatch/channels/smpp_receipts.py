@@ -109,6 +109,13 @@ def _standard(raw: str) -> tuple[str, str, str] | None:
 def parse_receipt(short_message: bytes, tlvs: Mapping[int, bytes]) -> ParsedReceipt | None:
     """The receipt in a deliver_sm (its short_message and TLVs), or None when it names no
     message id."""
+    return read_receipt(short_message, tlvs.get(Tag.RECEIPTED_MESSAGE_ID),
+                        tlvs.get(Tag.MESSAGE_STATE))
+
+
+def read_receipt(short_message: bytes, tlv_id: bytes | None,
+                 state: bytes | None) -> ParsedReceipt | None:
+    """`parse_receipt` given the two TLVs a receipt may carry (`peek_receipt` finds them)."""
     raw = short_message.decode("latin-1")
     standard = _standard(raw)
     if standard is not None:
@@ -116,13 +123,11 @@ def parse_receipt(short_message: bytes, tlvs: Mapping[int, bytes]) -> ParsedRece
     else:
         fields = parse_text(raw) if raw else {}
         text_id, code, err = fields.get("id", ""), fields.get("stat", ""), fields.get("err", "")
-    tlv_id = tlvs.get(Tag.RECEIPTED_MESSAGE_ID)
     remote_id = read_tlv_cstr(tlv_id) if tlv_id else text_id
     if not remote_id:
         return None
     code = code.upper()
     if not code:
-        state = tlvs.get(Tag.MESSAGE_STATE)
         try:
             code = STATE_WORDS[MessageState(state[0])] if state else "UNKNOWN"
         except ValueError:

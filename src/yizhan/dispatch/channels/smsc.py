@@ -45,12 +45,15 @@ from yizhan.dispatch.channels.smpp_pdu import (
     MessageIdResp,
     MessageState,
     Pdu,
+    PduError,
     ShortMessage,
     Status,
     SubmitTemplate,
     Tag,
+    decode_short_message,
     encode_body,
     parse_status,
+    peek_destination,
     text_of,
     tlv_int,
 )
@@ -63,6 +66,8 @@ RETRY_SECONDS = 1.0
 OFFERS = 30
 RECEIVERS = frozenset({Command.BIND_RECEIVER, Command.BIND_TRANSCEIVER})
 SENDERS = frozenset({Command.BIND_TRANSMITTER, Command.BIND_TRANSCEIVER})
+RAW_REQUESTS = frozenset({Command.SUBMIT_SM})
+"""submit_sm reach the server undecoded: a scripted submit reads only its destination."""
 STATES = {"DELIVRD": MessageState.DELIVERED, "EXPIRED": MessageState.EXPIRED,
           "UNDELIV": MessageState.UNDELIVERABLE, "REJECTD": MessageState.REJECTED,
           "UNKNOWN": MessageState.UNKNOWN}
@@ -104,9 +109,10 @@ class _Due:
     def done(self) -> bool:
         return False
 
-    def set_result(self, result: Pdu, /) -> None:
+    def set_result(self, result: bytes, /) -> None:
+        """The deliver_sm_resp, undecoded (`Link.request_raw_to`): only its status counts."""
         assert self.owner is not None
-        self.owner.acknowledged(self, result.status)
+        self.owner.acknowledged(self, int.from_bytes(result[8:12], "big"))
 
     def set_exception(self, exception: BaseException, /) -> None:
         assert self.owner is not None
@@ -138,7 +144,9 @@ class SmscServer:
         self._server: asyncio.Server | None = None
         self._window_start = 0.0
         self._in_window = 0
-        self._template = SubmitTemplate()
+        self._receipt_head = SubmitTemplate().body("", "", b"", 0, ESM_RECEIPT)[:-1]
+        """A receipt's deliver_sm body up to its sm_length (every field before is fixed)."""
+        self._receipt_tails: dict[tuple[str, str], bytes] = {}
         self._last_receiver: Link | None = None
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -147,7 +155,8 @@ class SmscServer:
         """Listen; returns the port (0 picks a free one)."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: Link(self._on_request, name="smsc", keepalive=0), host, port)
+            lambda: Link(self._on_request, name="smsc", keepalive=0,
+                         raw_requests=RAW_REQUESTS), host, port)
         return int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
@@ -215,12 +224,20 @@ class SmscServer:
             link.respond(pdu)
             link.close()
         elif command is Command.SUBMIT_SM:
+            body = pdu.body
+            assert isinstance(body, bytes)  # submit_sm arrive undecoded (RAW_REQUESTS)
             if link.bound_as not in SENDERS:
                 link.respond(pdu, Status.RINVBNDSTS)
-            elif self.manual:
-                self.inbox.put_nowait(Incoming(link, pdu))
-            else:
-                self._submit(link, pdu)
+                return
+            try:
+                if self.manual:
+                    decoded = Pdu(command, pdu.sequence, pdu.status, decode_short_message(body))
+                    self.inbox.put_nowait(Incoming(link, decoded))
+                else:
+                    self._submit(link, pdu.sequence, body)
+            except PduError as exc:
+                log.warning("smsc: %s", exc)
+                link.write(Command.GENERIC_NACK, pdu.sequence, exc.status, b"")
         else:
             link.send(Pdu(Command.GENERIC_NACK, pdu.sequence, Status.RINVCMDID))
 
@@ -251,34 +268,38 @@ class SmscServer:
         if link in self.links:
             self.links.remove(link)
 
-    def _submit(self, link: Link, pdu: Pdu) -> None:
-        sm = pdu.body
-        assert isinstance(sm, ShortMessage)
+    def _submit(self, link: Link, sequence: int, body: bytes) -> None:
+        """Answer a submit_sm as the script says. Its body comes undecoded: the destination
+        is all most submits need; keywords and uplinks decode the whole message."""
         if self.max_per_second and self._over_rate():
-            link.respond(pdu, Status.RTHROTTLED)
+            link.write(Command.SUBMIT_SM_RESP, sequence, Status.RTHROTTLED, b"")
             return
-        outcome = self.script.outcome(_e164(sm.destination_addr))
-        mode, _, detail = outcome.submit.partition(":")
-        if mode == "hang":
-            return
-        if mode == "drop":
-            link.abort()
-            return
-        if mode in ("throttle", "reject"):
-            status = Status.RTHROTTLED if mode == "throttle" else _status(detail)
-            link.respond(pdu, status)
-            return
+        script = self.script
+        dest = peek_destination(body)  # read even when unscripted: a malformed one is nacked
+        outcome = script.outcome(_e164(dest)) if script.numbers else script.default
+        sm = decode_short_message(body) if script.keywords or outcome.uplink else None
+        if outcome.submit != "accept":
+            mode, _, detail = outcome.submit.partition(":")
+            if mode == "hang":
+                return
+            if mode == "drop":
+                link.abort()
+                return
+            if mode in ("throttle", "reject"):
+                status = Status.RTHROTTLED if mode == "throttle" else _status(detail)
+                link.write(Command.SUBMIT_SM_RESP, sequence, status, b"")
+                return
         remote_id = self._next_id()
-        code = self._intercepted(sm) or outcome.code
+        code = (self._intercepted(sm) if sm is not None else "") or outcome.code
         if outcome.receipt_first:
             self._send_receipt(self._due(0, link.system_id,
                                          self._receipt_body(remote_id, code, "000", True)))
-        link.write(Command.SUBMIT_SM_RESP, pdu.sequence, Status.ROK,
+        link.write(Command.SUBMIT_SM_RESP, sequence, Status.ROK,
                    remote_id.encode("latin-1") + b"\0")
         self.submitted += 1
         self._follow_up(link.system_id, remote_id, code, sm, outcome)
 
-    def _follow_up(self, system_id: str, remote_id: str, code: str, sm: ShortMessage,
+    def _follow_up(self, system_id: str, remote_id: str, code: str, sm: ShortMessage | None,
                    outcome: Outcome) -> None:
         count = 0 if outcome.receipt_first else outcome.receipts
         delay = outcome.delay
@@ -291,6 +312,7 @@ class SmscServer:
             else:  # due now: straight behind the submit_sm_resp, no timer
                 self._send_receipt(item)
         if outcome.uplink:  # a long reply goes in parts, as a handset's SMSC sends it
+            assert sm is not None  # decoded by _submit for its uplink
             for part in uplink_parts(sm.destination_addr, sm.source_addr, outcome.uplink,
                                      reference=next(self._seq) & 0xFF):
                 self._schedule(self._due(due, system_id, encode_body(part)))
@@ -323,12 +345,20 @@ class SmscServer:
             written = str(int(remote_id, 16))
         elif self.receipt_ids == "padded":
             written = remote_id.lower().rjust(16, "0")
-        text = receipt_text(written, code, err=err).encode("latin-1")
-        body = self._template.body("", "", text, 0, ESM_RECEIPT)
-        if not tlvs:
-            return body
+        # receipt_text(id, code, err) is "id:" + id + a tail that depends on code and err
+        # only: the tail is encoded once per pair (a script has a handful of codes)
+        tail = self._receipt_tails.get((code, err))
+        if tail is None:
+            if len(self._receipt_tails) > 1000:
+                self._receipt_tails.clear()
+            tail = receipt_text("", code, err=err)[3:].encode("latin-1")
+            self._receipt_tails[code, err] = tail
         written_id = written.encode("latin-1")
-        return b"".join((body, _RECEIPTED_ID.pack(Tag.RECEIPTED_MESSAGE_ID, len(written_id) + 1),
+        head = (self._receipt_head, bytes((3 + len(written_id) + len(tail),)), b"id:",
+                written_id, tail)
+        if not tlvs:
+            return b"".join(head)
+        return b"".join((*head, _RECEIPTED_ID.pack(Tag.RECEIPTED_MESSAGE_ID, len(written_id) + 1),
                          written_id, b"\0", _STATE_TLVS.get(code, _STATE_TLVS["UNDELIV"])))
 
     def _schedule(self, item: _Due) -> None:
@@ -351,7 +381,7 @@ class SmscServer:
         if link is None:
             self._held.append(item)
             return
-        link.request_to(item, Command.DELIVER_SM, item.body)
+        link.request_raw_to(item, Command.DELIVER_SM, item.body)
 
     def acknowledged(self, item: _Due, status: int | None) -> None:
         """The ESME's answer to a deliver_sm (None: none came, or the link dropped)."""
