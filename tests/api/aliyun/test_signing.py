@@ -81,3 +81,10 @@ def test_missing_and_unsupported_credentials() -> None:
         ("SignatureMethod", "HMAC-SHA256")], [], {}, b"")
     assert isinstance(r := signing.credentials(v1_sha256), Refusal)
     assert r.code == "InvalidSignatureMethod"
+
+
+def test_encoded_values_are_remembered_and_the_memory_stays_bounded() -> None:
+    assert signing.pct("驿站") == signing.pct("驿站") == "%E9%A9%BF%E7%AB%99"
+    for n in range(signing._ENCODED_MAX + 10):
+        assert signing.pct(f"{{\"code\":\"{n}\"}}") == f"%7B%22code%22%3A%22{n}%22%7D"
+    assert len(signing._ENCODED) <= signing._ENCODED_MAX
