@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from yizhan.domain.errors import Refusal
@@ -140,12 +141,16 @@ def signature_scene(ctx: SendContext) -> Refusal | None:
     return None
 
 
+_sign_name = attrgetter("sign_name")
+_params = attrgetter("params")
+
+
 def render_bodies(ctx: SendContext) -> Refusal | None:
     assert ctx.template is not None
     recipients = ctx.recipients
     first = recipients[0] if recipients else None
-    if first is not None and all(r.sign_name == first.sign_name and r.params is first.params
-                                 for r in recipients):
+    if (first is not None and len(set(map(_sign_name, recipients))) == 1
+            and len(set(map(id, map(_params, recipients)))) == 1):
         # SendSms and the native API: one signature and one parameter set for every
         # number, so one rendering serves up to 1000 messages.
         params = templates.parse_params(first.params)
