@@ -15,7 +15,7 @@ request and per number, split by thread, with how many requests shared a commit:
 than `aliyun_send.py`'s rates on a shared machine. `--profile` writes a cProfile of the
 measured phase (event loop's thread only); `--gc` reports the collector's pauses. The
 runtime is tuned as `yizhan serve` tunes it (`cli.tune_runtime`, uvloop); HTTP (Granian)
-is left out, which costs a single-number request about 40-50 µs more in the server.
+is left out, which in the server adds 60-90 µs to a single-number request (docs/benchmarks.md).
 """
 
 from __future__ import annotations
