@@ -154,6 +154,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--bulk-connections", type=int, default=16,
+                        help="connections of the 1000-number phase (16: 16,000 numbers in "
+                        "flight; at 64 a busy server answers later than wrk waits)")
     parser.add_argument("--role", default="all", choices=["all", "api"],
                         help="server role: all (embedded) or api (no dispatch in process)")
     parser.add_argument("--server-cpus", default="0", choices=["0", "all"],
@@ -161,6 +164,8 @@ def main() -> int:
                         "both cores (wrk stays on CPU 1 and shares it)")
     parser.add_argument("--profile", type=Path, help="run py-spy on the server during the "
                         "measured single-number phase, write raw stacks here, print a summary")
+    parser.add_argument("--profile-phase", default="single", choices=["single", "bulk"],
+                        help="the phase --profile samples")
     parser.add_argument("--py-spy", help="path of the py-spy binary (default: on PATH)")
     args = parser.parse_args()
     args.py_spy = args.py_spy or shutil.which("py-spy")
@@ -206,21 +211,25 @@ def run(args: argparse.Namespace, wrk: str, taskset: str | None, data_dir: Path,
     result: dict[str, object] = {"bench": "aliyun_send", "role": args.role,
                                  "server_cpus": args.server_cpus,
                                  "date": datetime.now(UTC).isoformat(timespec="seconds"),
-                                 "connections": args.connections, "duration_s": args.duration}
+                                 "connections": args.connections,
+                                 "bulk_connections": args.bulk_connections,
+                                 "duration_s": args.duration,
+                                 "load_average": round(os.getloadavg()[0], 2)}
     try:
         wait_healthy(f"{base}/healthz", server, timeout=60)
 
         def phase(name: str, files: tuple[Path, Path], script: Path,
-                  pause_ms: int = 0, profile: Path | None = None) -> dict:
+                  pause_ms: int = 0, profile: Path | None = None,
+                  connections: int = args.connections) -> dict:
             """Warm-up on the first file, measure on the second: no nonce is sent twice."""
-            run_wrk(wrk, taskset, script, base, WARMUP_S, args.connections,
+            run_wrk(wrk, taskset, script, base, WARMUP_S, connections,
                     [str(files[0]), str(pause_ms)], server.pid)
             profiler = None if profile is None else subprocess.Popen(
                 pinned(1, [args.py_spy, "record", "--pid", str(server.pid), "--duration",
                            str(max(1, args.duration - 1)), "--rate", "100", "--threads",
                            "-f", "raw", "-o", str(profile)], taskset),
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            measured = run_wrk(wrk, taskset, script, base, args.duration, args.connections,
+            measured = run_wrk(wrk, taskset, script, base, args.duration, connections,
                                [str(files[1]), str(pause_ms)], server.pid)
             if profiler is not None:
                 profiler.wait(timeout=60)
@@ -241,7 +250,8 @@ def run(args: argparse.Namespace, wrk: str, taskset: str | None, data_dir: Path,
         single_files = signed("single", 12_000, 1, 0)
         bulk_files = signed("bulk", 120, 1000, 1_000_000)
         log(f"signed the requests in {time.monotonic() - started:.1f}s")
-        single = phase("SendSms, 1 number", single_files, lua, profile=args.profile)
+        single = phase("SendSms, 1 number", single_files, lua,
+                       profile=args.profile if args.profile_phase == "single" else None)
         half = single["ok_per_s"] / 2
         pause = max(1, int(args.connections / max(half, 1) * 1000))
         half_files = signed("half", half * 1.2, 1, 20_000_000)
@@ -250,7 +260,8 @@ def run(args: argparse.Namespace, wrk: str, taskset: str | None, data_dir: Path,
         at_half = phase(f"SendSms, 1 number at ~{half:.0f}/s", half_files, lua, pause)
         if args.role == "all":
             drain(data_dir)
-        bulk = phase("SendSms, 1000 numbers", bulk_files, lua)
+        bulk = phase("SendSms, 1000 numbers", bulk_files, lua, connections=args.bulk_connections,
+                     profile=args.profile if args.profile_phase == "bulk" else None)
         result.update({
             "ceiling_rps": round(ceiling["ok_per_s"], 1),
             "single_ok_per_s": round(single["ok_per_s"], 1),
@@ -262,6 +273,10 @@ def run(args: argparse.Namespace, wrk: str, taskset: str | None, data_dir: Path,
                 single["server_cpu_pct"] * 1e4 / single["ok_per_s"], 1)),
             "bulk_requests_per_s": round(bulk["ok_per_s"], 1),
             "bulk_numbers_per_s": round(bulk["ok_per_s"] * 1000, 1),
+            "bulk_p99_ms": bulk["latency_us"]["p99"] / 1000,
+            "bulk_cpu_us_per_number": (None if bulk["server_cpu_pct"] is None
+                                       or not bulk["ok_per_s"] else round(
+                bulk["server_cpu_pct"] * 10 / bulk["ok_per_s"], 2)),
             "half_rate_per_s": round(at_half["ok_per_s"], 1),
             "half_rate_p99_ms": at_half["latency_us"]["p99"] / 1000,
             "errors": single["not_ok"] + bulk["not_ok"] + at_half["not_ok"],

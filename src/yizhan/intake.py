@@ -183,37 +183,44 @@ class Intake:
             ctx.test_numbers = await self._lists.test_numbers(ctx.account.id)
 
     def _build(self, ctx: SendContext, out_id: str) -> list[Message]:
-        assert ctx.template is not None
+        """One message per number. This runs for each of the 1000 numbers of a bulk request:
+        what numbers share (the parts of a text, the fields of a queued message) is worked
+        out once, and a queued message is built from positional fields."""
+        template = ctx.template
+        assert template is not None
         now = ctx.now
-        ids = [self._ids.next_id() for _ in ctx.numbers]
+        ids = self._ids.next_ids(len(ctx.numbers))
         biz_id = self._ids.biz_id(ids[0])
         parts: dict[str, int] = {}
         price = (ctx.account.part_price if ctx.account.part_price is not None
                  else self._part_price)
-        return [
-            Message(id=message_id, biz_id=biz_id, account_id=ctx.account.id, phone=number,
-                    sign_name=recipient.sign_name, template_code=ctx.template.code,
-                    template_type=ctx.template.type, content=body,
-                    segments=parts.get(body) or parts.setdefault(
-                        body, segments.count_parts(body)),
-                    out_id=out_id, created_at=now, part_price=price,
-                    **_outcome(refusal, ctx.notes.get(index, "")))
-            for index, (message_id, number, recipient, body, refusal)
-            in enumerate(zip(ids, ctx.numbers, ctx.recipients, ctx.bodies, ctx.refusals,
-                             strict=True))
-        ]
+        account_id, code, kind = ctx.account.id, template.code, template.type
+        notes = ctx.notes
+        built = []
+        for index, (message_id, number, recipient, body, refusal) in enumerate(
+                zip(ids, ctx.numbers, ctx.recipients, ctx.bodies, ctx.refusals, strict=True)):
+            count = parts.get(body)
+            if count is None:
+                count = parts[body] = segments.count_parts(body)
+            if refusal is None:
+                built.append(Message(message_id, biz_id, account_id, number,
+                                     recipient.sign_name, code, kind, body, count,
+                                     MessageStatus.WAITING, "", out_id, now,
+                                     DispatchState.QUEUED, "", "", None, None,
+                                     notes.get(index, ""), price))
+            else:
+                built.append(Message(id=message_id, biz_id=biz_id, account_id=account_id,
+                                     phone=number, sign_name=recipient.sign_name,
+                                     template_code=code, template_type=kind, content=body,
+                                     segments=count, out_id=out_id, created_at=now,
+                                     part_price=price, **_refused(refusal)))
+        return built
 
 
-_QUEUED: dict[str, Any] = {"status": MessageStatus.WAITING, "error_code": "",
-                           "dispatch_state": DispatchState.QUEUED}
-
-
-def _outcome(refusal: Refusal | None, note: str) -> dict[str, Any]:
-    """A number that passed is queued for dispatch (with the note a check left, such as
-    voice delivery, as its reason); a refused one is a failed record that carries the code
-    and the rule that fired, and never leaves the platform."""
-    if refusal is None:
-        return {**_QUEUED, "reason": note} if note else _QUEUED
+def _refused(refusal: Refusal) -> dict[str, Any]:
+    """A refused number is a failed record that carries the code and the rule that fired,
+    and never leaves the platform (a number that passed is queued for dispatch, with the
+    note a check left, such as voice delivery, as its reason)."""
     return {"status": MessageStatus.FAILED, "error_code": refusal.code,
             "dispatch_state": DispatchState.DONE,
             "reason": f"{refusal.rule}: {refusal.detail}" if refusal.rule else refusal.detail}

@@ -224,3 +224,14 @@ def test_numbers_of_supported_carriers_and_international_pass(number: str) -> No
 def test_unsupported_segments_refuse_the_number(number: str, detail: str) -> None:
     refusal = supported_segment(context(["+8613800138000", number]), 1)
     assert refusal == Refusal("isv.MOBILE_NUMBER_ILLEGAL", detail, "numbers.segment")
+
+
+def test_numbers_of_one_segment_share_the_verdict_and_refusals_name_their_number() -> None:
+    numbers = ["+8613900000001", "+8613900000002", "+8617000000001", "+8617000000002",
+               "+14155550123"]
+    ctx = context(numbers)
+    verdicts = [supported_segment(ctx, i) for i in range(len(numbers))]
+    assert verdicts[0] is None and verdicts[1] is None and verdicts[4] is None
+    refused = [v for v in verdicts if v is not None]
+    assert [r.code for r in refused] == ["isv.MOBILE_NUMBER_ILLEGAL"] * 2
+    assert "17000000001" in refused[0].detail and "17000000002" in refused[1].detail

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.policy.contexts import context, template
+from tests.policy.contexts import ACCOUNT, T0, context, template
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import TemplateType
+from yizhan.policy import chain
+from yizhan.policy.chain import Recipient, SendContext
 from yizhan.policy.templates import (
     MAX_PARAM_LENGTH,
     check_new_template,
@@ -95,3 +97,27 @@ def test_opt_out_is_checked_at_send_for_older_promotion_templates() -> None:
     assert refusal is not None and refusal.rule == "template.opt_out"
     ctx.template = template(TemplateType.PROMOTION, "新品上市。拒收请回复R")
     assert promotion_opt_out(ctx) is None
+
+
+def test_numbers_that_share_signature_and_parameters_are_rendered_once() -> None:
+    """SendSms: one rendering for every number; SendBatchSms: one per parameter set."""
+    shared = '{"code":"0207"}'
+    ctx = SendContext(ACCOUNT, "SMS_1", [Recipient(f"1390000000{n}", "驿站", shared)
+                                         for n in range(3)], 1000, now=T0)
+    ctx.template = template()
+    assert chain.render_bodies(ctx) is None
+    assert ctx.bodies == ["【驿站】您的验证码为0207"] * 3
+    mixed = SendContext(ACCOUNT, "SMS_1", [Recipient("13900000001", "驿站", shared),
+                                           Recipient("13900000002", "阿里", '{"code":"1"}')],
+                        1000, now=T0)
+    mixed.template = template()
+    assert chain.render_bodies(mixed) is None
+    assert mixed.bodies == ["【驿站】您的验证码为0207", "【阿里】您的验证码为1"]
+
+
+def test_shared_parameters_that_are_refused_refuse_the_request() -> None:
+    ctx = SendContext(ACCOUNT, "SMS_1", [Recipient(f"1390000000{n}", "驿站", '{"code":207}')
+                                         for n in range(3)], 1000, now=T0)
+    ctx.template = template()
+    refusal = chain.render_bodies(ctx)
+    assert refusal is not None and refusal.code == "isv.INVALID_JSON_PARAM"

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection
 
+from yizhan.domain.model import (
+    BizId,
+    Message,
+    MessageId,
+    MessageStatus,
+    PhoneNumber,
+    TemplateCode,
+    TemplateType,
+)
+from yizhan.storage.messages import _dollar_placeholders, _hot_sql
+from yizhan.storage.records import SWEEP
 from yizhan.storage.store import SqlStore
 from yizhan.storage.tables import metadata
 
@@ -20,3 +32,51 @@ def _differences(conn: Connection) -> list[Any]:
 async def test_migrations_and_tables_agree(store: SqlStore) -> None:
     async with store.engine.connect() as conn:
         assert await conn.run_sync(_differences) == []
+
+
+def _plan(conn: Connection, statement: str, params: tuple[Any, ...]) -> str:
+    """The database's plan for `statement` (`?` placeholders), as one text."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # an empty table: force it
+        rows = conn.exec_driver_sql("EXPLAIN " + _dollar_placeholders(statement), params)
+    else:
+        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
+    return "\n".join(str(row[-1]) for row in rows)
+
+
+async def test_receipts_and_the_sweeper_use_the_partial_indexes(store: SqlStore) -> None:
+    """The indexes of submitted messages leave unsubmitted ones out (nothing to write when a
+    message is accepted), and the queries that need them still use them."""
+    sql = _hot_sql(store.is_postgres)
+    statement, params = sql.targets("cmcc", ["r1", "r2"])
+    if store.is_postgres:
+        statement = statement.replace("$1", "?").replace("$2", "?")
+    cutoff = sql.ts(datetime(2026, 1, 1, tzinfo=UTC))
+    async with store.engine.begin() as conn:
+        assert "ix_messages_channel_remote" in await conn.run_sync(_plan, statement, params)
+        assert "ix_messages_waiting_submitted" in await conn.run_sync(
+            _plan, SWEEP, (cutoff, 10))
+
+
+async def test_accepted_messages_enter_the_submitted_indexes_only_once_submitted(
+        store: SqlStore) -> None:
+    if store.is_postgres:
+        return  # the index entries are counted through SQLite's INDEXED BY
+    account = await store.create_account("acme", now=datetime.now(UTC))
+    at = datetime.now(UTC)
+    message = Message(MessageId(1), BizId("1^0"), account.id, PhoneNumber("+8613900000001"),
+                      "s", TemplateCode("SMS_1"), TemplateType.NOTIFICATION, "hi", 1,
+                      MessageStatus.WAITING, "", "", at)
+    await store.accept([message])
+    counts = (
+        "SELECT count(*) FROM messages INDEXED BY ix_messages_channel_remote "
+        "WHERE remote_id <> '' AND channel = 'cmcc'",
+        "SELECT count(*) FROM messages INDEXED BY ix_messages_waiting_submitted "
+        "WHERE status = 'waiting' AND submitted_at < '9999-12-31 00:00:00.000000'",
+    )
+    async with store.engine.connect() as conn:
+        assert [(await conn.exec_driver_sql(q)).scalar() for q in counts] == [0, 0]
+        await conn.exec_driver_sql(
+            "UPDATE messages SET channel = 'cmcc', remote_id = 'r1', submitted_at = "
+            "'2026-11-26 01:00:00.000000' WHERE id = 1")
+        assert [(await conn.exec_driver_sql(q)).scalar() for q in counts] == [1, 1]

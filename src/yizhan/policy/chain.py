@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from operator import attrgetter
+from typing import Any, NamedTuple
 
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import (
@@ -39,9 +40,9 @@ from yizhan.policy import (
 from yizhan.policy.lists import EMPTY_BLACKLIST, NO_OPT_OUTS, Blacklist, OptOuts
 
 
-@dataclass(frozen=True, slots=True)
-class Recipient:
-    """One destination of a send request, with its own signature and parameters."""
+class Recipient(NamedTuple):
+    """One destination of a send request, with its own signature and parameters (a named
+    tuple: a bulk request makes 1000 of them, at half a frozen dataclass's cost)."""
 
     phone: str
     sign_name: str
@@ -140,8 +141,26 @@ def signature_scene(ctx: SendContext) -> Refusal | None:
     return None
 
 
+_sign_name = attrgetter("sign_name")
+_params = attrgetter("params")
+
+
 def render_bodies(ctx: SendContext) -> Refusal | None:
     assert ctx.template is not None
+    recipients = ctx.recipients
+    first = recipients[0] if recipients else None
+    if (first is not None and len(set(map(_sign_name, recipients))) == 1
+            and len(set(map(id, map(_params, recipients)))) == 1):
+        # SendSms and the native API: one signature and one parameter set for every
+        # number, so one rendering serves up to 1000 messages.
+        params = templates.parse_params(first.params)
+        if isinstance(params, Refusal):
+            return params
+        text = templates.render(ctx.template.content, params)
+        if isinstance(text, Refusal):
+            return text
+        ctx.bodies = [f"【{first.sign_name}】{text}"] * len(recipients)
+        return None
     ctx.bodies = []
     rendered: dict[tuple[str, str], str] = {}  # most requests share one parameter set
     for recipient in ctx.recipients:

@@ -81,8 +81,14 @@ def display(number: PhoneNumber) -> str:
 def supported_segment(ctx: SendContext, index: int) -> Refusal | None:
     """Per number: a mainland number must be in a segment of one of the three carriers."""
     number = ctx.numbers[index]
+    # Numbers of one segment share the answer: "+86" and at most 4 digits decide it. Only
+    # passes are remembered (a refusal names its number).
+    key = ("numbers.segment", number[:7])
+    if key in ctx.memo:
+        return None
     segment = mainland_segment(number)
     if segment is None or segment.carrier is not None:
+        ctx.memo[key] = None
         return None
     return Refusal("isv.MOBILE_NUMBER_ILLEGAL",
                    f"{display(number)}: segment {segment.prefix} is not supported "

@@ -65,6 +65,9 @@ R = TypeVar("R")
 _STATUSES = {s.value: s for s in MessageStatus}
 _STATES = {s.value: s for s in DispatchState}
 _TYPES = {t.value: t for t in TemplateType}
+_VALUES: dict[Any, str] = {e: e.value for kind in (MessageStatus, DispatchState, TemplateType)
+                           for e in kind}
+"""Plain strings of the enums, bound as parameters (a dict lookup costs less than `.value`)."""
 _CLAIM_COLUMNS = ("m.id, m.biz_id, m.account_id, m.phone, m.sign_name, m.template_code, "
                   "m.template_type, m.content, m.segments, m.status, m.error_code, m.out_id, "
                   "m.created_at, m.dispatch_state, m.channel, m.remote_id, m.submitted_at, "
@@ -146,9 +149,10 @@ class _HotSql:
         with what applying a receipt and billing need (`Target`). On PostgreSQL the rows are
         locked, in id order: a second stage applying a duplicate of the same receipt waits,
         then sees the message no longer waiting, so it is never billed twice."""
+        # `remote_id <> ''` lets both databases use the partial index of submitted messages.
         head = ("SELECT id, remote_id, status, account_id, phone, segments, part_price, "
                 "sign_name, template_code, template_type, biz_id, out_id, created_at "
-                "FROM messages WHERE channel = ")
+                "FROM messages WHERE remote_id <> '' AND channel = ")
         if self._postgres:
             return (head + "$1 AND remote_id = ANY($2) ORDER BY id FOR UPDATE",
                     (channel, list(remote_ids)))
@@ -406,27 +410,21 @@ class MessagesMixin:
     def _accept_rows(self, conn: Connection, batch: Sequence[Message | SignatureNonce],
                      also: Callable[[Connection], None] | None = None) -> None:
         sql = _hot_sql(self.is_postgres)
-        rows: list[tuple[Any, ...]] = []
-        queued: list[tuple[Any, ...]] = []
-        times: dict[datetime, Any] = {}
-        for m in batch:
-            if not isinstance(m, Message):
-                continue
-            # Requests of one commit share few instants: convert each once.
-            at = times.get(m.created_at)
-            if at is None:
-                at = times[m.created_at] = sql.ts(m.created_at)
-            rows.append((m.id, m.biz_id, m.account_id, m.phone, m.sign_name, m.template_code,
-                         m.template_type.value, m.content, m.segments, m.status.value,
-                         m.error_code, m.reason, m.out_id, m.dispatch_state.value, at,
-                         m.part_price))
-            if m.dispatch_state is DispatchState.QUEUED:
-                queued.append((DISPATCH, m.id, at))
+        accepted = [m for m in batch if isinstance(m, Message)]
+        # Requests of one commit share few instants: convert each once.
+        times = {at: sql.ts(at) for at in {m.created_at for m in accepted}}
+        queued_state = DispatchState.QUEUED
+        rows = [(m.id, m.biz_id, m.account_id, m.phone, m.sign_name, m.template_code,
+                 _VALUES[m.template_type], m.content, m.segments, _VALUES[m.status],
+                 m.error_code, m.reason, m.out_id, _VALUES[m.dispatch_state],
+                 times[m.created_at], m.part_price) for m in accepted]
+        queued = [(DISPATCH, m.id, times[m.created_at]) for m in accepted
+                  if m.dispatch_state is queued_state]
         if rows:
             conn.exec_driver_sql(sql.insert_message, rows)
         if queued:
             conn.exec_driver_sql(sql.insert_outbox, queued)
-        reports.record_accepted(conn, sql, [m for m in batch if isinstance(m, Message)])
+        reports.record_accepted(conn, sql, accepted)
         if also is not None:
             also(conn)
 

@@ -79,13 +79,17 @@ class RecordsMixin:
         return [_message(r) for r in rows]
 
 
+SWEEP = (f"SELECT {reports.SUBJECT_COLUMNS} FROM messages WHERE status = 'waiting' "
+         "AND submitted_at < ? ORDER BY submitted_at LIMIT ?")
+"""The sweeper's query. The literal 'waiting' and the comparison on `submitted_at` (which
+implies it is not NULL) let both databases use the partial index of submitted messages
+still waiting (`ix_messages_waiting_submitted`)."""
+
+
 def _sweep(conn: Connection, cutoff: datetime, now: datetime, limit: int, reason: str) -> int:
     sql = _hot_sql(conn.dialect.name == "postgresql")
-    # The literal 'waiting' lets both databases use the partial index of waiting messages.
     rows = conn.exec_driver_sql(sql.place(
-        f"SELECT {reports.SUBJECT_COLUMNS} FROM messages WHERE status = 'waiting' "
-        "AND submitted_at < ? ORDER BY submitted_at LIMIT ?"
-        + (" FOR UPDATE SKIP LOCKED" if sql.lock else "")), (sql.ts(cutoff), limit)).all()
+        SWEEP + (" FOR UPDATE SKIP LOCKED" if sql.lock else "")), (sql.ts(cutoff), limit)).all()
     if not rows:
         return 0
     conn.exec_driver_sql(sql.place(

@@ -26,6 +26,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
 )
 
 metadata = MetaData(
@@ -152,7 +153,10 @@ messages = Table(
     # Why the message went to its channel: the router's decision (docs/channels.md).
     Column("route", Text, nullable=False, server_default=""),
     Index("ix_messages_account_phone_created", "account_id", "phone", "created_at"),
-    Index("ix_messages_channel_remote", "channel", "remote_id"),
+    # Receipts find their message by (channel, remote id). Partial: a message gets its
+    # remote id when its channel accepts it, so accepting a message writes nothing here.
+    Index("ix_messages_channel_remote", "channel", "remote_id",
+          sqlite_where=text("remote_id <> ''"), postgresql_where=text("remote_id <> ''")),
 )
 
 receipts = Table(
@@ -325,12 +329,13 @@ stats_daily = Table(
     Column("billed_parts", BigInteger, nullable=False, default=0),
 )
 
+_WAITING_SUBMITTED = "status = 'waiting' AND submitted_at IS NOT NULL"
 messages_waiting = Index(
-    # The 72-hour sweeper's way to the messages still waiting for a receipt: a partial
-    # index, so it holds only the waiting ones and costs little to keep.
+    # The 72-hour sweeper's way to the submitted messages still waiting for a receipt: a
+    # partial index, so it holds only those and costs little to keep (a message enters it
+    # when submitted, not when accepted).
     "ix_messages_waiting_submitted", messages.c.submitted_at,
-    sqlite_where=messages.c.status == "waiting",
-    postgresql_where=messages.c.status == "waiting",
+    sqlite_where=text(_WAITING_SUBMITTED), postgresql_where=text(_WAITING_SUBMITTED),
 )
 
 

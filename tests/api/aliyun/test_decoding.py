@@ -13,13 +13,20 @@ from yizhan.api.aliyun.endpoint import decode, form_pairs
 from yizhan.api.errors import request_id
 
 PIECES = st.sampled_from(["a", "B", "=", "&", "+", "%", "%2F", "%E4%B8%AD", "%zz", "中", " ",
-                          "~", "-", "0", "%2", "=="])
+                          "~", "-", "0", "%2", "==", "%2C", "%2c", "%2B", "%2b", "%25", ",",
+                          "%2C%2"])
 
 
 @settings(max_examples=2000)
 @given(st.lists(PIECES, max_size=20).map("".join))
 def test_form_pairs_agree_with_parse_qsl(text: str) -> None:
     assert form_pairs(text) == parse_qsl(text, keep_blank_values=True)
+
+
+def test_a_list_of_a_thousand_numbers_is_decoded() -> None:
+    numbers = [f"+86139{n:08d}" for n in range(1000)]
+    text = "PhoneNumbers=" + "%2C".join(n.replace("+", "%2B") for n in numbers)
+    assert form_pairs(text) == [("PhoneNumbers", ",".join(numbers))]
 
 
 def test_a_header_sent_twice_is_signed_as_its_values_joined() -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from yizhan.api.aliyun import signing
 from yizhan.domain.errors import Refusal
@@ -81,3 +83,16 @@ def test_missing_and_unsupported_credentials() -> None:
         ("SignatureMethod", "HMAC-SHA256")], [], {}, b"")
     assert isinstance(r := signing.credentials(v1_sha256), Refusal)
     assert r.code == "InvalidSignatureMethod"
+
+
+def test_encoded_values_are_remembered_and_the_memory_stays_bounded() -> None:
+    assert signing.pct("驿站") == signing.pct("驿站") == "%E9%A9%BF%E7%AB%99"
+    for n in range(signing._ENCODED_MAX + 10):
+        assert signing.pct(f"{{\"code\":\"{n}\"}}") == f"%7B%22code%22%3A%22{n}%22%7D"
+    assert len(signing._ENCODED) <= signing._ENCODED_MAX
+
+
+@settings(max_examples=2000)
+@given(st.text(alphabet="09aZ,+-_.~%/ 阿*", max_size=30))
+def test_pct_agrees_with_quote(text: str) -> None:
+    assert signing.pct(text) == quote(text, safe="-_.~")

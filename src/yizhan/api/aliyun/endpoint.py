@@ -124,9 +124,19 @@ def form_pairs(text: str) -> list[tuple[str, str]]:
         if "+" in part:
             name, value = name.replace("+", " "), value.replace("+", " ")
         if "%" in part:
-            name, value = unquote(name, errors="replace"), unquote(value, errors="replace")
+            name, value = _unquote(name), _unquote(value)
         pairs.append((name, value))
     return pairs
+
+
+def _unquote(text: str) -> str:
+    """`unquote`, with a short way for a list of numbers (`%2C` between them, up to 1000)."""
+    if "%" not in text:
+        return text
+    short = text.replace("%2C", ",").replace("%2c", ",").replace("%2B", "+").replace("%2b", "+")
+    if "%" not in short:  # those were the only escapes: decoded as unquote decodes them
+        return short
+    return unquote(text, errors="replace")
 
 
 def message_of(refusal: Refusal, lang: Lang) -> str:
