@@ -58,3 +58,11 @@ def test_account_limits_are_between_1_and_the_platform_limit() -> None:
     assert validate_limit("verification.hour", 0) is not None
     unknown = validate_limit("verification.week", 1)
     assert unknown is not None and unknown.code == "isv.INVALID_PARAMETERS"
+
+
+def test_the_short_path_for_accounts_without_settings_matches_the_general_one() -> None:
+    # A whitelist of a non-enterprise account changes nothing, but takes the general path.
+    general = FrequencyProfile(whitelist=frozenset({"+8613900000000"}))
+    for type_ in TemplateType:
+        for number in ("+8613800138000", "+6591234567"):
+            assert table(FrequencyProfile(), type_, number) == table(general, type_, number)

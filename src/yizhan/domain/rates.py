@@ -128,6 +128,7 @@ _COUNT = 0xFFFF
 _INDEX = 0xFFFF_FFFF
 _MS48 = (1 << 48) - 1
 _H_COUNT, _D_COUNT, _M_START, _H_START, _D_START, _ROW = 16, 32, 48, 80, 112, 160
+ROW_SHIFT = _ROW
 _MINUTE_MS, _HOUR_MS, _DAY_MS = 60_000, 3_600_000, 86_400_000
 _MINUTE_FIELDS = ~(_INDEX << _M_START | _COUNT)
 _HOUR_FIELDS = ~(_INDEX << _H_START | _COUNT << _H_COUNT)
@@ -153,6 +154,22 @@ def unpack(entry: Entry) -> tuple[int, int, int, int, int, int, int]:
 
 def with_row(entry: Entry, row: int) -> Entry:
     return entry & ((1 << _ROW) - 1) | row << _ROW
+
+
+def persisted(key: str, entry: Entry) -> tuple[int, str, int, int, int, int, int, int, int]:
+    """The stored row of an entry: (row, key, minute start, minute count, hour start, hour
+    count, day start, day count, expires at: when its last open window ends)."""
+    m_count, h_count = entry & _COUNT, entry >> _H_COUNT & _COUNT
+    d_count = entry >> _D_COUNT & _COUNT
+    m_start = (entry >> _M_START & _INDEX) * _MINUTE_MS
+    h_start = (entry >> _H_START & _INDEX) * _HOUR_MS
+    d_start = entry >> _D_START & _MS48
+    expires = d_start + _DAY_MS if d_count else 0
+    if h_count and h_start + _HOUR_MS > expires:
+        expires = h_start + _HOUR_MS
+    if m_count and m_start + _MINUTE_MS > expires:
+        expires = m_start + _MINUTE_MS
+    return (entry >> _ROW, key, m_start, m_count, h_start, h_count, d_start, d_count, expires)
 
 
 def _window_of(entry: Entry, window: Window) -> tuple[int, int]:

@@ -153,20 +153,37 @@ def limits_for(account: AccountId, sign_name: str, template_code: str,
     return limits
 
 
+def _plan(rules: tuple[Rule, ...]) -> tuple[tuple[Rule, bool, bool, str], ...]:
+    """Per rule: itself, whether it is keyed by the number alone, whether it opens a new
+    key (the rules of a family share one), and its key's prefix."""
+    plan = []
+    family = ""
+    for rule in rules:
+        opens = rule.scope is not Scope.NUMBER and rule.family != family
+        if opens:
+            family = rule.family
+        plan.append((rule, rule.scope is Scope.NUMBER, opens, rule.family + ":"))
+    return tuple(plan)
+
+
+_PLANS = {(type_, mainland): _plan(_MAINLAND[type_] if mainland else _INTERNATIONAL)
+          for type_ in TemplateType for mainland in (True, False)}
+_new = tuple.__new__
+
+
 def _platform_limits(account: AccountId, sign_name: str, template_code: str,
                      template_type: TemplateType, number: str) -> list[Limit]:
-    """`limits_for` with no setting of the account's own."""
+    """`limits_for` with no setting of the account's own (on every send: kept short)."""
     limits: list[Limit] = []
-    key = family = ""
-    for rule in rules_for(template_type, number):
-        if rule.scope is Scope.NUMBER:
-            limits.append(Limit(rule.family + ":" + number, rule.window, rule.limit, rule))
+    key = ""
+    for rule, by_number, opens, prefix in _PLANS[template_type, number.startswith("+86")]:
+        if by_number:
+            limits.append(_new(Limit, (prefix + number, rule.window, rule.limit, rule, False)))
             continue
-        if rule.family != family:
-            family = rule.family
-            key = (f"{family}:{account}:{number}:{sign_name}" if rule.scope is Scope.SIGNATURE
-                   else f"{family}:{account}:{number}:{template_code}:{sign_name}")
-        limits.append(Limit(key, rule.window, rule.limit, rule))
+        if opens:
+            key = (f"{prefix}{account}:{number}:{sign_name}" if rule.scope is Scope.SIGNATURE
+                   else f"{prefix}{account}:{number}:{template_code}:{sign_name}")
+        limits.append(_new(Limit, (key, rule.window, rule.limit, rule, False)))
     return limits
 
 

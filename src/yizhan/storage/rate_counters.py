@@ -25,7 +25,16 @@ from sqlalchemy import Connection
 
 from yizhan.domain.ids import IdGenerator
 from yizhan.domain.model import Message, SignatureNonce
-from yizhan.domain.rates import Blocked, RateCheck, WindowCount, Windows, pack, unpack, with_row
+from yizhan.domain.rates import (
+    ROW_SHIFT,
+    Blocked,
+    RateCheck,
+    WindowCount,
+    Windows,
+    pack,
+    persisted,
+    with_row,
+)
 from yizhan.storage.messages import _dollar_placeholders
 from yizhan.storage.store import SqlStore
 
@@ -134,19 +143,20 @@ class SqlRateCounter:
             windows.forget_before(purge_before)
         keys, windows.dirty = windows.dirty, set()
         dropped, windows.dropped = windows.dropped, {}
-        state, next_row = windows.state, self._ids.next_id
+        state = windows.state
         rows: list[Row] = []
+        new: list[str] = []  # keys first counted since the last commit: numbered together
         for key in keys:
             entry = state.get(key)
             if entry is None:
                 continue
-            row, m_start, m_count, h_start, h_count, d_start, d_count = unpack(entry)
-            if not row:
-                row = next_row()
-                state[key] = with_row(entry, row)
-            rows.append((row, key, m_start, m_count, h_start, h_count, d_start, d_count,
-                         max(m_start + 60_000 if m_count else 0,
-                             h_start + 3_600_000 if h_count else 0,
-                             d_start + 86_400_000 if d_count else 0)))
+            if entry >> ROW_SHIFT:
+                rows.append(persisted(key, entry))
+            else:
+                new.append(key)
+        if new:
+            for key, row in zip(new, self._ids.next_ids(len(new)), strict=True):
+                entry = state[key] = with_row(state[key], row)
+                rows.append(persisted(key, entry))
         gone = [(row,) for row in dropped.values()]
         return keys, dropped, _Changes(rows, gone, purge_before, self._store.is_postgres)
