@@ -31,6 +31,11 @@ class TtlCache(Generic[K, V]):
         """Drop an entry: the next `get` reads it again (a change made in this process)."""
         self._entries.pop(key, None)
 
+    def fresh(self, key: K) -> V | None:
+        """The value if it is cached and fresh, without awaiting (None: call `get`)."""
+        entry = self._entries.get(key)
+        return entry[1] if entry is not None and entry[0] > time.monotonic() else None
+
     async def get(self, key: K) -> V:
         entry = self._entries.get(key)
         if entry is not None and entry[0] > time.monotonic():

@@ -81,7 +81,9 @@ class FrequencyControl:
     async def admit(self, ctx: SendContext) -> Admission:
         assert ctx.template is not None
         template = ctx.template
-        profile = await self._profiles.get(ctx.account.id)
+        profile = self._profiles.fresh(ctx.account.id)
+        if profile is None:
+            profile = await self._profiles.get(ctx.account.id)
         now_ms = to_ms(self._clock.now())
         refusals = ctx.refusals
         pending = ([0] if refusals == _ONE_PASSED else
