@@ -11,6 +11,12 @@ server's bare endpoint, in one bounded run (loopback only).
    SendSms with 1000 numbers (numbers per second); then one-number SendSms at about half
    the measured maximum rate (wrk's `delay()`), for the p99 latency there.
 
+`--api-processes N` (N >= 2) runs N `yizhan serve --role api` processes on one SQLite store,
+as docs/deployment.md describes several API processes: frequency counters in Redis
+(`rate_backend = "redis"`, a fresh key prefix deleted afterwards), each process on its own
+port, nothing pinned; every phase runs N wrk at once, one per process with its own signed
+requests, and adds their answers up (the p99 is the worst of the N).
+
 Targets (issue: Alibaba-compatible API): single-number SendSms >= 5,000/s, 1000-number
 SendSms >= 50,000 numbers/s, p99 < 20 ms at half the maximum rate. Prints a `RESULT` JSON
 line at the end.
@@ -30,6 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -137,6 +144,39 @@ def write_requests(path: Path, count: int, numbers_each: int, offset: int, port:
                                    str(info["access_key_secret"]), params) + b"\0")
 
 
+def merge(runs: list[dict]) -> dict:
+    """wrk results of servers measured at once: counts and rates added, the worst
+    latencies, the servers' CPU added up."""
+    if len(runs) == 1:
+        return runs[0]
+    total = dict(runs[0])
+    for key in ("ok", "not_ok", "non2xx", "requests", "ok_per_s"):
+        total[key] = sum(r[key] for r in runs)
+    total["latency_us"] = {k: max(r["latency_us"][k] for r in runs)
+                           for k in runs[0]["latency_us"]}
+    cpus = [r["server_cpu_pct"] for r in runs]
+    total["server_cpu_pct"] = None if None in cpus else round(sum(cpus), 1)
+    statuses: dict[str, int] = {}
+    for r in runs:
+        for status, n in r["statuses"].items():
+            statuses[status] = statuses.get(status, 0) + n
+    total["statuses"] = statuses
+    total["socket_errors"] = {k: sum(r["socket_errors"][k] for r in runs)
+                              for k in runs[0]["socket_errors"]}
+    total["sample_error"] = next((r["sample_error"] for r in runs if r["sample_error"]), "")
+    return total
+
+
+def forget_keys(url: str, prefix: str) -> None:
+    """Delete the run's frequency counters from Redis."""
+    import redis
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(match=prefix + "*", count=10_000))
+    for i in range(0, len(keys), 10_000):
+        client.delete(*keys[i:i + 10_000])
+    client.close()
+
+
 def drain(data_dir: Path, timeout: float = 120) -> None:
     """Wait until the dispatch outbox is empty (read straight from the SQLite file)."""
     started = time.monotonic()
@@ -167,7 +207,16 @@ def main() -> int:
     parser.add_argument("--profile-phase", default="single", choices=["single", "bulk"],
                         help="the phase --profile samples")
     parser.add_argument("--py-spy", help="path of the py-spy binary (default: on PATH)")
+    parser.add_argument("--api-processes", type=int, default=1,
+                        help="API processes on one store (>= 2: role api, Redis counters, "
+                        "nothing pinned, one wrk per process)")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     args = parser.parse_args()
+    if args.api_processes > 1:
+        if args.profile:
+            print("--profile samples one server: not with --api-processes", file=sys.stderr)
+            return 2
+        args.role, args.server_cpus = "api", "all"
     args.py_spy = args.py_spy or shutil.which("py-spy")
     if args.profile and not args.py_spy:
         print("--profile needs py-spy: pip install --target /tmp/pyspy py-spy and pass "
@@ -191,8 +240,14 @@ def main() -> int:
 def run(args: argparse.Namespace, wrk: str, taskset: str | None, data_dir: Path,
         work: Path) -> int:
     env = dict(os.environ, YIZHAN_LOG_LEVEL="WARNING", YIZHAN_API_RATE_LIMIT="0")
-    port = free_port()
-    base = f"http://{HOST}:{port}"
+    count = args.api_processes
+    prefix = f"yizhan-bench:{uuid.uuid4().hex}:"
+    if count > 1:
+        env.update(YIZHAN_RATE_BACKEND="redis", YIZHAN_REDIS_URL=args.redis_url,
+                   YIZHAN_REDIS_PREFIX=prefix)
+    ports = [free_port() for _ in range(count)]
+    port = ports[0]
+    bases = [f"http://{HOST}:{p}" for p in ports]
     demo = subprocess.run([*yizhan_command(), "demo", "--data-dir", str(data_dir), "--json"],
                           capture_output=True, text=True, env=env, check=True, timeout=120)
     info = json.loads(demo.stdout.strip().splitlines()[-1])
@@ -204,11 +259,15 @@ def run(args: argparse.Namespace, wrk: str, taskset: str | None, data_dir: Path,
     health_file.write_bytes(f"GET /healthz HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode()
                             + b"\0")
     server_pin = taskset if args.server_cpus == "0" else None
-    server = subprocess.Popen(pinned(0, [*yizhan_command(), "serve", "--data-dir",
-                                         str(data_dir), "--port", str(port), "--role",
-                                         args.role], server_pin),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env)
+    wrk_pin = taskset if count == 1 else None
+    servers = [subprocess.Popen(pinned(0, [*yizhan_command(), "serve", "--data-dir",
+                                           str(data_dir), "--port", str(p), "--role",
+                                           args.role], server_pin),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env)
+               for p in ports]
+    server = servers[0]
     result: dict[str, object] = {"bench": "aliyun_send", "role": args.role,
+                                 "api_processes": count,
                                  "server_cpus": args.server_cpus,
                                  "date": datetime.now(UTC).isoformat(timespec="seconds"),
                                  "connections": args.connections,
@@ -216,36 +275,49 @@ def run(args: argparse.Namespace, wrk: str, taskset: str | None, data_dir: Path,
                                  "duration_s": args.duration,
                                  "load_average": round(os.getloadavg()[0], 2)}
     try:
-        wait_healthy(f"{base}/healthz", server, timeout=60)
+        for base, proc in zip(bases, servers, strict=True):
+            wait_healthy(f"{base}/healthz", proc, timeout=60)
 
-        def phase(name: str, files: tuple[Path, Path], script: Path,
+        def wrk_all(script: Path, duration: int, connections: int,
+                    files: list[Path], pause_ms: int) -> dict:
+            """One wrk per server at once (each its own file), answers added up."""
+            with ThreadPoolExecutor(count) as pool:
+                runs = list(pool.map(
+                    lambda i: run_wrk(wrk, wrk_pin, script, bases[i], duration,
+                                      max(1, connections // count),
+                                      [str(files[i]), str(pause_ms)], servers[i].pid),
+                    range(count)))
+            return merge(runs)
+
+        def phase(name: str, files: tuple[list[Path], list[Path]], script: Path,
                   pause_ms: int = 0, profile: Path | None = None,
                   connections: int = args.connections) -> dict:
-            """Warm-up on the first file, measure on the second: no nonce is sent twice."""
-            run_wrk(wrk, taskset, script, base, WARMUP_S, connections,
-                    [str(files[0]), str(pause_ms)], server.pid)
+            """Warm-up on the first files, measure on the second: no nonce is sent twice."""
+            wrk_all(script, WARMUP_S, connections, files[0], pause_ms)
             profiler = None if profile is None else subprocess.Popen(
                 pinned(1, [args.py_spy, "record", "--pid", str(server.pid), "--duration",
                            str(max(1, args.duration - 1)), "--rate", "100", "--threads",
                            "-f", "raw", "-o", str(profile)], taskset),
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            measured = run_wrk(wrk, taskset, script, base, args.duration, connections,
-                               [str(files[1]), str(pause_ms)], server.pid)
+            measured = wrk_all(script, args.duration, connections, files[1], pause_ms)
             if profiler is not None:
                 profiler.wait(timeout=60)
             describe(name, measured)
             return measured
 
         def signed(name: str, per_second: float, numbers_each: int,
-                   offset: int) -> tuple[Path, Path]:
-            files = (work / f"{name}-warm.req", work / f"{name}.req")
-            write_requests(files[0], int(per_second * WARMUP_S) + 100, numbers_each, offset,
-                           port, info)
-            write_requests(files[1], int(per_second * args.duration) + 100, numbers_each,
-                           offset + 40_000_000, port, info)
-            return files
+                   offset: int) -> tuple[list[Path], list[Path]]:
+            warm = [work / f"{name}-warm-{i}.req" for i in range(count)]
+            measure = [work / f"{name}-{i}.req" for i in range(count)]
+            for i in range(count):  # numbers of their own per process and phase
+                write_requests(warm[i], int(per_second / count * WARMUP_S) + 100,
+                               numbers_each, offset + i * 2_000_000, port, info)
+                write_requests(measure[i], int(per_second / count * args.duration) + 100,
+                               numbers_each, offset + 40_000_000 + i * 2_000_000, port, info)
+            return warm, measure
 
-        ceiling = phase("ceiling GET /healthz", (health_file, health_file), health)
+        health_files = [health_file] * count
+        ceiling = phase("ceiling GET /healthz", (health_files, health_files), health)
         started = time.monotonic()
         single_files = signed("single", 12_000, 1, 0)
         bulk_files = signed("bulk", 120, 1000, 1_000_000)
@@ -282,7 +354,10 @@ def run(args: argparse.Namespace, wrk: str, taskset: str | None, data_dir: Path,
             "errors": single["not_ok"] + bulk["not_ok"] + at_half["not_ok"],
         })
     finally:
-        log(f"server {stop_server(server)}")
+        for proc in servers:
+            log(f"server {stop_server(proc)}")
+        if count > 1:
+            forget_keys(args.redis_url, prefix)
     print()
     for key, value in result.items():
         print(f"{key:22} {value}")
