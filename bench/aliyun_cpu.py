@@ -37,8 +37,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from aliyun_send import acs3_request
-from api_policy import drive
+from api_policy import drive, scopes
 from rest_send import yizhan_command
 
 from yizhan.app import build
@@ -75,28 +74,6 @@ class Pauses:
             self.ms.append(1e3 * (time.perf_counter() - self._started))
 
 
-def scopes(info: dict[str, Any], count: int, numbers_each: int,
-           offset: int) -> list[dict[str, Any]]:
-    """ASGI scopes of signed SendSms requests (empty bodies: all in the query)."""
-    made = []
-    for i in range(count):
-        first = offset + i * numbers_each
-        params = {"PhoneNumbers": ",".join(f"139{(first + n) % 100_000_000:08d}"
-                                           for n in range(numbers_each)),
-                  "SignName": info["sign_name"], "TemplateCode": info["templates"]["verification"],
-                  "TemplateParam": '{"code":"1234"}'}
-        raw = acs3_request(8080, info["access_key_id"], info["access_key_secret"], params)
-        head = raw.split(b"\r\n\r\n")[0].split(b"\r\n")
-        target = head[0].split(b" ")[1]
-        path, _, query = target.partition(b"?")
-        headers = [(k.lower(), v) for k, v in (line.split(b": ", 1) for line in head[1:])]
-        made.append({"type": "http", "method": "POST", "path": path.decode(),
-                     "raw_path": path, "query_string": query, "headers": headers,
-                     "http_version": "1.1", "scheme": "http", "root_path": "",
-                     "server": ("127.0.0.1", 8080), "client": ("127.0.0.1", 50000)})
-    return made
-
-
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="yizhan-bench-aliyun-cpu-"))
     try:
@@ -107,8 +84,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         settings = Settings(data_dir=folder, role="api", api_rate_limit=0, log_level="WARNING")
         yz = await build(settings)
         tune_runtime()  # as `yizhan serve` does
-        warm = scopes(info, max(args.requests // 10, args.clients), args.numbers, 0)
-        timed = scopes(info, args.requests, args.numbers, 40_000_000)
+        warm = scopes(info, max(args.requests // 10, args.clients), 0, args.numbers)
+        timed = scopes(info, args.requests, 40_000_000, args.numbers)
         committer = yz.intake._committer
         flush, commits = committer._flush, [0]
 

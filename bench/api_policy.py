@@ -64,11 +64,14 @@ def chains(intake: Any, empty: bool) -> Iterator[None]:
         chain.REQUEST_CHAIN, chain.LOADED, intake._number_chain = saved
 
 
-def scopes(info: dict[str, Any], count: int, offset: int) -> list[dict[str, Any]]:
-    """ASGI scopes of signed one-number SendSms requests (empty bodies: all in the query)."""
+def scopes(info: dict[str, Any], count: int, offset: int,
+           numbers_each: int = 1) -> list[dict[str, Any]]:
+    """ASGI scopes of signed SendSms requests (empty bodies: all in the query)."""
     made = []
     for i in range(count):
-        params = {"PhoneNumbers": f"139{(offset + i) % 100_000_000:08d}",
+        first = offset + i * numbers_each
+        params = {"PhoneNumbers": ",".join(f"139{(first + n) % 100_000_000:08d}"
+                                           for n in range(numbers_each)),
                   "SignName": info["sign_name"], "TemplateCode": info["templates"]["verification"],
                   "TemplateParam": '{"code":"1234"}'}
         raw = acs3_request(8080, info["access_key_id"], info["access_key_secret"], params)

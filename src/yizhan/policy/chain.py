@@ -153,30 +153,35 @@ def render_bodies(ctx: SendContext) -> Refusal | None:
             and len(set(map(id, map(_params, recipients)))) == 1):
         # SendSms and the native API: one signature and one parameter set for every
         # number, so one rendering serves up to 1000 messages.
-        params = templates.parse_params(first.params)
-        if isinstance(params, Refusal):
-            return params
-        text = templates.render(ctx.template.content, params)
-        if isinstance(text, Refusal):
-            return text
-        ctx.bodies = [f"【{first.sign_name}】{text}"] * len(recipients)
+        body = _render(ctx.template, first)
+        if isinstance(body, Refusal):
+            return body
+        ctx.bodies = [body] * len(recipients)
         return None
     ctx.bodies = []
     rendered: dict[tuple[str, str], str] = {}  # most requests share one parameter set
     for recipient in ctx.recipients:
         key = (recipient.sign_name, recipient.params if isinstance(recipient.params, str)
                else repr(recipient.params))
-        body = rendered.get(key)
-        if body is None:
-            params = templates.parse_params(recipient.params)
-            if isinstance(params, Refusal):
-                return params
-            text = templates.render(ctx.template.content, params)
-            if isinstance(text, Refusal):
-                return text
-            body = rendered[key] = f"【{recipient.sign_name}】{text}"
-        ctx.bodies.append(body)
+        found = rendered.get(key)
+        if found is None:
+            body = _render(ctx.template, recipient)
+            if isinstance(body, Refusal):
+                return body
+            found = rendered[key] = body
+        ctx.bodies.append(found)
     return None
+
+
+def _render(template: Template, recipient: Recipient) -> str | Refusal:
+    """One recipient's text, 【signature】 included."""
+    params = templates.parse_params(recipient.params)
+    if isinstance(params, Refusal):
+        return params
+    text = templates.render(template.content, params)
+    if isinstance(text, Refusal):
+        return text
+    return f"【{recipient.sign_name}】{text}"
 
 
 REQUEST_CHAIN: tuple[tuple[str, Check], ...] = (

@@ -390,17 +390,24 @@ def peek_short_message(body: bytes) -> tuple[int, bytes, dict[int, bytes]]:
     """esm_class, short_message and TLVs of an encoded submit_sm / deliver_sm body, the rest
     skipped undecoded: all a receipt needs (the ESME's hot path; uplinks decode whole)."""
     try:
-        find = body.index
-        end = find(0, find(0, find(0) + 3) + 3)  # service_type, source_addr, destination
-        esm_class = body[end + 1]
-        end = find(0, find(0, end + 4) + 1)  # schedule_delivery_time, validity_period
-        start = end + 6
-        stop = start + body[end + 5]
-        if stop > len(body):
-            raise IndexError("short_message runs past the PDU")
+        esm_class, start, stop = _short_message_span(body)
         return esm_class, body[start:stop], _read_tlvs(body, stop) if stop < len(body) else {}
     except (IndexError, ValueError) as exc:
         raise PduError(f"malformed short message: {exc}") from None
+
+
+def _short_message_span(body: bytes) -> tuple[int, int, int]:
+    """esm_class, and where short_message starts and stops, in an encoded submit_sm /
+    deliver_sm body (IndexError, ValueError: malformed)."""
+    find = body.index
+    end = find(0, find(0, find(0) + 3) + 3)  # service_type, source_addr, destination
+    esm_class = body[end + 1]
+    end = find(0, find(0, end + 4) + 1)  # schedule_delivery_time, validity_period
+    start = end + 6
+    stop = start + body[end + 5]
+    if stop > len(body):
+        raise IndexError("short_message runs past the PDU")
+    return esm_class, start, stop
 
 
 def peek_receipt(body: bytes) -> tuple[int, bytes, bytes | None, bytes | None]:
@@ -408,15 +415,8 @@ def peek_receipt(body: bytes) -> tuple[int, bytes, bytes | None, bytes | None]:
     when absent) of an encoded deliver_sm body: what a receipt is read from, without a dict
     of its TLVs (the ESME's hot path: every receipt)."""
     try:
-        find = body.index
-        end = find(0, find(0, find(0) + 3) + 3)  # service_type, source_addr, destination
-        esm_class = body[end + 1]
-        end = find(0, find(0, end + 4) + 1)  # schedule_delivery_time, validity_period
-        pos = end + 6
-        stop = pos + body[end + 5]
+        esm_class, start, stop = _short_message_span(body)
         size = len(body)
-        if stop > size:
-            raise IndexError("short_message runs past the PDU")
         receipted = state = None
         pos, unpack = stop, _TLV.unpack_from
         while pos < size:
@@ -431,7 +431,7 @@ def peek_receipt(body: bytes) -> tuple[int, bytes, bytes | None, bytes | None]:
             elif tag == _MESSAGE_STATE:
                 state = body[pos:pos + length]
             pos += length
-        return esm_class, body[end + 6:stop], receipted, state
+        return esm_class, body[start:stop], receipted, state
     except (IndexError, ValueError) as exc:
         raise PduError(f"malformed short message: {exc}") from None
 
