@@ -21,14 +21,12 @@ is left out, which in the server adds 60-90 µs to a single-number request (docs
 from __future__ import annotations
 
 import argparse
-import asyncio
 import cProfile
 import gc
 import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,12 +35,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from api_policy import drive, scopes
-from rest_send import yizhan_command
+from api_policy import api_stack, drive, scopes
 
-from yizhan.app import build
 from yizhan.cli import run_loop, tune_runtime
-from yizhan.settings import Settings
 
 
 def thread_cpu() -> dict[str, float]:
@@ -77,12 +72,7 @@ class Pauses:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="yizhan-bench-aliyun-cpu-"))
     try:
-        demo = await asyncio.to_thread(
-            subprocess.run, [*yizhan_command(), "demo", "--data-dir", str(folder), "--json"],
-            capture_output=True, text=True, check=True, timeout=120)
-        info = json.loads(demo.stdout.strip().splitlines()[-1])
-        settings = Settings(data_dir=folder, role="api", api_rate_limit=0, log_level="WARNING")
-        yz = await build(settings)
+        info, yz = await api_stack(folder)
         tune_runtime()  # as `yizhan serve` does
         warm = scopes(info, max(args.requests // 10, args.clients), 0, args.numbers)
         timed = scopes(info, args.requests, 40_000_000, args.numbers)

@@ -86,15 +86,20 @@ def scopes(info: dict[str, Any], count: int, offset: int,
     return made
 
 
+async def api_stack(folder: Path) -> tuple[dict[str, Any], Any]:
+    """The demo account (`yizhan demo --json`) and an API-role stack on `folder`."""
+    demo = await asyncio.to_thread(
+        subprocess.run, [*yizhan_command(), "demo", "--data-dir", str(folder), "--json"],
+        capture_output=True, text=True, check=True, timeout=120)
+    info = json.loads(demo.stdout.strip().splitlines()[-1])
+    settings = Settings(data_dir=folder, role="api", api_rate_limit=0, log_level="WARNING")
+    return info, await build(settings)
+
+
 async def run_round(empty: bool, requests: int, clients: int, seed: int) -> dict[str, float]:
     folder = Path(tempfile.mkdtemp(prefix="yizhan-bench-policy-"))
     try:
-        demo = await asyncio.to_thread(
-            subprocess.run, [*yizhan_command(), "demo", "--data-dir", str(folder), "--json"],
-            capture_output=True, text=True, check=True, timeout=120)
-        info = json.loads(demo.stdout.strip().splitlines()[-1])
-        settings = Settings(data_dir=folder, role="api", api_rate_limit=0, log_level="WARNING")
-        yz = await build(settings)
+        info, yz = await api_stack(folder)
         now = yz.clock.now()
         await yz.store.add_keywords(None, synthetic_keywords(2000), now)
         await yz.store.add_blacklisted([BlacklistEntry(PhoneNumber(f"+86137{n:08d}"), (),
