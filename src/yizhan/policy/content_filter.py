@@ -70,8 +70,12 @@ class MatcherCache:
 
     def get(self, key: object, keywords: tuple[str, ...], scope: str) -> KeywordMatcher | None:
         known = self._compiled.get(key)
-        if known is not None and (known[0] is keywords or known[0] == keywords):
-            return known[1]
+        if known is not None:
+            if known[0] is keywords:
+                return known[1]
+            if known[0] == keywords:  # the same list, reloaded: from now on found by identity
+                self._compiled[key] = (keywords, known[1])  # (not compared word by word)
+                return known[1]
         matcher = KeywordMatcher(keywords, scope) if keywords else None
         if len(self._compiled) >= 100_000:
             self._compiled.clear()
