@@ -184,15 +184,44 @@ def _render(template: Template, recipient: Recipient) -> str | Refusal:
     return f"【{recipient.sign_name}】{text}"
 
 
+CATALOGUE_CHAIN: tuple[tuple[str, Check], ...] = (
+    ("signature.approved", signature_approved),
+    ("template.approved", template_approved),
+    ("signature.scene", signature_scene),
+    ("template.opt_out", templates.promotion_opt_out),
+)
+"""The checks that look only at the request's signatures and template."""
+
+_CatalogueKey = tuple[object, ...]
+_catalogue_verdicts: dict[_CatalogueKey, tuple[Template | None, tuple[Signature | None, ...],
+                                               Refusal | None]] = {}
+
+
+def catalogue_state(ctx: SendContext) -> Refusal | None:
+    """`CATALOGUE_CHAIN`, remembered for the objects it looked at: the catalogue's cache
+    hands out the same immutable signature and template objects while they are fresh, so
+    consecutive requests with the same signature and template share one verdict. A verdict
+    holds on to its objects and is used only for those very objects (identity, not
+    equality), so a changed or reloaded signature or template is checked again."""
+    signatures = tuple(ctx.signatures.values())
+    key = (ctx.template_code, id(ctx.template), *ctx.signatures, *map(id, signatures))
+    known = _catalogue_verdicts.get(key)
+    if (known is not None and known[0] is ctx.template
+            and all(a is b for a, b in zip(known[1], signatures, strict=True))):
+        return known[2]
+    verdict = run(ctx, CATALOGUE_CHAIN)
+    if len(_catalogue_verdicts) >= 10_000:
+        _catalogue_verdicts.clear()
+    _catalogue_verdicts[key] = (ctx.template, signatures, verdict)
+    return verdict
+
+
 REQUEST_CHAIN: tuple[tuple[str, Check], ...] = (
     ("account.active", account_active),
     ("account.balance", account_balance),
     ("numbers.count", number_count),
     ("numbers.format", number_format),
-    ("signature.approved", signature_approved),
-    ("template.approved", template_approved),
-    ("signature.scene", signature_scene),
-    ("template.opt_out", templates.promotion_opt_out),
+    ("catalogue", catalogue_state),
     ("template.params", render_bodies),
 )
 
@@ -225,7 +254,7 @@ NUMBER_CHAIN: tuple[tuple[str, NumberCheck], ...] = (
     ("content.keywords", content_filter.no_blocked_keyword),
 )
 
-LOADED = next(i for i, (name, _) in enumerate(REQUEST_CHAIN) if name == "signature.approved")
+LOADED = next(i for i, (name, _) in enumerate(REQUEST_CHAIN) if name == "catalogue")
 """Where the checks that need the signatures and template begin: intake runs the cheaper
 ones before it looks anything up."""
 
@@ -255,14 +284,32 @@ APPLIES: dict[str, Callable[[SendContext], bool]] = {
 """Request-level preconditions of per-number rules, by rule name: a rule that cannot refuse
 any number of this request (a promotion rule for a verification code, the blacklist when it
 is empty) is not run per number. 1000-number requests run each remaining check 1000 times."""
+_CONDITIONS = tuple(APPLIES)
+
+
+_shapes: dict[tuple[int, tuple[bool, ...]], tuple[tuple[tuple[str, NumberCheck], ...],
+                                                   tuple[tuple[str, NumberCheck], ...]]] = {}
+
+
+def _applicable(ctx: SendContext, chain: tuple[tuple[str, NumberCheck], ...],
+                ) -> tuple[tuple[str, NumberCheck], ...]:
+    """The rules of `chain` whose `APPLIES` precondition holds for this request; the
+    filtered chain is kept per chain and outcome of the preconditions."""
+    outcome = tuple([APPLIES[name](ctx) for name in _CONDITIONS])
+    known = _shapes.get((id(chain), outcome))
+    if known is not None and known[0] is chain:
+        return known[1]
+    holds = dict(zip(_CONDITIONS, outcome, strict=True))
+    found = tuple((name, check) for name, check in chain if holds.get(name, True))
+    _shapes[id(chain), outcome] = (chain, found)
+    return found
 
 
 def run_numbers(ctx: SendContext,
                 chain: tuple[tuple[str, NumberCheck], ...] = NUMBER_CHAIN) -> None:
     """Fill `ctx.refusals`: each recipient's first refusal in `chain`, or None."""
     ctx.refusals = [None] * len(ctx.recipients)
-    chain = tuple((name, check) for name, check in chain
-                  if name not in APPLIES or APPLIES[name](ctx))
+    chain = _applicable(ctx, chain)
     if not chain:
         return
     for index in range(len(ctx.recipients)):
