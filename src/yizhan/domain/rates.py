@@ -158,7 +158,8 @@ def with_row(entry: Entry, row: int) -> Entry:
 
 def persisted(key: str, entry: Entry) -> tuple[int, str, int, int, int, int, int, int, int]:
     """The stored row of an entry: (row, key, minute start, minute count, hour start, hour
-    count, day start, day count, expires at: when its last open window ends)."""
+    count, day start, day count, expires at: when its last open window ends, 0 if none is).
+    Written out rather than through `unpack`: it runs for every changed key of a commit."""
     m_count, h_count = entry & _COUNT, entry >> _H_COUNT & _COUNT
     d_count = entry >> _D_COUNT & _COUNT
     m_start = (entry >> _M_START & _INDEX) * _MINUTE_MS
@@ -191,7 +192,11 @@ def entry_window(entry: Entry | None, window: Window, now_ms: int) -> WindowCoun
 
 def entry_end(entry: Entry) -> int:
     """When the last open window of an entry ends (0: none is open)."""
-    _, m_start, m_count, h_start, h_count, d_start, d_count = unpack(entry)
+    return persisted("", entry)[-1]
+
+
+def _last_end(m_start: int, m_count: int, h_start: int, h_count: int, d_start: int,
+              d_count: int) -> int:
     return max(m_start + _MINUTE_MS if m_count else 0, h_start + _HOUR_MS if h_count else 0,
                d_start + _DAY_MS if d_count else 0)
 

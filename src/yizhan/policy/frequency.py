@@ -142,9 +142,7 @@ def limits_for(account: AccountId, sign_name: str, template_code: str,
             continue
         if rule.family != family:  # the rules of a family share the key
             family = rule.family
-            # The sign name goes last: the other parts hold no colon, so keys cannot collide.
-            key = (f"{family}:{account}:{number}:{sign_name}" if rule.scope is Scope.SIGNATURE
-                   else f"{family}:{account}:{number}:{template_code}:{sign_name}")
+            key = _account_key(rule, account, number, template_code, sign_name)
         if own is None:
             limits.append(Limit(key, rule.window, rule.limit, rule))
         else:
@@ -153,9 +151,19 @@ def limits_for(account: AccountId, sign_name: str, template_code: str,
     return limits
 
 
+def _account_key(rule: Rule, account: AccountId, number: str, template_code: str,
+                 sign_name: str) -> str:
+    """The counter key of a rule keyed by the account's signature (and template) and the
+    number; these keys are stored (SQL rows, Redis keys), so they are made here only. The
+    sign name goes last: the other parts hold no colon, so keys cannot collide."""
+    if rule.scope is Scope.SIGNATURE:
+        return f"{rule.family}:{account}:{number}:{sign_name}"
+    return f"{rule.family}:{account}:{number}:{template_code}:{sign_name}"
+
+
 def _plan(rules: tuple[Rule, ...]) -> tuple[tuple[Rule, bool, bool, str], ...]:
     """Per rule: itself, whether it is keyed by the number alone, whether it opens a new
-    key (the rules of a family share one), and its key's prefix."""
+    key (the rules of a family share one), and the prefix of a number-alone key."""
     plan = []
     family = ""
     for rule in rules:
@@ -181,8 +189,7 @@ def _platform_limits(account: AccountId, sign_name: str, template_code: str,
             limits.append(_new(Limit, (prefix + number, rule.window, rule.limit, rule, False)))
             continue
         if opens:
-            key = (f"{prefix}{account}:{number}:{sign_name}" if rule.scope is Scope.SIGNATURE
-                   else f"{prefix}{account}:{number}:{template_code}:{sign_name}")
+            key = _account_key(rule, account, number, template_code, sign_name)
         limits.append(_new(Limit, (key, rule.window, rule.limit, rule, False)))
     return limits
 
