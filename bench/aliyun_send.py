@@ -9,7 +9,11 @@ server's bare endpoint, in one bounded run (loopback only).
    replays in order;
 3. measures, each after a warm-up: the ceiling `GET /healthz`; SendSms with one number;
    SendSms with 1000 numbers (numbers per second); then one-number SendSms at about half
-   the measured maximum rate (wrk's `delay()`), for the p99 latency there.
+   the measured maximum rate, for the p99 latency there. Each connection waits a random
+   time before each request (wrk's `delay()`, exponentially distributed with the mean that
+   gives half the rate): together the connections send as independent clients do, not in
+   lockstep (a fixed pause makes all of them send at once, so that every request waits for
+   a burst of 64 to be served: docs/benchmarks.md, round 6).
 
 `--api-processes N` (N >= 2) runs N `yizhan serve --role api` processes on one SQLite store,
 as docs/deployment.md describes several API processes: frequency counters in Redis
@@ -73,6 +77,7 @@ function init(args)
   for r in string.gmatch(data, "([^%z]+)") do reqs[#reqs + 1] = r end
   i = 0
   pause = tonumber(args[2] or "0")
+  math.randomseed(os.time() + (id or 0))
   ok, not_ok, non2xx = 0, 0, 0
   statuses = {}
   sample = ""
@@ -84,7 +89,11 @@ function request()
   return reqs[i]
 end
 
-function delay() return pause end
+-- A random gap with mean `pause` (exponential): arrivals spread as independent clients'.
+function delay()
+  if pause == 0 then return 0 end
+  return math.floor(-math.log(1 - math.random()) * pause)
+end
 
 function response(status, hdrs, body)
   local key = tostring(status)
@@ -204,7 +213,7 @@ def main() -> int:
                         "both cores (wrk stays on CPU 1 and shares it)")
     parser.add_argument("--profile", type=Path, help="run py-spy on the server during the "
                         "measured single-number phase, write raw stacks here, print a summary")
-    parser.add_argument("--profile-phase", default="single", choices=["single", "bulk"],
+    parser.add_argument("--profile-phase", default="single", choices=["single", "half", "bulk"],
                         help="the phase --profile samples")
     parser.add_argument("--py-spy", help="path of the py-spy binary (default: on PATH)")
     parser.add_argument("--api-processes", type=int, default=1,
@@ -329,7 +338,8 @@ def run(args: argparse.Namespace, wrk: str, taskset: str | None, data_dir: Path,
         half_files = signed("half", half * 1.2, 1, 20_000_000)
         if args.role == "all":  # steady state: what the last phase accepted has been delivered
             drain(data_dir)  # (role api: no dispatcher runs, nothing drains)
-        at_half = phase(f"SendSms, 1 number at ~{half:.0f}/s", half_files, lua, pause)
+        at_half = phase(f"SendSms, 1 number at ~{half:.0f}/s", half_files, lua, pause,
+                        profile=args.profile if args.profile_phase == "half" else None)
         if args.role == "all":
             drain(data_dir)
         bulk = phase("SendSms, 1000 numbers", bulk_files, lua, connections=args.bulk_connections,

@@ -66,3 +66,43 @@ async def test_each_caller_gets_the_results_of_its_own_items() -> None:
     first, second = await asyncio.gather(batcher.submit([1, 2]), batcher.submit([3]))
     await batcher.stop()
     assert (first, second) == ([10, 20], [30])
+
+
+async def test_min_interval_spaces_flushes_and_a_lone_item_goes_at_once() -> None:
+    loop = asyncio.get_running_loop()
+    starts: list[float] = []
+    sizes: list[int] = []
+
+    async def flush(items: Sequence[int]) -> None:
+        starts.append(loop.time())
+        sizes.append(len(items))
+
+    batcher = Batcher("t", flush, max_delay=0, min_interval=0.05)
+    batcher.start()
+    before = loop.time()
+    await batcher.submit([0])  # the first after a quiet spell: no wait
+    assert loop.time() - before < 0.04
+    # Items trickling in within the interval wait for the next start and share it.
+    waiting = []
+    for i in range(1, 6):
+        waiting.append(asyncio.create_task(batcher.submit([i])))
+        await asyncio.sleep(0.005)
+    await asyncio.gather(*waiting)
+    await batcher.stop()
+    assert sizes == [1, 5]
+    assert starts[1] - starts[0] >= 0.049
+
+
+async def test_min_interval_does_not_hold_back_a_full_batch() -> None:
+    loop = asyncio.get_running_loop()
+    starts: list[float] = []
+
+    async def flush(items: Sequence[int]) -> None:
+        starts.append(loop.time())
+
+    batcher = Batcher("t", flush, max_batch=2, max_delay=0, min_interval=0.5)
+    batcher.start()
+    await batcher.submit([0])
+    await asyncio.gather(*(batcher.submit([i]) for i in range(1, 5)))
+    await batcher.stop()
+    assert len(starts) == 3 and starts[-1] - starts[0] < 0.25

@@ -116,7 +116,8 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     counter, flush = await rate_counter(settings, store, clock)
     committer: Batcher[Acceptance] = Batcher("intake", flush,
                                           max_batch=settings.commit_max_batch,
-                                          max_delay=settings.commit_max_delay_ms / 1000)
+                                          max_delay=settings.commit_max_delay_ms / 1000,
+                                          min_interval=settings.commit_min_interval_ms / 1000)
     frequency = FrequencyControl(counter, FrequencySettings(store), clock,
                                  settings.cache_seconds)
     intake = Intake(CachedCatalogue(store, settings.cache_seconds), committer, clock,
