@@ -4,13 +4,20 @@ For the embedded deployment (one process accepts messages; SQLite by default). T
 live in memory (`domain/rates.Windows`) and are authoritative: a decision is a few dict
 operations, made without awaiting anything, so it is atomic in the event loop and costs
 microseconds instead of a transaction. They are persisted in the acceptance transaction
-itself: `committing` wraps the store's `accept` so that every group commit also writes the
-keys changed since the previous one (one row per key with its minute, hour and day windows;
-a key's row is numbered when the key first counts, so new rows append). A message's count
-is therefore never committed after the message (it goes in the same or an earlier
-transaction), a failed commit puts its counters back to be written with the next one, and
-after a restart (or a crash) `open` reads the windows back: limits survive restarts, and a
-crash can only over-count, never under-count.
+itself: `committing` wraps the store's `accept` so that every group commit also appends one
+row to `rate_counter_log` holding the entries of the keys changed since the previous commit
+(an emptied key as 0). A message's count is therefore never committed after the message (it
+goes in the same or an earlier transaction), a failed commit puts its keys back to be
+written with the next one, and after a restart (or a crash) `open` reads the windows back:
+limits survive restarts, and a crash can only over-count, never under-count.
+
+One appended row per commit, not a row per key: a 1000-number request changes 2,000 keys,
+and writing them as rows cost about 8.5 µs per number (building the rows, then SQLite
+updating them), a third of the whole request; encoded into one row it costs under 1 µs
+(docs/benchmarks.md, "Round 6"). A log row is purged a day after it was written, when every
+window it holds has ended; `open` replays the day's rows in order (a later entry of a key
+replaces an earlier one). The `rate_counters` table of earlier versions (a row per key) is
+still read first and purged as its windows end.
 
 This counter must be the only one deciding for its store: a second process accepting
 messages on the same store needs the Redis backend (docs/frequency.md).
@@ -21,70 +28,70 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection
 
 from yizhan.domain.ids import IdGenerator
 from yizhan.domain.model import Message, SignatureNonce
-from yizhan.domain.rates import (
-    ROW_SHIFT,
-    Blocked,
-    RateCheck,
-    WindowCount,
-    Windows,
-    pack,
-    persisted,
-    with_row,
-)
+from yizhan.domain.rates import ROW_SHIFT, Blocked, RateCheck, WindowCount, Windows, entry_end, pack
 from yizhan.storage.messages import _dollar_placeholders
 from yizhan.storage.store import SqlStore
 
 PURGE_EVERY_MS = 60_000
+KEPT_MS = 86_400_000
+"""How long a log row is kept: every window it holds ends within a day of its writing (a
+day window opens at the latest when its key is written)."""
 
-_COLUMNS = ("id, key, minute_start, minute_count, hour_start, hour_count, day_start, "
-            "day_count, expires_at")
-_UPSERT = (f"INSERT INTO rate_counters ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-           "ON CONFLICT (id) DO UPDATE SET minute_start = excluded.minute_start, "
-           "minute_count = excluded.minute_count, hour_start = excluded.hour_start, "
-           "hour_count = excluded.hour_count, day_start = excluded.day_start, "
-           "day_count = excluded.day_count, expires_at = excluded.expires_at")
-_DELETE = "DELETE FROM rate_counters WHERE id = ?"
-_PURGE = "DELETE FROM rate_counters WHERE expires_at <= ?"
-_LOAD = f"SELECT {_COLUMNS} FROM rate_counters WHERE expires_at > ? ORDER BY id"
+_APPEND = "INSERT INTO rate_counter_log (id, written_at, entries) VALUES (?, ?, ?)"
+_PURGE = ("DELETE FROM rate_counter_log WHERE written_at <= ?",
+          "DELETE FROM rate_counters WHERE expires_at <= ?")
+_LOAD_ROWS = ("SELECT id, key, minute_start, minute_count, hour_start, hour_count, day_start, "
+              "day_count FROM rate_counters WHERE expires_at > ?")
+_LOAD_LOG = "SELECT entries FROM rate_counter_log WHERE written_at > ? ORDER BY id"
 
 Accept = Callable[..., Awaitable[Sequence[Any] | None]]
-Row = tuple[int, str, int, int, int, int, int, int, int]
 Acceptance = Message | SignatureNonce
 
 
-class _Changes:
-    """Counter rows to write in one transaction (taken in the event loop, written in the
-    store's writer thread): each changed key's row as it is now, emptied keys deleted."""
+def encode(entries: dict[str, int]) -> bytes:
+    """Keys and entries as JSON: `[[key, ...], [hex entry, ...]]` (an entry has up to 160
+    bits, more than JSON integers carry)."""
+    return orjson.dumps([list(entries), list(map(hex, entries.values()))])
 
-    def __init__(self, rows: list[Row], gone: list[tuple[int]], purge_before: int | None,
+
+def decode(blob: bytes) -> dict[str, int]:
+    keys, entries = orjson.loads(blob)
+    return dict(zip(keys, [int(e, 16) for e in entries], strict=True))
+
+
+class _Changes:
+    """What one commit writes (taken in the event loop, written in the store's writer
+    thread): the log row of the changed keys, and the purge when one is due."""
+
+    def __init__(self, row: tuple[int, int, bytes] | None, purge_before: int | None,
                  postgres: bool) -> None:
-        self.rows, self.gone, self.purge_before = rows, gone, purge_before
+        self.row, self.purge_before = row, purge_before
         place = _dollar_placeholders if postgres else str
-        self._sql = tuple(place(q) for q in (_UPSERT, _DELETE, _PURGE))
+        self._append = place(_APPEND)
+        self._purge = tuple(place(q) for q in _PURGE)
 
     def __bool__(self) -> bool:
-        return bool(self.rows or self.gone) or self.purge_before is not None
+        return self.row is not None or self.purge_before is not None
 
     def write(self, conn: Connection) -> None:
-        upsert, delete, purge = self._sql
         if self.purge_before is not None:
-            conn.exec_driver_sql(purge, (self.purge_before,))
-        if self.rows:
-            conn.exec_driver_sql(upsert, self.rows)
-        if self.gone:
-            conn.exec_driver_sql(delete, self.gone)
+            conn.exec_driver_sql(self._purge[0], (self.purge_before - KEPT_MS,))
+            conn.exec_driver_sql(self._purge[1], (self.purge_before,))
+        if self.row is not None:
+            conn.exec_driver_sql(self._append, self.row)
 
 
 class SqlRateCounter:
     def __init__(self, store: SqlStore) -> None:
         self._store = store
         self._ids = IdGenerator()
-        """Row ids: time-ordered, so rows append, and unique across processes (the CLI's
-        `yizhan send` writes rows too)."""
+        """Log row ids: time-ordered, so rows append and replay in order, and unique across
+        processes (the CLI's `yizhan send` writes rows too)."""
         self._windows = Windows()
         self._latest_ms = 0
         self._purged_ms = 0
@@ -94,9 +101,17 @@ class SqlRateCounter:
         """Read back the windows still open at `now_ms`."""
         counter = cls(store)
         place = _dollar_placeholders if store.is_postgres else str
+        state = counter._windows.state
         async with store._read() as conn:
-            rows: list[Any] = list(await conn.exec_driver_sql(place(_LOAD), (now_ms,)))
-        counter._windows.state = {r[1]: pack(*(int(v) for v in (r[0], *r[2:8]))) for r in rows}
+            rows: list[Any] = list(await conn.exec_driver_sql(place(_LOAD_ROWS), (now_ms,)))
+            for r in rows:
+                m_start, m_count, h_start, h_count, d_start, d_count = map(int, r[2:8])
+                state[r[1]] = pack(0, m_start, m_count, h_start, h_count, d_start, d_count)
+            log = await conn.exec_driver_sql(place(_LOAD_LOG), (now_ms - KEPT_MS,))
+            for (blob,) in log:
+                state.update(decode(bytes(blob)))
+        for key in [k for k, entry in state.items() if entry_end(entry) <= now_ms]:
+            del state[key]  # emptied (0) or over
         counter._latest_ms = counter._purged_ms = now_ms
         return counter
 
@@ -119,44 +134,36 @@ class SqlRateCounter:
         """The group commit's flush: `accept(batch, also=...)` with the changed counters
         written in the same transaction; its per-item results (nonces) are passed on."""
         async def flush(batch: Sequence[Acceptance]) -> Sequence[Any] | None:
-            keys, dropped, changes = self._take()
+            keys, changes = self._take()
             try:
                 return await accept(batch, also=changes.write if changes else None)
             except BaseException:  # written with the next commit, as they are then
                 self._windows.dirty.update(keys)
-                for key, row in dropped.items():
-                    self._windows.dropped.setdefault(key, row)
                 raise
         return flush
 
     async def close(self) -> None:
         """Write what changed since the last commit (a clean stop loses nothing)."""
-        _, _, changes = self._take()
+        _, changes = self._take()
         if changes:
             await self._store._transaction(changes.write)
 
-    def _take(self) -> tuple[set[str], dict[str, int], _Changes]:
+    def _take(self) -> tuple[set[str], _Changes]:
         windows = self._windows
         purge_before = None
         if self._latest_ms - self._purged_ms >= PURGE_EVERY_MS:
             purge_before = self._purged_ms = self._latest_ms
             windows.forget_before(purge_before)
         keys, windows.dirty = windows.dirty, set()
-        dropped, windows.dropped = windows.dropped, {}
-        state = windows.state
-        rows: list[Row] = []
-        new: list[str] = []  # keys first counted since the last commit: numbered together
-        for key in keys:
-            entry = state.get(key)
-            if entry is None:
-                continue
-            if entry >> ROW_SHIFT:
-                rows.append(persisted(key, entry))
-            else:
-                new.append(key)
-        if new:
-            for key, row in zip(new, self._ids.next_ids(len(new)), strict=True):
-                entry = state[key] = with_row(state[key], row)
-                rows.append(persisted(key, entry))
-        gone = [(row,) for row in dropped.values()]
-        return keys, dropped, _Changes(rows, gone, purge_before, self._store.is_postgres)
+        windows.dropped.clear()  # (the rows of `rate_counters`: the log's 0 replaces them)
+        row = None
+        if keys:
+            get = windows.state.get
+            entries = {key: get(key, 0) & _ENTRY for key in keys}
+            [row_id] = self._ids.next_ids(1)
+            row = (row_id, self._latest_ms, encode(entries))
+        return keys, _Changes(row, purge_before, self._store.is_postgres)
+
+
+_ENTRY = (1 << ROW_SHIFT) - 1
+"""An entry without its row reference (log rows have none)."""

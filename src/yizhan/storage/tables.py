@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -381,6 +382,16 @@ rate_counters = Table(
     Column("day_start", BigInteger, nullable=False),
     Column("day_count", Integer, nullable=False),
     Column("expires_at", BigInteger, nullable=False, index=True),
+)
+
+rate_counter_log = Table(
+    "rate_counter_log", metadata,
+    # Per group commit, the entries of the frequency-counter keys it changed
+    # (storage/rate_counters.py): JSON `[[key, ...], [hex entry, ...]]`, an emptied key as
+    # 0x0. Replayed in id order at start; `written_at` (ms) says when it can be purged.
+    Column("id", AutoId, primary_key=True, autoincrement=False),
+    Column("written_at", BigInteger, nullable=False, index=True),
+    Column("entries", LargeBinary, nullable=False),
 )
 
 account_rate_limits = Table(
