@@ -33,7 +33,7 @@ from sqlalchemy import Connection
 
 from yizhan.domain.ids import IdGenerator
 from yizhan.domain.model import Message, SignatureNonce
-from yizhan.domain.rates import ROW_SHIFT, Blocked, RateCheck, WindowCount, Windows, entry_end, pack
+from yizhan.domain.rates import Blocked, RateCheck, WindowCount, Windows, entry_end, pack
 from yizhan.storage.messages import _dollar_placeholders
 from yizhan.storage.store import SqlStore
 
@@ -159,11 +159,8 @@ class SqlRateCounter:
         row = None
         if keys:
             get = windows.state.get
-            entries = {key: get(key, 0) & _ENTRY for key in keys}
+            entries = {key: get(key, 0) for key in keys}  # (row references are all 0)
             [row_id] = self._ids.next_ids(1)
             row = (row_id, self._latest_ms, encode(entries))
         return keys, _Changes(row, purge_before, self._store.is_postgres)
 
-
-_ENTRY = (1 << ROW_SHIFT) - 1
-"""An entry without its row reference (log rows have none)."""
