@@ -130,13 +130,34 @@ def form_pairs(text: str) -> list[tuple[str, str]]:
 
 
 def _unquote(text: str) -> str:
-    """`unquote`, with a short way for a list of numbers (`%2C` between them, up to 1000)."""
+    """`unquote(text, errors="replace")`, at about half its cost: a list of numbers (`%2C`
+    between them, up to 1000) by replacing, other ASCII text escape by escape."""
     if "%" not in text:
         return text
     short = text.replace("%2C", ",").replace("%2c", ",").replace("%2B", "+").replace("%2b", "+")
     if "%" not in short:  # those were the only escapes: decoded as unquote decodes them
         return short
-    return unquote(text, errors="replace")
+    if not text.isascii():  # (unquote reads such text as UTF-8 first)
+        return unquote(text, errors="replace")
+    pieces = text.split("%")
+    out = [pieces[0]]
+    for piece in pieces[1:]:
+        char = _ESCAPES.get(piece[:2])
+        if char is None:  # not an escape: kept as it is
+            out.append("%")
+            out.append(piece)
+        else:
+            out.append(char)
+            out.append(piece[2:])
+    decoded = "".join(out)
+    if not decoded.isascii():  # the escaped bytes are UTF-8
+        decoded = decoded.encode("latin-1").decode("utf-8", "replace")
+    return decoded
+
+
+_ESCAPES = {a + b: chr(i) for i in range(256)
+            for a in {f"{i:02x}"[0], f"{i:02X}"[0]} for b in {f"{i:02x}"[1], f"{i:02X}"[1]}}
+"""`%XX` without its `%`, in either case, to the byte it stands for (as a character)."""
 
 
 def message_of(refusal: Refusal, lang: Lang) -> str:

@@ -15,7 +15,6 @@ import hmac
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import quote
 
 from yizhan.domain.errors import Refusal
 
@@ -73,8 +72,15 @@ def pct(text: str) -> str:
     if encoded is None:
         if len(_ENCODED) >= _ENCODED_MAX:
             _ENCODED.clear()
-        encoded = _ENCODED[text] = quote(text, safe="-_.~")
+        # Each UTF-8 byte as a character, then a table lookup per byte: a quarter of
+        # `quote`'s cost (TemplateParam differs in every request: `{"code":"207431"}`).
+        encoded = _ENCODED[text] = text.encode().decode(
+            "latin-1").translate(_PCT)
     return encoded
+
+
+_PCT = {i: chr(i) if _UNRESERVED.fullmatch(chr(i)) else f"%{i:02X}" for i in range(256)}
+"""Byte -> itself when unreserved, else `%XX` (RFC 3986, upper-case hex)."""
 
 
 def parameters(request: SignedRequest) -> dict[str, str]:
