@@ -71,6 +71,18 @@ class FrequencyProfile:
     enterprise: bool = False
 
 
+class Shape(NamedTuple):
+    """The checks of a message as a pattern over its counter keys: per check, the index of
+    its key in the message's keys, its window and its limit (a rule family's checks share a
+    key, so a verification code has four checks on two keys). The keys of one message are
+    distinct."""
+
+    slots: tuple[tuple[int, Window, int], ...]
+
+    def checks(self, keys: Sequence[str]) -> list[RateCheck]:
+        return [RateCheck(keys[i], window, limit) for i, window, limit in self.slots]
+
+
 class RateCheck(NamedTuple):
     """One counter a message must pass: at most `limit` counted messages per `window`.
     (A named tuple: intake makes several per message.)"""
@@ -216,19 +228,48 @@ class Windows:
         self.dropped: dict[str, int] = {}
         self._fresh_ms = -1
         self._fresh: dict[Window, Entry] = {}
+        self._opened: dict[Shape, tuple[Entry, ...]] = {}
+        """Per shape, the entries its keys get when all are new, at `_fresh_ms`."""
 
-    def admit(self, checks: Sequence[RateCheck], now_ms: int) -> Blocked | None:
-        state = self.state
-        after: dict[str, Entry] = {}  # the message's keys as they become if it passes
-        # A message whose keys are all new (a number not seen in the last day: every number
-        # of most bulk sends) opens a window of each check, counted 1: the entries are the
-        # fresh windows of this moment OR-ed together, without reading any count.
+    def _fresh_at(self, now_ms: int) -> dict[Window, Entry]:
+        """Per window kind, the entry bits of a window opened at `now_ms` with a count of 1."""
         if now_ms != self._fresh_ms:
             self._fresh_ms = now_ms
             self._fresh = {_MINUTE: now_ms // _MINUTE_MS << _M_START | 1,
                            _HOUR: now_ms // _HOUR_MS << _H_START | 1 << _H_COUNT,
                            _DAY: now_ms << _D_START | 1 << _D_COUNT}
-        fresh = self._fresh
+            self._opened.clear()
+        return self._fresh
+
+    def admit_keys(self, shape: Shape, keys: Sequence[str], now_ms: int) -> Blocked | None:
+        """`admit(shape.checks(keys), now_ms)`, without building the checks when every key
+        is new (a number not seen in the last day: most numbers of a bulk send), which then
+        only opens its windows. This is the bulk send's per-number cost (docs/benchmarks.md,
+        "Round 6")."""
+        state = self.state
+        for key in keys:
+            if key in state:
+                return self.admit(shape.checks(keys), now_ms)
+        fresh = self._fresh_at(now_ms)
+        opened = self._opened.get(shape)
+        if opened is None:
+            entries = [0] * (max(i for i, _, _ in shape.slots) + 1)
+            for i, window, limit in shape.slots:
+                if limit <= 0 or entries[i] & fresh[window]:  # (the general way refuses,
+                    return self.admit(shape.checks(keys), now_ms)  # or counts it twice)
+                entries[i] |= fresh[window]
+            opened = self._opened[shape] = tuple(entries)
+        for key, entry in zip(keys, opened, strict=True):
+            state[key] = entry
+        self.dirty.update(keys)
+        return None
+
+    def admit(self, checks: Sequence[RateCheck], now_ms: int) -> Blocked | None:
+        state = self.state
+        after: dict[str, Entry] = {}  # the message's keys as they become if it passes
+        # A message whose keys are all new opens a window of each check, counted 1: the
+        # entries are the fresh windows of this moment OR-ed together, no count is read.
+        fresh = self._fresh_at(now_ms)
         for check in checks:
             key = check[0]
             if key in state or check[2] <= 0:

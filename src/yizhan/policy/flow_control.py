@@ -15,17 +15,17 @@ elsewhere (the CLI, another process) within `cache_seconds`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, cast
+from typing import Protocol, cast, runtime_checkable
 
 from yizhan.caching import TtlCache
 from yizhan.domain.model import AccountId, Template
 from yizhan.domain.ports import Clock, RateCounter
-from yizhan.domain.rates import FrequencyProfile, RateCheck, from_ms, to_ms
+from yizhan.domain.rates import Blocked, FrequencyProfile, RateCheck, Shape, from_ms, to_ms
 from yizhan.policy.chain import SendContext
-from yizhan.policy.frequency import Limit, limits_for, refusal
+from yizhan.policy.frequency import Limit, limits_for, platform_keys, refusal
 
 
 class ProfileSource(Protocol):
@@ -35,10 +35,26 @@ class ProfileSource(Protocol):
 @dataclass(frozen=True, slots=True)
 class Admission:
     """The checks of the messages a request had admitted, and when: what `release` takes
-    back if their commit fails."""
+    back if their commit fails (worked out then, from the request, if not kept)."""
 
-    checks: list[Sequence[RateCheck]]
+    kept: list[Sequence[RateCheck]] | None
     at_ms: int
+    rebuild: Callable[[], list[Sequence[RateCheck]]] | None = None
+
+    @property
+    def checks(self) -> list[Sequence[RateCheck]]:
+        if self.kept is not None:
+            return self.kept
+        assert self.rebuild is not None
+        return self.rebuild()
+
+
+@runtime_checkable
+class KeyedCounter(Protocol):
+    """A counter that also takes a message as its keys and their shape (the embedded one):
+    under the platform's limits alone, a message to a new number then costs no checks."""
+
+    def admit_keys(self, shape: Shape, keys: Sequence[str], now_ms: int) -> Blocked | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +85,7 @@ class FrequencyControl:
     def __init__(self, counter: RateCounter, profiles: ProfileSource, clock: Clock,
                  ttl: float = 1.0) -> None:
         self.counter = counter
+        self._keyed = counter if isinstance(counter, KeyedCounter) else None
         self._clock = clock
         self._source = profiles
         self._profiles: TtlCache[AccountId, FrequencyProfile] = TtlCache(
@@ -88,6 +105,8 @@ class FrequencyControl:
         refusals = ctx.refusals
         pending = ([0] if refusals == _ONE_PASSED else
                    [i for i, refused in enumerate(refusals) if refused is None])
+        if self._keyed is not None and not profile.limits and not profile.whitelist:
+            return self._admit_keys(ctx, self._keyed, pending, now_ms)
         limits = [limits_for(ctx.account.id, ctx.recipients[i].sign_name, template.code,
                              template.type, ctx.numbers[i], profile) for i in pending]
         checks = cast(list[Sequence[RateCheck]], limits)  # a Limit starts as a RateCheck
@@ -100,6 +119,31 @@ class FrequencyControl:
             else:
                 ctx.refusals[index] = refusal(message[verdict.index], verdict)
         return Admission(admitted, now_ms)
+
+    def _admit_keys(self, ctx: SendContext, counter: KeyedCounter, pending: list[int],
+                    now_ms: int) -> Admission:
+        """`admit` under the platform's limits alone, a message at a time by its keys (the
+        checks are built only for a refusal, or for `release`)."""
+        template = ctx.template
+        assert template is not None
+        account, code, kind = ctx.account.id, template.code, template.type
+        recipients, numbers, refusals = ctx.recipients, ctx.numbers, ctx.refusals
+        admit_keys = counter.admit_keys
+        admitted = []
+        for i in pending:
+            sign_name = recipients[i][1]
+            shape, keys = platform_keys(account, sign_name, code, kind, numbers[i])
+            verdict = admit_keys(shape, keys, now_ms)
+            if verdict is None:
+                admitted.append(i)
+            else:
+                limit = limits_for(account, sign_name, code, kind, numbers[i])[verdict.index]
+                refusals[i] = refusal(limit, verdict)
+
+        def rebuild() -> list[Sequence[RateCheck]]:
+            return [cast(Sequence[RateCheck], limits_for(account, recipients[i][1], code, kind,
+                                                         numbers[i])) for i in admitted]
+        return Admission(None if admitted else [], now_ms, rebuild)
 
     async def release(self, admission: Admission) -> None:
         if admission.checks:

@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import AccountId, TemplateType
-from yizhan.domain.rates import Blocked, FrequencyProfile, RateCheck, Window, from_ms
+from yizhan.domain.rates import Blocked, FrequencyProfile, RateCheck, Shape, Window, from_ms
 from yizhan.domain.timezone import china_text
 
 
@@ -177,6 +177,40 @@ def _plan(rules: tuple[Rule, ...]) -> tuple[tuple[Rule, bool, bool, str], ...]:
 _PLANS = {(type_, mainland): _plan(_MAINLAND[type_] if mainland else _INTERNATIONAL)
           for type_ in TemplateType for mainland in (True, False)}
 _new = tuple.__new__
+
+
+def _shape(plan: tuple[tuple[Rule, bool, bool, str], ...]) -> Shape:
+    """The platform limits of a plan as a pattern over the keys `platform_keys` makes."""
+    slots = []
+    keys = account_key = 0
+    for rule, by_number, opens, _prefix in plan:
+        if by_number:  # a key of its own
+            slots.append((keys, rule.window, rule.limit))
+            keys += 1
+            continue
+        if opens:  # the key of this family's rules
+            account_key, keys = keys, keys + 1
+        slots.append((account_key, rule.window, rule.limit))
+    return Shape(tuple(slots))
+
+
+_SHAPES = {kind: _shape(plan) for kind, plan in _PLANS.items()}
+
+
+def platform_keys(account: AccountId, sign_name: str, template_code: str,
+                  template_type: TemplateType, number: str) -> tuple[Shape, list[str]]:
+    """The counter keys of a message under the platform's limits alone (an account with no
+    setting of its own), and their shape: `limits_for` without the checks, for the
+    counter's short way (`Windows.admit_keys`); `shape.checks(keys)` are the checks of
+    `limits_for`, in its order."""
+    kind = template_type, number.startswith("+86")
+    keys = []
+    for rule, by_number, opens, prefix in _PLANS[kind]:
+        if by_number:
+            keys.append(prefix + number)
+        elif opens:
+            keys.append(_account_key(rule, account, number, template_code, sign_name))
+    return _SHAPES[kind], keys
 
 
 def _platform_limits(account: AccountId, sign_name: str, template_code: str,

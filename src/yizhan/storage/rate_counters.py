@@ -33,7 +33,15 @@ from sqlalchemy import Connection
 
 from yizhan.domain.ids import IdGenerator
 from yizhan.domain.model import Message, SignatureNonce
-from yizhan.domain.rates import Blocked, RateCheck, WindowCount, Windows, entry_end, pack
+from yizhan.domain.rates import (
+    Blocked,
+    RateCheck,
+    Shape,
+    WindowCount,
+    Windows,
+    entry_end,
+    pack,
+)
 from yizhan.storage.messages import _dollar_placeholders
 from yizhan.storage.store import SqlStore
 
@@ -121,6 +129,13 @@ class SqlRateCounter:
             self._latest_ms = now_ms
         admit = self._windows.admit
         return [admit(checks, now_ms) for checks in messages]
+
+    def admit_keys(self, shape: Shape, keys: Sequence[str], now_ms: int) -> Blocked | None:
+        """One message given as its keys and their shape (`Windows.admit_keys`): the short
+        way for messages under the platform's limits alone. Synchronous, hence atomic."""
+        if now_ms > self._latest_ms:
+            self._latest_ms = now_ms
+        return self._windows.admit_keys(shape, keys, now_ms)
 
     async def release(self, messages: Sequence[Sequence[RateCheck]], admitted_ms: int) -> None:
         for checks in messages:
