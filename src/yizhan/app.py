@@ -156,6 +156,8 @@ async def rate_counter(settings: Settings, store: SqlStore, clock: Clock,
         log.warning("frequency counters are kept by this process (rate_backend = \"sql\"): "
                     "run only one API process on this store, or set rate_backend = \"redis\"")
     counter = await SqlRateCounter.open(store, to_ms(clock.now()))
+    # The same single accepting process decides on signature nonces in memory.
+    await store.use_nonce_window(clock.now())
     return counter, counter.committing(store.accept)
 
 

@@ -85,8 +85,17 @@ class SqlStore(CatalogueMixin, MessagesMixin, NoncesMixin, StatsMixin, BillingMi
 
     def _run_in_writer(self, work: Callable[..., R], args: tuple[Any, ...]) -> R:
         assert self._sync_writer is not None
-        with self._sync_writer.begin() as conn:
-            return work(conn, *args)
+        window = self.nonce_window
+        try:
+            with self._sync_writer.begin() as conn:
+                result = work(conn, *args)
+        except BaseException:
+            if window is not None:  # its nonces were not recorded after all
+                window.rolled_back()
+            raise
+        if window is not None:
+            window.committed()
+        return result
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:

@@ -217,6 +217,16 @@ nonces = Table(
     Column("seen_at", UTCDateTime, nullable=False, index=True),
 )
 
+nonce_log = Table(
+    "nonce_log", metadata,
+    # Nonces as the one process that accepts signed requests appends them (rate_backend =
+    # "sql": storage/nonces.py, `NonceWindow`); read back into its memory at start.
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("access_key_id", String(32), nullable=False),
+    Column("nonce", String(64), nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False, index=True),
+)
+
 # Account state the policy chain and billing need (docs/policy.md, docs/billing.md).
 
 packages = Table(
