@@ -3,11 +3,34 @@ sees, explain, the account's limits, whitelist and audit."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
 from tests.conftest import Running
 from yizhan.domain.model import TemplateType
+from yizhan.domain.ports import Clock
 from yizhan.storage.frequency import FrequencySettings
 
 CODE = "isv.BUSINESS_LIMIT_CONTROL"
+
+
+class MinuteStartClock:
+    """Real time, shifted so that a test starts at the beginning of a clock minute: these
+    tests count sends in one minute window, and on the real clock a test could straddle two
+    (its first send counted in one minute, its check made in the next)."""
+
+    def __init__(self) -> None:
+        real = datetime.now(UTC)
+        self._offset = real.replace(second=0, microsecond=0) + timedelta(minutes=1) - real
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self._offset
+
+
+@pytest.fixture
+def running_clock() -> Clock:
+    return MinuteStartClock()
 
 
 async def send(running: Running, phones: list[str], lang: str = "en",
@@ -49,7 +72,8 @@ async def test_explain_counts_nothing(running: Running) -> None:
         "verification.number.day"]
     again = await explain(running, "13800138000")
     assert again["windows"] == before["windows"]  # and "earliest" is now, each time
-    await send(running, ["13800138000"])
+    status, sent = await send(running, ["13800138000"])
+    assert status == 200 and sent["code"] == "OK"
     after = await explain(running, "13800138000")
     assert after["passes"] is False
     minute = after["windows"][0]
