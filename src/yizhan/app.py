@@ -114,6 +114,8 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     metrics.watch(lambda: [(h.name, h.ready, h.breaker.value, h.opened)
                            for h in router.health()])
     counter, flush = await rate_counter(settings, store, clock)
+    if settings.rate_backend == "sql":  # the one accepting process: nonces decided in memory
+        await store.use_nonce_window(clock.now())
     committer: Batcher[Acceptance] = Batcher("intake", flush,
                                           max_batch=settings.commit_max_batch,
                                           max_delay=settings.commit_max_delay_ms / 1000,
@@ -156,8 +158,6 @@ async def rate_counter(settings: Settings, store: SqlStore, clock: Clock,
         log.warning("frequency counters are kept by this process (rate_backend = \"sql\"): "
                     "run only one API process on this store, or set rate_backend = \"redis\"")
     counter = await SqlRateCounter.open(store, to_ms(clock.now()))
-    # The same single accepting process decides on signature nonces in memory.
-    await store.use_nonce_window(clock.now())
     return counter, counter.committing(store.accept)
 
 

@@ -241,6 +241,22 @@ class Windows:
             self._opened.clear()
         return self._fresh
 
+    def _open(self, slots: Iterable[tuple[int, Window, int]], now_ms: int,
+              ) -> dict[int, Entry] | None:
+        """The entries of a message's keys if all are new: each key's checks (key index,
+        window, limit) open their windows at `now_ms` with a count of 1, no count is read.
+        None when the general way decides otherwise (a limit of 0 refuses, a window checked
+        twice counts twice)."""
+        fresh = self._fresh_at(now_ms)
+        entries: dict[int, Entry] = {}
+        for slot, window, limit in slots:
+            opened = fresh[window]
+            have = entries.get(slot, 0)
+            if limit <= 0 or have & opened:
+                return None
+            entries[slot] = have | opened
+        return entries
+
     def admit_keys(self, shape: Shape, keys: Sequence[str], now_ms: int) -> Blocked | None:
         """`admit(shape.checks(keys), now_ms)`, without building the checks when every key
         is new (a number not seen in the last day: most numbers of a bulk send), which then
@@ -250,15 +266,13 @@ class Windows:
         for key in keys:
             if key in state:
                 return self.admit(shape.checks(keys), now_ms)
-        fresh = self._fresh_at(now_ms)
+        self._fresh_at(now_ms)  # (a new moment forgets the shapes' entries)
         opened = self._opened.get(shape)
         if opened is None:
-            entries = [0] * (max(i for i, _, _ in shape.slots) + 1)
-            for i, window, limit in shape.slots:
-                if limit <= 0 or entries[i] & fresh[window]:  # (the general way refuses,
-                    return self.admit(shape.checks(keys), now_ms)  # or counts it twice)
-                entries[i] |= fresh[window]
-            opened = self._opened[shape] = tuple(entries)
+            entries = self._open(shape.slots, now_ms)
+            if entries is None:
+                return self.admit(shape.checks(keys), now_ms)
+            opened = self._opened[shape] = tuple(entries[i] for i in range(len(keys)))
         for key, entry in zip(keys, opened, strict=True):
             state[key] = entry
         self.dirty.update(keys)
@@ -267,23 +281,6 @@ class Windows:
     def admit(self, checks: Sequence[RateCheck], now_ms: int) -> Blocked | None:
         state = self.state
         after: dict[str, Entry] = {}  # the message's keys as they become if it passes
-        # A message whose keys are all new opens a window of each check, counted 1: the
-        # entries are the fresh windows of this moment OR-ed together, no count is read.
-        fresh = self._fresh_at(now_ms)
-        for check in checks:
-            key = check[0]
-            if key in state or check[2] <= 0:
-                break
-            opened = fresh[check[1]]
-            have = after.get(key, 0)
-            if have & opened:  # the same window twice: counted as the general way counts
-                break
-            after[key] = have | opened
-        else:
-            state.update(after)
-            self.dirty.update(after)
-            return None
-        after.clear()
         for index, check in enumerate(checks):
             key, window, limit = check[0], check[1], check[2]  # a RateCheck, or longer
             entry = after.get(key)

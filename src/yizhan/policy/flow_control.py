@@ -34,19 +34,11 @@ class ProfileSource(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Admission:
-    """The checks of the messages a request had admitted, and when: what `release` takes
-    back if their commit fails (worked out then, from the request, if not kept)."""
+    """The messages a request had admitted, and when: what `release` takes back if their
+    commit fails. `checks` gives their checks (worked out only then, on the short way)."""
 
-    kept: list[Sequence[RateCheck]] | None
+    checks: Callable[[], list[Sequence[RateCheck]]]
     at_ms: int
-    rebuild: Callable[[], list[Sequence[RateCheck]]] | None = None
-
-    @property
-    def checks(self) -> list[Sequence[RateCheck]]:
-        if self.kept is not None:
-            return self.kept
-        assert self.rebuild is not None
-        return self.rebuild()
 
 
 @runtime_checkable
@@ -118,7 +110,7 @@ class FrequencyControl:
                 admitted.append(counted)
             else:
                 ctx.refusals[index] = refusal(message[verdict.index], verdict)
-        return Admission(admitted, now_ms)
+        return Admission(lambda: admitted, now_ms)
 
     def _admit_keys(self, ctx: SendContext, counter: KeyedCounter, pending: list[int],
                     now_ms: int) -> Admission:
@@ -143,11 +135,12 @@ class FrequencyControl:
         def rebuild() -> list[Sequence[RateCheck]]:
             return [cast(Sequence[RateCheck], limits_for(account, recipients[i][1], code, kind,
                                                          numbers[i])) for i in admitted]
-        return Admission(None if admitted else [], now_ms, rebuild)
+        return Admission(rebuild, now_ms)
 
     async def release(self, admission: Admission) -> None:
-        if admission.checks:
-            await self.counter.release(admission.checks, admission.at_ms)
+        checks = admission.checks()
+        if checks:
+            await self.counter.release(checks, admission.at_ms)
 
     async def explain(self, account_id: AccountId, sign_name: str, template: Template,
                       number: str) -> Explanation:

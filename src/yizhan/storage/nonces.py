@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
+from itertools import takewhile
 from typing import Any
 
 from sqlalchemy import Connection, delete, select
@@ -60,10 +61,10 @@ class NonceWindow:
         return new
 
     def forget_before(self, cutoff: datetime) -> None:
+        """Drop the pairs seen before `cutoff`: the oldest ones, so only they are walked."""
         seen = self.seen
-        for pair, at in list(seen.items()):
-            if at >= cutoff:
-                break
+        for pair in [pair for pair, _ in takewhile(lambda item: item[1] < cutoff,
+                                                   seen.items())]:
             del seen[pair]
 
     def committed(self) -> None:
