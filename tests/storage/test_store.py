@@ -85,6 +85,19 @@ async def test_accept_commits_messages_with_their_outbox_rows(store: SqlStore,
     assert found[0].created_at == clock.now()
 
 
+async def test_accept_writes_every_message_of_batches_of_any_size(store: SqlStore,
+                                                                  clock: ManualClock) -> None:
+    # SQLite inserts in statements of 64, 16, 4 and 1 rows: sizes on and off those edges.
+    sizes = [1, 3, 4, 5, 16, 21, 63, 64, 65, 85, 149]
+    batches = [await make_messages(store, clock, n, phone=f"+86138001380{n:02d}")
+               for n in sizes]
+    assert await store.pending_dispatch() == sum(sizes)
+    for made in batches:
+        found = await store.messages_by_biz(made[0].account_id, made[0].biz_id)
+        assert [(m.id, m.phone, m.out_id) for m in found] == [
+            (m.id, m.phone, m.out_id) for m in made]
+
+
 async def test_claim_marks_submitting_and_a_second_claim_sees_nothing(
         store: SqlStore, clock: ManualClock) -> None:
     await make_messages(store, clock, 3)

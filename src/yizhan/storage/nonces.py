@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from yizhan.storage.messages import _dollar_placeholders, _naive_utc, _sqlite_text
+from yizhan.storage.messages import _dollar_placeholders, _naive_utc, _sqlite_text, insert_rows
 from yizhan.storage.tables import nonce_log, nonces
 
 NONCE_WINDOW = timedelta(minutes=30)
@@ -147,7 +147,7 @@ class NoncesMixin:
         new = window.fresh(unique, now)
         if new:
             seen_at = _naive_utc(now) if self.is_postgres else _sqlite_text(now)
-            sql = "INSERT INTO nonce_log (access_key_id, nonce, seen_at) VALUES (?, ?, ?)"
-            conn.exec_driver_sql(_dollar_placeholders(sql) if self.is_postgres else sql,
-                                 [(key_id, nonce, seen_at) for key_id, nonce in new])
+            insert_rows(conn, self.is_postgres,
+                        "INSERT INTO nonce_log (access_key_id, nonce, seen_at)", "(?, ?, ?)",
+                        [(key_id, nonce, seen_at) for key_id, nonce in new])
         return set(new)
