@@ -65,10 +65,10 @@ class Settings(BaseSettings):
         0.0, ge=0, description="How long intake waits to gather more requests into a commit "
         "(0: commit at once; requests arriving meanwhile share the next commit).")
     commit_min_interval_ms: float = Field(
-        2.0, ge=0, description="Least time between the starts of two commits of send requests: "
+        5.0, ge=0, description="Least time between the starts of two commits of send requests: "
         "under load the requests arriving meanwhile share the next commit, so fewer commits "
-        "cost less CPU per request; a request after a quiet spell commits at once "
-        "(0: no spacing).")
+        "cost less CPU per request (at most this much added latency); a request after a "
+        "quiet spell commits at once (0: no spacing).")
     dispatch_batch: int = Field(
         256, ge=1, description="Most messages one dispatch worker claims from the outbox at once.")
     dispatch_window: int = Field(
