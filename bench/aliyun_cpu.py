@@ -74,8 +74,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         info, yz = await api_stack(folder)
         tune_runtime()  # as `yizhan serve` does
-        warm = scopes(info, max(args.requests // 10, args.clients), 0, args.numbers)
-        timed = scopes(info, args.requests, 40_000_000, args.numbers)
+        spread = args.recipients == "spread"
+        warm = scopes(info, max(args.requests // 10, args.clients), 0, args.numbers, spread)
+        timed = scopes(info, args.requests, 40_000_000, args.numbers, spread)
         committer = yz.intake._committer
         flush, commits = committer._flush, [0]
 
@@ -129,6 +130,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--profile", type=Path, help="write a cProfile of the measured phase")
     parser.add_argument("--gc", action="store_true", help="report the collector's pauses")
+    parser.add_argument("--recipients", default="consecutive", choices=["consecutive", "spread"],
+                        help="numbers one after another, or spread over the segment")
     args = parser.parse_args()
     result: dict[str, Any] = {}
 
@@ -149,6 +152,7 @@ def main() -> None:
         print(f"collector: {len(pauses)} collections while measuring, {sum(pauses):.0f} ms "
               f"in all, longest {max(pauses, default=0):.1f} ms")
     print("RESULT " + json.dumps({"bench": "aliyun_cpu", "numbers": args.numbers,
+                                  "recipients": args.recipients,
                                   **{k: round(v, 2) if isinstance(v, float) else v
                                      for k, v in result.items() if k != "gc_pauses_ms"}}))
 

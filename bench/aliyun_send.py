@@ -137,18 +137,31 @@ def acs3_request(port: int, key_id: str, secret: str, params: dict[str, str]) ->
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
+def phone(n: int, spread: bool = False) -> str:
+    """The n-th mainland number of a bench: consecutive (`139` + n), or spread over the
+    whole `139` segment (n times a number prime to 10^8, so still one number per n), as a
+    tenant's list of customers is: each number then lands on its own page of the store's
+    phone index (docs/benchmarks.md, round 7)."""
+    return f"139{(n * 7_919 if spread else n) % 100_000_000:08d}"
+
+
+def code(i: int) -> str:
+    """TemplateParam of the i-th request: a verification code that changes from request to
+    request, as real ones do (the endpoint caches only values that repeat)."""
+    return f'{{"code":"{i * 7_919 % 1_000_000:06d}"}}'
+
+
 def write_requests(path: Path, count: int, numbers_each: int, offset: int, port: int,
-                   info: dict[str, str | dict[str, str]]) -> None:
+                   info: dict[str, str | dict[str, str]], spread: bool = False) -> None:
     templates = info["templates"]
     assert isinstance(templates, dict)
     with path.open("wb") as out:
         for i in range(count):
             first = offset + i * numbers_each
-            phones = ",".join(f"139{(first + n) % 100_000_000:08d}"
-                              for n in range(numbers_each))
+            phones = ",".join(phone(first + n, spread) for n in range(numbers_each))
             params = {"PhoneNumbers": phones, "SignName": str(info["sign_name"]),
                       "TemplateCode": templates["verification"],
-                      "TemplateParam": '{"code":"1234"}'}
+                      "TemplateParam": code(offset + i)}
             out.write(acs3_request(port, str(info["access_key_id"]),
                                    str(info["access_key_secret"]), params) + b"\0")
 
@@ -220,6 +233,10 @@ def main() -> int:
                         help="API processes on one store (>= 2: role api, Redis counters, "
                         "nothing pinned, one wrk per process)")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--recipients", default="consecutive", choices=["consecutive", "spread"],
+                        help="numbers of a request one after another (default), or spread "
+                        "over the segment as a customer list is (each then writes its own "
+                        "page of the phone index)")
     args = parser.parse_args()
     if args.api_processes > 1:
         if args.profile:
@@ -250,6 +267,7 @@ def run(args: argparse.Namespace, wrk: str, taskset: str | None, data_dir: Path,
         work: Path) -> int:
     env = dict(os.environ, YIZHAN_LOG_LEVEL="WARNING", YIZHAN_API_RATE_LIMIT="0")
     count = args.api_processes
+    spread = args.recipients == "spread"
     prefix = f"yizhan-bench:{uuid.uuid4().hex}:"
     if count > 1:
         env.update(YIZHAN_RATE_BACKEND="redis", YIZHAN_REDIS_URL=args.redis_url,
@@ -276,7 +294,7 @@ def run(args: argparse.Namespace, wrk: str, taskset: str | None, data_dir: Path,
                for p in ports]
     server = servers[0]
     result: dict[str, object] = {"bench": "aliyun_send", "role": args.role,
-                                 "api_processes": count,
+                                 "api_processes": count, "recipients": args.recipients,
                                  "server_cpus": args.server_cpus,
                                  "date": datetime.now(UTC).isoformat(timespec="seconds"),
                                  "connections": args.connections,
@@ -320,9 +338,10 @@ def run(args: argparse.Namespace, wrk: str, taskset: str | None, data_dir: Path,
             measure = [work / f"{name}-{i}.req" for i in range(count)]
             for i in range(count):  # numbers of their own per process and phase
                 write_requests(warm[i], int(per_second / count * WARMUP_S) + 100,
-                               numbers_each, offset + i * 2_000_000, port, info)
+                               numbers_each, offset + i * 2_000_000, port, info, spread)
                 write_requests(measure[i], int(per_second / count * args.duration) + 100,
-                               numbers_each, offset + 40_000_000 + i * 2_000_000, port, info)
+                               numbers_each, offset + 40_000_000 + i * 2_000_000, port, info,
+                               spread)
             return warm, measure
 
         health_files = [health_file] * count

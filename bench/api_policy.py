@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from aliyun_send import acs3_request
+from aliyun_send import acs3_request, code, phone
 from policy_chain import synthetic_keywords
 from rest_send import yizhan_command
 
@@ -72,15 +72,15 @@ def chains(intake: Any, empty: bool) -> Iterator[None]:
 
 
 def scopes(info: dict[str, Any], count: int, offset: int,
-           numbers_each: int = 1) -> list[dict[str, Any]]:
+           numbers_each: int = 1, spread: bool = False) -> list[dict[str, Any]]:
     """ASGI scopes of signed SendSms requests (empty bodies: all in the query)."""
     made = []
     for i in range(count):
         first = offset + i * numbers_each
-        params = {"PhoneNumbers": ",".join(f"139{(first + n) % 100_000_000:08d}"
+        params = {"PhoneNumbers": ",".join(phone(first + n, spread)
                                            for n in range(numbers_each)),
                   "SignName": info["sign_name"], "TemplateCode": info["templates"]["verification"],
-                  "TemplateParam": '{"code":"1234"}'}
+                  "TemplateParam": code(offset + i)}
         raw = acs3_request(8080, info["access_key_id"], info["access_key_secret"], params)
         head = raw.split(b"\r\n\r\n")[0].split(b"\r\n")
         target = head[0].split(b" ")[1]
