@@ -182,12 +182,18 @@ def insert_rows(conn: Connection, postgres: bool, head: str, row: str,
     if postgres:
         conn.exec_driver_sql(_dollar_placeholders(f"{head} VALUES {row}"), list(rows))
         return
-    start, total = 0, len(rows)
-    for size in _ROW_CHUNKS:
-        while total - start >= size:
-            conn.exec_driver_sql(_values(head, row, size),
-                                 tuple(chain.from_iterable(rows[start:start + size])))
-            start += size
+    # The driver's own cursor, inside the transaction the connection began: SQLAlchemy's
+    # `exec_driver_sql` adds ~4 µs per statement, and there are a dozen per commit.
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        start, total = 0, len(rows)
+        for size in _ROW_CHUNKS:
+            while total - start >= size:
+                cursor.execute(_values(head, row, size),
+                               tuple(chain.from_iterable(rows[start:start + size])))
+                start += size
+    finally:
+        cursor.close()
 
 
 _ROW_CHUNKS = (64, 16, 4, 1)
