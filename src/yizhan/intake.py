@@ -82,7 +82,7 @@ class CachedCatalogue:
         return await self._registrations.get(account_id)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # per request: see `yizhan.api.aliyun.signing`
 class SendRequest:
     template_code: str
     recipients: Sequence[Recipient]
@@ -90,7 +90,7 @@ class SendRequest:
     max_numbers: int = MAX_NUMBERS
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # per request: see `yizhan.api.aliyun.signing`
 class SendAccepted:
     biz_id: BizId
     messages: list[Message]

@@ -45,7 +45,7 @@ class ActionServices:
     queue: QueueSettings = field(default_factory=QueueSettings)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # per request: see `yizhan.api.aliyun.signing`
 class ActionContext:
     account: Account
     params: dict[str, str]

@@ -62,14 +62,14 @@ class BatchedNonces:
         return results
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # per request: see `yizhan.api.aliyun.signing`
 class Authenticated:
     account: Account
     key: AccessKey
     nonce: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # per request: see `yizhan.api.aliyun.signing`
 class SignatureMismatch:
     """The refusal for a wrong signature carries the server's string to sign (SPEC §3.4)."""
 

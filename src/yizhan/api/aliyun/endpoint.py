@@ -38,7 +38,7 @@ class AliyunServices:
     default_language: str = "en"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # per request: see `yizhan.api.aliyun.signing`
 class Reply:
     """An answer of the endpoint, before any web framework sees it."""
 
