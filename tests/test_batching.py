@@ -106,3 +106,71 @@ async def test_min_interval_does_not_hold_back_a_full_batch() -> None:
     await asyncio.gather(*(batcher.submit([i]) for i in range(1, 5)))
     await batcher.stop()
     assert len(starts) == 3 and starts[-1] - starts[0] < 0.25
+
+
+async def test_small_entries_go_ahead_of_large_ones_that_still_go_next() -> None:
+    flushed: list[list[int]] = []
+    gate = asyncio.Event()
+
+    async def flush(items: Sequence[int]) -> None:
+        flushed.append(list(items))
+        if len(flushed) == 1:
+            await gate.wait()  # the first flush holds while the queue fills
+
+    batcher = Batcher("t", flush, max_batch=4, max_delay=0, small=2)
+    batcher.start()
+    first = asyncio.create_task(batcher.submit([0]))
+    await asyncio.sleep(0.01)
+    large = [asyncio.create_task(batcher.submit([10 * n + i for i in range(5)]))
+             for n in (1, 2)]
+    await asyncio.sleep(0)
+    small = [asyncio.create_task(batcher.submit([n])) for n in (100, 101)]
+    await asyncio.sleep(0.01)
+    gate.set()
+    await asyncio.gather(first, *large, *small)
+    await batcher.stop()
+    # The two small entries, queued last, go in the second flush on their own; then the
+    # large ones, oldest first.
+    assert flushed == [[0], [100, 101], [10, 11, 12, 13, 14], [20, 21, 22, 23, 24]]
+
+
+async def test_a_large_entry_waits_at_most_one_flush_for_small_ones() -> None:
+    flushed: list[list[int]] = []
+
+    async def flush(items: Sequence[int]) -> None:
+        flushed.append(list(items))
+        await asyncio.sleep(0.005)
+
+    batcher = Batcher("t", flush, max_batch=4, max_delay=0, small=1)
+    batcher.start()
+    large = asyncio.create_task(batcher.submit([1000, 1001, 1002]))
+    smalls = []
+    for n in range(30):  # a small entry arrives before every flush
+        smalls.append(asyncio.create_task(batcher.submit([n])))
+        await asyncio.sleep(0.002)
+    await asyncio.gather(large, *smalls)
+    await batcher.stop()
+    where = next(i for i, batch in enumerate(flushed) if 1000 in batch)
+    assert where <= 2, flushed[:4]
+    assert sorted(i for batch in flushed for i in batch) == [*range(30), 1000, 1001, 1002]
+
+
+async def test_without_small_entries_go_in_order() -> None:
+    flushed: list[list[int]] = []
+    gate = asyncio.Event()
+
+    async def flush(items: Sequence[int]) -> None:
+        flushed.append(list(items))
+        if len(flushed) == 1:
+            await gate.wait()
+
+    batcher = Batcher("t", flush, max_batch=4, max_delay=0)
+    batcher.start()
+    first = asyncio.create_task(batcher.submit([0]))
+    await asyncio.sleep(0.01)
+    rest = [asyncio.create_task(batcher.submit(items)) for items in ([1, 2, 3, 4, 5], [6])]
+    await asyncio.sleep(0.01)
+    gate.set()
+    await asyncio.gather(first, *rest)
+    await batcher.stop()
+    assert flushed == [[0], [1, 2, 3, 4, 5], [6]]

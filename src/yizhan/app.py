@@ -36,7 +36,7 @@ from yizhan.dispatch.worker import DispatchConfig, DispatchWorker
 from yizhan.domain.ids import IdGenerator
 from yizhan.domain.ports import Channel, Clock, RateCounter, SystemClock
 from yizhan.domain.rates import to_ms
-from yizhan.intake import Acceptance, CachedCatalogue, Intake
+from yizhan.intake import PRIORITY_ITEMS, Acceptance, CachedCatalogue, Intake
 from yizhan.metrics import Metrics
 from yizhan.policy.flow_control import FrequencyControl
 from yizhan.policy.lists import PolicyLists
@@ -119,7 +119,8 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     committer: Batcher[Acceptance] = Batcher("intake", flush,
                                           max_batch=settings.commit_max_batch,
                                           max_delay=settings.commit_max_delay_ms / 1000,
-                                          min_interval=settings.commit_min_interval_ms / 1000)
+                                          min_interval=settings.commit_min_interval_ms / 1000,
+                                          small=PRIORITY_ITEMS)
     frequency = FrequencyControl(counter, FrequencySettings(store), clock,
                                  settings.cache_seconds)
     intake = Intake(CachedCatalogue(store, settings.cache_seconds), committer, clock,

@@ -10,6 +10,8 @@ a quiet spell is flushed at once. Throughput comes
 from sharing one commit (one fsync) between many requests; durability is unchanged because
 no caller is answered before the commit returns. A flush may return one result per item
 (for example "was this nonce new?"); each caller gets the results of its own items.
+With `small`, entries of few items go ahead of large ones in the queue (`_take`); callers
+are independent, so the order of their commits is free.
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ class Batcher(Generic[T]):
     def __init__(self, name: str,
                  flush: Callable[[Sequence[T]], Awaitable[Sequence[Any] | None]], *,
                  max_batch: int = 512, max_delay: float = 0.002,
-                 min_interval: float = 0.0) -> None:
+                 min_interval: float = 0.0, small: int = 0) -> None:
         self.name = name
         self._flush = flush
         self._max_batch = max_batch
+        self._small = small
+        self._passed_over = False
         self._max_delay = max_delay
         self._min_interval = min_interval
         self._last_start = float("-inf")
@@ -83,13 +87,44 @@ class Batcher(Generic[T]):
             await asyncio.sleep(wait)
         self._last_start = loop.time()
 
-    async def _flush_some(self) -> None:
+    def _take(self) -> list[tuple[Sequence[T], asyncio.Future[list[Any]]]]:
+        """The entries of the next flush: with `small`, first every queued entry of at most
+        `small` items, wherever it waits (up to `max_batch` items of them); then the oldest
+        other entry, and more in order while the flush has fewer than `max_batch` items.
+        When small entries were found, the others wait for the next flush, but never two
+        flushes running, so nothing waits forever. A one-number send queued behind
+        1000-number ones so goes in the next commit, a short one of its own, instead of
+        after all of them."""
+        queue = self._queue
         taken: list[tuple[Sequence[T], asyncio.Future[list[Any]]]] = []
         count = 0
-        while self._queue and (count < self._max_batch or not taken):
-            entry = self._queue.popleft()
+        if self._small:
+            kept: deque[tuple[Sequence[T], asyncio.Future[list[Any]]]] = deque()
+            for entry in queue:
+                size = len(entry[0])
+                if size <= self._small and count + size <= self._max_batch:
+                    taken.append(entry)
+                    count += size
+                else:
+                    kept.append(entry)
+            self._queue = queue = kept
+        if queue and taken and not self._passed_over:
+            # Small entries go alone this time; the oldest large one goes next time.
+            self._passed_over = True
+            return taken
+        self._passed_over = False
+        if queue:
+            entry = queue.popleft()
             taken.append(entry)
             count += len(entry[0])
+        while queue and count < self._max_batch:
+            entry = queue.popleft()
+            taken.append(entry)
+            count += len(entry[0])
+        return taken
+
+    async def _flush_some(self) -> None:
+        taken = self._take()
         items = [item for chunk, _ in taken for item in chunk]
         try:
             results = await self._flush(items)

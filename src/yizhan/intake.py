@@ -42,6 +42,10 @@ from yizhan.policy.lists import PolicyLists
 MAX_NUMBERS = 1000
 MAX_BATCH_NUMBERS = 100
 DISPATCH = "dispatch"
+PRIORITY_ITEMS = MAX_BATCH_NUMBERS + 1
+"""Requests of at most this many acceptance items (up to 100 numbers and a nonce) go ahead
+of larger ones waiting for a commit (`Batcher(small=...)`): a verification code is not held
+behind a promotion's 1000-number requests (docs/architecture.md)."""
 
 Acceptance = Message | SignatureNonce
 """What the group committer writes: messages, and the nonces of the requests they came in."""
