@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -233,6 +234,9 @@ def main() -> int:
                         help="API processes on one store (>= 2: role api, Redis counters, "
                         "nothing pinned, one wrk per process)")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--mixed", action="store_true",
+                        help="add a phase of one-number sends at ~500/s among 1000-number "
+                        "requests, for the one-number latency under bulk load")
     parser.add_argument("--recipients", default="consecutive", choices=["consecutive", "spread"],
                         help="numbers of a request one after another (default), or spread "
                         "over the segment as a customer list is (each then writes its own "
@@ -344,6 +348,7 @@ def run(args: argparse.Namespace, wrk: str, taskset: str | None, data_dir: Path,
                                spread)
             return warm, measure
 
+        mixed: dict[str, float] = {}
         health_files = [health_file] * count
         ceiling = phase("ceiling GET /healthz", (health_files, health_files), health)
         started = time.monotonic()
@@ -363,6 +368,8 @@ def run(args: argparse.Namespace, wrk: str, taskset: str | None, data_dir: Path,
             drain(data_dir)
         bulk = phase("SendSms, 1000 numbers", bulk_files, lua, connections=args.bulk_connections,
                      profile=args.profile if args.profile_phase == "bulk" else None)
+        if args.mixed:
+            mixed.update(mixed_phase(wrk_all, signed, lua, args))
         result.update({
             "ceiling_rps": round(ceiling["ok_per_s"], 1),
             "single_ok_per_s": round(single["ok_per_s"], 1),
@@ -380,7 +387,9 @@ def run(args: argparse.Namespace, wrk: str, taskset: str | None, data_dir: Path,
                 bulk["server_cpu_pct"] * 10 / bulk["ok_per_s"], 2)),
             "half_rate_per_s": round(at_half["ok_per_s"], 1),
             "half_rate_p99_ms": at_half["latency_us"]["p99"] / 1000,
-            "errors": single["not_ok"] + bulk["not_ok"] + at_half["not_ok"],
+            "errors": single["not_ok"] + bulk["not_ok"] + at_half["not_ok"]
+            + mixed.get("errors", 0),
+            **{k: v for k, v in mixed.items() if k != "errors"},
         })
     finally:
         for proc in servers:
@@ -395,6 +404,34 @@ def run(args: argparse.Namespace, wrk: str, taskset: str | None, data_dir: Path,
     if args.profile:
         summarize_profile(args.profile)
     return 0
+
+
+MIXED_SINGLE_PER_S = 500
+MIXED_SINGLE_CONNECTIONS = 16
+
+
+def mixed_phase(wrk_all: Callable[..., dict],
+                signed: Callable[..., tuple[list[Path], list[Path]]], lua: Path,
+                args: argparse.Namespace) -> dict[str, float]:
+    """`--mixed`: one-number sends at ~500/s (exponential arrivals) while 1000-number
+    requests go in as fast as the server takes them: the latency a verification code sees
+    while a promotion goes out."""
+    bulk_files = signed("mixed-bulk", 120, 1000, 3_000_000)
+    single_files = signed("mixed-single", MIXED_SINGLE_PER_S * 1.2, 1, 30_000_000)
+    pause = int(MIXED_SINGLE_CONNECTIONS / MIXED_SINGLE_PER_S * 1000)
+    with ThreadPoolExecutor(2) as pool:
+        bulk_run = pool.submit(wrk_all, lua, args.duration, args.bulk_connections,
+                               bulk_files[1], 0)
+        single_run = pool.submit(wrk_all, lua, args.duration, MIXED_SINGLE_CONNECTIONS,
+                                 single_files[1], pause)
+        bulk, single = bulk_run.result(), single_run.result()
+    describe("mixed: SendSms, 1000 numbers", bulk)
+    describe(f"mixed: SendSms, 1 number at ~{MIXED_SINGLE_PER_S}/s", single)
+    return {"mixed_bulk_numbers_per_s": round(bulk["ok_per_s"] * 1000, 1),
+            "mixed_single_per_s": round(single["ok_per_s"], 1),
+            "mixed_single_p50_ms": single["latency_us"]["p50"] / 1000,
+            "mixed_single_p99_ms": single["latency_us"]["p99"] / 1000,
+            "errors": single["not_ok"] + bulk["not_ok"]}
 
 
 if __name__ == "__main__":
