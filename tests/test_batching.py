@@ -108,15 +108,23 @@ async def test_min_interval_does_not_hold_back_a_full_batch() -> None:
     assert len(starts) == 3 and starts[-1] - starts[0] < 0.25
 
 
+class HeldFirstFlush:
+    """A flush that records its batches and holds the first one until `gate` is set, so
+    that the queue fills behind it."""
+
+    def __init__(self) -> None:
+        self.flushed: list[list[int]] = []
+        self.gate = asyncio.Event()
+
+    async def __call__(self, items: Sequence[int]) -> None:
+        self.flushed.append(list(items))
+        if len(self.flushed) == 1:
+            await self.gate.wait()
+
+
 async def test_small_entries_go_ahead_of_large_ones_that_still_go_next() -> None:
-    flushed: list[list[int]] = []
-    gate = asyncio.Event()
-
-    async def flush(items: Sequence[int]) -> None:
-        flushed.append(list(items))
-        if len(flushed) == 1:
-            await gate.wait()  # the first flush holds while the queue fills
-
+    flush = HeldFirstFlush()
+    flushed, gate = flush.flushed, flush.gate
     batcher = Batcher("t", flush, max_batch=4, max_delay=0, small=2)
     batcher.start()
     first = asyncio.create_task(batcher.submit([0]))
@@ -156,14 +164,8 @@ async def test_a_large_entry_waits_at_most_one_flush_for_small_ones() -> None:
 
 
 async def test_without_small_entries_go_in_order() -> None:
-    flushed: list[list[int]] = []
-    gate = asyncio.Event()
-
-    async def flush(items: Sequence[int]) -> None:
-        flushed.append(list(items))
-        if len(flushed) == 1:
-            await gate.wait()
-
+    flush = HeldFirstFlush()
+    flushed, gate = flush.flushed, flush.gate
     batcher = Batcher("t", flush, max_batch=4, max_delay=0)
     batcher.start()
     first = asyncio.create_task(batcher.submit([0]))
