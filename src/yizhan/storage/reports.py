@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any, NamedTuple, Protocol
 
 import orjson
@@ -112,19 +113,15 @@ def _report_finals(conn: Connection, sql: Sql, finals: Sequence[Transition],
 
 
 def china_day(at: datetime) -> str:
-    """`YYYYMMDD` of the China day of `at` (UTC-aware): the day statistics count it under.
-    The text per day is made once (`strftime` costs a microsecond, and a commit of many
-    one-number requests has an instant per request)."""
-    ordinal = (at + _CHINA).toordinal()
-    day = _DAY_TEXT.get(ordinal)
-    if day is None:
-        if len(_DAY_TEXT) >= 1024:
-            _DAY_TEXT.clear()
-        day = _DAY_TEXT[ordinal] = date.fromordinal(ordinal).strftime("%Y%m%d")
-    return day
+    """`YYYYMMDD` of the China day of `at` (UTC-aware): the day statistics count it under."""
+    return _day_text((at + _CHINA).toordinal())
 
 
-_DAY_TEXT: dict[int, str] = {}
+@lru_cache(maxsize=1024)
+def _day_text(ordinal: int) -> str:
+    """Made once per day: `strftime` costs a microsecond, and a commit of many one-number
+    requests has an instant per request."""
+    return date.fromordinal(ordinal).strftime("%Y%m%d")
 
 
 def record_accepted(conn: Connection, sql: Sql, accepted: Sequence[Message]) -> None:
@@ -138,14 +135,11 @@ def record_accepted(conn: Connection, sql: Sql, accepted: Sequence[Message]) -> 
     groups = Counter([(m.created_at, m.account_id, m.sign_name, m.template_code,
                        m.template_type, m.phone[:7], m.status) for m in accepted])
     deltas: dict[tuple[Any, ...], list[int]] = {}
-    days: dict[datetime, str] = {}
     carriers: dict[str, str] = {}
     phones: dict[str, str] | None = None  # a number of each segment prefix
     final = False
     for (at, account_id, sign_name, code, kind, prefix, status), number in groups.items():
-        day = days.get(at)
-        if day is None:
-            day = days[at] = china_day(at)
+        day = china_day(at)
         carrier = carriers.get(prefix)  # the segment is at most 4 digits after +86
         if carrier is None:
             if phones is None:
@@ -169,12 +163,9 @@ def record_accepted(conn: Connection, sql: Sql, accepted: Sequence[Message]) -> 
 
 def count(conn: Connection, sql: Sql, transitions: Iterable[Transition]) -> None:
     deltas: dict[tuple[Any, ...], list[int]] = {}
-    days: dict[datetime, str] = {}
     for t in transitions:
         s = t.subject
-        day = days.get(s.created_at)
-        if day is None:
-            day = days[s.created_at] = china_day(s.created_at)
+        day = china_day(s.created_at)
         key = (s.account_id, day, s.sign_name, s.template_code, s.template_type,
                carrier_label(s.phone))
         row = deltas.get(key)

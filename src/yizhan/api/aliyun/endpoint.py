@@ -10,6 +10,7 @@ problems keep their registry status (SPEC.md §4).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
 
@@ -136,39 +137,35 @@ def _unquote(text: str) -> str:
     escape by escape."""
     if "%" not in text:
         return text
-    decoded = _DECODED.get(text)
-    if decoded is not None:
-        return decoded
+    return _decode_short(text) if len(text) <= 256 else _decode(text)
+
+
+def _decode(text: str) -> str:
     if not text.isascii():  # (unquote reads such text as UTF-8 first)
         return unquote(text, errors="replace")
     # None of these characters is a hex digit or `%`, so replacing them first cannot make
     # or break another escape: the result is what decoding escape by escape gives.
     short = (text.replace("%2C", ",").replace("%2B", "+").replace("%22", '"')
              .replace("%3A", ":").replace("%7B", "{").replace("%7D", "}"))
-    if "%" in short:
-        pieces = short.split("%")
-        out = [pieces[0]]
-        for piece in pieces[1:]:
-            char = _ESCAPES.get(piece[:2])
-            if char is None:  # not an escape: kept as it is
-                out.append("%")
-                out.append(piece)
-            else:
-                out.append(char)
-                out.append(piece[2:])
-        short = "".join(out)
-        if not short.isascii():  # the escaped bytes are UTF-8
-            short = short.encode("latin-1").decode("utf-8", "replace")
-    if len(text) <= _DECODED_LONGEST:
-        if len(_DECODED) >= _DECODED_MAX:
-            _DECODED.clear()
-        _DECODED[text] = short
-    return short
+    if "%" not in short:
+        return short
+    pieces = short.split("%")
+    out = [pieces[0]]
+    for piece in pieces[1:]:
+        char = _ESCAPES.get(piece[:2])
+        if char is None:  # not an escape: kept as it is
+            out.append("%")
+            out.append(piece)
+        else:
+            out.append(char)
+            out.append(piece[2:])
+    decoded = "".join(out)
+    if not decoded.isascii():  # the escaped bytes are UTF-8
+        decoded = decoded.encode("latin-1").decode("utf-8", "replace")
+    return decoded
 
 
-_DECODED: dict[str, str] = {}
-_DECODED_MAX = 4096
-_DECODED_LONGEST = 256
+_decode_short = lru_cache(maxsize=4096)(_decode)
 
 
 _ESCAPES = {a + b: chr(i) for i in range(256)
