@@ -21,6 +21,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from yizhan import __version__
@@ -108,7 +109,15 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
             t.add_column(column, no_wrap=True, min_width=widest)
     for row in cells:
         t.add_row(*row)
-    out.print(t)
+    if out.is_terminal:
+        out.print(t)
+        return
+    # Piped or redirected: Rich would assume 80 columns and drop or crop the columns that do
+    # not fit (issue 14 point 17). Scripts read every cell whole, so the table gets the width
+    # it needs, however wide that is.
+    wide = out.options.update_width(1_000_000)
+    width = Measurement.get(out, wide, t).maximum
+    Console(width=max(width, 20)).print(t)
 
 
 # serve, migrate, demo
