@@ -70,7 +70,7 @@ AccountName = Annotated[str, typer.Option("--account", "-a", help="Account name.
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -85,17 +85,34 @@ def settings_of(data_dir: Path | None, config: Path | None, database_url: str | 
 
 def run(settings: Settings, work: Callable[[SqlStore], Awaitable[T]]) -> T:
     """Open the store (migrating it), run `work`, close."""
-    from yizhan.app import open_store
-
     async def main() -> T:
-        store = open_store(settings)
+        store = await open_checked(settings)
         try:
-            await store.migrate()
             return await work(store)
         finally:
             await store.close()
 
     return asyncio.run(main())
+
+
+async def open_checked(settings: Settings) -> SqlStore:
+    """Open and migrate the store; a wrong URL, role, password or database, or a server that
+    cannot be reached, ends the command with a short message instead of a traceback."""
+    from yizhan.app import open_store
+    from yizhan.storage.diagnosis import explain
+
+    store = None
+    try:
+        store = open_store(settings)
+        await store.migrate()
+        return store
+    except Exception as exc:
+        if store is not None:
+            await store.close()
+        message = explain(exc, settings.sqlalchemy_url)
+        if message is None:
+            raise
+        raise fail(message) from None
 
 
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
@@ -160,7 +177,7 @@ def serve(
         settings = settings.model_copy(update={"port": sock.getsockname()[1]})
 
     async def main() -> None:
-        yz = await build(settings)
+        yz = await build(settings, store=await open_checked(settings))
         demo = await ensure_demo(yz.store, yz.clock.now())
 
         async def ready() -> None:
