@@ -342,6 +342,7 @@ def demo(data_dir: DataDir = None, config: ConfigFile = None, database_url: Data
 def main() -> None:
     from yizhan import (
         commands,  # noqa: F401  (registers the operator commands)
+        commands_accounts,  # noqa: F401  (accounts suspend|resume|history)
         commands_channels,  # noqa: F401  (channels list|check)
         commands_frequency,  # noqa: F401  (frequency limits, whitelist, audit, explain)
         commands_policy,  # noqa: F401  (keywords, international registrations)

@@ -29,6 +29,7 @@ from yizhan.cli import (
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import (
     Account,
+    AccountStatus,
     KeyStatus,
     Message,
     ReviewState,
@@ -74,11 +75,16 @@ def accounts_create(name: str, data_dir: DataDir = None, config: ConfigFile = No
 @accounts_app.command("list")
 def accounts_list(data_dir: DataDir = None, config: ConfigFile = None,
                   database_url: DatabaseUrl = None) -> None:
-    """List accounts."""
+    """List accounts; a suspended one with when, by whom and why (`accounts history`)."""
     async def work(store: SqlStore) -> None:
-        rows = [[a.id, a.name, a.status.value, china_text(a.created_at)]
-                for a in await store.list_accounts()]
-        table("Accounts", ["id", "name", "status", "created (China time)"], rows)
+        last = {e.account_id: e for e in await store.account_events()}  # oldest first
+        rows = []
+        for a in await store.list_accounts():
+            event = last.get(a.id) if a.status is AccountStatus.SUSPENDED else None
+            why = f"{china_text(event.created_at)} by {event.actor}: {event.reason}" \
+                if event else ""
+            rows.append([a.id, a.name, a.status.value, china_text(a.created_at), why])
+        table("Accounts", ["id", "name", "status", "created (China time)", "reason"], rows)
 
     run(settings_of(data_dir, config, database_url), work)
 
