@@ -13,6 +13,7 @@ import gc
 import json
 import shlex
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -35,6 +36,7 @@ from yizhan.domain.model import (
 from yizhan.domain.ports import SystemClock
 from yizhan.domain.timezone import china_day_bounds, china_text, china_today
 from yizhan.seed import Demo, ensure_demo
+from yizhan.server_lock import ServerLock
 from yizhan.settings import Settings, load_settings
 from yizhan.storage.store import SqlStore
 
@@ -167,7 +169,7 @@ def serve(
     settings = settings_of(data_dir, config, database_url, host=host, port=port,
                            simulator_script=simulator_script, role=role)
     configure(settings.log_level)
-    sock = None
+    sock, lock = None, None
     if settings.role != "dispatch":
         try:
             sock = bind(settings.host, settings.port)
@@ -175,6 +177,7 @@ def serve(
             raise fail(f"cannot listen on {settings.host}:{settings.port}: "
                        f"{exc.strerror}") from exc
         settings = settings.model_copy(update={"port": sock.getsockname()[1]})
+        lock = hold_server_lock(settings, sock)
 
     async def main() -> None:
         yz = await build(settings, store=await open_checked(settings))
@@ -190,7 +193,30 @@ def serve(
 
         await serve_app(yz, sock, ready)
 
-    run_loop(main())
+    try:
+        run_loop(main())
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def hold_server_lock(settings: Settings, sock: socket.socket) -> ServerLock:
+    """Tell other processes on this data folder that a server accepts messages here, and
+    where (`server_lock.py`; `yizhan send` sends through it). With the embedded counters
+    (rate_backend = "sql") only one process may accept messages, so a second is refused;
+    with Redis counters several API processes share the limits and may share the folder."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    if ":" in host:
+        host = f"[{host}]"
+    lock = ServerLock(settings.data_dir)
+    other = lock.acquire(f"http://{host}:{settings.port}")
+    if other is not None and settings.rate_backend == "sql":
+        sock.close()
+        raise fail(f"another yizhan serve (pid {other.pid}, {other.url or 'starting'}) "
+                   f"already serves the data folder {settings.data_dir.resolve()}: stop it, "
+                   "give this one another --data-dir, or share the frequency counters "
+                   "(rate_backend = \"redis\", docs/deployment.md)")
+    return lock
 
 
 @app.command()
