@@ -33,6 +33,7 @@ def test_cli_send_counts_against_the_running_servers_limits(tmp_path: Path) -> N
         running = holder(tmp_path)
         assert running is not None and running.url == server.url
         assert running.pid == server.process.pid
+        assert running.store == f"sqlite+aiosqlite:///{(tmp_path / 'yizhan.db').resolve()}"
         key_id, secret = info["access_key_id"], info["access_key_secret"]
         with httpx.Client(base_url=server.url, auth=(key_id, secret), trust_env=False) as api:
             body = {"phone_numbers": ["13800138001"], "sign_name": info["sign_name"],

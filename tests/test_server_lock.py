@@ -21,6 +21,7 @@ def test_one_holder_at_a_time(tmp_path: Path) -> None:
     first.release()
     assert holder(tmp_path) is None  # the file stays, nobody holds it
     second = ServerLock(tmp_path)
-    assert second.acquire("http://127.0.0.1:9090") is None
-    assert holder(tmp_path) == Holder(os.getpid(), "http://127.0.0.1:9090")
+    assert second.acquire("http://127.0.0.1:9090", "sqlite+aiosqlite:///x.db") is None
+    assert holder(tmp_path) == Holder(os.getpid(), "http://127.0.0.1:9090",
+                                      "sqlite+aiosqlite:///x.db")
     second.release()

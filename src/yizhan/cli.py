@@ -200,6 +200,17 @@ def serve(
             lock.release()
 
 
+def store_name(settings: Settings) -> str:
+    """The store's URL without its password, as the server lock records it."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(settings.sqlalchemy_url).render_as_string(hide_password=True)
+    except ArgumentError:  # opening the store says what is wrong with it
+        return "(not a URL)"
+
+
 def hold_server_lock(settings: Settings, sock: socket.socket) -> ServerLock:
     """Tell other processes on this data folder that a server accepts messages here, and
     where (`server_lock.py`; `yizhan send` sends through it). With the embedded counters
@@ -209,7 +220,7 @@ def hold_server_lock(settings: Settings, sock: socket.socket) -> ServerLock:
     if ":" in host:
         host = f"[{host}]"
     lock = ServerLock(settings.data_dir)
-    other = lock.acquire(f"http://{host}:{settings.port}")
+    other = lock.acquire(f"http://{host}:{settings.port}", store_name(settings))
     if other is not None and settings.rate_backend == "sql":
         sock.close()
         raise fail(f"another yizhan serve (pid {other.pid}, {other.url or 'starting'}) "

@@ -24,6 +24,7 @@ from yizhan.cli import (
     run,
     settings_of,
     signs_app,
+    store_name,
     table,
     templates_app,
 )
@@ -323,7 +324,7 @@ def send(phone_numbers: Annotated[list[str], typer.Argument(help="Destination nu
 
     settings = settings_of(data_dir, config, database_url)
     server = server_lock.holder(settings.data_dir)
-    if server is not None:
+    if server is not None and server.store in ("", store_name(settings)):
         _send_through(server, settings, account, {
             "phone_numbers": phone_numbers, "sign_name": sign, "template_code": template,
             "template_param": params, "out_id": out_id})

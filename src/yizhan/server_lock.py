@@ -32,6 +32,8 @@ class Holder:
 
     pid: int
     url: str
+    store: str = ""
+    """The server's store (URL without password): a CLI on another store ignores it."""
 
 
 class ServerLock:
@@ -41,7 +43,7 @@ class ServerLock:
         self.path = data_dir / FILE_NAME
         self._fd: int | None = None
 
-    def acquire(self, url: str) -> Holder | None:
+    def acquire(self, url: str, store: str = "") -> Holder | None:
         """Take the lock and record this process; the current holder when another has it."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -57,7 +59,7 @@ class ServerLock:
                     return _read(self.path) or Holder(0, "")
                 time.sleep(0.01)
         os.fchmod(fd, 0o600)
-        record = json.dumps({"pid": os.getpid(), "url": url,
+        record = json.dumps({"pid": os.getpid(), "url": url, "store": store,
                              "started_at": datetime.now(UTC).isoformat()})
         os.ftruncate(fd, 0)
         os.write(fd, record.encode())
@@ -91,5 +93,5 @@ def holder(data_dir: Path) -> Holder | None:
 def _read(path: Path) -> Holder | None:
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
         data = json.loads(path.read_text(encoding="utf-8"))
-        return Holder(int(data["pid"]), str(data["url"]))
+        return Holder(int(data["pid"]), str(data["url"]), str(data.get("store", "")))
     return None
