@@ -220,7 +220,12 @@ def hold_server_lock(settings: Settings, sock: socket.socket) -> ServerLock:
     if ":" in host:
         host = f"[{host}]"
     lock = ServerLock(settings.data_dir)
-    other = lock.acquire(f"http://{host}:{settings.port}", store_name(settings))
+    try:
+        other = lock.acquire(f"http://{host}:{settings.port}", store_name(settings))
+    except OSError as exc:
+        sock.close()
+        raise fail(f"cannot write {lock.path}: {exc.strerror}; run as the user that owns "
+                   "the data folder, or choose another with --data-dir") from None
     if other is not None and settings.rate_backend == "sql":
         sock.close()
         raise fail(f"another yizhan serve (pid {other.pid}, {other.url or 'starting'}) "
