@@ -1,7 +1,7 @@
 """The repository's docs are self-contained (issue 14, point 21): no text a user or
 contributor reads points at files outside the repository, every file path README.md and
-docs/*.md name exists, and every section a text cites by name (`docs/domain.md "Sending"`)
-is a heading or a bold lead of that doc."""
+docs/*.md name exists, every `docs/<page>.md` a docstring or comment names exists, and every section
+a text cites by name (`docs/domain.md "Sending"`) is a heading or a bold lead of that doc."""
 
 from __future__ import annotations
 
@@ -76,6 +76,16 @@ def test_paths_in_the_docs_exist() -> None:
                     if not exists(token, doc, files):
                         missing.append(f"{doc}:{n}: {token}")
     assert not missing, "docs name files that are not in the repository:\n" + "\n".join(missing)
+
+
+def test_docs_the_code_names_exist() -> None:
+    """Docstrings and comments send contributors to `docs/<page>.md`: the page is there."""
+    missing = [f"{name}:{n}: {doc}"
+               for name in text_files()
+               for n, line in enumerate((ROOT / name).read_text().splitlines(), 1)
+               for doc in re.findall(r"\bdocs/[\w-]+\.md\b", line)
+               if not (ROOT / doc).is_file()]
+    assert not missing, "texts name docs that are not in the repository:\n" + "\n".join(missing)
 
 
 def sections(doc: Path) -> list[str]:
