@@ -31,7 +31,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "Installing Yizhan into $venv (first run or dependencies changed)..." >&2
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
   constraints=()
-  if [ "$extras" = test ]; then  # the SDK versions verified together (SPEC.md)
+  if [ "$extras" = test ]; then  # the SDK versions verified together (docs/aliyun.md)
     constraints=(-c "$root/tests/fixtures/aliyun/constraints-aliyun-sdk.txt")
   fi
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \

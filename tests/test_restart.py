@@ -1,4 +1,4 @@
-"""Restarts lose nothing and submit nothing twice (ARCHITECTURE.md, decisions taken).
+"""Restarts lose nothing and submit nothing twice (docs/architecture.md, "Decisions").
 
 In process: the same simulator instance outlives two generations of the platform over one
 store, so it can count every submit of every message. Out of process: a `yizhan serve`

@@ -1,5 +1,5 @@
 """Several OS processes, each a whole intake on the same store and the same Redis, send to
-one number at the same instant: frequency limits hold across processes (DOMAIN.md: limits
+one number at the same instant: frequency limits hold across processes (docs/domain.md: limits
 must hold across all processes of a scaled-out deployment)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Encoding, length and part counting at the edges DOMAIN.md "Length and billing" names."""
+"""Encoding, length and part counting at the edges docs/domain.md "Length and billing" names."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Number normalisation: the formats DOMAIN.md "Sending" accepts, and what it refuses."""
+"""Number normalisation: the formats docs/domain.md "Sending" accepts, and what it refuses."""
 
 from __future__ import annotations
 

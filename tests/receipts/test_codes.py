@@ -1,5 +1,6 @@
 """Carrier receipt codes: success normalised, failures kept verbatim, every code family of
-SPEC.md 8.3 explained (by its own entry or its prefix), and a channel's own table over them."""
+docs/errors.md "Receipt codes" explained (by its own entry or its prefix), and a channel's own
+table over them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The router: which channel carries a message, and why (DOMAIN.md "Channels are chosen per
+"""The router: which channel carries a message, and why (docs/domain.md "Channels are chosen per
 message by carrier and type; when a channel fails the platform switches to another one").
 
 Consumes a claimed `Message`; decides a `Decision` (the channel and a one-line reason that

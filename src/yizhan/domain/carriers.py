@@ -3,7 +3,7 @@ mainland number segment, or international.
 
 Reads the maintained segment table `data/cn_segments.toml` (source and review date in the
 file) once, on first use. Policy refuses mainland numbers whose segment has no carrier
-(virtual operators, China Broadnet, satellite, unassigned: DOMAIN.md "Sending"); the router
+(virtual operators, China Broadnet, satellite, unassigned: docs/domain.md "Sending"); the router
 will pick channels by `carrier_of`.
 """
 

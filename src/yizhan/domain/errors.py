@@ -2,9 +2,9 @@
 
 Each code has one message (English and Simplified Chinese; codes are never translated) and
 one HTTP status for the native REST API. The Alibaba-compatible API uses the same codes;
-business outcomes (`isv.*`, `isp.*`) answer HTTP 200 there, as Alibaba does (SPEC.md §4.1),
-protocol problems keep their status. A `Refusal` is the value a check returns: the code plus
-the detail of what exactly was wrong. Documented for users in docs/errors.md.
+business outcomes (`isv.*`, `isp.*`) answer HTTP 200 there, as Alibaba does, protocol
+problems keep their status (docs/aliyun.md "Answers"). A `Refusal` is the value a check returns: the
+code plus the detail of what exactly was wrong. Documented for users in docs/errors.md.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ _CODES: tuple[ErrorCode, ...] = (
     ErrorCode("InternalError", 500,
               "The request processing has failed due to some unknown error.",
               "请求处理失败，发生未知错误。"),
-    # Business outcomes (Alibaba names, SPEC.md §8.2).
+    # Business outcomes (Alibaba's names).
     ErrorCode("isv.OUT_OF_SERVICE", 403,
               "The account is suspended; contact the platform operator.",
               "账号已停用，请联系平台运营方。"),

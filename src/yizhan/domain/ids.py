@@ -5,7 +5,7 @@ a 12-bit generator number drawn at random per process, and a 10-bit sequence wit
 millisecond. Ids are made before the insert so that a whole group of requests commits in
 one statement; the primary key catches the (very unlikely) clash of two processes that drew
 the same generator number. A BizId is the first message id of a request, as `<id>^0`
-(Alibaba's shape, SPEC.md §5.1).
+(Alibaba's shape, docs/aliyun.md "Actions").
 """
 
 from __future__ import annotations

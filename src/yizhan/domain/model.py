@@ -1,7 +1,7 @@
 """The platform's vocabulary as typed values: ids, states and frozen records.
 
 Everything above `domain/` speaks in these types; `storage/` maps them to rows. The rules
-they carry are those of DOMAIN.md ("Vocabulary", "Delivery, receipts, records").
+they carry are those of docs/domain.md ("Vocabulary", "Delivery, receipts, records").
 """
 
 from __future__ import annotations
@@ -52,14 +52,14 @@ class TemplateType(StrEnum):
 
 
 class RegistrationKind(StrEnum):
-    """What an account registers to send to some countries (DOMAIN.md "International")."""
+    """What an account registers to send to some countries (docs/domain.md "International")."""
 
     TOLL_FREE = "toll_free"
     SENDER_ID = "sender_id"
 
 
 class MessageStatus(StrEnum):
-    """What the tenant sees (DOMAIN.md: waiting for receipt, success, failed, unknown)."""
+    """What the tenant sees (docs/domain.md: waiting for receipt, success, failed, unknown)."""
 
     WAITING = "waiting"
     SUCCESS = "success"

@@ -38,7 +38,7 @@ class Bus(Protocol):
 
 
 class RateCounter(Protocol):
-    """Frequency counters shared by every process that accepts messages (DOMAIN.md
+    """Frequency counters shared by every process that accepts messages (docs/domain.md
     "Frequency control"; the windows are those of `domain/rates.py`).
 
     Each message is a sequence of checks; `admit` decides each message atomically: when
@@ -59,7 +59,7 @@ class RateCounter(Protocol):
     async def close(self) -> None: ...
 
 
-# Channel answers to a submit: values, never exceptions (STYLE.md 4).
+# Channel answers to a submit: values, never exceptions (docs/contributing.md, style 4).
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,5 @@
 """What the push stage and the pull queue work with: an account's push settings, a claimed
-push item, a received queue item (issue 7; DOMAIN.md "Receipts and uplink replies reach the
+push item, a received queue item (issue 7; docs/domain.md "Receipts and uplink replies reach the
 tenant by HTTP batch push ... or by a queue the tenant consumes")."""
 
 from __future__ import annotations

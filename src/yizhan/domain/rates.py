@@ -1,6 +1,6 @@
 """Counting windows of frequency control, and the state machine every counter backend keeps.
 
-DOMAIN.md "Frequency control": minute and hour windows are whole clock units in China time
+docs/domain.md "Frequency control": minute and hour windows are whole clock units in China time
 (11:00:00-11:59:59 is one hour window); a day window opens at the first counted message and
 lasts 24 hours. A `RateCheck` is one counter a message must pass (key, window, limit); a
 message passes when every one of its checks is below its limit, and then counts in all of

@@ -9,11 +9,11 @@ channel encoders, `encode` turns a part into the octets a carrier expects (GSM 0
 one septet per octet, as SMPP carries it; UCS-2 as UTF-16BE) and `udh` makes the
 concatenation header (8-bit or 16-bit reference).
 
-Implements DOMAIN.md "Sending" / "Length and billing": one message holds 160 GSM-7 or 70 UCS-2
+Implements docs/domain.md "Sending" / "Length and billing": one message holds 160 GSM-7 or 70 UCS-2
 units; longer text goes in parts of 153 or 67 (the 8-bit-reference UDH takes the rest).
 A part never ends half-way through an escape pair (a 2-septet extension character) or a
 surrogate pair: the whole character moves to the next part, as handsets would otherwise show
-garbage (CARRIER_PROTOCOLS.md §3 lists the libraries that get this wrong).
+garbage (docs/channels.md "Why our own SMPP stack" names the libraries that get this wrong).
 """
 
 from __future__ import annotations

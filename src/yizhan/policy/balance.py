@@ -1,5 +1,5 @@
 """The balance rule: an account whose balance is below zero cannot send, even when a
-prepaid package still has parts left (DOMAIN.md "Sending"; docs/billing.md).
+prepaid package still has parts left (docs/domain.md "Sending"; docs/billing.md).
 
 A request-level check on the account as the API's cache last read it (within
 `cache_seconds`); the money itself is only ever changed in the store, by top-ups and by the

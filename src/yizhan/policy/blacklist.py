@@ -1,5 +1,5 @@
 """The platform blacklist: numbers whose owners complained are refused for the signatures
-concerned (DOMAIN.md "Sending" and issue 4, point 5).
+concerned (docs/domain.md "Sending" and issue 4, point 5).
 
 Operators keep the list (`yizhan blacklist add|remove|list|import`), each number with its
 source (a complaint channel, a carrier report, ...), date, and the signature names it is

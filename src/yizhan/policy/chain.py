@@ -3,10 +3,10 @@
 Intake loads what the checks need (account, signatures, template) into a `SendContext`,
 then runs `REQUEST_CHAIN`. Each check returns nothing or a `Refusal` naming the rule; checks
 that normalise input (numbers, rendering) leave their result in the context for intake to
-build the messages from. A refusal here rejects the whole request (DOMAIN.md "Sending":
+build the messages from. A refusal here rejects the whole request (docs/domain.md "Sending":
 request-level problems). Then `NUMBER_CHAIN` runs for each recipient that passed: a refusal
 there fails only that number (a failed record carrying the code) while the others go on
-(DOMAIN.md: one bad or blocked number never stops the others).
+(docs/domain.md: one bad or blocked number never stops the others).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Signature and template state: only approved ones send (a deleted one never again), a
 verification-code signature only sends verification-code templates, and a test signature or
-test template only sends to the account's bound test numbers (DOMAIN.md "Sending").
+test template only sends to the account's bound test numbers (docs/domain.md "Sending").
 
 Test signatures and templates are ordinary ones with the `test` mark, set by the operator
 (`yizhan signs add --test`, `yizhan templates add --test`); test numbers are bound per account

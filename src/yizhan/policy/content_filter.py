@@ -1,5 +1,5 @@
 """The content filter: risky keywords, platform-wide and per account, refuse a message whose
-rendered text (【signature】 included) contains one (DOMAIN.md "Sending": carriers intercept
+rendered text (【signature】 included) contains one (docs/domain.md "Sending": carriers intercept
 such messages; the refusal names the keyword).
 
 Consumes the keyword lists the store holds (managed by `yizhan keywords ...`), compiled into

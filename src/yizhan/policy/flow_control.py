@@ -2,7 +2,7 @@
 
 Consumes the `SendContext` after every other check (a number refused for another reason is
 never counted); asks the `RateCounter` to decide all remaining numbers of the request in one
-call, each atomically (DOMAIN.md "Frequency control": a message counts the moment it is
+call, each atomically (docs/domain.md "Frequency control": a message counts the moment it is
 accepted). A blocked number gets `isv.BUSINESS_LIMIT_CONTROL` in `ctx.refusals`, so it becomes
 a failed record in a multi-number request, or the request's answer when every number is
 refused. Intake then commits the admitted messages; if that commit fails it calls `release`,

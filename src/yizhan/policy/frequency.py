@@ -1,7 +1,7 @@
 """The limits of frequency control (流控): which counters a message must pass, and how a
 blocked message is explained.
 
-Implements the table of DOMAIN.md "Frequency control". A message's checks depend on its
+Implements the table of docs/domain.md "Frequency control". A message's checks depend on its
 template type, signature, template, number and account:
 
 - verification codes to mainland numbers: same signature + number, 1 per minute, 5 per

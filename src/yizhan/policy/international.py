@@ -1,4 +1,4 @@
-"""Country rules for international numbers (DOMAIN.md "International"), read from the data
+"""Country rules for international numbers (docs/domain.md "International"), read from the data
 file `data/countries.toml`: the United States and Canada need a registered toll-free number;
 Vietnam takes only verification codes (delivered as a voice call) without a registered
 Sender ID, every type with one.

@@ -9,14 +9,14 @@ a mainland number whose segment no supported carrier serves (virtual operators, 
 Broadnet, satellite, unassigned; `domain/carriers.py` and its table) fails alone, with the
 same code and the reason in the detail.
 
-Implements DOMAIN.md "Sending" / number formats:
+Implements docs/domain.md "Sending" / number formats:
 - Mainland: an 11-digit mobile `1[3-9]xxxxxxxxx` with no prefix or `+86`, `0086`, `86` or a
   bare `+`. Under +86 only such mobiles are accepted; landlines are refused.
 - International: `+`, `00` or no prefix (Alibaba's documented form: `85291234560`), country
   code, national number with the national trunk `0` dropped (Vietnam `84987654321`, not
   `840987654321`); validated with `phonenumbers`.
 
-Ambiguity: DOMAIN.md lists a bare `+` as a mainland prefix, and `+1` + 10 digits is a North
+Ambiguity: docs/domain.md lists a bare `+` as a mainland prefix, and `+1` + 10 digits is a North
 American number. A bare `+` before a mainland mobile's shape is read as mainland when the
 segment table lists its segment (`+13125550123`: 131 is China Unicom's), otherwise as the
 North American number if that is valid (`+14155550123`: no segment 141, so San Francisco).

@@ -1,5 +1,5 @@
 """Promotion opt-outs: a number that replied `R` to a signature's promotion never receives
-that signature's promotions again, and the sender cannot lift it (DOMAIN.md "Sending").
+that signature's promotions again, and the sender cannot lift it (docs/domain.md "Sending").
 
 The uplink stage records opt-outs (`add_opt_out`), operators may add them (`yizhan opt-outs
 add`); nobody removes them. Only promotion templates are concerned: verification codes and

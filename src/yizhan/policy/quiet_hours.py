@@ -1,5 +1,5 @@
 """Promotion hours: a promotion to a mainland number is sent only from 08:00 to 22:00 China
-time (DOMAIN.md "Sending"). Verification codes, notifications and international numbers have
+time (docs/domain.md "Sending"). Verification codes, notifications and international numbers have
 no window.
 
 Runs per number (a request may mix mainland and international numbers) on the request's

@@ -1,9 +1,9 @@
-"""Template parameters, rendering and the checks on template text (DOMAIN.md "Sending").
+"""Template parameters, rendering and the checks on template text (docs/domain.md "Sending").
 
 TemplateParam is a JSON object whose values are strings (`{"code":"0207"}` keeps its zero);
 every `${var}` of the template needs a value; values have a length limit and may not carry
-links. Extra keys are ignored (SPEC.md §5.1: applications written for Alibaba often send one
-parameter set to several templates). Hands the rendered body back to intake.
+links. Extra keys are ignored (docs/aliyun.md "Actions": applications written for Alibaba
+often send one parameter set to several templates). Hands the rendered body back to intake.
 
 Characters handsets cannot show (docs/policy.md "Characters"):
 - invisible ones (control characters other than the newline, zero-width and direction marks,
@@ -47,7 +47,7 @@ INVISIBLE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u2
 UNSUPPORTED = re.compile("[\ue000-\uf8ff\U00010000-\U0010ffff]")
 """Characters a handset shows as `?`: private use, and everything outside UCS-2 (emoji)."""
 OPT_OUT = "拒收请回复R"
-"""The opt-out instruction every promotion template carries (DOMAIN.md)."""
+"""The opt-out instruction every promotion template carries (docs/domain.md)."""
 
 
 def variables(content: str) -> list[str]:

@@ -1,15 +1,15 @@
 """Carrier receipt codes -> message status, cause and suggestion (carrier codes are data).
 
 The receipt stage classifies every receipt with `classify`; the diagnosis features read
-`explain`. Success is normalised to `DELIVERED` (what Alibaba reports, SPEC.md §8.3); every
-other code is kept verbatim as the message's error code.
+`explain`. Success is normalised to `DELIVERED` (what Alibaba reports, docs/errors.md
+"Receipt codes"); every other code is kept verbatim as the message's error code.
 
 A channel may carry its own `CodeTable` (a TOML file next to its configuration,
 docs/channels.md): its carrier's `stat`/`err` values -> our status and code, with a cause
 and suggestion for codes the platform does not know. The channel applies it to each receipt
-before the receipt leaves the channel (STYLE.md 6: carrier quirks live in per-channel
-tables), so the stages downstream see platform codes only. What a channel's table does not
-list falls through to the platform's rules.
+before the receipt leaves the channel (docs/contributing.md, style 6: carrier quirks live in
+per-channel tables), so the stages downstream see platform codes only. What a channel's table does
+not list falls through to the platform's rules.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ FAMILIES: dict[str, CodeInfo] = {
     "ESME_": CodeInfo("the carrier's SMPP gateway refused the submit", "check the number and "
                       "the channel's settings"),
 }
-"""Explanations by prefix when a code has no entry of its own (SPEC.md 8.3)."""
+"""Explanations by prefix when a code has no entry of its own (docs/errors.md "Receipt codes")."""
 
 
 def classify(code: str) -> tuple[MessageStatus, str]:

@@ -1,4 +1,4 @@
-"""The 72-hour rule (DOMAIN.md, "Delivery, receipts, records"): a message still waiting for
+"""The 72-hour rule (docs/domain.md, "Delivery, receipts, records"): a message still waiting for
 its receipt `wait` after its submit becomes unknown.
 
 Each run turns the overdue messages into unknown in batches (the store writes statistics

@@ -1,4 +1,4 @@
-"""Handset replies that stop promotions (DOMAIN.md: a handset that replies `R` to a
+"""Handset replies that stop promotions (docs/domain.md: a handset that replies `R` to a
 signature's promotion never receives promotions of that signature again).
 
 The receipt stage asks `is_opt_out` of every uplink's text; the store then puts the number

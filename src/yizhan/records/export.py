@@ -1,4 +1,4 @@
-"""Failed numbers as CSV, ready to send again (DOMAIN.md: "A message that failed is never
+"""Failed numbers as CSV, ready to send again (docs/domain.md: "A message that failed is never
 resent automatically; users can export failed numbers and send again").
 
 The first column is the number as the tenant writes it (mainland numbers as 11 digits), so

@@ -1,4 +1,4 @@
-"""The one masking function for message content shown to people (DOMAIN.md: the console
+"""The one masking function for message content shown to people (docs/domain.md: the console
 masks digits and letters of message content with `*`; the API returns the full content).
 
 Digits and Latin letters, half- and full-width, become `*`; Chinese text, punctuation and

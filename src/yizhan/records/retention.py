@@ -1,4 +1,4 @@
-"""Retention (DOMAIN.md: records are kept three years by default, configurable): a purge
+"""Retention (docs/domain.md: records are kept three years by default, configurable): a purge
 that deletes records older than `keep` in small batches.
 
 Each batch is one short transaction (at most `batch` rows of each kind), and the purge

@@ -1,6 +1,6 @@
 """Money in the SQL store: balances, top-ups, prepaid packages, and the charge of a message.
 
-Implements DOMAIN.md "Length and billing" and the balance rule (docs/billing.md):
+Implements docs/domain.md "Length and billing" and the balance rule (docs/billing.md):
 - money is an integer number of thousandths of a yuan (厘), never a float;
 - a message costs its parts; parts come first from the account's prepaid packages that are
   still valid when it is billed (the soonest to expire first), the rest from the balance at

@@ -197,7 +197,7 @@ class CatalogueMixin:
                                ) -> Signature | None:
         """Set a signature's review state; an approval or rejection is reported to the
         account (SignSmsReport) in the same transaction. A deleted signature stays deleted
-        (DOMAIN.md: deleted ones cannot be restored) and is returned as it is."""
+        (docs/domain.md: deleted ones cannot be restored) and is returned as it is."""
         async with self._write() as conn:
             await conn.execute(update(signatures).where(
                 signatures.c.id == signature_id, signatures.c.state != ReviewState.DELETED)

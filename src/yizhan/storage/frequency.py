@@ -3,7 +3,7 @@ enterprise verification, every change audited in the same transaction (who, when
 and new value).
 
 An account is enterprise-verified when it has an approved qualification of kind
-`enterprise` (DOMAIN.md vocabulary); `verify_enterprise` records one (the operator's
+`enterprise` (docs/domain.md vocabulary); `verify_enterprise` records one (the operator's
 `yizhan accounts verify-enterprise`). Only such accounts may keep a whitelist.
 """
 

@@ -1,7 +1,7 @@
 """The message path in the SQL store: acceptance, the dispatch outbox, submit outcomes,
 receipts, uplinks and dead letters.
 
-Rules implemented here (ARCHITECTURE.md, "Decisions already taken"):
+Rules implemented here (docs/architecture.md, "Decisions"):
 - a message and its outbox row are committed in one transaction (`accept`);
 - a message is marked `submitting` in the same transaction that claims its outbox row, so a
   message found `submitting` by a later claim was cut off mid-submit: it becomes status

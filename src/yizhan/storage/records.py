@@ -3,7 +3,7 @@ failed numbers of a send request or a period (for export).
 
 - `sweep_waiting`: messages still waiting for a receipt `receipt_wait_hours` after their
   submit become unknown, with statistics and an SmsReport in the same transaction
-  (DOMAIN.md: "with no receipt after 72 hours the status stays unknown"). A receipt that
+  (docs/domain.md: "with no receipt after 72 hours the status stays unknown"). A receipt that
   comes later is stored but changes nothing (the receipt UPDATE only touches waiting
   messages).
 - `purge_records`: deletes at most `limit` old messages, receipts and uplinks per call, each

@@ -10,7 +10,7 @@ interrupted submits, receipts, late receipts, the 72-hour sweeper) describes eac
 - for a final status, writes an SmsReport item to the push outbox when the account has
   asked for receipts (a URL or the pull queue, `push_endpoints.receipt_url`).
 
-Items carry the spec's field names (SPEC.md §7.1) except `err_msg`, which the pusher adds
+Items carry the spec's field names (docs/push.md "Items") except `err_msg`, which the pusher adds
 when it renders them (`webhooks/items.py`), plus `message_id`, `status` and an
 `idempotency_key` (`<message id>-<status>`: a message reaches one final status only).
 """
@@ -218,7 +218,7 @@ def enqueue(conn: Connection, sql: Sql,
 
 
 def report_item(t: Transition) -> dict[str, Any]:
-    """An SmsReport item (SPEC.md §7.1; `err_msg` is added when it is pushed)."""
+    """An SmsReport item (docs/push.md "Items"; `err_msg` is added when it is pushed)."""
     s = t.subject
     success = t.new == MessageStatus.SUCCESS.value
     code = t.error_code or ("DELIVERED" if success else "UNKNOWN")

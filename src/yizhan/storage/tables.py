@@ -223,7 +223,8 @@ dead_letters = Table(
 
 nonces = Table(
     "nonces", metadata,
-    # A request signature's nonce, remembered so that a replay is refused (SPEC.md §3.3).
+    # A request signature's nonce, remembered so that a replay is refused
+    # (docs/aliyun.md "Check order").
     Column("access_key_id", String(32), primary_key=True),
     Column("nonce", String(64), primary_key=True),
     Column("seen_at", UTCDateTime, nullable=False, index=True),

@@ -1,4 +1,4 @@
-"""Stored push items -> what the tenant receives (SPEC.md §7: SmsReport, SmsUp; and the
+"""Stored push items -> what the tenant receives (docs/push.md "Items": SmsReport, SmsUp; and the
 review results SignSmsReport, TemplateSmsReport, docs/push.md).
 
 Items are stored with the spec's field names; an SmsReport gets its `err_msg` here, from the

@@ -16,7 +16,8 @@ from yizhan.domain.model import ReviewState, TemplateType
 
 @pytest.fixture(autouse=True)
 def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The SDKs send through HTTP(S)_PROXY even to 127.0.0.1 (SPEC.md §1)."""
+    """The SDKs send through HTTP(S)_PROXY even to 127.0.0.1 (docs/aliyun.md "Transport and
+    parameters")."""
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
         monkeypatch.delenv(name, raising=False)
 
@@ -182,7 +183,7 @@ async def test_wrong_secret_and_unknown_key(running: Running) -> None:
                                           PageSize=10)
         assert outcome.status == 400, flavour
         # The legacy SDK turns a mismatch whose string to sign equals its own into
-        # "InvalidAccessKeySecret" (SPEC.md §3.4): either is the right answer.
+        # "InvalidAccessKeySecret" (docs/aliyun.md "Answers"): either is the right answer.
         assert outcome.code in ("SignatureDoesNotMatch", "InvalidAccessKeySecret"), flavour
         unknown = SdkClient(flavour, port, "LTAInobody", "x")
         outcome = await asyncio.to_thread(unknown.call, "QuerySmsSignList", PageIndex=1,

@@ -1,9 +1,10 @@
-"""The actions of the Alibaba-compatible API (SPEC.md §5), over the platform's own intake and
-store. Each takes the decoded parameters of an authenticated request and returns the
+"""The actions of the Alibaba-compatible API (docs/aliyun.md "Actions"), over the platform's
+own intake and store. Each takes the decoded parameters of an authenticated request and returns the
 action's response fields, or a `Refusal` (the endpoint turns it into the error answer).
 
 Parameter problems: a missing required parameter is `MissingParameter` (HTTP 400); a value
-out of range or malformed is `isv.INVALID_PARAMETERS` (HTTP 200), as SPEC.md §5.3 states.
+out of range or malformed is `isv.INVALID_PARAMETERS` (HTTP 200), as Alibaba answers
+(docs/aliyun.md "Actions").
 """
 
 from __future__ import annotations
@@ -250,7 +251,7 @@ async def query_send_statistics(ctx: ActionContext) -> Result:
 SIGN_SOURCES = {0: "enterprise", 1: "website", 2: "app", 3: "public_account", 4: "shop",
                 5: "trademark"}
 NEW_SIGN_SOURCES = {0, 2, 5}
-"""DOMAIN.md: new signatures come from an enterprise name, a trademark or a launched app."""
+"""docs/domain.md: new signatures come from an enterprise name, a trademark or a launched app."""
 REVIEW_NUMBERS = {ReviewState.PENDING: 0, ReviewState.APPROVED: 1, ReviewState.REJECTED: 2,
                   ReviewState.DELETED: 10}
 AUDIT_STATUS = {ReviewState.PENDING: "AUDIT_STATE_INIT", ReviewState.APPROVED: "AUDIT_STATE_PASS",

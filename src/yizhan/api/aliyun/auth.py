@@ -1,5 +1,6 @@
-"""Authentication of the Alibaba-compatible API, in SPEC.md §3.3's order: signature
-parameters present -> AccessKey known and enabled -> signature -> timestamp -> nonce.
+"""Authentication of the Alibaba-compatible API, in the order of docs/aliyun.md "Check
+order": signature parameters present -> AccessKey known and enabled -> signature -> timestamp ->
+nonce.
 
 The nonce is recorded only after the signature verified, so unauthenticated junk cannot
 burn nonces; the nonce store is shared by every process on the same store and remembers a

@@ -1,10 +1,10 @@
 """The RPC endpoint of the Alibaba-compatible API: `POST /` and `GET /`.
 
-Decodes query and form parameters (SPEC.md §2.1), resolves the action from `Action` or
-`x-acs-action`, authenticates (`auth.py`), and hands the parameters to the action
-(`actions.py`), which talks to the same intake and store as the native API. Answers are
+Decodes query and form parameters (docs/aliyun.md "Transport and parameters"), resolves the
+action from `Action` or `x-acs-action`, authenticates (`auth.py`), and hands the parameters to the
+action (`actions.py`), which talks to the same intake and store as the native API. Answers are
 PascalCase JSON for every status: business outcomes are HTTP 200 with a `Code`, protocol
-problems keep their registry status (SPEC.md §4).
+problems keep their registry status (docs/aliyun.md "Answers").
 """
 
 from __future__ import annotations

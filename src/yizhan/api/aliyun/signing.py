@@ -1,10 +1,10 @@
 """Request signatures of the Alibaba Cloud API: RPC signature v1 (HMAC-SHA1) and
-ACS3-HMAC-SHA256, verified exactly as `../shared/aliyun/SPEC.md` §3 states.
+ACS3-HMAC-SHA256, verified exactly as docs/aliyun.md "Signatures" states.
 
 Pure functions over a decoded request: the endpoint decodes the query and form body, this
 module canonicalises, computes the string to sign and the signature, and compares in
 constant time. It decides only whether the signature matches; timestamps, nonces and key
-state are checked by the caller (`auth.py`), in the order SPEC.md §3.3 gives.
+state are checked by the caller (`auth.py`), in the order docs/aliyun.md "Check order" gives.
 """
 
 from __future__ import annotations

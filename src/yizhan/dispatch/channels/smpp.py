@@ -4,7 +4,7 @@ Consumes `SubmitRequest`s from the dispatch worker and answers each with a value
 (the carrier's message id, canonical per `IdFormat`), `Retryable` (nothing reached the
 carrier: not bound, throttled, queue full), `Rejected` (the carrier's status, e.g.
 `ESME_RINVDSTADR`) or `Ambiguous` (a submit_sm left and no answer came: a timeout or a lost
-link; never resent, ARCHITECTURE.md "No duplicate submits"). Receipts and uplinks arriving in
+link; never resent, docs/architecture.md "No duplicate submits"). Receipts and uplinks arriving in
 deliver_sm go to the event sink, and each deliver_sm is answered only once the sink has
 stored it (a failure answers ESME_RX_T_APPN, so the SMSC offers it again).
 

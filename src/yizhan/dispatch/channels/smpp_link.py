@@ -1,9 +1,9 @@
 """One SMPP connection, either end of it: framing, sequence numbers, request -> response.
 
 Used by the ESME channel (`smpp.py`) and the simulator SMSC (`smsc.py`). A `Link` is an
-asyncio Protocol (not Streams: CARRIER_PROTOCOLS.md §6 measured Protocols with coalesced
-writes as the fast shape). It decodes every PDU of a read, resolves the future of each
-response by its sequence number, answers enquire_link itself, and hands every other request
+asyncio Protocol (not Streams: Protocols with coalesced writes measured as the fast shape,
+docs/channels.md "Why our own SMPP stack"). It decodes every PDU of a read, resolves the future of
+each response by its sequence number, answers enquire_link itself, and hands every other request
 to its owner's `on_request`. Writes made during one event-loop turn leave in one
 `transport.write`.
 

@@ -3,9 +3,9 @@
 Covers the operations a transceiver needs: bind_transmitter/receiver/transceiver and their
 responses, submit_sm and deliver_sm (same body layout) with their responses, enquire_link,
 unbind, generic_nack, and optional parameters (TLVs), which are kept as raw bytes by tag so a
-vendor TLV never breaks decoding (CARRIER_PROTOCOLS.md §2: smpplib raises on them, aiosmpplib
-chokes on octets >= 0x80). Every PDU is `Pdu(command, sequence, status, body)`; `encode` and
-`decode` are the only two entry points, and `Framer` cuts a TCP byte stream into PDUs.
+vendor TLV never breaks decoding (smpplib raises on them, aiosmpplib chokes on octets >= 0x80:
+docs/channels.md "Why our own SMPP stack"). Every PDU is `Pdu(command, sequence, status, body)`;
+`encode` and `decode` are the only two entry points, and `Framer` cuts a TCP byte stream into PDUs.
 
 Octet strings are bytes; C-octet strings are str (latin-1, so any octet survives a round
 trip). A response with a non-zero status may come without a body (SMPP 3.4 §4.4.2): decoding

@@ -9,7 +9,7 @@ from the `message_state` TLV. Carriers disagree on how they write ids (the submi
 canonical form by `IdFormat` before it is stored or matched (a per-channel setting).
 
 A long message is several submits, each with its own carrier id and receipt. `PartGroups`
-folds them into the one receipt of the message (DOMAIN.md: "a record is one message"): the
+folds them into the one receipt of the message (docs/domain.md: "a record is one message"): the
 first failing part decides at once; otherwise the message is delivered when every part is.
 The groups live in memory with a cap: a part receipt that arrives after a restart is matched
 only if it is the first part's (whose id the message record keeps).

@@ -9,9 +9,9 @@ a GSM escape or a UCS-2 pair cut between two parts still reads right. A part tha
 twice (the SMSC offered it again) counts once.
 
 Parts wait in memory, and so do their deliver_sm answers: the channel answers every part
-only once the whole reply is stored (DOMAIN.md: nothing accepted is lost; a restart makes
-the SMSC offer the parts again). A reply whose parts do not all arrive within `timeout`
-seconds of its first part is delivered with the parts that did, in order, and its
+only once the whole reply is stored (docs/contributing.md, style 5: nothing accepted is lost; a
+restart makes the SMSC offer the parts again). A reply whose parts do not all arrive within
+`timeout` seconds of its first part is delivered with the parts that did, in order, and its
 missing parts named in the log (docs/channels.md).
 """
 
