@@ -58,6 +58,11 @@ def test_cli_send_counts_against_the_running_servers_limits(tmp_path: Path) -> N
                                 env=env, capture_output=True, text=True, timeout=60)
         assert second.returncode == 1
         assert f"another yizhan serve (pid {server.process.pid}, {server.url})" in second.stderr
+        # No enabled key to send through the server as: said, with what to do.
+        assert yz(tmp_path, "keys", "disable", info["access_key_id"])[0] == 0
+        code, output = _send(tmp_path, info, "13800138004")
+        assert code == 1 and "no enabled AccessKey" in output
+        assert "keys create --account demo" in output
         server.process.send_signal(signal.SIGKILL)
         server.process.wait(15)
     # Killed, it holds nothing: the CLI stores the send itself.
