@@ -164,6 +164,27 @@ def test_send_and_records(tmp_path: Path) -> None:
               "--template", "SMS_1", "--param", "nonsense")[0] == 1
 
 
+def test_tables_are_whole_when_not_on_a_terminal(tmp_path: Path) -> None:
+    """Issue 14 point 17: piped output (CliRunner's is no terminal) keeps every column and
+    every character of a row, however wide, instead of Rich's 80 columns."""
+    info = json.loads(yz(tmp_path, "demo", "--json")[1])
+    long_text = "您的订单${order}已发货，" + "物流信息请在应用内查看，" * 12 + "谢谢。"
+    code, output = yz(tmp_path, "templates", "add", "--account", "demo", "long", long_text)
+    code_ = re.search(r"template (\S+) added", output).group(1)  # type: ignore[union-attr]
+    assert yz(tmp_path, "templates", "approve", code_)[0] == 0
+    code, output = yz(tmp_path, "send", "13800138000", "--account", "demo", "--sign",
+                      info["sign_name"], "--template", code_, "--param", "order=A1")
+    assert code == 0, output
+    biz_id = re.search(r"BizId (\S+)", output).group(1)  # type: ignore[union-attr]
+    code, output = yz(tmp_path, "records", "--account", "demo", "--unmask")
+    content = "【驿站】" + long_text.replace("${order}", "A1")
+    [row] = [line for line in output.splitlines() if biz_id in line]
+    assert content in row and "13800138000" in row and "waiting" in row
+    assert len(row) > 200
+    code, output = yz(tmp_path, "templates", "list")
+    assert any(long_text in line and code_ in line for line in output.splitlines())
+
+
 @pytest.mark.asyncio
 async def test_deadletters_list_show_replay(tmp_path: Path) -> None:
     from tests.conftest import ManualClock

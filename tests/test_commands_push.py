@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from pathlib import Path
@@ -41,3 +43,27 @@ def test_stats_and_export_failed(tmp_path: Path) -> None:
     assert code == 0 and "0 numbers" in output
     assert target.read_text().startswith("phone_number,status,error_code")
     assert yz(tmp_path, "export-failed", "--account", "demo")[0] == 1
+
+
+def test_export_failed_says_which_numbers_to_send_again(tmp_path: Path) -> None:
+    """Issue 14 point 19: blacklisted and virtual-operator numbers are `resend` no, and
+    --retryable-only leaves them out."""
+    import yizhan.commands_state  # noqa: F401  (registers the blacklist commands)
+
+    info = json.loads(yz(tmp_path, "demo", "--json")[1])
+    assert yz(tmp_path, "blacklist", "add", "13900139000")[0] == 0
+    code, output = yz(tmp_path, "send", "13800138000", "13900139000", "17012345678",
+                      "--account", "demo", "--sign", info["sign_name"], "--template",
+                      info["templates"]["verification"], "--param", "code=1")
+    assert code == 0, output
+    args = ["export-failed", "--account", "demo", "--from", "2026-01-01", "--to", "2099-01-01"]
+    code, output = yz(tmp_path, *args)
+    rows = list(csv.DictReader(io.StringIO(output)))
+    assert {r["phone_number"]: (r["error_code"], r["resend"]) for r in rows} == {
+        "13900139000": ("isv.MOBILE_IN_BLACKLIST", "no"),
+        "17012345678": ("isv.MOBILE_NUMBER_ILLEGAL", "no"),
+    }
+    code, output = yz(tmp_path, *args, "--retryable-only")
+    assert code == 0 and output.strip().splitlines() == [",".join(
+        ["phone_number", "status", "error_code", "sign_name", "template_code", "biz_id",
+         "out_id", "send_time", "resend"])]

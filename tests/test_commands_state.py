@@ -33,6 +33,20 @@ def test_money_commands(tmp_path: Path) -> None:
     assert yz(tmp_path, "accounts", "price", "--account", "demo")[0] == 1
 
 
+def test_a_negative_top_up_corrects_a_mistake(tmp_path: Path) -> None:
+    """Issue 14 point 18: `topup --account demo -1` is an amount, not an unknown option."""
+    yz(tmp_path, "demo")
+    assert yz(tmp_path, "accounts", "topup", "--account", "demo", "10")[0] == 0
+    code, output = yz(tmp_path, "accounts", "topup", "--account", "demo", "-1")
+    assert code == 0, output
+    assert "1.000 yuan taken off (a correction), balance 9.000 yuan" in output
+    code, output = yz(tmp_path, "accounts", "topup", "-2.5", "--account", "demo")
+    assert code == 0 and "balance 6.500 yuan" in output, output
+    assert "6.500 yuan" in yz(tmp_path, "accounts", "balance", "--account", "demo")[1]
+    code, output = yz(tmp_path, "accounts", "topup", "--account", "demo", "-x")
+    assert code == 1 and "'-x' is not an amount of yuan" in output
+
+
 def test_lists_and_their_effect_on_send(tmp_path: Path) -> None:
     info = json.loads(yz(tmp_path, "demo", "--json")[1])
     assert yz(tmp_path, "accounts", "test-numbers", "bind", "--account", "demo",

@@ -13,6 +13,7 @@ import gc
 import json
 import shlex
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -21,6 +22,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from yizhan import __version__
@@ -34,6 +36,7 @@ from yizhan.domain.model import (
 from yizhan.domain.ports import SystemClock
 from yizhan.domain.timezone import china_day_bounds, china_text, china_today
 from yizhan.seed import Demo, ensure_demo
+from yizhan.server_lock import ServerLock
 from yizhan.settings import Settings, load_settings
 from yizhan.storage.store import SqlStore
 
@@ -69,7 +72,7 @@ AccountName = Annotated[str, typer.Option("--account", "-a", help="Account name.
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -84,17 +87,34 @@ def settings_of(data_dir: Path | None, config: Path | None, database_url: str | 
 
 def run(settings: Settings, work: Callable[[SqlStore], Awaitable[T]]) -> T:
     """Open the store (migrating it), run `work`, close."""
-    from yizhan.app import open_store
-
     async def main() -> T:
-        store = open_store(settings)
+        store = await open_checked(settings)
         try:
-            await store.migrate()
             return await work(store)
         finally:
             await store.close()
 
     return asyncio.run(main())
+
+
+async def open_checked(settings: Settings) -> SqlStore:
+    """Open and migrate the store; a wrong URL, role, password or database, or a server that
+    cannot be reached, ends the command with a short message instead of a traceback."""
+    from yizhan.app import open_store
+    from yizhan.storage.diagnosis import explain
+
+    store = None
+    try:
+        store = open_store(settings)
+        await store.migrate()
+        return store
+    except Exception as exc:
+        if store is not None:
+            await store.close()
+        message = explain(exc, settings.sqlalchemy_url)
+        if message is None:
+            raise
+        raise fail(message) from None
 
 
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
@@ -108,7 +128,15 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
             t.add_column(column, no_wrap=True, min_width=widest)
     for row in cells:
         t.add_row(*row)
-    out.print(t)
+    if out.is_terminal:
+        out.print(t)
+        return
+    # Piped or redirected: Rich would assume 80 columns and drop or crop the columns that do
+    # not fit (issue 14 point 17). Scripts read every cell whole, so the table gets the width
+    # it needs, however wide that is.
+    wide = out.options.update_width(1_000_000)
+    width = Measurement.get(out, wide, t).maximum
+    Console(width=max(width, 20)).print(t)
 
 
 # serve, migrate, demo
@@ -141,7 +169,7 @@ def serve(
     settings = settings_of(data_dir, config, database_url, host=host, port=port,
                            simulator_script=simulator_script, role=role)
     configure(settings.log_level)
-    sock = None
+    sock, lock = None, None
     if settings.role != "dispatch":
         try:
             sock = bind(settings.host, settings.port)
@@ -149,9 +177,10 @@ def serve(
             raise fail(f"cannot listen on {settings.host}:{settings.port}: "
                        f"{exc.strerror}") from exc
         settings = settings.model_copy(update={"port": sock.getsockname()[1]})
+        lock = hold_server_lock(settings, sock)
 
     async def main() -> None:
-        yz = await build(settings)
+        yz = await build(settings, store=await open_checked(settings))
         demo = await ensure_demo(yz.store, yz.clock.now())
 
         async def ready() -> None:
@@ -164,7 +193,46 @@ def serve(
 
         await serve_app(yz, sock, ready)
 
-    run_loop(main())
+    try:
+        run_loop(main())
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def store_name(settings: Settings) -> str:
+    """The store's URL without its password, as the server lock records it."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(settings.sqlalchemy_url).render_as_string(hide_password=True)
+    except ArgumentError:  # opening the store says what is wrong with it
+        return "(not a URL)"
+
+
+def hold_server_lock(settings: Settings, sock: socket.socket) -> ServerLock:
+    """Tell other processes on this data folder that a server accepts messages here, and
+    where (`server_lock.py`; `yizhan send` sends through it). With the embedded counters
+    (rate_backend = "sql") only one process may accept messages, so a second is refused;
+    with Redis counters several API processes share the limits and may share the folder."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    if ":" in host:
+        host = f"[{host}]"
+    lock = ServerLock(settings.data_dir)
+    try:
+        other = lock.acquire(f"http://{host}:{settings.port}", store_name(settings))
+    except OSError as exc:
+        sock.close()
+        raise fail(f"cannot write {lock.path}: {exc.strerror}; run as the user that owns "
+                   "the data folder, or choose another with --data-dir") from None
+    if other is not None and settings.rate_backend == "sql":
+        sock.close()
+        raise fail(f"another yizhan serve (pid {other.pid}, {other.url or 'starting'}) "
+                   f"already serves the data folder {settings.data_dir.resolve()}: stop it, "
+                   "give this one another --data-dir, or share the frequency counters "
+                   "(rate_backend = \"redis\", docs/deployment.md)")
+    return lock
 
 
 @app.command()
@@ -316,6 +384,7 @@ def demo(data_dir: DataDir = None, config: ConfigFile = None, database_url: Data
 def main() -> None:
     from yizhan import (
         commands,  # noqa: F401  (registers the operator commands)
+        commands_accounts,  # noqa: F401  (accounts suspend|resume|history)
         commands_channels,  # noqa: F401  (channels list|check)
         commands_frequency,  # noqa: F401  (frequency limits, whitelist, audit, explain)
         commands_policy,  # noqa: F401  (keywords, international registrations)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from yizhan import send_via_server, server_lock
 from yizhan.cli import (
     AccountName,
     ConfigFile,
@@ -23,12 +24,15 @@ from yizhan.cli import (
     run,
     settings_of,
     signs_app,
+    store_name,
     table,
     templates_app,
 )
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import (
+    AccessKey,
     Account,
+    AccountStatus,
     KeyStatus,
     Message,
     ReviewState,
@@ -39,6 +43,7 @@ from yizhan.domain.ports import SystemClock
 from yizhan.domain.timezone import china_day_bounds, china_text, china_today
 from yizhan.policy import numbers, templates
 from yizhan.policy.balance import money
+from yizhan.settings import Settings
 from yizhan.storage.store import SqlStore
 
 clock = SystemClock()
@@ -74,11 +79,16 @@ def accounts_create(name: str, data_dir: DataDir = None, config: ConfigFile = No
 @accounts_app.command("list")
 def accounts_list(data_dir: DataDir = None, config: ConfigFile = None,
                   database_url: DatabaseUrl = None) -> None:
-    """List accounts."""
+    """List accounts; a suspended one with when, by whom and why (`accounts history`)."""
     async def work(store: SqlStore) -> None:
-        rows = [[a.id, a.name, a.status.value, china_text(a.created_at)]
-                for a in await store.list_accounts()]
-        table("Accounts", ["id", "name", "status", "created (China time)"], rows)
+        last = {e.account_id: e for e in await store.account_events()}  # oldest first
+        rows = []
+        for a in await store.list_accounts():
+            event = last.get(a.id) if a.status is AccountStatus.SUSPENDED else None
+            why = f"{china_text(event.created_at)} by {event.actor}: {event.reason}" \
+                if event else ""
+            rows.append([a.id, a.name, a.status.value, china_text(a.created_at), why])
+        table("Accounts", ["id", "name", "status", "created (China time)", "reason"], rows)
 
     run(settings_of(data_dir, config, database_url), work)
 
@@ -292,7 +302,9 @@ def send(phone_numbers: Annotated[list[str], typer.Argument(help="Destination nu
          out_id: Annotated[str, typer.Option(help="Your own reference.")] = "",
          data_dir: DataDir = None, config: ConfigFile = None,
          database_url: DatabaseUrl = None) -> None:
-    """Send as an account; a running `yizhan serve` on the same store delivers it."""
+    """Send as an account. Beside a running `yizhan serve` on the same data folder the send
+    goes through its API (so its frequency limits count it); otherwise it is stored here and
+    the next server to run delivers it."""
     from yizhan.app import rate_counter
     from yizhan.backends.local import LocalBus
     from yizhan.batching import Batcher
@@ -311,6 +323,12 @@ def send(phone_numbers: Annotated[list[str], typer.Argument(help="Destination nu
         params[name] = value
 
     settings = settings_of(data_dir, config, database_url)
+    server = server_lock.holder(settings.data_dir)
+    if server is not None and server.store in ("", store_name(settings)):
+        _send_through(server, settings, account, {
+            "phone_numbers": phone_numbers, "sign_name": sign, "template_code": template,
+            "template_param": params, "out_id": out_id})
+        return
 
     async def work(store: SqlStore) -> None:
         owner = await account_named(store, account)
@@ -335,6 +353,31 @@ def send(phone_numbers: Annotated[list[str], typer.Argument(help="Destination nu
                for m in result.messages])
 
     run(settings, work)
+
+
+def _send_through(server: server_lock.Holder, settings: Settings, account: str,
+                  body: dict[str, Any]) -> None:
+    """`send` through the running server's API (`send_via_server.py`)."""
+    if not server.url:
+        raise fail(f"a yizhan serve (pid {server.pid}) is starting on this data folder; "
+                   "send again once it is running")
+
+    async def key_of(store: SqlStore) -> AccessKey:
+        owner = await account_named(store, account)
+        key = send_via_server.usable_key(await store.list_access_keys(owner.id))
+        if key is None:
+            raise fail(f"account {owner.name} has no enabled AccessKey to send through the "
+                       f"running server: `yizhan keys create --account {owner.name}`")
+        return key
+
+    result = send_via_server.send(server, run(settings, key_of), body)
+    if isinstance(result, send_via_server.Failure):
+        raise fail(f"{result.code}: {result.message}")
+    out.print(f"accepted by the running server (pid {server.pid}, {server.url}), "
+              f"BizId {result['biz_id']}", highlight=False, soft_wrap=True)
+    table("Messages", ["message id", "number", "parts", "status"],
+          [[m["message_id"], m["phone_number"], m["segments"], m["status"]]
+           for m in result["messages"]])
 
 
 @app.command()

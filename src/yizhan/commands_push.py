@@ -27,7 +27,7 @@ from yizhan.commands import account_named, clock
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import MessageStatus
 from yizhan.domain.timezone import china_day_bounds, china_today
-from yizhan.records.export import failed_csv
+from yizhan.records.export import failed_csv, retryable
 from yizhan.storage.stats import DIMENSIONS
 from yizhan.storage.store import SqlStore
 from yizhan.webhooks.queue import check_target
@@ -135,6 +135,9 @@ def export_failed(account: AccountName,
                       "--to", help="Last China day YYYY-MM-DD [default: --from].")] = None,
                   include_unknown: Annotated[bool, typer.Option(
                       help="Also numbers whose outcome is unknown.")] = False,
+                  retryable_only: Annotated[bool, typer.Option(
+                      help="Only numbers a resend can reach (the resend column is yes).")
+                                            ] = False,
                   output: Annotated[Path | None, typer.Option(
                       "--output", "-o", help="CSV file [default: standard output].")] = None,
                   data_dir: DataDir = None, config: ConfigFile = None,
@@ -154,7 +157,7 @@ def export_failed(account: AccountName,
             found = await store.failed_messages(
                 owner.id, start=china_day_bounds(first)[0], end=china_day_bounds(last)[1],
                 statuses=statuses)
-        return failed_csv(found)
+        return failed_csv(retryable(found) if retryable_only else found)
 
     text = run(settings_of(data_dir, config, database_url), work)
     if output is None:

@@ -72,21 +72,25 @@ def phone(raw: str) -> PhoneNumber:
 # money
 
 
-@accounts_app.command("topup")
+# A negative amount ("-1") looks like an option to Click; unknown options are read as
+# arguments here so that a correction can be typed as the docs show it.
+@accounts_app.command("topup", context_settings={"ignore_unknown_options": True})
 def accounts_topup(account: AccountName,
                    amount: Annotated[str, typer.Argument(help="Yuan, e.g. 100 or 12.5; "
                                                          "negative to correct a mistake.")],
                    note: Annotated[str, typer.Option(help="Shown in the statement.")] = "",
                    data_dir: DataDir = None, config: ConfigFile = None,
                    database_url: DatabaseUrl = None) -> None:
-    """Add money to an account's balance."""
+    """Add money to an account's balance; a negative amount takes it away (a correction)."""
     credit = yuan(amount)
 
     async def work(store: SqlStore) -> None:
         owner = await account_named(store, account)
         balance = await store.top_up(owner.id, credit, note, clock.now())
-        out.print(f"account {owner.name}: {money(credit)} yuan added, balance {money(balance)}"
-                  " yuan", highlight=False)
+        change = (f"{money(credit)} yuan added" if credit >= 0
+                  else f"{money(-credit)} yuan taken off (a correction)")
+        out.print(f"account {owner.name}: {change}, balance {money(balance)} yuan",
+                  highlight=False)
 
     run(settings_of(data_dir, config, database_url), work)
 

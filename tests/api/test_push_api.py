@@ -5,6 +5,8 @@ visibility timeout), review results, statistics and the failed-numbers export.""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import time
 from collections.abc import AsyncIterator
@@ -169,6 +171,36 @@ async def test_statistics_and_failed_numbers_match_the_records(running: Running)
     csv_by_day = await running.client.get("/v1/exports/failed-numbers",
                                           params={"start_date": today})
     assert csv_by_day.text == csv_by_biz.text
+
+
+async def test_failed_numbers_say_whether_a_resend_can_succeed(running: Running) -> None:
+    """Issue 14 point 19: the `resend` column tells numbers never to send to again (a virtual
+    operator, an empty number) from those a resend can reach (handset off) and those that
+    need other content (carrier spam interception); `retryable_only` keeps the reachable."""
+    running.simulator.script.numbers["13900000016"] = Outcome(code="MK:0001", delay=0.01)
+    running.simulator.script.numbers["13900000017"] = Outcome(code="UNDELIV", delay=0.01)
+    running.simulator.script.numbers["13900000018"] = Outcome(code="MK:0115", delay=0.01)
+    biz_id = await send(running, "13900000015", "13900000016", "13900000017", "13900000018",
+                        "17012345678")
+    store, account = running.yz.store, running.demo.account.id
+
+    async def final() -> bool:
+        return all(m.status.final for m in await store.messages_by_biz(account, biz_id))
+
+    await eventually(final, what="every message final")
+    exported = await running.client.get("/v1/exports/failed-numbers", params={"biz_id": biz_id})
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert {r["phone_number"]: (r["error_code"], r["resend"]) for r in rows} == {
+        "13900000016": ("MK:0001", "no"),
+        "13900000017": ("UNDELIV", "yes"),
+        "13900000018": ("MK:0115", "after-change"),
+        "17012345678": ("isv.MOBILE_NUMBER_ILLEGAL", "no"),
+    }
+    only = await running.client.get("/v1/exports/failed-numbers",
+                                     params={"biz_id": biz_id, "retryable_only": "true"})
+    assert only.status_code == 200
+    assert [r["phone_number"] for r in csv.DictReader(io.StringIO(only.text))] == [
+        "13900000017"]
 
 
 async def _async(value: Any) -> Any:

@@ -70,6 +70,20 @@ async def test_scripted_failure_reaches_the_record_with_the_carrier_code(
     ]
 
 
+async def test_international_numbers_in_alibabas_form(running: Running) -> None:
+    """Issue 14 point 10: country code + national number without `+` or `00` is accepted;
+    the records show the E.164 number; invalid digits still refuse the request."""
+    sent = await running.client.post("/v1/messages", json=send_body(
+        running, "85291234560,6591234567,447911123456"))
+    assert sent.status_code == 200, sent.text
+    assert [m["phone_number"] for m in sent.json()["messages"]] == [
+        "+85291234560", "+6591234567", "+447911123456"]
+    for bad in ("85291234", "12025550123", "840987654321"):
+        refused = await running.client.post("/v1/messages", json=send_body(running, bad))
+        assert (refused.status_code, refused.json()["code"]) == (
+            400, "isv.MOBILE_NUMBER_ILLEGAL"), bad
+
+
 async def test_openapi_is_served(running: Running) -> None:
     spec = (await running.client.get("/openapi.json")).json()
     assert "/v1/messages" in spec["paths"]

@@ -124,6 +124,53 @@ def test_invalid_international_numbers_are_refused(raw: str) -> None:
     _assert_refused(raw)
 
 
+@pytest.mark.parametrize(("raw", "number"), [
+    ("85291234560", "+85291234560"),  # Hong Kong
+    ("6591234567", "+6591234567"),  # Singapore
+    ("447911123456", "+447911123456"),  # United Kingdom
+    ("84987654321", "+84987654321"),  # Vietnam
+    ("390612345678", "+390612345678"),  # Italy keeps its leading 0
+])
+def test_country_code_without_prefix_is_international(raw: str, number: str) -> None:
+    """Issue 14 point 10: Alibaba's documented form, country code + national number with no
+    `+` or `00`, is accepted like the prefixed forms."""
+    assert normalize(raw) == number
+    assert normalize("+" + raw) == normalize("00" + raw) == number
+
+
+@pytest.mark.parametrize("raw", [
+    "12025550123",  # 11 digits starting with 1: mainland's shape, never North America
+    "12800138000",
+    "112025550123",
+    "1202555012",
+    "840987654321",  # trunk 0 kept
+    "4407911123456",
+    "999123456789",  # unassigned country code
+    "447700900123",  # Ofcom's range for drama: no real handset has it, in any form
+    "852912345",  # too short for Hong Kong
+    "862161234567",  # a mainland landline under 86
+    "0852912345678",
+])
+def test_bare_digits_that_are_no_valid_international_number_are_refused(raw: str) -> None:
+    """Issue 14 point 10: bare digits are international only when valid, and an 11-digit
+    string starting with 1 is never read as +1."""
+    _assert_refused(raw)
+
+
+@given(st.text("0123456789", min_size=1, max_size=17))
+def test_bare_digits_are_mainland_or_exactly_country_code_and_number(digits: str) -> None:
+    """Issue 14 point 10: a bare digit string is read either as a mainland mobile (11 digits
+    starting with 1, alone or after 86) or as exactly `+` and the same digits; never as a
+    North American number."""
+    number = normalize(digits)
+    if isinstance(number, Refusal):
+        return
+    if is_mainland(number):
+        assert digits in (number[3:], "86" + number[3:]) and number[3] == "1"
+    else:
+        assert number == "+" + digits and not digits.startswith(("1", "86"))
+
+
 # --- helpers --------------------------------------------------------------------------------
 
 
@@ -180,11 +227,16 @@ REGIONS = sorted(r for r in phonenumbers.SUPPORTED_REGIONS if r != "CN"
                  and phonenumbers.example_number_for_type(r, phonenumbers.PhoneNumberType.MOBILE))
 
 
-@given(st.sampled_from(REGIONS), st.sampled_from(["+", "00"]))
+@given(st.sampled_from(REGIONS), st.sampled_from(["+", "00", ""]))
 def test_international_example_numbers_round_trip(region: str, prefix: str) -> None:
+    """Issue 14 point 10 for the bare form: every region's example mobile is accepted
+    without a prefix too, except North America's (11 digits starting with 1: mainland)."""
     example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
     e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
     number = normalize(prefix + e164[1:])
+    if prefix == "" and e164.startswith("+1"):
+        assert number == "+86" + e164[1:] or isinstance(number, Refusal)
+        return
     if number != e164:
         # The ambiguity (module docstring): a bare `+` before a listed mainland segment.
         assert prefix == "+" and number == "+86" + e164[1:]

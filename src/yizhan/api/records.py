@@ -16,7 +16,7 @@ from yizhan.api.rest import AccountDep
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import MessageStatus, TemplateType
 from yizhan.domain.timezone import china_day_bounds, china_today
-from yizhan.records.export import failed_csv
+from yizhan.records.export import failed_csv, retryable
 from yizhan.storage.stats import DIMENSIONS
 
 router = APIRouter(prefix="/v1", tags=["records"])
@@ -67,6 +67,8 @@ async def failed_numbers(
     start_date: date | None = Query(None, description="First China day of a period."),
     end_date: date | None = Query(None, description="Last China day [default: start_date]."),
     include_unknown: bool = Query(False, description="Also numbers whose outcome is unknown."),
+    retryable_only: bool = Query(False, description="Only numbers a resend can reach (the "
+                                 "`resend` column is `yes`; docs/records.md)."),
 ) -> Response:
     statuses = [MessageStatus.FAILED] + ([MessageStatus.UNKNOWN] if include_unknown else [])
     store = request.app.state.store
@@ -83,6 +85,8 @@ async def failed_numbers(
         name = f"{days[0].isoformat()}_{days[1].isoformat()}"
     else:
         return refusal_response(request, Refusal("MissingParameter", "biz_id or start_date"))
+    if retryable_only:
+        found = retryable(found)
     name = f"failed-{name}.csv"
     return Response(failed_csv(found), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -98,6 +98,19 @@ class Account:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountEvent:
+    """A suspension or resumption of an account, as the operator made it (audited)."""
+
+    account_id: AccountId
+    status: AccountStatus
+    """The state the account went into."""
+    reason: str
+    actor: str
+    """Who did it: the operator's name as the CLI was told it (default: the OS user)."""
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class AccessKey:
     id: AccessKeyId
     account_id: AccountId

@@ -12,16 +12,20 @@ same code and the reason in the detail.
 Implements docs/domain.md "Sending" / number formats:
 - Mainland: an 11-digit mobile `1[3-9]xxxxxxxxx` with no prefix or `+86`, `0086`, `86` or a
   bare `+`. Under +86 only such mobiles are accepted; landlines are refused.
-- International: `+` or `00`, country code, national number with the national trunk `0`
-  dropped (Vietnam `+84987654321`, not `+840987654321`); validated with `phonenumbers`.
+- International: `+`, `00` or no prefix (Alibaba's documented form: `85291234560`), country
+  code, national number with the national trunk `0` dropped (Vietnam `84987654321`, not
+  `840987654321`); validated with `phonenumbers`.
 
 Ambiguity: docs/domain.md lists a bare `+` as a mainland prefix, and `+1` + 10 digits is a North
 American number. A bare `+` before a mainland mobile's shape is read as mainland when the
 segment table lists its segment (`+13125550123`: 131 is China Unicom's), otherwise as the
 North American number if that is valid (`+14155550123`: no segment 141, so San Francisco).
-`001...` always reaches North America. `display` writes the few North American numbers that
-would read back as mainland with `00` (`0013125550123`), so a shown number always reads back
-as itself.
+`001...` always reaches North America. Without any prefix, 11 digits starting with 1 are
+always mainland (refused if not a mobile's shape), never North American: country code 1 is
+North America's alone, so a bare international number never starts with 1. `display` writes
+the few North American numbers that would read back as mainland with `00` (`0013125550123`),
+so a shown number always reads back as itself. Validity is `phonenumbers`' and strict: the
+ranges kept for fiction (the UK's 07700 900xxx) are no real numbers and are refused.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ if TYPE_CHECKING:
 # [0-9], not \d: \d also matches full-width and other Unicode digits, which would then leak
 # into the E.164 string that routing and records key on.
 _MAINLAND = re.compile(r"(?:\+86|0086|86|\+)?(1[3-9][0-9]{9})")
-_INTERNATIONAL = re.compile(r"(?:\+|00)([1-9][0-9]{1,14})")
+_INTERNATIONAL = re.compile(r"(?:\+|00)([1-9][0-9]{1,14})|([2-9][0-9]{1,14})")
 _DETAIL_MAX = 32
 
 
@@ -58,7 +62,7 @@ def normalize(raw: str) -> PhoneNumber | Refusal:
         return PhoneNumber(MAINLAND_CODE + national)
     international = _INTERNATIONAL.fullmatch(text)
     if international:
-        number = _international(international.group(1))
+        number = _international(international.group(1) or international.group(2))
         if number is not None:
             return number
     return _refuse(raw)

@@ -2,7 +2,9 @@
 resent automatically; users can export failed numbers and send again").
 
 The first column is the number as the tenant writes it (mainland numbers as 11 digits), so
-the file can be fed back as a list of numbers; the other columns say why it failed.
+the file can be fed back as a list of numbers; the other columns say why it failed, and the
+last, `resend`, whether sending again can succeed (`records/resend.py`): `retryable` keeps
+only the numbers where it can.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from collections.abc import Iterable
 
 from yizhan.domain.model import Message
 from yizhan.domain.timezone import china_text
+from yizhan.records.resend import Resend, verdict
 
 COLUMNS = ["phone_number", "status", "error_code", "sign_name", "template_code", "biz_id",
-           "out_id", "send_time"]
+           "out_id", "send_time", "resend"]
 
 
 def failed_csv(found: Iterable[Message]) -> str:
@@ -25,5 +28,11 @@ def failed_csv(found: Iterable[Message]) -> str:
     for m in found:
         phone = m.phone[3:] if m.phone.startswith("+86") else m.phone
         writer.writerow([phone, m.status.value, m.error_code or "UNKNOWN", m.sign_name,
-                         m.template_code, m.biz_id, m.out_id, china_text(m.created_at)])
+                         m.template_code, m.biz_id, m.out_id, china_text(m.created_at),
+                         verdict(m.error_code).value])
     return out.getvalue()
+
+
+def retryable(found: Iterable[Message]) -> list[Message]:
+    """Only the messages whose number may be delivered if sent again as it was."""
+    return [m for m in found if verdict(m.error_code) is Resend.YES]

@@ -15,6 +15,7 @@ from yizhan.domain.model import (
     AccessKey,
     AccessKeyId,
     Account,
+    AccountEvent,
     AccountId,
     AccountStatus,
     KeyStatus,
@@ -27,7 +28,13 @@ from yizhan.domain.model import (
 )
 from yizhan.storage import reports
 from yizhan.storage.messages import _hot_sql
-from yizhan.storage.tables import access_keys, accounts, signatures, templates
+from yizhan.storage.tables import (
+    access_keys,
+    account_events,
+    accounts,
+    signatures,
+    templates,
+)
 
 T = TypeVar("T")
 
@@ -81,6 +88,29 @@ class CatalogueMixin:
 
     async def list_accounts(self) -> list[Account]:
         return await self._all(select(accounts).order_by(accounts.c.id), _account)
+
+    async def set_account_status(self, account_id: AccountId, status: AccountStatus,
+                                 reason: str, actor: str, now: datetime) -> bool:
+        """Suspend or resume an account, with its audit row in the same transaction; False
+        when the account is in that state already (nothing is recorded)."""
+        async with self._write() as conn:
+            changed = await conn.execute(update(accounts).where(
+                accounts.c.id == account_id, accounts.c.status != status).values(status=status))
+            if changed.rowcount != 1:
+                return False
+            await conn.execute(insert(account_events).values(
+                account_id=account_id, action=status, reason=reason, actor=actor,
+                created_at=now))
+        return True
+
+    async def account_events(self, account_id: AccountId | None = None) -> list[AccountEvent]:
+        """Suspensions and resumptions, oldest first (of one account, or of all)."""
+        query = select(account_events).order_by(account_events.c.id)
+        if account_id is not None:
+            query = query.where(account_events.c.account_id == account_id)
+        return await self._all(query, lambda row: AccountEvent(
+            AccountId(row.account_id), AccountStatus(row.action), row.reason, row.actor,
+            row.created_at))
 
     # AccessKeys
 

@@ -73,6 +73,18 @@ accounts = Table(
     Column("part_price", Integer, nullable=True),
 )
 
+account_events = Table(
+    "account_events", metadata,
+    # Every suspension and resumption of an account: who, when and why (docs/billing.md,
+    # "Suspending an account"). The account's `status` is the current state.
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("action", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
 access_keys = Table(
     "access_keys", metadata,
     Column("id", String(32), primary_key=True),

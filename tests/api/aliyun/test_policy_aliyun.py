@@ -74,6 +74,18 @@ async def test_segments_single_and_in_a_batch(api: Api) -> None:
     assert (await api.detail("13800138000"))["ErrCode"] != "isv.MOBILE_NUMBER_ILLEGAL"
 
 
+async def test_international_numbers_in_alibabas_form(api: Api) -> None:
+    """Issue 14 point 10: SendSms with country code + national number and no `+` or `00`
+    (the form Alibaba documents) is accepted through the official SDK, and QuerySendDetails
+    finds the message by the same form; invalid digits stay isv.MOBILE_NUMBER_ILLEGAL."""
+    sent = await api.send("85291234560,6591234567,447911123456,84987654321")
+    assert (sent.status, sent.code) == (200, "OK"), sent.message
+    assert (await api.detail("85291234560"))["PhoneNum"] == "+85291234560"
+    for bad in ("85291234", "12025550123"):
+        refused = await api.send(bad)
+        assert (refused.status, refused.code) == (200, "isv.MOBILE_NUMBER_ILLEGAL"), bad
+
+
 async def test_keywords_per_number_in_a_batch(api: Api) -> None:
     await api.running.yz.store.add_keywords(None, ["发票"], api.running.yz.clock.now())
     single = await api.send("13800138000", TemplateParam='{"code":"发票"}')
