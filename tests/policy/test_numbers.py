@@ -128,6 +128,7 @@ def test_invalid_international_numbers_are_refused(raw: str) -> None:
     ("85291234560", "+85291234560"),  # Hong Kong
     ("6591234567", "+6591234567"),  # Singapore
     ("447911123456", "+447911123456"),  # United Kingdom
+    ("447700900123", "+447700900123"),  # the issue's example: a mobile's length, unassigned
     ("84987654321", "+84987654321"),  # Vietnam
     ("390612345678", "+390612345678"),  # Italy keeps its leading 0
 ])
@@ -146,13 +147,14 @@ def test_country_code_without_prefix_is_international(raw: str, number: str) -> 
     "840987654321",  # trunk 0 kept
     "4407911123456",
     "999123456789",  # unassigned country code
-    "447700900123",  # Ofcom's range for drama: no real handset has it, in any form
     "852912345",  # too short for Hong Kong
+    "4412345",  # a UK length no mobile has
+    "3800138000",  # Ukraine, too short for a mobile
     "862161234567",  # a mainland landline under 86
     "0852912345678",
 ])
 def test_bare_digits_that_are_no_valid_international_number_are_refused(raw: str) -> None:
-    """Issue 14 point 10: bare digits are international only when valid, and an 11-digit
+    """Issue 14 point 10: bare digits are international only when they can be a mobile number, and an 11-digit
     string starting with 1 is never read as +1."""
     _assert_refused(raw)
 

@@ -108,7 +108,12 @@ def _international(digits: str) -> PhoneNumber | None:
         parsed = phonenumbers.parse("+" + digits)
     except phonenumbers.NumberParseException:
         return None
-    if not (phonenumbers.is_possible_number(parsed) and phonenumbers.is_valid_number(parsed)):
+    if not (phonenumbers.is_valid_number(parsed) or phonenumbers.is_possible_number_for_type(
+            parsed, phonenumbers.PhoneNumberType.MOBILE)):
+        # Valid, or at least of a mobile number's length for its country: Alibaba accepts
+        # numbers the library's tables do not list as assigned (the UK's 07700 900xxx range
+        # the issue was reported with), and the carrier answers for those. Digits of no known
+        # country, or of the wrong length, are still refused.
         return None
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     if e164 != "+" + digits:
