@@ -43,7 +43,9 @@ from yizhan.domain.ids import first_id_at
 from yizhan.domain.ports import SystemClock
 from yizhan.domain.timezone import china_today
 from yizhan.storage import reports
+from yizhan.storage.data_folder import KeySource
 from yizhan.storage.messages import _hot_sql
+from yizhan.storage.sealing import new_key
 from yizhan.storage.store import SqlStore
 from yizhan.webhooks.pusher import PushConfig, PushStage
 
@@ -198,7 +200,7 @@ async def bench_queries(store: SqlStore, records: int, queries: int) -> None:
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite+aiosqlite:///{tmp}/bench.db"
-        store = SqlStore.open(url)
+        store = SqlStore.open(url, master=KeySource(given=new_key()))
         await store.migrate()
         try:
             await bench_push(store, args.items)

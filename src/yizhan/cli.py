@@ -35,6 +35,7 @@ from yizhan.domain.ports import SystemClock
 from yizhan.domain.timezone import china_day_bounds, china_text, china_today
 from yizhan.seed import Demo, ensure_demo
 from yizhan.settings import Settings, load_settings
+from yizhan.storage.sealing import MasterKeyError
 from yizhan.storage.store import SqlStore
 
 T = TypeVar("T")
@@ -69,7 +70,7 @@ AccountName = Annotated[str, typer.Option("--account", "-a", help="Account name.
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {message}", soft_wrap=True)  # one line, even when long
     return typer.Exit(code)
 
 
@@ -87,14 +88,32 @@ def run(settings: Settings, work: Callable[[SqlStore], Awaitable[T]]) -> T:
     from yizhan.app import open_store
 
     async def main() -> T:
-        store = open_store(settings)
+        store = opened(settings, open_store)
         try:
-            await store.migrate()
+            await unlocked(store.migrate())
             return await work(store)
         finally:
             await store.close()
 
     return asyncio.run(main())
+
+
+def opened(settings: Settings, open_store: Callable[[Settings], T]) -> T:
+    """`open_store(settings)`; a bad master key or data folder is one line, not a trace."""
+    try:
+        return open_store(settings)
+    except MasterKeyError as exc:
+        raise fail(str(exc)) from exc
+    except OSError as exc:
+        raise fail(f"cannot prepare the data folder {settings.data_dir}: {exc}") from exc
+
+
+async def unlocked(migrating: Awaitable[T]) -> T:
+    """Await a step that loads the master key: a missing or wrong key is one line."""
+    try:
+        return await migrating
+    except MasterKeyError as exc:
+        raise fail(str(exc)) from exc
 
 
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
@@ -134,7 +153,7 @@ def serve(
     Every setting can also come from the environment (YIZHAN_<NAME>) or the TOML file;
     `docs/configuration.md` lists them all.
     """
-    from yizhan.app import bind, build
+    from yizhan.app import bind, build, open_store
     from yizhan.app import serve as serve_app
     from yizhan.logs import configure
 
@@ -151,7 +170,7 @@ def serve(
         settings = settings.model_copy(update={"port": sock.getsockname()[1]})
 
     async def main() -> None:
-        yz = await build(settings)
+        yz = await unlocked(build(settings, store=opened(settings, open_store)))
         demo = await ensure_demo(yz.store, yz.clock.now())
 
         async def ready() -> None:
@@ -318,6 +337,7 @@ def main() -> None:
         commands,  # noqa: F401  (registers the operator commands)
         commands_channels,  # noqa: F401  (channels list|check)
         commands_frequency,  # noqa: F401  (frequency limits, whitelist, audit, explain)
+        commands_master,  # noqa: F401  (keys new-master, rotate-master)
         commands_policy,  # noqa: F401  (keywords, international registrations)
         commands_push,  # noqa: F401  (push, stats, export-failed)
         commands_state,  # noqa: F401  (balance, test numbers, opt-outs, blacklist)
