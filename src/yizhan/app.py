@@ -50,6 +50,7 @@ from yizhan.storage.frequency import FrequencySettings
 from yizhan.storage.rate_counters import SqlRateCounter
 from yizhan.storage.sealing import decode_key
 from yizhan.storage.store import SqlStore
+from yizhan.webhooks.destinations import PushNetworks
 from yizhan.webhooks.pusher import PUSH, PushConfig, PushStage
 from yizhan.webhooks.queue import QueueSettings
 
@@ -158,7 +159,8 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                             ActionServices(intake, store, clock, pull),
                             RateLimiter(settings.api_rate_limit), settings.language)
     api = create_asgi(ApiServices(store, intake, keys, clock, aliyun, settings.language, pull,
-                                  metrics, frequency))
+                                  metrics, frequency,
+                                  PushNetworks(settings.push_allowed_networks)))
     return Yizhan(settings, store, clock, intake, pipeline, api, channels, router, metrics,
                   frequency)
 
@@ -197,7 +199,8 @@ def _delivery_stages(settings: Settings, store: SqlStore, bus: LocalBus,
         timeout=settings.push_timeout_seconds, retry_base=settings.push_retry_base_seconds,
         retry_max=settings.push_retry_max_seconds,
         retry_period=settings.push_retry_hours * 3600,
-        poll_seconds=settings.push_poll_seconds, concurrency=settings.push_concurrency))
+        poll_seconds=settings.push_poll_seconds, concurrency=settings.push_concurrency,
+        networks=PushNetworks(settings.push_allowed_networks)))
     sweeper = Sweeper(store, clock, timedelta(hours=settings.receipt_wait_hours),
                       settings.sweep_seconds)
     purge = Purge(store, clock, timedelta(days=settings.retention_days),
