@@ -140,3 +140,71 @@ async def test_a_name_resolving_to_loopback_is_refused_when_the_pusher_connects(
     clock.advance(seconds=CONFIG.retry_base + 1)
     assert await push_round(store, clock, PushNetworks(["127.0.0.0/8", "::1/128"])) == 2
     assert len(receiver.items()) == 2 and await store.pending_pushes() == 0
+
+
+def certificate_for(name: str, folder: Path) -> Path:
+    """A self-signed certificate (and its key) for the DNS name `name`, as one PEM file."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=1)).not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    path = folder / f"{name}.pem"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    return path
+
+
+async def test_https_still_verifies_the_certificate_against_the_urls_host_name(
+        tmp_path: Path) -> None:
+    """issue 14 point 4: the pusher connects to the checked address, yet TLS verifies the
+    server's certificate against the host name of the URL (and sends it as SNI)."""
+    import asyncio
+    import ssl
+
+    import httpx
+
+    from yizhan.webhooks.pusher import GuardedTransport
+
+    pem = certificate_for("localhost", tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(pem)
+    names: list[str | None] = []
+
+    def sni(_sock: object, name: str | None, _context: object) -> None:
+        names.append(name)
+
+    server_context.sni_callback = sni  # type: ignore[assignment]
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{\"code\":0}")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=server_context)
+    port = server.sockets[0].getsockname()[1]
+    client_context = ssl.create_default_context(cafile=str(pem))
+    transport = GuardedTransport(PushNetworks(["127.0.0.0/8", "::1/128"]), httpx.Limits(),
+                                 ssl_context=client_context)
+    try:
+        async with httpx.AsyncClient(transport=transport, timeout=5) as client:
+            answered = await client.post(f"https://localhost:{port}/push", content=b"[]")
+            assert answered.status_code == 200 and names == ["localhost"]
+            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                await client.post(f"https://127.0.0.1:{port}/push", content=b"[]")
+    finally:
+        server.close()
+        await server.wait_closed()

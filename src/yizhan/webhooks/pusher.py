@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -187,10 +188,11 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     network backend, so the pool it made is replaced by one that has it (same limits, the
     same certificate verification)."""
 
-    def __init__(self, networks: PushNetworks, limits: httpx.Limits) -> None:
+    def __init__(self, networks: PushNetworks, limits: httpx.Limits,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         super().__init__(limits=limits, trust_env=False)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=ssl_context or httpx.create_ssl_context(trust_env=False),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
