@@ -19,7 +19,7 @@ import yizhan.commands
 import yizhan.commands_master  # noqa: F401  (keys new-master, rotate-master)
 from tests.api.aliyun.sdk import SdkClient
 from tests.api.test_rest import final_messages, send_body
-from tests.conftest import POSTGRES_URL, Running, start_running
+from tests.conftest import Running, start_running
 from tests.test_cli import runner
 from yizhan.app import open_store
 from yizhan.cli import app
@@ -178,8 +178,10 @@ def test_a_missing_or_wrong_master_key_is_one_clear_line(tmp_path: Path) -> None
 
 def test_postgresql_without_a_master_key_refuses_to_start(tmp_path: Path) -> None:
     """issue 14 point 2: on PostgreSQL no key file is made (each machine would make its
-    own): without `master_key` the command says how to give one."""
-    code, output = yz_env(tmp_path, {"YIZHAN_DATABASE_URL": POSTGRES_URL}, "accounts", "list")
+    own): without `master_key` the command says how to give one, before it touches the
+    database."""
+    nowhere = "postgresql+asyncpg://nobody@127.0.0.1:1/none"  # connecting would fail else
+    code, output = yz_env(tmp_path, {"YIZHAN_DATABASE_URL": nowhere}, "accounts", "list")
     assert code == 1 and "YIZHAN_MASTER_KEY" in output and "new-master" in output, output
     assert not (tmp_path / KEY_FILE).exists()
 

@@ -101,6 +101,14 @@ class KeySource:
     may_create: bool = False
     """Create the key file for a store without sealed secrets (SQLite in the data folder)."""
 
+    def __post_init__(self) -> None:
+        # Told before the store is touched (a PostgreSQL store is not migrated without it).
+        if self.given is None and self.file is None:
+            raise MasterKeyError(
+                "no master key: a store outside the data folder (PostgreSQL) needs "
+                f"{SETTING} or master_key_file, the same in every process; "
+                "`yizhan keys new-master` prints a fresh key")
+
     def load(self, check: str | None) -> Sealer:
         """The sealer of the master key; `check` is the store's check value (None: the
         store has no sealed secrets yet). Raises `MasterKeyError` with what to do."""
@@ -110,11 +118,7 @@ class KeySource:
                 raise MasterKeyError(f"{SETTING} does not open this store's secrets: give "
                                      "the key they were sealed under")
             return sealer
-        if self.file is None:
-            raise MasterKeyError(
-                "no master key: a store outside the data folder (PostgreSQL) needs "
-                f"{SETTING} or master_key_file, the same in every process; "
-                "`yizhan keys new-master` prints a fresh key")
+        assert self.file is not None  # __post_init__
         return self._from_file(self.file, check)
 
     def _from_file(self, path: Path, check: str | None) -> Sealer:
@@ -136,7 +140,7 @@ class KeySource:
         if check is not None:
             raise MasterKeyError(f"the master key file {path} is missing, and this store's "
                                  "secrets are sealed under a master key: restore the file "
-                                 f"from your backup (or give the key by {SETTING})")
+                                 f"from your backup, or give its key in {SETTING}")
         if not self.may_create:
             raise MasterKeyError(f"the master key file {path} does not exist: "
                                  f"`yizhan keys new-master > {path}` makes one")
