@@ -52,6 +52,8 @@ class SealedMixin:
         """Load the master key (raises `MasterKeyError` when it is missing or wrong) and
         seal plaintext secrets; returns how many were sealed."""
         async with self._write() as conn:
+            if self.is_postgres:  # processes starting together: one writes the check value
+                await conn.exec_driver_sql("LOCK TABLE master_key_check IN EXCLUSIVE MODE")
             check = await conn.scalar(select(master_key_check.c.value))
             sealer = self._master.load(check)
             if check is None:
