@@ -45,7 +45,7 @@ def keys_rotate_master(
         return await store.rotate_master_key(key)
 
     count = run(settings, work)
-    plain.print(f"master key rotated: {count} secrets re-sealed")
+    plain.print(f"master key rotated: {count} secret{'' if count == 1 else 's'} re-sealed")
     if settings.master_key is not None:
         plain.print(f"now set YIZHAN_MASTER_KEY to the new key ({NEW_KEY_ENV}) in every "
                     "process before starting them")

@@ -146,7 +146,7 @@ async def test_rotating_the_master_key_keeps_the_keys_working(tmp_path: Path) ->
         assert await sdk_send(running, secret, "13800138000") == "OK"
     old_key = (folder / KEY_FILE).read_text().strip()
     code, output = await cli(folder, "keys", "rotate-master")
-    assert code == 0 and "master key rotated: 1 secrets re-sealed" in output, output
+    assert code == 0 and "master key rotated: 1 secret re-sealed" in output, output
     assert (folder / KEY_FILE).read_text().strip() != old_key
     assert mode(folder / KEY_FILE) == 0o600 and not pending_file(folder / KEY_FILE).exists()
     async with platform(folder) as running:
@@ -215,3 +215,20 @@ def yz_env(folder: Path, env: dict[str, str], *args: str) -> tuple[int, str]:
 async def cli(folder: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     """`yizhan ARGS --data-dir FOLDER` from an async test (the command runs its own loop)."""
     return await asyncio.to_thread(yz_env, folder, env or {}, *args)
+
+
+def test_a_master_key_given_by_setting_rotates_to_the_new_key_given(tmp_path: Path) -> None:
+    """issue 14 point 2: with YIZHAN_MASTER_KEY, rotation needs the new key
+    (YIZHAN_NEW_MASTER_KEY); afterwards only the new key opens the store, and no key file
+    was written."""
+    old, new = encode_key(new_key()), encode_key(new_key())
+    assert yz_env(tmp_path, {"YIZHAN_MASTER_KEY": old}, "accounts", "create", "acme")[0] == 0
+    code, output = yz_env(tmp_path, {"YIZHAN_MASTER_KEY": old}, "keys", "rotate-master")
+    assert code == 1 and "YIZHAN_NEW_MASTER_KEY" in output, output
+    code, output = yz_env(tmp_path, {"YIZHAN_MASTER_KEY": old, "YIZHAN_NEW_MASTER_KEY": new},
+                          "keys", "rotate-master")
+    assert code == 0 and "1 secret re-sealed" in output and "YIZHAN_MASTER_KEY" in output
+    assert yz_env(tmp_path, {"YIZHAN_MASTER_KEY": new}, "keys", "list")[0] == 0
+    code, output = yz_env(tmp_path, {"YIZHAN_MASTER_KEY": old}, "keys", "list")
+    assert code == 1 and "does not open" in output
+    assert not (tmp_path / KEY_FILE).exists()
