@@ -232,3 +232,30 @@ def test_a_master_key_given_by_setting_rotates_to_the_new_key_given(tmp_path: Pa
     code, output = yz_env(tmp_path, {"YIZHAN_MASTER_KEY": old}, "keys", "list")
     assert code == 1 and "does not open" in output
     assert not (tmp_path / KEY_FILE).exists()
+
+
+async def test_rotation_reseals_every_secret_in_the_store(store: SqlStore) -> None:
+    """issue 14 point 2, on SQLite and PostgreSQL: after `rotate_master_key` the keys and
+    the push secret open with the new key, as they were, and the old key is refused."""
+    from datetime import UTC, datetime
+
+    from tests.conftest import TEST_MASTER
+
+    now = datetime.now(UTC)
+    account = await store.create_account("acme", now)
+    keys = [await store.create_access_key(account.id, now) for _ in range(3)]
+    push = await store.set_push_endpoints(account.id, now, receipt_url="queue")
+    new = new_key()
+    assert await store.rotate_master_key(new) == 4
+    rotated, stale = SqlStore(store.engine, KeySource(given=new)), SqlStore(store.engine,
+                                                                             TEST_MASTER)
+    try:
+        assert await rotated.unlock() == 0
+        assert [await rotated.access_key(k.id) for k in keys] == keys
+        endpoints = await rotated.push_endpoints(account.id)
+        assert endpoints is not None and endpoints.secret == push.secret
+        with pytest.raises(MasterKeyError, match="does not open"):
+            await stale.unlock()
+    finally:
+        await rotated.close()
+        await stale.close()
