@@ -43,7 +43,9 @@ from yizhan.backends.redis_rates import RedisRateCounter  # noqa: E402
 from yizhan.domain.model import AccountId, TemplateType  # noqa: E402
 from yizhan.domain.rates import RateCheck, to_ms  # noqa: E402
 from yizhan.policy.frequency import limits_for  # noqa: E402
+from yizhan.storage.data_folder import KeySource  # noqa: E402
 from yizhan.storage.rate_counters import SqlRateCounter  # noqa: E402
+from yizhan.storage.sealing import new_key  # noqa: E402
 from yizhan.storage.store import SqlStore  # noqa: E402
 
 TARGETS = {"sql_per_s": 50_000, "redis_per_s": 20_000, "api_cost_pct": 10}
@@ -57,7 +59,8 @@ def checks(count: int) -> list[list[RateCheck]]:
 
 async def sql_decisions(count: int) -> float:
     with tempfile.TemporaryDirectory(prefix="yizhan-bench-freq-") as folder:
-        store = SqlStore.open(f"sqlite+aiosqlite:///{folder}/bench.db")
+        store = SqlStore.open(f"sqlite+aiosqlite:///{folder}/bench.db",
+                              master=KeySource(given=new_key()))
         await store.migrate()
         now = to_ms(datetime.now(UTC))
         counter = await SqlRateCounter.open(store, now)

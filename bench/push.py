@@ -43,8 +43,11 @@ from yizhan.domain.ids import first_id_at
 from yizhan.domain.ports import SystemClock
 from yizhan.domain.timezone import china_today
 from yizhan.storage import reports
+from yizhan.storage.data_folder import KeySource
 from yizhan.storage.messages import _hot_sql
+from yizhan.storage.sealing import new_key
 from yizhan.storage.store import SqlStore
+from yizhan.webhooks.destinations import PushNetworks
 from yizhan.webhooks.pusher import PushConfig, PushStage
 
 RECEIVER = """
@@ -79,7 +82,8 @@ async def bench_push(store: SqlStore, items: int) -> None:
             chunk = [(account.id, reports.SMS_REPORT, 10**12 + i, _report(i, now))
                      for i in range(start, min(start + 10_000, items))]
             await store._transaction(lambda conn, c=chunk: reports.enqueue(conn, sql, c, now))
-        stage = PushStage(store, clock, LocalBus(), PushConfig(batch_delay=0, poll_seconds=0.05))
+        stage = PushStage(store, clock, LocalBus(), PushConfig(
+            batch_delay=0, poll_seconds=0.05, networks=PushNetworks(["127.0.0.0/8"])))
         began = time.perf_counter()
         await stage.start()
         taken = 0
@@ -198,7 +202,7 @@ async def bench_queries(store: SqlStore, records: int, queries: int) -> None:
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite+aiosqlite:///{tmp}/bench.db"
-        store = SqlStore.open(url)
+        store = SqlStore.open(url, master=KeySource(given=new_key()))
         await store.migrate()
         try:
             await bench_push(store, args.items)

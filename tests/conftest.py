@@ -28,12 +28,17 @@ from yizhan.dispatch.channels.simulator import SimulatorChannel
 from yizhan.domain.ports import Clock, SystemClock
 from yizhan.seed import Demo, ensure_demo
 from yizhan.settings import Settings
+from yizhan.storage.data_folder import KeySource
 from yizhan.storage.store import SqlStore
 
 POSTGRES_URL = os.environ.get("YIZHAN_TEST_POSTGRES_URL",
                               "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 DATABASES = [d.strip() for d in os.environ.get("YIZHAN_TEST_DATABASES",
                                                "sqlite,postgresql").split(",") if d.strip()]
+
+
+TEST_MASTER = KeySource(given=bytes(range(32)))
+"""The master key of the tests' stores (tests of the key file open their own)."""
 
 
 class ManualClock:
@@ -61,7 +66,8 @@ def database(request: pytest.FixtureRequest) -> str:
 async def opened_store(database: str, tmp_path: Path) -> AsyncIterator[SqlStore]:
     """A migrated store of its own: a SQLite file, or a fresh PostgreSQL schema."""
     if database == "sqlite":
-        opened = SqlStore.open(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
+        opened = SqlStore.open(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}",
+                               master=TEST_MASTER)
         await opened.migrate()
         yield opened
         await opened.close()
@@ -70,7 +76,7 @@ async def opened_store(database: str, tmp_path: Path) -> AsyncIterator[SqlStore]
     admin = create_async_engine(POSTGRES_URL)
     async with admin.begin() as conn:
         await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    opened = SqlStore.open(POSTGRES_URL, schema=schema)
+    opened = SqlStore.open(POSTGRES_URL, schema=schema, master=TEST_MASTER)
     try:
         await opened.migrate()
         yield opened

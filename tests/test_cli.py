@@ -189,10 +189,11 @@ def test_tables_are_whole_when_not_on_a_terminal(tmp_path: Path) -> None:
 async def test_deadletters_list_show_replay(tmp_path: Path) -> None:
     from tests.conftest import ManualClock
     from tests.storage.test_store import LEASE, make_messages
+    from yizhan.app import open_store
     from yizhan.domain.ports import Retryable, SubmitOutcome
-    from yizhan.storage.store import SqlStore
+    from yizhan.settings import Settings
 
-    store = SqlStore.open(f"sqlite+aiosqlite:///{tmp_path / 'yizhan.db'}")
+    store = open_store(Settings(data_dir=tmp_path))
     await store.migrate()
     clock = ManualClock()
     await make_messages(store, clock, 1)

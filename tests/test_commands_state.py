@@ -10,9 +10,9 @@ from pathlib import Path
 
 import yizhan.commands_state  # noqa: F401  (registers the commands)
 from tests.test_cli import yz
+from yizhan.app import open_store
 from yizhan.domain.model import ReviewState
 from yizhan.settings import Settings
-from yizhan.storage.store import SqlStore
 
 
 def test_money_commands(tmp_path: Path) -> None:
@@ -91,7 +91,7 @@ def test_a_deleted_signature_cannot_be_approved_again(tmp_path: Path) -> None:
     assert "general (test)" in yz(tmp_path, "signs", "list")[1]
 
     async def delete() -> None:
-        store = SqlStore.open(Settings(data_dir=tmp_path).sqlalchemy_url)
+        store = open_store(Settings(data_dir=tmp_path))
         await store.review_signature(sign_id, ReviewState.DELETED, "deleted by the account")
         await store.close()
 

@@ -45,9 +45,12 @@ from yizhan.receipts.sweeper import Sweeper
 from yizhan.records.retention import Purge
 from yizhan.settings import Settings
 from yizhan.stages import Background, Pipeline
+from yizhan.storage.data_folder import KEY_FILE, SETTING, KeySource, secure_folder
 from yizhan.storage.frequency import FrequencySettings
 from yizhan.storage.rate_counters import SqlRateCounter
+from yizhan.storage.sealing import decode_key
 from yizhan.storage.store import SqlStore
+from yizhan.webhooks.destinations import PushNetworks
 from yizhan.webhooks.pusher import PUSH, PushConfig, PushStage
 from yizhan.webhooks.queue import QueueSettings
 
@@ -69,9 +72,21 @@ class Yizhan:
 
 
 def open_store(settings: Settings) -> SqlStore:
+    """The store of `settings`; its `migrate()` loads the master key (`master_key_source`).
+    The embedded store's data folder is made private first (0700, files 0600)."""
     if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqlStore.open(settings.sqlalchemy_url)
+        secure_folder(settings.data_dir, settings.data_dir / "yizhan.db")
+    return SqlStore.open(settings.sqlalchemy_url, master=master_key_source(settings))
+
+
+def master_key_source(settings: Settings) -> KeySource:
+    """The setting `master_key`, else the key file: `master_key_file`, or master.key in the
+    data folder for the embedded store, created there on its first start (docs/security.md)."""
+    given = (decode_key(settings.master_key.get_secret_value(), SETTING)
+             if settings.master_key is not None else None)
+    embedded = settings.database_url is None
+    file = settings.master_key_file or (settings.data_dir / KEY_FILE if embedded else None)
+    return KeySource(given, file, may_create=embedded)
 
 
 def simulator_from(settings: Settings, clock: Clock) -> SimulatorChannel:
@@ -144,7 +159,8 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                             ActionServices(intake, store, clock, pull),
                             RateLimiter(settings.api_rate_limit), settings.language)
     api = create_asgi(ApiServices(store, intake, keys, clock, aliyun, settings.language, pull,
-                                  metrics, frequency))
+                                  metrics, frequency,
+                                  PushNetworks(settings.push_allowed_networks)))
     return Yizhan(settings, store, clock, intake, pipeline, api, channels, router, metrics,
                   frequency)
 
@@ -183,7 +199,8 @@ def _delivery_stages(settings: Settings, store: SqlStore, bus: LocalBus,
         timeout=settings.push_timeout_seconds, retry_base=settings.push_retry_base_seconds,
         retry_max=settings.push_retry_max_seconds,
         retry_period=settings.push_retry_hours * 3600,
-        poll_seconds=settings.push_poll_seconds, concurrency=settings.push_concurrency))
+        poll_seconds=settings.push_poll_seconds, concurrency=settings.push_concurrency,
+        networks=PushNetworks(settings.push_allowed_networks)))
     sweeper = Sweeper(store, clock, timedelta(hours=settings.receipt_wait_hours),
                       settings.sweep_seconds)
     purge = Purge(store, clock, timedelta(days=settings.retention_days),

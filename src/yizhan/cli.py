@@ -38,6 +38,7 @@ from yizhan.domain.timezone import china_day_bounds, china_text, china_today
 from yizhan.seed import Demo, ensure_demo
 from yizhan.server_lock import ServerLock
 from yizhan.settings import Settings, load_settings
+from yizhan.storage.sealing import MasterKeyError
 from yizhan.storage.store import SqlStore
 
 T = TypeVar("T")
@@ -72,7 +73,7 @@ AccountName = Annotated[str, typer.Option("--account", "-a", help="Account name.
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    err.print(f"[red]error:[/red] {message}", soft_wrap=True)  # one line, even when long
     return typer.Exit(code)
 
 
@@ -98,8 +99,9 @@ def run(settings: Settings, work: Callable[[SqlStore], Awaitable[T]]) -> T:
 
 
 async def open_checked(settings: Settings) -> SqlStore:
-    """Open and migrate the store; a wrong URL, role, password or database, or a server that
-    cannot be reached, ends the command with a short message instead of a traceback."""
+    """Open and migrate the store (which loads the master key); a wrong URL, role, password
+    or database, a server that cannot be reached, a data folder that cannot be prepared or a
+    missing or wrong master key ends the command with a short message, not a traceback."""
     from yizhan.app import open_store
     from yizhan.storage.diagnosis import explain
 
@@ -111,7 +113,11 @@ async def open_checked(settings: Settings) -> SqlStore:
     except Exception as exc:
         if store is not None:
             await store.close()
+        if isinstance(exc, MasterKeyError):
+            raise fail(str(exc)) from None
         message = explain(exc, settings.sqlalchemy_url)
+        if message is None and store is None and isinstance(exc, OSError):
+            message = f"cannot prepare the data folder {settings.data_dir}: {exc}"
         if message is None:
             raise
         raise fail(message) from None
@@ -387,6 +393,7 @@ def main() -> None:
         commands_accounts,  # noqa: F401  (accounts suspend|resume|history)
         commands_channels,  # noqa: F401  (channels list|check)
         commands_frequency,  # noqa: F401  (frequency limits, whitelist, audit, explain)
+        commands_master,  # noqa: F401  (keys new-master, rotate-master)
         commands_policy,  # noqa: F401  (keywords, international registrations)
         commands_push,  # noqa: F401  (push, stats, export-failed)
         commands_state,  # noqa: F401  (balance, test numbers, opt-outs, blacklist)

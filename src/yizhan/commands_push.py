@@ -30,6 +30,7 @@ from yizhan.domain.timezone import china_day_bounds, china_today
 from yizhan.records.export import failed_csv, retryable
 from yizhan.storage.stats import DIMENSIONS
 from yizhan.storage.store import SqlStore
+from yizhan.webhooks.destinations import PushNetworks
 from yizhan.webhooks.queue import check_target
 
 push_app = typer.Typer(help="Where receipts, replies and review results go (docs/push.md).",
@@ -71,13 +72,17 @@ def push_set(account: AccountName, receipt_url: Target = None, uplink_url: Targe
              database_url: DatabaseUrl = None) -> None:
     """Set where an account's receipts (SmsReport), replies (SmsUp) and review results
     (SignSmsReport, TemplateSmsReport) go."""
+    settings = settings_of(data_dir, config, database_url)
+    networks = PushNetworks(settings.push_allowed_networks)
     targets: dict[str, str] = {}
     for name, value in (("receipt_url", receipt_url), ("uplink_url", uplink_url),
                         ("review_url", review_url)):
         if value is not None:
-            checked = check_target(name, value)
+            checked = check_target(name, value, networks)
             if isinstance(checked, Refusal):
-                raise fail(checked.detail)
+                raise fail(checked.detail if checked.code == "InvalidParameter"
+                           else f"{checked.detail} ({checked.code}: push URLs reach public "
+                           "addresses only, unless push_allowed_networks allows theirs)")
             targets[name] = checked
 
     async def work(store: SqlStore) -> None:
@@ -87,7 +92,7 @@ def push_set(account: AccountName, receipt_url: Target = None, uplink_url: Targe
         _show(saved)
         out.print(f"push secret  {saved.secret}", highlight=False)
 
-    run(settings_of(data_dir, config, database_url), work)
+    run(settings, work)
 
 
 def _day(value: str | None, option: str) -> date:

@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     language: Literal["en", "zh"] = Field(
         "en", description="Language of messages when the request does not ask (Accept-Language).")
     log_level: str = Field("INFO", description="Logging level of the yizhan.* loggers.")
+    master_key: SecretStr | None = Field(
+        None, description="The master key that seals AccessKey and push secrets in the store "
+        "(base64 of 32 bytes; `yizhan keys new-master` prints one). Without it: the key file. "
+        "Required on PostgreSQL unless master_key_file is given, and the same in every "
+        "process (docs/security.md).")
+    master_key_file: Path | None = Field(
+        None, description="The master key file (mode 0600); default: master.key in the data "
+        "folder, created on the first start of an embedded (SQLite) store.")
 
     api_rate_limit: int = Field(
         5000, ge=0, description="Most API requests per second per account in one process "
@@ -108,6 +116,11 @@ class Settings(BaseSettings):
         "wake-up signal (items written by other processes, retries coming due).")
     push_concurrency: int = Field(
         32, ge=1, description="Most pushes in flight at once in one process.")
+    push_allowed_networks: list[IPvAnyNetwork] = Field(
+        [], description="Networks (CIDRs, e.g. [\"10.1.0.0/16\"]) that push URLs may reach "
+        "although they are loopback, private, link-local, unique-local or otherwise not "
+        "public (refused by default, docs/push.md); e.g. [\"127.0.0.0/8\"] for a receiver "
+        "on this machine.")
     queue_visibility_seconds: float = Field(
         30.0, gt=0, description="Pull queue: how long a received item stays invisible to "
         "other receives unless the request says otherwise; unacknowledged, it comes back.")

@@ -10,16 +10,29 @@ import io
 import json
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import Running, eventually
+from tests.conftest import Running, eventually, start_running
 from tests.webhooks.receiver import Receiver
 from yizhan.dispatch.channels.simulator import Outcome
 from yizhan.domain.model import ReviewState, SignatureScenario
+from yizhan.domain.ports import Clock
 from yizhan.domain.timezone import china_today
+from yizhan.storage.store import SqlStore
 from yizhan.webhooks import signing
+
+
+@pytest.fixture
+async def running(store: SqlStore, tmp_path: Path, running_clock: Clock,
+                  ) -> AsyncIterator[Running]:
+    """The platform with pushes allowed to this machine, where the receivers listen
+    (issue 14 point 4: loopback is refused otherwise)."""
+    async with start_running(store, tmp_path, running_clock,
+                             push_allowed_networks=["127.0.0.0/8"]) as started:
+        yield started
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import asyncio
 import sys
 from datetime import datetime
 
+from tests.conftest import TEST_MASTER
 from yizhan.backends.local import LocalBus
 from yizhan.backends.redis_rates import RedisRateCounter
 from yizhan.batching import Batcher
@@ -37,7 +38,8 @@ class FixedClock:
 
 
 async def main(db_url: str, redis_url: str, prefix: str, now_ms: int, count: int) -> int:
-    store = SqlStore.open(db_url)
+    store = SqlStore.open(db_url, master=TEST_MASTER)
+    await store.unlock()
     clock = FixedClock(now_ms)
     counter = RedisRateCounter.connect(redis_url, prefix)
     committer: Batcher[Acceptance] = Batcher("intake", store.accept)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from tests.conftest import ManualClock
+from tests.conftest import TEST_MASTER, ManualClock
 from tests.contract.conftest import REDIS_URL
 from tests.contract.test_rate_counter import china
 from yizhan.seed import ensure_demo
@@ -22,14 +22,14 @@ PROCESSES, EACH = 4, 30  # 120 notifications to one number; the limit is 50 a da
 
 
 async def prepare(url: str, clock: ManualClock) -> None:
-    store = SqlStore.open(url)
+    store = SqlStore.open(url, master=TEST_MASTER)
     await store.migrate()
     await ensure_demo(store, clock.now())  # before the workers, so that they share it
     await store.close()
 
 
 async def statuses(url: str) -> dict[str, int]:
-    store = SqlStore.open(url)
+    store = SqlStore.open(url, master=TEST_MASTER)
     async with store._read() as conn:
         rows = dict((await conn.execute(text(
             "SELECT status, count(*) FROM messages GROUP BY status"))).all())

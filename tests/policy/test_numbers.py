@@ -154,8 +154,8 @@ def test_country_code_without_prefix_is_international(raw: str, number: str) -> 
     "0852912345678",
 ])
 def test_bare_digits_that_are_no_valid_international_number_are_refused(raw: str) -> None:
-    """Issue 14 point 10: bare digits are international only when they can be a mobile number, and an 11-digit
-    string starting with 1 is never read as +1."""
+    """Issue 14 point 10: bare digits are international only when they can be a mobile
+    number of their country, and an 11-digit string starting with 1 is never read as +1."""
     _assert_refused(raw)
 
 

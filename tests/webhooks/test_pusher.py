@@ -19,11 +19,14 @@ from yizhan.storage import reports
 from yizhan.storage.messages import _hot_sql
 from yizhan.storage.store import SqlStore
 from yizhan.webhooks import signing
+from yizhan.webhooks.destinations import PushNetworks
 from yizhan.webhooks.pusher import PushConfig, PushStage
 
 BASE = 60.0
+LOCAL = PushNetworks(["127.0.0.0/8"])
+"""The receivers listen on this machine: the operator's allowance (issue 14 point 4)."""
 CONFIG = PushConfig(batch_size=100, batch_delay=0, timeout=0.5, retry_base=BASE,
-                    retry_max=3600, retry_period=3 * 3600, poll_seconds=0.05)
+                    retry_max=3600, retry_period=3 * 3600, poll_seconds=0.05, networks=LOCAL)
 
 
 @pytest.fixture

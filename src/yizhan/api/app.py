@@ -25,6 +25,7 @@ from yizhan.intake import Intake
 from yizhan.metrics import CONTENT_TYPE as METRICS_TYPE
 from yizhan.metrics import Metrics
 from yizhan.policy.flow_control import FrequencyControl
+from yizhan.webhooks.destinations import PushNetworks
 from yizhan.webhooks.queue import QueueSettings
 
 
@@ -39,6 +40,7 @@ class ApiServices:
     queue: QueueSettings = field(default_factory=QueueSettings)
     metrics: Metrics | None = None
     frequency: FrequencyControl | None = None
+    push_networks: PushNetworks = field(default_factory=PushNetworks)
 
 
 def create_app(services: ApiServices) -> FastAPI:
@@ -53,6 +55,7 @@ def create_app(services: ApiServices) -> FastAPI:
     app.state.aliyun = services.aliyun
     app.state.queue_settings = services.queue
     app.state.frequency = services.frequency
+    app.state.push_networks = services.push_networks
     app.include_router(rest.router)
     app.include_router(push.router)
     app.include_router(records.router)

@@ -59,7 +59,7 @@ async def put_push(body: PushBody, request: Request, account: AccountDep) -> Res
         value = getattr(body, name)
         if value is None:
             continue
-        checked = queue.check_target(name, value)
+        checked = queue.check_target(name, value, request.app.state.push_networks)
         if isinstance(checked, Refusal):
             return refusal_response(request, checked)
         targets[name] = checked

@@ -99,6 +99,12 @@ _CODES: tuple[ErrorCode, ...] = (
               "\"queue\" (PUT /v1/push) to pull them, or receive them at your push URL.",
               "该类消息未设置为队列拉取：请将其目标设为 \"queue\"（PUT /v1/push）后拉取，"
               "或在推送地址接收。"),
+    ErrorCode("PushAddressForbidden", 400,
+              "Push URLs must reach a public address: loopback, link-local, private, "
+              "unique-local, multicast, unspecified and cloud metadata addresses are refused "
+              "unless the platform's operator allows their network (push_allowed_networks).",
+              "推送地址必须是公网地址：环回、链路本地、私有、唯一本地、组播、未指定及云元数据地址"
+              "均被拒绝，除非平台运维方允许其网段（push_allowed_networks）。"),
     ErrorCode("InternalError", 500,
               "The request processing has failed due to some unknown error.",
               "请求处理失败，发生未知错误。"),

@@ -28,6 +28,8 @@ from yizhan.domain.model import (
 )
 from yizhan.storage import reports
 from yizhan.storage.messages import _hot_sql
+from yizhan.storage.sealed import row_label
+from yizhan.storage.sealing import Sealer
 from yizhan.storage.tables import (
     access_keys,
     account_events,
@@ -44,8 +46,9 @@ def _account(row: Row[Any]) -> Account:
                    row.balance, row.part_price)
 
 
-def _key(row: Row[Any]) -> AccessKey:
-    return AccessKey(AccessKeyId(row.id), AccountId(row.account_id), row.secret,
+def _key(row: Row[Any], sealer: Sealer) -> AccessKey:
+    return AccessKey(AccessKeyId(row.id), AccountId(row.account_id),
+                     sealer.open(row.secret, row_label("access_keys", row.id)),
                      KeyStatus(row.status), row.created_at)
 
 
@@ -68,6 +71,7 @@ def _report_review(conn: Connection, account_id: int, topic: str, subject: dict[
 
 
 class CatalogueMixin:
+    sealer: Sealer
     _write: Callable[[], AbstractAsyncContextManager[AsyncConnection]]
     _read: Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 
@@ -119,18 +123,21 @@ class CatalogueMixin:
                         ids.new_access_key_secret(), KeyStatus.ENABLED, now)
         async with self._write() as conn:
             await conn.execute(insert(access_keys).values(
-                id=key.id, account_id=account_id, secret=key.secret, status=key.status,
+                id=key.id, account_id=account_id, status=key.status,
+                secret=self.sealer.seal(key.secret, row_label("access_keys", key.id)),
                 created_at=now))
         return key
 
     async def access_key(self, key_id: str) -> AccessKey | None:
-        return await self._one(select(access_keys).where(access_keys.c.id == key_id), _key)
+        """The key with its secret opened (the API caches it: `api/auth.py`)."""
+        return await self._one(select(access_keys).where(access_keys.c.id == key_id),
+                               lambda row: _key(row, self.sealer))
 
     async def list_access_keys(self, account_id: AccountId | None = None) -> list[AccessKey]:
         query = select(access_keys).order_by(access_keys.c.created_at)
         if account_id is not None:
             query = query.where(access_keys.c.account_id == account_id)
-        return await self._all(query, _key)
+        return await self._all(query, lambda row: _key(row, self.sealer))
 
     async def set_access_key_status(self, key_id: str, status: KeyStatus) -> bool:
         async with self._write() as conn:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -21,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from yizhan.domain.push import PushClaim, PushEndpoints, PushRetry, QueueItem
 from yizhan.storage.messages import _hot_sql
 from yizhan.storage.reports import TOPIC_COLUMN
+from yizhan.storage.sealed import row_label
+from yizhan.storage.sealing import Sealer
 from yizhan.storage.tables import dead_letters, push_endpoints, push_items
 
 PUSH = "push"
@@ -33,13 +36,15 @@ _IN_ORDER = ("(i.message_id IS NULL OR NOT EXISTS (SELECT 1 FROM push_items p "
 _DUE = "i.available_at <= ? AND (i.claimed_until IS NULL OR i.claimed_until < ?)"
 
 
-def _endpoints(row: Any) -> PushEndpoints:
+def _endpoints(row: Any, sealer: Sealer) -> PushEndpoints:
     return PushEndpoints(row.account_id, row.receipt_url, row.uplink_url, row.review_url,
-                         row.secret, row.updated_at)
+                         sealer.open(row.secret, row_label("push_endpoints", row.account_id)),
+                         row.updated_at)
 
 
 class PushMixin:
     is_postgres: bool
+    sealer: Sealer
     _write: Callable[[], AbstractAsyncContextManager[AsyncConnection]]
     _read: Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 
@@ -52,7 +57,7 @@ class PushMixin:
         async with self._read() as conn:
             row = (await conn.execute(select(push_endpoints).where(
                 push_endpoints.c.account_id == account_id))).first()
-        return _endpoints(row) if row else None
+        return _endpoints(row, self.sealer) if row else None
 
     async def set_push_endpoints(self, account_id: int, now: datetime, *,
                                  receipt_url: str | None = None, uplink_url: str | None = None,
@@ -65,7 +70,8 @@ class PushMixin:
             row = (await conn.execute(select(push_endpoints).where(
                 push_endpoints.c.account_id == account_id))).first()
             if new_secret or row is None:
-                changes["secret"] = secrets.token_urlsafe(32)
+                changes["secret"] = self.sealer.seal(
+                    secrets.token_urlsafe(32), row_label("push_endpoints", account_id))
             if row is None:
                 await conn.execute(insert(push_endpoints).values(
                     account_id=account_id, updated_at=now, **{
@@ -76,14 +82,21 @@ class PushMixin:
                                                                        **changes))
             row = (await conn.execute(select(push_endpoints).where(
                 push_endpoints.c.account_id == account_id))).one()
-        return _endpoints(row)
+        return _endpoints(row, self.sealer)
 
     # The push stage
 
     async def claim_pushes(self, now: datetime, limit: int,
                            lease: timedelta) -> list[PushClaim]:
-        """Claim up to `limit` due items whose topic has a URL, in id order."""
-        return await self._transaction(_claim_pushes, now, limit, now + lease)
+        """Claim up to `limit` due items whose topic has a URL, in id order, with their
+        account's push secret opened (once per account of the claim)."""
+        claims = await self._transaction(_claim_pushes, now, limit, now + lease)
+        opened: dict[tuple[int, str], str] = {}
+        for claim in claims:
+            if (claim.account_id, claim.secret) not in opened:
+                opened[claim.account_id, claim.secret] = self.sealer.open(
+                    claim.secret, row_label("push_endpoints", claim.account_id))
+        return [replace(c, secret=opened[c.account_id, c.secret]) for c in claims]
 
     async def finish_pushes(self, delivered: Sequence[int], retry: Sequence[PushRetry],
                             dead: Sequence[tuple[PushClaim, str]], now: datetime) -> None:

@@ -4,7 +4,8 @@ Catalogue (accounts, keys, signatures, templates) lives in `catalogue.py`, the m
 (acceptance, outbox, submits, receipts, dead letters) in `messages.py`, money in
 `billing.py`, the policy's number lists (test numbers, opt-outs, blacklist) in `lists.py`,
 keywords and international registrations in `policy_lists.py`, push items in `push.py`,
-retention and exports in `records.py`; this module wires the engine and the shared helpers.
+retention and exports in `records.py`, the master key and sealed secrets in `sealed.py`;
+this module wires the engine and the shared helpers.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from yizhan.storage import migrate
 from yizhan.storage.billing import BillingMixin
 from yizhan.storage.catalogue import CatalogueMixin
+from yizhan.storage.data_folder import KeySource
 from yizhan.storage.engine import WRITE_OPTION, create_engine, sqlite_writer_engine
 from yizhan.storage.lists import ListsMixin
 from yizhan.storage.messages import MessagesMixin
@@ -28,15 +30,17 @@ from yizhan.storage.nonces import NoncesMixin
 from yizhan.storage.policy_lists import PolicyListsMixin
 from yizhan.storage.push import PushMixin
 from yizhan.storage.records import RecordsMixin
+from yizhan.storage.sealed import SealedMixin
 from yizhan.storage.stats import StatsMixin
 
 R = TypeVar("R")
 
 
 class SqlStore(CatalogueMixin, MessagesMixin, NoncesMixin, StatsMixin, BillingMixin, ListsMixin,
-               PolicyListsMixin, PushMixin, RecordsMixin):
-    def __init__(self, engine: AsyncEngine) -> None:
+               PolicyListsMixin, PushMixin, RecordsMixin, SealedMixin):
+    def __init__(self, engine: AsyncEngine, master: KeySource) -> None:
         self.engine = engine
+        self._master = master
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
         self.is_postgres = engine.dialect.name == "postgresql"
         # SQLite has one writer at a time. Writers of this process queue here, in order,
@@ -54,11 +58,15 @@ class SqlStore(CatalogueMixin, MessagesMixin, NoncesMixin, StatsMixin, BillingMi
                                if self._sync_writer is not None else None)
 
     @classmethod
-    def open(cls, url: str, *, schema: str | None = None) -> SqlStore:
-        return cls(create_engine(url, schema=schema))
+    def open(cls, url: str, *, master: KeySource, schema: str | None = None) -> SqlStore:
+        """A store on `url` whose secrets are sealed under the key from `master`."""
+        return cls(create_engine(url, schema=schema), master)
 
     async def migrate(self) -> None:
+        """Upgrade the schema, then load the master key and seal plaintext secrets
+        (`SealedMixin.unlock`): every start and every operator command does this."""
         await migrate.upgrade(self.engine)
+        await self.unlock()
 
     async def close(self) -> None:
         """Close every connection. Harmless twice; a closed store still works (it reopens

@@ -89,9 +89,19 @@ access_keys = Table(
     "access_keys", metadata,
     Column("id", String(32), primary_key=True),
     Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
-    # The secret is needed in clear to verify HMAC signatures (Alibaba API). See docs/security.md.
-    Column("secret", String(64), nullable=False),
+    # Sealed under the master key (storage/sealing.py): the store opens it to verify HMAC
+    # signatures, which need it in clear. See docs/security.md.
+    Column("secret", String(160), nullable=False),
     Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+master_key_check = Table(
+    "master_key_check", metadata,
+    # One row: a known text sealed under the master key, so that a start with a wrong or
+    # missing key stops with a clear message (storage/data_folder.py).
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("value", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
 
@@ -311,8 +321,8 @@ push_endpoints = Table(
     Column("receipt_url", Text, nullable=False, server_default=""),
     Column("uplink_url", Text, nullable=False, server_default=""),
     Column("review_url", Text, nullable=False, server_default=""),
-    # Signs each push (HMAC-SHA256); in clear because the platform must compute it.
-    Column("secret", String(64), nullable=False),
+    # Signs each push (HMAC-SHA256); sealed under the master key like AccessKey secrets.
+    Column("secret", String(160), nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )
 

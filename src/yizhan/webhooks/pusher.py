@@ -7,7 +7,8 @@ succeeds only on HTTP 200 with a JSON body whose `code` is 0; anything else, or 
 within `timeout`, puts its items back with exponential back-off (`retry_base` doubling up to
 `retry_max`) until `retry_period` has passed since the item was written; then the items go
 to the dead letters (`yizhan deadletters replay` puts them back). Items are durable in the
-store, so a restart only delays them.
+store, so a restart only delays them. Connections go only to addresses the operator's rule
+allows (`destinations.py`, checked after DNS resolution); a refused one is a failed push.
 """
 
 from __future__ import annotations
@@ -15,18 +16,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+import httpcore
 import httpx
 import orjson
 
 from yizhan.domain.ports import Bus, Clock
 from yizhan.domain.push import PushClaim, PushRetry
 from yizhan.webhooks import items, signing
+from yizhan.webhooks.destinations import GuardedBackend, PushNetworks
 
 log = logging.getLogger("yizhan.push")
 PUSH = "push"
@@ -51,6 +55,8 @@ class PushConfig:
     retry_period: float = 86400.0
     poll_seconds: float = 1.0
     concurrency: int = 32
+    networks: PushNetworks = field(default_factory=PushNetworks)
+    """Which addresses pushes may reach (`push_allowed_networks`)."""
 
     @property
     def lease(self) -> timedelta:
@@ -73,8 +79,9 @@ class PushStage:
         """Make the HTTP client (`start` does; tests drive rounds with `run_once`)."""
         limits = httpx.Limits(max_connections=self._config.concurrency * 2,
                               max_keepalive_connections=self._config.concurrency)
-        self._client = httpx.AsyncClient(timeout=self._config.timeout, limits=limits,
-                                         trust_env=False)
+        self._client = httpx.AsyncClient(
+            timeout=self._config.timeout, trust_env=False,
+            transport=GuardedTransport(self._config.networks, limits))
 
     async def start(self) -> None:
         self._stopping = asyncio.Event()
@@ -174,6 +181,22 @@ class PushStage:
         log.info("push %s x%d to account %s: %s", first.topic, len(batch), first.account_id,
                  error or "ok")
         return error
+
+
+class GuardedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport over `GuardedBackend`. httpx has no parameter for httpcore's
+    network backend, so the pool it made is replaced by one that has it (same limits, the
+    same certificate verification)."""
+
+    def __init__(self, networks: PushNetworks, limits: httpx.Limits,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        super().__init__(limits=limits, trust_env=False)
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=ssl_context or httpx.create_ssl_context(trust_env=False),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=GuardedBackend(networks))
 
 
 def _refused(answer: httpx.Response) -> str | None:

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from yizhan.domain.errors import Refusal
 from yizhan.domain.ports import Clock
 from yizhan.domain.push import QUEUE, PushEndpoints, QueueItem
+from yizhan.webhooks.destinations import PushNetworks
 from yizhan.webhooks.items import render
 
 TOPICS = ("SmsReport", "SmsUp", "SignSmsReport", "TemplateSmsReport")
@@ -75,8 +76,9 @@ async def acknowledge(store: QueueStore, account_id: int,
     return await store.ack_queue(account_id, ids)
 
 
-def check_target(name: str, value: str) -> str | Refusal:
-    """A push target as given by a tenant: "" (off), `queue`, or an http(s) URL."""
+def check_target(name: str, value: str, networks: PushNetworks) -> str | Refusal:
+    """A push target as given by a tenant: "" (off), `queue`, or an http(s) URL whose
+    host is not an address the operator keeps pushes from (`destinations.py`)."""
     from urllib.parse import urlsplit
 
     value = value.strip()
@@ -86,4 +88,4 @@ def check_target(name: str, value: str) -> str | Refusal:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return Refusal("InvalidParameter",
                        f"{name}: an http(s) URL, \"queue\" or \"\" (off), not {value[:60]!r}")
-    return value
+    return networks.check_url(name, value) or value

@@ -4,7 +4,7 @@
 `status` column keeps the current state (isv.OUT_OF_SERVICE refuses its sends).
 
 Revision ID: 0016_account_events
-Revises: 0012_nonce_log
+Revises: 0013_sealed_secrets
 Create Date: 2026-12-07 07:40:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import yizhan.storage.tables
 
 revision: str = '0016_account_events'
-down_revision: str | None = '0012_nonce_log'
+down_revision: str | None = '0013_sealed_secrets'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
