@@ -5,6 +5,7 @@ port nothing listens on."""
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import subprocess
@@ -19,6 +20,11 @@ from tests.conftest import POSTGRES_URL
 from tests.test_cli import runner
 from yizhan.cli import app
 from yizhan.storage.diagnosis import explain
+
+
+KEY_ENV = {"YIZHAN_MASTER_KEY": base64.b64encode(bytes(range(32))).decode()}
+"""A store outside the data folder needs a master key (docs/security.md): these tests give one,
+so that what they meet is the store's own problem."""
 
 
 def _url(**change: object) -> str:
@@ -43,7 +49,7 @@ def _short_failure(output: str, *expected: str) -> None:
 def test_serve_with_a_role_that_does_not_exist(tmp_path: Path) -> None:
     """The real entry point, as the review ran it: one clear message, exit 1."""
     url = _url(username="yizhan_nobody")
-    env = {**os.environ, "YIZHAN_DATA_DIR": str(tmp_path)}
+    env = {**os.environ, "YIZHAN_DATA_DIR": str(tmp_path), **KEY_ENV}
     done = subprocess.run([sys.executable, "-m", "yizhan", "serve", "--port", "0",
                            "--database-url", url], env=env, capture_output=True, text=True,
                           timeout=60)
@@ -55,18 +61,19 @@ def test_serve_with_a_role_that_does_not_exist(tmp_path: Path) -> None:
 def test_commands_with_an_unreachable_port_or_a_missing_database() -> None:
     port = _closed_port()
     result = runner.invoke(app, ["accounts", "list", "--database-url",
-                                 _url(port=port, password="s3cret")])
+                                 _url(port=port, password="s3cret")], env=KEY_ENV)
     assert result.exit_code == 1
     _short_failure(result.output, f"127.0.0.1:{port}", "connection refused", "pg_isready")
     assert "s3cret" not in result.output
-    result = runner.invoke(app, ["migrate", "--database-url", _url(database="yizhan_nodb")])
+    result = runner.invoke(app, ["migrate", "--database-url", _url(database="yizhan_nodb")],
+                           env=KEY_ENV)
     assert result.exit_code == 1
     _short_failure(result.output, 'database "yizhan_nodb" does not exist', "Create the database")
 
 
 @pytest.mark.parametrize("url", ["postgres://u@h/d", "postgresql://u@127.0.0.1/d", "nonsense"])
 def test_a_url_we_cannot_use(url: str) -> None:
-    result = runner.invoke(app, ["migrate", "--database-url", url])
+    result = runner.invoke(app, ["migrate", "--database-url", url], env=KEY_ENV)
     assert result.exit_code == 1
     _short_failure(result.output, "is not a database URL Yizhan can use",
                    "postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DATABASE")
