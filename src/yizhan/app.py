@@ -29,7 +29,7 @@ from yizhan.backends.local import LocalBus
 from yizhan.backends.redis_rates import RedisRateCounter
 from yizhan.batching import Batcher
 from yizhan.dispatch.breaker import BreakerConfig
-from yizhan.dispatch.channel_file import build_plan, load_plan
+from yizhan.dispatch.channel_file import EmbeddedSmsc, build_plan, load_plan
 from yizhan.dispatch.channels.simulator import Script, SimulatorChannel
 from yizhan.dispatch.router import Router
 from yizhan.dispatch.worker import DispatchConfig, DispatchWorker
@@ -66,6 +66,8 @@ class Yizhan:
     router: Router
     metrics: Metrics
     frequency: FrequencyControl
+    smsc: EmbeddedSmsc | None = None
+    """The SMPP simulator this process runs for its `smpp-simulator` channels, if any."""
 
 
 def open_store(settings: Settings) -> SqlStore:
@@ -98,6 +100,7 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     metrics = Metrics()
     breaker = BreakerConfig(settings.breaker_failures, settings.breaker_open_seconds)
     servers: list[Background] = []
+    smsc = None
     if channels is not None:
         channels = list(channels)
         router = Router(channels, breaker=breaker)
@@ -111,6 +114,7 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
         channels, router = built.channels, built.router
         if built.server is not None:
             servers.append(built.server)
+            smsc = built.server
     metrics.watch(lambda: [(h.name, h.ready, h.breaker.value, h.opened)
                            for h in router.health()])
     counter, flush = await rate_counter(settings, store, clock)
@@ -146,7 +150,7 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     api = create_asgi(ApiServices(store, intake, keys, clock, aliyun, settings.language, pull,
                                   metrics, frequency))
     return Yizhan(settings, store, clock, intake, pipeline, api, channels, router, metrics,
-                  frequency)
+                  frequency, smsc)
 
 
 async def rate_counter(settings: Settings, store: SqlStore, clock: Clock,

@@ -275,7 +275,9 @@ class EmbeddedSmsc:
 
     def __init__(self, script: Script, channels: list[SmppChannel], port: int = 0,
                  max_per_second: float = 0.0) -> None:
-        self.server = SmscServer(script, max_per_second=max_per_second)
+        # Each channel binds with its own credentials, checked as a carrier checks them.
+        self.server = SmscServer(script, max_per_second=max_per_second, accounts={
+            c.config.system_id: c.config.password for c in channels})
         self._channels = channels
         self._port = port
         self.port = 0

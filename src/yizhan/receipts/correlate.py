@@ -3,7 +3,8 @@
 Channels call `on_event` for each receipt or uplink, or `on_event.many` for a batch of them,
 and get control back only once they are stored (so an SMPP deliver_sm is answered after the
 receipt is safe). Receipts are grouped
-into one transaction per batch; each is classified by `codes.classify` and matched to its
+into one transaction per batch; each carries the status its channel classified it with (the
+platform's rules, `codes.classify`, only for a channel that does not) and is matched to its
 message by (channel, remote id). A receipt that overtakes its submit's commit is kept
 unmatched and applied by the late matcher, which runs every few seconds. The store bills a
 successful domestic message in the transaction that applies its receipt (the first final
@@ -21,10 +22,23 @@ from typing import Protocol
 
 from yizhan.batching import Batcher
 from yizhan.domain.events import Receipt, Uplink
+from yizhan.domain.model import MessageStatus
 from yizhan.domain.ports import Clock, ReceiptUpdate
 from yizhan.receipts import codes, uplinks
 
 log = logging.getLogger("yizhan.receipts")
+
+
+_STATUSES = {s.value: s for s in MessageStatus}
+
+
+def classified(r: Receipt) -> ReceiptUpdate:
+    """The receipt with the status and error code it gives its message: as its channel
+    classified it (with the channel's code table), else by the platform's rules."""
+    status = _STATUSES.get(r.status) if r.status else None
+    if status is None:
+        return ReceiptUpdate(r, *codes.classify(r.code))
+    return ReceiptUpdate(r, status, "DELIVERED" if status is MessageStatus.SUCCESS else r.code)
 
 
 class ReceiptStore(Protocol):
@@ -102,7 +116,7 @@ class ReceiptStage:
         return matched
 
     async def _flush(self, receipts: Sequence[Receipt]) -> None:
-        updates = [ReceiptUpdate(r, *codes.classify(r.code)) for r in receipts]
+        updates = [classified(r) for r in receipts]
         matched = await self._store.store_receipts(updates, self._clock.now())
         log.debug("stored %d receipts, %d matched", len(receipts), matched)
         if matched and self._on_stored is not None:

@@ -447,6 +447,19 @@ def peek_destination(body: bytes) -> str:
         raise PduError(f"malformed short message: {exc}") from None
 
 
+def peek_addresses(body: bytes) -> tuple[str, str]:
+    """source_addr and destination_addr of an encoded submit_sm / deliver_sm body, the rest
+    unread (a receipt's source is the handset; the simulator answers a submit with both)."""
+    try:
+        find = body.index
+        start = find(0) + 3  # after service_type and the source's TON/NPI
+        end = find(0, start)
+        return (body[start:end].decode("latin-1"),
+                body[end + 3:find(0, end + 3)].decode("latin-1"))
+    except ValueError as exc:
+        raise PduError(f"malformed short message: {exc}") from None
+
+
 def _decode_body(command: Command, r: _Reader) -> Body:
     kind = _BODY_TYPES.get(command)
     if kind is None:

@@ -21,7 +21,9 @@ import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import NamedTuple
 
 from yizhan.dispatch.channels.smpp_pdu import (
@@ -133,6 +135,41 @@ def read_receipt(short_message: bytes, tlv_id: bytes | None,
         except ValueError:
             code = "UNKNOWN"
     return ParsedReceipt(remote_id, code, err, raw)
+
+
+def submit_date(raw: str) -> str:
+    """The `submit date:` of a receipt text (YYMMDDhhmm, or with seconds), else ""."""
+    at = raw.find("submit date:")
+    if at < 0:
+        return ""
+    value = raw[at + 12:at + 24].split(" ", 1)[0]
+    return value if value.isdigit() and len(value) in (10, 12) else ""
+
+
+@lru_cache(maxsize=64)
+def receipt_time(value: str, utc_offset: float = 0.0) -> datetime | None:
+    """A receipt date (YYMMDDhhmm[ss], written `utc_offset` hours east of UTC) as a UTC
+    time; None when there is none. Cached: a carrier's receipts share a handful of minutes."""
+    if not value:
+        return None
+    try:
+        local = datetime.strptime(value, "%y%m%d%H%M%S" if len(value) == 12 else "%y%m%d%H%M")
+    except ValueError:
+        return None
+    return (local - timedelta(hours=utc_offset)).replace(tzinfo=UTC)
+
+
+def handset_number(address: str) -> str:
+    """A receipt's source address as the store writes numbers (+country code): a mainland
+    number may come bare (13800138000), with 86, or international."""
+    digits = address.lstrip("+")
+    if digits.startswith("00"):
+        digits = digits[2:]
+    if not digits.isdigit():
+        return ""
+    if len(digits) == 11 and digits.startswith("1"):
+        digits = "86" + digits
+    return "+" + digits
 
 
 def receipt_text(remote_id: str, code: str, *, err: str = "000", submitted: str = "",
