@@ -135,7 +135,9 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     receipts = ReceiptStage(store, clock, batch=settings.receipt_batch,
                             match_every=settings.receipt_match_seconds,
                             on_stored=lambda: bus.notify(PUSH),
-                            opt_out_words=settings.opt_out_words)
+                            opt_out_words=settings.opt_out_words,
+                            unmatched_after=settings.receipt_unmatched_seconds,
+                            on_unmatched=metrics.unmatched)
     pipeline = Pipeline(committer, receipts,
                         _dispatch_worker(settings, store, router, bus, clock, metrics),
                         channels, store, [nonces.batcher], dispatching=settings.role != "api",

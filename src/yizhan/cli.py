@@ -325,6 +325,7 @@ def main() -> None:
         commands_frequency,  # noqa: F401  (frequency limits, whitelist, audit, explain)
         commands_policy,  # noqa: F401  (keywords, international registrations)
         commands_push,  # noqa: F401  (push, stats, export-failed)
+        commands_receipts,  # noqa: F401  (receipts unmatched)
         commands_state,  # noqa: F401  (balance, test numbers, opt-outs, blacklist)
     )
 

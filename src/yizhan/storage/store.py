@@ -29,12 +29,13 @@ from yizhan.storage.policy_lists import PolicyListsMixin
 from yizhan.storage.push import PushMixin
 from yizhan.storage.records import RecordsMixin
 from yizhan.storage.stats import StatsMixin
+from yizhan.storage.unmatched import UnmatchedMixin
 
 R = TypeVar("R")
 
 
 class SqlStore(CatalogueMixin, MessagesMixin, NoncesMixin, StatsMixin, BillingMixin, ListsMixin,
-               PolicyListsMixin, PushMixin, RecordsMixin):
+               PolicyListsMixin, PushMixin, RecordsMixin, UnmatchedMixin):
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
