@@ -31,6 +31,7 @@ from yizhan.batching import Batcher
 from yizhan.dispatch.breaker import BreakerConfig
 from yizhan.dispatch.channel_file import EmbeddedSmsc, build_plan, load_plan
 from yizhan.dispatch.channels.simulator import Script, SimulatorChannel
+from yizhan.dispatch.channels.smpp import SmppChannel
 from yizhan.dispatch.router import Router
 from yizhan.dispatch.worker import DispatchConfig, DispatchWorker
 from yizhan.domain.ids import IdGenerator
@@ -40,6 +41,7 @@ from yizhan.intake import PRIORITY_ITEMS, Acceptance, CachedCatalogue, Intake
 from yizhan.metrics import Metrics
 from yizhan.policy.flow_control import FrequencyControl
 from yizhan.policy.lists import PolicyLists
+from yizhan.receipts.codes import CodeBook
 from yizhan.receipts.correlate import ReceiptStage
 from yizhan.receipts.sweeper import Sweeper
 from yizhan.records.retention import Purge
@@ -117,6 +119,7 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
             smsc = built.server
     metrics.watch(lambda: [(h.name, h.ready, h.breaker.value, h.opened)
                            for h in router.health()])
+    codes = CodeBook({c.name: c.config.codes for c in channels if isinstance(c, SmppChannel)})
     counter, flush = await rate_counter(settings, store, clock)
     if settings.rate_backend == "sql":  # the one accepting process: nonces decided in memory
         await store.use_nonce_window(clock.now())
@@ -142,15 +145,15 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                         _dispatch_worker(settings, store, router, bus, clock, metrics),
                         channels, store, [nonces.batcher], dispatching=settings.role != "api",
                         sole_dispatcher=settings.role == "all",
-                        background=_delivery_stages(settings, store, bus, clock),
+                        background=_delivery_stages(settings, store, bus, clock, codes),
                         servers=servers, metrics=metrics)
     keys = Authenticator(store, settings.cache_seconds)
     pull = QueueSettings(settings.queue_visibility_seconds, settings.queue_max_wait_seconds)
     aliyun = AliyunServices(AliyunAuthenticator(keys, nonces, clock),
-                            ActionServices(intake, store, clock, pull),
+                            ActionServices(intake, store, clock, pull, codes),
                             RateLimiter(settings.api_rate_limit), settings.language)
     api = create_asgi(ApiServices(store, intake, keys, clock, aliyun, settings.language, pull,
-                                  metrics, frequency))
+                                  metrics, frequency, codes))
     return Yizhan(settings, store, clock, intake, pipeline, api, channels, router, metrics,
                   frequency, smsc)
 
@@ -182,14 +185,15 @@ def _dispatch_worker(settings: Settings, store: SqlStore, router: Router, bus: L
 
 
 def _delivery_stages(settings: Settings, store: SqlStore, bus: LocalBus,
-                     clock: Clock) -> list[Background]:
+                     clock: Clock, codes: CodeBook) -> list[Background]:
     """The push stage, the 72-hour sweeper and the retention purge (issue 7)."""
     push = PushStage(store, clock, bus, PushConfig(
         batch_size=settings.push_batch_size, batch_delay=settings.push_batch_delay_ms / 1000,
         timeout=settings.push_timeout_seconds, retry_base=settings.push_retry_base_seconds,
         retry_max=settings.push_retry_max_seconds,
         retry_period=settings.push_retry_hours * 3600,
-        poll_seconds=settings.push_poll_seconds, concurrency=settings.push_concurrency))
+        poll_seconds=settings.push_poll_seconds, concurrency=settings.push_concurrency,
+        codes=codes))
     sweeper = Sweeper(store, clock, timedelta(hours=settings.receipt_wait_hours),
                       settings.sweep_seconds)
     purge = Purge(store, clock, timedelta(days=settings.retention_days),

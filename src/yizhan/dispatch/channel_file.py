@@ -31,7 +31,7 @@ from yizhan.dispatch.router import Route, Router, Target
 from yizhan.domain.carriers import Carrier
 from yizhan.domain.model import TemplateType
 from yizhan.domain.ports import Channel, Clock
-from yizhan.receipts.codes import CodeTable
+from yizhan.receipts.codes import CodeBook, CodeTable
 
 KINDS = ("simulator", "smpp", "smpp-simulator")
 CARRIERS = frozenset(c.value for c in Carrier)
@@ -216,6 +216,13 @@ def code_table(path: object) -> CodeTable:
         raise ValueError(f"code table {path}: not valid TOML: {exc}") from exc
     except (ValueError, AttributeError, TypeError) as exc:
         raise ValueError(f"code table {path}: {exc}") from exc
+
+
+def code_book(plan: ChannelPlan) -> CodeBook:
+    """The code tables of the plan's channels (those that name one), for what reads records
+    without running the channels (`yizhan records`)."""
+    return CodeBook({spec.name: code_table(spec.options["codes"]) for spec in plan.channels
+                     if spec.kind != "simulator" and "codes" in spec.options})
 
 
 def retryable_statuses(names: object) -> frozenset[int]:

@@ -153,8 +153,8 @@ class _HotSql:
         then sees the message no longer waiting, so it is never billed twice."""
         # `remote_id <> ''` lets both databases use the partial index of submitted messages.
         head = ("SELECT id, remote_id, status, account_id, phone, segments, part_price, "
-                "sign_name, template_code, template_type, biz_id, out_id, created_at "
-                "FROM messages WHERE remote_id <> '' AND channel = ")
+                "sign_name, template_code, template_type, biz_id, out_id, created_at, "
+                "channel FROM messages WHERE remote_id <> '' AND channel = ")
         if self._postgres:
             return (head + "$1 AND remote_id = ANY($2) ORDER BY id FOR UPDATE",
                     (channel, list(remote_ids)))
@@ -343,11 +343,13 @@ class Target(NamedTuple):
     out_id: str
     created_at: Any
     """As the driver returns it (`_HotSql.read_ts` reads it)."""
+    channel: str
 
     def subject(self, read_ts: Callable[[Any], datetime]) -> reports.Subject:
         return reports.Subject(self.id, self.account_id, self.phone, self.sign_name,
                                self.template_code, self.template_type, self.segments,
-                               self.biz_id, self.out_id, read_ts(self.created_at))
+                               self.biz_id, self.out_id, read_ts(self.created_at),
+                               self.channel)
 
 
 def _settle(conn: Connection, sql: _HotSql,
