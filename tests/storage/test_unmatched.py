@@ -116,3 +116,15 @@ async def test_a_submit_date_far_from_the_submit_is_no_match(
                                clock.now())
     assert await settle(store, clock) == (0, 0, ["beef"])
     assert (await status_of(store, lost))[0] is MessageStatus.UNKNOWN
+
+
+async def test_a_duplicate_goes_with_the_receipt_that_resolved_and_another_id_does_not(
+        store: SqlStore, clock: ManualClock) -> None:
+    [lost] = await lost_answers(store, clock, ["+8613800000001"])
+    at = clock.now()
+    await store.store_receipts([update(remote_id, clock, phone="+8613800000001",
+                                       submitted_at=at) for remote_id in ("beef", "beef",
+                                                                          "dead")],
+                               clock.now())
+    assert await settle(store, clock) == (0, 2, ["dead"])
+    assert await status_of(store, lost) == (MessageStatus.SUCCESS, "DELIVERED", "beef")

@@ -67,6 +67,7 @@ def _lost_answers(conn: Connection, sql: _HotSql, rows: Sequence[Row[Any]]
     """Receipt id -> the one message left unknown by a lost submit answer that its handset
     and submit date name."""
     matched: dict[int, Target] = {}
+    taken: dict[int, tuple[str, Target]] = {}
     # Driver SQL, as `_HotSql.targets` reads a `Target` (times as the driver returns them).
     query = sql.place(
         f"SELECT {', '.join(Target._fields)} FROM messages WHERE channel = ? AND phone = ? "
@@ -77,8 +78,13 @@ def _lost_answers(conn: Connection, sql: _HotSql, rows: Sequence[Row[Any]]
         found = conn.exec_driver_sql(query, (
             row.channel, row.phone, sql.ts(row.submitted_at - SUBMIT_SLACK),
             sql.ts(row.submitted_at + SUBMIT_SLACK))).all()
-        if len(found) == 1 and found[0][0] not in {t.id for t in matched.values()}:
-            matched[row.id] = Target(*found[0])
+        if len(found) == 1:
+            target = Target(*found[0])
+            # a duplicate of the receipt that named it goes with it; another id does not
+            if all(remote == row.remote_id for remote, t in taken.values()
+                   if t.id == target.id):
+                matched[row.id] = target
+                taken[row.id] = (row.remote_id, target)
     return matched
 
 

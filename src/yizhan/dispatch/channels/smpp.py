@@ -44,8 +44,8 @@ from yizhan.dispatch.channels.smpp_pdu import (
     Tag,
     decode_short_message,
     parse_status,
-    peek_addresses,
     peek_receipt,
+    peek_source,
     status_name,
     tlv_int,
 )
@@ -56,8 +56,7 @@ from yizhan.dispatch.channels.smpp_receipts import (
     PartGroups,
     handset_number,
     read_receipt,
-    receipt_time,
-    submit_date,
+    submitted_at,
 )
 from yizhan.dispatch.channels.smpp_uplinks import Reply, UplinkParts
 from yizhan.domain import segments
@@ -545,8 +544,8 @@ class SmppChannel:
         # The handset and the submit date let the store match a receipt whose id matches
         # nothing to a message whose submit answer was lost (docs/channels.md).
         return Receipt(self.name, remote_id, code, now, parsed.raw, status.value,
-                       handset_number(peek_addresses(body)[0]),
-                       receipt_time(submit_date(parsed.raw), self.config.receipt_utc_offset))
+                       handset_number(peek_source(body)),
+                       submitted_at(parsed.raw, self.config.receipt_utc_offset))
 
     def _uplink(self, reply: Reply[tuple[Link, int]], now: datetime,
                 answers: list[tuple[Link, int]]) -> Uplink:

@@ -447,6 +447,15 @@ def peek_destination(body: bytes) -> str:
         raise PduError(f"malformed short message: {exc}") from None
 
 
+def peek_source(body: bytes) -> str:
+    """source_addr of an encoded deliver_sm body (a receipt's handset), the rest unread."""
+    try:
+        start = body.index(0) + 3  # after service_type and the source's TON/NPI
+        return body[start:body.index(0, start)].decode("latin-1")
+    except ValueError as exc:
+        raise PduError(f"malformed short message: {exc}") from None
+
+
 def peek_addresses(body: bytes) -> tuple[str, str]:
     """source_addr and destination_addr of an encoded submit_sm / deliver_sm body, the rest
     unread (a receipt's source is the handset; the simulator answers a submit with both)."""
