@@ -436,17 +436,6 @@ def peek_receipt(body: bytes) -> tuple[int, bytes, bytes | None, bytes | None]:
         raise PduError(f"malformed short message: {exc}") from None
 
 
-def peek_destination(body: bytes) -> str:
-    """destination_addr of an encoded submit_sm / deliver_sm body, the rest unread (the
-    scripted simulator's hot path)."""
-    try:
-        find = body.index
-        start = find(0, find(0) + 3) + 3  # after service_type, source_addr and their TON/NPI
-        return body[start:find(0, start)].decode("latin-1")
-    except ValueError as exc:
-        raise PduError(f"malformed short message: {exc}") from None
-
-
 def peek_source(body: bytes) -> str:
     """source_addr of an encoded deliver_sm body (a receipt's handset), the rest unread."""
     try:
@@ -458,7 +447,7 @@ def peek_source(body: bytes) -> str:
 
 def peek_addresses(body: bytes) -> tuple[str, str]:
     """source_addr and destination_addr of an encoded submit_sm / deliver_sm body, the rest
-    unread (a receipt's source is the handset; the simulator answers a submit with both)."""
+    unread (the scripted simulator's hot path: a receipt goes back between the two)."""
     try:
         find = body.index
         start = find(0) + 3  # after service_type and the source's TON/NPI
