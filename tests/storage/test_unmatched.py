@@ -128,3 +128,17 @@ async def test_a_duplicate_goes_with_the_receipt_that_resolved_and_another_id_do
                                clock.now())
     assert await settle(store, clock) == (0, 2, ["dead"])
     assert await status_of(store, lost) == (MessageStatus.SUCCESS, "DELIVERED", "beef")
+
+
+async def test_an_id_in_the_other_base_must_name_the_receipts_handset(
+        store: SqlStore, clock: ManualClock) -> None:
+    """issue 14 point 13: `1234` (a later part's receipt after a restart, say) read as hex is
+    4660, another message's id: not taken when that message went to another handset."""
+    [other] = await submitted(store, clock, ["4660"])
+    await store.store_receipts([update("1234", clock, phone="+8613900000009")], clock.now())
+    assert await settle(store, clock) == (0, 0, ["1234"])
+    assert (await status_of(store, other))[0] is MessageStatus.WAITING
+    await store.store_receipts([update("1a2b", clock, phone="+8613800138000")], clock.now())
+    [same] = await submitted(store, clock, ["6699"])
+    assert await settle(store, clock) == (1, 0, [])
+    assert (await status_of(store, same))[0] is MessageStatus.SUCCESS

@@ -5,7 +5,8 @@ late matcher when it overtook its submit's commit (`messages._match_late`). One 
 unmatched `receipt_unmatched_seconds` after it arrived is settled here, once, in this order:
 
 1. by the same number written in the other base (`domain/remote_ids.py`: a carrier answering
-   submits in hex and writing receipts in decimal): the match must be one message;
+   submits in hex and writing receipts in decimal): the match must be one message, to the
+   receipt's handset when the receipt names one;
 2. by what the receipt says of its submit: its handset and submit date match exactly one
    message of its channel left `unknown` without a remote id, which is what a lost submit
    answer leaves (a submit timeout or a link lost before the answer: `Ambiguous`). The
@@ -55,8 +56,12 @@ def _other_base(conn: Connection, sql: _HotSql, rows: Sequence[Row[Any]]
                           for t in conn.exec_driver_sql(*sql.targets(channel, chunk))})
     matched: dict[int, Target] = {}
     for row in rows:
+        # A receipt that names its handset must name the message's: an id of a few digits
+        # is a valid id in both bases, and the other spelling may be another message's (a
+        # long message's later part, reported after a restart, say).
         targets = {found[row.channel, a].id: found[row.channel, a]
-                   for a in spellings[row.id] if (row.channel, a) in found}
+                   for a in spellings[row.id] if (row.channel, a) in found
+                   and (not row.phone or found[row.channel, a].phone == row.phone)}
         if len(targets) == 1:  # `1234` is either base: two messages are no answer
             matched[row.id] = next(iter(targets.values()))
     return matched
