@@ -6,10 +6,13 @@ carrier: not bound, throttled, queue full), `Rejected` (the carrier's status, e.
 `ESME_RINVDSTADR`) or `Ambiguous` (a submit_sm left and no answer came: a timeout or a lost
 link; never resent, ARCHITECTURE.md "No duplicate submits"). Receipts and uplinks arriving in
 deliver_sm go to the event sink, and each deliver_sm is answered only once the sink has
-stored it (a failure answers ESME_RX_T_APPN, so the SMSC offers it again).
+stored it (a failure answers ESME_RX_T_APPN, so the SMSC offers it again). A receipt is
+classified here, once, with the channel's code table, and leaves with its status, code,
+handset and submit date.
 
 The bind is kept by one task: connect, bind (transceiver, or transmitter + receiver), wait
-for the link to drop, reconnect after a jittered exponential back-off. Submits share a window
+for the link to drop, reconnect after a jittered exponential back-off; a link ended by an
+unbind is a clean close (the carrier's: bind again; ours, at stop: done). Submits share a window
 of `window` in-flight submit_sm; `ESME_RTHROTTLED` / `ESME_RMSGQFUL` halve it and pause
 submits for `throttle_backoff` seconds, and each window's worth of accepted submits grows it
 back by one. `max_per_second` paces submit_sm (0: no limit). Long messages leave as parts

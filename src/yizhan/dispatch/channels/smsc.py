@@ -13,9 +13,13 @@ It speaks the same codec as the ESME channel (`smpp_pdu`, `smpp_link`) and serve
   the next PDU with `expect`, answers it with `answer` (any status), and pushes `receipt`s and
   `uplink`s whose deliver_sm_resp it can await, or `drop`s the link.
 
-Receipts wait in one timer heap, not a task each, and go to a receiver (or transceiver) bind
-of the same system_id; while none is bound they are held, as an SMSC stores them. A receipt
-the ESME does not acknowledge with ESME_ROK is offered again after `RETRY_SECONDS`.
+Receipts are written as SMSCs write them: one per submit_sm (so one per part of a long
+message), from the handset to the number the message came from, with the submit and done
+dates (`Reported`). They wait in one timer heap, not a task each, and go to a receiver (or
+transceiver) bind of the same system_id; while none is bound they are held, as an SMSC
+stores them. A receipt the ESME does not acknowledge with ESME_ROK is offered again after
+`RETRY_SECONDS`. A bind is checked against `accounts` (system_id -> password), as a
+carrier checks it.
 
 It must never be the benchmark's bottleneck, so the scripted path is lean: submit_sm_resp and
 receipts are written from pre-encoded parts (`SubmitTemplate`), and a receipt is its own
