@@ -8,6 +8,7 @@ both, and a PostgreSQL that cannot be reached fails the tests loudly.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import time
 import uuid
@@ -39,6 +40,8 @@ DATABASES = [d.strip() for d in os.environ.get("YIZHAN_TEST_DATABASES",
 
 TEST_MASTER = KeySource(given=bytes(range(32)))
 """The master key of the tests' stores (tests of the key file open their own)."""
+TEST_MASTER_ENV = {"YIZHAN_MASTER_KEY": base64.b64encode(bytes(range(32))).decode()}
+"""The same key for a command run on a test's store (`--database-url`)."""
 
 
 class ManualClock:

@@ -3,6 +3,7 @@ point, the demo seeding, and every operator command with its tables and exit cod
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -48,6 +49,11 @@ def test_serve_smoke_first_start_prints_how_to_send_and_later_starts_keep_the_se
                 "/v1/messages", params={"biz_id": biz_id}).json()["messages"]
                 if m["status"] == "success"], 10)
         assert delivered[0]["error_code"] == "DELIVERED"
+        # issue 14 point 24: the banner shows the simulator's port, whose binds need a
+        # channel's credentials (the built-in channels have no password).
+        smsc = re.search(r"SMPP simulator\s+127\.0\.0\.1:(\d+)", banner)
+        assert smsc is not None, banner
+        assert asyncio.run(_bind_statuses(int(smsc.group(1)))) == [0, 0x0E, 0x0F]
     finally:
         process.send_signal(2)
         assert process.wait(15) == 0
@@ -56,6 +62,24 @@ def test_serve_smoke_first_start_prints_how_to_send_and_later_starts_keep_the_se
         assert again.url == endpoint.rsplit(":", 1)[0] + ":" + again.url.rsplit(":", 1)[1]
     code, output = yz(tmp_path / "data", "keys", "list")
     assert code == 0 and key_id in output and secret not in output
+
+
+async def _bind_statuses(port: int) -> list[int]:
+    """The answers to binds as cmcc (no password), cmcc with a password, and a stranger."""
+    from yizhan.dispatch.channels.smpp_link import Link
+    from yizhan.dispatch.channels.smpp_pdu import Bind, Command
+
+    statuses = []
+    for system_id, password in (("cmcc", ""), ("cmcc", "guess"), ("ghost", "")):
+        _, link = await asyncio.get_running_loop().create_connection(
+            lambda: Link(lambda _link, _pdu: None), "127.0.0.1", port)
+        try:
+            answer = await asyncio.wait_for(link.request(Command.BIND_TRANSCEIVER,
+                                                         Bind(system_id, password)), 5)
+            statuses.append(answer.status)
+        finally:
+            link.close()
+    return statuses
 
 
 def _read_banner(process: subprocess.Popen[str]) -> str:
@@ -291,3 +315,24 @@ async def test_the_standalone_simulator_serves_smpp_until_stopped(tmp_path: Path
         rest, _ = await asyncio.wait_for(process.communicate(), 10)
     assert process.returncode == 0
     assert "stopped: 1 submits accepted, 1 receipts acknowledged" in rest.decode()
+
+
+async def test_the_simulator_banner_prints_the_delay_that_applies(tmp_path: Path) -> None:
+    """issue 14 point 25: a script's [default] delay applies, and the banner says so (it
+    printed the --delay default, 0.2 s)."""
+    import asyncio
+    import signal
+
+    script = tmp_path / "carriers.toml"
+    script.write_text("[default]\ndelay = 0.3\n")
+    entry = str(Path(sys.executable).parent / "yizhan")
+    process = await asyncio.create_subprocess_exec(
+        entry, "simulator", "--port", "0", "--script", str(script),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.communicate(), 10)
+    assert "receipts after 0.3s" in line and "0.2s" not in line

@@ -29,8 +29,9 @@ from yizhan.backends.local import LocalBus
 from yizhan.backends.redis_rates import RedisRateCounter
 from yizhan.batching import Batcher
 from yizhan.dispatch.breaker import BreakerConfig
-from yizhan.dispatch.channel_file import build_plan, load_plan
+from yizhan.dispatch.channel_file import EmbeddedSmsc, build_plan, load_plan
 from yizhan.dispatch.channels.simulator import Script, SimulatorChannel
+from yizhan.dispatch.channels.smpp import SmppChannel
 from yizhan.dispatch.router import Router
 from yizhan.dispatch.worker import DispatchConfig, DispatchWorker
 from yizhan.domain.ids import IdGenerator
@@ -40,6 +41,7 @@ from yizhan.intake import PRIORITY_ITEMS, Acceptance, CachedCatalogue, Intake
 from yizhan.metrics import Metrics
 from yizhan.policy.flow_control import FrequencyControl
 from yizhan.policy.lists import PolicyLists
+from yizhan.receipts.codes import CodeBook
 from yizhan.receipts.correlate import ReceiptStage
 from yizhan.receipts.sweeper import Sweeper
 from yizhan.records.retention import Purge
@@ -69,6 +71,8 @@ class Yizhan:
     router: Router
     metrics: Metrics
     frequency: FrequencyControl
+    smsc: EmbeddedSmsc | None = None
+    """The SMPP simulator this process runs for its `smpp-simulator` channels, if any."""
 
 
 def open_store(settings: Settings) -> SqlStore:
@@ -113,6 +117,7 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     metrics = Metrics()
     breaker = BreakerConfig(settings.breaker_failures, settings.breaker_open_seconds)
     servers: list[Background] = []
+    smsc = None
     if channels is not None:
         channels = list(channels)
         router = Router(channels, breaker=breaker)
@@ -126,8 +131,10 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
         channels, router = built.channels, built.router
         if built.server is not None:
             servers.append(built.server)
+            smsc = built.server
     metrics.watch(lambda: [(h.name, h.ready, h.breaker.value, h.opened)
                            for h in router.health()])
+    codes = CodeBook({c.name: c.config.codes for c in channels if isinstance(c, SmppChannel)})
     counter, flush = await rate_counter(settings, store, clock)
     if settings.rate_backend == "sql":  # the one accepting process: nonces decided in memory
         await store.use_nonce_window(clock.now())
@@ -146,23 +153,25 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     receipts = ReceiptStage(store, clock, batch=settings.receipt_batch,
                             match_every=settings.receipt_match_seconds,
                             on_stored=lambda: bus.notify(PUSH),
-                            opt_out_words=settings.opt_out_words)
+                            opt_out_words=settings.opt_out_words,
+                            unmatched_after=settings.receipt_unmatched_seconds,
+                            on_unmatched=metrics.unmatched)
     pipeline = Pipeline(committer, receipts,
                         _dispatch_worker(settings, store, router, bus, clock, metrics),
                         channels, store, [nonces.batcher], dispatching=settings.role != "api",
                         sole_dispatcher=settings.role == "all",
-                        background=_delivery_stages(settings, store, bus, clock),
+                        background=_delivery_stages(settings, store, bus, clock, codes),
                         servers=servers, metrics=metrics)
     keys = Authenticator(store, settings.cache_seconds)
     pull = QueueSettings(settings.queue_visibility_seconds, settings.queue_max_wait_seconds)
     aliyun = AliyunServices(AliyunAuthenticator(keys, nonces, clock),
-                            ActionServices(intake, store, clock, pull),
+                            ActionServices(intake, store, clock, pull, codes),
                             RateLimiter(settings.api_rate_limit), settings.language)
     api = create_asgi(ApiServices(store, intake, keys, clock, aliyun, settings.language, pull,
                                   metrics, frequency,
-                                  PushNetworks(settings.push_allowed_networks)))
+                                  PushNetworks(settings.push_allowed_networks), codes))
     return Yizhan(settings, store, clock, intake, pipeline, api, channels, router, metrics,
-                  frequency)
+                  frequency, smsc)
 
 
 async def rate_counter(settings: Settings, store: SqlStore, clock: Clock,
@@ -192,7 +201,7 @@ def _dispatch_worker(settings: Settings, store: SqlStore, router: Router, bus: L
 
 
 def _delivery_stages(settings: Settings, store: SqlStore, bus: LocalBus,
-                     clock: Clock) -> list[Background]:
+                     clock: Clock, codes: CodeBook) -> list[Background]:
     """The push stage, the 72-hour sweeper and the retention purge (issue 7)."""
     push = PushStage(store, clock, bus, PushConfig(
         batch_size=settings.push_batch_size, batch_delay=settings.push_batch_delay_ms / 1000,
@@ -200,7 +209,7 @@ def _delivery_stages(settings: Settings, store: SqlStore, bus: LocalBus,
         retry_max=settings.push_retry_max_seconds,
         retry_period=settings.push_retry_hours * 3600,
         poll_seconds=settings.push_poll_seconds, concurrency=settings.push_concurrency,
-        networks=PushNetworks(settings.push_allowed_networks)))
+        networks=PushNetworks(settings.push_allowed_networks), codes=codes))
     sweeper = Sweeper(store, clock, timedelta(hours=settings.receipt_wait_hours),
                       settings.sweep_seconds)
     purge = Purge(store, clock, timedelta(days=settings.retention_days),

@@ -195,7 +195,7 @@ def serve(
                 plain.print(f"Yizhan {__version__} dispatch process running (no API)")
                 sys.stdout.flush()
             else:
-                print_banner(settings, demo)
+                print_banner(settings, demo, yz.smsc.port if yz.smsc is not None else 0)
 
         await serve_app(yz, sock, ready)
 
@@ -276,8 +276,10 @@ def simulator(
             bound = await server.start(host, port)
         except OSError as exc:
             raise fail(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        # The script's [default] delay, when it has one, is what applies (not --delay).
         plain.print(f"SMPP simulator listening on {host}:{bound} "
-                    f"({len(loaded.numbers)} scripted numbers, receipts after {delay:g}s)")
+                    f"({len(loaded.numbers)} scripted numbers, receipts after "
+                    f"{loaded.default.delay:g}s unless a number says otherwise)")
         sys.stdout.flush()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -318,7 +320,7 @@ def run_loop(coro: Awaitable[None]) -> None:
         pass
 
 
-def print_banner(settings: Settings, demo: Demo) -> None:
+def print_banner(settings: Settings, demo: Demo, smsc_port: int = 0) -> None:
     endpoint = f"http://{settings.endpoint}"
     where = ("database " + settings.sqlalchemy_url.split("@")[-1] if settings.database_url
              else f"SQLite in {settings.data_dir.resolve()}")
@@ -334,6 +336,9 @@ def print_banner(settings: Settings, demo: Demo) -> None:
     plain.print(f"[bold]Yizhan {__version__}[/bold] is running ({mode}: {where}; "
                 f"{channels})")
     plain.print(f"  API endpoint      {endpoint}   (OpenAPI: {endpoint}/docs)")
+    if smsc_port:
+        plain.print(f"  SMPP simulator    127.0.0.1:{smsc_port}   (binds with each "
+                    "smpp-simulator channel's system_id and password)")
     plain.print(f"  Demo account      {demo.account.name}")
     plain.print(f"  AccessKey id      {demo.key.id}")
     if demo.secret_is_new:
@@ -396,6 +401,7 @@ def main() -> None:
         commands_master,  # noqa: F401  (keys new-master, rotate-master)
         commands_policy,  # noqa: F401  (keywords, international registrations)
         commands_push,  # noqa: F401  (push, stats, export-failed)
+        commands_receipts,  # noqa: F401  (receipts unmatched)
         commands_state,  # noqa: F401  (balance, test numbers, opt-outs, blacklist)
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -43,6 +44,7 @@ from yizhan.domain.ports import SystemClock
 from yizhan.domain.timezone import china_day_bounds, china_text, china_today
 from yizhan.policy import numbers, templates
 from yizhan.policy.balance import money
+from yizhan.receipts.codes import CodeBook
 from yizhan.settings import Settings
 from yizhan.storage.store import SqlStore
 
@@ -396,6 +398,8 @@ def records(account: AccountName,
     letters of the content are masked unless --unmask."""
     from yizhan.records.masking import mask
     shown = (lambda text: text) if unmask else mask
+    settings = settings_of(data_dir, config, database_url)
+    book = _code_book(settings.channels_file)
 
     async def work(store: SqlStore) -> None:
         owner = await account_named(store, account)
@@ -415,23 +419,35 @@ def records(account: AccountName,
                 raise fail(f"--date {day!r}: use YYYY-MM-DD") from exc
             start, end = china_day_bounds(the_day)
             total, found = await store.query_messages(owner.id, number, start, end, 0, limit)
+        why = [book.reason(m.status, m.channel, m.error_code, m.reason) for m in found]
         if as_json:
             print(json.dumps([{"message_id": str(m.id), "biz_id": m.biz_id,
                                "phone_number": numbers.display(m.phone), "status": m.status,
-                               "error_code": m.error_code, "reason": m.reason,
+                               "error_code": m.error_code, "reason": reason,
+                               "suggestion": suggestion,
                                "segments": m.segments, "charge": charge_text(m),
                                "package_parts": m.package_parts,
-                               "content": shown(m.content)} for m in found],
+                               "content": shown(m.content)}
+                              for m, (reason, suggestion) in zip(found, why, strict=True)],
                              ensure_ascii=False))
             return
         table(f"Records ({total} in all)",
-              ["sent (China time)", "number", "status", "code", "parts", "charge", "content",
-               "BizId"],
+              ["sent (China time)", "number", "status", "code", "reason", "parts", "charge",
+               "content", "BizId"],
               [[china_text(m.created_at), numbers.display(m.phone), m.status.value,
-                m.error_code, m.segments, charge_text(m) or "-", shown(m.content), m.biz_id]
-               for m in found])
+                m.error_code, reason, m.segments, charge_text(m) or "-", shown(m.content),
+                m.biz_id] for m, (reason, _) in zip(found, why, strict=True)])
 
-    run(settings_of(data_dir, config, database_url), work)
+    run(settings, work)
+
+
+def _code_book(channels_file: Path | None) -> CodeBook:
+    """The channels' code tables, which explain the records' codes (docs/records.md)."""
+    from yizhan.dispatch.channel_file import PlanError, code_book, load_plan
+    try:
+        return code_book(load_plan(channels_file))
+    except (PlanError, ValueError) as exc:
+        raise fail(str(exc)) from exc
 
 
 def charge_text(m: Message) -> str | None:

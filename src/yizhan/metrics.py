@@ -1,7 +1,8 @@
 """Counters of one process, exposed at `GET /metrics` in the Prometheus text format.
 
 Per channel: submits and what they became (accepted, rejected, retryable, ambiguous),
-failovers to another channel, receipts and uplinks stored, breaker openings; per process:
+failovers to another channel, receipts and uplinks stored, receipts that matched no message,
+breaker openings; per process:
 messages found cut off mid-submit at a restart (status unknown). The dispatch worker, the
 receipt sink and the router feed them; each `Yizhan` has its own registry (no module-level
 singleton), so two processes, or two test instances, never mix their counts. These are
@@ -18,7 +19,14 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from yizhan.domain.events import Receipt, Uplink
-from yizhan.domain.ports import Accepted, Ambiguous, EventSink, Rejected, SubmitResult
+from yizhan.domain.ports import (
+    Accepted,
+    Ambiguous,
+    EventSink,
+    Rejected,
+    SubmitResult,
+    UnmatchedReceipt,
+)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -39,6 +47,10 @@ class Metrics:
                                 ["channel"], registry=r)
         self.uplinks = Counter("yizhan_channel_uplinks", "Handset replies stored.",
                                ["channel"], registry=r)
+        self.unmatched_receipts = Counter(
+            "yizhan_receipts_unmatched", "Receipts that matched no message (by id, by id in "
+            "the other base, or by handset and submit date) and were given up; `yizhan "
+            "receipts unmatched` lists them.", ["channel"], registry=r)
         self.interrupted = Counter("yizhan_dispatch_interrupted", "Messages found cut off "
                                    "mid-submit (a restart, or an expired lease): status "
                                    "unknown, never resent.", registry=r)
@@ -75,6 +87,10 @@ class Metrics:
                 family = self.receipts if key[1] == "receipt" else self.uplinks
                 child = self._children[key] = family.labels(key[0])
             child.inc(count)
+
+    def unmatched(self, receipts: Sequence[UnmatchedReceipt]) -> None:
+        for r in receipts:
+            self.unmatched_receipts.labels(r.channel).inc()
 
     def watch(self, health: Callable[[], Iterable[tuple[str, bool, str, int]]]) -> None:
         """Also expose the channels' state at each scrape: `health` yields (channel, bound,

@@ -94,6 +94,11 @@ class Settings(BaseSettings):
         512, ge=1, description="Most receipts stored together in one transaction.")
     receipt_match_seconds: float = Field(
         5.0, gt=0, description="How often receipts that arrived before their submit are matched.")
+    receipt_unmatched_seconds: float = Field(
+        30.0, gt=0, description="A receipt still matching no message this long after it came "
+        "is matched by its id in the other base (hex or decimal) or by its handset and submit "
+        "date to a message a lost submit answer left unknown; else it is logged, counted "
+        "(yizhan_receipts_unmatched) and listed by `yizhan receipts unmatched`.")
 
     # Receipts and replies reach tenants (docs/push.md, docs/records.md).
     push_batch_size: int = Field(

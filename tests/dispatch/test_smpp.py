@@ -5,6 +5,7 @@ an answer is never sent twice."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
@@ -13,7 +14,7 @@ from typing import Any
 import gsm0338  # noqa: F401  (registers the gsm03.38 codec: the oracle)
 import pytest
 
-from tests.conftest import ManualClock
+from tests.conftest import ManualClock, eventually
 from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig, statuses
 from yizhan.dispatch.channels.smpp_pdu import (
     ESM_UDHI,
@@ -379,6 +380,43 @@ async def test_a_split_bind_submits_on_one_link_and_receives_on_the_other(
         await rig.smsc.receipt(remote)  # goes to the receiver bind
         assert [e.code for e in await rig.sink.wait_for(1) if isinstance(e, Receipt)] == [
             "DELIVRD"]
+    finally:
+        await rig.channel.stop()
+        await rig.smsc.stop()
+
+
+async def test_a_split_bind_stopping_logs_a_clean_close_and_binds_no_more(
+        clock: ManualClock, caplog: pytest.LogCaptureFixture) -> None:
+    """issue 14 point 26: unbinding the first link of a split bind woke the bind keeper,
+    which logged `link lost; reconnecting` during a clean shutdown."""
+    rig = await rig_for(clock, bind="split")
+    caplog.set_level(logging.INFO, logger="yizhan.smpp")
+    await rig.channel.stop()
+    await rig.smsc.stop()
+    said = [r.getMessage() for r in caplog.records if r.name == "yizhan.smpp"]
+    assert rig.smsc.unbinds == 2 and rig.channel.binds == 1
+    assert not [line for line in said if "lost" in line], said
+    assert "channel carrier: unbound" in said
+
+
+async def test_an_unbind_from_the_carrier_is_a_clean_close_and_binds_again(
+        clock: ManualClock, caplog: pytest.LogCaptureFixture) -> None:
+    """issue 14 point 26: a carrier's unbind is logged as a clean close, not a lost link;
+    the channel binds again."""
+    rig = await rig_for(clock, bind="split")
+    caplog.set_level(logging.INFO, logger="yizhan.smpp")
+    try:
+        receiver = next(link for link in rig.smsc.links
+                        if link.bound_as is Command.BIND_RECEIVER)
+        answer = await asyncio.wait_for(receiver.request(Command.UNBIND), 5)
+        assert answer.command is Command.UNBIND_RESP
+        async def bound_again() -> bool:
+            return rig.channel.binds == 2
+
+        await eventually(bound_again, 5, "a new bind")
+        said = [r.getMessage() for r in caplog.records if r.name == "yizhan.smpp"]
+        assert "channel carrier: the carrier unbound cleanly; binding again" in said
+        assert not [line for line in said if "lost" in line], said
     finally:
         await rig.channel.stop()
         await rig.smsc.stop()

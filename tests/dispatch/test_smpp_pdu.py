@@ -29,9 +29,10 @@ from yizhan.dispatch.channels.smpp_pdu import (
     decode_short_message,
     encode,
     encode_body,
-    peek_destination,
+    peek_addresses,
     peek_receipt,
     peek_short_message,
+    peek_source,
     read_tlv_cstr,
     status_name,
     tlv_cstr,
@@ -180,7 +181,7 @@ def test_a_template_writes_the_bytes_of_the_equivalent_short_message(
     assert body == encode_body(expected)
     assert decode_short_message(body) == expected
     assert peek_short_message(body) == (esm, octets, tlvs)
-    assert peek_destination(body) == dest
+    assert peek_addresses(body) == (source, dest) and peek_source(body) == source
     assert peek_receipt(body) == (esm, octets, tlvs.get(Tag.RECEIPTED_MESSAGE_ID),
                                   tlvs.get(Tag.MESSAGE_STATE))
 
@@ -198,12 +199,15 @@ def test_a_receipt_body_is_peeked_without_decoding_the_rest() -> None:
             peek_receipt(broken)
 
 
-def test_a_destination_is_peeked_and_a_body_without_terminators_is_a_pdu_error() -> None:
+def test_addresses_are_peeked_and_a_body_without_terminators_is_a_pdu_error() -> None:
     body = encode_body(submit(source_addr="1069001", destination_addr="8613800138000"))
-    assert peek_destination(body) == "8613800138000"
+    assert peek_addresses(body) == ("1069001", "8613800138000")
+    assert peek_source(body) == "1069001"
     for broken in (body[:5], body[:body.index(b"8613")], b"no terminators"):
         with pytest.raises(PduError):
-            peek_destination(broken)
+            peek_addresses(broken)
+    with pytest.raises(PduError):
+        peek_source(body[:body.index(b"1069") + 2])
 
 
 def test_a_message_id_response_is_read_without_the_general_decoder() -> None:

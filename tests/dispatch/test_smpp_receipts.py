@@ -3,6 +3,8 @@ folded into one receipt."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from yizhan.dispatch.channels.smpp_pdu import Tag, tlv_cstr, tlv_int
@@ -10,9 +12,11 @@ from yizhan.dispatch.channels.smpp_receipts import (
     IdBase,
     PartGroups,
     canonical_id,
+    handset_number,
     parse_receipt,
     parse_text,
     receipt_text,
+    submitted_at,
 )
 
 
@@ -75,3 +79,24 @@ def test_groups_are_capped() -> None:
     groups.add(["e", "f"])
     assert len(groups) == 4
     assert groups.resolve("a", "DELIVRD") == "a"  # forgotten: reported as itself
+
+
+@pytest.mark.parametrize(("address", "number"), [
+    ("8613800138000", "+8613800138000"), ("13800138000", "+8613800138000"),
+    ("+8613800138000", "+8613800138000"), ("008613800138000", "+8613800138000"),
+    ("85291234560", "+85291234560"), ("", ""), ("1069 001", "")])
+def test_a_receipts_handset_is_written_as_the_store_writes_numbers(address: str,
+                                                                    number: str) -> None:
+    """issue 14 point 13: the handset names the message a lost submit answer left."""
+    assert handset_number(address) == number
+
+
+def test_the_submit_date_is_read_in_the_carriers_time() -> None:
+    text = receipt_text("1", "DELIVRD", submitted="2612071524", done="2612071525")
+    assert submitted_at(text) == datetime(2026, 12, 7, 15, 24, tzinfo=UTC)
+    assert submitted_at(text, 8) == datetime(2026, 12, 7, 7, 24, tzinfo=UTC)
+    with_seconds = "id:1 submit date:261207152459 done date:261207152501 stat:DELIVRD"
+    assert submitted_at(with_seconds) == datetime(2026, 12, 7, 15, 24, 59, tzinfo=UTC)
+    assert submitted_at(receipt_text("1", "DELIVRD")) is None  # left empty
+    assert submitted_at("id:1 submit date:2613991524 stat:DELIVRD") is None  # no such day
+    assert submitted_at("id:1 stat:DELIVRD") is None

@@ -5,7 +5,9 @@ receipts."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import ManualClock
+from tests.conftest import ManualClock, eventually
 from tests.dispatch.test_smpp import Sink
 from yizhan.dispatch.channels import smsc as smsc_module
 from yizhan.dispatch.channels.simulator import Outcome, Script
@@ -21,6 +23,7 @@ from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig
 from yizhan.dispatch.channels.smpp_link import Link
 from yizhan.dispatch.channels.smpp_pdu import (
     ESM_RECEIPT,
+    ESM_UDHI,
     Bind,
     Command,
     MessageState,
@@ -31,7 +34,7 @@ from yizhan.dispatch.channels.smpp_pdu import (
     encode_body,
     tlv_cstr,
 )
-from yizhan.dispatch.channels.smpp_receipts import receipt_text
+from yizhan.dispatch.channels.smpp_receipts import parse_text, receipt_text
 from yizhan.dispatch.channels.smsc import SmscServer
 from yizhan.domain.events import Receipt, Uplink
 from yizhan.domain.ports import Accepted, Ambiguous, Rejected, Retryable, SubmitRequest
@@ -176,17 +179,22 @@ async def test_a_malformed_submit_sm_is_nacked_and_the_bind_goes_on(scripted: Sc
 @given(remote_id=st.text(st.characters(min_codepoint=33, max_codepoint=255), min_size=1,
                          max_size=30),
        code=st.sampled_from(["DELIVRD", "EXPIRED", "UNDELIV", "MK:0001", "DB:0141"]),
-       err=st.sampled_from(["000", "001", "9"]), tlvs=st.booleans())
+       err=st.sampled_from(["000", "001", "9"]), tlvs=st.booleans(),
+       reported=st.sampled_from([smsc_module.Reported(), smsc_module.Reported(
+           "8613800138000", "10690010042", "2612070724", "2612070725")]))
 def test_a_receipt_body_equals_the_receipt_text_written_through_the_template(
-        remote_id: str, code: str, err: str, tlvs: bool) -> None:
+        remote_id: str, code: str, err: str, tlvs: bool, reported: smsc_module.Reported) -> None:
     smsc = SmscServer()
-    text = receipt_text(remote_id, code, err=err).encode("latin-1")
-    expected = ShortMessage(short_message=text, esm_class=ESM_RECEIPT, tlvs={
-        Tag.RECEIPTED_MESSAGE_ID: tlv_cstr(remote_id),
-        Tag.MESSAGE_STATE: bytes((smsc_module.STATES.get(code, MessageState.UNDELIVERABLE),)),
-    } if tlvs else {})
+    text = receipt_text(remote_id, code, err=err, submitted=reported.submitted,
+                        done=reported.done).encode("latin-1")
+    expected = ShortMessage(
+        source_addr=reported.handset, destination_addr=reported.sender, short_message=text,
+        source_addr_ton=1, source_addr_npi=1, dest_addr_npi=1, esm_class=ESM_RECEIPT, tlvs={
+            Tag.RECEIPTED_MESSAGE_ID: tlv_cstr(remote_id),
+            Tag.MESSAGE_STATE: bytes((smsc_module.STATES.get(code, MessageState.UNDELIVERABLE),)),
+        } if tlvs else {})
     for _ in range(2):  # the second time from the cached tail
-        assert smsc._receipt_body(remote_id, code, err, tlvs) == encode_body(expected)
+        assert smsc._receipt_body(remote_id, code, err, tlvs, reported) == encode_body(expected)
 
 
 async def test_a_script_file_loads_numbers_and_keywords(tmp_path: Path) -> None:
@@ -196,3 +204,99 @@ async def test_a_script_file_loads_numbers_and_keywords(tmp_path: Path) -> None:
     script = Script.load(path, 0.2)
     assert script.outcome("+8613900139000") == Outcome(code="MK:0023", delay=0.5, receipts=2)
     assert script.keywords == {"发票": "MB:1077"}
+
+
+async def test_each_channel_binds_only_with_its_own_credentials() -> None:
+    """issue 14 point 24: the simulator inside `serve` accepted any system_id and password;
+    now a bind must name a known channel (else ESME_RINVSYSID) with its password (else
+    ESME_RINVPASWD)."""
+    smsc = SmscServer(accounts={"cmcc": "a1", "cucc": ""})
+    port = await smsc.start()
+    loop = asyncio.get_running_loop()
+    answers = []
+    try:
+        for system_id, password in (("cmcc", "a1"), ("cmcc", "b2"), ("cucc", ""),
+                                    ("cucc", "x"), ("ghost", "a1")):
+            _, link = await loop.create_connection(lambda: Link(lambda _link, _pdu: None),
+                                                   "127.0.0.1", port)
+            try:
+                answer = await asyncio.wait_for(link.request(
+                    Command.BIND_TRANSCEIVER, Bind(system_id, password)), 5)
+                answers.append(answer.status)
+            finally:
+                link.close()
+    finally:
+        await smsc.stop()
+    assert answers == [Status.ROK, Status.RINVPASWD, Status.ROK, Status.RINVPASWD,
+                       Status.RINVSYSID]
+
+
+async def test_a_long_message_gets_one_receipt_per_part_with_addresses_and_dates(
+        scripted: Scripted) -> None:
+    """issue 14 point 23: receipts named neither address and left both dates empty, so
+    Kannel could not match the receipts of a long message's later parts. Each part's receipt
+    now comes from the handset to the sender, with submit and done dates (YYMMDDhhmm)."""
+    loop = asyncio.get_running_loop()
+    delivered: list[ShortMessage] = []
+    arrived = asyncio.Event()
+
+    def on_request(link: Link, pdu: Any) -> None:
+        link.respond(pdu)
+        delivered.append(pdu.body)
+        arrived.set()
+
+    _, link = await loop.create_connection(lambda: Link(on_request), "127.0.0.1", scripted.port)
+    try:
+        assert (await asyncio.wait_for(link.request(Command.BIND_TRANSCEIVER, Bind("yz")),
+                                       5)).status == Status.ROK
+        before = stamp_now()
+        template = SubmitTemplate(source_ton=0, source_npi=1, dest_ton=1, dest_npi=1)
+        ids = []
+        for number in (1, 2, 3):
+            udh = bytes((5, 0, 3, 7, 3, number))
+            answer = await asyncio.wait_for(link.request(Command.SUBMIT_SM, template.body(
+                "10690010042", "8613800138000", udh + f"part {number}".encode(), 0,
+                ESM_UDHI)), 5)
+            ids.append(answer.body.message_id)
+        while len(delivered) < 3:
+            arrived.clear()
+            await asyncio.wait_for(arrived.wait(), 5)
+        after = stamp_now()
+    finally:
+        link.close()
+    fields = [parse_text(sm.short_message.decode("latin-1")) for sm in delivered]
+    assert sorted(f["id"] for f in fields) == sorted(ids) and len(set(ids)) == 3
+    for sm, found in zip(delivered, fields, strict=True):
+        assert sm.esm_class & ESM_RECEIPT
+        assert (sm.source_addr, sm.destination_addr) == ("8613800138000", "10690010042")
+        assert (sm.source_addr_ton, sm.source_addr_npi) == (1, 1)
+        for key in ("submit date", "done date"):
+            assert re.fullmatch(r"\d{10}", found[key]) and before <= found[key] <= after
+        assert (found["stat"], found["sub"], found["dlvrd"]) == ("DELIVRD", "001", "001")
+
+
+def stamp_now() -> str:
+    return datetime.now(UTC).strftime("%y%m%d%H%M")
+
+
+async def test_our_channel_folds_part_receipts_and_reads_the_handset_and_submit_date(
+        scripted: Scripted) -> None:
+    """issue 14 point 23: the parts' receipts (one per part) make one receipt for the
+    message, under its first part's id, carrying the handset and the submit date."""
+    sink = Sink()
+    channel = await scripted.channel(sink)
+    before = datetime.now(UTC).replace(second=0, microsecond=0)
+    result = await channel.submit(req(1, text="【驿站】" + "验" * 100))  # two parts
+    [receipt] = await sink.wait_for(1)
+
+    async def both_answered() -> bool:  # both parts' receipts were taken
+        return scripted.smsc.receipts_acked == 2
+
+    await eventually(both_answered, 5, "both receipts answered")
+    assert isinstance(result, Accepted) and isinstance(receipt, Receipt)
+    assert len(sink.events) == 1
+    assert (receipt.remote_id, receipt.code, receipt.status) == (
+        result.remote_id, "DELIVRD", "success")
+    assert receipt.phone == "+8613800138000"
+    assert receipt.submitted_at is not None
+    assert before <= receipt.submitted_at <= datetime.now(UTC)

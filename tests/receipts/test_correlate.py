@@ -7,20 +7,27 @@ from datetime import timedelta
 from tests.conftest import ManualClock
 from tests.storage.test_store import make_messages
 from yizhan.domain.events import Receipt, Uplink
-from yizhan.domain.model import MessageStatus
+from yizhan.domain.model import Message, MessageStatus
 from yizhan.domain.ports import Accepted, SubmitOutcome
 from yizhan.receipts.correlate import ReceiptStage
 from yizhan.storage.store import SqlStore
 
 
-async def test_a_batch_of_receipts_is_stored_before_many_returns(store: SqlStore,
-                                                                 clock: ManualClock) -> None:
-    made = await make_messages(store, clock, 3)
+async def started(store: SqlStore, clock: ManualClock,
+                  count: int) -> tuple[list[Message], ReceiptStage]:
+    """`count` messages accepted by channel `sim` as r0, r1, ..., and a started stage."""
+    made = await make_messages(store, clock, count)
     claims, _ = await store.claim_dispatch(clock.now(), 10, timedelta(minutes=5))
     await store.finish_submits([SubmitOutcome(c, "sim", Accepted(f"r{i}"))
                                 for i, c in enumerate(claims)], clock.now())
     stage = ReceiptStage(store, clock)
     await stage.start()
+    return made, stage
+
+
+async def test_a_batch_of_receipts_is_stored_before_many_returns(store: SqlStore,
+                                                                 clock: ManualClock) -> None:
+    made, stage = await started(store, clock, 3)
     try:
         await stage.on_event.many([
             Receipt("sim", "r0", "DELIVRD", clock.now()),
@@ -38,3 +45,22 @@ async def test_a_batch_of_receipts_is_stored_before_many_returns(store: SqlStore
     assert second and second.status is MessageStatus.FAILED and second.error_code == "UNDELIV"
     assert third and third.status is MessageStatus.WAITING
     assert last and last.status is MessageStatus.SUCCESS
+
+
+async def test_a_receipt_keeps_the_status_its_channel_classified_it_with(
+        store: SqlStore, clock: ManualClock) -> None:
+    """issue 14 point 14: the stage classified every receipt again with the platform's
+    rules, so a channel table saying `DELIVRD` with err 005 is a failure (without a code of
+    its own) was overruled into a delivery."""
+    made, stage = await started(store, clock, 2)
+    try:
+        await stage.on_event.many([
+            Receipt("sim", "r0", "DELIVRD", clock.now(), "stat:DELIVRD err:005", "failed"),
+            Receipt("sim", "r1", "XQ:0045", clock.now(), "stat:XQ:0045", "success")])
+    finally:
+        await stage.stop()
+    failed = await store.message(made[0].account_id, made[0].id)
+    delivered = await store.message(made[1].account_id, made[1].id)
+    assert failed and (failed.status, failed.error_code) == (MessageStatus.FAILED, "DELIVRD")
+    assert delivered and (delivered.status, delivered.error_code) == (
+        MessageStatus.SUCCESS, "DELIVERED")

@@ -5,7 +5,6 @@ port nothing listens on."""
 
 from __future__ import annotations
 
-import base64
 import os
 import socket
 import subprocess
@@ -16,13 +15,12 @@ import pytest
 from sqlalchemy.engine import make_url
 
 import yizhan.commands  # noqa: F401  (registers the operator commands)
-from tests.conftest import POSTGRES_URL
+from tests.conftest import POSTGRES_URL, TEST_MASTER_ENV
 from tests.test_cli import runner
 from yizhan.cli import app
 from yizhan.storage.diagnosis import explain
 
-
-KEY_ENV = {"YIZHAN_MASTER_KEY": base64.b64encode(bytes(range(32))).decode()}
+KEY_ENV = TEST_MASTER_ENV
 """A store outside the data folder needs a master key (docs/security.md): these tests give one,
 so that what they meet is the store's own problem."""
 

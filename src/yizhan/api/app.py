@@ -25,6 +25,7 @@ from yizhan.intake import Intake
 from yizhan.metrics import CONTENT_TYPE as METRICS_TYPE
 from yizhan.metrics import Metrics
 from yizhan.policy.flow_control import FrequencyControl
+from yizhan.receipts.codes import PLATFORM_BOOK, CodeBook
 from yizhan.webhooks.destinations import PushNetworks
 from yizhan.webhooks.queue import QueueSettings
 
@@ -41,6 +42,8 @@ class ApiServices:
     metrics: Metrics | None = None
     frequency: FrequencyControl | None = None
     push_networks: PushNetworks = field(default_factory=PushNetworks)
+    codes: CodeBook = PLATFORM_BOOK
+    """The channels' code tables: records explain their codes with them."""
 
 
 def create_app(services: ApiServices) -> FastAPI:
@@ -56,6 +59,7 @@ def create_app(services: ApiServices) -> FastAPI:
     app.state.queue_settings = services.queue
     app.state.frequency = services.frequency
     app.state.push_networks = services.push_networks
+    app.state.codes = services.codes
     app.include_router(rest.router)
     app.include_router(push.router)
     app.include_router(records.router)

@@ -79,7 +79,8 @@ async def receive(
     settings = request.app.state.queue_settings
     found = await queue.receive(
         request.app.state.store, request.app.state.clock, account.id, message_type, max_items,
-        min(wait_seconds, settings.max_wait), visibility_seconds or settings.visibility)
+        min(wait_seconds, settings.max_wait), visibility_seconds or settings.visibility,
+        request.app.state.codes)
     if isinstance(found, Refusal):
         return refusal_response(request, found)
     return ok({"items": found})

@@ -29,6 +29,7 @@ from yizhan.domain.timezone import china_day_bounds, china_today
 from yizhan.intake import SendRequest
 from yizhan.policy import balance, numbers
 from yizhan.policy.chain import Recipient
+from yizhan.receipts.codes import PLATFORM_BOOK, CodeBook
 
 router = APIRouter(prefix="/v1", tags=["messages"])
 
@@ -69,12 +70,15 @@ class SendBody(BaseModel):
     out_id: str = Field("", description="Your own reference, returned in records.")
 
 
-def message_json(m: Message) -> dict[str, Any]:
+def message_json(m: Message, codes: CodeBook = PLATFORM_BOOK) -> dict[str, Any]:
+    """A record as the API shows it; a failed record says why and what to do, explained
+    with the table of the channel that reported its code (docs/records.md)."""
+    reason, suggestion = codes.reason(m.status, m.channel, m.error_code, m.reason)
     return {
         "message_id": str(m.id), "biz_id": m.biz_id, "phone_number": numbers.display(m.phone),
         "sign_name": m.sign_name, "template_code": m.template_code, "content": m.content,
         "segments": m.segments, "status": m.status.value, "error_code": m.error_code,
-        "reason": m.reason, "out_id": m.out_id, "channel": m.channel,
+        "reason": reason, "suggestion": suggestion, "out_id": m.out_id, "channel": m.channel,
         "created_at": m.created_at.isoformat(),
         "submitted_at": m.submitted_at.isoformat() if m.submitted_at else None,
         "receipt_at": m.receipt_at.isoformat() if m.receipt_at else None,
@@ -140,7 +144,7 @@ async def get_message(message_id: int, request: Request, account: AccountDep) ->
     if message is None:
         return refusal_response(request, Refusal("MessageNotFound", str(message_id)))
     return json_response({"request_id": request_id(), "code": "OK", "message": "OK",
-                          **message_json(message)})
+                          **message_json(message, request.app.state.codes)})
 
 
 @router.get("/messages", summary="Messages of a BizId, or of a number on a day")
@@ -172,7 +176,8 @@ async def list_messages(
                                                  "biz_id or phone_number"))
     return json_response({"request_id": request_id(), "code": "OK", "message": "OK",
                           "total": total, "page": page, "page_size": page_size,
-                          "messages": [message_json(m) for m in shown]})
+                          "messages": [message_json(m, request.app.state.codes)
+                                       for m in shown]})
 
 
 class TestNumberBody(BaseModel):

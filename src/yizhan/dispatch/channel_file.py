@@ -31,7 +31,7 @@ from yizhan.dispatch.router import Route, Router, Target
 from yizhan.domain.carriers import Carrier
 from yizhan.domain.model import TemplateType
 from yizhan.domain.ports import Channel, Clock
-from yizhan.receipts.codes import CodeTable
+from yizhan.receipts.codes import CodeBook, CodeTable
 
 KINDS = ("simulator", "smpp", "smpp-simulator")
 CARRIERS = frozenset(c.value for c in Carrier)
@@ -218,6 +218,13 @@ def code_table(path: object) -> CodeTable:
         raise ValueError(f"code table {path}: {exc}") from exc
 
 
+def code_book(plan: ChannelPlan) -> CodeBook:
+    """The code tables of the plan's channels (those that name one), for what reads records
+    without running the channels (`yizhan records`)."""
+    return CodeBook({spec.name: code_table(spec.options["codes"]) for spec in plan.channels
+                     if spec.kind != "simulator" and "codes" in spec.options})
+
+
 def retryable_statuses(names: object) -> frozenset[int]:
     """`retryable = ["ESME_RSYSERR", "0x401"]`: submit_sm_resp statuses answered
     `Retryable`; names with or without `ESME_`, hex or decimal values."""
@@ -275,7 +282,9 @@ class EmbeddedSmsc:
 
     def __init__(self, script: Script, channels: list[SmppChannel], port: int = 0,
                  max_per_second: float = 0.0) -> None:
-        self.server = SmscServer(script, max_per_second=max_per_second)
+        # Each channel binds with its own credentials, checked as a carrier checks them.
+        self.server = SmscServer(script, max_per_second=max_per_second, accounts={
+            c.config.system_id: c.config.password for c in channels})
         self._channels = channels
         self._port = port
         self.port = 0

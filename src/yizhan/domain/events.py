@@ -24,9 +24,19 @@ class Receipt:
     channel: str
     remote_id: str
     code: str
-    """Carrier status or error code as received: DELIVRD, UNDELIV, MK:0001, ..."""
+    """Carrier status or error code as received (DELIVRD, UNDELIV, MK:0001, ...), or as the
+    channel's code table translated it."""
     done_at: datetime
     raw: str = ""
+    status: str = ""
+    """`success` or `failed` as the channel classified the receipt, with its own code table
+    (the message's error code is then `DELIVERED` or `code`, and `code` is the key of its
+    explanation); empty: not classified, the receipt stage applies the platform's rules."""
+    phone: str = ""
+    """The handset the receipt reports on (+country code), when the carrier names it."""
+    submitted_at: datetime | None = None
+    """When the carrier says the message was submitted (the receipt's `submit date`, to
+    the minute), if it says."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +70,7 @@ def from_json(data: bytes | str) -> Receipt | Uplink:
     if body.pop("v", None) != SCHEMA_VERSION:
         raise ValueError("unsupported event schema version")
     cls = _TYPES[body.pop("type")]
-    for key in ("done_at", "received_at"):
-        if key in body:
+    for key in ("done_at", "received_at", "submitted_at"):
+        if body.get(key) is not None:
             body[key] = datetime.fromisoformat(body[key])
     return cls(**body)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from yizhan.domain.events import Receipt, Uplink
 from yizhan.domain.model import Message, MessageStatus
@@ -149,3 +149,27 @@ class ReceiptUpdate:
     receipt: Receipt
     status: MessageStatus
     error_code: str
+
+
+class UnmatchedReceipt(NamedTuple):
+    """A stored receipt that matched no message (`yizhan receipts unmatched`)."""
+
+    id: int
+    channel: str
+    remote_id: str
+    code: str
+    phone: str
+    submitted_at: datetime | None
+    received_at: datetime
+    raw: str
+
+
+class SettledReceipts(NamedTuple):
+    """What settling the receipts still unmatched after a while did (storage/unmatched.py)."""
+
+    by_other_base: int
+    """Matched by their id written in the other base (hex for decimal, or back)."""
+    by_handset: int
+    """Resolved a message left unknown by a lost submit answer."""
+    unmatched: list[UnmatchedReceipt]
+    """Given up: they match nothing."""

@@ -9,6 +9,9 @@ from datetime import datetime
 
 QUEUE = "queue"
 """The target value that keeps a topic's items for the pull API instead of pushing them."""
+CHANNEL_KEY = "_channel"
+"""A stored SmsReport's channel, whose code table explains its code when the item is sent
+(webhooks/items.py); taken out of what the tenant receives."""
 
 
 @dataclass(frozen=True, slots=True)

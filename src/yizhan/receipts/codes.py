@@ -1,15 +1,17 @@
 """Carrier receipt codes -> message status, cause and suggestion (carrier codes are data).
 
-The receipt stage classifies every receipt with `classify`; the diagnosis features read
-`explain`. Success is normalised to `DELIVERED` (what Alibaba reports, docs/errors.md
-"Receipt codes"); every other code is kept verbatim as the message's error code.
+A channel classifies its receipts with its `CodeTable` (the platform's rules, `classify`, for
+what the table does not list); records and pushes explain codes with the `CodeBook` of the
+channels' tables. Success is normalised to `DELIVERED` (what Alibaba reports,
+docs/errors.md "Receipt codes"); every other code is kept verbatim as the message's error code.
 
 A channel may carry its own `CodeTable` (a TOML file next to its configuration,
 docs/channels.md): its carrier's `stat`/`err` values -> our status and code, with a cause
 and suggestion for codes the platform does not know. The channel applies it to each receipt
 before the receipt leaves the channel (docs/contributing.md, style 6: carrier quirks live in
-per-channel tables), so the stages downstream see platform codes only. What a channel's table does
-not list falls through to the platform's rules.
+per-channel tables): the receipt carries the status and code so decided, and the code is the key its
+explanation is found under, in the same table. What a channel's table does not list falls
+through to the platform's rules.
 """
 
 from __future__ import annotations
@@ -131,8 +133,13 @@ class CodeTable:
     def __init__(self, entries: Mapping[str, CodeEntry] | None = None, name: str = "") -> None:
         self.name = name
         self._entries = {key.upper(): entry for key, entry in (entries or {}).items()}
-        self._explained = {entry.code.upper(): CodeInfo(entry.cause, entry.suggestion)
-                           for entry in self._entries.values() if entry.code and entry.cause}
+        # A code's explanation is found under the code the entry gives its messages: its
+        # `code`, or a `STAT` entry's own stat (a `STAT/ERR` entry without a code of its own
+        # would give its cause to every record of that stat, so it explains nothing).
+        self._explained = {
+            (entry.code or key).upper(): CodeInfo(entry.cause, entry.suggestion)
+            for key, entry in self._entries.items()
+            if entry.cause and (entry.code or "/" not in key)}
 
     def read(self, stat: str, err: str = "") -> tuple[MessageStatus, str]:
         """Status and error code of a receipt with this `stat` and `err`."""
@@ -177,3 +184,32 @@ class CodeTable:
 
 PLATFORM = CodeTable(name="platform")
 """No entries of its own: the platform's rules (`classify`, `explain`)."""
+
+
+class CodeBook:
+    """Every channel's code table by channel name, for what tenants read: a record's or a
+    push's code is explained with the table of the channel that reported it, where that
+    table knows the code, else by the platform's rules (`explain`)."""
+
+    def __init__(self, tables: Mapping[str, CodeTable] | None = None) -> None:
+        self._tables = dict(tables or {})
+
+    def explain(self, channel: str, code: str) -> CodeInfo | None:
+        table = self._tables.get(channel)
+        return table.explain(code) if table is not None else explain(code)
+
+    def reason(self, status: MessageStatus, channel: str, code: str,
+               reason: str = "") -> tuple[str, str]:
+        """The reason and suggestion a record shows. A failed or unknown record: its own
+        reason (why it was refused, rejected or cut off) or else its code's cause, and its
+        code's suggestion; any other record: its own reason and no suggestion."""
+        if status not in (MessageStatus.FAILED, MessageStatus.UNKNOWN):
+            return reason, ""
+        info = self.explain(channel, code) if code else None
+        if info is None:
+            return reason, ""
+        return reason or info.cause, info.suggestion
+
+
+PLATFORM_BOOK = CodeBook()
+"""No channel tables: the platform's rules only."""

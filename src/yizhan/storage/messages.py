@@ -132,7 +132,8 @@ class _HotSql:
             "submitted_at = ?, route = ? WHERE id = ?")
         self.insert_receipt = place(
             "INSERT INTO receipts (message_id, channel, remote_id, code, status, error_code, "
-            "raw, done_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            "raw, done_at, received_at, phone, submitted_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         self.apply_receipt = place(
             "UPDATE messages SET status = ?, error_code = ?, receipt_at = ?, "
             # An unbilled receipt adds 0 and leaves charged_at as it is (an international
@@ -152,8 +153,8 @@ class _HotSql:
         then sees the message no longer waiting, so it is never billed twice."""
         # `remote_id <> ''` lets both databases use the partial index of submitted messages.
         head = ("SELECT id, remote_id, status, account_id, phone, segments, part_price, "
-                "sign_name, template_code, template_type, biz_id, out_id, created_at "
-                "FROM messages WHERE remote_id <> '' AND channel = ")
+                "sign_name, template_code, template_type, biz_id, out_id, created_at, "
+                "channel FROM messages WHERE remote_id <> '' AND channel = ")
         if self._postgres:
             return (head + "$1 AND remote_id = ANY($2) ORDER BY id FOR UPDATE",
                     (channel, list(remote_ids)))
@@ -286,7 +287,9 @@ def _claim(conn: Connection, sql: _HotSql, now: datetime, limit: int,
 
 def _match_late(conn: Connection, limit: int, now: datetime) -> int:
     """The transaction of `MessagesMixin.match_late_receipts`."""
-    pending = conn.execute(select(receipts).where(receipts.c.message_id.is_(None))
+    # Receipts given up as matching nothing (storage/unmatched.py) are not read again.
+    pending = conn.execute(select(receipts).where(receipts.c.message_id.is_(None),
+                                                  receipts.c.unmatched_at.is_(None))
                            .order_by(receipts.c.id).limit(limit)).all()
     if not pending:
         return 0
@@ -340,32 +343,35 @@ class Target(NamedTuple):
     out_id: str
     created_at: Any
     """As the driver returns it (`_HotSql.read_ts` reads it)."""
+    channel: str
 
     def subject(self, read_ts: Callable[[Any], datetime]) -> reports.Subject:
         return reports.Subject(self.id, self.account_id, self.phone, self.sign_name,
                                self.template_code, self.template_type, self.segments,
-                               self.biz_id, self.out_id, read_ts(self.created_at))
+                               self.biz_id, self.out_id, read_ts(self.created_at),
+                               self.channel)
 
 
 def _settle(conn: Connection, sql: _HotSql,
             items: Sequence[tuple[MessageStatus, str, Any, Target, datetime]],
-            now: datetime) -> None:
+            now: datetime, settles: MessageStatus = MessageStatus.WAITING) -> None:
     """Apply receipts (status, error code, done-at as the driver wants it, target, done-at)
-    to the messages still waiting, the first receipt of each message winning; bill the
-    successful domestic ones in the same statement (storage/billing.py) and record the
-    status changes for push and statistics (storage/reports.py)."""
+    to the messages still waiting (or in the status `settles`), the first receipt of each
+    message winning; bill the successful domestic ones in the same statement
+    (storage/billing.py) and record the status changes for push and statistics
+    (storage/reports.py)."""
     seen: set[int] = set()
     applied: list[list[Any]] = []
     billable: list[billing.Billable] = []
     changes: list[Transition] = []
     for status, error_code, done_at, target, when in items:
-        if target.status != MessageStatus.WAITING.value or target.id in seen:
+        if target.status != settles.value or target.id in seen:
             continue
         seen.add(target.id)
         changes.append(Transition(target.subject(sql.read_ts), target.status, status.value,
                                   error_code, when))
         applied.append([status.value, error_code, done_at, DispatchState.DONE.value, 0, 0,
-                        None, target.id, MessageStatus.WAITING.value])
+                        None, target.id, settles.value])
         if status is MessageStatus.SUCCESS and target.phone.startswith(billing.DOMESTIC_PREFIX):
             billable.append(billing.Billable(target.id, target.account_id, target.segments,
                                              target.part_price))
@@ -607,15 +613,19 @@ class MessagesMixin:
             targets = _find_targets(conn, [u.receipt for u in updates])
             rows: list[tuple[Any, ...]] = []
             matched: list[tuple[MessageStatus, str, Any, Target, datetime]] = []
-            times: dict[datetime, Any] = {}
+            times: dict[datetime | None, Any] = {None: None}
             for u in updates:
                 r = u.receipt
                 target = targets.get((r.channel, r.remote_id))
                 done_at = times.get(r.done_at)
                 if done_at is None:  # a channel's batch of receipts shares its instant
                     done_at = times[r.done_at] = sql.ts(r.done_at)
+                submitted_at = times.get(r.submitted_at)
+                if submitted_at is None and r.submitted_at is not None:  # and a few minutes
+                    submitted_at = times[r.submitted_at] = sql.ts(r.submitted_at)
                 rows.append((target and target.id, r.channel, r.remote_id, r.code,
-                             u.status.value, u.error_code, r.raw, done_at, received))
+                             u.status.value, u.error_code, r.raw, done_at, received, r.phone,
+                             submitted_at))
                 if target is not None:
                     matched.append((u.status, u.error_code, done_at, target, r.done_at))
             conn.exec_driver_sql(sql.insert_receipt, rows)

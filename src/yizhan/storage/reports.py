@@ -30,6 +30,7 @@ from sqlalchemy import Connection
 from yizhan.domain.carriers import carrier_label
 from yizhan.domain.events import Uplink
 from yizhan.domain.model import Message, MessageStatus
+from yizhan.domain.push import CHANNEL_KEY
 from yizhan.domain.timezone import china_text
 
 SMS_REPORT = "SmsReport"
@@ -69,11 +70,14 @@ class Subject(NamedTuple):
     biz_id: str
     out_id: str
     created_at: datetime
+    channel: str = ""
+    """The channel that reported the status, whose code table explains its code."""
 
 
 def subject_of(m: Message) -> Subject:
     return Subject(m.id, m.account_id, m.phone, m.sign_name, m.template_code,
-                   m.template_type.value, m.segments, m.biz_id, m.out_id, m.created_at)
+                   m.template_type.value, m.segments, m.biz_id, m.out_id, m.created_at,
+                   m.channel)
 
 
 def subject_row(row: Sequence[Any], read_ts: Callable[[Any], datetime]) -> Subject:
@@ -228,7 +232,7 @@ def report_item(t: Transition) -> dict[str, Any]:
             "sms_size": str(s.segments), "biz_id": s.biz_id, "out_id": s.out_id,
             "sign_name": s.sign_name, "template_code": s.template_code,
             "message_id": str(s.id), "status": t.new,
-            "idempotency_key": f"{s.id}-{t.new}"}
+            "idempotency_key": f"{s.id}-{t.new}", CHANNEL_KEY: s.channel}
 
 
 AUDIT_STATUS = {"approved": "AUDIT_STATE_PASS", "rejected": "AUDIT_STATE_NOT_PASS"}

@@ -32,12 +32,13 @@ from yizhan.storage.push import PushMixin
 from yizhan.storage.records import RecordsMixin
 from yizhan.storage.sealed import SealedMixin
 from yizhan.storage.stats import StatsMixin
+from yizhan.storage.unmatched import UnmatchedMixin
 
 R = TypeVar("R")
 
 
 class SqlStore(CatalogueMixin, MessagesMixin, NoncesMixin, StatsMixin, BillingMixin, ListsMixin,
-               PolicyListsMixin, PushMixin, RecordsMixin, SealedMixin):
+               PolicyListsMixin, PushMixin, RecordsMixin, SealedMixin, UnmatchedMixin):
     def __init__(self, engine: AsyncEngine, master: KeySource) -> None:
         self.engine = engine
         self._master = master

@@ -147,6 +147,8 @@ templates = Table(
     Column("test", Boolean, nullable=False, server_default=false()),
 )
 
+UNANSWERED = "status = 'unknown' AND remote_id = ''"
+"""A message a lost submit answer left unknown (no remote id): storage/unmatched.py."""
 messages = Table(
     "messages", metadata,
     # On SQLite the id is the rowid (INTEGER): no separate primary-key index to write.
@@ -180,6 +182,11 @@ messages = Table(
     # remote id when its channel accepts it, so accepting a message writes nothing here.
     Index("ix_messages_channel_remote", "channel", "remote_id",
           sqlite_where=text("remote_id <> ''"), postgresql_where=text("remote_id <> ''")),
+    # The messages a lost submit answer left unknown without a remote id: an unmatched
+    # receipt may name one by its handset and submit date (storage/unmatched.py). Partial:
+    # only those few rows.
+    Index("ix_messages_unknown_unanswered", "channel", "phone",
+          sqlite_where=text(UNANSWERED), postgresql_where=text(UNANSWERED)),
 )
 
 receipts = Table(
@@ -194,6 +201,11 @@ receipts = Table(
     Column("raw", Text, nullable=False, default=""),
     Column("done_at", UTCDateTime, nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
+    # What the receipt says of its submit besides the id: the handset (+country code) and
+    # the carrier's submit date; and when it was given up as matching no message.
+    Column("phone", String(24), nullable=False, server_default=""),
+    Column("submitted_at", UTCDateTime, nullable=True),
+    Column("unmatched_at", UTCDateTime, nullable=True),
     Index("ix_receipts_unmatched", "channel", "remote_id"),
 )
 

@@ -29,6 +29,7 @@ import orjson
 
 from yizhan.domain.ports import Bus, Clock
 from yizhan.domain.push import PushClaim, PushRetry
+from yizhan.receipts.codes import PLATFORM_BOOK, CodeBook
 from yizhan.webhooks import items, signing
 from yizhan.webhooks.destinations import GuardedBackend, PushNetworks
 
@@ -57,6 +58,8 @@ class PushConfig:
     concurrency: int = 32
     networks: PushNetworks = field(default_factory=PushNetworks)
     """Which addresses pushes may reach (`push_allowed_networks`)."""
+    codes: CodeBook = PLATFORM_BOOK
+    """The channels' code tables: an SmsReport's err_msg comes from its channel's."""
 
     @property
     def lease(self) -> timedelta:
@@ -167,7 +170,7 @@ class PushStage:
     async def _post(self, batch: Sequence[PushClaim]) -> str | None:
         """Push one batch; None when the tenant took it, else what went wrong."""
         first = batch[0]
-        body = items.body(first.topic, [c.payload for c in batch])
+        body = items.body(first.topic, [c.payload for c in batch], self._config.codes)
         assert self._client is not None
         try:
             answer = await self._client.post(

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from yizhan.domain.errors import Refusal
 from yizhan.domain.ports import Clock
 from yizhan.domain.push import QUEUE, PushEndpoints, QueueItem
+from yizhan.receipts.codes import PLATFORM_BOOK, CodeBook
 from yizhan.webhooks.destinations import PushNetworks
 from yizhan.webhooks.items import render
 
@@ -46,7 +47,7 @@ class QueueStore(Protocol):
 
 async def receive(store: QueueStore, clock: Clock, account_id: int, topic: str,
                   max_items: int, wait: float, visibility: float,
-                  ) -> list[dict[str, Any]] | Refusal:
+                  book: CodeBook = PLATFORM_BOOK) -> list[dict[str, Any]] | Refusal:
     if topic not in TOPICS:
         return Refusal("InvalidParameter", f"message type {topic!r}: one of {', '.join(TOPICS)}")
     if not 1 <= max_items <= MAX_ITEMS:
@@ -60,7 +61,7 @@ async def receive(store: QueueStore, clock: Clock, account_id: int, topic: str,
                                           timedelta(seconds=visibility))
         if found or time.monotonic() >= deadline:
             return [{"receipt_handle": str(i.id), "message_type": i.topic,
-                     "receive_count": i.receive_count, "body": render(i.topic, i.payload)}
+                     "receive_count": i.receive_count, "body": render(i.topic, i.payload, book)}
                     for i in found]
         await asyncio.sleep(min(POLL_SECONDS, max(deadline - time.monotonic(), 0)))
 

@@ -32,6 +32,7 @@ from yizhan.domain.timezone import china_day_bounds, china_text, china_today
 from yizhan.intake import MAX_BATCH_NUMBERS, MAX_NUMBERS, Intake, SendRequest
 from yizhan.policy import numbers, templates
 from yizhan.policy.chain import Recipient
+from yizhan.receipts.codes import PLATFORM_BOOK, CodeBook
 from yizhan.webhooks import queue
 from yizhan.webhooks.queue import QueueSettings
 
@@ -44,6 +45,8 @@ class ActionServices:
     store: Any
     clock: Clock
     queue: QueueSettings = field(default_factory=QueueSettings)
+    codes: CodeBook = PLATFORM_BOOK
+    """The channels' code tables: records and pull-queue receipts explain codes with them."""
 
 
 @dataclass(slots=True)  # per request: see `yizhan.api.aliyun.signing`
@@ -168,7 +171,7 @@ SEND_STATUS = {MessageStatus.WAITING: 1, MessageStatus.FAILED: 2, MessageStatus.
                MessageStatus.SUCCESS: 3}
 
 
-def detail_dto(m: Message) -> dict[str, Any]:
+def detail_dto(m: Message, codes: CodeBook = PLATFORM_BOOK) -> dict[str, Any]:
     code = m.error_code or ("UNKNOWN" if m.status is MessageStatus.UNKNOWN else "")
     dto: dict[str, Any] = {
         "PhoneNum": numbers.display(m.phone), "SendStatus": SEND_STATUS[m.status],
@@ -178,6 +181,11 @@ def detail_dto(m: Message) -> dict[str, Any]:
     }
     if m.out_id:
         dto["OutId"] = m.out_id
+    # ErrCode stays the code, as Alibaba's; why and what to do come in two keys of our own,
+    # on failed records only (the SDKs' models ignore keys they do not declare).
+    reason, suggestion = codes.reason(m.status, m.channel, code, m.reason)
+    if reason or suggestion:
+        dto["Reason"], dto["Suggestion"] = reason, suggestion
     return dto
 
 
@@ -210,7 +218,8 @@ async def query_send_details(ctx: ActionContext) -> Result:
         total, shown = await store.query_messages(ctx.account.id, number, start, end,
                                                   (page - 1) * size, size)
     return {"TotalCount": total,
-            "SmsSendDetailDTOs": {"SmsSendDetailDTO": [detail_dto(m) for m in shown]}}
+            "SmsSendDetailDTOs": {"SmsSendDetailDTO": [detail_dto(m, ctx.services.codes)
+                                                       for m in shown]}}
 
 
 TEMPLATE_TYPES = {0: TemplateType.VERIFICATION, 1: TemplateType.NOTIFICATION,
@@ -453,7 +462,8 @@ async def receive_push_items(ctx: ActionContext) -> Result:
     assert isinstance(kind, str) and isinstance(most, int) and isinstance(wait, int)
     assert isinstance(visible, int)
     found = await queue.receive(ctx.services.store, ctx.services.clock, ctx.account.id, kind,
-                                most, min(wait, ctx.services.queue.max_wait), visible)
+                                most, min(wait, ctx.services.queue.max_wait), visible,
+                                ctx.services.codes)
     if isinstance(found, Refusal):
         return found
     return {"Items": [{"ReceiptHandle": i["receipt_handle"], "MessageType": i["message_type"],

@@ -6,10 +6,13 @@ carrier: not bound, throttled, queue full), `Rejected` (the carrier's status, e.
 `ESME_RINVDSTADR`) or `Ambiguous` (a submit_sm left and no answer came: a timeout or a lost
 link; never resent, docs/architecture.md "No duplicate submits"). Receipts and uplinks arriving in
 deliver_sm go to the event sink, and each deliver_sm is answered only once the sink has
-stored it (a failure answers ESME_RX_T_APPN, so the SMSC offers it again).
+stored it (a failure answers ESME_RX_T_APPN, so the SMSC offers it again). A receipt is
+classified here, once, with the channel's code table, and leaves with its status, code,
+handset and submit date.
 
 The bind is kept by one task: connect, bind (transceiver, or transmitter + receiver), wait
-for the link to drop, reconnect after a jittered exponential back-off. Submits share a window
+for the link to drop, reconnect after a jittered exponential back-off; a link ended by an
+unbind is a clean close (the carrier's: bind again; ours, at stop: done). Submits share a window
 of `window` in-flight submit_sm; `ESME_RTHROTTLED` / `ESME_RMSGQFUL` halve it and pause
 submits for `throttle_backoff` seconds, and each window's worth of accepted submits grows it
 back by one. `max_per_second` paces submit_sm (0: no limit). Long messages leave as parts
@@ -45,6 +48,7 @@ from yizhan.dispatch.channels.smpp_pdu import (
     decode_short_message,
     parse_status,
     peek_receipt,
+    peek_source,
     status_name,
     tlv_int,
 )
@@ -53,7 +57,9 @@ from yizhan.dispatch.channels.smpp_receipts import (
     IdBase,
     IdFormat,
     PartGroups,
+    handset_number,
     read_receipt,
+    submitted_at,
 )
 from yizhan.dispatch.channels.smpp_uplinks import Reply, UplinkParts
 from yizhan.domain import segments
@@ -121,6 +127,9 @@ class SmppConfig:
     ids: IdFormat = field(default_factory=IdFormat)
     uplink_parts_timeout: float = 60.0
     """Seconds a long uplink waits for its missing parts before it is delivered without them."""
+    receipt_utc_offset: float = 0.0
+    """Hours east of UTC in which the carrier writes receipt dates (8 for China's carriers;
+    the simulator writes UTC)."""
     codes: CodeTable = PLATFORM
     """The carrier's receipt codes (`CodeTable.load(path)`); default: the platform's rules."""
     retryable: frozenset[int] = RETRYABLE_STATUSES
@@ -223,6 +232,7 @@ class SmppChannel:
         """Unbind gracefully (waiting briefly for unbind_resp), then close."""
         self._stopping.set()
         for link in list(self._links):
+            link.unbound = True
             if link.is_open and link.bound_as is not None:
                 with contextlib.suppress(TimeoutError, LinkClosed):
                     await asyncio.wait_for(link.request(Command.UNBIND, timeout=2.0), 2.0)
@@ -245,7 +255,16 @@ class SmppChannel:
                 attempt = 0
                 await asyncio.wait([link.closed for link in self._links],
                                    return_when=asyncio.FIRST_COMPLETED)
-                log.warning("channel %s: link lost; reconnecting", self.name)
+                # A split bind's first link closes while `stop` still unbinds the second:
+                # that is our own shutdown, not a lost link, and nothing binds again.
+                if self._stopping.is_set():
+                    log.info("channel %s: unbound", self.name)
+                    return
+                if any(link.unbound for link in self._links):
+                    log.info("channel %s: the carrier unbound cleanly; binding again",
+                             self.name)
+                else:
+                    log.warning("channel %s: link lost; reconnecting", self.name)
             except (OSError, TimeoutError, LinkClosed, BindRefused) as exc:
                 log.warning("channel %s: cannot bind to %s:%d: %s", self.name,
                             self.config.host, self.config.port, exc)
@@ -439,6 +458,7 @@ class SmppChannel:
             self._inbox.append((link, pdu))
             self._inbox_ready.set()
         elif pdu.command is Command.UNBIND:
+            link.unbound = True
             link.respond(pdu)
             link.close()
         else:
@@ -524,7 +544,11 @@ class SmppChannel:
         remote_id = self.parts.resolve(self.config.ids.of_receipt(parsed.remote_id), code)
         if remote_id is None:  # a part of a long message that does not decide it
             return None
-        return Receipt(self.name, remote_id, code, now, raw=parsed.raw)
+        # The handset and the submit date let the store match a receipt whose id matches
+        # nothing to a message whose submit answer was lost (docs/channels.md).
+        return Receipt(self.name, remote_id, code, now, parsed.raw, status.value,
+                       handset_number(peek_source(body)),
+                       submitted_at(parsed.raw, self.config.receipt_utc_offset))
 
     def _uplink(self, reply: Reply[tuple[Link, int]], now: datetime,
                 answers: list[tuple[Link, int]]) -> Uplink:

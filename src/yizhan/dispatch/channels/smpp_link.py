@@ -73,6 +73,9 @@ class Link(asyncio.Protocol):
         self.bound_as: Command | None = None
         """The bind command this link was bound with (set by its owner)."""
         self.system_id = ""
+        self.unbound = False
+        """Set by the owner when this link ends with an unbind (sent or received): a clean
+        close, not a lost link."""
         self._on_request = on_request
         self._raw = {int(command): command for command in raw_requests}
         """Requests handed over undecoded: their Pdu's body is the encoded body (bytes)."""

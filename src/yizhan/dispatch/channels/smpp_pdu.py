@@ -436,13 +436,24 @@ def peek_receipt(body: bytes) -> tuple[int, bytes, bytes | None, bytes | None]:
         raise PduError(f"malformed short message: {exc}") from None
 
 
-def peek_destination(body: bytes) -> str:
-    """destination_addr of an encoded submit_sm / deliver_sm body, the rest unread (the
-    scripted simulator's hot path)."""
+def peek_source(body: bytes) -> str:
+    """source_addr of an encoded deliver_sm body (a receipt's handset), the rest unread."""
+    try:
+        start = body.index(0) + 3  # after service_type and the source's TON/NPI
+        return body[start:body.index(0, start)].decode("latin-1")
+    except ValueError as exc:
+        raise PduError(f"malformed short message: {exc}") from None
+
+
+def peek_addresses(body: bytes) -> tuple[str, str]:
+    """source_addr and destination_addr of an encoded submit_sm / deliver_sm body, the rest
+    unread (the scripted simulator's hot path: a receipt goes back between the two)."""
     try:
         find = body.index
-        start = find(0, find(0) + 3) + 3  # after service_type, source_addr and their TON/NPI
-        return body[start:find(0, start)].decode("latin-1")
+        start = find(0) + 3  # after service_type and the source's TON/NPI
+        end = find(0, start)
+        return (body[start:end].decode("latin-1"),
+                body[end + 3:find(0, end + 3)].decode("latin-1"))
     except ValueError as exc:
         raise PduError(f"malformed short message: {exc}") from None
 

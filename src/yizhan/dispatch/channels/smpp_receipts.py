@@ -21,7 +21,9 @@ import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import NamedTuple
 
 from yizhan.dispatch.channels.smpp_pdu import (
@@ -133,6 +135,42 @@ def read_receipt(short_message: bytes, tlv_id: bytes | None,
         except ValueError:
             code = "UNKNOWN"
     return ParsedReceipt(remote_id, code, err, raw)
+
+
+def submitted_at(raw: str, utc_offset: float = 0.0) -> datetime | None:
+    """The `submit date:` of a receipt text (YYMMDDhhmm, or with seconds, written
+    `utc_offset` hours east of UTC) as a UTC time; None when there is none."""
+    at = raw.find("submit date:")
+    return None if at < 0 else _receipt_time(raw[at + 12:at + 24], utc_offset)
+
+
+@lru_cache(maxsize=64)
+def _receipt_time(field: str, utc_offset: float) -> datetime | None:
+    """Cached by the 12 characters after `submit date:`: a carrier's receipts share a
+    handful of minutes, and parsing a date costs more than the rest of a receipt."""
+    value = field.split(" ", 1)[0]
+    if not value.isdigit() or len(value) not in (10, 12):
+        return None
+    try:
+        local = datetime.strptime(value, "%y%m%d%H%M%S" if len(value) == 12 else "%y%m%d%H%M")
+    except ValueError:
+        return None
+    return (local - timedelta(hours=utc_offset)).replace(tzinfo=UTC)
+
+
+def handset_number(address: str) -> str:
+    """A receipt's source address as the store writes numbers (+country code): a mainland
+    number may come bare (13800138000), with 86, or international."""
+    if address.isdigit() and address[0] != "0":  # the common shapes, at once
+        return "+86" + address if len(address) == 11 and address[0] == "1" else "+" + address
+    digits = address.lstrip("+")
+    if digits.startswith("00"):
+        digits = digits[2:]
+    if not digits.isdigit():
+        return ""
+    if len(digits) == 11 and digits.startswith("1"):
+        digits = "86" + digits
+    return "+" + digits
 
 
 def receipt_text(remote_id: str, code: str, *, err: str = "000", submitted: str = "",

@@ -13,9 +13,13 @@ It speaks the same codec as the ESME channel (`smpp_pdu`, `smpp_link`) and serve
   the next PDU with `expect`, answers it with `answer` (any status), and pushes `receipt`s and
   `uplink`s whose deliver_sm_resp it can await, or `drop`s the link.
 
-Receipts wait in one timer heap, not a task each, and go to a receiver (or transceiver) bind
-of the same system_id; while none is bound they are held, as an SMSC stores them. A receipt
-the ESME does not acknowledge with ESME_ROK is offered again after `RETRY_SECONDS`.
+Receipts are written as SMSCs write them: one per submit_sm (so one per part of a long
+message), from the handset to the number the message came from, with the submit and done
+dates (`Reported`). They wait in one timer heap, not a task each, and go to a receiver (or
+transceiver) bind of the same system_id; while none is bound they are held, as an SMSC
+stores them. A receipt the ESME does not acknowledge with ESME_ROK is offered again after
+`RETRY_SECONDS`. A bind is checked against `accounts` (system_id -> password), as a
+carrier checks it.
 
 It must never be the benchmark's bottleneck, so the scripted path is lean: submit_sm_resp and
 receipts are written from pre-encoded parts (`SubmitTemplate`), and a receipt is its own
@@ -30,8 +34,13 @@ import heapq
 import itertools
 import logging
 import struct
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Literal, NamedTuple
 
 from yizhan.dispatch.channels.simulator import Outcome, Script
 from yizhan.dispatch.channels.smpp_link import Link, LinkClosed
@@ -53,7 +62,7 @@ from yizhan.dispatch.channels.smpp_pdu import (
     decode_short_message,
     encode_body,
     parse_status,
-    peek_destination,
+    peek_addresses,
     text_of,
     tlv_int,
 )
@@ -122,8 +131,13 @@ class _Due:
 class SmscServer:
     def __init__(self, script: Script | None = None, *, system_id: str = "",
                  password: str = "", manual: bool = False, max_per_second: float = 0.0,
-                 receipt_ids: Literal["same", "decimal", "padded"] = "same") -> None:
+                 receipt_ids: Literal["same", "decimal", "padded"] = "same",
+                 accounts: Mapping[str, str] | None = None) -> None:
         self.script = script or Script()
+        self.accounts = dict(accounts or ({system_id: password} if system_id else {}))
+        """system_id -> password of every ESME allowed to bind (empty: any system_id, and
+        `password` if one is given): a bind with another system_id is refused with
+        ESME_RINVSYSID, one with a wrong password with ESME_RINVPASWD."""
         self.manual = manual
         self.max_per_second = max_per_second
         self.receipt_ids = receipt_ids
@@ -144,9 +158,12 @@ class SmscServer:
         self._server: asyncio.Server | None = None
         self._window_start = 0.0
         self._in_window = 0
-        self._receipt_head = SubmitTemplate().body("", "", b"", 0, ESM_RECEIPT)[:-1]
-        """A receipt's deliver_sm body up to its sm_length (every field before is fixed)."""
-        self._receipt_tails: dict[tuple[str, str], bytes] = {}
+        self._receipt_template = SubmitTemplate(source_ton=1, source_npi=1, dest_npi=1)
+        """A receipt's deliver_sm: from the handset (international number) to the number the
+        message was sent from, as an SMSC writes it."""
+        self._receipt_tails: dict[tuple[str, str, str, str], bytes] = {}
+        self._reported: OrderedDict[str, Reported] = OrderedDict()
+        """Manual mode: what each answered submit's receipt says besides its id."""
         self._last_receiver: Link | None = None
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -187,12 +204,21 @@ class SmscServer:
             return ""
         remote_id = message_id if message_id is not None else self._next_id()
         incoming.link.respond(incoming.pdu, status, MessageIdResp(remote_id))
+        self._reported[remote_id] = reported_for(incoming.message)
+        if len(self._reported) > 10_000:
+            self._reported.popitem(last=False)
         return remote_id
 
     async def receipt(self, message_id: str, code: str = DELIVERED, *, err: str = "000",
-                      tlvs: bool = True, link: Link | None = None) -> Pdu:
-        """Send a delivery receipt; returns the ESME's deliver_sm_resp when it comes."""
-        return await self._deliver(self._receipt_body(message_id, code, err, tlvs), link)
+                      tlvs: bool = True, link: Link | None = None,
+                      of: Incoming | None = None) -> Pdu:
+        """Send a delivery receipt; returns the ESME's deliver_sm_resp when it comes. Its
+        addresses and submit date are those of the submit it reports on: the one answered
+        with `message_id`, or `of` (a submit left unanswered)."""
+        reported = reported_for(of.message) if of is not None else \
+            self._reported.get(message_id, Reported())
+        return await self._deliver(self._receipt_body(message_id, code, err, tlvs, reported),
+                                   link)
 
     async def uplink(self, phone: str, dest: str, text: str, link: Link | None = None) -> Pdu:
         """A handset's reply to `dest` (106 + channel + extension); returns the answer."""
@@ -247,11 +273,11 @@ class SmscServer:
         if link.bound_as is not None:
             link.respond(pdu, Status.RALYBND)
             return
-        if self.system_id and bind.system_id != self.system_id:
-            link.respond(pdu, Status.RINVSYSID)
-            return
-        if self.password and bind.password != self.password:
-            link.respond(pdu, Status.RINVPASWD)
+        refusal = self._refusal(bind)
+        if refusal is not None:
+            log.info("smsc: bind as %r refused: %s", bind.system_id,
+                     "unknown system_id" if refusal == Status.RINVSYSID else "wrong password")
+            link.respond(pdu, refusal)
             return
         link.bound_as = pdu.command
         link.system_id = bind.system_id
@@ -264,6 +290,17 @@ class SmscServer:
             for item in held:
                 self._schedule(item)
 
+    def _refusal(self, bind: Bind) -> int | None:
+        """The status refusing this bind's credentials, or None to accept them."""
+        if self.accounts:
+            expected = self.accounts.get(bind.system_id)
+            if expected is None:
+                return Status.RINVSYSID
+            return None if bind.password == expected else Status.RINVPASWD
+        if self.password and bind.password != self.password:
+            return Status.RINVPASWD
+        return None
+
     def _forget(self, link: Link) -> None:
         if link in self.links:
             self.links.remove(link)
@@ -275,7 +312,8 @@ class SmscServer:
             link.write(Command.SUBMIT_SM_RESP, sequence, Status.RTHROTTLED, b"")
             return
         script = self.script
-        dest = peek_destination(body)  # read even when unscripted: a malformed one is nacked
+        # read even when unscripted: a malformed one is nacked
+        source, dest = peek_addresses(body)
         outcome = script.outcome(_e164(dest)) if script.numbers else script.default
         sm = decode_short_message(body) if script.keywords or outcome.uplink else None
         if outcome.submit != "accept":
@@ -291,20 +329,22 @@ class SmscServer:
                 return
         remote_id = self._next_id()
         code = (self._intercepted(sm) if sm is not None else "") or outcome.code
+        now = time.time()
+        reported = Reported(dest, source, stamp(now), stamp(now + outcome.delay))
         if outcome.receipt_first:
-            self._send_receipt(self._due(0, link.system_id,
-                                         self._receipt_body(remote_id, code, "000", True)))
+            self._send_receipt(self._due(0, link.system_id, self._receipt_body(
+                remote_id, code, "000", True, reported)))
         link.write(Command.SUBMIT_SM_RESP, sequence, Status.ROK,
                    remote_id.encode("latin-1") + b"\0")
         self.submitted += 1
-        self._follow_up(link.system_id, remote_id, code, sm, outcome)
+        self._follow_up(link.system_id, remote_id, code, sm, outcome, reported)
 
     def _follow_up(self, system_id: str, remote_id: str, code: str, sm: ShortMessage | None,
-                   outcome: Outcome) -> None:
+                   outcome: Outcome, reported: Reported) -> None:
         count = 0 if outcome.receipt_first else outcome.receipts
         delay = outcome.delay
         due = asyncio.get_running_loop().time() + delay if delay or outcome.uplink else 0.0
-        body = self._receipt_body(remote_id, code, "000", True) if count else b""
+        body = self._receipt_body(remote_id, code, "000", True, reported) if count else b""
         for _ in range(count):
             item = self._due(due, system_id, body)
             if delay:
@@ -338,27 +378,33 @@ class SmscServer:
 
     # ---- receipts -----------------------------------------------------------------------
 
-    def _receipt_body(self, remote_id: str, code: str, err: str, tlvs: bool) -> bytes:
-        """An encoded deliver_sm body carrying the standard receipt (and its TLVs)."""
+    def _receipt_body(self, remote_id: str, code: str, err: str, tlvs: bool,
+                      reported: Reported | None = None) -> bytes:
+        """An encoded deliver_sm body carrying the standard receipt (and its TLVs), from the
+        handset to the sender, with the submit's and the delivery's dates."""
+        reported = reported or Reported()
         written = remote_id
         if self.receipt_ids == "decimal":
             written = str(int(remote_id, 16))
         elif self.receipt_ids == "padded":
             written = remote_id.lower().rjust(16, "0")
-        # receipt_text(id, code, err) is "id:" + id + a tail that depends on code and err
-        # only: the tail is encoded once per pair (a script has a handful of codes)
-        tail = self._receipt_tails.get((code, err))
+        # receipt_text(id, ...) is "id:" + id + a tail that depends on the code, err and
+        # dates only: the tail is encoded once per combination (a script has a handful of
+        # codes, and the dates change once a minute)
+        key = (code, err, reported.submitted, reported.done)
+        tail = self._receipt_tails.get(key)
         if tail is None:
             if len(self._receipt_tails) > 1000:
                 self._receipt_tails.clear()
-            tail = receipt_text("", code, err=err)[3:].encode("latin-1")
-            self._receipt_tails[code, err] = tail
+            tail = receipt_text("", code, err=err, submitted=reported.submitted,
+                                done=reported.done)[3:].encode("latin-1")
+            self._receipt_tails[key] = tail
         written_id = written.encode("latin-1")
-        head = (self._receipt_head, bytes((3 + len(written_id) + len(tail),)), b"id:",
-                written_id, tail)
+        body = self._receipt_template.body(reported.handset, reported.sender,
+                                           b"".join((b"id:", written_id, tail)), 0, ESM_RECEIPT)
         if not tlvs:
-            return b"".join(head)
-        return b"".join((*head, _RECEIPTED_ID.pack(Tag.RECEIPTED_MESSAGE_ID, len(written_id) + 1),
+            return body
+        return b"".join((body, _RECEIPTED_ID.pack(Tag.RECEIPTED_MESSAGE_ID, len(written_id) + 1),
                          written_id, b"\0", _STATE_TLVS.get(code, _STATE_TLVS["UNDELIV"])))
 
     def _schedule(self, item: _Due) -> None:
@@ -407,6 +453,33 @@ class SmscServer:
                 self._last_receiver = link
                 return link
         return None
+
+
+class Reported(NamedTuple):
+    """What a receipt says about its submit besides the id: the addresses swapped (the
+    receipt comes from the handset, to the number the message was sent from) and the dates
+    (`stamp`)."""
+
+    handset: str = ""
+    sender: str = ""
+    submitted: str = ""
+    done: str = ""
+
+
+def reported_for(submit: ShortMessage) -> Reported:
+    """A receipt's addresses and dates for a submit delivered now (the manual simulator)."""
+    now = stamp(time.time())
+    return Reported(submit.destination_addr, submit.source_addr, now, now)
+
+
+def stamp(at: float) -> str:
+    """A receipt date as SMSCs write it: YYMMDDhhmm (the simulator's is in UTC)."""
+    return _minute_stamp(int(at // 60))
+
+
+@lru_cache(maxsize=16)
+def _minute_stamp(minute: int) -> str:
+    return datetime.fromtimestamp(minute * 60, UTC).strftime("%y%m%d%H%M")
 
 
 def _uplink_body(phone: str, dest: str, text: str) -> ShortMessage:
