@@ -46,6 +46,14 @@ class Settings(BaseSettings):
         "en", description="Language of messages when the request does not ask (Accept-Language).")
     log_level: str = Field("INFO", description="Logging level of the yizhan.* loggers.")
 
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest request body the API reads, in bytes, on "
+        "every route (RequestTooLarge, HTTP 413, beyond it, answered as soon as Content-Length "
+        "or the bytes received pass it, without reading the rest). A 1000-number send is "
+        "about 15 KB.")
+    max_header_bytes: int = Field(
+        32_768, ge=1024, description="Largest total size of a request's header names and "
+        "values, in bytes (HeadersTooLarge, HTTP 431, beyond it).")
     api_rate_limit: int = Field(
         5000, ge=0, description="Most API requests per second per account in one process "
         "(Throttling.User beyond it); 0 turns the limit off.")

@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
@@ -14,6 +16,7 @@ from starlette.responses import Response
 from yizhan.api.errors import json_response, refusal_response, request_id
 from yizhan.api.rest import AccountDep
 from yizhan.domain.errors import Refusal
+from yizhan.domain.ids import BIZ_ID_PATTERN
 from yizhan.domain.model import MessageStatus, TemplateType
 from yizhan.domain.timezone import china_day_bounds, china_today
 from yizhan.records.export import failed_csv
@@ -63,7 +66,8 @@ async def statistics(
 @router.get("/exports/failed-numbers", summary="Failed numbers as CSV, ready to send again")
 async def failed_numbers(
     request: Request, account: AccountDep,
-    biz_id: str | None = Query(None, description="One send request."),
+    biz_id: str | None = Query(None, description="One send request.",
+                               pattern=BIZ_ID_PATTERN),
     start_date: date | None = Query(None, description="First China day of a period."),
     end_date: date | None = Query(None, description="Last China day [default: start_date]."),
     include_unknown: bool = Query(False, description="Also numbers whose outcome is unknown."),
@@ -83,7 +87,14 @@ async def failed_numbers(
         name = f"{days[0].isoformat()}_{days[1].isoformat()}"
     else:
         return refusal_response(request, Refusal("MissingParameter", "biz_id or start_date"))
-    name = f"failed-{name}.csv"
     return Response(failed_csv(found), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+                    headers={"Content-Disposition": attachment(f"failed-{name}.csv")})
+
+
+def attachment(name: str) -> str:
+    """A Content-Disposition naming a download, per RFC 6266: `filename*` carries the name
+    in UTF-8, `filename` an ASCII fallback with anything but letters, digits, `.`, `_` and
+    `-` replaced (no quote, `;` or path can reach the header, whatever the name holds)."""
+    fallback = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 

@@ -18,12 +18,13 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from yizhan.api.errors import json_response, refusal_response, request_id
 from yizhan.domain.errors import Refusal
+from yizhan.domain.ids import BIZ_ID_PATTERN, MAX_MESSAGE_ID
 from yizhan.domain.model import Account, Message, PhoneNumber
 from yizhan.domain.timezone import china_day_bounds, china_today
 from yizhan.intake import SendRequest
@@ -135,7 +136,9 @@ async def send(request: Request) -> Response:
 
 
 @router.get("/messages/{message_id}", summary="One message")
-async def get_message(message_id: int, request: Request, account: AccountDep) -> Response:
+async def get_message(request: Request, account: AccountDep, message_id: int = Path(
+        ge=1, le=MAX_MESSAGE_ID, description="A message id (`message_id` of a send).")
+                      ) -> Response:
     message = await request.app.state.store.message(account.id, message_id)
     if message is None:
         return refusal_response(request, Refusal("MessageNotFound", str(message_id)))
@@ -146,7 +149,8 @@ async def get_message(message_id: int, request: Request, account: AccountDep) ->
 @router.get("/messages", summary="Messages of a BizId, or of a number on a day")
 async def list_messages(
     request: Request, account: AccountDep,
-    biz_id: str | None = Query(None, description="The BizId of a send request."),
+    biz_id: str | None = Query(None, description="The BizId of a send request.",
+                               pattern=BIZ_ID_PATTERN),
     phone_number: str | None = Query(None, description="A destination number."),
     day: date | None = Query(None, alias="date",
                              description="China calendar day (YYYY-MM-DD); default today."),

@@ -99,6 +99,21 @@ _CODES: tuple[ErrorCode, ...] = (
               "\"queue\" (PUT /v1/push) to pull them, or receive them at your push URL.",
               "该类消息未设置为队列拉取：请将其目标设为 \"queue\"（PUT /v1/push）后拉取，"
               "或在推送地址接收。"),
+    # Limits and shapes of HTTP requests (issue 14; docs/api.md, "Limits").
+    ErrorCode("RequestTooLarge", 413,
+              "The request body is larger than the server accepts (setting max_body_bytes, "
+              "1 MiB by default; a 1000-number send is about 15 KB): send fewer numbers per "
+              "request.",
+              "请求体超过服务器接受的大小（设置项 max_body_bytes，默认 1 MiB；"
+              "1000 个号码的发送请求约 15 KB），请减少单次请求的号码数量。"),
+    ErrorCode("HeadersTooLarge", 431,
+              "The request headers are larger than the server accepts (setting "
+              "max_header_bytes, 32 KiB by default).",
+              "请求头超过服务器接受的大小（设置项 max_header_bytes，默认 32 KiB）。"),
+    ErrorCode("MethodNotAllowed", 405,
+              "This URL does not take this HTTP method; the Allow header lists the ones it "
+              "takes.",
+              "该 URL 不支持此 HTTP 方法，可用的方法见响应头 Allow。"),
     ErrorCode("InternalError", 500,
               "The request processing has failed due to some unknown error.",
               "请求处理失败，发生未知错误。"),
