@@ -1,7 +1,7 @@
 """The FastAPI application factory: routes, error handlers, shared services on app.state.
 
-OpenAPI is served at /docs and /openapi.json. `GET /healthz` answers without touching the
-store (the benchmarks use it as the stack's ceiling).
+OpenAPI is served at /openapi.json, and read at /docs (`docs.py`, no CDN). `GET /healthz`
+answers without touching the store (the benchmarks use it as the stack's ceiling).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from yizhan import __version__
-from yizhan.api import errors, frequency, push, records, rest
+from yizhan.api import docs, errors, frequency, push, records, rest
 from yizhan.api.aliyun.endpoint import (
     JSON_UTF8,
     AliyunServices,
@@ -57,7 +57,9 @@ class ApiServices:
 def create_app(services: ApiServices) -> FastAPI:
     app = FastAPI(title="Yizhan SMS", version=__version__,
                   description="Native REST API of Yizhan. Authenticate with HTTP Basic: "
-                  "AccessKey id as user name, secret as password.")
+                  "AccessKey id as user name, secret as password.",
+                  docs_url=None, redoc_url=None)
+    docs.serve_docs(app)
     app.state.store = services.store
     app.state.intake = services.intake
     app.state.auth = services.auth
