@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -58,8 +58,9 @@ def create_app(services: ApiServices) -> FastAPI:
     app = FastAPI(title="Yizhan SMS", version=__version__,
                   description="Native REST API of Yizhan. Authenticate with HTTP Basic: "
                   "AccessKey id as user name, secret as password.",
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None, dependencies=[Depends(rest.known_query)])
     docs.serve_docs(app)
+    app.openapi = lambda: docs.openapi_document(app)  # type: ignore[method-assign]
     app.state.store = services.store
     app.state.intake = services.intake
     app.state.auth = services.auth
@@ -79,14 +80,16 @@ def create_app(services: ApiServices) -> FastAPI:
     app.add_exception_handler(HTTPException, errors.on_http_error)
     app.add_exception_handler(Exception, errors.on_unexpected)
 
-    @app.get("/healthz", tags=["operations"], summary="Liveness; touches nothing")
+    @app.get("/healthz", tags=["operations"], summary="Liveness; touches nothing",
+             responses=errors.error_responses(authenticated=False))
     async def healthz() -> Response:
         return errors.json_response({"status": "ok"})
 
     metrics = services.metrics
 
     @app.get("/metrics", tags=["operations"], summary="Counters in the Prometheus text format",
-             response_class=PlainTextResponse)
+             response_class=PlainTextResponse,
+             responses=errors.error_responses(authenticated=False))
     async def metrics_text() -> Response:
         body = metrics.render() if metrics is not None else b""
         return Response(body, media_type=METRICS_TYPE)

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 import orjson
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
-from yizhan.domain.errors import Lang, Refusal
+from yizhan.domain.errors import Lang, Refusal, lookup
 
 
 def request_id() -> str:
@@ -33,6 +35,33 @@ _BLOCK = 256
 _random: list[int] = []
 _UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
 _UUID4_SET = (0x4000 << 64) | (0x8000 << 48)  # version 4, RFC 4122 variant
+
+
+class ErrorBody(BaseModel):
+    """Every refusal of the native API."""
+
+    request_id: str = Field(description="The request's id; also the error id in the server "
+                            "log for InternalError.")
+    code: str = Field(description="A code of docs/errors.md (never translated).")
+    message: str = Field(description="What was wrong and what to do (Accept-Language).")
+
+
+EVERY_ROUTE = ("InvalidParameter", "RequestTooLarge", "HeadersTooLarge", "InternalError")
+"""Codes any route can give: a query string that is not UTF-8, the size limits, a bug."""
+AUTHENTICATED = ("Unauthorized", "InvalidAccessKeyId.Inactive")
+
+
+def error_responses(*codes: str, authenticated: bool = True) -> dict[int | str, Any]:
+    """The OpenAPI `responses` of a route's refusals: one entry per HTTP status, with the
+    error body and the codes (docs/errors.md) the route can answer with that status."""
+    by_status: dict[int, list[str]] = {}
+    for code in (*codes, *(AUTHENTICATED if authenticated else ()), *EVERY_ROUTE):
+        listed = by_status.setdefault(lookup(code).http_status, [])
+        if code not in listed:
+            listed.append(code)
+    return {status: {"model": ErrorBody, "description": "Refused: " + ", ".join(
+        f"`{code}`" for code in listed) + " (docs/errors.md)."}
+        for status, listed in sorted(by_status.items())}
 
 
 def language(request: Request) -> Lang:
