@@ -184,6 +184,19 @@ async def test_ids_out_of_their_shape_are_refused_with_400(running: Running) -> 
     expect(await c.get("/v1/messages/9223372036854775807"), 404, "MessageNotFound")
 
 
+async def test_unknown_query_parameters_and_loose_dates_are_refused(running: Running) -> None:
+    """Issue 14 point 7 (what schemathesis found): a misspelt parameter was ignored silently
+    (`bizid=` listed nothing, with 200), and `date=0` was read as 1970-01-01."""
+    c = running.client
+    r = expect(await c.get("/v1/messages", params={"bizid": "1^0"}), 400, "InvalidParameter")
+    assert "bizid" in r["message"]
+    expect(await c.get("/v1/messages", params={"phone_number": "13800138000", "date": "0"}),
+           400, "InvalidParameter")
+    expect(await c.get("/v1/statistics", params={"start_date": "0"}), 400, "InvalidParameter")
+    assert (await c.get("/v1/statistics", params={"start_date": "2026-01-01",
+                                                  "end_date": "2026-01-02"})).status_code == 200
+
+
 async def test_another_accounts_message_is_not_found(running: Running) -> None:
     sent = (await running.client.post("/v1/messages", json=send_body(running))).json()
     store, now = running.yz.store, running.yz.clock.now()

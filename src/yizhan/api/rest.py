@@ -64,7 +64,7 @@ async def known_query(request: Request) -> None:
     """Refuse query parameters the route does not take (`sign-name=` for `sign_name=`
     would otherwise be ignored silently, and the answer would be about something else)."""
     route = request.scope.get("route")
-    if not isinstance(route, APIRoute) or not request.query_params:
+    if not request.scope["query_string"] or not isinstance(route, APIRoute):
         return
     unknown = sorted(set(request.query_params) - _query_names(route))
     if unknown:
