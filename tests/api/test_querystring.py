@@ -7,6 +7,7 @@ import base64
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 import pytest
 
 from tests.api.aliyun.test_rpc_wire import creds, signed_query
@@ -71,3 +72,19 @@ async def test_raw_utf8_in_a_signed_rpc_get_is_read_as_utf8(running: Running) ->
     assert answer.json()["SignName"] == name
     broken = await get(running, target.replace(name, "%E9%A9").encode(), auth=False)
     assert broken.status == 400 and broken.json()["Code"] == "InvalidParameter"
+
+
+async def test_a_nul_in_a_parameter_is_refused(running: Running) -> None:
+    """Issue 14 point 5: a NUL in a text parameter reached the store, and PostgreSQL, which
+    cannot hold one, answered InternalError (for `biz_id=%00`, a plain-text 500). Now it is
+    InvalidParameter on both APIs, in the query string and in the Alibaba API's form body."""
+    rest = await running.client.get("/v1/statistics", params={"sign_name": "a\x00"})
+    assert rest.status_code == 400 and rest.json()["code"] == "InvalidParameter"
+    assert "NUL" in rest.json()["message"]
+    query = signed_query(*creds(running), {"Action": "QuerySmsTemplate",
+                                           "TemplateCode": "SMS_\x00"})
+    async with httpx.AsyncClient(base_url=running.base_url) as client:
+        in_query = await client.post("/", params=query)
+        in_form = await client.post("/", data=query)
+    for answer in (in_query, in_form):
+        assert answer.status_code == 400 and answer.json()["Code"] == "InvalidParameter"

@@ -16,12 +16,17 @@ from urllib.parse import unquote_to_bytes
 
 from yizhan.domain.errors import Refusal
 
+NUL = Refusal("InvalidParameter", "a parameter holds a NUL character (%00), which no text "
+              "of Yizhan may hold")
 NOT_UTF8 = Refusal("InvalidParameter", "the query string is not valid UTF-8 (percent-encode "
                    "UTF-8 bytes, e.g. %E9%A9%BF%E7%AB%99 for 驿站)")
 
 
 def utf8_query(raw: bytes, *, check_escapes: bool) -> bytes | Refusal:
-    """`raw` with its non-ASCII bytes percent-escaped, or a refusal if it is not UTF-8."""
+    """`raw` with its non-ASCII bytes percent-escaped, or a refusal if it is not UTF-8 or
+    holds a NUL (which PostgreSQL refuses to store or compare: it answered InternalError)."""
+    if b"%00" in raw or b"\x00" in raw:
+        return NUL
     if raw.isascii():
         if check_escapes and b"%" in raw and not _is_utf8(unquote_to_bytes(raw)):
             return NOT_UTF8

@@ -23,7 +23,7 @@ from yizhan.api.aliyun import signing
 from yizhan.api.aliyun.actions import ACTIONS, SENDING, ActionContext, ActionServices, Result
 from yizhan.api.aliyun.auth import AliyunAuthenticator, Authenticated, SignatureMismatch
 from yizhan.api.errors import language_of, log_unexpected, request_id
-from yizhan.api.querystring import NOT_UTF8
+from yizhan.api.querystring import NOT_UTF8, NUL
 from yizhan.api.throttle import RateLimiter
 from yizhan.domain.errors import Lang, Refusal
 
@@ -69,6 +69,8 @@ async def handle_safely(services: AliyunServices, scope: Scope, body: bytes) -> 
 
 
 async def handle(services: AliyunServices, scope: Scope, body: bytes, rid: str) -> Reply:
+    if b"%00" in body:
+        return failure(services, scope, rid, NUL)
     try:
         signed = decode(scope, body)
     except UnicodeDecodeError:  # an escape (%E9 alone) that is no UTF-8 character
