@@ -54,6 +54,14 @@ class Settings(BaseSettings):
         None, description="The master key file (mode 0600); default: master.key in the data "
         "folder, created on the first start of an embedded (SQLite) store.")
 
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest request body the API reads, in bytes, on "
+        "every route (RequestTooLarge, HTTP 413, beyond it, answered as soon as Content-Length "
+        "or the bytes received pass it, without reading the rest). A 1000-number send is "
+        "about 15 KB.")
+    max_header_bytes: int = Field(
+        32_768, ge=1024, description="Largest total size of a request's header names and "
+        "values, in bytes (HeadersTooLarge, HTTP 431, beyond it).")
     api_rate_limit: int = Field(
         5000, ge=0, description="Most API requests per second per account in one process "
         "(Throttling.User beyond it); 0 turns the limit off.")

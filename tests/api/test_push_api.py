@@ -184,6 +184,10 @@ async def test_statistics_and_failed_numbers_match_the_records(running: Running)
     csv_by_day = await running.client.get("/v1/exports/failed-numbers",
                                           params={"start_date": today})
     assert csv_by_day.text == csv_by_biz.text
+    # RFC 6266: one filename, and its UTF-8 form in filename* (issue 14 point 5).
+    name = f"failed-{biz_id.split('^')[0]}.csv"
+    assert csv_by_biz.headers["content-disposition"] == (
+        f"attachment; filename=\"{name}\"; filename*=UTF-8''{name}")
 
 
 async def test_failed_numbers_say_whether_a_resend_can_succeed(running: Running) -> None:

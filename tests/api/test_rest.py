@@ -6,11 +6,13 @@ from __future__ import annotations
 import itertools
 import random
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
 
 from tests.conftest import Running, eventually
+from yizhan.api.records import attachment
 from yizhan.dispatch.channels.simulator import Outcome
 from yizhan.domain.model import KeyStatus
 
@@ -160,7 +162,54 @@ async def test_query_refusals(running: Running) -> None:
     expect(await c.get("/v1/messages", params={"biz_id": "1^0", "page_size": 0}), 400,
            "InvalidParameter")
     expect(await c.get("/v1/nowhere"), 404, "InvalidApi.NotFound")
-    expect(await c.delete("/v1/messages"), 404, "InvalidApi.NotFound")
+    r = await c.delete("/v1/messages")
+    expect(r, 405, "MethodNotAllowed")
+    assert set(r.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+
+
+async def test_trace_and_other_methods_answer_405_with_allow(running: Running) -> None:
+    """Issue 14 point 7: TRACE answered 404; a method a URL does not take is 405 with Allow,
+    on the native API and on the Alibaba-compatible endpoint alike."""
+    for path, allowed in (("/healthz", {"GET"}), ("/v1/messages", {"GET", "POST"}),
+                          ("/", {"GET", "POST"})):
+        r = await running.client.request("TRACE", path)
+        expect(r, 405, "MethodNotAllowed")
+        assert allowed <= set(r.headers["allow"].replace(" ", "").split(","))
+    expect(await running.client.request("TRACE", "/v1/nowhere"), 404, "InvalidApi.NotFound")
+
+
+async def test_ids_out_of_their_shape_are_refused_with_400(running: Running) -> None:
+    """Issue 14 point 5: an id past 2^63-1 answered 500 (the store's integer overflowed), a
+    BizId with a NUL or a Chinese character 500, in plain text for the NUL."""
+    c = running.client
+    for path, params in (("/v1/messages/9223372036854775808", None),
+                         ("/v1/messages/0", None), ("/v1/messages/-1", None),
+                         ("/v1/messages", {"biz_id": "驿"}),
+                         ("/v1/messages", {"biz_id": "\x00"}),
+                         ("/v1/exports/failed-numbers", {"biz_id": "驿"}),
+                         ("/v1/exports/failed-numbers", {"biz_id": "\x00"}),
+                         ("/v1/exports/failed-numbers",
+                          {"biz_id": 'a"; filename=../evil'})):
+        r = expect(await c.get(path, params=params), 400, "InvalidParameter")
+        # Says what is wrong: the id's name, or the NUL that no parameter may hold.
+        assert any(word in r["message"] for word in ("message_id", "biz_id", "NUL")), r
+    acked = await c.post("/v1/queue/SmsReport/ack",
+                         json={"receipt_handles": ["9223372036854775808"]})
+    expect(acked, 400, "InvalidParameter")
+    expect(await c.get("/v1/messages/9223372036854775807"), 404, "MessageNotFound")
+
+
+async def test_unknown_query_parameters_and_loose_dates_are_refused(running: Running) -> None:
+    """Issue 14 point 7 (what schemathesis found): a misspelt parameter was ignored silently
+    (`bizid=` listed nothing, with 200), and `date=0` was read as 1970-01-01."""
+    c = running.client
+    r = expect(await c.get("/v1/messages", params={"bizid": "1^0"}), 400, "InvalidParameter")
+    assert "bizid" in r["message"]
+    expect(await c.get("/v1/messages", params={"phone_number": "13800138000", "date": "0"}),
+           400, "InvalidParameter")
+    expect(await c.get("/v1/statistics", params={"start_date": "0"}), 400, "InvalidParameter")
+    assert (await c.get("/v1/statistics", params={"start_date": "2026-01-01",
+                                                  "end_date": "2026-01-02"})).status_code == 200
 
 
 async def test_another_accounts_message_is_not_found(running: Running) -> None:
@@ -179,3 +228,17 @@ async def test_messages_follow_accept_language(running: Running) -> None:
                                   headers={"Accept-Language": "zh-CN,zh;q=0.9"})
     body = expect(r, 400, "isv.MOBILE_NUMBER_ILLEGAL")
     assert body["message"].startswith("手机号码格式错误")
+
+
+def test_a_download_name_cannot_add_to_its_content_disposition() -> None:
+    """Issue 14 point 5: `biz_id=a"; filename=../evil` put a second filename into the
+    header. Whatever the name, the header has one `filename` (ASCII, nothing that ends the
+    quoted text) and one `filename*` (RFC 6266, the UTF-8 name percent-encoded)."""
+    header = attachment('failed-a"; filename=../evil驿.csv')
+    assert header == ("attachment; filename=\"failed-a___filename_.._evil_.csv\"; "
+                      "filename*=UTF-8''failed-a%22%3B%20filename%3D..%2Fevil%E9%A9%BF.csv")
+    kind, *params = header.split("; ")
+    assert kind == "attachment" and [p.split("=")[0] for p in params] == ["filename",
+                                                                        "filename*"]
+    assert unquote(params[1].removeprefix("filename*=UTF-8''")) == (
+        'failed-a"; filename=../evil驿.csv')

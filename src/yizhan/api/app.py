@@ -1,25 +1,37 @@
 """The FastAPI application factory: routes, error handlers, shared services on app.state.
 
-OpenAPI is served at /docs and /openapi.json. `GET /healthz` answers without touching the
-store (the benchmarks use it as the stack's ceiling).
+OpenAPI is served at /openapi.json, and read at /docs (`docs.py`, no CDN). `GET /healthz`
+answers without touching the store (the benchmarks use it as the stack's ceiling).
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import FastAPI
+import orjson
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from yizhan import __version__
-from yizhan.api import errors, frequency, push, records, rest
-from yizhan.api.aliyun.endpoint import JSON_UTF8, AliyunServices, handle, internal_error, rpc
+from yizhan.api import docs, errors, frequency, push, records, rest
+from yizhan.api.aliyun.endpoint import (
+    JSON_UTF8,
+    AliyunServices,
+    Reply,
+    failure,
+    handle_safely,
+    rpc,
+)
 from yizhan.api.auth import Authenticator
+from yizhan.api.errors import log_unexpected, logged, request_id
+from yizhan.api.limits import BodyTooLarge, HttpLimits, check_head, read_body, replay
+from yizhan.api.querystring import utf8_query
+from yizhan.domain.errors import Refusal
 from yizhan.domain.ports import Clock
 from yizhan.intake import Intake
 from yizhan.metrics import CONTENT_TYPE as METRICS_TYPE
@@ -44,12 +56,16 @@ class ApiServices:
     push_networks: PushNetworks = field(default_factory=PushNetworks)
     codes: CodeBook = PLATFORM_BOOK
     """The channels' code tables: records explain their codes with them."""
+    limits: HttpLimits = field(default_factory=HttpLimits)
 
 
 def create_app(services: ApiServices) -> FastAPI:
     app = FastAPI(title="Yizhan SMS", version=__version__,
                   description="Native REST API of Yizhan. Authenticate with HTTP Basic: "
-                  "AccessKey id as user name, secret as password.")
+                  "AccessKey id as user name, secret as password.",
+                  docs_url=None, redoc_url=None, dependencies=[Depends(rest.known_query)])
+    docs.serve_docs(app)
+    app.openapi = lambda: docs.openapi_document(app)  # type: ignore[method-assign]
     app.state.store = services.store
     app.state.intake = services.intake
     app.state.auth = services.auth
@@ -71,22 +87,22 @@ def create_app(services: ApiServices) -> FastAPI:
     app.add_exception_handler(HTTPException, errors.on_http_error)
     app.add_exception_handler(Exception, errors.on_unexpected)
 
-    @app.get("/healthz", tags=["operations"], summary="Liveness; touches nothing")
+    @app.get("/healthz", tags=["operations"], summary="Liveness; touches nothing",
+             responses=errors.error_responses(authenticated=False))
     async def healthz() -> Response:
         return errors.json_response({"status": "ok"})
 
     metrics = services.metrics
 
     @app.get("/metrics", tags=["operations"], summary="Counters in the Prometheus text format",
-             response_class=PlainTextResponse)
+             response_class=PlainTextResponse,
+             responses=errors.error_responses(authenticated=False))
     async def metrics_text() -> Response:
         body = metrics.render() if metrics is not None else b""
         return Response(body, media_type=METRICS_TYPE)
 
     return app
 
-
-log = logging.getLogger("yizhan.api")
 
 
 class FastPaths:
@@ -97,10 +113,14 @@ class FastPaths:
     validation, no OpenAPI, its own error answers); the seven middleware and routing layers
     in front of it cost about a tenth of a SendSms request's CPU (docs/benchmarks.md). The
     route stays registered on the FastAPI app as well, so both paths run the same handler.
+
+    Every request first meets the size limits (`limits.py`) and has its query string read
+    as UTF-8 (`querystring.py`), on both paths.
     """
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, limits: HttpLimits | None = None) -> None:
         self.app = app
+        self.limits = limits or HttpLimits()
 
     @property
     def state(self) -> Any:
@@ -108,40 +128,77 @@ class FastPaths:
         return self.app.state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] != "http" or scope["path"] != "/"
-                or scope["method"] not in ("GET", "POST")):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        services = self.app.state.aliyun
-        body = await read_body(receive)
-        if body is None:  # the client went away
-            return
+        rpc_path = scope["path"] == "/" and scope["method"] in ("GET", "POST")
+        refusal, streamed = check_head(scope, self.limits)
+        query = utf8_query(scope["query_string"], check_escapes=not rpc_path)
+        if isinstance(query, Refusal):
+            refusal = refusal or query
+        elif query is not scope["query_string"]:
+            scope = {**scope, "query_string": query}
+        if refusal is not None:
+            await self.refuse(scope, send, refusal, rpc_path)
+        elif rpc_path:
+            await self.rpc(scope, receive, send)
+        else:
+            await self.rest(scope, receive, send, streamed)
+
+    async def rest(self, scope: Scope, receive: Receive, send: Send, streamed: bool) -> None:
+        if streamed:  # no length announced: read up to the limit first
+            body = await self.body(scope, receive, send, False)
+            if body is None:
+                return
+            receive = replay(body, receive)
         try:
-            reply = await handle(services, scope, body)
-        except Exception:
-            log.exception("RPC request failed")
-            reply = internal_error(services, scope)
-        headers = [(b"content-type", JSON_UTF8_BYTES),
-                   (b"content-length", str(len(reply.body)).encode()),
-                   *((k.encode(), v.encode("latin-1")) for k, v in reply.headers.items())]
-        await send({"type": "http.response.start", "status": reply.status,
-                    "headers": headers})
-        await send({"type": "http.response.body", "body": reply.body})
+            await self.app(scope, receive, send)
+        except Exception as exc:
+            # FastAPI answered it (errors.on_unexpected, which logged it) and raised it
+            # again for the server, which would log it a second time.
+            if not logged(exc):  # raised after the answer had started
+                log_unexpected(exc, request_id(), f"{scope['method']} {scope['path']}")
+
+    async def rpc(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await self.body(scope, receive, send, True)
+        if body is not None:
+            await send_reply(send, await handle_safely(self.app.state.aliyun, scope, body))
+
+    async def body(self, scope: Scope, receive: Receive, send: Send,
+                   rpc_path: bool) -> bytes | None:
+        """The whole body, or None when it was refused or the client went away."""
+        try:
+            return await read_body(receive, self.limits.max_body_bytes)
+        except BodyTooLarge as too_large:
+            await self.refuse(scope, send, too_large.refusal, rpc_path)
+            return None
+
+    async def refuse(self, scope: Scope, send: Send, refusal: Refusal, rpc_path: bool) -> None:
+        """Answer a request the limits refuse, in the shape of its API, and close the
+        connection: what the client still sends is not read."""
+        close = {"connection": "close"}
+        if rpc_path:
+            reply = failure(self.app.state.aliyun, scope, request_id(), refusal, close)
+            await send_reply(send, reply)
+            return
+        request = Request(scope)
+        lang = errors.language_of(request.headers.get("accept-language", ""),
+                                  self.app.state.default_language)
+        body = orjson.dumps(errors.refusal_json(refusal, lang))
+        await send_reply(send, Reply(refusal.error.http_status, body, close),
+                         b"application/json")
+
+
+async def send_reply(send: Send, reply: Reply, content_type: bytes = b"") -> None:
+    headers = [(b"content-type", content_type or JSON_UTF8_BYTES),
+               (b"content-length", str(len(reply.body)).encode()),
+               *((k.encode(), v.encode("latin-1")) for k, v in reply.headers.items())]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": reply.body})
 
 
 JSON_UTF8_BYTES = JSON_UTF8.encode()
 
 
-async def read_body(receive: Receive) -> bytes | None:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
 def create_asgi(services: ApiServices) -> FastPaths:
-    return FastPaths(create_app(services))
+    return FastPaths(create_app(services), services.limits)

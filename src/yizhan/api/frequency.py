@@ -22,7 +22,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from yizhan.api.errors import json_response, refusal_response, request_id
+from yizhan.api.errors import error_responses, json_response, refusal_response, request_id
 from yizhan.api.rest import AccountDep
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import Account, PhoneNumber
@@ -62,12 +62,15 @@ async def limits_json(settings: FrequencySettings, account: Account) -> dict[str
          "effective": min(r.limit, profile.limits.get(r.id, r.limit))} for r in RULES]}
 
 
-@router.get("/limits", summary="Frequency limits: the platform's, the account's own")
+@router.get("/limits", summary="Frequency limits: the platform's, the account's own",
+            responses=error_responses())
 async def get_limits(request: Request, account: AccountDep) -> Response:
     return _ok(**await limits_json(_settings(request), account))
 
 
-@router.put("/limits", summary="Set or remove the account's own lower limits", openapi_extra={
+@router.put("/limits", summary="Set or remove the account's own lower limits",
+            responses=error_responses("MissingParameter", "isv.INVALID_PARAMETERS"),
+            openapi_extra={
     "requestBody": {"required": True, "content": {"application/json": {"schema": {
         "type": "object", "properties": {"limits": {"type": "object", "additionalProperties": {
             "type": ["integer", "null"]}}}, "required": ["limits"]}}}}})
@@ -93,12 +96,16 @@ async def put_limits(request: Request, account: AccountDep) -> Response:
     return _ok(**await limits_json(settings, account))
 
 
-@router.get("/whitelist", summary="Numbers exempt from the platform's limits")
+@router.get("/whitelist", summary="Numbers exempt from the platform's limits",
+            responses=error_responses())
 async def get_whitelist(request: Request, account: AccountDep) -> Response:
     listed = await _settings(request).whitelist(account.id)
     return _ok(numbers=[{"phone_number": numbers.display(PhoneNumber(p)),
                          "added_at": at.isoformat()}
                         for p, at in listed])
+
+
+WHITELIST_CODES = ("isv.MOBILE_NUMBER_ILLEGAL", "isv.ENTERPRISE_ACCOUNT_REQUIRED")
 
 
 async def _whitelist(request: Request, account: Account, number: str,
@@ -116,17 +123,20 @@ async def _whitelist(request: Request, account: Account, number: str,
     return _ok(phone_number=numbers.display(phone), whitelisted=listed, changed=changed)
 
 
-@router.put("/whitelist/{number}", summary="Whitelist a number (enterprise accounts)")
+@router.put("/whitelist/{number}", summary="Whitelist a number (enterprise accounts)",
+            responses=error_responses(*WHITELIST_CODES))
 async def add_whitelist(number: str, request: Request, account: AccountDep) -> Response:
     return await _whitelist(request, account, number, True)
 
 
-@router.delete("/whitelist/{number}", summary="Remove a number from the whitelist")
+@router.delete("/whitelist/{number}", summary="Remove a number from the whitelist",
+               responses=error_responses(*WHITELIST_CODES))
 async def remove_whitelist(number: str, request: Request, account: AccountDep) -> Response:
     return await _whitelist(request, account, number, False)
 
 
-@router.get("/audit", summary="Changes of the account's frequency settings, latest first")
+@router.get("/audit", summary="Changes of the account's frequency settings, latest first",
+            responses=error_responses())
 async def get_audit(request: Request, account: AccountDep,
                     limit: int = Query(100, ge=1, le=1000)) -> Response:
     entries = await _settings(request).audit(account.id, limit)
@@ -144,7 +154,9 @@ def explanation_json(result: Explanation) -> dict[str, Any]:
                 "blocking": w.blocking} for w in result.windows]}
 
 
-@router.get("/explain", summary="Would a send pass frequency control now? (counts nothing)")
+@router.get("/explain", summary="Would a send pass frequency control now? (counts nothing)",
+            responses=error_responses("MissingParameter", "isv.MOBILE_NUMBER_ILLEGAL",
+                                      "isv.SMS_SIGNATURE_ILLEGAL", "isv.SMS_TEMPLATE_ILLEGAL"))
 async def explain(request: Request, account: AccountDep,
                   sign_name: str = Query(..., description="A signature of the account."),
                   template_code: str = Query(..., description="A template of the account."),

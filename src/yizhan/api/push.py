@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from yizhan.api.errors import json_response, refusal_response, request_id
+from yizhan.api.errors import error_responses, json_response, refusal_response, request_id
 from yizhan.api.rest import AccountDep
 from yizhan.domain.errors import Refusal
 from yizhan.domain.push import PushEndpoints
@@ -25,6 +25,7 @@ router = APIRouter(prefix="/v1", tags=["receipts and replies"])
 
 
 class PushBody(BaseModel):
+    model_config = ConfigDict(strict=True)
     receipt_url: str | None = Field(None, description="SmsReport: URL, \"queue\" or \"\".")
     uplink_url: str | None = Field(None, description="SmsUp: URL, \"queue\" or \"\".")
     review_url: str | None = Field(
@@ -33,6 +34,7 @@ class PushBody(BaseModel):
 
 
 class AckBody(BaseModel):
+    model_config = ConfigDict(strict=True)
     receipt_handles: list[str] = Field(description="Handles of received items.")
 
 
@@ -47,12 +49,14 @@ def ok(body: dict[str, Any]) -> Response:
     return json_response({"request_id": request_id(), "code": "OK", "message": "OK", **body})
 
 
-@router.get("/push", summary="Where receipts, replies and review results go")
+@router.get("/push", summary="Where receipts, replies and review results go",
+            responses=error_responses())
 async def get_push(request: Request, account: AccountDep) -> Response:
     return ok(endpoints_json(await request.app.state.store.push_endpoints(account.id)))
 
 
-@router.put("/push", summary="Set where receipts, replies and review results go")
+@router.put("/push", summary="Set where receipts, replies and review results go",
+            responses=error_responses("MissingParameter"))
 async def put_push(body: PushBody, request: Request, account: AccountDep) -> Response:
     targets: dict[str, str] = {}
     for name in ("receipt_url", "uplink_url", "review_url"):
@@ -68,7 +72,8 @@ async def put_push(body: PushBody, request: Request, account: AccountDep) -> Res
     return ok(endpoints_json(saved))
 
 
-@router.get("/queue/{message_type}", summary="Receive items of the pull queue (long poll)")
+@router.get("/queue/{message_type}", summary="Receive items of the pull queue (long poll)",
+            responses=error_responses("QueueNotEnabled"))
 async def receive(
     message_type: str, request: Request, account: AccountDep,
     max_items: int = Query(10, ge=1, le=queue.MAX_ITEMS),
@@ -86,7 +91,8 @@ async def receive(
     return ok({"items": found})
 
 
-@router.post("/queue/{message_type}/ack", summary="Acknowledge (delete) received items")
+@router.post("/queue/{message_type}/ack", summary="Acknowledge (delete) received items",
+             responses=error_responses("MissingParameter"))
 async def ack(message_type: str, body: AckBody, request: Request,
               account: AccountDep) -> Response:
     deleted = await queue.acknowledge(request.app.state.store, account.id,

@@ -6,20 +6,27 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from yizhan.api.errors import json_response, refusal_response, request_id
-from yizhan.api.rest import AccountDep
+from yizhan.api.errors import error_responses, json_response, refusal_response, request_id
+from yizhan.api.rest import AccountDep, IsoDate
 from yizhan.domain.errors import Refusal
+from yizhan.domain.ids import BIZ_ID_PATTERN
 from yizhan.domain.model import MessageStatus, TemplateType
 from yizhan.domain.timezone import china_day_bounds, china_today
 from yizhan.records.export import failed_csv, retryable
 from yizhan.storage.stats import DIMENSIONS
 
 router = APIRouter(prefix="/v1", tags=["records"])
+
+
+class CsvResponse(Response):
+    media_type = "text/csv"
 MAX_DAYS = 366
 
 
@@ -32,11 +39,12 @@ def period(request: Request, start: date | None, end: date | None) -> tuple[date
     return start, end
 
 
-@router.get("/statistics", summary="Statistics per day, signature, template, type, carrier")
+@router.get("/statistics", summary="Statistics per day, signature, template, type, carrier",
+            responses=error_responses())
 async def statistics(
     request: Request, account: AccountDep,
-    start_date: date | None = Query(None, description="First China day [default: end_date]."),
-    end_date: date | None = Query(None, description="Last China day [default: today]."),
+    start_date: IsoDate | None = Query(None, description="First China day [default: end_date]."),
+    end_date: IsoDate | None = Query(None, description="Last China day [default: today]."),
     group_by: str = Query("day", description="Comma-separated: " + ", ".join(DIMENSIONS)),
     template_type: TemplateType | None = Query(None),
     sign_name: str | None = Query(None),
@@ -60,12 +68,14 @@ async def statistics(
                                     "success_rate": round(r.success_rate, 4)} for r in rows]})
 
 
-@router.get("/exports/failed-numbers", summary="Failed numbers as CSV, ready to send again")
+@router.get("/exports/failed-numbers", summary="Failed numbers as CSV, ready to send again",
+            response_class=CsvResponse, responses=error_responses("MissingParameter"))
 async def failed_numbers(
     request: Request, account: AccountDep,
-    biz_id: str | None = Query(None, description="One send request."),
-    start_date: date | None = Query(None, description="First China day of a period."),
-    end_date: date | None = Query(None, description="Last China day [default: start_date]."),
+    biz_id: str | None = Query(None, description="One send request.",
+                               pattern=BIZ_ID_PATTERN),
+    start_date: IsoDate | None = Query(None, description="First China day of a period."),
+    end_date: IsoDate | None = Query(None, description="Last China day [default: start_date]."),
     include_unknown: bool = Query(False, description="Also numbers whose outcome is unknown."),
     retryable_only: bool = Query(False, description="Only numbers a resend can reach (the "
                                  "`resend` column is `yes`; docs/records.md)."),
@@ -87,7 +97,14 @@ async def failed_numbers(
         return refusal_response(request, Refusal("MissingParameter", "biz_id or start_date"))
     if retryable_only:
         found = retryable(found)
-    name = f"failed-{name}.csv"
     return Response(failed_csv(found), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+                    headers={"Content-Disposition": attachment(f"failed-{name}.csv")})
+
+
+def attachment(name: str) -> str:
+    """A Content-Disposition naming a download, per RFC 6266: `filename*` carries the name
+    in UTF-8, `filename` an ASCII fallback with anything but letters, digits, `.`, `_` and
+    `-` replaced (no quote, `;` or path can reach the header, whatever the name holds)."""
+    fallback = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 

@@ -14,16 +14,19 @@ registry's code and status (docs/api.md, docs/errors.md).
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.responses import Response
 
-from yizhan.api.errors import json_response, refusal_response, request_id
-from yizhan.domain.errors import Refusal
+from yizhan.api.errors import error_responses, json_response, refusal_response, request_id
+from yizhan.domain.errors import REGISTRY, Refusal
+from yizhan.domain.ids import BIZ_ID_PATTERN, MAX_MESSAGE_ID
 from yizhan.domain.model import Account, Message, PhoneNumber
 from yizhan.domain.timezone import china_day_bounds, china_today
 from yizhan.intake import SendRequest
@@ -56,6 +59,37 @@ async def on_auth_failed(request: Request, exc: Exception) -> Response:
 
 
 AccountDep = Annotated[Account, Depends(authenticated)]
+
+
+async def known_query(request: Request) -> None:
+    """Refuse query parameters the route does not take (`sign-name=` for `sign_name=`
+    would otherwise be ignored silently, and the answer would be about something else)."""
+    route = request.scope.get("route")
+    if not request.scope["query_string"] or not isinstance(route, APIRoute):
+        return
+    unknown = sorted(set(request.query_params) - _query_names(route))
+    if unknown:
+        raise HTTPException(400, f"unknown query parameter(s): {', '.join(unknown)}")
+
+
+def _query_names(route: APIRoute) -> frozenset[str]:
+    names: set[str] = set()
+    pending = [route.dependant]
+    while pending:  # the route's parameters, and those of its dependencies
+        dependant = pending.pop()
+        names.update(p.alias for p in dependant.query_params)
+        pending.extend(dependant.dependencies)
+    return frozenset(names)
+
+
+def _iso_date(value: object) -> object:
+    """Dates are YYYY-MM-DD: pydantic would also read `0` as 1970-01-01 (a timestamp)."""
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("a date as YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 
 class SendBody(BaseModel):
@@ -119,7 +153,12 @@ def parse_send(raw: bytes) -> SendRequest | Refusal:
     return SendRequest(code, [Recipient(p, sign, params) for p in phones if p != ""], out_id)
 
 
-@router.post("/messages", summary="Send an SMS to one or many numbers", openapi_extra={
+SEND_CODES = ("MissingParameter", *(code for code in REGISTRY if code.startswith("isv.")))
+"""A send meets every business rule: each of its refusals is an `isv.*` code."""
+
+
+@router.post("/messages", summary="Send an SMS to one or many numbers",
+             responses=error_responses(*SEND_CODES), openapi_extra={
     "requestBody": {"required": True, "content": {"application/json": {"schema": SEND_SCHEMA}}}})
 async def send(request: Request) -> Response:
     account = await request.app.state.auth.basic(request.headers.get("authorization"))
@@ -138,8 +177,11 @@ async def send(request: Request) -> Response:
                      for m in result.messages]})
 
 
-@router.get("/messages/{message_id}", summary="One message")
-async def get_message(message_id: int, request: Request, account: AccountDep) -> Response:
+@router.get("/messages/{message_id}", summary="One message",
+            responses=error_responses("MessageNotFound"))
+async def get_message(request: Request, account: AccountDep, message_id: int = Path(
+        ge=1, le=MAX_MESSAGE_ID, description="A message id (`message_id` of a send).")
+                      ) -> Response:
     message = await request.app.state.store.message(account.id, message_id)
     if message is None:
         return refusal_response(request, Refusal("MessageNotFound", str(message_id)))
@@ -147,12 +189,15 @@ async def get_message(message_id: int, request: Request, account: AccountDep) ->
                           **message_json(message, request.app.state.codes)})
 
 
-@router.get("/messages", summary="Messages of a BizId, or of a number on a day")
+@router.get("/messages", summary="Messages of a BizId, or of a number on a day",
+            responses=error_responses("MissingParameter", "BizIdNotFound",
+                                      "isv.MOBILE_NUMBER_ILLEGAL"))
 async def list_messages(
     request: Request, account: AccountDep,
-    biz_id: str | None = Query(None, description="The BizId of a send request."),
+    biz_id: str | None = Query(None, description="The BizId of a send request.",
+                               pattern=BIZ_ID_PATTERN),
     phone_number: str | None = Query(None, description="A destination number."),
-    day: date | None = Query(None, alias="date",
+    day: IsoDate | None = Query(None, alias="date",
                              description="China calendar day (YYYY-MM-DD); default today."),
     page: int = Query(1, ge=1),
     page_size: int = Query(20, ge=1, le=100),
@@ -181,6 +226,7 @@ async def list_messages(
 
 
 class TestNumberBody(BaseModel):
+    model_config = ConfigDict(strict=True)
     phone_number: str = Field(description="The number to bind, in any accepted format.",
                               examples=["13800138000"])
 
@@ -189,7 +235,8 @@ def _test_number_json(phone: str, at: datetime) -> dict[str, Any]:
     return {"phone_number": numbers.display(PhoneNumber(phone)), "created_at": at.isoformat()}
 
 
-@router.get("/test-numbers", summary="The account's bound test numbers", tags=["test numbers"])
+@router.get("/test-numbers", summary="The account's bound test numbers", tags=["test numbers"],
+            responses=error_responses())
 async def list_test_numbers(request: Request, account: AccountDep) -> Response:
     bound = await request.app.state.store.test_numbers(account.id)
     return json_response({"request_id": request_id(), "code": "OK", "message": "OK",
@@ -198,7 +245,9 @@ async def list_test_numbers(request: Request, account: AccountDep) -> Response:
 
 
 @router.post("/test-numbers", summary="Bind a test number: test signatures and templates "
-             "send only to bound numbers", tags=["test numbers"])
+             "send only to bound numbers", tags=["test numbers"],
+             responses=error_responses("MissingParameter", "isv.MOBILE_NUMBER_ILLEGAL",
+                                       "TestNumberLimit"))
 async def bind_test_number(body: TestNumberBody, request: Request,
                            account: AccountDep) -> Response:
     number = numbers.normalize(body.phone_number)
@@ -214,7 +263,8 @@ async def bind_test_number(body: TestNumberBody, request: Request,
 
 
 @router.delete("/test-numbers/{phone_number}", summary="Unbind a test number",
-               tags=["test numbers"])
+               tags=["test numbers"],
+               responses=error_responses("isv.MOBILE_NUMBER_ILLEGAL", "TestNumberNotFound"))
 async def unbind_test_number(phone_number: str, request: Request,
                              account: AccountDep) -> Response:
     number = numbers.normalize(phone_number)

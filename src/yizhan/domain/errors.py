@@ -105,6 +105,21 @@ _CODES: tuple[ErrorCode, ...] = (
               "unless the platform's operator allows their network (push_allowed_networks).",
               "推送地址必须是公网地址：环回、链路本地、私有、唯一本地、组播、未指定及云元数据地址"
               "均被拒绝，除非平台运维方允许其网段（push_allowed_networks）。"),
+    # Limits and shapes of HTTP requests (issue 14; docs/api.md, "Limits").
+    ErrorCode("RequestTooLarge", 413,
+              "The request body is larger than the server accepts (setting max_body_bytes, "
+              "1 MiB by default; a 1000-number send is about 15 KB): send fewer numbers per "
+              "request.",
+              "请求体超过服务器接受的大小（设置项 max_body_bytes，默认 1 MiB；"
+              "1000 个号码的发送请求约 15 KB），请减少单次请求的号码数量。"),
+    ErrorCode("HeadersTooLarge", 431,
+              "The request headers are larger than the server accepts (setting "
+              "max_header_bytes, 32 KiB by default).",
+              "请求头超过服务器接受的大小（设置项 max_header_bytes，默认 32 KiB）。"),
+    ErrorCode("MethodNotAllowed", 405,
+              "This URL does not take this HTTP method; the Allow header lists the ones it "
+              "takes.",
+              "该 URL 不支持此 HTTP 方法，可用的方法见响应头 Allow。"),
     ErrorCode("InternalError", 500,
               "The request processing has failed due to some unknown error.",
               "请求处理失败，发生未知错误。"),

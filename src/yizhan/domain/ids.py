@@ -10,6 +10,7 @@ the same generator number. A BizId is the first message id of a request, as `<id
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from datetime import datetime
@@ -17,6 +18,16 @@ from datetime import datetime
 from yizhan.domain.model import BizId, MessageId
 
 _EPOCH_MS = 1_704_067_200_000
+MAX_MESSAGE_ID = (1 << 63) - 1
+"""The largest message id (ids are 63-bit, a signed 64-bit column in the store)."""
+BIZ_ID_PATTERN = r"^[0-9]{1,19}\^0$"
+"""The shape of a BizId: a message id, `^0`. Refusing other text keeps NUL bytes and the
+like away from the store and from the names of exported files."""
+_BIZ_ID = re.compile(BIZ_ID_PATTERN)
+
+
+def is_biz_id(text: str) -> bool:
+    return _BIZ_ID.match(text) is not None
 _SEQ_BITS = 10
 _GEN_BITS = 12
 

@@ -71,6 +71,8 @@ async def acknowledge(store: QueueStore, account_id: int,
     try:
         ids = [int(h) for h in handles if h.strip()]
     except ValueError:
+        ids = [0]
+    if not all(0 < i < 1 << 63 for i in ids):  # the store's ids are signed 64-bit
         return Refusal("InvalidParameter", "receipt handles are the item ids received")
     if not ids:
         return Refusal("MissingParameter", "receipt handles")

@@ -3,9 +3,11 @@ repeated headers, request ids."""
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from urllib.parse import parse_qsl
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +23,14 @@ PIECES = st.sampled_from(["a", "B", "=", "&", "+", "%", "%2F", "%E4%B8%AD", "%zz
 @settings(max_examples=2000)
 @given(st.lists(PIECES, max_size=20).map("".join))
 def test_form_pairs_agree_with_parse_qsl(text: str) -> None:
-    expected = parse_qsl(text, keep_blank_values=True)
+    """... and refuse what parse_qsl refuses when strict: escapes that are not UTF-8 (issue
+    14 point 11; they used to become U+FFFD silently)."""
+    try:
+        expected = parse_qsl(text, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        with pytest.raises(UnicodeDecodeError):
+            form_pairs(text)
+        return
     assert form_pairs(text) == expected
     assert form_pairs(text) == expected  # again: short values now come from a cache
 
@@ -46,3 +55,11 @@ def test_request_ids_are_upper_case_uuid4_and_never_repeat() -> None:
     for rid in ids[:100]:
         parsed = uuid.UUID(rid)
         assert parsed.version == 4 and str(parsed).upper() == rid
+
+
+def test_consecutive_request_ids_share_no_prefix() -> None:
+    """Issue 14 point 27: RequestIds are random, as Alibaba's are; they used to count up from
+    a per-process prefix (...C56, ...C57), so consecutive ids shared their first 80 bits."""
+    ids = [request_id() for _ in range(1000)]
+    for first, second in itertools.pairwise(ids):
+        assert first.replace("-", "")[:20] != second.replace("-", "")[:20]

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from yizhan.domain.errors import Lang, Refusal
+from yizhan.domain.ids import is_biz_id
 from yizhan.domain.model import (
     Account,
     Message,
@@ -209,6 +210,8 @@ async def query_send_details(ctx: ActionContext) -> Result:
     start, end = china_day_bounds(day)
     store = ctx.services.store
     biz_id = ctx.params.get("BizId")
+    if biz_id and not is_biz_id(biz_id):
+        return Refusal("isv.INVALID_PARAMETERS", "BizId: the BizId a send answered, as 123^0")
     if biz_id:
         found = [m for m in await store.messages_by_biz(ctx.account.id, biz_id)
                  if m.phone == number and start <= m.created_at < end]

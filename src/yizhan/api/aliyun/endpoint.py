@@ -22,7 +22,8 @@ from starlette.types import Scope
 from yizhan.api.aliyun import signing
 from yizhan.api.aliyun.actions import ACTIONS, SENDING, ActionContext, ActionServices, Result
 from yizhan.api.aliyun.auth import AliyunAuthenticator, Authenticated, SignatureMismatch
-from yizhan.api.errors import language_of, request_id
+from yizhan.api.errors import language_of, log_unexpected, request_id
+from yizhan.api.querystring import NOT_UTF8, NUL
 from yizhan.api.throttle import RateLimiter
 from yizhan.domain.errors import Lang, Refusal
 
@@ -49,15 +50,31 @@ class Reply:
 
 
 async def rpc(request: Request) -> Response:
-    """The endpoint as a Starlette route (the server's `FastPaths` calls `handle` itself)."""
-    reply = await handle(request.app.state.aliyun, request.scope, await request.body())
+    """The endpoint as a Starlette route (the server's `FastPaths` calls `handle_safely`
+    itself)."""
+    reply = await handle_safely(request.app.state.aliyun, request.scope, await request.body())
     return Response(reply.body, status_code=reply.status, media_type=JSON_UTF8,
                     headers=reply.headers)
 
 
-async def handle(services: AliyunServices, scope: Scope, body: bytes) -> Reply:
+async def handle_safely(services: AliyunServices, scope: Scope, body: bytes) -> Reply:
+    """`handle`, with an unexpected error logged (traceback and error id) and answered as
+    InternalError carrying that id as its RequestId (issue 14 point 6)."""
     rid = request_id()
-    signed = decode(scope, body)
+    try:
+        return await handle(services, scope, body, rid)
+    except Exception as exc:
+        log_unexpected(exc, rid, f"{scope['method']} / (Alibaba-compatible API)")
+        return failure(services, scope, rid, Refusal("InternalError"))
+
+
+async def handle(services: AliyunServices, scope: Scope, body: bytes, rid: str) -> Reply:
+    if b"%00" in body:
+        return failure(services, scope, rid, NUL)
+    try:
+        signed = decode(scope, body)
+    except UnicodeDecodeError:  # an escape (%E9 alone) that is no UTF-8 character
+        return failure(services, scope, rid, NOT_UTF8)
     lang = language_of(signed.headers.get("accept-language", ""), services.default_language)
     host = signed.headers.get("host", "")
     params = signing.parameters(signed)
@@ -108,7 +125,7 @@ def decode(scope: Scope, body: bytes) -> signing.SignedRequest:
             headers[name] = f"{headers[name]},{value}" if name in headers else value
     form: list[tuple[str, str]] = []
     if body and headers.get("content-type", "").startswith(FORM):
-        form = form_pairs(body.decode("utf-8", "replace"))
+        form = form_pairs(body.decode("utf-8"))
     query = form_pairs(scope["query_string"].decode("latin-1"))
     return signing.SignedRequest(scope["method"], scope["path"], query, form, headers, body)
 
@@ -116,7 +133,8 @@ def decode(scope: Scope, body: bytes) -> signing.SignedRequest:
 def form_pairs(text: str) -> list[tuple[str, str]]:
     """`application/x-www-form-urlencoded` pairs, as `urllib.parse.parse_qsl(text,
     keep_blank_values=True)` reads them (`+` is a space, `%XX` UTF-8), at a third of its
-    cost: most names and values have nothing to decode."""
+    cost: most names and values have nothing to decode. Escapes that are not UTF-8 raise
+    UnicodeDecodeError where parse_qsl would put U+FFFD (issue 14 point 11)."""
     pairs = []
     for part in text.split("&"):
         if not part:
@@ -131,7 +149,7 @@ def form_pairs(text: str) -> list[tuple[str, str]]:
 
 
 def _unquote(text: str) -> str:
-    """`unquote(text, errors="replace")`, at a third of its cost or less: short texts that
+    """`unquote(text, errors="strict")`, at a third of its cost or less: short texts that
     repeat (a signature's name, which the SDKs send escaped as UTF-8) from a cache; the
     escapes of number lists and JSON (`,` `+` `"` `:` `{` `}`) by replacing; other ASCII text
     escape by escape."""
@@ -142,7 +160,7 @@ def _unquote(text: str) -> str:
 
 def _decode(text: str) -> str:
     if not text.isascii():  # (unquote reads such text as UTF-8 first)
-        return unquote(text, errors="replace")
+        return unquote(text, errors="strict")
     # None of these characters is a hex digit or `%`, so replacing them first cannot make
     # or break another escape: the result is what decoding escape by escape gives.
     short = (text.replace("%2C", ",").replace("%2B", "+").replace("%22", '"')
@@ -161,7 +179,7 @@ def _decode(text: str) -> str:
             out.append(piece[2:])
     decoded = "".join(out)
     if not decoded.isascii():  # the escaped bytes are UTF-8
-        decoded = decoded.encode("latin-1").decode("utf-8", "replace")
+        decoded = decoded.encode("latin-1").decode("utf-8")
     return decoded
 
 
@@ -187,11 +205,17 @@ def answer(rid: str, body: dict[str, Any], status: int = 200,
                  {"x-acs-request-id": rid, **(headers or {})})
 
 
-def internal_error(services: AliyunServices, scope: Scope) -> Reply:
-    headers = decode(scope, b"").headers
-    refusal = Refusal("InternalError")
-    lang = language_of(headers.get("accept-language", ""), services.default_language)
-    return error(request_id(), headers.get("host", ""), refusal, message_of(refusal, lang))
+def failure(services: AliyunServices, scope: Scope, rid: str, refusal: Refusal,
+            headers: dict[str, str] | None = None) -> Reply:
+    """The answer to a request refused before its parameters could be read (an internal
+    error, a body over the limit, text that is not UTF-8), in the endpoint's shape."""
+    names = {name.lower(): value for name, value in scope["headers"]}
+    lang = language_of(names.get(b"accept-language", b"").decode("latin-1"),
+                       services.default_language)
+    reply = error(rid, names.get(b"host", b"").decode("latin-1"), refusal,
+                  refusal.message(lang))
+    reply.headers.update(headers or {})
+    return reply
 
 
 def error(rid: str, host: str, refusal: Refusal, message: str) -> Reply:
