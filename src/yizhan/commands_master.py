@@ -9,7 +9,18 @@ from typing import Annotated
 
 import typer
 
-from yizhan.cli import ConfigFile, DatabaseUrl, DataDir, fail, keys_app, plain, run, settings_of
+from yizhan import server_lock
+from yizhan.cli import (
+    ConfigFile,
+    DatabaseUrl,
+    DataDir,
+    fail,
+    keys_app,
+    plain,
+    run,
+    settings_of,
+    store_name,
+)
 from yizhan.storage.sealing import MasterKeyError, decode_key, encode_key, new_key
 from yizhan.storage.store import SqlStore
 
@@ -33,6 +44,12 @@ def keys_rotate_master(
     """Re-seal every secret under a new master key in one transaction, then replace the key
     file. Stop every Yizhan process on the store first: they hold the old key."""
     settings = settings_of(data_dir, config, database_url)
+    server = server_lock.holder(settings.data_dir)
+    if server is not None and server.store in ("", store_name(settings)):
+        # A server keeps the old key in memory and could not read secrets sealed under the
+        # new one (the lock is this machine's: other machines' processes are the operator's).
+        raise fail(f"a Yizhan server is running on this store (pid {server.pid}, "
+                   f"{server.url or 'starting'}): stop it first, then rotate the key")
     if settings.master_key is not None and new is None:
         raise fail(f"the master key is given by setting (YIZHAN_MASTER_KEY): give the new "
                    f"one in {NEW_KEY_ENV} (`yizhan keys new-master` prints one)")

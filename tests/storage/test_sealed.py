@@ -6,6 +6,7 @@ key stops a command with one line."""
 from __future__ import annotations
 
 import asyncio
+import os
 import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +25,7 @@ from tests.test_cli import runner
 from yizhan.app import open_store
 from yizhan.cli import app
 from yizhan.domain.ports import SystemClock
+from yizhan.server_lock import ServerLock
 from yizhan.settings import Settings
 from yizhan.storage import migrate
 from yizhan.storage.data_folder import KEY_FILE, KeySource, pending_file, write_key_file
@@ -154,6 +156,23 @@ async def test_rotating_the_master_key_keeps_the_keys_working(tmp_path: Path) ->
         assert await sdk_send(running, secret, "13900139000") == "OK"
     code, output = await cli(folder, "accounts", "list", env={"YIZHAN_MASTER_KEY": old_key})
     assert code == 1 and "does not open this store's secrets" in output
+
+
+def test_rotation_is_refused_while_a_server_runs_on_the_store(tmp_path: Path) -> None:
+    """issue 14 point 2: a running server holds the old key in memory, so rotating under it
+    would leave it unable to read the keys it serves: refused, and the key file unchanged."""
+    folder = tmp_path / "data"
+    assert yz_env(folder, {}, "accounts", "create", "acme")[0] == 0
+    before = (folder / KEY_FILE).read_bytes()
+    lock = ServerLock(folder)
+    assert lock.acquire("http://127.0.0.1:8080") is None
+    try:
+        code, output = yz_env(folder, {}, "keys", "rotate-master")
+    finally:
+        lock.release()
+    assert code == 1 and "stop it first" in output and str(os.getpid()) in output, output
+    assert (folder / KEY_FILE).read_bytes() == before
+    assert yz_env(folder, {}, "keys", "rotate-master")[0] == 0
 
 
 def test_a_missing_or_wrong_master_key_is_one_clear_line(tmp_path: Path) -> None:
