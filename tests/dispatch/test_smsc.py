@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -196,3 +197,25 @@ async def test_a_script_file_loads_numbers_and_keywords(tmp_path: Path) -> None:
     script = Script.load(path, 0.2)
     assert script.outcome("+8613900139000") == Outcome(code="MK:0023", delay=0.5, receipts=2)
     assert script.keywords == {"发票": "MB:1077"}
+
+
+async def test_the_submit_log_has_a_line_per_submit_sm_received(
+        clock: ManualClock, tmp_path: Path) -> None:
+    """Issue 14 point 3: what reached the carrier, refused ones included, is in the log as
+    it arrives (the crash tests read it while the simulator runs)."""
+    log = tmp_path / "submits.jsonl"
+    smsc = SmscServer(Script(default=Outcome(delay=FAST), numbers={
+        "13800000002": Outcome(submit="reject:ESME_RINVDSTADR")}), submit_log=log)
+    made = Scripted(smsc, await smsc.start(), clock)
+    try:
+        channel = await made.channel(Sink())
+        assert isinstance(await channel.submit(req(1, text="【驿站】验证码 1")), Accepted)
+        assert isinstance(await channel.submit(req(2, "+8613800000002")), Rejected)
+        lines = [orjson.loads(line) for line in log.read_bytes().splitlines()]
+    finally:
+        for opened in made.channels:
+            await opened.stop()
+        await smsc.stop()
+    assert [(s["destination"], s["text"]) for s in lines] == [
+        ("8613800138000", "【驿站】验证码 1"), ("8613800000002", "【驿站】验证码 1234")]
+    assert lines[0]["source"].startswith("106")
