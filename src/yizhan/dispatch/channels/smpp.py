@@ -182,6 +182,9 @@ class _Window:
 
 
 class SmppChannel:
+    journals_sends = True
+    """Journals each submit where its submit_sm is queued on the link (`_submit_part`)."""
+
     def __init__(self, config: SmppConfig, clock: Clock) -> None:
         self.name = config.name
         self.config = config
@@ -302,16 +305,16 @@ class SmppChannel:
             return Retryable(f"channel {self.name} is not bound", self.config.reconnect_min)
         bodies = self._bodies(request)
         if len(bodies) == 1:  # the common case
-            result = await self._submit_part(bodies[0])
+            result = await self._submit_part(bodies[0], request)
             return Accepted(result) if isinstance(result, str) else result
         ids: list[str] = []
         for number, body in enumerate(bodies):
-            result = await self._submit_part(body)
+            result = await self._submit_part(body, request)
             tries = 0
             while number and isinstance(result, Retryable) and tries < PART_RETRIES:
                 tries += 1
                 await asyncio.sleep(result.after)
-                result = await self._submit_part(body)
+                result = await self._submit_part(body, request)
             if isinstance(result, str):
                 ids.append(result)
                 continue
@@ -328,8 +331,14 @@ class SmppChannel:
         reason = result.reason if isinstance(result, Retryable | Ambiguous) else "failed"
         return Ambiguous(f"{where}: {reason}")
 
-    async def _submit_part(self, body: bytes) -> str | SubmitResult:
-        """The canonical remote id of an accepted submit_sm, else the result to report."""
+    async def _submit_part(self, body: bytes, request: SubmitRequest) -> str | SubmitResult:
+        """The canonical remote id of an accepted submit_sm, else the result to report.
+
+        The message is journaled (`dispatch/journal.py`) right before its submit_sm is
+        queued on the link, after any wait for window space or pacing: a crash while it
+        waits leaves it unjournaled, so it is submitted after the restart. The link writes
+        what was queued at the end of this event-loop step, so a journaled message may not
+        have left after all; the other way round cannot happen."""
         window = self._window
         if window.used < window.limit and not window.waiting:  # a free slot: no await
             window.used += 1
@@ -341,6 +350,8 @@ class SmppChannel:
             link = self._tx
             if link is None or link.transport is None or link.transport.is_closing():
                 return Retryable(f"channel {self.name} is not bound", self.config.reconnect_min)
+            if request.journal is not None:
+                request.journal.sending(request.message_id)
             try:
                 response = await link.request_raw(Command.SUBMIT_SM, body)
             except TimeoutError:
