@@ -104,7 +104,7 @@ class Pipeline:
         if requeued:
             log.warning("%d message(s) claimed before a crash never left: queued again",
                         len(requeued))
-        journal.settled()
+        journal.restart()
 
     async def _wait_bound(self) -> None:
         """Give channels that bind (SMPP) a moment, so that the first messages do not meet

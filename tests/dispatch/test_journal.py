@@ -5,6 +5,7 @@ submit waiting for window space is not journaled, one handed to the link is."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import stat
 from pathlib import Path
@@ -49,7 +50,7 @@ def left_over(folder: Path) -> list[Unsent]:
 def test_the_claims_whose_submit_never_left_are_left_over_after_a_crash(
         tmp_path: Path, clock: ManualClock) -> None:
     first = opened(tmp_path)
-    first.settled()
+    first.restart()
     round_ = claims(clock, 3)
     first.claimed(round_)
     first.sending(round_[1].message.id)
@@ -59,7 +60,7 @@ def test_the_claims_whose_submit_never_left_are_left_over_after_a_crash(
     assert second.path == first.path
     assert second.left_over() == [Unsent(c.message.id, c.outbox_id, c.attempts)
                                   for c in (round_[0], round_[2])]
-    second.settled()
+    second.restart()
     second.close()
     assert left_over(tmp_path) == []
 
@@ -67,16 +68,51 @@ def test_the_claims_whose_submit_never_left_are_left_over_after_a_crash(
 def test_a_round_whose_outcomes_were_committed_leaves_nothing(tmp_path: Path,
                                                              clock: ManualClock) -> None:
     journal = opened(tmp_path)
-    journal.settled()
+    journal.restart()
     journal.claimed(claims(clock, 2))
     journal.settled()
     journal.close()
     assert left_over(tmp_path) == []
 
 
+def test_only_the_round_after_the_last_settled_one_counts_and_the_file_stays_small(
+        tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(journal_module, "MAX_BYTES", 4096)
+    journal = opened(tmp_path)
+    journal.restart()
+    for _ in range(500):
+        journal.claimed(claims(clock, 3))
+        journal.settled()
+    last = claims(clock, 2)
+    journal.claimed(last)
+    journal.close()
+    assert journal.path.stat().st_size < 4096 + 200
+    assert [u.message_id for u in left_over(tmp_path)] == [c.message.id for c in last]
+
+
+def test_a_journal_that_cannot_be_written_is_given_up_and_trusts_nothing(
+        tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A disk full of data: a missing `s` line must not requeue a message that left."""
+    journal = opened(tmp_path)
+    journal.restart()
+    round_ = claims(clock, 2)
+    journal.claimed(round_)
+
+    def full(fd: int, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(journal_module.os, "write", full)
+        journal.sending(round_[0].message.id)  # its submit goes on regardless
+    journal.sending(round_[1].message.id)
+    journal.claimed(claims(clock, 1))
+    journal.close()
+    assert left_over(tmp_path) == []
+
+
 def test_a_line_cut_short_counts_for_nothing(tmp_path: Path, clock: ManualClock) -> None:
     journal = opened(tmp_path)
-    journal.settled()
+    journal.restart()
     round_ = claims(clock, 2)
     journal.claimed(round_)
     with open(journal.path, "ab") as file:  # a claim line whose newline never came
@@ -93,7 +129,7 @@ def test_a_journal_written_before_the_last_boot_is_not_trusted(
     boot.write_text("first-boot\n")
     monkeypatch.setattr(journal_module, "BOOT_ID", boot)
     journal = opened(tmp_path / "data")
-    journal.settled()
+    journal.restart()
     journal.claimed(claims(clock, 2))
     journal.close()
     assert len(left_over(tmp_path / "data")) == 2
@@ -124,7 +160,7 @@ async def test_a_submit_waiting_for_window_space_is_not_journaled_one_handed_ove
     made = [(await make_messages(store, clock, 1, phone=f"+861380000000{n}"))[0]
             for n in range(3)]
     journal = opened(tmp_path)
-    journal.settled()
+    journal.restart()
     worker = DispatchWorker(store, Router.single([channel], "smpp"), LocalBus(), clock,
                             DispatchConfig(window=3), journal=journal)
     round_ = asyncio.create_task(worker.run_once())

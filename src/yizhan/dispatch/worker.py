@@ -10,8 +10,9 @@ never submitted again). Receipts then flow through the channel's event sink.
 Crashes: the round's claims go into the submit journal (`dispatch/journal.py`) once the
 claim is committed, each message again when its submit may leave the process (written by
 the channel where its bytes leave, or here before `submit` for a channel that cannot), and
-the journal is emptied once the outcomes are committed. After kill -9 the next start puts
-the claimed messages that never left back on the outbox; only the others become unknown.
+the round is closed in the journal once the outcomes are committed. After kill -9 the next
+start puts the claimed messages that never left back on the outbox; only the others become
+unknown.
 
 Failover: a channel that answers `Retryable` took nothing, so the same message goes on at
 once to the next channel the router offers (up to `failovers` more); an `Ambiguous` answer
