@@ -125,6 +125,10 @@ class SubmitJournal:
         bytes are handed to the carrier's connection."""
         self._write(b"s %d\n" % message_id)
 
+    def leaving(self, message_ids: Sequence[int]) -> None:
+        """`sending` for the submits a connection is about to write together (one write)."""
+        self._write(b"".join([b"s %d\n" % message_id for message_id in message_ids]))
+
     def settled(self) -> None:
         """The round's outcomes are committed: what it journaled counts no more."""
         if self._size < MAX_BYTES:

@@ -98,6 +98,10 @@ class SendJournal(Protocol):
         carrier connection."""
         ...
 
+    def leaving(self, message_ids: Sequence[int]) -> None:
+        """`sending` for the submits a connection is about to write together."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class SubmitRequest:
@@ -111,9 +115,10 @@ class SubmitRequest:
     its prefix + channel code + this, and replies to that number come back with it."""
     journal: SendJournal | None = None
     """For a channel whose `journals_sends` is true: it calls `journal.sending(message_id)`
-    immediately before the submit's bytes go to its carrier connection (not before waiting
-    for window space), so that a crash tells what may have left from what never did. For
-    any other channel the worker journals the message before calling `submit`."""
+    (or `leaving` for several) immediately before the submit's bytes go to its carrier
+    connection (not before waiting for window space), so that a crash tells what may have
+    left from what never did. For any other channel the worker journals the message before
+    calling `submit`."""
 
 
 EventSink = Callable[[Receipt | Uplink], Awaitable[None]]

@@ -66,6 +66,7 @@ from yizhan.domain.ports import (
     EventSink,
     Rejected,
     Retryable,
+    SendJournal,
     SubmitRequest,
     SubmitResult,
 )
@@ -183,7 +184,7 @@ class _Window:
 
 class SmppChannel:
     journals_sends = True
-    """Journals each submit where its submit_sm is queued on the link (`_submit_part`)."""
+    """Journals each submit as its submit_sm is handed to the transport (`_journal`)."""
 
     def __init__(self, config: SmppConfig, clock: Clock) -> None:
         self.name = config.name
@@ -213,6 +214,9 @@ class SmppChannel:
         self._source = f"{config.source_prefix}{config.channel_code}"
         self._uplinks: UplinkParts[tuple[Link, int]] = UplinkParts(config.uplink_parts_timeout)
         self._expiry: asyncio.TimerHandle | None = None
+        self._journal: SendJournal | None = None
+        self._leaving: list[int] = []
+        """Messages whose submit_sm is queued on a link: journaled as the link writes."""
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -296,6 +300,7 @@ class SmppChannel:
         assert isinstance(answer.body, BindResp)
         link.bound_as = command
         link.system_id = answer.body.system_id
+        link.before_write = self._journal_leaving
         return link
 
     # ---- submitting ---------------------------------------------------------------------
@@ -324,6 +329,14 @@ class SmppChannel:
         self.parts.add(ids)
         return Accepted(ids[0])
 
+    def _journal_leaving(self) -> None:
+        """A link is about to write: journal the submits queued since the last write. (A
+        link that never writes them, dropped first, journals nothing: they did not leave.
+        Any link's write journals all of them, which errs on the safe side.)"""
+        if self._leaving and self._journal is not None:
+            leaving, self._leaving = self._leaving, []
+            self._journal.leaving(leaving)
+
     def _later_part_failed(self, number: int, total: int, result: SubmitResult) -> SubmitResult:
         where = f"part {number + 1} of {total} (earlier parts were accepted)"
         if isinstance(result, Rejected):
@@ -334,11 +347,12 @@ class SmppChannel:
     async def _submit_part(self, body: bytes, request: SubmitRequest) -> str | SubmitResult:
         """The canonical remote id of an accepted submit_sm, else the result to report.
 
-        The message is journaled (`dispatch/journal.py`) right before its submit_sm is
-        queued on the link, after any wait for window space or pacing: a crash while it
-        waits leaves it unjournaled, so it is submitted after the restart. The link writes
-        what was queued at the end of this event-loop step, so a journaled message may not
-        have left after all; the other way round cannot happen."""
+        The message is journaled (`dispatch/journal.py`) when the link hands its queued
+        submit_sm to the transport (`_journal_leaving`, one write for all the submits of an
+        event-loop step), so after any wait for window space or pacing: a crash before
+        that leaves it unjournaled, and it is submitted after the restart. A crash between
+        the journal's write and the transport's leaves a journaled message that never left
+        (unknown, conservatively); the other way round cannot happen."""
         window = self._window
         if window.used < window.limit and not window.waiting:  # a free slot: no await
             window.used += 1
@@ -351,7 +365,8 @@ class SmppChannel:
             if link is None or link.transport is None or link.transport.is_closing():
                 return Retryable(f"channel {self.name} is not bound", self.config.reconnect_min)
             if request.journal is not None:
-                request.journal.sending(request.message_id)
+                self._journal = request.journal
+                self._leaving.append(request.message_id)
             try:
                 response = await link.request_raw(Command.SUBMIT_SM, body)
             except TimeoutError:
