@@ -184,7 +184,7 @@ class _Window:
 
 class SmppChannel:
     journals_sends = True
-    """Journals each submit as its submit_sm is handed to the transport (`_journal`)."""
+    """Journals each submit as its submit_sm is handed to the transport (`_journal_leaving`)."""
 
     def __init__(self, config: SmppConfig, clock: Clock) -> None:
         self.name = config.name
