@@ -9,10 +9,16 @@ next start.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+import threading
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -164,7 +170,13 @@ class ServeProcess:
                 break
         else:
             raise AssertionError("yizhan serve exited before it was ready")
+        # Keep reading its output, so that a talkative server never blocks on a full pipe.
+        threading.Thread(target=self.process.stdout.read, daemon=True).start()
         return self
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
 
     def __exit__(self, *exc: object) -> None:
         if self.process.poll() is None:
@@ -185,3 +197,150 @@ def _poll(check, timeout: float):  # type: ignore[no-untyped-def]
             return result
         time.sleep(0.1)
     raise AssertionError("timed out")
+
+
+def test_sigkill_under_load_leaves_unknown_only_what_reached_the_carrier(
+        tmp_path: Path) -> None:
+    """Issue 14 point 3: `yizhan serve` bound over SMPP to a simulator in its own process
+    that logs every submit_sm, killed with SIGKILL under 100-number sends, twice (the channel
+    takes 500 submits a second, so a round's submits wait for their turn). After each
+    restart every answered message is there; every `unknown` one reached the carrier before
+    the kill; every one that had not is delivered after the restart; none reached it twice.
+    Without the submit journal, the messages of the cut-off round that never left are
+    `unknown` too."""
+    log = tmp_path / "submits.jsonl"
+    with SimulatorProcess(log) as simulator:
+        channels = tmp_path / "channels.toml"
+        channels.write_text(f'[[channel]]\nname = "carrier"\nkind = "smpp"\n'
+                            f'host = "127.0.0.1"\nport = {simulator.port}\n'
+                            f'system_id = "yizhan"\nmax_per_second = 500\n')
+        data = tmp_path / "data"
+        env = {**os.environ, "YIZHAN_DATA_DIR": str(data), "YIZHAN_LOG_LEVEL": "WARNING",
+               "YIZHAN_CHANNELS_FILE": str(channels), "YIZHAN_FREQUENCY_CONTROL": "false"}
+        info = json.loads(subprocess.run([sys.executable, "-m", "yizhan", "demo", "--json"],
+                                         env=env, capture_output=True, text=True,
+                                         check=True).stdout)
+        load = _Load((info["access_key_id"], info["access_key_secret"]), log, {
+            "sign_name": info["sign_name"],
+            "template_code": info["templates"]["verification"]})
+        cut_off: set[tuple[str, str]] = set()
+        never_left = 0
+        for _ in range(2):
+            with ServeProcess(env) as server:
+                load.run(server.url, more=300, then=server.kill)
+            reached = Counter(_submits(log))
+            cut = _submitting(data / "yizhan.db")  # claimed by the round cut off
+            cut_off |= cut
+            never_left += len(cut - reached.keys())
+            with ServeProcess(env) as server:
+                final = _poll(lambda: load.settled(server.url), 40)
+            assert len(final) == load.answered  # every answered message is there
+            assert max(Counter(_submits(log)).values()) == 1, "a message reached it twice"
+            for key, status in final.items():
+                if key not in reached:
+                    assert status == "success", f"{key} never left and is {status}"
+            unknown = {k for k, s in final.items() if s == "unknown"}
+            assert unknown <= cut_off & reached.keys()
+    assert never_left, "no kill cut a round with messages still to send"
+
+
+class SimulatorProcess:
+    """`yizhan simulator` in its own process, logging every submit_sm it receives."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+
+    def __enter__(self) -> SimulatorProcess:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "yizhan", "simulator", "--port", "0", "--delay", "0.05",
+             "--submit-log", str(self.log)], stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        assert "listening on" in line, line
+        self.port = int(line.split()[4].split(":")[1])
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(10)
+
+
+class _Load:
+    """100-number sends, one request at a time, each with its own code: a message is its
+    number and content, as the simulator logs it. At most `BACKLOG` messages are ahead of
+    the carrier, so that the restarts drain quickly."""
+
+    BACKLOG = 800
+
+    def __init__(self, auth: tuple[str, str], log: Path, body: dict[str, str]) -> None:
+        self.log = log
+        self.auth = auth
+        self.body = body
+        self.sent: dict[str, int] = {}  # biz id -> request number
+        self.requests = 0
+
+    @property
+    def answered(self) -> int:
+        return 100 * len(self.sent)
+
+    def run(self, url: str, more: int, then: Callable[[], None]) -> None:
+        """Send until `more` submits have reached the carrier, then call `then` (the kill)
+        while sends go on."""
+        stop = threading.Event()
+        goal = _lines(self.log) + more
+
+        def send() -> None:
+            with httpx.Client(base_url=url, auth=self.auth, timeout=10) as client:
+                while not stop.is_set():
+                    _poll(lambda: stop.is_set()
+                          or self.requests * 100 - _lines(self.log) < self.BACKLOG, 30)
+                    n = self.requests = self.requests + 1
+                    try:
+                        answer = client.post("/v1/messages", json={
+                            **self.body, "template_param": {"code": f"{n:06d}"},
+                            "phone_numbers": [f"138{n:04d}{i:04d}" for i in range(100)]})
+                    except httpx.TransportError:
+                        return  # killed
+                    assert answer.status_code == 200, answer.text
+                    self.sent[answer.json()["biz_id"]] = n
+
+        senders = [threading.Thread(target=send)]
+        for sender in senders:
+            sender.start()
+        try:
+            _poll(lambda: _lines(self.log) >= goal, 30)
+            then()
+        finally:
+            stop.set()
+            for sender in senders:
+                sender.join(15)
+
+    def settled(self, url: str) -> dict[tuple[str, str], str] | None:
+        """(number, content) -> status of every answered message, once none is waiting."""
+        found: dict[tuple[str, str], str] = {}
+        with httpx.Client(base_url=url, auth=self.auth, timeout=10) as client:
+            for biz_id in self.sent:
+                messages = client.get("/v1/messages", params={
+                    "biz_id": biz_id, "page_size": 100}).json()["messages"]
+                for m in messages:
+                    if m["status"] == "waiting":
+                        return None
+                    found[(m["phone_number"][-11:], m["content"])] = m["status"]
+        return found
+
+
+def _lines(path: Path) -> int:
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+def _submits(path: Path) -> list[tuple[str, str]]:
+    return [(s["destination"][-11:], s["text"])
+            for s in map(json.loads, path.read_text().splitlines())]
+
+
+def _submitting(db: Path) -> set[tuple[str, str]]:
+    """The messages a killed server left `submitting` (read before the restart)."""
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute("SELECT phone, content FROM messages "
+                            "WHERE dispatch_state = 'submitting'").fetchall()
+    return {(phone[-11:], content) for phone, content in rows}

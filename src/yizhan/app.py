@@ -32,6 +32,7 @@ from yizhan.dispatch.breaker import BreakerConfig
 from yizhan.dispatch.channel_file import EmbeddedSmsc, build_plan, load_plan
 from yizhan.dispatch.channels.simulator import Script, SimulatorChannel
 from yizhan.dispatch.channels.smpp import SmppChannel
+from yizhan.dispatch.journal import SubmitJournal
 from yizhan.dispatch.router import Router
 from yizhan.dispatch.worker import DispatchConfig, DispatchWorker
 from yizhan.domain.ids import IdGenerator
@@ -197,7 +198,9 @@ def _dispatch_worker(settings: Settings, store: SqlStore, router: Router, bus: L
                                          lease=timedelta(minutes=5),
                                          retry_max_seconds=settings.retry_max_seconds,
                                          max_attempts=settings.dispatch_max_attempts),
-                          metrics)
+                          metrics,
+                          SubmitJournal.open(settings.data_dir) if settings.role != "api"
+                          else None)
 
 
 def _delivery_stages(settings: Settings, store: SqlStore, bus: LocalBus,

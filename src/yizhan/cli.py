@@ -256,6 +256,8 @@ def simulator(
         help="Answer ESME_RTHROTTLED beyond this many submits a second (0: no limit).")] = 0.0,
     receipt_ids: Annotated[str, typer.Option(
         help="How receipts write message ids: same, decimal or padded.")] = "same",
+    submit_log: Annotated[Path | None, typer.Option(
+        help="Append one JSON line per submit_sm received to this file.")] = None,
 ) -> None:
     """Run the carrier simulator as a standalone SMPP 3.4 server (SMSC) until Ctrl-C."""
     from yizhan.dispatch.channels.simulator import Outcome, Script
@@ -271,7 +273,8 @@ def simulator(
     async def main() -> None:
         server = SmscServer(loaded, system_id=system_id, password=password,
                             max_per_second=max_per_second,
-                            receipt_ids=receipt_ids)  # type: ignore[arg-type]
+                            receipt_ids=receipt_ids,  # type: ignore[arg-type]
+                            submit_log=submit_log)
         try:
             bound = await server.start(host, port)
         except OSError as exc:

@@ -21,7 +21,8 @@ from typing import Any, Protocol
 
 from yizhan.batching import Batcher
 from yizhan.dispatch.worker import DispatchWorker
-from yizhan.domain.ports import Channel, EventSink
+from yizhan.domain.model import MessageId
+from yizhan.domain.ports import Channel, EventSink, Unsent
 from yizhan.intake import Acceptance
 from yizhan.metrics import CountingSink, Metrics
 from yizhan.receipts.correlate import ReceiptStage
@@ -31,6 +32,7 @@ log = logging.getLogger("yizhan.stages")
 
 class Recoverable(Protocol):
     async def release_claims(self) -> None: ...
+    async def requeue_unsent(self, unsent: Sequence[Unsent]) -> list[MessageId]: ...
 
 
 class Background(Protocol):
@@ -54,7 +56,8 @@ class Pipeline:
     sole_dispatcher: bool = True
     """Embedded mode: this process is the only dispatcher, so leases left by a previous run
     can be released at once (the messages they cover are resolved as interrupted). With
-    several dispatch processes, leases expire instead (5 minutes)."""
+    several dispatch processes, leases expire instead (5 minutes). Either way, the claims
+    the submit journal shows never left are first put back on the outbox (`_recover`)."""
     background: Sequence[Background] = ()
     """Delivery stages with loops of their own, started last and stopped first."""
     servers: Sequence[Background] = ()
@@ -82,6 +85,7 @@ class Pipeline:
         for channel in self.channels:
             await channel.start(sink)
         await self._wait_bound()
+        await self._recover()
         if self.sole_dispatcher:
             await self.store.release_claims()
         self._tasks.append(asyncio.create_task(self.dispatch.run(), name="dispatch"))
@@ -89,6 +93,18 @@ class Pipeline:
             await stage.start()
         log.info("stages started: committer, receipts, %d channel(s), dispatch, %d more",
                  len(self.channels), len(self.background))
+
+    async def _recover(self) -> None:
+        """Requeue what a killed predecessor claimed but never handed to a carrier
+        connection (dispatch/journal.py), then start this run's journal afresh."""
+        journal = self.dispatch.journal
+        if journal is None:
+            return
+        requeued = await self.store.requeue_unsent(journal.left_over())
+        if requeued:
+            log.warning("%d message(s) claimed before a crash never left: queued again",
+                        len(requeued))
+        journal.restart()
 
     async def _wait_bound(self) -> None:
         """Give channels that bind (SMPP) a moment, so that the first messages do not meet
@@ -113,6 +129,10 @@ class Pipeline:
             # stuck past the grace period (its messages are then resolved at next start).
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(task, 5)
+        if self.dispatch.journal is not None:
+            # A round cut off above left its journal: the next start reads it.
+            self.dispatch.journal.close()
+            self.dispatch.journal = None
         for channel in self.channels:
             await channel.stop()
         for server in reversed(self.servers):

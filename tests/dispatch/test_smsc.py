@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -300,3 +301,25 @@ async def test_our_channel_folds_part_receipts_and_reads_the_handset_and_submit_
     assert receipt.phone == "+8613800138000"
     assert receipt.submitted_at is not None
     assert before <= receipt.submitted_at <= datetime.now(UTC)
+
+
+async def test_the_submit_log_has_a_line_per_submit_sm_received(
+        clock: ManualClock, tmp_path: Path) -> None:
+    """Issue 14 point 3: what reached the carrier, refused ones included, is in the log as
+    it arrives (the crash tests read it while the simulator runs)."""
+    log = tmp_path / "submits.jsonl"
+    smsc = SmscServer(Script(default=Outcome(delay=FAST), numbers={
+        "13800000002": Outcome(submit="reject:ESME_RINVDSTADR")}), submit_log=log)
+    made = Scripted(smsc, await smsc.start(), clock)
+    try:
+        channel = await made.channel(Sink())
+        assert isinstance(await channel.submit(req(1, text="【驿站】验证码 1")), Accepted)
+        assert isinstance(await channel.submit(req(2, "+8613800000002")), Rejected)
+        lines = [orjson.loads(line) for line in log.read_bytes().splitlines()]
+    finally:
+        for opened in made.channels:
+            await opened.stop()
+        await smsc.stop()
+    assert [(s["destination"], s["text"]) for s in lines] == [
+        ("8613800138000", "【驿站】验证码 1"), ("8613800000002", "【驿站】验证码 1234")]
+    assert lines[0]["source"].startswith("106")

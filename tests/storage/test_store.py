@@ -29,6 +29,7 @@ from yizhan.domain.ports import (
     Rejected,
     Retryable,
     SubmitOutcome,
+    Unsent,
 )
 from yizhan.domain.timezone import china_day_bounds
 from yizhan.storage.store import SqlStore
@@ -121,6 +122,30 @@ async def test_a_submit_cut_off_by_a_crash_becomes_unknown_and_is_never_claimed_
     assert message is not None and message.status is MessageStatus.UNKNOWN
     assert "not submitted again" in message.reason
     assert await store.pending_dispatch() == 0
+
+
+async def test_claims_that_never_left_go_back_on_the_outbox_the_others_become_unknown(
+        store: SqlStore, clock: ManualClock) -> None:
+    """Issue 14 point 3: after a crash the claims the submit journal shows unsent are
+    queued again, each only while its outbox row is still that claim; every other message
+    left `submitting` becomes unknown as before."""
+    made = await make_messages(store, clock, 4)
+    claims, _ = await store.claim_dispatch(clock.now(), 10, LEASE)
+    ids = [m.id for m in made]
+    unsent, stale, sent, done = sorted(claims, key=lambda c: ids.index(c.message.id))
+    await store.finish_submits([SubmitOutcome(done, "sim", Accepted("r1"))], clock.now())
+    requeued = await store.requeue_unsent([
+        Unsent(unsent.message.id, unsent.outbox_id, unsent.attempts),
+        Unsent(stale.message.id, stale.outbox_id, stale.attempts + 1),  # a later claim's
+        Unsent(done.message.id, done.outbox_id, done.attempts)])  # its outcome was recorded
+    assert requeued == [unsent.message.id]
+    await store.release_claims()
+    again, interrupted = await store.claim_dispatch(clock.now(), 10, LEASE)
+    assert [c.message.id for c in again] == [unsent.message.id]
+    assert again[0].attempts == 0 and again[0].message.status is MessageStatus.WAITING
+    assert sorted(interrupted) == sorted([stale.message.id, sent.message.id])
+    finished = await store.message(done.message.account_id, done.message.id)
+    assert finished is not None and finished.remote_id == "r1"
 
 
 async def test_an_expired_lease_is_treated_like_a_crash(store: SqlStore,

@@ -7,6 +7,13 @@ receipt), rejected (failed with the carrier's code), retryable (back on the outb
 exponential back-off, dead-lettered after `max_attempts`), or ambiguous (status unknown,
 never submitted again). Receipts then flow through the channel's event sink.
 
+Crashes: the round's claims go into the submit journal (`dispatch/journal.py`) once the
+claim is committed, each message again when its submit may leave the process (written by
+the channel where its bytes leave, or here before `submit` for a channel that cannot), and
+the round is closed in the journal once the outcomes are committed. After kill -9 the next
+start puts the claimed messages that never left back on the outbox; only the others become
+unknown.
+
 Failover: a channel that answers `Retryable` took nothing, so the same message goes on at
 once to the next channel the router offers (up to `failovers` more); an `Ambiguous` answer
 may have reached the carrier and is never sent anywhere again. The router's decision (route,
@@ -24,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
+from yizhan.dispatch.journal import SubmitJournal
 from yizhan.dispatch.router import Router
 from yizhan.domain.model import AccountId, Message, MessageId
 from yizhan.domain.ports import (
@@ -93,8 +101,10 @@ class DispatchConfig:
 
 class DispatchWorker:
     def __init__(self, store: DispatchStore, router: Router, bus: Bus, clock: Clock,
-                 config: DispatchConfig, observer: SubmitObserver | None = None) -> None:
+                 config: DispatchConfig, observer: SubmitObserver | None = None,
+                 journal: SubmitJournal | None = None) -> None:
         self._store = store
+        self.journal = journal
         self._router = router
         self._observer: SubmitObserver = observer or _Unobserved()
         self._extensions: dict[tuple[AccountId, str], str] = {}
@@ -136,11 +146,16 @@ class DispatchWorker:
             self._observer.cut_off(len(interrupted))
         if not claims:
             return len(interrupted)
+        journal = self.journal
+        if journal is not None:
+            journal.claimed(claims)
         await self._learn_extensions(claims)
         results = await self._submit_all(claims)
         outcomes = [self._outcome(claim, *answer)
                     for claim, answer in zip(claims, results, strict=True)]
         await self._store.finish_submits(outcomes, self._clock.now())
+        if journal is not None:
+            journal.settled()
         for o in outcomes:
             log.debug("message %s -> %s via %s", o.claim.message.id, o.result, o.channel)
         return len(claims) + len(interrupted)
@@ -185,9 +200,11 @@ class DispatchWorker:
         """Submit one message where the router says, failing over while channels answer
         Retryable; returns the channel, its answer and the router's reasons."""
         message = claim.message
+        journal = self.journal
         request = SubmitRequest(message.id, message.phone, message.content, message.segments,
                                 extension=self._extensions.get(
-                                    (message.account_id, message.sign_name), ""))
+                                    (message.account_id, message.sign_name), ""),
+                                journal=journal)
         tried: list[str] = []
         reasons: list[str] = []
         while True:
@@ -198,6 +215,8 @@ class DispatchWorker:
                 last = tried[-1] if tried else ""
                 return last, Retryable("; ".join(reasons), decision.retry_after), _trail(reasons)
             channel = decision.channel
+            if journal is not None and not getattr(channel, "journals_sends", False):
+                journal.sending(message.id)  # it cannot tell when its bytes leave
             result = await self._submit_to(channel.name, channel.submit(request), message,
                                            watch)
             self._router.record(channel.name, result)

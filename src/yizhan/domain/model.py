@@ -76,7 +76,8 @@ class DispatchState(StrEnum):
 
     queued -> submitting (committed before the channel call) -> submitted | done.
     A message found `submitting` after a restart is ambiguous: it becomes status unknown and
-    is never submitted again.
+    is never submitted again, unless the submit journal shows that its submit never left the
+    process (dispatch/journal.py): then it is queued again.
     """
 
     QUEUED = "queued"

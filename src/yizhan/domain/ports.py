@@ -90,6 +90,19 @@ class Ambiguous:
 SubmitResult = Accepted | Retryable | Rejected | Ambiguous
 
 
+class SendJournal(Protocol):
+    """Where a channel notes a submit that may leave the process (`dispatch/journal.py`)."""
+
+    def sending(self, message_id: int) -> None:
+        """Record, before returning, that `message_id`'s submit is about to be handed to a
+        carrier connection."""
+        ...
+
+    def leaving(self, message_ids: Sequence[int]) -> None:
+        """`sending` for the submits a connection is about to write together."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class SubmitRequest:
     message_id: int
@@ -100,6 +113,12 @@ class SubmitRequest:
     extension: str = ""
     """The extension code of the message's account and signature: the channel sends from
     its prefix + channel code + this, and replies to that number come back with it."""
+    journal: SendJournal | None = None
+    """For a channel whose `journals_sends` is true: it calls `journal.sending(message_id)`
+    (or `leaving` for several) immediately before the submit's bytes go to its carrier
+    connection (not before waiting for window space), so that a crash tells what may have
+    left from what never did. For any other channel the worker journals the message before
+    calling `submit`."""
 
 
 EventSink = Callable[[Receipt | Uplink], Awaitable[None]]
@@ -107,6 +126,9 @@ EventSink = Callable[[Receipt | Uplink], Awaitable[None]]
 
 
 class Channel(Protocol):
+    """A carrier connection. A channel may also set `journals_sends = True` when it calls
+    `SubmitRequest.journal` itself at the moment its bytes leave (the SMPP channel)."""
+
     name: str
 
     async def start(self, sink: EventSink) -> None: ...
@@ -129,6 +151,17 @@ class Claim:
     outbox_id: int
     attempts: int
     message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class Unsent:
+    """A claim of a round cut off by a crash whose submit never left the process (the
+    submit journal says so): back on the outbox if the outbox row is still this claim (same
+    id and attempts) and its message still `submitting`."""
+
+    message_id: int
+    outbox_id: int
+    attempts: int
 
 
 @dataclass(frozen=True, slots=True)

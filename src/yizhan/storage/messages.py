@@ -6,6 +6,9 @@ Rules implemented here (docs/architecture.md, "Decisions"):
 - a message is marked `submitting` in the same transaction that claims its outbox row, so a
   message found `submitting` by a later claim was cut off mid-submit: it becomes status
   unknown with the reason recorded and is never submitted again;
+- except that a dispatcher starting after a crash first puts back on the outbox the claims
+  its submit journal shows never left the process (`requeue_unsent`; dispatch/journal.py):
+  the conservative rule above then covers only submits that may have reached the carrier;
 - an outbox row leaves the table only when its item is finished, or moves to dead letters.
 """
 
@@ -44,6 +47,7 @@ from yizhan.domain.ports import (
     Rejected,
     Retryable,
     SubmitOutcome,
+    Unsent,
 )
 from yizhan.storage import billing, reports
 from yizhan.storage.lists import _add_opt_outs
@@ -285,6 +289,27 @@ def _claim(conn: Connection, sql: _HotSql, now: datetime, limit: int,
     return claims, interrupted
 
 
+def _requeue(conn: Connection, unsent: Sequence[Unsent]) -> list[MessageId]:
+    """The transaction of `MessagesMixin.requeue_unsent`."""
+    requeued: list[MessageId] = []
+    for u in unsent:
+        # The outbox row first: on PostgreSQL that locks it, so a dispatcher resolving it as
+        # interrupted (its lease expired) either went first, and the row is gone, or skips it.
+        # Same attempts: the row is still the journaled claim, not a later one.
+        lease = conn.execute(update(outbox).where(
+            outbox.c.id == u.outbox_id, outbox.c.message_id == u.message_id,
+            outbox.c.attempts == u.attempts).values(claimed_until=None))
+        if not lease.rowcount:
+            continue
+        state = conn.execute(update(messages).where(
+            messages.c.id == u.message_id,
+            messages.c.dispatch_state == DispatchState.SUBMITTING,
+        ).values(dispatch_state=DispatchState.QUEUED))
+        if state.rowcount:
+            requeued.append(MessageId(u.message_id))
+    return requeued
+
+
 def _match_late(conn: Connection, limit: int, now: datetime) -> int:
     """The transaction of `MessagesMixin.match_late_receipts`."""
     # Receipts given up as matching nothing (storage/unmatched.py) are not read again.
@@ -517,6 +542,14 @@ class MessagesMixin:
         """Forget every lease: only for a process that is the sole dispatcher (embedded)."""
         async with self._write() as conn:
             await conn.execute(update(outbox).values(claimed_until=None))
+
+    async def requeue_unsent(self, unsent: Sequence[Unsent]) -> list[MessageId]:
+        """Put claims of a crashed round that never left the process back on the outbox
+        (queued, lease released), each only while its outbox row is still that claim and
+        its message `submitting`; returns the ids of the messages requeued."""
+        if not unsent:
+            return []
+        return await self._transaction(_requeue, list(unsent))
 
     async def claim_dispatch(self, now: datetime, limit: int,
                              lease: timedelta) -> tuple[list[Claim], list[MessageId]]:

@@ -72,6 +72,7 @@ from yizhan.domain.ports import (
     EventSink,
     Rejected,
     Retryable,
+    SendJournal,
     SubmitRequest,
     SubmitResult,
 )
@@ -191,6 +192,9 @@ class _Window:
 
 
 class SmppChannel:
+    journals_sends = True
+    """Journals each submit as its submit_sm is handed to the transport (`_journal_leaving`)."""
+
     def __init__(self, config: SmppConfig, clock: Clock) -> None:
         self.name = config.name
         self.config = config
@@ -219,6 +223,9 @@ class SmppChannel:
         self._source = f"{config.source_prefix}{config.channel_code}"
         self._uplinks: UplinkParts[tuple[Link, int]] = UplinkParts(config.uplink_parts_timeout)
         self._expiry: asyncio.TimerHandle | None = None
+        self._journal: SendJournal | None = None
+        self._leaving: list[int] = []
+        """Messages whose submit_sm is queued on a link: journaled as the link writes."""
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -312,6 +319,7 @@ class SmppChannel:
         assert isinstance(answer.body, BindResp)
         link.bound_as = command
         link.system_id = answer.body.system_id
+        link.before_write = self._journal_leaving
         return link
 
     # ---- submitting ---------------------------------------------------------------------
@@ -321,16 +329,16 @@ class SmppChannel:
             return Retryable(f"channel {self.name} is not bound", self.config.reconnect_min)
         bodies = self._bodies(request)
         if len(bodies) == 1:  # the common case
-            result = await self._submit_part(bodies[0])
+            result = await self._submit_part(bodies[0], request)
             return Accepted(result) if isinstance(result, str) else result
         ids: list[str] = []
         for number, body in enumerate(bodies):
-            result = await self._submit_part(body)
+            result = await self._submit_part(body, request)
             tries = 0
             while number and isinstance(result, Retryable) and tries < PART_RETRIES:
                 tries += 1
                 await asyncio.sleep(result.after)
-                result = await self._submit_part(body)
+                result = await self._submit_part(body, request)
             if isinstance(result, str):
                 ids.append(result)
                 continue
@@ -340,6 +348,14 @@ class SmppChannel:
         self.parts.add(ids)
         return Accepted(ids[0])
 
+    def _journal_leaving(self) -> None:
+        """A link is about to write: journal the submits queued since the last write. (A
+        link that never writes them, dropped first, journals nothing: they did not leave.
+        Any link's write journals all of them, which errs on the safe side.)"""
+        if self._leaving and self._journal is not None:
+            leaving, self._leaving = self._leaving, []
+            self._journal.leaving(leaving)
+
     def _later_part_failed(self, number: int, total: int, result: SubmitResult) -> SubmitResult:
         where = f"part {number + 1} of {total} (earlier parts were accepted)"
         if isinstance(result, Rejected):
@@ -347,8 +363,15 @@ class SmppChannel:
         reason = result.reason if isinstance(result, Retryable | Ambiguous) else "failed"
         return Ambiguous(f"{where}: {reason}")
 
-    async def _submit_part(self, body: bytes) -> str | SubmitResult:
-        """The canonical remote id of an accepted submit_sm, else the result to report."""
+    async def _submit_part(self, body: bytes, request: SubmitRequest) -> str | SubmitResult:
+        """The canonical remote id of an accepted submit_sm, else the result to report.
+
+        The message is journaled (`dispatch/journal.py`) when the link hands its queued
+        submit_sm to the transport (`_journal_leaving`, one write for all the submits of an
+        event-loop step), so after any wait for window space or pacing: a crash before
+        that leaves it unjournaled, and it is submitted after the restart. A crash between
+        the journal's write and the transport's leaves a journaled message that never left
+        (unknown, conservatively); the other way round cannot happen."""
         window = self._window
         if window.used < window.limit and not window.waiting:  # a free slot: no await
             window.used += 1
@@ -360,6 +383,9 @@ class SmppChannel:
             link = self._tx
             if link is None or link.transport is None or link.transport.is_closing():
                 return Retryable(f"channel {self.name} is not bound", self.config.reconnect_min)
+            if request.journal is not None:
+                self._journal = request.journal
+                self._leaving.append(request.message_id)
             try:
                 response = await link.request_raw(Command.SUBMIT_SM, body)
             except TimeoutError:

@@ -5,7 +5,8 @@ asyncio Protocol (not Streams: Protocols with coalesced writes measured as the f
 docs/channels.md "Why our own SMPP stack"). It decodes every PDU of a read, resolves the future of
 each response by its sequence number, answers enquire_link itself, and hands every other request
 to its owner's `on_request`. Writes made during one event-loop turn leave in one
-`transport.write`.
+`transport.write`, and `before_write`, when set, runs just before it (the ESME channel
+writes its submit journal there: the ids of the submits about to leave).
 
 A request is answered to a `Waiter`: an asyncio future for callers that await the response,
 or any object with the same three methods for callers that only count (the simulator's
@@ -89,6 +90,8 @@ class Link(asyncio.Protocol):
         self._sweeper: asyncio.TimerHandle | None = None
         self._last_heard = self._loop.time()
         self._probe: asyncio.Future[Pdu] | None = None
+        self.before_write: Callable[[], None] | None = None
+        """Called before the queued PDUs are handed to the transport."""
 
     # ---- asyncio.Protocol ---------------------------------------------------------------
 
@@ -231,6 +234,8 @@ class Link(asyncio.Protocol):
     def _flush(self) -> None:
         self._flush_handle = None
         if self._out:
+            if self.before_write is not None:
+                self.before_write()
             data = b"".join(self._out)
             self._out = []
             self._send_now(data)

@@ -8,7 +8,9 @@ It speaks the same codec as the ESME channel (`smpp_pdu`, `smpp_link`) and serve
   empty number -> MK:0001, blacklist, ...), rejected or throttled submits, a submit never
   answered (`hang`) or a dropped link (`drop`), duplicate receipts, a receipt ahead of its
   submit_sm_resp, a handset reply (uplink). `Script.keywords` intercepts content; `max_per_second`
-  throttles the bind with ESME_RTHROTTLED.
+  throttles the bind with ESME_RTHROTTLED. `submit_log` appends one JSON line per submit_sm
+  received (source, destination, text), before it is answered: what reached the carrier,
+  for tests that kill the platform (docs/simulator.md).
 - **Step by step from tests** (`manual=True`): nothing is answered by itself; the test takes
   the next PDU with `expect`, answers it with `answer` (any status), and pushes `receipt`s and
   `uplink`s whose deliver_sm_resp it can await, or `drop`s the link.
@@ -33,6 +35,7 @@ import asyncio
 import heapq
 import itertools
 import logging
+import os
 import struct
 import time
 from collections import OrderedDict
@@ -40,7 +43,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal, NamedTuple
+
+import orjson
 
 from yizhan.dispatch.channels.simulator import Outcome, Script
 from yizhan.dispatch.channels.smpp_link import Link, LinkClosed
@@ -132,12 +138,15 @@ class SmscServer:
     def __init__(self, script: Script | None = None, *, system_id: str = "",
                  password: str = "", manual: bool = False, max_per_second: float = 0.0,
                  receipt_ids: Literal["same", "decimal", "padded"] = "same",
-                 accounts: Mapping[str, str] | None = None) -> None:
+                 accounts: Mapping[str, str] | None = None,
+                 submit_log: Path | None = None) -> None:
         self.script = script or Script()
         self.accounts = dict(accounts or ({system_id: password} if system_id else {}))
         """system_id -> password of every ESME allowed to bind (empty: any system_id, and
         `password` if one is given): a bind with another system_id is refused with
         ESME_RINVSYSID, one with a wrong password with ESME_RINVPASWD."""
+        self.submit_log = submit_log
+        self._log_fd = -1
         self.manual = manual
         self.max_per_second = max_per_second
         self.receipt_ids = receipt_ids
@@ -171,6 +180,9 @@ class SmscServer:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listen; returns the port (0 picks a free one)."""
         loop = asyncio.get_running_loop()
+        if self.submit_log is not None:
+            self._log_fd = os.open(self.submit_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                                   0o600)
         self._server = await loop.create_server(
             lambda: Link(self._on_request, name="smsc", keepalive=0,
                          raw_requests=RAW_REQUESTS), host, port)
@@ -185,6 +197,9 @@ class SmscServer:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        if self._log_fd >= 0:
+            os.close(self._log_fd)
+            self._log_fd = -1
 
     # ---- step by step (manual=True) -----------------------------------------------------
 
@@ -256,6 +271,8 @@ class SmscServer:
                 link.respond(pdu, Status.RINVBNDSTS)
                 return
             try:
+                if self._log_fd >= 0:
+                    self._log_submit(body)
                 if self.manual:
                     decoded = Pdu(command, pdu.sequence, pdu.status, decode_short_message(body))
                     self.inbox.put_nowait(Incoming(link, decoded))
@@ -266,6 +283,14 @@ class SmscServer:
                 link.write(Command.GENERIC_NACK, pdu.sequence, exc.status, b"")
         else:
             link.send(Pdu(Command.GENERIC_NACK, pdu.sequence, Status.RINVCMDID))
+
+    def _log_submit(self, body: bytes) -> None:
+        """One line per submit_sm received, written at once (unbuffered: the log is read
+        while the simulator runs)."""
+        sm = decode_short_message(body)
+        os.write(self._log_fd, orjson.dumps({
+            "at": time.time(), "source": sm.source_addr, "destination": sm.destination_addr,
+            "text": text_of(sm)}) + b"\n")
 
     def _bind(self, link: Link, pdu: Pdu) -> None:
         bind = pdu.body
