@@ -34,6 +34,7 @@ from yizhan.domain.model import (
 )
 from yizhan.domain.ports import Bus, Clock
 from yizhan.policy import chain, numbers
+from yizhan.policy.backpressure import Backpressure
 from yizhan.policy.chain import Recipient, SendContext
 from yizhan.policy.content_filter import MatcherCache
 from yizhan.policy.flow_control import FrequencyControl
@@ -104,10 +105,13 @@ class Intake:
     def __init__(self, catalogue: Catalogue, committer: Batcher[Acceptance], clock: Clock,
                  ids: IdGenerator, bus: Bus, lists: PolicyLists, *, part_price: int = 0,
                  number_chain: tuple[tuple[str, chain.NumberCheck], ...] = chain.NUMBER_CHAIN,
-                 frequency: FrequencyControl | None = None) -> None:
+                 frequency: FrequencyControl | None = None,
+                 backpressure: Backpressure | None = None) -> None:
         """`part_price`: the platform's price per part (thousandths of a yuan), for
         accounts without their own; stored on each message, which is billed later.
-        `frequency`: the frequency control, the last step before acceptance (None: off)."""
+        `frequency`: the frequency control, the last step before acceptance (None: off).
+        `backpressure`: holds back requests of several numbers while the dispatch backlog
+        is too long (None: off)."""
         self._catalogue = catalogue
         self._lists = lists
         self._part_price = part_price
@@ -118,6 +122,7 @@ class Intake:
         self._bus = bus
         self._matchers = MatcherCache()
         self._frequency = frequency
+        self._backpressure = backpressure
 
     async def send(self, account: Account, request: SendRequest,
                    nonce: tuple[str, str] | None = None) -> SendAccepted | Refusal:
@@ -129,6 +134,10 @@ class Intake:
                           request.max_numbers, now=self._clock.now())
         if len(request.out_id) > 255:
             return Refusal("InvalidParameter", "OutId has more than 255 characters", "out_id")
+        if self._backpressure is not None:  # first: a throttled request costs next to nothing
+            held = self._backpressure.check(len(request.recipients))
+            if held is not None:
+                return held
         refusal = chain.run(ctx, chain.REQUEST_CHAIN[:chain.LOADED])  # before any lookup
         if refusal is None:
             await self._load(ctx)
@@ -157,6 +166,8 @@ class Intake:
             await self._release(admitted)
             return Refusal("SignatureNonceUsed", nonce[1])
         self._bus.notify(DISPATCH)
+        if self._backpressure is not None:
+            self._backpressure.accepted(len(batch))
         return SendAccepted(batch[0].biz_id, batch)
 
     async def _release(self, admitted: Any) -> None:

@@ -165,3 +165,16 @@ async def test_messages_follow_accept_language(running: Running) -> None:
                                   headers={"Accept-Language": "zh-CN,zh;q=0.9"})
     body = expect(r, 400, "isv.MOBILE_NUMBER_ILLEGAL")
     assert body["message"].startswith("手机号码格式错误")
+
+
+async def test_the_messages_of_a_send_request_come_a_page_at_a_time(running: Running) -> None:
+    """issue 14 point 9: the page of a BizId is read with its total, in number order."""
+    phones = [fresh_number() for _ in range(45)]
+    sent = (await running.client.post("/v1/messages", json=send_body(running, phones))).json()
+    ids = [m["message_id"] for m in sent["messages"]]
+    pages = [(await running.client.get("/v1/messages", params={
+        "biz_id": sent["biz_id"], "page": page, "page_size": 20})).json() for page in (1, 3, 4)]
+    assert [p["total"] for p in pages] == [45, 45, 45]
+    assert [m["message_id"] for m in pages[0]["messages"]] == ids[:20]
+    assert [m["message_id"] for m in pages[1]["messages"]] == ids[40:]
+    assert pages[2]["messages"] == []

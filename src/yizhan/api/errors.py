@@ -57,9 +57,12 @@ def json_response(body: dict[str, object], status: int = 200) -> Response:
 
 
 def refusal_response(request: Request, refusal: Refusal) -> Response:
-    return json_response({"request_id": request_id(), "code": refusal.code,
-                          "message": refusal.message(language(request))},
-                         refusal.error.http_status)
+    response = json_response({"request_id": request_id(), "code": refusal.code,
+                              "message": refusal.message(language(request))},
+                             refusal.error.http_status)
+    if refusal.retry_after is not None:
+        response.headers["Retry-After"] = str(refusal.retry_after)
+    return response
 
 
 async def on_validation_error(request: Request, exc: Exception) -> Response:

@@ -199,15 +199,9 @@ async def query_send_details(ctx: ActionContext) -> Result:
                        f"SendDate must be within the last {QUERY_DAYS} days")
     start, end = china_day_bounds(day)
     store = ctx.services.store
-    biz_id = ctx.params.get("BizId")
-    if biz_id:
-        found = [m for m in await store.messages_by_biz(ctx.account.id, biz_id)
-                 if m.phone == number and start <= m.created_at < end]
-        found.sort(key=lambda m: (m.created_at, m.id), reverse=True)
-        total, shown = len(found), found[(page - 1) * size:page * size]
-    else:
-        total, shown = await store.query_messages(ctx.account.id, number, start, end,
-                                                  (page - 1) * size, size)
+    total, shown = await store.query_messages(ctx.account.id, number, start, end,
+                                              (page - 1) * size, size,
+                                              biz_id=ctx.params.get("BizId") or None)
     return {"TotalCount": total,
             "SmsSendDetailDTOs": {"SmsSendDetailDTO": [detail_dto(m) for m in shown]}}
 
@@ -491,3 +485,7 @@ ACTIONS: dict[str, Action] = {
 
 SENDING = frozenset({"SendSms", "SendBatchSms"})
 """Actions that record the request's nonce in the transaction accepting their messages."""
+READS = frozenset({"QuerySendDetails", "QuerySendStatistics", "QuerySmsSign",
+                   "QuerySmsSignList", "QuerySmsTemplate", "QuerySmsTemplateList"})
+"""Actions that change nothing: their nonce need not be durable before the answer
+(storage/nonces.py)."""
