@@ -130,14 +130,27 @@ class Intake:
         request is recorded in the acceptance transaction: a replay answers
         `SignatureNonceUsed` and accepts nothing. A request refused before that commit
         records no nonce: the caller records it (docs/architecture.md)."""
+        pressure, count = self._backpressure, len(request.recipients)
+        if pressure is None:
+            return await self._send(account, request, nonce)
+        held = pressure.check(count)  # first: a throttled request costs next to nothing
+        if held is not None:
+            return held
+        result: SendAccepted | Refusal | None = None
+        try:
+            result = await self._send(account, request, nonce)
+        finally:
+            pressure.settled(count, sum(m.dispatch_state is DispatchState.QUEUED
+                                        for m in result.messages)
+                             if isinstance(result, SendAccepted) else 0)
+        return result
+
+    async def _send(self, account: Account, request: SendRequest,
+                    nonce: tuple[str, str] | None) -> SendAccepted | Refusal:
         ctx = SendContext(account, request.template_code, list(request.recipients),
                           request.max_numbers, now=self._clock.now())
         if len(request.out_id) > 255:
             return Refusal("InvalidParameter", "OutId has more than 255 characters", "out_id")
-        if self._backpressure is not None:  # first: a throttled request costs next to nothing
-            held = self._backpressure.check(len(request.recipients))
-            if held is not None:
-                return held
         refusal = chain.run(ctx, chain.REQUEST_CHAIN[:chain.LOADED])  # before any lookup
         if refusal is None:
             await self._load(ctx)
@@ -166,8 +179,6 @@ class Intake:
             await self._release(admitted)
             return Refusal("SignatureNonceUsed", nonce[1])
         self._bus.notify(DISPATCH)
-        if self._backpressure is not None:
-            self._backpressure.accepted(len(batch))
         return SendAccepted(batch[0].biz_id, batch)
 
     async def _release(self, admitted: Any) -> None:

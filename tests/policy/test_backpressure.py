@@ -23,6 +23,7 @@ async def test_a_backlog_longer_than_the_bound_holds_back_bulk_not_single_number
     await make_messages(store, clock, 3000)
     await gauge.refresh()
     assert gauge.check(1000) is None  # one reading: no rate yet, nothing held back
+    gauge.settled(1000, 0)  # (that request was refused for another reason)
     clock.advance(seconds=2)
     await deliver(store, clock, 200)
     await gauge.refresh()
@@ -34,19 +35,22 @@ async def test_a_backlog_longer_than_the_bound_holds_back_bulk_not_single_number
     assert gauge.check(1) is None  # a one-number send always passes
 
 
-async def test_the_bound_follows_the_delivery_rate_and_counts_what_this_process_accepted(
+async def test_the_bound_follows_the_delivery_rate_and_counts_requests_under_way(
         store: SqlStore, clock: ManualClock) -> None:
-    """issue 14 point 8: faster delivery, longer backlog allowed; acceptance between
-    readings counts at once."""
+    """issue 14 point 8: faster delivery, longer backlog allowed; a request let pass counts
+    at once, so concurrent bulk requests cannot all slip under the bound."""
     gauge = Backpressure(store, clock, max_seconds=10, min_messages=0)
     await make_messages(store, clock, 3000)
     await gauge.refresh()
     clock.advance(seconds=1)
     await deliver(store, clock, 400)
     await gauge.refresh()
-    assert gauge.rate == 400 and gauge.check(1000) is None  # 2600 < 10 s x 400/s
-    gauge.accepted(1500)
-    assert gauge.backlog == 4100 and gauge.check(1000) is not None
+    assert gauge.rate == 400 and gauge.backlog == 2600  # under 10 s x 400/s
+    assert gauge.check(1000) is None and gauge.check(1000) is None
+    assert gauge.backlog == 4600 and gauge.check(1000) is not None
+    gauge.settled(1000, 1000)
+    gauge.settled(1000, 0)  # committed, and refused
+    assert gauge.backlog == 3600 and gauge.check(1000) is None
 
 
 async def test_nothing_delivered_holds_back_with_the_longest_hint(

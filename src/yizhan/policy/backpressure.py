@@ -51,14 +51,16 @@ class Backpressure:
         self._window = window
         self._readings: deque[Reading] = deque()
         self._since = 0
+        self._pending = 0
         self.rate: float | None = None
         """Messages leaving the outbox per second lately; None until two readings."""
 
     @property
     def backlog(self) -> int:
-        """Messages waiting for dispatch: the last reading and what this process accepted
-        since."""
-        return (self._readings[-1].waiting if self._readings else 0) + self._since
+        """Messages waiting for dispatch: the last reading, what this process accepted
+        since, and the numbers of its requests under way (let pass, not yet committed)."""
+        return ((self._readings[-1].waiting if self._readings else 0) + self._since
+                + self._pending)
 
     async def refresh(self) -> None:
         """Take a reading (run every second by the API's background loop)."""
@@ -84,20 +86,26 @@ class Backpressure:
         left = (reading.last_id - first.last_id) - (reading.waiting - first.waiting)
         self.rate = max(left, 0) / span
 
-    def accepted(self, count: int) -> None:
-        """Count messages this process queued for dispatch since the last reading."""
-        self._since += count
-
     def check(self, numbers: int) -> Refusal | None:
-        """None when a request of `numbers` numbers may be accepted now; else `Throttling`
-        with the seconds to wait."""
+        """None when a request of `numbers` numbers may go on, and then its numbers count
+        in the backlog at once, until `settled`: concurrent requests each see those let pass
+        before them, not only those committed. Else `Throttling` with the seconds to wait."""
         rate = self.rate
-        if numbers <= 1 or self._max_seconds <= 0 or rate is None:
-            return None
         backlog = self.backlog
+        if (numbers > 1 and self._max_seconds > 0 and rate is not None
+                and backlog > max(self._min_messages, self._max_seconds * rate)):
+            return self._held(backlog, rate)
+        self._pending += numbers
+        return None
+
+    def settled(self, numbers: int, queued: int) -> None:
+        """A request that `check` let pass is answered: `queued` of its messages went on
+        the outbox (none when it was refused or failed)."""
+        self._pending -= numbers
+        self._since += queued
+
+    def _held(self, backlog: int, rate: float) -> Refusal:
         bound = max(self._min_messages, self._max_seconds * rate)
-        if backlog <= bound:
-            return None
         wait = MAX_HINT if rate <= 0 else min(MAX_HINT, max(1, math.ceil(
             (backlog - bound) / rate)))
         delivery = f"{rate:.0f} messages/s" if rate > 0 else "nothing delivered lately"
