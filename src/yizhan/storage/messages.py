@@ -290,6 +290,16 @@ def _claim(conn: Connection, sql: _HotSql, now: datetime, limit: int,
     return claims, interrupted
 
 
+def _page(conn: Connection, conditions: Sequence[Any], order: Sequence[Any], offset: int,
+          limit: int) -> tuple[int, list[Message]]:
+    """The messages matching `conditions` in `order`, one page, with their total."""
+    total = int(conn.scalar(select(func.count()).select_from(messages).where(*conditions))
+                or 0)
+    rows = conn.execute(select(messages).where(*conditions).order_by(*order).offset(offset)
+                        .limit(limit)).all() if total else []
+    return total, [_message(r) for r in rows]
+
+
 def _match_late(conn: Connection, limit: int, now: datetime) -> int:
     """The transaction of `MessagesMixin.match_late_receipts`."""
     pending = conn.execute(select(receipts).where(receipts.c.message_id.is_(None))
@@ -419,6 +429,9 @@ class MessagesMixin:
     async def _urgent_transaction(self, work: Callable[..., R], *args: Any) -> R:
         raise NotImplementedError  # SqlStore's
 
+    async def _read_in_thread(self, work: Callable[..., R], *args: Any) -> R:
+        raise NotImplementedError  # SqlStore's
+
     # Acceptance
 
     async def accept(self, batch: Sequence[Message | SignatureNonce],
@@ -512,13 +525,8 @@ class MessagesMixin:
         """One page of the messages of a send request, in number order, with their total:
         only the page is read (`ix_messages_biz_id`), however large the request."""
         conditions = (messages.c.biz_id == biz_id, messages.c.account_id == account_id)
-        async with self._read() as conn:
-            total = await conn.scalar(select(func.count()).select_from(messages)
-                                      .where(*conditions))
-            rows = (await conn.execute(select(messages).where(*conditions)
-                                       .order_by(messages.c.id).offset(offset).limit(limit))
-                    ).all() if total else []
-        return int(total or 0), [_message(r) for r in rows]
+        return await self._read_in_thread(
+            _page, conditions, (messages.c.id,), offset, limit)
 
     async def query_messages(self, account_id: AccountId | None, phone: str | None,
                              start: datetime, end: datetime, offset: int = 0,
@@ -533,14 +541,9 @@ class MessagesMixin:
             conditions.append(messages.c.phone == phone)
         if biz_id is not None:
             conditions.append(messages.c.biz_id == biz_id)
-        async with self._read() as conn:
-            total = await conn.scalar(select(func.count()).select_from(messages)
-                                      .where(*conditions))
-            rows = (await conn.execute(select(messages).where(*conditions)
-                                       .order_by(messages.c.created_at.desc(),
-                                                 messages.c.id.desc())
-                                       .offset(offset).limit(limit))).all()
-        return int(total or 0), [_message(r) for r in rows]
+        return await self._read_in_thread(
+            _page, conditions, (messages.c.created_at.desc(), messages.c.id.desc()), offset,
+            limit)
 
     # Dispatch
 
