@@ -22,7 +22,8 @@ message writes (it did: 284 ms p50 while delivery ran, against 17-25 ms idle). T
 trade-off: a read's nonce is not yet durable when the read is answered, so after a crash in
 that instant a replay of that read within 30 minutes would be answered again. A read
 changes nothing, and a replay only returns what its signer was already shown; a send's
-nonce stays durable with its messages (docs/aliyun.md, "Replay protection").
+nonce stays durable with its messages (docs/architecture.md, "A signed read does not
+wait for the write path").
 """
 
 from __future__ import annotations
