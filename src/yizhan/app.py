@@ -37,9 +37,12 @@ from yizhan.dispatch.router import Router
 from yizhan.dispatch.worker import DispatchConfig, DispatchWorker
 from yizhan.domain.ids import IdGenerator
 from yizhan.domain.ports import Channel, Clock, RateCounter, SystemClock
+from yizhan.domain.priority import DispatchPriority
 from yizhan.domain.rates import to_ms
 from yizhan.intake import PRIORITY_ITEMS, Acceptance, CachedCatalogue, Intake
 from yizhan.metrics import Metrics
+from yizhan.periodic import Periodic
+from yizhan.policy.backpressure import Backpressure
 from yizhan.policy.flow_control import FrequencyControl
 from yizhan.policy.lists import PolicyLists
 from yizhan.receipts.codes import CodeBook
@@ -58,6 +61,8 @@ from yizhan.webhooks.pusher import PUSH, PushConfig, PushStage
 from yizhan.webhooks.queue import QueueSettings
 
 log = logging.getLogger("yizhan")
+BACKLOG_READING_SECONDS = 1.0
+"""How often the API reads the dispatch backlog for backpressure (policy/backpressure.py)."""
 
 
 @dataclass
@@ -74,6 +79,8 @@ class Yizhan:
     frequency: FrequencyControl
     smsc: EmbeddedSmsc | None = None
     """The SMPP simulator this process runs for its `smpp-simulator` channels, if any."""
+    backpressure: Backpressure | None = None
+    """Holds back multi-number requests while the dispatch backlog is long (None: off)."""
 
 
 def open_store(settings: Settings) -> SqlStore:
@@ -146,10 +153,16 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                                           small=PRIORITY_ITEMS)
     frequency = FrequencyControl(counter, FrequencySettings(store), clock,
                                  settings.cache_seconds)
+    store.dispatch_priority = DispatchPriority(settings.dispatch_notification_offset_seconds,
+                                               settings.dispatch_bulk_offset_seconds,
+                                               settings.dispatch_bulk_numbers)
+    backpressure = Backpressure(store, clock, max_seconds=settings.backlog_max_seconds,
+                                min_messages=settings.backlog_min_messages)
     intake = Intake(CachedCatalogue(store, settings.cache_seconds), committer, clock,
                     IdGenerator(), bus, PolicyLists(store, settings.cache_seconds),
                     part_price=settings.part_price,
-                    frequency=frequency if settings.frequency_control else None)
+                    frequency=frequency if settings.frequency_control else None,
+                    backpressure=backpressure if settings.backlog_max_seconds else None)
     nonces = BatchedNonces(store)
     receipts = ReceiptStage(store, clock, batch=settings.receipt_batch,
                             match_every=settings.receipt_match_seconds,
@@ -162,7 +175,10 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                         channels, store, [nonces.batcher], dispatching=settings.role != "api",
                         sole_dispatcher=settings.role == "all",
                         background=_delivery_stages(settings, store, bus, clock, codes),
-                        servers=servers, metrics=metrics)
+                        servers=servers, metrics=metrics,
+                        api_background=[nonces] + ([Periodic(
+                            "backlog readings", backpressure.refresh, BACKLOG_READING_SECONDS,
+                            log)] if settings.backlog_max_seconds else []))
     keys = Authenticator(store, settings.cache_seconds)
     pull = QueueSettings(settings.queue_visibility_seconds, settings.queue_max_wait_seconds)
     aliyun = AliyunServices(AliyunAuthenticator(keys, nonces, clock),
@@ -172,7 +188,7 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                                   metrics, frequency,
                                   PushNetworks(settings.push_allowed_networks), codes))
     return Yizhan(settings, store, clock, intake, pipeline, api, channels, router, metrics,
-                  frequency, smsc)
+                  frequency, smsc, backpressure if settings.backlog_max_seconds else None)
 
 
 async def rate_counter(settings: Settings, store: SqlStore, clock: Clock,

@@ -34,6 +34,7 @@ from yizhan.domain.model import (
 )
 from yizhan.domain.ports import Bus, Clock
 from yizhan.policy import chain, numbers
+from yizhan.policy.backpressure import Backpressure
 from yizhan.policy.chain import Recipient, SendContext
 from yizhan.policy.content_filter import MatcherCache
 from yizhan.policy.flow_control import FrequencyControl
@@ -104,10 +105,13 @@ class Intake:
     def __init__(self, catalogue: Catalogue, committer: Batcher[Acceptance], clock: Clock,
                  ids: IdGenerator, bus: Bus, lists: PolicyLists, *, part_price: int = 0,
                  number_chain: tuple[tuple[str, chain.NumberCheck], ...] = chain.NUMBER_CHAIN,
-                 frequency: FrequencyControl | None = None) -> None:
+                 frequency: FrequencyControl | None = None,
+                 backpressure: Backpressure | None = None) -> None:
         """`part_price`: the platform's price per part (thousandths of a yuan), for
         accounts without their own; stored on each message, which is billed later.
-        `frequency`: the frequency control, the last step before acceptance (None: off)."""
+        `frequency`: the frequency control, the last step before acceptance (None: off).
+        `backpressure`: holds back requests of several numbers while the dispatch backlog
+        is too long (None: off)."""
         self._catalogue = catalogue
         self._lists = lists
         self._part_price = part_price
@@ -118,6 +122,7 @@ class Intake:
         self._bus = bus
         self._matchers = MatcherCache()
         self._frequency = frequency
+        self._backpressure = backpressure
 
     async def send(self, account: Account, request: SendRequest,
                    nonce: tuple[str, str] | None = None) -> SendAccepted | Refusal:
@@ -125,6 +130,23 @@ class Intake:
         request is recorded in the acceptance transaction: a replay answers
         `SignatureNonceUsed` and accepts nothing. A request refused before that commit
         records no nonce: the caller records it (docs/architecture.md)."""
+        pressure, count = self._backpressure, len(request.recipients)
+        if pressure is None:
+            return await self._send(account, request, nonce)
+        held = pressure.check(count)  # first: a throttled request costs next to nothing
+        if held is not None:
+            return held
+        result: SendAccepted | Refusal | None = None
+        try:
+            result = await self._send(account, request, nonce)
+        finally:
+            pressure.settled(count, sum(m.dispatch_state is DispatchState.QUEUED
+                                        for m in result.messages)
+                             if isinstance(result, SendAccepted) else 0)
+        return result
+
+    async def _send(self, account: Account, request: SendRequest,
+                    nonce: tuple[str, str] | None) -> SendAccepted | Refusal:
         ctx = SendContext(account, request.template_code, list(request.recipients),
                           request.max_numbers, now=self._clock.now())
         if len(request.out_id) > 255:

@@ -89,6 +89,25 @@ class Settings(BaseSettings):
         256, ge=1, description="Most messages one dispatch worker claims from the outbox at once.")
     dispatch_window: int = Field(
         64, ge=1, description="Most submits in flight to one channel at once.")
+    dispatch_notification_offset_seconds: float = Field(
+        10.0, ge=0, description="Dispatch order: a notification ranks this many seconds behind "
+        "a verification code accepted at the same time (docs/architecture.md, \"Dispatch "
+        "order\"); one that waited longer goes first.")
+    dispatch_bulk_offset_seconds: float = Field(
+        60.0, ge=0, description="Dispatch order: a promotion or bulk message ranks this many "
+        "seconds behind a verification code accepted at the same time; one that waited "
+        "longer goes first, so bulk is delayed, never starved.")
+    dispatch_bulk_numbers: int = Field(
+        100, ge=1, description="A send request of more numbers than this is bulk for the "
+        "dispatch order, whatever its template.")
+    backlog_max_seconds: float = Field(
+        5.0, ge=0, description="Backpressure: when the messages waiting for dispatch would "
+        "take longer than this to deliver at the recent delivery rate, requests of more than "
+        "one number are refused with Throttling and a retry hint; one-number sends still "
+        "pass (0: off).")
+    backlog_min_messages: int = Field(
+        2000, ge=0, description="Backpressure never refuses while fewer messages than this "
+        "wait for dispatch (the delivery rate of a quiet platform says little).")
     dispatch_poll_seconds: float = Field(
         1.0, gt=0, description="How often workers look at the outbox without a wake-up signal.")
     submit_timeout_seconds: float = Field(

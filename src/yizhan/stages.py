@@ -51,6 +51,8 @@ class Pipeline:
     store: Recoverable
     api_batchers: Sequence[Batcher[Any]] = ()
     """Other group commits the API uses (request nonces), started and stopped with it."""
+    api_background: Sequence[Background] = ()
+    """Loops the API uses (the backlog readings of backpressure), started with it."""
     dispatching: bool = True
     """Run the delivery stages (dispatch, channels, receipts); off in an API-only process."""
     sole_dispatcher: bool = True
@@ -73,6 +75,8 @@ class Pipeline:
         self.committer.start()
         for batcher in self.api_batchers:
             batcher.start()
+        for loop in self.api_background:
+            await loop.start()
         if not self.dispatching:
             log.info("stages started: committer (API only)")
             return
@@ -119,6 +123,8 @@ class Pipeline:
         await self.committer.stop()
         for batcher in self.api_batchers:
             await batcher.stop()
+        for loop in reversed(self.api_background):
+            await loop.stop()
         if not self.dispatching:
             return
         for stage in reversed(self.background):

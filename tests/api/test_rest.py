@@ -242,3 +242,16 @@ def test_a_download_name_cannot_add_to_its_content_disposition() -> None:
                                                                         "filename*"]
     assert unquote(params[1].removeprefix("filename*=UTF-8''")) == (
         'failed-a"; filename=../evil驿.csv')
+
+
+async def test_the_messages_of_a_send_request_come_a_page_at_a_time(running: Running) -> None:
+    """issue 14 point 9: the page of a BizId is read with its total, in number order."""
+    phones = [fresh_number() for _ in range(45)]
+    sent = (await running.client.post("/v1/messages", json=send_body(running, phones))).json()
+    ids = [m["message_id"] for m in sent["messages"]]
+    pages = [(await running.client.get("/v1/messages", params={
+        "biz_id": sent["biz_id"], "page": page, "page_size": 20})).json() for page in (1, 3, 4)]
+    assert [p["total"] for p in pages] == [45, 45, 45]
+    assert [m["message_id"] for m in pages[0]["messages"]] == ids[:20]
+    assert [m["message_id"] for m in pages[1]["messages"]] == ids[40:]
+    assert pages[2]["messages"] == []

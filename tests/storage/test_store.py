@@ -276,3 +276,14 @@ async def test_nonces_commit_with_the_messages_they_signed(
     assert len(await store.messages_by_biz(account.id, plain[0].biz_id)) == 1
     assert len(await store.messages_by_biz(account.id, third[0].biz_id)) == 1
     assert not await store.remember_nonce("k1", "n2", clock.now())  # one nonce table
+
+
+async def test_a_page_of_a_send_request_is_read_with_its_total(store: SqlStore,
+                                                               clock: ManualClock) -> None:
+    """issue 14 point 9: only the page is read (LIMIT/OFFSET on the BizId index)."""
+    made = await make_messages(store, clock, 250)
+    account = made[0].account_id
+    total, page = await store.biz_page(account, made[0].biz_id, 20, 20)
+    assert total == 250 and [m.id for m in page] == [m.id for m in made[20:40]]
+    other = await store.create_account("other", clock.now())
+    assert await store.biz_page(AccountId(other.id), made[0].biz_id, 0, 20) == (0, [])

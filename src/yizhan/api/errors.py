@@ -89,6 +89,8 @@ def refusal_response(request: Request, refusal: Refusal, rid: str | None = None,
     response = json_response(refusal_json(refusal, language(request), rid),
                              refusal.error.http_status)
     response.headers.update(headers or {})
+    if refusal.retry_after is not None:
+        response.headers["Retry-After"] = str(refusal.retry_after)
     return response
 
 

@@ -204,10 +204,10 @@ async def list_messages(
 ) -> Response:
     store = request.app.state.store
     if biz_id is not None:
-        found = await store.messages_by_biz(account.id, biz_id)
-        if not found:
+        total, shown = await store.biz_page(account.id, biz_id, (page - 1) * page_size,
+                                            page_size)
+        if not total:
             return refusal_response(request, Refusal("BizIdNotFound", biz_id))
-        total, shown = len(found), found[(page - 1) * page_size:page * page_size]
     elif phone_number is not None:
         number = numbers.normalize(phone_number)
         if isinstance(number, Refusal):

@@ -81,6 +81,10 @@ _CODES: tuple[ErrorCode, ...] = (
     ErrorCode("Throttling.User", 400,
               "Request was denied due to user flow control.",
               "请求触发用户级流控，请稍后重试。"),
+    ErrorCode("Throttling", 400,
+              "Request was denied due to request throttling.",
+              "待发送的消息积压过多，多号码请求暂被拒绝（单号码发送不受影响），"
+              "请在 x-acs-retry-after / Retry-After 给出的秒数后重试。"),
     ErrorCode("MessageNotFound", 404,
               "No message of this account has this id.",
               "该账号下找不到此消息。"),
@@ -227,6 +231,9 @@ class Refusal:
     code: str
     detail: str = ""
     rule: str = ""
+    retry_after: int | None = None
+    """Seconds after which the same request may succeed (throttling): sent as the
+    `x-acs-retry-after` and `Retry-After` headers."""
 
     def __post_init__(self) -> None:
         if self.code not in REGISTRY:

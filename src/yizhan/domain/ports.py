@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple, Protocol
 
 from yizhan.domain.events import Receipt, Uplink
@@ -151,6 +151,8 @@ class Claim:
     outbox_id: int
     attempts: int
     message: Message
+    rank_offset: timedelta = timedelta(0)
+    """How far behind its due time the item ranks (domain/priority.py); a retry keeps it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,15 +32,18 @@ def create_engine(url: str, *, schema: str | None = None, pool_size: int = 16) -
                                connect_args=connect_args)
 
 
-def sqlite_writer_engine(engine: AsyncEngine) -> Engine | None:
+def sqlite_writer_engine(engine: AsyncEngine, connections: int = 1) -> Engine | None:
     """A synchronous engine on the same SQLite file, for the hot write transactions, which
-    run whole in one thread (see `SqlStore._transaction`); None for an in-memory database,
-    which a second engine would not share."""
+    run whole in one thread (see `SqlStore._transaction`), or (`connections` > 1) for the
+    paged reads, each whole in one thread of a small pool (`SqlStore._read_in_thread`);
+    None for an in-memory database, which a second engine would not share."""
     url = engine.url
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
-    # One thread uses it; `check_same_thread=False` only lets the store close it from another.
-    sync = create_sync_engine(url.set(drivername="sqlite"), pool_size=1, max_overflow=0,
+    # Its own threads use it; `check_same_thread=False` lets a connection move between them
+    # and the store close it from another.
+    sync = create_sync_engine(url.set(drivername="sqlite"), pool_size=connections,
+                              max_overflow=0,
                               connect_args={"timeout": 30, "check_same_thread": False})
     event.listen(sync, "connect", _sqlite_pragmas)
     event.listen(sync, "begin", _sqlite_begin)

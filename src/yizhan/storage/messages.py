@@ -14,6 +14,7 @@ Rules implemented here (docs/architecture.md, "Decisions"):
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
@@ -49,6 +50,7 @@ from yizhan.domain.ports import (
     SubmitOutcome,
     Unsent,
 )
+from yizhan.domain.priority import DispatchPriority
 from yizhan.storage import billing, reports
 from yizhan.storage.lists import _add_opt_outs
 from yizhan.storage.reports import Transition, subject_of
@@ -110,13 +112,15 @@ class _HotSql:
         self.read_ts: Callable[[Any], datetime] = _aware if postgres else _sqlite_time
         place = _dollar_placeholders if postgres else str
         # Claims: one statement finds the due items with their messages (LEFT JOIN: an item
-        # whose message is gone is finished); PostgreSQL locks the items, skipping those that
-        # another worker holds.
+        # whose message is gone is finished), in dispatch order (rank time, then id:
+        # `ix_outbox_topic_rank`; domain/priority.py); PostgreSQL locks the items, skipping
+        # those that another worker holds.
         self.due = place(
-            f"SELECT o.id, o.attempts, {_CLAIM_COLUMNS} FROM outbox o "
-            "LEFT JOIN messages m ON m.id = o.message_id "
+            f"SELECT o.id, o.attempts, {_CLAIM_COLUMNS}, o.available_at, o.rank_at "
+            "FROM outbox o LEFT JOIN messages m ON m.id = o.message_id "
             "WHERE o.topic = ? AND o.available_at <= ? "
-            "AND (o.claimed_until IS NULL OR o.claimed_until < ?) ORDER BY o.id LIMIT ?"
+            "AND (o.claimed_until IS NULL OR o.claimed_until < ?) "
+            "ORDER BY o.rank_at, o.id LIMIT ?"
             + (" FOR UPDATE OF o SKIP LOCKED" if postgres else ""))
         self.interrupted = place(
             "UPDATE messages SET status = ?, dispatch_state = ?, reason = ? WHERE id = ?")
@@ -129,8 +133,8 @@ class _HotSql:
             "dispatch_state, channel, remote_id, created_at, part_price)",
             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', ?, ?)")
         self.insert_outbox = (
-            "INSERT INTO outbox (topic, message_id, attempts, available_at, last_error)",
-            "(?, ?, 0, ?, '')")
+            "INSERT INTO outbox (topic, message_id, attempts, available_at, last_error, "
+            "rank_at)", "(?, ?, 0, ?, '', ?)")
         self.submitted = place(
             "UPDATE messages SET dispatch_state = ?, channel = ?, remote_id = ?, "
             "submitted_at = ?, route = ? WHERE id = ?")
@@ -265,7 +269,9 @@ def _claim(conn: Connection, sql: _HotSql, now: datetime, limit: int,
     for item in items:
         state = item[15]
         if state == DispatchState.QUEUED.value:
-            claims.append(Claim(item[0], item[1], _claimed_message(item, sql.read_ts)))
+            offset = sql.read_ts(item[-1]) - sql.read_ts(item[-2])  # rank_at - available_at
+            claims.append(Claim(item[0], item[1], _claimed_message(item, sql.read_ts),
+                                offset))
             continue
         if state == DispatchState.SUBMITTING.value:
             interrupted.append(item[2])
@@ -308,6 +314,16 @@ def _requeue(conn: Connection, unsent: Sequence[Unsent]) -> list[MessageId]:
         if state.rowcount:
             requeued.append(MessageId(u.message_id))
     return requeued
+
+
+def _page(conn: Connection, conditions: Sequence[Any], order: Sequence[Any], offset: int,
+          limit: int) -> tuple[int, list[Message]]:
+    """The messages matching `conditions` in `order`, one page, with their total."""
+    total = int(conn.scalar(select(func.count()).select_from(messages).where(*conditions))
+                or 0)
+    rows = conn.execute(select(messages).where(*conditions).order_by(*order).offset(offset)
+                        .limit(limit)).all() if total else []
+    return total, [_message(r) for r in rows]
 
 
 def _match_late(conn: Connection, limit: int, now: datetime) -> int:
@@ -435,8 +451,16 @@ class MessagesMixin:
 
     _write: Callable[[], AbstractAsyncContextManager[AsyncConnection]]
     _read: Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+    dispatch_priority = DispatchPriority()
+    """The dispatch order of accepted messages (`app.py` sets it from the settings)."""
 
     async def _transaction(self, work: Callable[..., R], *args: Any) -> R:
+        raise NotImplementedError  # SqlStore's
+
+    async def _urgent_transaction(self, work: Callable[..., R], *args: Any) -> R:
+        raise NotImplementedError  # SqlStore's
+
+    async def _read_in_thread(self, work: Callable[..., R], *args: Any) -> R:
         raise NotImplementedError  # SqlStore's
 
     # Acceptance
@@ -455,11 +479,11 @@ class MessagesMixin:
         nonces = [item for item in batch if isinstance(item, SignatureNonce)]
         if nonces:
             now = max(m.created_at for m in batch if isinstance(m, Message))
-            fresh = await self._transaction(self._accept_with_nonces, batch, nonces, now,
-                                            self._nonce_purge_due(now), also)
+            fresh = await self._urgent_transaction(self._accept_with_nonces, batch, nonces,
+                                                   now, self._nonce_purge_due(now), also)
             return [item in fresh if isinstance(item, SignatureNonce) else None
                     for item in batch]
-        await self._transaction(self._accept_rows, batch, also)
+        await self._urgent_transaction(self._accept_rows, batch, also)
         return [None] * len(batch)
 
     def _accept_with_nonces(self, conn: Connection, batch: Sequence[Message | SignatureNonce],
@@ -489,13 +513,28 @@ class MessagesMixin:
                  _VALUES[m.template_type], m.content, m.segments, _VALUES[m.status],
                  m.error_code, m.reason, m.out_id, _VALUES[m.dispatch_state],
                  times[m.created_at], m.part_price) for m in accepted]
-        queued = [(DISPATCH, m.id, times[m.created_at]) for m in accepted
+        queued = [(DISPATCH, m.id, times[m.created_at], sql.ts(m.created_at + offset))
+                  for m, offset in self._rank_offsets(accepted)
                   if m.dispatch_state is queued_state]
         insert_rows(conn, self.is_postgres, *sql.insert_message, rows)
         insert_rows(conn, self.is_postgres, *sql.insert_outbox, queued)
         reports.record_accepted(conn, sql, accepted)
         if also is not None:
             also(conn)
+
+    def _rank_offsets(self, accepted: Sequence[Message]) -> list[tuple[Message, timedelta]]:
+        """Each message with its rank offset (domain/priority.py). A request's messages are
+        always committed together, so its size is the count of its BizId in the batch."""
+        sizes = Counter(m.biz_id for m in accepted)
+        offsets: dict[tuple[TemplateType, int], timedelta] = {}
+        ranked = []
+        for m in accepted:
+            key = (m.template_type, sizes[m.biz_id])
+            offset = offsets.get(key)
+            if offset is None:
+                offset = offsets[key] = self.dispatch_priority.offset(*key)
+            ranked.append((m, offset))
+        return ranked
 
     # Queries
 
@@ -512,23 +551,30 @@ class MessagesMixin:
                 .order_by(messages.c.id))).all()
         return [_message(r) for r in rows]
 
+    async def biz_page(self, account_id: AccountId, biz_id: str, offset: int,
+                       limit: int) -> tuple[int, list[Message]]:
+        """One page of the messages of a send request, in number order, with their total:
+        only the page is read (`ix_messages_biz_id`), however large the request."""
+        conditions = (messages.c.biz_id == biz_id, messages.c.account_id == account_id)
+        return await self._read_in_thread(
+            _page, conditions, (messages.c.id,), offset, limit)
+
     async def query_messages(self, account_id: AccountId | None, phone: str | None,
                              start: datetime, end: datetime, offset: int = 0,
-                             limit: int = 50) -> tuple[int, list[Message]]:
-        """Records created in [start, end), newest first, with the total before paging."""
+                             limit: int = 50, biz_id: str | None = None,
+                             ) -> tuple[int, list[Message]]:
+        """Records created in [start, end), newest first, with the total before paging;
+        only those of one send request with `biz_id`."""
         conditions = [messages.c.created_at >= start, messages.c.created_at < end]
         if account_id is not None:
             conditions.append(messages.c.account_id == account_id)
         if phone is not None:
             conditions.append(messages.c.phone == phone)
-        async with self._read() as conn:
-            total = await conn.scalar(select(func.count()).select_from(messages)
-                                      .where(*conditions))
-            rows = (await conn.execute(select(messages).where(*conditions)
-                                       .order_by(messages.c.created_at.desc(),
-                                                 messages.c.id.desc())
-                                       .offset(offset).limit(limit))).all()
-        return int(total or 0), [_message(r) for r in rows]
+        if biz_id is not None:
+            conditions.append(messages.c.biz_id == biz_id)
+        return await self._read_in_thread(
+            _page, conditions, (messages.c.created_at.desc(), messages.c.id.desc()), offset,
+            limit)
 
     # Dispatch
 
@@ -537,6 +583,15 @@ class MessagesMixin:
             count = await conn.scalar(select(func.count()).select_from(outbox)
                                       .where(outbox.c.topic == DISPATCH))
         return int(count or 0)
+
+    async def outbox_progress(self) -> tuple[int, int]:
+        """(items waiting for dispatch, the highest outbox id ever given): backpressure
+        reads the delivery rate from how both move (policy/backpressure.py)."""
+        async with self._read() as conn:
+            waiting = await conn.scalar(select(func.count()).select_from(outbox)
+                                        .where(outbox.c.topic == DISPATCH))
+            last = await conn.scalar(select(func.max(outbox.c.id)))
+        return int(waiting or 0), int(last or 0)
 
     async def release_claims(self) -> None:
         """Forget every lease: only for a process that is the sole dispatcher (embedded)."""
@@ -577,8 +632,9 @@ class MessagesMixin:
                 unknown.append({"b_id": m.id, "b_channel": o.channel, "b_reason": r.reason,
                                 "b_route": o.route})
             elif isinstance(r, Retryable) and not o.dead:
+                due = now + timedelta(seconds=r.after)  # keeping its class's offset
                 retry.append({"b_outbox": o.claim.outbox_id, "b_attempts": o.claim.attempts + 1,
-                              "b_at": now + timedelta(seconds=r.after),
+                              "b_at": due, "b_rank": due + o.claim.rank_offset,
                               "b_error": o.route or r.reason, "b_id": m.id})
             else:
                 dead.append(o)
@@ -614,7 +670,8 @@ class MessagesMixin:
             if retry:
                 conn.execute(update(outbox).where(outbox.c.id == bindparam("b_outbox"))
                              .values(attempts=bindparam("b_attempts"),
-                                     available_at=bindparam("b_at"), claimed_until=None,
+                                     available_at=bindparam("b_at"),
+                                     rank_at=bindparam("b_rank"), claimed_until=None,
                                      last_error=bindparam("b_error")), retry)
             requeue = [r["b_id"] for r in retry] + [o.claim.message.id for o in dead]
             if requeue:
@@ -727,7 +784,7 @@ class MessagesMixin:
             else:
                 await conn.execute(insert(outbox).values(
                     topic=payload["topic"], message_id=payload["message_id"], attempts=0,
-                    available_at=now, last_error=""))
+                    available_at=now, rank_at=now, last_error=""))
             await conn.execute(update(dead_letters).where(dead_letters.c.id == letter_id)
                                .values(replayed_at=now))
         return _dead_letter(row)

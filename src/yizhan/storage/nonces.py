@@ -14,10 +14,21 @@ accepts the messages):
   of the last 30 minutes in memory decide, in the store's writer thread (so one decision at
   a time), and new pairs are appended to `nonce_log`, which a start reads back. A
   transaction that fails takes its pairs back out of the window.
+
+Reads (the Query actions) do not wait for a write with the window: `decide_read_nonce`
+decides at once in memory and the pair is written to `nonce_log` afterwards
+(`save_read_nonces`, or with the next send's nonces). A signed read must not queue behind
+message writes (it did: 284 ms p50 while delivery ran, against 17-25 ms idle). The
+trade-off: a read's nonce is not yet durable when the read is answered, so after a crash in
+that instant a replay of that read within 30 minutes would be answered again. A read
+changes nothing, and a replay only returns what its signer was already shown; a send's
+nonce stays durable with its messages (docs/architecture.md, "A signed read does not
+wait for the write path").
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
@@ -44,41 +55,67 @@ class NonceWindow:
     def __init__(self) -> None:
         self.seen: dict[Pair, datetime] = {}
         self._added: list[Pair] = []
+        self._unsaved: list[tuple[Pair, datetime]] = []
+        # The writer thread decides for sends, the event loop for reads: one at a time.
+        self._lock = threading.Lock()
 
     def fresh(self, unique: Sequence[Pair], now: datetime) -> list[Pair]:
         """Add the pairs not seen within the window; return them."""
-        cutoff = now - NONCE_WINDOW
-        seen, new = self.seen, []
-        for pair in unique:
-            at = seen.get(pair)
-            if at is not None:
-                if at >= cutoff:
-                    continue  # a replay
-                del seen[pair]  # (seen again after the window: moves to the end)
-            seen[pair] = now
-            new.append(pair)
+        with self._lock:
+            new = [pair for pair in unique if self._add(pair, now)]
         self._added.extend(new)
         return new
 
+    def fresh_read(self, pair: Pair, now: datetime) -> bool:
+        """Add a read's pair if not seen within the window (True), to be saved later."""
+        with self._lock:
+            if not self._add(pair, now):
+                return False
+            self._unsaved.append((pair, now))
+            return True
+
+    def _add(self, pair: Pair, now: datetime) -> bool:
+        seen = self.seen
+        at = seen.get(pair)
+        if at is not None:
+            if at >= now - NONCE_WINDOW:
+                return False  # a replay
+            del seen[pair]  # (seen again after the window: moves to the end)
+        seen[pair] = now
+        return True
+
+    def take_unsaved(self) -> list[tuple[Pair, datetime]]:
+        """The reads' pairs not yet written to `nonce_log` (now the caller's to write)."""
+        with self._lock:
+            taken, self._unsaved = self._unsaved, []
+        return taken
+
+    @property
+    def unsaved(self) -> bool:
+        return bool(self._unsaved)
+
     def forget_before(self, cutoff: datetime) -> None:
         """Drop the pairs seen before `cutoff`: the oldest ones, so only they are walked."""
-        seen = self.seen
-        for pair in [pair for pair, _ in takewhile(lambda item: item[1] < cutoff,
-                                                   seen.items())]:
-            del seen[pair]
+        with self._lock:
+            seen = self.seen
+            for pair in [pair for pair, _ in takewhile(lambda item: item[1] < cutoff,
+                                                       seen.items())]:
+                del seen[pair]
 
     def committed(self) -> None:
         self._added.clear()
 
     def rolled_back(self) -> None:
-        for pair in self._added:
-            self.seen.pop(pair, None)
+        with self._lock:
+            for pair in self._added:
+                self.seen.pop(pair, None)
         self._added.clear()
 
 
 class NoncesMixin:
     is_postgres: bool
     _transaction: Callable[..., Awaitable[Any]]
+    _urgent_transaction: Callable[..., Awaitable[Any]]
     _read: Callable[[], AbstractAsyncContextManager[AsyncConnection]]
     _writer_thread: Any
     _last_nonce_purge: datetime | None = None
@@ -110,9 +147,33 @@ class NoncesMixin:
     async def remember_nonces(self, items: Sequence[tuple[str, str]],
                               now: datetime) -> set[tuple[str, str]]:
         """Record the pairs; returns those that were new (first occurrence only)."""
-        fresh: set[tuple[str, str]] = await self._transaction(
+        fresh: set[tuple[str, str]] = await self._urgent_transaction(
             self._remember, list(dict.fromkeys(items)), now, self._nonce_purge_due(now))
         return fresh
+
+    def decide_read_nonce(self, key_id: str, nonce: str, now: datetime) -> bool | None:
+        """For a read: decide at once in memory whether the pair is new (see the module's
+        text); None when this store has no window (the nonce table decides)."""
+        window = self.nonce_window
+        return None if window is None else window.fresh_read((key_id, nonce), now)
+
+    def unsaved_read_nonces(self) -> bool:
+        return self.nonce_window is not None and self.nonce_window.unsaved
+
+    async def save_read_nonces(self) -> None:
+        """Write the reads' pairs decided in memory to `nonce_log` (a background write)."""
+        if self.unsaved_read_nonces():
+            await self._transaction(self._save_unsaved)
+
+    def _save_unsaved(self, conn: Connection) -> None:
+        assert self.nonce_window is not None
+        self._log_nonces(conn, self.nonce_window.take_unsaved())
+
+    def _log_nonces(self, conn: Connection, rows: Sequence[tuple[Pair, datetime]]) -> None:
+        text = _naive_utc if self.is_postgres else _sqlite_text
+        insert_rows(conn, self.is_postgres,
+                    "INSERT INTO nonce_log (access_key_id, nonce, seen_at)", "(?, ?, ?)",
+                    [(key_id, nonce, text(at)) for (key_id, nonce), at in rows])
 
     def _nonce_purge_due(self, now: datetime) -> bool:
         """True at most once per `PURGE_EVERY`: the next nonce transaction purges."""
@@ -145,9 +206,6 @@ class NoncesMixin:
             conn.execute(delete(nonce_log).where(nonce_log.c.seen_at < cutoff))
             window.forget_before(cutoff)
         new = window.fresh(unique, now)
-        if new:
-            seen_at = _naive_utc(now) if self.is_postgres else _sqlite_text(now)
-            insert_rows(conn, self.is_postgres,
-                        "INSERT INTO nonce_log (access_key_id, nonce, seen_at)", "(?, ?, ?)",
-                        [(key_id, nonce, seen_at) for key_id, nonce in new])
+        # The reads' pairs decided since the last write go along.
+        self._log_nonces(conn, [(pair, now) for pair in new] + window.take_unsaved())
         return set(new)

@@ -230,7 +230,13 @@ outbox = Table(
     Column("available_at", UTCDateTime, nullable=False),
     Column("claimed_until", UTCDateTime, nullable=True),
     Column("last_error", Text, nullable=False, default=""),
-    Index("ix_outbox_topic_available", "topic", "available_at"),
+    # The dispatch order (domain/priority.py): when the item became due plus its class's
+    # offset. The claim walks this index in order and skips items not yet due.
+    Column("rank_at", UTCDateTime, nullable=False),
+    Index("ix_outbox_topic_rank", "topic", "rank_at", "id"),
+    # Ids never come back (SQLite would reuse the highest after a delete): the highest id
+    # counts what ever entered the outbox, which backpressure reads (policy/backpressure.py).
+    sqlite_autoincrement=True,
 )
 
 dead_letters = Table(

@@ -212,14 +212,8 @@ async def query_send_details(ctx: ActionContext) -> Result:
     biz_id = ctx.params.get("BizId")
     if biz_id and not is_biz_id(biz_id):
         return Refusal("isv.INVALID_PARAMETERS", "BizId: the BizId a send answered, as 123^0")
-    if biz_id:
-        found = [m for m in await store.messages_by_biz(ctx.account.id, biz_id)
-                 if m.phone == number and start <= m.created_at < end]
-        found.sort(key=lambda m: (m.created_at, m.id), reverse=True)
-        total, shown = len(found), found[(page - 1) * size:page * size]
-    else:
-        total, shown = await store.query_messages(ctx.account.id, number, start, end,
-                                                  (page - 1) * size, size)
+    total, shown = await store.query_messages(ctx.account.id, number, start, end,
+                                              (page - 1) * size, size, biz_id=biz_id or None)
     return {"TotalCount": total,
             "SmsSendDetailDTOs": {"SmsSendDetailDTO": [detail_dto(m, ctx.services.codes)
                                                        for m in shown]}}
@@ -505,3 +499,7 @@ ACTIONS: dict[str, Action] = {
 
 SENDING = frozenset({"SendSms", "SendBatchSms"})
 """Actions that record the request's nonce in the transaction accepting their messages."""
+READS = frozenset({"QuerySendDetails", "QuerySendStatistics", "QuerySmsSign",
+                   "QuerySmsSignList", "QuerySmsTemplate", "QuerySmsTemplateList"})
+"""Actions that change nothing: their nonce need not be durable before the answer
+(storage/nonces.py)."""

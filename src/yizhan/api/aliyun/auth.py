@@ -7,10 +7,14 @@ burn nonces; the nonce store is shared by every process on the same store and re
 nonce for 30 minutes (`storage/nonces.py`: the ±15 minute timestamp window, both ways).
 Sending actions defer it (`record_nonce=False`): intake records it in the transaction that
 accepts the messages, and `remember` records it when the request is refused before that.
+Reads (`read=True`) have it decided in memory where the store allows, and written after the
+answer, so that a query never waits for the message writes (`storage/nonces.py`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +28,7 @@ from yizhan.domain.errors import Refusal
 from yizhan.domain.model import AccessKey, Account, KeyStatus
 from yizhan.domain.ports import Clock
 
+log = logging.getLogger("yizhan.api")
 TIMESTAMP_WINDOW = timedelta(minutes=15)
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 
@@ -37,6 +42,10 @@ class NonceStore(Protocol):
         """Record the nonce; False when this key used it already (a replay)."""
         ...
 
+    async def remember_read_nonce(self, key_id: str, nonce: str, now: datetime) -> bool:
+        """The same for a read, which may be answered before the nonce is durable."""
+        ...
+
 
 class BatchedNonces:
     """Group commit for nonces: the nonces of concurrent requests are recorded in one
@@ -47,11 +56,36 @@ class BatchedNonces:
         self.batcher: Batcher[tuple[str, str]] = Batcher("nonces", self._flush,
                                                          max_delay=max_delay)
         self._now: datetime | None = None
+        self._saving: asyncio.Task[None] | None = None
 
     async def remember_nonce(self, key_id: str, nonce: str, now: datetime) -> bool:
         self._now = now
         [new] = await self.batcher.submit([(key_id, nonce)])
         return bool(new)
+
+    async def remember_read_nonce(self, key_id: str, nonce: str, now: datetime) -> bool:
+        """Decided in memory at once when the store keeps a nonce window, then written in
+        the background; otherwise as any nonce."""
+        decided = self._store.decide_read_nonce(key_id, nonce, now)
+        if decided is None:
+            return await self.remember_nonce(key_id, nonce, now)
+        if decided and (self._saving is None or self._saving.done()):
+            self._saving = asyncio.create_task(self._save(), name="nonces:reads")
+        return bool(decided)
+
+    async def start(self) -> None:
+        """(With the API's loops: `stop` lets the last background write finish.)"""
+
+    async def stop(self) -> None:
+        if self._saving is not None:
+            await self._saving
+
+    async def _save(self) -> None:
+        try:
+            while self._store.unsaved_read_nonces():  # (reads decided while saving too)
+                await self._store.save_read_nonces()
+        except Exception:  # the store is down: the pairs stay decided in memory
+            log.exception("could not record the nonces of signed reads")
 
     async def _flush(self, items: Sequence[tuple[str, str]]) -> list[bool]:
         assert self._now is not None
@@ -86,7 +120,7 @@ class AliyunAuthenticator:
         self._clock = clock
 
     async def authenticate(self, request: signing.SignedRequest, record_nonce: bool = True,
-                           ) -> Authenticated | Refusal | SignatureMismatch:
+                           read: bool = False) -> Authenticated | Refusal | SignatureMismatch:
         creds = signing.credentials(request)
         if isinstance(creds, Refusal):
             return creds
@@ -104,6 +138,11 @@ class AliyunAuthenticator:
         if refusal is not None:
             return refusal
         authenticated = Authenticated(account, key, creds.nonce)
+        if read:
+            if not await self._nonces.remember_read_nonce(key.id, creds.nonce,
+                                                          self._clock.now()):
+                return Refusal("SignatureNonceUsed", creds.nonce)
+            return authenticated
         if record_nonce:
             return await self.remember(authenticated) or authenticated
         return authenticated

@@ -20,7 +20,14 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from yizhan.api.aliyun import signing
-from yizhan.api.aliyun.actions import ACTIONS, SENDING, ActionContext, ActionServices, Result
+from yizhan.api.aliyun.actions import (
+    ACTIONS,
+    READS,
+    SENDING,
+    ActionContext,
+    ActionServices,
+    Result,
+)
 from yizhan.api.aliyun.auth import AliyunAuthenticator, Authenticated, SignatureMismatch
 from yizhan.api.errors import language_of, log_unexpected, request_id
 from yizhan.api.querystring import NOT_UTF8, NUL
@@ -82,7 +89,8 @@ async def handle(services: AliyunServices, scope: Scope, body: bytes, rid: str) 
     version = params.get("Version") or signed.headers.get("x-acs-version", "")
     # Sending actions record the nonce in the transaction that accepts the messages.
     deferred = action in SENDING
-    auth = await services.auth.authenticate(signed, record_nonce=not deferred)
+    auth = await services.auth.authenticate(signed, record_nonce=not deferred,
+                                            read=action in READS)
     if isinstance(auth, SignatureMismatch):
         message = (auth.refusal.error.text(Lang.EN) + " server string to sign is:"
                    + auth.string_to_sign.replace("\n", "\\n"))
@@ -220,6 +228,8 @@ def failure(services: AliyunServices, scope: Scope, rid: str, refusal: Refusal,
 
 def error(rid: str, host: str, refusal: Refusal, message: str) -> Reply:
     status = 200 if refusal.error.business else refusal.error.http_status
-    headers = {"x-acs-retry-after": "1"} if refusal.code == "Throttling.User" else None
+    headers = ({"x-acs-retry-after": str(refusal.retry_after)}
+               if refusal.retry_after is not None
+               else {"x-acs-retry-after": "1"} if refusal.code == "Throttling.User" else None)
     return answer(rid, {"Code": refusal.code, "Message": message, "HostId": host}, status,
                   headers)

@@ -6,7 +6,7 @@ receipt that matched nothing in the end (`yizhan receipts unmatched`), so the la
 stops reading it. A partial index finds the messages a lost submit answer left unknown.
 
 Revision ID: 0015_receipt_addresses
-Revises: 0016_account_events
+Revises: 0014_account_events
 Create Date: 2026-12-07 07:40:00
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 import yizhan.storage.tables
 
 revision: str = '0015_receipt_addresses'
-down_revision: str | None = '0016_account_events'
+down_revision: str | None = '0014_account_events'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

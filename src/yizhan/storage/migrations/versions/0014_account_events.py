@@ -3,7 +3,7 @@
 `account_events` keeps who suspended or resumed an account, when and why; the account's
 `status` column keeps the current state (isv.OUT_OF_SERVICE refuses its sends).
 
-Revision ID: 0016_account_events
+Revision ID: 0014_account_events
 Revises: 0013_sealed_secrets
 Create Date: 2026-12-07 07:40:00
 """
@@ -15,7 +15,7 @@ from alembic import op
 
 import yizhan.storage.tables
 
-revision: str = '0016_account_events'
+revision: str = '0014_account_events'
 down_revision: str | None = '0013_sealed_secrets'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
