@@ -325,7 +325,7 @@ STAGES: tuple[tuple[str, str], ...] = (
     (r"finish_submits|_bill_at_submit", "dispatch: finish transaction"),
     (r"store_receipts|_settle|_find_targets|_match_late", "receipts: store transaction"),
     (r"_accept_rows|_accept_with_nonces|record_accepted", "intake: accept transaction"),
-    (r"\(yizhan/dispatch/channels/smsc\.py", "SMSC (simulator, in process)"),
+    (r"\(yizhan/simulator/smsc\.py", "SMSC (simulator, in process)"),
     (r"\(yizhan/dispatch/channels/smpp", "ESME (SMPP channel)"),
     (r"\(yizhan/dispatch/(worker|router|breaker)\.py", "dispatch worker (routing, lanes)"),
     (r"\(yizhan/receipts/", "receipts stage"),

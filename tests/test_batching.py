@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from yizhan.batching import Batcher
+from yizhan.runtime.batching import Batcher
 
 
 async def test_concurrent_submits_share_flushes_and_return_after_them() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from yizhan.caching import TtlCache
+from yizhan.runtime.caching import TtlCache
 
 
 def test_fresh_answers_only_what_a_get_loaded_and_only_while_fresh() -> None:

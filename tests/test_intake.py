@@ -9,7 +9,6 @@ import pytest
 
 from tests.conftest import ManualClock
 from yizhan.backends.local import LocalBus
-from yizhan.batching import Batcher
 from yizhan.domain.errors import Refusal
 from yizhan.domain.ids import IdGenerator
 from yizhan.domain.model import (
@@ -18,9 +17,10 @@ from yizhan.domain.model import (
     SignatureScenario,
     TemplateType,
 )
-from yizhan.intake import Acceptance, Intake, SendAccepted, SendRequest
+from yizhan.intake.accept import Acceptance, Intake, SendAccepted, SendRequest
 from yizhan.policy.chain import Recipient, SendContext
 from yizhan.policy.lists import PolicyLists
+from yizhan.runtime.batching import Batcher
 from yizhan.seed import Demo, ensure_demo
 from yizhan.storage.store import SqlStore
 

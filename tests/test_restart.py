@@ -28,7 +28,7 @@ from yizhan.app import build
 from yizhan.dispatch.channels.simulator import Outcome, SimulatorChannel
 from yizhan.domain.model import MessageStatus, TemplateType
 from yizhan.domain.ports import SystemClock
-from yizhan.intake import SendAccepted, SendRequest
+from yizhan.intake.accept import SendAccepted, SendRequest
 from yizhan.policy.chain import Recipient
 from yizhan.seed import ensure_demo
 from yizhan.storage.store import SqlStore

@@ -18,7 +18,7 @@ import httpx
 import yizhan.commands  # noqa: F401  (registers the operator commands)
 from tests.test_cli import yz
 from tests.test_restart import ServeProcess
-from yizhan.server_lock import holder
+from yizhan.runtime.server_lock import holder
 
 
 def _send(data_dir: Path, info: dict[str, str], number: str) -> tuple[int, str]:

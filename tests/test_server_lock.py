@@ -7,7 +7,7 @@ import os
 import stat
 from pathlib import Path
 
-from yizhan.server_lock import FILE_NAME, Holder, ServerLock, holder
+from yizhan.runtime.server_lock import FILE_NAME, Holder, ServerLock, holder
 
 
 def test_one_holder_at_a_time(tmp_path: Path) -> None:

@@ -27,7 +27,6 @@ from yizhan.api.auth import Authenticator
 from yizhan.api.throttle import RateLimiter
 from yizhan.backends.local import LocalBus
 from yizhan.backends.redis_rates import RedisRateCounter
-from yizhan.batching import Batcher
 from yizhan.dispatch.breaker import BreakerConfig
 from yizhan.dispatch.channel_file import EmbeddedSmsc, build_plan, load_plan
 from yizhan.dispatch.channels.simulator import Script, SimulatorChannel
@@ -35,20 +34,21 @@ from yizhan.dispatch.channels.smpp import SmppChannel
 from yizhan.dispatch.journal import SubmitJournal
 from yizhan.dispatch.router import Router
 from yizhan.dispatch.worker import DispatchConfig, DispatchWorker
+from yizhan.domain.codes import CodeBook
 from yizhan.domain.ids import IdGenerator
 from yizhan.domain.ports import Channel, Clock, RateCounter, SystemClock
 from yizhan.domain.priority import DispatchPriority
 from yizhan.domain.rates import to_ms
-from yizhan.intake import PRIORITY_ITEMS, Acceptance, CachedCatalogue, Intake
-from yizhan.metrics import Metrics
-from yizhan.periodic import Periodic
+from yizhan.intake.accept import PRIORITY_ITEMS, Acceptance, CachedCatalogue, Intake
 from yizhan.policy.backpressure import Backpressure
 from yizhan.policy.flow_control import FrequencyControl
 from yizhan.policy.lists import PolicyLists
-from yizhan.receipts.codes import CodeBook
 from yizhan.receipts.correlate import ReceiptStage
 from yizhan.receipts.sweeper import Sweeper
 from yizhan.records.retention import Purge
+from yizhan.runtime.batching import Batcher
+from yizhan.runtime.metrics import Metrics
+from yizhan.runtime.periodic import Periodic
 from yizhan.settings import Settings
 from yizhan.stages import Background, Pipeline
 from yizhan.storage.data_folder import KEY_FILE, SETTING, KeySource, secure_folder

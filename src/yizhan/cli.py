@@ -35,8 +35,8 @@ from yizhan.domain.model import (
 )
 from yizhan.domain.ports import SystemClock
 from yizhan.domain.timezone import china_day_bounds, china_text, china_today
+from yizhan.runtime.server_lock import ServerLock
 from yizhan.seed import Demo, ensure_demo
-from yizhan.server_lock import ServerLock
 from yizhan.settings import Settings, load_settings
 from yizhan.storage.sealing import MasterKeyError
 from yizhan.storage.store import SqlStore
@@ -170,7 +170,7 @@ def serve(
     """
     from yizhan.app import bind, build
     from yizhan.app import serve as serve_app
-    from yizhan.logs import configure
+    from yizhan.runtime.logs import configure
 
     settings = settings_of(data_dir, config, database_url, host=host, port=port,
                            simulator_script=simulator_script, role=role)
@@ -219,7 +219,7 @@ def store_name(settings: Settings) -> str:
 
 def hold_server_lock(settings: Settings, sock: socket.socket) -> ServerLock:
     """Tell other processes on this data folder that a server accepts messages here, and
-    where (`server_lock.py`; `yizhan send` sends through it). With the embedded counters
+    where (`runtime/server_lock.py`; `yizhan send` sends through it). With the embedded counters
     (rate_backend = "sql") only one process may accept messages, so a second is refused;
     with Redis counters several API processes share the limits and may share the folder."""
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
@@ -261,7 +261,7 @@ def simulator(
 ) -> None:
     """Run the carrier simulator as a standalone SMPP 3.4 server (SMSC) until Ctrl-C."""
     from yizhan.dispatch.channels.simulator import Outcome, Script
-    from yizhan.dispatch.channels.smsc import SmscServer
+    from yizhan.simulator.smsc import SmscServer
 
     if receipt_ids not in ("same", "decimal", "padded"):
         raise fail("--receipt-ids must be same, decimal or padded")

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from yizhan import send_via_server, server_lock
+from yizhan import send_via_server
 from yizhan.cli import (
     AccountName,
     ConfigFile,
@@ -29,6 +29,7 @@ from yizhan.cli import (
     table,
     templates_app,
 )
+from yizhan.domain.codes import CodeBook
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import (
     AccessKey,
@@ -44,7 +45,7 @@ from yizhan.domain.ports import SystemClock
 from yizhan.domain.timezone import china_day_bounds, china_text, china_today
 from yizhan.policy import numbers, templates
 from yizhan.policy.balance import money
-from yizhan.receipts.codes import CodeBook
+from yizhan.runtime import server_lock
 from yizhan.settings import Settings
 from yizhan.storage.store import SqlStore
 
@@ -309,12 +310,12 @@ def send(phone_numbers: Annotated[list[str], typer.Argument(help="Destination nu
     the next server to run delivers it."""
     from yizhan.app import rate_counter
     from yizhan.backends.local import LocalBus
-    from yizhan.batching import Batcher
     from yizhan.domain.ids import IdGenerator
-    from yizhan.intake import Intake, SendRequest
+    from yizhan.intake.accept import Intake, SendRequest
     from yizhan.policy.chain import Recipient
     from yizhan.policy.flow_control import FrequencyControl
     from yizhan.policy.lists import PolicyLists
+    from yizhan.runtime.batching import Batcher
     from yizhan.storage.frequency import FrequencySettings
 
     params = {}

@@ -173,7 +173,7 @@ def explain(number: str, account: AccountName,
             database_url: DatabaseUrl = None) -> None:
     """Would a send pass frequency control now? Counts in each window, and the earliest
     time it would pass. Counts nothing."""
-    from yizhan.api.frequency import explain_send, explanation_json
+    from yizhan.api.rest.frequency import explain_send, explanation_json
     from yizhan.app import rate_counter
 
     settings = settings_of(data_dir, config, database_url)

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from yizhan import server_lock
 from yizhan.cli import (
     ConfigFile,
     DatabaseUrl,
@@ -21,6 +20,7 @@ from yizhan.cli import (
     settings_of,
     store_name,
 )
+from yizhan.runtime import server_lock
 from yizhan.storage.sealing import MasterKeyError, decode_key, encode_key, new_key
 from yizhan.storage.store import SqlStore
 

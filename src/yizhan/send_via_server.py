@@ -1,6 +1,6 @@
 """`yizhan send` beside a running server: the send goes through that server's native API.
 
-A server that accepts messages holds the data folder's lock (`server_lock.py`) and keeps the
+A server that accepts messages holds the data folder's lock (`runtime/server_lock.py`) and keeps the
 frequency counters of what it accepts in its own memory (rate_backend = "sql"), so a send
 accepted by the CLI directly would not count against them: two verification codes to one
 number a second apart, one by the CLI and one by the API, would both go out. Sent through
@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from yizhan.domain.model import AccessKey, KeyStatus
-from yizhan.server_lock import Holder
+from yizhan.runtime.server_lock import Holder
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,13 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from yizhan.batching import Batcher
 from yizhan.dispatch.worker import DispatchWorker
 from yizhan.domain.model import MessageId
 from yizhan.domain.ports import Channel, EventSink, Unsent
-from yizhan.intake import Acceptance
-from yizhan.metrics import CountingSink, Metrics
+from yizhan.intake.accept import Acceptance
 from yizhan.receipts.correlate import ReceiptStage
+from yizhan.runtime.batching import Batcher
+from yizhan.runtime.metrics import CountingSink, Metrics
 
 log = logging.getLogger("yizhan.stages")
 

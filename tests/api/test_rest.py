@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import Running, eventually
-from yizhan.api.records import attachment
+from yizhan.api.rest.records import attachment
 from yizhan.dispatch.channels.simulator import Outcome
 from yizhan.domain.model import KeyStatus
 

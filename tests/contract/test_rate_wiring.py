@@ -13,7 +13,7 @@ from yizhan.app import build
 from yizhan.backends.redis_rates import RedisRateCounter
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import TemplateType
-from yizhan.intake import SendAccepted, SendRequest
+from yizhan.intake.accept import SendAccepted, SendRequest
 from yizhan.policy.chain import Recipient
 from yizhan.seed import ensure_demo
 from yizhan.storage.store import SqlStore

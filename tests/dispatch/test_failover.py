@@ -16,12 +16,12 @@ from yizhan.backends.local import LocalBus
 from yizhan.dispatch.breaker import BreakerConfig
 from yizhan.dispatch.channels.simulator import Outcome, Script
 from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig
-from yizhan.dispatch.channels.smsc import SmscServer
 from yizhan.dispatch.router import Route, Router, Target
 from yizhan.dispatch.worker import DISPATCH, DispatchConfig, DispatchWorker
 from yizhan.domain.model import DispatchState, Message, MessageStatus
-from yizhan.metrics import Metrics
 from yizhan.receipts.correlate import ReceiptStage
+from yizhan.runtime.metrics import Metrics
+from yizhan.simulator.smsc import SmscServer
 from yizhan.storage.store import SqlStore
 
 DELIVERED = Script(default=Outcome(delay=0.01))

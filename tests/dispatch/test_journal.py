@@ -17,12 +17,12 @@ from tests.storage.test_store import LEASE, build_messages, make_messages
 from yizhan.backends.local import LocalBus
 from yizhan.dispatch import journal as journal_module
 from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig
-from yizhan.dispatch.channels.smsc import SmscServer
 from yizhan.dispatch.journal import SubmitJournal
 from yizhan.dispatch.router import Router
 from yizhan.dispatch.worker import DispatchConfig, DispatchWorker
 from yizhan.domain.model import Account, AccountId, AccountStatus
 from yizhan.domain.ports import Claim, Unsent
+from yizhan.simulator.smsc import SmscServer
 from yizhan.storage.store import SqlStore
 
 

@@ -18,6 +18,7 @@ from yizhan.dispatch.channel_file import PlanError, build_plan, load_plan, parse
 from yizhan.dispatch.channels.simulator import SimulatorChannel
 from yizhan.dispatch.channels.smpp import RETRYABLE_STATUSES, SmppChannel, SmppConfig
 from yizhan.dispatch.router import Route, Router, Target
+from yizhan.domain.codes import PLATFORM
 from yizhan.domain.events import Receipt, Uplink
 from yizhan.domain.model import (
     AccountId,
@@ -30,7 +31,6 @@ from yizhan.domain.model import (
     TemplateType,
 )
 from yizhan.domain.ports import Accepted, Ambiguous, Rejected, Retryable, SubmitRequest
-from yizhan.receipts.codes import PLATFORM
 
 MOBILE, UNICOM, TELECOM = "+8613800138000", "+8613000130000", "+8618900189000"
 

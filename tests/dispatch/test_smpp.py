@@ -30,10 +30,10 @@ from yizhan.dispatch.channels.smpp_pdu import (
     text_of,
 )
 from yizhan.dispatch.channels.smpp_receipts import IdBase, IdFormat
-from yizhan.dispatch.channels.smsc import SmscServer
+from yizhan.domain.codes import CodeTable
 from yizhan.domain.events import Receipt, Uplink
 from yizhan.domain.ports import Accepted, Ambiguous, Rejected, Retryable, SubmitRequest
-from yizhan.receipts.codes import CodeTable
+from yizhan.simulator.smsc import SmscServer
 
 
 class Sink:

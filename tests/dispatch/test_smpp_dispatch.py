@@ -17,13 +17,13 @@ from tests.storage.test_store import make_messages
 from yizhan.backends.local import LocalBus
 from yizhan.dispatch.channels.simulator import Outcome, Script
 from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig
-from yizhan.dispatch.channels.smsc import SmscServer
 from yizhan.dispatch.router import Router
 from yizhan.dispatch.worker import DispatchConfig, DispatchWorker
 from yizhan.domain.model import Message, MessageStatus
 from yizhan.domain.ports import UnmatchedReceipt
-from yizhan.metrics import Metrics
 from yizhan.receipts.correlate import ReceiptStage
+from yizhan.runtime.metrics import Metrics
+from yizhan.simulator.smsc import SmscServer
 from yizhan.storage.store import SqlStore
 from yizhan.storage.tables import receipts
 

@@ -15,10 +15,10 @@ from yizhan.dispatch.channels.simulator import Outcome, Script
 from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig
 from yizhan.dispatch.channels.smpp_pdu import ESM_UDHI, ShortMessage, Status
 from yizhan.dispatch.channels.smpp_uplinks import Concat, concat_of
-from yizhan.dispatch.channels.smsc import SmscServer, uplink_parts
 from yizhan.domain import segments
 from yizhan.domain.events import Uplink
 from yizhan.domain.ports import Accepted, SubmitRequest
+from yizhan.simulator.smsc import SmscServer, uplink_parts
 
 PHONE, DEST = "8613800138000", "10690010042"
 LONG_GSM = "Please call me back about the order {42} " * 12  # braces: GSM escapes

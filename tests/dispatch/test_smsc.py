@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 
 from tests.conftest import ManualClock, eventually
 from tests.dispatch.test_smpp import Sink
-from yizhan.dispatch.channels import smsc as smsc_module
 from yizhan.dispatch.channels.simulator import Outcome, Script
 from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig
 from yizhan.dispatch.channels.smpp_link import Link
@@ -36,9 +35,10 @@ from yizhan.dispatch.channels.smpp_pdu import (
     tlv_cstr,
 )
 from yizhan.dispatch.channels.smpp_receipts import parse_text, receipt_text
-from yizhan.dispatch.channels.smsc import SmscServer
 from yizhan.domain.events import Receipt, Uplink
 from yizhan.domain.ports import Accepted, Ambiguous, Rejected, Retryable, SubmitRequest
+from yizhan.simulator import smsc as smsc_module
+from yizhan.simulator.smsc import SmscServer
 
 FAST = 0.01
 

@@ -12,15 +12,15 @@ import pytest
 
 from tests.conftest import ManualClock
 from yizhan.backends.local import LocalBus
-from yizhan.batching import Batcher
 from yizhan.domain.errors import Refusal
 from yizhan.domain.ids import IdGenerator
 from yizhan.domain.model import Account, Message, MessageStatus, ReviewState, TemplateType
 from yizhan.domain.timezone import CHINA
-from yizhan.intake import Acceptance, Intake, SendAccepted, SendRequest
+from yizhan.intake.accept import Acceptance, Intake, SendAccepted, SendRequest
 from yizhan.policy.chain import Recipient
 from yizhan.policy.flow_control import FrequencyControl
 from yizhan.policy.lists import PolicyLists
+from yizhan.runtime.batching import Batcher
 from yizhan.seed import Demo, ensure_demo
 from yizhan.storage.frequency import FrequencySettings
 from yizhan.storage.rate_counters import SqlRateCounter

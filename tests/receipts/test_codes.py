@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from yizhan.domain.codes import PLATFORM, CodeTable, classify, explain
 from yizhan.domain.model import MessageStatus
-from yizhan.receipts.codes import PLATFORM, CodeTable, classify, explain
 
 
 def test_delivered_is_normalised_and_failures_keep_their_code() -> None:

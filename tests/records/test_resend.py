@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from yizhan.domain.codes import TABLE
 from yizhan.domain.errors import REGISTRY
-from yizhan.receipts.codes import TABLE
 from yizhan.records.resend import AFTER_CHANGE, LATER, NEVER, Resend, verdict
 
 

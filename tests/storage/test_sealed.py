@@ -25,7 +25,7 @@ from tests.test_cli import runner
 from yizhan.app import open_store
 from yizhan.cli import app
 from yizhan.domain.ports import SystemClock
-from yizhan.server_lock import ServerLock
+from yizhan.runtime.server_lock import ServerLock
 from yizhan.settings import Settings
 from yizhan.storage import migrate
 from yizhan.storage.data_folder import KEY_FILE, KeySource, pending_file, write_key_file

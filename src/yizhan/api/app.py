@@ -18,7 +18,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from yizhan import __version__
-from yizhan.api import docs, errors, frequency, push, records, rest
+from yizhan.api import docs, errors
 from yizhan.api.aliyun.endpoint import (
     JSON_UTF8,
     AliyunServices,
@@ -31,13 +31,15 @@ from yizhan.api.auth import Authenticator
 from yizhan.api.errors import log_unexpected, logged, request_id
 from yizhan.api.limits import BodyTooLarge, HttpLimits, check_head, read_body, replay
 from yizhan.api.querystring import utf8_query
+from yizhan.api.rest import frequency, push, records
+from yizhan.api.rest import messages as rest
+from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.errors import Refusal
 from yizhan.domain.ports import Clock
-from yizhan.intake import Intake
-from yizhan.metrics import CONTENT_TYPE as METRICS_TYPE
-from yizhan.metrics import Metrics
+from yizhan.intake.accept import Intake
 from yizhan.policy.flow_control import FrequencyControl
-from yizhan.receipts.codes import PLATFORM_BOOK, CodeBook
+from yizhan.runtime.metrics import CONTENT_TYPE as METRICS_TYPE
+from yizhan.runtime.metrics import Metrics
 from yizhan.webhooks.destinations import PushNetworks
 from yizhan.webhooks.queue import QueueSettings
 

@@ -13,9 +13,9 @@ import binascii
 import hmac
 from typing import Protocol
 
-from yizhan.caching import TtlCache
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import AccessKey, Account, AccountId, KeyStatus
+from yizhan.runtime.caching import TtlCache
 
 
 class KeyStore(Protocol):

@@ -11,7 +11,7 @@ Channel kinds:
 - `simulator`: the in-process simulator (`channels/simulator.py`), no sockets;
 - `smpp`: an SMPP 3.4 bind to a carrier (`channels/smpp.py`; `SmppConfig` fields);
 - `smpp-simulator`: an SMPP bind to the SMPP simulator server that this process runs on a
-  loopback port (`channels/smsc.py`, scripted by `[simulator]`).
+  loopback port (`simulator/smsc.py`, scripted by `[simulator]`).
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from yizhan.dispatch.breaker import BreakerConfig
 from yizhan.dispatch.channels.simulator import Outcome, Script, SimulatorChannel
 from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig, statuses
 from yizhan.dispatch.channels.smpp_receipts import IdBase, IdFormat
-from yizhan.dispatch.channels.smsc import SmscServer
 from yizhan.dispatch.router import Route, Router, Target
 from yizhan.domain.carriers import Carrier
+from yizhan.domain.codes import CodeBook, CodeTable
 from yizhan.domain.model import TemplateType
 from yizhan.domain.ports import Channel, Clock
-from yizhan.receipts.codes import CodeBook, CodeTable
+from yizhan.simulator.smsc import SmscServer
 
 KINDS = ("simulator", "smpp", "smpp-simulator")
 CARRIERS = frozenset(c.value for c in Carrier)

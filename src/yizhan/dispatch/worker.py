@@ -59,7 +59,7 @@ class DispatchStore(Protocol):
 
 
 class SubmitObserver(Protocol):
-    """Where submits are counted (`yizhan.metrics.Metrics`)."""
+    """Where submits are counted (`yizhan.runtime.metrics.Metrics`)."""
 
     def submitted(self, channel: str, result: SubmitResult) -> None: ...
     def failed_over(self, channel: str) -> None: ...

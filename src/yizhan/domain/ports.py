@@ -179,7 +179,7 @@ class SubmitOutcome:
 
 @dataclass(frozen=True, slots=True)
 class ReceiptUpdate:
-    """A receipt with the message status its code means (decided by `receipts/codes.py`)."""
+    """A receipt with the message status its code means (decided by `domain/codes.py`)."""
 
     receipt: Receipt
     status: MessageStatus

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, cast, runtime_checkable
 
-from yizhan.caching import TtlCache
 from yizhan.domain.model import AccountId, Template
 from yizhan.domain.ports import Clock, RateCounter
 from yizhan.domain.rates import Blocked, FrequencyProfile, RateCheck, Shape, from_ms, to_ms
 from yizhan.policy.chain import SendContext
 from yizhan.policy.frequency import Limit, limits_for, platform_keys, refusal
+from yizhan.runtime.caching import TtlCache
 
 
 class ProfileSource(Protocol):

@@ -19,8 +19,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Generic, Protocol, TypeVar
 
-from yizhan.caching import TtlCache
 from yizhan.domain.model import AccountId, BlacklistEntry, BoundTestNumber, OptOut, PhoneNumber
+from yizhan.runtime.caching import TtlCache
 
 
 class Blacklist:

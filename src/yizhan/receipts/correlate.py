@@ -23,11 +23,12 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from yizhan.batching import Batcher
+from yizhan.domain import codes
 from yizhan.domain.events import Receipt, Uplink
 from yizhan.domain.model import MessageStatus
 from yizhan.domain.ports import Clock, ReceiptUpdate, SettledReceipts, UnmatchedReceipt
-from yizhan.receipts import codes, uplinks
+from yizhan.receipts import uplinks
+from yizhan.runtime.batching import Batcher
 
 log = logging.getLogger("yizhan.receipts")
 

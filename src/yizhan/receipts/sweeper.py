@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from yizhan.domain.ports import Clock
-from yizhan.periodic import Periodic
+from yizhan.runtime.periodic import Periodic
 
 log = logging.getLogger("yizhan.sweeper")
 

@@ -13,7 +13,7 @@ retryable-only filter). Three answers:
   country registration, money, a suspension, a test template's bound numbers).
 
 The codes are our error codes (the registry in `domain/errors.py`, which per-number refusals
-store on the record) and the carriers' receipt codes (`receipts/codes.py`, by code, then by
+store on the record) and the carriers' receipt codes (`domain/codes.py`, by code, then by
 family). A code we do not know is `yes` when it comes from a carrier (carriers report
 transient failures under many codes) and `after-change` when it is a business code.
 docs/records.md lists the table.

@@ -1,7 +1,7 @@
 """Engine creation for the two supported databases.
 
 SQLite runs in WAL mode with `synchronous=FULL`: an accepted message survives a power cut,
-and group commit (see `batching.py`) spreads the fsync over many requests. PostgreSQL uses
+and group commit (see `runtime/batching.py`) spreads the fsync over many requests. PostgreSQL uses
 asyncpg; `search_path` may be set per engine (tests give each test its own schema).
 """
 

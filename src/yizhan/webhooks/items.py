@@ -2,7 +2,7 @@
 review results SignSmsReport, TemplateSmsReport, docs/push.md).
 
 Items are stored with the spec's field names; an SmsReport gets its `err_msg` here, from the
-code table of the channel that reported it (`receipts/codes.py`, `CodeBook`), so that the
+code table of the channel that reported it (`domain/codes.py`, `CodeBook`), so that the
 text follows the table; the channel's name is stored with the item for that and taken out
 here. The HTTP push and the pull queue render items the same way.
 """
@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
+from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.push import CHANNEL_KEY
-from yizhan.receipts.codes import PLATFORM_BOOK, CodeBook
 
 DELIVERED_TEXT = "用户接收成功"
 

@@ -27,9 +27,9 @@ import httpcore
 import httpx
 import orjson
 
+from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.ports import Bus, Clock
 from yizhan.domain.push import PushClaim, PushRetry
-from yizhan.receipts.codes import PLATFORM_BOOK, CodeBook
 from yizhan.webhooks import items, signing
 from yizhan.webhooks.destinations import GuardedBackend, PushNetworks
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.errors import Refusal
 from yizhan.domain.ports import Clock
 from yizhan.domain.push import QUEUE, PushEndpoints, QueueItem
-from yizhan.receipts.codes import PLATFORM_BOOK, CodeBook
 from yizhan.webhooks.destinations import PushNetworks
 from yizhan.webhooks.items import render
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.errors import Lang, Refusal
 from yizhan.domain.ids import is_biz_id
 from yizhan.domain.model import (
@@ -30,10 +31,9 @@ from yizhan.domain.model import (
 )
 from yizhan.domain.ports import Clock
 from yizhan.domain.timezone import china_day_bounds, china_text, china_today
-from yizhan.intake import MAX_BATCH_NUMBERS, MAX_NUMBERS, Intake, SendRequest
+from yizhan.intake.accept import MAX_BATCH_NUMBERS, MAX_NUMBERS, Intake, SendRequest
 from yizhan.policy import numbers, templates
 from yizhan.policy.chain import Recipient
-from yizhan.receipts.codes import PLATFORM_BOOK, CodeBook
 from yizhan.webhooks import queue
 from yizhan.webhooks.queue import QueueSettings
 

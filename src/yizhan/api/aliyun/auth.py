@@ -23,10 +23,10 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from yizhan.api.aliyun import signing
-from yizhan.batching import Batcher
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import AccessKey, Account, KeyStatus
 from yizhan.domain.ports import Clock
+from yizhan.runtime.batching import Batcher
 
 log = logging.getLogger("yizhan.api")
 TIMESTAMP_WINDOW = timedelta(minutes=15)

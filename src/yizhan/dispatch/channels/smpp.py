@@ -63,6 +63,7 @@ from yizhan.dispatch.channels.smpp_receipts import (
 )
 from yizhan.dispatch.channels.smpp_uplinks import Reply, UplinkParts
 from yizhan.domain import segments
+from yizhan.domain.codes import PLATFORM, CodeTable
 from yizhan.domain.events import Receipt, Uplink
 from yizhan.domain.model import MessageStatus
 from yizhan.domain.ports import (
@@ -76,7 +77,6 @@ from yizhan.domain.ports import (
     SubmitRequest,
     SubmitResult,
 )
-from yizhan.receipts.codes import PLATFORM, CodeTable
 
 log = logging.getLogger("yizhan.smpp")
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from yizhan.api.errors import error_responses, json_response, refusal_response, request_id
-from yizhan.api.rest import AccountDep
+from yizhan.api.rest.messages import AccountDep
 from yizhan.domain.errors import Refusal
 from yizhan.domain.push import PushEndpoints
 from yizhan.webhooks import queue

@@ -23,7 +23,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from yizhan.api.errors import error_responses, json_response, refusal_response, request_id
-from yizhan.api.rest import AccountDep
+from yizhan.api.rest.messages import AccountDep
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import Account, PhoneNumber
 from yizhan.policy import compliance, numbers

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from yizhan.api.errors import error_responses, json_response, refusal_response, request_id
-from yizhan.api.rest import AccountDep, IsoDate
+from yizhan.api.rest.messages import AccountDep, IsoDate
 from yizhan.domain.errors import Refusal
 from yizhan.domain.ids import BIZ_ID_PATTERN
 from yizhan.domain.model import MessageStatus, TemplateType

@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
-log = logging.getLogger("yizhan.batching")
+log = logging.getLogger("yizhan.runtime.batching")
 
 
 class Batcher(Generic[T]):

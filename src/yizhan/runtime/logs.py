@@ -1,4 +1,4 @@
-"""Logging set-up: one named logger per stage (yizhan.intake, yizhan.dispatch, ...), one line
+"""Logging set-up: one named logger per stage (yizhan.intake.accept, yizhan.dispatch, ...), one line
 per event, and a filter that redacts anything that looks like a credential."""
 
 from __future__ import annotations

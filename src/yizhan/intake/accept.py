@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from yizhan.batching import Batcher
-from yizhan.caching import TtlCache
 from yizhan.domain import segments
 from yizhan.domain.errors import Refusal
 from yizhan.domain.ids import IdGenerator
@@ -39,6 +37,8 @@ from yizhan.policy.chain import Recipient, SendContext
 from yizhan.policy.content_filter import MatcherCache
 from yizhan.policy.flow_control import FrequencyControl
 from yizhan.policy.lists import PolicyLists
+from yizhan.runtime.batching import Batcher
+from yizhan.runtime.caching import TtlCache
 
 MAX_NUMBERS = 1000
 MAX_BATCH_NUMBERS = 100

@@ -25,14 +25,14 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.responses import Response
 
 from yizhan.api.errors import error_responses, json_response, refusal_response, request_id
+from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.errors import REGISTRY, Refusal
 from yizhan.domain.ids import BIZ_ID_PATTERN, MAX_MESSAGE_ID
 from yizhan.domain.model import Account, Message, PhoneNumber
 from yizhan.domain.timezone import china_day_bounds, china_today
-from yizhan.intake import SendRequest
+from yizhan.intake.accept import SendRequest
 from yizhan.policy import balance, numbers
 from yizhan.policy.chain import Recipient
-from yizhan.receipts.codes import PLATFORM_BOOK, CodeBook
 
 router = APIRouter(prefix="/v1", tags=["messages"])
 

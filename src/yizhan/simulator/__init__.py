@@ -1,0 +1,6 @@
+"""The carrier simulator: an SMPP server (SMSC) on loopback, scripted per number (delays,
+failures, codes), so that everything runs and is tested without a carrier. It is a server of
+its own, not a channel: the SMPP channel binds to it as to any carrier.
+
+May import the SMPP codec (`dispatch/channels/smpp_pdu`) and `domain/`.
+"""
