@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from yizhan.api.aliyun.form import decode, form_pairs
+from yizhan.api.aliyun.formdecode import decode, form_pairs
 from yizhan.api.errors import request_id
 
 PIECES = st.sampled_from(["a", "B", "=", "&", "+", "%", "%2F", "%E4%B8%AD", "%zz", "中", " ",

@@ -27,7 +27,7 @@ from yizhan.api.aliyun.actions import (
     Result,
 )
 from yizhan.api.aliyun.auth import AliyunAuthenticator, Authenticated, SignatureMismatch
-from yizhan.api.aliyun.form import decode
+from yizhan.api.aliyun.formdecode import decode
 from yizhan.api.errors import language_of, log_unexpected, request_id
 from yizhan.api.querystring import NOT_UTF8, NUL
 from yizhan.api.throttle import RateLimiter
