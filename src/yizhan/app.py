@@ -50,6 +50,7 @@ from yizhan.runtime.batching import Batcher
 from yizhan.runtime.metrics import Metrics
 from yizhan.runtime.periodic import Periodic
 from yizhan.settings import Settings
+from yizhan.simulator.smsc import SmscServer
 from yizhan.stages import Background, Pipeline
 from yizhan.storage.data_folder import KEY_FILE, SETTING, KeySource, secure_folder
 from yizhan.storage.frequency import FrequencySettings
@@ -133,7 +134,7 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
         channels = [simulator_from(settings, clock)]
         router = Router(channels, breaker=breaker)
     else:
-        built = build_plan(load_plan(settings.channels_file), clock,
+        built = build_plan(load_plan(settings.channels_file), clock, smsc=SmscServer,
                            delay=settings.simulator_delay_seconds,
                            script=settings.simulator_script, breaker=breaker)
         channels, router = built.channels, built.router
