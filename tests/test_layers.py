@@ -22,6 +22,7 @@ inside functions and methods, relative imports resolved. Three rules:
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -353,6 +354,31 @@ def test_dependencies_point_down(graph: tuple[dict[str, Module], list[Import]]) 
 def test_the_table_reads_as_the_architecture(importer: str, imported: str,
                                              verdict: bool) -> None:
     assert allowed(importer, imported) is verdict
+
+
+MAY_IMPORT = re.compile(r"May import (?P<may>.*?)(?:; not (?P<not>.*?))?(?:[.:;](?:\s|$)|$)")
+ROOM_NAME = re.compile(r"`([\w./]+)`")
+
+
+def test_each_package_says_what_it_may_import(
+        graph: tuple[dict[str, Module], list[Import]]) -> None:
+    """Its `__init__.py` docstring has a "May import ..." sentence; the rooms it names as
+    importable the table allows, and those after "; not" it refuses."""
+    wrong = []
+    for module in graph[0].values():
+        if not module.package or module.name == "yizhan":
+            continue
+        text = ast.get_docstring(ast.parse((SRC / "yizhan" / module.path).read_text())) or ""
+        said = MAY_IMPORT.search(" ".join(text.split()))
+        room = room_of(module.path)
+        if said is None or room is None:
+            wrong.append(f"{module.path}: no \"May import ...\" in its docstring")
+            continue
+        for verdict, part in ((True, said["may"]), (False, said["not"] or "")):
+            wrong += [f"{module.path}: says {room} may{'' if verdict else ' not'} import "
+                      f"{named}" for named in ROOM_NAME.findall(part)
+                      if named in ROOMS and allowed(room, named) is not verdict]
+    assert not wrong, "\n".join(wrong)
 
 
 # ---- rule 3: private names --------------------------------------------------------------
