@@ -50,6 +50,7 @@ from yizhan.runtime.batching import Batcher
 from yizhan.runtime.metrics import Metrics
 from yizhan.runtime.periodic import Periodic
 from yizhan.settings import Settings
+from yizhan.simulator.smsc import SmscServer
 from yizhan.stages import Background, Pipeline
 from yizhan.storage.data_folder import KEY_FILE, SETTING, KeySource, secure_folder
 from yizhan.storage.frequency import FrequencySettings
@@ -133,7 +134,7 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
         channels = [simulator_from(settings, clock)]
         router = Router(channels, breaker=breaker)
     else:
-        built = build_plan(load_plan(settings.channels_file), clock,
+        built = build_plan(load_plan(settings.channels_file), clock, smsc=SmscServer,
                            delay=settings.simulator_delay_seconds,
                            script=settings.simulator_script, breaker=breaker)
         channels, router = built.channels, built.router
@@ -151,8 +152,8 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                                           max_delay=settings.commit_max_delay_ms / 1000,
                                           min_interval=settings.commit_min_interval_ms / 1000,
                                           small=PRIORITY_ITEMS)
-    frequency = FrequencyControl(counter, FrequencySettings(store), clock,
-                                 settings.cache_seconds)
+    frequency_settings = FrequencySettings(store)
+    frequency = FrequencyControl(counter, frequency_settings, clock, settings.cache_seconds)
     store.dispatch_priority = DispatchPriority(settings.dispatch_notification_offset_seconds,
                                                settings.dispatch_bulk_offset_seconds,
                                                settings.dispatch_bulk_numbers)
@@ -186,7 +187,8 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                             RateLimiter(settings.api_rate_limit), settings.language)
     api = create_asgi(ApiServices(store, intake, keys, clock, aliyun, settings.language, pull,
                                   metrics, frequency,
-                                  PushNetworks(settings.push_allowed_networks), codes))
+                                  PushNetworks(settings.push_allowed_networks), codes,
+                                  frequency_settings=frequency_settings))
     return Yizhan(settings, store, clock, intake, pipeline, api, channels, router, metrics,
                   frequency, smsc, backpressure if settings.backlog_max_seconds else None)
 

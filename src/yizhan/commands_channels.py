@@ -36,6 +36,7 @@ from yizhan.dispatch.router import Route
 from yizhan.domain.events import Receipt, Uplink
 from yizhan.domain.ports import SystemClock
 from yizhan.settings import Settings
+from yizhan.simulator.smsc import SmscServer
 
 channels_app = typer.Typer(help="Carrier channels and routes (docs/channels.md).",
                            no_args_is_help=True)
@@ -135,8 +136,8 @@ def check(data_dir: DataDir = None, config: ConfigFile = None,
 
 async def _bind_all(settings: Settings, plan: ChannelPlan, timeout: float,
                     results: list[list[str]]) -> None:
-    built = build_plan(plan, SystemClock(), delay=settings.simulator_delay_seconds,
-                       script=settings.simulator_script)
+    built = build_plan(plan, SystemClock(), smsc=SmscServer,
+                       delay=settings.simulator_delay_seconds, script=settings.simulator_script)
     if built.server is not None:
         await built.server.start()
 

@@ -38,7 +38,7 @@ from yizhan.domain.errors import Refusal
 from yizhan.domain.model import PhoneNumber
 from yizhan.domain.timezone import china_text
 from yizhan.policy import numbers
-from yizhan.policy.flow_control import FrequencyControl
+from yizhan.policy.flow_control import FrequencyControl, explain_send, explanation_json
 from yizhan.policy.frequency import RULES, validate_limit
 from yizhan.storage.frequency import FrequencySettings
 from yizhan.storage.store import SqlStore
@@ -173,7 +173,6 @@ def explain(number: str, account: AccountName,
             database_url: DatabaseUrl = None) -> None:
     """Would a send pass frequency control now? Counts in each window, and the earliest
     time it would pass. Counts nothing."""
-    from yizhan.api.rest.frequency import explain_send, explanation_json
     from yizhan.app import rate_counter
 
     settings = settings_of(data_dir, config, database_url)

@@ -26,9 +26,9 @@ from yizhan.cli import (
 from yizhan.commands import account_named, clock
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import MessageStatus
+from yizhan.domain.statistics import DIMENSIONS
 from yizhan.domain.timezone import china_day_bounds, china_today
 from yizhan.records.export import failed_csv, retryable
-from yizhan.storage.stats import DIMENSIONS
 from yizhan.storage.store import SqlStore
 from yizhan.webhooks.destinations import PushNetworks
 from yizhan.webhooks.queue import check_target

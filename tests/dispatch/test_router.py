@@ -31,6 +31,7 @@ from yizhan.domain.model import (
     TemplateType,
 )
 from yizhan.domain.ports import Accepted, Ambiguous, Rejected, Retryable, SubmitRequest
+from yizhan.simulator.smsc import SmscServer
 
 MOBILE, UNICOM, TELECOM = "+8613800138000", "+8613000130000", "+8618900189000"
 
@@ -182,12 +183,12 @@ channels = ["sim"]
     assert [c.kind for c in plan.channels] == ["smpp", "simulator", "smpp-simulator"]
     assert plan.routes[0].targets == (Target("carrier-a", 3), Target("smpp-sim"),
                                       Target("sim", tier=2))
-    built = build_plan(plan, ManualClock())
+    built = build_plan(plan, ManualClock(), smsc=SmscServer)
     carrier = built.channels[0]
     assert isinstance(carrier, SmppChannel)
     assert (carrier.config.window, carrier.config.max_per_second, carrier.config.ids.receipt
             ) == (50, 200, "dec")
-    assert built.server is not None
+    assert built.server is not None and isinstance(built.server.server, SmscServer)
     assert built.server.server.script.default.code == "UNDELIV"
     sim = built.channels[1]
     assert isinstance(sim, SimulatorChannel) and sim.script.default.delay == 0.5
@@ -219,7 +220,7 @@ async def test_a_channel_file_gives_a_channel_its_carrier_codes_and_retryable_st
         '[numbers.13700137000]\nsubmit = "reject:ESME_RINVDSTADR"\n')
     path = tmp_path / "channels.toml"
     path.write_text(CARRIER_FILE)  # codes are read relative to the channel file
-    built = build_plan(load_plan(path), ManualClock())
+    built = build_plan(load_plan(path), ManualClock(), smsc=SmscServer)
     [channel] = built.channels
     assert isinstance(channel, SmppChannel) and built.server is not None
     events: list[Receipt | Uplink] = []
@@ -255,7 +256,7 @@ async def test_a_channel_file_gives_a_channel_its_carrier_codes_and_retryable_st
 def test_without_codes_or_retryable_a_channel_keeps_the_platform_rules() -> None:
     plan = parse_plan('[[channel]]\nname = "a"\nkind = "smpp"\nhost = "h"\nport = 1\n'
                       'system_id = "s"\n')
-    [channel] = build_plan(plan, ManualClock()).channels
+    [channel] = build_plan(plan, ManualClock(), smsc=SmscServer).channels
     assert isinstance(channel, SmppChannel)
     assert channel.config.codes is PLATFORM
     assert channel.config.retryable == RETRYABLE_STATUSES

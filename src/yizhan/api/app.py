@@ -33,6 +33,7 @@ from yizhan.api.limits import BodyTooLarge, HttpLimits, check_head, read_body, r
 from yizhan.api.querystring import utf8_query
 from yizhan.api.rest import frequency, push, records
 from yizhan.api.rest import messages as rest
+from yizhan.api.rest.frequency import FrequencyStore
 from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.errors import Refusal
 from yizhan.domain.ports import Clock
@@ -59,6 +60,8 @@ class ApiServices:
     codes: CodeBook = PLATFORM_BOOK
     """The channels' code tables: records explain their codes with them."""
     limits: HttpLimits = field(default_factory=HttpLimits)
+    frequency_settings: FrequencyStore | None = None
+    """The accounts' frequency settings (`/v1/frequency/...`)."""
 
 
 def create_app(services: ApiServices) -> FastAPI:
@@ -76,6 +79,7 @@ def create_app(services: ApiServices) -> FastAPI:
     app.state.aliyun = services.aliyun
     app.state.queue_settings = services.queue
     app.state.frequency = services.frequency
+    app.state.frequency_settings = services.frequency_settings
     app.state.push_networks = services.push_networks
     app.state.codes = services.codes
     app.include_router(rest.router)

@@ -5,7 +5,8 @@ Reads the file into a `ChannelPlan` (checked: unknown kinds, settings and channe
 refused with a message naming them) and builds it into running parts: the channels, the
 router, and the SMPP simulator server when a channel is bound to it. The composition root
 (`app.py`) starts and stops them with the pipeline; `yizhan channels list|check` reads the
-same plan.
+same plan. The simulator is a server of its own (`simulator/`), which dispatch does not
+import: who builds a plan hands over its constructor (`SmscFactory`).
 
 Channel kinds:
 - `simulator`: the in-process simulator (`channels/simulator.py`), no sockets;
@@ -18,9 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from yizhan.dispatch.breaker import BreakerConfig
 from yizhan.dispatch.channels.simulator import Outcome, Script, SimulatorChannel
@@ -31,7 +33,6 @@ from yizhan.domain.carriers import Carrier
 from yizhan.domain.codes import CodeBook, CodeTable
 from yizhan.domain.model import TemplateType
 from yizhan.domain.ports import Channel, Clock
-from yizhan.simulator.smsc import SmscServer
 
 KINDS = ("simulator", "smpp", "smpp-simulator")
 CARRIERS = frozenset(c.value for c in Carrier)
@@ -276,14 +277,29 @@ def _route(raw: dict[str, Any], number: int, source: str, names: set[str]) -> Ro
     return Route(name, tuple(targets), carriers, countries, types)
 
 
+class Smsc(Protocol):
+    """An SMPP server on loopback: the simulator (`simulator/smsc.py`, `SmscServer`)."""
+
+    async def start(self, host: str, port: int) -> int: ...
+    async def stop(self) -> None: ...
+
+
+class SmscFactory(Protocol):
+    """Makes the simulator server: `accounts` are the system_id -> password pairs that may
+    bind, `max_per_second` its submit rate (0: no limit)."""
+
+    def __call__(self, script: Script, *, max_per_second: float,
+                 accounts: Mapping[str, str]) -> Smsc: ...
+
+
 class EmbeddedSmsc:
     """The SMPP simulator server of this process, on a loopback port chosen at start; the
     `smpp-simulator` channels are pointed at that port before they bind."""
 
-    def __init__(self, script: Script, channels: list[SmppChannel], port: int = 0,
-                 max_per_second: float = 0.0) -> None:
+    def __init__(self, smsc: SmscFactory, script: Script, channels: list[SmppChannel],
+                 port: int = 0, max_per_second: float = 0.0) -> None:
         # Each channel binds with its own credentials, checked as a carrier checks them.
-        self.server = SmscServer(script, max_per_second=max_per_second, accounts={
+        self.server = smsc(script, max_per_second=max_per_second, accounts={
             c.config.system_id: c.config.password for c in channels})
         self._channels = channels
         self._port = port
@@ -298,10 +314,11 @@ class EmbeddedSmsc:
         await self.server.stop()
 
 
-def build_plan(plan: ChannelPlan, clock: Clock, *, delay: float = 0.2,
+def build_plan(plan: ChannelPlan, clock: Clock, *, smsc: SmscFactory, delay: float = 0.2,
                script: Path | None = None, breaker: BreakerConfig | None = None) -> Built:
-    """The channels, router and simulator server of `plan`. `delay` and `script` are the
-    simulators' defaults (settings `simulator_delay_seconds`, `simulator_script`)."""
+    """The channels, router and simulator server of `plan`; `smsc` makes that server when
+    a channel is of kind `smpp-simulator`. `delay` and `script` are the simulators'
+    defaults (settings `simulator_delay_seconds`, `simulator_script`)."""
     channels: list[Channel] = []
     embedded: list[SmppChannel] = []
     for spec in plan.channels:
@@ -317,7 +334,8 @@ def build_plan(plan: ChannelPlan, clock: Clock, *, delay: float = 0.2,
     server = None
     if embedded:
         sim = plan.simulator
-        server = EmbeddedSmsc(_script(sim.get("script") or script, sim.get("delay", delay)),
+        server = EmbeddedSmsc(smsc, _script(sim.get("script") or script,
+                                            sim.get("delay", delay)),
                               embedded, int(sim.get("port", 0)),
                               float(sim.get("max_per_second", 0.0)))
     router = Router(channels, plan.routes, breaker or BreakerConfig())

@@ -71,6 +71,17 @@ class FrequencyProfile:
     enterprise: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One change of an account's frequency settings: who, when, what, old and new value."""
+
+    at: datetime
+    actor: str
+    item: str
+    old: str
+    new: str
+
+
 class Shape(NamedTuple):
     """The checks of a message as a pattern over its counter keys: per check, the index of
     its key in the message's keys, its window and its limit (a rule family's checks share a

@@ -6,7 +6,8 @@ call, each atomically (docs/domain.md "Frequency control": a message counts the 
 accepted). A blocked number gets `isv.BUSINESS_LIMIT_CONTROL` in `ctx.refusals`, so it becomes
 a failed record in a multi-number request, or the request's answer when every number is
 refused. Intake then commits the admitted messages; if that commit fails it calls `release`,
-so that nothing uncommitted keeps quota. `explain` answers the same question without counting.
+so that nothing uncommitted keeps quota. `explain` answers the same question without counting;
+`explain_send` is the question the API and the CLI ask it (by signature and template name).
 
 The account's settings (lower limits, whitelist, enterprise verification) are read through
 a cache: a change made through this process takes effect at the next send, one made
@@ -18,18 +19,26 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, cast, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
-from yizhan.domain.model import AccountId, Template
+from yizhan.domain.errors import Refusal
+from yizhan.domain.model import Account, AccountId, Signature, Template
 from yizhan.domain.ports import Clock, RateCounter
 from yizhan.domain.rates import Blocked, FrequencyProfile, RateCheck, Shape, from_ms, to_ms
 from yizhan.policy.chain import SendContext
+from yizhan.policy.compliance import check_signature, check_template
 from yizhan.policy.frequency import Limit, limits_for, platform_keys, refusal
+from yizhan.policy.numbers import normalize
 from yizhan.runtime.caching import TtlCache
 
 
 class ProfileSource(Protocol):
     async def frequency_profile(self, account_id: AccountId) -> FrequencyProfile: ...
+
+
+class Catalogue(Protocol):
+    async def signature(self, account_id: AccountId, name: str) -> Signature | None: ...
+    async def template(self, account_id: AccountId, code: str) -> Template | None: ...
 
 
 @dataclass(slots=True)  # per request: see `yizhan.api.aliyun.signing`
@@ -156,3 +165,34 @@ class FrequencyControl:
         resets = [w.resets_at for w in windows if w.blocking and w.resets_at is not None]
         return Explanation(not resets, max(resets, default=now),
                            number in profile.whitelist and profile.enterprise, windows)
+
+
+async def explain_send(catalogue: Catalogue, control: FrequencyControl, account: Account,
+                       sign_name: str, template_code: str,
+                       phone_number: str) -> Explanation | Refusal:
+    """The checks the API and the CLI share: a known signature and template, a valid
+    number; then the explanation."""
+    number = normalize(phone_number)
+    if isinstance(number, Refusal):
+        return number
+    signature = await catalogue.signature(account.id, sign_name)
+    refused = check_signature(signature, sign_name)
+    if refused is not None:
+        return refused
+    template = await catalogue.template(account.id, template_code)
+    refused = check_template(template, template_code)
+    if refused is not None:
+        return refused
+    assert template is not None
+    return await control.explain(account.id, sign_name, template, number)
+
+
+def explanation_json(result: Explanation) -> dict[str, Any]:
+    """An explanation as the API answers it and `yizhan frequency explain --json` prints it."""
+    return {"passes": result.passes, "earliest": result.earliest.isoformat(),
+            "whitelisted": result.whitelisted, "windows": [{
+                "rule": w.limit.rule.id, "limit": w.limit.describe(),
+                "max": w.limit.limit, "account_limit": w.limit.own, "count": w.count,
+                "window_start": w.start.isoformat() if w.start else None,
+                "resets_at": w.resets_at.isoformat() if w.resets_at else None,
+                "blocking": w.blocking} for w in result.windows]}

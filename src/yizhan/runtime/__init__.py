@@ -2,5 +2,5 @@
 (`caching`), periodic loops (`periodic`), logging with redaction (`logs`), per-process
 counters (`metrics`) and the data folder's server lock (`server_lock`).
 
-May import `domain/` and the standard library only; nothing here knows a stage.
+May import `domain/` only; nothing here knows a stage.
 """

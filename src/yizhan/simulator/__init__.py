@@ -2,5 +2,7 @@
 failures, codes), so that everything runs and is tested without a carrier. It is a server of
 its own, not a channel: the SMPP channel binds to it as to any carrier.
 
-May import the SMPP codec (`dispatch/channels/smpp_pdu`) and `domain/`.
+May import `dispatch/channels/` (the SMPP codec and link, the simulator channel's script),
+`runtime/` and `domain/`. Dispatch does not import it: the composition root and the CLI
+hand its constructor over.
 """

@@ -9,14 +9,13 @@ An account is enterprise-verified when it has an approved qualification of kind
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from yizhan.domain.model import AccountId, ReviewState
-from yizhan.domain.rates import FrequencyProfile
+from yizhan.domain.rates import AuditEntry, FrequencyProfile
 from yizhan.storage.store import SqlStore
 from yizhan.storage.tables import (
     account_rate_limits,
@@ -26,15 +25,6 @@ from yizhan.storage.tables import (
 )
 
 ENTERPRISE = "enterprise"
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    at: datetime
-    actor: str
-    item: str
-    old: str
-    new: str
 
 
 def _audit(conn: Connection, account_id: AccountId, actor: str, item: str, old: str,

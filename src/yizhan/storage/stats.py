@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -18,28 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from yizhan.domain.carriers import Carrier
 from yizhan.domain.model import AccountId, MessageStatus, TemplateType
+from yizhan.domain.statistics import StatsRow
 from yizhan.storage.tables import messages, stats_daily
 
 R = TypeVar("R")
-DIMENSIONS = ("day", "sign_name", "template_code", "template_type", "carrier")
 COUNTERS = ("sent", "success", "failed", "unknown", "waiting", "billed_parts")
-
-
-@dataclass(frozen=True, slots=True)
-class StatsRow:
-    key: dict[str, str]
-    """The values of the grouped dimensions (`day` as YYYYMMDD, China calendar)."""
-    sent: int
-    success: int
-    failed: int
-    unknown: int
-    waiting: int
-    billed_parts: int
-
-    @property
-    def success_rate(self) -> float:
-        """Delivered / sent (records still waiting count as not yet delivered)."""
-        return self.success / self.sent if self.sent else 0.0
 
 
 class StatsMixin:

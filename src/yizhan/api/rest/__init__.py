@@ -2,5 +2,7 @@
 (`messages`), frequency settings (`frequency`), push settings and the pull queue (`push`),
 records, statistics and exports (`records`).
 
-May import `intake/`, `records/`, `webhooks/`, `policy/`, `runtime/` and `domain/`.
+May import `api/`'s shared parts (errors), `intake/`, the stages' parts (`policy/`,
+`records/`, `webhooks/`, ...), `runtime/` and `domain/`; not `api/aliyun/` or `storage/`: a
+store it needs is a protocol it declares (`frequency.FrequencyStore`).
 """

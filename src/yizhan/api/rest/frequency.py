@@ -10,13 +10,15 @@ audit of changes, and the explanation of what a send would meet (docs/frequency.
     GET  /v1/frequency/explain?sign_name=&template_code=&phone_number=
 
 Changes are audited with the AccessKey that made them and apply from the next send.
-Explaining counts nothing.
+Explaining counts nothing. The settings are read and changed through `FrequencyStore`, which
+the composition root hands over (`ApiServices.frequency_settings`).
 """
 
 from __future__ import annotations
 
 import base64
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 import orjson
 from fastapi import APIRouter, Query, Request
@@ -25,13 +27,26 @@ from starlette.responses import Response
 from yizhan.api.errors import error_responses, json_response, refusal_response, request_id
 from yizhan.api.rest.messages import AccountDep
 from yizhan.domain.errors import Refusal
-from yizhan.domain.model import Account, PhoneNumber
-from yizhan.policy import compliance, numbers
-from yizhan.policy.flow_control import Explanation, FrequencyControl
+from yizhan.domain.model import Account, AccountId, PhoneNumber
+from yizhan.domain.rates import AuditEntry, FrequencyProfile
+from yizhan.policy import numbers
+from yizhan.policy.flow_control import FrequencyControl, explain_send, explanation_json
 from yizhan.policy.frequency import RULES, validate_limit
-from yizhan.storage.frequency import FrequencySettings
 
 router = APIRouter(prefix="/v1/frequency", tags=["frequency control"])
+
+
+class FrequencyStore(Protocol):
+    """An account's frequency settings, each change audited (`storage/frequency.py`)."""
+
+    async def frequency_profile(self, account_id: AccountId) -> FrequencyProfile: ...
+    async def enterprise(self, account_id: AccountId) -> bool: ...
+    async def set_limit(self, account_id: AccountId, rule: str, value: int | None,
+                        actor: str, now: datetime) -> tuple[int | None, int | None]: ...
+    async def set_whitelisted(self, account_id: AccountId, phone: str, listed: bool,
+                              actor: str, now: datetime) -> bool: ...
+    async def whitelist(self, account_id: AccountId) -> list[tuple[str, datetime]]: ...
+    async def audit(self, account_id: AccountId, limit: int = 100) -> list[AuditEntry]: ...
 
 
 def _ok(**fields: Any) -> Response:
@@ -45,8 +60,9 @@ def _actor(request: Request) -> str:
     return f"api key {key_id}"
 
 
-def _settings(request: Request) -> FrequencySettings:
-    return FrequencySettings(request.app.state.store)
+def _settings(request: Request) -> FrequencyStore:
+    settings: FrequencyStore = request.app.state.frequency_settings
+    return settings
 
 
 def _control(request: Request) -> FrequencyControl:
@@ -54,7 +70,7 @@ def _control(request: Request) -> FrequencyControl:
     return control
 
 
-async def limits_json(settings: FrequencySettings, account: Account) -> dict[str, Any]:
+async def limits_json(settings: FrequencyStore, account: Account) -> dict[str, Any]:
     profile = await settings.frequency_profile(account.id)
     return {"enterprise_verified": profile.enterprise, "rules": [
         {"rule": r.id, "limit": r.what, "window": r.window.value, "platform": r.limit,
@@ -144,16 +160,6 @@ async def get_audit(request: Request, account: AccountDep,
                          "old": e.old, "new": e.new} for e in entries])
 
 
-def explanation_json(result: Explanation) -> dict[str, Any]:
-    return {"passes": result.passes, "earliest": result.earliest.isoformat(),
-            "whitelisted": result.whitelisted, "windows": [{
-                "rule": w.limit.rule.id, "limit": w.limit.describe(),
-                "max": w.limit.limit, "account_limit": w.limit.own, "count": w.count,
-                "window_start": w.start.isoformat() if w.start else None,
-                "resets_at": w.resets_at.isoformat() if w.resets_at else None,
-                "blocking": w.blocking} for w in result.windows]}
-
-
 @router.get("/explain", summary="Would a send pass frequency control now? (counts nothing)",
             responses=error_responses("MissingParameter", "isv.MOBILE_NUMBER_ILLEGAL",
                                       "isv.SMS_SIGNATURE_ILLEGAL", "isv.SMS_TEMPLATE_ILLEGAL"))
@@ -167,23 +173,3 @@ async def explain(request: Request, account: AccountDep,
     if isinstance(result, Refusal):
         return refusal_response(request, result)
     return _ok(**explanation_json(result))
-
-
-async def explain_send(store: Any, control: FrequencyControl, account: Account,
-                       sign_name: str, template_code: str,
-                       phone_number: str) -> Explanation | Refusal:
-    """The checks the API and the CLI share: a known signature and template, a valid
-    number; then the explanation."""
-    number = numbers.normalize(phone_number)
-    if isinstance(number, Refusal):
-        return number
-    signature = await store.signature(account.id, sign_name)
-    refusal = compliance.check_signature(signature, sign_name)
-    if refusal is not None:
-        return refusal
-    template = await store.template(account.id, template_code)
-    refusal = compliance.check_template(template, template_code)
-    if refusal is not None:
-        return refusal
-    assert template is not None
-    return await control.explain(account.id, sign_name, template, number)

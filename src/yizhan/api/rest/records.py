@@ -18,9 +18,9 @@ from yizhan.api.rest.messages import AccountDep, IsoDate
 from yizhan.domain.errors import Refusal
 from yizhan.domain.ids import BIZ_ID_PATTERN
 from yizhan.domain.model import MessageStatus, TemplateType
+from yizhan.domain.statistics import DIMENSIONS
 from yizhan.domain.timezone import china_day_bounds, china_today
 from yizhan.records.export import failed_csv, retryable
-from yizhan.storage.stats import DIMENSIONS
 
 router = APIRouter(prefix="/v1", tags=["records"])
 

@@ -1,0 +1,7 @@
+"""The channels, each a `domain.ports.Channel`: the in-process simulator (`simulator`) and
+the SMPP 3.4 ESME (`smpp`, on `smpp_pdu`, `smpp_link`, `smpp_receipts`, `smpp_uplinks`).
+Receipts and uplinks leave as events of `domain/`.
+
+May import `runtime/` and `domain/` only; not `dispatch/`: a channel knows no stage. The
+carrier simulator (`simulator/`) imports the SMPP codec and link from here.
+"""

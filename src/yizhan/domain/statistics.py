@@ -1,0 +1,29 @@
+"""Statistics as the API, the CLI and the store speak of them (docs/records.md): the
+dimensions counters can be grouped by, and one row of the answer.
+
+The counters themselves are kept by the store in the transactions that change message
+status (`storage/reports.py`) and summed per requested dimension (`storage/stats.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DIMENSIONS = ("day", "sign_name", "template_code", "template_type", "carrier")
+
+
+@dataclass(frozen=True, slots=True)
+class StatsRow:
+    key: dict[str, str]
+    """The values of the grouped dimensions (`day` as YYYYMMDD, China calendar)."""
+    sent: int
+    success: int
+    failed: int
+    unknown: int
+    waiting: int
+    billed_parts: int
+
+    @property
+    def success_rate(self) -> float:
+        """Delivered / sent (records still waiting count as not yet delivered)."""
+        return self.success / self.sent if self.sent else 0.0
