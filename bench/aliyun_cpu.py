@@ -37,7 +37,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 from api_policy import api_stack, drive, scopes
 
-from yizhan.cli import run_loop, tune_runtime
+from yizhan.cli.common import run_loop
+from yizhan.cli.serve import tune_runtime
 
 
 def thread_cpu() -> dict[str, float]:

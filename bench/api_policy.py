@@ -49,7 +49,8 @@ from policy_chain import synthetic_keywords
 from rest_send import yizhan_command
 
 from yizhan.app import build
-from yizhan.cli import run_loop, tune_runtime
+from yizhan.cli.common import run_loop
+from yizhan.cli.serve import tune_runtime
 from yizhan.domain.model import BlacklistEntry, PhoneNumber
 from yizhan.policy import chain
 from yizhan.settings import Settings

@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from yizhan.app import build
-from yizhan.cli import tune_runtime
+from yizhan.cli.demo import ensure_demo
+from yizhan.cli.serve import tune_runtime
 from yizhan.domain.ports import SystemClock
-from yizhan.seed import ensure_demo
 from yizhan.settings import Settings
 
 

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from yizhan.cli.demo import DEMO_TEMPLATES
 from yizhan.domain.model import (
     Account,
     AccountId,
@@ -35,7 +36,6 @@ from yizhan.domain.model import (
 from yizhan.policy import chain
 from yizhan.policy.chain import Recipient, SendContext
 from yizhan.policy.content_filter import KeywordMatcher
-from yizhan.seed import DEMO_TEMPLATES
 
 NOW = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 ACCOUNT = Account(AccountId(1), "demo", AccountStatus.ACTIVE, NOW)

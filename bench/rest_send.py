@@ -159,7 +159,7 @@ def yizhan_command() -> list[str]:
     script = Path(sys.executable).parent / "yizhan"
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from yizhan.cli import main; main()"]
+    return [sys.executable, "-c", "from yizhan.cli.main import main; main()"]
 
 
 def pinned(cpu: int, cmd: list[str], taskset: str | None) -> list[str]:

@@ -25,9 +25,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from yizhan.app import Yizhan, bind, build, serve
+from yizhan.cli.demo import Demo, ensure_demo
 from yizhan.dispatch.channels.simulator import SimulatorChannel
 from yizhan.domain.ports import Clock, SystemClock
-from yizhan.seed import Demo, ensure_demo
 from yizhan.settings import Settings
 from yizhan.storage.data_folder import KeySource
 from yizhan.storage.store import SqlStore

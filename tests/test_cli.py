@@ -16,9 +16,8 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-import yizhan.commands  # noqa: F401  (registers the operator commands)
 from tests.test_restart import ServeProcess, _poll
-from yizhan.cli import app
+from yizhan.cli.main import app
 
 runner = CliRunner()
 

@@ -6,8 +6,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-import yizhan.commands_channels  # noqa: F401  (registers the channels commands)
-from yizhan.cli import app
+from yizhan.cli.main import app
 
 runner = CliRunner()
 

@@ -8,9 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-import yizhan.commands
-import yizhan.commands_frequency  # noqa: F401
-from yizhan.cli import app
+from yizhan.cli.main import app
 
 runner = CliRunner()
 

@@ -7,9 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-import yizhan.commands
-import yizhan.commands_policy  # noqa: F401  (registers the commands)
-from yizhan.cli import app
+from yizhan.cli.main import app
 
 runner = CliRunner()
 

@@ -8,7 +8,6 @@ import json
 import re
 from pathlib import Path
 
-import yizhan.commands_push  # noqa: F401  (registers the commands)
 from tests.test_cli import yz
 
 
@@ -48,8 +47,6 @@ def test_stats_and_export_failed(tmp_path: Path) -> None:
 def test_export_failed_says_which_numbers_to_send_again(tmp_path: Path) -> None:
     """Issue 14 point 19: blacklisted and virtual-operator numbers are `resend` no, and
     --retryable-only leaves them out."""
-    import yizhan.commands_state  # noqa: F401  (registers the blacklist commands)
-
     info = json.loads(yz(tmp_path, "demo", "--json")[1])
     assert yz(tmp_path, "blacklist", "add", "13900139000")[0] == 0
     code, output = yz(tmp_path, "send", "13800138000", "13900139000", "17012345678",

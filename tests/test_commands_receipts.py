@@ -10,11 +10,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-import yizhan.commands_receipts  # noqa: F401  (registers the commands)
 from tests.conftest import ManualClock
 from tests.storage.test_unmatched import update
 from yizhan.app import open_store
-from yizhan.cli import app
+from yizhan.cli.main import app
 from yizhan.settings import Settings
 
 runner = CliRunner()

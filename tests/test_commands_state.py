@@ -8,7 +8,6 @@ import json
 import re
 from pathlib import Path
 
-import yizhan.commands_state  # noqa: F401  (registers the commands)
 from tests.test_cli import yz
 from yizhan.app import open_store
 from yizhan.domain.model import ReviewState

@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import ManualClock
 from yizhan.backends.local import LocalBus
+from yizhan.cli.demo import Demo, ensure_demo
 from yizhan.domain.errors import Refusal
 from yizhan.domain.ids import IdGenerator
 from yizhan.domain.model import (
@@ -21,7 +22,6 @@ from yizhan.intake.accept import Acceptance, Intake, SendAccepted, SendRequest
 from yizhan.policy.chain import Recipient, SendContext
 from yizhan.policy.lists import PolicyLists
 from yizhan.runtime.batching import Batcher
-from yizhan.seed import Demo, ensure_demo
 from yizhan.storage.store import SqlStore
 
 

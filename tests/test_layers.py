@@ -24,7 +24,6 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterable
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,20 +73,6 @@ them, and the operator CLI, which opens the store. A stage declares the protocol
 ROOMS = {room for layer in LAYERS for room in layer} | set(OUTSIDE)
 
 # ---- known exceptions, removed by work in progress --------------------------------------
-
-KNOWN_LOOSE_CLI = {  # the cli/ package replaces these modules (issue 15 point 1)
-    "cli.py", "commands.py", "commands_accounts.py", "commands_channels.py",
-    "commands_frequency.py", "commands_master.py", "commands_policy.py", "commands_push.py",
-    "commands_receipts.py", "commands_state.py", "send_via_server.py", "seed.py",
-}
-"""Loose modules of the CLI, in the `cli/` room until they move into it."""
-
-KNOWN_CYCLE = {  # cli.py registers the command groups, which import cli.py back
-    "yizhan.cli", "yizhan.commands", "yizhan.commands_accounts", "yizhan.commands_channels",
-    "yizhan.commands_frequency", "yizhan.commands_master", "yizhan.commands_policy",
-    "yizhan.commands_push", "yizhan.commands_receipts", "yizhan.commands_state",
-}
-"""A cycle whose modules are all here is known: the CLI's explicit registry ends it."""
 
 KNOWN_PRIVATE = {  # storage's shared SQL helpers, to become the public storage/sql.py
     ("yizhan.storage.catalogue", "yizhan.storage.messages", "_hot_sql"),
@@ -250,12 +235,11 @@ def tangles(edges: dict[str, set[str]]) -> list[set[str]]:
     return groups
 
 
-def cycles(found: Iterable[Import], known: AbstractSet[str] = frozenset()) -> list[list[str]]:
-    """One cycle (a path that ends where it starts) per tangle not wholly in `known`, from
-    its first module in name order."""
+def cycles(found: Iterable[Import]) -> list[list[str]]:
+    """One cycle (a path that ends where it starts) per tangle, from its first module in
+    name order."""
     edges = edges_of(found)
-    return [_path_around(min(group), group, edges) for group in tangles(edges)
-            if not group <= known]
+    return [_path_around(min(group), group, edges) for group in tangles(edges)]
 
 
 def _path_around(start: str, group: set[str], edges: dict[str, set[str]]) -> list[str]:
@@ -279,7 +263,7 @@ def _path_around(start: str, group: set[str], edges: dict[str, set[str]]) -> lis
 
 
 def test_no_import_cycles(graph: tuple[dict[str, Module], list[Import]]) -> None:
-    found = [" -> ".join(cycle) for cycle in cycles(graph[1], KNOWN_CYCLE)]
+    found = [" -> ".join(cycle) for cycle in cycles(graph[1])]
     assert not found, "import cycles (module level or inside functions):\n" + "\n".join(found)
 
 
@@ -289,8 +273,6 @@ def test_no_import_cycles(graph: tuple[dict[str, Module], list[Import]]) -> None
 def room_of(path: str) -> str | None:
     """The room of a module, by its path in the package: a module at the root is a room of
     its own, else the longest room that is a folder holding it."""
-    if path in KNOWN_LOOSE_CLI:
-        return "cli/"
     holding = [room for room in ROOMS
                if room == path or (room.endswith("/") and path.startswith(room))]
     return max(holding, key=len, default=None)
@@ -407,11 +389,7 @@ def test_no_private_names_imported_across_modules(
 def test_the_known_exceptions_are_still_real(
         graph: tuple[dict[str, Module], list[Import]]) -> None:
     """Once the work that removes an exception is merged, its entry goes too."""
-    known, found = graph
-    paths = {m.path for m in known.values()}
-    in_cycles = {name for group in tangles(edges_of(found)) for name in group}
-    assert KNOWN_LOOSE_CLI <= paths, KNOWN_LOOSE_CLI - paths
-    assert KNOWN_CYCLE <= in_cycles, KNOWN_CYCLE - in_cycles
+    found = graph[1]
     assert KNOWN_PRIVATE <= set(private_imports(found)), KNOWN_PRIVATE - set(
         private_imports(found))
 

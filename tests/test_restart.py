@@ -25,12 +25,12 @@ import httpx
 
 from tests.conftest import eventually, fast_settings
 from yizhan.app import build
+from yizhan.cli.demo import ensure_demo
 from yizhan.dispatch.channels.simulator import Outcome, SimulatorChannel
 from yizhan.domain.model import MessageStatus, TemplateType
 from yizhan.domain.ports import SystemClock
 from yizhan.intake.accept import SendAccepted, SendRequest
 from yizhan.policy.chain import Recipient
-from yizhan.seed import ensure_demo
 from yizhan.storage.store import SqlStore
 
 HANGING = ["13700000001", "13700000002", "13700000003"]

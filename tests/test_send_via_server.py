@@ -15,7 +15,6 @@ from pathlib import Path
 
 import httpx
 
-import yizhan.commands  # noqa: F401  (registers the operator commands)
 from tests.test_cli import yz
 from tests.test_restart import ServeProcess
 from yizhan.runtime.server_lock import holder

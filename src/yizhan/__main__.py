@@ -1,5 +1,5 @@
 """`python -m yizhan` runs the CLI."""
 
-from yizhan.cli import main
+from yizhan.cli.main import main
 
 main()

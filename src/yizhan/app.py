@@ -2,7 +2,9 @@
 
 Only this module chooses implementations (SQL store, in-process bus, simulator channel);
 everything else receives them. `build` makes a ready `Yizhan`; `serve` runs the API and the
-stages together until asked to stop.
+stages together until asked to stop. The CLI's operator commands get what they wire from
+here too: `open_store`, `operator_intake` (`yizhan send` without a server) and
+`frequency_control` (`yizhan frequency explain`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -204,6 +206,37 @@ async def rate_counter(settings: Settings, store: SqlStore, clock: Clock,
                     "run only one API process on this store, or set rate_backend = \"redis\"")
     counter = await SqlRateCounter.open(store, to_ms(clock.now()))
     return counter, counter.committing(store.accept)
+
+
+@contextlib.asynccontextmanager
+async def frequency_control(settings: Settings, store: SqlStore,
+                            clock: Clock) -> AsyncIterator[FrequencyControl]:
+    """The frequency control of `settings` for one operator command (`yizhan frequency
+    explain`): the counters of `settings.rate_backend`, read without a cache, closed after."""
+    counter, _ = await rate_counter(settings, store, clock)
+    try:
+        yield FrequencyControl(counter, FrequencySettings(store), clock)
+    finally:
+        await counter.close()
+
+
+@contextlib.asynccontextmanager
+async def operator_intake(settings: Settings, store: SqlStore,
+                          clock: Clock) -> AsyncIterator[Intake]:
+    """An intake for one operator send without a server (`yizhan send`): the checks and
+    frequency control an API request meets, read without caches, each acceptance committed
+    at once; its committer and counters are stopped after."""
+    counter, flush = await rate_counter(settings, store, clock)
+    committer: Batcher[Acceptance] = Batcher("intake", flush, max_delay=0)
+    committer.start()
+    frequency = FrequencyControl(counter, FrequencySettings(store), clock)
+    try:
+        yield Intake(store, committer, clock, IdGenerator(), LocalBus(), PolicyLists(store, 0),
+                     part_price=settings.part_price,
+                     frequency=frequency if settings.frequency_control else None)
+    finally:
+        await committer.stop()
+        await counter.close()
 
 
 def _dispatch_worker(settings: Settings, store: SqlStore, router: Router, bus: LocalBus,

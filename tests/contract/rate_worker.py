@@ -16,6 +16,7 @@ from datetime import datetime
 from tests.conftest import TEST_MASTER
 from yizhan.backends.local import LocalBus
 from yizhan.backends.redis_rates import RedisRateCounter
+from yizhan.cli.demo import ensure_demo
 from yizhan.domain.ids import IdGenerator
 from yizhan.domain.model import TemplateType
 from yizhan.domain.rates import from_ms
@@ -24,7 +25,6 @@ from yizhan.policy.chain import Recipient
 from yizhan.policy.flow_control import FrequencyControl
 from yizhan.policy.lists import PolicyLists
 from yizhan.runtime.batching import Batcher
-from yizhan.seed import ensure_demo
 from yizhan.storage.frequency import FrequencySettings
 from yizhan.storage.store import SqlStore
 

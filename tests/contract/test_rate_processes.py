@@ -14,7 +14,7 @@ from sqlalchemy import text
 from tests.conftest import TEST_MASTER, ManualClock
 from tests.contract.conftest import REDIS_URL
 from tests.contract.test_rate_counter import china
-from yizhan.seed import ensure_demo
+from yizhan.cli.demo import ensure_demo
 from yizhan.storage.store import SqlStore
 
 ROOT = Path(__file__).parents[2]

@@ -11,11 +11,11 @@ from tests.conftest import fast_settings
 from tests.contract.conftest import REDIS_URL
 from yizhan.app import build
 from yizhan.backends.redis_rates import RedisRateCounter
+from yizhan.cli.demo import ensure_demo
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import TemplateType
 from yizhan.intake.accept import SendAccepted, SendRequest
 from yizhan.policy.chain import Recipient
-from yizhan.seed import ensure_demo
 from yizhan.storage.store import SqlStore
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import ManualClock
 from yizhan.backends.local import LocalBus
+from yizhan.cli.demo import Demo, ensure_demo
 from yizhan.domain.errors import Refusal
 from yizhan.domain.ids import IdGenerator
 from yizhan.domain.model import Account, Message, MessageStatus, ReviewState, TemplateType
@@ -21,7 +22,6 @@ from yizhan.policy.chain import Recipient
 from yizhan.policy.flow_control import FrequencyControl
 from yizhan.policy.lists import PolicyLists
 from yizhan.runtime.batching import Batcher
-from yizhan.seed import Demo, ensure_demo
 from yizhan.storage.frequency import FrequencySettings
 from yizhan.storage.rate_counters import SqlRateCounter
 from yizhan.storage.store import SqlStore

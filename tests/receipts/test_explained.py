@@ -14,11 +14,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import yizhan.commands  # noqa: F401  (registers the operator commands)
 from tests.api.aliyun.sdk import SdkClient
 from tests.api.test_rest import final_messages, send_body
 from tests.conftest import TEST_MASTER_ENV, Running, eventually, start_running
-from yizhan.cli import app
+from yizhan.cli.main import app
 from yizhan.domain.ports import SystemClock
 from yizhan.domain.timezone import china_today
 from yizhan.storage.store import SqlStore

@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-import yizhan.commands  # noqa: F401  (registers the operator commands)
 from tests.conftest import POSTGRES_URL, TEST_MASTER_ENV
 from tests.test_cli import runner
-from yizhan.cli import app
+from yizhan.cli.main import app
 from yizhan.storage.diagnosis import explain
 
 KEY_ENV = TEST_MASTER_ENV

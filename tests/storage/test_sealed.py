@@ -16,14 +16,12 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-import yizhan.commands
-import yizhan.commands_master  # noqa: F401  (keys new-master, rotate-master)
 from tests.api.aliyun.sdk import SdkClient
 from tests.api.test_rest import final_messages, send_body
 from tests.conftest import Running, start_running
 from tests.test_cli import runner
 from yizhan.app import open_store
-from yizhan.cli import app
+from yizhan.cli.main import app
 from yizhan.domain.ports import SystemClock
 from yizhan.runtime.server_lock import ServerLock
 from yizhan.settings import Settings

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-import yizhan.commands_push  # noqa: F401  (registers the commands)
 from tests.conftest import ManualClock, Running
 from tests.storage.test_store import make_messages
 from tests.test_cli import yz

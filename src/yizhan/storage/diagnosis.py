@@ -1,9 +1,9 @@
 """What an operator is told when the store cannot be opened: a line saying what is wrong and
 a line saying what to do, instead of the driver's traceback.
 
-Consumes the exception raised while the store is opened and migrated (`cli.open_checked`,
-used by `serve` and by every command that opens the store). Recognises the failures of
-configuration and connection: a URL that is not one we can use, a host that does not
+Consumes the exception raised while the store is opened and migrated (`open_checked` in
+`cli/common.py`, used by `serve` and by every command that opens the store). Recognises the
+failures of configuration and connection: a URL that is not one we can use, a host that does not
 resolve or does not answer, a refused connection, a role, password or database that
 PostgreSQL refuses, a data folder we may not write. Anything else is a bug or a broken
 disk and keeps its traceback (`explain` answers None). The URL is shown without its

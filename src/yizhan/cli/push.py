@@ -1,7 +1,6 @@
 """Operator commands for receipts, replies, statistics and exports (issue 7): where an
 account's receipts go (`yizhan push show|set`), statistics from the counters
-(`yizhan stats`), and failed numbers as CSV (`yizhan export-failed`). Registered by
-`cli.main` next to `commands.py`."""
+(`yizhan stats`), and failed numbers as CSV (`yizhan export-failed`)."""
 
 from __future__ import annotations
 
@@ -11,19 +10,20 @@ from typing import Annotated
 
 import typer
 
-from yizhan.cli import (
+from yizhan.cli.common import (
     AccountName,
     ConfigFile,
     DatabaseUrl,
     DataDir,
-    app,
+    account_named,
+    clock,
+    command_set,
     fail,
     out,
     run,
     settings_of,
     table,
 )
-from yizhan.commands import account_named, clock
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import MessageStatus
 from yizhan.domain.statistics import DIMENSIONS
@@ -33,9 +33,9 @@ from yizhan.storage.store import SqlStore
 from yizhan.webhooks.destinations import PushNetworks
 from yizhan.webhooks.queue import check_target
 
-push_app = typer.Typer(help="Where receipts, replies and review results go (docs/push.md).",
-                       no_args_is_help=True)
-app.add_typer(push_app, name="push")
+push_commands = command_set()
+commands = command_set()
+"""stats, export-failed (top level)."""
 
 Target = Annotated[str | None, typer.Option(
     help='An http(s) URL (batch push), "queue" (pull API) or "" (off).')]
@@ -47,7 +47,7 @@ def _show(store_endpoints: object) -> None:
     table("Push targets", ["items", "target"], rows)
 
 
-@push_app.command("show")
+@push_commands.command("show")
 def push_show(account: AccountName, data_dir: DataDir = None, config: ConfigFile = None,
               database_url: DatabaseUrl = None) -> None:
     """Show an account's push targets and its push secret."""
@@ -64,7 +64,7 @@ def push_show(account: AccountName, data_dir: DataDir = None, config: ConfigFile
     run(settings_of(data_dir, config, database_url), work)
 
 
-@push_app.command("set")
+@push_commands.command("set")
 def push_set(account: AccountName, receipt_url: Target = None, uplink_url: Target = None,
              review_url: Target = None,
              new_secret: Annotated[bool, typer.Option(help="Make a new push secret.")] = False,
@@ -102,7 +102,7 @@ def _day(value: str | None, option: str) -> date:
         raise fail(f"{option} {value!r}: use YYYY-MM-DD") from exc
 
 
-@app.command()
+@commands.command()
 def stats(account: AccountName,
           start: Annotated[str | None, typer.Option(
               "--from", help="First China day YYYY-MM-DD [default: --to].")] = None,
@@ -131,7 +131,7 @@ def stats(account: AccountName,
     run(settings_of(data_dir, config, database_url), work)
 
 
-@app.command("export-failed")
+@commands.command("export-failed")
 def export_failed(account: AccountName,
                   biz_id: Annotated[str | None, typer.Option(help="One send request.")] = None,
                   start: Annotated[str | None, typer.Option(
@@ -170,6 +170,3 @@ def export_failed(account: AccountName,
     else:
         output.write_text(text, encoding="utf-8")
         out.print(f"{text.count(chr(10)) - 1} numbers written to {output}", highlight=False)
-
-
-__all__ = ["push_app"]

@@ -1,6 +1,6 @@
 """Operator commands for the account state the policy chain needs: money (top-ups, price,
 packages, balance), bound test numbers, promotion opt-outs and the platform blacklist.
-They work on the store directly (see `cli.run`); a running server sees the changes within
+They work on the store directly (`common.run`); a running server sees the changes within
 `cache_seconds`."""
 
 from __future__ import annotations
@@ -13,20 +13,20 @@ from typing import Annotated
 
 import typer
 
-from yizhan.cli import (
+from yizhan.cli.common import (
     AccountName,
     ConfigFile,
     DatabaseUrl,
     DataDir,
-    accounts_app,
-    app,
+    account_named,
+    clock,
+    command_set,
     fail,
     out,
     run,
     settings_of,
     table,
 )
-from yizhan.commands import account_named, clock
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import BlacklistEntry, OptOut, PhoneNumber
 from yizhan.domain.timezone import china_text
@@ -37,14 +37,12 @@ from yizhan.storage.store import SqlStore
 packages_app = typer.Typer(help="Prepaid packages of parts.", no_args_is_help=True)
 test_numbers_app = typer.Typer(help="Numbers that test signatures and templates may send to.",
                                no_args_is_help=True)
-opt_outs_app = typer.Typer(help="Numbers that refused a signature's promotions (never lifted).",
-                           no_args_is_help=True)
-blacklist_app = typer.Typer(help="The platform blacklist: numbers whose owners complained.",
-                            no_args_is_help=True)
-accounts_app.add_typer(packages_app, name="packages")
-accounts_app.add_typer(test_numbers_app, name="test-numbers")
-app.add_typer(opt_outs_app, name="opt-outs")
-app.add_typer(blacklist_app, name="blacklist")
+accounts_commands = command_set()
+"""topup, price, balance, packages, test-numbers (in `accounts`)."""
+accounts_commands.add_typer(packages_app, name="packages")
+accounts_commands.add_typer(test_numbers_app, name="test-numbers")
+opt_outs_commands = command_set()
+blacklist_commands = command_set()
 
 Numbers = Annotated[list[str], typer.Argument(help="Phone numbers, in any accepted format.")]
 Signs = Annotated[list[str] | None, typer.Option(
@@ -74,7 +72,7 @@ def phone(raw: str) -> PhoneNumber:
 
 # A negative amount ("-1") looks like an option to Click; unknown options are read as
 # arguments here so that a correction can be typed as the docs show it.
-@accounts_app.command("topup", context_settings={"ignore_unknown_options": True})
+@accounts_commands.command("topup", context_settings={"ignore_unknown_options": True})
 def accounts_topup(account: AccountName,
                    amount: Annotated[str, typer.Argument(help="Yuan, e.g. 100 or 12.5; "
                                                          "negative to correct a mistake.")],
@@ -95,7 +93,7 @@ def accounts_topup(account: AccountName,
     run(settings_of(data_dir, config, database_url), work)
 
 
-@accounts_app.command("price")
+@accounts_commands.command("price")
 def accounts_price(account: AccountName,
                    price: Annotated[str | None, typer.Argument(
                        help="Yuan per part, e.g. 0.04; leave out with --platform.")] = None,
@@ -136,7 +134,7 @@ def packages_add(account: AccountName,
     run(settings_of(data_dir, config, database_url), work)
 
 
-@accounts_app.command("balance")
+@accounts_commands.command("balance")
 def accounts_balance(account: AccountName, data_dir: DataDir = None, config: ConfigFile = None,
                      database_url: DatabaseUrl = None) -> None:
     """Show an account's balance, price per part and packages."""
@@ -210,7 +208,7 @@ def test_numbers_list(account: AccountName, data_dir: DataDir = None,
 # opt-outs
 
 
-@opt_outs_app.command("add")
+@opt_outs_commands.command("add")
 def opt_outs_add(account: AccountName,
                  sign: Annotated[str, typer.Option(help="The signature refused.")],
                  phones: Numbers,
@@ -232,7 +230,7 @@ def opt_outs_add(account: AccountName,
     run(settings_of(data_dir, config, database_url), work)
 
 
-@opt_outs_app.command("list")
+@opt_outs_commands.command("list")
 def opt_outs_list(account: AccountName,
                   sign: Annotated[str | None, typer.Option(help="Only this signature.")] = None,
                   number: Annotated[str | None, typer.Option("--phone")] = None,
@@ -255,7 +253,7 @@ def opt_outs_list(account: AccountName,
 # blacklist
 
 
-@blacklist_app.command("add")
+@blacklist_commands.command("add")
 def blacklist_add(phones: Numbers, sign: Signs = None,
                   source: Annotated[str, typer.Option(help="Where the complaint came from.")] = (
                       "complaint"),
@@ -273,7 +271,7 @@ def blacklist_add(phones: Numbers, sign: Signs = None,
     run(settings_of(data_dir, config, database_url), work)
 
 
-@blacklist_app.command("remove")
+@blacklist_commands.command("remove")
 def blacklist_remove(phones: Numbers, data_dir: DataDir = None, config: ConfigFile = None,
                      database_url: DatabaseUrl = None) -> None:
     """Take numbers off the blacklist (for every signature)."""
@@ -287,7 +285,7 @@ def blacklist_remove(phones: Numbers, data_dir: DataDir = None, config: ConfigFi
     run(settings_of(data_dir, config, database_url), work)
 
 
-@blacklist_app.command("list")
+@blacklist_commands.command("list")
 def blacklist_list(number: Annotated[str | None, typer.Option("--phone")] = None,
                    limit: Annotated[int, typer.Option(help="Most rows shown.")] = 100,
                    data_dir: DataDir = None, config: ConfigFile = None,
@@ -305,7 +303,7 @@ def blacklist_list(number: Annotated[str | None, typer.Option("--phone")] = None
     run(settings_of(data_dir, config, database_url), work)
 
 
-@blacklist_app.command("import")
+@blacklist_commands.command("import")
 def blacklist_import(file: Annotated[Path, typer.Argument(
                          exists=True, dir_okay=False, help="CSV: number[,signatures[,source]]; "
                          "signatures separated by ';', empty for all.")],
@@ -339,6 +337,3 @@ def blacklist_import(file: Annotated[Path, typer.Argument(
             table("Rejected rows", ["line", "value", "code"], rejected[:100])
 
     run(settings_of(data_dir, config, database_url), work)
-
-
-__all__ = ["blacklist_app", "opt_outs_app"]

@@ -1,7 +1,6 @@
 """Operator commands for receipts: `yizhan receipts unmatched` lists the receipts that matched
 no message (storage/unmatched.py gives them up after `receipt_unmatched_seconds`), raw, so
-an operator can see what the carrier sent and fix the channel (its `ids`, or its numbers).
-Registered by `cli.main` next to `commands.py`."""
+an operator can see what the carrier sent and fix the channel (its `ids`, or its numbers)."""
 
 from __future__ import annotations
 
@@ -10,15 +9,22 @@ from typing import Annotated
 
 import typer
 
-from yizhan.cli import ConfigFile, DatabaseUrl, DataDir, app, run, settings_of, table
+from yizhan.cli.common import (
+    ConfigFile,
+    DatabaseUrl,
+    DataDir,
+    command_set,
+    run,
+    settings_of,
+    table,
+)
 from yizhan.domain.timezone import china_text
 from yizhan.storage.store import SqlStore
 
-receipts_app = typer.Typer(help="Delivery receipts (docs/records.md).", no_args_is_help=True)
-app.add_typer(receipts_app, name="receipts")
+receipts_commands = command_set()
 
 
-@receipts_app.command("unmatched")
+@receipts_commands.command("unmatched")
 def unmatched(
     channel: Annotated[str | None, typer.Option(help="Only this channel's receipts.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="Most receipts shown, newest first.")] = 50,

@@ -1,6 +1,6 @@
 """Operator commands for the lists the policy checks read: blocked keywords of the content
 filter (`yizhan keywords ...`) and accounts' international registrations (`yizhan accounts
-register | unregister | registrations`). They work on the store directly (see `cli.run`); a
+register | unregister | registrations`). They work on the store directly (`common.run`); a
 running server sees a change within `cache_seconds`."""
 
 from __future__ import annotations
@@ -11,32 +11,30 @@ from typing import Annotated
 import phonenumbers
 import typer
 
-from yizhan.cli import (
+from yizhan.cli.common import (
     AccountName,
     ConfigFile,
     DatabaseUrl,
     DataDir,
-    accounts_app,
-    app,
+    account_named,
+    clock,
+    command_set,
     fail,
     out,
     run,
     settings_of,
     table,
 )
-from yizhan.commands import account_named
 from yizhan.domain.model import AccountId, RegistrationKind
-from yizhan.domain.ports import SystemClock
 from yizhan.domain.timezone import china_text
 from yizhan.policy.content_filter import MAX_KEYWORD_LENGTH, normalise
 from yizhan.policy.international import country_rules
 from yizhan.storage.store import SqlStore
 
-keywords_app = typer.Typer(help="Blocked keywords of the content filter, platform-wide or "
-                           "per account.", no_args_is_help=True)
-app.add_typer(keywords_app, name="keywords")
+keywords_commands = command_set()
+accounts_commands = command_set()
+"""register, unregister, registrations (in `accounts`)."""
 
-clock = SystemClock()
 ListAccount = Annotated[str | None, typer.Option(
     "--account", "-a", help="The account's own list. [default: the platform-wide list]")]
 Words = Annotated[list[str], typer.Argument(help="Keywords (letters match in any case).")]
@@ -67,7 +65,7 @@ def _add(words: list[str], account: str | None, data_dir: Path | None, config: P
     run(settings_of(data_dir, config, database_url), work)
 
 
-@keywords_app.command("add")
+@keywords_commands.command("add")
 def keywords_add(words: Words, account: ListAccount = None, data_dir: DataDir = None,
                  config: ConfigFile = None, database_url: DatabaseUrl = None) -> None:
     """Block keywords: a message whose text contains one is refused
@@ -75,7 +73,7 @@ def keywords_add(words: Words, account: ListAccount = None, data_dir: DataDir = 
     _add(_checked(words), account, data_dir, config, database_url)
 
 
-@keywords_app.command("import")
+@keywords_commands.command("import")
 def keywords_import(file: Annotated[Path, typer.Argument(
                         help="UTF-8 text, one keyword per line; blank lines and lines "
                         "starting with # are skipped.")],
@@ -98,7 +96,7 @@ def keywords_import(file: Annotated[Path, typer.Argument(
     _add(words, account, data_dir, config, database_url)
 
 
-@keywords_app.command("remove")
+@keywords_commands.command("remove")
 def keywords_remove(words: Words, account: ListAccount = None, data_dir: DataDir = None,
                     config: ConfigFile = None, database_url: DatabaseUrl = None) -> None:
     """Unblock keywords."""
@@ -110,7 +108,7 @@ def keywords_remove(words: Words, account: ListAccount = None, data_dir: DataDir
     run(settings_of(data_dir, config, database_url), work)
 
 
-@keywords_app.command("list")
+@keywords_commands.command("list")
 def keywords_list(account: ListAccount = None, data_dir: DataDir = None,
                   config: ConfigFile = None, database_url: DatabaseUrl = None) -> None:
     """List the blocked keywords of one list."""
@@ -161,7 +159,7 @@ def _toll_free(raw: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-@accounts_app.command("register")
+@accounts_commands.command("register")
 def accounts_register(account: AccountName, country: Country, toll_free: TollFree = None,
                       sender_id: SenderId = None, data_dir: DataDir = None,
                       config: ConfigFile = None, database_url: DatabaseUrl = None) -> None:
@@ -179,7 +177,7 @@ def accounts_register(account: AccountName, country: Country, toll_free: TollFre
     run(settings_of(data_dir, config, database_url), work)
 
 
-@accounts_app.command("unregister")
+@accounts_commands.command("unregister")
 def accounts_unregister(account: AccountName, country: Country, toll_free: TollFree = None,
                         sender_id: SenderId = None, data_dir: DataDir = None,
                         config: ConfigFile = None, database_url: DatabaseUrl = None) -> None:
@@ -196,7 +194,7 @@ def accounts_unregister(account: AccountName, country: Country, toll_free: TollF
     run(settings_of(data_dir, config, database_url), work)
 
 
-@accounts_app.command("registrations")
+@accounts_commands.command("registrations")
 def accounts_registrations(account: AccountName, data_dir: DataDir = None,
                            config: ConfigFile = None, database_url: DatabaseUrl = None) -> None:
     """List an account's international registrations."""
@@ -208,6 +206,3 @@ def accounts_registrations(account: AccountName, data_dir: DataDir = None,
                                               "registered (China time)"], rows)
 
     run(settings_of(data_dir, config, database_url), work)
-
-
-__all__ = ["keywords_app"]

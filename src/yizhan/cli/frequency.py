@@ -20,35 +20,35 @@ from typing import Annotated
 
 import typer
 
-from yizhan.cli import (
+from yizhan.cli.common import (
     AccountName,
     ConfigFile,
     DatabaseUrl,
     DataDir,
-    accounts_app,
-    app,
+    account_named,
+    clock,
+    command_set,
     fail,
     out,
     run,
     settings_of,
     table,
 )
-from yizhan.commands import account_named, clock
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import PhoneNumber
 from yizhan.domain.timezone import china_text
 from yizhan.policy import numbers
-from yizhan.policy.flow_control import FrequencyControl, explain_send, explanation_json
+from yizhan.policy.flow_control import explain_send, explanation_json
 from yizhan.policy.frequency import RULES, validate_limit
 from yizhan.storage.frequency import FrequencySettings
 from yizhan.storage.store import SqlStore
 
-frequency_app = typer.Typer(help="Frequency control (流控): limits, whitelist, explain.",
-                            no_args_is_help=True)
+frequency_commands = command_set()
 whitelist_app = typer.Typer(help="Numbers exempt from the platform's limits "
                             "(enterprise-verified accounts).", no_args_is_help=True)
-app.add_typer(frequency_app, name="frequency")
-frequency_app.add_typer(whitelist_app, name="whitelist")
+frequency_commands.add_typer(whitelist_app, name="whitelist")
+accounts_commands = command_set()
+"""verify-enterprise (in `accounts`)."""
 
 
 def actor() -> str:
@@ -63,7 +63,7 @@ def _show_limits(profile_limits: dict[str, int], enterprise: bool, name: str) ->
           ["rule", "window", "platform", "account", "effective"], rows)
 
 
-@frequency_app.command("limits")
+@frequency_commands.command("limits")
 def limits(account: AccountName, data_dir: DataDir = None, config: ConfigFile = None,
            database_url: DatabaseUrl = None) -> None:
     """Show the platform's limits, the account's own, and the effective ones."""
@@ -75,7 +75,7 @@ def limits(account: AccountName, data_dir: DataDir = None, config: ConfigFile = 
     run(settings_of(data_dir, config, database_url), work)
 
 
-@frequency_app.command("set")
+@frequency_commands.command("set")
 def set_limit(account: AccountName,
               rule: Annotated[str, typer.Argument(help="Rule id (`yizhan frequency limits`).")],
               value: Annotated[int | None, typer.Argument(
@@ -149,7 +149,7 @@ def whitelist_remove(number: str, account: AccountName, data_dir: DataDir = None
     _whitelist(account, number, False, data_dir, config, database_url)
 
 
-@frequency_app.command("audit")
+@frequency_commands.command("audit")
 def audit(account: AccountName, limit: Annotated[int, typer.Option(help="Most rows.")] = 50,
           data_dir: DataDir = None, config: ConfigFile = None,
           database_url: DatabaseUrl = None) -> None:
@@ -164,7 +164,7 @@ def audit(account: AccountName, limit: Annotated[int, typer.Option(help="Most ro
     run(settings_of(data_dir, config, database_url), work)
 
 
-@frequency_app.command("explain")
+@frequency_commands.command("explain")
 def explain(number: str, account: AccountName,
             sign: Annotated[str, typer.Option(help="Signature name.")],
             template: Annotated[str, typer.Option(help="Template code.")],
@@ -173,18 +173,14 @@ def explain(number: str, account: AccountName,
             database_url: DatabaseUrl = None) -> None:
     """Would a send pass frequency control now? Counts in each window, and the earliest
     time it would pass. Counts nothing."""
-    from yizhan.app import rate_counter
+    from yizhan.app import frequency_control
 
     settings = settings_of(data_dir, config, database_url)
 
     async def work(store: SqlStore) -> None:
         owner = await account_named(store, account)
-        counter, _ = await rate_counter(settings, store, clock)
-        try:
-            result = await explain_send(store, FrequencyControl(
-                counter, FrequencySettings(store), clock), owner, sign, template, number)
-        finally:
-            await counter.close()
+        async with frequency_control(settings, store, clock) as control:
+            result = await explain_send(store, control, owner, sign, template, number)
         if isinstance(result, Refusal):
             raise fail(f"{result.code}: {result.message()}")
         if as_json:
@@ -203,7 +199,7 @@ def explain(number: str, account: AccountName,
     run(settings, work)
 
 
-@accounts_app.command("verify-enterprise")
+@accounts_commands.command("verify-enterprise")
 def verify_enterprise(account: str,
                       company: Annotated[str, typer.Option(help="The verified company name.")],
                       data_dir: DataDir = None, config: ConfigFile = None,
@@ -218,6 +214,3 @@ def verify_enterprise(account: str,
                   highlight=False)
 
     run(settings_of(data_dir, config, database_url), work)
-
-
-__all__ = ["frequency_app"]

@@ -1,10 +1,6 @@
-"""The `yizhan` command: serve the platform and operate it.
-
-Every command takes the common options (--data-dir, --config, --database-url) and builds
-its settings from them, the environment (YIZHAN_*) and the TOML file. Operator commands
-work on the store directly, so they run with or without a server. Failures print a clear
-message and exit non-zero.
-"""
+"""The commands that run things: `yizhan serve` (the platform in one process),
+`yizhan simulator` (the SMPP carrier simulator alone), `yizhan migrate` and `yizhan demo`.
+They wire the platform through the composition root (`app.py`)."""
 
 from __future__ import annotations
 
@@ -15,140 +11,38 @@ import shlex
 import signal
 import socket
 import sys
-from collections.abc import Awaitable, Callable
-from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.measure import Measurement
-from rich.table import Table
 
 from yizhan import __version__
-from yizhan.domain.errors import Refusal
-from yizhan.domain.model import (
-    KeyStatus,
-    ReviewState,
-    SignatureScenario,
-    TemplateType,
+from yizhan.cli.common import (
+    ConfigFile,
+    DatabaseUrl,
+    DataDir,
+    clock,
+    command_set,
+    fail,
+    open_checked,
+    out,
+    plain,
+    run,
+    run_loop,
+    settings_of,
+    store_name,
 )
-from yizhan.domain.ports import SystemClock
-from yizhan.domain.timezone import china_day_bounds, china_text, china_today
+from yizhan.cli.demo import Demo, ensure_demo
+from yizhan.domain.model import TemplateType
 from yizhan.runtime.server_lock import ServerLock
-from yizhan.seed import Demo, ensure_demo
-from yizhan.settings import Settings, load_settings
-from yizhan.storage.sealing import MasterKeyError
+from yizhan.settings import Settings
 from yizhan.storage.store import SqlStore
 
-T = TypeVar("T")
-
-app = typer.Typer(help="Yizhan (驿站): a self-hosted SMS platform.", no_args_is_help=True,
-                  add_completion=False, rich_markup_mode="rich")
-accounts_app = typer.Typer(help="Tenant accounts.", no_args_is_help=True)
-keys_app = typer.Typer(help="AccessKeys (secrets are shown once, at creation).",
-                       no_args_is_help=True)
-signs_app = typer.Typer(help="Signatures and their review.", no_args_is_help=True)
-templates_app = typer.Typer(help="Templates and their review.", no_args_is_help=True)
-deadletters_app = typer.Typer(help="Items a stage could not finish.", no_args_is_help=True)
-app.add_typer(accounts_app, name="accounts")
-app.add_typer(keys_app, name="keys")
-app.add_typer(signs_app, name="signs")
-app.add_typer(templates_app, name="templates")
-app.add_typer(deadletters_app, name="deadletters")
-
-out = Console()
-plain = Console(soft_wrap=True, highlight=False)
-err = Console(stderr=True)
-
-DataDir = Annotated[Path | None, typer.Option(
-    "--data-dir",
-    help="Data folder (embedded SQLite). Env: YIZHAN_DATA_DIR. [default: ./yizhan-data]")]
-ConfigFile = Annotated[Path | None, typer.Option(
-    "--config", help="TOML settings file. Env: YIZHAN_CONFIG.")]
-DatabaseUrl = Annotated[str | None, typer.Option(
-    "--database-url", help="SQLAlchemy URL instead of the embedded SQLite. "
-    "Env: YIZHAN_DATABASE_URL.")]
-AccountName = Annotated[str, typer.Option("--account", "-a", help="Account name.")]
+commands = command_set()
+"""serve, simulator, migrate, demo (top level)."""
 
 
-def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", soft_wrap=True)  # one line, even when long
-    return typer.Exit(code)
-
-
-def settings_of(data_dir: Path | None, config: Path | None, database_url: str | None,
-                **more: Any) -> Settings:
-    try:
-        return load_settings(data_dir=data_dir, config_file=config, database_url=database_url,
-                             **more)
-    except Exception as exc:  # pydantic's message names the bad field and value
-        raise fail(f"invalid settings: {exc}") from exc
-
-
-def run(settings: Settings, work: Callable[[SqlStore], Awaitable[T]]) -> T:
-    """Open the store (migrating it), run `work`, close."""
-    async def main() -> T:
-        store = await open_checked(settings)
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(main())
-
-
-async def open_checked(settings: Settings) -> SqlStore:
-    """Open and migrate the store (which loads the master key); a wrong URL, role, password
-    or database, a server that cannot be reached, a data folder that cannot be prepared or a
-    missing or wrong master key ends the command with a short message, not a traceback."""
-    from yizhan.app import open_store
-    from yizhan.storage.diagnosis import explain
-
-    store = None
-    try:
-        store = open_store(settings)
-        await store.migrate()
-        return store
-    except Exception as exc:
-        if store is not None:
-            await store.close()
-        if isinstance(exc, MasterKeyError):
-            raise fail(str(exc)) from None
-        message = explain(exc, settings.sqlalchemy_url)
-        if message is None and store is None and isinstance(exc, OSError):
-            message = f"cannot prepare the data folder {settings.data_dir}: {exc}"
-        if message is None:
-            raise
-        raise fail(message) from None
-
-
-def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    cells = [["" if v is None else str(v) for v in row] for row in rows]
-    t = Table(title=title, show_lines=False)
-    for i, column in enumerate(columns):
-        if column in ("content", "reason", "error"):  # only free text wraps
-            t.add_column(column, overflow="fold", ratio=1, min_width=12)
-        else:  # ids, numbers, codes and times stay whole
-            widest = max([len(column), *(len(r[i]) for r in cells)])
-            t.add_column(column, no_wrap=True, min_width=widest)
-    for row in cells:
-        t.add_row(*row)
-    if out.is_terminal:
-        out.print(t)
-        return
-    # Piped or redirected: Rich would assume 80 columns and drop or crop the columns that do
-    # not fit (issue 14 point 17). Scripts read every cell whole, so the table gets the width
-    # it needs, however wide that is.
-    wide = out.options.update_width(1_000_000)
-    width = Measurement.get(out, wide, t).maximum
-    Console(width=max(width, 20)).print(t)
-
-
-# serve, migrate, demo
-
-
-@app.command()
+@commands.command()
 def serve(
     data_dir: DataDir = None, config: ConfigFile = None, database_url: DatabaseUrl = None,
     host: Annotated[str | None, typer.Option(help="Listen address. Env: YIZHAN_HOST. "
@@ -206,17 +100,6 @@ def serve(
             lock.release()
 
 
-def store_name(settings: Settings) -> str:
-    """The store's URL without its password, as the server lock records it."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        return make_url(settings.sqlalchemy_url).render_as_string(hide_password=True)
-    except ArgumentError:  # opening the store says what is wrong with it
-        return "(not a URL)"
-
-
 def hold_server_lock(settings: Settings, sock: socket.socket) -> ServerLock:
     """Tell other processes on this data folder that a server accepts messages here, and
     where (`runtime/server_lock.py`; `yizhan send` sends through it). With the embedded counters
@@ -241,7 +124,7 @@ def hold_server_lock(settings: Settings, sock: socket.socket) -> ServerLock:
     return lock
 
 
-@app.command()
+@commands.command()
 def simulator(
     host: Annotated[str, typer.Option(help="Listen address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Listen port (2775 is SMPP's; 0: any free port).")
@@ -313,16 +196,6 @@ def tune_runtime() -> None:
     sys.setswitchinterval(0.0005)
 
 
-def run_loop(coro: Awaitable[None]) -> None:
-    try:
-        import uvloop
-        uvloop.run(coro)  # type: ignore[arg-type]
-    except ImportError:
-        asyncio.run(coro)  # type: ignore[arg-type]
-    except KeyboardInterrupt:
-        pass
-
-
 def print_banner(settings: Settings, demo: Demo, smsc_port: int = 0) -> None:
     endpoint = f"http://{settings.endpoint}"
     where = ("database " + settings.sqlalchemy_url.split("@")[-1] if settings.database_url
@@ -360,7 +233,7 @@ def print_banner(settings: Settings, demo: Demo, smsc_port: int = 0) -> None:
     sys.stdout.flush()
 
 
-@app.command()
+@commands.command()
 def migrate(data_dir: DataDir = None, config: ConfigFile = None,
             database_url: DatabaseUrl = None) -> None:
     """Create or upgrade the schema (every start does this too)."""
@@ -374,13 +247,13 @@ def migrate(data_dir: DataDir = None, config: ConfigFile = None,
     out.print(f"schema at revision {run(settings, work)}")
 
 
-@app.command()
+@commands.command()
 def demo(data_dir: DataDir = None, config: ConfigFile = None, database_url: DatabaseUrl = None,
          as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
          ) -> None:
     """Create the demo account (if needed) without serving, and print how to use it."""
     settings = settings_of(data_dir, config, database_url)
-    seeded = run(settings, lambda store: ensure_demo(store, SystemClock().now()))
+    seeded = run(settings, lambda store: ensure_demo(store, clock.now()))
     info: dict[str, Any] = {
         "endpoint": settings.endpoint, "account": seeded.account.name,
         "access_key_id": seeded.key.id, "sign_name": seeded.signature.name,
@@ -393,23 +266,3 @@ def demo(data_dir: DataDir = None, config: ConfigFile = None, database_url: Data
     else:
         for key, value in info.items():
             out.print(f"{key:18} {value}", highlight=False)
-
-
-def main() -> None:
-    from yizhan import (
-        commands,  # noqa: F401  (registers the operator commands)
-        commands_accounts,  # noqa: F401  (accounts suspend|resume|history)
-        commands_channels,  # noqa: F401  (channels list|check)
-        commands_frequency,  # noqa: F401  (frequency limits, whitelist, audit, explain)
-        commands_master,  # noqa: F401  (keys new-master, rotate-master)
-        commands_policy,  # noqa: F401  (keywords, international registrations)
-        commands_push,  # noqa: F401  (push, stats, export-failed)
-        commands_receipts,  # noqa: F401  (receipts unmatched)
-        commands_state,  # noqa: F401  (balance, test numbers, opt-outs, blacklist)
-    )
-
-    app()
-
-
-__all__ = ["AccountName", "KeyStatus", "Refusal", "ReviewState", "SignatureScenario",
-           "china_day_bounds", "china_text", "china_today", "date", "main"]

@@ -1,7 +1,6 @@
 """Operator commands for carrier channels (issue 6): `yizhan channels list` shows the
 channels and routes that `yizhan serve` would run (the channel file, or the built-in SMPP
-simulator channels), `yizhan channels check` validates them and binds each channel once.
-Registered by `cli.main` next to `commands.py`."""
+simulator channels), `yizhan channels check` validates them and binds each channel once."""
 
 from __future__ import annotations
 
@@ -11,11 +10,11 @@ from typing import Annotated
 
 import typer
 
-from yizhan.cli import (
+from yizhan.cli.common import (
     ConfigFile,
     DatabaseUrl,
     DataDir,
-    app,
+    command_set,
     fail,
     out,
     run_loop,
@@ -38,9 +37,7 @@ from yizhan.domain.ports import SystemClock
 from yizhan.settings import Settings
 from yizhan.simulator.smsc import SmscServer
 
-channels_app = typer.Typer(help="Carrier channels and routes (docs/channels.md).",
-                           no_args_is_help=True)
-app.add_typer(channels_app, name="channels")
+channels_commands = command_set()
 
 
 def _plan(settings: Settings) -> ChannelPlan:
@@ -64,7 +61,7 @@ def _targets(route: Route) -> str:
                                 for t in tier) for tier in route.tiers)
 
 
-@channels_app.command("list")
+@channels_commands.command("list")
 def list_channels(data_dir: DataDir = None, config: ConfigFile = None,
                   database_url: DatabaseUrl = None) -> None:
     """The channels and the routes between them."""
@@ -111,7 +108,7 @@ def carrier_tables(plan: ChannelPlan) -> list[str]:
     return lines
 
 
-@channels_app.command("check")
+@channels_commands.command("check")
 def check(data_dir: DataDir = None, config: ConfigFile = None,
           database_url: DatabaseUrl = None,
           timeout: Annotated[float, typer.Option(help="Seconds to wait for each bind.")] = 5.0,

@@ -1,0 +1,181 @@
+"""Signatures and templates, and their review: `yizhan signs add|list|approve|reject` and
+`yizhan templates add|list|approve|reject`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from yizhan.cli.common import (
+    AccountName,
+    ConfigFile,
+    DatabaseUrl,
+    DataDir,
+    account_named,
+    clock,
+    command_set,
+    fail,
+    out,
+    run,
+    settings_of,
+    table,
+)
+from yizhan.domain.model import ReviewState, SignatureScenario, TemplateType
+from yizhan.policy import templates
+from yizhan.storage.store import SqlStore
+
+signs_commands = command_set()
+templates_commands = command_set()
+
+
+# signatures
+
+
+@signs_commands.command("add")
+def signs_add(account: AccountName, name: str,
+              scenario: Annotated[SignatureScenario, typer.Option()] = SignatureScenario.GENERAL,
+              test: Annotated[bool, typer.Option(
+                  "--test", help="A test signature: sends only to bound test numbers.")] = False,
+              data_dir: DataDir = None, config: ConfigFile = None,
+              database_url: DatabaseUrl = None) -> None:
+    """Add a signature for an account; it starts pending review."""
+    async def work(store: SqlStore) -> None:
+        owner = await account_named(store, account)
+        if await store.signature(owner.id, name):
+            raise fail(f"account {account!r} has a signature {name!r} already")
+        sig = await store.create_signature(owner.id, name, scenario, ReviewState.PENDING,
+                                           clock.now(), test=test)
+        out.print(f"signature {sig.name} (id {sig.id}) added, pending review", highlight=False)
+
+    run(settings_of(data_dir, config, database_url), work)
+
+
+@signs_commands.command("list")
+def signs_list(account: Annotated[str | None, typer.Option("--account", "-a")] = None,
+               data_dir: DataDir = None, config: ConfigFile = None,
+               database_url: DatabaseUrl = None) -> None:
+    """List signatures with their review state."""
+    async def work(store: SqlStore) -> None:
+        owner = await account_named(store, account) if account else None
+        names = {a.id: a.name for a in await store.list_accounts()}
+        rows = [[s.id, names.get(s.account_id), s.name,
+                 s.scenario.value + (" (test)" if s.test else ""), s.state.value, s.reason]
+                for s in await store.list_signatures(owner.id if owner else None)]
+        table("Signatures", ["id", "account", "name", "scenario", "state", "reason"], rows)
+
+    run(settings_of(data_dir, config, database_url), work)
+
+
+def _review_signature(signature_id: int, state: ReviewState, reason: str,
+                      data_dir: DataDir, config: ConfigFile, database_url: DatabaseUrl) -> None:
+    async def work(store: SqlStore) -> None:
+        sig = await store.review_signature(signature_id, state, reason)
+        if sig is None:
+            raise fail(f"no signature with id {signature_id} (`yizhan signs list`)")
+        if sig.state is ReviewState.DELETED and state is not ReviewState.DELETED:
+            raise fail(f"signature {sig.name} (id {sig.id}) is deleted; deleted signatures "
+                       "cannot be restored")
+        out.print(f"signature {sig.name} (id {sig.id}) {state.value}", highlight=False)
+
+    run(settings_of(data_dir, config, database_url), work)
+
+
+@signs_commands.command("approve")
+def signs_approve(signature_id: int, data_dir: DataDir = None, config: ConfigFile = None,
+                  database_url: DatabaseUrl = None) -> None:
+    """Approve a signature: it can send from now on."""
+    _review_signature(signature_id, ReviewState.APPROVED, "", data_dir, config, database_url)
+
+
+@signs_commands.command("reject")
+def signs_reject(signature_id: int,
+                 reason: Annotated[str, typer.Option(help="Why, shown to the tenant.")],
+                 data_dir: DataDir = None, config: ConfigFile = None,
+                 database_url: DatabaseUrl = None) -> None:
+    """Reject a signature with a reason."""
+    _review_signature(signature_id, ReviewState.REJECTED, reason, data_dir, config,
+                      database_url)
+
+
+# templates
+
+
+@templates_commands.command("add")
+def templates_add(account: AccountName, name: str, content: str,
+                  type_: Annotated[TemplateType, typer.Option("--type")] = (
+                      TemplateType.NOTIFICATION),
+                  test: Annotated[bool, typer.Option(
+                      "--test", help="A test template: sends only to bound test numbers.")] = (
+                      False),
+                  data_dir: DataDir = None, config: ConfigFile = None,
+                  database_url: DatabaseUrl = None) -> None:
+    """Add a template for an account; it starts pending review. A promotion must carry the
+    opt-out text 拒收请回复R; invisible or unsupported characters are warned about."""
+    refusal = templates.check_new_template(type_, content)
+    if refusal:
+        raise fail(f"{refusal.code}: {refusal.message()}")
+
+    async def work(store: SqlStore) -> None:
+        owner = await account_named(store, account)
+        tpl = await store.create_template(owner.id, name, type_, content, ReviewState.PENDING,
+                                          clock.now(), test=test)
+        out.print(f"template {tpl.code} added, pending review", highlight=False)
+        _print_warnings(tpl.content)
+
+    run(settings_of(data_dir, config, database_url), work)
+
+
+@templates_commands.command("list")
+def templates_list(account: Annotated[str | None, typer.Option("--account", "-a")] = None,
+                   data_dir: DataDir = None, config: ConfigFile = None,
+                   database_url: DatabaseUrl = None) -> None:
+    """List templates with their review state."""
+    async def work(store: SqlStore) -> None:
+        owner = await account_named(store, account) if account else None
+        names = {a.id: a.name for a in await store.list_accounts()}
+        found = await store.list_templates(owner.id if owner else None)
+        rows = [[t.code, names.get(t.account_id), t.type.value + (" (test)" if t.test else ""),
+                 t.state.value, t.content, t.reason] for t in found]
+        table("Templates", ["code", "account", "type", "state", "content", "reason"], rows)
+        for t in found:
+            if t.state is ReviewState.PENDING:
+                _print_warnings(t.content, f"{t.code}: ")
+
+    run(settings_of(data_dir, config, database_url), work)
+
+
+def _review_template(code: str, state: ReviewState, reason: str, data_dir: DataDir,
+                     config: ConfigFile, database_url: DatabaseUrl) -> None:
+    async def work(store: SqlStore) -> None:
+        tpl = await store.review_template(code, state, reason)
+        if tpl is None:
+            raise fail(f"no template {code!r} (`yizhan templates list`)")
+        if tpl.state is ReviewState.DELETED and state is not ReviewState.DELETED:
+            raise fail(f"template {tpl.code} is deleted; deleted templates cannot be restored")
+        out.print(f"template {tpl.code} {state.value}", highlight=False)
+        _print_warnings(tpl.content)
+
+    run(settings_of(data_dir, config, database_url), work)
+
+
+def _print_warnings(content: str, prefix: str = "") -> None:
+    """What the reviewer should know about a template's characters (templates.py)."""
+    for warning in templates.review_warnings(content):
+        out.print(f"[yellow]warning:[/yellow] {prefix}{warning}", highlight=False)
+
+
+@templates_commands.command("approve")
+def templates_approve(code: str, data_dir: DataDir = None, config: ConfigFile = None,
+                      database_url: DatabaseUrl = None) -> None:
+    """Approve a template: it can send from now on."""
+    _review_template(code, ReviewState.APPROVED, "", data_dir, config, database_url)
+
+
+@templates_commands.command("reject")
+def templates_reject(code: str,
+                     reason: Annotated[str, typer.Option(help="Why, shown to the tenant.")],
+                     data_dir: DataDir = None, config: ConfigFile = None,
+                     database_url: DatabaseUrl = None) -> None:
+    """Reject a template with a reason."""
+    _review_template(code, ReviewState.REJECTED, reason, data_dir, config, database_url)
