@@ -113,8 +113,7 @@ class Pipeline:
     async def _wait_bound(self) -> None:
         """Give channels that bind (SMPP) a moment, so that the first messages do not meet
         unbound channels; one that is still not bound then is skipped by the router."""
-        waits = [bound.wait() for c in self.channels
-                 if isinstance(bound := getattr(c, "bound", None), asyncio.Event)]
+        waits = [c.wait_ready() for c in self.channels if not c.ready]
         if waits:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*waits), self.ready_seconds)

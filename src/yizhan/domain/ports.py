@@ -6,7 +6,7 @@ Tests use the real implementations (SQLite, PostgreSQL), not doubles.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple, Protocol
@@ -121,15 +121,36 @@ class SubmitRequest:
     calling `submit`."""
 
 
-EventSink = Callable[[Receipt | Uplink], Awaitable[None]]
-"""Where a channel hands receipts and uplinks; returns once the event is stored."""
+class EventSink(Protocol):
+    """Where a channel hands receipts and uplinks (the receipt stage's `EventInbox`). Both
+    calls return once every event is stored, and raise if one was not."""
+
+    async def __call__(self, event: Receipt | Uplink) -> None: ...
+
+    async def many(self, events: Sequence[Receipt | Uplink]) -> None:
+        """Store a batch: one wait for the group commit instead of one per event."""
+        ...
 
 
 class Channel(Protocol):
-    """A carrier connection. A channel may also set `journals_sends = True` when it calls
-    `SubmitRequest.journal` itself at the moment its bytes leave (the SMPP channel)."""
+    """A carrier connection."""
 
     name: str
+
+    journals_sends: bool
+    """True for a channel that calls `SubmitRequest.journal` itself at the moment its bytes
+    leave (the SMPP channel); for any other the dispatch worker journals before `submit`."""
+
+    @property
+    def ready(self) -> bool:
+        """Whether the channel can take a submit now (the SMPP channel: while bound); the
+        router skips a channel that is not."""
+        ...
+
+    async def wait_ready(self) -> None:
+        """Return once the channel is ready (at once for one that always is); the pipeline
+        waits a moment for this at start."""
+        ...
 
     async def start(self, sink: EventSink) -> None: ...
 
