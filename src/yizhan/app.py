@@ -49,6 +49,7 @@ from yizhan.records.retention import Purge
 from yizhan.runtime.batching import Batcher
 from yizhan.runtime.metrics import Metrics
 from yizhan.runtime.periodic import Periodic
+from yizhan.runtime.process_lease import RENEW_SECONDS, ProcessLease
 from yizhan.settings import Settings
 from yizhan.stages import Background, Pipeline
 from yizhan.storage.data_folder import KEY_FILE, SETTING, KeySource, secure_folder
@@ -81,6 +82,9 @@ class Yizhan:
     """The SMPP simulator this process runs for its `smpp-simulator` channels, if any."""
     backpressure: Backpressure | None = None
     """Holds back multi-number requests while the dispatch backlog is long (None: off)."""
+    lease: ProcessLease | None = None
+    """Held while serving by a process that accepts messages with the embedded counters
+    (rate_backend = "sql"): the store's proof that no other process does."""
 
 
 def open_store(settings: Settings) -> SqlStore:
@@ -187,8 +191,11 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     api = create_asgi(ApiServices(store, intake, keys, clock, aliyun, settings.language, pull,
                                   metrics, frequency,
                                   PushNetworks(settings.push_allowed_networks), codes))
+    lease = (ProcessLease(store, clock, f"http://{settings.endpoint}")
+             if settings.rate_backend == "sql" and settings.role != "dispatch" else None)
     return Yizhan(settings, store, clock, intake, pipeline, api, channels, router, metrics,
-                  frequency, smsc, backpressure if settings.backlog_max_seconds else None)
+                  frequency, smsc, backpressure if settings.backlog_max_seconds else None,
+                  lease)
 
 
 async def rate_counter(settings: Settings, store: SqlStore, clock: Clock,
@@ -251,16 +258,43 @@ async def serve(app: Yizhan, sock: socket.socket | None,
     """Run the stages, and the API on `sock` (None: no API, the dispatch role), until the
     server exits, SIGINT/SIGTERM arrives, or `stop` is set."""
     stop = stop or asyncio.Event()
+    lease = app.lease
+    try:
+        if lease is not None:
+            await lease.acquire()  # LeaseRefused: another process keeps the counters
+    except BaseException:
+        if sock is not None:
+            sock.close()
+        await app.frequency.counter.close()
+        await app.store.close()
+        raise
+    renewing = (Periodic("lease renewal", lambda: _renew(lease, stop), RENEW_SECONDS, log)
+                if lease is not None else None)
     await app.pipeline.start()
     try:
+        if renewing is not None:
+            await renewing.start()
         if sock is None:
             await _run_headless(stop, on_ready)
         else:
             await _run_api(app, sock, stop, on_ready)
     finally:
+        if renewing is not None:
+            await renewing.stop()
         await app.pipeline.stop()
         await app.frequency.counter.close()  # after the last commit, before the store
+        if lease is not None:
+            await lease.release()
         await app.store.close()
+
+
+async def _renew(lease: ProcessLease, stop: asyncio.Event) -> None:
+    """Renew the lease; a process that lost it (it could not renew it for longer than the
+    lease lasts, and another took it over) stops rather than count beside the other."""
+    if not await lease.renew():
+        log.error("the lease on the frequency counters was taken over by another process "
+                  "(this one could not renew it in time): stopping")
+        stop.set()
 
 
 async def _run_api(app: Yizhan, sock: socket.socket, stop: asyncio.Event,
