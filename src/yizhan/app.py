@@ -19,11 +19,10 @@ from typing import Any
 
 import uvicorn
 
-from yizhan.api.aliyun.actions import ActionServices
 from yizhan.api.aliyun.auth import AliyunAuthenticator, BatchedNonces
-from yizhan.api.aliyun.endpoint import AliyunServices
-from yizhan.api.app import ApiServices, FastPaths, create_asgi
+from yizhan.api.app import FastPaths, create_asgi
 from yizhan.api.auth import Authenticator
+from yizhan.api.services import ApiServices
 from yizhan.api.throttle import RateLimiter
 from yizhan.backends.local import LocalBus
 from yizhan.backends.redis_rates import RedisRateCounter
@@ -155,8 +154,8 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                                           max_delay=settings.commit_max_delay_ms / 1000,
                                           min_interval=settings.commit_min_interval_ms / 1000,
                                           small=PRIORITY_ITEMS)
-    frequency = FrequencyControl(counter, FrequencySettings(store), clock,
-                                 settings.cache_seconds)
+    frequency_settings = FrequencySettings(store)
+    frequency = FrequencyControl(counter, frequency_settings, clock, settings.cache_seconds)
     store.dispatch_priority = DispatchPriority(settings.dispatch_notification_offset_seconds,
                                                settings.dispatch_bulk_offset_seconds,
                                                settings.dispatch_bulk_numbers)
@@ -185,12 +184,11 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                             log)] if settings.backlog_max_seconds else []))
     keys = Authenticator(store, settings.cache_seconds)
     pull = QueueSettings(settings.queue_visibility_seconds, settings.queue_max_wait_seconds)
-    aliyun = AliyunServices(AliyunAuthenticator(keys, nonces, clock),
-                            ActionServices(intake, store, clock, pull, codes),
-                            RateLimiter(settings.api_rate_limit), settings.language)
-    api = create_asgi(ApiServices(store, intake, keys, clock, aliyun, settings.language, pull,
-                                  metrics, frequency,
-                                  PushNetworks(settings.push_allowed_networks), codes))
+    api = create_asgi(ApiServices(
+        store, intake, keys, AliyunAuthenticator(keys, nonces, clock),
+        RateLimiter(settings.api_rate_limit), clock, frequency, frequency_settings,
+        settings.language, pull, metrics, PushNetworks(settings.push_allowed_networks),
+        codes))
     lease = (ProcessLease(store, clock, f"http://{settings.endpoint}")
              if settings.rate_backend == "sql" and settings.role != "dispatch" else None)
     return Yizhan(settings, store, clock, intake, pipeline, api, channels, router, metrics,

@@ -24,12 +24,12 @@ from starlette.responses import Response
 
 from yizhan.api.errors import error_responses, json_response, refusal_response, request_id
 from yizhan.api.rest.messages import AccountDep
+from yizhan.api.services import ApiStore, FrequencySettingsStore, services_of
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import Account, PhoneNumber
 from yizhan.policy import compliance, numbers
 from yizhan.policy.flow_control import Explanation, FrequencyControl
 from yizhan.policy.frequency import RULES, validate_limit
-from yizhan.storage.frequency import FrequencySettings
 
 router = APIRouter(prefix="/v1/frequency", tags=["frequency control"])
 
@@ -45,16 +45,15 @@ def _actor(request: Request) -> str:
     return f"api key {key_id}"
 
 
-def _settings(request: Request) -> FrequencySettings:
-    return FrequencySettings(request.app.state.store)
+def _settings(request: Request) -> FrequencySettingsStore:
+    return services_of(request).frequency_settings
 
 
 def _control(request: Request) -> FrequencyControl:
-    control: FrequencyControl = request.app.state.frequency
-    return control
+    return services_of(request).frequency
 
 
-async def limits_json(settings: FrequencySettings, account: Account) -> dict[str, Any]:
+async def limits_json(settings: FrequencySettingsStore, account: Account) -> dict[str, Any]:
     profile = await settings.frequency_profile(account.id)
     return {"enterprise_verified": profile.enterprise, "rules": [
         {"rule": r.id, "limit": r.what, "window": r.window.value, "platform": r.limit,
@@ -89,7 +88,8 @@ async def put_limits(request: Request, account: AccountDep) -> Response:
         refusal = validate_limit(rule, 1 if value is None else value)
         if refusal is not None:
             return refusal_response(request, refusal)
-    settings, actor, now = _settings(request), _actor(request), request.app.state.clock.now()
+    services = services_of(request)
+    settings, actor, now = services.frequency_settings, _actor(request), services.clock.now()
     for rule, value in limits.items():
         await settings.set_limit(account.id, rule, value, actor, now)
     _control(request).changed(account.id)
@@ -118,7 +118,7 @@ async def _whitelist(request: Request, account: Account, number: str,
         return refusal_response(request, Refusal("isv.ENTERPRISE_ACCOUNT_REQUIRED",
                                                  account.name))
     changed = await settings.set_whitelisted(account.id, phone, listed, _actor(request),
-                                             request.app.state.clock.now())
+                                             services_of(request).clock.now())
     _control(request).changed(account.id)
     return _ok(phone_number=numbers.display(phone), whitelisted=listed, changed=changed)
 
@@ -162,14 +162,14 @@ async def explain(request: Request, account: AccountDep,
                   template_code: str = Query(..., description="A template of the account."),
                   phone_number: str = Query(..., description="The destination number."),
                   ) -> Response:
-    result = await explain_send(request.app.state.store, _control(request), account,
+    result = await explain_send(services_of(request).store, _control(request), account,
                                 sign_name, template_code, phone_number)
     if isinstance(result, Refusal):
         return refusal_response(request, result)
     return _ok(**explanation_json(result))
 
 
-async def explain_send(store: Any, control: FrequencyControl, account: Account,
+async def explain_send(store: ApiStore, control: FrequencyControl, account: Account,
                        sign_name: str, template_code: str,
                        phone_number: str) -> Explanation | Refusal:
     """The checks the API and the CLI share: a known signature and template, a valid
