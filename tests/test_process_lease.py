@@ -19,9 +19,16 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.conftest import POSTGRES_URL, TEST_MASTER_ENV, ManualClock, fast_settings
+from tests.conftest import (
+    POSTGRES_URL,
+    TEST_MASTER,
+    TEST_MASTER_ENV,
+    ManualClock,
+    fast_settings,
+)
 from tests.contract.conftest import REDIS_URL
 from tests.test_restart import ServeProcess
+from yizhan import app as app_module
 from yizhan.app import Yizhan, build, serve
 from yizhan.runtime.process_lease import LeaseRefused, ProcessLease
 from yizhan.storage.store import SqlStore
@@ -124,6 +131,19 @@ async def test_serve_holds_the_lease_and_releases_it_on_a_clean_stop(
     assert await _lease_rows(await _same(store, database, tmp_path, close=True)) == []
 
 
+async def test_a_server_whose_lease_was_taken_over_stops(
+        store: SqlStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It could not renew in time (a store out of reach, a paused machine) and another
+    process took the lease over: it stops rather than count beside the new holder."""
+    monkeypatch.setattr(app_module, "RENEW_SECONDS", 0.01)
+    yz = await build(fast_settings(tmp_path), store=store)
+    serving = await _serving(yz, asyncio.Event())
+    async with store.engine.begin() as conn:  # another process took the expired lease
+        await conn.execute(text("UPDATE process_leases SET holder = 'another'"))
+    await asyncio.wait_for(serving, 15)  # stopped by itself
+    assert yz.lease is not None and not yz.lease.held
+
+
 async def test_with_redis_counters_several_processes_serve(
         store: SqlStore, database: str, tmp_path: Path) -> None:
     redis_prefix = f"yizhan-test:{uuid.uuid4().hex}:"  # nothing is sent: no key is written
@@ -147,7 +167,6 @@ async def test_with_redis_counters_several_processes_serve(
 async def _same(store: SqlStore, database: str, tmp_path: Path,
                 close: bool = False) -> SqlStore:
     """Another store object on the database of `store` (what another process opens)."""
-    from tests.conftest import TEST_MASTER
     if database == "sqlite":
         other = SqlStore.open(str(store.engine.url), master=TEST_MASTER)
     else:

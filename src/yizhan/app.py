@@ -12,7 +12,7 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -48,7 +48,7 @@ from yizhan.records.retention import Purge
 from yizhan.runtime.batching import Batcher
 from yizhan.runtime.metrics import Metrics
 from yizhan.runtime.periodic import Periodic
-from yizhan.runtime.process_lease import RENEW_SECONDS, ProcessLease
+from yizhan.runtime.process_lease import RENEW_SECONDS, LeaseRefused, ProcessLease
 from yizhan.settings import Settings
 from yizhan.stages import Background, Pipeline
 from yizhan.storage.data_folder import KEY_FILE, SETTING, KeySource, secure_folder
@@ -256,34 +256,43 @@ async def serve(app: Yizhan, sock: socket.socket | None,
     """Run the stages, and the API on `sock` (None: no API, the dispatch role), until the
     server exits, SIGINT/SIGTERM arrives, or `stop` is set."""
     stop = stop or asyncio.Event()
-    lease = app.lease
     try:
-        if lease is not None:
-            await lease.acquire()  # LeaseRefused: another process keeps the counters
-    except BaseException:
+        async with _holding(app.lease, stop, sock):
+            await app.pipeline.start()
+            try:
+                if sock is None:
+                    await _run_headless(stop, on_ready)
+                else:
+                    await _run_api(app, sock, stop, on_ready)
+            finally:
+                await app.pipeline.stop()
+                await app.frequency.counter.close()  # after the last commit, before the store
+    finally:
+        await app.store.close()
+
+
+@contextlib.asynccontextmanager
+async def _holding(lease: ProcessLease | None, stop: asyncio.Event,
+                   sock: socket.socket | None) -> AsyncIterator[None]:
+    """Hold the lease on the embedded counters (if this process keeps them) while serving:
+    taken before the stages start (`LeaseRefused`: another process keeps them), renewed
+    meanwhile, released once the last counts are written."""
+    if lease is None:
+        yield
+        return
+    try:
+        await lease.acquire()
+    except LeaseRefused:
         if sock is not None:
             sock.close()
-        await app.frequency.counter.close()
-        await app.store.close()
         raise
-    renewing = (Periodic("lease renewal", lambda: _renew(lease, stop), RENEW_SECONDS, log)
-                if lease is not None else None)
-    await app.pipeline.start()
+    renewing = Periodic("lease renewal", lambda: _renew(lease, stop), RENEW_SECONDS, log)
+    await renewing.start()
     try:
-        if renewing is not None:
-            await renewing.start()
-        if sock is None:
-            await _run_headless(stop, on_ready)
-        else:
-            await _run_api(app, sock, stop, on_ready)
+        yield
     finally:
-        if renewing is not None:
-            await renewing.stop()
-        await app.pipeline.stop()
-        await app.frequency.counter.close()  # after the last commit, before the store
-        if lease is not None:
-            await lease.release()
-        await app.store.close()
+        await renewing.stop()
+        await lease.release()
 
 
 async def _renew(lease: ProcessLease, stop: asyncio.Event) -> None:
