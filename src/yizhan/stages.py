@@ -17,7 +17,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from yizhan.dispatch.worker import DispatchWorker
 from yizhan.domain.model import MessageId
@@ -42,6 +42,13 @@ class Background(Protocol):
     async def stop(self) -> None: ...
 
 
+class CommitLoop(Protocol):
+    """A group-commit loop of the API's (`runtime/batching.Batcher`: the nonces')."""
+
+    def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
 @dataclass
 class Pipeline:
     committer: Batcher[Acceptance]
@@ -49,7 +56,7 @@ class Pipeline:
     dispatch: DispatchWorker
     channels: Sequence[Channel]
     store: Recoverable
-    api_batchers: Sequence[Batcher[Any]] = ()
+    api_batchers: Sequence[CommitLoop] = ()
     """Other group commits the API uses (request nonces), started and stopped with it."""
     api_background: Sequence[Background] = ()
     """Loops the API uses (the backlog readings of backpressure), started with it."""
