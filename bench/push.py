@@ -35,13 +35,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from yizhan.api.aliyun.actions import ACTIONS, ActionContext, ActionServices
+from yizhan.api.aliyun.actions import ACTIONS, ActionContext
+from yizhan.app import build
 from yizhan.backends.local import LocalBus
 from yizhan.domain.carriers import carrier_label
 from yizhan.domain.errors import Lang
 from yizhan.domain.ids import first_id_at
 from yizhan.domain.ports import SystemClock
 from yizhan.domain.timezone import china_today
+from yizhan.settings import Settings
 from yizhan.storage import reports
 from yizhan.storage.data_folder import KeySource
 from yizhan.storage.messages import _hot_sql
@@ -160,7 +162,8 @@ async def bench_queries(store: SqlStore, records: int, queries: int) -> None:
     began = time.perf_counter()
     samples = await fill(store, records, account.id, clock.now())
     print(f"filled {records:,} records in {time.perf_counter() - began:.0f} s")
-    services = ActionServices(None, store, clock)  # type: ignore[arg-type]
+    services = (await build(Settings(data_dir=Path(tempfile.mkdtemp())), store=store,
+                            clock=clock)).api.services
     rng = random.Random(2)
     today = china_today(clock.now())
 

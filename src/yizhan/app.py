@@ -21,11 +21,10 @@ from typing import Any
 
 import uvicorn
 
-from yizhan.api.aliyun.actions import ActionServices
 from yizhan.api.aliyun.auth import AliyunAuthenticator, BatchedNonces
-from yizhan.api.aliyun.endpoint import AliyunServices
-from yizhan.api.app import ApiServices, FastPaths, create_asgi
+from yizhan.api.app import FastPaths, create_asgi
 from yizhan.api.auth import Authenticator
+from yizhan.api.services import ApiServices
 from yizhan.api.throttle import RateLimiter
 from yizhan.backends.local import LocalBus
 from yizhan.backends.redis_rates import RedisRateCounter
@@ -51,6 +50,7 @@ from yizhan.records.retention import Purge
 from yizhan.runtime.batching import Batcher
 from yizhan.runtime.metrics import Metrics
 from yizhan.runtime.periodic import Periodic
+from yizhan.runtime.process_lease import RENEW_SECONDS, LeaseRefused, ProcessLease
 from yizhan.settings import Settings
 from yizhan.simulator.smsc import SmscServer
 from yizhan.stages import Background, Pipeline
@@ -84,6 +84,9 @@ class Yizhan:
     """The SMPP simulator this process runs for its `smpp-simulator` channels, if any."""
     backpressure: Backpressure | None = None
     """Holds back multi-number requests while the dispatch backlog is long (None: off)."""
+    lease: ProcessLease | None = None
+    """Held while serving by a process that accepts messages with the embedded counters
+    (rate_backend = "sql"): the store's proof that no other process does."""
 
 
 def open_store(settings: Settings) -> SqlStore:
@@ -184,15 +187,16 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                             log)] if settings.backlog_max_seconds else []))
     keys = Authenticator(store, settings.cache_seconds)
     pull = QueueSettings(settings.queue_visibility_seconds, settings.queue_max_wait_seconds)
-    aliyun = AliyunServices(AliyunAuthenticator(keys, nonces, clock),
-                            ActionServices(intake, store, clock, pull, codes),
-                            RateLimiter(settings.api_rate_limit), settings.language)
-    api = create_asgi(ApiServices(store, intake, keys, clock, aliyun, settings.language, pull,
-                                  metrics, frequency,
-                                  PushNetworks(settings.push_allowed_networks), codes,
-                                  frequency_settings=frequency_settings))
+    api = create_asgi(ApiServices(
+        store, intake, keys, AliyunAuthenticator(keys, nonces, clock),
+        RateLimiter(settings.api_rate_limit), clock, frequency, frequency_settings,
+        settings.language, pull, metrics, PushNetworks(settings.push_allowed_networks),
+        codes))
+    lease = (ProcessLease(store, clock, f"http://{settings.endpoint}")
+             if settings.rate_backend == "sql" and settings.role != "dispatch" else None)
     return Yizhan(settings, store, clock, intake, pipeline, api, channels, router, metrics,
-                  frequency, smsc, backpressure if settings.backlog_max_seconds else None)
+                  frequency, smsc, backpressure if settings.backlog_max_seconds else None,
+                  lease)
 
 
 async def rate_counter(settings: Settings, store: SqlStore, clock: Clock,
@@ -286,16 +290,52 @@ async def serve(app: Yizhan, sock: socket.socket | None,
     """Run the stages, and the API on `sock` (None: no API, the dispatch role), until the
     server exits, SIGINT/SIGTERM arrives, or `stop` is set."""
     stop = stop or asyncio.Event()
-    await app.pipeline.start()
     try:
-        if sock is None:
-            await _run_headless(stop, on_ready)
-        else:
-            await _run_api(app, sock, stop, on_ready)
+        async with _holding(app.lease, stop, sock):
+            await app.pipeline.start()
+            try:
+                if sock is None:
+                    await _run_headless(stop, on_ready)
+                else:
+                    await _run_api(app, sock, stop, on_ready)
+            finally:
+                await app.pipeline.stop()
+                await app.frequency.counter.close()  # after the last commit, before the store
     finally:
-        await app.pipeline.stop()
-        await app.frequency.counter.close()  # after the last commit, before the store
         await app.store.close()
+
+
+@contextlib.asynccontextmanager
+async def _holding(lease: ProcessLease | None, stop: asyncio.Event,
+                   sock: socket.socket | None) -> AsyncIterator[None]:
+    """Hold the lease on the embedded counters (if this process keeps them) while serving:
+    taken before the stages start (`LeaseRefused`: another process keeps them), renewed
+    meanwhile, released once the last counts are written."""
+    if lease is None:
+        yield
+        return
+    try:
+        await lease.acquire()
+    except LeaseRefused:
+        if sock is not None:
+            sock.close()
+        raise
+    renewing = Periodic("lease renewal", lambda: _renew(lease, stop), RENEW_SECONDS, log)
+    await renewing.start()
+    try:
+        yield
+    finally:
+        await renewing.stop()
+        await lease.release()
+
+
+async def _renew(lease: ProcessLease, stop: asyncio.Event) -> None:
+    """Renew the lease; a process that lost it (it could not renew it for longer than the
+    lease lasts, and another took it over) stops rather than count beside the other."""
+    if not await lease.renew():
+        log.error("the lease on the frequency counters was taken over by another process "
+                  "(this one could not renew it in time): stopping")
+        stop.set()
 
 
 async def _run_api(app: Yizhan, sock: socket.socket, stop: asyncio.Event,

@@ -194,8 +194,9 @@ class Settings(BaseSettings):
         "off only to measure what they cost.")
     rate_backend: Literal["sql", "redis"] = Field(
         "sql", description="Where frequency counters live: sql (the embedded store; one "
-        "process accepting messages, which on SQLite also keeps the signature nonces' replay "
-        "window in memory) or redis (shared by any number of processes).")
+        "process accepting messages per store, held by a lease row: a second is refused at "
+        "start; on SQLite it also keeps the signature nonces' replay window in memory) or "
+        "redis (shared by any number of processes).")
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0", description="Redis for rate_backend = \"redis\".")
     redis_prefix: str = Field(

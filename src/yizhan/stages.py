@@ -17,7 +17,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from yizhan.dispatch.worker import DispatchWorker
 from yizhan.domain.model import MessageId
@@ -42,6 +42,13 @@ class Background(Protocol):
     async def stop(self) -> None: ...
 
 
+class CommitLoop(Protocol):
+    """A group-commit loop of the API's (`runtime/batching.Batcher`: the nonces')."""
+
+    def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
 @dataclass
 class Pipeline:
     committer: Batcher[Acceptance]
@@ -49,7 +56,7 @@ class Pipeline:
     dispatch: DispatchWorker
     channels: Sequence[Channel]
     store: Recoverable
-    api_batchers: Sequence[Batcher[Any]] = ()
+    api_batchers: Sequence[CommitLoop] = ()
     """Other group commits the API uses (request nonces), started and stopped with it."""
     api_background: Sequence[Background] = ()
     """Loops the API uses (the backlog readings of backpressure), started with it."""
@@ -113,8 +120,7 @@ class Pipeline:
     async def _wait_bound(self) -> None:
         """Give channels that bind (SMPP) a moment, so that the first messages do not meet
         unbound channels; one that is still not bound then is skipped by the router."""
-        waits = [bound.wait() for c in self.channels
-                 if isinstance(bound := getattr(c, "bound", None), asyncio.Event)]
+        waits = [c.wait_ready() for c in self.channels if not c.ready]
         if waits:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*waits), self.ready_seconds)

@@ -155,7 +155,7 @@ async def test_a_submit_waiting_for_window_space_is_not_journaled_one_handed_ove
     smsc = SmscServer(manual=True)
     port = await smsc.start()
     channel = SmppChannel(SmppConfig("smpp", "127.0.0.1", port, "yz", window=1), clock)
-    await channel.start(_ignore)
+    await channel.start(Ignore())
     await asyncio.wait_for(channel.bound.wait(), 5)
     made = [(await make_messages(store, clock, 1, phone=f"+861380000000{n}"))[0]
             for n in range(3)]
@@ -182,5 +182,9 @@ async def test_a_submit_waiting_for_window_space_is_not_journaled_one_handed_ove
     assert interrupted == [sent.id]
 
 
-async def _ignore(event: object) -> None:
-    pass
+class Ignore:
+    async def __call__(self, event: object) -> None:
+        pass
+
+    async def many(self, events: object) -> None:
+        pass

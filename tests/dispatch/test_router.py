@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -92,6 +93,23 @@ async def test_failover_goes_to_the_next_tier_only_when_the_first_is_unusable() 
     assert decision.reason == "route r: b; skipped down (not bound), a (tried)"
     nothing = router.pick(message(), tried=["a", "b"])
     assert nothing.channel is None and "no channel available" in nothing.reason
+
+
+class Unready(SimulatorChannel):
+    """A channel of any kind that says it cannot take a submit now (issue 15 point 4: the
+    router reads the port's `ready`, not an attribute of one channel kind)."""
+
+    ready = False
+
+
+async def test_a_channel_that_is_not_ready_is_skipped() -> None:
+    clock = ManualClock()
+    router = Router([Unready(clock, name="down"), SimulatorChannel(clock, name="a")],
+                    [Route("r", (Target("down"), Target("a", tier=2)))])
+    decision = router.pick(message())
+    assert decision.channel is not None and decision.channel.name == "a"
+    assert decision.reason == "route r: a; skipped down (not bound)"
+    assert [h.ready for h in router.health()] == [False, True]
 
 
 async def test_a_failing_channel_opens_its_breaker_and_is_probed_later() -> None:
@@ -226,10 +244,15 @@ async def test_a_channel_file_gives_a_channel_its_carrier_codes_and_retryable_st
     events: list[Receipt | Uplink] = []
     stored = asyncio.Event()
 
-    async def sink(event: Receipt | Uplink) -> None:
-        events.append(event)
-        stored.set()
+    class Sink:
+        async def __call__(self, event: Receipt | Uplink) -> None:
+            await self.many([event])
 
+        async def many(self, got: Sequence[Receipt | Uplink]) -> None:
+            events.extend(got)
+            stored.set()
+
+    sink = Sink()
     await built.server.start()
     await channel.start(sink)
     try:

@@ -86,24 +86,3 @@ async def test_a_receipt_the_sink_failed_to_take_is_offered_again(
         await simulator.stop()
     assert isinstance(accepted, Accepted)
     assert [[r.remote_id for r in b] for b in sink.batches] == [[accepted.remote_id]]
-
-
-async def test_a_sink_without_many_gets_one_call_per_receipt(clock: ManualClock) -> None:
-    got: list[Receipt | Uplink] = []
-    done = asyncio.Event()
-
-    async def sink(event: Receipt | Uplink) -> None:
-        got.append(event)
-        if len(got) == 3:
-            done.set()
-
-    simulator = SimulatorChannel(clock)
-    simulator.script.default = Outcome(delay=0)
-    await simulator.start(sink)
-    try:
-        for n in range(3):
-            await simulator.submit(request(n))
-        await asyncio.wait_for(done.wait(), 5)
-    finally:
-        await simulator.stop()
-    assert len(got) == 3

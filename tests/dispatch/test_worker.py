@@ -21,10 +21,14 @@ class SlowChannel:
     """Answers every submit after a short pause, counting how many are in flight."""
 
     name = "slow"
+    journals_sends = False
+    ready = True
 
     def __init__(self) -> None:
         self.in_flight = 0
         self.most = 0
+
+    async def wait_ready(self) -> None: ...
 
     async def start(self, sink: object) -> None: ...
 

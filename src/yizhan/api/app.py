@@ -1,13 +1,10 @@
-"""The FastAPI application factory: routes, error handlers, shared services on app.state.
+"""The FastAPI application factory: routes, error handlers, the services (`services.py`).
 
 OpenAPI is served at /openapi.json, and read at /docs (`docs.py`, no CDN). `GET /healthz`
 answers without touching the store (the benchmarks use it as the stack's ceiling).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
-from typing import Any
 
 import orjson
 from fastapi import Depends, FastAPI
@@ -21,47 +18,19 @@ from yizhan import __version__
 from yizhan.api import docs, errors
 from yizhan.api.aliyun.endpoint import (
     JSON_UTF8,
-    AliyunServices,
     Reply,
     failure,
     handle_safely,
     rpc,
 )
-from yizhan.api.auth import Authenticator
 from yizhan.api.errors import log_unexpected, logged, request_id
-from yizhan.api.limits import BodyTooLarge, HttpLimits, check_head, read_body, replay
+from yizhan.api.limits import BodyTooLarge, check_head, read_body, replay
 from yizhan.api.querystring import utf8_query
 from yizhan.api.rest import frequency, push, records
 from yizhan.api.rest import messages as rest
-from yizhan.api.rest.frequency import FrequencyStore
-from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
+from yizhan.api.services import ApiServices
 from yizhan.domain.errors import Refusal
-from yizhan.domain.ports import Clock
-from yizhan.intake.accept import Intake
-from yizhan.policy.flow_control import FrequencyControl
 from yizhan.runtime.metrics import CONTENT_TYPE as METRICS_TYPE
-from yizhan.runtime.metrics import Metrics
-from yizhan.webhooks.destinations import PushNetworks
-from yizhan.webhooks.queue import QueueSettings
-
-
-@dataclass(frozen=True)
-class ApiServices:
-    store: Any
-    intake: Intake
-    auth: Authenticator
-    clock: Clock
-    aliyun: AliyunServices
-    default_language: str = "en"
-    queue: QueueSettings = field(default_factory=QueueSettings)
-    metrics: Metrics | None = None
-    frequency: FrequencyControl | None = None
-    push_networks: PushNetworks = field(default_factory=PushNetworks)
-    codes: CodeBook = PLATFORM_BOOK
-    """The channels' code tables: records explain their codes with them."""
-    limits: HttpLimits = field(default_factory=HttpLimits)
-    frequency_settings: FrequencyStore | None = None
-    """The accounts' frequency settings (`/v1/frequency/...`)."""
 
 
 def create_app(services: ApiServices) -> FastAPI:
@@ -71,17 +40,7 @@ def create_app(services: ApiServices) -> FastAPI:
                   docs_url=None, redoc_url=None, dependencies=[Depends(rest.known_query)])
     docs.serve_docs(app)
     app.openapi = lambda: docs.openapi_document(app)  # type: ignore[method-assign]
-    app.state.store = services.store
-    app.state.intake = services.intake
-    app.state.auth = services.auth
-    app.state.clock = services.clock
-    app.state.default_language = services.default_language
-    app.state.aliyun = services.aliyun
-    app.state.queue_settings = services.queue
-    app.state.frequency = services.frequency
-    app.state.frequency_settings = services.frequency_settings
-    app.state.push_networks = services.push_networks
-    app.state.codes = services.codes
+    app.state.services = services  # the routes read it with `services_of(request)`
     app.include_router(rest.router)
     app.include_router(push.router)
     app.include_router(records.router)
@@ -124,14 +83,10 @@ class FastPaths:
     as UTF-8 (`querystring.py`), on both paths.
     """
 
-    def __init__(self, app: FastAPI, limits: HttpLimits | None = None) -> None:
+    def __init__(self, app: FastAPI, services: ApiServices) -> None:
         self.app = app
-        self.limits = limits or HttpLimits()
-
-    @property
-    def state(self) -> Any:
-        """The FastAPI app's state: the services the handlers use."""
-        return self.app.state
+        self.services = services
+        self.limits = services.limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -168,7 +123,7 @@ class FastPaths:
     async def rpc(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = await self.body(scope, receive, send, True)
         if body is not None:
-            await send_reply(send, await handle_safely(self.app.state.aliyun, scope, body))
+            await send_reply(send, await handle_safely(self.services, scope, body))
 
     async def body(self, scope: Scope, receive: Receive, send: Send,
                    rpc_path: bool) -> bytes | None:
@@ -184,12 +139,12 @@ class FastPaths:
         connection: what the client still sends is not read."""
         close = {"connection": "close"}
         if rpc_path:
-            reply = failure(self.app.state.aliyun, scope, request_id(), refusal, close)
+            reply = failure(self.services, scope, request_id(), refusal, close)
             await send_reply(send, reply)
             return
         request = Request(scope)
         lang = errors.language_of(request.headers.get("accept-language", ""),
-                                  self.app.state.default_language)
+                                  self.services.default_language)
         body = orjson.dumps(errors.refusal_json(refusal, lang))
         await send_reply(send, Reply(refusal.error.http_status, body, close),
                          b"application/json")
@@ -207,4 +162,4 @@ JSON_UTF8_BYTES = JSON_UTF8.encode()
 
 
 def create_asgi(services: ApiServices) -> FastPaths:
-    return FastPaths(create_app(services), services.limits)
+    return FastPaths(create_app(services), services)

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
+from yizhan.api.services import services_of
 from yizhan.domain.errors import Lang, Refusal, lookup
 
 
@@ -66,7 +67,7 @@ def error_responses(*codes: str, authenticated: bool = True) -> dict[int | str, 
 
 def language(request: Request) -> Lang:
     return language_of(request.headers.get("accept-language", ""),
-                       request.app.state.default_language)
+                       services_of(request).default_language)
 
 
 def language_of(header: str, default: str) -> Lang:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
@@ -138,8 +139,12 @@ async def _bind_all(settings: Settings, plan: ChannelPlan, timeout: float,
     if built.server is not None:
         await built.server.start()
 
-    async def ignore(event: Receipt | Uplink) -> None:
-        pass
+    class Ignore:  # the events of a trial bind are not kept
+        async def __call__(self, event: Receipt | Uplink) -> None:
+            pass
+
+        async def many(self, events: Sequence[Receipt | Uplink]) -> None:
+            pass
 
     try:
         for channel in built.channels:
@@ -148,7 +153,7 @@ async def _bind_all(settings: Settings, plan: ChannelPlan, timeout: float,
                 results.append([channel.name, "in process"])
                 continue
             began = time.perf_counter()
-            await channel.start(ignore)
+            await channel.start(Ignore())
             try:
                 await asyncio.wait_for(bound.wait(), timeout)
                 results.append([channel.name, f"bound in "

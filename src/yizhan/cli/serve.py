@@ -65,6 +65,7 @@ def serve(
     from yizhan.app import bind, build
     from yizhan.app import serve as serve_app
     from yizhan.runtime.logs import configure
+    from yizhan.runtime.process_lease import LeaseRefused
 
     settings = settings_of(data_dir, config, database_url, host=host, port=port,
                            simulator_script=simulator_script, role=role)
@@ -91,7 +92,10 @@ def serve(
             else:
                 print_banner(settings, demo, yz.smsc.port if yz.smsc is not None else 0)
 
-        await serve_app(yz, sock, ready)
+        try:
+            await serve_app(yz, sock, ready)
+        except LeaseRefused as refused:  # another process keeps the counters of this store
+            raise fail(str(refused)) from None
 
     try:
         run_loop(main())

@@ -181,13 +181,13 @@ class Router:
             breaker.failed(asyncio.get_running_loop().time(), result.reason)
 
     def health(self) -> list[ChannelHealth]:
-        return [ChannelHealth(c.name, _ready(c), b.state, b.failures, b.opened, b.last_error)
+        return [ChannelHealth(c.name, c.ready, b.state, b.failures, b.opened, b.last_error)
                 for c in self.channels for b in [self._breakers[c.name]]]
 
     def _unusable(self, name: str, tried: Collection[str], now: float) -> str:
         if tried and name in tried:
             return "(tried)"
-        if not _ready(self._by_name[name]):
+        if not self._by_name[name].ready:
             return "(not bound)"
         if not self._breakers[name].allows(now):
             return "(circuit open)"
@@ -202,12 +202,6 @@ class Router:
             if point < 0:
                 return target
         return targets[-1]
-
-
-def _ready(channel: Channel) -> bool:
-    """A channel with a `bound` event (SMPP) is usable only while bound."""
-    bound = getattr(channel, "bound", None)
-    return not isinstance(bound, asyncio.Event) or bound.is_set()
 
 
 @lru_cache(maxsize=4096)

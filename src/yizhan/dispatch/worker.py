@@ -215,7 +215,7 @@ class DispatchWorker:
                 last = tried[-1] if tried else ""
                 return last, Retryable("; ".join(reasons), decision.retry_after), _trail(reasons)
             channel = decision.channel
-            if journal is not None and not getattr(channel, "journals_sends", False):
+            if journal is not None and not channel.journals_sends:
                 journal.sending(message.id)  # it cannot tell when its bytes leave
             result = await self._submit_to(channel.name, channel.submit(request), message,
                                            watch)

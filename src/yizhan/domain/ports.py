@@ -6,7 +6,7 @@ Tests use the real implementations (SQLite, PostgreSQL), not doubles.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple, Protocol
@@ -121,15 +121,36 @@ class SubmitRequest:
     calling `submit`."""
 
 
-EventSink = Callable[[Receipt | Uplink], Awaitable[None]]
-"""Where a channel hands receipts and uplinks; returns once the event is stored."""
+class EventSink(Protocol):
+    """Where a channel hands receipts and uplinks (the receipt stage's `EventInbox`). Both
+    calls return once every event is stored, and raise if one was not."""
+
+    async def __call__(self, event: Receipt | Uplink) -> None: ...
+
+    async def many(self, events: Sequence[Receipt | Uplink]) -> None:
+        """Store a batch: one wait for the group commit instead of one per event."""
+        ...
 
 
 class Channel(Protocol):
-    """A carrier connection. A channel may also set `journals_sends = True` when it calls
-    `SubmitRequest.journal` itself at the moment its bytes leave (the SMPP channel)."""
+    """A carrier connection."""
 
     name: str
+
+    journals_sends: bool
+    """True for a channel that calls `SubmitRequest.journal` itself at the moment its bytes
+    leave (the SMPP channel); for any other the dispatch worker journals before `submit`."""
+
+    @property
+    def ready(self) -> bool:
+        """Whether the channel can take a submit now (the SMPP channel: while bound); the
+        router skips a channel that is not."""
+        ...
+
+    async def wait_ready(self) -> None:
+        """Return once the channel is ready (at once for one that always is); the pipeline
+        waits a moment for this at start."""
+        ...
 
     async def start(self, sink: EventSink) -> None: ...
 
@@ -208,3 +229,38 @@ class SettledReceipts(NamedTuple):
     """Resolved a message left unknown by a lost submit answer."""
     unmatched: list[UnmatchedReceipt]
     """Given up: they match nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseHolder:
+    """A process holding a lease row of the store (`runtime/process_lease.py`)."""
+
+    holder: str
+    """Random, one per run: tells this run from any other, even of the same pid."""
+    pid: int
+    host: str
+    """The machine's name, as the refusal shows it."""
+    node: str
+    """The host and its process namespace: a pid can be checked only on the same node."""
+    url: str
+    """Where the holder's API listens (empty: not known)."""
+    taken_at: datetime
+    expires_at: datetime
+
+
+class Leases(Protocol):
+    """Rows by which one process at a time holds a role over the whole store."""
+
+    async def take_lease(self, name: str, me: LeaseHolder,
+                         free: Callable[[LeaseHolder], bool]) -> LeaseHolder | None:
+        """Hold `name` as `me` (None) unless another holds it and `free(holder)` is false:
+        then that holder. Atomic: of two processes taking it at once, one wins."""
+        ...
+
+    async def renew_lease(self, name: str, holder: str, expires_at: datetime) -> bool:
+        """Push the expiry of `holder`'s lease on; False when it holds it no longer."""
+        ...
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        """Give `name` up, if `holder` still holds it."""
+        ...

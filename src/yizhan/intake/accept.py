@@ -35,7 +35,7 @@ from yizhan.policy import chain, numbers
 from yizhan.policy.backpressure import Backpressure
 from yizhan.policy.chain import Recipient, SendContext
 from yizhan.policy.content_filter import MatcherCache
-from yizhan.policy.flow_control import FrequencyControl
+from yizhan.policy.flow_control import Admission, FrequencyControl
 from yizhan.policy.lists import PolicyLists
 from yizhan.runtime.batching import Batcher
 from yizhan.runtime.caching import TtlCache
@@ -181,7 +181,7 @@ class Intake:
         self._bus.notify(DISPATCH)
         return SendAccepted(batch[0].biz_id, batch)
 
-    async def _release(self, admitted: Any) -> None:
+    async def _release(self, admitted: Admission | None) -> None:
         if admitted is not None and self._frequency is not None:
             await self._frequency.release(admitted)
 

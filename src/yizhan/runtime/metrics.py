@@ -126,16 +126,11 @@ class CountingSink:
     def __init__(self, inner: EventSink, metrics: Metrics) -> None:
         self._inner = inner
         self._metrics = metrics
-        many = getattr(inner, "many", None)
-        if many is not None:
-            self.many = self._many
-        self._inner_many = many
 
     async def __call__(self, event: Receipt | Uplink) -> None:
         await self._inner(event)
         self._metrics.events([event])
 
-    async def _many(self, events: Sequence[Receipt | Uplink]) -> None:
-        assert self._inner_many is not None
-        await self._inner_many(events)
+    async def many(self, events: Sequence[Receipt | Uplink]) -> None:
+        await self._inner.many(events)
         self._metrics.events(events)

@@ -473,3 +473,18 @@ rate_settings_audit = Table(
     Column("at", UTCDateTime, nullable=False),
     Index("ix_rate_settings_audit_account_at", "account_id", "at"),
 )
+
+process_leases = Table(
+    "process_leases", metadata,
+    # Who holds a role only one process may have at a time (`runtime/process_lease.py`):
+    # "rate_counters", the process that keeps the embedded frequency counters
+    # (rate_backend = "sql"). Renewed while the holder lives; taken over once expired.
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(32), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("node", String(255), nullable=False),
+    Column("url", String(255), nullable=False),
+    Column("taken_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)

@@ -160,9 +160,9 @@ async def test_request_lines_of_more_than_32_kb(running: Running) -> None:
 
 async def test_request_rate_limit_answers_throttling_with_retry_after(running: Running) -> None:
     from yizhan.api.throttle import RateLimiter
-    running.yz.api.state.aliyun.limiter._limit = 2  # type: ignore[attr-defined]
-    running.yz.api.state.aliyun.limiter._windows.clear()  # type: ignore[attr-defined]
-    assert isinstance(running.yz.api.state.aliyun.limiter, RateLimiter)
+    running.yz.api.services.limiter._limit = 2  # type: ignore[attr-defined]
+    running.yz.api.services.limiter._windows.clear()  # type: ignore[attr-defined]
+    assert isinstance(running.yz.api.services.limiter, RateLimiter)
     codes = []
     for _ in range(10):  # 2 per second: some second sees at least 3 of the 10
         r = await post(running, signed_query(*creds(running), {}))

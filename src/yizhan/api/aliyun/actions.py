@@ -10,12 +10,13 @@ out of range or malformed is `isv.INVALID_PARAMETERS` (HTTP 200), as Alibaba ans
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
 
+from yizhan.api.services import ApiServices
 from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.errors import Lang, Refusal
 from yizhan.domain.ids import is_biz_id
@@ -29,25 +30,13 @@ from yizhan.domain.model import (
     Template,
     TemplateType,
 )
-from yizhan.domain.ports import Clock
 from yizhan.domain.timezone import china_day_bounds, china_text, china_today
-from yizhan.intake.accept import MAX_BATCH_NUMBERS, MAX_NUMBERS, Intake, SendRequest
+from yizhan.intake.accept import MAX_BATCH_NUMBERS, MAX_NUMBERS, SendRequest
 from yizhan.policy import numbers, templates
 from yizhan.policy.chain import Recipient
 from yizhan.webhooks import queue
-from yizhan.webhooks.queue import QueueSettings
 
 QUERY_DAYS = 30
-
-
-@dataclass(frozen=True)
-class ActionServices:
-    intake: Intake
-    store: Any
-    clock: Clock
-    queue: QueueSettings = field(default_factory=QueueSettings)
-    codes: CodeBook = PLATFORM_BOOK
-    """The channels' code tables: records and pull-queue receipts explain codes with them."""
 
 
 @dataclass(slots=True)  # per request: see `yizhan.api.aliyun.signing`
@@ -55,7 +44,7 @@ class ActionContext:
     account: Account
     params: dict[str, str]
     lang: Lang
-    services: ActionServices
+    services: ApiServices
     nonce: tuple[str, str] | None = None
     """(AccessKey id, nonce) when the action records the request's nonce itself (`SENDING`)."""
 
@@ -132,17 +121,19 @@ async def send_batch_sms(ctx: ActionContext) -> Result:
     if refusal:
         return refusal
     assert isinstance(phones, list) and isinstance(signs, list)
+    assert not isinstance(params, Refusal)
     if len(phones) > MAX_BATCH_NUMBERS:
         return Refusal("isv.MOBILE_COUNT_OVER_LIMIT",
                        f"{len(phones)} numbers, at most {MAX_BATCH_NUMBERS}")
-    lists = {"SignNameJson": signs, **({"TemplateParamJson": params} if params else {})}
+    lists: dict[str, list[Any]] = {"SignNameJson": signs,
+                                   **({"TemplateParamJson": params} if params else {})}
     for name, values in lists.items():
-        if len(values) != len(phones):  # type: ignore[arg-type]
+        if len(values) != len(phones):
             return Refusal("isv.INVALID_PARAMETERS",
-                           f"{name} has {len(values)} items, PhoneNumberJson {len(phones)}")  # type: ignore[arg-type]
+                           f"{name} has {len(values)} items, PhoneNumberJson {len(phones)}")
     if not all(isinstance(v, str) for v in [*phones, *signs]):
         return Refusal("isv.INVALID_PARAMETERS", "numbers and signatures must be strings")
-    recipients = [Recipient(phone, sign, params[i] if params else None)  # type: ignore[index]
+    recipients = [Recipient(phone, sign, params[i] if params else None)
                   for i, (phone, sign) in enumerate(zip(phones, signs, strict=True))]
     return await _send(ctx, SendRequest(str(raw["TemplateCode"]), recipients,
                                         ctx.params.get("OutId", ""), MAX_BATCH_NUMBERS))
@@ -304,7 +295,7 @@ async def _own_signature(ctx: ActionContext) -> Signature | Refusal:
     signature = await ctx.services.store.signature(ctx.account.id, name)
     if signature is None or signature.state is ReviewState.DELETED:
         return Refusal("isv.SMS_SIGNATURE_ILLEGAL", f"signature {name!r}: not found")
-    return signature  # type: ignore[no-any-return]
+    return signature
 
 
 async def modify_sms_sign(ctx: ActionContext) -> Result:
@@ -391,7 +382,7 @@ async def _own_template(ctx: ActionContext) -> Template | Refusal:
     template = await ctx.services.store.template(ctx.account.id, code)
     if template is None or template.state is ReviewState.DELETED:
         return Refusal("isv.SMS_TEMPLATE_ILLEGAL", f"template {code!r}: not found")
-    return template  # type: ignore[no-any-return]
+    return template
 
 
 async def modify_sms_template(ctx: ActionContext) -> Result:

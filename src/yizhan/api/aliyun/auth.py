@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Protocol
 
 from yizhan.api.aliyun import signing
 from yizhan.domain.errors import Refusal
@@ -47,11 +47,29 @@ class NonceStore(Protocol):
         ...
 
 
+class NonceLog(Protocol):
+    """The store's record of nonces (storage/nonces.py)."""
+
+    async def remember_nonces(self, items: Sequence[tuple[str, str]],
+                              now: datetime) -> set[tuple[str, str]]:
+        """Record the pairs; returns those that were new (first occurrence only)."""
+        ...
+
+    def decide_read_nonce(self, key_id: str, nonce: str, now: datetime) -> bool | None:
+        """Whether a read's pair is new, decided in memory; None: the store has no window
+        (the nonce table decides)."""
+        ...
+
+    def unsaved_read_nonces(self) -> bool: ...
+
+    async def save_read_nonces(self) -> None: ...
+
+
 class BatchedNonces:
     """Group commit for nonces: the nonces of concurrent requests are recorded in one
     transaction, so replay protection does not cost a commit per request."""
 
-    def __init__(self, store: Any, max_delay: float = 0.0) -> None:
+    def __init__(self, store: NonceLog, max_delay: float = 0.0) -> None:
         self._store = store
         self.batcher: Batcher[tuple[str, str]] = Batcher("nonces", self._flush,
                                                          max_delay=max_delay)

@@ -23,26 +23,17 @@ from yizhan.api.aliyun.actions import (
     READS,
     SENDING,
     ActionContext,
-    ActionServices,
     Result,
 )
-from yizhan.api.aliyun.auth import AliyunAuthenticator, Authenticated, SignatureMismatch
+from yizhan.api.aliyun.auth import Authenticated, SignatureMismatch
 from yizhan.api.aliyun.formdecode import decode
 from yizhan.api.errors import language_of, log_unexpected, request_id
 from yizhan.api.querystring import NOT_UTF8, NUL
-from yizhan.api.throttle import RateLimiter
+from yizhan.api.services import ApiServices, services_of
 from yizhan.domain.errors import Lang, Refusal
 
 VERSION = "2017-05-25"
 JSON_UTF8 = "application/json;charset=utf-8"
-
-
-@dataclass(frozen=True)
-class AliyunServices:
-    auth: AliyunAuthenticator
-    actions: ActionServices
-    limiter: RateLimiter
-    default_language: str = "en"
 
 
 @dataclass(slots=True)  # per request: see `yizhan.api.aliyun.signing`
@@ -57,12 +48,12 @@ class Reply:
 async def rpc(request: Request) -> Response:
     """The endpoint as a Starlette route (the server's `FastPaths` calls `handle_safely`
     itself)."""
-    reply = await handle_safely(request.app.state.aliyun, request.scope, await request.body())
+    reply = await handle_safely(services_of(request), request.scope, await request.body())
     return Response(reply.body, status_code=reply.status, media_type=JSON_UTF8,
                     headers=reply.headers)
 
 
-async def handle_safely(services: AliyunServices, scope: Scope, body: bytes) -> Reply:
+async def handle_safely(services: ApiServices, scope: Scope, body: bytes) -> Reply:
     """`handle`, with an unexpected error logged (traceback and error id) and answered as
     InternalError carrying that id as its RequestId (issue 14 point 6)."""
     rid = request_id()
@@ -73,7 +64,7 @@ async def handle_safely(services: AliyunServices, scope: Scope, body: bytes) -> 
         return failure(services, scope, rid, Refusal("InternalError"))
 
 
-async def handle(services: AliyunServices, scope: Scope, body: bytes, rid: str) -> Reply:
+async def handle(services: ApiServices, scope: Scope, body: bytes, rid: str) -> Reply:
     if b"%00" in body:
         return failure(services, scope, rid, NUL)
     try:
@@ -87,7 +78,7 @@ async def handle(services: AliyunServices, scope: Scope, body: bytes, rid: str) 
     version = params.get("Version") or signed.headers.get("x-acs-version", "")
     # Sending actions record the nonce in the transaction that accepts the messages.
     deferred = action in SENDING
-    auth = await services.auth.authenticate(signed, record_nonce=not deferred,
+    auth = await services.aliyun_auth.authenticate(signed, record_nonce=not deferred,
                                             read=action in READS)
     if isinstance(auth, SignatureMismatch):
         message = (auth.refusal.error.text(Lang.EN) + " server string to sign is:"
@@ -98,13 +89,13 @@ async def handle(services: AliyunServices, scope: Scope, body: bytes, rid: str) 
     result = await act(services, auth, action, version, params, lang, deferred)
     if (deferred and isinstance(result, Refusal) and result.code != "SignatureNonceUsed"):
         # Refused before acceptance: the nonce is still spent (or this is a replay).
-        result = await services.auth.remember(auth) or result
+        result = await services.aliyun_auth.remember(auth) or result
     if isinstance(result, Refusal):
         return error(rid, host, result, message_of(result, lang))
     return answer(rid, {"Code": "OK", "Message": "OK", **result})
 
 
-async def act(services: AliyunServices, auth: Authenticated, action: str, version: str,
+async def act(services: ApiServices, auth: Authenticated, action: str, version: str,
               params: dict[str, str], lang: Lang, deferred: bool) -> Result:
     """Version, action and rate checks, then the action itself."""
     if version != VERSION:
@@ -115,7 +106,7 @@ async def act(services: AliyunServices, auth: Authenticated, action: str, versio
     throttled = services.limiter.check(auth.account.id)
     if throttled is not None:
         return throttled
-    return await handler(ActionContext(auth.account, params, lang, services.actions,
+    return await handler(ActionContext(auth.account, params, lang, services,
                                        (auth.key.id, auth.nonce) if deferred else None))
 
 
@@ -133,7 +124,7 @@ def answer(rid: str, body: dict[str, Any], status: int = 200,
                  {"x-acs-request-id": rid, **(headers or {})})
 
 
-def failure(services: AliyunServices, scope: Scope, rid: str, refusal: Refusal,
+def failure(services: ApiServices, scope: Scope, rid: str, refusal: Refusal,
             headers: dict[str, str] | None = None) -> Reply:
     """The answer to a request refused before its parameters could be read (an internal
     error, a body over the limit, text that is not UTF-8), in the endpoint's shape."""

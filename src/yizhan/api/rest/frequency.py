@@ -10,15 +10,14 @@ audit of changes, and the explanation of what a send would meet (docs/frequency.
     GET  /v1/frequency/explain?sign_name=&template_code=&phone_number=
 
 Changes are audited with the AccessKey that made them and apply from the next send.
-Explaining counts nothing. The settings are read and changed through `FrequencyStore`, which
-the composition root hands over (`ApiServices.frequency_settings`).
+Explaining counts nothing. The settings are read and changed through `FrequencySettingsStore`,
+which the composition root hands over (`ApiServices.frequency_settings`).
 """
 
 from __future__ import annotations
 
 import base64
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
@@ -26,27 +25,14 @@ from starlette.responses import Response
 
 from yizhan.api.errors import error_responses, json_response, refusal_response, request_id
 from yizhan.api.rest.messages import AccountDep
+from yizhan.api.services import FrequencySettingsStore, services_of
 from yizhan.domain.errors import Refusal
-from yizhan.domain.model import Account, AccountId, PhoneNumber
-from yizhan.domain.rates import AuditEntry, FrequencyProfile
+from yizhan.domain.model import Account, PhoneNumber
 from yizhan.policy import numbers
 from yizhan.policy.flow_control import FrequencyControl, explain_send, explanation_json
 from yizhan.policy.frequency import RULES, validate_limit
 
 router = APIRouter(prefix="/v1/frequency", tags=["frequency control"])
-
-
-class FrequencyStore(Protocol):
-    """An account's frequency settings, each change audited (`storage/frequency.py`)."""
-
-    async def frequency_profile(self, account_id: AccountId) -> FrequencyProfile: ...
-    async def enterprise(self, account_id: AccountId) -> bool: ...
-    async def set_limit(self, account_id: AccountId, rule: str, value: int | None,
-                        actor: str, now: datetime) -> tuple[int | None, int | None]: ...
-    async def set_whitelisted(self, account_id: AccountId, phone: str, listed: bool,
-                              actor: str, now: datetime) -> bool: ...
-    async def whitelist(self, account_id: AccountId) -> list[tuple[str, datetime]]: ...
-    async def audit(self, account_id: AccountId, limit: int = 100) -> list[AuditEntry]: ...
 
 
 def _ok(**fields: Any) -> Response:
@@ -60,17 +46,15 @@ def _actor(request: Request) -> str:
     return f"api key {key_id}"
 
 
-def _settings(request: Request) -> FrequencyStore:
-    settings: FrequencyStore = request.app.state.frequency_settings
-    return settings
+def _settings(request: Request) -> FrequencySettingsStore:
+    return services_of(request).frequency_settings
 
 
 def _control(request: Request) -> FrequencyControl:
-    control: FrequencyControl = request.app.state.frequency
-    return control
+    return services_of(request).frequency
 
 
-async def limits_json(settings: FrequencyStore, account: Account) -> dict[str, Any]:
+async def limits_json(settings: FrequencySettingsStore, account: Account) -> dict[str, Any]:
     profile = await settings.frequency_profile(account.id)
     return {"enterprise_verified": profile.enterprise, "rules": [
         {"rule": r.id, "limit": r.what, "window": r.window.value, "platform": r.limit,
@@ -105,7 +89,8 @@ async def put_limits(request: Request, account: AccountDep) -> Response:
         refusal = validate_limit(rule, 1 if value is None else value)
         if refusal is not None:
             return refusal_response(request, refusal)
-    settings, actor, now = _settings(request), _actor(request), request.app.state.clock.now()
+    services = services_of(request)
+    settings, actor, now = services.frequency_settings, _actor(request), services.clock.now()
     for rule, value in limits.items():
         await settings.set_limit(account.id, rule, value, actor, now)
     _control(request).changed(account.id)
@@ -134,7 +119,7 @@ async def _whitelist(request: Request, account: Account, number: str,
         return refusal_response(request, Refusal("isv.ENTERPRISE_ACCOUNT_REQUIRED",
                                                  account.name))
     changed = await settings.set_whitelisted(account.id, phone, listed, _actor(request),
-                                             request.app.state.clock.now())
+                                             services_of(request).clock.now())
     _control(request).changed(account.id)
     return _ok(phone_number=numbers.display(phone), whitelisted=listed, changed=changed)
 
@@ -168,7 +153,7 @@ async def explain(request: Request, account: AccountDep,
                   template_code: str = Query(..., description="A template of the account."),
                   phone_number: str = Query(..., description="The destination number."),
                   ) -> Response:
-    result = await explain_send(request.app.state.store, _control(request), account,
+    result = await explain_send(services_of(request).store, _control(request), account,
                                 sign_name, template_code, phone_number)
     if isinstance(result, Refusal):
         return refusal_response(request, result)

@@ -25,6 +25,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.responses import Response
 
 from yizhan.api.errors import error_responses, json_response, refusal_response, request_id
+from yizhan.api.services import services_of
 from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.errors import REGISTRY, Refusal
 from yizhan.domain.ids import BIZ_ID_PATTERN, MAX_MESSAGE_ID
@@ -43,7 +44,7 @@ class AuthFailed(Exception):
 
 
 async def authenticated(request: Request) -> Account:
-    result: Account | Refusal = await request.app.state.auth.basic(
+    result: Account | Refusal = await services_of(request).keys.basic(
         request.headers.get("authorization"))
     if isinstance(result, Refusal):
         raise AuthFailed(result)
@@ -161,13 +162,14 @@ SEND_CODES = ("MissingParameter", *(code for code in REGISTRY if code.startswith
              responses=error_responses(*SEND_CODES), openapi_extra={
     "requestBody": {"required": True, "content": {"application/json": {"schema": SEND_SCHEMA}}}})
 async def send(request: Request) -> Response:
-    account = await request.app.state.auth.basic(request.headers.get("authorization"))
+    services = services_of(request)
+    account = await services.keys.basic(request.headers.get("authorization"))
     if isinstance(account, Refusal):
         return await on_auth_failed(request, AuthFailed(account))
     parsed = parse_send(await request.body())
     if isinstance(parsed, Refusal):
         return refusal_response(request, parsed)
-    result = await request.app.state.intake.send(account, parsed)
+    result = await services.intake.send(account, parsed)
     if isinstance(result, Refusal):
         return refusal_response(request, result)
     return json_response({
@@ -182,11 +184,12 @@ async def send(request: Request) -> Response:
 async def get_message(request: Request, account: AccountDep, message_id: int = Path(
         ge=1, le=MAX_MESSAGE_ID, description="A message id (`message_id` of a send).")
                       ) -> Response:
-    message = await request.app.state.store.message(account.id, message_id)
+    services = services_of(request)
+    message = await services.store.message(account.id, message_id)
     if message is None:
         return refusal_response(request, Refusal("MessageNotFound", str(message_id)))
     return json_response({"request_id": request_id(), "code": "OK", "message": "OK",
-                          **message_json(message, request.app.state.codes)})
+                          **message_json(message, services.codes)})
 
 
 @router.get("/messages", summary="Messages of a BizId, or of a number on a day",
@@ -202,7 +205,8 @@ async def list_messages(
     page: int = Query(1, ge=1),
     page_size: int = Query(20, ge=1, le=100),
 ) -> Response:
-    store = request.app.state.store
+    services = services_of(request)
+    store = services.store
     if biz_id is not None:
         total, shown = await store.biz_page(account.id, biz_id, (page - 1) * page_size,
                                             page_size)
@@ -212,7 +216,7 @@ async def list_messages(
         number = numbers.normalize(phone_number)
         if isinstance(number, Refusal):
             return refusal_response(request, number)
-        now: datetime = request.app.state.clock.now()
+        now: datetime = services.clock.now()
         start, end = china_day_bounds(day or china_today(now))
         total, shown = await store.query_messages(account.id, number, start, end,
                                                   (page - 1) * page_size, page_size)
@@ -221,7 +225,7 @@ async def list_messages(
                                                  "biz_id or phone_number"))
     return json_response({"request_id": request_id(), "code": "OK", "message": "OK",
                           "total": total, "page": page, "page_size": page_size,
-                          "messages": [message_json(m, request.app.state.codes)
+                          "messages": [message_json(m, services.codes)
                                        for m in shown]})
 
 
@@ -238,7 +242,7 @@ def _test_number_json(phone: str, at: datetime) -> dict[str, Any]:
 @router.get("/test-numbers", summary="The account's bound test numbers", tags=["test numbers"],
             responses=error_responses())
 async def list_test_numbers(request: Request, account: AccountDep) -> Response:
-    bound = await request.app.state.store.test_numbers(account.id)
+    bound = await services_of(request).store.test_numbers(account.id)
     return json_response({"request_id": request_id(), "code": "OK", "message": "OK",
                           "test_numbers": [_test_number_json(t.phone, t.created_at)
                                            for t in bound]})
@@ -253,8 +257,8 @@ async def bind_test_number(body: TestNumberBody, request: Request,
     number = numbers.normalize(body.phone_number)
     if isinstance(number, Refusal):
         return refusal_response(request, number)
-    now: datetime = request.app.state.clock.now()
-    result = await request.app.state.store.bind_test_number(account.id, number, now)
+    services = services_of(request)
+    result = await services.store.bind_test_number(account.id, number, services.clock.now())
     if result == "full":
         return refusal_response(request, Refusal("TestNumberLimit", numbers.display(number)))
     return json_response({"request_id": request_id(), "code": "OK", "message": "OK",
@@ -270,7 +274,7 @@ async def unbind_test_number(phone_number: str, request: Request,
     number = numbers.normalize(phone_number)
     if isinstance(number, Refusal):
         return refusal_response(request, number)
-    if not await request.app.state.store.unbind_test_number(account.id, number):
+    if not await services_of(request).store.unbind_test_number(account.id, number):
         return refusal_response(request, Refusal("TestNumberNotFound",
                                                  numbers.display(number)))
     return json_response({"request_id": request_id(), "code": "OK", "message": "OK",

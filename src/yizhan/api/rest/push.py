@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from yizhan.api.errors import error_responses, json_response, refusal_response, request_id
 from yizhan.api.rest.messages import AccountDep
+from yizhan.api.services import services_of
 from yizhan.domain.errors import Refusal
 from yizhan.domain.push import PushEndpoints
 from yizhan.webhooks import queue
@@ -52,23 +53,24 @@ def ok(body: dict[str, Any]) -> Response:
 @router.get("/push", summary="Where receipts, replies and review results go",
             responses=error_responses())
 async def get_push(request: Request, account: AccountDep) -> Response:
-    return ok(endpoints_json(await request.app.state.store.push_endpoints(account.id)))
+    return ok(endpoints_json(await services_of(request).store.push_endpoints(account.id)))
 
 
 @router.put("/push", summary="Set where receipts, replies and review results go",
             responses=error_responses("MissingParameter"))
 async def put_push(body: PushBody, request: Request, account: AccountDep) -> Response:
+    services = services_of(request)
     targets: dict[str, str] = {}
     for name in ("receipt_url", "uplink_url", "review_url"):
         value = getattr(body, name)
         if value is None:
             continue
-        checked = queue.check_target(name, value, request.app.state.push_networks)
+        checked = queue.check_target(name, value, services.push_networks)
         if isinstance(checked, Refusal):
             return refusal_response(request, checked)
         targets[name] = checked
-    saved = await request.app.state.store.set_push_endpoints(
-        account.id, request.app.state.clock.now(), new_secret=body.new_secret, **targets)
+    saved = await services.store.set_push_endpoints(
+        account.id, services.clock.now(), new_secret=body.new_secret, **targets)
     return ok(endpoints_json(saved))
 
 
@@ -81,11 +83,12 @@ async def receive(
     visibility_seconds: float | None = Query(
         None, gt=0, le=43200, description="Hide received items this long [setting]."),
 ) -> Response:
-    settings = request.app.state.queue_settings
+    services = services_of(request)
+    settings = services.queue
     found = await queue.receive(
-        request.app.state.store, request.app.state.clock, account.id, message_type, max_items,
+        services.store, services.clock, account.id, message_type, max_items,
         min(wait_seconds, settings.max_wait), visibility_seconds or settings.visibility,
-        request.app.state.codes)
+        services.codes)
     if isinstance(found, Refusal):
         return refusal_response(request, found)
     return ok({"items": found})
@@ -95,7 +98,7 @@ async def receive(
              responses=error_responses("MissingParameter"))
 async def ack(message_type: str, body: AckBody, request: Request,
               account: AccountDep) -> Response:
-    deleted = await queue.acknowledge(request.app.state.store, account.id,
+    deleted = await queue.acknowledge(services_of(request).store, account.id,
                                       body.receipt_handles)
     if isinstance(deleted, Refusal):
         return refusal_response(request, deleted)

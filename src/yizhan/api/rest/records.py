@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from yizhan.api.errors import error_responses, json_response, refusal_response, request_id
 from yizhan.api.rest.messages import AccountDep, IsoDate
+from yizhan.api.services import services_of
 from yizhan.domain.errors import Refusal
 from yizhan.domain.ids import BIZ_ID_PATTERN
 from yizhan.domain.model import MessageStatus, TemplateType
@@ -31,7 +32,7 @@ MAX_DAYS = 366
 
 
 def period(request: Request, start: date | None, end: date | None) -> tuple[date, date] | Refusal:
-    end = end or china_today(request.app.state.clock.now())
+    end = end or china_today(services_of(request).clock.now())
     start = start or end
     if end < start or (end - start).days >= MAX_DAYS:
         return Refusal("InvalidParameter",
@@ -57,7 +58,7 @@ async def statistics(
         days = Refusal("InvalidParameter", f"group_by: some of {', '.join(DIMENSIONS)}")
     if isinstance(days, Refusal):
         return refusal_response(request, days)
-    rows = await request.app.state.store.statistics(
+    rows = await services_of(request).store.statistics(
         account.id, *days, group_by=keys, template_type=template_type, sign_name=sign_name,
         template_code=template_code,
         international=None if region is None else region == "international")
@@ -81,7 +82,7 @@ async def failed_numbers(
                                  "`resend` column is `yes`; docs/records.md)."),
 ) -> Response:
     statuses = [MessageStatus.FAILED] + ([MessageStatus.UNKNOWN] if include_unknown else [])
-    store = request.app.state.store
+    store = services_of(request).store
     if biz_id is not None:
         found = await store.failed_messages(account.id, biz_id=biz_id, statuses=statuses)
         name = biz_id.split("^")[0]

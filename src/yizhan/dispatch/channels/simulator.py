@@ -7,10 +7,9 @@ rejected, throttled (retryable) or never answered. In this issue it runs in proc
 carriers issue makes it a real SMPP server on loopback behind the same Channel port.
 
 Receipts wait in one timer queue per channel, not one task each: a single delivery loop hands
-every receipt that is due to the sink in one batch when the sink offers `many` (see
-`BatchSink`; the receipt stage's does, and stores the batch in one commit), else one call per
-receipt. Like an SMSC, it keeps offering a receipt the sink failed to take, every second, up
-to `OFFERS` times.
+every receipt that is due to the sink in one batch (`EventSink.many`: the receipt stage
+stores the batch in one commit). Like an SMSC, it keeps offering a receipt the sink failed
+to take, every second, up to `OFFERS` times.
 """
 
 from __future__ import annotations
@@ -22,10 +21,9 @@ import logging
 import random
 import tomllib
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
@@ -45,12 +43,6 @@ log = logging.getLogger("yizhan.simulator")
 OFFERS = 60
 """How often a receipt is offered to a failing sink (once a second) before it is dropped."""
 RETRY_SECONDS = 1.0
-
-
-class BatchSink(Protocol):
-    """An event sink that also takes many events at once, stored before it returns."""
-
-    async def many(self, events: Sequence[Receipt]) -> None: ...
 
 
 @dataclass(order=True, slots=True)
@@ -105,6 +97,11 @@ class Script:
 
 
 class SimulatorChannel:
+    journals_sends = False
+    """The worker journals each submit: in process, nothing can be cut off mid-write."""
+    ready = True
+    """Always: there is no connection to wait for."""
+
     def __init__(self, clock: Clock, script: Script | None = None,
                  name: str = "simulator") -> None:
         self.name = name
@@ -120,6 +117,9 @@ class SimulatorChannel:
         self._loop_task: asyncio.Task[None] | None = None
         # Remote ids only need to be unique, like an SMSC's: a seeded PRNG, no syscall each.
         self._remote_ids = random.Random()
+
+    async def wait_ready(self) -> None:
+        return
 
     async def start(self, sink: EventSink) -> None:
         self._sink = sink
@@ -186,16 +186,11 @@ class SimulatorChannel:
         now = self._clock.now()
         receipts = [Receipt(self.name, p.remote_id, p.code, now,
                             raw=f"id:{p.remote_id} stat:{p.code}") for p in due]
-        many = getattr(sink, "many", None)
-        if many is not None:
-            try:
-                await many(receipts)
-                failed = []
-            except Exception:
-                failed = due
-        else:
-            answers = await asyncio.gather(*(sink(r) for r in receipts), return_exceptions=True)
-            failed = [p for p, a in zip(due, answers, strict=True) if isinstance(a, Exception)]
+        try:
+            await sink.many(receipts)
+            failed = []
+        except Exception:
+            failed = due
         retry_at = asyncio.get_running_loop().time() + RETRY_SECONDS
         for p in failed:
             p.offers += 1

@@ -229,6 +229,13 @@ class SmppChannel:
 
     # ---- lifecycle ----------------------------------------------------------------------
 
+    @property
+    def ready(self) -> bool:
+        return self.bound.is_set()
+
+    async def wait_ready(self) -> None:
+        await self.bound.wait()
+
     async def start(self, sink: EventSink) -> None:
         self._sink = sink
         self._stopping = asyncio.Event()
@@ -537,12 +544,7 @@ class SmppChannel:
     async def _store(self, events: Sequence[Receipt | Uplink]) -> None:
         sink = self._sink
         assert sink is not None
-        many = getattr(sink, "many", None)
-        if many is not None:
-            await many(events)
-        else:
-            for event in events:
-                await sink(event)
+        await sink.many(events)
 
     def _event_of(self, body: bytes, now: datetime, ack: tuple[Link, int],
                   answers: list[tuple[Link, int]]) -> Receipt | Uplink | None:

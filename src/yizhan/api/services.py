@@ -1,0 +1,185 @@
+"""What the API works with: one typed services object, built by the composition root
+(`app.py`) and handed to `create_asgi`. The REST routes (`services_of(request)`), the
+Alibaba-compatible endpoint and its actions all take their collaborators from it.
+
+`ApiStore` is the part of the store the API reads and changes, declared here so that the
+API needs no import of `storage/` (which implements it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Literal, Protocol
+
+from starlette.requests import Request
+
+from yizhan.api.aliyun.auth import AliyunAuthenticator
+from yizhan.api.auth import Authenticator, KeyStore
+from yizhan.api.limits import HttpLimits
+from yizhan.api.throttle import RateLimiter
+from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
+from yizhan.domain.model import (
+    AccountId,
+    BoundTestNumber,
+    Message,
+    MessageStatus,
+    PhoneNumber,
+    ReviewState,
+    Signature,
+    SignatureScenario,
+    Template,
+    TemplateType,
+)
+from yizhan.domain.ports import Clock
+from yizhan.domain.push import PushEndpoints
+from yizhan.domain.rates import FrequencyProfile
+from yizhan.intake.accept import Intake
+from yizhan.policy.flow_control import FrequencyControl
+from yizhan.runtime.metrics import Metrics
+from yizhan.webhooks.destinations import PushNetworks
+from yizhan.webhooks.queue import QueueSettings, QueueStore
+
+
+class StatsLine(Protocol):
+    """One row of summed counters (`ApiStore.statistics`)."""
+
+    @property
+    def key(self) -> dict[str, str]: ...
+    @property
+    def sent(self) -> int: ...
+    @property
+    def success(self) -> int: ...
+    @property
+    def failed(self) -> int: ...
+    @property
+    def unknown(self) -> int: ...
+    @property
+    def waiting(self) -> int: ...
+    @property
+    def billed_parts(self) -> int: ...
+    @property
+    def success_rate(self) -> float: ...
+
+
+class AuditLine(Protocol):
+    """One audited change of frequency settings (`FrequencySettingsStore.audit`)."""
+
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def item(self) -> str: ...
+    @property
+    def old(self) -> str: ...
+    @property
+    def new(self) -> str: ...
+
+
+class ApiStore(KeyStore, QueueStore, Protocol):
+    """The store as the API uses it: records, statistics, test numbers, push settings and
+    the pull queue, and the tenants' signatures and templates."""
+
+    # records and statistics
+    async def message(self, account_id: AccountId, message_id: int) -> Message | None: ...
+    async def biz_page(self, account_id: AccountId, biz_id: str, offset: int,
+                       limit: int) -> tuple[int, list[Message]]: ...
+    async def query_messages(self, account_id: AccountId | None, phone: str | None,
+                             start: datetime, end: datetime, offset: int = 0,
+                             limit: int = 50, biz_id: str | None = None,
+                             ) -> tuple[int, list[Message]]: ...
+    async def failed_messages(self, account_id: AccountId, *, biz_id: str | None = None,
+                              start: datetime | None = None, end: datetime | None = None,
+                              statuses: Sequence[MessageStatus] = (MessageStatus.FAILED,),
+                              limit: int = 500_000) -> list[Message]: ...
+    async def statistics(self, account_id: AccountId, start: date, end: date, *,
+                         group_by: Sequence[str] = ("day",),
+                         template_type: TemplateType | None = None,
+                         sign_name: str | None = None, template_code: str | None = None,
+                         international: bool | None = None) -> Sequence[StatsLine]: ...
+
+    # test numbers
+    async def test_numbers(self, account_id: AccountId) -> list[BoundTestNumber]: ...
+    async def bind_test_number(self, account_id: AccountId, phone: PhoneNumber,
+                               now: datetime, limit: int = ...,
+                               ) -> Literal["bound", "already", "full"]: ...
+    async def unbind_test_number(self, account_id: AccountId, phone: PhoneNumber) -> bool: ...
+
+    # push settings
+    async def set_push_endpoints(self, account_id: int, now: datetime, *,
+                                 receipt_url: str | None = None, uplink_url: str | None = None,
+                                 review_url: str | None = None,
+                                 new_secret: bool = False) -> PushEndpoints: ...
+
+    # signatures and templates
+    async def signature(self, account_id: AccountId, name: str) -> Signature | None: ...
+    async def create_signature(self, account_id: AccountId, name: str,
+                               scenario: SignatureScenario, state: ReviewState,
+                               now: datetime, source: str = "enterprise",
+                               remark: str = "", test: bool = False) -> Signature: ...
+    async def update_signature(self, signature_id: int, scenario: SignatureScenario,
+                               source: str, remark: str) -> None: ...
+    async def review_signature(self, signature_id: int, state: ReviewState,
+                               reason: str = "", now: datetime | None = None,
+                               ) -> Signature | None: ...
+    async def page_signatures(self, account_id: AccountId, offset: int,
+                              limit: int) -> tuple[int, list[Signature]]: ...
+    async def template(self, account_id: AccountId, code: str) -> Template | None: ...
+    async def create_template(self, account_id: AccountId, name: str, type_: TemplateType,
+                              content: str, state: ReviewState, now: datetime,
+                              remark: str = "", test: bool = False) -> Template: ...
+    async def update_template(self, code: str, name: str, type_: TemplateType, content: str,
+                              remark: str) -> None: ...
+    async def review_template(self, code: str, state: ReviewState, reason: str = "",
+                              now: datetime | None = None) -> Template | None: ...
+    async def page_templates(self, account_id: AccountId, offset: int,
+                             limit: int) -> tuple[int, list[Template]]: ...
+
+
+class FrequencySettingsStore(Protocol):
+    """An account's own frequency limits and whitelist, as the API reads and changes them
+    (every change audited)."""
+
+    async def frequency_profile(self, account_id: AccountId) -> FrequencyProfile: ...
+    async def enterprise(self, account_id: AccountId) -> bool: ...
+    async def set_limit(self, account_id: AccountId, rule: str, value: int | None,
+                        actor: str, now: datetime) -> tuple[int | None, int | None]: ...
+    async def set_whitelisted(self, account_id: AccountId, phone: str, listed: bool,
+                              actor: str, now: datetime) -> bool: ...
+    async def whitelist(self, account_id: AccountId) -> list[tuple[str, datetime]]: ...
+    async def audit(self, account_id: AccountId, limit: int = 100) -> Sequence[AuditLine]:
+        """The latest changes first."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ApiServices:
+    """Everything the API's handlers use; built once per process by `app.py`."""
+
+    store: ApiStore
+    intake: Intake
+    keys: Authenticator
+    """HTTP Basic for the native API."""
+    aliyun_auth: AliyunAuthenticator
+    """Signed requests of the Alibaba-compatible API."""
+    limiter: RateLimiter
+    """Throttling.User of the Alibaba-compatible API."""
+    clock: Clock
+    frequency: FrequencyControl
+    frequency_settings: FrequencySettingsStore
+    default_language: str = "en"
+    queue: QueueSettings = field(default_factory=QueueSettings)
+    metrics: Metrics | None = None
+    push_networks: PushNetworks = field(default_factory=PushNetworks)
+    codes: CodeBook = PLATFORM_BOOK
+    """The channels' code tables: records and pull-queue receipts explain codes with them."""
+    limits: HttpLimits = field(default_factory=HttpLimits)
+
+
+def services_of(request: Request) -> ApiServices:
+    """The services of the app serving `request` (`create_app` keeps them on its state)."""
+    services = request.app.state.services
+    assert isinstance(services, ApiServices)
+    return services

@@ -1,0 +1,103 @@
+"""The lease of the one process that keeps the embedded frequency counters.
+
+With `rate_backend = "sql"` the frequency counters (and, on SQLite, the signature nonces'
+replay window) live in the memory of the process that accepts messages: a second accepting
+process on the same store would count apart and let through what the limits forbid. So a
+serving process that accepts messages with those counters holds the lease row
+`rate_counters` of the store (`Leases`, `storage/leases.py`) for as long as it serves,
+whatever its data folder or machine; a second is refused at start with a message naming the
+holder. The holder renews the lease every `RENEW_SECONDS`; it lasts `LEASE_SECONDS`, and
+is released on a clean stop.
+
+A lease is free for another process when it has expired (its holder stopped renewing: it
+was killed, or its machine is gone), or at once when its holder ran on the same node (this
+machine, the same process namespace) and that pid is no longer alive: a server restarted
+after `kill -9` starts without waiting for the expiry. Times come from the injected clock.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from datetime import UTC, timedelta
+
+from yizhan.domain.ports import Clock, LeaseHolder, Leases
+
+NAME = "rate_counters"
+LEASE_SECONDS = 30.0
+"""How long a lease holds without renewal: how long a holder killed on another machine
+keeps others out."""
+RENEW_SECONDS = 10.0
+
+
+class LeaseRefused(Exception):
+    """Another process holds the lease; the text is the one-line answer for the operator."""
+
+    def __init__(self, holder: LeaseHolder) -> None:
+        self.holder = holder
+        where = f"pid {holder.pid} on {holder.host}" + (f", {holder.url}" if holder.url else "")
+        until = holder.expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        super().__init__(
+            f"another yizhan serve ({where}) keeps the frequency counters of this store "
+            "(rate_backend = \"sql\"), and only one process may accept messages with them: "
+            "stop it, or set rate_backend = \"redis\" on every API process to run several "
+            f"(docs/deployment.md); its lease ends at {until} unless it renews it")
+
+
+class ProcessLease:
+    """This process's claim on the lease `NAME` of `store`."""
+
+    def __init__(self, store: Leases, clock: Clock, url: str = "") -> None:
+        self._store = store
+        self._clock = clock
+        self._ttl = timedelta(seconds=LEASE_SECONDS)
+        self.me = LeaseHolder(uuid.uuid4().hex, os.getpid(), socket.gethostname(), node(),
+                              url, clock.now(), clock.now())
+        self.held = False
+
+    async def acquire(self) -> None:
+        """Take the lease, or raise `LeaseRefused` naming the process that holds it."""
+        now = self._clock.now()
+        me = LeaseHolder(self.me.holder, self.me.pid, self.me.host, self.me.node, self.me.url,
+                         now, now + self._ttl)
+
+        def free(holder: LeaseHolder) -> bool:
+            return holder.expires_at <= now or (holder.node == me.node
+                                                and not alive(holder.pid))
+
+        holder = await self._store.take_lease(NAME, me, free)
+        if holder is not None:
+            raise LeaseRefused(holder)
+        self.me, self.held = me, True
+
+    async def renew(self) -> bool:
+        """Extend the lease; False when another process took it over meanwhile (this one
+        stopped renewing for longer than the lease)."""
+        self.held = await self._store.renew_lease(NAME, self.me.holder,
+                                                  self._clock.now() + self._ttl)
+        return self.held
+
+    async def release(self) -> None:
+        if self.held:
+            self.held = False
+            await self._store.release_lease(NAME, self.me.holder)
+
+
+def node() -> str:
+    """This machine and process namespace: pids compare only within one."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = ""
+    return f"{socket.gethostname()} {namespace}".strip()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
