@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 
 import yizhan.cli
 from tests.conftest import ManualClock, fast_settings
-from yizhan.api.rest.frequency import explain_send
 from yizhan.app import frequency_control, operator_intake
 from yizhan.cli import main
 from yizhan.cli.demo import ensure_demo
@@ -24,6 +23,7 @@ from yizhan.domain.errors import Refusal
 from yizhan.domain.model import TemplateType
 from yizhan.intake.accept import SendRequest
 from yizhan.policy.chain import Recipient
+from yizhan.policy.flow_control import explain_send
 from yizhan.storage.store import SqlStore
 
 CLI = Path(yizhan.cli.__file__).parent

@@ -222,4 +222,13 @@ def test_a_second_serve_on_the_same_store_is_refused_as_the_user_sees_it(
         assert lines[0].startswith("error: another yizhan serve (pid "
                                    f"{first.process.pid} on ")
         assert first.url in lines[0] and 'rate_backend = "redis"' in lines[0]
+        # `yizhan send` beside no server of its own folder would accept by itself: refused
+        # too, as it would count apart from the server's counters.
+        send = subprocess.run(
+            [sys.executable, "-m", "yizhan", "send", "13800138000", "--account", "demo",
+             "--sign", "驿站", "--template", "SMS_0", "--param", "code=1234"],
+            env={**env, "YIZHAN_DATA_DIR": str(tmp_path / "b")}, capture_output=True,
+            text=True, timeout=60)
+        assert send.returncode == 1, send.stdout + send.stderr
+        assert f"another yizhan serve (pid {first.process.pid} on " in send.stderr
         assert first.process.poll() is None  # the first serves on

@@ -229,7 +229,12 @@ async def operator_intake(settings: Settings, store: SqlStore,
                           clock: Clock) -> AsyncIterator[Intake]:
     """An intake for one operator send without a server (`yizhan send`): the checks and
     frequency control an API request meets, read without caches, each acceptance committed
-    at once; its committer and counters are stopped after."""
+    at once; its committer and counters are stopped after. With the embedded counters it
+    holds the store's counter lease meanwhile, so a server on the same store (from another
+    data folder) and this send cannot count apart: `LeaseRefused` names the server."""
+    lease = ProcessLease(store, clock, "yizhan send") if settings.rate_backend == "sql" else None
+    if lease is not None:  # a server on another data folder may count on this store
+        await lease.acquire()
     counter, flush = await rate_counter(settings, store, clock)
     committer: Batcher[Acceptance] = Batcher("intake", flush, max_delay=0)
     committer.start()
@@ -241,6 +246,8 @@ async def operator_intake(settings: Settings, store: SqlStore,
     finally:
         await committer.stop()
         await counter.close()
+        if lease is not None:
+            await lease.release()
 
 
 def _dispatch_worker(settings: Settings, store: SqlStore, router: Router, bus: LocalBus,

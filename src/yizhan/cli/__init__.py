@@ -14,6 +14,7 @@ The CLI sits at the top, beside `api/`. May import the composition root (`app.py
 also builds what operator commands wire: the store, an intake, the frequency control), the
 settings, every layer below (`intake/`, `policy/`, `dispatch/`, `receipts/`, `webhooks/`,
 `records/`, `runtime/`, `domain/`) and `storage/` for the operator commands; not `api/`.
-Nothing else in the package imports it but `__main__.py`. Inside it, command modules import only `common.py` (and `demo.py`), never
-`main.py` nor one another; only `main.py` imports them.
+Nothing else in the package imports it but `__main__.py`. Inside it, command modules import
+only `common.py` (and `demo.py`), never `main.py` nor one another; only `main.py` imports
+them.
 """

@@ -66,6 +66,7 @@ def send(phone_numbers: Annotated[list[str], typer.Argument(help="Destination nu
     from yizhan.app import operator_intake
     from yizhan.intake.accept import SendRequest
     from yizhan.policy.chain import Recipient
+    from yizhan.runtime.process_lease import LeaseRefused
 
     params = {}
     for item in param or []:
@@ -84,9 +85,12 @@ def send(phone_numbers: Annotated[list[str], typer.Argument(help="Destination nu
 
     async def work(store: SqlStore) -> None:
         owner = await account_named(store, account)
-        async with operator_intake(settings, store, clock) as intake:
-            result = await intake.send(owner, SendRequest(
-                template, [Recipient(p, sign, params) for p in phone_numbers], out_id))
+        try:
+            async with operator_intake(settings, store, clock) as intake:
+                result = await intake.send(owner, SendRequest(
+                    template, [Recipient(p, sign, params) for p in phone_numbers], out_id))
+        except LeaseRefused as refused:  # a server elsewhere keeps this store's counters
+            raise fail(str(refused)) from None
         if isinstance(result, Refusal):
             raise fail(f"{result.code}: {result.message()}")
         out.print(f"accepted, BizId {result.biz_id}", highlight=False)
