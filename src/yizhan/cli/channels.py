@@ -148,14 +148,13 @@ async def _bind_all(settings: Settings, plan: ChannelPlan, timeout: float,
 
     try:
         for channel in built.channels:
-            bound = getattr(channel, "bound", None)
-            if not isinstance(bound, asyncio.Event):
+            if channel.ready:  # ready before it starts: in process, nothing to bind
                 results.append([channel.name, "in process"])
                 continue
             began = time.perf_counter()
             await channel.start(Ignore())
             try:
-                await asyncio.wait_for(bound.wait(), timeout)
+                await asyncio.wait_for(channel.wait_ready(), timeout)
                 results.append([channel.name, f"bound in "
                                 f"{(time.perf_counter() - began) * 1000:.0f} ms"])
             except TimeoutError:
