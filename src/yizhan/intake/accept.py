@@ -86,7 +86,7 @@ class CachedCatalogue:
         return await self._registrations.get(account_id)
 
 
-@dataclass(slots=True)  # per request: see `yizhan.api.aliyun.signing`
+@dataclass(frozen=True, slots=True)
 class SendRequest:
     template_code: str
     recipients: Sequence[Recipient]
@@ -94,7 +94,7 @@ class SendRequest:
     max_numbers: int = MAX_NUMBERS
 
 
-@dataclass(slots=True)  # per request: see `yizhan.api.aliyun.signing`
+@dataclass(frozen=True, slots=True)
 class SendAccepted:
     biz_id: BizId
     messages: list[Message]

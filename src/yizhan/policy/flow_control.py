@@ -32,7 +32,7 @@ class ProfileSource(Protocol):
     async def frequency_profile(self, account_id: AccountId) -> FrequencyProfile: ...
 
 
-@dataclass(slots=True)  # per request: see `yizhan.api.aliyun.signing`
+@dataclass(frozen=True, slots=True)
 class Admission:
     """The messages a request had admitted, and when: what `release` takes back if their
     commit fails. `checks` gives their checks (worked out only then, on the short way)."""

@@ -50,7 +50,7 @@ class ActionServices:
     """The channels' code tables: records and pull-queue receipts explain codes with them."""
 
 
-@dataclass(slots=True)  # per request: see `yizhan.api.aliyun.signing`
+@dataclass(frozen=True, slots=True)
 class ActionContext:
     account: Account
     params: dict[str, str]

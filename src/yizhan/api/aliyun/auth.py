@@ -98,14 +98,14 @@ class BatchedNonces:
         return results
 
 
-@dataclass(slots=True)  # per request: see `yizhan.api.aliyun.signing`
+@dataclass(frozen=True, slots=True)
 class Authenticated:
     account: Account
     key: AccessKey
     nonce: str
 
 
-@dataclass(slots=True)  # per request: see `yizhan.api.aliyun.signing`
+@dataclass(frozen=True, slots=True)
 class SignatureMismatch:
     """The refusal for a wrong signature carries the server's string to sign (SPEC §3.4)."""
 

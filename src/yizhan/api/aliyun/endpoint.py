@@ -45,7 +45,7 @@ class AliyunServices:
     default_language: str = "en"
 
 
-@dataclass(slots=True)  # per request: see `yizhan.api.aliyun.signing`
+@dataclass(frozen=True, slots=True)
 class Reply:
     """An answer of the endpoint, before any web framework sees it."""
 
