@@ -179,9 +179,7 @@ def _bill_at_submit(conn: Connection, sql: HotSql, sent: Sequence[Message],
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
     unbilled = set(conn.execute(query).scalars())
-    bills = billing.allocate(conn, [billing.Billable(m.id, m.account_id, m.segments,
-                                                     m.part_price)
-                                    for m in sent if m.id in unbilled], now)
+    bills = billing.allocate(conn, [m for m in sent if m.id in unbilled], now)
     if bills:
         at = sql.ts(now)
         conn.exec_driver_sql(sql.bill, [(b.charge, b.package_parts, at, message_id)
@@ -225,8 +223,7 @@ def settle(conn: Connection, sql: HotSql,
         applied.append([status.value, error_code, done_at, DispatchState.DONE.value, 0, 0,
                         None, target.id, settles.value])
         if status is MessageStatus.SUCCESS and target.phone.startswith(billing.DOMESTIC_PREFIX):
-            billable.append(billing.Billable(target.id, target.account_id, target.segments,
-                                             target.part_price))
+            billable.append(target)
     bills = billing.allocate(conn, billable, now)
     if bills:
         charged_at = sql.ts(now)

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple, Protocol
 import orjson
 from sqlalchemy import Connection
 
-from yizhan.domain.carriers import carrier_label
+from yizhan.domain.carriers import carrier_label, item_form
 from yizhan.domain.events import Uplink
 from yizhan.domain.model import AccountId, Message, MessageStatus, PhoneNumber, UplinkOwner
 from yizhan.domain.push import (
@@ -236,8 +236,7 @@ def report_item(t: Transition) -> dict[str, Any]:
     s = t.subject
     success = t.new == MessageStatus.SUCCESS.value
     code = t.error_code or ("DELIVERED" if success else "UNKNOWN")
-    phone = s.phone[3:] if s.phone.startswith("+86") else s.phone
-    return {"phone_number": phone, "send_time": china_text(s.created_at),
+    return {"phone_number": item_form(s.phone), "send_time": china_text(s.created_at),
             "report_time": china_text(t.at), "success": success, "err_code": code,
             "sms_size": str(s.segments), "biz_id": s.biz_id, "out_id": s.out_id,
             "sign_name": s.sign_name, "template_code": s.template_code,
@@ -315,7 +314,7 @@ def store_uplink(conn: Connection, sql: Sql, owner: UplinkOwner | None, uplink: 
     if owner is None or not endpoints(conn, sql, [owner.account_id], SMS_UP):
         return owner
     enqueue(conn, sql, [(owner.account_id, SMS_UP, None, {
-        "phone_number": number[3:] if number.startswith("+86") else number,
+        "phone_number": item_form(number),
         "send_time": china_text(uplink.received_at), "content": uplink.content,
         "sign_name": owner.sign_name, "dest_code": uplink.dest_code,
         "sequence_id": uplink_id, "idempotency_key": f"up-{uplink_id}"})], now)
