@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from yizhan.domain.model import (
+    SET_AFTER_ACCEPTANCE,
     AccountId,
     BizId,
     DispatchState,
@@ -42,3 +43,10 @@ def test_refused_is_a_failed_record_that_never_leaves_with_its_code_and_rule() -
     refused = Message.refused(**GIVEN, error_code="isv.BLACK", reason="blacklist: listed")
     assert refused == Message(**GIVEN, status=MessageStatus.FAILED, error_code="isv.BLACK",
                               dispatch_state=DispatchState.DONE, reason="blacklist: listed")
+
+
+def test_both_leave_what_dispatch_receipts_and_billing_set_at_its_default() -> None:
+    for made in (Message.queued(**GIVEN),
+                 Message.refused(**GIVEN, error_code="isv.BLACK", reason="r")):
+        assert {name: getattr(made, name) for name in SET_AFTER_ACCEPTANCE} == {
+            name: Message._field_defaults[name] for name in SET_AFTER_ACCEPTANCE}

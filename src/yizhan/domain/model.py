@@ -233,6 +233,10 @@ class Message(NamedTuple):
                    part_price=part_price)
 
 
+SET_AFTER_ACCEPTANCE = ("channel", "remote_id", "submitted_at", "receipt_at", "charge",
+                        "package_parts", "charged_at", "route")
+"""The fields of a `Message` that dispatch, receipts and billing set: a new message has
+their defaults, and acceptance does not write them (every other field it does)."""
 _new = tuple.__new__
 _UNSET_AT_ACCEPTANCE = tuple(
     Message._field_defaults[name]
