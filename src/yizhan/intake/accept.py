@@ -11,11 +11,11 @@ durable); then wakes the dispatch stage.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from yizhan.domain import segments
 from yizhan.domain.errors import Refusal
+from yizhan.domain.frozen import per_request
 from yizhan.domain.ids import IdGenerator
 from yizhan.domain.model import (
     Account,
@@ -86,7 +86,7 @@ class CachedCatalogue:
         return await self._registrations.get(account_id)
 
 
-@dataclass(frozen=True, slots=True)
+@per_request
 class SendRequest:
     template_code: str
     recipients: Sequence[Recipient]
@@ -94,7 +94,7 @@ class SendRequest:
     max_numbers: int = MAX_NUMBERS
 
 
-@dataclass(frozen=True, slots=True)
+@per_request
 class SendAccepted:
     biz_id: BizId
     messages: list[Message]

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, cast, runtime_checkable
 
+from yizhan.domain.frozen import per_request
 from yizhan.domain.model import AccountId, Template
 from yizhan.domain.ports import Clock, RateCounter
 from yizhan.domain.rates import Blocked, FrequencyProfile, RateCheck, Shape, from_ms, to_ms
@@ -32,7 +33,7 @@ class ProfileSource(Protocol):
     async def frequency_profile(self, account_id: AccountId) -> FrequencyProfile: ...
 
 
-@dataclass(frozen=True, slots=True)
+@per_request
 class Admission:
     """The messages a request had admitted, and when: what `release` takes back if their
     commit fails. `checks` gives their checks (worked out only then, on the short way)."""

@@ -18,6 +18,7 @@ import orjson
 
 from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.errors import Lang, Refusal
+from yizhan.domain.frozen import per_request
 from yizhan.domain.ids import is_biz_id
 from yizhan.domain.model import (
     Account,
@@ -50,7 +51,7 @@ class ActionServices:
     """The channels' code tables: records and pull-queue receipts explain codes with them."""
 
 
-@dataclass(frozen=True, slots=True)
+@per_request
 class ActionContext:
     account: Account
     params: dict[str, str]

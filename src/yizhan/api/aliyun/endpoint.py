@@ -32,6 +32,7 @@ from yizhan.api.errors import language_of, log_unexpected, request_id
 from yizhan.api.querystring import NOT_UTF8, NUL
 from yizhan.api.throttle import RateLimiter
 from yizhan.domain.errors import Lang, Refusal
+from yizhan.domain.frozen import per_request
 
 VERSION = "2017-05-25"
 JSON_UTF8 = "application/json;charset=utf-8"
@@ -45,7 +46,7 @@ class AliyunServices:
     default_language: str = "en"
 
 
-@dataclass(frozen=True, slots=True)
+@per_request
 class Reply:
     """An answer of the endpoint, before any web framework sees it."""
 

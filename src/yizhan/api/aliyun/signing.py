@@ -14,10 +14,10 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 
 from yizhan.domain.errors import Refusal
+from yizhan.domain.frozen import per_request
 
 ACS3 = "ACS3-HMAC-SHA256"
 V1 = "HMAC-SHA1"
@@ -28,7 +28,7 @@ _AUTH = re.compile(r"^(\S+)\s+Credential=([^,\s]*),\s*SignedHeaders=([^,\s]*),\s
                    r"Signature=([0-9A-Fa-f]*)\s*$")
 
 
-@dataclass(frozen=True, slots=True)
+@per_request
 class SignedRequest:
     """What the signature covers: names and values already URL-decoded."""
 
@@ -41,7 +41,7 @@ class SignedRequest:
     body: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@per_request
 class Credentials:
     """Who claims to have signed, how, and the values freshness checks need."""
 
