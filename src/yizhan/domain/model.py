@@ -198,8 +198,10 @@ class Message(NamedTuple):
     """Why the message went to its channel: the router's decision (route, channel, channels
     skipped and why)."""
 
-    # One constructor per use, by keyword; a field added later with a default needs no change
-    # here, and one that intake sets is one more keyword.
+    # One constructor per use, by keyword. A field added after `part_price` with a default
+    # needs no change here (`_UNSET_AT_ACCEPTANCE` gives it its default); one that intake
+    # sets is one more keyword, put in `queued`'s tuple at its declared place (the test
+    # compares both constructors with the keyword build).
 
     @classmethod
     def queued(cls, *, id: MessageId, biz_id: BizId, account_id: AccountId,
