@@ -42,12 +42,13 @@ from yizhan.domain.carriers import carrier_label
 from yizhan.domain.errors import Lang
 from yizhan.domain.ids import first_id_at
 from yizhan.domain.ports import SystemClock
+from yizhan.domain.push import SMS_REPORT
 from yizhan.domain.timezone import china_today
 from yizhan.settings import Settings
 from yizhan.storage import reports
 from yizhan.storage.data_folder import KeySource
-from yizhan.storage.messages import _hot_sql
 from yizhan.storage.sealing import new_key
+from yizhan.storage.sql import hot_sql
 from yizhan.storage.store import SqlStore
 from yizhan.webhooks.destinations import PushNetworks
 from yizhan.webhooks.pusher import PushConfig, PushStage
@@ -78,10 +79,10 @@ async def bench_push(store: SqlStore, items: int) -> None:
     try:
         account = await store.create_account("bench-push", clock.now())
         await store.set_push_endpoints(account.id, clock.now(), receipt_url=url)
-        sql = _hot_sql(store.is_postgres)
+        sql = hot_sql(store.is_postgres)
         now = clock.now()
         for start in range(0, items, 10_000):
-            chunk = [(account.id, reports.SMS_REPORT, 10**12 + i, _report(i, now))
+            chunk = [(account.id, SMS_REPORT, 10**12 + i, _report(i, now))
                      for i in range(start, min(start + 10_000, items))]
             await store._transaction(lambda conn, c=chunk: reports.enqueue(conn, sql, c, now))
         stage = PushStage(store, clock, LocalBus(), PushConfig(
@@ -115,7 +116,7 @@ STATUSES = ["success"] * 90 + ["failed"] * 6 + ["unknown"] * 2 + ["waiting"] * 2
 async def fill(store: SqlStore, records: int, account_id: int, today: datetime) -> list[Any]:
     """Bulk-insert `records` messages over 30 days and their counters; returns samples
     (phone, day, biz id) to query."""
-    sql = _hot_sql(store.is_postgres)
+    sql = hot_sql(store.is_postgres)
     rng = random.Random(1)
     phones = [f"+86{rng.choice(['138', '186', '189'])}{n:08d}" for n in range(100_000)]
     insert = sql.place(

@@ -14,9 +14,6 @@ inside functions and methods, relative imports resolved. Three rules:
    the CLI builds through the composition root. `storage/`, `backends/` and `settings.py` stand
    beside the layers: `OUTSIDE` says who may import them and what they import.
 3. **No private name** (`_x`) imported from another module.
-
-`KNOWN_*` list what other work in progress removes (issue 15): the merge deletes them, and
-`test_the_known_exceptions_are_still_real` fails once one no longer occurs.
 """
 
 from __future__ import annotations
@@ -71,25 +68,6 @@ them, and the operator CLI, which opens the store. A stage declares the protocol
 `settings.py` is read where things are built, and passed down as values."""
 
 ROOMS = {room for layer in LAYERS for room in layer} | set(OUTSIDE)
-
-# ---- known exceptions, removed by work in progress --------------------------------------
-
-KNOWN_PRIVATE = {  # storage's shared SQL helpers, to become the public storage/sql.py
-    ("yizhan.storage.catalogue", "yizhan.storage.messages", "_hot_sql"),
-    ("yizhan.storage.messages", "yizhan.storage.lists", "_add_opt_outs"),  # uplink opt-outs
-    ("yizhan.storage.nonces", "yizhan.storage.messages", "_dollar_placeholders"),
-    ("yizhan.storage.nonces", "yizhan.storage.messages", "_naive_utc"),
-    ("yizhan.storage.nonces", "yizhan.storage.messages", "_sqlite_text"),
-    ("yizhan.storage.push", "yizhan.storage.messages", "_hot_sql"),
-    ("yizhan.storage.rate_counters", "yizhan.storage.messages", "_dollar_placeholders"),
-    ("yizhan.storage.records", "yizhan.storage.messages", "_hot_sql"),
-    ("yizhan.storage.records", "yizhan.storage.messages", "_message"),
-    ("yizhan.storage.unmatched", "yizhan.storage.messages", "_chunks"),
-    ("yizhan.storage.unmatched", "yizhan.storage.messages", "_hot_sql"),
-    ("yizhan.storage.unmatched", "yizhan.storage.messages", "_HotSql"),
-    ("yizhan.storage.unmatched", "yizhan.storage.messages", "_settle"),
-}
-"""(importer, module, name)."""
 
 # ---- reading the imports ----------------------------------------------------------------
 
@@ -378,20 +356,11 @@ def private_imports(found: Iterable[Import]) -> list[tuple[str, str, str]]:
 def test_no_private_names_imported_across_modules(
         graph: tuple[dict[str, Module], list[Import]]) -> None:
     wrong = [f"{importer} imports {name} from {target}"
-             for importer, target, name in private_imports(graph[1])
-             if (importer, target, name) not in KNOWN_PRIVATE]
+             for importer, target, name in private_imports(graph[1])]
     assert not wrong, "private names imported from another module:\n" + "\n".join(wrong)
 
 
-# ---- the exceptions and the reader ------------------------------------------------------
-
-
-def test_the_known_exceptions_are_still_real(
-        graph: tuple[dict[str, Module], list[Import]]) -> None:
-    """Once the work that removes an exception is merged, its entry goes too."""
-    found = graph[1]
-    assert KNOWN_PRIVATE <= set(private_imports(found)), KNOWN_PRIVATE - set(
-        private_imports(found))
+# ---- synthetic trees: the test catches what it should -------------------------------------
 
 
 def write(folder: Path, files: dict[str, str]) -> Path:

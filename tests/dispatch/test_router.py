@@ -26,7 +26,6 @@ from yizhan.domain.model import (
     BizId,
     Message,
     MessageId,
-    MessageStatus,
     PhoneNumber,
     TemplateCode,
     TemplateType,
@@ -38,9 +37,11 @@ MOBILE, UNICOM, TELECOM = "+8613800138000", "+8613000130000", "+8618900189000"
 
 
 def message(phone: str = MOBILE, type_: TemplateType = TemplateType.VERIFICATION) -> Message:
-    return Message(MessageId(1), BizId("1^0"), AccountId(1), PhoneNumber(phone), "驿站",
-                   TemplateCode("SMS_1"), type_, "【驿站】1234", 1, MessageStatus.WAITING, "", "",
-                   datetime(2026, 11, 25, tzinfo=UTC))
+    return Message.queued(id=MessageId(1), biz_id=BizId("1^0"), account_id=AccountId(1),
+                          phone=PhoneNumber(phone), sign_name="驿站",
+                          template_code=TemplateCode("SMS_1"), template_type=type_,
+                          content="【驿站】1234", segments=1, out_id="",
+                          created_at=datetime(2026, 11, 25, tzinfo=UTC))
 
 
 def sims(*names: str) -> list[SimulatorChannel]:

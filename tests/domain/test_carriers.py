@@ -8,7 +8,14 @@ import phonenumbers
 import pytest
 from phonenumbers import carrier as phone_carriers
 
-from yizhan.domain.carriers import Carrier, carrier_of, mainland_segment, parse_table, segment_table
+from yizhan.domain.carriers import (
+    Carrier,
+    carrier_of,
+    item_form,
+    mainland_segment,
+    parse_table,
+    segment_table,
+)
 from yizhan.domain.model import PhoneNumber
 
 
@@ -64,3 +71,9 @@ def test_a_prefix_listed_twice_is_an_error() -> None:
     with pytest.raises(ValueError, match="139"):
         parse_table('reviewed = 2026-01-01\n[carriers]\nchina_mobile = ["139"]\n'
                     '[refused]\nx = ["139"]\n')
+
+
+def test_items_show_a_mainland_number_as_its_11_digits_and_others_in_e164() -> None:
+    assert item_form("+8613800138000") == "13800138000"
+    assert item_form("+12025550123") == "+12025550123"
+    assert item_form("+84987654321") == "+84987654321"

@@ -12,7 +12,6 @@ from yizhan.domain.model import (
     Account,
     AccountId,
     Message,
-    MessageStatus,
     PhoneNumber,
     TemplateCode,
     TemplateType,
@@ -31,11 +30,12 @@ async def sent(store: SqlStore, clock: ManualClock, owner: Account, remote_ids: 
                *, phone: str = "+8613800138000", segments: int = 1,
                price: int = 45) -> list[Message]:
     """Messages accepted, claimed and accepted by channel `sim` under `remote_ids`."""
-    made = [Message(id=ids.next_id(), biz_id=ids.biz_id(1), account_id=owner.id,
-                    phone=PhoneNumber(phone), sign_name="驿站",
-                    template_code=TemplateCode("SMS_1"), template_type=TemplateType.NOTIFICATION,
-                    content="【驿站】x", segments=segments, status=MessageStatus.WAITING,
-                    error_code="", out_id="", created_at=clock.now(), part_price=price)
+    made = [Message.queued(id=ids.next_id(), biz_id=ids.biz_id(1), account_id=owner.id,
+                           phone=PhoneNumber(phone), sign_name="驿站",
+                           template_code=TemplateCode("SMS_1"),
+                           template_type=TemplateType.NOTIFICATION, content="【驿站】x",
+                           segments=segments, out_id="", created_at=clock.now(),
+                           part_price=price)
             for _ in remote_ids]
     await store.accept(made)
     claims, _ = await store.claim_dispatch(clock.now(), 100, LEASE)
@@ -127,11 +127,11 @@ async def test_an_international_message_is_billed_when_the_channel_accepts_it(
 async def test_an_ambiguous_international_submit_is_not_billed(store: SqlStore,
                                                                clock: ManualClock) -> None:
     owner = await account(store, clock)
-    m = Message(id=ids.next_id(), biz_id=ids.biz_id(1), account_id=owner.id,
-                phone=PhoneNumber("+84987654321"), sign_name="驿站",
-                template_code=TemplateCode("SMS_1"), template_type=TemplateType.NOTIFICATION,
-                content="x", segments=1, status=MessageStatus.WAITING, error_code="",
-                out_id="", created_at=clock.now(), part_price=300)
+    m = Message.queued(id=ids.next_id(), biz_id=ids.biz_id(1), account_id=owner.id,
+                       phone=PhoneNumber("+84987654321"), sign_name="驿站",
+                       template_code=TemplateCode("SMS_1"),
+                       template_type=TemplateType.NOTIFICATION, content="x", segments=1,
+                       out_id="", created_at=clock.now(), part_price=300)
     await store.accept([m])
     [claim], _ = await store.claim_dispatch(clock.now(), 10, LEASE)
     await store.finish_submits([SubmitOutcome(claim, "sim", Ambiguous("timeout"))], clock.now())

@@ -4,10 +4,19 @@ and the versioned changes intake's in-memory copies refresh from."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from tests.conftest import ManualClock
-from yizhan.domain.model import BlacklistEntry, OptOut, PhoneNumber
+from yizhan.domain.events import Uplink
+from yizhan.domain.model import (
+    BlacklistEntry,
+    OptOut,
+    PhoneNumber,
+    ReviewState,
+    SignatureScenario,
+    UplinkOwner,
+)
 from yizhan.storage.store import SqlStore
 
 A, B, C = (PhoneNumber(f"+861380013800{i}") for i in range(3))
@@ -72,3 +81,32 @@ async def test_blacklist_entries_widen_and_removals_come_as_changes(
     await store.add_blacklisted([BlacklistEntry(B, ("驿站",), "again", clock.now())])
     _, entries = await store.blacklisted(B)
     assert [(e.signatures, e.source) for e in entries] == [(("驿站",), "again")]
+
+
+async def test_uplinks_store_the_opt_out_their_rule_decides_and_nothing_else(
+        store: SqlStore, clock: ManualClock) -> None:
+    """The store decides no opt-out itself (receipts/uplinks.py does): it asks the rule it
+    is given about each uplink whose owner it found, and writes what the rule answers."""
+    acme = await store.create_account("acme", clock.now())
+    signature = await store.create_signature(acme.id, "驿站", SignatureScenario.GENERAL,
+                                             ReviewState.APPROVED, clock.now())
+    asked: list[tuple[str, UplinkOwner]] = []
+
+    def every_reply_but_hello(uplink: Uplink, owner: UplinkOwner) -> OptOut | None:
+        asked.append((uplink.content, owner))
+        if uplink.content == "hello":
+            return None
+        return OptOut(owner.account_id, owner.sign_name, owner.phone, "rule", clock.now())
+
+    def reply(phone: str, text: str, extension: str = str(signature.id)) -> Uplink:
+        return Uplink("sim", phone, "1069" + extension, text, clock.now(), extension)
+
+    await store.store_uplinks([reply("13800138001", "thanks"), reply("13800138002", "hello"),
+                               reply("13800138000", "R", "999999")],
+                              opt_out=every_reply_but_hello)
+    owner = UplinkOwner(acme.id, "驿站", B, f"extension {signature.id}")
+    assert asked == [("thanks", owner), ("hello", replace(owner, phone=C))]  # not the third:
+    # its extension names no signature and nobody sent to its number
+    assert [(o.phone, o.source) for o in await store.opt_outs(acme.id)] == [(B, "rule")]
+    await store.store_uplinks([reply("13800138000", "R")])  # no rule: nothing opts out
+    assert [o.phone for o in await store.opt_outs(acme.id)] == [B]

@@ -13,13 +13,13 @@ from yizhan.domain.model import (
     BizId,
     Message,
     MessageId,
-    MessageStatus,
     PhoneNumber,
     TemplateCode,
     TemplateType,
 )
-from yizhan.storage.messages import _dollar_placeholders, _hot_sql
+from yizhan.storage.messages import targets_query
 from yizhan.storage.records import SWEEP
+from yizhan.storage.sql import dollar_placeholders, hot_sql
 from yizhan.storage.store import SqlStore
 from yizhan.storage.tables import metadata
 
@@ -38,7 +38,7 @@ def _plan(conn: Connection, statement: str, params: tuple[Any, ...]) -> str:
     """The database's plan for `statement` (`?` placeholders), as one text."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # an empty table: force it
-        rows = conn.exec_driver_sql("EXPLAIN " + _dollar_placeholders(statement), params)
+        rows = conn.exec_driver_sql("EXPLAIN " + dollar_placeholders(statement), params)
     else:
         rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
     return "\n".join(str(row[-1]) for row in rows)
@@ -47,8 +47,8 @@ def _plan(conn: Connection, statement: str, params: tuple[Any, ...]) -> str:
 async def test_receipts_and_the_sweeper_use_the_partial_indexes(store: SqlStore) -> None:
     """The indexes of submitted messages leave unsubmitted ones out (nothing to write when a
     message is accepted), and the queries that need them still use them."""
-    sql = _hot_sql(store.is_postgres)
-    statement, params = sql.targets("cmcc", ["r1", "r2"])
+    sql = hot_sql(store.is_postgres)
+    statement, params = targets_query(sql, "cmcc", ["r1", "r2"])
     if store.is_postgres:
         statement = statement.replace("$1", "?").replace("$2", "?")
     cutoff = sql.ts(datetime(2026, 1, 1, tzinfo=UTC))
@@ -64,9 +64,11 @@ async def test_accepted_messages_enter_the_submitted_indexes_only_once_submitted
         return  # the index entries are counted through SQLite's INDEXED BY
     account = await store.create_account("acme", now=datetime.now(UTC))
     at = datetime.now(UTC)
-    message = Message(MessageId(1), BizId("1^0"), account.id, PhoneNumber("+8613900000001"),
-                      "s", TemplateCode("SMS_1"), TemplateType.NOTIFICATION, "hi", 1,
-                      MessageStatus.WAITING, "", "", at)
+    message = Message.queued(id=MessageId(1), biz_id=BizId("1^0"), account_id=account.id,
+                             phone=PhoneNumber("+8613900000001"), sign_name="s",
+                             template_code=TemplateCode("SMS_1"),
+                             template_type=TemplateType.NOTIFICATION, content="hi", segments=1,
+                             out_id="", created_at=at)
     await store.accept([message])
     counts = (
         "SELECT count(*) FROM messages INDEXED BY ix_messages_channel_remote "

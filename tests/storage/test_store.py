@@ -4,6 +4,7 @@ interrupted submits, submit outcomes, receipts (late ones too), records, dead le
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -43,14 +44,13 @@ def build_messages(account: Account, clock: ManualClock, count: int,
     """Messages as intake builds them; `failed`: refused at acceptance (code isv.BLACK)."""
     ids = IdGenerator()
     first = ids.next_id()
-    return [Message(id=first if i == 0 else ids.next_id(), biz_id=ids.biz_id(first),
-                    account_id=AccountId(account.id), phone=PhoneNumber(phone),
-                    sign_name="驿站", template_code=TemplateCode("SMS_100000001"),
-                    template_type=TemplateType.VERIFICATION, content="【驿站】code 1",
-                    segments=1, status=MessageStatus.FAILED if failed else MessageStatus.WAITING,
-                    error_code="isv.BLACK" if failed else "", out_id="o1",
-                    created_at=clock.now(),
-                    dispatch_state=DispatchState.DONE if failed else DispatchState.QUEUED)
+    build = partial(Message.refused, error_code="isv.BLACK", reason="") \
+        if failed else Message.queued
+    return [build(id=first if i == 0 else ids.next_id(), biz_id=ids.biz_id(first),
+                  account_id=AccountId(account.id), phone=PhoneNumber(phone),
+                  sign_name="驿站", template_code=TemplateCode("SMS_100000001"),
+                  template_type=TemplateType.VERIFICATION, content="【驿站】code 1",
+                  segments=1, out_id="o1", created_at=clock.now())
             for i in range(count)]
 
 

@@ -16,7 +16,7 @@ from tests.webhooks.receiver import Receiver
 from yizhan.backends.local import LocalBus
 from yizhan.domain.model import AccountId, DispatchState, MessageStatus
 from yizhan.storage import reports
-from yizhan.storage.messages import _hot_sql
+from yizhan.storage.sql import hot_sql
 from yizhan.storage.store import SqlStore
 from yizhan.webhooks import signing
 from yizhan.webhooks.destinations import PushNetworks
@@ -152,7 +152,7 @@ async def test_a_later_item_of_a_message_never_overtakes_an_earlier_one(
         (account, "SmsReport", 2, {"n": "2-only", "idempotency_key": "b"}),
         (account, "SmsReport", 1, {"n": "1-second", "idempotency_key": "c"})]
     await store._transaction(lambda conn: reports.enqueue(
-        conn, _hot_sql(store.is_postgres), items, clock.now()))
+        conn, hot_sql(store.is_postgres), items, clock.now()))
     pusher = await stage(store, clock)
     receiver.mode = "fail"
     assert await pusher.run_once() == 2  # 1-second waits for 1-first

@@ -21,6 +21,12 @@ from yizhan.domain.model import PhoneNumber
 MAINLAND_CODE = "+86"
 
 
+def item_form(number: str) -> str:
+    """A number as push items and exports show it (Alibaba's `phone_number`): a mainland
+    number as its 11 digits, any other in E.164."""
+    return number[len(MAINLAND_CODE):] if number.startswith(MAINLAND_CODE) else number
+
+
 class Carrier(StrEnum):
     CHINA_MOBILE = "china_mobile"
     CHINA_UNICOM = "china_unicom"

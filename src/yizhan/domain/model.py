@@ -198,6 +198,53 @@ class Message(NamedTuple):
     """Why the message went to its channel: the router's decision (route, channel, channels
     skipped and why)."""
 
+    # One constructor per use, by keyword. A field added after `part_price` with a default
+    # needs no change here (`_UNSET_AT_ACCEPTANCE` gives it its default); one that intake
+    # sets is one more keyword, put in `queued`'s tuple at its declared place (the test
+    # compares both constructors with the keyword build).
+
+    @classmethod
+    def queued(cls, *, id: MessageId, biz_id: BizId, account_id: AccountId,
+               phone: PhoneNumber, sign_name: str, template_code: TemplateCode,
+               template_type: TemplateType, content: str, segments: int, out_id: str,
+               created_at: datetime, part_price: int = 0, reason: str = "") -> Message:
+        """A number that passed the policy chain: waiting for its receipt, queued for
+        dispatch; `reason` is the note a check left (voice delivery), `part_price` the
+        price of one part at acceptance."""
+        # The hot path of acceptance (1000 per bulk request): the fields in their declared
+        # order straight into the tuple, a third of the keyword call's cost (measured: 0.5-0.9
+        # against 1.7-2.2 µs); tests/domain/test_model.py checks it against the keyword build.
+        return _new(cls, (id, biz_id, account_id, phone, sign_name, template_code,
+                          template_type, content, segments, MessageStatus.WAITING, "", out_id,
+                          created_at, DispatchState.QUEUED, "", "", None, None, reason,
+                          part_price, *_UNSET_AT_ACCEPTANCE))
+
+    @classmethod
+    def refused(cls, *, id: MessageId, biz_id: BizId, account_id: AccountId,
+                phone: PhoneNumber, sign_name: str, template_code: TemplateCode,
+                template_type: TemplateType, content: str, segments: int, out_id: str,
+                created_at: datetime, error_code: str, reason: str,
+                part_price: int = 0) -> Message:
+        """A number the policy chain refused: a failed record that carries the code and the
+        rule that fired (`reason`), and never leaves the platform."""
+        return cls(id=id, biz_id=biz_id, account_id=account_id, phone=phone,
+                   sign_name=sign_name, template_code=template_code,
+                   template_type=template_type, content=content, segments=segments,
+                   status=MessageStatus.FAILED, error_code=error_code, out_id=out_id,
+                   created_at=created_at, dispatch_state=DispatchState.DONE, reason=reason,
+                   part_price=part_price)
+
+
+SET_AFTER_ACCEPTANCE = ("channel", "remote_id", "submitted_at", "receipt_at", "charge",
+                        "package_parts", "charged_at", "route")
+"""The fields of a `Message` that dispatch, receipts and billing set: a new message has
+their defaults, and acceptance does not write them (every other field it does)."""
+_new = tuple.__new__
+_UNSET_AT_ACCEPTANCE = tuple(
+    Message._field_defaults[name]
+    for name in Message._fields[Message._fields.index("part_price") + 1:])
+"""The defaults of the fields after `part_price` (billing, route, and any added later)."""
+
 
 @dataclass(frozen=True, slots=True)
 class SignatureNonce:
@@ -248,6 +295,18 @@ class OptOut:
     phone: PhoneNumber
     source: str
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UplinkOwner:
+    """The account and signature a handset's reply answered, as the store found them."""
+
+    account_id: AccountId
+    sign_name: str
+    phone: PhoneNumber
+    """The replying number in E.164 form."""
+    how: str
+    """How the owner was found: "extension 12" or "last sender"."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,28 @@
-"""What the push stage and the pull queue work with: an account's push settings, a claimed
-push item, a received queue item (issue 7; docs/domain.md "Receipts and uplink replies reach the
-tenant by HTTP batch push ... or by a queue the tenant consumes")."""
+"""What the push stage and the pull queue work with: the item types (SmsReport, SmsUp,
+SignSmsReport, TemplateSmsReport), an account's push settings, a claimed push item, a
+received queue item (issue 7; docs/domain.md "Receipts and uplink replies reach the tenant by
+HTTP batch push ... or by a queue the tenant consumes"). The store writes items of these
+types; the push stage and the pull queue hand them out."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+
+SMS_REPORT = "SmsReport"
+"""A message's final status (delivery receipt)."""
+SMS_UP = "SmsUp"
+"""A handset's reply (uplink)."""
+SIGN_REPORT = "SignSmsReport"
+"""A signature's review result."""
+TEMPLATE_REPORT = "TemplateSmsReport"
+"""A template's review result."""
+TOPICS = (SMS_REPORT, SMS_UP, SIGN_REPORT, TEMPLATE_REPORT)
+TOPIC_SETTING = {SMS_REPORT: "receipt_url", SMS_UP: "uplink_url", SIGN_REPORT: "review_url",
+                 TEMPLATE_REPORT: "review_url"}
+"""Which setting of `PushEndpoints` says where each item type goes."""
+AUDIT_STATUS = {"approved": "AUDIT_STATE_PASS", "rejected": "AUDIT_STATE_NOT_PASS"}
+"""The `audit_status` of a review item, by the review state it reports."""
 
 QUEUE = "queue"
 """The target value that keeps a topic's items for the pull API instead of pushing them."""

@@ -11,11 +11,11 @@ durable); then wakes the dispatch stage.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from yizhan.domain import segments
 from yizhan.domain.errors import Refusal
+from yizhan.domain.frozen import per_request
 from yizhan.domain.ids import IdGenerator
 from yizhan.domain.model import (
     Account,
@@ -23,7 +23,6 @@ from yizhan.domain.model import (
     BizId,
     DispatchState,
     Message,
-    MessageStatus,
     Registration,
     Signature,
     SignatureNonce,
@@ -87,7 +86,7 @@ class CachedCatalogue:
         return await self._registrations.get(account_id)
 
 
-@dataclass(slots=True)  # per request: see `yizhan.api.aliyun.signing`
+@per_request
 class SendRequest:
     template_code: str
     recipients: Sequence[Recipient]
@@ -95,7 +94,7 @@ class SendRequest:
     max_numbers: int = MAX_NUMBERS
 
 
-@dataclass(slots=True)  # per request: see `yizhan.api.aliyun.signing`
+@per_request
 class SendAccepted:
     biz_id: BizId
     messages: list[Message]
@@ -210,8 +209,7 @@ class Intake:
 
     def _build(self, ctx: SendContext, out_id: str) -> list[Message]:
         """One message per number. This runs for each of the 1000 numbers of a bulk request:
-        what numbers share (the parts of a text, the fields of a queued message) is worked
-        out once, and a queued message is built from positional fields."""
+        what numbers share (the parts of a text) is worked out once."""
         template = ctx.template
         assert template is not None
         now = ctx.now
@@ -229,24 +227,21 @@ class Intake:
             if count is None:
                 count = parts[body] = segments.count_parts(body)
             if refusal is None:
-                built.append(Message(message_id, biz_id, account_id, number,
-                                     recipient.sign_name, code, kind, body, count,
-                                     MessageStatus.WAITING, "", out_id, now,
-                                     DispatchState.QUEUED, "", "", None, None,
-                                     notes.get(index, ""), price))
+                built.append(Message.queued(
+                    id=message_id, biz_id=biz_id, account_id=account_id, phone=number,
+                    sign_name=recipient.sign_name, template_code=code, template_type=kind,
+                    content=body, segments=count, out_id=out_id, created_at=now,
+                    part_price=price, reason=notes.get(index, "")))
             else:
-                built.append(Message(id=message_id, biz_id=biz_id, account_id=account_id,
-                                     phone=number, sign_name=recipient.sign_name,
-                                     template_code=code, template_type=kind, content=body,
-                                     segments=count, out_id=out_id, created_at=now,
-                                     part_price=price, **_refused(refusal)))
+                built.append(Message.refused(
+                    id=message_id, biz_id=biz_id, account_id=account_id, phone=number,
+                    sign_name=recipient.sign_name, template_code=code, template_type=kind,
+                    content=body, segments=count, out_id=out_id, created_at=now,
+                    part_price=price, error_code=refusal.code, reason=_reason(refusal)))
         return built
 
 
-def _refused(refusal: Refusal) -> dict[str, Any]:
-    """A refused number is a failed record that carries the code and the rule that fired,
-    and never leaves the platform (a number that passed is queued for dispatch, with the
-    note a check left, such as voice delivery, as its reason)."""
-    return {"status": MessageStatus.FAILED, "error_code": refusal.code,
-            "dispatch_state": DispatchState.DONE,
-            "reason": f"{refusal.rule}: {refusal.detail}" if refusal.rule else refusal.detail}
+def _reason(refusal: Refusal) -> str:
+    """What a refused number's record says: the rule that fired and what was wrong (a
+    number that passed carries the note a check left, such as voice delivery, instead)."""
+    return f"{refusal.rule}: {refusal.detail}" if refusal.rule else refusal.detail

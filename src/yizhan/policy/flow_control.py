@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any, Protocol, cast, runtime_checkable
 
 from yizhan.domain.errors import Refusal
+from yizhan.domain.frozen import per_request
 from yizhan.domain.model import Account, AccountId, Signature, Template
 from yizhan.domain.ports import Clock, RateCounter
 from yizhan.domain.rates import Blocked, FrequencyProfile, RateCheck, Shape, from_ms, to_ms
@@ -41,7 +42,7 @@ class Catalogue(Protocol):
     async def template(self, account_id: AccountId, code: str) -> Template | None: ...
 
 
-@dataclass(slots=True)  # per request: see `yizhan.api.aliyun.signing`
+@per_request
 class Admission:
     """The messages a request had admitted, and when: what `release` takes back if their
     commit fails. `checks` gives their checks (worked out only then, on the short way)."""

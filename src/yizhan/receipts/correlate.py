@@ -25,7 +25,7 @@ from typing import Protocol
 
 from yizhan.domain import codes
 from yizhan.domain.events import Receipt, Uplink
-from yizhan.domain.model import MessageStatus
+from yizhan.domain.model import MessageStatus, OptOut, UplinkOwner
 from yizhan.domain.ports import Clock, ReceiptUpdate, SettledReceipts, UnmatchedReceipt
 from yizhan.receipts import uplinks
 from yizhan.runtime.batching import Batcher
@@ -55,7 +55,8 @@ class ReceiptStore(Protocol):
     async def settle_unmatched_receipts(self, cutoff: datetime, now: datetime,
                                         limit: int = 1000) -> SettledReceipts: ...
     async def store_uplinks(self, items: Sequence[Uplink], now: datetime | None = None,
-                            opt_outs: Sequence[bool] = ()) -> None: ...
+                            opt_out: Callable[[Uplink, UplinkOwner], OptOut | None] | None = None,
+                            ) -> None: ...
 
 
 class EventInbox:
@@ -86,8 +87,10 @@ class EventInbox:
 
 
     async def _uplinks(self, replies: Sequence[Uplink]) -> None:
-        await self._store.store_uplinks(
-            replies, opt_outs=[uplinks.is_opt_out(u.content, self._words) for u in replies])
+        await self._store.store_uplinks(replies, opt_out=self._opt_out)
+
+    def _opt_out(self, uplink: Uplink, owner: UplinkOwner) -> OptOut | None:
+        return uplinks.opt_out(uplink, owner, self._words)
 
 
 class ReceiptStage:

@@ -13,6 +13,7 @@ import csv
 import io
 from collections.abc import Iterable
 
+from yizhan.domain.carriers import item_form
 from yizhan.domain.model import Message
 from yizhan.domain.timezone import china_text
 from yizhan.records.resend import Resend, verdict
@@ -26,8 +27,7 @@ def failed_csv(found: Iterable[Message]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for m in found:
-        phone = m.phone[3:] if m.phone.startswith("+86") else m.phone
-        writer.writerow([phone, m.status.value, m.error_code or "UNKNOWN", m.sign_name,
+        writer.writerow([item_form(m.phone), m.status.value, m.error_code or "UNKNOWN", m.sign_name,
                          m.template_code, m.biz_id, m.out_id, china_text(m.created_at),
                          verdict(m.error_code).value])
     return out.getvalue()

@@ -19,24 +19,32 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from yizhan.domain.carriers import MAINLAND_CODE
 from yizhan.domain.model import AccountId, Package
 from yizhan.storage.tables import accounts, packages, topups
 
-DOMESTIC_PREFIX = "+86"
-"""E.164 prefix of mainland numbers (`policy.numbers.MAINLAND_CODE`): billed on receipt."""
+DOMESTIC_PREFIX = MAINLAND_CODE
+"""E.164 prefix of mainland numbers: billed on receipt."""
 
 
-@dataclass(frozen=True, slots=True)
-class Billable:
-    message_id: int
-    account_id: int
-    parts: int
-    part_price: int
+class Billable(Protocol):
+    """A message to bill, as its record has it: a `Message`, or the `Subject` a receipt
+    found (no copy of either is made to bill it)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def account_id(self) -> int: ...
+    @property
+    def segments(self) -> int:
+        """The parts to bill."""
+    @property
+    def part_price(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,14 +73,14 @@ def allocate(conn: Connection, items: Sequence[Billable], now: datetime) -> dict
     for item in items:
         from_packages = 0
         for package in left.get(item.account_id, ()):
-            take = min(package[1], item.parts - from_packages)
+            take = min(package[1], item.segments - from_packages)
             package[1] -= take
             from_packages += take
-            if from_packages == item.parts:
+            if from_packages == item.segments:
                 break
-        money = (item.parts - from_packages) * item.part_price
+        money = (item.segments - from_packages) * item.part_price
         debits[item.account_id] = debits.get(item.account_id, 0) + money
-        bills[item.message_id] = Bill(money, from_packages)
+        bills[item.id] = Bill(money, from_packages)
     _record(conn, left, debits)
     return bills
 

@@ -26,10 +26,11 @@ from yizhan.domain.model import (
     TemplateCode,
     TemplateType,
 )
+from yizhan.domain.push import SIGN_REPORT, TEMPLATE_REPORT
 from yizhan.storage import reports
-from yizhan.storage.messages import _hot_sql
 from yizhan.storage.sealed import row_label
 from yizhan.storage.sealing import Sealer
+from yizhan.storage.sql import hot_sql
 from yizhan.storage.tables import (
     access_keys,
     account_events,
@@ -66,7 +67,7 @@ def _template(row: Row[Any]) -> Template:
 
 def _report_review(conn: Connection, account_id: int, topic: str, subject: dict[str, Any],
                    state: ReviewState, reason: str, now: datetime | None) -> None:
-    reports.report_review(conn, _hot_sql(conn.dialect.name == "postgresql"), account_id, topic,
+    reports.report_review(conn, hot_sql(conn.dialect.name == "postgresql"), account_id, topic,
                           subject, state.value, reason, now or datetime.now(UTC))
 
 
@@ -212,7 +213,7 @@ class CatalogueMixin:
             row = (await conn.execute(select(signatures).where(
                 signatures.c.id == signature_id))).first()
             if row is not None and row.state != ReviewState.DELETED:
-                await conn.run_sync(_report_review, row.account_id, reports.SIGN_REPORT, {
+                await conn.run_sync(_report_review, row.account_id, SIGN_REPORT, {
                     "sign_name": row.name, "order_id": str(row.id)}, state, reason, now)
         return _signature(row) if row else None
 
@@ -267,7 +268,7 @@ class CatalogueMixin:
                 .values(state=state, reason=reason))
             row = (await conn.execute(select(templates).where(templates.c.code == code))).first()
             if row is not None and row.state != ReviewState.DELETED:
-                await conn.run_sync(_report_review, row.account_id, reports.TEMPLATE_REPORT, {
+                await conn.run_sync(_report_review, row.account_id, TEMPLATE_REPORT, {
                     "template_code": row.code, "template_name": row.name,
                     "template_type": row.type, "order_id": row.code}, state, reason, now)
         return _template(row) if row else None

@@ -62,7 +62,7 @@ def _entry(row: Any) -> BlacklistEntry:
                           row.created_at, row.removed_at is not None)
 
 
-def _add_opt_outs(conn: Connection, items: Sequence[OptOut]) -> int:
+def insert_opt_outs(conn: Connection, items: Sequence[OptOut]) -> int:
     version = _bump(conn, OPT_OUTS)  # writers of the list take turns from here
     new = {(o.account_id, o.sign_name, o.phone): o for o in items}
     for account_id, sign_name in {(o.account_id, o.sign_name) for o in items}:
@@ -154,7 +154,7 @@ class ListsMixin:
         """Record opt-outs; returns how many were new (a repeated `R` changes nothing)."""
         if not items:
             return 0
-        return int(await self._transaction(_add_opt_outs, items))
+        return int(await self._transaction(insert_opt_outs, items))
 
     async def add_opt_out(self, account_id: AccountId, sign_name: str, phone: PhoneNumber,
                           source: str, now: datetime) -> bool:

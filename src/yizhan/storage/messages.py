@@ -18,9 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
-from functools import cache
-from itertools import chain
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -28,17 +26,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from yizhan.domain.events import Uplink
 from yizhan.domain.model import (
     AccountId,
-    BizId,
     DeadLetter,
     DispatchState,
     Message,
     MessageId,
     MessageStatus,
     OptOut,
-    PhoneNumber,
     SignatureNonce,
-    TemplateCode,
     TemplateType,
+    UplinkOwner,
 )
 from yizhan.domain.ports import (
     Accepted,
@@ -52,8 +48,18 @@ from yizhan.domain.ports import (
 )
 from yizhan.domain.priority import DispatchPriority
 from yizhan.storage import billing, reports
-from yizhan.storage.lists import _add_opt_outs
-from yizhan.storage.reports import Transition, subject_of
+from yizhan.storage.lists import insert_opt_outs
+from yizhan.storage.reports import SUBJECT_COLUMNS, Subject, Transition, subject_of, subject_row
+from yizhan.storage.sql import (
+    STATUSES,
+    HotSql,
+    chunks,
+    hot_sql,
+    insert_rows,
+    message_of_row,
+    message_row,
+    read_message,
+)
 from yizhan.storage.tables import (
     dead_letters,
     messages,
@@ -65,199 +71,16 @@ from yizhan.storage.tables import (
 DISPATCH = "dispatch"
 INTERRUPTED = ("the process stopped while this message was being submitted; it may or may "
                "not have reached the carrier, so it is not submitted again")
-_CHUNK = 500
 R = TypeVar("R")
-
-
-_STATUSES = {s.value: s for s in MessageStatus}
-_STATES = {s.value: s for s in DispatchState}
-_TYPES = {t.value: t for t in TemplateType}
-_VALUES: dict[Any, str] = {e: e.value for kind in (MessageStatus, DispatchState, TemplateType)
-                           for e in kind}
-"""Plain strings of the enums, bound as parameters (a dict lookup costs less than `.value`)."""
-_CLAIM_COLUMNS = ("m.id, m.biz_id, m.account_id, m.phone, m.sign_name, m.template_code, "
-                  "m.template_type, m.content, m.segments, m.status, m.error_code, m.out_id, "
-                  "m.created_at, m.dispatch_state, m.channel, m.remote_id, m.submitted_at, "
-                  "m.receipt_at, m.reason, m.part_price, m.charge, m.package_parts, "
-                  "m.charged_at")
-"""The columns of `messages` in the order of `Message`'s fields (see `_claimed_message`)."""
-
-
-def _claimed_message(r: Sequence[Any], read_ts: Callable[[Any], datetime]) -> Message:
-    """A message from a claim row (outbox id and attempts first, then `_CLAIM_COLUMNS`).
-
-    This runs once per dispatched message: positional fields and dict lookups instead of
-    enum calls, times read with the dialect's `read_ts`."""
-    return Message(r[2], r[3], r[4], r[5], r[6], r[7], _TYPES[r[8]], r[9], r[10],
-                   _STATUSES[r[11]], r[12], r[13], read_ts(r[14]), _STATES[r[15]], r[16],
-                   r[17], r[18] and read_ts(r[18]), r[19] and read_ts(r[19]), r[20], r[21],
-                   r[22], r[23], r[24] and read_ts(r[24]))
-
-
-class _HotSql:
-    """The statements run for every message (acceptance, claim, submit outcome, receipt) as
-    driver SQL with plain tuples, executed with `exec_driver_sql`.
-
-    SQLAlchemy's compiled statements process every parameter of every row in Python (bind
-    processors, type decorators), which at thousands of messages per second costs more than
-    SQLite's own work. Here the statements are written once with `?` placeholders and turned
-    into the driver's style (`?` for sqlite3, `$1..$n` for asyncpg); times are bound as the
-    driver wants them: on SQLite the exact text SQLAlchemy's DATETIME stores (naive UTC,
-    `YYYY-MM-DD HH:MM:SS.ffffff`, so comparisons with rows written by compiled statements
-    stay right), on PostgreSQL a naive UTC datetime (the columns are WITHOUT TIME ZONE).
-    """
-
-    def __init__(self, postgres: bool) -> None:
-        self.ts: Callable[[datetime], Any] = _naive_utc if postgres else _sqlite_text
-        self.read_ts: Callable[[Any], datetime] = _aware if postgres else _sqlite_time
-        place = _dollar_placeholders if postgres else str
-        # Claims: one statement finds the due items with their messages (LEFT JOIN: an item
-        # whose message is gone is finished), in dispatch order (rank time, then id:
-        # `ix_outbox_topic_rank`; domain/priority.py); PostgreSQL locks the items, skipping
-        # those that another worker holds.
-        self.due = place(
-            f"SELECT o.id, o.attempts, {_CLAIM_COLUMNS}, o.available_at, o.rank_at "
-            "FROM outbox o LEFT JOIN messages m ON m.id = o.message_id "
-            "WHERE o.topic = ? AND o.available_at <= ? "
-            "AND (o.claimed_until IS NULL OR o.claimed_until < ?) "
-            "ORDER BY o.rank_at, o.id LIMIT ?"
-            + (" FOR UPDATE OF o SKIP LOCKED" if postgres else ""))
-        self.interrupted = place(
-            "UPDATE messages SET status = ?, dispatch_state = ?, reason = ? WHERE id = ?")
-        self.finished = place("DELETE FROM outbox WHERE id = ?")
-        self.lease = place("UPDATE outbox SET claimed_until = ? WHERE id = ?")
-        self.submitting = place("UPDATE messages SET dispatch_state = ? WHERE id = ?")
-        self.insert_message = (
-            "INSERT INTO messages (id, biz_id, account_id, phone, sign_name, template_code, "
-            "template_type, content, segments, status, error_code, reason, out_id, "
-            "dispatch_state, channel, remote_id, created_at, part_price)",
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', ?, ?)")
-        self.insert_outbox = (
-            "INSERT INTO outbox (topic, message_id, attempts, available_at, last_error, "
-            "rank_at)", "(?, ?, 0, ?, '', ?)")
-        self.submitted = place(
-            "UPDATE messages SET dispatch_state = ?, channel = ?, remote_id = ?, "
-            "submitted_at = ?, route = ? WHERE id = ?")
-        self.insert_receipt = place(
-            "INSERT INTO receipts (message_id, channel, remote_id, code, status, error_code, "
-            "raw, done_at, received_at, phone, submitted_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        self.apply_receipt = place(
-            "UPDATE messages SET status = ?, error_code = ?, receipt_at = ?, "
-            # An unbilled receipt adds 0 and leaves charged_at as it is (an international
-            # message was billed at submit).
-            "dispatch_state = ?, charge = charge + ?, package_parts = package_parts + ?, "
-            "charged_at = COALESCE(?, charged_at) WHERE id = ? AND status = ?")
-        self.bill = place(
-            "UPDATE messages SET charge = ?, package_parts = ?, charged_at = ? WHERE id = ?")
-        self._postgres = postgres
-        self.place: Callable[[str], str] = place
-        self.lock = " FOR UPDATE" if postgres else ""
-
-    def targets(self, channel: str, remote_ids: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
-        """Statement and parameters finding the messages of some remote ids of a channel,
-        with what applying a receipt and billing need (`Target`). On PostgreSQL the rows are
-        locked, in id order: a second stage applying a duplicate of the same receipt waits,
-        then sees the message no longer waiting, so it is never billed twice."""
-        # `remote_id <> ''` lets both databases use the partial index of submitted messages.
-        head = ("SELECT id, remote_id, status, account_id, phone, segments, part_price, "
-                "sign_name, template_code, template_type, biz_id, out_id, created_at, "
-                "channel FROM messages WHERE remote_id <> '' AND channel = ")
-        if self._postgres:
-            return (head + "$1 AND remote_id = ANY($2) ORDER BY id FOR UPDATE",
-                    (channel, list(remote_ids)))
-        marks = ", ".join("?" * len(remote_ids))
-        return head + f"? AND remote_id IN ({marks})", (channel, *remote_ids)
-
-
-@cache
-def _hot_sql(postgres: bool) -> _HotSql:
-    return _HotSql(postgres)
-
-
-def insert_rows(conn: Connection, postgres: bool, head: str, row: str,
-                rows: Sequence[tuple[Any, ...]]) -> None:
-    """`head VALUES row` for each of `rows` (`?` placeholders).
-
-    PostgreSQL: one executemany, which asyncpg sends as one pipeline. SQLite: many rows per
-    statement, in chunks of 64, 16, 4 and 1 rows, so a handful of statement shapes, each
-    prepared once. The sqlite3 module lets go of the GIL while it steps a statement and
-    needs it back afterwards; with a row per step, the writer thread waited for the event
-    loop's thread at every row (a 1000-row commit took 15 ms alone and up to 250 ms while
-    the loop was busy on the other core; docs/architecture.md).
-    """
-    if not rows:
-        return
-    if postgres:
-        conn.exec_driver_sql(_values(head, row, 1, postgres=True), list(rows))
-        return
-    # The driver's own cursor, inside the transaction the connection began: SQLAlchemy's
-    # `exec_driver_sql` adds ~4 µs per statement, and there are a dozen per commit.
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        start, total = 0, len(rows)
-        for size in _ROW_CHUNKS:
-            while total - start >= size:
-                cursor.execute(_values(head, row, size),
-                               tuple(chain.from_iterable(rows[start:start + size])))
-                start += size
-    finally:
-        cursor.close()
-
-
-_ROW_CHUNKS = (64, 16, 4, 1)
-
-
-@cache
-def _values(head: str, row: str, count: int, postgres: bool = False) -> str:
-    sql = f"{head} VALUES {', '.join([row] * count)}"
-    return _dollar_placeholders(sql) if postgres else sql
-
-
-def _sqlite_text(value: datetime) -> str:
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-def _sqlite_time(value: str) -> datetime:
-    return datetime.fromisoformat(value).replace(tzinfo=UTC)
-
-
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC)
-
-
-def _naive_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
-def _dollar_placeholders(sql: str) -> str:
-    parts = sql.split("?")
-    return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], 1)) + parts[-1]
-
-
-def _message(row: Row[Any]) -> Message:
-    return Message(
-        id=MessageId(row.id), biz_id=BizId(row.biz_id), account_id=AccountId(row.account_id),
-        phone=PhoneNumber(row.phone), sign_name=row.sign_name,
-        template_code=TemplateCode(row.template_code),
-        template_type=TemplateType(row.template_type), content=row.content,
-        segments=row.segments, status=MessageStatus(row.status), error_code=row.error_code,
-        out_id=row.out_id, created_at=row.created_at,
-        dispatch_state=DispatchState(row.dispatch_state), channel=row.channel,
-        remote_id=row.remote_id, submitted_at=row.submitted_at, receipt_at=row.receipt_at,
-        reason=row.reason, part_price=row.part_price, charge=row.charge,
-        package_parts=row.package_parts, charged_at=row.charged_at, route=row.route)
+OptOutRule = Callable[[Uplink, UplinkOwner], OptOut | None]
+"""Which opt-out, if any, an uplink asks of the owner it replied to."""
 
 
 def _dead_letter(row: Row[Any]) -> DeadLetter:
     return DeadLetter(row.id, row.stage, row.payload, row.error, row.created_at, row.replayed_at)
 
 
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> list[Sequence[Any]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
-
-
-def _claim(conn: Connection, sql: _HotSql, now: datetime, limit: int,
+def _claim(conn: Connection, sql: HotSql, now: datetime, limit: int,
            until: datetime) -> tuple[list[Claim], list[MessageId]]:
     """The claim transaction of `MessagesMixin.claim_dispatch`."""
     at = sql.ts(now)
@@ -267,15 +90,15 @@ def _claim(conn: Connection, sql: _HotSql, now: datetime, limit: int,
     changes: list[Transition] = []
     finished: list[tuple[int]] = []
     for item in items:
-        state = item[15]
+        state = item[sql.CLAIM_STATE]
         if state == DispatchState.QUEUED.value:
             offset = sql.read_ts(item[-1]) - sql.read_ts(item[-2])  # rank_at - available_at
-            claims.append(Claim(item[0], item[1], _claimed_message(item, sql.read_ts),
-                                offset))
+            message = read_message(item[sql.CLAIM_MESSAGE], sql.read_ts)
+            claims.append(Claim(item[0], item[1], message, offset))
             continue
         if state == DispatchState.SUBMITTING.value:
             interrupted.append(item[2])
-            m = _claimed_message(item, sql.read_ts)
+            m = read_message(item[sql.CLAIM_MESSAGE], sql.read_ts)
             if not m.status.final:
                 changes.append(Transition(subject_of(m), m.status.value,
                                           MessageStatus.UNKNOWN.value, "", now))
@@ -323,7 +146,7 @@ def _page(conn: Connection, conditions: Sequence[Any], order: Sequence[Any], off
                 or 0)
     rows = conn.execute(select(messages).where(*conditions).order_by(*order).offset(offset)
                         .limit(limit)).all() if total else []
-    return total, [_message(r) for r in rows]
+    return total, [message_of_row(r) for r in rows]
 
 
 def _match_late(conn: Connection, limit: int, now: datetime) -> int:
@@ -334,7 +157,7 @@ def _match_late(conn: Connection, limit: int, now: datetime) -> int:
                            .order_by(receipts.c.id).limit(limit)).all()
     if not pending:
         return 0
-    sql = _hot_sql(conn.dialect.name == "postgresql")
+    sql = hot_sql(conn.dialect.name == "postgresql")
     targets = _find_targets(conn, pending)
     matched = [(r, targets[(r.channel, r.remote_id)]) for r in pending
                if (r.channel, r.remote_id) in targets]
@@ -342,12 +165,12 @@ def _match_late(conn: Connection, limit: int, now: datetime) -> int:
         conn.execute(update(receipts).where(receipts.c.id == bindparam("b_rid"))
                      .values(message_id=bindparam("b_id")),
                      [{"b_rid": r.id, "b_id": t.id} for r, t in matched])
-        _settle(conn, sql, [(_STATUSES[r.status], r.error_code, sql.ts(r.done_at), t,
+        settle(conn, sql, [(STATUSES[r.status], r.error_code, sql.ts(r.done_at), t,
                              r.done_at) for r, t in matched], now)
     return len(matched)
 
 
-def _bill_at_submit(conn: Connection, sql: _HotSql, sent: Sequence[Message],
+def _bill_at_submit(conn: Connection, sql: HotSql, sent: Sequence[Message],
                     now: datetime) -> None:
     """Bill international messages the channel accepted, in the transaction recording the
     acceptance; a message already billed (an outcome recorded twice) is skipped."""
@@ -356,45 +179,31 @@ def _bill_at_submit(conn: Connection, sql: _HotSql, sent: Sequence[Message],
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
     unbilled = set(conn.execute(query).scalars())
-    bills = billing.allocate(conn, [billing.Billable(m.id, m.account_id, m.segments,
-                                                     m.part_price)
-                                    for m in sent if m.id in unbilled], now)
+    bills = billing.allocate(conn, [m for m in sent if m.id in unbilled], now)
     if bills:
         at = sql.ts(now)
         conn.exec_driver_sql(sql.bill, [(b.charge, b.package_parts, at, message_id)
                                         for message_id, b in bills.items()])
 
 
-class Target(NamedTuple):
-    """A message a receipt is for, as `_HotSql.targets` reads it: what applying the receipt
-    and billing need, and the report subject of its status change (so that no second read
-    of the same rows is needed)."""
-
-    id: int
-    remote_id: str
-    status: str
-    account_id: int
-    phone: str
-    segments: int
-    part_price: int
-    sign_name: str
-    template_code: str
-    template_type: str
-    biz_id: str
-    out_id: str
-    created_at: Any
-    """As the driver returns it (`_HotSql.read_ts` reads it)."""
-    channel: str
-
-    def subject(self, read_ts: Callable[[Any], datetime]) -> reports.Subject:
-        return reports.Subject(self.id, self.account_id, self.phone, self.sign_name,
-                               self.template_code, self.template_type, self.segments,
-                               self.biz_id, self.out_id, read_ts(self.created_at),
-                               self.channel)
+def targets_query(sql: HotSql, channel: str,
+                  remote_ids: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
+    """Statement and parameters finding the messages of some remote ids of a channel, as
+    `Subject`s (`SUBJECT_COLUMNS`). On PostgreSQL the rows are locked, in id order: a
+    second stage applying a duplicate of the same receipt waits, then sees the message no
+    longer waiting, so it is never billed twice."""
+    # `remote_id <> ''` lets both databases use the partial index of submitted messages.
+    head = (f"SELECT {SUBJECT_COLUMNS} FROM messages "
+            "WHERE remote_id <> '' AND channel = ")
+    if sql.postgres:
+        return (head + "$1 AND remote_id = ANY($2) ORDER BY id FOR UPDATE",
+                (channel, list(remote_ids)))
+    marks = ", ".join("?" * len(remote_ids))
+    return head + f"? AND remote_id IN ({marks})", (channel, *remote_ids)
 
 
-def _settle(conn: Connection, sql: _HotSql,
-            items: Sequence[tuple[MessageStatus, str, Any, Target, datetime]],
+def settle(conn: Connection, sql: HotSql,
+            items: Sequence[tuple[MessageStatus, str, Any, Subject, datetime]],
             now: datetime, settles: MessageStatus = MessageStatus.WAITING) -> None:
     """Apply receipts (status, error code, done-at as the driver wants it, target, done-at)
     to the messages still waiting (or in the status `settles`), the first receipt of each
@@ -409,13 +218,12 @@ def _settle(conn: Connection, sql: _HotSql,
         if target.status != settles.value or target.id in seen:
             continue
         seen.add(target.id)
-        changes.append(Transition(target.subject(sql.read_ts), target.status, status.value,
+        changes.append(Transition(target, target.status, status.value,
                                   error_code, when))
         applied.append([status.value, error_code, done_at, DispatchState.DONE.value, 0, 0,
                         None, target.id, settles.value])
         if status is MessageStatus.SUCCESS and target.phone.startswith(billing.DOMESTIC_PREFIX):
-            billable.append(billing.Billable(target.id, target.account_id, target.segments,
-                                             target.part_price))
+            billable.append(target)
     bills = billing.allocate(conn, billable, now)
     if bills:
         charged_at = sql.ts(now)
@@ -428,17 +236,19 @@ def _settle(conn: Connection, sql: _HotSql,
     reports.record(conn, sql, changes, now)
 
 
-def _find_targets(conn: Connection, items: Sequence[Any]) -> dict[tuple[str, str], Target]:
+def _find_targets(conn: Connection, items: Sequence[Any]) -> dict[tuple[str, str], Subject]:
     """Messages by (channel, remote id) of receipts (anything with those attributes)."""
-    sql = _hot_sql(conn.dialect.name == "postgresql")
+    sql = hot_sql(conn.dialect.name == "postgresql")
     by_channel: dict[str, list[str]] = {}
     for item in items:
         by_channel.setdefault(item.channel, []).append(item.remote_id)
-    found: dict[tuple[str, str], Target] = {}
+    found: dict[tuple[str, str], Subject] = {}
     for channel, remote_ids in by_channel.items():
-        for chunk in _chunks(remote_ids):
-            rows = conn.exec_driver_sql(*sql.targets(channel, chunk))
-            found.update({(channel, row[1]): Target(*row) for row in rows})
+        for chunk in chunks(remote_ids):
+            rows = conn.exec_driver_sql(*targets_query(sql, channel, chunk))
+            for row in rows:
+                target = subject_row(row, sql.read_ts)
+                found[channel, target.remote_id] = target
     return found
 
 
@@ -504,15 +314,12 @@ class MessagesMixin:
 
     def _accept_rows(self, conn: Connection, batch: Sequence[Message | SignatureNonce],
                      also: Callable[[Connection], None] | None = None) -> None:
-        sql = _hot_sql(self.is_postgres)
+        sql = hot_sql(self.is_postgres)
         accepted = [m for m in batch if isinstance(m, Message)]
         # Requests of one commit share few instants: convert each once.
         times = {at: sql.ts(at) for at in {m.created_at for m in accepted}}
         queued_state = DispatchState.QUEUED
-        rows = [(m.id, m.biz_id, m.account_id, m.phone, m.sign_name, m.template_code,
-                 _VALUES[m.template_type], m.content, m.segments, _VALUES[m.status],
-                 m.error_code, m.reason, m.out_id, _VALUES[m.dispatch_state],
-                 times[m.created_at], m.part_price) for m in accepted]
+        rows = [message_row(m, sql.ts, times) for m in accepted]
         queued = [(DISPATCH, m.id, times[m.created_at], sql.ts(m.created_at + offset))
                   for m, offset in self._rank_offsets(accepted)
                   if m.dispatch_state is queued_state]
@@ -542,14 +349,14 @@ class MessagesMixin:
         async with self._read() as conn:
             row = (await conn.execute(select(messages).where(
                 messages.c.id == message_id, messages.c.account_id == account_id))).first()
-        return _message(row) if row else None
+        return message_of_row(row) if row else None
 
     async def messages_by_biz(self, account_id: AccountId, biz_id: str) -> list[Message]:
         async with self._read() as conn:
             rows = (await conn.execute(select(messages).where(
                 messages.c.biz_id == biz_id, messages.c.account_id == account_id)
                 .order_by(messages.c.id))).all()
-        return [_message(r) for r in rows]
+        return [message_of_row(r) for r in rows]
 
     async def biz_page(self, account_id: AccountId, biz_id: str, offset: int,
                        limit: int) -> tuple[int, list[Message]]:
@@ -612,13 +419,13 @@ class MessagesMixin:
 
         Returns the claims and the ids of interrupted messages resolved to unknown.
         """
-        return await self._transaction(_claim, _hot_sql(self.is_postgres), now, limit,
+        return await self._transaction(_claim, hot_sql(self.is_postgres), now, limit,
                                        now + lease)
 
     async def finish_submits(self, outcomes: Sequence[SubmitOutcome], now: datetime) -> None:
         accepted: list[tuple[Any, ...]] = []
         rejected, retry, dead, unknown = [], [], [], []
-        sql = _hot_sql(self.is_postgres)
+        sql = hot_sql(self.is_postgres)
         at = sql.ts(now)
         for o in outcomes:
             m, r = o.claim.message, o.result
@@ -697,12 +504,12 @@ class MessagesMixin:
         A receipt whose message is not known yet (it can overtake the submit's own commit)
         is stored unmatched and applied later by `match_late_receipts`.
         """
-        sql = _hot_sql(self.is_postgres)
+        sql = hot_sql(self.is_postgres)
         received = sql.ts(now)
         def transaction(conn: Connection) -> int:
             targets = _find_targets(conn, [u.receipt for u in updates])
             rows: list[tuple[Any, ...]] = []
-            matched: list[tuple[MessageStatus, str, Any, Target, datetime]] = []
+            matched: list[tuple[MessageStatus, str, Any, Subject, datetime]] = []
             times: dict[datetime | None, Any] = {None: None}
             for u in updates:
                 r = u.receipt
@@ -719,7 +526,7 @@ class MessagesMixin:
                 if target is not None:
                     matched.append((u.status, u.error_code, done_at, target, r.done_at))
             conn.exec_driver_sql(sql.insert_receipt, rows)
-            _settle(conn, sql, matched, now)
+            settle(conn, sql, matched, now)
             return len(matched)
 
         return await self._transaction(transaction)
@@ -729,11 +536,12 @@ class MessagesMixin:
         return await self._transaction(_match_late, limit, now or datetime.now(UTC))
 
     async def store_uplinks(self, items: Sequence[Uplink], now: datetime | None = None,
-                            opt_outs: Sequence[bool] = ()) -> None:
+                            opt_out: OptOutRule | None = None) -> None:
         """Store uplinks, each attributed to an account and signature, with their SmsUp push
-        items; `opt_outs[i]` says uplink i asks to stop promotions (`R`): its number goes on
-        that signature's opt-out list in the same transaction (docs/channels.md)."""
-        sql = _hot_sql(self.is_postgres)
+        items. `opt_out` is the receipt stage's rule (receipts/uplinks.py): asked of each
+        uplink that found its owner, it answers the opt-out the reply asks for, if any,
+        which the store writes in the same transaction (docs/channels.md)."""
+        sql = hot_sql(self.is_postgres)
 
         def transaction(conn: Connection) -> None:
             owners = reports.uplink_owners(conn, sql, items)
@@ -741,13 +549,11 @@ class MessagesMixin:
             for n, u in enumerate(items):
                 owner = reports.store_uplink(conn, sql, owners.get(n), u,
                                              now or u.received_at)
-                if owner is not None and n < len(opt_outs) and opt_outs[n]:
-                    stops.append(OptOut(AccountId(owner.account_id), owner.sign_name,
-                                        PhoneNumber(owner.phone),
-                                        f"uplink {u.content.strip()!r} ({owner.how})",
-                                        u.received_at))
+                decided = opt_out(u, owner) if owner is not None and opt_out else None
+                if decided is not None:
+                    stops.append(decided)
             if stops:
-                _add_opt_outs(conn, stops)
+                insert_opt_outs(conn, stops)
 
         await self._transaction(transaction)
 

@@ -38,7 +38,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from yizhan.storage.messages import _dollar_placeholders, _naive_utc, _sqlite_text, insert_rows
+from yizhan.storage.sql import dollar_placeholders, insert_rows, naive_utc, sqlite_text
 from yizhan.storage.tables import nonce_log, nonces
 
 NONCE_WINDOW = timedelta(minutes=30)
@@ -170,7 +170,7 @@ class NoncesMixin:
         self._log_nonces(conn, self.nonce_window.take_unsaved())
 
     def _log_nonces(self, conn: Connection, rows: Sequence[tuple[Pair, datetime]]) -> None:
-        text = _naive_utc if self.is_postgres else _sqlite_text
+        text = naive_utc if self.is_postgres else sqlite_text
         insert_rows(conn, self.is_postgres,
                     "INSERT INTO nonce_log (access_key_id, nonce, seen_at)", "(?, ?, ?)",
                     [(key_id, nonce, text(at)) for (key_id, nonce), at in rows])
@@ -189,12 +189,12 @@ class NoncesMixin:
         if purge:
             conn.execute(delete(nonces).where(nonces.c.seen_at < now - NONCE_WINDOW))
         # One statement per batch: the rows the insert did not skip are the new nonces.
-        seen_at = _naive_utc(now) if self.is_postgres else _sqlite_text(now)
+        seen_at = naive_utc(now) if self.is_postgres else sqlite_text(now)
         sql = ("INSERT INTO nonces (access_key_id, nonce, seen_at) VALUES "
                + ", ".join(["(?, ?, ?)"] * len(unique))
                + " ON CONFLICT DO NOTHING RETURNING access_key_id, nonce")
         if self.is_postgres:
-            sql = _dollar_placeholders(sql)
+            sql = dollar_placeholders(sql)
         params = tuple(value for key_id, nonce in unique for value in (key_id, nonce, seen_at))
         return {(row[0], row[1]) for row in conn.exec_driver_sql(sql, params).all()}
 

@@ -20,10 +20,9 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from yizhan.domain.push import PushClaim, PushEndpoints, PushRetry, QueueItem
-from yizhan.storage.messages import _hot_sql
-from yizhan.storage.reports import TOPIC_COLUMN
 from yizhan.storage.sealed import row_label
 from yizhan.storage.sealing import Sealer
+from yizhan.storage.sql import hot_sql
 from yizhan.storage.tables import dead_letters, push_endpoints, push_items
 
 PUSH = "push"
@@ -126,7 +125,7 @@ class PushMixin:
 
 def _claim_pushes(conn: Connection, now: datetime, limit: int,
                   until: datetime) -> list[PushClaim]:
-    sql = _hot_sql(conn.dialect.name == "postgresql")
+    sql = hot_sql(conn.dialect.name == "postgresql")
     at = sql.ts(now)
     rows = conn.exec_driver_sql(sql.place(
         f"SELECT i.id, i.account_id, i.topic, i.message_id, i.payload, i.attempts, "
@@ -144,7 +143,7 @@ def _claim_pushes(conn: Connection, now: datetime, limit: int,
 
 def _finish_pushes(conn: Connection, delivered: Sequence[int], retry: Sequence[PushRetry],
                    dead: Sequence[tuple[PushClaim, str]], now: datetime) -> None:
-    sql = _hot_sql(conn.dialect.name == "postgresql")
+    sql = hot_sql(conn.dialect.name == "postgresql")
     gone = [(i,) for i in delivered] + [(c.id,) for c, _ in dead]
     if gone:
         conn.exec_driver_sql(sql.place("DELETE FROM push_items WHERE id = ?"), gone)
@@ -164,7 +163,7 @@ def _finish_pushes(conn: Connection, delivered: Sequence[int], retry: Sequence[P
 
 def _receive(conn: Connection, account_id: int, topic: str, now: datetime, limit: int,
              until: datetime) -> list[QueueItem]:
-    sql = _hot_sql(conn.dialect.name == "postgresql")
+    sql = hot_sql(conn.dialect.name == "postgresql")
     at = sql.ts(now)
     rows = conn.exec_driver_sql(sql.place(
         f"SELECT i.id, i.topic, i.payload, i.attempts FROM push_items i "
@@ -178,4 +177,4 @@ def _receive(conn: Connection, account_id: int, topic: str, now: datetime, limit
     return [QueueItem(r[0], r[1], r[2], r[3] + 1, until) for r in rows]
 
 
-__all__ = ["TOPIC_COLUMN", "PushMixin"]
+__all__ = ["PushMixin"]

@@ -42,7 +42,7 @@ from yizhan.domain.rates import (
     entry_end,
     pack,
 )
-from yizhan.storage.messages import _dollar_placeholders
+from yizhan.storage.sql import dollar_placeholders
 from yizhan.storage.store import SqlStore
 
 PURGE_EVERY_MS = 60_000
@@ -79,7 +79,7 @@ class _Changes:
     def __init__(self, row: tuple[int, int, bytes] | None, purge_before: int | None,
                  postgres: bool) -> None:
         self.row, self.purge_before = row, purge_before
-        place = _dollar_placeholders if postgres else str
+        place = dollar_placeholders if postgres else str
         self._append = place(_APPEND)
         self._purge = tuple(place(q) for q in _PURGE)
 
@@ -108,7 +108,7 @@ class SqlRateCounter:
     async def open(cls, store: SqlStore, now_ms: int) -> SqlRateCounter:
         """Read back the windows still open at `now_ms`."""
         counter = cls(store)
-        place = _dollar_placeholders if store.is_postgres else str
+        place = dollar_placeholders if store.is_postgres else str
         state = counter._windows.state
         async with store._read() as conn:
             rows: list[Any] = list(await conn.exec_driver_sql(place(_LOAD_ROWS), (now_ms,)))

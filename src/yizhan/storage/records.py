@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from yizhan.domain.ids import first_id_at
 from yizhan.domain.model import AccountId, Message, MessageStatus
 from yizhan.storage import reports
-from yizhan.storage.messages import _hot_sql, _message
+from yizhan.storage.sql import hot_sql, message_of_row
 from yizhan.storage.tables import messages, receipts, uplinks
 
 R = TypeVar("R")
@@ -76,7 +76,7 @@ class RecordsMixin:
         async with self._read() as conn:
             rows = (await conn.execute(select(messages).where(*conditions)
                                        .order_by(messages.c.id).limit(limit))).all()
-        return [_message(r) for r in rows]
+        return [message_of_row(r) for r in rows]
 
 
 SWEEP = (f"SELECT {reports.SUBJECT_COLUMNS} FROM messages WHERE status = 'waiting' "
@@ -87,7 +87,7 @@ still waiting (`ix_messages_waiting_submitted`)."""
 
 
 def _sweep(conn: Connection, cutoff: datetime, now: datetime, limit: int, reason: str) -> int:
-    sql = _hot_sql(conn.dialect.name == "postgresql")
+    sql = hot_sql(conn.dialect.name == "postgresql")
     rows = conn.exec_driver_sql(sql.place(
         SWEEP + (" FOR UPDATE SKIP LOCKED" if sql.lock else "")), (sql.ts(cutoff), limit)).all()
     if not rows:
@@ -95,9 +95,12 @@ def _sweep(conn: Connection, cutoff: datetime, now: datetime, limit: int, reason
     conn.exec_driver_sql(sql.place(
         "UPDATE messages SET status = 'unknown', dispatch_state = 'done', reason = ? "
         "WHERE id = ? AND status = 'waiting'"), [(reason, r[0]) for r in rows])
+    # The sweeper's verdict is the platform's, not the channel's: its code is explained by
+    # the platform's table (no channel on the subject).
     reports.record(conn, sql, [
-        reports.Transition(reports.subject_row(r, sql.read_ts), MessageStatus.WAITING.value,
-                           MessageStatus.UNKNOWN.value, "", now) for r in rows], now)
+        reports.Transition(reports.subject_row(r, sql.read_ts)._replace(channel=""),
+                           MessageStatus.WAITING.value, MessageStatus.UNKNOWN.value, "", now)
+        for r in rows], now)
     return len(rows)
 
 

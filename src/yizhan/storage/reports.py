@@ -27,32 +27,24 @@ from typing import Any, NamedTuple, Protocol
 import orjson
 from sqlalchemy import Connection
 
-from yizhan.domain.carriers import carrier_label
+from yizhan.domain.carriers import carrier_label, item_form
 from yizhan.domain.events import Uplink
-from yizhan.domain.model import Message, MessageStatus
-from yizhan.domain.push import CHANNEL_KEY
+from yizhan.domain.model import AccountId, Message, MessageStatus, PhoneNumber, UplinkOwner
+from yizhan.domain.push import (
+    AUDIT_STATUS,
+    CHANNEL_KEY,
+    SMS_REPORT,
+    SMS_UP,
+    TOPIC_SETTING,
+)
 from yizhan.domain.timezone import china_text
-
-SMS_REPORT = "SmsReport"
-SMS_UP = "SmsUp"
-SIGN_REPORT = "SignSmsReport"
-TEMPLATE_REPORT = "TemplateSmsReport"
-TOPICS = (SMS_REPORT, SMS_UP, SIGN_REPORT, TEMPLATE_REPORT)
-TOPIC_COLUMN = {SMS_REPORT: "receipt_url", SMS_UP: "uplink_url", SIGN_REPORT: "review_url",
-                TEMPLATE_REPORT: "review_url"}
-"""Which setting of `push_endpoints` says where each topic goes."""
 
 _CHINA = timedelta(hours=8)  # Asia/Shanghai has had no daylight saving time since 1991
 _CHINA_SECONDS = 8 * 3600
 _COUNTERS = ("sent", "success", "failed", "unknown", "waiting", "billed_parts")
 _INDEX = {name: i for i, name in enumerate(_COUNTERS)}
-SUBJECT_COLUMNS = ("id, account_id, phone, sign_name, template_code, template_type, segments, "
-                   "biz_id, out_id, created_at, status")
-"""What `Subject` needs, in its order, plus the current status (for SELECTs)."""
-
-
 class Sql(Protocol):
-    """The dialect helpers of `messages._HotSql`."""
+    """The dialect helpers of `sql.HotSql`."""
 
     ts: Callable[[datetime], Any]
     read_ts: Callable[[Any], datetime]
@@ -60,6 +52,10 @@ class Sql(Protocol):
 
 
 class Subject(NamedTuple):
+    """A message as a change of its status concerns it: what the counters, the SmsReport
+    item and billing need, with its current status; read in one go (`SUBJECT_COLUMNS`) where
+    receipts find their messages, and made from the `Message` where the caller holds it."""
+
     id: int
     account_id: int
     phone: str
@@ -72,19 +68,33 @@ class Subject(NamedTuple):
     created_at: datetime
     channel: str = ""
     """The channel that reported the status, whose code table explains its code."""
+    status: str = ""
+    """The status before the change (a `MessageStatus` value)."""
+    remote_id: str = ""
+    part_price: int = 0
+
+
+SUBJECT_COLUMNS = ", ".join(Subject._fields)
+"""The columns of `messages` a `Subject` is read from, in its fields' order."""
+_CREATED = Subject._fields.index("created_at")
 
 
 def subject_of(m: Message) -> Subject:
-    return Subject(m.id, m.account_id, m.phone, m.sign_name, m.template_code,
-                   m.template_type.value, m.segments, m.biz_id, m.out_id, m.created_at,
-                   m.channel)
+    return Subject(id=m.id, account_id=m.account_id, phone=m.phone, sign_name=m.sign_name,
+                   template_code=m.template_code, template_type=m.template_type.value,
+                   segments=m.segments, biz_id=m.biz_id, out_id=m.out_id,
+                   created_at=m.created_at, channel=m.channel, status=m.status.value,
+                   remote_id=m.remote_id, part_price=m.part_price)
 
 
 def subject_row(row: Sequence[Any], read_ts: Callable[[Any], datetime]) -> Subject:
-    """A subject from a row of `SUBJECT_COLUMNS` (driver values)."""
-    created = row[9] if isinstance(row[9], datetime) and row[9].tzinfo else read_ts(row[9])
-    return Subject(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
-                   created)
+    """A subject from a row of `SUBJECT_COLUMNS` (driver values: its time read by
+    `read_ts` unless the driver gave an aware one)."""
+    values = list(row)
+    created = values[_CREATED]
+    if not (isinstance(created, datetime) and created.tzinfo):
+        values[_CREATED] = read_ts(created)
+    return Subject._make(values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +212,7 @@ def endpoints(conn: Connection, sql: Sql, account_ids: Iterable[int],
         return {}
     marks = ", ".join("?" * len(ids))
     rows = conn.exec_driver_sql(sql.place(
-        f"SELECT account_id, {TOPIC_COLUMN[topic]} FROM push_endpoints "
+        f"SELECT account_id, {TOPIC_SETTING[topic]} FROM push_endpoints "
         f"WHERE account_id IN ({marks})"), tuple(ids)).all()
     return {account_id: target for account_id, target in rows if target}
 
@@ -226,16 +236,12 @@ def report_item(t: Transition) -> dict[str, Any]:
     s = t.subject
     success = t.new == MessageStatus.SUCCESS.value
     code = t.error_code or ("DELIVERED" if success else "UNKNOWN")
-    phone = s.phone[3:] if s.phone.startswith("+86") else s.phone
-    return {"phone_number": phone, "send_time": china_text(s.created_at),
+    return {"phone_number": item_form(s.phone), "send_time": china_text(s.created_at),
             "report_time": china_text(t.at), "success": success, "err_code": code,
             "sms_size": str(s.segments), "biz_id": s.biz_id, "out_id": s.out_id,
             "sign_name": s.sign_name, "template_code": s.template_code,
             "message_id": str(s.id), "status": t.new,
             "idempotency_key": f"{s.id}-{t.new}", CHANNEL_KEY: s.channel}
-
-
-AUDIT_STATUS = {"approved": "AUDIT_STATE_PASS", "rejected": "AUDIT_STATE_NOT_PASS"}
 
 
 def report_review(conn: Connection, sql: Sql, account_id: int, topic: str,
@@ -256,17 +262,8 @@ UPLINK_ATTRIBUTION = timedelta(days=7)
 last sent to its number within this time (docs/channels.md "Uplinks")."""
 
 
-@dataclass(frozen=True, slots=True)
-class UplinkOwner:
-    account_id: int
-    sign_name: str
-    phone: str
-    how: str
-    """How the owner was found: "extension 12" or "last sender"."""
-
-
-def _number(phone: str) -> str:
-    return phone if phone.startswith("+") else "+86" + phone[-11:]
+def _number(phone: str) -> PhoneNumber:
+    return PhoneNumber(phone if phone.startswith("+") else "+86" + phone[-11:])
 
 
 def uplink_owners(conn: Connection, sql: Sql,
@@ -287,7 +284,8 @@ def uplink_owners(conn: Connection, sql: Sql,
         number = _number(u.phone)
         found = signatures.get(int(u.extension)) if u.extension.isdigit() else None
         if found is not None:
-            owners[n] = UplinkOwner(found[0], found[1], number, f"extension {u.extension}")
+            owners[n] = UplinkOwner(AccountId(found[0]), found[1], number,
+                                    f"extension {u.extension}")
             continue
         if accounts is None:  # the index on (account_id, phone, created_at) wants accounts
             accounts = [row[0] for row in conn.exec_driver_sql("SELECT id FROM accounts")]
@@ -299,7 +297,7 @@ def uplink_owners(conn: Connection, sql: Sql,
             "AND phone = ? AND created_at >= ? ORDER BY created_at DESC, id DESC LIMIT 1"),
             (*accounts, number, sql.ts(u.received_at - UPLINK_ATTRIBUTION))).first()
         if last is not None:
-            owners[n] = UplinkOwner(last[0], last[1], number, "last sender")
+            owners[n] = UplinkOwner(AccountId(last[0]), last[1], number, "last sender")
     return owners
 
 
@@ -316,7 +314,7 @@ def store_uplink(conn: Connection, sql: Sql, owner: UplinkOwner | None, uplink: 
     if owner is None or not endpoints(conn, sql, [owner.account_id], SMS_UP):
         return owner
     enqueue(conn, sql, [(owner.account_id, SMS_UP, None, {
-        "phone_number": number[3:] if number.startswith("+86") else number,
+        "phone_number": item_form(number),
         "send_time": china_text(uplink.received_at), "content": uplink.content,
         "sign_name": owner.sign_name, "dest_code": uplink.dest_code,
         "sequence_id": uplink_id, "idempotency_key": f"up-{uplink_id}"})], now)

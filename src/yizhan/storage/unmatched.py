@@ -29,7 +29,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from yizhan.domain.model import MessageStatus
 from yizhan.domain.ports import SettledReceipts, UnmatchedReceipt
 from yizhan.domain.remote_ids import alternates
-from yizhan.storage.messages import Target, _chunks, _hot_sql, _HotSql, _settle
+from yizhan.storage.messages import settle, targets_query
+from yizhan.storage.reports import SUBJECT_COLUMNS, Subject, subject_row
+from yizhan.storage.sql import HotSql, chunks, hot_sql
 from yizhan.storage.tables import UNANSWERED, messages, receipts
 
 SUBMIT_SLACK = timedelta(minutes=2)
@@ -42,19 +44,20 @@ def _unmatched(row: Row[Any]) -> UnmatchedReceipt:
                             row.submitted_at, row.received_at, row.raw)
 
 
-def _other_base(conn: Connection, sql: _HotSql, rows: Sequence[Row[Any]]
-                ) -> dict[int, Target]:
+def _other_base(conn: Connection, sql: HotSql, rows: Sequence[Row[Any]]
+                ) -> dict[int, Subject]:
     """Receipt id -> the one message its id in the other base names."""
     spellings = {row.id: alternates(row.remote_id) for row in rows}
     wanted: dict[str, set[str]] = {}
     for row in rows:
         wanted.setdefault(row.channel, set()).update(spellings[row.id])
-    found: dict[tuple[str, str], Target] = {}
+    found: dict[tuple[str, str], Subject] = {}
     for channel, ids in wanted.items():
-        for chunk in _chunks(sorted(ids)):
-            found.update({(channel, t[1]): Target(*t)
-                          for t in conn.exec_driver_sql(*sql.targets(channel, chunk))})
-    matched: dict[int, Target] = {}
+        for chunk in chunks(sorted(ids)):
+            for t in conn.exec_driver_sql(*targets_query(sql, channel, chunk)):
+                target = subject_row(t, sql.read_ts)
+                found[channel, target.remote_id] = target
+    matched: dict[int, Subject] = {}
     for row in rows:
         # A receipt that names its handset must name the message's: an id of a few digits
         # is a valid id in both bases, and the other spelling may be another message's (a
@@ -67,15 +70,15 @@ def _other_base(conn: Connection, sql: _HotSql, rows: Sequence[Row[Any]]
     return matched
 
 
-def _lost_answers(conn: Connection, sql: _HotSql, rows: Sequence[Row[Any]]
-                  ) -> dict[int, Target]:
+def _lost_answers(conn: Connection, sql: HotSql, rows: Sequence[Row[Any]]
+                  ) -> dict[int, Subject]:
     """Receipt id -> the one message left unknown by a lost submit answer that its handset
     and submit date name."""
-    matched: dict[int, Target] = {}
-    taken: dict[int, tuple[str, Target]] = {}
-    # Driver SQL, as `_HotSql.targets` reads a `Target` (times as the driver returns them).
+    matched: dict[int, Subject] = {}
+    taken: dict[int, tuple[str, Subject]] = {}
+    # Driver SQL, as `targets_query` reads a `Subject`.
     query = sql.place(
-        f"SELECT {', '.join(Target._fields)} FROM messages WHERE channel = ? AND phone = ? "
+        f"SELECT {SUBJECT_COLUMNS} FROM messages WHERE channel = ? AND phone = ? "
         f"AND {UNANSWERED} AND submitted_at >= ? AND submitted_at <= ? LIMIT 2")
     for row in rows:
         if not row.phone or row.submitted_at is None:
@@ -84,7 +87,7 @@ def _lost_answers(conn: Connection, sql: _HotSql, rows: Sequence[Row[Any]]
             row.channel, row.phone, sql.ts(row.submitted_at - SUBMIT_SLACK),
             sql.ts(row.submitted_at + SUBMIT_SLACK))).all()
         if len(found) == 1:
-            target = Target(*found[0])
+            target = subject_row(found[0], sql.read_ts)
             # a duplicate of the receipt that named it goes with it; another id does not
             if all(remote == row.remote_id for remote, t in taken.values()
                    if t.id == target.id):
@@ -101,7 +104,7 @@ def _settle_unmatched(conn: Connection, cutoff: datetime, now: datetime,
         receipts.c.received_at < cutoff).order_by(receipts.c.id).limit(limit)).all()
     if not rows:
         return SettledReceipts(0, 0, [])
-    sql = _hot_sql(conn.dialect.name == "postgresql")
+    sql = hot_sql(conn.dialect.name == "postgresql")
     by_id = _other_base(conn, sql, rows)
     by_handset = _lost_answers(conn, sql, [r for r in rows if r.id not in by_id])
     for found, settles in ((by_id, MessageStatus.WAITING), (by_handset, MessageStatus.UNKNOWN)):
@@ -111,7 +114,7 @@ def _settle_unmatched(conn: Connection, cutoff: datetime, now: datetime,
         conn.execute(update(receipts).where(receipts.c.id == bindparam("b_rid"))
                      .values(message_id=bindparam("b_id")),
                      [{"b_rid": r.id, "b_id": found[r.id].id} for r in items])
-        _settle(conn, sql, [(MessageStatus(r.status), r.error_code, sql.ts(r.done_at),
+        settle(conn, sql, [(MessageStatus(r.status), r.error_code, sql.ts(r.done_at),
                              found[r.id], r.done_at) for r in items], now, settles)
     if by_handset:  # the message now has the id its carrier gave it
         conn.execute(update(messages).where(messages.c.id == bindparam("b_id"))

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
-from yizhan.domain.push import CHANNEL_KEY
+from yizhan.domain.push import CHANNEL_KEY, SMS_REPORT
 
 DELIVERED_TEXT = "用户接收成功"
 
@@ -23,7 +23,7 @@ DELIVERED_TEXT = "用户接收成功"
 def render(topic: str, payload: str, book: CodeBook = PLATFORM_BOOK) -> dict[str, Any]:
     item: dict[str, Any] = orjson.loads(payload)
     channel = item.pop(CHANNEL_KEY, "")
-    if topic == "SmsReport" and "err_code" in item:
+    if topic == SMS_REPORT and "err_code" in item:
         item["err_msg"] = err_msg(bool(item.get("success")), item["err_code"], channel, book)
     return item
 

@@ -19,13 +19,10 @@ from typing import Any, Protocol
 from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.errors import Refusal
 from yizhan.domain.ports import Clock
-from yizhan.domain.push import QUEUE, PushEndpoints, QueueItem
+from yizhan.domain.push import QUEUE, TOPIC_SETTING, TOPICS, PushEndpoints, QueueItem
 from yizhan.webhooks.destinations import PushNetworks
 from yizhan.webhooks.items import render
 
-TOPICS = ("SmsReport", "SmsUp", "SignSmsReport", "TemplateSmsReport")
-_TARGET = {"SmsReport": "receipt_url", "SmsUp": "uplink_url", "SignSmsReport": "review_url",
-           "TemplateSmsReport": "review_url"}
 POLL_SECONDS = 0.2
 MAX_ITEMS = 100
 
@@ -53,7 +50,7 @@ async def receive(store: QueueStore, clock: Clock, account_id: int, topic: str,
     if not 1 <= max_items <= MAX_ITEMS:
         return Refusal("InvalidParameter", f"at most {MAX_ITEMS} items per receive")
     endpoints = await store.push_endpoints(account_id)
-    if endpoints is None or getattr(endpoints, _TARGET[topic]) != QUEUE:
+    if endpoints is None or getattr(endpoints, TOPIC_SETTING[topic]) != QUEUE:
         return Refusal("QueueNotEnabled", topic)
     deadline = time.monotonic() + wait
     while True:

@@ -10,7 +10,6 @@ out of range or malformed is `isv.INVALID_PARAMETERS` (HTTP 200), as Alibaba ans
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -19,6 +18,7 @@ import orjson
 from yizhan.api.services import ApiServices
 from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.errors import Lang, Refusal
+from yizhan.domain.frozen import per_request
 from yizhan.domain.ids import is_biz_id
 from yizhan.domain.model import (
     Account,
@@ -39,7 +39,7 @@ from yizhan.webhooks import queue
 QUERY_DAYS = 30
 
 
-@dataclass(slots=True)  # per request: see `yizhan.api.aliyun.signing`
+@per_request
 class ActionContext:
     account: Account
     params: dict[str, str]

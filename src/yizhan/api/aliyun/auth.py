@@ -17,13 +17,13 @@ import asyncio
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Protocol
 
 from yizhan.api.aliyun import signing
 from yizhan.domain.errors import Refusal
+from yizhan.domain.frozen import per_request
 from yizhan.domain.model import AccessKey, Account, KeyStatus
 from yizhan.domain.ports import Clock
 from yizhan.runtime.batching import Batcher
@@ -116,14 +116,14 @@ class BatchedNonces:
         return results
 
 
-@dataclass(slots=True)  # per request: see `yizhan.api.aliyun.signing`
+@per_request
 class Authenticated:
     account: Account
     key: AccessKey
     nonce: str
 
 
-@dataclass(slots=True)  # per request: see `yizhan.api.aliyun.signing`
+@per_request
 class SignatureMismatch:
     """The refusal for a wrong signature carries the server's string to sign (SPEC §3.4)."""
 

@@ -9,7 +9,6 @@ problems keep their registry status (docs/aliyun.md "Answers").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -31,12 +30,13 @@ from yizhan.api.errors import language_of, log_unexpected, request_id
 from yizhan.api.querystring import NOT_UTF8, NUL
 from yizhan.api.services import ApiServices, services_of
 from yizhan.domain.errors import Lang, Refusal
+from yizhan.domain.frozen import per_request
 
 VERSION = "2017-05-25"
 JSON_UTF8 = "application/json;charset=utf-8"
 
 
-@dataclass(slots=True)  # per request: see `yizhan.api.aliyun.signing`
+@per_request
 class Reply:
     """An answer of the endpoint, before any web framework sees it."""
 
