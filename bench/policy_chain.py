@@ -5,9 +5,10 @@ Run from the repository root:
     .venv/bin/python bench/policy_chain.py [--keywords 2000] [--seconds 1] [--rounds 5]
 
 One evaluation is what intake does for a single-number SendSms once its lookups are loaded
-(cached): build the `SendContext`, run `REQUEST_CHAIN` (account, number count and format,
-signature and template state, scene, opt-out, rendering of `${code}`) and `NUMBER_CHAIN`
-(segment, country rules, promotion hours, keyword filter). The platform keyword list holds
+(cached): build the `SendContext`, run the request rules of `chain.DEFAULT` (account, number
+count and format, signature and template state, scene, opt-out, rendering of `${code}`) and
+its number rules (segment, country rules, promotion hours, keyword filter), which leave the
+number's trail. The platform keyword list holds
 `--keywords` synthetic keywords compiled once, as the cache keeps it. The empty chain builds
 the same context and runs no check, so the difference is the cost of the rules. Each figure
 is the best of `--rounds` rounds of `--seconds` seconds.
@@ -32,8 +33,8 @@ from yizhan.domain.model import (
     TemplateCode,
     TemplateType,
 )
-from yizhan.policy import chain
-from yizhan.policy.chain import Recipient, SendContext
+from yizhan.policy import chain, trail
+from yizhan.policy.chain import Chain, Recipient, SendContext
 from yizhan.policy.content_filter import KeywordMatcher
 from yizhan.seed import DEMO_TEMPLATES
 
@@ -62,16 +63,15 @@ def synthetic_keywords(count: int) -> list[str]:
     return [w for w in words if w not in text]
 
 
-def evaluation(matchers: tuple[KeywordMatcher, ...],
-               request_chain: tuple[tuple[str, chain.Check], ...],
-               number_chain: tuple[tuple[str, chain.NumberCheck], ...]) -> Callable[[], None]:
+def evaluation(matchers: tuple[KeywordMatcher, ...], policy: Chain) -> Callable[[], None]:
     def once() -> None:
         ctx = SendContext(ACCOUNT, TEMPLATE.code, list(RECIPIENTS), 1000, now=NOW,
                           keywords=matchers)
         ctx.signatures["驿站"] = SIGNATURE
         ctx.template = TEMPLATE
-        refusal = chain.run(ctx, request_chain)
-        chain.run_numbers(ctx, number_chain)
+        refusal = (policy.run_request(ctx, looked_up=False)
+                   or policy.run_request(ctx, looked_up=True))
+        policy.run_numbers(ctx)
         assert refusal is None and not any(ctx.refusals)
     return once
 
@@ -96,10 +96,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     matchers = (KeywordMatcher(synthetic_keywords(args.keywords), "platform"),)
-    full = evaluation(matchers, chain.REQUEST_CHAIN, chain.NUMBER_CHAIN)
+    full = evaluation(matchers, chain.DEFAULT)
     full()  # warm the template caches
-    no_keywords = evaluation((), chain.REQUEST_CHAIN, chain.NUMBER_CHAIN)
-    empty = evaluation(matchers, (), ())
+    no_keywords = evaluation((), chain.DEFAULT)
+    empty = evaluation(matchers, Chain(trail.AD_HOC, (), ()))
     rows = [("empty chain (context only)", rate(empty, args.seconds, args.rounds)),
             ("full chain, no keyword list", rate(no_keywords, args.seconds, args.rounds)),
             (f"full chain, {args.keywords} platform keywords",

@@ -197,6 +197,9 @@ class Message(NamedTuple):
     route: str = ""
     """Why the message went to its channel: the router's decision (route, channel, channels
     skipped and why)."""
+    policy_trail: str | None = None
+    """The verdict of every policy rule for this number, encoded (`policy/trail.py`); None
+    for messages accepted before trails were kept."""
 
 
 @dataclass(frozen=True, slots=True)

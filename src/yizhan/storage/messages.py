@@ -130,8 +130,8 @@ class _HotSql:
         self.insert_message = (
             "INSERT INTO messages (id, biz_id, account_id, phone, sign_name, template_code, "
             "template_type, content, segments, status, error_code, reason, out_id, "
-            "dispatch_state, channel, remote_id, created_at, part_price)",
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', ?, ?)")
+            "dispatch_state, channel, remote_id, created_at, part_price, policy_trail)",
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', ?, ?, ?)")
         self.insert_outbox = (
             "INSERT INTO outbox (topic, message_id, attempts, available_at, last_error, "
             "rank_at)", "(?, ?, 0, ?, '', ?)")
@@ -246,7 +246,8 @@ def _message(row: Row[Any]) -> Message:
         dispatch_state=DispatchState(row.dispatch_state), channel=row.channel,
         remote_id=row.remote_id, submitted_at=row.submitted_at, receipt_at=row.receipt_at,
         reason=row.reason, part_price=row.part_price, charge=row.charge,
-        package_parts=row.package_parts, charged_at=row.charged_at, route=row.route)
+        package_parts=row.package_parts, charged_at=row.charged_at, route=row.route,
+        policy_trail=row.policy_trail)
 
 
 def _dead_letter(row: Row[Any]) -> DeadLetter:
@@ -512,7 +513,7 @@ class MessagesMixin:
         rows = [(m.id, m.biz_id, m.account_id, m.phone, m.sign_name, m.template_code,
                  _VALUES[m.template_type], m.content, m.segments, _VALUES[m.status],
                  m.error_code, m.reason, m.out_id, _VALUES[m.dispatch_state],
-                 times[m.created_at], m.part_price) for m in accepted]
+                 times[m.created_at], m.part_price, m.policy_trail) for m in accepted]
         queued = [(DISPATCH, m.id, times[m.created_at], sql.ts(m.created_at + offset))
                   for m, offset in self._rank_offsets(accepted)
                   if m.dispatch_state is queued_state]
