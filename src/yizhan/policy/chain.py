@@ -27,7 +27,7 @@ from yizhan.domain.errors import Refusal
 from yizhan.domain.model import Account, PhoneNumber, Signature, Template
 from yizhan.policy import content_filter, rules, trail
 from yizhan.policy.lists import EMPTY_BLACKLIST, NO_OPT_OUTS, Blacklist, OptOuts
-from yizhan.policy.rules import NumberRule, Rule
+from yizhan.policy.rules import AppliesTo, NumberCheck, NumberRule, Rule
 
 
 class Recipient(NamedTuple):
@@ -89,12 +89,32 @@ class SendContext:
 class _Plan(NamedTuple):
     """How the number rules run for one shape of request (which rules apply)."""
 
-    runnable: tuple[tuple[int, NumberRule], ...]
-    """(position among the number rules, rule) of the rules to run per number."""
+    runnable: tuple[tuple[int, AppliesTo | None, NumberCheck, tuple[str, ...]], ...]
+    """(position among the number rules, `applies_to`, check, codes) of the rules to run
+    per number."""
     marks: str
     """The number rules' marks of a number that passes every runnable rule."""
     deferred: tuple[int, ...]
     """Positions of rules decided after the chain: not evaluated for a refused number."""
+
+
+class _Phase:
+    """The request rules before or after the lookups, each with its bit, and their marks
+    per combination of rules that do not apply (few: kept as they come)."""
+
+    def __init__(self, start: int, rules_: tuple[Rule, ...]) -> None:
+        self.start = start
+        self.steps = tuple((1 << i, rule.applies, rule.check, rule)
+                           for i, rule in enumerate(rules_))
+        self._marks: dict[int, str] = {}
+
+    def marks(self, skipped: int) -> str:
+        found = self._marks.get(skipped)
+        if found is None:
+            found = self._marks[skipped] = "".join(
+                trail.NOT_APPLICABLE if step[0] & skipped else trail.PASSED
+                for step in self.steps)
+        return found
 
 
 class Chain:
@@ -116,9 +136,10 @@ class Chain:
         self.request = tuple(_typed(registry[n], Rule) for n in request)
         self.numbers = tuple(_typed(registry[n], NumberRule) for n in numbers)
         lookups = [r.after_lookup for r in self.request]
-        self._lookup = lookups.index(True) if True in lookups else len(lookups)
-        if not all(lookups[self._lookup:]):
+        split = lookups.index(True) if True in lookups else len(lookups)
+        if not all(lookups[split:]):
             raise ValueError("the request rules that need the lookups must come last")
+        self._phases = (_Phase(0, self.request[:split]), _Phase(split, self.request[split:]))
         self._prefix = f"{version}:"
         self._positions = {name: len(self._prefix) + i for i, name in enumerate(names)}
         self._plans: dict[tuple[int, ...], _Plan] = {}
@@ -127,21 +148,25 @@ class Chain:
         """The request rules before the lookups (`looked_up` False: the cheap ones, which
         need no read) or after them. The first refusal decides; the rules after it are not
         evaluated."""
-        start = self._lookup if looked_up else 0
-        rules_ = self.request[start:] if looked_up else self.request[:self._lookup]
-        marks = ctx.request_marks
-        for position, rule in enumerate(rules_, start):
-            if rule.applies is not None and not rule.applies(ctx):
-                marks += trail.NOT_APPLICABLE
+        phase = self._phases[looked_up]
+        skipped = 0  # bit i: the phase's i-th rule does not apply to this request
+        for bit, applies, check, rule in phase.steps:
+            if applies is not None and not applies(ctx):
+                skipped |= bit
                 continue
-            refusal = rule.check(ctx)
-            if refusal is not None:  # the rest of the request rules never run
-                ctx.request_marks = (marks + trail.refused_mark(rule.codes, refusal.code)
-                                     + trail.NOT_EVALUATED * (len(self.request) - position - 1))
+            refusal = check(ctx)
+            if refusal is not None:
+                ctx.request_marks += self._refused(phase, skipped, rule, refusal)
                 return refusal
-            marks += trail.PASSED
-        ctx.request_marks = marks
+        ctx.request_marks += phase.marks(skipped)
         return None
+
+    def _refused(self, phase: _Phase, skipped: int, rule: Rule, refusal: Refusal) -> str:
+        """The marks of a phase that `rule` refused: the rest of the request is not
+        evaluated."""
+        position = next(i for i, step in enumerate(phase.steps) if step[3] is rule)
+        return (phase.marks(skipped)[:position] + trail.refused_mark(rule.codes, refusal.code)
+                + trail.NOT_EVALUATED * (len(self.request) - phase.start - position - 1))
 
     def run_numbers(self, ctx: SendContext) -> None:
         """Fill `ctx.refusals` (each recipient's first refusal, or None) and `ctx.trails`."""
@@ -157,16 +182,14 @@ class Chain:
             return
         for index in range(count):
             marks: list[str] | None = None
-            for position, rule in plan.runnable:
-                applies_to = rule.applies_to
+            for position, applies_to, check, codes in plan.runnable:
                 if applies_to is not None and not applies_to(ctx, index):
                     mark = trail.NOT_APPLICABLE
                 else:
-                    assert rule.check is not None
-                    refusal = rule.check(ctx, index)
+                    refusal = check(ctx, index)
                     if refusal is None:
                         continue
-                    mark = trail.refused_mark(rule.codes, refusal.code)
+                    mark = trail.refused_mark(codes, refusal.code)
                     if refusals[index] is None:
                         refusals[index] = refusal
                 if marks is None:
@@ -194,8 +217,9 @@ class Chain:
         plan = self._plans.get(shape)
         if plan is None:
             plan = self._plans[shape] = _Plan(
-                tuple((i, r) for i, (r, s) in enumerate(zip(self.numbers, shape, strict=True))
-                      if s == _RUN),
+                tuple((i, r.applies_to, r.check, r.codes)
+                      for i, (r, s) in enumerate(zip(self.numbers, shape, strict=True))
+                      if s == _RUN and r.check is not None),
                 "".join(trail.NOT_APPLICABLE if s == _NOT_APPLICABLE else trail.PASSED
                         for s in shape),
                 tuple(i for i, (r, s) in enumerate(zip(self.numbers, shape, strict=True))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
+from yizhan.domain.carriers import MAINLAND_CODE
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import AccountStatus, Template, TemplateType
 from yizhan.policy import (
@@ -39,6 +40,9 @@ Applies = Callable[["SendContext"], bool]
 for each of its numbers)."""
 AppliesTo = Callable[["SendContext", int], bool]
 """Whether a number rule concerns this one number."""
+NumberCheck = Callable[["SendContext", int], Refusal | None]
+"""A per-number check: the context and the index of the recipient (into `recipients`,
+`numbers` and `bodies`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +67,7 @@ class NumberRule:
 
     name: str
     codes: tuple[str, ...]
-    check: Callable[[SendContext, int], Refusal | None] | None
+    check: NumberCheck | None
     applies: Applies | None = None
     applies_to: AppliesTo | None = None
     vacuous: Applies | None = None
@@ -77,8 +81,12 @@ def promotion(ctx: SendContext) -> bool:
 
 def test_send(ctx: SendContext) -> bool:
     """A test signature or a test template: only the account's bound numbers."""
-    return bool((ctx.template is not None and ctx.template.test)
-                or any(s is not None and s.test for s in ctx.signatures.values()))
+    if ctx.template is not None and ctx.template.test:
+        return True
+    for signature in ctx.signatures.values():  # (a loop: asked for every request)
+        if signature is not None and signature.test:
+            return True
+    return False
 
 
 def international_request(ctx: SendContext) -> bool:
@@ -86,11 +94,11 @@ def international_request(ctx: SendContext) -> bool:
 
 
 def mainland_number(ctx: SendContext, index: int) -> bool:
-    return numbers.is_mainland(ctx.numbers[index])
+    return ctx.numbers[index].startswith(MAINLAND_CODE)  # asked per number: no further call
 
 
 def international_number(ctx: SendContext, index: int) -> bool:
-    return not numbers.is_mainland(ctx.numbers[index])
+    return not ctx.numbers[index].startswith(MAINLAND_CODE)
 
 
 def counted(ctx: SendContext) -> bool:
