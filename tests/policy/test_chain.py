@@ -94,6 +94,8 @@ def test_the_frequency_control_records_its_refusal_in_the_trail() -> None:
     assert ctx.refusals == [None, blocked]
     assert [t[-1] for t in ctx.trails] == [trail.PASSED, "0"]
     assert ctx.trails[0][:-1] == ctx.trails[1][:-1]
+    with pytest.raises(ValueError, match="request rule"):
+        ctx.refuse(0, "account.active", Refusal("isv.OUT_OF_SERVICE"))
 
 
 def test_international_and_mainland_numbers_of_one_request() -> None:

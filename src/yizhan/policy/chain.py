@@ -121,8 +121,10 @@ class Chain:
     """Rule names in order, resolved once against a registry of rules (`rules.RULES`).
 
     `version` names the layout in stored trails (`trail.VERSIONS`); a shipped version must
-    list exactly these names. Owns one cache: the plan per request shape (which rules
-    apply), at most one entry per combination of the rules' preconditions."""
+    list exactly these names. Its caches live as long as it does (the shipped chain: the
+    process) and are bounded by the rules' count: the plan per request shape (which number
+    rules apply), at most one per combination of their preconditions, and the request
+    marks per combination of request rules that do not apply."""
 
     def __init__(self, version: int, request: Sequence[str], numbers: Sequence[str],
                  registry: Mapping[str, Rule | NumberRule] = rules.RULES) -> None:
@@ -204,7 +206,10 @@ class Chain:
     def mark(self, stored: str, rule: str, refusal: Refusal) -> str:
         """`stored` with `rule`'s mark replaced by the refusal."""
         position = self._positions[rule]
-        codes = self.numbers[position - len(self._prefix) - len(self.request)].codes
+        index = position - len(self._prefix) - len(self.request)
+        if index < 0:
+            raise ValueError(f"{rule} is a request rule: its refusal stores no message")
+        codes = self.numbers[index].codes
         return stored[:position] + trail.refused_mark(codes, refusal.code) + stored[position + 1:]
 
     def _plan(self, ctx: SendContext) -> _Plan:
