@@ -3,9 +3,10 @@
 Consumes a `SendRequest` from the APIs or the CLI; loads the signatures, template, keyword
 lists and (for international numbers) the account's registrations, all cached; runs the
 request-level policy chain, then the per-number chain; on success builds the messages
-(status waiting, parts counted; refused numbers as failed records), hands them to the group
-committer and answers the BizId only after the commit (docs/architecture.md: acceptance is
-durable); then wakes the dispatch stage.
+(status waiting, parts counted; refused numbers as failed records; each with its policy
+trail, the verdict of every rule for its number), hands them to the group committer and
+answers the BizId only after the commit (docs/architecture.md: acceptance is durable); then
+wakes the dispatch stage.
 """
 
 from __future__ import annotations
