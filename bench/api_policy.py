@@ -52,24 +52,23 @@ from yizhan.app import build
 from yizhan.cli.common import run_loop
 from yizhan.cli.serve import tune_runtime
 from yizhan.domain.model import BlacklistEntry, PhoneNumber
-from yizhan.policy import chain
+from yizhan.policy import chain, trail
 from yizhan.settings import Settings
 
-EMPTY_REQUEST_CHAIN = tuple((n, c) for n, c in chain.REQUEST_CHAIN
-                            if n in ("numbers.format", "template.params"))
+EMPTY_CHAIN = chain.Chain(trail.AD_HOC, ("numbers.format", "template.params"), ())
 
 
 @contextmanager
 def chains(intake: Any, empty: bool) -> Iterator[None]:
-    """The empty variant swaps the module's request chain (intake reads it per request) and
-    the intake's number chain."""
-    saved = chain.REQUEST_CHAIN, chain.LOADED, intake._number_chain
+    """The empty variant swaps the intake's chain for one that only reads the numbers and
+    renders the template."""
+    saved = intake._policy
     if empty:
-        chain.REQUEST_CHAIN, chain.LOADED, intake._number_chain = EMPTY_REQUEST_CHAIN, 1, ()
+        intake._policy = EMPTY_CHAIN
     try:
         yield
     finally:
-        chain.REQUEST_CHAIN, chain.LOADED, intake._number_chain = saved
+        intake._policy = saved
 
 
 def scopes(info: dict[str, Any], count: int, offset: int,

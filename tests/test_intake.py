@@ -19,7 +19,8 @@ from yizhan.domain.model import (
     TemplateType,
 )
 from yizhan.intake.accept import Acceptance, Intake, SendAccepted, SendRequest
-from yizhan.policy.chain import Recipient, SendContext
+from yizhan.policy import chain, rules, trail
+from yizhan.policy.chain import Chain, Recipient, SendContext
 from yizhan.policy.lists import PolicyLists
 from yizhan.runtime.batching import Batcher
 from yizhan.storage.store import SqlStore
@@ -169,12 +170,17 @@ def _refuse_13900(ctx: SendContext, index: int) -> Refusal | None:
     return None
 
 
+BLOCK_139 = Chain(trail.AD_HOC, chain.REQUEST_CHAIN, ["test.block"], {
+    **rules.RULES,
+    "test.block": rules.NumberRule("test.block", ("isv.MOBILE_NUMBER_ILLEGAL",), _refuse_13900)})
+
+
 async def test_a_number_refused_by_the_number_chain_fails_alone(
         store: SqlStore, clock: ManualClock, demo: Demo) -> None:
     committer: Batcher[Acceptance] = Batcher("intake", store.accept)
     committer.start()
     intake = Intake(store, committer, clock, IdGenerator(), LocalBus(), PolicyLists(store, 0),
-                    number_chain=(("test.block", _refuse_13900),))
+                    policy=BLOCK_139)
     try:
         result = await intake.send(demo.account, request(demo, ["13800138000", "13900139000"]))
         assert isinstance(result, SendAccepted)
@@ -185,6 +191,9 @@ async def test_a_number_refused_by_the_number_chain_fails_alone(
         assert failed.error_code == "isv.MOBILE_NUMBER_ILLEGAL"
         assert failed.reason == "test.block: 139 is blocked here"
         assert stored["+8613800138000"].status is MessageStatus.WAITING
+        # each stored with its trail: the request rules, then the chain's one number rule
+        assert failed.policy_trail == "0:+++++++-+0"
+        assert stored["+8613800138000"].policy_trail == "0:+++++++-++"
         assert await store.pending_dispatch() == 1  # the refused number is never dispatched
 
         alone = await intake.send(demo.account, request(demo, ["13900139000"]))

@@ -10,7 +10,7 @@ from typing import Any
 
 from tests.api.test_rest import expect, fresh_number, send_body
 from tests.conftest import ManualClock, Running, eventually, start_running
-from yizhan.domain.model import RegistrationKind, TemplateType
+from yizhan.domain.model import BlacklistEntry, PhoneNumber, RegistrationKind, TemplateType
 from yizhan.domain.timezone import CHINA
 from yizhan.storage.store import SqlStore
 
@@ -119,3 +119,27 @@ async def test_promotion_hours_at_the_edges(store: SqlStore, tmp_path: Path) -> 
         assert [m["status"] for m in mixed.json()["messages"]] == ["failed", "waiting"]
         verification = await running.client.post("/v1/messages", json=send_body(running))
         assert verification.status_code == 200
+
+
+async def test_each_message_shows_the_verdict_of_every_rule(running: Running) -> None:
+    """`GET /v1/messages/{id}` shows the policy trail: for a refused number every rule that
+    refused it (the first decides its code), for a passed one every rule passed or not
+    applicable."""
+    await running.yz.store.add_blacklisted([BlacklistEntry(
+        PhoneNumber("+8617012345678"), (), "complaint", running.yz.clock.now())])
+    sent = (await running.client.post("/v1/messages", json=send_body(
+        running, [fresh_number(), "17012345678"]))).json()
+    passed, refused = [(await running.client.get(f"/v1/messages/{m['message_id']}")).json()
+                       for m in sent["messages"]]
+    assert refused["error_code"] == "isv.MOBILE_NUMBER_ILLEGAL"
+    trail = {s["rule"]: (s["verdict"], s["code"]) for s in refused["policy_trail"]}
+    assert trail["numbers.segment"] == ("refused", "isv.MOBILE_NUMBER_ILLEGAL")
+    assert trail["blacklist"] == ("refused", "isv.MOBILE_IN_BLACKLIST")
+    assert trail["frequency"] == ("not_evaluated", "")
+    assert [s["rule"] for s in passed["policy_trail"]] == [s["rule"] for s in
+                                                          refused["policy_trail"]]
+    assert {s["verdict"] for s in passed["policy_trail"]} == {"passed", "not_applicable"}
+    assert passed["policy_trail"][-1] == {"rule": "frequency", "verdict": "passed",
+                                          "code": ""}
+    listed = await records(running, sent["biz_id"])  # the list shows it as well
+    assert listed["17012345678"]["policy_trail"] == refused["policy_trail"]

@@ -9,16 +9,29 @@ from yizhan.domain.model import (
     Account,
     AccountId,
     AccountStatus,
+    BlacklistEntry,
     PhoneNumber,
     ReviewState,
+    Signature,
+    SignatureScenario,
     Template,
     TemplateCode,
     TemplateType,
 )
 from yizhan.policy.chain import Recipient, SendContext
+from yizhan.policy.lists import Blacklist
 
 T0 = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 ACCOUNT = Account(AccountId(1), "acme", AccountStatus.ACTIVE, T0)
+SIGNATURE = Signature(1, ACCOUNT.id, "驿站", SignatureScenario.GENERAL, ReviewState.APPROVED,
+                      "", T0)
+
+
+def blacklisted(phone: str) -> Blacklist:
+    """A blacklist holding `phone` for every signature."""
+    found = Blacklist()
+    found.apply([BlacklistEntry(PhoneNumber(phone), (), "complaint", T0)])
+    return found
 
 
 def template(type_: TemplateType = TemplateType.VERIFICATION,

@@ -8,7 +8,7 @@ import pytest
 from tests.policy.contexts import ACCOUNT, T0, context, template
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import TemplateType
-from yizhan.policy import chain
+from yizhan.policy import rules
 from yizhan.policy.chain import Recipient, SendContext
 from yizhan.policy.templates import (
     MAX_PARAM_LENGTH,
@@ -105,13 +105,13 @@ def test_numbers_that_share_signature_and_parameters_are_rendered_once() -> None
     ctx = SendContext(ACCOUNT, "SMS_1", [Recipient(f"1390000000{n}", "驿站", shared)
                                          for n in range(3)], 1000, now=T0)
     ctx.template = template()
-    assert chain.render_bodies(ctx) is None
+    assert rules.render_bodies(ctx) is None
     assert ctx.bodies == ["【驿站】您的验证码为0207"] * 3
     mixed = SendContext(ACCOUNT, "SMS_1", [Recipient("13900000001", "驿站", shared),
                                            Recipient("13900000002", "阿里", '{"code":"1"}')],
                         1000, now=T0)
     mixed.template = template()
-    assert chain.render_bodies(mixed) is None
+    assert rules.render_bodies(mixed) is None
     assert mixed.bodies == ["【驿站】您的验证码为0207", "【阿里】您的验证码为1"]
 
 
@@ -119,5 +119,5 @@ def test_shared_parameters_that_are_refused_refuse_the_request() -> None:
     ctx = SendContext(ACCOUNT, "SMS_1", [Recipient(f"1390000000{n}", "驿站", '{"code":207}')
                                          for n in range(3)], 1000, now=T0)
     ctx.template = template()
-    refusal = chain.render_bodies(ctx)
+    refusal = rules.render_bodies(ctx)
     assert refusal is not None and refusal.code == "isv.INVALID_JSON_PARAM"

@@ -10,6 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from tests.conftest import ManualClock
+from yizhan.api.rest.messages import message_json
 from yizhan.domain.events import Receipt
 from yizhan.domain.ids import IdGenerator
 from yizhan.domain.model import (
@@ -69,6 +70,25 @@ async def test_migrations_create_exactly_the_declared_schema(store: SqlStore) ->
         diff = await conn.run_sync(
             lambda sync: compare_metadata(MigrationContext.configure(sync), metadata))
     assert diff == []
+
+
+async def test_the_policy_trail_is_stored_and_read_back(store: SqlStore,
+                                                       clock: ManualClock) -> None:
+    """Each message keeps its trail as written; one without (accepted before trails were
+    kept) reads back as None, and the REST record shows it as null."""
+    made = build_messages(await store.create_account("acme", clock.now()), clock, 2)
+    made[0] = made[0]._replace(policy_trail="1:+++++++-+0--0--+.")
+    await store.accept(made)
+    first, second = [await store.message(m.account_id, m.id) for m in made]
+    assert first is not None and first.policy_trail == "1:+++++++-+0--0--+."
+    assert second is not None and second.policy_trail is None
+    assert [m.policy_trail for m in await store.messages_by_biz(
+        made[0].account_id, made[0].biz_id)] == ["1:+++++++-+0--0--+.", None]
+    assert message_json(second)["policy_trail"] is None
+    shown = message_json(first)["policy_trail"]
+    assert shown[9] == {"rule": "numbers.segment", "verdict": "refused",
+                        "code": "isv.MOBILE_NUMBER_ILLEGAL"}
+    assert len(shown) == 17 and shown[-1]["verdict"] == "not_evaluated"
 
 
 async def test_migrate_twice_is_harmless(store: SqlStore) -> None:

@@ -197,34 +197,39 @@ class Message(NamedTuple):
     route: str = ""
     """Why the message went to its channel: the router's decision (route, channel, channels
     skipped and why)."""
+    policy_trail: str | None = None
+    """The verdict of every policy rule for this number, encoded (`policy/trail.py`); None
+    for messages accepted before trails were kept."""
 
-    # One constructor per use, by keyword. A field added after `part_price` with a default
-    # needs no change here (`_UNSET_AT_ACCEPTANCE` gives it its default); one that intake
-    # sets is one more keyword, put in `queued`'s tuple at its declared place (the test
-    # compares both constructors with the keyword build).
+    # One constructor per use, by keyword. A field set after acceptance goes between
+    # `part_price` and `policy_trail`, with a default, and needs no change here
+    # (`_UNSET_AT_ACCEPTANCE` gives it its default); one that intake sets is one more
+    # keyword, put in `queued`'s tuple at its declared place (the test compares both
+    # constructors with the keyword build).
 
     @classmethod
     def queued(cls, *, id: MessageId, biz_id: BizId, account_id: AccountId,
                phone: PhoneNumber, sign_name: str, template_code: TemplateCode,
                template_type: TemplateType, content: str, segments: int, out_id: str,
-               created_at: datetime, part_price: int = 0, reason: str = "") -> Message:
+               created_at: datetime, part_price: int = 0, reason: str = "",
+               policy_trail: str | None = None) -> Message:
         """A number that passed the policy chain: waiting for its receipt, queued for
         dispatch; `reason` is the note a check left (voice delivery), `part_price` the
-        price of one part at acceptance."""
+        price of one part at acceptance, `policy_trail` every rule's verdict."""
         # The hot path of acceptance (1000 per bulk request): the fields in their declared
         # order straight into the tuple, a third of the keyword call's cost (measured: 0.5-0.9
         # against 1.7-2.2 µs); tests/domain/test_model.py checks it against the keyword build.
         return _new(cls, (id, biz_id, account_id, phone, sign_name, template_code,
                           template_type, content, segments, MessageStatus.WAITING, "", out_id,
                           created_at, DispatchState.QUEUED, "", "", None, None, reason,
-                          part_price, *_UNSET_AT_ACCEPTANCE))
+                          part_price, *_UNSET_AT_ACCEPTANCE, policy_trail))
 
     @classmethod
     def refused(cls, *, id: MessageId, biz_id: BizId, account_id: AccountId,
                 phone: PhoneNumber, sign_name: str, template_code: TemplateCode,
                 template_type: TemplateType, content: str, segments: int, out_id: str,
                 created_at: datetime, error_code: str, reason: str,
-                part_price: int = 0) -> Message:
+                part_price: int = 0, policy_trail: str | None = None) -> Message:
         """A number the policy chain refused: a failed record that carries the code and the
         rule that fired (`reason`), and never leaves the platform."""
         return cls(id=id, biz_id=biz_id, account_id=account_id, phone=phone,
@@ -232,7 +237,7 @@ class Message(NamedTuple):
                    template_type=template_type, content=content, segments=segments,
                    status=MessageStatus.FAILED, error_code=error_code, out_id=out_id,
                    created_at=created_at, dispatch_state=DispatchState.DONE, reason=reason,
-                   part_price=part_price)
+                   part_price=part_price, policy_trail=policy_trail)
 
 
 SET_AFTER_ACCEPTANCE = ("channel", "remote_id", "submitted_at", "receipt_at", "charge",
@@ -242,8 +247,9 @@ their defaults, and acceptance does not write them (every other field it does)."
 _new = tuple.__new__
 _UNSET_AT_ACCEPTANCE = tuple(
     Message._field_defaults[name]
-    for name in Message._fields[Message._fields.index("part_price") + 1:])
-"""The defaults of the fields after `part_price` (billing, route, and any added later)."""
+    for name in Message._fields[Message._fields.index("part_price") + 1:-1])
+"""The defaults of the fields between `part_price` and `policy_trail` (billing, route, and
+any added later there); `Message.queued` puts the trail, the last field, after them."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,9 +3,10 @@
 Consumes a `SendRequest` from the APIs or the CLI; loads the signatures, template, keyword
 lists and (for international numbers) the account's registrations, all cached; runs the
 request-level policy chain, then the per-number chain; on success builds the messages
-(status waiting, parts counted; refused numbers as failed records), hands them to the group
-committer and answers the BizId only after the commit (docs/architecture.md: acceptance is
-durable); then wakes the dispatch stage.
+(status waiting, parts counted; refused numbers as failed records; each with its policy
+trail, the verdict of every rule for its number), hands them to the group committer and
+answers the BizId only after the commit (docs/architecture.md: acceptance is durable); then
+wakes the dispatch stage.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from yizhan.domain.model import (
 from yizhan.domain.ports import Bus, Clock
 from yizhan.policy import chain, numbers
 from yizhan.policy.backpressure import Backpressure
-from yizhan.policy.chain import Recipient, SendContext
+from yizhan.policy.chain import Chain, Recipient, SendContext
 from yizhan.policy.content_filter import MatcherCache
 from yizhan.policy.flow_control import Admission, FrequencyControl
 from yizhan.policy.lists import PolicyLists
@@ -103,18 +104,18 @@ class SendAccepted:
 class Intake:
     def __init__(self, catalogue: Catalogue, committer: Batcher[Acceptance], clock: Clock,
                  ids: IdGenerator, bus: Bus, lists: PolicyLists, *, part_price: int = 0,
-                 number_chain: tuple[tuple[str, chain.NumberCheck], ...] = chain.NUMBER_CHAIN,
+                 policy: Chain = chain.DEFAULT,
                  frequency: FrequencyControl | None = None,
                  backpressure: Backpressure | None = None) -> None:
         """`part_price`: the platform's price per part (thousandths of a yuan), for
         accounts without their own; stored on each message, which is billed later.
         `frequency`: the frequency control, the last step before acceptance (None: off).
         `backpressure`: holds back requests of several numbers while the dispatch backlog
-        is too long (None: off)."""
+        is too long (None: off). `policy`: the chain of rules every request runs."""
         self._catalogue = catalogue
         self._lists = lists
         self._part_price = part_price
-        self._number_chain = number_chain
+        self._policy = policy
         self._committer = committer
         self._clock = clock
         self._ids = ids
@@ -147,17 +148,19 @@ class Intake:
     async def _send(self, account: Account, request: SendRequest,
                     nonce: tuple[str, str] | None) -> SendAccepted | Refusal:
         ctx = SendContext(account, request.template_code, list(request.recipients),
-                          request.max_numbers, now=self._clock.now())
+                          request.max_numbers, now=self._clock.now(),
+                          counted=self._frequency is not None)
         if len(request.out_id) > 255:
             return Refusal("InvalidParameter", "OutId has more than 255 characters", "out_id")
-        refusal = chain.run(ctx, chain.REQUEST_CHAIN[:chain.LOADED])  # before any lookup
+        policy = self._policy
+        refusal = policy.run_request(ctx, looked_up=False)  # before any lookup
         if refusal is None:
             await self._load(ctx)
-            refusal = chain.run(ctx, chain.REQUEST_CHAIN[chain.LOADED:])
+            refusal = policy.run_request(ctx, looked_up=True)
         if refusal is not None:
             return refusal
         await self._load_lists(ctx)
-        chain.run_numbers(ctx, self._number_chain)
+        policy.run_numbers(ctx)
         # Frequency control last: a number refused for any other reason consumes no quota.
         admitted = await self._frequency.admit(ctx) if self._frequency else None
         if all(ctx.refusals):  # every number refused: the request answers the first code
@@ -221,8 +224,9 @@ class Intake:
         account_id, code, kind = ctx.account.id, template.code, template.type
         notes = ctx.notes
         built = []
-        for index, (message_id, number, recipient, body, refusal) in enumerate(
-                zip(ids, ctx.numbers, ctx.recipients, ctx.bodies, ctx.refusals, strict=True)):
+        for index, (message_id, number, recipient, body, refusal, trail) in enumerate(
+                zip(ids, ctx.numbers, ctx.recipients, ctx.bodies, ctx.refusals, ctx.trails,
+                    strict=True)):
             count = parts.get(body)
             if count is None:
                 count = parts[body] = segments.count_parts(body)
@@ -231,13 +235,14 @@ class Intake:
                     id=message_id, biz_id=biz_id, account_id=account_id, phone=number,
                     sign_name=recipient.sign_name, template_code=code, template_type=kind,
                     content=body, segments=count, out_id=out_id, created_at=now,
-                    part_price=price, reason=notes.get(index, "")))
+                    part_price=price, reason=notes.get(index, ""), policy_trail=trail))
             else:
                 built.append(Message.refused(
                     id=message_id, biz_id=biz_id, account_id=account_id, phone=number,
                     sign_name=recipient.sign_name, template_code=code, template_type=kind,
                     content=body, segments=count, out_id=out_id, created_at=now,
-                    part_price=price, error_code=refusal.code, reason=_reason(refusal)))
+                    part_price=price, error_code=refusal.code, reason=_reason(refusal),
+                    policy_trail=trail))
         return built
 
 

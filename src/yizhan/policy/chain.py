@@ -1,43 +1,33 @@
-"""The request-level policy chain: named checks in a declared order, first refusal wins.
+"""The policy chain: a declared sequence of rule names, run in that order, with a trail.
 
-Intake loads what the checks need (account, signatures, template) into a `SendContext`,
-then runs `REQUEST_CHAIN`. Each check returns nothing or a `Refusal` naming the rule; checks
-that normalise input (numbers, rendering) leave their result in the context for intake to
-build the messages from. A refusal here rejects the whole request (docs/domain.md "Sending":
-request-level problems). Then `NUMBER_CHAIN` runs for each recipient that passed: a refusal
-there fails only that number (a failed record carrying the code) while the others go on
-(docs/domain.md: one bad or blocked number never stops the others).
+Intake loads what the rules need (account, signatures, template) into a `SendContext`, then
+runs the chain's request rules (`Chain.run_request`: those that need no lookup first, then
+the others). Each rule's check returns nothing or a `Refusal` naming the rule; checks that
+normalise input (numbers, rendering) leave their result in the context for intake to build
+the messages from. A refusal here rejects the whole request (docs/domain.md "Sending":
+request-level problems). Then the number rules run for every recipient (`run_numbers`): a
+refusal there fails only that number (a failed record carrying the code) while the others go
+on (docs/domain.md: one bad or blocked number never stops the others).
+
+The first refusal decides; the chain still records every rule's verdict for every number
+(`SendContext.trails`, `policy/trail.py`): a number refused by one rule is still checked by
+all later number rules, so the trail says every reason it would have been refused for. Only
+the frequency control, decided after the chain, is not evaluated for a refused number. The
+rules themselves are units in `policy/rules.py`; a chain names them (`DEFAULT`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from yizhan.domain.errors import Refusal
-from yizhan.domain.model import (
-    Account,
-    AccountStatus,
-    PhoneNumber,
-    Signature,
-    Template,
-    TemplateType,
-)
-from yizhan.policy import (
-    balance,
-    blacklist,
-    compliance,
-    content_filter,
-    international,
-    numbers,
-    opt_outs,
-    quiet_hours,
-    templates,
-)
+from yizhan.domain.model import Account, PhoneNumber, Signature, Template
+from yizhan.policy import content_filter, rules, trail
 from yizhan.policy.lists import EMPTY_BLACKLIST, NO_OPT_OUTS, Blacklist, OptOuts
+from yizhan.policy.rules import AppliesTo, NumberCheck, NumberRule, Rule
 
 
 class Recipient(NamedTuple):
@@ -61,7 +51,15 @@ class SendContext:
     bodies: list[str] = field(default_factory=list)
     """Rendered text of each recipient's message, 【signature】 included."""
     refusals: list[Refusal | None] = field(default_factory=list)
-    """Per recipient, the refusal of `NUMBER_CHAIN` (None: the number goes on)."""
+    """Per recipient, the first refusal of the number rules (None: the number goes on)."""
+    trails: list[str] = field(default_factory=list)
+    """Per recipient, the encoded verdict of every rule (`policy/trail.py`)."""
+    request_marks: str = ""
+    """The request rules' marks so far, in the chain's order."""
+    chain: Chain | None = None
+    """The chain whose number rules ran (the layout of `trails`)."""
+    counted: bool = False
+    """A frequency control will count the numbers that pass (intake sets it)."""
     blacklist: Blacklist = EMPTY_BLACKLIST
     """The platform blacklist as this process last refreshed it (intake loads it)."""
     opt_outs: OptOuts = NO_OPT_OUTS
@@ -81,240 +79,174 @@ class SendContext:
     """Per-request results of number checks keyed by (rule, text), for numbers that share
     a text."""
 
-
-Check = Callable[[SendContext], Refusal | None]
-NumberCheck = Callable[[SendContext, int], Refusal | None]
-"""A per-number check: the context and the index of the recipient (into `recipients`,
-`numbers` and `bodies`)."""
-
-
-def account_active(ctx: SendContext) -> Refusal | None:
-    if ctx.account.status is not AccountStatus.ACTIVE:
-        return Refusal("isv.OUT_OF_SERVICE", f"account {ctx.account.name!r} is suspended",
-                       "account.active")
-    return None
+    def refuse(self, index: int, rule: str, refusal: Refusal) -> None:
+        """A stage after the chain (the frequency control) refuses a number that passed."""
+        self.refusals[index] = refusal
+        if self.chain is not None and self.trails:
+            self.trails[index] = self.chain.mark(self.trails[index], rule, refusal)
 
 
-def account_balance(ctx: SendContext) -> Refusal | None:
-    return balance.check(ctx.account)
+class _Plan(NamedTuple):
+    """How the number rules run for one shape of request (which rules apply)."""
+
+    runnable: tuple[tuple[int, AppliesTo | None, NumberCheck, tuple[str, ...]], ...]
+    """(position among the number rules, `applies_to`, check, codes) of the rules to run
+    per number."""
+    marks: str
+    """The number rules' marks of a number that passes every runnable rule."""
+    deferred: tuple[int, ...]
+    """Positions of rules decided after the chain: not evaluated for a refused number."""
 
 
-def number_count(ctx: SendContext) -> Refusal | None:
-    count = len(ctx.recipients)
-    if count == 0:
-        return Refusal("MissingParameter", "phone numbers", "numbers.count")
-    if count > ctx.max_numbers:
-        return Refusal("isv.MOBILE_COUNT_OVER_LIMIT",
-                       f"{count} numbers, at most {ctx.max_numbers}", "numbers.count")
-    return None
+class _Phase:
+    """The request rules before or after the lookups, each with its bit, and their marks
+    per combination of rules that do not apply (few: kept as they come)."""
 
+    def __init__(self, start: int, rules_: tuple[Rule, ...]) -> None:
+        self.start = start
+        self.steps = tuple((1 << i, rule.applies, rule.check, rule)
+                           for i, rule in enumerate(rules_))
+        self._marks: dict[int, str] = {}
 
-def number_format(ctx: SendContext) -> Refusal | None:
-    ctx.numbers = []
-    for recipient in ctx.recipients:
-        number = numbers.normalize(recipient.phone)
-        if isinstance(number, Refusal):
-            return number
-        ctx.numbers.append(number)
-    return None
-
-
-def signature_approved(ctx: SendContext) -> Refusal | None:
-    for name, signature in ctx.signatures.items():
-        refusal = compliance.check_signature(signature, name)
-        if refusal:
-            return refusal
-    return None
-
-
-def template_approved(ctx: SendContext) -> Refusal | None:
-    return compliance.check_template(ctx.template, ctx.template_code)
-
-
-def signature_scene(ctx: SendContext) -> Refusal | None:
-    assert ctx.template is not None
-    for signature in ctx.signatures.values():
-        assert signature is not None
-        refusal = compliance.check_scene(signature, ctx.template)
-        if refusal:
-            return refusal
-    return None
-
-
-_sign_name = attrgetter("sign_name")
-_params = attrgetter("params")
-
-
-def render_bodies(ctx: SendContext) -> Refusal | None:
-    assert ctx.template is not None
-    recipients = ctx.recipients
-    first = recipients[0] if recipients else None
-    if (first is not None and len(set(map(_sign_name, recipients))) == 1
-            and len(set(map(id, map(_params, recipients)))) == 1):
-        # SendSms and the native API: one signature and one parameter set for every
-        # number, so one rendering serves up to 1000 messages.
-        body = _render(ctx.template, first)
-        if isinstance(body, Refusal):
-            return body
-        ctx.bodies = [body] * len(recipients)
-        return None
-    ctx.bodies = []
-    rendered: dict[tuple[str, str], str] = {}  # most requests share one parameter set
-    for recipient in ctx.recipients:
-        key = (recipient.sign_name, recipient.params if isinstance(recipient.params, str)
-               else repr(recipient.params))
-        found = rendered.get(key)
+    def marks(self, skipped: int) -> str:
+        found = self._marks.get(skipped)
         if found is None:
-            body = _render(ctx.template, recipient)
-            if isinstance(body, Refusal):
-                return body
-            found = rendered[key] = body
-        ctx.bodies.append(found)
-    return None
+            found = self._marks[skipped] = "".join(
+                trail.NOT_APPLICABLE if step[0] & skipped else trail.PASSED
+                for step in self.steps)
+        return found
 
 
-def _render(template: Template, recipient: Recipient) -> str | Refusal:
-    """One recipient's text, 【signature】 included."""
-    params = templates.parse_params(recipient.params)
-    if isinstance(params, Refusal):
-        return params
-    text = templates.render(template.content, params)
-    if isinstance(text, Refusal):
-        return text
-    return f"【{recipient.sign_name}】{text}"
+class Chain:
+    """Rule names in order, resolved once against a registry of rules (`rules.RULES`).
 
+    `version` names the layout in stored trails (`trail.VERSIONS`); a shipped version must
+    list exactly these names. Its caches live as long as it does (the shipped chain: the
+    process) and are bounded by the rules' count: the plan per request shape (which number
+    rules apply), at most one per combination of their preconditions, and the request
+    marks per combination of request rules that do not apply."""
 
-CATALOGUE_CHAIN: tuple[tuple[str, Check], ...] = (
-    ("signature.approved", signature_approved),
-    ("template.approved", template_approved),
-    ("signature.scene", signature_scene),
-    ("template.opt_out", templates.promotion_opt_out),
-)
-"""The checks that look only at the request's signatures and template."""
+    def __init__(self, version: int, request: Sequence[str], numbers: Sequence[str],
+                 registry: Mapping[str, Rule | NumberRule] = rules.RULES) -> None:
+        names = (*request, *numbers)
+        declared = trail.VERSIONS.get(version)
+        if version != trail.AD_HOC and declared != names:
+            raise ValueError(f"chain version {version} is {declared}, not {names}: "
+                             "declare a new version in policy/trail.py")
+        self.version = version
+        self.names = names
+        self.request = tuple(_typed(registry[n], Rule) for n in request)
+        self.numbers = tuple(_typed(registry[n], NumberRule) for n in numbers)
+        lookups = [r.after_lookup for r in self.request]
+        split = lookups.index(True) if True in lookups else len(lookups)
+        if not all(lookups[split:]):
+            raise ValueError("the request rules that need the lookups must come last")
+        self._phases = (_Phase(0, self.request[:split]), _Phase(split, self.request[split:]))
+        self._prefix = f"{version}:"
+        self._positions = {name: len(self._prefix) + i for i, name in enumerate(names)}
+        self._plans: dict[tuple[int, ...], _Plan] = {}
 
-_CatalogueKey = tuple[object, ...]
-_catalogue_verdicts: dict[_CatalogueKey, tuple[Template | None, tuple[Signature | None, ...],
-                                               Refusal | None]] = {}
-
-
-def catalogue_state(ctx: SendContext) -> Refusal | None:
-    """`CATALOGUE_CHAIN`, remembered for the objects it looked at: the catalogue's cache
-    hands out the same immutable signature and template objects while they are fresh, so
-    consecutive requests with the same signature and template share one verdict. A verdict
-    holds on to its objects and is used only for those very objects (identity, not
-    equality), so a changed or reloaded signature or template is checked again."""
-    signatures = tuple(ctx.signatures.values())
-    key = (ctx.template_code, id(ctx.template), *ctx.signatures, *map(id, signatures))
-    known = _catalogue_verdicts.get(key)
-    if (known is not None and known[0] is ctx.template
-            and all(a is b for a, b in zip(known[1], signatures, strict=True))):
-        return known[2]
-    verdict = run(ctx, CATALOGUE_CHAIN)
-    if len(_catalogue_verdicts) >= 10_000:
-        _catalogue_verdicts.clear()
-    _catalogue_verdicts[key] = (ctx.template, signatures, verdict)
-    return verdict
-
-
-REQUEST_CHAIN: tuple[tuple[str, Check], ...] = (
-    ("account.active", account_active),
-    ("account.balance", account_balance),
-    ("numbers.count", number_count),
-    ("numbers.format", number_format),
-    ("catalogue", catalogue_state),
-    ("template.params", render_bodies),
-)
-
-
-def test_number(ctx: SendContext, index: int) -> Refusal | None:
-    assert ctx.template is not None
-    signature = ctx.signatures[ctx.recipients[index].sign_name]
-    assert signature is not None
-    return compliance.check_test_number(signature, ctx.template, ctx.numbers[index],
-                                        ctx.test_numbers)
-
-
-def not_blacklisted(ctx: SendContext, index: int) -> Refusal | None:
-    return blacklist.check(ctx.blacklist, ctx.numbers[index], ctx.recipients[index].sign_name)
-
-
-def not_opted_out(ctx: SendContext, index: int) -> Refusal | None:
-    assert ctx.template is not None
-    return opt_outs.check(ctx.opt_outs, ctx.template.type, ctx.account.id,
-                          ctx.recipients[index].sign_name, ctx.numbers[index])
-
-
-NUMBER_CHAIN: tuple[tuple[str, NumberCheck], ...] = (
-    ("numbers.segment", numbers.supported_segment),
-    ("test.numbers", test_number),
-    ("international.country", international.country_allowed),
-    ("blacklist", not_blacklisted),
-    ("promotion.opt_out", not_opted_out),
-    ("promotion.hours", quiet_hours.promotion_hours),
-    ("content.keywords", content_filter.no_blocked_keyword),
-)
-
-LOADED = next(i for i, (name, _) in enumerate(REQUEST_CHAIN) if name == "catalogue")
-"""Where the checks that need the signatures and template begin: intake runs the cheaper
-ones before it looks anything up."""
-
-
-def run(ctx: SendContext, chain: tuple[tuple[str, Check], ...] = REQUEST_CHAIN) -> Refusal | None:
-    for _name, check in chain:
-        refusal = check(ctx)
-        if refusal is not None:
-            return refusal
-    return None
-
-
-def _promotion(ctx: SendContext) -> bool:
-    return ctx.template is not None and ctx.template.type is TemplateType.PROMOTION
-
-
-APPLIES: dict[str, Callable[[SendContext], bool]] = {
-    "test.numbers": lambda ctx: bool(
-        (ctx.template is not None and ctx.template.test)
-        or any(s is not None and s.test for s in ctx.signatures.values())),
-    "international.country": lambda ctx: not all(map(numbers.is_mainland, ctx.numbers)),
-    "blacklist": lambda ctx: len(ctx.blacklist) > 0,
-    "promotion.opt_out": _promotion,
-    "promotion.hours": _promotion,
-    "content.keywords": lambda ctx: bool(ctx.keywords),
-}
-"""Request-level preconditions of per-number rules, by rule name: a rule that cannot refuse
-any number of this request (a promotion rule for a verification code, the blacklist when it
-is empty) is not run per number. 1000-number requests run each remaining check 1000 times."""
-_CONDITIONS = tuple(APPLIES)
-
-
-_shapes: dict[tuple[int, tuple[bool, ...]], tuple[tuple[tuple[str, NumberCheck], ...],
-                                                   tuple[tuple[str, NumberCheck], ...]]] = {}
-
-
-def _applicable(ctx: SendContext, chain: tuple[tuple[str, NumberCheck], ...],
-                ) -> tuple[tuple[str, NumberCheck], ...]:
-    """The rules of `chain` whose `APPLIES` precondition holds for this request; the
-    filtered chain is kept per chain and outcome of the preconditions."""
-    outcome = tuple([APPLIES[name](ctx) for name in _CONDITIONS])
-    known = _shapes.get((id(chain), outcome))
-    if known is not None and known[0] is chain:
-        return known[1]
-    holds = dict(zip(_CONDITIONS, outcome, strict=True))
-    found = tuple((name, check) for name, check in chain if holds.get(name, True))
-    _shapes[id(chain), outcome] = (chain, found)
-    return found
-
-
-def run_numbers(ctx: SendContext,
-                chain: tuple[tuple[str, NumberCheck], ...] = NUMBER_CHAIN) -> None:
-    """Fill `ctx.refusals`: each recipient's first refusal in `chain`, or None."""
-    ctx.refusals = [None] * len(ctx.recipients)
-    chain = _applicable(ctx, chain)
-    if not chain:
-        return
-    for index in range(len(ctx.recipients)):
-        for _name, check in chain:
-            refusal = check(ctx, index)
+    def run_request(self, ctx: SendContext, looked_up: bool) -> Refusal | None:
+        """The request rules before the lookups (`looked_up` False: the cheap ones, which
+        need no read) or after them. The first refusal decides; the rules after it are not
+        evaluated."""
+        phase = self._phases[looked_up]
+        skipped = 0  # bit i: the phase's i-th rule does not apply to this request
+        for bit, applies, check, rule in phase.steps:
+            if applies is not None and not applies(ctx):
+                skipped |= bit
+                continue
+            refusal = check(ctx)
             if refusal is not None:
-                ctx.refusals[index] = refusal
-                break
+                ctx.request_marks += self._refused(phase, skipped, rule, refusal)
+                return refusal
+        ctx.request_marks += phase.marks(skipped)
+        return None
+
+    def _refused(self, phase: _Phase, skipped: int, rule: Rule, refusal: Refusal) -> str:
+        """The marks of a phase that `rule` refused: the rest of the request is not
+        evaluated."""
+        position = next(i for i, step in enumerate(phase.steps) if step[3] is rule)
+        return (phase.marks(skipped)[:position] + trail.refused_mark(rule.codes, refusal.code)
+                + trail.NOT_EVALUATED * (len(self.request) - phase.start - position - 1))
+
+    def run_numbers(self, ctx: SendContext) -> None:
+        """Fill `ctx.refusals` (each recipient's first refusal, or None) and `ctx.trails`."""
+        count = len(ctx.recipients)
+        refusals: list[Refusal | None] = [None] * count
+        ctx.refusals = refusals
+        ctx.chain = self
+        plan = self._plan(ctx)
+        base = self._prefix + ctx.request_marks
+        passed = base + plan.marks
+        ctx.trails = trails = [passed] * count
+        if not plan.runnable:
+            return
+        for index in range(count):
+            marks: list[str] | None = None
+            for position, applies_to, check, codes in plan.runnable:
+                if applies_to is not None and not applies_to(ctx, index):
+                    mark = trail.NOT_APPLICABLE
+                else:
+                    refusal = check(ctx, index)
+                    if refusal is None:
+                        continue
+                    mark = trail.refused_mark(codes, refusal.code)
+                    if refusals[index] is None:
+                        refusals[index] = refusal
+                if marks is None:
+                    marks = list(plan.marks)
+                marks[position] = mark
+            if marks is not None:
+                if refusals[index] is not None:
+                    for position in plan.deferred:
+                        marks[position] = trail.NOT_EVALUATED
+                trails[index] = base + "".join(marks)
+
+    def mark(self, stored: str, rule: str, refusal: Refusal) -> str:
+        """`stored` with `rule`'s mark replaced by the refusal."""
+        position = self._positions[rule]
+        index = position - len(self._prefix) - len(self.request)
+        if index < 0:
+            raise ValueError(f"{rule} is a request rule: its refusal stores no message")
+        codes = self.numbers[index].codes
+        return stored[:position] + trail.refused_mark(codes, refusal.code) + stored[position + 1:]
+
+    def _plan(self, ctx: SendContext) -> _Plan:
+        """Per number rule: 0 run it, 1 not applicable to this request, 2 vacuous (passes
+        without a look); the plan is kept per outcome."""
+        shape = tuple([_NOT_APPLICABLE if r.applies is not None and not r.applies(ctx)
+                       else _VACUOUS if r.check is None or (r.vacuous is not None
+                                                            and r.vacuous(ctx))
+                       else _RUN for r in self.numbers])
+        plan = self._plans.get(shape)
+        if plan is None:
+            plan = self._plans[shape] = _Plan(
+                tuple((i, r.applies_to, r.check, r.codes)
+                      for i, (r, s) in enumerate(zip(self.numbers, shape, strict=True))
+                      if s == _RUN and r.check is not None),
+                "".join(trail.NOT_APPLICABLE if s == _NOT_APPLICABLE else trail.PASSED
+                        for s in shape),
+                tuple(i for i, (r, s) in enumerate(zip(self.numbers, shape, strict=True))
+                      if r.check is None and s != _NOT_APPLICABLE))
+        return plan
+
+
+_RUN, _NOT_APPLICABLE, _VACUOUS = 0, 1, 2
+_R = TypeVar("_R", Rule, NumberRule)
+
+
+def _typed(rule: object, kind: type[_R]) -> _R:
+    if not isinstance(rule, kind):
+        raise TypeError(f"{rule!r} is not a {kind.__name__}")
+    return rule
+
+
+REQUEST_CHAIN = ("account.active", "account.balance", "numbers.count", "numbers.format",
+                 "signature.approved", "template.approved", "signature.scene",
+                 "template.opt_out", "template.params")
+NUMBER_CHAIN = ("numbers.segment", "test.numbers", "international.country", "blacklist",
+                "promotion.opt_out", "promotion.hours", "content.keywords", "frequency")
+DEFAULT = Chain(1, REQUEST_CHAIN, NUMBER_CHAIN)
+"""The shipped chain (trail version 1). Cheap rules that refuse whole requests come first;
+the frequency control is last, so a number refused for any other reason uses no quota."""

@@ -3,11 +3,12 @@
 Consumes the `SendContext` after every other check (a number refused for another reason is
 never counted); asks the `RateCounter` to decide all remaining numbers of the request in one
 call, each atomically (docs/domain.md "Frequency control": a message counts the moment it is
-accepted). A blocked number gets `isv.BUSINESS_LIMIT_CONTROL` in `ctx.refusals`, so it becomes
-a failed record in a multi-number request, or the request's answer when every number is
-refused. Intake then commits the admitted messages; if that commit fails it calls `release`,
-so that nothing uncommitted keeps quota. `explain` answers the same question without counting;
-`explain_send` is the question the API and the CLI ask it (by signature and template name).
+accepted). A blocked number gets `isv.BUSINESS_LIMIT_CONTROL` in `ctx.refusals` and in its
+trail (rule `frequency`), so it becomes a failed record in a multi-number request, or the
+request's answer when every number is refused. Intake then commits the admitted messages;
+if that commit fails it calls `release`, so that nothing uncommitted keeps quota. `explain`
+answers the same question without counting; `explain_send` is the question the API and the
+CLI ask it (by signature and template name).
 
 The account's settings (lower limits, whitelist, enterprise verification) are read through
 a cache: a change made through this process takes effect at the next send, one made
@@ -31,6 +32,9 @@ from yizhan.policy.compliance import check_signature, check_template
 from yizhan.policy.frequency import Limit, limits_for, platform_keys, refusal
 from yizhan.policy.numbers import normalize
 from yizhan.runtime.caching import TtlCache
+
+RULE = "frequency"
+"""The rule's name in the chain and its trail (its refusals name the limit that blocked)."""
 
 
 class ProfileSource(Protocol):
@@ -119,7 +123,7 @@ class FrequencyControl:
             if verdict is None:
                 admitted.append(counted)
             else:
-                ctx.refusals[index] = refusal(message[verdict.index], verdict)
+                ctx.refuse(index, RULE, refusal(message[verdict.index], verdict))
         return Admission(lambda: admitted, now_ms)
 
     def _admit_keys(self, ctx: SendContext, counter: KeyedCounter, pending: list[int],
@@ -129,7 +133,7 @@ class FrequencyControl:
         template = ctx.template
         assert template is not None
         account, code, kind = ctx.account.id, template.code, template.type
-        recipients, numbers, refusals = ctx.recipients, ctx.numbers, ctx.refusals
+        recipients, numbers = ctx.recipients, ctx.numbers
         admit_keys = counter.admit_keys
         admitted = []
         for i in pending:
@@ -140,7 +144,7 @@ class FrequencyControl:
                 admitted.append(i)
             else:
                 limit = limits_for(account, sign_name, code, kind, numbers[i])[verdict.index]
-                refusals[i] = refusal(limit, verdict)
+                ctx.refuse(i, RULE, refusal(limit, verdict))
 
         def rebuild() -> list[Sequence[RateCheck]]:
             return [cast(Sequence[RateCheck], limits_for(account, recipients[i][1], code, kind,

@@ -177,6 +177,9 @@ messages = Table(
     Column("charged_at", UTCDateTime, nullable=True),
     # Why the message went to its channel: the router's decision (docs/channels.md).
     Column("route", Text, nullable=False, server_default=""),
+    # The verdict of every policy rule for this number, encoded (docs/policy.md "The
+    # trail"); NULL for messages accepted before trails were kept.
+    Column("policy_trail", Text, nullable=True),
     Index("ix_messages_account_phone_created", "account_id", "phone", "created_at"),
     # Receipts find their message by (channel, remote id). Partial: a message gets its
     # remote id when its channel accepts it, so accepting a message writes nothing here.

@@ -32,7 +32,7 @@ from yizhan.domain.ids import BIZ_ID_PATTERN, MAX_MESSAGE_ID
 from yizhan.domain.model import Account, Message, PhoneNumber
 from yizhan.domain.timezone import china_day_bounds, china_today
 from yizhan.intake.accept import SendRequest
-from yizhan.policy import balance, numbers
+from yizhan.policy import balance, numbers, rules
 from yizhan.policy.chain import Recipient
 
 router = APIRouter(prefix="/v1", tags=["messages"])
@@ -122,7 +122,17 @@ def message_json(m: Message, codes: CodeBook = PLATFORM_BOOK) -> dict[str, Any]:
         "charge": balance.money(m.charge) if m.charged_at else None,
         "package_parts": m.package_parts,
         "charged_at": m.charged_at.isoformat() if m.charged_at else None,
+        # Every rule's verdict for this number, in chain order (docs/policy.md "The trail");
+        # null for messages accepted before trails were kept.
+        "policy_trail": _trail_json(m.policy_trail),
     }
+
+
+def _trail_json(stored: str | None) -> list[dict[str, str]] | None:
+    steps = rules.read_trail(stored)
+    if steps is None:
+        return None
+    return [{"rule": s.rule, "verdict": s.verdict.value, "code": s.code} for s in steps]
 
 
 SEND_SCHEMA = SendBody.model_json_schema()

@@ -16,7 +16,7 @@ from alembic import op
 import yizhan.storage.tables
 
 revision: str = '0018_process_lease'
-down_revision: str | None = '0016_outbox_rank'
+down_revision: str | None = '0017_policy_trail'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
