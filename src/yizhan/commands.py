@@ -336,11 +336,11 @@ def send(phone_numbers: Annotated[list[str], typer.Argument(help="Destination nu
     async def work(store: SqlStore) -> None:
         owner = await account_named(store, account)
         counter, flush = await rate_counter(settings, store, clock)
-        committer = Batcher("intake", flush, max_delay=0)
+        committer = Batcher("intake", flush, clock, max_delay=0)
         committer.start()
         frequency = FrequencyControl(counter, FrequencySettings(store), clock)
         intake = Intake(store, committer, clock, IdGenerator(), LocalBus(),
-                        PolicyLists(store, 0), part_price=settings.part_price,
+                        PolicyLists(store, clock, 0), part_price=settings.part_price,
                         frequency=frequency if settings.frequency_control else None)
         try:
             result = await intake.send(owner, SendRequest(

@@ -42,7 +42,7 @@ async def test_lanes_keep_the_window_and_the_claim_order(store: SqlStore,
                                                          clock: ManualClock) -> None:
     made = await make_messages(store, clock, 20)
     channel = SlowChannel()
-    worker = DispatchWorker(store, Router.single([channel], "slow"), LocalBus(), clock,
+    worker = DispatchWorker(store, Router.single([channel], "slow", clock=clock), LocalBus(), clock,
                             DispatchConfig(window=3))
     assert await worker.run_once() == 20
     assert channel.most == 3
@@ -58,7 +58,8 @@ async def test_a_submit_without_answer_times_out_and_the_lane_goes_on(
     fine = await make_messages(store, clock, 3)
     simulator = SimulatorChannel(clock)
     simulator.script.numbers["13800000009"] = Outcome(submit="hang")
-    worker = DispatchWorker(store, Router.single([simulator], simulator.name), LocalBus(), clock,
+    worker = DispatchWorker(store, Router.single([simulator], simulator.name, clock=clock),
+                            LocalBus(), clock,
                             DispatchConfig(window=1, submit_timeout=0.05,
                                            lease=timedelta(minutes=5)))
     assert await asyncio.wait_for(worker.run_once(), 5) == 4

@@ -320,7 +320,7 @@ def build_plan(plan: ChannelPlan, clock: Clock, *, delay: float = 0.2,
         server = EmbeddedSmsc(_script(sim.get("script") or script, sim.get("delay", delay)),
                               embedded, int(sim.get("port", 0)),
                               float(sim.get("max_per_second", 0.0)))
-    router = Router(channels, plan.routes, breaker or BreakerConfig())
+    router = Router(channels, plan.routes, breaker or BreakerConfig(), clock=clock)
     return Built(channels, router, server)
 
 
