@@ -70,7 +70,7 @@ class ManualClock:
 
     async def sleep(self, seconds: float) -> None:
         future = asyncio.get_running_loop().create_future()
-        if seconds <= self.instant:  # as asyncio's sleep(0): let the others run once
+        if seconds <= self.instant:  # like a zero-second asyncio sleep: one turn
             asyncio.get_running_loop().call_soon(_wake, future)
             return await future
         self._sleeping.append((self._monotonic + seconds, future))

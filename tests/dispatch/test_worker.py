@@ -18,11 +18,14 @@ from yizhan.storage.store import SqlStore
 
 
 class SlowChannel:
-    """Answers every submit after a short pause, counting how many are in flight."""
+    """Holds the first submits until `window` of them are in flight at once, then answers
+    every submit; counts how many are in flight."""
 
     name = "slow"
 
-    def __init__(self) -> None:
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self.full = asyncio.Event()
         self.in_flight = 0
         self.most = 0
 
@@ -33,7 +36,9 @@ class SlowChannel:
     async def submit(self, request: SubmitRequest) -> SubmitResult:
         self.in_flight += 1
         self.most = max(self.most, self.in_flight)
-        await asyncio.sleep(0.001)
+        if self.in_flight >= self.window:
+            self.full.set()
+        await self.full.wait()
         self.in_flight -= 1
         return Accepted(f"r{request.message_id}")
 
@@ -41,10 +46,10 @@ class SlowChannel:
 async def test_lanes_keep_the_window_and_the_claim_order(store: SqlStore,
                                                          clock: ManualClock) -> None:
     made = await make_messages(store, clock, 20)
-    channel = SlowChannel()
+    channel = SlowChannel(3)
     worker = DispatchWorker(store, Router.single([channel], "slow", clock=clock), LocalBus(), clock,
                             DispatchConfig(window=3))
-    assert await worker.run_once() == 20
+    assert await asyncio.wait_for(worker.run_once(), 10) == 20
     assert channel.most == 3
     for m in made:
         found = await store.message(m.account_id, m.id)

@@ -164,6 +164,8 @@ class SmscServer:
         self._heap: list[_Due] = []
         self._timer: asyncio.TimerHandle | None = None
         self._held: list[_Due] = []
+        self.holding = asyncio.Event()
+        """Set when a receipt or reply found no bound receiver and waits for the next bind."""
         self._server: asyncio.Server | None = None
         self._window_start = 0.0
         self._in_window = 0
@@ -312,6 +314,7 @@ class SmscServer:
         self.bound.set()
         if pdu.command in RECEIVERS and self._held:
             held, self._held = self._held, []
+            self.holding.clear()
             for item in held:
                 self._schedule(item)
 
@@ -451,6 +454,7 @@ class SmscServer:
         link = self._receiver(item.system_id)
         if link is None:
             self._held.append(item)
+            self.holding.set()
             return
         link.request_raw_to(item, Command.DELIVER_SM, item.body)
 
