@@ -46,9 +46,10 @@ async def carriers(store: SqlStore, clock: ManualClock, **scripts: Script
         for name, script in scripts.items():
             smscs[name] = SmscServer(script)
             port = await smscs[name].start()
+            # A throttle pause of 10 ms passes at once on the manual clock (`instant`).
             channels[name] = SmppChannel(SmppConfig(
                 name, "127.0.0.1", port, name, reconnect_min=0.05, reconnect_max=0.2,
-                throttle_backoff=0.02, response_timeout=2), clock)
+                throttle_backoff=0.01, response_timeout=2), clock)
             await channels[name].start(stage.on_event)
             await asyncio.wait_for(channels[name].bound.wait(), 5)
         yield Carriers(smscs, channels, stage)

@@ -27,6 +27,9 @@ It must never be the benchmark's bottleneck, so the scripted path is lean: submi
 receipts are written from pre-encoded parts (`SubmitTemplate`), and a receipt is its own
 `Waiter` for the deliver_sm_resp (no future or callback per receipt). docs/benchmarks.md has
 its CPU per message.
+
+It stands for the world outside the platform, so its delays and dates run on the real clock
+(the event loop's and `time.time`), never on the platform's injected `Clock`.
 """
 
 from __future__ import annotations

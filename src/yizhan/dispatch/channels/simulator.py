@@ -10,7 +10,8 @@ Receipts wait in one timer queue per channel, not one task each: a single delive
 every receipt that is due to the sink in one batch when the sink offers `many` (see
 `BatchSink`; the receipt stage's does, and stores the batch in one commit), else one call per
 receipt. Like an SMSC, it keeps offering a receipt the sink failed to take, every second, up
-to `OFFERS` times.
+to `OFFERS` times. Its delays are the carrier's and run on the event loop's clock: a test's
+manual clock moves the platform's time, not the simulated world outside.
 """
 
 from __future__ import annotations
