@@ -215,14 +215,21 @@ async def test_submits_of_one_turn_leave_in_order_and_answers_find_their_submit(
 
 
 async def test_a_link_cut_with_submits_still_buffered_loses_none_of_them(rig: Rig) -> None:
-    tasks = [rig.send(n=n) for n in range(3)]
-    await asyncio.sleep(0)  # the submits are written to the link's buffer, not yet flushed
     link = rig.channel._tx
-    assert link is not None and link.in_flight == 3
-    link.abort()
+    assert link is not None
+    journal, buffered = link.before_write, []
+
+    def cut() -> None:  # the submits are in the link's buffer, about to leave: cut it now
+        assert link is not None and journal is not None
+        buffered.append(link.in_flight)
+        link.abort()
+        journal()
+
+    link.before_write = cut
+    tasks = [rig.send(n=n) for n in range(3)]
     results = await asyncio.wait_for(asyncio.gather(*tasks), 5)
     assert all(isinstance(r, Ambiguous) and "link lost" in r.reason for r in results)
-    assert rig.channel._window.used == 0
+    assert buffered == [3] and rig.channel._window.used == 0
     await rebound(rig)  # it reconnects by itself
     again = rig.send(n=4)
     rig.smsc.answer(await rig.smsc.expect(), message_id="4")
