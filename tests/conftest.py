@@ -45,14 +45,63 @@ TEST_MASTER_ENV = {"YIZHAN_MASTER_KEY": base64.b64encode(bytes(range(32))).decod
 
 
 class ManualClock:
-    def __init__(self, now: datetime | None = None) -> None:
+    """A `Clock` that moves only when the test says so: `advance` moves the wall and the
+    monotonic time together and wakes the code sleeping on it (`sleep`) whose time came.
+    `sleepers` waits (on an event, with a timeout) until code sleeps on the clock, so that a
+    test advances it only once the code waits for it.
+
+    Sleeps of at most `instant` seconds (default 10 ms: the pacing waits of group commit,
+    `runtime/batching.py`) end after one turn of the event loop without moving the clock, so
+    that tests of other things need not drive them; `ManualClock(instant=0)` drives every
+    sleep (the batcher's own tests)."""
+
+    def __init__(self, now: datetime | None = None, *, instant: float = 0.01) -> None:
         self._now = now or datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
+        self.instant = instant
+        self._monotonic = 1000.0
+        self._sleeping: list[tuple[float, asyncio.Future[None]]] = []
+        self._asleep: asyncio.Event | None = None
 
     def now(self) -> datetime:
         return self._now
 
+    def monotonic(self) -> float:
+        return self._monotonic
+
+    async def sleep(self, seconds: float) -> None:
+        future = asyncio.get_running_loop().create_future()
+        if seconds <= self.instant:  # like a zero-second asyncio sleep: one turn
+            asyncio.get_running_loop().call_soon(_wake, future)
+            return await future
+        self._sleeping.append((self._monotonic + seconds, future))
+        if self._asleep is not None:
+            self._asleep.set()
+        try:
+            await future
+        finally:
+            self._sleeping = [s for s in self._sleeping if s[1] is not future]
+
     def advance(self, **delta: float) -> None:
-        self._now += timedelta(**delta)
+        step = timedelta(**delta)
+        self._now += step
+        self._monotonic += step.total_seconds()
+        for due, future in self._sleeping:
+            if due <= self._monotonic:
+                _wake(future)
+
+    async def sleepers(self, count: int = 1, timeout: float = 5.0) -> None:
+        """Return once at least `count` tasks sleep on this clock (fail after `timeout`)."""
+        async def enough() -> None:
+            while sum(not f.done() for _, f in self._sleeping) < count:
+                self._asleep = asyncio.Event()
+                await self._asleep.wait()
+
+        await asyncio.wait_for(enough(), timeout)
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 @pytest.fixture

@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
-
+from tests.conftest import ManualClock
 from yizhan.runtime.caching import TtlCache
 
 
-def test_fresh_answers_only_what_a_get_loaded_and_only_while_fresh() -> None:
+async def test_fresh_answers_only_what_a_get_loaded_and_only_while_fresh() -> None:
     loads: list[str] = []
 
     async def load(key: str) -> str:
         loads.append(key)
         return key.upper()
 
-    async def run() -> None:
-        cache: TtlCache[str, str] = TtlCache(load, ttl=0.05)
-        assert cache.fresh("a") is None  # nothing loaded: the caller must `get`
-        assert await cache.get("a") == "A"
-        assert cache.fresh("a") == "A" and await cache.get("a") == "A"
-        assert loads == ["a"]
-        await asyncio.sleep(0.06)
-        assert cache.fresh("a") is None  # expired
-        assert await cache.get("a") == "A" and loads == ["a", "a"]
-        cache.forget("a")
-        assert cache.fresh("a") is None
-
-    asyncio.run(run())
+    clock = ManualClock()
+    cache: TtlCache[str, str] = TtlCache(load, clock, ttl=0.05)
+    assert cache.fresh("a") is None  # nothing loaded: the caller must `get`
+    assert await cache.get("a") == "A"
+    assert cache.fresh("a") == "A" and await cache.get("a") == "A"
+    assert loads == ["a"]
+    clock.advance(seconds=0.04)
+    assert cache.fresh("a") == "A"  # still fresh: the ttl counts on the injected clock
+    clock.advance(seconds=0.01)
+    assert cache.fresh("a") is None  # expired
+    assert await cache.get("a") == "A" and loads == ["a", "a"]
+    cache.forget("a")
+    assert cache.fresh("a") is None

@@ -28,9 +28,9 @@ from yizhan.storage.store import SqlStore
 
 @pytest.fixture
 async def intake(store: SqlStore, clock: ManualClock) -> AsyncIterator[Intake]:
-    committer: Batcher[Acceptance] = Batcher("intake", store.accept)
+    committer: Batcher[Acceptance] = Batcher("intake", store.accept, clock)
     committer.start()
-    yield Intake(store, committer, clock, IdGenerator(), LocalBus(), PolicyLists(store, 0))
+    yield Intake(store, committer, clock, IdGenerator(), LocalBus(), PolicyLists(store, clock, 0))
     await committer.stop()
 
 
@@ -177,10 +177,10 @@ BLOCK_139 = Chain(trail.AD_HOC, chain.REQUEST_CHAIN, ["test.block"], {
 
 async def test_a_number_refused_by_the_number_chain_fails_alone(
         store: SqlStore, clock: ManualClock, demo: Demo) -> None:
-    committer: Batcher[Acceptance] = Batcher("intake", store.accept)
+    committer: Batcher[Acceptance] = Batcher("intake", store.accept, clock)
     committer.start()
-    intake = Intake(store, committer, clock, IdGenerator(), LocalBus(), PolicyLists(store, 0),
-                    policy=BLOCK_139)
+    intake = Intake(store, committer, clock, IdGenerator(), LocalBus(),
+                    PolicyLists(store, clock, 0), policy=BLOCK_139)
     try:
         result = await intake.send(demo.account, request(demo, ["13800138000", "13900139000"]))
         assert isinstance(result, SendAccepted)
@@ -204,10 +204,10 @@ async def test_a_number_refused_by_the_number_chain_fails_alone(
 
 async def test_messages_carry_the_part_price_and_a_negative_balance_refuses(
         store: SqlStore, clock: ManualClock, demo: Demo) -> None:
-    committer: Batcher[Acceptance] = Batcher("intake", store.accept)
+    committer: Batcher[Acceptance] = Batcher("intake", store.accept, clock)
     committer.start()
-    intake = Intake(store, committer, clock, IdGenerator(), LocalBus(), PolicyLists(store, 0),
-                    part_price=45)
+    intake = Intake(store, committer, clock, IdGenerator(), LocalBus(),
+                    PolicyLists(store, clock, 0), part_price=45)
     try:
         platform = await intake.send(demo.account, request(demo, ["13800138000"]))
         assert isinstance(platform, SendAccepted) and platform.messages[0].part_price == 45

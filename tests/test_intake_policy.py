@@ -22,9 +22,9 @@ from yizhan.storage.store import SqlStore
 
 @pytest.fixture
 async def intake(store: SqlStore, clock: ManualClock) -> AsyncIterator[Intake]:
-    committer: Batcher[Message] = Batcher("intake", store.accept)
+    committer: Batcher[Message] = Batcher("intake", store.accept, clock)
     committer.start()
-    yield Intake(store, committer, clock, IdGenerator(), LocalBus(), PolicyLists(store, 0))
+    yield Intake(store, committer, clock, IdGenerator(), LocalBus(), PolicyLists(store, clock, 0))
     await committer.stop()
 
 

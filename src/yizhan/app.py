@@ -134,10 +134,10 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     smsc = None
     if channels is not None:
         channels = list(channels)
-        router = Router(channels, breaker=breaker)
+        router = Router(channels, breaker=breaker, clock=clock)
     elif settings.channels_file is None and settings.embedded_channel == "simulator":
         channels = [simulator_from(settings, clock)]
-        router = Router(channels, breaker=breaker)
+        router = Router(channels, breaker=breaker, clock=clock)
     else:
         built = build_plan(load_plan(settings.channels_file), clock, smsc=SmscServer,
                            delay=settings.simulator_delay_seconds,
@@ -152,7 +152,7 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     counter, flush = await rate_counter(settings, store, clock)
     if settings.rate_backend == "sql":  # the one accepting process: nonces decided in memory
         await store.use_nonce_window(clock.now())
-    committer: Batcher[Acceptance] = Batcher("intake", flush,
+    committer: Batcher[Acceptance] = Batcher("intake", flush, clock,
                                           max_batch=settings.commit_max_batch,
                                           max_delay=settings.commit_max_delay_ms / 1000,
                                           min_interval=settings.commit_min_interval_ms / 1000,
@@ -164,12 +164,12 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                                                settings.dispatch_bulk_numbers)
     backpressure = Backpressure(store, clock, max_seconds=settings.backlog_max_seconds,
                                 min_messages=settings.backlog_min_messages)
-    intake = Intake(CachedCatalogue(store, settings.cache_seconds), committer, clock,
-                    IdGenerator(), bus, PolicyLists(store, settings.cache_seconds),
+    intake = Intake(CachedCatalogue(store, clock, settings.cache_seconds), committer, clock,
+                    IdGenerator(), bus, PolicyLists(store, clock, settings.cache_seconds),
                     part_price=settings.part_price,
                     frequency=frequency if settings.frequency_control else None,
                     backpressure=backpressure if settings.backlog_max_seconds else None)
-    nonces = BatchedNonces(store)
+    nonces = BatchedNonces(store, clock)
     receipts = ReceiptStage(store, clock, batch=settings.receipt_batch,
                             match_every=settings.receipt_match_seconds,
                             on_stored=lambda: bus.notify(PUSH),
@@ -185,11 +185,11 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                         api_background=[nonces] + ([Periodic(
                             "backlog readings", backpressure.refresh, BACKLOG_READING_SECONDS,
                             log)] if settings.backlog_max_seconds else []))
-    keys = Authenticator(store, settings.cache_seconds)
+    keys = Authenticator(store, clock, settings.cache_seconds)
     pull = QueueSettings(settings.queue_visibility_seconds, settings.queue_max_wait_seconds)
     api = create_asgi(ApiServices(
         store, intake, keys, AliyunAuthenticator(keys, nonces, clock),
-        RateLimiter(settings.api_rate_limit), clock, frequency, frequency_settings,
+        RateLimiter(settings.api_rate_limit, clock), clock, frequency, frequency_settings,
         settings.language, pull, metrics, PushNetworks(settings.push_allowed_networks),
         codes))
     lease = (ProcessLease(store, clock, f"http://{settings.endpoint}")
@@ -236,11 +236,12 @@ async def operator_intake(settings: Settings, store: SqlStore,
     if lease is not None:  # a server on another data folder may count on this store
         await lease.acquire()
     counter, flush = await rate_counter(settings, store, clock)
-    committer: Batcher[Acceptance] = Batcher("intake", flush, max_delay=0)
+    committer: Batcher[Acceptance] = Batcher("intake", flush, clock, max_delay=0)
     committer.start()
     frequency = FrequencyControl(counter, FrequencySettings(store), clock)
     try:
-        yield Intake(store, committer, clock, IdGenerator(), LocalBus(), PolicyLists(store, 0),
+        yield Intake(store, committer, clock, IdGenerator(), LocalBus(),
+                     PolicyLists(store, clock, 0),
                      part_price=settings.part_price,
                      frequency=frequency if settings.frequency_control else None)
     finally:

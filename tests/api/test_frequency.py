@@ -9,13 +9,13 @@ import pytest
 
 from tests.conftest import Running
 from yizhan.domain.model import TemplateType
-from yizhan.domain.ports import Clock
+from yizhan.domain.ports import Clock, SystemClock
 from yizhan.storage.frequency import FrequencySettings
 
 CODE = "isv.BUSINESS_LIMIT_CONTROL"
 
 
-class MinuteStartClock:
+class MinuteStartClock(SystemClock):
     """Real time, shifted so that a test starts at the beginning of a clock minute: these
     tests count sends in one minute window, and on the real clock a test could straddle two
     (its first send counted in one minute, its check made in the next)."""

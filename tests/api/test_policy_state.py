@@ -17,11 +17,11 @@ from tests.api.aliyun.test_rpc_wire import creds, post, signed_query
 from tests.api.test_rest import final_messages, fresh_number, send_body
 from tests.conftest import Running, eventually
 from yizhan.domain.model import BlacklistEntry, PhoneNumber, ReviewState, TemplateType
-from yizhan.domain.ports import Clock
+from yizhan.domain.ports import Clock, SystemClock
 from yizhan.domain.timezone import CHINA
 
 
-class ChinaNoonClock:
+class ChinaNoonClock(SystemClock):
     """Real time, moved so that it is 12:00 in China when the test starts."""
 
     def __init__(self) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Running, eventually, start_running
+from tests.conftest import ManualClock, Running, eventually, start_running
 from tests.webhooks.receiver import Receiver
 from yizhan.dispatch.channels.simulator import Outcome
 from yizhan.domain.model import ReviewState, SignatureScenario
@@ -82,31 +82,39 @@ async def test_push_settings_are_checked(running: Running) -> None:
 
 
 async def test_the_pull_queue_long_polls_hides_received_items_and_deletes_acknowledged_ones(
-        running: Running) -> None:
-    await running.client.put("/v1/push", json={"receipt_url": "queue"})
-    empty = await running.client.get("/v1/queue/SmsReport", params={"wait_seconds": 0})
-    assert empty.json()["items"] == []
-    polling = asyncio.create_task(running.client.get(
-        "/v1/queue/SmsReport", params={"wait_seconds": 8, "visibility_seconds": 1}))
-    await asyncio.sleep(0.3)
-    assert not polling.done()  # the long poll waits for the receipt
-    await send(running, "13900000003")
-    [item] = (await polling).json()["items"]
-    assert item["message_type"] == "SmsReport" and item["receive_count"] == 1
-    assert item["body"]["phone_number"] == "13900000003"
-    assert item["body"]["err_msg"] == "用户接收成功"
-    hidden = await running.client.get("/v1/queue/SmsReport")
-    assert hidden.json()["items"] == []
-    # Not acknowledged within the visibility timeout: received again.
-    [again] = (await running.client.get(
-        "/v1/queue/SmsReport", params={"wait_seconds": 5})).json()["items"]
-    assert again["receipt_handle"] == item["receipt_handle"] and again["receive_count"] == 2
-    ack = await running.client.post("/v1/queue/SmsReport/ack",
-                                    json={"receipt_handles": [again["receipt_handle"]]})
-    assert ack.json()["deleted"] == 1
-    await asyncio.sleep(1.1)
-    gone = await running.client.get("/v1/queue/SmsReport")
-    assert gone.json()["items"] == []
+        store: SqlStore, tmp_path: Path) -> None:
+    clock = ManualClock()  # the long poll's wait and the visibility timeout are on it
+    async with start_running(store, tmp_path, clock) as running:
+        await running.client.put("/v1/push", json={"receipt_url": "queue"})
+        empty = await running.client.get("/v1/queue/SmsReport", params={"wait_seconds": 0})
+        assert empty.json()["items"] == []
+        polling = asyncio.create_task(running.client.get(
+            "/v1/queue/SmsReport", params={"wait_seconds": 8, "visibility_seconds": 1}))
+        await clock.sleepers(1)  # the long poll waits between reads of the queue
+        assert not polling.done()
+        await send(running, "13900000003")
+        account = running.demo.account.id
+        await eventually(lambda: running.yz.store.pending_pushes(account), what="receipt queued")
+        clock.advance(seconds=0.2)  # the long poll's next read finds it
+        [item] = (await asyncio.wait_for(polling, 10)).json()["items"]
+        assert item["message_type"] == "SmsReport" and item["receive_count"] == 1
+        assert item["body"]["phone_number"] == "13900000003"
+        assert item["body"]["err_msg"] == "用户接收成功"
+        hidden = await running.client.get("/v1/queue/SmsReport")
+        assert hidden.json()["items"] == []
+        clock.advance(seconds=0.99)
+        hidden = await running.client.get("/v1/queue/SmsReport")
+        assert hidden.json()["items"] == []
+        # Not acknowledged within the visibility timeout: received again.
+        clock.advance(seconds=0.02)
+        [again] = (await running.client.get("/v1/queue/SmsReport")).json()["items"]
+        assert again["receipt_handle"] == item["receipt_handle"] and again["receive_count"] == 2
+        ack = await running.client.post("/v1/queue/SmsReport/ack",
+                                        json={"receipt_handles": [again["receipt_handle"]]})
+        assert ack.json()["deleted"] == 1
+        clock.advance(seconds=1.1)
+        gone = await running.client.get("/v1/queue/SmsReport")
+        assert gone.json()["items"] == []
 
 
 async def test_alibaba_style_queue_actions(running: Running,

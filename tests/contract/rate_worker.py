@@ -19,6 +19,7 @@ from yizhan.backends.redis_rates import RedisRateCounter
 from yizhan.cli.demo import ensure_demo
 from yizhan.domain.ids import IdGenerator
 from yizhan.domain.model import TemplateType
+from yizhan.domain.ports import SystemClock
 from yizhan.domain.rates import from_ms
 from yizhan.intake.accept import Acceptance, Intake, SendAccepted, SendRequest
 from yizhan.policy.chain import Recipient
@@ -29,7 +30,9 @@ from yizhan.storage.frequency import FrequencySettings
 from yizhan.storage.store import SqlStore
 
 
-class FixedClock:
+class FixedClock(SystemClock):
+    """A wall clock that stands still; durations and waits are real."""
+
     def __init__(self, now_ms: int) -> None:
         self._now = from_ms(now_ms)
 
@@ -42,10 +45,11 @@ async def main(db_url: str, redis_url: str, prefix: str, now_ms: int, count: int
     await store.unlock()
     clock = FixedClock(now_ms)
     counter = RedisRateCounter.connect(redis_url, prefix)
-    committer: Batcher[Acceptance] = Batcher("intake", store.accept)
+    committer: Batcher[Acceptance] = Batcher("intake", store.accept, clock)
     committer.start()
     demo = await ensure_demo(store, clock.now())
-    intake = Intake(store, committer, clock, IdGenerator(), LocalBus(), PolicyLists(store, 0),
+    intake = Intake(store, committer, clock, IdGenerator(), LocalBus(),
+                    PolicyLists(store, clock, 0),
                     frequency=FrequencyControl(counter, FrequencySettings(store), clock))
     request = SendRequest(demo.templates[TemplateType.NOTIFICATION].code,
                           [Recipient("13800138000", demo.signature.name, '{"order":"1"}')])

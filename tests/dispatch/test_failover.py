@@ -46,9 +46,10 @@ async def carriers(store: SqlStore, clock: ManualClock, **scripts: Script
         for name, script in scripts.items():
             smscs[name] = SmscServer(script)
             port = await smscs[name].start()
+            # A throttle pause of 10 ms passes at once on the manual clock (`instant`).
             channels[name] = SmppChannel(SmppConfig(
                 name, "127.0.0.1", port, name, reconnect_min=0.05, reconnect_max=0.2,
-                throttle_backoff=0.02, response_timeout=2), clock)
+                throttle_backoff=0.01, response_timeout=2), clock)
             await channels[name].start(stage.on_event)
             await asyncio.wait_for(channels[name].bound.wait(), 5)
         yield Carriers(smscs, channels, stage)
@@ -76,7 +77,7 @@ async def finals(store: SqlStore, made: list[Message], lost_on: str = "") -> lis
 async def test_weighted_balancing_over_two_smscs(store: SqlStore, clock: ManualClock) -> None:
     async with carriers(store, clock, a=DELIVERED, b=DELIVERED) as c:
         router = Router(list(c.channels.values()), [Route("r", (Target("a", 3), Target("b")))],
-                        rng=random.Random(3))
+                        rng=random.Random(3), clock=clock)
         worker = DispatchWorker(store, router, LocalBus(), clock, DispatchConfig(batch=400))
         made = await make_messages(store, clock, 400)
         assert await worker.run_once() == 400
@@ -92,7 +93,8 @@ async def test_weighted_balancing_over_two_smscs(store: SqlStore, clock: ManualC
 async def test_failover_when_an_smsc_dies_mid_run(store: SqlStore, clock: ManualClock) -> None:
     async with carriers(store, clock, a=DELIVERED, b=DELIVERED) as c:
         router = Router(list(c.channels.values()), [Route("r", (Target("a"),
-                                                                Target("b", tier=2)))])
+                                                                Target("b", tier=2)))],
+                        clock=clock)
         bus = LocalBus()
         metrics = Metrics()
         worker = DispatchWorker(store, router, bus, clock,
@@ -108,7 +110,6 @@ async def test_failover_when_an_smsc_dies_mid_run(store: SqlStore, clock: Manual
                     await eventually(lambda: _positive(c.smscs["a"].submitted),
                                      what="submits on a")
                     await c.smscs["a"].stop()
-                await asyncio.sleep(0.01)
             done = await finals(store, made, lost_on="a")
         finally:
             await worker.stop()
@@ -146,7 +147,8 @@ async def test_a_throttling_channel_is_skipped_then_probed_and_used_again(
                         b=DELIVERED) as c:
         router = Router(list(c.channels.values()),
                         [Route("r", (Target("a"), Target("b", tier=2)))],
-                        BreakerConfig(failures=3, open_seconds=0.3, max_open_seconds=1))
+                        BreakerConfig(failures=3, open_seconds=0.3, max_open_seconds=1),
+                        clock=clock)
         worker = DispatchWorker(store, router, LocalBus(), clock, DispatchConfig(window=1))
         first = await make_messages(store, clock, 10)
         assert await worker.run_once() == 10
@@ -157,7 +159,7 @@ async def test_a_throttling_channel_is_skipped_then_probed_and_used_again(
         assert all("a (circuit open)" in m.route for m in done[3:])
         # a recovers; after open_seconds a probe goes to it, and traffic comes back
         c.smscs["a"].script = DELIVERED
-        await asyncio.sleep(0.35)
+        clock.advance(seconds=0.3)
         second = await make_messages(store, clock, 10)
         assert await worker.run_once() == 10
         done = await finals(store, second)

@@ -161,7 +161,7 @@ async def test_a_submit_waiting_for_window_space_is_not_journaled_one_handed_ove
             for n in range(3)]
     journal = opened(tmp_path)
     journal.restart()
-    worker = DispatchWorker(store, Router.single([channel], "smpp"), LocalBus(), clock,
+    worker = DispatchWorker(store, Router.single([channel], "smpp", clock=clock), LocalBus(), clock,
                             DispatchConfig(window=3), journal=journal)
     round_ = asyncio.create_task(worker.run_once())
     try:

@@ -54,7 +54,8 @@ async def test_routes_by_carrier_type_and_country() -> None:
         Route("mobile", (Target("cmcc"),), carriers=frozenset({"china_mobile"})),
         Route("unicom", (Target("cucc"),), carriers=frozenset({"china_unicom"})),
         Route("vietnam", (Target("vn"),), countries=frozenset({"VN"})),
-        Route("abroad", (Target("intl"),), carriers=frozenset({"international"}))])
+        Route("abroad", (Target("intl"),), carriers=frozenset({"international"}))],
+        clock=ManualClock())
 
     def channel(phone: str, type_: TemplateType = TemplateType.VERIFICATION) -> str:
         chosen = router.pick(message(phone, type_)).channel
@@ -72,7 +73,7 @@ async def test_routes_by_carrier_type_and_country() -> None:
 async def test_weighted_balancing_follows_the_weights() -> None:
     router = Router(sims("a", "b", "c"), [Route("r", (Target("a", 6), Target("b", 3),
                                                       Target("c", 1)))],
-                    rng=random.Random(7))
+                    rng=random.Random(7), clock=ManualClock())
     picks = Counter(router.pick(message()).channel.name  # type: ignore[union-attr]
                     for _ in range(10_000))
     assert abs(picks["a"] / 10_000 - 0.6) < 0.02
@@ -87,7 +88,8 @@ async def test_failover_goes_to_the_next_tier_only_when_the_first_is_unusable() 
     down = SmppChannel(SmppConfig("down", "127.0.0.1", 9, "x"), clock)  # never bound
     up_a, up_b = sims("a", "b")
     router = Router([down, up_a, up_b], [Route("r", (
-        Target("down", 5), Target("a", 1), Target("b", tier=2)))], rng=random.Random(1))
+        Target("down", 5), Target("a", 1), Target("b", tier=2)))], rng=random.Random(1),
+        clock=clock)
     assert {router.pick(message()).channel.name for _ in range(50)} == {"a"}  # type: ignore[union-attr]
     decision = router.pick(message(), tried=["a"])
     assert decision.channel is up_b
@@ -106,7 +108,7 @@ class Unready(SimulatorChannel):
 async def test_a_channel_that_is_not_ready_is_skipped() -> None:
     clock = ManualClock()
     router = Router([Unready(clock, name="down"), SimulatorChannel(clock, name="a")],
-                    [Route("r", (Target("down"), Target("a", tier=2)))])
+                    [Route("r", (Target("down"), Target("a", tier=2)))], clock=clock)
     decision = router.pick(message())
     assert decision.channel is not None and decision.channel.name == "a"
     assert decision.reason == "route r: a; skipped down (not bound)"
@@ -114,10 +116,11 @@ async def test_a_channel_that_is_not_ready_is_skipped() -> None:
 
 
 async def test_a_failing_channel_opens_its_breaker_and_is_probed_later() -> None:
-    loop = asyncio.get_running_loop()
+    clock = ManualClock()
     router = Router(sims("main", "backup"), [Route("r", (Target("main"),
                                                          Target("backup", tier=2)))],
-                    breaker=BreakerConfig(failures=3, open_seconds=0.2, max_open_seconds=1))
+                    breaker=BreakerConfig(failures=3, open_seconds=0.2, max_open_seconds=1),
+                    clock=clock)
     for _ in range(3):
         assert router.pick(message()).channel.name == "main"  # type: ignore[union-attr]
         router.record("main", Retryable("throttled"))
@@ -126,15 +129,17 @@ async def test_a_failing_channel_opens_its_breaker_and_is_probed_later() -> None
     assert "main (circuit open)" in decision.reason
     health = {h.name: h for h in router.health()}
     assert health["main"].breaker is BreakerState.OPEN and health["main"].opened == 1
+    clock.advance(seconds=0.19)
+    assert router.pick(message()).channel.name == "backup"  # type: ignore[union-attr]
     # after open_seconds one probe goes to main; meanwhile the others go to the backup
-    await asyncio.sleep(0.25)
+    clock.advance(seconds=0.01)
     assert router.pick(message()).channel.name == "main"  # type: ignore[union-attr]
     assert router.pick(message()).channel.name == "backup"  # type: ignore[union-attr]
     router.record("main", Ambiguous("no answer"))  # the probe failed: open, twice as long
-    started = loop.time()
-    while router.pick(message()).channel.name == "backup":  # type: ignore[union-attr]
-        await asyncio.sleep(0.02)
-    assert loop.time() - started >= 0.35  # 0.4 s, not 0.2 s
+    clock.advance(seconds=0.39)
+    assert router.pick(message()).channel.name == "backup"  # type: ignore[union-attr]
+    clock.advance(seconds=0.01)  # 0.4 s, not 0.2 s
+    assert router.pick(message()).channel.name == "main"  # type: ignore[union-attr]
     router.record("main", Rejected("ESME_RINVDSTADR"))  # an answer: the channel works
     assert {h.name: h.breaker for h in router.health()}["main"] is BreakerState.CLOSED
     assert router.pick(message()).channel.name == "main"  # type: ignore[union-attr]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import gsm0338  # noqa: F401  (registers the gsm03.38 codec: the oracle)
 import pytest
 
-from tests.conftest import ManualClock, eventually
+from tests.conftest import ManualClock
 from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig, statuses
 from yizhan.dispatch.channels.smpp_pdu import (
     ESM_UDHI,
@@ -37,7 +36,8 @@ from yizhan.simulator.smsc import SmscServer
 
 
 class Sink:
-    """Stores events in a list; can be held (to prove answers wait) or made to fail."""
+    """Stores events in a list; can be held (to prove answers wait) or made to fail.
+    `called`: events were handed to it (stored or held)."""
 
     def __init__(self) -> None:
         self.events: list[Receipt | Uplink] = []
@@ -45,11 +45,13 @@ class Sink:
         self.open.set()
         self.fail = False
         self.arrived = asyncio.Event()
+        self.called = asyncio.Event()
 
     async def __call__(self, event: Receipt | Uplink) -> None:
         await self.many([event])
 
     async def many(self, events: Sequence[Receipt | Uplink]) -> None:
+        self.called.set()
         await self.open.wait()
         if self.fail:
             raise RuntimeError("store unavailable")
@@ -64,8 +66,9 @@ class Sink:
 
 
 class Rig:
-    def __init__(self, smsc: SmscServer, channel: SmppChannel, sink: Sink) -> None:
-        self.smsc, self.channel, self.sink = smsc, channel, sink
+    def __init__(self, smsc: SmscServer, channel: SmppChannel, sink: Sink,
+                 clock: ManualClock) -> None:
+        self.smsc, self.channel, self.sink, self.clock = smsc, channel, sink, clock
 
     def send(self, text: str = "【驿站】验证码 1234", phone: str = "+8613800138000",
              n: int = 1) -> asyncio.Task[Any]:
@@ -82,7 +85,15 @@ async def rig_for(clock: ManualClock, **config: Any) -> Rig:
     sink = Sink()
     await channel.start(sink)
     await asyncio.wait_for(channel.bound.wait(), 5)
-    return Rig(smsc, channel, sink)
+    return Rig(smsc, channel, sink, clock)
+
+
+async def rebound(rig: Rig) -> None:
+    """Drive the channel's reconnect after a lost link: its back-off waits on the clock."""
+    await rig.clock.sleepers(1)
+    rig.clock.advance(seconds=rig.channel.config.reconnect_max)
+    await asyncio.wait_for(rig.channel.bound.wait(), 5)
+    assert rig.channel.binds == 2
 
 
 @pytest.fixture
@@ -121,12 +132,14 @@ async def test_throttling_is_retryable_and_halves_the_window(rig: Rig, status: S
     result = await task
     assert isinstance(result, Retryable) and Status(status).name in result.reason
     assert rig.channel._window.limit == 50
-    # submits pause for throttle_backoff, then go on
-    started = time.monotonic()
+    # submits pause for throttle_backoff (1 s), then go on
     again = rig.send(n=2)
+    await rig.clock.sleepers(1)
+    rig.clock.advance(seconds=0.5)
+    assert not again.done() and rig.smsc.inbox.empty()
+    rig.clock.advance(seconds=0.5)
     rig.smsc.answer(await rig.smsc.expect())
     assert isinstance(await again, Accepted)
-    assert time.monotonic() - started >= 0.5
 
 
 async def test_a_refused_submit_is_rejected_with_the_status_name(rig: Rig) -> None:
@@ -161,9 +174,7 @@ async def test_a_link_lost_mid_submit_is_ambiguous_and_never_resent(rig: Rig) ->
     rig.smsc.drop()
     result = await asyncio.wait_for(task, 5)
     assert isinstance(result, Ambiguous) and "link lost" in result.reason
-    while rig.channel.binds < 2:  # it reconnects by itself
-        await asyncio.sleep(0.02)
-    await asyncio.wait_for(rig.channel.bound.wait(), 5)
+    await rebound(rig)  # it reconnects by itself
     nothing = rig.send(n=2)
     again = await rig.smsc.expect()
     assert again.text == "【驿站】验证码 1234" and rig.smsc.inbox.empty()
@@ -204,17 +215,22 @@ async def test_submits_of_one_turn_leave_in_order_and_answers_find_their_submit(
 
 
 async def test_a_link_cut_with_submits_still_buffered_loses_none_of_them(rig: Rig) -> None:
-    tasks = [rig.send(n=n) for n in range(3)]
-    await asyncio.sleep(0)  # the submits are written to the link's buffer, not yet flushed
     link = rig.channel._tx
-    assert link is not None and link.in_flight == 3
-    link.abort()
+    assert link is not None
+    journal, buffered = link.before_write, []
+
+    def cut() -> None:  # the submits are in the link's buffer, about to leave: cut it now
+        assert link is not None and journal is not None
+        buffered.append(link.in_flight)
+        link.abort()
+        journal()
+
+    link.before_write = cut
+    tasks = [rig.send(n=n) for n in range(3)]
     results = await asyncio.wait_for(asyncio.gather(*tasks), 5)
     assert all(isinstance(r, Ambiguous) and "link lost" in r.reason for r in results)
-    assert rig.channel._window.used == 0
-    while rig.channel.binds < 2:  # it reconnects by itself
-        await asyncio.sleep(0.02)
-    await asyncio.wait_for(rig.channel.bound.wait(), 5)
+    assert buffered == [3] and rig.channel._window.used == 0
+    await rebound(rig)  # it reconnects by itself
     again = rig.send(n=4)
     rig.smsc.answer(await rig.smsc.expect(), message_id="4")
     assert await asyncio.wait_for(again, 5) == Accepted("4")
@@ -223,8 +239,8 @@ async def test_a_link_cut_with_submits_still_buffered_loses_none_of_them(rig: Ri
 
 async def test_a_submit_while_not_bound_is_retryable(rig: Rig) -> None:
     await rig.smsc.stop()
-    while rig.channel.bound.is_set():
-        await asyncio.sleep(0.01)
+    await rig.clock.sleepers(1)  # the link is lost: the channel waits to bind again
+    assert not rig.channel.bound.is_set()
     result = await rig.send()
     assert isinstance(result, Retryable) and "not bound" in result.reason
 
@@ -266,12 +282,17 @@ async def test_max_per_second_paces_the_submits(clock: ManualClock) -> None:
     await channel.start(Sink())
     await asyncio.wait_for(channel.bound.wait(), 5)
     try:
-        started = time.monotonic()
-        results = await asyncio.gather(*(channel.submit(SubmitRequest(n, "+8613800138000",
-                                                                      "hi", 1))
-                                         for n in range(11)))
+        submits = [asyncio.create_task(channel.submit(SubmitRequest(n, "+8613800138000",
+                                                                    "hi", 1)))
+                   for n in range(11)]
+        await clock.sleepers(10)  # the first goes at once; each other waits for its slot
+        for _ in range(9):
+            clock.advance(seconds=0.02)
+        results = await asyncio.wait_for(asyncio.gather(*submits[:10]), 5)
         assert all(isinstance(r, Accepted) for r in results)
-        assert time.monotonic() - started >= 0.19  # 10 intervals of 20 ms
+        assert not submits[-1].done()  # its slot is 10 intervals of 20 ms after the first
+        clock.advance(seconds=0.02)
+        assert isinstance(await asyncio.wait_for(submits[-1], 5), Accepted)
     finally:
         await channel.stop()
         await smsc.stop()
@@ -283,7 +304,7 @@ async def test_a_receipt_is_answered_only_after_the_sink_stored_it(rig: Rig) -> 
     await task
     rig.sink.open.clear()
     answer = asyncio.create_task(rig.smsc.receipt(remote, "DELIVRD"))
-    await asyncio.sleep(0.2)
+    await asyncio.wait_for(rig.sink.called.wait(), 5)  # the receipt is being stored
     assert not answer.done() and not rig.sink.events
     rig.sink.open.set()
     assert (await asyncio.wait_for(answer, 5)).status == Status.ROK
@@ -410,10 +431,7 @@ async def test_an_unbind_from_the_carrier_is_a_clean_close_and_binds_again(
                         if link.bound_as is Command.BIND_RECEIVER)
         answer = await asyncio.wait_for(receiver.request(Command.UNBIND), 5)
         assert answer.command is Command.UNBIND_RESP
-        async def bound_again() -> bool:
-            return rig.channel.binds == 2
-
-        await eventually(bound_again, 5, "a new bind")
+        await rebound(rig)
         said = [r.getMessage() for r in caplog.records if r.name == "yizhan.smpp"]
         assert "channel carrier: the carrier unbound cleanly; binding again" in said
         assert not [line for line in said if "lost" in line], said
@@ -429,7 +447,7 @@ async def test_a_wrong_password_leaves_the_channel_unbound(clock: ManualClock) -
                                      reconnect_min=0.05), clock)
     await channel.start(Sink())
     try:
-        await asyncio.sleep(0.2)
+        await clock.sleepers(1)  # the bind was refused: the channel waits to try again
         assert not channel.bound.is_set() and channel.binds == 0
         assert isinstance(await channel.submit(SubmitRequest(1, "+8613800138000", "x", 1)),
                           Retryable)
@@ -473,8 +491,7 @@ async def test_one_failed_part_fails_the_message_once(rig: Rig) -> None:
     task, _, ids = await _two_parts(rig)
     await task
     await rig.smsc.receipt(ids[1], "MK:0023")
-    await rig.smsc.receipt(ids[0], "DELIVRD")
-    await asyncio.sleep(0.05)
+    await rig.smsc.receipt(ids[0], "DELIVRD")  # answered once the sink has what it carries
     assert [(e.remote_id, e.code) for e in rig.sink.events if isinstance(e, Receipt)] == [
         (ids[0].lower(), "MK:0023")]
 
@@ -569,8 +586,10 @@ async def test_a_quiet_link_is_probed_and_dropped_when_the_probe_goes_unanswered
                                      reconnect_min=0.05), clock)
     await channel.start(Sink())
     try:
-        while channel.binds < 2:
-            await asyncio.sleep(0.05)
+        await clock.sleepers(1, timeout=10)  # the probe went unanswered: the link is dropped
+        clock.advance(seconds=0.05)  # the reconnect back-off
+        await asyncio.wait_for(channel.bound.wait(), 5)
+        assert channel.binds == 2
         first, second = seen[:3], seen[3:5]
         assert set(first[:2]) == {Command.BIND_TRANSCEIVER, Command.ENQUIRE_LINK_RESP}
         assert first[2] is Command.ENQUIRE_LINK  # sent after a second of quiet

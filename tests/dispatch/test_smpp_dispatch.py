@@ -42,8 +42,8 @@ async def test_messages_reach_their_receipts_through_smpp(store: SqlStore,
     try:
         good = await make_messages(store, clock, 20)
         empty = await make_messages(store, clock, 1, phone="+8613800000001")
-        worker = DispatchWorker(store, Router.single([channel], "smpp"), LocalBus(), clock,
-                                DispatchConfig(window=8))
+        worker = DispatchWorker(store, Router.single([channel], "smpp", clock=clock), LocalBus(),
+                                clock, DispatchConfig(window=8))
         assert await worker.run_once() == 21
 
         async def settled() -> bool:
@@ -89,7 +89,8 @@ class Carrier:
         await self.stage.start()
         await self.channel.start(self.stage.on_event)
         await asyncio.wait_for(self.channel.bound.wait(), 5)
-        self.worker = DispatchWorker(self.store, Router.single([self.channel], "smpp"),
+        self.worker = DispatchWorker(self.store,
+                                     Router.single([self.channel], "smpp", clock=self.clock),
                                      LocalBus(), self.clock, DispatchConfig(window=8))
         return self
 

@@ -52,12 +52,12 @@ async def test_parts_in_any_order_reach_the_sink_as_one_reply(rig: Rig, mode: st
 async def test_parts_are_answered_only_once_the_whole_reply_is_stored(rig: Rig) -> None:
     one, two = uplink_parts(PHONE, DEST, LONG_GSM[:200])
     early = asyncio.create_task(rig.smsc.deliver(one))
-    await asyncio.sleep(0.1)
+    await rig.clock.sleepers(1)  # part 1 is held until its reply's parts timeout
     assert not early.done() and not rig.sink.events  # waiting for part 2
     again = asyncio.create_task(rig.smsc.deliver(one))  # the SMSC offers part 1 again
     rig.sink.open.clear()
     last = asyncio.create_task(rig.smsc.deliver(two))
-    await asyncio.sleep(0.1)
+    await asyncio.wait_for(rig.sink.called.wait(), 5)
     assert not last.done()  # complete, but not stored yet
     rig.sink.open.set()
     answers = await asyncio.wait_for(asyncio.gather(early, again, last), 5)
@@ -68,8 +68,12 @@ async def test_parts_are_answered_only_once_the_whole_reply_is_stored(rig: Rig) 
 async def test_a_reply_missing_a_part_is_delivered_without_it_after_the_timeout(
         rig: Rig) -> None:
     one, _two, three = uplink_parts(PHONE, DEST, LONG_GSM[:400])
-    answers = await asyncio.wait_for(asyncio.gather(rig.smsc.deliver(three),
-                                                    rig.smsc.deliver(one)), 5)
+    delivering = asyncio.gather(rig.smsc.deliver(three), rig.smsc.deliver(one))
+    await rig.clock.sleepers(1)
+    rig.clock.advance(seconds=0.49)
+    assert not delivering.done() and not rig.sink.events
+    rig.clock.advance(seconds=0.01)  # uplink_parts_timeout: delivered without part 2
+    answers = await asyncio.wait_for(delivering, 5)
     assert [a.status for a in answers] == [Status.ROK] * 2
     [(_, _, text)] = uplinks(rig)
     first, _, last = segments.split(LONG_GSM[:400])
@@ -92,7 +96,7 @@ async def test_the_scripted_simulator_sends_a_long_reply_in_parts(clock: ManualC
     smsc = SmscServer(Script(Outcome(delay=0, uplink=LONG_UCS2)))
     port = await smsc.start()
     channel = SmppChannel(SmppConfig("carrier", "127.0.0.1", port, "yz"), clock)
-    rig = Rig(smsc, channel, Sink())
+    rig = Rig(smsc, channel, Sink(), clock)
     await channel.start(rig.sink)
     try:
         await asyncio.wait_for(channel.bound.wait(), 5)

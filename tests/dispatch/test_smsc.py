@@ -103,8 +103,10 @@ async def test_per_number_submit_answers(scripted: Scripted) -> None:
     assert isinstance(hung, Ambiguous) and "no submit_sm_resp" in hung.reason
     dropped = await channel.submit(req(4, "+8613800000008"))
     assert isinstance(dropped, Ambiguous) and "link lost" in dropped.reason
-    while channel.binds < 2:
-        await asyncio.sleep(0.02)
+    await scripted.clock.sleepers(1)  # the reconnect back-off
+    scripted.clock.advance(seconds=0.1)
+    await asyncio.wait_for(channel.bound.wait(), 5)
+    assert channel.binds == 2
 
 
 async def test_duplicate_early_and_uplink_events(scripted: Scripted) -> None:
@@ -150,11 +152,11 @@ async def test_receipts_wait_for_a_receiver_and_are_offered_again(
     accepted = await first.submit(req(1))
     await first.stop()  # unbound before the receipt is due: the SMSC holds it
     scripted.channels.remove(first)
-    await asyncio.sleep(0.3)
+    await asyncio.wait_for(scripted.smsc.holding.wait(), 5)
     sink = Sink()
     sink.fail = True
     await scripted.channel(sink)  # binds; the held receipt comes and is refused once
-    await asyncio.sleep(0.02)
+    await asyncio.wait_for(sink.called.wait(), 5)
     sink.fail = False
     [receipt] = await sink.wait_for(1)
     assert isinstance(accepted, Accepted) and isinstance(receipt, Receipt)

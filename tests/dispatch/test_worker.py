@@ -18,13 +18,16 @@ from yizhan.storage.store import SqlStore
 
 
 class SlowChannel:
-    """Answers every submit after a short pause, counting how many are in flight."""
+    """Holds the first submits until `window` of them are in flight at once, then answers
+    every submit; counts how many are in flight."""
 
     name = "slow"
     journals_sends = False
     ready = True
 
-    def __init__(self) -> None:
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self.full = asyncio.Event()
         self.in_flight = 0
         self.most = 0
 
@@ -37,7 +40,9 @@ class SlowChannel:
     async def submit(self, request: SubmitRequest) -> SubmitResult:
         self.in_flight += 1
         self.most = max(self.most, self.in_flight)
-        await asyncio.sleep(0.001)
+        if self.in_flight >= self.window:
+            self.full.set()
+        await self.full.wait()
         self.in_flight -= 1
         return Accepted(f"r{request.message_id}")
 
@@ -45,10 +50,10 @@ class SlowChannel:
 async def test_lanes_keep_the_window_and_the_claim_order(store: SqlStore,
                                                          clock: ManualClock) -> None:
     made = await make_messages(store, clock, 20)
-    channel = SlowChannel()
-    worker = DispatchWorker(store, Router.single([channel], "slow"), LocalBus(), clock,
+    channel = SlowChannel(3)
+    worker = DispatchWorker(store, Router.single([channel], "slow", clock=clock), LocalBus(), clock,
                             DispatchConfig(window=3))
-    assert await worker.run_once() == 20
+    assert await asyncio.wait_for(worker.run_once(), 10) == 20
     assert channel.most == 3
     for m in made:
         found = await store.message(m.account_id, m.id)
@@ -62,7 +67,8 @@ async def test_a_submit_without_answer_times_out_and_the_lane_goes_on(
     fine = await make_messages(store, clock, 3)
     simulator = SimulatorChannel(clock)
     simulator.script.numbers["13800000009"] = Outcome(submit="hang")
-    worker = DispatchWorker(store, Router.single([simulator], simulator.name), LocalBus(), clock,
+    worker = DispatchWorker(store, Router.single([simulator], simulator.name, clock=clock),
+                            LocalBus(), clock,
                             DispatchConfig(window=1, submit_timeout=0.05,
                                            lease=timedelta(minutes=5)))
     assert await asyncio.wait_for(worker.run_once(), 5) == 4

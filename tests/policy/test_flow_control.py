@@ -63,11 +63,11 @@ class Platform:
 async def start(store: SqlStore, clock: ManualClock) -> Platform:
     demo = await ensure_demo(store, clock.now())
     counter = await SqlRateCounter.open(store, 0)
-    committer: Batcher[Acceptance] = Batcher("intake", counter.committing(store.accept))
+    committer: Batcher[Acceptance] = Batcher("intake", counter.committing(store.accept), clock)
     committer.start()
     control = FrequencyControl(counter, FrequencySettings(store), clock, ttl=60)
-    intake = Intake(store, committer, clock, IdGenerator(), LocalBus(), PolicyLists(store, 0),
-                    frequency=control)
+    intake = Intake(store, committer, clock, IdGenerator(), LocalBus(),
+                    PolicyLists(store, clock, 0), frequency=control)
     return Platform(store, clock, demo, intake, control, counter, committer)
 
 
@@ -153,7 +153,7 @@ async def test_a_failed_commit_gives_the_quota_back(store: SqlStore) -> None:
     async def broken(batch: Sequence[Message]) -> None:
         raise ConnectionError("database went away")
 
-    platform.committer = Batcher("intake", broken)
+    platform.committer = Batcher("intake", broken, clock)
     platform.committer.start()
     platform.intake._committer = platform.committer
     with pytest.raises(ConnectionError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+from tests.conftest import ManualClock
 from yizhan.domain.model import AccountId, BlacklistEntry, OptOut, PhoneNumber
 from yizhan.policy.lists import Blacklist, OptOuts, Snapshot
 
@@ -36,19 +37,29 @@ def test_opt_outs_are_per_account_and_signature() -> None:
 async def test_snapshot_asks_for_changes_since_its_version_at_most_every_ttl() -> None:
     asked: list[int] = []
     pending = [(3, [entry()]), (5, [entry(removed=True)])]
+    entered, release = asyncio.Event(), asyncio.Event()
 
     async def changes(since: int) -> tuple[int, list[BlacklistEntry]]:
         asked.append(since)
-        await asyncio.sleep(0)
+        entered.set()
+        await release.wait()  # the read is under way while the other callers come
         return pending.pop(0) if pending else (since, [])
 
-    fresh = Snapshot(Blacklist(), changes, ttl=60)
-    lists = await asyncio.gather(*(fresh.get() for _ in range(5)))
+    clock = ManualClock()
+    fresh = Snapshot(Blacklist(), changes, clock, ttl=60)
+    getting = asyncio.gather(*(fresh.get() for _ in range(5)))
+    await asyncio.wait_for(entered.wait(), 5)
+    release.set()
+    lists = await asyncio.wait_for(getting, 5)
     assert asked == [0] and all(held.signatures(A) == () for held in lists)
+    clock.advance(seconds=59.9)
     await fresh.get()
     assert asked == [0]  # within the ttl: no store read
+    clock.advance(seconds=0.1)
+    assert (await fresh.get()).signatures(A) is None  # the ttl passed: version 3 on, removed
+    assert asked == [0, 3]
 
-    always = Snapshot(Blacklist(), changes, ttl=0)
-    assert (await always.get()).signatures(A) is None  # version 5: removed
+    always = Snapshot(Blacklist(), changes, clock, ttl=0)
     await always.get()
-    assert asked == [0, 0, 5]
+    await always.get()
+    assert asked == [0, 3, 0, 0]

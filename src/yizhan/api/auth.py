@@ -15,6 +15,7 @@ from typing import Protocol
 
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import AccessKey, Account, AccountId, KeyStatus
+from yizhan.domain.ports import Clock
 from yizhan.runtime.caching import TtlCache
 
 
@@ -24,10 +25,10 @@ class KeyStore(Protocol):
 
 
 class Authenticator:
-    def __init__(self, store: KeyStore, ttl: float = 1.0) -> None:
+    def __init__(self, store: KeyStore, clock: Clock, ttl: float = 1.0) -> None:
         self._store = store
         self._keys: TtlCache[str, tuple[AccessKey | None, Account | None]] = TtlCache(
-            self._load, ttl)
+            self._load, clock, ttl)
 
     async def basic(self, header: str | None) -> Account | Refusal:
         if not header or not header.lower().startswith("basic "):

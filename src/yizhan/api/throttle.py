@@ -9,23 +9,23 @@ platform, not a business rule, which is why it may live in process memory.
 from __future__ import annotations
 
 import math
-import time
 
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import AccountId
+from yizhan.domain.ports import Clock
 
 
 class RateLimiter:
-    def __init__(self, per_second: int) -> None:
+    def __init__(self, per_second: int, clock: Clock) -> None:
         self._limit = per_second
+        self._monotonic = clock.monotonic
         self._windows: dict[AccountId, tuple[int, int]] = {}
 
-    def check(self, account_id: AccountId, now: float | None = None) -> Refusal | None:
+    def check(self, account_id: AccountId) -> Refusal | None:
         """Count one request; a refusal when the account is over its limit this second."""
         if self._limit <= 0:
             return None
-        moment = time.monotonic() if now is None else now
-        second = math.floor(moment)
+        second = math.floor(self._monotonic())
         start, count = self._windows.get(account_id, (second, 0))
         if start != second:
             start, count = second, 0

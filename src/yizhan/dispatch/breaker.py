@@ -8,7 +8,8 @@ opens it again for twice as long (up to `max_open_seconds`).
 
 What counts as a failure is decided by the router (a channel that is not bound, did not
 answer, or said "not now"); a carrier's refusal of one message (`Rejected`) is an answer and
-counts as a success of the channel. Time is the event loop's monotonic clock, passed in.
+counts as a success of the channel. Time is the injected clock's monotonic time, passed in
+by the router.
 """
 
 from __future__ import annotations

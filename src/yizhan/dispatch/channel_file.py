@@ -338,7 +338,7 @@ def build_plan(plan: ChannelPlan, clock: Clock, *, smsc: SmscFactory, delay: flo
                                             sim.get("delay", delay)),
                               embedded, int(sim.get("port", 0)),
                               float(sim.get("max_per_second", 0.0)))
-    router = Router(channels, plan.routes, breaker or BreakerConfig())
+    router = Router(channels, plan.routes, breaker or BreakerConfig(), clock=clock)
     return Built(channels, router, server)
 
 

@@ -15,7 +15,6 @@ tried on it in this round.
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +26,15 @@ import phonenumbers
 from yizhan.dispatch.breaker import Breaker, BreakerConfig, BreakerState
 from yizhan.domain.carriers import MAINLAND_CODE, carrier_of
 from yizhan.domain.model import Message, PhoneNumber
-from yizhan.domain.ports import Accepted, Ambiguous, Channel, Rejected, Retryable, SubmitResult
+from yizhan.domain.ports import (
+    Accepted,
+    Ambiguous,
+    Channel,
+    Clock,
+    Rejected,
+    Retryable,
+    SubmitResult,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +96,8 @@ class Router:
     routes: Sequence[Route] = ()
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
     rng: random.Random = field(default_factory=random.Random)
+    clock: Clock = field(kw_only=True)
+    """The breakers' time (`Clock.monotonic`)."""
 
     def __post_init__(self) -> None:
         self._by_name = {c.name: c for c in self.channels}
@@ -107,11 +116,11 @@ class Router:
         self._tiers = {id(r): r.tiers for r in self.routes}
         self._reasons: dict[tuple[str, str], str] = {}
     @classmethod
-    def single(cls, channels: Sequence[Channel], default: str) -> Router:
+    def single(cls, channels: Sequence[Channel], default: str, *, clock: Clock) -> Router:
         """Every message to `default` (tests and tools that drive one channel)."""
         if default not in {c.name for c in channels}:
             raise ValueError(f"default channel {default!r} is not configured")
-        return cls(channels, [Route("default", (Target(default),))])
+        return cls(channels, [Route("default", (Target(default),))], clock=clock)
 
     def all(self) -> list[Channel]:
         return list(self.channels)
@@ -138,7 +147,7 @@ class Router:
             carrier = carrier_of(message.phone)
             return Decision(None, f"no route for {carrier or 'this number'} "
                                   f"({message.template_type.value})", 5.0)
-        now = asyncio.get_running_loop().time()
+        now = self.clock.monotonic()
         skipped: list[str] = []
         for tier in self._tiers[id(route)]:
             usable = []
@@ -178,7 +187,7 @@ class Router:
         if isinstance(result, Accepted | Rejected):
             breaker.succeeded()
         elif isinstance(result, Retryable | Ambiguous):
-            breaker.failed(asyncio.get_running_loop().time(), result.reason)
+            breaker.failed(self.clock.monotonic(), result.reason)
 
     def health(self) -> list[ChannelHealth]:
         return [ChannelHealth(c.name, c.ready, b.state, b.failures, b.opened, b.last_error)

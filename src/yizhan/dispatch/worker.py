@@ -127,7 +127,7 @@ class DispatchWorker:
             if handled < self._config.batch and not self._stopping.is_set():
                 await self._bus.wait(DISPATCH, self._config.poll_seconds)
                 if self._config.gather_seconds and not self._stopping.is_set():
-                    await asyncio.sleep(self._config.gather_seconds)
+                    await self._clock.sleep(self._config.gather_seconds)
 
     async def stop(self, grace: float = 10.0) -> None:
         """Let the current round record its outcomes (up to `grace` seconds), then stop."""
@@ -264,6 +264,8 @@ class _Deadline:
 
     def __init__(self, seconds: float) -> None:
         self._seconds = seconds
+        # A guard against a channel that never answers: the event loop's clock, not the
+        # injected `Clock` (domain/ports.py).
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
         self._deadline: float | None = None

@@ -39,6 +39,7 @@ class IdGenerator:
         self._seq = 0
 
     def next_id(self) -> MessageId:
+        # The real time, not the injected clock: ids must grow across restarts and processes.
         ms = max(int(time.time() * 1000) - _EPOCH_MS, self._last_ms)
         if ms == self._last_ms:
             self._seq += 1

@@ -6,6 +6,8 @@ Tests use the real implementations (SQLite, PostgreSQL), not doubles.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,14 +19,39 @@ from yizhan.domain.rates import Blocked, RateCheck, WindowCount
 
 
 class Clock(Protocol):
+    """Time, injected: every rule that expires, waits, spaces or measures an age reads this
+    clock, never `time`, `datetime.now` or the event loop's clock, so that tests drive it to
+    exact instants instead of sleeping (tests/conftest.py's `ManualClock`).
+
+    `now` is the wall clock (stored instants, day boundaries, windows on the calendar);
+    `monotonic` is for durations inside one process (cache expiry, breaker back-off, commit
+    spacing): it never goes back, and only differences between two readings mean anything.
+    `sleep` is how code waits for time to pass: the real clock sleeps on the event loop;
+    a test's clock returns when it is advanced past the deadline. Timeouts that only guard
+    against a peer that never answers (`asyncio.wait_for` around I/O) and measurements of
+    how long something took (metrics, logs) stay on the real clock."""
+
     def now(self) -> datetime:
         """The current instant, timezone-aware UTC."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back (`time.monotonic` in production)."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Return once `seconds` have passed on `monotonic` (at once when <= 0, after
+        letting other tasks run)."""
         ...
 
 
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    # The builtins themselves, not wrappers: caches and the batcher read them per request.
+    monotonic = staticmethod(time.monotonic)
+    sleep = staticmethod(asyncio.sleep)
 
 
 class Bus(Protocol):

@@ -64,15 +64,15 @@ class CachedCatalogue:
     most once per `ttl` seconds (a review, deletion or list change takes effect within that
     time; docs/configuration.md)."""
 
-    def __init__(self, catalogue: Catalogue, ttl: float = 1.0) -> None:
+    def __init__(self, catalogue: Catalogue, clock: Clock, ttl: float = 1.0) -> None:
         self._signatures: TtlCache[tuple[AccountId, str], Signature | None] = TtlCache(
-            lambda key: catalogue.signature(*key), ttl)
+            lambda key: catalogue.signature(*key), clock, ttl)
         self._templates: TtlCache[tuple[AccountId, str], Template | None] = TtlCache(
-            lambda key: catalogue.template(*key), ttl)
+            lambda key: catalogue.template(*key), clock, ttl)
         self._keywords: TtlCache[AccountId | None, tuple[str, ...]] = TtlCache(
-            catalogue.keywords, ttl)
+            catalogue.keywords, clock, ttl)
         self._registrations: TtlCache[AccountId, tuple[Registration, ...]] = TtlCache(
-            catalogue.registrations, ttl)
+            catalogue.registrations, clock, ttl)
 
     async def signature(self, account_id: AccountId, name: str) -> Signature | None:
         return await self._signatures.get((account_id, name))

@@ -95,7 +95,7 @@ class FrequencyControl:
         self._clock = clock
         self._source = profiles
         self._profiles: TtlCache[AccountId, FrequencyProfile] = TtlCache(
-            profiles.frequency_profile, ttl)
+            profiles.frequency_profile, clock, ttl)
 
     def changed(self, account_id: AccountId) -> None:
         """The account's settings changed: use the new ones from the next send on."""

@@ -15,11 +15,11 @@ read only when a request uses a test signature or template.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Generic, Protocol, TypeVar
 
 from yizhan.domain.model import AccountId, BlacklistEntry, BoundTestNumber, OptOut, PhoneNumber
+from yizhan.domain.ports import Clock
 from yizhan.runtime.caching import TtlCache
 
 
@@ -82,8 +82,9 @@ class Snapshot(Generic[L, T]):
     it stale share it."""
 
     def __init__(self, held: L, changes: Callable[[int], Awaitable[tuple[int, list[T]]]],
-                 ttl: float) -> None:
+                 clock: Clock, ttl: float) -> None:
         self._held = held
+        self._monotonic = clock.monotonic
         self._changes = changes
         self._ttl = ttl
         self._version = 0
@@ -91,7 +92,7 @@ class Snapshot(Generic[L, T]):
         self._refreshing: asyncio.Future[None] | None = None
 
     async def get(self) -> L:
-        if time.monotonic() < self._fresh_until:
+        if self._monotonic() < self._fresh_until:
             return self._held
         if self._refreshing is not None:
             await asyncio.shield(self._refreshing)
@@ -101,7 +102,7 @@ class Snapshot(Generic[L, T]):
             version, changes = await self._changes(self._version)
             self._held.apply(changes)
             self._version = version
-            self._fresh_until = time.monotonic() + self._ttl
+            self._fresh_until = self._monotonic() + self._ttl
             self._refreshing.set_result(None)
         except BaseException as exc:
             self._refreshing.set_exception(exc)
@@ -121,16 +122,16 @@ class ListStore(Protocol):
 class PolicyLists:
     """What intake loads for the per-number checks, each refreshed within `ttl` seconds."""
 
-    def __init__(self, store: ListStore, ttl: float = 1.0) -> None:
+    def __init__(self, store: ListStore, clock: Clock, ttl: float = 1.0) -> None:
         self.blacklist: Snapshot[Blacklist, BlacklistEntry] = Snapshot(
-            Blacklist(), store.blacklist_changes, ttl)
+            Blacklist(), store.blacklist_changes, clock, ttl)
         self.opt_outs: Snapshot[OptOuts, OptOut] = Snapshot(
-            OptOuts(), store.opt_out_changes, ttl)
+            OptOuts(), store.opt_out_changes, clock, ttl)
 
         async def load(account_id: AccountId) -> frozenset[PhoneNumber]:
             return frozenset(t.phone for t in await store.test_numbers(account_id))
 
-        self._test_numbers: TtlCache[AccountId, frozenset[PhoneNumber]] = TtlCache(load, ttl)
+        self._test_numbers: TtlCache[AccountId, frozenset[PhoneNumber]] = TtlCache(load, clock, ttl)
 
     async def test_numbers(self, account_id: AccountId) -> frozenset[PhoneNumber]:
         return await self._test_numbers.get(account_id)

@@ -108,8 +108,8 @@ class ReceiptStage:
         """Called after each stored batch (the push stage's wake-up)."""
         self._clock = clock
         self._match_every = match_every
-        self._batcher: Batcher[Receipt] = Batcher("receipts", self._flush, max_batch=batch,
-                                                  max_delay=0.002)
+        self._batcher: Batcher[Receipt] = Batcher("receipts", self._flush, clock,
+                                                  max_batch=batch, max_delay=0.002)
         self._matcher: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.on_event = EventInbox(self._batcher, store, opt_out_words)

@@ -8,7 +8,6 @@ one small delete at most instead of one long one. Statistics counters are kept.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -42,7 +41,7 @@ class Purge(Periodic):
             total += gone
             if gone == 0:
                 break
-            await asyncio.sleep(self._pause)
+            await self._clock.sleep(self._pause)
         if total:
             log.info("purged %d records older than %s", total, cutoff.date().isoformat())
         return total

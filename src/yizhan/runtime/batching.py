@@ -11,7 +11,7 @@ from sharing one commit (one fsync) between many requests; durability is unchang
 no caller is answered before the commit returns. A flush may return one result per item
 (for example "was this nonce new?"); each caller gets the results of its own items.
 With `small`, entries of few items go ahead of large ones in the queue (`_take`); callers
-are independent, so the order of their commits is free.
+are independent, so the order of their commits is free. Both waits are on the injected clock.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
+from yizhan.domain.ports import Clock
+
 T = TypeVar("T")
 
 log = logging.getLogger("yizhan.runtime.batching")
@@ -29,11 +31,12 @@ log = logging.getLogger("yizhan.runtime.batching")
 
 class Batcher(Generic[T]):
     def __init__(self, name: str,
-                 flush: Callable[[Sequence[T]], Awaitable[Sequence[Any] | None]], *,
-                 max_batch: int = 512, max_delay: float = 0.002,
+                 flush: Callable[[Sequence[T]], Awaitable[Sequence[Any] | None]],
+                 clock: Clock, *, max_batch: int = 512, max_delay: float = 0.002,
                  min_interval: float = 0.0, small: int = 0) -> None:
         self.name = name
         self._flush = flush
+        self._clock = clock
         self._max_batch = max_batch
         self._small = small
         self._passed_over = False
@@ -69,7 +72,7 @@ class Batcher(Generic[T]):
         while True:
             await self._wakeup.wait()
             if self._max_delay and len(self._queue) < self._max_batch and not self._closing:
-                await asyncio.sleep(self._max_delay)  # let more requests join this commit
+                await self._clock.sleep(self._max_delay)  # let more requests join this commit
             self._wakeup.clear()
             while self._queue:
                 if self._min_interval:
@@ -81,11 +84,10 @@ class Batcher(Generic[T]):
     async def _space(self) -> None:
         """Wait until `min_interval` has passed since the last flush started (not when a
         full batch is waiting or the batcher is stopping)."""
-        loop = asyncio.get_running_loop()
-        wait = self._last_start + self._min_interval - loop.time()
+        wait = self._last_start + self._min_interval - self._clock.monotonic()
         if wait > 0 and len(self._queue) < self._max_batch and not self._closing:
-            await asyncio.sleep(wait)
-        self._last_start = loop.time()
+            await self._clock.sleep(wait)
+        self._last_start = self._clock.monotonic()
 
     def _take(self) -> list[tuple[Sequence[T], asyncio.Future[list[Any]]]]:
         """The entries of the next flush: with `small`, first every queued entry of at most

@@ -1,7 +1,9 @@
 """A job run every few seconds until stopped: the loop of the sweeper and the purge.
 
 Stopping never cancels a job mid-transaction: the loop finishes its round and sees the flag.
-A failing job (store briefly unavailable) is logged and tried again next round.
+A failing job (store briefly unavailable) is logged and tried again next round. The rounds
+are paced by the event loop's clock; what a round decides (ages, cut-offs) reads the
+injected `Clock`, so tests call the job at the instants they choose.
 """
 
 from __future__ import annotations

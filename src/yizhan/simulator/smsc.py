@@ -27,6 +27,9 @@ It must never be the benchmark's bottleneck, so the scripted path is lean: submi
 receipts are written from pre-encoded parts (`SubmitTemplate`), and a receipt is its own
 `Waiter` for the deliver_sm_resp (no future or callback per receipt). docs/benchmarks.md has
 its CPU per message.
+
+It stands for the world outside the platform, so its delays and dates run on the real clock
+(the event loop's and `time.time`), never on the platform's injected `Clock`.
 """
 
 from __future__ import annotations
@@ -164,6 +167,8 @@ class SmscServer:
         self._heap: list[_Due] = []
         self._timer: asyncio.TimerHandle | None = None
         self._held: list[_Due] = []
+        self.holding = asyncio.Event()
+        """Set when a receipt or reply found no bound receiver and waits for the next bind."""
         self._server: asyncio.Server | None = None
         self._window_start = 0.0
         self._in_window = 0
@@ -312,6 +317,7 @@ class SmscServer:
         self.bound.set()
         if pdu.command in RECEIVERS and self._held:
             held, self._held = self._held, []
+            self.holding.clear()
             for item in held:
                 self._schedule(item)
 
@@ -451,6 +457,7 @@ class SmscServer:
         link = self._receiver(item.system_id)
         if link is None:
             self._held.append(item)
+            self.holding.set()
             return
         link.request_raw_to(item, Command.DELIVER_SM, item.body)
 

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 import ssl
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -113,7 +112,7 @@ class PushStage:
             if handled < self._config.claim_batch and not self._stopping.is_set():
                 await self._bus.wait(PUSH, self._config.poll_seconds)
                 if self._config.batch_delay and not self._stopping.is_set():
-                    await asyncio.sleep(self._config.batch_delay)
+                    await self._clock.sleep(self._config.batch_delay)
 
     async def run_once(self) -> int:
         """One round: claim, post every batch, record. Returns how many items were handled."""
@@ -175,7 +174,8 @@ class PushStage:
         try:
             answer = await self._client.post(
                 first.url, content=body,
-                headers=signing.headers(first.secret, int(time.time()), body, first.topic))
+                headers=signing.headers(first.secret, int(self._clock.now().timestamp()), body,
+                                        first.topic))
         except httpx.TimeoutException:
             return f"no answer within {self._config.timeout:g}s"
         except httpx.HTTPError as exc:

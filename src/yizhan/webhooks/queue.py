@@ -9,8 +9,6 @@ handle (the item id). The native endpoints and the Alibaba-style actions both ca
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -52,15 +50,15 @@ async def receive(store: QueueStore, clock: Clock, account_id: int, topic: str,
     endpoints = await store.push_endpoints(account_id)
     if endpoints is None or getattr(endpoints, TOPIC_SETTING[topic]) != QUEUE:
         return Refusal("QueueNotEnabled", topic)
-    deadline = time.monotonic() + wait
+    deadline = clock.monotonic() + wait
     while True:
         found = await store.receive_queue(account_id, topic, clock.now(), max_items,
                                           timedelta(seconds=visibility))
-        if found or time.monotonic() >= deadline:
+        if found or clock.monotonic() >= deadline:
             return [{"receipt_handle": str(i.id), "message_type": i.topic,
                      "receive_count": i.receive_count, "body": render(i.topic, i.payload, book)}
                     for i in found]
-        await asyncio.sleep(min(POLL_SECONDS, max(deadline - time.monotonic(), 0)))
+        await clock.sleep(min(POLL_SECONDS, max(deadline - clock.monotonic(), 0)))
 
 
 async def acknowledge(store: QueueStore, account_id: int,

@@ -69,9 +69,9 @@ class BatchedNonces:
     """Group commit for nonces: the nonces of concurrent requests are recorded in one
     transaction, so replay protection does not cost a commit per request."""
 
-    def __init__(self, store: NonceLog, max_delay: float = 0.0) -> None:
+    def __init__(self, store: NonceLog, clock: Clock, max_delay: float = 0.0) -> None:
         self._store = store
-        self.batcher: Batcher[tuple[str, str]] = Batcher("nonces", self._flush,
+        self.batcher: Batcher[tuple[str, str]] = Batcher("nonces", self._flush, clock,
                                                          max_delay=max_delay)
         self._now: datetime | None = None
         self._saving: asyncio.Task[None] | None = None

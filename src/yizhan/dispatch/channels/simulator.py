@@ -9,7 +9,9 @@ carriers issue makes it a real SMPP server on loopback behind the same Channel p
 Receipts wait in one timer queue per channel, not one task each: a single delivery loop hands
 every receipt that is due to the sink in one batch (`EventSink.many`: the receipt stage
 stores the batch in one commit). Like an SMSC, it keeps offering a receipt the sink failed
-to take, every second, up to `OFFERS` times.
+to take, every second, up to `OFFERS` times. Its delays are the carrier's and run on the
+event loop's clock: a test's manual clock moves the platform's time, not the simulated world
+outside.
 """
 
 from __future__ import annotations

@@ -222,7 +222,7 @@ class SmppChannel:
             registered_delivery=config.registered_delivery)
         self._source = f"{config.source_prefix}{config.channel_code}"
         self._uplinks: UplinkParts[tuple[Link, int]] = UplinkParts(config.uplink_parts_timeout)
-        self._expiry: asyncio.TimerHandle | None = None
+        self._expiry: asyncio.Task[None] | None = None
         self._journal: SendJournal | None = None
         self._leaving: list[int] = []
         """Messages whose submit_sm is queued on a link: journaled as the link writes."""
@@ -290,8 +290,7 @@ class SmppChannel:
                 self._links = []
             delay = min(self.config.reconnect_max, self.config.reconnect_min * 2 ** attempt)
             attempt += 1
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay * random.uniform(0.5, 1.0))
+            await _pause(self._clock, delay * random.uniform(0.5, 1.0), self._stopping)
 
     async def _bind(self) -> None:
         if self.config.bind == "transceiver":
@@ -344,7 +343,7 @@ class SmppChannel:
             tries = 0
             while number and isinstance(result, Retryable) and tries < PART_RETRIES:
                 tries += 1
-                await asyncio.sleep(result.after)
+                await self._clock.sleep(result.after)
                 result = await self._submit_part(body, request)
             if isinstance(result, str):
                 ids.append(result)
@@ -429,16 +428,14 @@ class SmppChannel:
         return Ambiguous(f"channel {self.name}: malformed submit_sm_resp (no message id)")
 
     def _throttled(self) -> None:
-        loop = asyncio.get_running_loop()
         self._window.shrink()
-        self._paused_until = loop.time() + self.config.throttle_backoff
+        self._paused_until = self._clock.monotonic() + self.config.throttle_backoff
         log.warning("channel %s: throttled by the carrier; window %d, pausing %gs", self.name,
                     self._window.limit, self.config.throttle_backoff)
 
     async def _pace(self) -> None:
-        """Wait out a throttle pause and the per-second limit, if any."""
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        """Wait out a throttle pause and the per-second limit, if any (on the clock)."""
+        now = self._clock.monotonic()
         wait = self._paused_until - now
         if wait <= 0:
             self._paused_until = 0.0  # the pause is over: the hot path skips _pace again
@@ -447,7 +444,7 @@ class SmppChannel:
             self._next_slot = slot + 1.0 / self.config.max_per_second
             wait = slot - now
         if wait > 0:
-            await asyncio.sleep(wait)
+            await self._clock.sleep(wait)
 
     def _bodies(self, request: SubmitRequest) -> list[bytes]:
         """The encoded submit_sm bodies of a message: one, or one per part."""
@@ -501,7 +498,6 @@ class SmppChannel:
         """Hand every deliver_sm that arrived meanwhile to the sink in one call; answer them
         once it returns (stored), or with ESME_RX_T_APPN when it failed. The parts of a long
         uplink are answered when the whole reply is stored (`smpp_uplinks`)."""
-        loop = asyncio.get_running_loop()
         while True:
             await self._inbox_ready.wait()
             self._inbox_ready.clear()
@@ -520,9 +516,9 @@ class SmppChannel:
                 if event is not None:
                     events.append(event)
             if len(self._uplinks):
-                for reply in self._uplinks.expired(loop.time()):
+                for reply in self._uplinks.expired(self._clock.monotonic()):
                     events.append(self._uplink(reply, now, answers))
-                self._wake_for_expiry(loop)
+                self._wake_for_expiry()
             status = Status.ROK
             if events:
                 try:
@@ -534,12 +530,17 @@ class SmppChannel:
             for link, sequence in answers:
                 link.write(Command.DELIVER_SM_RESP, sequence, status, b"\0")
 
-    def _wake_for_expiry(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Run the deliver loop again when the oldest incomplete uplink's time is up."""
+    def _wake_for_expiry(self) -> None:
+        """Run the deliver loop again when the oldest incomplete uplink's time is up (on the
+        clock's monotonic time)."""
         if self._expiry is not None:
             self._expiry.cancel()
         due = self._uplinks.next_expiry()
-        self._expiry = None if due is None else loop.call_at(due, self._inbox_ready.set)
+        self._expiry = None if due is None else asyncio.create_task(self._wake_at(due))
+
+    async def _wake_at(self, due: float) -> None:
+        await self._clock.sleep(due - self._clock.monotonic())
+        self._inbox_ready.set()
 
     async def _store(self, events: Sequence[Receipt | Uplink]) -> None:
         sink = self._sink
@@ -553,9 +554,9 @@ class SmppChannel:
         esm_class, short_message, tlv_id, state = peek_receipt(body)
         if esm_class & 0x3C != ESM_RECEIPT:
             reply = self._uplinks.offer(decode_short_message(body), ack,
-                                        asyncio.get_running_loop().time())
+                                        self._clock.monotonic())
             if reply is None:
-                self._wake_for_expiry(asyncio.get_running_loop())
+                self._wake_for_expiry()
                 return None
             return self._uplink(reply, now, answers)
         answers.append(ack)
@@ -597,4 +598,16 @@ class BindRefused(ConnectionError):
     """The SMSC answered the bind with an error status."""
 
 
+async def _pause(clock: Clock, seconds: float, stopping: asyncio.Event) -> None:
+    """Wait `seconds` on `clock`, or until `stopping` is set (the reconnect back-off)."""
+    sleeping = asyncio.ensure_future(clock.sleep(seconds))
+    stopped = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait((sleeping, stopped), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeping.cancel()
+        stopped.cancel()
+
+
 __all__ = ["CodeTable", "IdBase", "IdFormat", "SmppChannel", "SmppConfig", "statuses"]
+

@@ -88,6 +88,8 @@ class Link(asyncio.Protocol):
         self._out: list[bytes] = []
         self._flush_handle: asyncio.Handle | None = None
         self._sweeper: asyncio.TimerHandle | None = None
+        # The link's timers (response timeout, enquire_link after quiet) guard against a peer
+        # that stops answering: they run on the event loop's clock, not the injected `Clock`.
         self._last_heard = self._loop.time()
         self._probe: asyncio.Future[Pdu] | None = None
         self.before_write: Callable[[], None] | None = None
