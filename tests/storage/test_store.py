@@ -247,12 +247,12 @@ async def test_receipts_update_their_messages_and_the_first_final_one_wins(
 async def test_a_receipt_that_overtakes_its_submit_is_matched_later(
         store: SqlStore, clock: ManualClock) -> None:
     assert await store.store_receipts([receipt("early", "DELIVRD", clock)], clock.now()) == 0
-    assert await store.match_late_receipts() == 0
+    assert await store.match_late_receipts(clock.now()) == 0
     made = await submitted(store, clock, ["early"])
-    assert await store.match_late_receipts() == 1
+    assert await store.match_late_receipts(clock.now()) == 1
     message = await store.message(made[0].account_id, made[0].id)
     assert message and message.status is MessageStatus.SUCCESS
-    assert await store.match_late_receipts() == 0
+    assert await store.match_late_receipts(clock.now()) == 0
 
 
 async def test_records_by_number_and_china_day_newest_first(store: SqlStore,

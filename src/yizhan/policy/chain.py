@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
 
 from yizhan.domain.errors import Refusal
@@ -66,7 +66,7 @@ class SendContext:
     """Promotion opt-outs; loaded by intake only for promotion templates."""
     test_numbers: frozenset[PhoneNumber] = frozenset()
     """The account's bound test numbers; loaded only for a test signature or template."""
-    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    now: datetime = field(kw_only=True)
     """The moment of the request (intake's injected clock): time-window rules read it."""
     keywords: tuple[content_filter.KeywordMatcher, ...] = ()
     """The keyword lists that apply: platform-wide, then the account's."""

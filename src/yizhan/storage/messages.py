@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
@@ -531,9 +531,9 @@ class MessagesMixin:
 
         return await self._transaction(transaction)
 
-    async def match_late_receipts(self, limit: int = 1000, now: datetime | None = None) -> int:
+    async def match_late_receipts(self, now: datetime, limit: int = 1000) -> int:
         """Apply receipts stored before their message's submit was (billing at `now`)."""
-        return await self._transaction(_match_late, limit, now or datetime.now(UTC))
+        return await self._transaction(_match_late, limit, now)
 
     async def store_uplinks(self, items: Sequence[Uplink], now: datetime | None = None,
                             opt_out: OptOutRule | None = None) -> None:
