@@ -11,7 +11,6 @@ import asyncio
 import base64
 import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,9 +20,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.store_templates import PostgresSchemas, SqliteTemplate
 from yizhan.app import Yizhan, bind, build, serve
 from yizhan.dispatch.channels.simulator import SimulatorChannel
 from yizhan.domain.ports import Clock, SystemClock
@@ -65,29 +63,42 @@ def database(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+# --- The tests' stores: migrated once per run and database, copied or emptied per test
+# (tests/store_templates.py; docs/contributing.md, "The tests' stores").
+
+SQLITE_TEMPLATE = SqliteTemplate()
+POSTGRES_SCHEMAS = PostgresSchemas(POSTGRES_URL)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    SQLITE_TEMPLATE.remove()
+    asyncio.run(POSTGRES_SCHEMAS.drop_all())
+
+
 @asynccontextmanager
 async def opened_store(database: str, tmp_path: Path) -> AsyncIterator[SqlStore]:
-    """A migrated store of its own: a SQLite file, or a fresh PostgreSQL schema."""
+    """A migrated store of its own: a SQLite file (the same again when the test opens one
+    on the same folder twice), or a PostgreSQL schema, as the migrations left it (a copy of
+    the run's migrated template; `tests/store_templates.py`). What `SqlStore.migrate` does
+    beyond the migrations (load the master key) is done here."""
     if database == "sqlite":
-        opened = SqlStore.open(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}",
-                               master=TEST_MASTER)
-        await opened.migrate()
+        path = tmp_path / "store.db"
+        reopened = path.exists()  # a test's second store on its folder: the same store
+        if not reopened:
+            await SQLITE_TEMPLATE.copy_to(path)
+        opened = SqlStore.open(f"sqlite+aiosqlite:///{path}", master=TEST_MASTER)
+        await (opened.migrate() if reopened else opened.unlock())
         yield opened
         await opened.close()
         return
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    admin = create_async_engine(POSTGRES_URL)
-    async with admin.begin() as conn:
-        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    schema = await POSTGRES_SCHEMAS.take()
     opened = SqlStore.open(POSTGRES_URL, schema=schema, master=TEST_MASTER)
     try:
-        await opened.migrate()
+        await opened.unlock()
         yield opened
     finally:
         await opened.close()
-        async with admin.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await admin.dispose()
+        await POSTGRES_SCHEMAS.give_back(schema)
 
 
 @pytest.fixture
