@@ -170,10 +170,14 @@ async def start_running(store: SqlStore, tmp_path: Path, clock: Clock, *,
         ready.set()
 
     task = asyncio.create_task(serve(yz, sock, on_ready, stop))
-    await asyncio.wait_for(ready.wait(), 10)
-    base_url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=base_url, auth=(demo.key.id, demo.key.secret),
-                                 timeout=10) as client:
-        yield Running(yz, demo, client, simulator, base_url)
-    stop.set()
-    await asyncio.wait_for(task, 20)
+    try:
+        await asyncio.wait_for(ready.wait(), 10)
+        base_url = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=base_url, auth=(demo.key.id, demo.key.secret),
+                                     timeout=10) as client:
+            yield Running(yz, demo, client, simulator, base_url)
+    finally:
+        # Also when the test failed: no stage outlives the test into the next one's store
+        # (a PostgreSQL schema is emptied and handed out again; tests/store_templates.py).
+        stop.set()
+        await asyncio.wait_for(task, 20)
