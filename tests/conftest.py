@@ -11,7 +11,6 @@ import asyncio
 import base64
 import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,9 +20,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.store_templates import PostgresSchemas, SqliteTemplate
 from yizhan.app import Yizhan, bind, build, serve
 from yizhan.cli.demo import Demo, ensure_demo
 from yizhan.dispatch.channels.simulator import SimulatorChannel
@@ -114,29 +112,48 @@ def database(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Long tests (`@pytest.mark.long`) first: in a parallel run (`./run-tests`, pytest-xdist)
+    one that started last would run on alone after the others had finished."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
+# --- The tests' stores: migrated once per run and database, copied or emptied per test
+# (tests/store_templates.py; docs/contributing.md, "The tests' stores").
+
+SQLITE_TEMPLATE = SqliteTemplate()
+POSTGRES_SCHEMAS = PostgresSchemas(POSTGRES_URL)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    SQLITE_TEMPLATE.remove()
+    asyncio.run(POSTGRES_SCHEMAS.drop_all())
+
+
 @asynccontextmanager
 async def opened_store(database: str, tmp_path: Path) -> AsyncIterator[SqlStore]:
-    """A migrated store of its own: a SQLite file, or a fresh PostgreSQL schema."""
+    """A migrated store of its own: a SQLite file (the same again when the test opens one
+    on the same folder twice), or a PostgreSQL schema, as the migrations left it (a copy of
+    the run's migrated template; `tests/store_templates.py`). What `SqlStore.migrate` does
+    beyond the migrations (load the master key) is done here."""
     if database == "sqlite":
-        opened = SqlStore.open(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}",
-                               master=TEST_MASTER)
-        await opened.migrate()
+        path = tmp_path / "store.db"
+        reopened = path.exists()  # a test's second store on its folder: the same store
+        if not reopened:
+            await SQLITE_TEMPLATE.copy_to(path)
+        opened = SqlStore.open(f"sqlite+aiosqlite:///{path}", master=TEST_MASTER)
+        await (opened.migrate() if reopened else opened.unlock())
         yield opened
         await opened.close()
         return
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    admin = create_async_engine(POSTGRES_URL)
-    async with admin.begin() as conn:
-        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    schema = await POSTGRES_SCHEMAS.take()
     opened = SqlStore.open(POSTGRES_URL, schema=schema, master=TEST_MASTER)
     try:
-        await opened.migrate()
+        await opened.unlock()
         yield opened
     finally:
         await opened.close()
-        async with admin.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await admin.dispose()
+        await POSTGRES_SCHEMAS.give_back(schema)
 
 
 @pytest.fixture
@@ -188,6 +205,11 @@ async def running(store: SqlStore, tmp_path: Path, running_clock: Clock) -> Asyn
         yield started
 
 
+CLIENT_TLS = httpx.create_ssl_context()
+"""One TLS context for every test's HTTP client (each made its own, loading the CA bundle:
+25 ms of CPU per `running`)."""
+
+
 @asynccontextmanager
 async def start_running(store: SqlStore, tmp_path: Path, clock: Clock, *,
                         embedded: bool = False, **settings: Any) -> AsyncIterator[Running]:
@@ -208,10 +230,14 @@ async def start_running(store: SqlStore, tmp_path: Path, clock: Clock, *,
         ready.set()
 
     task = asyncio.create_task(serve(yz, sock, on_ready, stop))
-    await asyncio.wait_for(ready.wait(), 10)
-    base_url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=base_url, auth=(demo.key.id, demo.key.secret),
-                                 timeout=10) as client:
-        yield Running(yz, demo, client, simulator, base_url)
-    stop.set()
-    await asyncio.wait_for(task, 20)
+    try:
+        await asyncio.wait_for(ready.wait(), 10)
+        base_url = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=base_url, auth=(demo.key.id, demo.key.secret),
+                                     timeout=10, verify=CLIENT_TLS) as client:
+            yield Running(yz, demo, client, simulator, base_url)
+    finally:
+        # Also when the test failed: no stage outlives the test into the next one's store
+        # (a PostgreSQL schema is emptied and handed out again; tests/store_templates.py).
+        stop.set()
+        await asyncio.wait_for(task, 20)

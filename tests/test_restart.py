@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import eventually, fast_settings
 from yizhan.app import build
@@ -124,6 +125,7 @@ async def _final(pending: object) -> dict[int, MessageStatus] | None:
     return statuses if statuses and all(s.final for s in statuses.values()) else None
 
 
+@pytest.mark.long
 def test_sigkill_after_accepting_loses_nothing(tmp_path: Path) -> None:
     """Through the real CLI: accept 200 sends, SIGKILL, start again, all are delivered."""
     env = {**os.environ, "YIZHAN_DATA_DIR": str(tmp_path), "YIZHAN_LOG_LEVEL": "WARNING",
@@ -199,6 +201,7 @@ def _poll(check, timeout: float):  # type: ignore[no-untyped-def]
     raise AssertionError("timed out")
 
 
+@pytest.mark.long
 def test_sigkill_under_load_leaves_unknown_only_what_reached_the_carrier(
         tmp_path: Path) -> None:
     """Issue 14 point 3: `yizhan serve` bound over SMPP to a simulator in its own process

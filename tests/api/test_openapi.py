@@ -40,6 +40,7 @@ async def test_every_route_lists_its_error_answers(running: Running) -> None:
                 assert operation["security"] == [{"accessKey": []}]
 
 
+@pytest.mark.long
 async def test_schemathesis_finds_nothing(running: Running, database: str,
                                           tmp_path: Path) -> None:
     """Issue 14 point 7: schemathesis (its default checks; tests/api/schemathesis.toml says

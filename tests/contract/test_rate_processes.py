@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from tests.conftest import TEST_MASTER, ManualClock
@@ -37,6 +38,7 @@ async def statuses(url: str) -> dict[str, int]:
     return rows
 
 
+@pytest.mark.long
 def test_processes_sending_to_one_number_at_once_admit_exactly_the_limit(
         tmp_path: Path, redis_prefix: str, clock: ManualClock) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"

@@ -20,6 +20,7 @@ PIECES = st.sampled_from(["a", "B", "=", "&", "+", "%", "%2F", "%E4%B8%AD", "%zz
                           "%E9%98%BF"])
 
 
+@pytest.mark.long
 @settings(max_examples=2000)
 @given(st.lists(PIECES, max_size=20).map("".join))
 def test_form_pairs_agree_with_parse_qsl(text: str) -> None:
