@@ -44,6 +44,7 @@ from yizhan.domain.ports import (
     SubmitRequest,
     SubmitResult,
 )
+from yizhan.runtime.pausing import pause
 
 log = logging.getLogger("yizhan.dispatch")
 T = TypeVar("T")
@@ -127,7 +128,7 @@ class DispatchWorker:
             if handled < self._config.batch and not self._stopping.is_set():
                 await self._bus.wait(DISPATCH, self._config.poll_seconds)
                 if self._config.gather_seconds and not self._stopping.is_set():
-                    await self._clock.sleep(self._config.gather_seconds)
+                    await pause(self._clock, self._config.gather_seconds, self._stopping)
 
     async def stop(self, grace: float = 10.0) -> None:
         """Let the current round record its outcomes (up to `grace` seconds), then stop."""

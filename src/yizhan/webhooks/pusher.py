@@ -29,6 +29,7 @@ import orjson
 from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.ports import Bus, Clock
 from yizhan.domain.push import PushClaim, PushRetry
+from yizhan.runtime.pausing import pause
 from yizhan.webhooks import items, signing
 from yizhan.webhooks.destinations import GuardedBackend, PushNetworks
 
@@ -112,7 +113,7 @@ class PushStage:
             if handled < self._config.claim_batch and not self._stopping.is_set():
                 await self._bus.wait(PUSH, self._config.poll_seconds)
                 if self._config.batch_delay and not self._stopping.is_set():
-                    await self._clock.sleep(self._config.batch_delay)
+                    await pause(self._clock, self._config.batch_delay, self._stopping)
 
     async def run_once(self) -> int:
         """One round: claim, post every batch, record. Returns how many items were handled."""

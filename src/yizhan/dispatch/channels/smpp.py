@@ -77,6 +77,7 @@ from yizhan.domain.ports import (
     SubmitRequest,
     SubmitResult,
 )
+from yizhan.runtime.pausing import pause
 
 log = logging.getLogger("yizhan.smpp")
 
@@ -290,7 +291,7 @@ class SmppChannel:
                 self._links = []
             delay = min(self.config.reconnect_max, self.config.reconnect_min * 2 ** attempt)
             attempt += 1
-            await _pause(self._clock, delay * random.uniform(0.5, 1.0), self._stopping)
+            await pause(self._clock, delay * random.uniform(0.5, 1.0), self._stopping)
 
     async def _bind(self) -> None:
         if self.config.bind == "transceiver":
@@ -596,17 +597,6 @@ def statuses(names: Sequence[str]) -> frozenset[int]:
 
 class BindRefused(ConnectionError):
     """The SMSC answered the bind with an error status."""
-
-
-async def _pause(clock: Clock, seconds: float, stopping: asyncio.Event) -> None:
-    """Wait `seconds` on `clock`, or until `stopping` is set (the reconnect back-off)."""
-    sleeping = asyncio.ensure_future(clock.sleep(seconds))
-    stopped = asyncio.ensure_future(stopping.wait())
-    try:
-        await asyncio.wait((sleeping, stopped), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        sleeping.cancel()
-        stopped.cancel()
 
 
 __all__ = ["CodeTable", "IdBase", "IdFormat", "SmppChannel", "SmppConfig", "statuses"]
