@@ -1,5 +1,6 @@
 """Runtime helpers that every stage may use: group commit (`batching`), TTL caches
-(`caching`), periodic loops (`periodic`), logging with redaction (`logs`), per-process
+(`caching`), periodic loops (`periodic`), pauses a stop cuts short (`pausing`), logging
+with redaction (`logs`), per-process
 counters (`metrics`), the data folder's server lock (`server_lock`) and the store's lease
 of the one process that keeps the embedded frequency counters (`process_lease`).
 
