@@ -34,8 +34,8 @@ LAYERS: list[set[str]] = [
     {"app.py", "__main__.py"},  # the composition root: may import anything
     {"api/", "api/aliyun/", "api/rest/", "cli/"},  # the ways in (console/ later)
     {"intake/", "stages.py"},  # the pipeline (tasks/, diagnosis/ later)
-    {"policy/", "dispatch/", "dispatch/channels/", "receipts/", "webhooks/", "records/",
-     "simulator/"},  # the stages' parts
+    {"policy/", "compliance/", "dispatch/", "dispatch/channels/", "receipts/", "webhooks/",
+     "records/", "simulator/"},  # the stages' parts
     {"runtime/"},  # helpers every stage may use
     {"domain/", "__init__.py"},  # the vocabulary; the package's __init__.py is its version
 ]
@@ -46,6 +46,7 @@ SIBLINGS: dict[str, set[str]] = {
     "api/aliyun/": {"api/"},  # the shared HTTP parts: auth, errors, limits, throttle
     "api/rest/": {"api/"},
     "stages.py": {"intake/"},  # the pipeline runs intake's group commit
+    "policy/": {"compliance/"},  # sending checks read the compliance rules (registration)
     "dispatch/": {"dispatch/channels/"},
     "simulator/": {"dispatch/channels/"},  # the SMPP codec and link, the simulator's script
 }

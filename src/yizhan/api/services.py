@@ -115,6 +115,7 @@ class ApiStore(KeyStore, QueueStore, Protocol):
 
     # signatures and templates
     async def signature(self, account_id: AccountId, name: str) -> Signature | None: ...
+    async def company_name(self, account_id: AccountId) -> str | None: ...
     async def create_signature(self, account_id: AccountId, name: str,
                                scenario: SignatureScenario, state: ReviewState,
                                now: datetime, source: str = "enterprise",

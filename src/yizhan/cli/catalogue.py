@@ -21,6 +21,7 @@ from yizhan.cli.common import (
     settings_of,
     table,
 )
+from yizhan.compliance.signatures import SignSource, check_sign_name, closed_source
 from yizhan.domain.model import ReviewState, SignatureScenario, TemplateType
 from yizhan.policy import templates
 from yizhan.storage.store import SqlStore
@@ -35,17 +36,24 @@ templates_commands = command_set()
 @signs_commands.command("add")
 def signs_add(account: AccountName, name: str,
               scenario: Annotated[SignatureScenario, typer.Option()] = SignatureScenario.GENERAL,
+              source: Annotated[SignSource, typer.Option(
+                  help="Where the name comes from; closed sources are refused.")] = (
+                  SignSource.ENTERPRISE),
               test: Annotated[bool, typer.Option(
                   "--test", help="A test signature: sends only to bound test numbers.")] = False,
               data_dir: DataDir = None, config: ConfigFile = None,
               database_url: DatabaseUrl = None) -> None:
-    """Add a signature for an account; it starts pending review."""
+    """Add a signature for an account; it starts pending review. The name and source follow
+    the same rules as AddSmsSign (docs/compliance.md "Signature names")."""
     async def work(store: SqlStore) -> None:
         owner = await account_named(store, account)
+        refusal = check_sign_name(name, source, await store.company_name(owner.id))
+        if refusal:
+            raise fail(f"{refusal.code}: {refusal.message()}")
         if await store.signature(owner.id, name):
             raise fail(f"account {account!r} has a signature {name!r} already")
         sig = await store.create_signature(owner.id, name, scenario, ReviewState.PENDING,
-                                           clock.now(), test=test)
+                                           clock.now(), source=source, test=test)
         out.print(f"signature {sig.name} (id {sig.id}) added, pending review", highlight=False)
 
     run(settings_of(data_dir, config, database_url), work)
@@ -55,14 +63,18 @@ def signs_add(account: AccountName, name: str,
 def signs_list(account: Annotated[str | None, typer.Option("--account", "-a")] = None,
                data_dir: DataDir = None, config: ConfigFile = None,
                database_url: DatabaseUrl = None) -> None:
-    """List signatures with their review state."""
+    """List signatures with their review state and source; a source closed to new
+    signatures is flagged `(closed)`."""
     async def work(store: SqlStore) -> None:
         owner = await account_named(store, account) if account else None
         names = {a.id: a.name for a in await store.list_accounts()}
         rows = [[s.id, names.get(s.account_id), s.name,
-                 s.scenario.value + (" (test)" if s.test else ""), s.state.value, s.reason]
+                 s.scenario.value + (" (test)" if s.test else ""),
+                 s.source + (" (closed)" if closed_source(s.source) else ""), s.state.value,
+                 s.reason]
                 for s in await store.list_signatures(owner.id if owner else None)]
-        table("Signatures", ["id", "account", "name", "scenario", "state", "reason"], rows)
+        table("Signatures", ["id", "account", "name", "scenario", "source", "state", "reason"],
+              rows)
 
     run(settings_of(data_dir, config, database_url), work)
 

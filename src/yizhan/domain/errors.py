@@ -142,6 +142,27 @@ _CODES: tuple[ErrorCode, ...] = (
     ErrorCode("isv.SMS_SIGNATURE_SCENE_ILLEGAL", 400,
               "A verification-code signature can only send verification-code templates.",
               "验证码类签名只能发送验证码模板。"),
+    ErrorCode("isv.SMS_SIGN_NAME_ILLEGAL", 400,
+              "The signature name breaks the naming rules: use 2 to 12 Chinese characters, "
+              "letters or digits, not only digits, without spaces or punctuation, and a name "
+              "that names your business rather than a neutral word such as 测试, test, 验证码, "
+              "短信 or 通知; the detail says which rule.",
+              "签名名称不符合规范：请使用 2 至 12 个汉字、字母或数字，"
+              "不能为纯数字，不能含空格或标点，并使用能代表您业务的名称，"
+              "而非测试、test、验证码、短信、通知等无意义词；原因见详情。"),
+    ErrorCode("isv.SMS_SIGN_SOURCE_CLOSED", 400,
+              "This signature source no longer takes new signatures (filed website, public "
+              "account or mini program, e-commerce store, test or study, online trial): apply "
+              "with the enterprise's name (SignSource 0), a trademark (5) or an app (2).",
+              "该签名来源已不再受理新签名（已备案网站、公众号或小程序、电商店铺、"
+              "测试或学习、线上试用）：请以企业名称（SignSource 0）、商标（5）"
+              "或 App（2）申请。"),
+    ErrorCode("isv.SMS_SIGN_COMPANY_MISMATCH", 400,
+              "A signature from an enterprise name must be the company's full name or a "
+              "contiguous part of it, as in the account's enterprise qualification: use such "
+              "a name, or apply with a trademark (SignSource 5) you hold.",
+              "企业名称来源的签名须为企业全称或其中连续的一段，与账号的企业资质一致："
+              "请改用这样的名称，或以您持有的商标（SignSource 5）申请。"),
     ErrorCode("isv.MOBILE_NUMBER_ILLEGAL", 400,
               "The phone number is not valid or not supported: use an 11-digit mainland "
               "mobile number of China Mobile, China Unicom or China Telecom (optionally +86, "

@@ -131,6 +131,8 @@ class Signature:
     created_at: datetime
     test: bool = False
     """A test signature sends only to the account's bound test numbers."""
+    source: str = "enterprise"
+    """Where the name comes from (`compliance.signatures.SignSource`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ from yizhan.storage.tables import (
     access_keys,
     account_events,
     accounts,
+    qualifications,
     signatures,
     templates,
 )
@@ -56,7 +57,7 @@ def _key(row: Row[Any], sealer: Sealer) -> AccessKey:
 def _signature(row: Row[Any]) -> Signature:
     return Signature(row.id, AccountId(row.account_id), row.name,
                      SignatureScenario(row.scenario), ReviewState(row.state), row.reason,
-                     row.created_at, bool(row.test))
+                     row.created_at, bool(row.test), row.source)
 
 
 def _template(row: Row[Any]) -> Template:
@@ -157,7 +158,17 @@ class CatalogueMixin:
                 account_id=account_id, name=name, scenario=scenario, state=state, reason="",
                 created_at=now, source=source, remark=remark, test=test))
         signature_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-        return Signature(signature_id, account_id, name, scenario, state, "", now, test)
+        return Signature(signature_id, account_id, name, scenario, state, "", now, test, source)
+
+    async def company_name(self, account_id: AccountId) -> str | None:
+        """The company of the account's approved enterprise qualification (the latest), or
+        None: the enterprise-name rule of signatures applies only when it is known."""
+        async with self._read() as conn:
+            return await conn.scalar(select(qualifications.c.name).where(
+                qualifications.c.account_id == account_id,
+                qualifications.c.kind == "enterprise",
+                qualifications.c.state == ReviewState.APPROVED.value)
+                .order_by(qualifications.c.id.desc()).limit(1))
 
     async def signature(self, account_id: AccountId, name: str) -> Signature | None:
         return await self._one(select(signatures).where(

@@ -145,7 +145,7 @@ async def test_signature_lifecycle(sdk: Client) -> None:
     assert (await sdk.call("QuerySmsSign", SignName="新签名")).code == "isv.SMS_SIGNATURE_ILLEGAL"
     legacy_source = await sdk.call("AddSmsSign", SignName="老来源", SignSource=1, Remark="x",
                                    SignFileList=[{"FileContents": "aGk=", "FileSuffix": "jpg"}])
-    assert legacy_source.code == "isv.INVALID_PARAMETERS"
+    assert legacy_source.code == "isv.SMS_SIGN_SOURCE_CLOSED"
 
 
 async def test_template_lifecycle(sdk: Client) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from yizhan.api.services import ApiServices
+from yizhan.compliance.signatures import ALIBABA_SOURCES, check_sign_name
 from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.errors import Lang, Refusal
 from yizhan.domain.frozen import per_request
@@ -245,10 +246,6 @@ async def query_send_statistics(ctx: ActionContext) -> Result:
 # Signatures
 
 
-SIGN_SOURCES = {0: "enterprise", 1: "website", 2: "app", 3: "public_account", 4: "shop",
-                5: "trademark"}
-NEW_SIGN_SOURCES = {0, 2, 5}
-"""docs/domain.md: new signatures come from an enterprise name, a trademark or a launched app."""
 REVIEW_NUMBERS = {ReviewState.PENDING: 0, ReviewState.APPROVED: 1, ReviewState.REJECTED: 2,
                   ReviewState.DELETED: 10}
 AUDIT_STATUS = {ReviewState.PENDING: "AUDIT_STATE_INIT", ReviewState.APPROVED: "AUDIT_STATE_PASS",
@@ -256,27 +253,26 @@ AUDIT_STATUS = {ReviewState.PENDING: "AUDIT_STATE_INIT", ReviewState.APPROVED: "
                 ReviewState.DELETED: "AUDIT_STATE_CANCEL"}
 
 
-def _sign_fields(ctx: ActionContext) -> tuple[str, SignatureScenario, str, str] | Refusal:
+async def _sign_fields(ctx: ActionContext) -> tuple[str, SignatureScenario, str, str] | Refusal:
+    """The fields of AddSmsSign and ModifySmsSign, the name and source checked by the one
+    validator (docs/compliance.md "Signature names")."""
     name = ctx.required("SignName")
-    source = ctx.integer("SignSource", 0, 5)
+    source = ctx.integer("SignSource", 0, max(ALIBABA_SOURCES))
     kind = ctx.integer("SignType", 0, 1, default=1)
     refusal = first_refusal(name, source, kind)
     if refusal:
         return refusal
     assert isinstance(name, str) and isinstance(source, int)
-    if source not in NEW_SIGN_SOURCES:
-        return Refusal("isv.INVALID_PARAMETERS",
-                       f"SignSource {source} ({SIGN_SOURCES[source]}) is no longer accepted: "
-                       "use 0 (enterprise name), 2 (launched app) or 5 (trademark)")
-    if not 2 <= len(name) <= 12 or name.isdigit():
-        return Refusal("isv.INVALID_PARAMETERS",
-                       "SignName must be 2 to 12 characters and not only digits")
+    company = await ctx.services.store.company_name(ctx.account.id)
+    refusal = check_sign_name(name, ALIBABA_SOURCES[source], company)
+    if refusal:
+        return refusal
     scenario = SignatureScenario.VERIFICATION if kind == 0 else SignatureScenario.GENERAL
-    return name, scenario, SIGN_SOURCES[source], ctx.params.get("Remark", "")
+    return name, scenario, ALIBABA_SOURCES[source], ctx.params.get("Remark", "")
 
 
 async def add_sms_sign(ctx: ActionContext) -> Result:
-    fields = _sign_fields(ctx)
+    fields = await _sign_fields(ctx)
     if isinstance(fields, Refusal):
         return fields
     name, scenario, source, remark = fields
@@ -300,7 +296,7 @@ async def _own_signature(ctx: ActionContext) -> Signature | Refusal:
 
 async def modify_sms_sign(ctx: ActionContext) -> Result:
     signature = await _own_signature(ctx)
-    fields = _sign_fields(ctx)
+    fields = await _sign_fields(ctx)
     refusal = first_refusal(signature, fields)
     if refusal:
         return refusal
