@@ -35,7 +35,7 @@ LAYERS: list[set[str]] = [
     {"api/", "api/aliyun/", "api/rest/", "cli/"},  # the ways in (console/ later)
     {"intake/", "stages.py"},  # the pipeline (tasks/, diagnosis/ later)
     {"policy/", "dispatch/", "dispatch/channels/", "receipts/", "webhooks/", "records/",
-     "simulator/"},  # the stages' parts
+     "simulator/", "compliance/"},  # the stages' parts
     {"runtime/"},  # helpers every stage may use
     {"domain/", "__init__.py"},  # the vocabulary; the package's __init__.py is its version
 ]
@@ -47,6 +47,7 @@ SIBLINGS: dict[str, set[str]] = {
     "api/rest/": {"api/"},
     "stages.py": {"intake/"},  # the pipeline runs intake's group commit
     "dispatch/": {"dispatch/channels/"},
+    "policy/": {"compliance/"},  # a sending rule may ask what a qualification allows
     "simulator/": {"dispatch/channels/"},  # the SMPP codec and link, the simulator's script
 }
 """The imports allowed within one layer; every other pair of siblings is refused."""

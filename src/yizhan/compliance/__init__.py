@@ -1,0 +1,8 @@
+"""Compliance: what stands behind a tenant's signatures before carriers accept them
+(docs/compliance.md). `qualifications` holds the rules of qualifications (资质): the fields
+and their checks, the review states as the Alibaba SDK names them, what may change in which
+state, and the store protocol their actions use.
+
+May import `runtime/` and `domain/`; `policy/` may import it (the sending rules may ask
+whether a signature's qualification allows it), not the other way round.
+"""
