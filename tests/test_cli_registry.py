@@ -30,7 +30,8 @@ CLI = Path(yizhan.cli.__file__).parent
 NOT_COMMANDS = {"__init__", "common", "demo", "main"}
 
 # `yizhan --help`, recursively, as captured from the CLI before it became a package
-# (cli.py and the commands*.py modules); the order is the order of the help.
+# (cli.py and the commands*.py modules), with the `qualifications` group issue 16 added;
+# the order is the order of the help.
 BEFORE = [
     "", "serve", "simulator", "migrate", "demo", "send", "records", "stats", "export-failed",
     "accounts", "accounts create", "accounts list", "accounts suspend", "accounts resume",
@@ -39,6 +40,8 @@ BEFORE = [
     "accounts balance", "accounts packages", "accounts packages add", "accounts test-numbers",
     "accounts test-numbers bind", "accounts test-numbers unbind", "accounts test-numbers list",
     "keys", "keys create", "keys list", "keys disable", "keys new-master", "keys rotate-master",
+    "qualifications", "qualifications list", "qualifications show", "qualifications approve",
+    "qualifications reject",
     "signs", "signs add", "signs list", "signs approve", "signs reject",
     "templates", "templates add", "templates list", "templates approve", "templates reject",
     "deadletters", "deadletters list", "deadletters show", "deadletters replay",
@@ -75,9 +78,9 @@ def test_the_registry_holds_every_command_set_of_every_command_module() -> None:
         for commands in sets:
             assert any(commands is r for r in [*registered, *nested]), \
                 f"a command set of cli/{name}.py is not in cli/main.py's registry"
-    assert list(main.GROUPS) == ["accounts", "keys", "signs", "templates", "deadletters",
-                                 "channels", "frequency", "keywords", "push", "receipts",
-                                 "opt-outs", "blacklist"]
+    assert list(main.GROUPS) == ["accounts", "keys", "qualifications", "signs", "templates",
+                                 "deadletters", "channels", "frequency", "keywords", "push",
+                                 "receipts", "opt-outs", "blacklist"]
 
 
 def test_help_lists_the_same_commands_as_before() -> None:

@@ -19,6 +19,7 @@ from yizhan.api.aliyun.auth import AliyunAuthenticator
 from yizhan.api.auth import Authenticator, KeyStore
 from yizhan.api.limits import HttpLimits
 from yizhan.api.throttle import RateLimiter
+from yizhan.compliance.qualifications import QualificationStore
 from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.model import (
     AccountId,
@@ -78,9 +79,9 @@ class AuditLine(Protocol):
     def new(self) -> str: ...
 
 
-class ApiStore(KeyStore, QueueStore, Protocol):
+class ApiStore(KeyStore, QueueStore, QualificationStore, Protocol):
     """The store as the API uses it: records, statistics, test numbers, push settings and
-    the pull queue, and the tenants' signatures and templates."""
+    the pull queue, and the tenants' qualifications, signatures and templates."""
 
     # records and statistics
     async def message(self, account_id: AccountId, message_id: int) -> Message | None: ...

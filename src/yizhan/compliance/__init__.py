@@ -1,2 +1,9 @@
-"""The compliance workflow (docs/compliance.md): the rules a signature name and its source
-must meet. May import runtime/ and domain/."""
+"""Compliance: what stands behind a tenant's signatures before carriers accept them
+(docs/compliance.md). `signatures` holds the rules a signature name and its source must
+meet; `qualifications` the rules of qualifications (资质): the fields and their checks, the
+review states as the Alibaba SDK names them, what may change in which state, and the store
+protocol their actions use.
+
+May import `runtime/` and `domain/`; `policy/` may import it (the sending rules may ask
+whether a signature's qualification allows it), not the other way round.
+"""

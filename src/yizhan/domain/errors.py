@@ -236,6 +236,25 @@ _CODES: tuple[ErrorCode, ...] = (
               "Only enterprise-verified accounts may whitelist numbers; ask the platform "
               "operator to verify the account's enterprise qualification.",
               "仅企业认证账号可设置号码白名单，请联系平台运营方完成企业资质认证。"),
+    ErrorCode("isv.QUALIFICATION_INVALID", 400,
+              "The qualification's details are incomplete or malformed; the detail names "
+              "each field to correct.",
+              "资质信息不完整或格式不正确，详情中列出需要修改的字段。"),
+    ErrorCode("isv.QUALIFICATION_NAME_DUPLICATE", 409,
+              "The account has a qualification of this name already; choose another "
+              "QualificationName.",
+              "账号下已有同名资质，请更换资质名称。"),
+    ErrorCode("isv.QUALIFICATION_NOT_EXIST", 404,
+              "No such qualification on this account; check QualificationGroupId and OrderId "
+              "(QuerySmsQualificationRecord lists them).",
+              "该账号下不存在此资质，请检查资质 ID 与审核工单 ID（可通过查询资质列表获取）。"),
+    ErrorCode("isv.QUALIFICATION_STATE_ILLEGAL", 409,
+              "The qualification cannot be changed in its current state: an approved "
+              "qualification is not modified; submit a new one.",
+              "资质当前状态不允许此操作：审核通过的资质不可修改，请重新提交新的资质。"),
+    ErrorCode("isv.QUALIFICATION_IN_USE", 409,
+              "Signatures use this qualification; change or delete them before deleting it.",
+              "该资质已被签名使用，请先修改或删除相关签名后再删除资质。"),
 )
 
 REGISTRY: dict[str, ErrorCode] = {c.code: c for c in _CODES}

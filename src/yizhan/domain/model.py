@@ -327,3 +327,81 @@ class BlacklistEntry:
     source: str
     created_at: datetime
     removed: bool = False
+
+
+
+class QualificationKind(StrEnum):
+    """Who stands behind a qualification (docs/compliance.md "Qualifications")."""
+
+    ENTERPRISE = "enterprise"
+    """A company, or a government agency or public institution (the SDK's CompanyType)."""
+    PERSONAL = "personal"
+    """An individual: never usable for carrier registration when for own use."""
+
+
+@dataclass(frozen=True, slots=True)
+class QualificationDetails:
+    """What a tenant states in a qualification: the fields of the SDK's
+    SubmitSmsQualification (docs/compliance.md "Qualifications")."""
+
+    name: str
+    kind: QualificationKind
+    for_self: bool
+    """自用 (True) or 他用, for others (False)."""
+    company_type: str = ""
+    company_name: str = ""
+    organization_code: str = ""
+    """The unified social credit code (统一社会信用代码)."""
+    license_valid: str = ""
+    """The business licence's validity, `YYYY-MM-DD~YYYY-MM-DD`."""
+    legal_person_name: str = ""
+    legal_person_id_type: str = ""
+    legal_person_id_no: str = ""
+    legal_person_id_valid: str = ""
+    admin_name: str = ""
+    admin_id_type: str = ""
+    admin_id_no: str = ""
+    admin_id_valid: str = ""
+    admin_phone: str = ""
+    share: bool = False
+    """WhetherShare: may other products of the platform reuse it."""
+    remark: str = ""
+    documents: tuple[tuple[str, str], ...] = ()
+    """(role, reference) of each document: `admin_id_front`, `admin_id_back`,
+    `legal_id_front`, `legal_id_back`, `business_license:<type>`, `other`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Qualification:
+    """A qualification (资质) of an account, as submitted and reviewed."""
+
+    id: int
+    account_id: AccountId
+    details: QualificationDetails
+    state: ReviewState
+    reason: str
+    """The operator's reason for the last decision (AuditRemark)."""
+    created_at: datetime
+    order_id: int
+    """The review ticket (WorkOrderId) of the latest submission or update."""
+    reviewed_at: datetime | None = None
+
+    @property
+    def usable_for_registration(self) -> bool:
+        """Approved, and not an individual's own-use qualification: that one can never be
+        used for carrier registration."""
+        if self.details.kind is QualificationKind.PERSONAL and self.details.for_self:
+            return False
+        return self.state is ReviewState.APPROVED
+
+
+@dataclass(frozen=True, slots=True)
+class QualificationDecision:
+    """One audited step of a qualification's review: who, when, what, why."""
+
+    qualification_id: int
+    order_id: int
+    at: datetime
+    actor: str
+    state: ReviewState
+    reason: str

@@ -162,9 +162,14 @@ class CatalogueMixin:
 
     async def company_name(self, account_id: AccountId) -> str | None:
         """The company of the account's approved enterprise qualification (the latest), or
-        None: the enterprise-name rule of signatures applies only when it is known."""
+        None: the enterprise-name rule of signatures applies only when it is known. A
+        qualification submitted through the API names its company in `company_name` (its
+        `name` is the qualification's own); one the operator recorded with `accounts
+        verify-enterprise` has only `name`, the company's."""
+        company = func.coalesce(func.nullif(qualifications.c.company_name, ""),
+                                qualifications.c.name)
         async with self._read() as conn:
-            return await conn.scalar(select(qualifications.c.name).where(
+            return await conn.scalar(select(company).where(
                 qualifications.c.account_id == account_id,
                 qualifications.c.kind == "enterprise",
                 qualifications.c.state == ReviewState.APPROVED.value)

@@ -31,6 +31,7 @@ from yizhan.storage.messages import MessagesMixin
 from yizhan.storage.nonces import NoncesMixin
 from yizhan.storage.policy_lists import PolicyListsMixin
 from yizhan.storage.push import PushMixin
+from yizhan.storage.qualifications import QualificationsMixin
 from yizhan.storage.records import RecordsMixin
 from yizhan.storage.sealed import SealedMixin
 from yizhan.storage.stats import StatsMixin
@@ -87,7 +88,7 @@ class WriterTurns:
 
 class SqlStore(CatalogueMixin, MessagesMixin, NoncesMixin, StatsMixin, BillingMixin, ListsMixin,
                PolicyListsMixin, PushMixin, RecordsMixin, SealedMixin, UnmatchedMixin,
-               LeasesMixin):
+               LeasesMixin, QualificationsMixin):
     def __init__(self, engine: AsyncEngine, master: KeySource) -> None:
         self.engine = engine
         self._master = master

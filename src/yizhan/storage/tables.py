@@ -115,6 +115,40 @@ qualifications = Table(
     Column("state", String(16), nullable=False),
     Column("reason", Text, nullable=False, default=""),
     Column("created_at", UTCDateTime, nullable=False),
+    # The SDK's SubmitSmsQualification fields (docs/compliance.md "Qualifications"); rows
+    # written by `accounts verify-enterprise` leave them empty.
+    Column("order_id", BigInteger, nullable=False, server_default="0"),
+    Column("company_type", String(32), nullable=False, server_default=""),
+    Column("company_name", String(150), nullable=False, server_default=""),
+    Column("organization_code", String(150), nullable=False, server_default=""),
+    Column("license_valid", String(32), nullable=False, server_default=""),
+    Column("legal_person_name", String(50), nullable=False, server_default=""),
+    Column("legal_person_id_type", String(32), nullable=False, server_default=""),
+    Column("legal_person_id_no", String(64), nullable=False, server_default=""),
+    Column("legal_person_id_valid", String(32), nullable=False, server_default=""),
+    Column("admin_name", String(50), nullable=False, server_default=""),
+    Column("admin_id_type", String(32), nullable=False, server_default=""),
+    Column("admin_id_no", String(64), nullable=False, server_default=""),
+    Column("admin_id_valid", String(32), nullable=False, server_default=""),
+    Column("admin_phone", String(32), nullable=False, server_default=""),
+    Column("share", Boolean, nullable=False, server_default=false()),
+    Column("remark", Text, nullable=False, server_default=""),
+    Column("documents", Text, nullable=False, server_default="[]"),
+    # JSON: [[role, reference], ...] (domain/model.py `Qualification.documents`)
+    Column("reviewed_at", UTCDateTime, nullable=True),
+)
+
+qualification_decisions = Table(
+    "qualification_decisions", metadata,
+    # Every step of a qualification's review, audited: the account's submissions and
+    # updates (each opens a review ticket, `order_id`) and the operator's decisions.
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("qualification_id", ForeignKey("qualifications.id"), nullable=False, index=True),
+    Column("order_id", BigInteger, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
 )
 
 signatures = Table(

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from yizhan.api.services import ApiServices
+from yizhan.compliance import qualifications
 from yizhan.compliance.signatures import ALIBABA_SOURCES, check_sign_name
 from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.errors import Lang, Refusal
@@ -25,6 +26,9 @@ from yizhan.domain.model import (
     Account,
     Message,
     MessageStatus,
+    Qualification,
+    QualificationDetails,
+    QualificationKind,
     ReviewState,
     Signature,
     SignatureScenario,
@@ -465,6 +469,205 @@ async def delete_push_items(ctx: ActionContext) -> Result:
     return {"DeletedCount": deleted}
 
 
+# Qualifications (资质; docs/compliance.md "Qualifications")
+
+
+QUALIFICATION_TEXT = {
+    "company_type": "CompanyType", "company_name": "CompanyName",
+    "organization_code": "OrganizationCode", "license_valid": "BussinessLicenseExpDate",
+    "legal_person_name": "LegalPersonName", "legal_person_id_type": "LegalPersonIDCardType",
+    "legal_person_id_no": "LegalPersonIDCardNo",
+    "legal_person_id_valid": "LegalPersonIdCardEffTime", "admin_name": "AdminName",
+    "admin_id_type": "AdminIDCardType", "admin_id_no": "AdminIDCardNo",
+    "admin_id_valid": "AdminIDCardExpDate", "admin_phone": "AdminPhoneNo", "remark": "Remark"}
+"""`QualificationDetails` fields and the SDK's parameter names (its spelling kept)."""
+QUALIFICATION_PHOTOS = {
+    "admin_id_front": "AdminIDCardFrontFace", "admin_id_back": "AdminIDCardPic",
+    "legal_id_front": "LegalPersonIdCardFrontSide", "legal_id_back": "LegalPersonIdCardBackSide"}
+SUBMIT_REQUIRED = ("QualificationName", "UseBySelf", "WhetherShare", "CertifyCode",
+                   "AdminIDCardFrontFace", "AdminIDCardPic",
+                   *(v for k, v in QUALIFICATION_TEXT.items() if k != "remark"))
+"""What SubmitSmsQualification requires ("This parameter is required." in the SDK)."""
+UPDATE_REQUIRED = ("AdminPhoneNo", "CertifyCode")
+RECORD_STATE_NAMES = {v: k for k, v in qualifications.RECORD_STATES.items()}
+
+
+def _flag(ctx: ActionContext, name: str, default: bool | None) -> bool | Refusal | None:
+    raw = ctx.params.get(name, "")
+    if raw == "":
+        return default
+    if raw.lower() not in ("true", "false"):
+        return Refusal("isv.INVALID_PARAMETERS", f"{name} must be true or false")
+    return raw.lower() == "true"
+
+
+def _documents(ctx: ActionContext, base: QualificationDetails | None,
+               ) -> tuple[tuple[str, str], ...] | Refusal:
+    """The document references: those given replace the base's of the same role."""
+    given: list[tuple[str, str]] = [(role, ctx.params[wire])
+                                    for role, wire in QUALIFICATION_PHOTOS.items()
+                                    if ctx.params.get(wire)]
+    for wire in ("BusinessLicensePics", "OtherFiles"):
+        if not ctx.params.get(wire):
+            continue
+        items = _json_list(ctx.params[wire], wire)
+        if isinstance(items, Refusal):
+            return items
+        for item in items:
+            if not isinstance(item, dict) or not isinstance(item.get("LicensePic"), str):
+                return Refusal("isv.INVALID_PARAMETERS",
+                               f"{wire} items must be objects with a LicensePic")
+            role = f"business_license:{item.get('Type') or ''}" if wire != "OtherFiles" \
+                else "other"
+            given.append((role, item["LicensePic"]))
+    replaced = {role.split(":")[0] for role, _ in given}
+    kept = [d for d in (base.documents if base else ()) if d[0].split(":")[0] not in replaced]
+    return (*kept, *given)
+
+
+def _qualification_details(ctx: ActionContext, base: QualificationDetails | None,
+                           ) -> QualificationDetails | Refusal:
+    """The details a Submit (no base) or an Update (over the base) states, checked."""
+    for name in SUBMIT_REQUIRED if base is None else UPDATE_REQUIRED:
+        if not ctx.params.get(name):
+            return Refusal("MissingParameter", name)
+    for_self = _flag(ctx, "UseBySelf", base.for_self if base else None)
+    share = _flag(ctx, "WhetherShare", base.share if base else None)
+    documents = _documents(ctx, base)
+    refusal = first_refusal(for_self, share, documents)
+    if refusal:
+        return refusal
+    assert isinstance(for_self, bool) and isinstance(share, bool)
+    assert not isinstance(documents, Refusal)
+    text = {k: ctx.params.get(v) or (getattr(base, k) if base else "")
+            for k, v in QUALIFICATION_TEXT.items()}
+    text["admin_phone"] = qualifications.admin_phone(text["admin_phone"])
+    details = QualificationDetails(
+        base.name if base else ctx.params["QualificationName"], QualificationKind.ENTERPRISE,
+        for_self, share=share, documents=documents, **text)
+    found = qualifications.problems(details)
+    return Refusal("isv.QUALIFICATION_INVALID", "; ".join(found)) if found else details
+
+
+async def _own_qualification(ctx: ActionContext, order_required: bool,
+                             ) -> Qualification | Refusal:
+    """The account's qualification QualificationGroupId names (and OrderId, its current
+    review ticket, when given); another account's is as unknown as a missing one."""
+    group = ctx.integer("QualificationGroupId", 1, 2**63 - 1)
+    order = ctx.integer("OrderId", 1, 2**63 - 1, default=None if order_required else 0)
+    refusal = first_refusal(group, order)
+    if refusal:
+        return refusal
+    assert isinstance(group, int) and isinstance(order, int)
+    found = await ctx.services.store.qualification(ctx.account.id, group)
+    if found is None:
+        return Refusal("isv.QUALIFICATION_NOT_EXIST", f"QualificationGroupId {group}")
+    if order and order != found.order_id:
+        return Refusal("isv.QUALIFICATION_NOT_EXIST",
+                       f"OrderId {order} is not the current review ticket of {group}")
+    return found
+
+
+def _actor(ctx: ActionContext) -> str:
+    return f"account {ctx.account.name}"
+
+
+async def submit_sms_qualification(ctx: ActionContext) -> Result:
+    details = _qualification_details(ctx, None)
+    if isinstance(details, Refusal):
+        return details
+    store = ctx.services.store
+    if await store.qualification_named(ctx.account.id, details.name) is not None:
+        return Refusal("isv.QUALIFICATION_NAME_DUPLICATE", details.name)
+    made = await store.submit_qualification(ctx.account.id, details, _actor(ctx),
+                                            ctx.services.clock.now())
+    return {"Data": str(made.id), "Success": True}
+
+
+async def query_sms_qualification_record(ctx: ActionContext) -> Result:
+    number = ctx.integer("PageNo", 1, 1_000_000, 1)
+    size = ctx.integer("PageSize", 1, 50, 10)
+    order = ctx.integer("WorkOrderId", 1, 2**63 - 1, 0)
+    for_self = _flag(ctx, "UseBySelf", None)
+    state_name = ctx.params.get("State", "")
+    if state_name and state_name not in (*RECORD_STATE_NAMES, "NOT_FINISH"):
+        return Refusal("isv.INVALID_PARAMETERS",
+                       "State must be INIT, PASS, NOT_PASS, NOT_FINISH or CANCEL")
+    state = RECORD_STATE_NAMES.get(state_name)
+    refusal = first_refusal(number, size, order, for_self)
+    if refusal:
+        return refusal
+    assert isinstance(number, int) and isinstance(size, int) and isinstance(order, int)
+    assert not isinstance(for_self, Refusal)
+    if state_name in ("NOT_FINISH", "CANCEL"):  # none is waiting for more; deleted are gone
+        return {"Success": True, "Data": {"List": [], "PageNo": number, "PageSize": size,
+                                          "Total": 0}}
+    where = qualifications.QualificationFilter(
+        name=ctx.params.get("QualificationGroupName") or None,
+        company_name=ctx.params.get("CompanyName") or None,
+        legal_person_name=ctx.params.get("LegalPersonName") or None,
+        state=state, for_self=for_self, order_id=order or None)
+    total, shown = await ctx.services.store.page_qualifications(
+        ctx.account.id, where, (number - 1) * size, size)
+    return {"Success": True, "Data": {"PageNo": number, "PageSize": size, "Total": total,
+                                      "List": [{
+        "GroupId": q.id, "QualificationGroupName": q.details.name,
+        "CompanyName": q.details.company_name, "LegalPersonName": q.details.legal_person_name,
+        "StateName": qualifications.RECORD_STATES[q.state],
+        "UseBySelf": "true" if q.details.for_self else "false", "WorkOrderId": q.order_id,
+        "CreateDate": china_text(q.created_at), "AuditRemark": q.reason,
+        "AuditTime": china_text(q.reviewed_at) if q.reviewed_at else ""} for q in shown]}}
+
+
+async def query_single_sms_qualification(ctx: ActionContext) -> Result:
+    q = await _own_qualification(ctx, order_required=False)
+    if isinstance(q, Refusal):
+        return q
+    d = q.details
+    docs = dict(d.documents)
+    return {"Success": True, "Data": {
+        "QualificationGroupId": q.id, "QualificationName": d.name, "WorkOrderId": q.order_id,
+        "State": qualifications.SINGLE_STATES[q.state], "UseBySelf": d.for_self,
+        "WhetherShare": d.share, "Remark": d.remark, "CompanyType": d.company_type,
+        **{wire: getattr(d, k) for k, wire in QUALIFICATION_TEXT.items() if k != "remark"},
+        "EffTimeStr": d.license_valid,
+        **{wire: docs.get(role, "") for role, wire in QUALIFICATION_PHOTOS.items()},
+        "BusinessLicensePics": [{"LicensePic": ref, "PicUrl": ref,
+                                 "Type": role.partition(":")[2]}
+                                for role, ref in d.documents
+                                if role.startswith("business_license")],
+        "OtherFiles": [{"LicensePic": ref, "PicUrl": ref}
+                       for role, ref in d.documents if role == "other"]}}
+
+
+async def update_sms_qualification(ctx: ActionContext) -> Result:
+    q = await _own_qualification(ctx, order_required=True)
+    if isinstance(q, Refusal):
+        return q
+    if q.state not in qualifications.UPDATABLE:
+        return Refusal("isv.QUALIFICATION_STATE_ILLEGAL",
+                       f"qualification {q.id} is {qualifications.RECORD_STATES[q.state]}")
+    details = _qualification_details(ctx, q.details)
+    if isinstance(details, Refusal):
+        return details
+    await ctx.services.store.update_qualification(q.id, details, _actor(ctx),
+                                                  ctx.services.clock.now())
+    return {"Data": str(q.id), "Success": True}
+
+
+async def delete_sms_qualification(ctx: ActionContext) -> Result:
+    q = await _own_qualification(ctx, order_required=True)
+    if isinstance(q, Refusal):
+        return q
+    store = ctx.services.store
+    using = await store.signatures_using(q.id)
+    if using:
+        return Refusal("isv.QUALIFICATION_IN_USE", f"{using} signature(s)")
+    await store.delete_qualification(q.id, _actor(ctx), ctx.services.clock.now())
+    return {"Data": True, "Success": True}
+
+
+
 ACTIONS: dict[str, Action] = {
     "SendSms": send_sms,
     "SendBatchSms": send_batch_sms,
@@ -482,11 +685,17 @@ ACTIONS: dict[str, Action] = {
     "QuerySmsTemplateList": query_sms_template_list,
     "ReceivePushItems": receive_push_items,
     "DeletePushItems": delete_push_items,
+    "SubmitSmsQualification": submit_sms_qualification,
+    "QuerySmsQualificationRecord": query_sms_qualification_record,
+    "QuerySingleSmsQualification": query_single_sms_qualification,
+    "UpdateSmsQualification": update_sms_qualification,
+    "DeleteSmsQualification": delete_sms_qualification,
 }
 
 SENDING = frozenset({"SendSms", "SendBatchSms"})
 """Actions that record the request's nonce in the transaction accepting their messages."""
 READS = frozenset({"QuerySendDetails", "QuerySendStatistics", "QuerySmsSign",
-                   "QuerySmsSignList", "QuerySmsTemplate", "QuerySmsTemplateList"})
+                   "QuerySmsSignList", "QuerySmsTemplate", "QuerySmsTemplateList",
+                   "QuerySmsQualificationRecord", "QuerySingleSmsQualification"})
 """Actions that change nothing: their nonce need not be durable before the answer
 (storage/nonces.py)."""

@@ -1,0 +1,132 @@
+"""The operator's review of qualifications (资质): `yizhan qualifications list|show|approve|
+reject` (docs/compliance.md "Qualifications"). Every decision is audited (who, when, the
+reason) and the tenant sees it through QuerySingleSmsQualification and
+QuerySmsQualificationRecord."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Annotated
+
+import typer
+
+from yizhan.cli.common import (
+    ConfigFile,
+    DatabaseUrl,
+    DataDir,
+    account_named,
+    clock,
+    command_set,
+    fail,
+    out,
+    run,
+    settings_of,
+    table,
+)
+from yizhan.compliance.qualifications import RECORD_STATES
+from yizhan.domain.model import Qualification, ReviewState
+from yizhan.domain.timezone import china_text
+from yizhan.storage.store import SqlStore
+
+qualifications_commands = command_set()
+
+
+def operator() -> str:
+    return f"cli {getpass.getuser()}"
+
+
+async def decide(store: SqlStore, qualification_id: int, state: ReviewState, reason: str,
+                 actor: str) -> Qualification:
+    """Approve or reject a qualification under review, audited; what the commands run."""
+    found = await store.qualification_by_id(qualification_id)
+    if found is None:
+        raise fail(f"no qualification with id {qualification_id} "
+                   "(`yizhan qualifications list`)")
+    if found.state is not ReviewState.PENDING:
+        raise fail(f"qualification {found.details.name} (id {found.id}) is "
+                   f"{found.state.value}, not under review")
+    if state is ReviewState.REJECTED and not reason.strip():
+        raise fail("a rejection needs a --reason, shown to the tenant")
+    decided = await store.review_qualification(found.id, state, reason, actor, clock.now())
+    assert decided is not None
+    return decided
+
+
+@qualifications_commands.command("list")
+def qualifications_list(
+        account: Annotated[str | None, typer.Option("--account", "-a")] = None,
+        state: Annotated[ReviewState | None, typer.Option(
+            help="Only this state (pending: the review queue).")] = None,
+        data_dir: DataDir = None, config: ConfigFile = None,
+        database_url: DatabaseUrl = None) -> None:
+    """List qualifications with their review state."""
+    async def work(store: SqlStore) -> None:
+        owner = await account_named(store, account) if account else None
+        names = {a.id: a.name for a in await store.list_accounts()}
+        rows = [[q.id, names.get(q.account_id), q.details.name, q.details.company_name,
+                 "self" if q.details.for_self else "others", q.state.value, q.order_id,
+                 q.reason]
+                for q in await store.list_qualifications(owner.id if owner else None, state)]
+        table("Qualifications", ["id", "account", "name", "company", "use", "state", "ticket",
+                                 "reason"], rows)
+
+    run(settings_of(data_dir, config, database_url), work)
+
+
+@qualifications_commands.command("show")
+def qualifications_show(qualification_id: int, data_dir: DataDir = None,
+                        config: ConfigFile = None, database_url: DatabaseUrl = None) -> None:
+    """Show a qualification's details, documents and every step of its review."""
+    async def work(store: SqlStore) -> None:
+        q = await store.qualification_by_id(qualification_id)
+        if q is None:
+            raise fail(f"no qualification with id {qualification_id}")
+        d = q.details
+        for label, value in (
+                ("name", d.name), ("state", f"{q.state.value} ({RECORD_STATES[q.state]})"),
+                ("use", "self (自用)" if d.for_self else "others (他用)"),
+                ("company", f"{d.company_name} ({d.company_type}, {d.organization_code}, "
+                            f"licence {d.license_valid})"),
+                ("legal person", f"{d.legal_person_name} ({d.legal_person_id_type} "
+                                 f"{d.legal_person_id_no}, {d.legal_person_id_valid})"),
+                ("administrator", f"{d.admin_name} ({d.admin_id_type} {d.admin_id_no}, "
+                                  f"{d.admin_id_valid}), {d.admin_phone}"),
+                ("usable for registration", "yes" if q.usable_for_registration else "no"),
+                ("remark", d.remark)):
+            out.print(f"{label}: {value}", highlight=False)
+        table("Documents", ["role", "reference"], [list(doc) for doc in d.documents])
+        table("Review", ["at", "ticket", "who", "state", "reason"],
+              [[china_text(e.at), e.order_id, e.actor, e.state.value, e.reason]
+               for e in await store.qualification_decisions(q.id)])
+
+    run(settings_of(data_dir, config, database_url), work)
+
+
+@qualifications_commands.command("approve")
+def qualifications_approve(
+        qualification_id: int,
+        reason: Annotated[str, typer.Option(help="A note shown to the tenant.")] = "",
+        data_dir: DataDir = None, config: ConfigFile = None,
+        database_url: DatabaseUrl = None) -> None:
+    """Approve a qualification under review."""
+    _decide(qualification_id, ReviewState.APPROVED, reason, data_dir, config, database_url)
+
+
+@qualifications_commands.command("reject")
+def qualifications_reject(
+        qualification_id: int,
+        reason: Annotated[str, typer.Option(help="Why, shown to the tenant.")],
+        data_dir: DataDir = None, config: ConfigFile = None,
+        database_url: DatabaseUrl = None) -> None:
+    """Reject a qualification under review, with a reason."""
+    _decide(qualification_id, ReviewState.REJECTED, reason, data_dir, config, database_url)
+
+
+def _decide(qualification_id: int, state: ReviewState, reason: str, data_dir: DataDir,
+            config: ConfigFile, database_url: DatabaseUrl) -> None:
+    async def work(store: SqlStore) -> None:
+        q = await decide(store, qualification_id, state, reason, operator())
+        out.print(f"qualification {q.details.name} (id {q.id}) {state.value}",
+                  highlight=False)
+
+    run(settings_of(data_dir, config, database_url), work)
