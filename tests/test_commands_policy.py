@@ -1,10 +1,11 @@
 """`yizhan keywords ...` and `yizhan accounts register|unregister|registrations`, and the
-template checks of `yizhan templates add|list`, as an operator runs them."""
+template review linter in `yizhan templates add|list|show|lint`, as an operator runs them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from yizhan.cli.main import app
@@ -82,10 +83,32 @@ def test_templates_add_checks_promotions_and_warns_about_characters(tmp_path: Pa
     code, output = yz(tmp_path, "templates", "add", "-a", "acme", "sale", "全场五折",
                       "--type", "promotion")
     assert code == 1 and "isv.PROMOTION_OPT_OUT_MISSING" in output
+    assert "refuse: template.opt_out_missing at 4: add 拒收请回复R" in output
     code, output = yz(tmp_path, "templates", "add", "-a", "acme", "sale",
                       "全场\u200b五折😀拒收请回复R", "--type", "promotion")
     assert code == 0 and "pending review" in output
-    assert "U+200B ZERO WIDTH SPACE at 2 is invisible" in output
-    assert "U+1F600 GRINNING FACE at 5 shows as ? on handsets" in output
+    assert ("warning: template.invisible_character at 2: U+200B ZERO WIDTH SPACE is "
+            "invisible") in output
+    assert ("warning: template.unsupported_character at 5: U+1F600 GRINNING FACE shows as ? "
+            "on handsets") in output
     code, output = yz(tmp_path, "templates", "list", "-a", "acme")
     assert code == 0 and "warning: SMS_" in output and "U+1F600 GRINNING FACE" in output
+    tpl = output.split("warning: ")[1].split(":")[0]
+    code, output = yz(tmp_path, "templates", "show", tpl)
+    assert code == 0 and "promotion pending" in output
+    assert "warning: template.invisible_character at 2" in output
+    assert yz(tmp_path, "templates", "show", "SMS_0")[0] == 1
+
+
+@pytest.mark.parametrize(("args", "exit_code", "shown"), [
+    (["--type", "promotion", "全场五折"], 1,
+     "refuse: template.opt_out_missing at 4: add 拒收请回复R to the promotion's text"),
+    (["订单${o}已发货，特价"], 1, "refuse: template.marketing at 10: '特价' is promotional"),
+    (["--type", "verification", "您的验证码${num}"], 0,
+     "warning: template.verification_code_name at 5"),
+    (["订单${o}已发货"], 0, "no findings"),
+])
+def test_templates_lint_checks_a_text_without_saving_it(
+        args: list[str], exit_code: int, shown: str) -> None:
+    result = runner.invoke(app, ["templates", "lint", *args])  # no data folder needed
+    assert (result.exit_code, shown in result.output) == (exit_code, True), result.output

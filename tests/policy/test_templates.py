@@ -1,5 +1,6 @@
 """Template rendering at its edges: invisible characters removed before the checks,
-characters handsets cannot show refused, review warnings, and the promotion opt-out text."""
+characters handsets cannot show refused, the linter's character findings, and the promotion
+opt-out text."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from yizhan.policy.chain import Recipient, SendContext
 from yizhan.policy.templates import (
     MAX_PARAM_LENGTH,
     check_new_template,
+    lint,
     promotion_opt_out,
     render,
-    review_warnings,
 )
 
 TEMPLATE = "您的验证码为${code}。"
@@ -65,12 +66,17 @@ def test_invisible_characters_of_the_template_text_are_removed_at_send() -> None
     assert render("验证码\u200b${code}\u2060。", {"code": "1"}) == "验证码1。"
 
 
-def test_review_warnings_name_each_character_and_its_positions() -> None:
-    assert review_warnings("您好\u200b${name}\u200b😀") == [
-        "U+200B ZERO WIDTH SPACE at 2, 10 is invisible and removed at send",
-        "U+1F600 GRINNING FACE at 11 shows as ? on handsets",
+def test_the_linter_names_each_character_and_its_position() -> None:
+    found = lint(TemplateType.NOTIFICATION, "您好\u200b${name}\u200b😀")
+    assert [(f.rule, f.start, f.en) for f in found] == [
+        ("template.invisible_character", 2,
+         "U+200B ZERO WIDTH SPACE is invisible and removed at send: delete it"),
+        ("template.invisible_character", 10,
+         "U+200B ZERO WIDTH SPACE is invisible and removed at send: delete it"),
+        ("template.unsupported_character", 11,
+         "U+1F600 GRINNING FACE shows as ? on handsets: replace it"),
     ]
-    assert review_warnings("您的验证码为${code}，请勿泄露。\n谢谢") == []
+    assert lint(TemplateType.NOTIFICATION, "您的验证码为${code}，请勿泄露。\n谢谢") == []
 
 
 @pytest.mark.parametrize(("type_", "content", "refused"), [

@@ -1,11 +1,14 @@
 """Signatures and templates, and their review: `yizhan signs add|list|approve|reject` and
-`yizhan templates add|list|approve|reject`."""
+`yizhan templates add|list|show|lint|approve|reject`. Templates are checked by the review
+linter (policy/templates.py `lint`): refusing findings stop `add`, every finding is printed
+to the operator."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from yizhan.cli.common import (
     AccountName,
@@ -122,10 +125,12 @@ def templates_add(account: AccountName, name: str, content: str,
                       False),
                   data_dir: DataDir = None, config: ConfigFile = None,
                   database_url: DatabaseUrl = None) -> None:
-    """Add a template for an account; it starts pending review. A promotion must carry the
-    opt-out text 拒收请回复R; invisible or unsupported characters are warned about."""
+    """Add a template for an account; it starts pending review. The review linter's
+    refusing findings (a promotion without 拒收请回复R, marketing words in a notification, ...)
+    stop it; its warnings are printed."""
     refusal = templates.check_new_template(type_, content)
     if refusal:
+        _print_findings(type_, content)
         raise fail(f"{refusal.code}: {refusal.message()}")
 
     async def work(store: SqlStore) -> None:
@@ -133,7 +138,7 @@ def templates_add(account: AccountName, name: str, content: str,
         tpl = await store.create_template(owner.id, name, type_, content, ReviewState.PENDING,
                                           clock.now(), test=test)
         out.print(f"template {tpl.code} added, pending review", highlight=False)
-        _print_warnings(tpl.content)
+        _print_findings(tpl.type, tpl.content)
 
     run(settings_of(data_dir, config, database_url), work)
 
@@ -152,9 +157,38 @@ def templates_list(account: Annotated[str | None, typer.Option("--account", "-a"
         table("Templates", ["code", "account", "type", "state", "content", "reason"], rows)
         for t in found:
             if t.state is ReviewState.PENDING:
-                _print_warnings(t.content, f"{t.code}: ")
+                _print_findings(t.type, t.content, f"{t.code}: ")
 
     run(settings_of(data_dir, config, database_url), work)
+
+
+@templates_commands.command("show")
+def templates_show(code: str, data_dir: DataDir = None, config: ConfigFile = None,
+                   database_url: DatabaseUrl = None) -> None:
+    """Show one template with the review linter's findings."""
+    async def work(store: SqlStore) -> None:
+        found = [t for t in await store.list_templates() if t.code == code]
+        if not found:
+            raise fail(f"no template {code!r} (`yizhan templates list`)")
+        t = found[0]
+        out.print(f"template {t.code} {t.name!r} {t.type.value} {t.state.value}"
+                  + (f" ({t.reason})" if t.reason else ""), highlight=False)
+        out.print(t.content, highlight=False)
+        if not _print_findings(t.type, t.content):
+            out.print("no findings", highlight=False)
+
+    run(settings_of(data_dir, config, database_url), work)
+
+
+@templates_commands.command("lint")
+def templates_lint(content: str,
+                   type_: Annotated[TemplateType, typer.Option("--type")] = (
+                       TemplateType.NOTIFICATION)) -> None:
+    """Check a template text without saving it; exits 1 if a finding refuses it."""
+    if not _print_findings(type_, content):
+        out.print("no findings", highlight=False)
+    if templates.check_new_template(type_, content):
+        raise typer.Exit(1)
 
 
 def _review_template(code: str, state: ReviewState, reason: str, data_dir: DataDir,
@@ -166,15 +200,20 @@ def _review_template(code: str, state: ReviewState, reason: str, data_dir: DataD
         if tpl.state is ReviewState.DELETED and state is not ReviewState.DELETED:
             raise fail(f"template {tpl.code} is deleted; deleted templates cannot be restored")
         out.print(f"template {tpl.code} {state.value}", highlight=False)
-        _print_warnings(tpl.content)
+        _print_findings(tpl.type, tpl.content)
 
     run(settings_of(data_dir, config, database_url), work)
 
 
-def _print_warnings(content: str, prefix: str = "") -> None:
-    """What the reviewer should know about a template's characters (templates.py)."""
-    for warning in templates.review_warnings(content):
-        out.print(f"[yellow]warning:[/yellow] {prefix}{warning}", highlight=False)
+def _print_findings(type_: TemplateType, content: str, prefix: str = "") -> int:
+    """What the review linter finds in a template (templates.py `lint`); how many."""
+    findings = templates.lint(type_, content)
+    for f in findings:
+        label = ("[red]refuse:[/red]" if f.severity is templates.Severity.REFUSE
+                 else "[yellow]warning:[/yellow]")
+        out.print(f"{label} {prefix}{f.rule} at {f.start}: {escape(f.en)} / {escape(f.zh)}",
+                  highlight=False, soft_wrap=True)
+    return len(findings)
 
 
 @templates_commands.command("approve")

@@ -218,6 +218,19 @@ _CODES: tuple[ErrorCode, ...] = (
     ErrorCode("isv.PROMOTION_OPT_OUT_MISSING", 400,
               "A promotion template must carry the opt-out instruction 拒收请回复R.",
               "推广短信模板必须包含退订说明“拒收请回复R”。"),
+    ErrorCode("isv.SMS_CONTENT_ILLEGAL", 400,
+              "The template's text breaks a review rule (promotional words in a "
+              "verification or notification template, a link in a verification template, "
+              "no fixed text, too long); the detail names the rule, where, and what to "
+              "change.",
+              "模板内容不符合审核规范（验证码或通知模板含推广内容、验证码模板含链接、只有变量、"
+              "超长）；详情给出规则、位置及修改方法。"),
+    ErrorCode("isv.TEMPLATE_PARAMS_ILLEGAL", 400,
+              "The template's variables break a review rule (a verification template carries "
+              "exactly one variable, the code; variables are written ${name}); the detail "
+              "names the rule, where, and what to change.",
+              "模板变量不符合规范（验证码模板只能含一个验证码变量；变量须写成 ${name}）；"
+              "详情给出规则、位置及修改方法。"),
     ErrorCode("isv.PROMOTION_TIME_LIMIT", 400,
               "Promotions to mainland numbers are sent only from 08:00 to 22:00 China time; "
               "send again within those hours.",

@@ -169,11 +169,12 @@ class CatalogueMixin:
         company = func.coalesce(func.nullif(qualifications.c.company_name, ""),
                                 qualifications.c.name)
         async with self._read() as conn:
-            return await conn.scalar(select(company).where(
+            found: str | None = await conn.scalar(select(company).where(
                 qualifications.c.account_id == account_id,
                 qualifications.c.kind == "enterprise",
                 qualifications.c.state == ReviewState.APPROVED.value)
                 .order_by(qualifications.c.id.desc()).limit(1))
+        return found
 
     async def signature(self, account_id: AccountId, name: str) -> Signature | None:
         return await self._one(select(signatures).where(

@@ -175,6 +175,32 @@ async def test_template_lifecycle(sdk: Client) -> None:
     assert refused.code == "isv.INVALID_PARAMETERS"
 
 
+async def test_template_review_linter_refuses_through_the_sdk(sdk: Client) -> None:
+    """AddSmsTemplate and ModifySmsTemplate answer the linter's first refusing finding: its
+    code, and a message naming the rule, where, and what to change (docs/compliance.md
+    "Template review"); warnings (a zero-width space) do not refuse."""
+    no_opt_out = await sdk.call("AddSmsTemplate", TemplateType=2, TemplateName="大促",
+                                TemplateContent="全场${d}折", Remark="sale")
+    assert no_opt_out.code == "isv.PROMOTION_OPT_OUT_MISSING"
+    assert "template.opt_out_missing at 7" in no_opt_out.message
+    assert "add 拒收请回复R" in no_opt_out.message
+    marketing = await sdk.call("AddSmsTemplate", TemplateType=1, TemplateName="发货",
+                               TemplateContent="订单${o}已发货，领取优惠券", Remark="x")
+    assert marketing.code == "isv.SMS_CONTENT_ILLEGAL"
+    assert "template.marketing at 12" in marketing.message and "优惠券" in marketing.message
+    two_variables = await sdk.call("AddSmsTemplate", TemplateType=0, TemplateName="码",
+                                   TemplateContent="${name}的验证码${code}", Remark="x")
+    assert two_variables.code == "isv.TEMPLATE_PARAMS_ILLEGAL"
+    zero_width = await sdk.call("AddSmsTemplate", TemplateType=1, TemplateName="发货",
+                                TemplateContent="订单\u200b${o}已发货", Remark="x")
+    assert zero_width.code == "OK"  # warned to the reviewer, removed at send
+    modified = await sdk.call("ModifySmsTemplate", TemplateCode=zero_width.body["TemplateCode"],
+                              TemplateType=1, TemplateName="发货",
+                              TemplateContent="订单${订单号}已发货", Remark="x")
+    assert modified.code == "isv.TEMPLATE_PARAMS_ILLEGAL"
+    assert "template.variable_malformed at 2" in modified.message
+
+
 async def test_wrong_secret_and_unknown_key(running: Running) -> None:
     port = int(running.base_url.rsplit(":", 1)[1])
     for flavour in FLAVOURS:
