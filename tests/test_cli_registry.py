@@ -30,7 +30,7 @@ CLI = Path(yizhan.cli.__file__).parent
 NOT_COMMANDS = {"__init__", "common", "demo", "main"}
 
 # `yizhan --help`, recursively, as captured from the CLI before it became a package
-# (cli.py and the commands*.py modules), with the `qualifications` group issue 16 added;
+# (cli.py and the commands*.py modules), with the `qualifications` group and `templates show|lint` issue 16 added;
 # the order is the order of the help.
 BEFORE = [
     "", "serve", "simulator", "migrate", "demo", "send", "records", "stats", "export-failed",
@@ -43,7 +43,8 @@ BEFORE = [
     "qualifications", "qualifications list", "qualifications show", "qualifications approve",
     "qualifications reject",
     "signs", "signs add", "signs list", "signs approve", "signs reject",
-    "templates", "templates add", "templates list", "templates approve", "templates reject",
+    "templates", "templates add", "templates list", "templates show", "templates lint",
+    "templates approve", "templates reject",
     "deadletters", "deadletters list", "deadletters show", "deadletters replay",
     "channels", "channels list", "channels check",
     "frequency", "frequency limits", "frequency set", "frequency audit", "frequency explain",

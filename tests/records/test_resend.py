@@ -42,7 +42,12 @@ def test_every_explained_carrier_code_and_business_code_is_classified() -> None:
     never_on_a_record = {"isv.MOBILE_COUNT_OVER_LIMIT", "isv.INVALID_PARAMETERS",
                          "isv.PROMOTION_OPT_OUT_MISSING", "isv.ENTERPRISE_ACCOUNT_REQUIRED",
                          # the template review linter's, answered by template actions only
-                         "isv.SMS_CONTENT_ILLEGAL", "isv.TEMPLATE_PARAMS_ILLEGAL"}
+                         "isv.SMS_CONTENT_ILLEGAL", "isv.TEMPLATE_PARAMS_ILLEGAL",
+                         # signature and qualification actions' own
+                         "isv.SMS_SIGN_NAME_ILLEGAL", "isv.SMS_SIGN_SOURCE_CLOSED",
+                         "isv.SMS_SIGN_COMPANY_MISMATCH", "isv.QUALIFICATION_INVALID",
+                         "isv.QUALIFICATION_NAME_DUPLICATE", "isv.QUALIFICATION_NOT_EXIST",
+                         "isv.QUALIFICATION_STATE_ILLEGAL", "isv.QUALIFICATION_IN_USE"}
     assert business - classified - never_on_a_record == set()
 
 
