@@ -30,8 +30,8 @@ CLI = Path(yizhan.cli.__file__).parent
 NOT_COMMANDS = {"__init__", "common", "demo", "main"}
 
 # `yizhan --help`, recursively, as captured from the CLI before it became a package
-# (cli.py and the commands*.py modules), with the `qualifications` group and `templates show|lint` issue 16 added;
-# the order is the order of the help.
+# (cli.py and the commands*.py modules), with what issue 16 added (the `qualifications`
+# group, `templates show` and `templates lint`); the order is the order of the help.
 BEFORE = [
     "", "serve", "simulator", "migrate", "demo", "send", "records", "stats", "export-failed",
     "accounts", "accounts create", "accounts list", "accounts suspend", "accounts resume",
