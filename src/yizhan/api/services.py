@@ -31,6 +31,7 @@ from yizhan.domain.model import (
     Signature,
     SignatureScenario,
     Template,
+    TemplateApplication,
     TemplateType,
 )
 from yizhan.domain.ports import Clock
@@ -131,13 +132,18 @@ class ApiStore(KeyStore, QueueStore, QualificationStore, Protocol):
     async def template(self, account_id: AccountId, code: str) -> Template | None: ...
     async def create_template(self, account_id: AccountId, name: str, type_: TemplateType,
                               content: str, state: ReviewState, now: datetime,
-                              remark: str = "", test: bool = False) -> Template: ...
+                              remark: str = "", test: bool = False,
+                              application: TemplateApplication = TemplateApplication(),
+                              ) -> Template: ...
     async def update_template(self, code: str, name: str, type_: TemplateType, content: str,
-                              remark: str) -> None: ...
+                              remark: str, application: TemplateApplication | None = None,
+                              ) -> None: ...
     async def review_template(self, code: str, state: ReviewState, reason: str = "",
                               now: datetime | None = None) -> Template | None: ...
-    async def page_templates(self, account_id: AccountId, offset: int,
-                             limit: int) -> tuple[int, list[Template]]: ...
+    async def page_templates(self, account_id: AccountId, offset: int, limit: int,
+                             state: ReviewState | None = None,
+                             type_: TemplateType | None = None,
+                             ) -> tuple[int, list[Template]]: ...
 
 
 class FrequencySettingsStore(Protocol):

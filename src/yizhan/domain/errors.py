@@ -268,6 +268,10 @@ _CODES: tuple[ErrorCode, ...] = (
     ErrorCode("isv.QUALIFICATION_IN_USE", 409,
               "Signatures use this qualification; change or delete them before deleting it.",
               "该资质已被签名使用，请先修改或删除相关签名后再删除资质。"),
+    ErrorCode("isv.SMS_RELATED_SIGN_ILLEGAL", 400,
+              "RelatedSignName is not an approved signature of this account; relate one of "
+              "your own approved signatures (QuerySmsSignList lists them).",
+              "关联签名不是本账号已审核通过的签名，请关联本账号自己的已通过签名（可通过查询签名列表获取）。"),
 )
 
 REGISTRY: dict[str, ErrorCode] = {c.code: c for c in _CODES}

@@ -147,6 +147,25 @@ class Template:
     created_at: datetime
     test: bool = False
     """A test template sends only to the account's bound test numbers."""
+    remark: str = ""
+    application: TemplateApplication = field(default_factory=lambda: TemplateApplication())
+    reviewed_at: datetime | None = None
+    """When the operator last approved or rejected it (None: never, or before it was kept)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateApplication:
+    """What CreateSmsTemplate and UpdateSmsTemplate tell the reviewer besides the text
+    (docs/compliance.md "Template actions")."""
+
+    related_sign_name: str = ""
+    """An approved signature of the same account (RelatedSignName)."""
+    variable_attribute: str = ""
+    """TemplateRule as the tenant gave it: a JSON object keyed by the content's variables."""
+    intl_type: int | None = None
+    """IntlType of an international template: 0 notification, 1 promotion, 2 verification."""
+    apply_scene: str = ""
+    """ApplySceneContent: the business scenario, or its URL."""
 
 
 @dataclass(frozen=True, slots=True)

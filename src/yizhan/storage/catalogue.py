@@ -23,6 +23,7 @@ from yizhan.domain.model import (
     Signature,
     SignatureScenario,
     Template,
+    TemplateApplication,
     TemplateCode,
     TemplateType,
 )
@@ -63,7 +64,15 @@ def _signature(row: Row[Any]) -> Signature:
 def _template(row: Row[Any]) -> Template:
     return Template(TemplateCode(row.code), AccountId(row.account_id), row.name,
                     TemplateType(row.type), row.content, ReviewState(row.state), row.reason,
-                    row.created_at, bool(row.test))
+                    row.created_at, bool(row.test), row.remark, TemplateApplication(
+                        row.related_sign_name, row.variable_attribute, row.intl_type,
+                        row.apply_scene), row.reviewed_at)
+
+
+def _application(application: TemplateApplication) -> dict[str, Any]:
+    return {"related_sign_name": application.related_sign_name,
+            "variable_attribute": application.variable_attribute,
+            "intl_type": application.intl_type, "apply_scene": application.apply_scene}
 
 
 def _report_review(conn: Connection, account_id: int, topic: str, subject: dict[str, Any],
@@ -238,7 +247,9 @@ class CatalogueMixin:
 
     async def create_template(self, account_id: AccountId, name: str, type_: TemplateType,
                               content: str, state: ReviewState, now: datetime,
-                              remark: str = "", test: bool = False) -> Template:
+                              remark: str = "", test: bool = False,
+                              application: TemplateApplication = TemplateApplication(),
+                              ) -> Template:
         async with self._write() as conn:
             while True:  # template codes are random; draw again on the rare clash
                 code = TemplateCode(ids.new_template_code())
@@ -247,8 +258,10 @@ class CatalogueMixin:
                     break
             await conn.execute(insert(templates).values(
                 code=code, account_id=account_id, name=name, type=type_, content=content,
-                state=state, reason="", created_at=now, remark=remark, test=test))
-        return Template(code, account_id, name, type_, content, state, "", now, test)
+                state=state, reason="", created_at=now, remark=remark, test=test,
+                **_application(application)))
+        return Template(code, account_id, name, type_, content, state, "", now, test, remark,
+                        application)
 
     async def template(self, account_id: AccountId, code: str) -> Template | None:
         return await self._one(select(templates).where(
@@ -261,17 +274,27 @@ class CatalogueMixin:
         return await self._all(query, _template)
 
     async def update_template(self, code: str, name: str, type_: TemplateType, content: str,
-                              remark: str) -> None:
-        """A tenant's change: the template goes back to review."""
+                              remark: str, application: TemplateApplication | None = None,
+                              ) -> None:
+        """A tenant's change: the template goes back to review. Without `application`
+        (ModifySmsTemplate) the related signature, variable attributes etc. stay."""
+        more = _application(application) if application is not None else {}
         async with self._write() as conn:
             await conn.execute(update(templates).where(templates.c.code == code).values(
                 name=name, type=type_, content=content, remark=remark,
-                state=ReviewState.PENDING, reason=""))
+                state=ReviewState.PENDING, reason="", **more))
 
-    async def page_templates(self, account_id: AccountId, offset: int,
-                             limit: int) -> tuple[int, list[Template]]:
-        return await self._page(select(templates).where(templates.c.account_id == account_id)
-                                .order_by(templates.c.created_at, templates.c.code),
+    async def page_templates(self, account_id: AccountId, offset: int, limit: int,
+                             state: ReviewState | None = None,
+                             type_: TemplateType | None = None,
+                             ) -> tuple[int, list[Template]]:
+        """The account's templates, oldest first, optionally only of one state and type."""
+        query = select(templates).where(templates.c.account_id == account_id)
+        if state is not None:
+            query = query.where(templates.c.state == state)
+        if type_ is not None:
+            query = query.where(templates.c.type == type_)
+        return await self._page(query.order_by(templates.c.created_at, templates.c.code),
                                 offset, limit, _template)
 
     async def review_template(self, code: str, state: ReviewState, reason: str = "",
@@ -282,7 +305,8 @@ class CatalogueMixin:
         async with self._write() as conn:
             await conn.execute(update(templates).where(
                 templates.c.code == code, templates.c.state != ReviewState.DELETED)
-                .values(state=state, reason=reason))
+                .values(state=state, reason=reason, **({} if state is ReviewState.DELETED else
+                                                       {"reviewed_at": now or datetime.now(UTC)})))
             row = (await conn.execute(select(templates).where(templates.c.code == code))).first()
             if row is not None and row.state != ReviewState.DELETED:
                 await conn.run_sync(_report_review, row.account_id, TEMPLATE_REPORT, {

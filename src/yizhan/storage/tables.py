@@ -179,6 +179,11 @@ templates = Table(
     Column("reason", Text, nullable=False, default=""),
     Column("created_at", UTCDateTime, nullable=False),
     Column("test", Boolean, nullable=False, server_default=false()),
+    Column("related_sign_name", String(64), nullable=False, server_default=""),
+    Column("variable_attribute", Text, nullable=False, server_default=""),
+    Column("intl_type", Integer, nullable=True),
+    Column("apply_scene", Text, nullable=False, server_default=""),
+    Column("reviewed_at", UTCDateTime, nullable=True),
 )
 
 UNANSWERED = "status = 'unknown' AND remote_id = ''"

@@ -33,6 +33,7 @@ from yizhan.domain.model import (
     Signature,
     SignatureScenario,
     Template,
+    TemplateApplication,
     TemplateType,
 )
 from yizhan.domain.timezone import china_day_bounds, china_text, china_today
@@ -385,7 +386,10 @@ async def _own_template(ctx: ActionContext) -> Template | Refusal:
     return template
 
 
-async def modify_sms_template(ctx: ActionContext) -> Result:
+async def _template_change(ctx: ActionContext,
+                           ) -> tuple[Template, TemplateType, str, str, str] | Refusal:
+    """The template named and its new fields (ModifySmsTemplate, UpdateSmsTemplate): only
+    one that is not approved changes."""
     template = await _own_template(ctx)
     fields = _template_fields(ctx)
     refusal = first_refusal(template, fields)
@@ -394,8 +398,15 @@ async def modify_sms_template(ctx: ActionContext) -> Result:
     assert isinstance(template, Template) and not isinstance(fields, Refusal)
     if template.state is ReviewState.APPROVED:
         return Refusal("isv.INVALID_PARAMETERS",
-                       "an approved template cannot be modified; add a new one")
-    kind, name, content, remark = fields
+                       "an approved template cannot be changed; add a new one")
+    return (template, *fields)
+
+
+async def modify_sms_template(ctx: ActionContext) -> Result:
+    change = await _template_change(ctx)
+    if isinstance(change, Refusal):
+        return change
+    template, kind, name, content, remark = change
     await ctx.services.store.update_template(template.code, name, kind, content, remark)
     return {"TemplateCode": template.code}
 
@@ -433,6 +444,113 @@ async def query_sms_template_list(ctx: ActionContext) -> Result:
         "AuditStatus": AUDIT_STATUS[t.state], "CreateDate": china_text(t.created_at),
         "OrderId": t.code, "Reason": {"RejectInfo": t.reason, "RejectSubInfo": "",
                                       "RejectDate": ""}} for t in shown]}
+
+
+# The newer template actions (docs/compliance.md "Template actions"): the same linter as
+# AddSmsTemplate, with the related signature, variable attributes and review information.
+
+
+async def _template_application(ctx: ActionContext, kind: TemplateType,
+                                content: str) -> TemplateApplication | Refusal:
+    sign = ctx.params.get("RelatedSignName", "")
+    international = kind is TemplateType.INTERNATIONAL
+    if not sign and not international:
+        return Refusal("MissingParameter", "RelatedSignName")
+    intl_type = ctx.integer("IntlType", 0, 2) if international else None
+    if isinstance(intl_type, Refusal):
+        return intl_type
+    if sign:
+        signature = await ctx.services.store.signature(ctx.account.id, sign)
+        if signature is None or signature.state is not ReviewState.APPROVED:
+            return Refusal("isv.SMS_RELATED_SIGN_ILLEGAL", f"RelatedSignName {sign!r}")
+    rule = ctx.params.get("TemplateRule", "")
+    refusal = _check_template_rule(rule, content) if rule else None
+    if refusal:
+        return refusal
+    return TemplateApplication(sign, rule, intl_type, ctx.params.get("ApplySceneContent", ""))
+
+
+def _check_template_rule(rule: str, content: str) -> Refusal | None:
+    """TemplateRule (the variables' attributes) is stored as given; it must be a JSON object
+    whose keys are variables of the content."""
+    try:
+        parsed = orjson.loads(rule)
+    except orjson.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        return Refusal("isv.INVALID_PARAMETERS",
+                       "TemplateRule must be a JSON object keyed by the content's variables")
+    unknown = sorted(set(parsed) - set(templates.variables(content)))
+    if unknown:
+        return Refusal("isv.INVALID_PARAMETERS",
+                       f"TemplateRule names variables not in TemplateContent: {', '.join(unknown)}")
+    return None
+
+
+async def create_sms_template(ctx: ActionContext) -> Result:
+    fields = _template_fields(ctx)
+    if isinstance(fields, Refusal):
+        return fields
+    kind, name, content, remark = fields
+    application = await _template_application(ctx, kind, content)
+    if isinstance(application, Refusal):
+        return application
+    template = await ctx.services.store.create_template(
+        ctx.account.id, name, kind, content, ReviewState.PENDING, ctx.services.clock.now(),
+        remark=remark, application=application)
+    return {"TemplateCode": template.code, "TemplateName": name, "OrderId": template.code}
+
+
+async def update_sms_template(ctx: ActionContext) -> Result:
+    """Only while the template is not approved; it goes back to review."""
+    change = await _template_change(ctx)
+    if isinstance(change, Refusal):
+        return change
+    template, kind, name, content, remark = change
+    application = await _template_application(ctx, kind, content)
+    if isinstance(application, Refusal):
+        return application
+    await ctx.services.store.update_template(template.code, name, kind, content, remark,
+                                             application)
+    return {"TemplateCode": template.code, "TemplateName": name, "OrderId": template.code}
+
+
+async def get_sms_template(ctx: ActionContext) -> Result:
+    t = await _own_template(ctx)
+    if isinstance(t, Refusal):
+        return t
+    a = t.application
+    return {"TemplateCode": t.code, "TemplateName": t.name, "TemplateContent": t.content,
+            "TemplateType": str(TEMPLATE_TYPE_NUMBERS[t.type]),
+            **({"IntlType": a.intl_type} if a.intl_type is not None else {}),
+            "TemplateStatus": str(REVIEW_NUMBERS[t.state]), "TemplateTag": 2,
+            "AuditInfo": {"RejectInfo": t.reason if t.state is ReviewState.REJECTED else "",
+                          "AuditDate": china_text(t.reviewed_at) if t.reviewed_at else ""},
+            "CreateDate": china_text(t.created_at), "OrderId": t.code,
+            "RelatedSignName": a.related_sign_name, "VariableAttribute": a.variable_attribute,
+            "ApplyScene": a.apply_scene, "Remark": t.remark}
+
+
+async def get_sms_template_list(ctx: ActionContext) -> Result:
+    page = ctx.page()
+    status = ctx.integer("AuditStatus", 0, 2, default=-1)
+    type_number = ctx.integer("TemplateType", 0, 3, default=-1)
+    refusal = first_refusal(page, status, type_number)
+    if refusal:
+        return refusal
+    assert isinstance(page, tuple) and isinstance(status, int) and isinstance(type_number, int)
+    index, size = page
+    states = {n: s for s, n in REVIEW_NUMBERS.items()}
+    total, shown = await ctx.services.store.page_templates(
+        ctx.account.id, (index - 1) * size, size, state=states.get(status),
+        type_=TEMPLATE_TYPES.get(type_number))
+    rows = [{"TemplateCode": t.code, "TemplateName": t.name, "TemplateContent": t.content,
+             "TemplateType": TEMPLATE_TYPE_NUMBERS[t.type],
+             "AuditStatus": REVIEW_NUMBERS[t.state], "GmtCreate": china_text(t.created_at),
+             "SignName": t.application.related_sign_name, "WorkOrderId": t.code}
+            for t in shown]
+    return {"Success": True,
+            "Data": {"PageNo": index, "PageSize": size, "Total": total, "List": rows}}
 
 
 # The pull queue (docs/push.md): Yizhan's own actions, in Alibaba's style.
@@ -683,6 +801,10 @@ ACTIONS: dict[str, Action] = {
     "DeleteSmsTemplate": delete_sms_template,
     "QuerySmsTemplate": query_sms_template,
     "QuerySmsTemplateList": query_sms_template_list,
+    "CreateSmsTemplate": create_sms_template,
+    "UpdateSmsTemplate": update_sms_template,
+    "GetSmsTemplate": get_sms_template,
+    "GetSmsTemplateList": get_sms_template_list,
     "ReceivePushItems": receive_push_items,
     "DeletePushItems": delete_push_items,
     "SubmitSmsQualification": submit_sms_qualification,
@@ -696,6 +818,7 @@ SENDING = frozenset({"SendSms", "SendBatchSms"})
 """Actions that record the request's nonce in the transaction accepting their messages."""
 READS = frozenset({"QuerySendDetails", "QuerySendStatistics", "QuerySmsSign",
                    "QuerySmsSignList", "QuerySmsTemplate", "QuerySmsTemplateList",
-                   "QuerySmsQualificationRecord", "QuerySingleSmsQualification"})
+                   "QuerySmsQualificationRecord", "QuerySingleSmsQualification",
+                   "GetSmsTemplate", "GetSmsTemplateList"})
 """Actions that change nothing: their nonce need not be durable before the answer
 (storage/nonces.py)."""

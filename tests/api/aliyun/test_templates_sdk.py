@@ -1,0 +1,168 @@
+"""The newer template actions through the official v4 SDK against a running Yizhan, on both
+stores: CreateSmsTemplate, GetSmsTemplate, GetSmsTemplateList, UpdateSmsTemplate, the review
+linter as AddSmsTemplate runs it, the related signature, the variable attributes, paging,
+and the operator's decision reaching the pull queue (docs/compliance.md "Template actions")."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tests.api.aliyun.sdk import Outcome, SdkClient
+from tests.api.test_push_api import _common
+from tests.conftest import Running
+from yizhan.domain.model import ReviewState, SignatureScenario
+
+
+@pytest.fixture(autouse=True)
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+class Tenant:
+    def __init__(self, running: Running, key_id: str, secret: str) -> None:
+        port = int(running.base_url.rsplit(":", 1)[1])
+        self.sdk = SdkClient("v4-acs3", port, key_id, secret)
+
+    async def call(self, action: str, **params: Any) -> Outcome:
+        return await asyncio.to_thread(self.sdk.call, action, **params)
+
+
+@pytest.fixture
+async def demo(running: Running) -> AsyncIterator[Tenant]:
+    yield Tenant(running, running.demo.key.id, running.demo.key.secret)
+
+
+def shipping(running: Running, **more: Any) -> dict[str, Any]:
+    return {"TemplateType": 1, "TemplateName": "发货通知",
+            "TemplateContent": "您的订单${order}已发货", "Remark": "shipping notices",
+            "RelatedSignName": running.demo.signature.name,
+            "TemplateRule": '{"order":"other_number"}',
+            "ApplySceneContent": "https://shop.example.com/orders", **more}
+
+
+async def test_create_get_list_update_review(running: Running, demo: Tenant) -> None:
+    store, now = running.yz.store, running.yz.clock.now()
+    created = await demo.call("CreateSmsTemplate", **shipping(running))
+    code = created.body["TemplateCode"]
+    assert (created.code, created.body["TemplateName"]) == ("OK", "发货通知")
+    assert code.startswith("SMS_") and created.body["OrderId"]
+
+    got = (await demo.call("GetSmsTemplate", TemplateCode=code)).body
+    assert (got["TemplateStatus"], got["TemplateType"], got["TemplateContent"],
+            got["RelatedSignName"], got["VariableAttribute"], got["ApplyScene"],
+            got["Remark"]) == ("0", "1", "您的订单${order}已发货", running.demo.signature.name,
+                               '{"order":"other_number"}', "https://shop.example.com/orders",
+                               "shipping notices")
+    assert got["AuditInfo"] == {"RejectInfo": "", "AuditDate": ""} and got["CreateDate"]
+
+    pending = (await demo.call("GetSmsTemplateList", AuditStatus=0)).body["Data"]
+    assert pending["Total"] == 1
+    assert (pending["List"][0]["TemplateCode"], pending["List"][0]["SignName"],
+            pending["List"][0]["AuditStatus"]) == (code, running.demo.signature.name, 0)
+
+    await store.review_template(code, ReviewState.REJECTED, "缺少业务场景说明", now)
+    got = (await demo.call("GetSmsTemplate", TemplateCode=code)).body
+    assert got["TemplateStatus"] == "2" and got["AuditInfo"]["RejectInfo"] == "缺少业务场景说明"
+    assert got["AuditInfo"]["AuditDate"]
+
+    updated = await demo.call("UpdateSmsTemplate", **shipping(
+        running, TemplateCode=code, TemplateContent="订单${order}已由${carrier}发出",
+        TemplateRule='{"order":"other_number","carrier":"other"}'))
+    assert (updated.code, updated.body["TemplateCode"]) == ("OK", code)
+    got = (await demo.call("GetSmsTemplate", TemplateCode=code)).body
+    assert (got["TemplateStatus"], got["TemplateContent"], got["AuditInfo"]["RejectInfo"]) == (
+        "0", "订单${order}已由${carrier}发出", "")
+    assert got["VariableAttribute"] == '{"order":"other_number","carrier":"other"}'
+
+    # the operator's approval, as `yizhan templates approve` runs it
+    await store.review_template(code, ReviewState.APPROVED, "", now)
+    got = (await demo.call("GetSmsTemplate", TemplateCode=code)).body
+    assert got["TemplateStatus"] == "1"
+    approved = await demo.call("UpdateSmsTemplate", **shipping(running, TemplateCode=code))
+    assert approved.code == "isv.INVALID_PARAMETERS"
+    sent = await demo.call("SendSms", PhoneNumbers="13800138000",
+                           SignName=running.demo.signature.name, TemplateCode=code,
+                           TemplateParam='{"order":"A1","carrier":"顺丰"}')
+    assert sent.code == "OK"
+
+
+async def test_the_review_linter_refuses_as_in_add_sms_template(running: Running,
+                                                                demo: Tenant) -> None:
+    no_opt_out = await demo.call("CreateSmsTemplate", **shipping(
+        running, TemplateType=2, TemplateName="大促", TemplateContent="全场${d}折",
+        TemplateRule='{"d":"other"}'))
+    assert no_opt_out.code == "isv.PROMOTION_OPT_OUT_MISSING"
+    assert "template.opt_out_missing at 7" in no_opt_out.message
+    code = (await demo.call("CreateSmsTemplate", **shipping(running))).body["TemplateCode"]
+    malformed = await demo.call("UpdateSmsTemplate", **shipping(
+        running, TemplateCode=code, TemplateContent="订单${订单号}已发货", TemplateRule=""))
+    assert malformed.code == "isv.TEMPLATE_PARAMS_ILLEGAL"
+
+
+async def test_the_related_signature_and_the_variable_rule_are_checked(
+        running: Running, demo: Tenant) -> None:
+    store, now = running.yz.store, running.yz.clock.now()
+    other = await store.create_account("other", now)
+    await store.create_signature(other.id, "别家", SignatureScenario.GENERAL,
+                                 ReviewState.APPROVED, now)
+    await store.create_signature(running.demo.account.id, "新店", SignatureScenario.GENERAL,
+                                 ReviewState.PENDING, now)
+    for sign in ("别家", "新店", "没有"):
+        refused = await demo.call("CreateSmsTemplate", **shipping(running, RelatedSignName=sign))
+        assert refused.code == "isv.SMS_RELATED_SIGN_ILLEGAL", sign
+    missing = await demo.call("CreateSmsTemplate", **shipping(running, RelatedSignName=""))
+    assert (missing.status, missing.code) == (400, "MissingParameter")
+    assert "RelatedSignName" in missing.message
+
+    not_object = await demo.call("CreateSmsTemplate", **shipping(running, TemplateRule="[1]"))
+    assert not_object.code == "isv.INVALID_PARAMETERS" and "JSON object" in not_object.message
+    unknown = await demo.call("CreateSmsTemplate", **shipping(
+        running, TemplateRule='{"order":"x","amount":"money"}'))
+    assert unknown.code == "isv.INVALID_PARAMETERS" and "amount" in unknown.message
+
+    # international: no related signature needed, IntlType is
+    intl = {"TemplateType": 3, "TemplateName": "Shipping",
+            "TemplateContent": "Your order ${order} has shipped", "Remark": "intl"}
+    no_intl_type = await demo.call("CreateSmsTemplate", **intl)
+    assert (no_intl_type.code, "IntlType" in no_intl_type.message) == ("MissingParameter", True)
+    created = await demo.call("CreateSmsTemplate", **intl, IntlType=0)
+    got = (await demo.call("GetSmsTemplate",
+                           TemplateCode=created.body["TemplateCode"])).body
+    assert (got["TemplateType"], got["IntlType"], got["RelatedSignName"]) == ("3", 0, "")
+
+
+async def test_the_list_pages_and_filters(running: Running, demo: Tenant) -> None:
+    for n in range(3):
+        assert (await demo.call("CreateSmsTemplate", **shipping(
+            running, TemplateName=f"发货{n}"))).code == "OK"
+    everything = (await demo.call("GetSmsTemplateList", PageSize=50)).body["Data"]
+    total = everything["Total"]
+    assert total == len(everything["List"]) == len(running.demo.templates) + 3
+    seen: list[str] = []
+    for page in range(1, (total + 1) // 2 + 1):
+        data = (await demo.call("GetSmsTemplateList", PageIndex=page, PageSize=2)).body["Data"]
+        assert (data["PageNo"], data["PageSize"], data["Total"]) == (page, 2, total)
+        seen += [t["TemplateCode"] for t in data["List"]]
+    assert seen == [t["TemplateCode"] for t in everything["List"]]
+    notices = (await demo.call("GetSmsTemplateList", TemplateType=1, AuditStatus=0)).body
+    assert [t["TemplateName"] for t in notices["Data"]["List"]] == ["发货0", "发货1", "发货2"]
+    too_big = await demo.call("GetSmsTemplateList", PageSize=51)
+    assert too_big.code == "isv.INVALID_PARAMETERS"
+
+
+async def test_the_operators_decision_reaches_the_pull_queue(running: Running,
+                                                             demo: Tenant) -> None:
+    await running.client.put("/v1/push", json={"review_url": "queue"})
+    code = (await demo.call("CreateSmsTemplate", **shipping(running))).body["TemplateCode"]
+    await running.yz.store.review_template(code, ReviewState.APPROVED, "",
+                                           running.yz.clock.now())
+    received = await asyncio.to_thread(_common, running, "ReceivePushItems",
+                                       MessageType="TemplateSmsReport", WaitSeconds="5")
+    [item] = received["Items"]
+    assert (item["MessageBody"]["template_code"], item["MessageBody"]["template_name"],
+            item["MessageBody"]["audit_status"]) == (code, "发货通知", "AUDIT_STATE_PASS")
