@@ -174,6 +174,13 @@ def templates_show(code: str, data_dir: DataDir = None, config: ConfigFile = Non
         out.print(f"template {t.code} {t.name!r} {t.type.value} {t.state.value}"
                   + (f" ({t.reason})" if t.reason else ""), highlight=False)
         out.print(t.content, highlight=False)
+        a = t.application
+        for label, value in (("remark", t.remark), ("related signature", a.related_sign_name),
+                             ("variables", a.variable_attribute), ("scene", a.apply_scene),
+                             ("international type", "" if a.intl_type is None else
+                              ("notification", "promotion", "verification")[a.intl_type])):
+            if value:
+                out.print(f"{label}: {value}", highlight=False)
         if not _print_findings(t.type, t.content):
             out.print("no findings", highlight=False)
 

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from tests.api.aliyun.sdk import Outcome, SdkClient
 from tests.api.test_push_api import _common
-from tests.conftest import Running
-from yizhan.domain.model import ReviewState, SignatureScenario
+from tests.conftest import TEST_MASTER_ENV, Running, opened_store
+from yizhan.cli.main import app
+from yizhan.domain.model import ReviewState, SignatureScenario, TemplateApplication, TemplateType
 
 
 @pytest.fixture(autouse=True)
@@ -166,3 +170,24 @@ async def test_the_operators_decision_reaches_the_pull_queue(running: Running,
     [item] = received["Items"]
     assert (item["MessageBody"]["template_code"], item["MessageBody"]["template_name"],
             item["MessageBody"]["audit_status"]) == (code, "发货通知", "AUDIT_STATE_PASS")
+
+
+async def test_the_reviewer_sees_what_create_sms_template_added(tmp_path: Path) -> None:
+    """`yizhan templates show` prints the remark, related signature, variable attributes and
+    scene next to the text, for the operator deciding."""
+    async with opened_store("sqlite", tmp_path) as store:
+        now = datetime(2026, 12, 7, tzinfo=UTC)
+        owner = await store.create_account("acme", now)
+        template = await store.create_template(
+            owner.id, "发货通知", TemplateType.NOTIFICATION, "订单${order}已发货",
+            ReviewState.PENDING, now, remark="shipping notices", application=TemplateApplication(
+                "驿站", '{"order":"other_number"}', None, "https://shop.example.com"))
+    result = await asyncio.to_thread(
+        CliRunner().invoke, app, ["templates", "show", template.code, "--database-url",
+                                  f"sqlite+aiosqlite:///{tmp_path / 'store.db'}", "--data-dir",
+                                  str(tmp_path)], env={**TEST_MASTER_ENV, "COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for line in ("remark: shipping notices", "related signature: 驿站",
+                 'variables: {"order":"other_number"}', "scene: https://shop.example.com"):
+        assert line in result.output
+    assert "international type" not in result.output
