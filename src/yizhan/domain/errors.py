@@ -268,6 +268,14 @@ _CODES: tuple[ErrorCode, ...] = (
     ErrorCode("isv.QUALIFICATION_IN_USE", 409,
               "Signatures use this qualification; change or delete them before deleting it.",
               "该资质已被签名使用，请先修改或删除相关签名后再删除资质。"),
+    ErrorCode("isv.AUTHORIZATION_LETTER_INVALID", 400,
+              "The authorization letter's details are incomplete or malformed; the detail "
+              "names each field to correct.",
+              "委托授权书信息不完整或格式不正确，详情中列出需要修改的字段。"),
+    ErrorCode("isv.AUTHORIZATION_LETTER_NAME_DUPLICATE", 409,
+              "The account has an authorization letter of this name already; choose another "
+              "AuthorizationLetterName.",
+              "账号下已有同名委托授权书，请更换授权书名称。"),
 )
 
 REGISTRY: dict[str, ErrorCode] = {c.code: c for c in _CODES}
