@@ -31,6 +31,8 @@ from yizhan.domain.model import AccountId, AuthorizationLetter, LetterDetails, Q
 
 MAX_SIGNS = 100
 """The SDK: a letter covers at most 100 signatures."""
+MAX_IDS = 100
+"""At most so many ids in QuerySmsAuthorizationLetter's AuthorizationLetterIdList."""
 STATES = ("INT", "PASSED")
 STATUSES = ("VALID", "INVALID")
 
@@ -116,7 +118,7 @@ class LetterStore(Protocol):
     """A tenant's letters of authorization: every method sees only that account's."""
 
     async def create_letter(self, account_id: AccountId, details: LetterDetails,
-                            now: datetime) -> AuthorizationLetter: ...
+                            now: datetime) -> AuthorizationLetter | None: ...
     async def letter_named(self, account_id: AccountId,
                            name: str) -> AuthorizationLetter | None: ...
     async def letters(self, account_id: AccountId,

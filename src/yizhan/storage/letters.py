@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import ColumnElement, Row, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from yizhan.domain.model import AccountId, AuthorizationLetter, LetterDetails, ReviewState
@@ -30,14 +31,18 @@ class LettersMixin:
     _read: Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 
     async def create_letter(self, account_id: AccountId, details: LetterDetails,
-                            now: datetime) -> AuthorizationLetter:
-        """Store the (checked) letter."""
-        async with self._write() as conn:
-            result = await conn.execute(insert(authorization_letters).values(
-                account_id=account_id, created_at=now,
-                signs=orjson.dumps(list(details.signs)).decode(),
-                **{c: getattr(details, c) for c in LETTER_COLUMNS}))
-            new_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+                            now: datetime) -> AuthorizationLetter | None:
+        """Store the (checked) letter; None when the account has one of that name (created
+        meanwhile by a concurrent request: the unique constraint decides)."""
+        try:
+            async with self._write() as conn:
+                result = await conn.execute(insert(authorization_letters).values(
+                    account_id=account_id, created_at=now,
+                    signs=orjson.dumps(list(details.signs)).decode(),
+                    **{c: getattr(details, c) for c in LETTER_COLUMNS}))
+                new_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        except IntegrityError:
+            return None
         found = await self._letters(authorization_letters.c.id == new_id)
         return found[0]
 

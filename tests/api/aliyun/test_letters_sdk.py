@@ -16,7 +16,7 @@ from tests.api.aliyun.test_qualifications_sdk import CREDIT_CODE, Tenant, submis
 from tests.conftest import ManualClock, Running
 from yizhan.cli.qualifications import decide
 from yizhan.domain.errors import REGISTRY
-from yizhan.domain.model import AccountId, ReviewState, SignatureScenario
+from yizhan.domain.model import AccountId, LetterDetails, ReviewState, SignatureScenario
 from yizhan.domain.timezone import china_today
 
 # the qualification tests' fixtures: two tenants on the running Yizhan, no proxy, v4 signing
@@ -149,8 +149,17 @@ async def test_duplicate_names_bad_filters_and_chinese_messages(
     twice = await demo.call("CreateSmsAuthorizationLetter", **letter())
     assert twice.code == "isv.AUTHORIZATION_LETTER_NAME_DUPLICATE"
     assert "AuthorizationLetterName" in twice.message
+    # a concurrent request that passed the name check meets the unique constraint
+    details = LetterDetails("驿站授权书", "甲公司", CREDIT_CODE, "乙公司", ("驿站科技",),
+                            "2026-01-01~2030-01-01", "a.png")
+    store = running.yz.store
+    assert await store.create_letter(AccountId(running.demo.account.id), details,
+                                     running.demo.account.created_at) is None
     for filters in ({"State": "PASS"}, {"Status": "EXPIRED"},
-                    {"AuthorizationLetterIdList": ["x"]}):
+                    {"AuthorizationLetterIdList": ["x"]},
+                    {"AuthorizationLetterIdList": [2**63]},
+                    {"AuthorizationLetterIdList": [0]},
+                    {"AuthorizationLetterIdList": list(range(1, 102))}):
         refused = await demo.call("QuerySmsAuthorizationLetter", **filters)
         assert refused.code == "isv.INVALID_PARAMETERS", filters
     for code in ("isv.AUTHORIZATION_LETTER_INVALID", "isv.AUTHORIZATION_LETTER_NAME_DUPLICATE"):

@@ -696,6 +696,8 @@ async def create_sms_authorization_letter(ctx: ActionContext) -> Result:
     if await store.letter_named(ctx.account.id, details.name) is not None:
         return Refusal("isv.AUTHORIZATION_LETTER_NAME_DUPLICATE", details.name)
     made = await store.create_letter(ctx.account.id, details, now)
+    if made is None:  # a concurrent request took the name
+        return Refusal("isv.AUTHORIZATION_LETTER_NAME_DUPLICATE", details.name)
     return {"Data": str(made.id), "Success": True}
 
 
@@ -710,9 +712,11 @@ async def query_sms_authorization_letter(ctx: ActionContext) -> Result:
         listed = _json_list(ctx.params["AuthorizationLetterIdList"], "AuthorizationLetterIdList")
         if isinstance(listed, Refusal):
             return listed
-        if not all(isinstance(i, int) and not isinstance(i, bool) for i in listed):
-            return Refusal("isv.INVALID_PARAMETERS",
-                           "AuthorizationLetterIdList must hold whole numbers")
+        if len(listed) > letters.MAX_IDS or not all(
+                isinstance(i, int) and not isinstance(i, bool) and 1 <= i < 2**63
+                for i in listed):
+            return Refusal("isv.INVALID_PARAMETERS", "AuthorizationLetterIdList must hold "
+                           f"at most {letters.MAX_IDS} ids (whole numbers from 1)")
         ids = tuple(listed)
     store = ctx.services.store
     where = letters.LetterFilter(ids=ids,
