@@ -19,6 +19,7 @@ from yizhan.api.aliyun.auth import AliyunAuthenticator
 from yizhan.api.auth import Authenticator, KeyStore
 from yizhan.api.limits import HttpLimits
 from yizhan.api.throttle import RateLimiter
+from yizhan.compliance.letters import LetterStore
 from yizhan.compliance.qualifications import QualificationStore
 from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.model import (
@@ -80,7 +81,7 @@ class AuditLine(Protocol):
     def new(self) -> str: ...
 
 
-class ApiStore(KeyStore, QueueStore, QualificationStore, Protocol):
+class ApiStore(KeyStore, QueueStore, QualificationStore, LetterStore, Protocol):
     """The store as the API uses it: records, statistics, test numbers, push settings and
     the pull queue, and the tenants' qualifications, signatures and templates."""
 

@@ -23,9 +23,10 @@ from yizhan.cli.common import (
     settings_of,
     table,
 )
+from yizhan.compliance import letters
 from yizhan.compliance.qualifications import RECORD_STATES
 from yizhan.domain.model import Qualification, ReviewState
-from yizhan.domain.timezone import china_text
+from yizhan.domain.timezone import china_text, china_today
 from yizhan.storage.store import SqlStore
 
 qualifications_commands = command_set()
@@ -47,6 +48,14 @@ async def decide(store: SqlStore, qualification_id: int, state: ReviewState, rea
                    f"{found.state.value}, not under review")
     if state is ReviewState.REJECTED and not reason.strip():
         raise fail("a rejection needs a --reason, shown to the tenant")
+    if state is ReviewState.APPROVED and letters.needs_letter(found):
+        code = found.details.organization_code
+        held = await store.letters(found.account_id, letters.LetterFilter(organization_code=code))
+        if letters.covering_letter(found, held, china_today(clock.now())) is None:
+            raise fail(f"qualification {found.details.name} is for others (他用): the account "
+                       f"needs a valid authorization letter from {code} "
+                       "(CreateSmsAuthorizationLetter) before it can be approved; reject it "
+                       "with that reason or wait for the letter")
     decided = await store.review_qualification(found.id, state, reason, actor, clock.now())
     assert decided is not None
     return decided

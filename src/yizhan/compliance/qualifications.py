@@ -72,7 +72,7 @@ def id_card_valid(number: str) -> bool:
     return number[17] == "10X98765432"[total % 11]
 
 
-def _period_problem(field: str, value: str) -> str | None:
+def period_problem(field: str, value: str) -> str | None:
     match = PERIOD.fullmatch(value)
     if match is None:
         return f"{field} must be YYYY-MM-DD~YYYY-MM-DD"
@@ -83,7 +83,7 @@ def _period_problem(field: str, value: str) -> str | None:
     return f"{field} ends before it starts" if end < start else None
 
 
-def _text_problem(field: str, value: str, longest: int, pattern: re.Pattern[str]) -> str | None:
+def text_problem(field: str, value: str, longest: int, pattern: re.Pattern[str]) -> str | None:
     if not value:
         return f"{field} is required"
     if len(value) > longest:
@@ -95,27 +95,27 @@ def _text_problem(field: str, value: str, longest: int, pattern: re.Pattern[str]
 
 def _person_problems(who: str, name: str, id_type: str, id_no: str,
                      valid: str) -> list[str]:
-    problems = [_text_problem(f"{who}Name", name, 50, NAME)]
+    problems = [text_problem(f"{who}Name", name, 50, NAME)]
     if id_type not in ID_TYPES:
         problems.append(f"{who}IDCardType must be one of {', '.join(sorted(ID_TYPES))}")
     elif id_type == "identityCard" and not id_card_valid(id_no):
         problems.append(f"{who}IDCardNo is not a valid identity card number")
     if not id_no:
         problems.append(f"{who}IDCardNo is required")
-    problems.append(_period_problem(f"{who} certificate validity", valid))
+    problems.append(period_problem(f"{who} certificate validity", valid))
     return [p for p in problems if p]
 
 
 def problems(details: QualificationDetails) -> list[str]:
     """Everything wrong with a qualification's details, in the SDK's field names; empty
     when it may be submitted."""
-    found = [_text_problem("QualificationName", details.name, 100, NAME),
-             _text_problem("CompanyName", details.company_name, 150, COMPANY)]
+    found = [text_problem("QualificationName", details.name, 100, NAME),
+             text_problem("CompanyName", details.company_name, 150, COMPANY)]
     if details.kind is QualificationKind.ENTERPRISE and details.company_type not in COMPANY_TYPES:
         found.append("CompanyType must be COMPANY or NON_PROFIT_ORGANIZATION")
     if not credit_code_valid(details.organization_code):
         found.append("OrganizationCode is not a valid unified social credit code")
-    found.append(_period_problem("BussinessLicenseExpDate", details.license_valid))
+    found.append(period_problem("BussinessLicenseExpDate", details.license_valid))
     found += _person_problems("LegalPerson", details.legal_person_name,
                               details.legal_person_id_type, details.legal_person_id_no,
                               details.legal_person_id_valid)

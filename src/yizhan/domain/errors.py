@@ -272,6 +272,14 @@ _CODES: tuple[ErrorCode, ...] = (
               "RelatedSignName is not an approved signature of this account; relate one of "
               "your own approved signatures (QuerySmsSignList lists them).",
               "关联签名不是本账号已审核通过的签名，请关联本账号自己的已通过签名（可通过查询签名列表获取）。"),
+    ErrorCode("isv.AUTHORIZATION_LETTER_INVALID", 400,
+              "The authorization letter's details are incomplete or malformed; the detail "
+              "names each field to correct.",
+              "委托授权书信息不完整或格式不正确，详情中列出需要修改的字段。"),
+    ErrorCode("isv.AUTHORIZATION_LETTER_NAME_DUPLICATE", 409,
+              "The account has an authorization letter of this name already; choose another "
+              "AuthorizationLetterName.",
+              "账号下已有同名委托授权书，请更换授权书名称。"),
 )
 
 REGISTRY: dict[str, ErrorCode] = {c.code: c for c in _CODES}

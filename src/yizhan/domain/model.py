@@ -415,6 +415,38 @@ class Qualification:
 
 
 @dataclass(frozen=True, slots=True)
+class LetterDetails:
+    """What a tenant states in a letter of authorization (委托授权书): the fields of the
+    SDK's CreateSmsAuthorizationLetter. The owner of signatures (the authorizing party) lets
+    the account's entity (the authorized party) apply for them; what a qualification for
+    others (他用) stands on (docs/compliance.md "Authorization letters")."""
+
+    name: str
+    authorizing: str
+    """Authorization: the signatures' owner."""
+    organization_code: str
+    """The authorizing party's unified social credit code."""
+    authorized: str
+    """ProxyAuthorization: the party applying for the signatures."""
+    signs: tuple[str, ...]
+    """SignList: the signatures the letter covers."""
+    valid: str
+    """`YYYY-MM-DD~YYYY-MM-DD`."""
+    document: str
+    """AuthorizationLetterPic: the reference of the signed and stamped letter."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationLetter:
+    """A letter of authorization of an account, as created."""
+
+    id: int
+    account_id: AccountId
+    details: LetterDetails
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class QualificationDecision:
     """One audited step of a qualification's review: who, when, what, why."""
 

@@ -26,6 +26,7 @@ from yizhan.storage.catalogue import CatalogueMixin
 from yizhan.storage.data_folder import KeySource
 from yizhan.storage.engine import WRITE_OPTION, create_engine, sqlite_writer_engine
 from yizhan.storage.leases import LeasesMixin
+from yizhan.storage.letters import LettersMixin
 from yizhan.storage.lists import ListsMixin
 from yizhan.storage.messages import MessagesMixin
 from yizhan.storage.nonces import NoncesMixin
@@ -88,7 +89,7 @@ class WriterTurns:
 
 class SqlStore(CatalogueMixin, MessagesMixin, NoncesMixin, StatsMixin, BillingMixin, ListsMixin,
                PolicyListsMixin, PushMixin, RecordsMixin, SealedMixin, UnmatchedMixin,
-               LeasesMixin, QualificationsMixin):
+               LeasesMixin, QualificationsMixin, LettersMixin):
     def __init__(self, engine: AsyncEngine, master: KeySource) -> None:
         self.engine = engine
         self._master = master

@@ -151,6 +151,24 @@ qualification_decisions = Table(
     Column("reason", Text, nullable=False),
 )
 
+authorization_letters = Table(
+    "authorization_letters", metadata,
+    # Letters of authorization (委托授权书), the SDK's CreateSmsAuthorizationLetter fields
+    # (docs/compliance.md "Authorization letters"); names unique per account. Their State
+    # and Status are computed (compliance/letters.py), never stored.
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("authorizing", String(150), nullable=False),
+    Column("organization_code", String(150), nullable=False),
+    Column("authorized", String(150), nullable=False),
+    Column("signs", Text, nullable=False),  # JSON: ["name", ...]
+    Column("valid", String(32), nullable=False),
+    Column("document", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("account_id", "name"),
+)
+
 signatures = Table(
     "signatures", metadata,
     Column("id", AutoId, primary_key=True, autoincrement=True),

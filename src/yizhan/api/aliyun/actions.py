@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from yizhan.api.services import ApiServices
-from yizhan.compliance import qualifications
+from yizhan.compliance import letters, qualifications
 from yizhan.compliance.signatures import ALIBABA_SOURCES, check_sign_name
 from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.errors import Lang, Refusal
@@ -24,6 +24,7 @@ from yizhan.domain.frozen import per_request
 from yizhan.domain.ids import is_biz_id
 from yizhan.domain.model import (
     Account,
+    LetterDetails,
     Message,
     MessageStatus,
     Qualification,
@@ -785,6 +786,73 @@ async def delete_sms_qualification(ctx: ActionContext) -> Result:
     return {"Data": True, "Success": True}
 
 
+# Letters of authorization (委托授权书; docs/compliance.md "Authorization letters")
+
+
+LETTER_FIELDS = {"name": "AuthorizationLetterName", "authorizing": "Authorization",
+                 "organization_code": "OrganizationCode", "authorized": "ProxyAuthorization",
+                 "valid": "AuthorizationLetterExpDate", "document": "AuthorizationLetterPic"}
+"""`LetterDetails` fields and the SDK's parameter names; all required, and SignList."""
+
+
+async def create_sms_authorization_letter(ctx: ActionContext) -> Result:
+    for name in (*LETTER_FIELDS.values(), "SignList"):
+        if not ctx.params.get(name):
+            return Refusal("MissingParameter", name)
+    signs = _json_list(ctx.params["SignList"], "SignList")
+    if isinstance(signs, Refusal):
+        return signs
+    if not all(isinstance(sign, str) for sign in signs):
+        return Refusal("isv.AUTHORIZATION_LETTER_INVALID", "SignList must hold names")
+    details = LetterDetails(signs=tuple(signs), **{
+        k: ctx.params[v] for k, v in LETTER_FIELDS.items()})
+    now = ctx.services.clock.now()
+    found = letters.problems(details, china_today(now))
+    if found:
+        return Refusal("isv.AUTHORIZATION_LETTER_INVALID", "; ".join(found))
+    store = ctx.services.store
+    if await store.letter_named(ctx.account.id, details.name) is not None:
+        return Refusal("isv.AUTHORIZATION_LETTER_NAME_DUPLICATE", details.name)
+    made = await store.create_letter(ctx.account.id, details, now)
+    if made is None:  # a concurrent request took the name
+        return Refusal("isv.AUTHORIZATION_LETTER_NAME_DUPLICATE", details.name)
+    return {"Data": str(made.id), "Success": True}
+
+
+async def query_sms_authorization_letter(ctx: ActionContext) -> Result:
+    state, status = ctx.params.get("State", ""), ctx.params.get("Status", "")
+    if state and state not in letters.STATES:
+        return Refusal("isv.INVALID_PARAMETERS", "State must be INT or PASSED")
+    if status and status not in letters.STATUSES:
+        return Refusal("isv.INVALID_PARAMETERS", "Status must be VALID or INVALID")
+    ids: tuple[int, ...] | None = None
+    if ctx.params.get("AuthorizationLetterIdList"):
+        listed = _json_list(ctx.params["AuthorizationLetterIdList"], "AuthorizationLetterIdList")
+        if isinstance(listed, Refusal):
+            return listed
+        if len(listed) > letters.MAX_IDS or not all(
+                isinstance(i, int) and not isinstance(i, bool) and 1 <= i < 2**63
+                for i in listed):
+            return Refusal("isv.INVALID_PARAMETERS", "AuthorizationLetterIdList must hold "
+                           f"at most {letters.MAX_IDS} ids (whole numbers from 1)")
+        ids = tuple(listed)
+    store = ctx.services.store
+    where = letters.LetterFilter(ids=ids,
+                                 organization_code=ctx.params.get("OrganizationCode") or None,
+                                 sign_name=ctx.params.get("SignName") or None)
+    found = await store.letters(ctx.account.id, where)
+    approved = await store.approved_sign_names(ctx.account.id) if found else set()
+    today = china_today(ctx.services.clock.now())
+    rows = [(letter, letters.state(letter, approved), letters.status(letter, today))
+            for letter in found]
+    return {"Success": True, "Data": [{
+        "AuthorizationLetterId": letter.id,
+        **{wire: getattr(letter.details, k) for k, wire in LETTER_FIELDS.items()},
+        "SignScope": "、".join(letter.details.signs), "State": row_state, "Status": row_status}
+        for letter, row_state, row_status in rows
+        if (not state or row_state == state) and (not status or row_status == status)]}
+
+
 
 ACTIONS: dict[str, Action] = {
     "SendSms": send_sms,
@@ -812,6 +880,8 @@ ACTIONS: dict[str, Action] = {
     "QuerySingleSmsQualification": query_single_sms_qualification,
     "UpdateSmsQualification": update_sms_qualification,
     "DeleteSmsQualification": delete_sms_qualification,
+    "CreateSmsAuthorizationLetter": create_sms_authorization_letter,
+    "QuerySmsAuthorizationLetter": query_sms_authorization_letter,
 }
 
 SENDING = frozenset({"SendSms", "SendBatchSms"})
@@ -819,6 +889,6 @@ SENDING = frozenset({"SendSms", "SendBatchSms"})
 READS = frozenset({"QuerySendDetails", "QuerySendStatistics", "QuerySmsSign",
                    "QuerySmsSignList", "QuerySmsTemplate", "QuerySmsTemplateList",
                    "QuerySmsQualificationRecord", "QuerySingleSmsQualification",
-                   "GetSmsTemplate", "GetSmsTemplateList"})
+                   "GetSmsTemplate", "GetSmsTemplateList", "QuerySmsAuthorizationLetter"})
 """Actions that change nothing: their nonce need not be durable before the answer
 (storage/nonces.py)."""

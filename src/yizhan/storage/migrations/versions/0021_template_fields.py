@@ -3,8 +3,8 @@
 The templates table gains the related signature, the variable attributes (TemplateRule, as
 given), the international type, the business scenario and when the operator last decided.
 
-Revision ID: 0022_template_fields
-Revises: 0019_qualifications
+Revision ID: 0021_template_fields
+Revises: 0020_authorization_letters
 Create Date: 2026-12-07 11:30:00
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 import yizhan.storage.tables
 
-revision: str = '0022_template_fields'
-down_revision: str | None = '0019_qualifications'
+revision: str = '0021_template_fields'
+down_revision: str | None = '0020_authorization_letters'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
