@@ -47,7 +47,8 @@ def test_every_explained_carrier_code_and_business_code_is_classified() -> None:
                          "isv.SMS_SIGN_NAME_ILLEGAL", "isv.SMS_SIGN_SOURCE_CLOSED",
                          "isv.SMS_SIGN_COMPANY_MISMATCH", "isv.QUALIFICATION_INVALID",
                          "isv.QUALIFICATION_NAME_DUPLICATE", "isv.QUALIFICATION_NOT_EXIST",
-                         "isv.QUALIFICATION_STATE_ILLEGAL", "isv.QUALIFICATION_IN_USE"}
+                         "isv.QUALIFICATION_STATE_ILLEGAL", "isv.QUALIFICATION_IN_USE",
+                         "isv.QUALIFICATION_NOT_APPROVED"}
     assert business - classified - never_on_a_record == set()
 
 
