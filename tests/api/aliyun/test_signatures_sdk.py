@@ -201,3 +201,26 @@ async def test_get_without_a_qualification_reports_it_unbound(
     assert {d["RegisterStatusReasons"][0]["ReasonCode"]
             for d in got["SignIspRegisterDetailList"]} == {"UNBINDING_QUA"}
     assert (await other.call("GetSmsSign", SignName="驿站云")).code == "isv.SMS_SIGNATURE_ILLEGAL"
+
+
+async def test_modify_checks_a_linked_signature_against_its_qualification(
+        running: Running, tenants: tuple[Tenant, Tenant]) -> None:
+    demo, _ = tenants
+    for_others = await qualification(
+        running, demo, QualificationName="他用资质", UseBySelf=False, CompanyName=OTHER_COMPANY,
+        BusinessLicensePics=[{"LicensePic": "l.jpg", "Type": "businessLicense"}])
+    await qualification(running, demo)  # the account's latest company: 驿站科技（杭州）
+    assert (await demo.call("CreateSmsSign", **sign(
+        SignName="长城科技", QualificationId=for_others, ThirdParty=True))).code == "OK"
+    # ModifySmsSign keeps the qualification and checks the name against its company
+    modified = await demo.call("ModifySmsSign", SignName="长城科技", SignSource=0, Remark="y")
+    assert modified.code == "OK"
+    got = (await demo.call("GetSmsSign", SignName="长城科技")).body
+    assert (got["QualificationId"], got["Remark"]) == (for_others, "y")
+
+    too_long = await demo.call("CreateSmsSign", **sign(QualificationId=for_others,
+                                                       ThirdParty=True, Remark="长" * 201))
+    assert too_long.code == "isv.INVALID_PARAMETERS"
+    assert (await demo.call("DeleteSmsSign", SignName="长城科技")).code == "OK"
+    assert (await demo.call("GetSmsSign", SignName="长城科技")).code == \
+        "isv.SMS_SIGNATURE_ILLEGAL"

@@ -309,13 +309,22 @@ async def _own_signature(ctx: ActionContext, param: str = "SignName") -> Signatu
     return signature
 
 
+async def _linked_qualification(ctx: ActionContext,
+                                signature: Signature) -> Qualification | None:
+    if signature.qualification_id is None:
+        return None
+    return await ctx.services.store.qualification(ctx.account.id, signature.qualification_id)
+
+
 async def modify_sms_sign(ctx: ActionContext) -> Result:
+    """A signature linked to a qualification (CreateSmsSign) is checked against its company."""
     signature = await _own_signature(ctx)
-    fields = await _sign_fields(ctx)
-    refusal = first_refusal(signature, fields)
-    if refusal:
-        return refusal
-    assert isinstance(signature, Signature) and not isinstance(fields, Refusal)
+    if isinstance(signature, Refusal):
+        return signature
+    linked = await _linked_qualification(ctx, signature)
+    fields = await _sign_fields(ctx, _company(linked) if linked else None)
+    if isinstance(fields, Refusal):
+        return fields
     if signature.state is ReviewState.APPROVED:
         return Refusal("isv.INVALID_PARAMETERS",
                        "an approved signature cannot be modified; add a new one")
@@ -446,9 +455,7 @@ async def get_sms_sign(ctx: ActionContext) -> Result:
     signature = await _own_signature(ctx)
     if isinstance(signature, Refusal):
         return signature
-    q = None
-    if signature.qualification_id is not None:
-        q = await ctx.services.store.qualification(ctx.account.id, signature.qualification_id)
+    q = await _linked_qualification(ctx, signature)
     # Carrier real-name registration (issue 16 point 3) is not built yet: every carrier
     # answers "not registered" (-2), because the signature has no qualification
     # (UNBINDING_QUA) or registration was never started (NON_REGISTER); point 3 fills these
