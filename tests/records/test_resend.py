@@ -48,7 +48,7 @@ def test_every_explained_carrier_code_and_business_code_is_classified() -> None:
                          "isv.SMS_SIGN_COMPANY_MISMATCH", "isv.QUALIFICATION_INVALID",
                          "isv.QUALIFICATION_NAME_DUPLICATE", "isv.QUALIFICATION_NOT_EXIST",
                          "isv.QUALIFICATION_STATE_ILLEGAL", "isv.QUALIFICATION_IN_USE",
-                         "isv.AUTHORIZATION_LETTER_INVALID",
+                         "isv.QUALIFICATION_NOT_APPROVED", "isv.AUTHORIZATION_LETTER_INVALID",
                          "isv.AUTHORIZATION_LETTER_NAME_DUPLICATE",
                          # template actions' own
                          "isv.SMS_RELATED_SIGN_ILLEGAL"}

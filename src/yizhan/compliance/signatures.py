@@ -1,6 +1,7 @@
 """One validator for signature names and their source, used alike by the Alibaba actions
-(AddSmsSign, ModifySmsSign), the operator CLI (`yizhan signs add`) and any later way in
-(docs/compliance.md "Signature names").
+(AddSmsSign, ModifySmsSign, CreateSmsSign, UpdateSmsSign, ChangeSignatureQualification), the
+operator CLI (`yizhan signs add`) and any later way in (docs/compliance.md "Signature
+names").
 
 The rules, each refused with a registered code that says what to do:
 

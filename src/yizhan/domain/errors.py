@@ -265,6 +265,10 @@ _CODES: tuple[ErrorCode, ...] = (
               "The qualification cannot be changed in its current state: an approved "
               "qualification is not modified; submit a new one.",
               "资质当前状态不允许此操作：审核通过的资质不可修改，请重新提交新的资质。"),
+    ErrorCode("isv.QUALIFICATION_NOT_APPROVED", 409,
+              "A signature needs an approved qualification: this one is still under review "
+              "or was rejected; wait for the review or choose an approved QualificationId.",
+              "签名须关联审核通过的资质：该资质仍在审核中或未通过，请等待审核结果或选择已通过的资质。"),
     ErrorCode("isv.QUALIFICATION_IN_USE", 409,
               "Signatures use this qualification; change or delete them before deleting it.",
               "该资质已被签名使用，请先修改或删除相关签名后再删除资质。"),

@@ -133,6 +133,10 @@ class Signature:
     """A test signature sends only to the account's bound test numbers."""
     source: str = "enterprise"
     """Where the name comes from (`compliance.signatures.SignSource`)."""
+    qualification_id: int | None = None
+    """The qualification standing behind it (CreateSmsSign, ChangeSignatureQualification);
+    None for signatures made before qualifications or by the operator."""
+    remark: str = ""
 
 
 @dataclass(frozen=True, slots=True)

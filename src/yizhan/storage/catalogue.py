@@ -58,7 +58,8 @@ def _key(row: Row[Any], sealer: Sealer) -> AccessKey:
 def _signature(row: Row[Any]) -> Signature:
     return Signature(row.id, AccountId(row.account_id), row.name,
                      SignatureScenario(row.scenario), ReviewState(row.state), row.reason,
-                     row.created_at, bool(row.test), row.source)
+                     row.created_at, bool(row.test), row.source, row.qualification_id,
+                     row.remark)
 
 
 def _template(row: Row[Any]) -> Template:
@@ -161,13 +162,16 @@ class CatalogueMixin:
     async def create_signature(self, account_id: AccountId, name: str,
                                scenario: SignatureScenario, state: ReviewState,
                                now: datetime, source: str = "enterprise",
-                               remark: str = "", test: bool = False) -> Signature:
+                               remark: str = "", test: bool = False,
+                               qualification_id: int | None = None) -> Signature:
         async with self._write() as conn:
             result = await conn.execute(insert(signatures).values(
                 account_id=account_id, name=name, scenario=scenario, state=state, reason="",
-                created_at=now, source=source, remark=remark, test=test))
+                created_at=now, source=source, remark=remark, test=test,
+                qualification_id=qualification_id))
         signature_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-        return Signature(signature_id, account_id, name, scenario, state, "", now, test, source)
+        return Signature(signature_id, account_id, name, scenario, state, "", now, test, source,
+                         qualification_id, remark)
 
     async def company_name(self, account_id: AccountId) -> str | None:
         """The company of the account's approved enterprise qualification (the latest), or
@@ -214,12 +218,23 @@ class CatalogueMixin:
         return await self._all(query, _signature)
 
     async def update_signature(self, signature_id: int, scenario: SignatureScenario,
-                               source: str, remark: str) -> None:
-        """A tenant's change: the signature goes back to review."""
+                               source: str, remark: str,
+                               qualification_id: int | None = None) -> None:
+        """A tenant's change: the signature goes back to review. A `qualification_id` given
+        replaces its qualification (UpdateSmsSign); None keeps it (ModifySmsSign)."""
+        more = {} if qualification_id is None else {"qualification_id": qualification_id}
         async with self._write() as conn:
             await conn.execute(update(signatures).where(signatures.c.id == signature_id).values(
                 scenario=scenario, source=source, remark=remark, state=ReviewState.PENDING,
-                reason=""))
+                reason="", **more))
+
+    async def change_signature_qualification(self, signature_id: int,
+                                             qualification_id: int) -> None:
+        """ChangeSignatureQualification: another qualification stands behind the signature;
+        its review state is kept (docs/compliance.md "Signature actions")."""
+        async with self._write() as conn:
+            await conn.execute(update(signatures).where(signatures.c.id == signature_id)
+                               .values(qualification_id=qualification_id))
 
     async def page_signatures(self, account_id: AccountId, offset: int,
                               limit: int) -> tuple[int, list[Signature]]:

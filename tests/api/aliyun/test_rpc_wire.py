@@ -126,7 +126,7 @@ async def test_key_problems(running: Running) -> None:
 
 
 async def test_unknown_action_and_version(running: Running) -> None:
-    r = await post(running, signed_query(*creds(running), {"Action": "CreateSmsSign"}))
+    r = await post(running, signed_query(*creds(running), {"Action": "SendCardSms"}))
     assert (r.status_code, r.json()["Code"]) == (404, "InvalidApi.NotFound")
     r = await post(running, signed_query(*creds(running), {"Version": "2018-01-01"}))
     assert (r.status_code, r.json()["Code"]) == (400, "InvalidVersion")

@@ -17,7 +17,7 @@ import orjson
 
 from yizhan.api.services import ApiServices
 from yizhan.compliance import letters, qualifications
-from yizhan.compliance.signatures import ALIBABA_SOURCES, check_sign_name
+from yizhan.compliance.signatures import ALIBABA_SOURCES, SignSource, check_sign_name
 from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.errors import Lang, Refusal
 from yizhan.domain.frozen import per_request
@@ -254,27 +254,37 @@ async def query_send_statistics(ctx: ActionContext) -> Result:
 
 REVIEW_NUMBERS = {ReviewState.PENDING: 0, ReviewState.APPROVED: 1, ReviewState.REJECTED: 2,
                   ReviewState.DELETED: 10}
+MAX_SIGN_REMARK = 200
+"""Remark (the scenario's description) of the signature actions, as the SDK documents it."""
+CARRIERS = ("mobile", "unicom", "telecom")
 AUDIT_STATUS = {ReviewState.PENDING: "AUDIT_STATE_INIT", ReviewState.APPROVED: "AUDIT_STATE_PASS",
                 ReviewState.REJECTED: "AUDIT_STATE_NOT_PASS",
                 ReviewState.DELETED: "AUDIT_STATE_CANCEL"}
 
 
-async def _sign_fields(ctx: ActionContext) -> tuple[str, SignatureScenario, str, str] | Refusal:
-    """The fields of AddSmsSign and ModifySmsSign, the name and source checked by the one
-    validator (docs/compliance.md "Signature names")."""
+async def _sign_fields(ctx: ActionContext, company: str | Refusal | None = None,
+                       ) -> tuple[str, SignatureScenario, str, str] | Refusal:
+    """The fields of AddSmsSign, ModifySmsSign, CreateSmsSign and UpdateSmsSign, the name and
+    source checked by the one validator (docs/compliance.md "Signature names") against
+    `company`: the one of the qualification the signature names, else the account's."""
     name = ctx.required("SignName")
     source = ctx.integer("SignSource", 0, max(ALIBABA_SOURCES))
     kind = ctx.integer("SignType", 0, 1, default=1)
-    refusal = first_refusal(name, source, kind)
+    remark = ctx.params.get("Remark", "")
+    refusal = first_refusal(name, source, kind, company)
     if refusal:
         return refusal
+    if len(remark) > MAX_SIGN_REMARK:
+        return Refusal("isv.INVALID_PARAMETERS", f"Remark: up to {MAX_SIGN_REMARK} characters")
     assert isinstance(name, str) and isinstance(source, int)
-    company = await ctx.services.store.company_name(ctx.account.id)
+    if company is None:
+        company = await ctx.services.store.company_name(ctx.account.id)
+    assert not isinstance(company, Refusal)
     refusal = check_sign_name(name, ALIBABA_SOURCES[source], company)
     if refusal:
         return refusal
     scenario = SignatureScenario.VERIFICATION if kind == 0 else SignatureScenario.GENERAL
-    return name, scenario, ALIBABA_SOURCES[source], ctx.params.get("Remark", "")
+    return name, scenario, ALIBABA_SOURCES[source], remark
 
 
 async def add_sms_sign(ctx: ActionContext) -> Result:
@@ -290,8 +300,9 @@ async def add_sms_sign(ctx: ActionContext) -> Result:
     return {"SignName": name}
 
 
-async def _own_signature(ctx: ActionContext) -> Signature | Refusal:
-    name = ctx.required("SignName")
+async def _own_signature(ctx: ActionContext, param: str = "SignName") -> Signature | Refusal:
+    """The account's signature (not deleted) the parameter `param` names."""
+    name = ctx.required(param)
     if isinstance(name, Refusal):
         return name
     signature = await ctx.services.store.signature(ctx.account.id, name)
@@ -300,13 +311,22 @@ async def _own_signature(ctx: ActionContext) -> Signature | Refusal:
     return signature
 
 
+async def _linked_qualification(ctx: ActionContext,
+                                signature: Signature) -> Qualification | None:
+    if signature.qualification_id is None:
+        return None
+    return await ctx.services.store.qualification(ctx.account.id, signature.qualification_id)
+
+
 async def modify_sms_sign(ctx: ActionContext) -> Result:
+    """A signature linked to a qualification (CreateSmsSign) is checked against its company."""
     signature = await _own_signature(ctx)
-    fields = await _sign_fields(ctx)
-    refusal = first_refusal(signature, fields)
-    if refusal:
-        return refusal
-    assert isinstance(signature, Signature) and not isinstance(fields, Refusal)
+    if isinstance(signature, Refusal):
+        return signature
+    linked = await _linked_qualification(ctx, signature)
+    fields = await _sign_fields(ctx, _company(linked) if linked else None)
+    if isinstance(fields, Refusal):
+        return fields
     if signature.state is ReviewState.APPROVED:
         return Refusal("isv.INVALID_PARAMETERS",
                        "an approved signature cannot be modified; add a new one")
@@ -345,6 +365,120 @@ async def query_sms_sign_list(ctx: ActionContext) -> Result:
         "BusinessType": "验证码" if s.scenario is SignatureScenario.VERIFICATION else "通用",
         "OrderId": str(s.id), "Reason": {"RejectInfo": s.reason, "RejectSubInfo": "",
                                          "RejectDate": ""}} for s in shown]}
+
+
+async def _approved_qualification(ctx: ActionContext, check_use: bool,
+                                  ) -> Qualification | Refusal:
+    """The account's approved qualification `QualificationId` names, which a signature of
+    CreateSmsSign, UpdateSmsSign or ChangeSignatureQualification must have (the SDK: "the ID
+    of the approved qualification"); with `check_use`, `ThirdParty` (default false) must
+    match the qualification's use (UseBySelf)."""
+    qid = ctx.integer("QualificationId", 1, 2**63 - 1)
+    third_party = _flag(ctx, "ThirdParty", False)
+    refusal = first_refusal(qid, third_party)
+    if refusal:
+        return refusal
+    assert isinstance(qid, int)
+    found = await ctx.services.store.qualification(ctx.account.id, qid)
+    if found is None or found.state is ReviewState.DELETED:
+        return Refusal("isv.QUALIFICATION_NOT_EXIST", f"QualificationId {qid}")
+    if not found.usable_for_registration:
+        return Refusal("isv.QUALIFICATION_NOT_APPROVED",
+                       f"qualification {qid} is {qualifications.RECORD_STATES[found.state]}")
+    if check_use and third_party == found.details.for_self:
+        use = "for others (UseBySelf false)" if third_party else "for own use (UseBySelf true)"
+        return Refusal("isv.INVALID_PARAMETERS",
+                       f"ThirdParty {str(third_party).lower()} needs a qualification {use}")
+    return found
+
+
+def _company(q: Qualification) -> str:
+    """The company a qualification stands for: what enterprise-name signatures must name."""
+    return q.details.company_name or q.details.name
+
+
+async def create_sms_sign(ctx: ActionContext) -> Result:
+    q = await _approved_qualification(ctx, check_use=True)
+    fields = await _sign_fields(ctx, q if isinstance(q, Refusal) else _company(q))
+    if isinstance(fields, Refusal):
+        return fields
+    assert isinstance(q, Qualification)
+    name, scenario, source, remark = fields
+    store = ctx.services.store
+    if await store.signature(ctx.account.id, name) is not None:
+        return Refusal("isv.INVALID_PARAMETERS", f"the account has a signature {name!r} already")
+    made = await store.create_signature(ctx.account.id, name, scenario, ReviewState.PENDING,
+                                        ctx.services.clock.now(), source=source, remark=remark,
+                                        qualification_id=q.id)
+    return {"SignName": name, "OrderId": str(made.id)}
+
+
+async def update_sms_sign(ctx: ActionContext) -> Result:
+    """Resubmits a rejected signature (the SDK: "the name of the rejected SMS signature"),
+    possibly with another qualification; it goes back to review."""
+    signature = await _own_signature(ctx)
+    q = await _approved_qualification(ctx, check_use=True)
+    refusal = first_refusal(signature, q)
+    if refusal:
+        return refusal
+    assert isinstance(signature, Signature) and isinstance(q, Qualification)
+    if signature.state is not ReviewState.REJECTED:
+        return Refusal("isv.INVALID_PARAMETERS", f"signature {signature.name!r} is "
+                       f"{signature.state.value}: only a rejected signature is updated")
+    fields = await _sign_fields(ctx, _company(q))
+    if isinstance(fields, Refusal):
+        return fields
+    _, scenario, source, remark = fields
+    await ctx.services.store.update_signature(signature.id, scenario, source, remark,
+                                              qualification_id=q.id)
+    return {"SignName": signature.name, "OrderId": str(signature.id)}
+
+
+async def change_signature_qualification(ctx: ActionContext) -> Result:
+    """Another approved qualification of the account stands behind the signature. The
+    review state is kept (the name was reviewed; the enterprise-name rule is checked again
+    against the new company); carrier registration, which uses the qualification, will
+    start again (issue 16 point 3)."""
+    signature = await _own_signature(ctx, "SignatureName")
+    q = await _approved_qualification(ctx, check_use=False)
+    refusal = first_refusal(signature, q)
+    if refusal:
+        return refusal
+    assert isinstance(signature, Signature) and isinstance(q, Qualification)
+    if signature.source == SignSource.ENTERPRISE:
+        refusal = check_sign_name(signature.name, signature.source, _company(q))
+        if refusal:
+            return refusal
+    await ctx.services.store.change_signature_qualification(signature.id, q.id)
+    return {"Success": True, "Data": {"Success": True, "Data": {}}}
+
+
+async def get_sms_sign(ctx: ActionContext) -> Result:
+    signature = await _own_signature(ctx)
+    if isinstance(signature, Refusal):
+        return signature
+    q = await _linked_qualification(ctx, signature)
+    # Carrier real-name registration (issue 16 point 3) is not built yet: every carrier
+    # answers "not registered" (-2), because the signature has no qualification
+    # (UNBINDING_QUA) or registration was never started (NON_REGISTER); point 3 fills these
+    # in, and RegisterResult (deprecated by the SDK) answers -1, no state.
+    reason = "UNBINDING_QUA" if q is None else "NON_REGISTER"
+    return {
+        "SignName": signature.name, "SignStatus": REVIEW_NUMBERS[signature.state],
+        "AuditInfo": {"RejectInfo": signature.reason, "AuditDate": ""},
+        "SignCode": f"SIGN_{signature.id}", "OrderId": str(signature.id),
+        "CreateDate": china_text(signature.created_at),
+        "SignTag": "4" if signature.test else "2", "ApplyScene": "",
+        "Remark": signature.remark,
+        "SignUsage": "验证码" if signature.scenario is SignatureScenario.VERIFICATION
+        else "通用",
+        "ThirdParty": q is not None and not q.details.for_self,
+        "QualificationId": signature.qualification_id,
+        "AuthorizationLetterAuditPass": False, "FileUrlList": [], "RegisterResult": -1,
+        "SignIspRegisterDetailList": [{
+            "OperatorCode": carrier, "OperatorCompleteTime": "", "RegisterStatus": -2,
+            "RegisterStatusReasons": [{"ReasonCode": reason, "ReasonDescList": []}]}
+            for carrier in CARRIERS]}
 
 
 # Templates
@@ -864,6 +998,10 @@ ACTIONS: dict[str, Action] = {
     "DeleteSmsSign": delete_sms_sign,
     "QuerySmsSign": query_sms_sign,
     "QuerySmsSignList": query_sms_sign_list,
+    "CreateSmsSign": create_sms_sign,
+    "UpdateSmsSign": update_sms_sign,
+    "GetSmsSign": get_sms_sign,
+    "ChangeSignatureQualification": change_signature_qualification,
     "AddSmsTemplate": add_sms_template,
     "ModifySmsTemplate": modify_sms_template,
     "DeleteSmsTemplate": delete_sms_template,
@@ -886,7 +1024,7 @@ ACTIONS: dict[str, Action] = {
 
 SENDING = frozenset({"SendSms", "SendBatchSms"})
 """Actions that record the request's nonce in the transaction accepting their messages."""
-READS = frozenset({"QuerySendDetails", "QuerySendStatistics", "QuerySmsSign",
+READS = frozenset({"QuerySendDetails", "QuerySendStatistics", "QuerySmsSign", "GetSmsSign",
                    "QuerySmsSignList", "QuerySmsTemplate", "QuerySmsTemplateList",
                    "QuerySmsQualificationRecord", "QuerySingleSmsQualification",
                    "GetSmsTemplate", "GetSmsTemplateList", "QuerySmsAuthorizationLetter"})
