@@ -31,7 +31,8 @@ NOT_COMMANDS = {"__init__", "common", "demo", "main"}
 
 # `yizhan --help`, recursively, as captured from the CLI before it became a package
 # (cli.py and the commands*.py modules), with what issue 16 added (the `qualifications`
-# group, `templates show` and `templates lint`); the order is the order of the help.
+# and `review` groups, `signs show`, `templates show` and `templates lint`); the order is
+# the order of the help.
 BEFORE = [
     "", "serve", "simulator", "migrate", "demo", "send", "records", "stats", "export-failed",
     "accounts", "accounts create", "accounts list", "accounts suspend", "accounts resume",
@@ -42,7 +43,8 @@ BEFORE = [
     "keys", "keys create", "keys list", "keys disable", "keys new-master", "keys rotate-master",
     "qualifications", "qualifications list", "qualifications show", "qualifications approve",
     "qualifications reject",
-    "signs", "signs add", "signs list", "signs approve", "signs reject",
+    "review", "review queue",
+    "signs", "signs add", "signs list", "signs show", "signs approve", "signs reject",
     "templates", "templates add", "templates list", "templates show", "templates lint",
     "templates approve", "templates reject",
     "deadletters", "deadletters list", "deadletters show", "deadletters replay",
@@ -79,9 +81,9 @@ def test_the_registry_holds_every_command_set_of_every_command_module() -> None:
         for commands in sets:
             assert any(commands is r for r in [*registered, *nested]), \
                 f"a command set of cli/{name}.py is not in cli/main.py's registry"
-    assert list(main.GROUPS) == ["accounts", "keys", "qualifications", "signs", "templates",
-                                 "deadletters", "channels", "frequency", "keywords", "push",
-                                 "receipts", "opt-outs", "blacklist"]
+    assert list(main.GROUPS) == ["accounts", "keys", "qualifications", "review", "signs",
+                                 "templates", "deadletters", "channels", "frequency",
+                                 "keywords", "push", "receipts", "opt-outs", "blacklist"]
 
 
 def test_help_lists_the_same_commands_as_before() -> None:

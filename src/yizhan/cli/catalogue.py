@@ -1,7 +1,8 @@
-"""Signatures and templates, and their review: `yizhan signs add|list|approve|reject` and
-`yizhan templates add|list|show|lint|approve|reject`. Templates are checked by the review
-linter (policy/templates.py `lint`): refusing findings stop `add`, every finding is printed
-to the operator."""
+"""Signatures and templates, and their review: `yizhan signs add|list|show|approve|reject`
+and `yizhan templates add|list|show|lint|approve|reject`. Every operator decision is audited
+(`review_decisions`) and `show` lists them. Templates are checked by the review linter
+(policy/templates.py `lint`): refusing findings stop `add`, every finding is printed to the
+operator."""
 
 from __future__ import annotations
 
@@ -19,13 +20,15 @@ from yizhan.cli.common import (
     clock,
     command_set,
     fail,
+    operator,
     out,
     run,
     settings_of,
     table,
 )
 from yizhan.compliance.signatures import SignSource, check_sign_name, closed_source
-from yizhan.domain.model import ReviewState, SignatureScenario, TemplateType
+from yizhan.domain.model import ReviewDecision, ReviewState, SignatureScenario, TemplateType
+from yizhan.domain.timezone import china_text
 from yizhan.policy import templates
 from yizhan.storage.store import SqlStore
 
@@ -82,10 +85,34 @@ def signs_list(account: Annotated[str | None, typer.Option("--account", "-a")] =
     run(settings_of(data_dir, config, database_url), work)
 
 
+@signs_commands.command("show")
+def signs_show(name: str,
+               account: Annotated[str, typer.Option("--account", "-a")],
+               data_dir: DataDir = None, config: ConfigFile = None,
+               database_url: DatabaseUrl = None) -> None:
+    """Show one signature of an account and every operator decision on it."""
+    async def work(store: SqlStore) -> None:
+        owner = await account_named(store, account)
+        s = await store.signature(owner.id, name)
+        if s is None:
+            raise fail(f"account {account!r} has no signature {name!r} (`yizhan signs list`)")
+        out.print(f"signature {s.name} (id {s.id}) {s.scenario.value} {s.source} "
+                  f"{s.state.value}" + (f" ({s.reason})" if s.reason else ""), highlight=False)
+        _print_history(await store.review_decisions("signature", str(s.id)))
+
+    run(settings_of(data_dir, config, database_url), work)
+
+
+def _print_history(decisions: list[ReviewDecision]) -> None:
+    """The operator's decisions, oldest first (`review_decisions`)."""
+    table("Review", ["at", "who", "state", "reason"],
+          [[china_text(d.at), d.actor, d.state.value, d.reason] for d in decisions])
+
+
 def _review_signature(signature_id: int, state: ReviewState, reason: str,
                       data_dir: DataDir, config: ConfigFile, database_url: DatabaseUrl) -> None:
     async def work(store: SqlStore) -> None:
-        sig = await store.review_signature(signature_id, state, reason)
+        sig = await store.review_signature(signature_id, state, reason, clock.now(), operator())
         if sig is None:
             raise fail(f"no signature with id {signature_id} (`yizhan signs list`)")
         if sig.state is ReviewState.DELETED and state is not ReviewState.DELETED:
@@ -165,7 +192,8 @@ def templates_list(account: Annotated[str | None, typer.Option("--account", "-a"
 @templates_commands.command("show")
 def templates_show(code: str, data_dir: DataDir = None, config: ConfigFile = None,
                    database_url: DatabaseUrl = None) -> None:
-    """Show one template with the review linter's findings."""
+    """Show one template with the review linter's findings and every operator decision
+    on it."""
     async def work(store: SqlStore) -> None:
         found = [t for t in await store.list_templates() if t.code == code]
         if not found:
@@ -183,6 +211,7 @@ def templates_show(code: str, data_dir: DataDir = None, config: ConfigFile = Non
                 out.print(f"{label}: {value}", highlight=False)
         if not _print_findings(t.type, t.content):
             out.print("no findings", highlight=False)
+        _print_history(await store.review_decisions("template", t.code))
 
     run(settings_of(data_dir, config, database_url), work)
 
@@ -201,7 +230,7 @@ def templates_lint(content: str,
 def _review_template(code: str, state: ReviewState, reason: str, data_dir: DataDir,
                      config: ConfigFile, database_url: DatabaseUrl) -> None:
     async def work(store: SqlStore) -> None:
-        tpl = await store.review_template(code, state, reason)
+        tpl = await store.review_template(code, state, reason, clock.now(), operator())
         if tpl is None:
             raise fail(f"no template {code!r} (`yizhan templates list`)")
         if tpl.state is ReviewState.DELETED and state is not ReviewState.DELETED:

@@ -10,6 +10,7 @@ Failures print a clear message and exit non-zero (`fail`).
 from __future__ import annotations
 
 import asyncio
+import getpass
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -41,6 +42,11 @@ DatabaseUrl = Annotated[str | None, typer.Option(
     "--database-url", help="SQLAlchemy URL instead of the embedded SQLite. "
     "Env: YIZHAN_DATABASE_URL.")]
 AccountName = Annotated[str, typer.Option("--account", "-a", help="Account name.")]
+
+
+def operator() -> str:
+    """Who an audited operator decision names: the CLI and the system user."""
+    return f"cli {getpass.getuser()}"
 
 
 def command_set() -> typer.Typer:

@@ -5,7 +5,6 @@ QuerySmsQualificationRecord."""
 
 from __future__ import annotations
 
-import getpass
 from typing import Annotated
 
 import typer
@@ -18,6 +17,7 @@ from yizhan.cli.common import (
     clock,
     command_set,
     fail,
+    operator,
     out,
     run,
     settings_of,
@@ -30,10 +30,6 @@ from yizhan.domain.timezone import china_text, china_today
 from yizhan.storage.store import SqlStore
 
 qualifications_commands = command_set()
-
-
-def operator() -> str:
-    return f"cli {getpass.getuser()}"
 
 
 async def decide(store: SqlStore, qualification_id: int, state: ReviewState, reason: str,

@@ -460,3 +460,17 @@ class QualificationDecision:
     actor: str
     state: ReviewState
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewDecision:
+    """One audited operator decision on a signature or a template: who, when, what, why.
+    `kind` is "signature" (subject: its id) or "template" (subject: its code)."""
+
+    kind: str
+    subject: str
+    account_id: AccountId
+    actor: str
+    state: ReviewState
+    reason: str
+    at: datetime

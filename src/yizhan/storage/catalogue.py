@@ -19,6 +19,7 @@ from yizhan.domain.model import (
     AccountId,
     AccountStatus,
     KeyStatus,
+    ReviewDecision,
     ReviewState,
     Signature,
     SignatureScenario,
@@ -37,6 +38,7 @@ from yizhan.storage.tables import (
     account_events,
     accounts,
     qualifications,
+    review_decisions,
     signatures,
     templates,
 )
@@ -74,6 +76,14 @@ def _application(application: TemplateApplication) -> dict[str, Any]:
     return {"related_sign_name": application.related_sign_name,
             "variable_attribute": application.variable_attribute,
             "intl_type": application.intl_type, "apply_scene": application.apply_scene}
+
+
+def _audit(conn: AsyncConnection, kind: str, subject: str, account_id: int, actor: str,
+           state: ReviewState, reason: str, now: datetime | None) -> Any:
+    """The audit row of an operator's decision (`review_decisions`), in its transaction."""
+    return conn.execute(insert(review_decisions).values(
+        kind=kind, subject=subject, account_id=account_id, actor=actor, state=state.value,
+        reason=reason, at=now or datetime.now(UTC)))
 
 
 def _report_review(conn: Connection, account_id: int, topic: str, subject: dict[str, Any],
@@ -243,16 +253,20 @@ class CatalogueMixin:
 
     async def review_signature(self, signature_id: int, state: ReviewState,
                                reason: str = "", now: datetime | None = None,
-                               ) -> Signature | None:
+                               actor: str | None = None) -> Signature | None:
         """Set a signature's review state; an approval or rejection is reported to the
-        account (SignSmsReport) in the same transaction. A deleted signature stays deleted
-        (docs/domain.md: deleted ones cannot be restored) and is returned as it is."""
+        account (SignSmsReport) in the same transaction, and an operator's decision (an
+        `actor` given) is audited there too (`review_decisions`). A deleted signature stays
+        deleted (docs/domain.md: deleted ones cannot be restored) and is returned as it is."""
         async with self._write() as conn:
-            await conn.execute(update(signatures).where(
+            changed = await conn.execute(update(signatures).where(
                 signatures.c.id == signature_id, signatures.c.state != ReviewState.DELETED)
                 .values(state=state, reason=reason))
             row = (await conn.execute(select(signatures).where(
                 signatures.c.id == signature_id))).first()
+            if row is not None and changed.rowcount == 1 and actor is not None:
+                await _audit(conn, "signature", str(row.id), row.account_id, actor, state,
+                             reason, now)
             if row is not None and row.state != ReviewState.DELETED:
                 await conn.run_sync(_report_review, row.account_id, SIGN_REPORT, {
                     "sign_name": row.name, "order_id": str(row.id)}, state, reason, now)
@@ -313,21 +327,35 @@ class CatalogueMixin:
                                 offset, limit, _template)
 
     async def review_template(self, code: str, state: ReviewState, reason: str = "",
-                              now: datetime | None = None) -> Template | None:
+                              now: datetime | None = None, actor: str | None = None,
+                              ) -> Template | None:
         """Set a template's review state; an approval or rejection is reported to the
-        account (TemplateSmsReport) in the same transaction. A deleted template stays
+        account (TemplateSmsReport) in the same transaction, and an operator's decision (an
+        `actor` given) is audited there too (`review_decisions`). A deleted template stays
         deleted and is returned as it is."""
         async with self._write() as conn:
-            await conn.execute(update(templates).where(
+            changed = await conn.execute(update(templates).where(
                 templates.c.code == code, templates.c.state != ReviewState.DELETED)
                 .values(state=state, reason=reason, **({} if state is ReviewState.DELETED else
                                                        {"reviewed_at": now or datetime.now(UTC)})))
             row = (await conn.execute(select(templates).where(templates.c.code == code))).first()
+            if row is not None and changed.rowcount == 1 and actor is not None:
+                await _audit(conn, "template", row.code, row.account_id, actor, state, reason,
+                             now)
             if row is not None and row.state != ReviewState.DELETED:
                 await conn.run_sync(_report_review, row.account_id, TEMPLATE_REPORT, {
                     "template_code": row.code, "template_name": row.name,
                     "template_type": row.type, "order_id": row.code}, state, reason, now)
         return _template(row) if row else None
+
+    async def review_decisions(self, kind: str, subject: str) -> list[ReviewDecision]:
+        """Every operator decision on a signature (kind "signature", its id) or a template
+        ("template", its code), oldest first."""
+        d = review_decisions.c
+        return await self._all(select(review_decisions).where(
+            d.kind == kind, d.subject == subject).order_by(d.id), lambda r: ReviewDecision(
+                r.kind, r.subject, AccountId(r.account_id), r.actor, ReviewState(r.state),
+                r.reason, r.at))
 
     # Helpers
 

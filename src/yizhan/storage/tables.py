@@ -151,6 +151,22 @@ qualification_decisions = Table(
     Column("reason", Text, nullable=False),
 )
 
+review_decisions = Table(
+    "review_decisions", metadata,
+    # Every operator decision on a signature or a template, audited (the row itself keeps
+    # only the latest state and reason): kind "signature" (subject: its id) or "template"
+    # (subject: its code).
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("subject", String(64), nullable=False),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_review_decisions_kind_subject", "kind", "subject"),
+)
+
 authorization_letters = Table(
     "authorization_letters", metadata,
     # Letters of authorization (委托授权书), the SDK's CreateSmsAuthorizationLetter fields
