@@ -599,15 +599,26 @@ async def _template_application(ctx: ActionContext, kind: TemplateType,
         if signature is None or signature.state is not ReviewState.APPROVED:
             return Refusal("isv.SMS_RELATED_SIGN_ILLEGAL", f"RelatedSignName {sign!r}")
     rule = ctx.params.get("TemplateRule", "")
-    refusal = _check_template_rule(rule, content) if rule else None
+    refusal = _check_template_rule(rule, content)
     if refusal:
         return refusal
     return TemplateApplication(sign, rule, intl_type, ctx.params.get("ApplySceneContent", ""))
 
 
+# The variable attributes Alibaba documents for TemplateRule ("TemplateRule&TemplateContent
+# examples"), with the older names still seen in its examples.
+VARIABLE_KINDS = frozenset({"numberCaptcha", "characterWithNumber2", "name", "phone_number2",
+                            "other_number2", "other_number", "time", "money"})
+
+
 def _check_template_rule(rule: str, content: str) -> Refusal | None:
-    """TemplateRule (the variables' attributes) is stored as given; it must be a JSON object
-    whose keys are variables of the content."""
+    """TemplateRule (the variables' attributes) is required when the content has variables:
+    a JSON object giving each variable of the content one of VARIABLE_KINDS. It is stored
+    as given."""
+    wanted = templates.variables(content)
+    if not rule:
+        return (Refusal("MissingParameter", f"TemplateRule (attributes of: {', '.join(wanted)})")
+                if wanted else None)
     try:
         parsed = orjson.loads(rule)
     except orjson.JSONDecodeError:
@@ -615,10 +626,17 @@ def _check_template_rule(rule: str, content: str) -> Refusal | None:
     if not isinstance(parsed, dict):
         return Refusal("isv.INVALID_PARAMETERS",
                        "TemplateRule must be a JSON object keyed by the content's variables")
-    unknown = sorted(set(parsed) - set(templates.variables(content)))
-    if unknown:
-        return Refusal("isv.INVALID_PARAMETERS",
-                       f"TemplateRule names variables not in TemplateContent: {', '.join(unknown)}")
+    unknown = sorted(set(parsed) - set(wanted))
+    missing = [v for v in wanted if v not in parsed]
+    wrong = sorted(f"{k}={v}" for k, v in parsed.items()
+                   if not isinstance(v, str) or v not in VARIABLE_KINDS)
+    for problem, names in (("names variables not in TemplateContent", unknown),
+                           ("lacks the attributes of", missing),
+                           (f"has unknown attributes (known: {', '.join(sorted(VARIABLE_KINDS))})",
+                            wrong)):
+        if names:
+            return Refusal("isv.INVALID_PARAMETERS",
+                           f"TemplateRule {problem}: {', '.join(map(str, names))}")
     return None
 
 
