@@ -206,6 +206,52 @@ async def test_the_list_pages_and_filters(running: Running, demo: Tenant) -> Non
     assert too_big.code == "isv.INVALID_PARAMETERS"
 
 
+async def test_the_list_filters_as_the_sdk_documents_them(running: Running,
+                                                          demo: Tenant) -> None:
+    store, now = running.yz.store, running.yz.clock.now()
+    await store.create_signature(running.demo.account.id, "二店", SignatureScenario.GENERAL,
+                                 ReviewState.APPROVED, now)
+    first = (await demo.call("CreateSmsTemplate", **shipping(
+        running, TemplateName="发货通知_100%"))).body["TemplateCode"]
+    second = (await demo.call("CreateSmsTemplate", **shipping(
+        running, TemplateName="退货通知", RelatedSignName="二店"))).body["TemplateCode"]
+    intl = (await demo.call("CreateSmsTemplate", TemplateType=3, TemplateName="Shipping",
+                            TemplateContent="Shipped", IntlType=0)).body["TemplateCode"]
+    await store.review_template(second, ReviewState.APPROVED, "", now)
+
+    async def codes(**filters: Any) -> list[str]:
+        listed = await demo.call("GetSmsTemplateList", PageSize=50, **filters)
+        assert listed.code in ("OK", ""), listed
+        return [t["TemplateCode"] for t in listed.body["Data"]["List"]
+                if t["TemplateCode"] in (first, second, intl)]
+
+    assert await codes(SignName="二店") == [second]
+    assert await codes(SignName="没有") == []
+    assert await codes(TemplateCode=first) == [first]
+    assert await codes(TemplateName="货通知") == [first, second]
+    assert await codes(TemplateName="_100%") == [first]  # a part, wildcards taken literally
+    assert await codes(TemplateName="0%") == [first]
+    assert await codes(TemplateName="%") == [first]
+    assert await codes(UsableStateList=["AVAILABLE"]) == [second]
+    assert await codes(UsableStateList=["UNAVAILABLE"]) == [first, intl]
+    assert await codes(UsableStateList=["MISSING_SIGNATURE"]) == [intl]
+    assert await codes(UsableStateList=["AVAILABLE", "MISSING_SIGNATURE"]) == [second, intl]
+    assert await codes(UsableStateList=["MISSING_TRAFFIC_DRIVING"]) == []
+    assert await codes(TemplateTag='[{"TagKey":"book","TagValue":"sanguo"}]') == []
+    assert await codes(TemplateTag="[]") == [first, second, intl]
+    # the filters combine
+    assert await codes(TemplateName="通知", AuditStatus=0) == [first]
+    row = (await demo.call("GetSmsTemplateList", TemplateCode=second)).body["Data"]["List"][0]
+    assert (row["SignName"], row["UsableStateList"]) == ("二店", ["AVAILABLE"])
+
+    for name, value, code in (("UsableStateList", ["USABLE"], "isv.INVALID_PARAMETERS"),
+                              ("TemplateTag", '{"TagKey":"a"}', "isv.INVALID_JSON_PARAM"),
+                              ("TemplateTag", "[{", "isv.INVALID_JSON_PARAM"),
+                              ("TemplateTag", '[{"Key":"a"}]', "isv.INVALID_PARAMETERS")):
+        refused = await demo.call("GetSmsTemplateList", **{name: value})
+        assert refused.code == code and name in refused.message, (name, value)
+
+
 async def test_the_operators_decision_reaches_the_pull_queue(running: Running,
                                                              demo: Tenant) -> None:
     await running.client.put("/v1/push", json={"review_url": "queue"})

@@ -35,7 +35,9 @@ from yizhan.domain.model import (
     SignatureScenario,
     Template,
     TemplateApplication,
+    TemplateFilters,
     TemplateType,
+    UsableState,
 )
 from yizhan.domain.timezone import china_day_bounds, china_text, china_today
 from yizhan.intake.accept import MAX_BATCH_NUMBERS, MAX_NUMBERS, SendRequest
@@ -684,26 +686,67 @@ async def get_sms_template(ctx: ActionContext) -> Result:
             "ApplyScene": a.apply_scene, "Remark": t.remark}
 
 
+def _template_filters(ctx: ActionContext) -> TemplateFilters | Refusal:
+    """SignName, TemplateCode, TemplateName (a part of it), TemplateTag and UsableStateList
+    of GetSmsTemplateList. Yizhan keeps no tags on templates: a well-formed TemplateTag (a
+    JSON array of {"TagKey", "TagValue"}) matches none."""
+    given = {k: ctx.params.get(k) or None for k in
+             ("SignName", "TemplateCode", "TemplateName", "TemplateTag", "UsableStateList")}
+    usable = None
+    if given["UsableStateList"]:
+        states = _json_list(given["UsableStateList"], "UsableStateList")
+        if isinstance(states, Refusal):
+            return states
+        known = {u.value for u in UsableState}
+        if not all(isinstance(u, str) and u in known for u in states):
+            return Refusal("isv.INVALID_PARAMETERS", "UsableStateList must be a JSON array of "
+                           f"{', '.join(sorted(known))}")
+        usable = frozenset(UsableState(u) for u in states)
+    if given["TemplateTag"]:
+        tags = _json_list(given["TemplateTag"], "TemplateTag")
+        if isinstance(tags, Refusal):
+            return tags
+        if not all(isinstance(t, dict) and set(t) <= {"TagKey", "TagValue"} and "TagKey" in t
+                   for t in tags):
+            return Refusal("isv.INVALID_PARAMETERS", 'TemplateTag must be a JSON array of '
+                           '{"TagKey": ..., "TagValue": ...}')
+        if tags:  # no template has a tag
+            usable = frozenset()
+    return TemplateFilters(given["SignName"], given["TemplateCode"], given["TemplateName"],
+                           usable)
+
+
 async def get_sms_template_list(ctx: ActionContext) -> Result:
     page = ctx.page()
     status = ctx.integer("AuditStatus", 0, 2, default=-1)
     type_number = ctx.integer("TemplateType", 0, 3, default=-1)
-    refusal = first_refusal(page, status, type_number)
+    filters = _template_filters(ctx)
+    refusal = first_refusal(page, status, type_number, filters)
     if refusal:
         return refusal
     assert isinstance(page, tuple) and isinstance(status, int) and isinstance(type_number, int)
+    assert isinstance(filters, TemplateFilters)
     index, size = page
     states = {n: s for s, n in REVIEW_NUMBERS.items()}
     total, shown = await ctx.services.store.page_templates(
         ctx.account.id, (index - 1) * size, size, state=states.get(status),
-        type_=TEMPLATE_TYPES.get(type_number))
+        type_=TEMPLATE_TYPES.get(type_number), filters=filters)
     rows = [{"TemplateCode": t.code, "TemplateName": t.name, "TemplateContent": t.content,
              "TemplateType": TEMPLATE_TYPE_NUMBERS[t.type],
              "AuditStatus": REVIEW_NUMBERS[t.state], "GmtCreate": china_text(t.created_at),
-             "SignName": t.application.related_sign_name, "WorkOrderId": t.code}
+             "SignName": t.application.related_sign_name, "WorkOrderId": t.code,
+             "UsableStateList": _usable_states(t), "TemplateTag": []}
             for t in shown]
     return {"Success": True,
             "Data": {"PageNo": index, "PageSize": size, "Total": total, "List": rows}}
+
+
+def _usable_states(t: Template) -> list[str]:
+    states = [UsableState.AVAILABLE if t.state is ReviewState.APPROVED
+              else UsableState.UNAVAILABLE]
+    if not t.application.related_sign_name:
+        states.append(UsableState.MISSING_SIGNATURE)
+    return [s.value for s in states]
 
 
 # The pull queue (docs/push.md): Yizhan's own actions, in Alibaba's style.
