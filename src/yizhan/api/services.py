@@ -33,6 +33,7 @@ from yizhan.domain.model import (
     SignatureScenario,
     Template,
     TemplateApplication,
+    TemplateFilters,
     TemplateType,
 )
 from yizhan.domain.ports import Clock
@@ -148,6 +149,7 @@ class ApiStore(KeyStore, QueueStore, QualificationStore, LetterStore, Protocol):
     async def page_templates(self, account_id: AccountId, offset: int, limit: int,
                              state: ReviewState | None = None,
                              type_: TemplateType | None = None,
+                             filters: TemplateFilters = TemplateFilters(),
                              ) -> tuple[int, list[Template]]: ...
 
 

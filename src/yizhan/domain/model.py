@@ -172,6 +172,35 @@ class TemplateApplication:
     """ApplySceneContent: the business scenario, or its URL."""
 
 
+class UsableState(StrEnum):
+    """A template's usability as GetSmsTemplateList's UsableStateList names it. Yizhan
+    requires no traffic-driving material and does not track missing variable attributes
+    (CreateSmsTemplate requires them): those three states match no template."""
+
+    AVAILABLE = "AVAILABLE"
+    """Approved."""
+    UNAVAILABLE = "UNAVAILABLE"
+    """Not approved (reviewing or rejected)."""
+    MISSING_SIGNATURE = "MISSING_SIGNATURE"
+    """Without related signature."""
+    MISSING_VARIABLE = "MISSING_VARIABLE"
+    MISSING_TRAFFIC_DRIVING = "MISSING_TRAFFIC_DRIVING"
+    MISSING_TRAFFIC_DRIVING_ARCHIVE = "MISSING_TRAFFIC_DRIVING_ARCHIVE"
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateFilters:
+    """GetSmsTemplateList's filters besides state and type; None: not filtered."""
+
+    sign_name: str | None = None
+    """The related signature, exactly."""
+    code: str | None = None
+    name_part: str | None = None
+    """Part of the template's name."""
+    usable: frozenset[UsableState] | None = None
+    """Any of these."""
+
+
 @dataclass(frozen=True, slots=True)
 class Registration:
     """An account's registration for international sending: a toll-free number (US, Canada)

@@ -7,7 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, Row, false, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from yizhan.domain import ids
@@ -26,7 +26,9 @@ from yizhan.domain.model import (
     Template,
     TemplateApplication,
     TemplateCode,
+    TemplateFilters,
     TemplateType,
+    UsableState,
 )
 from yizhan.domain.push import SIGN_REPORT, TEMPLATE_REPORT
 from yizhan.storage import reports
@@ -316,13 +318,27 @@ class CatalogueMixin:
     async def page_templates(self, account_id: AccountId, offset: int, limit: int,
                              state: ReviewState | None = None,
                              type_: TemplateType | None = None,
+                             filters: TemplateFilters = TemplateFilters(),
                              ) -> tuple[int, list[Template]]:
-        """The account's templates, oldest first, optionally only of one state and type."""
+        """The account's templates, oldest first, optionally only of one state and type and
+        matching `filters`."""
         query = select(templates).where(templates.c.account_id == account_id)
         if state is not None:
             query = query.where(templates.c.state == state)
         if type_ is not None:
             query = query.where(templates.c.type == type_)
+        if filters.sign_name is not None:
+            query = query.where(templates.c.related_sign_name == filters.sign_name)
+        if filters.code is not None:
+            query = query.where(templates.c.code == filters.code)
+        if filters.name_part is not None:
+            query = query.where(templates.c.name.contains(filters.name_part, autoescape=True))
+        if filters.usable is not None:
+            usable = {UsableState.AVAILABLE: templates.c.state == ReviewState.APPROVED,
+                      UsableState.UNAVAILABLE: templates.c.state != ReviewState.APPROVED,
+                      UsableState.MISSING_SIGNATURE: templates.c.related_sign_name == ""}
+            query = query.where(or_(false(), *(usable[u] for u in filters.usable
+                                               if u in usable)))
         return await self._page(query.order_by(templates.c.created_at, templates.c.code),
                                 offset, limit, _template)
 

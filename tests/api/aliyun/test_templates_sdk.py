@@ -85,12 +85,12 @@ async def test_create_get_list_update_review(running: Running, demo: Tenant) -> 
 
     updated = await demo.call("UpdateSmsTemplate", **shipping(
         running, TemplateCode=code, TemplateContent="订单${order}已由${carrier}发出",
-        TemplateRule='{"order":"other_number","carrier":"other"}'))
+        TemplateRule='{"order":"other_number","carrier":"name"}'))
     assert (updated.code, updated.body["TemplateCode"]) == ("OK", code)
     got = (await demo.call("GetSmsTemplate", TemplateCode=code)).body
     assert (got["TemplateStatus"], got["TemplateContent"], got["AuditInfo"]["RejectInfo"]) == (
         "0", "订单${order}已由${carrier}发出", "")
-    assert got["VariableAttribute"] == '{"order":"other_number","carrier":"other"}'
+    assert got["VariableAttribute"] == '{"order":"other_number","carrier":"name"}'
     # the older ModifySmsTemplate changes the text and keeps what CreateSmsTemplate added
     assert (await demo.call("ModifySmsTemplate", TemplateCode=code, TemplateType=1,
                             TemplateName="发货通知", Remark="shipping notices",
@@ -115,7 +115,7 @@ async def test_the_review_linter_refuses_as_in_add_sms_template(running: Running
                                                                 demo: Tenant) -> None:
     no_opt_out = await demo.call("CreateSmsTemplate", **shipping(
         running, TemplateType=2, TemplateName="大促", TemplateContent="全场${d}折",
-        TemplateRule='{"d":"other"}'))
+        TemplateRule='{"d":"other_number2"}'))
     assert no_opt_out.code == "isv.PROMOTION_OPT_OUT_MISSING"
     assert "template.opt_out_missing at 7" in no_opt_out.message
     code = (await demo.call("CreateSmsTemplate", **shipping(running))).body["TemplateCode"]
@@ -145,9 +145,40 @@ async def test_the_related_signature_and_the_variable_rule_are_checked(
         running, TemplateRule='{"order":"x","amount":"money"}'))
     assert unknown.code == "isv.INVALID_PARAMETERS" and "amount" in unknown.message
 
+
+async def test_the_template_rule_is_required_and_its_kinds_checked(running: Running,
+                                                                   demo: Tenant) -> None:
+    two = "订单${order}已由${carrier}发出"
+    for verb, more in (("CreateSmsTemplate", {}), ("UpdateSmsTemplate", {"TemplateCode": (
+            await demo.call("CreateSmsTemplate", **shipping(running))).body["TemplateCode"]})):
+        missing = await demo.call(verb, **shipping(running, TemplateContent=two,
+                                                   TemplateRule="", **more))
+        assert (missing.code, "order, carrier" in missing.message) == ("MissingParameter", True)
+        partly = await demo.call(verb, **shipping(running, TemplateContent=two, **more))
+        assert partly.code == "isv.INVALID_PARAMETERS" and "carrier" in partly.message
+        wrong = await demo.call(verb, **shipping(
+            running, TemplateContent=two, TemplateRule='{"order":"money","carrier":"other"}',
+            **more))
+        assert wrong.code == "isv.INVALID_PARAMETERS" and "carrier=other" in wrong.message
+        unknown = await demo.call(verb, **shipping(
+            running, TemplateRule='{"order":"other_number2","x":"name"}', **more))
+        assert unknown.code == "isv.INVALID_PARAMETERS" and ": x" in unknown.message
+    # a text without variables needs no rule
+    plain = await demo.call("CreateSmsTemplate", **shipping(
+        running, TemplateContent="您的订单已发货", TemplateRule=""))
+    assert plain.code == "OK"
+    rule = '{"order":"other_number2","carrier":"name","day":"time","fee":"money"}'
+    good = await demo.call("CreateSmsTemplate", **shipping(
+        running, TemplateContent="订单${order}由${carrier}于${day}发出，运费${fee}元",
+        TemplateRule=rule))
+    assert good.code == "OK"
+    got = (await demo.call("GetSmsTemplate", TemplateCode=good.body["TemplateCode"])).body
+    assert got["VariableAttribute"] == rule
+
     # international: no related signature needed, IntlType is
     intl = {"TemplateType": 3, "TemplateName": "Shipping",
-            "TemplateContent": "Your order ${order} has shipped", "Remark": "intl"}
+            "TemplateContent": "Your order ${order} has shipped", "Remark": "intl",
+            "TemplateRule": '{"order":"other_number2"}'}
     no_intl_type = await demo.call("CreateSmsTemplate", **intl)
     assert (no_intl_type.code, "IntlType" in no_intl_type.message) == ("MissingParameter", True)
     created = await demo.call("CreateSmsTemplate", **intl, IntlType=0)
@@ -173,6 +204,52 @@ async def test_the_list_pages_and_filters(running: Running, demo: Tenant) -> Non
     assert [t["TemplateName"] for t in notices["Data"]["List"]] == ["发货0", "发货1", "发货2"]
     too_big = await demo.call("GetSmsTemplateList", PageSize=51)
     assert too_big.code == "isv.INVALID_PARAMETERS"
+
+
+async def test_the_list_filters_as_the_sdk_documents_them(running: Running,
+                                                          demo: Tenant) -> None:
+    store, now = running.yz.store, running.yz.clock.now()
+    await store.create_signature(running.demo.account.id, "二店", SignatureScenario.GENERAL,
+                                 ReviewState.APPROVED, now)
+    first = (await demo.call("CreateSmsTemplate", **shipping(
+        running, TemplateName="发货通知_100%"))).body["TemplateCode"]
+    second = (await demo.call("CreateSmsTemplate", **shipping(
+        running, TemplateName="退货通知", RelatedSignName="二店"))).body["TemplateCode"]
+    intl = (await demo.call("CreateSmsTemplate", TemplateType=3, TemplateName="Shipping",
+                            TemplateContent="Shipped", IntlType=0)).body["TemplateCode"]
+    await store.review_template(second, ReviewState.APPROVED, "", now)
+
+    async def codes(**filters: Any) -> list[str]:
+        listed = await demo.call("GetSmsTemplateList", PageSize=50, **filters)
+        assert listed.code in ("OK", ""), listed
+        return [t["TemplateCode"] for t in listed.body["Data"]["List"]
+                if t["TemplateCode"] in (first, second, intl)]
+
+    assert await codes(SignName="二店") == [second]
+    assert await codes(SignName="没有") == []
+    assert await codes(TemplateCode=first) == [first]
+    assert await codes(TemplateName="货通知") == [first, second]
+    assert await codes(TemplateName="_100%") == [first]  # a part, wildcards taken literally
+    assert await codes(TemplateName="0%") == [first]
+    assert await codes(TemplateName="%") == [first]
+    assert await codes(UsableStateList=["AVAILABLE"]) == [second]
+    assert await codes(UsableStateList=["UNAVAILABLE"]) == [first, intl]
+    assert await codes(UsableStateList=["MISSING_SIGNATURE"]) == [intl]
+    assert await codes(UsableStateList=["AVAILABLE", "MISSING_SIGNATURE"]) == [second, intl]
+    assert await codes(UsableStateList=["MISSING_TRAFFIC_DRIVING"]) == []
+    assert await codes(TemplateTag='[{"TagKey":"book","TagValue":"sanguo"}]') == []
+    assert await codes(TemplateTag="[]") == [first, second, intl]
+    # the filters combine
+    assert await codes(TemplateName="通知", AuditStatus=0) == [first]
+    row = (await demo.call("GetSmsTemplateList", TemplateCode=second)).body["Data"]["List"][0]
+    assert (row["SignName"], row["UsableStateList"]) == ("二店", ["AVAILABLE"])
+
+    for name, value, code in (("UsableStateList", ["USABLE"], "isv.INVALID_PARAMETERS"),
+                              ("TemplateTag", '{"TagKey":"a"}', "isv.INVALID_JSON_PARAM"),
+                              ("TemplateTag", "[{", "isv.INVALID_JSON_PARAM"),
+                              ("TemplateTag", '[{"Key":"a"}]', "isv.INVALID_PARAMETERS")):
+        refused = await demo.call("GetSmsTemplateList", **{name: value})
+        assert refused.code == code and name in refused.message, (name, value)
 
 
 async def test_the_operators_decision_reaches_the_pull_queue(running: Running,

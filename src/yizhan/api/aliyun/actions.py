@@ -35,7 +35,9 @@ from yizhan.domain.model import (
     SignatureScenario,
     Template,
     TemplateApplication,
+    TemplateFilters,
     TemplateType,
+    UsableState,
 )
 from yizhan.domain.timezone import china_day_bounds, china_text, china_today
 from yizhan.intake.accept import MAX_BATCH_NUMBERS, MAX_NUMBERS, SendRequest
@@ -599,15 +601,26 @@ async def _template_application(ctx: ActionContext, kind: TemplateType,
         if signature is None or signature.state is not ReviewState.APPROVED:
             return Refusal("isv.SMS_RELATED_SIGN_ILLEGAL", f"RelatedSignName {sign!r}")
     rule = ctx.params.get("TemplateRule", "")
-    refusal = _check_template_rule(rule, content) if rule else None
+    refusal = _check_template_rule(rule, content)
     if refusal:
         return refusal
     return TemplateApplication(sign, rule, intl_type, ctx.params.get("ApplySceneContent", ""))
 
 
+# The variable attributes Alibaba documents for TemplateRule ("TemplateRule&TemplateContent
+# examples"), with the older names still seen in its examples.
+VARIABLE_KINDS = frozenset({"numberCaptcha", "characterWithNumber2", "name", "phone_number2",
+                            "other_number2", "other_number", "time", "money"})
+
+
 def _check_template_rule(rule: str, content: str) -> Refusal | None:
-    """TemplateRule (the variables' attributes) is stored as given; it must be a JSON object
-    whose keys are variables of the content."""
+    """TemplateRule (the variables' attributes) is required when the content has variables:
+    a JSON object giving each variable of the content one of VARIABLE_KINDS. It is stored
+    as given."""
+    wanted = templates.variables(content)
+    if not rule:
+        return (Refusal("MissingParameter", f"TemplateRule (attributes of: {', '.join(wanted)})")
+                if wanted else None)
     try:
         parsed = orjson.loads(rule)
     except orjson.JSONDecodeError:
@@ -615,10 +628,17 @@ def _check_template_rule(rule: str, content: str) -> Refusal | None:
     if not isinstance(parsed, dict):
         return Refusal("isv.INVALID_PARAMETERS",
                        "TemplateRule must be a JSON object keyed by the content's variables")
-    unknown = sorted(set(parsed) - set(templates.variables(content)))
-    if unknown:
-        return Refusal("isv.INVALID_PARAMETERS",
-                       f"TemplateRule names variables not in TemplateContent: {', '.join(unknown)}")
+    unknown = sorted(set(parsed) - set(wanted))
+    missing = [v for v in wanted if v not in parsed]
+    wrong = sorted(f"{k}={v}" for k, v in parsed.items()
+                   if not isinstance(v, str) or v not in VARIABLE_KINDS)
+    for problem, names in (("names variables not in TemplateContent", unknown),
+                           ("lacks the attributes of", missing),
+                           (f"has unknown attributes (known: {', '.join(sorted(VARIABLE_KINDS))})",
+                            wrong)):
+        if names:
+            return Refusal("isv.INVALID_PARAMETERS",
+                           f"TemplateRule {problem}: {', '.join(map(str, names))}")
     return None
 
 
@@ -666,26 +686,67 @@ async def get_sms_template(ctx: ActionContext) -> Result:
             "ApplyScene": a.apply_scene, "Remark": t.remark}
 
 
+def _template_filters(ctx: ActionContext) -> TemplateFilters | Refusal:
+    """SignName, TemplateCode, TemplateName (a part of it), TemplateTag and UsableStateList
+    of GetSmsTemplateList. Yizhan keeps no tags on templates: a well-formed TemplateTag (a
+    JSON array of {"TagKey", "TagValue"}) matches none."""
+    given = {k: ctx.params.get(k) or None for k in
+             ("SignName", "TemplateCode", "TemplateName", "TemplateTag", "UsableStateList")}
+    usable = None
+    if given["UsableStateList"]:
+        states = _json_list(given["UsableStateList"], "UsableStateList")
+        if isinstance(states, Refusal):
+            return states
+        known = {u.value for u in UsableState}
+        if not all(isinstance(u, str) and u in known for u in states):
+            return Refusal("isv.INVALID_PARAMETERS", "UsableStateList must be a JSON array of "
+                           f"{', '.join(sorted(known))}")
+        usable = frozenset(UsableState(u) for u in states)
+    if given["TemplateTag"]:
+        tags = _json_list(given["TemplateTag"], "TemplateTag")
+        if isinstance(tags, Refusal):
+            return tags
+        if not all(isinstance(t, dict) and set(t) <= {"TagKey", "TagValue"} and "TagKey" in t
+                   for t in tags):
+            return Refusal("isv.INVALID_PARAMETERS", 'TemplateTag must be a JSON array of '
+                           '{"TagKey": ..., "TagValue": ...}')
+        if tags:  # no template has a tag
+            usable = frozenset()
+    return TemplateFilters(given["SignName"], given["TemplateCode"], given["TemplateName"],
+                           usable)
+
+
 async def get_sms_template_list(ctx: ActionContext) -> Result:
     page = ctx.page()
     status = ctx.integer("AuditStatus", 0, 2, default=-1)
     type_number = ctx.integer("TemplateType", 0, 3, default=-1)
-    refusal = first_refusal(page, status, type_number)
+    filters = _template_filters(ctx)
+    refusal = first_refusal(page, status, type_number, filters)
     if refusal:
         return refusal
     assert isinstance(page, tuple) and isinstance(status, int) and isinstance(type_number, int)
+    assert isinstance(filters, TemplateFilters)
     index, size = page
     states = {n: s for s, n in REVIEW_NUMBERS.items()}
     total, shown = await ctx.services.store.page_templates(
         ctx.account.id, (index - 1) * size, size, state=states.get(status),
-        type_=TEMPLATE_TYPES.get(type_number))
+        type_=TEMPLATE_TYPES.get(type_number), filters=filters)
     rows = [{"TemplateCode": t.code, "TemplateName": t.name, "TemplateContent": t.content,
              "TemplateType": TEMPLATE_TYPE_NUMBERS[t.type],
              "AuditStatus": REVIEW_NUMBERS[t.state], "GmtCreate": china_text(t.created_at),
-             "SignName": t.application.related_sign_name, "WorkOrderId": t.code}
+             "SignName": t.application.related_sign_name, "WorkOrderId": t.code,
+             "UsableStateList": _usable_states(t), "TemplateTag": []}
             for t in shown]
     return {"Success": True,
             "Data": {"PageNo": index, "PageSize": size, "Total": total, "List": rows}}
+
+
+def _usable_states(t: Template) -> list[str]:
+    states = [UsableState.AVAILABLE if t.state is ReviewState.APPROVED
+              else UsableState.UNAVAILABLE]
+    if not t.application.related_sign_name:
+        states.append(UsableState.MISSING_SIGNATURE)
+    return [s.value for s in states]
 
 
 # The pull queue (docs/push.md): Yizhan's own actions, in Alibaba's style.
