@@ -99,6 +99,22 @@ def covering_letter(qualification: Qualification, letters: Iterable[Authorizatio
                  and status(letter, today) == "VALID"), None)
 
 
+def sign_letter_problem(letter: AuthorizationLetter, qualification: Qualification,
+                        sign_name: str, today: date) -> str | None:
+    """What keeps `letter` from standing behind the signature `sign_name` applied for under
+    a qualification for others (docs/compliance.md "Signature actions"); None when it may:
+    valid today, from the qualification's company and naming the signature in its SignList.
+    """
+    if status(letter, today) != "VALID":
+        return f"AuthorizationLetterId {letter.id} is not valid today ({letter.details.valid})"
+    if letter.details.organization_code != qualification.details.organization_code:
+        return (f"AuthorizationLetterId {letter.id} is from another company than "
+                f"qualification {qualification.id} (OrganizationCode)")
+    if sign_name not in letter.details.signs:
+        return f"AuthorizationLetterId {letter.id}: its SignList does not name {sign_name!r}"
+    return None
+
+
 def needs_letter(qualification: Qualification) -> bool:
     """A qualification for others (他用) of a company needs a letter of authorization."""
     return not qualification.details.for_self and bool(qualification.details.organization_code)

@@ -284,6 +284,14 @@ _CODES: tuple[ErrorCode, ...] = (
               "The account has an authorization letter of this name already; choose another "
               "AuthorizationLetterName.",
               "账号下已有同名委托授权书，请更换授权书名称。"),
+    ErrorCode("isv.AUTHORIZATION_LETTER_NOT_COVERING", 400,
+              "A signature for others (ThirdParty true) needs AuthorizationLetterId: a letter "
+              "of the account's, valid today, from the qualification's company (the same "
+              "OrganizationCode), whose SignList names the signature; the detail says what "
+              "is wrong.",
+              "他用签名须提供委托授权书（AuthorizationLetterId）：须为本账号的、当前在有效期内、"
+              "授权方与资质企业统一社会信用代码一致且授权签名列表包含该签名的授权书；"
+              "详情说明具体原因。"),
 )
 
 REGISTRY: dict[str, ErrorCode] = {c.code: c for c in _CODES}

@@ -137,6 +137,9 @@ class Signature:
     """The qualification standing behind it (CreateSmsSign, ChangeSignatureQualification);
     None for signatures made before qualifications or by the operator."""
     remark: str = ""
+    letter_id: int | None = None
+    """The letter of authorization a signature for others stands on (CreateSmsSign,
+    UpdateSmsSign with ThirdParty true); None for own use."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,7 +63,7 @@ def _signature(row: Row[Any]) -> Signature:
     return Signature(row.id, AccountId(row.account_id), row.name,
                      SignatureScenario(row.scenario), ReviewState(row.state), row.reason,
                      row.created_at, bool(row.test), row.source, row.qualification_id,
-                     row.remark)
+                     row.remark, row.letter_id)
 
 
 def _template(row: Row[Any]) -> Template:
@@ -175,15 +175,16 @@ class CatalogueMixin:
                                scenario: SignatureScenario, state: ReviewState,
                                now: datetime, source: str = "enterprise",
                                remark: str = "", test: bool = False,
-                               qualification_id: int | None = None) -> Signature:
+                               qualification_id: int | None = None,
+                               letter_id: int | None = None) -> Signature:
         async with self._write() as conn:
             result = await conn.execute(insert(signatures).values(
                 account_id=account_id, name=name, scenario=scenario, state=state, reason="",
                 created_at=now, source=source, remark=remark, test=test,
-                qualification_id=qualification_id))
+                qualification_id=qualification_id, letter_id=letter_id))
         signature_id = int(result.inserted_primary_key[0])  # type: ignore[index]
         return Signature(signature_id, account_id, name, scenario, state, "", now, test, source,
-                         qualification_id, remark)
+                         qualification_id, remark, letter_id)
 
     async def company_name(self, account_id: AccountId) -> str | None:
         """The company of the account's approved enterprise qualification (the latest), or
@@ -231,10 +232,13 @@ class CatalogueMixin:
 
     async def update_signature(self, signature_id: int, scenario: SignatureScenario,
                                source: str, remark: str,
-                               qualification_id: int | None = None) -> None:
+                               qualification_id: int | None = None,
+                               letter_id: int | None = None) -> None:
         """A tenant's change: the signature goes back to review. A `qualification_id` given
-        replaces its qualification (UpdateSmsSign); None keeps it (ModifySmsSign)."""
-        more = {} if qualification_id is None else {"qualification_id": qualification_id}
+        replaces its qualification and its letter (`letter_id`, None for own use:
+        UpdateSmsSign); None keeps both (ModifySmsSign)."""
+        more = {} if qualification_id is None else {"qualification_id": qualification_id,
+                                                    "letter_id": letter_id}
         async with self._write() as conn:
             await conn.execute(update(signatures).where(signatures.c.id == signature_id).values(
                 scenario=scenario, source=source, remark=remark, state=ReviewState.PENDING,

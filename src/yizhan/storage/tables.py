@@ -198,6 +198,7 @@ signatures = Table(
     Column("reason", Text, nullable=False, default=""),
     Column("created_at", UTCDateTime, nullable=False),
     Column("test", Boolean, nullable=False, server_default=false()),
+    Column("letter_id", ForeignKey("authorization_letters.id"), nullable=True),
     UniqueConstraint("account_id", "name"),
 )
 

@@ -5,11 +5,12 @@ with the account's approved qualification (docs/compliance.md "Signature actions
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from tests.api.aliyun.test_letters_sdk import letter
+from tests.api.aliyun.test_letters_sdk import OTHER_CODE, letter, today
 from tests.api.aliyun.test_qualifications_sdk import Tenant, submission
 from tests.conftest import Running
 from yizhan.cli.qualifications import decide
@@ -50,6 +51,15 @@ async def qualification(running: Running, tenant: Tenant, approve: bool = True,
             assert made.code == "OK", made.message
         await decide(running.yz.store, group, ReviewState.APPROVED, "资料齐全", "cli operator")
     return group
+
+
+async def letter_for(tenant: Tenant, sign_name: str, **more: Any) -> int:
+    """A letter of `tenant` covering the signature `sign_name` (a for-others signature needs
+    one), from the default qualification's company."""
+    made = await tenant.call("CreateSmsAuthorizationLetter", **letter(**{
+        "AuthorizationLetterName": f"{sign_name}授权书", "SignList": [sign_name], **more}))
+    assert made.code == "OK", made.message
+    return int(made.body["Data"])
 
 
 def sign(**more: Any) -> dict[str, Any]:
@@ -124,8 +134,9 @@ async def test_create_checks_the_name_against_the_qualifications_company(
     assert (await demo.call("CreateSmsSign", **sign(
         QualificationId=own, ThirdParty=True))).code == "isv.INVALID_PARAMETERS"
     made = await demo.call("CreateSmsSign", **sign(
-        SignName="长城科技", QualificationId=for_others, ThirdParty=True))
-    assert made.code == "OK"
+        SignName="长城科技", QualificationId=for_others, ThirdParty=True,
+        AuthorizationLetterId=await letter_for(demo, "长城科技")))
+    assert made.code == "OK", made.message
     got = (await demo.call("GetSmsSign", SignName="长城科技")).body
     assert (got["ThirdParty"], got["QualificationId"]) == (True, for_others)
     # the name rules are the one validator's
@@ -217,13 +228,17 @@ async def test_modify_checks_a_linked_signature_against_its_qualification(
         running, demo, QualificationName="他用资质", UseBySelf=False, CompanyName=OTHER_COMPANY,
         BusinessLicensePics=[{"LicensePic": "l.jpg", "Type": "businessLicense"}])
     await qualification(running, demo)  # the account's latest company: 驿站科技（杭州）
+    covering = await letter_for(demo, "长城科技")
     assert (await demo.call("CreateSmsSign", **sign(
-        SignName="长城科技", QualificationId=for_others, ThirdParty=True))).code == "OK"
-    # ModifySmsSign keeps the qualification and checks the name against its company
+        SignName="长城科技", QualificationId=for_others, ThirdParty=True,
+        AuthorizationLetterId=covering))).code == "OK"
+    # ModifySmsSign keeps the qualification and the letter, and checks the name against
+    # the qualification's company
     modified = await demo.call("ModifySmsSign", SignName="长城科技", SignSource=0, Remark="y")
     assert modified.code == "OK"
     got = (await demo.call("GetSmsSign", SignName="长城科技")).body
-    assert (got["QualificationId"], got["Remark"]) == (for_others, "y")
+    assert (got["QualificationId"], got["Remark"], got["AuthorizationLetterId"]) == (
+        for_others, "y", covering)
 
     too_long = await demo.call("CreateSmsSign", **sign(QualificationId=for_others,
                                                        ThirdParty=True, Remark="长" * 201))
@@ -231,3 +246,69 @@ async def test_modify_checks_a_linked_signature_against_its_qualification(
     assert (await demo.call("DeleteSmsSign", SignName="长城科技")).code == "OK"
     assert (await demo.call("GetSmsSign", SignName="长城科技")).code == \
         "isv.SMS_SIGNATURE_ILLEGAL"
+
+
+async def test_a_signature_for_others_needs_a_covering_letter(
+        running: Running, tenants: tuple[Tenant, Tenant]) -> None:
+    """A signature for others (ThirdParty true) names the account's letter, valid today,
+    from the qualification's company, whose SignList names it (docs/compliance.md
+    "Signature actions"); one for own use needs none."""
+    demo, other = tenants
+    for_others = await qualification(
+        running, demo, QualificationName="他用资质", UseBySelf=False, CompanyName=OTHER_COMPANY,
+        BusinessLicensePics=[{"LicensePic": "l.jpg", "Type": "businessLicense"}])
+
+    covering = await letter_for(demo, "长城科技")
+    theirs = await letter_for(other, "长城科技")
+    elsewhere = await letter_for(demo, "长城科技", AuthorizationLetterName="别家授权书",
+                                 OrganizationCode=OTHER_CODE)
+    start, end = today() + timedelta(days=5), today() + timedelta(days=300)
+    not_yet = await letter_for(demo, "长城科技", AuthorizationLetterName="未生效授权书",
+                               AuthorizationLetterExpDate=f"{start}~{end}")
+    wanted = sign(SignName="长城科技", QualificationId=for_others, ThirdParty=True)
+    for letter_id, detail in ((None, "needs AuthorizationLetterId"),
+                              (theirs, "no such letter"),
+                              (elsewhere, "another company"),
+                              (not_yet, "not valid today"),
+                              (10**9, "no such letter")):
+        more = {} if letter_id is None else {"AuthorizationLetterId": letter_id}
+        refused = await demo.call("CreateSmsSign", **wanted, **more)
+        assert refused.code == "isv.AUTHORIZATION_LETTER_NOT_COVERING", letter_id
+        assert detail in refused.message, refused.message
+    # a letter not naming the signature
+    refused = await demo.call("CreateSmsSign", **sign(
+        SignName="北京长城", QualificationId=for_others, ThirdParty=True,
+        AuthorizationLetterId=covering))
+    assert refused.code == "isv.AUTHORIZATION_LETTER_NOT_COVERING"
+    assert "does not name '北京长城'" in refused.message
+    assert (await demo.call("GetSmsSign", SignName="长城科技")).code == \
+        "isv.SMS_SIGNATURE_ILLEGAL"
+
+    made = await demo.call("CreateSmsSign", **wanted, AuthorizationLetterId=covering)
+    assert made.code == "OK", made.message
+    got = (await demo.call("GetSmsSign", SignName="长城科技")).body
+    assert (got["AuthorizationLetterId"], got["AuthorizationLetterAuditPass"]) == (
+        covering, False)  # the letter's State is INT until a signature it covers passes
+    store = running.yz.store
+    signature = await store.signature(AccountId(running.demo.account.id), "长城科技")
+    assert signature is not None and signature.letter_id == covering
+    await store.review_signature(signature.id, ReviewState.REJECTED, "请补充材料")
+
+    # UpdateSmsSign checks the letter again
+    assert (await demo.call("UpdateSmsSign", **wanted)).code == \
+        "isv.AUTHORIZATION_LETTER_NOT_COVERING"
+    assert (await demo.call("UpdateSmsSign", **wanted, AuthorizationLetterId=elsewhere)
+            ).code == "isv.AUTHORIZATION_LETTER_NOT_COVERING"
+    updated = await demo.call("UpdateSmsSign", **wanted, AuthorizationLetterId=covering)
+    assert updated.code == "OK", updated.message
+    await store.review_signature(signature.id, ReviewState.APPROVED)
+    got = (await demo.call("GetSmsSign", SignName="长城科技")).body
+    assert (got["AuthorizationLetterId"], got["AuthorizationLetterAuditPass"]) == (
+        covering, True)
+
+    # own use: no letter asked, none kept
+    own = await qualification(running, demo)
+    assert (await demo.call("CreateSmsSign", **sign(QualificationId=own))).code == "OK"
+    got = (await demo.call("GetSmsSign", SignName="驿站科技")).body
+    assert (got.get("AuthorizationLetterId"), got["AuthorizationLetterAuditPass"]) == (
+        None, False)

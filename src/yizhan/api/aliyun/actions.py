@@ -394,6 +394,29 @@ async def _approved_qualification(ctx: ActionContext, check_use: bool,
     return found
 
 
+async def _sign_letter(ctx: ActionContext, q: Qualification, name: str) -> int | Refusal | None:
+    """The letter of authorization (`AuthorizationLetterId`) a signature for others stands
+    on: the account's own, valid today, from the qualification's company, naming the
+    signature (docs/compliance.md "Signature actions"). A signature for own use needs none
+    and keeps none (None)."""
+    if q.details.for_self:
+        return None
+    letter_id = ctx.integer("AuthorizationLetterId", 1, 2**63 - 1, default=0)
+    if isinstance(letter_id, Refusal):
+        return letter_id
+    code = "isv.AUTHORIZATION_LETTER_NOT_COVERING"
+    if not letter_id:
+        return Refusal(code, "a signature for others (ThirdParty true) needs "
+                             "AuthorizationLetterId")
+    found = await ctx.services.store.letters(ctx.account.id,
+                                             letters.LetterFilter(ids=(letter_id,)))
+    if not found:
+        return Refusal(code, f"AuthorizationLetterId {letter_id}: the account has no such letter")
+    problem = letters.sign_letter_problem(found[0], q, name,
+                                          china_today(ctx.services.clock.now()))
+    return Refusal(code, problem) if problem else letter_id
+
+
 def _company(q: Qualification) -> str:
     """The company a qualification stands for: what enterprise-name signatures must name."""
     return q.details.company_name or q.details.name
@@ -409,9 +432,12 @@ async def create_sms_sign(ctx: ActionContext) -> Result:
     store = ctx.services.store
     if await store.signature(ctx.account.id, name) is not None:
         return Refusal("isv.INVALID_PARAMETERS", f"the account has a signature {name!r} already")
+    letter_id = await _sign_letter(ctx, q, name)
+    if isinstance(letter_id, Refusal):
+        return letter_id
     made = await store.create_signature(ctx.account.id, name, scenario, ReviewState.PENDING,
                                         ctx.services.clock.now(), source=source, remark=remark,
-                                        qualification_id=q.id)
+                                        qualification_id=q.id, letter_id=letter_id)
     return {"SignName": name, "OrderId": str(made.id)}
 
 
@@ -431,8 +457,11 @@ async def update_sms_sign(ctx: ActionContext) -> Result:
     if isinstance(fields, Refusal):
         return fields
     _, scenario, source, remark = fields
+    letter_id = await _sign_letter(ctx, q, signature.name)
+    if isinstance(letter_id, Refusal):
+        return letter_id
     await ctx.services.store.update_signature(signature.id, scenario, source, remark,
-                                              qualification_id=q.id)
+                                              qualification_id=q.id, letter_id=letter_id)
     return {"SignName": signature.name, "OrderId": str(signature.id)}
 
 
@@ -465,6 +494,14 @@ async def get_sms_sign(ctx: ActionContext) -> Result:
     # (UNBINDING_QUA) or registration was never started (NON_REGISTER); point 3 fills these
     # in, and RegisterResult (deprecated by the SDK) answers -1, no state.
     reason = "UNBINDING_QUA" if q is None else "NON_REGISTER"
+    letter_pass = False
+    if signature.letter_id is not None:
+        found = await ctx.services.store.letters(
+            ctx.account.id, letters.LetterFilter(ids=(signature.letter_id,)))
+        # the SDK: true when the letter's review passed (State PASSED), and it is in force
+        letter_pass = bool(found) and letters.state(
+            found[0], await ctx.services.store.approved_sign_names(ctx.account.id)) == "PASSED" \
+            and letters.status(found[0], china_today(ctx.services.clock.now())) == "VALID"
     return {
         "SignName": signature.name, "SignStatus": REVIEW_NUMBERS[signature.state],
         "AuditInfo": {"RejectInfo": signature.reason, "AuditDate": ""},
@@ -476,7 +513,8 @@ async def get_sms_sign(ctx: ActionContext) -> Result:
         else "通用",
         "ThirdParty": q is not None and not q.details.for_self,
         "QualificationId": signature.qualification_id,
-        "AuthorizationLetterAuditPass": False, "FileUrlList": [], "RegisterResult": -1,
+        "AuthorizationLetterId": signature.letter_id,
+        "AuthorizationLetterAuditPass": letter_pass, "FileUrlList": [], "RegisterResult": -1,
         "SignIspRegisterDetailList": [{
             "OperatorCode": carrier, "OperatorCompleteTime": "", "RegisterStatus": -2,
             "RegisterStatusReasons": [{"ReasonCode": reason, "ReasonDescList": []}]}
