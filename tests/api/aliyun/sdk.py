@@ -5,13 +5,17 @@ status and code the application sees, and the body the SDK handed back (or the e
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 FLAVOURS = ("v4-acs3", "v4-v1", "legacy")
+
+if TYPE_CHECKING:
+    from tests.conftest import Running
 
 
 @dataclass
@@ -84,3 +88,15 @@ class SdkClient:
                            exc.get_error_msg())
         body = json.loads(raw)
         return Outcome(200, body.get("Code", ""), body, body.get("Message", ""))
+
+
+class Tenant:
+    """An account calling the running server through the official SDK (`flavour`)."""
+
+    def __init__(self, running: Running, key_id: str, secret: str,
+                 flavour: str = "v4-acs3") -> None:
+        port = int(running.base_url.rsplit(":", 1)[1])
+        self.sdk = SdkClient(flavour, port, key_id, secret)
+
+    async def call(self, action: str, **params: Any) -> Outcome:
+        return await asyncio.to_thread(self.sdk.call, action, **params)

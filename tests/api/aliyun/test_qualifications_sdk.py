@@ -4,14 +4,13 @@ approve|reject` runs), delete, the refusals, and one account never seeing anothe
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from sqlalchemy import update
 
-from tests.api.aliyun.sdk import Outcome, SdkClient
+from tests.api.aliyun.sdk import Tenant
 from tests.conftest import Running
 from yizhan.cli.qualifications import decide
 from yizhan.domain.model import AccountId, ReviewState, SignatureScenario
@@ -39,16 +38,6 @@ def submission(**more: Any) -> dict[str, Any]:
 def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
         monkeypatch.delenv(name, raising=False)
-
-
-class Tenant:
-    def __init__(self, running: Running, key_id: str, secret: str,
-                 flavour: str = "v4-acs3") -> None:
-        port = int(running.base_url.rsplit(":", 1)[1])
-        self.sdk = SdkClient(flavour, port, key_id, secret)
-
-    async def call(self, action: str, **params: Any) -> Outcome:
-        return await asyncio.to_thread(self.sdk.call, action, **params)
 
 
 @pytest.fixture

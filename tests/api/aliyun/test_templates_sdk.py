@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from tests.api.aliyun.sdk import Outcome, SdkClient
+from tests.api.aliyun.sdk import Tenant
 from tests.api.test_push_api import _common
 from tests.conftest import TEST_MASTER_ENV, Running, opened_store
 from yizhan.cli.main import app
@@ -25,16 +25,6 @@ from yizhan.domain.model import ReviewState, SignatureScenario, TemplateApplicat
 def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
         monkeypatch.delenv(name, raising=False)
-
-
-class Tenant:
-    def __init__(self, running: Running, key_id: str, secret: str,
-                 flavour: str = "v4-acs3") -> None:
-        port = int(running.base_url.rsplit(":", 1)[1])
-        self.sdk = SdkClient(flavour, port, key_id, secret)
-
-    async def call(self, action: str, **params: Any) -> Outcome:
-        return await asyncio.to_thread(self.sdk.call, action, **params)
 
 
 @pytest.fixture
