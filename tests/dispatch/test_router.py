@@ -19,6 +19,7 @@ from yizhan.dispatch.channel_file import PlanError, build_plan, load_plan, parse
 from yizhan.dispatch.channels.simulator import SimulatorChannel
 from yizhan.dispatch.channels.smpp import RETRYABLE_STATUSES, SmppChannel, SmppConfig
 from yizhan.dispatch.router import Route, Router, Target
+from yizhan.domain.carriers import Carrier
 from yizhan.domain.codes import PLATFORM
 from yizhan.domain.events import Receipt, Uplink
 from yizhan.domain.model import (
@@ -31,6 +32,7 @@ from yizhan.domain.model import (
     TemplateType,
 )
 from yizhan.domain.ports import Accepted, Ambiguous, Rejected, Retryable, SubmitRequest
+from yizhan.domain.registration import Isp, SubPort
 from yizhan.simulator.smsc import SmscServer
 
 MOBILE, UNICOM, TELECOM = "+8613800138000", "+8613000130000", "+8618900189000"
@@ -324,6 +326,12 @@ def test_a_wrong_code_table_or_retryable_list_is_refused_with_the_reason(
     ('[[channel]]\nname = "a"\nkind = "simulator"\n[[channel]]\nname = "a"\n'
      'kind = "simulator"', "used twice: a"),
     ("", "no [[channel]]"),
+    ('[[channel]]\nname = "a"\nkind = "simulator"\ncarrier = "international"',
+     "unknown carrier 'international'"),
+    ('[[channel]]\nname = "a"\nkind = "simulator"\nregistration = true',
+     "registration = true needs the channel's carrier"),
+    ('[[channel]]\nname = "a"\nkind = "simulator"\ncarrier = "china_mobile"\n'
+     'registration = "yes"', "registration must be true or false"),
 ])
 def test_a_wrong_channel_file_is_refused_with_the_reason(text: str, complaint: str) -> None:
     with pytest.raises(PlanError, match=None) as caught:
@@ -338,3 +346,17 @@ def test_the_built_in_default_routes_each_carrier_to_its_own_channel() -> None:
     assert [c.options["channel_code"] for c in plan.channels] == ["9001", "9002", "9003"]
     assert [r.name for r in plan.routes] == ["china-mobile", "china-unicom", "china-telecom",
                                              "international"]
+
+
+def test_a_signature_is_registered_on_each_channel_that_names_its_carrier() -> None:
+    plan = parse_plan(
+        '[[channel]]\nname = "m"\nkind = "smpp"\nhost = "h"\nport = 1\nsystem_id = "s"\n'
+        'channel_code = "01"\ncarrier = "china_mobile"\nregistration = true\n'
+        '[[channel]]\nname = "u"\nkind = "simulator"\ncarrier = "china_unicom"\n'
+        '[[channel]]\nname = "world"\nkind = "simulator"\n')
+    assert [(c.carrier, c.registration) for c in plan.channels] == [
+        (Carrier.CHINA_MOBILE, True), (Carrier.CHINA_UNICOM, False), (None, False)]
+    assert plan.sub_ports("17") == [SubPort(Isp.MOBILE, "m", "1060117"),
+                                    SubPort(Isp.UNICOM, "u", "u:17")]
+    default = load_plan(None)
+    assert [p.number for p in default.sub_ports("5")] == ["10690015", "10690025", "10690035"]

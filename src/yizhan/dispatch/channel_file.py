@@ -33,9 +33,11 @@ from yizhan.domain.carriers import Carrier
 from yizhan.domain.codes import CodeBook, CodeTable
 from yizhan.domain.model import TemplateType
 from yizhan.domain.ports import Channel, Clock
+from yizhan.domain.registration import Isp, SubPort
 
 KINDS = ("simulator", "smpp", "smpp-simulator")
 CARRIERS = frozenset(c.value for c in Carrier)
+REGISTERING_CARRIERS = CARRIERS - {Carrier.INTERNATIONAL.value}
 TYPES = frozenset(t.value for t in TemplateType)
 SIMULATOR_HOST = "127.0.0.1"
 
@@ -49,18 +51,21 @@ DEFAULT_PLAN = """
 name = "cmcc"
 kind = "smpp-simulator"
 system_id = "cmcc"
+carrier = "china_mobile"
 channel_code = "9001"
 
 [[channel]]
 name = "cucc"
 kind = "smpp-simulator"
 system_id = "cucc"
+carrier = "china_unicom"
 channel_code = "9002"
 
 [[channel]]
 name = "ctcc"
 kind = "smpp-simulator"
 system_id = "ctcc"
+carrier = "china_telecom"
 channel_code = "9003"
 
 [[route]]
@@ -90,6 +95,27 @@ class ChannelSpec:
     kind: str
     options: dict[str, Any] = field(default_factory=dict)
     """The kind's settings: SmppConfig fields, or `script`/`delay` for a simulator."""
+    carrier: Carrier | None = None
+    """The carrier whose gateway this channel is (`carrier = "china_mobile"`): signatures
+    are registered with that carrier on this channel's sub-ports (docs/compliance.md
+    "Carrier registration"). None: a channel outside registration (international, a
+    test link)."""
+    registration: bool = False
+    """`registration = true`: the carrier refuses messages whose signature is not
+    registered on the sub-port (the simulator enforces it; for a real carrier it tells the
+    router to prefer channels where the signature is registered)."""
+
+    def sub_port(self, extension: str) -> SubPort | None:
+        """Where a signature with extension code `extension` is registered on this
+        channel: the source number it sends from; None outside registration."""
+        if self.carrier is None:
+            return None
+        if self.kind == "simulator":
+            number = f"{self.name}:{extension}"
+        else:
+            prefix = str(self.options.get("source_prefix", "106"))
+            number = f"{prefix}{self.options.get('channel_code', '')}{extension}"
+        return SubPort(Isp.of(self.carrier), self.name, number)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +129,11 @@ class ChannelPlan:
     @property
     def runs_simulator(self) -> bool:
         return any(c.kind == "smpp-simulator" for c in self.channels)
+
+    def sub_ports(self, extension: str) -> list[SubPort]:
+        """The sub-ports on which a signature with extension code `extension` is
+        registered: one per channel that names its carrier."""
+        return [p for c in self.channels for p in [c.sub_port(extension)] if p is not None]
 
 
 @dataclass
@@ -163,6 +194,23 @@ def _channel(raw: dict[str, Any], source: str, base: Path | None) -> ChannelSpec
     if kind not in KINDS:
         raise PlanError(f"{source}: channel {name!r} has kind {kind!r}; expected one of "
                         f"{', '.join(KINDS)}")
+    carrier = options.pop("carrier", None)
+    if carrier is not None and carrier not in REGISTERING_CARRIERS:
+        raise PlanError(f"{source}: channel {name!r}: unknown carrier {carrier!r}; expected "
+                        f"one of {', '.join(sorted(REGISTERING_CARRIERS))}")
+    registration = options.pop("registration", False)
+    if not isinstance(registration, bool):
+        raise PlanError(f"{source}: channel {name!r}: registration must be true or false")
+    if registration and carrier is None:
+        raise PlanError(f"{source}: channel {name!r}: registration = true needs the "
+                        "channel's carrier (carrier = \"china_mobile\", ...)")
+    spec = _kind_options(name, kind, options, source, base)
+    return dataclasses.replace(spec, carrier=Carrier(carrier) if carrier else None,
+                               registration=registration)
+
+
+def _kind_options(name: str, kind: str, options: dict[str, Any], source: str,
+                  base: Path | None) -> ChannelSpec:
     if kind == "simulator":
         extra = set(options) - {"script", "delay"}
         if extra:

@@ -18,8 +18,6 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Connection, delete, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from yizhan.domain.model import (
@@ -29,6 +27,7 @@ from yizhan.domain.model import (
     OptOut,
     PhoneNumber,
 )
+from yizhan.storage.sql import dialect_insert
 from yizhan.storage.tables import blacklist, list_versions, opt_outs, test_numbers
 
 BLACKLIST = "blacklist"
@@ -38,14 +37,9 @@ MAX_TEST_NUMBERS = 10
 Bound = Literal["bound", "already", "full"]
 
 
-def _insert(conn: Connection | AsyncConnection, table: Any) -> Any:
-    """INSERT with ON CONFLICT support, in the connection's dialect."""
-    return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
-
-
 def _bump(conn: Connection, name: str) -> int:
     """The next version of list `name`; its counter row stays locked until commit."""
-    statement = _insert(conn, list_versions).values(name=name, version=1)
+    statement = dialect_insert(conn, list_versions).values(name=name, version=1)
     statement = statement.on_conflict_do_update(
         index_elements=["name"], set_={"version": list_versions.c.version + 1},
     ).returning(list_versions.c.version)

@@ -24,6 +24,9 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Row
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from yizhan.domain.model import (
     SET_AFTER_ACCEPTANCE,
@@ -250,3 +253,8 @@ def dollar_placeholders(sql: str) -> str:
 
 def chunks(items: Sequence[Any], size: int = CHUNK) -> list[Sequence[Any]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def dialect_insert(conn: Connection | AsyncConnection, table: Any) -> Any:
+    """INSERT with ON CONFLICT support, in the connection's dialect."""
+    return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)

@@ -34,6 +34,7 @@ from yizhan.storage.policy_lists import PolicyListsMixin
 from yizhan.storage.push import PushMixin
 from yizhan.storage.qualifications import QualificationsMixin
 from yizhan.storage.records import RecordsMixin
+from yizhan.storage.registrations import RegistrationsMixin
 from yizhan.storage.sealed import SealedMixin
 from yizhan.storage.stats import StatsMixin
 from yizhan.storage.unmatched import UnmatchedMixin
@@ -89,7 +90,7 @@ class WriterTurns:
 
 class SqlStore(CatalogueMixin, MessagesMixin, NoncesMixin, StatsMixin, BillingMixin, ListsMixin,
                PolicyListsMixin, PushMixin, RecordsMixin, SealedMixin, UnmatchedMixin,
-               LeasesMixin, QualificationsMixin, LettersMixin):
+               LeasesMixin, QualificationsMixin, LettersMixin, RegistrationsMixin):
     def __init__(self, engine: AsyncEngine, master: KeySource) -> None:
         self.engine = engine
         self._master = master

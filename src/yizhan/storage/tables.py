@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -200,6 +201,30 @@ signatures = Table(
     Column("test", Boolean, nullable=False, server_default=false()),
     Column("letter_id", ForeignKey("authorization_letters.id"), nullable=True),
     UniqueConstraint("account_id", "name"),
+)
+
+signature_registrations = Table(
+    "signature_registrations", metadata,
+    # Carrier real-name registration, one row per signature and sub-port (a channel that
+    # serves a carrier; domain/registration.py). `state` is the SDK's RegisterStatus,
+    # `reasons` a JSON list of its reason codes.
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False),
+    Column("signature_id", ForeignKey("signatures.id"), nullable=False),
+    Column("isp", String(8), nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("sub_port", String(32), nullable=False),
+    Column("state", SmallInteger, nullable=False),
+    Column("reasons", Text, nullable=False),
+    Column("detail", Text, nullable=False, server_default=""),
+    Column("qualification_id", ForeignKey("qualifications.id"), nullable=True),
+    Column("requested_at", UTCDateTime, nullable=True),
+    Column("due_at", UTCDateTime, nullable=True),
+    Column("answered_at", UTCDateTime, nullable=True),
+    Column("deliveries", Integer, nullable=False, server_default="0"),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("signature_id", "channel"),
+    Index("ix_signature_registrations_state_due_at", "state", "due_at"),
 )
 
 templates = Table(
