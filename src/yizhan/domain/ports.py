@@ -16,6 +16,7 @@ from typing import NamedTuple, Protocol
 from yizhan.domain.events import Receipt, Uplink
 from yizhan.domain.model import Message, MessageStatus
 from yizhan.domain.rates import Blocked, RateCheck, WindowCount
+from yizhan.domain.registration import Answer, Filing
 
 
 class Clock(Protocol):
@@ -184,6 +185,22 @@ class Channel(Protocol):
     async def submit(self, request: SubmitRequest) -> SubmitResult: ...
 
     async def stop(self) -> None: ...
+
+
+class Registrar(Protocol):
+    """Where a carrier takes signature registrations (docs/compliance.md "Carrier
+    registration"): the simulator's registry answers like a carrier, after its answer time;
+    for a real carrier the operator files by hand and records the answer
+    (`yizhan signs registration answer`)."""
+
+    async def file(self, filings: Sequence[Filing]) -> None:
+        """Hand the carrier these filings (again, after a restart: filing is idempotent
+        per registration id)."""
+        ...
+
+    async def answers(self) -> list[Answer]:
+        """The answers the carrier has given since the last call."""
+        ...
 
 
 class Channels(Protocol):

@@ -173,3 +173,34 @@ def register_result(carriers: Sequence[CarrierRegistration]) -> int:
     if RegistrationState.LAPSED in states:
         return 2
     return -1
+
+
+@dataclass(frozen=True, slots=True)
+class Filing:
+    """What the platform files with a carrier to register a signature on one sub-port: the
+    signature and the company standing behind it (its qualification)."""
+
+    registration_id: int
+    sub_port: SubPort
+    sign_name: str
+    source: str
+    """The signature's source (`compliance.signatures.SignSource` value)."""
+    company: str
+    """The qualification's company name ("" for an individual)."""
+    credit_code: str
+    """The unified social credit code (统一社会信用代码), or "" for an individual."""
+    legal_person: str
+    for_others: bool
+    """The qualification is for others' use (他用), with a letter of authorization."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A carrier's answer to one filing."""
+
+    registration_id: int
+    registered: bool
+    reasons: tuple[str, ...] = ()
+    """`REASONS` codes when refused."""
+    detail: str = ""
+    """The carrier's own words."""
