@@ -32,7 +32,7 @@ from yizhan.dispatch.router import Route, Router, Target
 from yizhan.domain.carriers import Carrier
 from yizhan.domain.codes import CodeBook, CodeTable
 from yizhan.domain.model import TemplateType
-from yizhan.domain.ports import Channel, Clock
+from yizhan.domain.ports import Channel, Clock, Registrar
 from yizhan.domain.registration import Isp, SubPort
 
 KINDS = ("simulator", "smpp", "smpp-simulator")
@@ -143,6 +143,10 @@ class Built:
     channels: list[Channel]
     router: Router
     server: EmbeddedSmsc | None = None
+    registrars: dict[str, Registrar] = field(default_factory=dict)
+    """Who answers registrations filed on a channel's sub-ports, by channel name: the
+    simulator's registry for simulated channels; a channel not listed is a real carrier,
+    answered by the operator (docs/compliance.md "Carrier registration")."""
 
 
 class PlanError(ValueError):
