@@ -28,8 +28,10 @@ from yizhan.api.services import ApiServices
 from yizhan.api.throttle import RateLimiter
 from yizhan.backends.local import LocalBus
 from yizhan.backends.redis_rates import RedisRateCounter
+from yizhan.compliance.registration import RegistrationService, RegistrationSettings
+from yizhan.compliance.registration_sweeper import ManualRegistrar, RegistrationSweeper
 from yizhan.dispatch.breaker import BreakerConfig
-from yizhan.dispatch.channel_file import EmbeddedSmsc, build_plan, load_plan
+from yizhan.dispatch.channel_file import ChannelPlan, EmbeddedSmsc, build_plan, load_plan
 from yizhan.dispatch.channels.simulator import Script, SimulatorChannel
 from yizhan.dispatch.channels.smpp import SmppChannel
 from yizhan.dispatch.journal import SubmitJournal
@@ -37,7 +39,7 @@ from yizhan.dispatch.router import Router
 from yizhan.dispatch.worker import DispatchConfig, DispatchWorker
 from yizhan.domain.codes import CodeBook
 from yizhan.domain.ids import IdGenerator
-from yizhan.domain.ports import Channel, Clock, RateCounter, SystemClock
+from yizhan.domain.ports import Channel, Clock, RateCounter, Registrar, SystemClock
 from yizhan.domain.priority import DispatchPriority
 from yizhan.domain.rates import to_ms
 from yizhan.intake.accept import PRIORITY_ITEMS, Acceptance, CachedCatalogue, Intake
@@ -132,6 +134,7 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     breaker = BreakerConfig(settings.breaker_failures, settings.breaker_open_seconds)
     servers: list[Background] = []
     smsc = None
+    registrars: dict[str, Registrar] = {}
     if channels is not None:
         channels = list(channels)
         router = Router(channels, breaker=breaker, clock=clock)
@@ -143,6 +146,7 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                            delay=settings.simulator_delay_seconds,
                            script=settings.simulator_script, breaker=breaker)
         channels, router = built.channels, built.router
+        registrars = built.registrars
         if built.server is not None:
             servers.append(built.server)
             smsc = built.server
@@ -176,11 +180,13 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                             opt_out_words=settings.opt_out_words,
                             unmatched_after=settings.receipt_unmatched_seconds,
                             on_unmatched=metrics.unmatched)
+    registration = registration_service(settings, store, clock)
     pipeline = Pipeline(committer, receipts,
                         _dispatch_worker(settings, store, router, bus, clock, metrics),
                         channels, store, [nonces.batcher], dispatching=settings.role != "api",
                         sole_dispatcher=settings.role == "all",
-                        background=_delivery_stages(settings, store, bus, clock, codes),
+                        background=[*_delivery_stages(settings, store, bus, clock, codes),
+                                    registration_sweeper(settings, registration, registrars)],
                         servers=servers, metrics=metrics,
                         api_background=[nonces] + ([Periodic(
                             "backlog readings", backpressure.refresh, BACKLOG_READING_SECONDS,
@@ -191,12 +197,41 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
         store, intake, keys, AliyunAuthenticator(keys, nonces, clock),
         RateLimiter(settings.api_rate_limit, clock), clock, frequency, frequency_settings,
         settings.language, pull, metrics, PushNetworks(settings.push_allowed_networks),
-        codes))
+        codes, registration=registration))
     lease = (ProcessLease(store, clock, f"http://{settings.endpoint}")
              if settings.rate_backend == "sql" and settings.role != "dispatch" else None)
     return Yizhan(settings, store, clock, intake, pipeline, api, channels, router, metrics,
                   frequency, smsc, backpressure if settings.backlog_max_seconds else None,
                   lease)
+
+
+# Carrier registration (docs/compliance.md "Carrier registration"): the service the API and
+# the operator's commands use, and the sweeper that runs with the delivery stages.
+
+
+def registration_plan(settings: Settings) -> ChannelPlan:
+    """Where signatures are registered: the channel plan's channels that name a carrier
+    (the built-in plan without a channel file); none with the in-process simulator."""
+    if settings.channels_file is None and settings.embedded_channel == "simulator":
+        return ChannelPlan((), ())
+    return load_plan(settings.channels_file)
+
+
+def registration_service(settings: Settings, store: SqlStore, clock: Clock,
+                         ) -> RegistrationService:
+    """The registration service of `settings` (`yizhan signs register` uses it too)."""
+    return RegistrationService(store, clock, registration_plan(settings), RegistrationSettings(
+        settings.registration_answer_days, settings.registration_verify_deliveries,
+        settings.registration_lapse_days))
+
+
+def registration_sweeper(settings: Settings, service: RegistrationService,
+                         registrars: dict[str, Registrar]) -> Periodic:
+    """The sweeper: simulated channels' registrars answer like carriers; every other
+    channel is a real carrier, answered by the operator (`ManualRegistrar`)."""
+    sweeper = RegistrationSweeper(service, registrars, ManualRegistrar())
+    return Periodic("registration sweeper", sweeper.round, settings.registration_sweep_seconds,
+                    logging.getLogger("yizhan.registration"))
 
 
 async def rate_counter(settings: Settings, store: SqlStore, clock: Clock,

@@ -163,6 +163,20 @@ class Settings(BaseSettings):
         "submit becomes unknown; receipts after that are kept but change nothing.")
     sweep_seconds: float = Field(
         60.0, gt=0, description="How often the 72-hour sweeper runs.")
+    registration_answer_days: float = Field(
+        7.0, gt=0, description="Days in which a carrier is expected to answer a signature's "
+        "registration (carriers take 5-7 working days, sometimes 7-10): past it the sub-port "
+        "shows overdue; one more such period without an answer and it fails "
+        "(REGISTER_TIMEOUT).")
+    registration_verify_deliveries: int = Field(
+        5, ge=1, description="Successful deliveries through a sub-port, after the carrier "
+        "confirmed the registration, that verify it (awaiting verification -> registered).")
+    registration_lapse_days: int = Field(
+        180, ge=1, description="Days without a send after which a signature's registrations "
+        "lapse (NO_SEND_RECORD); it must then be registered again.")
+    registration_sweep_seconds: float = Field(
+        60.0, gt=0, description="How often the registration sweeper files registrations, "
+        "collects the carriers' answers and counts deliveries.")
     retention_days: int = Field(
         1095, ge=1, description="How long records (messages, receipts, uplinks) are kept; "
         "older ones are purged in batches. Statistics are kept.")

@@ -21,6 +21,7 @@ from yizhan.api.limits import HttpLimits
 from yizhan.api.throttle import RateLimiter
 from yizhan.compliance.letters import LetterStore
 from yizhan.compliance.qualifications import QualificationStore
+from yizhan.compliance.registration import RegistrationService
 from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.model import (
     AccountId,
@@ -193,6 +194,9 @@ class ApiServices:
     codes: CodeBook = PLATFORM_BOOK
     """The channels' code tables: records and pull-queue receipts explain codes with them."""
     limits: HttpLimits = field(default_factory=HttpLimits)
+    registration: RegistrationService | None = None
+    """Carrier registration of signatures (GetSmsSign, the registration trigger); None:
+    none is wired, every carrier answers not registered."""
 
 
 def services_of(request: Request) -> ApiServices:

@@ -22,6 +22,7 @@ from yizhan.cli.common import (
     fail,
     operator,
     out,
+    registration_of,
     run,
     settings_of,
     table,
@@ -111,6 +112,8 @@ def _print_history(decisions: list[ReviewDecision]) -> None:
 
 def _review_signature(signature_id: int, state: ReviewState, reason: str,
                       data_dir: DataDir, config: ConfigFile, database_url: DatabaseUrl) -> None:
+    settings = settings_of(data_dir, config, database_url)
+
     async def work(store: SqlStore) -> None:
         sig = await store.review_signature(signature_id, state, reason, clock.now(), operator())
         if sig is None:
@@ -119,14 +122,20 @@ def _review_signature(signature_id: int, state: ReviewState, reason: str,
             raise fail(f"signature {sig.name} (id {sig.id}) is deleted; deleted signatures "
                        "cannot be restored")
         out.print(f"signature {sig.name} (id {sig.id}) {state.value}", highlight=False)
+        started = await registration_of(settings, store).on_approved(sig, operator())
+        if started is not None:
+            out.print("carrier registration " + (
+                f"not filed: {started.held} {started.detail}" if started.held else
+                f"started on {len(started.filed)} sub-port(s)"), highlight=False)
 
-    run(settings_of(data_dir, config, database_url), work)
+    run(settings, work)
 
 
 @signs_commands.command("approve")
 def signs_approve(signature_id: int, data_dir: DataDir = None, config: ConfigFile = None,
                   database_url: DatabaseUrl = None) -> None:
-    """Approve a signature: it can send from now on."""
+    """Approve a signature: it can send from now on, and its carrier registration starts
+    when a qualification stands behind it (docs/compliance.md "Carrier registration")."""
     _review_signature(signature_id, ReviewState.APPROVED, "", data_dir, config, database_url)
 
 

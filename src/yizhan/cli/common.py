@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
+from yizhan.compliance.registration import RegistrationService
 from yizhan.domain.model import Account
 from yizhan.domain.ports import SystemClock
 from yizhan.settings import Settings, load_settings
@@ -114,6 +115,18 @@ def run_loop(coro: Awaitable[None]) -> None:
         asyncio.run(coro)  # type: ignore[arg-type]
     except KeyboardInterrupt:
         pass
+
+
+def registration_of(settings: Settings, store: SqlStore) -> RegistrationService:
+    """Carrier registration as the server runs it (`app.registration_service`), on the
+    channel plan of `settings`; a broken channel file ends the command with its message."""
+    from yizhan.app import registration_service
+    from yizhan.dispatch.channel_file import PlanError
+
+    try:
+        return registration_service(settings, store, clock)
+    except PlanError as exc:
+        raise fail(str(exc)) from None
 
 
 async def account_named(store: SqlStore, name: str) -> Account:

@@ -19,12 +19,14 @@ from yizhan.cli.common import (
     fail,
     operator,
     out,
+    registration_of,
     run,
     settings_of,
     table,
 )
 from yizhan.compliance import letters
 from yizhan.compliance.qualifications import RECORD_STATES
+from yizhan.compliance.registration import RegistrationService
 from yizhan.domain.model import Qualification, ReviewState
 from yizhan.domain.timezone import china_text, china_today
 from yizhan.storage.store import SqlStore
@@ -33,8 +35,11 @@ qualifications_commands = command_set()
 
 
 async def decide(store: SqlStore, qualification_id: int, state: ReviewState, reason: str,
-                 actor: str) -> Qualification:
-    """Approve or reject a qualification under review, audited; what the commands run."""
+                 actor: str, registration: RegistrationService | None = None,
+                 ) -> Qualification:
+    """Approve or reject a qualification under review, audited; what the commands run.
+    An approval (again, after an update) files its approved signatures with the carriers
+    again (`registration`)."""
     found = await store.qualification_by_id(qualification_id)
     if found is None:
         raise fail(f"no qualification with id {qualification_id} "
@@ -54,6 +59,11 @@ async def decide(store: SqlStore, qualification_id: int, state: ReviewState, rea
                        "with that reason or wait for the letter")
     decided = await store.review_qualification(found.id, state, reason, actor, clock.now())
     assert decided is not None
+    if registration is not None and decided.state is ReviewState.APPROVED:
+        for started in await registration.on_qualification_approved(decided, actor):
+            out.print(f"signature {started.signature.name}: registration "
+                      + (f"not filed ({started.held})" if started.held else
+                         f"filed on {len(started.filed)} sub-port(s)"), highlight=False)
     return decided
 
 
@@ -129,9 +139,12 @@ def qualifications_reject(
 
 def _decide(qualification_id: int, state: ReviewState, reason: str, data_dir: DataDir,
             config: ConfigFile, database_url: DatabaseUrl) -> None:
+    settings = settings_of(data_dir, config, database_url)
+
     async def work(store: SqlStore) -> None:
-        q = await decide(store, qualification_id, state, reason, operator())
+        q = await decide(store, qualification_id, state, reason, operator(),
+                         registration_of(settings, store))
         out.print(f"qualification {q.details.name} (id {q.id}) {state.value}",
                   highlight=False)
 
-    run(settings_of(data_dir, config, database_url), work)
+    run(settings, work)

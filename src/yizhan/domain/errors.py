@@ -292,6 +292,10 @@ _CODES: tuple[ErrorCode, ...] = (
               "他用签名须提供委托授权书（AuthorizationLetterId）：须为本账号的、当前在有效期内、"
               "授权方与资质企业统一社会信用代码一致且授权签名列表包含该签名的授权书；"
               "详情说明具体原因。"),
+    ErrorCode("isv.SIGNATURE_NOT_APPROVED", 409,
+              "Only an approved signature is registered with the carriers: this one is under "
+              "review, rejected or deleted; registration starts by itself once it is approved.",
+              "只有审核通过的签名才能向运营商报备：该签名正在审核、未通过或已删除，审核通过后将自动发起报备。"),
 )
 
 REGISTRY: dict[str, ErrorCode] = {c.code: c for c in _CODES}

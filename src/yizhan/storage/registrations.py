@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Row, select, tuple_, update
+from sqlalchemy import ColumnElement, Row, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from yizhan.domain.model import AccountId
+from yizhan.domain.model import AccountId, MessageStatus, ReviewState
 from yizhan.domain.registration import (
     Isp,
     RegistrationState,
@@ -20,8 +20,8 @@ from yizhan.domain.registration import (
     SubPortRegistration,
 )
 from yizhan.storage.sql import dialect_insert
+from yizhan.storage.tables import messages, review_decisions, signatures, stats_daily
 from yizhan.storage.tables import signature_registrations as reg
-from yizhan.storage.tables import signatures
 
 USABLE = (int(RegistrationState.AWAITING_VERIFICATION), int(RegistrationState.REGISTERED))
 
@@ -49,14 +49,7 @@ class RegistrationsMixin:
                        reasons=orjson.dumps(["REGISTERING"]).decode(), detail="",
                        qualification_id=qualification_id, requested_at=now, due_at=due,
                        answered_at=None, deliveries=0, updated_at=now) for p in sub_ports]
-        if values:
-            async with self._write() as conn:
-                for row in values:
-                    statement = dialect_insert(conn, reg).values(**row)
-                    await conn.execute(statement.on_conflict_do_update(
-                        index_elements=["signature_id", "channel"],
-                        set_={k: v for k, v in row.items()
-                              if k not in ("signature_id", "channel", "account_id")}))
+        await self._put_registrations(values)
         return await self.sign_registrations(signature_id)
 
     async def sign_registrations(self, signature_id: int) -> list[SubPortRegistration]:
@@ -131,3 +124,73 @@ class RegistrationsMixin:
         async with self._read() as conn:
             return [_registration(r) for r in await conn.execute(query)]
 
+
+    # The registration service and its sweeper (compliance/registration.py)
+
+    async def hold_sign_registrations(self, account_id: AccountId, signature_id: int,
+                                      sub_ports: Sequence[SubPort],
+                                      qualification_id: int | None, reason: str, detail: str,
+                                      now: datetime) -> list[SubPortRegistration]:
+        """Record that the signature could not be filed on `sub_ports` (not registered, for
+        `reason`: no qualification, or one that cannot stand for registration); nothing is
+        requested from the carrier."""
+        values = [dict(account_id=account_id, signature_id=signature_id, isp=p.isp.value,
+                       channel=p.channel, sub_port=p.number,
+                       state=int(RegistrationState.NOT_REGISTERED),
+                       reasons=orjson.dumps([reason]).decode(), detail=detail,
+                       qualification_id=qualification_id, requested_at=None, due_at=None,
+                       answered_at=None, deliveries=0, updated_at=now) for p in sub_ports]
+        await self._put_registrations(values)
+        return await self.sign_registrations(signature_id)
+
+    async def set_sign_deliveries(self, registration_id: int, count: int,
+                                  now: datetime) -> None:
+        """The successful deliveries counted for verification so far (the sweeper counts
+        them again each round, so the number is set, not added)."""
+        async with self._write() as conn:
+            await conn.execute(update(reg).where(reg.c.id == registration_id)
+                               .values(deliveries=count, updated_at=now))
+
+    async def successful_deliveries(self, account_id: AccountId, sign_name: str, channel: str,
+                                    since: datetime, limit: int) -> int:
+        """How many of the signature's messages created since `since` went through
+        `channel` and were delivered (a success receipt), counting at most `limit`: the
+        sweeper needs only to know whether the threshold is reached."""
+        m = messages.c
+        found = (select(m.id).where(m.account_id == account_id, m.created_at >= since,
+                                    m.sign_name == sign_name, m.channel == channel,
+                                    m.status == MessageStatus.SUCCESS.value)
+                 .limit(limit).subquery())
+        async with self._read() as conn:
+            return int(await conn.scalar(select(func.count()).select_from(found)) or 0)
+
+    async def last_send_day(self, account_id: AccountId, sign_name: str) -> date | None:
+        """The last China day on which the signature sent anything (the daily statistics,
+        which outlive the records), or None."""
+        s = stats_daily.c
+        async with self._read() as conn:
+            day = await conn.scalar(select(func.max(s.day)).where(
+                s.account_id == account_id, s.sign_name == sign_name, s.sent > 0))
+        return None if day is None else date(int(day[:4]), int(day[4:6]), int(day[6:]))
+
+    async def audit_registration(self, account_id: AccountId, signature_id: int, actor: str,
+                                 reason: str, now: datetime) -> None:
+        """Who started (or tried to start) a signature's registration, and what came of it:
+        a `review_decisions` row of kind "registration" (the signature's review state, which
+        is approved, stands in its state column)."""
+        async with self._write() as conn:
+            await conn.execute(insert(review_decisions).values(
+                kind="registration", subject=str(signature_id), account_id=account_id,
+                actor=actor, state=ReviewState.APPROVED.value, reason=reason, at=now))
+
+    async def _put_registrations(self, values: Sequence[dict[str, Any]]) -> None:
+        """Insert each row, or replace the signature's row on its channel."""
+        if not values:
+            return
+        async with self._write() as conn:
+            for row in values:
+                statement = dialect_insert(conn, reg).values(**row)
+                await conn.execute(statement.on_conflict_do_update(
+                    index_elements=["signature_id", "channel"],
+                    set_={k: v for k, v in row.items()
+                          if k not in ("signature_id", "channel", "account_id")}))

@@ -9,6 +9,7 @@ out of range or malformed is `isv.INVALID_PARAMETERS` (HTTP 200), as Alibaba ans
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -38,6 +39,12 @@ from yizhan.domain.model import (
     TemplateFilters,
     TemplateType,
     UsableState,
+)
+from yizhan.domain.registration import (
+    REASONS,
+    CarrierRegistration,
+    by_carrier,
+    register_result,
 )
 from yizhan.domain.timezone import china_day_bounds, china_text, china_today
 from yizhan.intake.accept import MAX_BATCH_NUMBERS, MAX_NUMBERS, SendRequest
@@ -258,7 +265,6 @@ REVIEW_NUMBERS = {ReviewState.PENDING: 0, ReviewState.APPROVED: 1, ReviewState.R
                   ReviewState.DELETED: 10}
 MAX_SIGN_REMARK = 200
 """Remark (the scenario's description) of the signature actions, as the SDK documents it."""
-CARRIERS = ("mobile", "unicom", "telecom")
 AUDIT_STATUS = {ReviewState.PENDING: "AUDIT_STATE_INIT", ReviewState.APPROVED: "AUDIT_STATE_PASS",
                 ReviewState.REJECTED: "AUDIT_STATE_NOT_PASS",
                 ReviewState.DELETED: "AUDIT_STATE_CANCEL"}
@@ -443,7 +449,8 @@ async def create_sms_sign(ctx: ActionContext) -> Result:
 
 async def update_sms_sign(ctx: ActionContext) -> Result:
     """Resubmits a rejected signature (the SDK: "the name of the rejected SMS signature"),
-    possibly with another qualification; it goes back to review."""
+    possibly with another qualification; it goes back to review, and its registration
+    starts (again, with that qualification) once the operator approves it."""
     signature = await _own_signature(ctx)
     q = await _approved_qualification(ctx, check_use=True)
     refusal = first_refusal(signature, q)
@@ -468,8 +475,8 @@ async def update_sms_sign(ctx: ActionContext) -> Result:
 async def change_signature_qualification(ctx: ActionContext) -> Result:
     """Another approved qualification of the account stands behind the signature. The
     review state is kept (the name was reviewed; the enterprise-name rule is checked again
-    against the new company); carrier registration, which uses the qualification, will
-    start again (issue 16 point 3)."""
+    against the new company); carrier registration, which files the qualification's company
+    data, starts again on every sub-port (docs/compliance.md "Carrier registration")."""
     signature = await _own_signature(ctx, "SignatureName")
     q = await _approved_qualification(ctx, check_use=False)
     refusal = first_refusal(signature, q)
@@ -481,6 +488,9 @@ async def change_signature_qualification(ctx: ActionContext) -> Result:
         if refusal:
             return refusal
     await ctx.services.store.change_signature_qualification(signature.id, q.id)
+    if ctx.services.registration is not None and q.id != signature.qualification_id:
+        await ctx.services.registration.on_qualification_changed(
+            dataclasses.replace(signature, qualification_id=q.id), _actor(ctx))
     return {"Success": True, "Data": {"Success": True, "Data": {}}}
 
 
@@ -489,11 +499,7 @@ async def get_sms_sign(ctx: ActionContext) -> Result:
     if isinstance(signature, Refusal):
         return signature
     q = await _linked_qualification(ctx, signature)
-    # Carrier real-name registration (issue 16 point 3) is not built yet: every carrier
-    # answers "not registered" (-2), because the signature has no qualification
-    # (UNBINDING_QUA) or registration was never started (NON_REGISTER); point 3 fills these
-    # in, and RegisterResult (deprecated by the SDK) answers -1, no state.
-    reason = "UNBINDING_QUA" if q is None else "NON_REGISTER"
+    carriers = await _carriers(ctx, signature)
     letter_pass = False
     if signature.letter_id is not None:
         found = await ctx.services.store.letters(
@@ -514,11 +520,36 @@ async def get_sms_sign(ctx: ActionContext) -> Result:
         "ThirdParty": q is not None and not q.details.for_self,
         "QualificationId": signature.qualification_id,
         "AuthorizationLetterId": signature.letter_id,
-        "AuthorizationLetterAuditPass": letter_pass, "FileUrlList": [], "RegisterResult": -1,
+        "AuthorizationLetterAuditPass": letter_pass, "FileUrlList": [],
+        "RegisterResult": register_result(carriers),
         "SignIspRegisterDetailList": [{
-            "OperatorCode": carrier, "OperatorCompleteTime": "", "RegisterStatus": -2,
-            "RegisterStatusReasons": [{"ReasonCode": reason, "ReasonDescList": []}]}
-            for carrier in CARRIERS]}
+            "OperatorCode": c.isp.value, "OperatorCompleteTime": china_text(c.answered_at),
+            "RegisterStatus": int(c.state), "RegisterStatusReasons": [
+                {"ReasonCode": code, "ReasonDescList": _reason_texts(ctx, c, code)}
+                for code in c.reasons]} for c in carriers]}
+
+
+async def _carriers(ctx: ActionContext, signature: Signature) -> list[CarrierRegistration]:
+    """The signature's registration per carrier (docs/compliance.md "Carrier
+    registration"): the best state among each carrier's sub-ports."""
+    registration = ctx.services.registration
+    if registration is None:
+        missing = "UNBINDING_QUA" if signature.qualification_id is None else "NON_REGISTER"
+        return by_carrier([], missing)
+    return await registration.carriers(signature)
+
+
+def _reason_texts(ctx: ActionContext, carrier: CarrierRegistration, code: str) -> list[str]:
+    """ReasonDescList: what the code means, in the request's language, then the details
+    the sub-ports in that state hold (the carrier's own words, or why it was not filed)."""
+    zh, en = REASONS.get(code, ("", ""))
+    texts = [zh if ctx.lang is Lang.ZH else en] if zh else []
+    shown = carrier.state
+    for row in carrier.sub_ports:
+        if row.state is shown and code in row.reasons and row.detail \
+                and row.detail not in texts:
+            texts.append(row.detail)
+    return texts
 
 
 # Templates

@@ -39,7 +39,7 @@ def _ok(**fields: Any) -> Response:
     return json_response({"request_id": request_id(), "code": "OK", "message": "OK", **fields})
 
 
-def _actor(request: Request) -> str:
+def actor_of(request: Request) -> str:
     """The AccessKey that authenticated the request (Basic, already verified)."""
     header = request.headers.get("authorization", "")
     key_id = base64.b64decode(header[6:].strip()).decode().partition(":")[0]
@@ -90,7 +90,7 @@ async def put_limits(request: Request, account: AccountDep) -> Response:
         if refusal is not None:
             return refusal_response(request, refusal)
     services = services_of(request)
-    settings, actor, now = services.frequency_settings, _actor(request), services.clock.now()
+    settings, actor, now = services.frequency_settings, actor_of(request), services.clock.now()
     for rule, value in limits.items():
         await settings.set_limit(account.id, rule, value, actor, now)
     _control(request).changed(account.id)
@@ -118,7 +118,7 @@ async def _whitelist(request: Request, account: Account, number: str,
     if listed and not await settings.enterprise(account.id):
         return refusal_response(request, Refusal("isv.ENTERPRISE_ACCOUNT_REQUIRED",
                                                  account.name))
-    changed = await settings.set_whitelisted(account.id, phone, listed, _actor(request),
+    changed = await settings.set_whitelisted(account.id, phone, listed, actor_of(request),
                                              services_of(request).clock.now())
     _control(request).changed(account.id)
     return _ok(phone_number=numbers.display(phone), whitelisted=listed, changed=changed)
