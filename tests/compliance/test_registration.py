@@ -121,6 +121,18 @@ async def deliver(store: SqlStore, clock: ManualClock, sig: Signature, channel: 
                                               code) for r in remote.values()], clock.now())
 
 
+async def confirmed(store: SqlStore, clock: ManualClock, *channels: str,
+                    ) -> tuple[Signature, RegistrationService]:
+    """A signature filed everywhere, that the carriers of `channels` have confirmed."""
+    sig = await signature(store, clock)
+    registration = service(store, clock)
+    await registration.start(sig, ACTOR)
+    found = await rows(store, sig)
+    for channel in channels:
+        await registration.apply(Answer(found[channel].id, True))
+    return sig, registration
+
+
 # Starting: what is filed, what is held and why
 
 
@@ -356,12 +368,7 @@ async def test_deliveries_through_the_sub_ports_channel_verify_it(
 
 async def test_six_months_without_a_send_lapse_it_and_the_trigger_files_it_again(
         store: SqlStore, clock: ManualClock) -> None:
-    sig = await signature(store, clock)
-    registration = service(store, clock)
-    await registration.start(sig, ACTOR)
-    found = await rows(store, sig)
-    await registration.apply(Answer(found["cmcc"].id, True))
-    await registration.apply(Answer(found["cucc"].id, True))
+    sig, registration = await confirmed(store, clock, "cmcc", "cucc")
     clock.advance(days=100)
     await deliver(store, clock, sig, "cucc", 1)  # a send resets the six months
     clock.advance(days=81)  # 181 days after the answer, 81 after the send
@@ -379,11 +386,7 @@ async def test_six_months_without_a_send_lapse_it_and_the_trigger_files_it_again
 
 async def test_the_sweeper_runs_the_lapse_at_most_every_lapse_every_seconds(
         store: SqlStore, clock: ManualClock) -> None:
-    sig = await signature(store, clock)
-    registration = service(store, clock)
-    await registration.start(sig, ACTOR)
-    found = await rows(store, sig)
-    await registration.apply(Answer(found["cmcc"].id, True))
+    sig, registration = await confirmed(store, clock, "cmcc")
     sweeper = RegistrationSweeper(registration, {}, lapse_every=3600)
     await sweeper.round()
     clock._now += timedelta(days=181)  # the calendar moves; the sweeper's hour has not
