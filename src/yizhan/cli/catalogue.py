@@ -91,7 +91,8 @@ def signs_show(name: str,
                account: Annotated[str, typer.Option("--account", "-a")],
                data_dir: DataDir = None, config: ConfigFile = None,
                database_url: DatabaseUrl = None) -> None:
-    """Show one signature of an account and every operator decision on it."""
+    """Show one signature of an account, every operator decision on it, and who started
+    its carrier registration and what the carriers answered."""
     async def work(store: SqlStore) -> None:
         owner = await account_named(store, account)
         s = await store.signature(owner.id, name)
@@ -100,6 +101,10 @@ def signs_show(name: str,
         out.print(f"signature {s.name} (id {s.id}) {s.scenario.value} {s.source} "
                   f"{s.state.value}" + (f" ({s.reason})" if s.reason else ""), highlight=False)
         _print_history(await store.review_decisions("signature", str(s.id)))
+        registration = await store.review_decisions("registration", str(s.id))
+        if registration:
+            table("Registration triggers and answers", ["at", "who", "reason"],
+                  [[china_text(d.at), d.actor, d.reason] for d in registration])
 
     run(settings_of(data_dir, config, database_url), work)
 
