@@ -9,11 +9,13 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 from itertools import count
+from pathlib import Path
 
 import pytest
 
 from tests.compliance.test_qualifications import DETAILS
-from tests.conftest import ManualClock
+from tests.conftest import ManualClock, eventually, fast_settings, start_running
+from yizhan.app import registration_service
 from yizhan.compliance.registration import (
     RegistrationService,
     RegistrationSettings,
@@ -395,3 +397,21 @@ async def test_the_sweeper_runs_the_lapse_at_most_every_lapse_every_seconds(
     clock.advance(hours=1)
     await sweeper.round()
     assert states(await rows(store, sig))["cmcc"] == (2, ("NO_SEND_RECORD",))
+
+
+async def test_the_server_runs_the_sweeper_with_its_delivery_stages(
+        store: SqlStore, tmp_path: Path) -> None:
+    """`app.build` starts the sweeper with the pipeline: a registration nobody answers
+    fails once the clock passes its due date by a whole answer period."""
+    clock = ManualClock()
+    async with start_running(store, tmp_path, clock,
+                             registration_sweep_seconds=0.02) as running:
+        sig = await signature(store, clock)
+        await registration_service(fast_settings(tmp_path), store, clock).start(sig, ACTOR)
+        clock.advance(days=14, minutes=1)
+
+        async def timed_out() -> bool:
+            return {r.state for r in await store.sign_registrations(sig.id)} == {S.FAILED}
+
+        await eventually(timed_out, what="the sweeper's timeout")
+        assert running.yz.settings.registration_sweep_seconds == 0.02
