@@ -277,6 +277,21 @@ async def test_the_sweeper_files_each_registration_once_and_again_after_a_restar
     assert len(mobile.filed) == 6
 
 
+async def test_the_sweeper_walks_every_row_in_pages_and_files_in_batches(
+        store: SqlStore, clock: ManualClock) -> None:
+    registration = service(store, clock)
+    for name in ("驿站科技", "驿站云"):
+        await registration.start(await signature(store, clock, name=name), ACTOR)
+    walked = [r.id async for r in registration.walk([S.REGISTERING], page=2)]
+    assert len(walked) == 6 and walked == sorted(walked)
+    carrier = Carrier()
+    sweeper = RegistrationSweeper(registration, {}, carrier, batch=4)
+    assert await sweeper.file() == 4
+    assert await sweeper.file() == 2
+    assert await sweeper.file() == 0
+    assert sorted(f.registration_id for f in carrier.filed) == walked
+
+
 async def test_answers_register_or_fail_each_sub_port_stamped(
         store: SqlStore, clock: ManualClock) -> None:
     sig = await signature(store, clock)

@@ -19,7 +19,8 @@ transitions it runs each round. States and reasons: `domain/registration.py`.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import logging
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
@@ -40,6 +41,7 @@ from yizhan.domain.registration import (
 )
 from yizhan.domain.timezone import china_day_bounds, china_text
 
+log = logging.getLogger("yizhan.registration")
 S = RegistrationState
 USABLE = (S.AWAITING_VERIFICATION, S.REGISTERED)
 IN_HAND = (S.REGISTERING, *USABLE)
@@ -96,6 +98,9 @@ class RegistrationStore(Protocol):
                                     expect: Collection[RegistrationState] = ()) -> bool: ...
     async def set_sign_deliveries(self, registration_id: int, count: int,
                                   now: datetime) -> None: ...
+    async def sign_registrations_after(self, states: Collection[RegistrationState],
+                                       after: int, limit: int = 500,
+                                       ) -> list[SubPortRegistration]: ...
     async def successful_deliveries(self, account_id: AccountId, sign_name: str,
                                     channel: str, since: datetime, limit: int) -> int: ...
     async def last_send_day(self, account_id: AccountId, sign_name: str) -> date | None: ...
@@ -169,6 +174,8 @@ class RegistrationService:
                     f" with qualification {q.id}, answer due {china_text(due)}")
         await self.store.audit_registration(signature.account_id, signature.id, actor, note,
                                             now)
+        log.info("registration of signature %d (account %d) by %s: %s", signature.id,
+                 signature.account_id, actor, note)
         return started
 
     async def _standing(self, signature: Signature,
@@ -221,7 +228,7 @@ class RegistrationService:
         each sub-port not registering nor registered is filed (or held, with its reason)."""
         done = []
         for s in await self.store.list_signatures(account_id):
-            if s.state is not ReviewState.APPROVED or s.test:
+            if s.state is not ReviewState.APPROVED:
                 continue
             rows = await self.store.sign_registrations(s.id)
             held = {r.channel for r in rows if r.state in IN_HAND}
@@ -252,14 +259,14 @@ class RegistrationService:
         """A carrier's answer to a registering row: registered, awaiting verification
         (DETECTING), or failed with its reasons; False when the row was not registering."""
         now = self.clock.now()
-        if answer.registered:
-            return await self.store.set_sign_registration(
-                answer.registration_id, S.AWAITING_VERIFICATION, ["DETECTING"], now,
-                detail=answer.detail, answered=True, expect=[S.REGISTERING])
-        reasons = [r for r in answer.reasons if r in REASONS] or ["OTHERS_ERROR"]
-        return await self.store.set_sign_registration(
-            answer.registration_id, S.FAILED, reasons, now, detail=answer.detail,
-            answered=True, expect=[S.REGISTERING])
+        state, reasons = (S.AWAITING_VERIFICATION, ["DETECTING"]) if answer.registered else (
+            S.FAILED, [r for r in answer.reasons if r in REASONS] or ["OTHERS_ERROR"])
+        moved = await self.store.set_sign_registration(
+            answer.registration_id, state, reasons, now, detail=answer.detail, answered=True,
+            expect=[S.REGISTERING])
+        if moved:
+            _moved(answer.registration_id, state, reasons)
+        return moved
 
     async def record_answer(self, signature: Signature, channel: str, answer: Answer,
                             actor: str) -> SubPortRegistration | None:
@@ -283,6 +290,18 @@ class RegistrationService:
 
     # The clock's transitions (the sweeper runs them)
 
+    async def walk(self, states: Collection[RegistrationState],
+                   page: int = 500) -> AsyncIterator[SubPortRegistration]:
+        """Every row in `states`, a page at a time by id (however many there are)."""
+        after = 0
+        while True:
+            rows = await self.store.sign_registrations_after(states, after, page)
+            for row in rows:
+                yield row
+            if len(rows) < page:
+                return
+            after = rows[-1].id
+
     async def time_out(self) -> int:
         """Rows still registering one whole answer period after they were due fail with
         REGISTER_TIMEOUT (before that they are shown overdue); how many."""
@@ -293,9 +312,11 @@ class RegistrationService:
             detail = (f"运营商在{china_text(row.due_at)}前未答复 / the carrier had not answered "
                       f"by {china_text(row.due_at)}, nor in the {self.settings.answer_days:g} "
                       "days after: start the registration again")
-            moved += await self.store.set_sign_registration(
-                row.id, S.FAILED, ["REGISTER_TIMEOUT"], now, detail=detail,
-                expect=[S.REGISTERING])
+            if await self.store.set_sign_registration(
+                    row.id, S.FAILED, ["REGISTER_TIMEOUT"], now, detail=detail,
+                    expect=[S.REGISTERING]):
+                _moved(row.id, S.FAILED, ["REGISTER_TIMEOUT"])
+                moved += 1
         return moved
 
     async def verify(self) -> int:
@@ -304,16 +325,17 @@ class RegistrationService:
         now = self.clock.now()
         wanted = self.settings.verify_deliveries
         moved = 0
-        for row in await self.store.sign_registrations_in([S.AWAITING_VERIFICATION]):
+        async for row in self.walk([S.AWAITING_VERIFICATION]):
             since = row.answered_at or row.updated_at
             count = await self.store.successful_deliveries(row.account_id, row.sign_name,
                                                            row.channel, since, wanted)
             if count != row.deliveries:
                 await self.store.set_sign_deliveries(row.id, count, now)
-            if count >= wanted:
-                moved += await self.store.set_sign_registration(
+            if count >= wanted and await self.store.set_sign_registration(
                     row.id, S.REGISTERED, ["DETECT_SUCCESS"], now, detail=row.detail,
-                    expect=[S.AWAITING_VERIFICATION])
+                    expect=[S.AWAITING_VERIFICATION]):
+                _moved(row.id, S.REGISTERED, ["DETECT_SUCCESS"])
+                moved += 1
         return moved
 
     async def lapse(self) -> int:
@@ -324,7 +346,7 @@ class RegistrationService:
         cutoff = now - timedelta(days=self.settings.lapse_days)
         last: dict[tuple[AccountId, str], datetime | None] = {}
         moved = 0
-        for row in await self.store.sign_registrations_in(USABLE):
+        async for row in self.walk(USABLE):
             key = (row.account_id, row.sign_name)
             if key not in last:
                 day = await self.store.last_send_day(*key)
@@ -332,10 +354,16 @@ class RegistrationService:
             sent = last[key]
             since = max((t for t in (sent, row.answered_at, row.requested_at)
                          if t is not None), default=row.updated_at)
-            if since < cutoff:
-                moved += await self.store.set_sign_registration(
-                    row.id, S.LAPSED, ["NO_SEND_RECORD"], now, expect=USABLE)
+            if since < cutoff and await self.store.set_sign_registration(
+                    row.id, S.LAPSED, ["NO_SEND_RECORD"], now, expect=USABLE):
+                _moved(row.id, S.LAPSED, ["NO_SEND_RECORD"])
+                moved += 1
         return moved
+
+
+def _moved(registration_id: int, state: RegistrationState, reasons: Sequence[str]) -> None:
+    log.info("registration %d: %d %s (%s)", registration_id, int(state), state.name.lower(),
+             ", ".join(reasons))
 
 
 def _colon(detail: str) -> str:

@@ -42,11 +42,14 @@ class ManualRegistrar:
 
 class RegistrationSweeper:
     def __init__(self, service: RegistrationService, registrars: Mapping[str, Registrar],
-                 fallback: Registrar | None = None, lapse_every: float = 3600.0) -> None:
+                 fallback: Registrar | None = None, lapse_every: float = 3600.0,
+                 batch: int = 500) -> None:
         self.service = service
         self.registrars = dict(registrars)
         self.fallback = fallback or ManualRegistrar()
         self.lapse_every = lapse_every
+        self.batch = batch
+        """Filings handed over per round at most; the rest go next round."""
         self._filed: set[tuple[int, datetime | None]] = set()
         """(registration id, requested at) handed to a registrar by this process: a row
         filed again (a new qualification) has a new request time and is handed over again."""
@@ -66,16 +69,19 @@ class RegistrationSweeper:
             await self.service.lapse()
 
     async def file(self) -> int:
-        """Hand every registering row not yet filed by this process to its registrar."""
-        rows = await self.service.store.sign_registrations_in([RegistrationState.REGISTERING])
+        """Hand the registering rows not yet filed by this process to their registrars
+        (`batch` at most); how many."""
         by_registrar: dict[int, tuple[Registrar, list[Filing]]] = {}
-        keys = []
-        for row in rows:
+        keys: list[tuple[int, datetime | None]] = []
+        async for row in self.service.walk([RegistrationState.REGISTERING]):
             key = (row.id, row.requested_at)
             if key in self._filed:
                 continue
+            if len(keys) >= self.batch:
+                break
             filing = await self.service.filing(row)
-            if filing is None:
+            if filing is None:  # its signature or qualification is gone: nothing to file
+                self._filed.add(key)
                 continue
             registrar = self.registrar(row.channel)
             by_registrar.setdefault(id(registrar), (registrar, []))[1].append(filing)

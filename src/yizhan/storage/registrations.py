@@ -183,6 +183,14 @@ class RegistrationsMixin:
                 kind="registration", subject=str(signature_id), account_id=account_id,
                 actor=actor, state=ReviewState.APPROVED.value, reason=reason, at=now))
 
+    async def sign_registrations_after(self, states: Collection[RegistrationState],
+                                       after: int, limit: int = 500,
+                                       ) -> list[SubPortRegistration]:
+        """Rows in one of `states` with an id above `after`, by id: one page of the
+        sweeper's walk over all of them."""
+        return await self._registrations(reg.c.state.in_([int(s) for s in states]),
+                                         reg.c.id > after, order=reg.c.id, limit=limit)
+
     async def _put_registrations(self, values: Sequence[dict[str, Any]]) -> None:
         """Insert each row, or replace the signature's row on its channel."""
         if not values:
