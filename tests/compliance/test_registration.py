@@ -248,6 +248,13 @@ async def test_the_explicit_trigger_files_only_what_is_missing_failed_or_lapsed(
     again = await registration.register_all(None, ACTOR)  # only the held one, held again
     assert [(s.signature.id, s.held) for s in again] == [(unbound.id, "UNBINDING_QUA")]
 
+    # a qualification bound to the held signature: -2 becomes -1 on every sub-port
+    await store.change_signature_qualification(unbound.id, old.qualification_id or 0)
+    bound = replace(unbound, qualification_id=old.qualification_id)
+    assert await registration.on_qualification_changed(bound, "account acme") is not None
+    assert states(await rows(store, unbound)) == {
+        c: (-1, ("REGISTERING",)) for c in ("cmcc", "cucc", "ctcc")}
+
 
 # The sweeper: filing, refiling after a restart, answers
 
@@ -386,6 +393,8 @@ async def test_deliveries_through_the_sub_ports_channel_verify_it(
 async def test_six_months_without_a_send_lapse_it_and_the_trigger_files_it_again(
         store: SqlStore, clock: ManualClock) -> None:
     sig, registration = await confirmed(store, clock, "cmcc", "cucc")
+    await deliver(store, clock, sig, "cmcc", 3)
+    assert await registration.verify() == 1  # cmcc registered (3), cucc awaiting (1)
     clock.advance(days=100)
     await deliver(store, clock, sig, "cucc", 1)  # a send resets the six months
     clock.advance(days=81)  # 181 days after the answer, 81 after the send
