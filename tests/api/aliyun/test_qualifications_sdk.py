@@ -238,3 +238,29 @@ async def test_names_are_unique_and_other_accounts_see_nothing(
     assert (await other.call("SubmitSmsQualification", **submission(other))).code == "OK"
     single = (await demo.call("QuerySingleSmsQualification", QualificationGroupId=group)).body
     assert single["Data"]["State"] == "INT"
+
+
+async def test_more_material_asked_is_not_finish_until_updated(
+        running: Running, tenants: tuple[Tenant, Tenant]) -> None:
+    """NOT_FINISH (资料待补充): the operator asks for more (`yizhan qualifications
+    incomplete`); the tenant sees the state and the reason, and its update sends the
+    qualification back to review on a new ticket."""
+    demo, _ = tenants
+    group = int((await demo.call("SubmitSmsQualification", **submission(demo))).body["Data"])
+    await decide(running.yz.store, group, ReviewState.INCOMPLETE, "请补充营业执照", "cli op")
+    listed = await demo.call("QuerySmsQualificationRecord", State="NOT_FINISH")
+    row = listed.body["Data"]["List"][0]
+    assert (row["GroupId"], row["StateName"], row["AuditRemark"]) == (
+        group, "NOT_FINISH", "请补充营业执照")
+    single = (await demo.call("QuerySingleSmsQualification", QualificationGroupId=group)).body
+    assert single["Data"]["State"] == "NOT_FINISH"
+    updated = await demo.call("UpdateSmsQualification", QualificationGroupId=group,
+                              OrderId=row["WorkOrderId"], AdminPhoneNo="13800138000",
+                              CertifyCode="1", BusinessLicensePics=[
+                                  {"LicensePic": demo.doc("license.jpg"), "Type": "x"}])
+    assert updated.code == "OK"
+    single = (await demo.call("QuerySingleSmsQualification", QualificationGroupId=group)).body
+    assert single["Data"]["State"] == "INT" and single["Data"]["WorkOrderId"] != row[
+        "WorkOrderId"]
+    assert (await demo.call("QuerySmsQualificationRecord", State="NOT_FINISH")).body["Data"][
+        "Total"] == 0

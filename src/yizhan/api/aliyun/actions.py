@@ -972,7 +972,7 @@ async def query_sms_qualification_record(ctx: ActionContext) -> Result:
     order = ctx.integer("WorkOrderId", 1, 2**63 - 1, 0)
     for_self = _flag(ctx, "UseBySelf", None)
     state_name = ctx.params.get("State", "")
-    if state_name and state_name not in (*RECORD_STATE_NAMES, "NOT_FINISH"):
+    if state_name and state_name not in RECORD_STATE_NAMES:
         return Refusal("isv.INVALID_PARAMETERS",
                        "State must be INIT, PASS, NOT_PASS, NOT_FINISH or CANCEL")
     state = RECORD_STATE_NAMES.get(state_name)
@@ -981,7 +981,7 @@ async def query_sms_qualification_record(ctx: ActionContext) -> Result:
         return refusal
     assert isinstance(number, int) and isinstance(size, int) and isinstance(order, int)
     assert not isinstance(for_self, Refusal)
-    if state_name in ("NOT_FINISH", "CANCEL"):  # none is waiting for more; deleted are gone
+    if state_name == "CANCEL":  # deleted qualifications are gone
         return {"Success": True, "Data": {"List": [], "PageNo": number, "PageSize": size,
                                           "Total": 0}}
     where = qualifications.QualificationFilter(
