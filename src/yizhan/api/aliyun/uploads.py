@@ -29,7 +29,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.types import Receive, Scope
 
 from yizhan.api.aliyun.endpoint import Reply
-from yizhan.api.errors import language_of, request_id
+from yizhan.api.errors import language_of, log_unexpected, request_id
 from yizhan.api.limits import HttpLimits, check_head
 from yizhan.api.services import ApiServices
 from yizhan.compliance import documents
@@ -195,6 +195,9 @@ async def upload(services: ApiServices, config: UploadConfig, scope: Scope,
             return refuse(services, scope, rid, receiving.refusal or Refusal(
                 "MalformedPOSTRequest", "the body ended early"))
         return await _keep(services, config, scope, rid, receiving)
+    except Exception as exc:  # a bug or a full disk: logged, answered, nothing kept
+        log_unexpected(exc, rid, f"POST {documents.UPLOAD_PATH}")
+        return refuse(services, scope, rid, Refusal("InternalError"))
     finally:
         receiving.close()
         if receiving.path is not None and receiving.path.exists():
@@ -237,9 +240,13 @@ async def _keep(services: ApiServices, config: UploadConfig, scope: Scope, rid: 
     suffix = PurePosixPath(granted.key).suffix.lower()
     name = config.files.keep(path, granted.account_id, suffix)
     receiving.path = None
-    recorded = await services.store.record_document(
-        granted.account_id, granted.key, name, receiving.size, kind,
-        receiving.sha256.hexdigest(), services.clock.now())
+    try:
+        recorded = await services.store.record_document(
+            granted.account_id, granted.key, name, receiving.size, kind,
+            receiving.sha256.hexdigest(), services.clock.now())
+    except BaseException:  # no record, no file
+        config.files.drop(granted.account_id, name)
+        raise
     if not recorded:
         config.files.drop(granted.account_id, name)
         return refuse(services, scope, rid, Refusal("FileAlreadyExists", granted.key))
