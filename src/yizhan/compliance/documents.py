@@ -24,7 +24,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -210,7 +210,11 @@ def check(config: UploadConfig, fields: Mapping[str, str], now: datetime) -> Gra
         return Refusal("MalformedPOSTRequest", "the policy is not a POST policy")
     if now >= expires:
         return denied("Policy expired.")
-    return _conditions(conditions, fields, account_id)
+    granted = _conditions(conditions, fields, account_id)
+    if isinstance(granted, Refusal):
+        return granted
+    # a policy given before upload_max_bytes was lowered takes no more than the setting
+    return replace(granted, max_bytes=min(granted.max_bytes, config.max_bytes))
 
 
 def _conditions(conditions: list[Any], fields: Mapping[str, str],
