@@ -30,7 +30,8 @@ NOW = datetime(2026, 12, 7, 4, tzinfo=UTC)
 ME = AccountId(7)
 
 
-CONFIG = UploadConfig(b"k" * 32, DocumentFolder(Path("never-written")), None, max_bytes=1000, policy_seconds=60)
+CONFIG = UploadConfig(b"k" * 32, DocumentFolder(Path("never-written")), None, max_bytes=1000,
+                      policy_seconds=60)
 
 
 @pytest.mark.parametrize(("head", "kind"), [
