@@ -24,10 +24,12 @@ import uvicorn
 from yizhan.api.aliyun.auth import AliyunAuthenticator, BatchedNonces
 from yizhan.api.app import FastPaths, create_asgi
 from yizhan.api.auth import Authenticator
+from yizhan.api.limits import HttpLimits
 from yizhan.api.services import ApiServices
 from yizhan.api.throttle import RateLimiter
 from yizhan.backends.local import LocalBus
 from yizhan.backends.redis_rates import RedisRateCounter
+from yizhan.compliance.documents import UploadConfig
 from yizhan.compliance.registration import RegistrationService, RegistrationSettings
 from yizhan.compliance.registration_sweeper import ManualRegistrar, RegistrationSweeper
 from yizhan.dispatch.breaker import BreakerConfig
@@ -57,6 +59,7 @@ from yizhan.settings import Settings
 from yizhan.simulator.smsc import SmscServer
 from yizhan.stages import Background, Pipeline
 from yizhan.storage.data_folder import KEY_FILE, SETTING, KeySource, secure_folder
+from yizhan.storage.documents import DocumentFolder
 from yizhan.storage.frequency import FrequencySettings
 from yizhan.storage.rate_counters import SqlRateCounter
 from yizhan.storage.sealing import decode_key
@@ -107,6 +110,15 @@ def master_key_source(settings: Settings) -> KeySource:
     embedded = settings.database_url is None
     file = settings.master_key_file or (settings.data_dir / KEY_FILE if embedded else None)
     return KeySource(given, file, may_create=embedded)
+
+
+def upload_config(settings: Settings, store: SqlStore) -> UploadConfig:
+    """The upload endpoint of qualification documents: its key derived from the master key
+    (the store is unlocked), its files in the data folder (docs/compliance.md)."""
+    return UploadConfig(store.sealer.derive("qualification uploads"),
+                        DocumentFolder(settings.data_dir),
+                        settings.upload_url,
+                        settings.upload_max_bytes, settings.upload_policy_seconds)
 
 
 def simulator_from(settings: Settings, clock: Clock) -> SimulatorChannel:
@@ -197,7 +209,8 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
         store, intake, keys, AliyunAuthenticator(keys, nonces, clock),
         RateLimiter(settings.api_rate_limit, clock), clock, frequency, frequency_settings,
         settings.language, pull, metrics, PushNetworks(settings.push_allowed_networks),
-        codes, registration=registration))
+        codes, HttpLimits(settings.max_body_bytes, settings.max_header_bytes),
+        uploads=upload_config(settings, store), registration=registration))
     lease = (ProcessLease(store, clock, f"http://{settings.endpoint}")
              if settings.rate_backend == "sql" and settings.role != "dispatch" else None)
     return Yizhan(settings, store, clock, intake, pipeline, api, channels, router, metrics,

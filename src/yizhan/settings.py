@@ -62,6 +62,17 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(
         32_768, ge=1024, description="Largest total size of a request's header names and "
         "values, in bytes (HeadersTooLarge, HTTP 431, beyond it).")
+    upload_max_bytes: int = Field(
+        5_242_880, ge=1024, description="Largest qualification document (identity card "
+        "photo, licence, letter) the upload endpoint takes, in bytes (EntityTooLarge beyond "
+        "it); its body limit is this plus 64 KiB for the form, apart from max_body_bytes.")
+    upload_policy_seconds: float = Field(
+        900.0, gt=0, description="How long an upload policy of GetQualificationOssInfo "
+        "stays valid (its Expire).")
+    upload_url: str | None = Field(
+        None, description="The URL of the upload endpoint as clients reach it "
+        "(GetQualificationOssInfo's Host); default http://<the Host header of the request "
+        "asking>/v1/uploads/qualification. Set it to the https URL behind a TLS proxy.")
     api_rate_limit: int = Field(
         5000, ge=0, description="Most API requests per second per account in one process "
         "(Throttling.User beyond it); 0 turns the limit off.")

@@ -82,7 +82,8 @@ async def signature(store: SqlStore, clock: ManualClock, *, qualified: bool = Tr
     account = await store.account_by_name("acme") or await store.create_account(
         "acme", clock.now())
     qid = None
-    if qualified:
+    if qualified:  # one qualification per signature (names are unique per account)
+        details.setdefault("name", f"{DETAILS.name}{name}")
         q = await store.submit_qualification(account.id, replace(DETAILS, **details), ACTOR,
                                              clock.now())
         if approved:

@@ -51,6 +51,7 @@ def test_every_explained_carrier_code_and_business_code_is_classified() -> None:
                          "isv.QUALIFICATION_NOT_APPROVED", "isv.AUTHORIZATION_LETTER_INVALID",
                          "isv.AUTHORIZATION_LETTER_NAME_DUPLICATE",
                          "isv.AUTHORIZATION_LETTER_NOT_COVERING",
+                         "isv.DOCUMENT_NOT_UPLOADED",
                          # template actions' own
                          "isv.SMS_RELATED_SIGN_ILLEGAL",
                          # the registration trigger's (REST, CLI)

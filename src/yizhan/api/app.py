@@ -23,12 +23,14 @@ from yizhan.api.aliyun.endpoint import (
     handle_safely,
     rpc,
 )
+from yizhan.api.aliyun.uploads import XML, upload
 from yizhan.api.errors import log_unexpected, logged, request_id
 from yizhan.api.limits import BodyTooLarge, check_head, read_body, replay
 from yizhan.api.querystring import utf8_query
 from yizhan.api.rest import frequency, push, records, registration, template_lint
 from yizhan.api.rest import messages as rest
 from yizhan.api.services import ApiServices
+from yizhan.compliance.documents import UPLOAD_PATH
 from yizhan.domain.errors import Refusal
 from yizhan.runtime.metrics import CONTENT_TYPE as METRICS_TYPE
 
@@ -82,17 +84,23 @@ class FastPaths:
     route stays registered on the FastAPI app as well, so both paths run the same handler.
 
     Every request first meets the size limits (`limits.py`) and has its query string read
-    as UTF-8 (`querystring.py`), on both paths.
+    as UTF-8 (`querystring.py`), on both paths. The upload endpoint of qualification
+    documents (`aliyun/uploads.py`) has a body limit of its own and streams its body.
     """
 
     def __init__(self, app: FastAPI, services: ApiServices) -> None:
         self.app = app
         self.services = services
         self.limits = services.limits
+        self.uploads = services.uploads
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope["path"] == UPLOAD_PATH and scope["method"] == "POST" and self.uploads:
+            await send_reply(send, await upload(self.services, self.uploads, scope, receive),
+                             XML)
             return
         rpc_path = scope["path"] == "/" and scope["method"] in ("GET", "POST")
         refusal, streamed = check_head(scope, self.limits)

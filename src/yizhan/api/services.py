@@ -19,6 +19,7 @@ from yizhan.api.aliyun.auth import AliyunAuthenticator
 from yizhan.api.auth import Authenticator, KeyStore
 from yizhan.api.limits import HttpLimits
 from yizhan.api.throttle import RateLimiter
+from yizhan.compliance.documents import DocumentStore, UploadConfig
 from yizhan.compliance.letters import LetterStore
 from yizhan.compliance.qualifications import QualificationStore
 from yizhan.compliance.registration import RegistrationService
@@ -83,7 +84,8 @@ class AuditLine(Protocol):
     def new(self) -> str: ...
 
 
-class ApiStore(KeyStore, QueueStore, QualificationStore, LetterStore, Protocol):
+class ApiStore(KeyStore, QueueStore, QualificationStore, LetterStore, DocumentStore,
+               Protocol):
     """The store as the API uses it: records, statistics, test numbers, push settings and
     the pull queue, and the tenants' qualifications, signatures and templates."""
 
@@ -197,6 +199,9 @@ class ApiServices:
     registration: RegistrationService | None = None
     """Carrier registration of signatures (GetSmsSign, the registration trigger); None:
     none is wired, every carrier answers not registered."""
+    uploads: UploadConfig | None = None
+    """The upload endpoint of qualification documents; None: no uploads (GetQualificationOssInfo
+    answers that the platform takes none)."""
 
 
 def services_of(request: Request) -> ApiServices:

@@ -5,6 +5,8 @@ QuerySmsQualificationRecord."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -25,10 +27,11 @@ from yizhan.cli.common import (
     table,
 )
 from yizhan.compliance import letters
-from yizhan.compliance.qualifications import RECORD_STATES
+from yizhan.compliance.qualifications import RECORD_STATES, admin_phone, personal_problems
 from yizhan.compliance.registration import RegistrationService
-from yizhan.domain.model import Qualification, ReviewState
+from yizhan.domain.model import Qualification, QualificationDetails, QualificationKind, ReviewState
 from yizhan.domain.timezone import china_text, china_today
+from yizhan.storage.documents import DocumentFolder
 from yizhan.storage.store import SqlStore
 
 qualifications_commands = command_set()
@@ -47,16 +50,18 @@ async def decide(store: SqlStore, qualification_id: int, state: ReviewState, rea
     if found.state is not ReviewState.PENDING:
         raise fail(f"qualification {found.details.name} (id {found.id}) is "
                    f"{found.state.value}, not under review")
-    if state is ReviewState.REJECTED and not reason.strip():
-        raise fail("a rejection needs a --reason, shown to the tenant")
+    if state in (ReviewState.REJECTED, ReviewState.INCOMPLETE) and not reason.strip():
+        raise fail("a rejection or a request for more material needs a --reason, shown to "
+                   "the tenant")
     if state is ReviewState.APPROVED and letters.needs_letter(found):
         code = found.details.organization_code
         held = await store.letters(found.account_id, letters.LetterFilter(organization_code=code))
         if letters.covering_letter(found, held, china_today(clock.now())) is None:
             raise fail(f"qualification {found.details.name} is for others (他用): the account "
                        f"needs a valid authorization letter from {code} "
-                       "(CreateSmsAuthorizationLetter) before it can be approved; reject it "
-                       "with that reason or wait for the letter")
+                       "(CreateSmsAuthorizationLetter) before it can be approved; ask for "
+                       "it (`yizhan qualifications incomplete ID --reason ...`), reject it, or "
+                       "wait for the letter")
     decided = await store.review_qualification(found.id, state, reason, actor, clock.now())
     assert decided is not None
     if registration is not None and decided.state is ReviewState.APPROVED:
@@ -135,6 +140,89 @@ def qualifications_reject(
         database_url: DatabaseUrl = None) -> None:
     """Reject a qualification under review, with a reason."""
     _decide(qualification_id, ReviewState.REJECTED, reason, data_dir, config, database_url)
+
+
+@qualifications_commands.command("incomplete")
+def qualifications_incomplete(
+        qualification_id: int,
+        reason: Annotated[str, typer.Option(help="What is missing, shown to the tenant.")],
+        data_dir: DataDir = None, config: ConfigFile = None,
+        database_url: DatabaseUrl = None) -> None:
+    """Ask for more material (NOT_FINISH): the tenant's update sends it back to review."""
+    _decide(qualification_id, ReviewState.INCOMPLETE, reason, data_dir, config, database_url)
+
+
+@qualifications_commands.command("personal")
+def qualifications_personal(
+        account: str, name: str,
+        person: Annotated[str, typer.Option(help="The individual's name.")],
+        id_no: Annotated[str, typer.Option(help="The certificate's number.")],
+        id_valid: Annotated[str, typer.Option(help="Its validity, YYYY-MM-DD~YYYY-MM-DD.")],
+        phone: Annotated[str, typer.Option(help="The individual's mobile number.")],
+        id_type: Annotated[str, typer.Option(help="identityCard, passport, ...")] =
+        "identityCard",
+        for_others: Annotated[bool, typer.Option(
+            "--for-others", help="For others (他用); default: own use (自用), which can "
+            "never be used for carrier registration.")] = False,
+        data_dir: DataDir = None, config: ConfigFile = None,
+        database_url: DatabaseUrl = None) -> None:
+    """Record an individual's qualification, approved (the SDK submits enterprises only)."""
+    details = QualificationDetails(
+        name, QualificationKind.PERSONAL, not for_others, legal_person_name=person,
+        legal_person_id_type=id_type, legal_person_id_no=id_no, legal_person_id_valid=id_valid,
+        admin_name=person, admin_id_type=id_type, admin_id_no=id_no, admin_id_valid=id_valid,
+        admin_phone=admin_phone(phone))
+    problems = personal_problems(details)
+    if problems:
+        raise fail("; ".join(problems))
+
+    async def work(store: SqlStore) -> None:
+        owner = await account_named(store, account)
+        actor = operator()
+        made = await store.submit_qualification(owner.id, details, actor, clock.now())
+        if made is None:
+            raise fail(f"account {account} has a qualification named {name} already")
+        q = await store.review_qualification(made.id, ReviewState.APPROVED,
+                                             "recorded by the operator", actor, clock.now())
+        assert q is not None
+        usable = "usable" if q.usable_for_registration else \
+            "NOT usable (an individual's own-use qualification)"
+        out.print(f"qualification {name} (id {q.id}) approved, {usable} for carrier "
+                  "registration", highlight=False)
+
+    run(settings_of(data_dir, config, database_url), work)
+
+
+@qualifications_commands.command("document")
+def qualifications_document(
+        qualification_id: int, key: str,
+        to: Annotated[Path, typer.Option("--out", help="The file to write (new, 0600).")],
+        data_dir: DataDir = None, config: ConfigFile = None,
+        database_url: DatabaseUrl = None) -> None:
+    """Write out a document of a qualification (its key, as `show` lists) for review."""
+    settings = settings_of(data_dir, config, database_url)
+
+    async def work(store: SqlStore) -> None:
+        q = await store.qualification_by_id(qualification_id)
+        if q is None:
+            raise fail(f"no qualification with id {qualification_id}")
+        if key not in {ref for _, ref in q.details.documents}:
+            raise fail(f"qualification {q.id} names no document {key} (`yizhan "
+                       "qualifications show ID` lists them)")
+        found = await store.document(q.account_id, key)
+        if found is None:
+            raise fail(f"{key} was never uploaded (a reference from before uploads)")
+        source = DocumentFolder(settings.data_dir).path(found)
+        try:
+            fd = os.open(to, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise fail(f"{to} exists already") from None
+        with os.fdopen(fd, "wb") as written:
+            written.write(source.read_bytes())
+        out.print(f"{key} ({found.content_type}, {found.size} bytes) written to {to}",
+                  highlight=False)
+
+    run(settings, work)
 
 
 def _decide(qualification_id: int, state: ReviewState, reason: str, data_dir: DataDir,

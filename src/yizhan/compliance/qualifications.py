@@ -32,13 +32,15 @@ COMPANY_TYPES = frozenset({"COMPANY", "NON_PROFIT_ORGANIZATION"})
 """The SDK's CompanyType: an enterprise, or a government agency or public institution."""
 
 RECORD_STATES = {ReviewState.PENDING: "INIT", ReviewState.APPROVED: "PASS",
-                 ReviewState.REJECTED: "NOT_PASS", ReviewState.DELETED: "CANCEL"}
+                 ReviewState.REJECTED: "NOT_PASS", ReviewState.DELETED: "CANCEL",
+                 ReviewState.INCOMPLETE: "NOT_FINISH"}
 """The state names of QuerySmsQualificationRecord (its StateName and State filter)."""
 SINGLE_STATES = {ReviewState.PENDING: "INT", ReviewState.APPROVED: "PASSED",
-                 ReviewState.REJECTED: "FAILED", ReviewState.DELETED: "CANCELED"}
+                 ReviewState.REJECTED: "FAILED", ReviewState.DELETED: "CANCELED",
+                 ReviewState.INCOMPLETE: "NOT_FINISH"}
 """The state names of QuerySingleSmsQualification (the SDK spells them differently)."""
 
-UPDATABLE = frozenset({ReviewState.PENDING, ReviewState.REJECTED})
+UPDATABLE = frozenset({ReviewState.PENDING, ReviewState.REJECTED, ReviewState.INCOMPLETE})
 """An approved qualification is not changed (a new one is submitted); a deleted one is gone."""
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif")
@@ -127,6 +129,18 @@ def problems(details: QualificationDetails) -> list[str]:
     return [p for p in found if p]
 
 
+def personal_problems(details: QualificationDetails) -> list[str]:
+    """Everything wrong with an individual's qualification (the operator records it: the
+    SDK has no field for individuals): the name, the person (as legal person and
+    administrator both) and the phone."""
+    found = [text_problem("QualificationName", details.name, 100, NAME)]
+    found += _person_problems("Admin", details.admin_name, details.admin_id_type,
+                              details.admin_id_no, details.admin_id_valid)
+    if PHONE.fullmatch(details.admin_phone) is None:
+        found.append("AdminPhoneNo must be a mainland mobile number")
+    return [p for p in found if p]
+
+
 def _document_problems(details: QualificationDetails) -> list[str]:
     found = []
     roles = {role.split(":")[0] for role, _ in details.documents}
@@ -167,7 +181,7 @@ class QualificationStore(Protocol):
     an account id sees only that account's qualifications, deleted ones never."""
 
     async def submit_qualification(self, account_id: AccountId, details: QualificationDetails,
-                                   actor: str, now: datetime) -> Qualification: ...
+                                   actor: str, now: datetime) -> Qualification | None: ...
     async def qualification(self, account_id: AccountId,
                             qualification_id: int) -> Qualification | None: ...
     async def qualification_named(self, account_id: AccountId,

@@ -296,6 +296,47 @@ _CODES: tuple[ErrorCode, ...] = (
               "Only an approved signature is registered with the carriers: this one is under "
               "review, rejected or deleted; registration starts by itself once it is approved.",
               "只有审核通过的签名才能向运营商报备：该签名正在审核、未通过或已删除，审核通过后将自动发起报备。"),
+    # Document uploads (issue 16 point 1; docs/compliance.md "Document uploads"): the
+    # upload endpoint answers OSS's codes, in OSS's XML.
+    ErrorCode("isv.DOCUMENT_NOT_UPLOADED", 400,
+              "A document reference must be the key of a file this account uploaded: call "
+              "GetQualificationOssInfo, POST the file to its Host under its StartPath, then "
+              "give that key; the detail names the reference refused.",
+              "资料文件须为本账号已上传文件的 Key：请先调用 GetQualificationOssInfo，按其 Host "
+              "与 StartPath 上传文件，再填写该 Key；详情中列出被拒绝的引用。"),
+    ErrorCode("MalformedPOSTRequest", 400,
+              "The body of your POST request is not well-formed multipart/form-data with "
+              "the fields key, OSSAccessKeyId, policy, Signature and then file.",
+              "POST 请求体不是合法的 multipart/form-data 表单（须含 key、OSSAccessKeyId、policy、"
+              "Signature，最后为 file）。"),
+    ErrorCode("InvalidAccessKeyId", 403,
+              "The OSSAccessKeyId is not one GetQualificationOssInfo answers.",
+              "OSSAccessKeyId 不是 GetQualificationOssInfo 返回的值。"),
+    ErrorCode("AccessDenied", 403,
+              "The upload does not meet its policy (expired, or a key outside the StartPath); "
+              "ask GetQualificationOssInfo for a new one.",
+              "上传不符合策略（已过期，或 Key 不在 StartPath 之下），请重新调用 "
+              "GetQualificationOssInfo 获取。"),
+    ErrorCode("InvalidObjectName", 400,
+              "The key cannot name a document: letters, digits and _-./ under the StartPath, "
+              "no .. or absolute path, ending in .jpg, .jpeg, .png, .gif or .pdf.",
+              "Key 不合法：须位于 StartPath 之下，仅含字母、数字与 _-./，不得含 .. 或绝对路径，"
+              "并以 .jpg、.jpeg、.png、.gif 或 .pdf 结尾。"),
+    ErrorCode("EntityTooLarge", 400,
+              "The file is larger than uploads take (setting upload_max_bytes, 5 MiB by "
+              "default).",
+              "文件超过上传大小上限（设置项 upload_max_bytes，默认 5 MiB）。"),
+    ErrorCode("EntityTooSmall", 400,
+              "The file is empty.",
+              "文件为空。"),
+    ErrorCode("InvalidDocumentType", 400,
+              "The file's content is not of the type its key's suffix names: JPEG (.jpg, "
+              ".jpeg), PNG, GIF or PDF.",
+              "文件内容与 Key 的后缀类型不符：仅支持 JPEG（.jpg、.jpeg）、PNG、GIF 与 PDF。"),
+    ErrorCode("FileAlreadyExists", 409,
+              "The account uploaded a file of this key already; a document is written once: "
+              "upload under another name.",
+              "该 Key 的文件已上传过，资料文件不可覆盖，请换一个文件名上传。"),
 )
 
 REGISTRY: dict[str, ErrorCode] = {c.code: c for c in _CODES}

@@ -37,6 +37,9 @@ class ReviewState(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     DELETED = "deleted"
+    INCOMPLETE = "incomplete"
+    """Qualifications only: the operator asked for more material (the SDK's NOT_FINISH);
+    the tenant's update sends it back to review."""
 
 
 class SignatureScenario(StrEnum):

@@ -117,8 +117,13 @@ class FrequencySettings:
                 qualifications.c.state == ReviewState.APPROVED.value).limit(1))
             if found is not None:
                 return False
+            taken = conn.scalar(select(qualifications.c.id).where(
+                qualifications.c.account_id == account_id, qualifications.c.name == company,
+                qualifications.c.state != ReviewState.DELETED.value).limit(1))
+            # names are unique per account: a tenant's qualification may bear the company's
+            name = company if taken is None else f"{company[:100]}_{now:%Y%m%d%H%M%S}"
             conn.execute(insert(qualifications).values(
-                account_id=account_id, name=company, kind=ENTERPRISE, use="self",
+                account_id=account_id, name=name, kind=ENTERPRISE, use="self",
                 state=ReviewState.APPROVED.value, reason="", created_at=now))
             _audit(conn, account_id, actor, "enterprise verification", "no",
                    f"yes ({company})", now)

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import ColumnElement, Connection, Row, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from yizhan.domain.model import (
@@ -77,7 +78,9 @@ class QualificationsMixin:
         return _qualification(row) if row else None
 
     async def submit_qualification(self, account_id: AccountId, details: QualificationDetails,
-                                   actor: str, now: datetime) -> Qualification:
+                                   actor: str, now: datetime) -> Qualification | None:
+        """The new qualification, under review; None when the account has one of that name
+        (submitted meanwhile by a concurrent request: the unique index decides)."""
         def work(conn: Connection) -> int:
             result = conn.execute(insert(qualifications).values(
                 account_id=account_id, state=ReviewState.PENDING.value, reason="",
@@ -86,8 +89,11 @@ class QualificationsMixin:
             _open_ticket(conn, new_id, actor, "submitted", now)
             return new_id
 
-        async with self._write() as conn:
-            new_id = await conn.run_sync(work)
+        try:
+            async with self._write() as conn:
+                new_id = await conn.run_sync(work)
+        except IntegrityError:
+            return None
         found = await self.qualification(account_id, new_id)
         assert found is not None
         return found

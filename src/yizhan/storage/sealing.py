@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import os
 
 from cryptography.exceptions import InvalidTag
@@ -61,6 +63,12 @@ class Sealer:
         if len(key) != KEY_BYTES:
             raise ValueError(f"a master key has {KEY_BYTES} bytes")
         self._aead = AESGCM(key)
+        self._derivation = hmac.new(key, b"yizhan derived keys", hashlib.sha256).digest()
+
+    def derive(self, purpose: str) -> bytes:
+        """A key for `purpose` derived from the master key (HMAC-SHA256): the master key
+        itself never signs anything else; rotating it changes every derived key."""
+        return hmac.new(self._derivation, purpose.encode(), hashlib.sha256).digest()
 
     def seal(self, plain: str, row: str) -> str:
         nonce = os.urandom(_NONCE_BYTES)

@@ -24,6 +24,7 @@ from yizhan.storage import migrate
 from yizhan.storage.billing import BillingMixin
 from yizhan.storage.catalogue import CatalogueMixin
 from yizhan.storage.data_folder import KeySource
+from yizhan.storage.documents import DocumentsMixin
 from yizhan.storage.engine import WRITE_OPTION, create_engine, sqlite_writer_engine
 from yizhan.storage.leases import LeasesMixin
 from yizhan.storage.letters import LettersMixin
@@ -90,7 +91,8 @@ class WriterTurns:
 
 class SqlStore(CatalogueMixin, MessagesMixin, NoncesMixin, StatsMixin, BillingMixin, ListsMixin,
                PolicyListsMixin, PushMixin, RecordsMixin, SealedMixin, UnmatchedMixin,
-               LeasesMixin, QualificationsMixin, LettersMixin, RegistrationsMixin):
+               LeasesMixin, QualificationsMixin, LettersMixin, RegistrationsMixin,
+               DocumentsMixin):
     def __init__(self, engine: AsyncEngine, master: KeySource) -> None:
         self.engine = engine
         self._master = master

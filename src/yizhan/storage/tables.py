@@ -137,6 +137,26 @@ qualifications = Table(
     Column("documents", Text, nullable=False, server_default="[]"),
     # JSON: [[role, reference], ...] (domain/model.py `Qualification.documents`)
     Column("reviewed_at", UTCDateTime, nullable=True),
+    # Names are unique per account among the qualifications not deleted (a deleted one's
+    # name is free again): a partial unique index (migration 0025).
+    Index("uq_qualifications_account_id_name", "account_id", "name", unique=True,
+          sqlite_where=text("state != 'deleted'"), postgresql_where=text("state != 'deleted'")),
+)
+
+qualification_documents = Table(
+    "qualification_documents", metadata,
+    # The documents an account uploaded (docs/compliance.md "Document uploads"): the key
+    # it gave (under its StartPath), the file's name in <data>/uploads/<account id>/, what
+    # the content is; a key is written once.
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("file", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("content_type", String(32), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("uploaded_at", UTCDateTime, nullable=False),
+    UniqueConstraint("account_id", "key"),
 )
 
 qualification_decisions = Table(

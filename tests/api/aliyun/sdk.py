@@ -97,6 +97,13 @@ class Tenant:
                  flavour: str = "v4-acs3") -> None:
         port = int(running.base_url.rsplit(":", 1)[1])
         self.sdk = SdkClient(flavour, port, key_id, secret)
+        self.start_path = ""
+        """The StartPath of the account's documents, once `tests/api/aliyun/uploads.py`
+        uploaded them."""
+
+    def doc(self, name: str) -> str:
+        """The key of the account's uploaded document `name` (a bare file name)."""
+        return f"{self.start_path}{name}" if "/" not in name else name
 
     async def call(self, action: str, **params: Any) -> Outcome:
         return await asyncio.to_thread(self.sdk.call, action, **params)

@@ -38,12 +38,17 @@ def today() -> date:
     return china_today(datetime.now(UTC))
 
 
-def letter(**more: Any) -> dict[str, Any]:
+def letter(tenant: Tenant | None = None, **more: Any) -> dict[str, Any]:
+    """A complete CreateSmsAuthorizationLetter; a bare file name of its picture names the
+    tenant's uploaded one (`Tenant.doc`)."""
     start, end = today() - timedelta(days=30), today() + timedelta(days=700)
-    return {"AuthorizationLetterName": "驿站授权书", "Authorization": "驿站科技（杭州）有限公司",
+    given = {"AuthorizationLetterName": "驿站授权书", "Authorization": "驿站科技（杭州）有限公司",
             "OrganizationCode": CREDIT_CODE, "ProxyAuthorization": "杭州代理网络有限公司",
-            "SignList": ["驿站科技", "云帆物流"], "AuthorizationLetterPic": "letters/a1.png",
+            "SignList": ["驿站科技", "云帆物流"], "AuthorizationLetterPic": "a1.png",
             "AuthorizationLetterExpDate": f"{start}~{end}", **more}
+    if tenant is not None and isinstance(given["AuthorizationLetterPic"], str):
+        given["AuthorizationLetterPic"] = tenant.doc(given["AuthorizationLetterPic"])
+    return given
 
 
 def names(outcome: Any) -> list[str]:
@@ -55,11 +60,11 @@ def names(outcome: Any) -> list[str]:
 async def test_create_query_filters_and_states(running: Running,
                                                tenants: tuple[Tenant, Tenant]) -> None:
     demo, other = tenants
-    created = await demo.call("CreateSmsAuthorizationLetter", **letter())
+    created = await demo.call("CreateSmsAuthorizationLetter", **letter(demo))
     assert (created.code, created.body["Success"]) == ("OK", True)
     first = int(created.body["Data"])
     later = f"{today() + timedelta(days=10)}~{today() + timedelta(days=400)}"
-    second = int((await demo.call("CreateSmsAuthorizationLetter", **letter(
+    second = int((await demo.call("CreateSmsAuthorizationLetter", **letter(demo,
         AuthorizationLetterName="第二授权书", OrganizationCode=OTHER_CODE,
         Authorization="北京另一家公司", SignList=["另一签名"],
         AuthorizationLetterExpDate=later))).body["Data"])
@@ -72,7 +77,7 @@ async def test_create_query_filters_and_states(running: Running,
         "Authorization": "驿站科技（杭州）有限公司", "OrganizationCode": CREDIT_CODE,
         "ProxyAuthorization": "杭州代理网络有限公司", "SignScope": "驿站科技、云帆物流",
         "AuthorizationLetterExpDate": letter()["AuthorizationLetterExpDate"],
-        "AuthorizationLetterPic": "letters/a1.png", "State": "INT", "Status": "VALID"}
+        "AuthorizationLetterPic": demo.doc("a1.png"), "State": "INT", "Status": "VALID"}
     # not yet begun: INVALID until its first day
     assert everything.body["Data"][0]["Status"] == "INVALID"
 
@@ -102,7 +107,7 @@ async def test_create_query_filters_and_states(running: Running,
     assert names(await other.call("QuerySmsAuthorizationLetter")) == []
     assert names(await other.call("QuerySmsAuthorizationLetter",
                                   AuthorizationLetterIdList=[first, second])) == []
-    assert (await other.call("CreateSmsAuthorizationLetter", **letter())).code == "OK"
+    assert (await other.call("CreateSmsAuthorizationLetter", **letter(other))).code == "OK"
     assert names(await demo.call("QuerySmsAuthorizationLetter")) == ["第二授权书", "驿站授权书"]
 
 
@@ -136,7 +141,7 @@ async def test_create_query_filters_and_states(running: Running,
 async def test_create_refusals(tenants: tuple[Tenant, Tenant], params: dict[str, Any],
                                code: str, says: str) -> None:
     demo, _ = tenants
-    given = {k: v for k, v in letter(**params).items() if v is not None}
+    given = {k: v for k, v in letter(demo, **params).items() if v is not None}
     refused = await demo.call("CreateSmsAuthorizationLetter", **given)
     assert refused.code == code and says in refused.message, refused.message
     assert names(await demo.call("QuerySmsAuthorizationLetter")) == []
@@ -145,8 +150,8 @@ async def test_create_refusals(tenants: tuple[Tenant, Tenant], params: dict[str,
 async def test_duplicate_names_bad_filters_and_chinese_messages(
         tenants: tuple[Tenant, Tenant], running: Running) -> None:
     demo, _ = tenants
-    assert (await demo.call("CreateSmsAuthorizationLetter", **letter())).code == "OK"
-    twice = await demo.call("CreateSmsAuthorizationLetter", **letter())
+    assert (await demo.call("CreateSmsAuthorizationLetter", **letter(demo))).code == "OK"
+    twice = await demo.call("CreateSmsAuthorizationLetter", **letter(demo))
     assert twice.code == "isv.AUTHORIZATION_LETTER_NAME_DUPLICATE"
     assert "AuthorizationLetterName" in twice.message
     # a concurrent request that passed the name check meets the unique constraint
@@ -170,28 +175,28 @@ async def test_qualification_for_others_is_approved_only_on_a_valid_letter(
         running: Running, tenants: tuple[Tenant, Tenant]) -> None:
     demo, other = tenants
     store = running.yz.store
-    for_others = submission(UseBySelf=False, OrganizationCode=OTHER_CODE,
+    for_others = submission(demo, UseBySelf=False, OrganizationCode=OTHER_CODE,
                             BusinessLicensePics=[{"LicensePic": "l.jpg", "Type": "x"}])
     group = int((await demo.call("SubmitSmsQualification", **for_others)).body["Data"])
     with pytest.raises(typer.Exit):
         await decide(store, group, ReviewState.APPROVED, "", "cli operator")
     # another account's letter, and a letter from another company, do not count
     assert (await other.call("CreateSmsAuthorizationLetter",
-                             **letter(OrganizationCode=OTHER_CODE))).code == "OK"
-    assert (await demo.call("CreateSmsAuthorizationLetter", **letter())).code == "OK"
+                             **letter(other, OrganizationCode=OTHER_CODE))).code == "OK"
+    assert (await demo.call("CreateSmsAuthorizationLetter", **letter(demo))).code == "OK"
     later = f"{today() + timedelta(days=10)}~{today() + timedelta(days=400)}"
-    assert (await demo.call("CreateSmsAuthorizationLetter", **letter(
+    assert (await demo.call("CreateSmsAuthorizationLetter", **letter(demo,
         AuthorizationLetterName="未生效", OrganizationCode=OTHER_CODE,
         AuthorizationLetterExpDate=later))).code == "OK"
     with pytest.raises(typer.Exit):
         await decide(store, group, ReviewState.APPROVED, "", "cli operator")
     assert (await store.qualification_by_id(group)).state is ReviewState.PENDING  # type: ignore[union-attr]
-    assert (await demo.call("CreateSmsAuthorizationLetter", **letter(
+    assert (await demo.call("CreateSmsAuthorizationLetter", **letter(demo,
         AuthorizationLetterName="有效", OrganizationCode=OTHER_CODE))).code == "OK"
     decided = await decide(store, group, ReviewState.APPROVED, "", "cli operator")
     assert decided.state is ReviewState.APPROVED
     # a qualification for own use needs none
-    own = int((await demo.call("SubmitSmsQualification", **submission(
+    own = int((await demo.call("SubmitSmsQualification", **submission(demo,
         QualificationName="自用资质", OrganizationCode=OTHER_CODE))).body["Data"])
     assert (await decide(store, own, ReviewState.APPROVED, "", "cli operator")).state is \
         ReviewState.APPROVED

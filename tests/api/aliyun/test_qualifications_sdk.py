@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import update
 
 from tests.api.aliyun.sdk import Tenant
+from tests.api.aliyun.uploads import with_documents
 from tests.conftest import Running
 from yizhan.cli.qualifications import decide
 from yizhan.domain.model import AccountId, ReviewState, SignatureScenario
@@ -20,7 +21,24 @@ CREDIT_CODE = "91350100M000100Y43"
 ID_CARD = "11010519491231002X"
 
 
-def submission(**more: Any) -> dict[str, Any]:
+DOCUMENT_FIELDS = ("AdminIDCardFrontFace", "AdminIDCardPic", "LegalPersonIdCardFrontSide",
+                   "LegalPersonIdCardBackSide")
+
+
+def submission(tenant: Tenant | None = None, **more: Any) -> dict[str, Any]:
+    """A complete SubmitSmsQualification; bare file names of documents name the tenant's
+    uploaded ones (`Tenant.doc`)."""
+    given = _submission(**more)
+    if tenant is not None:
+        for name in DOCUMENT_FIELDS:
+            if isinstance(given.get(name), str):
+                given[name] = tenant.doc(given[name])
+        given["BusinessLicensePics"] = [{**item, "LicensePic": tenant.doc(item["LicensePic"])}
+                                        for item in given.get("BusinessLicensePics") or ()]
+    return given
+
+
+def _submission(**more: Any) -> dict[str, Any]:
     return {
         "QualificationName": "驿站科技资质", "CompanyName": "驿站科技（杭州）有限公司",
         "CompanyType": "COMPANY", "OrganizationCode": CREDIT_CODE,
@@ -29,7 +47,7 @@ def submission(**more: Any) -> dict[str, Any]:
         "LegalPersonIDCardNo": ID_CARD, "LegalPersonIdCardEffTime": "2015-01-01~2035-01-01",
         "AdminName": "李四", "AdminIDCardType": "passport", "AdminIDCardNo": "E12345678",
         "AdminIDCardExpDate": "2020-05-01~2030-05-01", "AdminPhoneNo": "+8613800138000",
-        "AdminIDCardFrontFace": "docs/admin_front.jpg", "AdminIDCardPic": "docs/admin_back.png",
+        "AdminIDCardFrontFace": "admin_front.jpg", "AdminIDCardPic": "admin_back.png",
         "CertifyCode": "123456", "UseBySelf": True, "WhetherShare": False,
         "Remark": "our own brand", **more}
 
@@ -52,8 +70,9 @@ async def tenants(running: Running, flavour: str) -> AsyncIterator[tuple[Tenant,
     store = running.yz.store
     other = await store.create_account("other", running.demo.account.created_at)
     key = await store.create_access_key(other.id, other.created_at)
-    yield (Tenant(running, running.demo.key.id, running.demo.key.secret, flavour),
-           Tenant(running, key.id, key.secret, flavour))
+    yield (await with_documents(Tenant(running, running.demo.key.id, running.demo.key.secret,
+                                       flavour)),
+           await with_documents(Tenant(running, key.id, key.secret, flavour)))
 
 
 @pytest.mark.parametrize("flavour", ["v4-acs3", "v4-v1"])
@@ -61,7 +80,7 @@ async def test_submit_query_update_review_delete(running: Running,
                                                  tenants: tuple[Tenant, Tenant]) -> None:
     demo, _ = tenants
     store = running.yz.store
-    submitted = await demo.call("SubmitSmsQualification", **submission())
+    submitted = await demo.call("SubmitSmsQualification", **submission(demo))
     assert (submitted.code, submitted.body["Success"]) == ("OK", True)
     group = int(submitted.body["Data"])
 
@@ -77,7 +96,7 @@ async def test_submit_query_update_review_delete(running: Running,
     data = single.body["Data"]
     assert (data["State"], data["WorkOrderId"], data["OrganizationCode"], data["AdminPhoneNo"],
             data["AdminIDCardFrontFace"], data["UseBySelf"]) == (
-        "INT", order, CREDIT_CODE, "13800138000", "docs/admin_front.jpg", True)
+        "INT", order, CREDIT_CODE, "13800138000", demo.doc("admin_front.jpg"), True)
 
     updated = await demo.call("UpdateSmsQualification", QualificationGroupId=group,
                               OrderId=order, AdminPhoneNo="13900139000", CertifyCode="1",
@@ -138,7 +157,7 @@ async def test_submit_query_update_review_delete(running: Running,
 async def test_rejection_reason_and_resubmission(running: Running,
                                                  tenants: tuple[Tenant, Tenant]) -> None:
     demo, _ = tenants
-    group = int((await demo.call("SubmitSmsQualification", **submission())).body["Data"])
+    group = int((await demo.call("SubmitSmsQualification", **submission(demo))).body["Data"])
     await decide(running.yz.store, group, ReviewState.REJECTED, "营业执照模糊", "cli op")
     row = (await demo.call("QuerySmsQualificationRecord", State="NOT_PASS")).body["Data"][
         "List"][0]
@@ -148,12 +167,12 @@ async def test_rejection_reason_and_resubmission(running: Running,
     again = await demo.call("UpdateSmsQualification", QualificationGroupId=group,
                             OrderId=row["WorkOrderId"], AdminPhoneNo="13800138000",
                             CertifyCode="1", BusinessLicensePics=[
-                                {"LicensePic": "docs/license.jpg", "Type": "businessLicense"}])
+                                {"LicensePic": demo.doc("license.jpg"), "Type": "businessLicense"}])
     assert again.code == "OK"
     single = (await demo.call("QuerySingleSmsQualification", QualificationGroupId=group)).body
     assert single["Data"]["State"] == "INT"
     assert single["Data"]["BusinessLicensePics"] == [
-        {"LicensePic": "docs/license.jpg", "PicUrl": "docs/license.jpg",
+        {"LicensePic": demo.doc("license.jpg"), "PicUrl": demo.doc("license.jpg"),
          "Type": "businessLicense"}]
 
 
@@ -177,7 +196,7 @@ async def test_rejection_reason_and_resubmission(running: Running,
 async def test_submission_refusals(tenants: tuple[Tenant, Tenant], params: dict[str, Any],
                                    code: str, says: str) -> None:
     demo, _ = tenants
-    given = {k: v for k, v in submission(**params).items() if v is not None}
+    given = {k: v for k, v in submission(demo, **params).items() if v is not None}
     refused = await demo.call("SubmitSmsQualification", **given)
     assert refused.code == code and says in refused.message
     assert (await demo.call("QuerySmsQualificationRecord")).body["Data"]["Total"] == 0
@@ -186,8 +205,8 @@ async def test_submission_refusals(tenants: tuple[Tenant, Tenant], params: dict[
 async def test_names_are_unique_and_other_accounts_see_nothing(
         tenants: tuple[Tenant, Tenant]) -> None:
     demo, other = tenants
-    group = int((await demo.call("SubmitSmsQualification", **submission())).body["Data"])
-    twice = await demo.call("SubmitSmsQualification", **submission())
+    group = int((await demo.call("SubmitSmsQualification", **submission(demo))).body["Data"])
+    twice = await demo.call("SubmitSmsQualification", **submission(demo))
     assert twice.code == "isv.QUALIFICATION_NAME_DUPLICATE"
     order = (await demo.call("QuerySingleSmsQualification", QualificationGroupId=group)).body[
         "Data"]["WorkOrderId"]
@@ -200,7 +219,7 @@ async def test_names_are_unique_and_other_accounts_see_nothing(
         refused = await other.call(action, QualificationGroupId=group, **more)
         assert refused.code == "isv.QUALIFICATION_NOT_EXIST", action
     # the filters of the list
-    second = submission(QualificationName="他用资质", UseBySelf=False, LegalPersonName="王五",
+    second = submission(demo, QualificationName="他用资质", UseBySelf=False, LegalPersonName="王五",
                         BusinessLicensePics=[{"LicensePic": "l.jpg", "Type": "businessLicense"}])
     assert (await demo.call("SubmitSmsQualification", **second)).code == "OK"
     for filters, names in (({"UseBySelf": False}, ["他用资质"]),
@@ -216,6 +235,32 @@ async def test_names_are_unique_and_other_accounts_see_nothing(
     refused = await demo.call("QuerySmsQualificationRecord", State="DONE")
     assert refused.code == "isv.INVALID_PARAMETERS"
     # the same name is free for another account
-    assert (await other.call("SubmitSmsQualification", **submission())).code == "OK"
+    assert (await other.call("SubmitSmsQualification", **submission(other))).code == "OK"
     single = (await demo.call("QuerySingleSmsQualification", QualificationGroupId=group)).body
     assert single["Data"]["State"] == "INT"
+
+
+async def test_more_material_asked_is_not_finish_until_updated(
+        running: Running, tenants: tuple[Tenant, Tenant]) -> None:
+    """NOT_FINISH (资料待补充): the operator asks for more (`yizhan qualifications
+    incomplete`); the tenant sees the state and the reason, and its update sends the
+    qualification back to review on a new ticket."""
+    demo, _ = tenants
+    group = int((await demo.call("SubmitSmsQualification", **submission(demo))).body["Data"])
+    await decide(running.yz.store, group, ReviewState.INCOMPLETE, "请补充营业执照", "cli op")
+    listed = await demo.call("QuerySmsQualificationRecord", State="NOT_FINISH")
+    row = listed.body["Data"]["List"][0]
+    assert (row["GroupId"], row["StateName"], row["AuditRemark"]) == (
+        group, "NOT_FINISH", "请补充营业执照")
+    single = (await demo.call("QuerySingleSmsQualification", QualificationGroupId=group)).body
+    assert single["Data"]["State"] == "NOT_FINISH"
+    updated = await demo.call("UpdateSmsQualification", QualificationGroupId=group,
+                              OrderId=row["WorkOrderId"], AdminPhoneNo="13800138000",
+                              CertifyCode="1", BusinessLicensePics=[
+                                  {"LicensePic": demo.doc("license.jpg"), "Type": "x"}])
+    assert updated.code == "OK"
+    single = (await demo.call("QuerySingleSmsQualification", QualificationGroupId=group)).body
+    assert single["Data"]["State"] == "INT" and single["Data"]["WorkOrderId"] != row[
+        "WorkOrderId"]
+    assert (await demo.call("QuerySmsQualificationRecord", State="NOT_FINISH")).body["Data"][
+        "Total"] == 0

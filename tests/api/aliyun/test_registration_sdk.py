@@ -16,6 +16,7 @@ import pytest
 
 from tests.api.aliyun.sdk import Tenant
 from tests.api.aliyun.test_signatures_sdk import qualification, sign
+from tests.api.aliyun.uploads import with_documents
 from tests.compliance.test_qualifications import DETAILS
 from tests.conftest import Running, fast_settings
 from yizhan.app import registration_service
@@ -34,8 +35,8 @@ def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def demo(running: Running) -> Tenant:
-    return Tenant(running, running.demo.key.id, running.demo.key.secret)
+async def demo(running: Running) -> Tenant:
+    return await with_documents(Tenant(running, running.demo.key.id, running.demo.key.secret))
 
 
 @pytest.fixture

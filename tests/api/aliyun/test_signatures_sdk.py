@@ -12,6 +12,7 @@ import pytest
 
 from tests.api.aliyun.test_letters_sdk import OTHER_CODE, letter, today
 from tests.api.aliyun.test_qualifications_sdk import Tenant, submission
+from tests.api.aliyun.uploads import with_documents
 from tests.conftest import Running
 from yizhan.cli.qualifications import decide
 from yizhan.domain.model import AccountId, ReviewState
@@ -31,21 +32,21 @@ async def tenants(running: Running) -> AsyncIterator[tuple[Tenant, Tenant]]:
     store = running.yz.store
     other = await store.create_account("other", running.demo.account.created_at)
     key = await store.create_access_key(other.id, other.created_at)
-    yield (Tenant(running, running.demo.key.id, running.demo.key.secret),
-           Tenant(running, key.id, key.secret))
+    yield (await with_documents(Tenant(running, running.demo.key.id, running.demo.key.secret)),
+           await with_documents(Tenant(running, key.id, key.secret)))
 
 
 async def qualification(running: Running, tenant: Tenant, approve: bool = True,
                         **more: Any) -> int:
     """A qualification submitted by `tenant` and, with `approve`, approved by the operator
     (what `yizhan qualifications approve` runs)."""
-    submitted = await tenant.call("SubmitSmsQualification", **submission(**more))
+    submitted = await tenant.call("SubmitSmsQualification", **submission(tenant, **more))
     assert submitted.code == "OK", submitted.message
     group = int(submitted.body["Data"])
     if approve:
         if more.get("UseBySelf") is False:  # for others: approved only on a valid letter
             given = submission(**more)
-            made = await tenant.call("CreateSmsAuthorizationLetter", **letter(
+            made = await tenant.call("CreateSmsAuthorizationLetter", **letter(tenant,
                 AuthorizationLetterName=f"授权书{group}", Authorization=given["CompanyName"],
                 OrganizationCode=given["OrganizationCode"]))
             assert made.code == "OK", made.message
@@ -56,7 +57,7 @@ async def qualification(running: Running, tenant: Tenant, approve: bool = True,
 async def letter_for(tenant: Tenant, sign_name: str, **more: Any) -> int:
     """A letter of `tenant` covering the signature `sign_name` (a for-others signature needs
     one), from the default qualification's company."""
-    made = await tenant.call("CreateSmsAuthorizationLetter", **letter(**{
+    made = await tenant.call("CreateSmsAuthorizationLetter", **letter(tenant, **{
         "AuthorizationLetterName": f"{sign_name}授权书", "SignList": [sign_name], **more}))
     assert made.code == "OK", made.message
     return int(made.body["Data"])

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from yizhan.api.services import ApiServices
-from yizhan.compliance import letters, qualifications
+from yizhan.compliance import documents, letters, qualifications
 from yizhan.compliance.signatures import ALIBABA_SOURCES, SignSource, check_sign_name
 from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.errors import Lang, Refusal
@@ -63,6 +63,8 @@ class ActionContext:
     services: ApiServices
     nonce: tuple[str, str] | None = None
     """(AccessKey id, nonce) when the action records the request's nonce itself (`SENDING`)."""
+    host: str = ""
+    """The request's Host header (where the client reached the API)."""
 
     def required(self, name: str) -> str | Refusal:
         value = self.params.get(name)
@@ -960,11 +962,39 @@ async def submit_sms_qualification(ctx: ActionContext) -> Result:
     if isinstance(details, Refusal):
         return details
     store = ctx.services.store
+    refusal = await _documents_refusal(ctx, [ref for _, ref in details.documents])
+    if refusal:
+        return refusal
     if await store.qualification_named(ctx.account.id, details.name) is not None:
         return Refusal("isv.QUALIFICATION_NAME_DUPLICATE", details.name)
     made = await store.submit_qualification(ctx.account.id, details, _actor(ctx),
                                             ctx.services.clock.now())
+    if made is None:  # a concurrent request took the name (the unique index decides)
+        return Refusal("isv.QUALIFICATION_NAME_DUPLICATE", details.name)
     return {"Data": str(made.id), "Success": True}
+
+
+async def _documents_refusal(ctx: ActionContext, references: list[str]) -> Refusal | None:
+    """Document references must be keys of files the account uploaded
+    (docs/compliance.md "Document uploads")."""
+    found = await documents.reference_problems(ctx.services.store, ctx.account.id, references)
+    return Refusal("isv.DOCUMENT_NOT_UPLOADED", "; ".join(found)) if found else None
+
+
+async def get_qualification_oss_info(ctx: ActionContext) -> Result:
+    """An upload policy for the account's documents (docs/compliance.md "Document
+    uploads"): POST them to `Host` under `StartPath` before naming them in an action."""
+    biz = ctx.required("BizType")
+    if isinstance(biz, Refusal):
+        return biz
+    if biz != documents.BIZ_TYPE:
+        return Refusal("isv.INVALID_PARAMETERS", f"BizType must be {documents.BIZ_TYPE}")
+    config = ctx.services.uploads
+    if config is None:
+        return Refusal("InvalidApi.NotFound", "this platform takes no uploads")
+    host = config.host or f"http://{ctx.host}{documents.UPLOAD_PATH}"
+    policy = documents.issue(config, ctx.account.id, ctx.services.clock.now(), host)
+    return {"Success": True, "Data": policy.wire()}
 
 
 async def query_sms_qualification_record(ctx: ActionContext) -> Result:
@@ -973,7 +1003,7 @@ async def query_sms_qualification_record(ctx: ActionContext) -> Result:
     order = ctx.integer("WorkOrderId", 1, 2**63 - 1, 0)
     for_self = _flag(ctx, "UseBySelf", None)
     state_name = ctx.params.get("State", "")
-    if state_name and state_name not in (*RECORD_STATE_NAMES, "NOT_FINISH"):
+    if state_name and state_name not in RECORD_STATE_NAMES:
         return Refusal("isv.INVALID_PARAMETERS",
                        "State must be INIT, PASS, NOT_PASS, NOT_FINISH or CANCEL")
     state = RECORD_STATE_NAMES.get(state_name)
@@ -982,7 +1012,7 @@ async def query_sms_qualification_record(ctx: ActionContext) -> Result:
         return refusal
     assert isinstance(number, int) and isinstance(size, int) and isinstance(order, int)
     assert not isinstance(for_self, Refusal)
-    if state_name in ("NOT_FINISH", "CANCEL"):  # none is waiting for more; deleted are gone
+    if state_name == "CANCEL":  # deleted qualifications are gone
         return {"Success": True, "Data": {"List": [], "PageNo": number, "PageSize": size,
                                           "Total": 0}}
     where = qualifications.QualificationFilter(
@@ -1033,6 +1063,11 @@ async def update_sms_qualification(ctx: ActionContext) -> Result:
     details = _qualification_details(ctx, q.details)
     if isinstance(details, Refusal):
         return details
+    kept = {ref for _, ref in q.details.documents}  # accepted before: not checked again
+    refusal = await _documents_refusal(ctx, [ref for _, ref in details.documents
+                                             if ref not in kept])
+    if refusal:
+        return refusal
     await ctx.services.store.update_qualification(q.id, details, _actor(ctx),
                                                   ctx.services.clock.now())
     return {"Data": str(q.id), "Success": True}
@@ -1075,6 +1110,9 @@ async def create_sms_authorization_letter(ctx: ActionContext) -> Result:
     if found:
         return Refusal("isv.AUTHORIZATION_LETTER_INVALID", "; ".join(found))
     store = ctx.services.store
+    refusal = await _documents_refusal(ctx, [details.document])
+    if refusal:
+        return refusal
     if await store.letter_named(ctx.account.id, details.name) is not None:
         return Refusal("isv.AUTHORIZATION_LETTER_NAME_DUPLICATE", details.name)
     made = await store.create_letter(ctx.account.id, details, now)
@@ -1150,6 +1188,7 @@ ACTIONS: dict[str, Action] = {
     "DeleteSmsQualification": delete_sms_qualification,
     "CreateSmsAuthorizationLetter": create_sms_authorization_letter,
     "QuerySmsAuthorizationLetter": query_sms_authorization_letter,
+    "GetQualificationOssInfo": get_qualification_oss_info,
 }
 
 SENDING = frozenset({"SendSms", "SendBatchSms"})
@@ -1157,6 +1196,7 @@ SENDING = frozenset({"SendSms", "SendBatchSms"})
 READS = frozenset({"QuerySendDetails", "QuerySendStatistics", "QuerySmsSign", "GetSmsSign",
                    "QuerySmsSignList", "QuerySmsTemplate", "QuerySmsTemplateList",
                    "QuerySmsQualificationRecord", "QuerySingleSmsQualification",
-                   "GetSmsTemplate", "GetSmsTemplateList", "QuerySmsAuthorizationLetter"})
+                   "GetSmsTemplate", "GetSmsTemplateList", "QuerySmsAuthorizationLetter",
+                   "GetQualificationOssInfo"})
 """Actions that change nothing: their nonce need not be durable before the answer
 (storage/nonces.py)."""

@@ -86,7 +86,7 @@ async def handle(services: ApiServices, scope: Scope, body: bytes, rid: str) -> 
         return error(rid, host, auth.refusal, message)
     if isinstance(auth, Refusal):
         return error(rid, host, auth, message_of(auth, lang))
-    result = await act(services, auth, action, version, params, lang, deferred)
+    result = await act(services, auth, action, version, params, lang, deferred, host)
     if (deferred and isinstance(result, Refusal) and result.code != "SignatureNonceUsed"):
         # Refused before acceptance: the nonce is still spent (or this is a replay).
         result = await services.aliyun_auth.remember(auth) or result
@@ -96,7 +96,7 @@ async def handle(services: ApiServices, scope: Scope, body: bytes, rid: str) -> 
 
 
 async def act(services: ApiServices, auth: Authenticated, action: str, version: str,
-              params: dict[str, str], lang: Lang, deferred: bool) -> Result:
+              params: dict[str, str], lang: Lang, deferred: bool, host: str = "") -> Result:
     """Version, action and rate checks, then the action itself."""
     if version != VERSION:
         return Refusal("InvalidVersion", version or "(none)")
@@ -107,7 +107,8 @@ async def act(services: ApiServices, auth: Authenticated, action: str, version: 
     if throttled is not None:
         return throttled
     return await handler(ActionContext(auth.account, params, lang, services,
-                                       (auth.key.id, auth.nonce) if deferred else None))
+                                       (auth.key.id, auth.nonce) if deferred else None,
+                                       host))
 
 
 def message_of(refusal: Refusal, lang: Lang) -> str:
