@@ -17,7 +17,12 @@ import orjson
 
 from yizhan.api.services import ApiServices
 from yizhan.compliance import letters, qualifications
-from yizhan.compliance.signatures import ALIBABA_SOURCES, SignSource, check_sign_name
+from yizhan.compliance.signatures import (
+    ALIBABA_SOURCES,
+    SignSource,
+    check_details,
+    check_sign_name,
+)
 from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.errors import Lang, Refusal
 from yizhan.domain.frozen import per_request
@@ -32,6 +37,7 @@ from yizhan.domain.model import (
     QualificationKind,
     ReviewState,
     Signature,
+    SignatureDetails,
     SignatureScenario,
     Template,
     TemplateApplication,
@@ -333,7 +339,8 @@ async def modify_sms_sign(ctx: ActionContext) -> Result:
         return Refusal("isv.INVALID_PARAMETERS",
                        "an approved signature cannot be modified; add a new one")
     _, scenario, source, remark = fields
-    await ctx.services.store.update_signature(signature.id, scenario, source, remark)
+    await ctx.services.store.update_signature(signature.id, scenario, source, remark,
+                                              actor=_actor(ctx), now=ctx.services.clock.now())
     return {"SignName": signature.name}
 
 
@@ -342,7 +349,8 @@ async def delete_sms_sign(ctx: ActionContext) -> Result:
     if isinstance(signature, Refusal):
         return signature
     await ctx.services.store.review_signature(signature.id, ReviewState.DELETED,
-                                              "deleted by the account")
+                                              "deleted by the account",
+                                              ctx.services.clock.now(), _actor(ctx))
     return {"SignName": signature.name}
 
 
@@ -394,14 +402,15 @@ async def _approved_qualification(ctx: ActionContext, check_use: bool,
     return found
 
 
-async def _sign_letter(ctx: ActionContext, q: Qualification, name: str) -> int | Refusal | None:
-    """The letter of authorization (`AuthorizationLetterId`) a signature for others stands
-    on: the account's own, valid today, from the qualification's company, naming the
-    signature (docs/compliance.md "Signature actions"). A signature for own use needs none
-    and keeps none (None)."""
+async def _sign_letter(ctx: ActionContext, q: Qualification, name: str,
+                       current: int | None = None) -> int | Refusal | None:
+    """The letter of authorization (`AuthorizationLetterId`, else the signature's `current`
+    one) a signature for others stands on: the account's own, valid today, from the
+    qualification's company, naming the signature (docs/compliance.md "Signature
+    actions"). A signature for own use needs none and keeps none (None)."""
     if q.details.for_self:
         return None
-    letter_id = ctx.integer("AuthorizationLetterId", 1, 2**63 - 1, default=0)
+    letter_id = ctx.integer("AuthorizationLetterId", 1, 2**63 - 1, default=current or 0)
     if isinstance(letter_id, Refusal):
         return letter_id
     code = "isv.AUTHORIZATION_LETTER_NOT_COVERING"
@@ -422,6 +431,26 @@ def _company(q: Qualification) -> str:
     return q.details.company_name or q.details.name
 
 
+def _sign_details(ctx: ActionContext, source: str) -> SignatureDetails | Refusal:
+    """ApplySceneContent, MoreData, AppIcpRecordId and TrademarkId of CreateSmsSign and
+    UpdateSmsSign, checked for the signature's source (`compliance.signatures`)."""
+    app = ctx.integer("AppIcpRecordId", 1, 2**63 - 1, default=0)
+    trademark = ctx.integer("TrademarkId", 1, 2**63 - 1, default=0)
+    files: list[Any] | Refusal = []
+    if ctx.params.get("MoreData"):
+        files = _json_list(ctx.params["MoreData"], "MoreData")
+    refusal = first_refusal(app, trademark, files)
+    if refusal:
+        return refusal
+    assert isinstance(app, int) and isinstance(trademark, int) and isinstance(files, list)
+    if not all(isinstance(f, str) and f for f in files):
+        return Refusal("isv.INVALID_PARAMETERS", "MoreData must be a JSON array of file "
+                       "references")
+    details = SignatureDetails(ctx.params.get("ApplySceneContent", ""), tuple(files),
+                               app or None, trademark or None)
+    return check_details(source, details) or details
+
+
 async def create_sms_sign(ctx: ActionContext) -> Result:
     q = await _approved_qualification(ctx, check_use=True)
     fields = await _sign_fields(ctx, q if isinstance(q, Refusal) else _company(q))
@@ -429,6 +458,9 @@ async def create_sms_sign(ctx: ActionContext) -> Result:
         return fields
     assert isinstance(q, Qualification)
     name, scenario, source, remark = fields
+    details = _sign_details(ctx, source)
+    if isinstance(details, Refusal):
+        return details
     store = ctx.services.store
     if await store.signature(ctx.account.id, name) is not None:
         return Refusal("isv.INVALID_PARAMETERS", f"the account has a signature {name!r} already")
@@ -437,7 +469,8 @@ async def create_sms_sign(ctx: ActionContext) -> Result:
         return letter_id
     made = await store.create_signature(ctx.account.id, name, scenario, ReviewState.PENDING,
                                         ctx.services.clock.now(), source=source, remark=remark,
-                                        qualification_id=q.id, letter_id=letter_id)
+                                        qualification_id=q.id, letter_id=letter_id,
+                                        details=details)
     return {"SignName": name, "OrderId": str(made.id)}
 
 
@@ -457,19 +490,26 @@ async def update_sms_sign(ctx: ActionContext) -> Result:
     if isinstance(fields, Refusal):
         return fields
     _, scenario, source, remark = fields
+    details = _sign_details(ctx, source)
+    if isinstance(details, Refusal):
+        return details
     letter_id = await _sign_letter(ctx, q, signature.name)
     if isinstance(letter_id, Refusal):
         return letter_id
-    await ctx.services.store.update_signature(signature.id, scenario, source, remark,
-                                              qualification_id=q.id, letter_id=letter_id)
+    await ctx.services.store.update_signature(
+        signature.id, scenario, source, remark, qualification_id=q.id, letter_id=letter_id,
+        details=details, actor=_actor(ctx), now=ctx.services.clock.now())
     return {"SignName": signature.name, "OrderId": str(signature.id)}
 
 
 async def change_signature_qualification(ctx: ActionContext) -> Result:
     """Another approved qualification of the account stands behind the signature. The
-    review state is kept (the name was reviewed; the enterprise-name rule is checked again
-    against the new company); carrier registration, which uses the qualification, will
-    start again (issue 16 point 3)."""
+    review state is kept (the name was reviewed); the signature is checked against the new
+    qualification: the enterprise-name rule against its company, and for a qualification
+    for others a covering letter (`AuthorizationLetterId`, else the signature's current
+    letter, checked again). The change is one store call
+    (`change_signature_qualification`), audited; carrier registration, which uses the
+    qualification, starts again there."""
     signature = await _own_signature(ctx, "SignatureName")
     q = await _approved_qualification(ctx, check_use=False)
     refusal = first_refusal(signature, q)
@@ -480,7 +520,11 @@ async def change_signature_qualification(ctx: ActionContext) -> Result:
         refusal = check_sign_name(signature.name, signature.source, _company(q))
         if refusal:
             return refusal
-    await ctx.services.store.change_signature_qualification(signature.id, q.id)
+    letter_id = await _sign_letter(ctx, q, signature.name, signature.letter_id)
+    if isinstance(letter_id, Refusal):
+        return letter_id
+    await ctx.services.store.change_signature_qualification(
+        signature.id, q.id, letter_id, _actor(ctx), ctx.services.clock.now())
     return {"Success": True, "Data": {"Success": True, "Data": {}}}
 
 
@@ -502,19 +546,25 @@ async def get_sms_sign(ctx: ActionContext) -> Result:
         letter_pass = bool(found) and letters.state(
             found[0], await ctx.services.store.approved_sign_names(ctx.account.id)) == "PASSED" \
             and letters.status(found[0], china_today(ctx.services.clock.now())) == "VALID"
+    audited = await ctx.services.store.last_review_at("signature", str(signature.id))
+    d = signature.details
     return {
         "SignName": signature.name, "SignStatus": REVIEW_NUMBERS[signature.state],
-        "AuditInfo": {"RejectInfo": signature.reason, "AuditDate": ""},
+        "AuditInfo": {"RejectInfo": signature.reason,
+                      "AuditDate": china_text(audited) if audited else ""},
         "SignCode": f"SIGN_{signature.id}", "OrderId": str(signature.id),
         "CreateDate": china_text(signature.created_at),
-        "SignTag": "4" if signature.test else "2", "ApplyScene": "",
+        "SignTag": "4" if signature.test else "2", "ApplyScene": d.apply_scene,
+        **({"AppIcpRecordId": d.app_icp_record_id} if d.app_icp_record_id else {}),
+        **({"TrademarkId": d.trademark_id} if d.trademark_id else {}),
         "Remark": signature.remark,
         "SignUsage": "验证码" if signature.scenario is SignatureScenario.VERIFICATION
         else "通用",
         "ThirdParty": q is not None and not q.details.for_self,
         "QualificationId": signature.qualification_id,
         "AuthorizationLetterId": signature.letter_id,
-        "AuthorizationLetterAuditPass": letter_pass, "FileUrlList": [], "RegisterResult": -1,
+        "AuthorizationLetterAuditPass": letter_pass, "FileUrlList": list(d.files),
+        "RegisterResult": -1,
         "SignIspRegisterDetailList": [{
             "OperatorCode": carrier, "OperatorCompleteTime": "", "RegisterStatus": -2,
             "RegisterStatusReasons": [{"ReasonCode": reason, "ReasonDescList": []}]}
@@ -582,7 +632,8 @@ async def modify_sms_template(ctx: ActionContext) -> Result:
     if isinstance(change, Refusal):
         return change
     template, kind, name, content, remark = change
-    await ctx.services.store.update_template(template.code, name, kind, content, remark)
+    await ctx.services.store.update_template(template.code, name, kind, content, remark,
+                                             actor=_actor(ctx), now=ctx.services.clock.now())
     return {"TemplateCode": template.code}
 
 
@@ -591,7 +642,8 @@ async def delete_sms_template(ctx: ActionContext) -> Result:
     if isinstance(template, Refusal):
         return template
     await ctx.services.store.review_template(template.code, ReviewState.DELETED,
-                                             "deleted by the account")
+                                             "deleted by the account",
+                                             ctx.services.clock.now(), _actor(ctx))
     return {"TemplateCode": template.code}
 
 
@@ -704,7 +756,8 @@ async def update_sms_template(ctx: ActionContext) -> Result:
     if isinstance(application, Refusal):
         return application
     await ctx.services.store.update_template(template.code, name, kind, content, remark,
-                                             application)
+                                             application, _actor(ctx),
+                                             ctx.services.clock.now())
     return {"TemplateCode": template.code, "TemplateName": name, "OrderId": template.code}
 
 
