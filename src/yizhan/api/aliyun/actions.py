@@ -47,7 +47,7 @@ from yizhan.domain.model import (
 )
 from yizhan.domain.timezone import china_day_bounds, china_text, china_today
 from yizhan.intake.accept import MAX_BATCH_NUMBERS, MAX_NUMBERS, SendRequest
-from yizhan.policy import numbers, templates
+from yizhan.policy import numbers, template_values, templates
 from yizhan.policy.chain import Recipient
 from yizhan.webhooks import queue
 
@@ -698,9 +698,8 @@ async def _template_application(ctx: ActionContext, kind: TemplateType,
 
 
 # The variable attributes Alibaba documents for TemplateRule ("TemplateRule&TemplateContent
-# examples"), with the older names still seen in its examples.
-VARIABLE_KINDS = frozenset({"numberCaptcha", "characterWithNumber2", "name", "phone_number2",
-                            "other_number2", "other_number", "time", "money"})
+# examples"), exactly; values sent are checked against them (policy/template_values.py).
+VARIABLE_KINDS = frozenset(template_values.KINDS)
 
 
 def _check_template_rule(rule: str, content: str) -> Refusal | None:
