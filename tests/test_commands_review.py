@@ -164,3 +164,31 @@ def test_show_lists_the_tenants_deletions_and_resubmissions(tmp_path: Path) -> N
         ["account acme", "delete", "deleted"]]
     assert history("templates", "show", tpl) == [
         ["account acme", "resubmit", "pending"], ["account acme", "delete", "deleted"]]
+
+
+async def _qualification_resubmitted_and_deleted(data_dir: Path) -> int:
+    store = open_store(Settings(data_dir=data_dir))
+    await store.migrate()
+    account = await store.create_account("acme", NOW)
+    q = await store.submit_qualification(account.id, DETAILS, "account acme", NOW)
+    await store.review_qualification(q.id, ReviewState.REJECTED, "执照模糊", "cli op",
+                                     NOW + timedelta(hours=1))
+    await store.update_qualification(q.id, DETAILS, "account acme", NOW + timedelta(hours=2))
+    await store.delete_qualification(q.id, "account acme", NOW + timedelta(hours=3))
+    await store.close()
+    return q.id
+
+
+def test_qualification_show_lists_the_tenants_resubmission_and_deletion(
+        tmp_path: Path) -> None:
+    """What UpdateSmsQualification and DeleteSmsQualification record
+    (api/aliyun/actions.py), as the operator reads it."""
+    q = asyncio.run(_qualification_resubmitted_and_deleted(tmp_path))
+    code, output = yz(tmp_path, "qualifications", "show", str(q))
+    assert code == 0, output
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in output.splitlines()
+            if "2026-12-07" in line]
+    assert [(row[2], row[3], row[4]) for row in rows] == [
+        ("account acme", "pending", "submitted"), ("cli op", "rejected", "执照模糊"),
+        ("account acme", "pending", "updated"),
+        ("account acme", "deleted", "deleted by the account")]
