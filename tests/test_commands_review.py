@@ -11,7 +11,12 @@ from pathlib import Path
 from tests.compliance.test_qualifications import DETAILS
 from tests.test_commands_qualifications import yz
 from yizhan.app import open_store
-from yizhan.domain.model import ReviewState, SignatureScenario, TemplateType
+from yizhan.domain.model import (
+    ReviewState,
+    SignatureDetails,
+    SignatureScenario,
+    TemplateType,
+)
 from yizhan.settings import Settings
 
 NOW = datetime(2026, 12, 7, 3, tzinfo=UTC)
@@ -133,8 +138,10 @@ async def _tenant_actions(data_dir: Path) -> tuple[str, str]:
     store = open_store(Settings(data_dir=data_dir))
     await store.migrate()
     account = await store.create_account("acme", NOW)
-    sig = await store.create_signature(account.id, "驿站科技", SignatureScenario.GENERAL,
-                                       ReviewState.PENDING, NOW)
+    sig = await store.create_signature(
+        account.id, "驿站科技", SignatureScenario.GENERAL, ReviewState.PENDING, NOW,
+        source="trademark",
+        details=SignatureDetails("会员登录", ("proof/a.png", "b.pdf"), None, 88))
     await store.review_signature(sig.id, ReviewState.REJECTED, "材料不全", NOW, "cli op")
     await store.update_signature(sig.id, SignatureScenario.GENERAL, "enterprise", "补充材料",
                                  actor="account acme", now=NOW + timedelta(hours=1))
@@ -159,6 +166,9 @@ def test_show_lists_the_tenants_deletions_and_resubmissions(tmp_path: Path) -> N
         return [[c.strip() for c in line.split("│")[1:-1]][1:4]
                 for line in output.splitlines() if "2026-12-07" in line]
 
+    code, output = yz(tmp_path, "signs", "show", sign, "--account", "acme")
+    assert code == 0 and "scene: 会员登录" in output and "trademark: 88" in output
+    assert "files: proof/a.png, b.pdf" in output
     assert history("signs", "show", sign, "--account", "acme") == [
         ["cli op", "review", "rejected"], ["account acme", "resubmit", "pending"],
         ["account acme", "delete", "deleted"]]
