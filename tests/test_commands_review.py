@@ -202,3 +202,25 @@ def test_qualification_show_lists_the_tenants_resubmission_and_deletion(
         ("account acme", "pending", "submitted"), ("cli op", "rejected", "执照模糊"),
         ("account acme", "pending", "updated"),
         ("account acme", "deleted", "deleted by the account")]
+
+
+def test_a_resubmitted_item_waits_since_its_resubmission(tmp_path: Path) -> None:
+    async def setup() -> tuple[int, str]:
+        store = open_store(Settings(data_dir=tmp_path))
+        await store.migrate()
+        acme = await store.create_account("acme", NOW)
+        sig = await store.create_signature(acme.id, "驿站科技", SignatureScenario.GENERAL,
+                                           ReviewState.PENDING, NOW)
+        tpl = await store.create_template(acme.id, "通知", TemplateType.NOTIFICATION,
+                                          "订单${o}已发货", ReviewState.PENDING,
+                                          NOW + timedelta(hours=1))
+        await store.review_signature(sig.id, ReviewState.REJECTED, "材料不全", NOW, "cli op")
+        await store.update_signature(sig.id, SignatureScenario.GENERAL, "enterprise", "补充",
+                                     actor="account acme", now=NOW + timedelta(hours=2))
+        await store.close()
+        return sig.id, tpl.code
+
+    sig, tpl = asyncio.run(setup())
+    rows = _queue(tmp_path)
+    assert [(row[0], row[4]) for row in rows] == [("2026-12-07 12:00:00", tpl),
+                                                  ("2026-12-07 13:00:00", str(sig))]

@@ -53,7 +53,8 @@ class Kind(StrEnum):
 
 async def waiting(store: SqlStore, kind: Kind | None = None,
                   account_id: AccountId | None = None) -> list[Waiting]:
-    """Everything under review (of one `kind`, of one account), oldest first."""
+    """Everything under review (of one `kind`, of one account), oldest first: since its
+    submission, or its latest resubmission by the tenant (signatures and templates)."""
     pending = ReviewState.PENDING
     items: list[Waiting] = []
     if kind in (None, Kind.QUALIFICATION):
@@ -61,11 +62,14 @@ async def waiting(store: SqlStore, kind: Kind | None = None,
                           q.details.name)
                   for q in await store.list_qualifications(account_id, state=pending)]
     if kind in (None, Kind.SIGNATURE):
-        items += [Waiting(s.created_at, s.account_id, "signature", str(s.id), s.name)
+        again = await store.resubmitted_at("signature")
+        items += [Waiting(again.get(str(s.id), s.created_at), s.account_id, "signature",
+                          str(s.id), s.name)
                   for s in await store.list_signatures(account_id) if s.state is pending]
     if kind in (None, Kind.TEMPLATE):
-        items += [Waiting(t.created_at, t.account_id, "template", t.code, t.name,
-                          tuple(templates.lint(t.type, t.content)))
+        again = await store.resubmitted_at("template")
+        items += [Waiting(again.get(t.code, t.created_at), t.account_id, "template", t.code,
+                          t.name, tuple(templates.lint(t.type, t.content)))
                   for t in await store.list_templates(account_id) if t.state is pending]
     return sorted(items, key=lambda w: (w.since, w.kind, w.key))
 

@@ -432,6 +432,15 @@ class CatalogueMixin:
                 .order_by(d.id.desc()).limit(1))
         return found
 
+    async def resubmitted_at(self, kind: str) -> dict[str, datetime]:
+        """When each signature (kind "signature") or template ("template") was last sent
+        back to review by its tenant, by subject: the review queue's "since"."""
+        d = review_decisions.c
+        async with self._read() as conn:
+            rows = await conn.execute(select(d.subject, func.max(d.at)).where(
+                d.kind == kind, d.action == "resubmit").group_by(d.subject))
+            return {subject: at for subject, at in rows}
+
     # Helpers
 
     async def _one(self, query: Any, make: Callable[[Row[Any]], T]) -> T | None:
