@@ -211,7 +211,7 @@ async def test_a_new_qualification_and_a_re_approval_file_again(
     approved = await store.review_qualification(other.id, ReviewState.APPROVED, "", ACTOR,
                                                 clock.now())
     assert approved is not None
-    await store.change_signature_qualification(sig.id, other.id)
+    await store.change_signature_qualification(sig.id, other.id, None, ACTOR, clock.now())
     moved = replace(sig, qualification_id=other.id)
     assert await registration.on_qualification_changed(moved, "account acme") is not None
     again = await rows(store, sig)
@@ -250,7 +250,8 @@ async def test_the_explicit_trigger_files_only_what_is_missing_failed_or_lapsed(
     assert [(s.signature.id, s.held) for s in again] == [(unbound.id, "UNBINDING_QUA")]
 
     # a qualification bound to the held signature: -2 becomes -1 on every sub-port
-    await store.change_signature_qualification(unbound.id, old.qualification_id or 0)
+    await store.change_signature_qualification(unbound.id, old.qualification_id or 0, None,
+                                               ACTOR, clock.now())
     bound = replace(unbound, qualification_id=old.qualification_id)
     assert await registration.on_qualification_changed(bound, "account acme") is not None
     assert states(await rows(store, unbound)) == {

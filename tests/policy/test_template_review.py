@@ -36,6 +36,12 @@ RULES = [
     ("template.invisible_character", WARN, N, "订单\u200b${o}已发货", 2, "订单${o}已发货"),
     ("template.invisible_character", WARN, N, "订单\u202e${o}已发货", 2, "订单${o}已发货"),
     ("template.unsupported_character", WARN, N, "订单${o}已发货😀", 9, "订单${o}已发货☀"),
+    ("template.financial", REFUSE, N, "尊敬的${name}，您的贷款额度已到账", 13,
+     "尊敬的${name}，您的订单已到账"),
+    ("template.financial", REFUSE, P, "会员专享：股票推荐，拒收请回复R", 5,
+     "会员专享：新品试用，拒收请回复R"),
+    ("template.financial", REFUSE, N, "信用卡套现秒到，联系${c}", 0, "快递已到，联系${c}"),
+    ("template.financial", REFUSE, N, "本月理财收益${m}元", 2, "本月积分${m}分"),
 ]
 
 
@@ -81,3 +87,13 @@ def test_new_templates_are_refused_with_the_first_refusing_finding(
     assert (refusal.code if refusal else None) == code
     if refusal:
         assert refusal.rule == "template.review" and " at " in refusal.detail
+
+
+def test_financial_words_are_named_once_and_allowed_in_verification_codes() -> None:
+    found = lint(N, "您的理财收益已到账，借贷请谨慎")
+    assert [(f.rule, f.start, f.end) for f in found] == [("template.financial", 2, 6),
+                                                         ("template.financial", 10, 12)]
+    assert lint(V, "您正在申请贷款，验证码${code}，5分钟内有效") == []
+    refusal = check_new_template(N, "您的贷款已放款")
+    assert refusal is not None and refusal.code == "isv.SMS_CONTENT_ILLEGAL"
+    assert "verification codes only" in refusal.detail and "金融类" in refusal.detail

@@ -91,8 +91,9 @@ def signs_show(name: str,
                account: Annotated[str, typer.Option("--account", "-a")],
                data_dir: DataDir = None, config: ConfigFile = None,
                database_url: DatabaseUrl = None) -> None:
-    """Show one signature of an account, every operator decision on it, and who started
-    its carrier registration and what the carriers answered."""
+    """Show one signature of an account, the material given for its review, every decision
+    on it (the operator's, and the tenant's deletions, resubmissions and changes of
+    qualification), who started its carrier registration and what the carriers answered."""
     async def work(store: SqlStore) -> None:
         owner = await account_named(store, account)
         s = await store.signature(owner.id, name)
@@ -100,6 +101,13 @@ def signs_show(name: str,
             raise fail(f"account {account!r} has no signature {name!r} (`yizhan signs list`)")
         out.print(f"signature {s.name} (id {s.id}) {s.scenario.value} {s.source} "
                   f"{s.state.value}" + (f" ({s.reason})" if s.reason else ""), highlight=False)
+        d = s.details
+        for label, value in (("qualification", s.qualification_id), ("letter", s.letter_id),
+                             ("remark", s.remark), ("scene", d.apply_scene),
+                             ("app ICP filing", d.app_icp_record_id),
+                             ("trademark", d.trademark_id), ("files", ", ".join(d.files))):
+            if value:
+                out.print(f"{label}: {value}", highlight=False)
         _print_history(await store.review_decisions("signature", str(s.id)))
         registration = await store.review_decisions("registration", str(s.id))
         if registration:
@@ -110,9 +118,10 @@ def signs_show(name: str,
 
 
 def _print_history(decisions: list[ReviewDecision]) -> None:
-    """The operator's decisions, oldest first (`review_decisions`)."""
-    table("Review", ["at", "who", "state", "reason"],
-          [[china_text(d.at), d.actor, d.state.value, d.reason] for d in decisions])
+    """Every audited decision, oldest first (`review_decisions`): the operator's reviews
+    and the tenant's own deletions, resubmissions and changes of qualification."""
+    table("Review", ["at", "who", "action", "state", "reason"],
+          [[china_text(d.at), d.actor, d.action, d.state.value, d.reason] for d in decisions])
 
 
 def _review_signature(signature_id: int, state: ReviewState, reason: str,

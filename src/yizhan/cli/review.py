@@ -1,24 +1,31 @@
 """`yizhan review queue`: everything waiting for an operator in one list, oldest first —
-qualifications, signatures and templates under review (docs/compliance.md "Operator
-review"). Each is decided with its own group's approve|reject."""
+qualifications, signatures and templates under review, narrowed by kind, account, age and
+count, with the review linter's findings of each template (docs/compliance.md "Operator
+review of signatures and templates"). Each is decided with its own group's approve|reject."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated
+
+import typer
 
 from yizhan.cli.common import (
     ConfigFile,
     DatabaseUrl,
     DataDir,
+    account_named,
     clock,
     command_set,
+    fail,
     run,
     settings_of,
     table,
 )
 from yizhan.domain.model import AccountId, ReviewState
-from yizhan.domain.timezone import china_text
+from yizhan.domain.timezone import CHINA, china_day_bounds, china_text
 from yizhan.policy import templates
 from yizhan.storage.store import SqlStore
 
@@ -34,20 +41,57 @@ class Waiting:
     kind: str
     key: str  # the id or code the approve|reject command takes
     name: str
-    findings: int | None = None  # the review linter's findings (templates only)
+    findings: tuple[templates.Finding, ...] | None = field(default=None)
+    """The review linter's findings (templates only)."""
 
 
-async def waiting(store: SqlStore) -> list[Waiting]:
-    """Everything under review, oldest first."""
+class Kind(StrEnum):
+    QUALIFICATION = "qualification"
+    SIGNATURE = "signature"
+    TEMPLATE = "template"
+
+
+async def waiting(store: SqlStore, kind: Kind | None = None,
+                  account_id: AccountId | None = None) -> list[Waiting]:
+    """Everything under review (of one `kind`, of one account), oldest first: since its
+    submission, or its latest resubmission by the tenant (signatures and templates)."""
     pending = ReviewState.PENDING
-    items = [Waiting(q.created_at, q.account_id, "qualification", str(q.id), q.details.name)
-             for q in await store.list_qualifications(state=pending)]
-    items += [Waiting(s.created_at, s.account_id, "signature", str(s.id), s.name)
-              for s in await store.list_signatures() if s.state is pending]
-    items += [Waiting(t.created_at, t.account_id, "template", t.code, t.name,
-                      len(templates.lint(t.type, t.content)))
-              for t in await store.list_templates() if t.state is pending]
+    items: list[Waiting] = []
+    if kind in (None, Kind.QUALIFICATION):
+        items += [Waiting(q.created_at, q.account_id, "qualification", str(q.id),
+                          q.details.name)
+                  for q in await store.list_qualifications(account_id, state=pending)]
+    if kind in (None, Kind.SIGNATURE):
+        again = await store.resubmitted_at("signature")
+        items += [Waiting(again.get(str(s.id), s.created_at), s.account_id, "signature",
+                          str(s.id), s.name)
+                  for s in await store.list_signatures(account_id) if s.state is pending]
+    if kind in (None, Kind.TEMPLATE):
+        again = await store.resubmitted_at("template")
+        items += [Waiting(again.get(t.code, t.created_at), t.account_id, "template", t.code,
+                          t.name, tuple(templates.lint(t.type, t.content)))
+                  for t in await store.list_templates(account_id) if t.state is pending]
     return sorted(items, key=lambda w: (w.since, w.kind, w.key))
+
+
+def _since(text: str) -> datetime:
+    """`--since`: a day (from its start) or a day and time, in China time."""
+    try:
+        if len(text) == 10:
+            return china_day_bounds(date.fromisoformat(text))[0]
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise fail(f"--since {text!r}: write a day (2026-12-07) or a day and time "
+                   "(2026-12-07 09:30), China time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=CHINA)
+
+
+def _findings(found: tuple[templates.Finding, ...] | None) -> list[str]:
+    """The finding count and, for reading, each finding's rule (refusing ones marked !)."""
+    if found is None:
+        return ["", ""]
+    return [str(len(found)), ", ".join(
+        f.rule + ("!" if f.severity is templates.Severity.REFUSE else "") for f in found)]
 
 
 def _age(since: datetime, now: datetime) -> str:
@@ -57,17 +101,31 @@ def _age(since: datetime, now: datetime) -> str:
 
 
 @review_commands.command("queue")
-def review_queue(data_dir: DataDir = None, config: ConfigFile = None,
-                 database_url: DatabaseUrl = None) -> None:
+def review_queue(
+        kind: Annotated[Kind | None, typer.Option(help="Only this kind.")] = None,
+        account: Annotated[str | None, typer.Option("--account", "-a",
+                                                    help="Only this account's.")] = None,
+        since: Annotated[str | None, typer.Option(
+            help="Only items waiting since this day (2026-12-07) or moment "
+                 "(2026-12-07 09:30), China time.")] = None,
+        limit: Annotated[int | None, typer.Option(min=1, help="At most this many, the "
+                                                        "oldest.")] = None,
+        data_dir: DataDir = None, config: ConfigFile = None,
+        database_url: DatabaseUrl = None) -> None:
     """Everything waiting for an operator, oldest first: qualifications, signatures and
-    templates under review (decide with `qualifications|signs|templates approve|reject`)."""
+    templates under review, with each template's linter findings (rules marked ! refuse).
+    Decide with `qualifications|signs|templates approve|reject`."""
+    start = _since(since) if since else None
+
     async def work(store: SqlStore) -> None:
         names = {a.id: a.name for a in await store.list_accounts()}
+        owner = (await account_named(store, account)).id if account else None
         now = clock.now()
+        items = [w for w in await waiting(store, kind, owner)
+                 if start is None or w.since >= start][:limit]
         table("Review queue", ["since", "age", "account", "kind", "id/code", "name",
-                               "findings"],
+                               "findings", "rules"],
               [[china_text(w.since), _age(w.since, now), names.get(w.account_id), w.kind,
-                w.key, w.name, "" if w.findings is None else w.findings]
-               for w in await waiting(store)])
+                w.key, w.name, *_findings(w.findings)] for w in items])
 
     run(settings_of(data_dir, config, database_url), work)

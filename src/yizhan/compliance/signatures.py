@@ -19,6 +19,12 @@ The rules, each refused with a registered code that says what to do:
   a company not named so). The rule applies only when the company name is known: the caller
   passes the name of the account's approved enterprise qualification, or `None` when the
   account has none yet.
+
+The material of CreateSmsSign and UpdateSmsSign (`check_details`, docs/compliance.md
+"Signature actions"), as the SDK documents it: an `app` signature needs its ICP filing
+(AppIcpRecordId) and its store link (ApplySceneContent, http:// or https://); a `trademark`
+signature needs its trademark record (TrademarkId); supporting files (MoreData) are at most
+`MAX_FILES` references, each a URL or a relative key with no `..`.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import re
 from enum import StrEnum
 
 from yizhan.domain.errors import Refusal
+from yizhan.domain.model import SignatureDetails
 
 
 class SignSource(StrEnum):
@@ -100,3 +107,48 @@ def _strip_neutral(folded: str) -> str:
     for word in NEUTRAL_WORDS:
         folded = folded.replace(word, "")
     return folded
+
+
+MAX_FILES = 10
+"""MoreData: supporting files per signature."""
+MAX_FILE_REFERENCE = 255
+MAX_APPLY_SCENE = 500
+"""ApplySceneContent, in characters."""
+LINK = re.compile(r"https?://[^\s/]+\S*")
+_KEY = re.compile(r"[A-Za-z0-9\u4e00-\u9fff._\-]+(?:/[A-Za-z0-9\u4e00-\u9fff._\-]+)*")
+
+
+def file_reference_problem(ref: str) -> str | None:
+    """What is wrong with one file reference of MoreData: a link (http or https) or an
+    upload's relative key (no `..`, no leading `/`, no backslash)."""
+    if len(ref) > MAX_FILE_REFERENCE:
+        return f"a file reference has {len(ref)} characters, at most {MAX_FILE_REFERENCE}"
+    if LINK.fullmatch(ref):
+        return None
+    if not _KEY.fullmatch(ref) or ".." in ref.split("/"):
+        return f"{ref[:40]!r} is neither an http(s) link nor a relative file key"
+    return None
+
+
+def check_details(source: str, details: SignatureDetails) -> Refusal | None:
+    """The first problem of a new (or resubmitted) signature's material for its source."""
+    if source == SignSource.APP:
+        if details.app_icp_record_id is None:
+            return Refusal("MissingParameter", "AppIcpRecordId")
+        if not details.apply_scene:
+            return Refusal("MissingParameter", "ApplySceneContent")
+        if not LINK.fullmatch(details.apply_scene):
+            return Refusal("isv.INVALID_PARAMETERS", "ApplySceneContent of an app signature "
+                           "is its store link, starting with http:// or https://")
+    if source == SignSource.TRADEMARK and details.trademark_id is None:
+        return Refusal("MissingParameter", "TrademarkId")
+    if len(details.apply_scene) > MAX_APPLY_SCENE:
+        return Refusal("isv.INVALID_PARAMETERS",
+                       f"ApplySceneContent: up to {MAX_APPLY_SCENE} characters")
+    if len(details.files) > MAX_FILES:
+        return Refusal("isv.INVALID_PARAMETERS", f"MoreData: at most {MAX_FILES} files")
+    for ref in details.files:
+        problem = file_reference_problem(ref)
+        if problem:
+            return Refusal("isv.INVALID_PARAMETERS", f"MoreData: {problem}")
+    return None

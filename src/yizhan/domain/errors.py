@@ -187,8 +187,11 @@ _CODES: tuple[ErrorCode, ...] = (
               "which is reviewed.",
               "模板变量不支持链接，请将链接写入需审核的模板内容。"),
     ErrorCode("isv.PARAM_LENGTH_LIMIT", 400,
-              "A template variable value is too long.",
-              "模板变量取值超出长度限制。"),
+              "A template variable value is too long, or outside the length its variable "
+              "attribute allows (a verification code has 4 to 6 characters); the detail "
+              "names the variable.",
+              "模板变量取值超出长度限制，或不符合变量属性的长度要求（验证码为 4~6 位）；"
+              "详情给出变量名。"),
     ErrorCode("isv.AMOUNT_NOT_ENOUGH", 402,
               "The account balance is below zero: top up the account to send again "
               "(prepaid packages are not used while the balance is negative).",
@@ -227,10 +230,13 @@ _CODES: tuple[ErrorCode, ...] = (
               "超长）；详情给出规则、位置及修改方法。"),
     ErrorCode("isv.TEMPLATE_PARAMS_ILLEGAL", 400,
               "The template's variables break a review rule (a verification template carries "
-              "exactly one variable, the code; variables are written ${name}); the detail "
-              "names the rule, where, and what to change.",
-              "模板变量不符合规范（验证码模板只能含一个验证码变量；变量须写成 ${name}）；"
-              "详情给出规则、位置及修改方法。"),
+              "exactly one variable, the code; variables are written ${name}), or a value "
+              "sent is not of its variable's attribute (numberCaptcha digits only, money an "
+              "amount, time a date or time, ...); the detail names the rule or the variable, "
+              "and what to change.",
+              "模板变量不符合规范（验证码模板只能含一个验证码变量；变量须写成 ${name}），"
+              "或发送的变量取值不符合其变量属性（仅数字验证码只能为数字、金额须为数字、"
+              "时间须为日期或时间等）；详情给出规则或变量名及修改方法。"),
     ErrorCode("isv.PROMOTION_TIME_LIMIT", 400,
               "Promotions to mainland numbers are sent only from 08:00 to 22:00 China time; "
               "send again within those hours.",

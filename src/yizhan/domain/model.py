@@ -124,6 +124,21 @@ class AccessKey:
 
 
 @dataclass(frozen=True, slots=True)
+class SignatureDetails:
+    """What CreateSmsSign and UpdateSmsSign tell the reviewer besides the name and the
+    qualification (docs/compliance.md "Signature actions"), answered by GetSmsSign."""
+
+    apply_scene: str = ""
+    """ApplySceneContent: the business scenario; for an app, its store link."""
+    files: tuple[str, ...] = ()
+    """MoreData: references of the supporting files (GetSmsSign's FileUrlList)."""
+    app_icp_record_id: int | None = None
+    """AppIcpRecordId: the app's ICP filing, required for an app signature."""
+    trademark_id: int | None = None
+    """TrademarkId: the trademark's record, required for a trademark signature."""
+
+
+@dataclass(frozen=True, slots=True)
 class Signature:
     id: int
     account_id: AccountId
@@ -143,6 +158,7 @@ class Signature:
     letter_id: int | None = None
     """The letter of authorization a signature for others stands on (CreateSmsSign,
     UpdateSmsSign with ThirdParty true); None for own use."""
+    details: SignatureDetails = field(default_factory=SignatureDetails)
 
 
 @dataclass(frozen=True, slots=True)
@@ -499,8 +515,10 @@ class QualificationDecision:
 
 @dataclass(frozen=True, slots=True)
 class ReviewDecision:
-    """One audited operator decision on a signature or a template: who, when, what, why.
-    `kind` is "signature" (subject: its id) or "template" (subject: its code)."""
+    """One audited decision on a signature or a template: who, when, what, why — an
+    operator's review, or the tenant's own deletion, resubmission or change of
+    qualification. `kind` is "signature" (subject: its id) or "template" (subject: its
+    code)."""
 
     kind: str
     subject: str
@@ -509,3 +527,6 @@ class ReviewDecision:
     state: ReviewState
     reason: str
     at: datetime
+    action: str = "review"
+    """"review" (an operator's decision) or the tenant's own "delete", "resubmit" or
+    "change_qualification"; `state` is the state the item is in afterwards."""

@@ -28,6 +28,7 @@ from yizhan.policy import (
     numbers,
     opt_outs,
     quiet_hours,
+    template_values,
     templates,
     trail,
 )
@@ -199,6 +200,10 @@ def _render(template: Template, recipient: Recipient) -> str | Refusal:
     params = templates.parse_params(recipient.params)
     if isinstance(params, Refusal):
         return params
+    if template.application.variable_attribute:  # CreateSmsTemplate's TemplateRule
+        refusal = template_values.check(template.application.variable_attribute, params)
+        if refusal:
+            return refusal
     text = templates.render(template.content, params)
     if isinstance(text, Refusal):
         return text
@@ -242,7 +247,8 @@ REQUEST_RULES: tuple[Rule, ...] = (
          promotion, after_lookup=True),
     Rule("template.params", ("isv.INVALID_JSON_PARAM", "isv.TEMPLATE_MISSING_PARAMETERS",
                              "isv.PARAM_LENGTH_LIMIT", "isv.PARAM_NOT_SUPPORT_URL",
-                             "isv.PARAM_NOT_SUPPORT_CHARACTER"), render_bodies,
+                             "isv.PARAM_NOT_SUPPORT_CHARACTER", "isv.TEMPLATE_PARAMS_ILLEGAL"),
+         render_bodies,
          after_lookup=True),
 )
 

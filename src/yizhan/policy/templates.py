@@ -17,7 +17,8 @@ Characters handsets cannot show (docs/policy.md "Characters"):
 A promotion template must carry the opt-out instruction 拒收请回复R: refused when added or
 modified (`check_new_template`) and, for templates that predate the rule, at send.
 
-Template review linter (`lint`, docs/compliance.md "Template review"): every problem of a
+Template review linter (`lint`, docs/compliance.md "Template review"; financial content
+refused in notifications and promotions, `FINANCIAL`): every problem of a
 template's text as a `Finding` (a rule code, refuse or warn, its place, what to change in
 Chinese and English) before an operator sees it. `check_new_template` refuses with the first
 refusing finding; warnings are recomputed from the stored text for the reviewer.
@@ -186,6 +187,14 @@ MARKETING = ("优惠券", "优惠", "促销", "折扣", "打折", "特价", "秒
              "清仓", "会员日", "包邮")
 """Words of promotional content: refused in verification and notification templates (the
 carriers intercept promotions sent as notifications)."""
+FINANCIAL = ("贷款", "网贷", "借贷", "借款", "放款", "下款", "信用卡套现", "套现",
+             "信用卡提额", "提额", "投资理财", "理财收益", "理财产品", "理财", "高收益", "保本",
+             "股票推荐", "荐股", "牛股", "炒股", "股票", "私募", "期货", "虚拟货币", "数字货币",
+             "催收", "催款")
+"""Words of financial content (loans and credit, card cash-out, investment and returns,
+stock tips, futures and virtual currencies, debt collection): Alibaba's template rules and
+the carriers refuse them in notifications and promotions; a financial business sends
+verification codes only."""
 CODE_NAMES = re.compile(r"(?i)code")
 """A verification template's one variable is the code: its name says so (`code`,
 `verifyCode`, `smsCode`)."""
@@ -264,7 +273,24 @@ def _lint_variables(type_: TemplateType, content: str, add: Add) -> None:
                         f"验证码变量 ${{{distinct[0]}}} 应以验证码命名：${{code}}"))
 
 
+def _first_words(words: tuple[str, ...], content: str) -> list[tuple[str, int]]:
+    """The listed words found in `content` with their first place, a word left out when a
+    longer listed word holding it is found too (理财收益 reported, not also 理财)."""
+    return [(word, content.find(word)) for word in words if word in content
+            and not any(word in other and word != other and other in content
+                        for other in words)]
+
+
 def _lint_type(type_: TemplateType, content: str, visible: str, add: Add) -> None:
+    if type_ in (TemplateType.NOTIFICATION, TemplateType.PROMOTION):
+        for word, at in _first_words(FINANCIAL, content):
+            add(Finding("template.financial", Severity.REFUSE, at, at + len(word),
+                        f"{word!r} is financial content (loans, credit, investment, stocks), "
+                        "which notifications and promotions may not carry: remove it; a "
+                        "financial business sends verification codes only",
+                        f"“{word}”属于金融类内容（贷款、信用卡、投资理财、股票等），"
+                        "通知和推广短信不支持：请删除；金融类业务仅支持验证码短信",
+                        "isv.SMS_CONTENT_ILLEGAL"))
     if type_ is TemplateType.PROMOTION:
         if OPT_OUT not in visible:
             add(Finding("template.opt_out_missing", Severity.REFUSE, len(content),
@@ -276,15 +302,12 @@ def _lint_type(type_: TemplateType, content: str, visible: str, add: Add) -> Non
         return
     kind_en, kind_zh = (("verification", "验证码") if type_ is TemplateType.VERIFICATION
                         else ("notification", "通知"))
-    for word in MARKETING:
-        at = content.find(word)
-        if at >= 0 and not any(word in other and word != other and other in content
-                               for other in MARKETING):
-            add(Finding("template.marketing", Severity.REFUSE, at, at + len(word),
-                        f"{word!r} is promotional content, not allowed in a {kind_en} "
-                        "template: remove it, or add the text as a promotion template",
-                        f"“{word}”属于推广内容，{kind_zh}模板不允许：请删除，"
-                        "或改为申请推广短信模板", "isv.SMS_CONTENT_ILLEGAL"))
+    for word, at in _first_words(MARKETING, content):
+        add(Finding("template.marketing", Severity.REFUSE, at, at + len(word),
+                    f"{word!r} is promotional content, not allowed in a {kind_en} "
+                    "template: remove it, or add the text as a promotion template",
+                    f"“{word}”属于推广内容，{kind_zh}模板不允许：请删除，"
+                    "或改为申请推广短信模板", "isv.SMS_CONTENT_ILLEGAL"))
     if type_ is TemplateType.VERIFICATION:
         for match in URL.finditer(VARIABLE.sub(lambda m: " " * len(m.group()), content)):
             add(Finding("template.verification_link", Severity.REFUSE, match.start(),

@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import Connection, Row, false, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -22,6 +23,7 @@ from yizhan.domain.model import (
     ReviewDecision,
     ReviewState,
     Signature,
+    SignatureDetails,
     SignatureScenario,
     Template,
     TemplateApplication,
@@ -63,7 +65,16 @@ def _signature(row: Row[Any]) -> Signature:
     return Signature(row.id, AccountId(row.account_id), row.name,
                      SignatureScenario(row.scenario), ReviewState(row.state), row.reason,
                      row.created_at, bool(row.test), row.source, row.qualification_id,
-                     row.remark, row.letter_id)
+                     row.remark, row.letter_id, SignatureDetails(
+                         row.apply_scene, tuple(orjson.loads(row.files)) if row.files else (),
+                         row.app_icp_record_id, row.trademark_id))
+
+
+def _details(details: SignatureDetails) -> dict[str, Any]:
+    return {"apply_scene": details.apply_scene,
+            "files": orjson.dumps(list(details.files)).decode() if details.files else "",
+            "app_icp_record_id": details.app_icp_record_id,
+            "trademark_id": details.trademark_id}
 
 
 def _template(row: Row[Any]) -> Template:
@@ -81,11 +92,16 @@ def _application(application: TemplateApplication) -> dict[str, Any]:
 
 
 def _audit(conn: AsyncConnection, kind: str, subject: str, account_id: int, actor: str,
-           state: ReviewState, reason: str, now: datetime | None) -> Any:
-    """The audit row of an operator's decision (`review_decisions`), in its transaction."""
+           state: ReviewState, reason: str, now: datetime | None,
+           action: str = "review") -> Any:
+    """The audit row (`review_decisions`) of an operator's decision, or of the tenant's
+    own deletion, resubmission or change of qualification (`action`), in its
+    transaction."""
+    if action == "review" and state is ReviewState.DELETED:
+        action = "delete"
     return conn.execute(insert(review_decisions).values(
         kind=kind, subject=subject, account_id=account_id, actor=actor, state=state.value,
-        reason=reason, at=now or datetime.now(UTC)))
+        reason=reason, at=now or datetime.now(UTC), action=action))
 
 
 def _report_review(conn: Connection, account_id: int, topic: str, subject: dict[str, Any],
@@ -176,15 +192,16 @@ class CatalogueMixin:
                                now: datetime, source: str = "enterprise",
                                remark: str = "", test: bool = False,
                                qualification_id: int | None = None,
-                               letter_id: int | None = None) -> Signature:
+                               letter_id: int | None = None,
+                               details: SignatureDetails = SignatureDetails()) -> Signature:
         async with self._write() as conn:
             result = await conn.execute(insert(signatures).values(
                 account_id=account_id, name=name, scenario=scenario, state=state, reason="",
                 created_at=now, source=source, remark=remark, test=test,
-                qualification_id=qualification_id, letter_id=letter_id))
+                qualification_id=qualification_id, letter_id=letter_id, **_details(details)))
         signature_id = int(result.inserted_primary_key[0])  # type: ignore[index]
         return Signature(signature_id, account_id, name, scenario, state, "", now, test, source,
-                         qualification_id, remark, letter_id)
+                         qualification_id, remark, letter_id, details)
 
     async def company_name(self, account_id: AccountId) -> str | None:
         """The company of the account's approved enterprise qualification (the latest), or
@@ -233,24 +250,46 @@ class CatalogueMixin:
     async def update_signature(self, signature_id: int, scenario: SignatureScenario,
                                source: str, remark: str,
                                qualification_id: int | None = None,
-                               letter_id: int | None = None) -> None:
-        """A tenant's change: the signature goes back to review. A `qualification_id` given
-        replaces its qualification and its letter (`letter_id`, None for own use:
-        UpdateSmsSign); None keeps both (ModifySmsSign)."""
+                               letter_id: int | None = None,
+                               details: SignatureDetails | None = None,
+                               actor: str | None = None, now: datetime | None = None) -> None:
+        """A tenant's change: the signature goes back to review, audited as a resubmission
+        when `actor` is given. A `qualification_id` given replaces its qualification, its
+        letter (`letter_id`, None for own use) and its `details` (UpdateSmsSign); None keeps
+        them (ModifySmsSign)."""
         more = {} if qualification_id is None else {"qualification_id": qualification_id,
                                                     "letter_id": letter_id}
+        if details is not None:
+            more |= _details(details)
         async with self._write() as conn:
-            await conn.execute(update(signatures).where(signatures.c.id == signature_id).values(
-                scenario=scenario, source=source, remark=remark, state=ReviewState.PENDING,
-                reason="", **more))
+            row = (await conn.execute(update(signatures).where(signatures.c.id == signature_id)
+                                      .values(scenario=scenario, source=source, remark=remark,
+                                              state=ReviewState.PENDING, reason="", **more)
+                                      .returning(signatures.c.account_id))).first()
+            if row is not None and actor is not None:
+                await _audit(conn, "signature", str(signature_id), row.account_id, actor,
+                             ReviewState.PENDING, "resubmitted for review", now, "resubmit")
 
-    async def change_signature_qualification(self, signature_id: int,
-                                             qualification_id: int) -> None:
-        """ChangeSignatureQualification: another qualification stands behind the signature;
-        its review state is kept (docs/compliance.md "Signature actions")."""
+    async def change_signature_qualification(self, signature_id: int, qualification_id: int,
+                                             letter_id: int | None, actor: str,
+                                             now: datetime) -> None:
+        """ChangeSignatureQualification, after its checks (the company rule, the letter):
+        another qualification (and its letter, None for own use) stands behind the
+        signature; its review state is kept (docs/compliance.md "Signature actions"). One
+        transaction, audited in `review_decisions` (action "change_qualification"): what a
+        change of qualification sets off (carrier registration starting again) belongs in
+        this transaction."""
         async with self._write() as conn:
+            row = (await conn.execute(select(signatures).where(
+                signatures.c.id == signature_id))).first()
+            if row is None:
+                return
             await conn.execute(update(signatures).where(signatures.c.id == signature_id)
-                               .values(qualification_id=qualification_id))
+                               .values(qualification_id=qualification_id, letter_id=letter_id))
+            letter = f", letter {letter_id}" if letter_id is not None else ""
+            await _audit(conn, "signature", str(signature_id), row.account_id, actor,
+                         ReviewState(row.state), f"qualification {row.qualification_id} -> "
+                         f"{qualification_id}{letter}", now, "change_qualification")
 
     async def page_signatures(self, account_id: AccountId, offset: int,
                               limit: int) -> tuple[int, list[Signature]]:
@@ -310,14 +349,19 @@ class CatalogueMixin:
 
     async def update_template(self, code: str, name: str, type_: TemplateType, content: str,
                               remark: str, application: TemplateApplication | None = None,
-                              ) -> None:
-        """A tenant's change: the template goes back to review. Without `application`
-        (ModifySmsTemplate) the related signature, variable attributes etc. stay."""
+                              actor: str | None = None, now: datetime | None = None) -> None:
+        """A tenant's change: the template goes back to review, audited as a resubmission
+        when `actor` is given. Without `application` (ModifySmsTemplate) the related
+        signature, variable attributes etc. stay."""
         more = _application(application) if application is not None else {}
         async with self._write() as conn:
-            await conn.execute(update(templates).where(templates.c.code == code).values(
+            row = (await conn.execute(update(templates).where(templates.c.code == code).values(
                 name=name, type=type_, content=content, remark=remark,
-                state=ReviewState.PENDING, reason="", **more))
+                state=ReviewState.PENDING, reason="", **more)
+                .returning(templates.c.account_id))).first()
+            if row is not None and actor is not None:
+                await _audit(conn, "template", code, row.account_id, actor,
+                             ReviewState.PENDING, "resubmitted for review", now, "resubmit")
 
     async def page_templates(self, account_id: AccountId, offset: int, limit: int,
                              state: ReviewState | None = None,
@@ -369,13 +413,33 @@ class CatalogueMixin:
         return _template(row) if row else None
 
     async def review_decisions(self, kind: str, subject: str) -> list[ReviewDecision]:
-        """Every operator decision on a signature (kind "signature", its id) or a template
-        ("template", its code), oldest first."""
+        """Every audited decision on a signature (kind "signature", its id) or a template
+        ("template", its code), the operator's and the tenant's, oldest first."""
         d = review_decisions.c
         return await self._all(select(review_decisions).where(
             d.kind == kind, d.subject == subject).order_by(d.id), lambda r: ReviewDecision(
                 r.kind, r.subject, AccountId(r.account_id), r.actor, ReviewState(r.state),
-                r.reason, r.at))
+                r.reason, r.at, r.action))
+
+    async def last_review_at(self, kind: str, subject: str) -> datetime | None:
+        """When the operator last approved or rejected the item (GetSmsSign's AuditDate),
+        or None."""
+        d = review_decisions.c
+        async with self._read() as conn:
+            found: datetime | None = await conn.scalar(select(d.at).where(
+                d.kind == kind, d.subject == subject, d.action == "review",
+                d.state.in_((ReviewState.APPROVED.value, ReviewState.REJECTED.value)))
+                .order_by(d.id.desc()).limit(1))
+        return found
+
+    async def resubmitted_at(self, kind: str) -> dict[str, datetime]:
+        """When each signature (kind "signature") or template ("template") was last sent
+        back to review by its tenant, by subject: the review queue's "since"."""
+        d = review_decisions.c
+        async with self._read() as conn:
+            rows = await conn.execute(select(d.subject, func.max(d.at)).where(
+                d.kind == kind, d.action == "resubmit").group_by(d.subject))
+            return {subject: at for subject, at in rows}
 
     # Helpers
 

@@ -185,6 +185,9 @@ review_decisions = Table(
     Column("state", String(16), nullable=False),
     Column("reason", Text, nullable=False),
     Column("at", UTCDateTime, nullable=False),
+    # "review" (an operator's decision), or the tenant's own "delete", "resubmit" or
+    # "change_qualification" (0026): who did what, when, on which item.
+    Column("action", String(24), nullable=False, server_default="review"),
     Index("ix_review_decisions_kind_subject", "kind", "subject"),
 )
 
@@ -220,6 +223,12 @@ signatures = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("test", Boolean, nullable=False, server_default=false()),
     Column("letter_id", ForeignKey("authorization_letters.id"), nullable=True),
+    # CreateSmsSign / UpdateSmsSign's material for the reviewer (0026): ApplySceneContent,
+    # MoreData (a JSON array of file references), AppIcpRecordId, TrademarkId.
+    Column("apply_scene", Text, nullable=False, server_default=""),
+    Column("files", Text, nullable=False, server_default=""),
+    Column("app_icp_record_id", BigInteger, nullable=True),
+    Column("trademark_id", BigInteger, nullable=True),
     UniqueConstraint("account_id", "name"),
 )
 

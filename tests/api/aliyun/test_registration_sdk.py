@@ -85,7 +85,8 @@ async def test_not_registered_for_want_of_a_qualification_or_with_an_unusable_on
         running.yz.clock.now())
     await store.review_qualification(q.id, ReviewState.APPROVED, "", OPERATOR,
                                      running.yz.clock.now())
-    await store.change_signature_qualification(sig.id, q.id)
+    await store.change_signature_qualification(sig.id, q.id, None, OPERATOR,
+                                               running.yz.clock.now())
     await registration.on_qualification_changed(replace(sig, qualification_id=q.id),
                                                 OPERATOR)
     got = (await demo.call("GetSmsSign", SignName="驿站云")).body

@@ -5,7 +5,7 @@ with the account's approved qualification (docs/compliance.md "Signature actions
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,6 +16,7 @@ from tests.api.aliyun.uploads import with_documents
 from tests.conftest import Running
 from yizhan.cli.qualifications import decide
 from yizhan.domain.model import AccountId, ReviewState
+from yizhan.domain.timezone import china_text
 
 COMPANY = "驿站科技（杭州）有限公司"
 OTHER_COMPANY = "北京长城科技有限公司"
@@ -313,3 +314,113 @@ async def test_a_signature_for_others_needs_a_covering_letter(
     got = (await demo.call("GetSmsSign", SignName="驿站科技")).body
     assert (got.get("AuthorizationLetterId"), got["AuthorizationLetterAuditPass"]) == (
         None, False)
+
+
+async def test_the_reviewers_material_is_stored_and_answered(
+        running: Running, tenants: tuple[Tenant, Tenant]) -> None:
+    """CreateSmsSign and UpdateSmsSign keep ApplySceneContent, MoreData, AppIcpRecordId
+    and TrademarkId; an app signature needs its ICP filing and store link, a trademark
+    signature its trademark record (the SDK's "required when SignSource is ...")."""
+    demo, _ = tenants
+    group = await qualification(running, demo)
+    files = ["proof/营业截图.png", "https://files.example/证明.pdf"]
+    made = await demo.call("CreateSmsSign", **sign(
+        SignName="驿站快递", SignSource=5, QualificationId=group, TrademarkId=88,
+        ApplySceneContent="会员登录验证码", MoreData=files))
+    assert made.code == "OK", made.message
+    got = (await demo.call("GetSmsSign", SignName="驿站快递")).body
+    assert (got["FileUrlList"], got["ApplyScene"], got["TrademarkId"]) == (
+        files, "会员登录验证码", 88)
+    assert got.get("AppIcpRecordId") is None and got["AuditInfo"]["AuditDate"] == ""
+
+    for more, code, detail in (
+            ({"SignSource": 5}, "MissingParameter", "TrademarkId"),
+            ({"SignSource": 2, "ApplySceneContent": "https://apps.example/yz"},
+             "MissingParameter", "AppIcpRecordId"),
+            ({"SignSource": 2, "AppIcpRecordId": 7}, "MissingParameter", "ApplySceneContent"),
+            ({"SignSource": 2, "AppIcpRecordId": 7, "ApplySceneContent": "应用商店"},
+             "isv.INVALID_PARAMETERS", "store link"),
+            ({"MoreData": ["../../etc/passwd"]}, "isv.INVALID_PARAMETERS", "relative file key"),
+            ({"MoreData": [f"f{i}.png" for i in range(11)]}, "isv.INVALID_PARAMETERS",
+             "at most 10"),
+            ({"ApplySceneContent": "长" * 501}, "isv.INVALID_PARAMETERS", "500")):
+        refused = await demo.call("CreateSmsSign", **sign(QualificationId=group, **more))
+        assert (refused.code, detail in refused.message) == (code, True), (more, refused)
+    app = await demo.call("CreateSmsSign", **sign(
+        SignName="驿站云", SignSource=2, QualificationId=group, AppIcpRecordId=7,
+        ApplySceneContent="https://apps.example/yz"))
+    assert app.code == "OK", app.message
+    assert (await demo.call("GetSmsSign", SignName="驿站云")).body["AppIcpRecordId"] == 7
+
+    # the operator rejects (audited); AuditDate is that decision's time
+    store = running.yz.store
+    signature = await store.signature(AccountId(running.demo.account.id), "驿站快递")
+    assert signature is not None
+    decided = datetime(2026, 12, 7, 4, 5, 6, tzinfo=UTC)
+    await store.review_signature(signature.id, ReviewState.REJECTED, "请补充商标证书",
+                                 decided, "cli operator")
+    got = (await demo.call("GetSmsSign", SignName="驿站快递")).body
+    assert got["AuditInfo"] == {"RejectInfo": "请补充商标证书",
+                                "AuditDate": china_text(decided)}
+    # UpdateSmsSign replaces the material, and is audited as a resubmission
+    updated = await demo.call("UpdateSmsSign", **sign(
+        SignName="驿站快递", SignSource=5, QualificationId=group, TrademarkId=99,
+        MoreData=["trademark/证书.jpg"]))
+    assert updated.code == "OK", updated.message
+    got = (await demo.call("GetSmsSign", SignName="驿站快递")).body
+    assert (got["FileUrlList"], got["ApplyScene"], got["TrademarkId"]) == (
+        ["trademark/证书.jpg"], "", 99)
+    history = await store.review_decisions("signature", str(signature.id))
+    assert [(d.action, d.state, d.actor) for d in history] == [
+        ("review", ReviewState.REJECTED, "cli operator"),
+        ("resubmit", ReviewState.PENDING, "account demo")]
+
+
+async def test_a_change_of_qualification_checks_the_letter_and_is_audited(
+        running: Running, tenants: tuple[Tenant, Tenant]) -> None:
+    """ChangeSignatureQualification to a qualification for others needs a letter covering
+    the signature (given, or the signature's own checked again); to one for own use the
+    letter is dropped. Each change is in the signature's audit."""
+    demo, _ = tenants
+    own = await qualification(running, demo, CompanyName=OTHER_COMPANY)
+    for_others = await qualification(
+        running, demo, QualificationName="他用资质", UseBySelf=False, CompanyName=OTHER_COMPANY,
+        BusinessLicensePics=[{"LicensePic": "l.jpg", "Type": "businessLicense"}])
+    assert (await demo.call("CreateSmsSign", **sign(SignName="长城科技", QualificationId=own))
+            ).code == "OK"
+    other_sign = await letter_for(demo, "北京长城")
+    for more in ({}, {"AuthorizationLetterId": other_sign}):
+        refused = await demo.call("ChangeSignatureQualification", SignatureName="长城科技",
+                                  QualificationId=for_others, **more)
+        assert refused.code == "isv.AUTHORIZATION_LETTER_NOT_COVERING", more
+    assert (await demo.call("GetSmsSign", SignName="长城科技")).body["QualificationId"] == own
+
+    covering = await letter_for(demo, "长城科技")
+    changed = await demo.call("ChangeSignatureQualification", SignatureName="长城科技",
+                              QualificationId=for_others, AuthorizationLetterId=covering)
+    assert changed.code == "OK", changed.message
+    got = (await demo.call("GetSmsSign", SignName="长城科技")).body
+    assert (got["QualificationId"], got["AuthorizationLetterId"], got["ThirdParty"]) == (
+        for_others, covering, True)
+    back = await demo.call("ChangeSignatureQualification", SignatureName="长城科技",
+                           QualificationId=own)
+    assert back.code == "OK", back.message
+    got = (await demo.call("GetSmsSign", SignName="长城科技")).body
+    assert (got["QualificationId"], got.get("AuthorizationLetterId")) == (own, None)
+    # again for others: the letter must be named again (the signature keeps none now)
+    assert (await demo.call("ChangeSignatureQualification", SignatureName="长城科技",
+                            QualificationId=for_others)).code == \
+        "isv.AUTHORIZATION_LETTER_NOT_COVERING"
+
+    store = running.yz.store
+    signature = await store.signature(AccountId(running.demo.account.id), "长城科技")
+    assert signature is not None
+    history = await store.review_decisions("signature", str(signature.id))
+    assert [(d.action, d.actor, d.reason) for d in history] == [
+        ("change_qualification", "account demo",
+         f"qualification {own} -> {for_others}, letter {covering}"),
+        ("change_qualification", "account demo", f"qualification {for_others} -> {own}")]
+    assert (await demo.call("DeleteSmsSign", SignName="长城科技")).code == "OK"
+    last = (await store.review_decisions("signature", str(signature.id)))[-1]
+    assert (last.action, last.state, last.actor) == ("delete", ReviewState.DELETED,
+                                                     "account demo")

@@ -43,7 +43,7 @@ def shipping(running: Running, **more: Any) -> dict[str, Any]:
     return {"TemplateType": 1, "TemplateName": "发货通知",
             "TemplateContent": "您的订单${order}已发货", "Remark": "shipping notices",
             "RelatedSignName": running.demo.signature.name,
-            "TemplateRule": '{"order":"other_number"}',
+            "TemplateRule": '{"order":"other_number2"}',
             "ApplySceneContent": "https://shop.example.com/orders", **more}
 
 
@@ -59,7 +59,7 @@ async def test_create_get_list_update_review(running: Running, demo: Tenant) -> 
     assert (got["TemplateStatus"], got["TemplateType"], got["TemplateContent"],
             got["RelatedSignName"], got["VariableAttribute"], got["ApplyScene"],
             got["Remark"]) == ("0", "1", "您的订单${order}已发货", running.demo.signature.name,
-                               '{"order":"other_number"}', "https://shop.example.com/orders",
+                               '{"order":"other_number2"}', "https://shop.example.com/orders",
                                "shipping notices")
     assert got["AuditInfo"] == {"RejectInfo": "", "AuditDate": ""} and got["CreateDate"]
 
@@ -75,12 +75,12 @@ async def test_create_get_list_update_review(running: Running, demo: Tenant) -> 
 
     updated = await demo.call("UpdateSmsTemplate", **shipping(
         running, TemplateCode=code, TemplateContent="订单${order}已由${carrier}发出",
-        TemplateRule='{"order":"other_number","carrier":"name"}'))
+        TemplateRule='{"order":"other_number2","carrier":"name"}'))
     assert (updated.code, updated.body["TemplateCode"]) == ("OK", code)
     got = (await demo.call("GetSmsTemplate", TemplateCode=code)).body
     assert (got["TemplateStatus"], got["TemplateContent"], got["AuditInfo"]["RejectInfo"]) == (
         "0", "订单${order}已由${carrier}发出", "")
-    assert got["VariableAttribute"] == '{"order":"other_number","carrier":"name"}'
+    assert got["VariableAttribute"] == '{"order":"other_number2","carrier":"name"}'
     # the older ModifySmsTemplate changes the text and keeps what CreateSmsTemplate added
     assert (await demo.call("ModifySmsTemplate", TemplateCode=code, TemplateType=1,
                             TemplateName="发货通知", Remark="shipping notices",
@@ -264,13 +264,70 @@ async def test_the_reviewer_sees_what_create_sms_template_added(tmp_path: Path) 
         template = await store.create_template(
             owner.id, "发货通知", TemplateType.NOTIFICATION, "订单${order}已发货",
             ReviewState.PENDING, now, remark="shipping notices", application=TemplateApplication(
-                "驿站", '{"order":"other_number"}', None, "https://shop.example.com"))
+                "驿站", '{"order":"other_number2"}', None, "https://shop.example.com"))
     result = await asyncio.to_thread(
         CliRunner().invoke, app, ["templates", "show", template.code, "--database-url",
                                   f"sqlite+aiosqlite:///{tmp_path / 'store.db'}", "--data-dir",
                                   str(tmp_path)], env={**TEST_MASTER_ENV, "COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     for line in ("remark: shipping notices", "related signature: 驿站",
-                 'variables: {"order":"other_number"}', "scene: https://shop.example.com"):
+                 'variables: {"order":"other_number2"}', "scene: https://shop.example.com"):
         assert line in result.output
     assert "international type" not in result.output
+
+
+async def test_values_sent_are_checked_against_the_variable_attributes(
+        running: Running, demo: Tenant) -> None:
+    """SendSms and SendBatchSms with a template applied with TemplateRule: each value must
+    be of its variable's kind and length (docs/compliance.md "Variable attributes at
+    send"); a template without attributes takes the same values as before."""
+    store, now = running.yz.store, running.yz.clock.now()
+    created = await demo.call("CreateSmsTemplate", **shipping(
+        running, TemplateType=0, TemplateName="登录验证码",
+        TemplateContent="您的验证码${code}，5分钟内有效", TemplateRule='{"code":"numberCaptcha"}'))
+    code = created.body["TemplateCode"]
+    await store.review_template(code, ReviewState.APPROVED, "", now)
+    sign = running.demo.signature.name
+    for value, answer, detail in (("12a4", "isv.TEMPLATE_PARAMS_ILLEGAL", "digits only"),
+                                  ("123", "isv.PARAM_LENGTH_LIMIT", "4-6"),
+                                  ("1234567", "isv.PARAM_LENGTH_LIMIT", "4-6"),
+                                  ("0207", "OK", "")):
+        sent = await demo.call("SendSms", PhoneNumbers="13800138000", SignName=sign,
+                               TemplateCode=code, TemplateParam=f'{{"code":"{value}"}}')
+        assert (sent.code, detail in sent.message) == (answer, True), (value, sent)
+        if answer != "OK":
+            assert "${code}" in sent.message
+
+    batch = await demo.call("SendBatchSms", PhoneNumberJson='["13800138000","13900139000"]',
+                            SignNameJson=f'["{sign}","{sign}"]', TemplateCode=code,
+                            TemplateParamJson='[{"code":"4821"},{"code":"48x1"}]')
+    assert batch.code == "isv.TEMPLATE_PARAMS_ILLEGAL" and "${code}" in batch.message
+    batch = await demo.call("SendBatchSms", PhoneNumberJson='["13800138000","13900139000"]',
+                            SignNameJson=f'["{sign}","{sign}"]', TemplateCode=code,
+                            TemplateParamJson='[{"code":"4821"},{"code":"4822"}]')
+    # (the first number had its one code a minute: SendBatchSms answers OK for the rest)
+    assert batch.code == "OK", batch.message
+
+    # the demo's verification template has no attributes: the general checks only
+    plain = await demo.call("SendSms", PhoneNumbers="13700137000", SignName=sign,
+                            TemplateCode=running.verification, TemplateParam='{"code":"12a4"}')
+    assert plain.code == "OK", plain.message
+
+
+async def test_the_tenants_resubmissions_and_deletions_are_audited(running: Running,
+                                                                   demo: Tenant) -> None:
+    store, now = running.yz.store, running.yz.clock.now()
+    code = (await demo.call("CreateSmsTemplate", **shipping(running))).body["TemplateCode"]
+    await store.review_template(code, ReviewState.REJECTED, "缺少场景", now, "cli op")
+    assert (await demo.call("UpdateSmsTemplate", **shipping(running, TemplateCode=code))
+            ).code == "OK"
+    assert (await demo.call("ModifySmsTemplate", TemplateCode=code, TemplateType=1,
+                            TemplateName="发货通知", TemplateContent="您的订单${order}已发出",
+                            Remark="r")).code == "OK"
+    assert (await demo.call("DeleteSmsTemplate", TemplateCode=code)).code == "OK"
+    history = await store.review_decisions("template", code)
+    assert [(d.actor, d.action, d.state) for d in history] == [
+        ("cli op", "review", ReviewState.REJECTED),
+        ("account demo", "resubmit", ReviewState.PENDING),
+        ("account demo", "resubmit", ReviewState.PENDING),
+        ("account demo", "delete", ReviewState.DELETED)]

@@ -18,7 +18,12 @@ import orjson
 
 from yizhan.api.services import ApiServices
 from yizhan.compliance import documents, letters, qualifications
-from yizhan.compliance.signatures import ALIBABA_SOURCES, SignSource, check_sign_name
+from yizhan.compliance.signatures import (
+    ALIBABA_SOURCES,
+    SignSource,
+    check_details,
+    check_sign_name,
+)
 from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.errors import Lang, Refusal
 from yizhan.domain.frozen import per_request
@@ -33,6 +38,7 @@ from yizhan.domain.model import (
     QualificationKind,
     ReviewState,
     Signature,
+    SignatureDetails,
     SignatureScenario,
     Template,
     TemplateApplication,
@@ -48,7 +54,7 @@ from yizhan.domain.registration import (
 )
 from yizhan.domain.timezone import china_day_bounds, china_text, china_today
 from yizhan.intake.accept import MAX_BATCH_NUMBERS, MAX_NUMBERS, SendRequest
-from yizhan.policy import numbers, templates
+from yizhan.policy import numbers, template_values, templates
 from yizhan.policy.chain import Recipient
 from yizhan.webhooks import queue
 
@@ -341,7 +347,8 @@ async def modify_sms_sign(ctx: ActionContext) -> Result:
         return Refusal("isv.INVALID_PARAMETERS",
                        "an approved signature cannot be modified; add a new one")
     _, scenario, source, remark = fields
-    await ctx.services.store.update_signature(signature.id, scenario, source, remark)
+    await ctx.services.store.update_signature(signature.id, scenario, source, remark,
+                                              actor=_actor(ctx), now=ctx.services.clock.now())
     return {"SignName": signature.name}
 
 
@@ -350,7 +357,8 @@ async def delete_sms_sign(ctx: ActionContext) -> Result:
     if isinstance(signature, Refusal):
         return signature
     await ctx.services.store.review_signature(signature.id, ReviewState.DELETED,
-                                              "deleted by the account")
+                                              "deleted by the account",
+                                              ctx.services.clock.now(), _actor(ctx))
     return {"SignName": signature.name}
 
 
@@ -402,14 +410,15 @@ async def _approved_qualification(ctx: ActionContext, check_use: bool,
     return found
 
 
-async def _sign_letter(ctx: ActionContext, q: Qualification, name: str) -> int | Refusal | None:
-    """The letter of authorization (`AuthorizationLetterId`) a signature for others stands
-    on: the account's own, valid today, from the qualification's company, naming the
-    signature (docs/compliance.md "Signature actions"). A signature for own use needs none
-    and keeps none (None)."""
+async def _sign_letter(ctx: ActionContext, q: Qualification, name: str,
+                       current: int | None = None) -> int | Refusal | None:
+    """The letter of authorization (`AuthorizationLetterId`, else the signature's `current`
+    one) a signature for others stands on: the account's own, valid today, from the
+    qualification's company, naming the signature (docs/compliance.md "Signature
+    actions"). A signature for own use needs none and keeps none (None)."""
     if q.details.for_self:
         return None
-    letter_id = ctx.integer("AuthorizationLetterId", 1, 2**63 - 1, default=0)
+    letter_id = ctx.integer("AuthorizationLetterId", 1, 2**63 - 1, default=current or 0)
     if isinstance(letter_id, Refusal):
         return letter_id
     code = "isv.AUTHORIZATION_LETTER_NOT_COVERING"
@@ -430,6 +439,26 @@ def _company(q: Qualification) -> str:
     return q.details.company_name or q.details.name
 
 
+def _sign_details(ctx: ActionContext, source: str) -> SignatureDetails | Refusal:
+    """ApplySceneContent, MoreData, AppIcpRecordId and TrademarkId of CreateSmsSign and
+    UpdateSmsSign, checked for the signature's source (`compliance.signatures`)."""
+    app = ctx.integer("AppIcpRecordId", 1, 2**63 - 1, default=0)
+    trademark = ctx.integer("TrademarkId", 1, 2**63 - 1, default=0)
+    files: list[Any] | Refusal = []
+    if ctx.params.get("MoreData"):
+        files = _json_list(ctx.params["MoreData"], "MoreData")
+    refusal = first_refusal(app, trademark, files)
+    if refusal:
+        return refusal
+    assert isinstance(app, int) and isinstance(trademark, int) and isinstance(files, list)
+    if not all(isinstance(f, str) and f for f in files):
+        return Refusal("isv.INVALID_PARAMETERS", "MoreData must be a JSON array of file "
+                       "references")
+    details = SignatureDetails(ctx.params.get("ApplySceneContent", ""), tuple(files),
+                               app or None, trademark or None)
+    return check_details(source, details) or details
+
+
 async def create_sms_sign(ctx: ActionContext) -> Result:
     q = await _approved_qualification(ctx, check_use=True)
     fields = await _sign_fields(ctx, q if isinstance(q, Refusal) else _company(q))
@@ -437,6 +466,9 @@ async def create_sms_sign(ctx: ActionContext) -> Result:
         return fields
     assert isinstance(q, Qualification)
     name, scenario, source, remark = fields
+    details = _sign_details(ctx, source)
+    if isinstance(details, Refusal):
+        return details
     store = ctx.services.store
     if await store.signature(ctx.account.id, name) is not None:
         return Refusal("isv.INVALID_PARAMETERS", f"the account has a signature {name!r} already")
@@ -445,7 +477,8 @@ async def create_sms_sign(ctx: ActionContext) -> Result:
         return letter_id
     made = await store.create_signature(ctx.account.id, name, scenario, ReviewState.PENDING,
                                         ctx.services.clock.now(), source=source, remark=remark,
-                                        qualification_id=q.id, letter_id=letter_id)
+                                        qualification_id=q.id, letter_id=letter_id,
+                                        details=details)
     return {"SignName": name, "OrderId": str(made.id)}
 
 
@@ -466,19 +499,27 @@ async def update_sms_sign(ctx: ActionContext) -> Result:
     if isinstance(fields, Refusal):
         return fields
     _, scenario, source, remark = fields
+    details = _sign_details(ctx, source)
+    if isinstance(details, Refusal):
+        return details
     letter_id = await _sign_letter(ctx, q, signature.name)
     if isinstance(letter_id, Refusal):
         return letter_id
-    await ctx.services.store.update_signature(signature.id, scenario, source, remark,
-                                              qualification_id=q.id, letter_id=letter_id)
+    await ctx.services.store.update_signature(
+        signature.id, scenario, source, remark, qualification_id=q.id, letter_id=letter_id,
+        details=details, actor=_actor(ctx), now=ctx.services.clock.now())
     return {"SignName": signature.name, "OrderId": str(signature.id)}
 
 
 async def change_signature_qualification(ctx: ActionContext) -> Result:
     """Another approved qualification of the account stands behind the signature. The
-    review state is kept (the name was reviewed; the enterprise-name rule is checked again
-    against the new company); carrier registration, which files the qualification's company
-    data, starts again on every sub-port (docs/compliance.md "Carrier registration")."""
+    review state is kept (the name was reviewed); the signature is checked against the new
+    qualification: the enterprise-name rule against its company, and for a qualification
+    for others a covering letter (`AuthorizationLetterId`, else the signature's current
+    letter, checked again). The change is one store call
+    (`change_signature_qualification`), audited; carrier registration, which files the
+    qualification's company data, starts again on every sub-port (docs/compliance.md
+    "Carrier registration")."""
     signature = await _own_signature(ctx, "SignatureName")
     q = await _approved_qualification(ctx, check_use=False)
     refusal = first_refusal(signature, q)
@@ -489,7 +530,11 @@ async def change_signature_qualification(ctx: ActionContext) -> Result:
         refusal = check_sign_name(signature.name, signature.source, _company(q))
         if refusal:
             return refusal
-    await ctx.services.store.change_signature_qualification(signature.id, q.id)
+    letter_id = await _sign_letter(ctx, q, signature.name, signature.letter_id)
+    if isinstance(letter_id, Refusal):
+        return letter_id
+    await ctx.services.store.change_signature_qualification(
+        signature.id, q.id, letter_id, _actor(ctx), ctx.services.clock.now())
     if ctx.services.registration is not None and q.id != signature.qualification_id:
         await ctx.services.registration.on_qualification_changed(
             dataclasses.replace(signature, qualification_id=q.id), _actor(ctx))
@@ -510,19 +555,24 @@ async def get_sms_sign(ctx: ActionContext) -> Result:
         letter_pass = bool(found) and letters.state(
             found[0], await ctx.services.store.approved_sign_names(ctx.account.id)) == "PASSED" \
             and letters.status(found[0], china_today(ctx.services.clock.now())) == "VALID"
+    audited = await ctx.services.store.last_review_at("signature", str(signature.id))
+    d = signature.details
     return {
         "SignName": signature.name, "SignStatus": REVIEW_NUMBERS[signature.state],
-        "AuditInfo": {"RejectInfo": signature.reason, "AuditDate": ""},
+        "AuditInfo": {"RejectInfo": signature.reason,
+                      "AuditDate": china_text(audited) if audited else ""},
         "SignCode": f"SIGN_{signature.id}", "OrderId": str(signature.id),
         "CreateDate": china_text(signature.created_at),
-        "SignTag": "4" if signature.test else "2", "ApplyScene": "",
+        "SignTag": "4" if signature.test else "2", "ApplyScene": d.apply_scene,
+        **({"AppIcpRecordId": d.app_icp_record_id} if d.app_icp_record_id else {}),
+        **({"TrademarkId": d.trademark_id} if d.trademark_id else {}),
         "Remark": signature.remark,
         "SignUsage": "验证码" if signature.scenario is SignatureScenario.VERIFICATION
         else "通用",
         "ThirdParty": q is not None and not q.details.for_self,
         "QualificationId": signature.qualification_id,
         "AuthorizationLetterId": signature.letter_id,
-        "AuthorizationLetterAuditPass": letter_pass, "FileUrlList": [],
+        "AuthorizationLetterAuditPass": letter_pass, "FileUrlList": list(d.files),
         "RegisterResult": register_result(carriers),
         "SignIspRegisterDetailList": [{
             "OperatorCode": c.isp.value, "OperatorCompleteTime": china_text(c.answered_at),
@@ -615,7 +665,8 @@ async def modify_sms_template(ctx: ActionContext) -> Result:
     if isinstance(change, Refusal):
         return change
     template, kind, name, content, remark = change
-    await ctx.services.store.update_template(template.code, name, kind, content, remark)
+    await ctx.services.store.update_template(template.code, name, kind, content, remark,
+                                             actor=_actor(ctx), now=ctx.services.clock.now())
     return {"TemplateCode": template.code}
 
 
@@ -624,7 +675,8 @@ async def delete_sms_template(ctx: ActionContext) -> Result:
     if isinstance(template, Refusal):
         return template
     await ctx.services.store.review_template(template.code, ReviewState.DELETED,
-                                             "deleted by the account")
+                                             "deleted by the account",
+                                             ctx.services.clock.now(), _actor(ctx))
     return {"TemplateCode": template.code}
 
 
@@ -679,9 +731,8 @@ async def _template_application(ctx: ActionContext, kind: TemplateType,
 
 
 # The variable attributes Alibaba documents for TemplateRule ("TemplateRule&TemplateContent
-# examples"), with the older names still seen in its examples.
-VARIABLE_KINDS = frozenset({"numberCaptcha", "characterWithNumber2", "name", "phone_number2",
-                            "other_number2", "other_number", "time", "money"})
+# examples"), exactly; values sent are checked against them (policy/template_values.py).
+VARIABLE_KINDS = frozenset(template_values.KINDS)
 
 
 def _check_template_rule(rule: str, content: str) -> Refusal | None:
@@ -737,7 +788,8 @@ async def update_sms_template(ctx: ActionContext) -> Result:
     if isinstance(application, Refusal):
         return application
     await ctx.services.store.update_template(template.code, name, kind, content, remark,
-                                             application)
+                                             application, _actor(ctx),
+                                             ctx.services.clock.now())
     return {"TemplateCode": template.code, "TemplateName": name, "OrderId": template.code}
 
 
