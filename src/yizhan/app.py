@@ -29,7 +29,7 @@ from yizhan.api.throttle import RateLimiter
 from yizhan.backends.local import LocalBus
 from yizhan.backends.redis_rates import RedisRateCounter
 from yizhan.dispatch.breaker import BreakerConfig
-from yizhan.dispatch.channel_file import EmbeddedSmsc, build_plan, load_plan
+from yizhan.dispatch.channel_file import ChannelPlan, EmbeddedSmsc, build_plan, load_plan
 from yizhan.dispatch.channels.simulator import Script, SimulatorChannel
 from yizhan.dispatch.channels.smpp import SmppChannel
 from yizhan.dispatch.journal import SubmitJournal
@@ -52,6 +52,7 @@ from yizhan.runtime.metrics import Metrics
 from yizhan.runtime.periodic import Periodic
 from yizhan.runtime.process_lease import RENEW_SECONDS, LeaseRefused, ProcessLease
 from yizhan.settings import Settings
+from yizhan.simulator.registry import RegisteredSubPorts, SimulatedRegistry
 from yizhan.simulator.smsc import SmscServer
 from yizhan.stages import Background, Pipeline
 from yizhan.storage.data_folder import KEY_FILE, SETTING, KeySource, secure_folder
@@ -87,6 +88,9 @@ class Yizhan:
     lease: ProcessLease | None = None
     """Held while serving by a process that accepts messages with the embedded counters
     (rate_backend = "sql"): the store's proof that no other process does."""
+    plan: ChannelPlan | None = None
+    """The channel plan this process runs (None: channels given, or the in-process
+    simulator without a channel file); the demo signature is registered on its sub-ports."""
 
 
 def open_store(settings: Settings) -> SqlStore:
@@ -105,6 +109,23 @@ def master_key_source(settings: Settings) -> KeySource:
     embedded = settings.database_url is None
     file = settings.master_key_file or (settings.data_dir / KEY_FILE if embedded else None)
     return KeySource(given, file, may_create=embedded)
+
+
+def channel_plan(settings: Settings) -> ChannelPlan | None:
+    """The channel plan `build` runs for `settings` (None: the in-process simulator)."""
+    if settings.channels_file is None and settings.embedded_channel == "simulator":
+        return None
+    return load_plan(settings.channels_file)
+
+
+def carrier_records(plan: ChannelPlan, store: SqlStore,
+                    settings: Settings) -> RegisteredSubPorts | None:
+    """What the simulated carriers of `plan` know of registrations when one of them
+    requires it: the platform's record of the carriers' answers, read again every
+    `cache_seconds` (docs/simulator.md "Real-name registration")."""
+    if not any(c.registration and c.kind != "smpp" for c in plan.channels):
+        return None
+    return RegisteredSubPorts(store.usable_sub_ports, max(settings.cache_seconds, 0.1))
 
 
 def simulator_from(settings: Settings, clock: Clock) -> SimulatorChannel:
@@ -132,6 +153,7 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     breaker = BreakerConfig(settings.breaker_failures, settings.breaker_open_seconds)
     servers: list[Background] = []
     smsc = None
+    plan = None
     if channels is not None:
         channels = list(channels)
         router = Router(channels, breaker=breaker, clock=clock)
@@ -139,9 +161,14 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
         channels = [simulator_from(settings, clock)]
         router = Router(channels, breaker=breaker, clock=clock)
     else:
-        built = build_plan(load_plan(settings.channels_file), clock, smsc=SmscServer,
+        plan = load_plan(settings.channels_file)
+        records = carrier_records(plan, store, settings)
+        if records is not None:  # read before the simulated carriers take a submit
+            servers.append(records)
+        built = build_plan(plan, clock, smsc=SmscServer,
                            delay=settings.simulator_delay_seconds,
-                           script=settings.simulator_script, breaker=breaker)
+                           script=settings.simulator_script, breaker=breaker,
+                           records=records, registry=SimulatedRegistry.from_settings)
         channels, router = built.channels, built.router
         if built.server is not None:
             servers.append(built.server)
@@ -196,7 +223,7 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
              if settings.rate_backend == "sql" and settings.role != "dispatch" else None)
     return Yizhan(settings, store, clock, intake, pipeline, api, channels, router, metrics,
                   frequency, smsc, backpressure if settings.backlog_max_seconds else None,
-                  lease)
+                  lease, plan)
 
 
 async def rate_counter(settings: Settings, store: SqlStore, clock: Clock,

@@ -42,7 +42,7 @@ import os
 import struct
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -51,7 +51,7 @@ from typing import Literal, NamedTuple
 
 import orjson
 
-from yizhan.dispatch.channels.simulator import Outcome, Script
+from yizhan.dispatch.channels.simulator import REAL_NAME_CODE, Outcome, Script, sign_name_of
 from yizhan.dispatch.channels.smpp_link import Link, LinkClosed
 from yizhan.dispatch.channels.smpp_pdu import (
     BINDS,
@@ -77,6 +77,7 @@ from yizhan.dispatch.channels.smpp_pdu import (
 )
 from yizhan.dispatch.channels.smpp_receipts import DELIVERED, receipt_text
 from yizhan.domain import segments
+from yizhan.domain.ports import CarrierRecords
 
 log = logging.getLogger("yizhan.smsc")
 
@@ -142,8 +143,14 @@ class SmscServer:
                  password: str = "", manual: bool = False, max_per_second: float = 0.0,
                  receipt_ids: Literal["same", "decimal", "padded"] = "same",
                  accounts: Mapping[str, str] | None = None,
-                 submit_log: Path | None = None) -> None:
+                 submit_log: Path | None = None, records: CarrierRecords | None = None,
+                 enforcing: Collection[str] = ()) -> None:
         self.script = script or Script()
+        self.records = records
+        self.enforcing = frozenset(enforcing) if records is not None else frozenset()
+        """system_ids of the binds whose carrier requires real-name registration: a
+        submit whose signature `records` does not know on its source number (the
+        sub-port) is accepted and its receipt fails with `REAL_NAME_CODE`."""
         self.accounts = dict(accounts or ({system_id: password} if system_id else {}))
         """system_id -> password of every ESME allowed to bind (empty: any system_id, and
         `password` if one is given): a bind with another system_id is refused with
@@ -346,7 +353,9 @@ class SmscServer:
         # read even when unscripted: a malformed one is nacked
         source, dest = peek_addresses(body)
         outcome = script.outcome(_e164(dest)) if script.numbers else script.default
-        sm = decode_short_message(body) if script.keywords or outcome.uplink else None
+        enforced = link.system_id in self.enforcing
+        sm = decode_short_message(body) if script.keywords or outcome.uplink or enforced \
+            else None
         if outcome.submit != "accept":
             mode, _, detail = outcome.submit.partition(":")
             if mode == "hang":
@@ -360,6 +369,10 @@ class SmscServer:
                 return
         remote_id = self._next_id()
         code = (self._intercepted(sm) if sm is not None else "") or outcome.code
+        if enforced:
+            assert sm is not None and self.records is not None
+            if not self.records.registered(source, sign_name_of(text_of(sm))):
+                code = REAL_NAME_CODE
         now = time.time()
         reported = Reported(dest, source, stamp(now), stamp(now + outcome.delay))
         if outcome.receipt_first:
