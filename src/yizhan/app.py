@@ -287,7 +287,8 @@ def _dispatch_worker(settings: Settings, store: SqlStore, router: Router, bus: L
                                          submit_timeout=settings.submit_timeout_seconds,
                                          lease=timedelta(minutes=5),
                                          retry_max_seconds=settings.retry_max_seconds,
-                                         max_attempts=settings.dispatch_max_attempts),
+                                         max_attempts=settings.dispatch_max_attempts,
+                                         registrations_seconds=settings.cache_seconds),
                           metrics,
                           SubmitJournal.open(settings.data_dir) if settings.role != "api"
                           else None)

@@ -413,7 +413,8 @@ def build_plan(plan: ChannelPlan, clock: Clock, *, smsc: SmscFactory, delay: flo
                                   embedded, [s for s in plan.channels
                                              if s.kind == "smpp-simulator"], strict=True)
                                if spec.registration])
-    router = Router(channels, plan.routes, breaker or BreakerConfig(), clock=clock)
+    router = Router(channels, plan.routes, breaker or BreakerConfig(), clock=clock,
+                    registering=frozenset(s.name for s in plan.channels if s.registration))
     return Built(channels, router, server, _registrars(plan, clock, registry))
 
 
