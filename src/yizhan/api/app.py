@@ -26,7 +26,7 @@ from yizhan.api.aliyun.endpoint import (
 from yizhan.api.errors import log_unexpected, logged, request_id
 from yizhan.api.limits import BodyTooLarge, check_head, read_body, replay
 from yizhan.api.querystring import utf8_query
-from yizhan.api.rest import frequency, push, records, template_lint
+from yizhan.api.rest import frequency, push, records, signatures, template_lint
 from yizhan.api.rest import messages as rest
 from yizhan.api.services import ApiServices
 from yizhan.domain.errors import Refusal
@@ -46,6 +46,7 @@ def create_app(services: ApiServices) -> FastAPI:
     app.include_router(records.router)
     app.include_router(frequency.router)
     app.include_router(template_lint.router)
+    app.include_router(signatures.router)
     # The Alibaba Cloud compatible RPC endpoint (docs/aliyun.md): every action on "/".
     app.add_route("/", rpc, methods=["GET", "POST"], include_in_schema=False)
     app.add_exception_handler(rest.AuthFailed, rest.on_auth_failed)

@@ -28,6 +28,7 @@ from yizhan.cli import (
     review,
     send,
     serve,
+    sign_status,
     state,
 )
 
@@ -47,7 +48,8 @@ GROUPS: dict[str, tuple[str, list[typer.Typer]]] = {
     "qualifications": ("Qualifications (资质) and their review.",
                        [qualifications.qualifications_commands]),
     "review": ("Everything waiting for an operator's review.", [review.review_commands]),
-    "signs": ("Signatures and their review.", [catalogue.signs_commands]),
+    "signs": ("Signatures and their review.", [catalogue.signs_commands,
+                                               sign_status.signs_commands]),
     "templates": ("Templates and their review.", [catalogue.templates_commands]),
     "deadletters": ("Items a stage could not finish.", [deadletters.deadletters_commands]),
     "channels": ("Carrier channels and routes (docs/channels.md).",
