@@ -72,6 +72,7 @@ from yizhan.dispatch.channels.smpp_pdu import (
     encode_body,
     parse_status,
     peek_addresses,
+    peek_text,
     text_of,
     tlv_int,
 )
@@ -353,9 +354,7 @@ class SmscServer:
         # read even when unscripted: a malformed one is nacked
         source, dest = peek_addresses(body)
         outcome = script.outcome(_e164(dest)) if script.numbers else script.default
-        enforced = link.system_id in self.enforcing
-        sm = decode_short_message(body) if script.keywords or outcome.uplink or enforced \
-            else None
+        sm = decode_short_message(body) if script.keywords or outcome.uplink else None
         if outcome.submit != "accept":
             mode, _, detail = outcome.submit.partition(":")
             if mode == "hang":
@@ -369,9 +368,10 @@ class SmscServer:
                 return
         remote_id = self._next_id()
         code = (self._intercepted(sm) if sm is not None else "") or outcome.code
-        if enforced:
-            assert sm is not None and self.records is not None
-            if not self.records.registered(source, sign_name_of(text_of(sm))):
+        if link.system_id in self.enforcing:  # the carrier's real-name check
+            assert self.records is not None
+            text = text_of(sm) if sm is not None else peek_text(body)
+            if not self.records.registered(source, sign_name_of(text)):
                 code = REAL_NAME_CODE
         now = time.time()
         reported = Reported(dest, source, stamp(now), stamp(now + outcome.delay))
