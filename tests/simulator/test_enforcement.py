@@ -3,16 +3,19 @@
 whose signature is not registered on the sub-port that carries it is accepted and fails with
 the carrier's real-name code, which the platform reports as `isv.SIGN_NOT_REGISTERED` with
 the seed's words and what to do; once the carrier's answer is recorded, it is delivered.
-The in-process simulator channel does the same."""
+The in-process simulator channel does the same. The tenant sees it in the record, in
+QuerySendDetails through the official SDK and in the SmsReport."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.api.test_policy_state import ChinaNoonClock
+from tests.api.aliyun.sdk import SdkClient
 from tests.api.test_rest import final_messages, send_body
 from tests.conftest import ManualClock, Running, eventually, start_running
 from yizhan.cli.demo import register
@@ -21,7 +24,8 @@ from yizhan.dispatch.channels.simulator import REAL_NAME_CODE, SimulatorChannel
 from yizhan.domain.codes import SIGN_NOT_REGISTERED, classify, explain
 from yizhan.domain.events import Receipt
 from yizhan.domain.model import MessageStatus, ReviewState, SignatureScenario
-from yizhan.domain.ports import Accepted, SubmitRequest
+from yizhan.domain.ports import Accepted, SubmitRequest, SystemClock
+from yizhan.domain.timezone import china_today
 from yizhan.simulator.registry import RegisteredSubPorts
 from yizhan.simulator.smsc import SmscServer
 from yizhan.storage.store import SqlStore
@@ -31,7 +35,7 @@ SEED = "签名实名制报备问题。应运营商要求，各短信发送通道
 
 @pytest.fixture
 async def embedded(store: SqlStore, tmp_path: Path) -> AsyncIterator[Running]:
-    async with start_running(store, tmp_path, ChinaNoonClock(), embedded=True,
+    async with start_running(store, tmp_path, SystemClock(), embedded=True,
                              cache_seconds=0) as started:
         yield started
 
@@ -39,6 +43,7 @@ async def embedded(store: SqlStore, tmp_path: Path) -> AsyncIterator[Running]:
 async def test_an_unregistered_signature_fails_at_the_carrier_until_it_is_registered(
         embedded: Running) -> None:
     store, demo = embedded.yz.store, embedded.demo
+    await embedded.client.put("/v1/push", json={"receipt_url": "queue"})
     other = await store.create_signature(demo.account.id, "驿站物流", SignatureScenario.GENERAL,
                                          ReviewState.APPROVED, embedded.yz.clock.now())
     sent = await embedded.client.post("/v1/messages", json=send_body(
@@ -48,6 +53,23 @@ async def test_an_unregistered_signature_fails_at_the_carrier_until_it_is_regist
     assert (failed["status"], failed["error_code"]) == ("failed", SIGN_NOT_REGISTERED)
     assert failed["reason"].startswith(SEED)
     assert "5-7" in failed["suggestion"] and "qualification" in failed["suggestion"]
+    # The tenant's own tools say the same: QuerySendDetails through the official SDK, and
+    # the SmsReport (here pulled from the queue).
+    sdk = SdkClient("v4-acs3", int(embedded.base_url.rsplit(":", 1)[1]), demo.key.id,
+                    demo.key.secret)
+    found = await asyncio.to_thread(
+        sdk.call, "QuerySendDetails", PhoneNumber="13800138000", PageSize=10, CurrentPage=1,
+        SendDate=china_today(embedded.yz.clock.now()).strftime("%Y%m%d"))
+    [dto] = found.body["SmsSendDetailDTOs"]["SmsSendDetailDTO"]
+    assert dto["ErrCode"] == SIGN_NOT_REGISTERED
+
+    async def report() -> list[dict[str, Any]]:
+        got = await embedded.client.get("/v1/queue/SmsReport", params={"max_items": 10})
+        return list(got.json()["items"])
+
+    [item] = await eventually(report, what="the SmsReport")
+    assert (item["body"]["err_code"], item["body"]["err_msg"][:len(SEED)]) == (
+        SIGN_NOT_REGISTERED, SEED)
 
     # The demo's signature is registered on every sub-port at creation: delivered.
     sent = await embedded.client.post("/v1/messages", json=send_body(embedded, ["13800138001"]))
