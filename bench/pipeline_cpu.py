@@ -77,7 +77,7 @@ async def clients(count: int, concurrency: int, one: Any) -> None:
 async def run(args: argparse.Namespace, data_dir: Path) -> None:
     settings = Settings(data_dir=data_dir)
     yz = await build(settings)
-    demo = await ensure_demo(yz.store, SystemClock().now())
+    demo = await ensure_demo(yz.store, SystemClock().now(), yz.plan)
     template = next(t.code for t in demo.templates.values() if t.type == "verification")
     token = base64.b64encode(f"{demo.key.id}:{demo.key.secret}".encode())
     headers = [(b"host", b"127.0.0.1"), (b"authorization", b"Basic " + token),

@@ -221,7 +221,7 @@ async def start_running(store: SqlStore, tmp_path: Path, clock: Clock, *,
     simulator.script.default = type(simulator.script.default)(delay=0.01)
     yz = await build(fast_settings(tmp_path, **settings), store=store, clock=clock,
                      channels=None if embedded else [simulator])
-    demo = await ensure_demo(store, clock.now())
+    demo = await ensure_demo(store, clock.now(), yz.plan)
     sock = bind("127.0.0.1", 0)
     port = sock.getsockname()[1]
     ready, stop = asyncio.Event(), asyncio.Event()

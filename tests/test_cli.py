@@ -120,6 +120,12 @@ def test_demo_json_prints_the_secret_only_when_it_creates_the_key(tmp_path: Path
     assert "access_key_secret" not in second
     assert second["access_key_id"] == first["access_key_id"]
     assert second["templates"] == first["templates"]
+    # The built-in channels' simulated carriers refuse unregistered signatures: the demo
+    # signature is registered on each (docs/compliance.md "Enforcement").
+    code, output = yz(tmp_path, "signs", "status", "驿站", "--account", "demo", "--json")
+    assert code == 0, output
+    assert [(c["carrier"], c["cause"], c["blocked"]) for c in json.loads(output)["carriers"]] \
+        == [(carrier, "registered", False) for carrier in ("mobile", "unicom", "telecom")]
 
 
 def test_accounts_keys_and_review_commands(tmp_path: Path) -> None:

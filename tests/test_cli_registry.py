@@ -32,8 +32,7 @@ NOT_COMMANDS = {"__init__", "common", "demo", "main"}
 # `yizhan --help`, recursively, as captured from the CLI before it became a package
 # (cli.py and the commands*.py modules), with what issue 16 added (the `qualifications`
 # and `review` groups, `signs show`, `signs register|registration|registration-answer`,
-# `templates show` and `templates lint`); the order is
-# the order of the help.
+# `signs status`, `templates show` and `templates lint`); the order is the order of the help.
 BEFORE = [
     "", "serve", "simulator", "migrate", "demo", "send", "records", "stats", "export-failed",
     "accounts", "accounts create", "accounts list", "accounts suspend", "accounts resume",
@@ -48,6 +47,7 @@ BEFORE = [
     "review", "review queue",
     "signs", "signs add", "signs list", "signs show", "signs approve", "signs reject",
     "signs register", "signs registration", "signs registration-answer",
+    "signs status",
     "templates", "templates add", "templates list", "templates show", "templates lint",
     "templates approve", "templates reject",
     "deadletters", "deadletters list", "deadletters show", "deadletters replay",

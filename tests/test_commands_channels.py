@@ -17,6 +17,7 @@ def test_list_shows_the_built_in_channels_and_routes(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "channels from built-in default" in result.output
     for expected in ("cmcc", "cucc", "ctcc", "smpp-simulator", "1069001+ext",
+                     "china_mobile", "required",
                      "china-mobile", "cmcc > cucc, ctcc", "international"):
         assert expected in result.output
 

@@ -56,6 +56,7 @@ from yizhan.runtime.metrics import Metrics
 from yizhan.runtime.periodic import Periodic
 from yizhan.runtime.process_lease import RENEW_SECONDS, LeaseRefused, ProcessLease
 from yizhan.settings import Settings
+from yizhan.simulator.registry import RegisteredSubPorts, SimulatedRegistry
 from yizhan.simulator.smsc import SmscServer
 from yizhan.stages import Background, Pipeline
 from yizhan.storage.data_folder import KEY_FILE, SETTING, KeySource, secure_folder
@@ -92,6 +93,9 @@ class Yizhan:
     lease: ProcessLease | None = None
     """Held while serving by a process that accepts messages with the embedded counters
     (rate_backend = "sql"): the store's proof that no other process does."""
+    plan: ChannelPlan | None = None
+    """The channel plan this process runs (None: channels given, or the in-process
+    simulator without a channel file); the demo signature is registered on its sub-ports."""
 
 
 def open_store(settings: Settings) -> SqlStore:
@@ -119,6 +123,21 @@ def upload_config(settings: Settings, store: SqlStore) -> UploadConfig:
                         DocumentFolder(settings.data_dir),
                         settings.upload_url,
                         settings.upload_max_bytes, settings.upload_policy_seconds)
+def channel_plan(settings: Settings) -> ChannelPlan | None:
+    """The channel plan `build` runs for `settings` (None: the in-process simulator)."""
+    if settings.channels_file is None and settings.embedded_channel == "simulator":
+        return None
+    return load_plan(settings.channels_file)
+
+
+def carrier_records(plan: ChannelPlan, store: SqlStore,
+                    settings: Settings) -> RegisteredSubPorts | None:
+    """What the simulated carriers of `plan` know of registrations when one of them
+    requires it: the platform's record of the carriers' answers, read again every
+    `cache_seconds` (docs/simulator.md "Real-name registration")."""
+    if not any(c.registration and c.kind != "smpp" for c in plan.channels):
+        return None
+    return RegisteredSubPorts(store.usable_sub_ports, max(settings.cache_seconds, 0.1))
 
 
 def simulator_from(settings: Settings, clock: Clock) -> SimulatorChannel:
@@ -147,6 +166,7 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     servers: list[Background] = []
     smsc = None
     registrars: dict[str, Registrar] = {}
+    plan = None
     if channels is not None:
         channels = list(channels)
         router = Router(channels, breaker=breaker, clock=clock)
@@ -154,9 +174,14 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
         channels = [simulator_from(settings, clock)]
         router = Router(channels, breaker=breaker, clock=clock)
     else:
-        built = build_plan(load_plan(settings.channels_file), clock, smsc=SmscServer,
+        plan = load_plan(settings.channels_file)
+        records = carrier_records(plan, store, settings)
+        if records is not None:  # read before the simulated carriers take a submit
+            servers.append(records)
+        built = build_plan(plan, clock, smsc=SmscServer,
                            delay=settings.simulator_delay_seconds,
-                           script=settings.simulator_script, breaker=breaker)
+                           script=settings.simulator_script, breaker=breaker,
+                           records=records, registry=SimulatedRegistry.from_settings)
         channels, router = built.channels, built.router
         registrars = built.registrars
         if built.server is not None:
@@ -215,7 +240,7 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
              if settings.rate_backend == "sql" and settings.role != "dispatch" else None)
     return Yizhan(settings, store, clock, intake, pipeline, api, channels, router, metrics,
                   frequency, smsc, backpressure if settings.backlog_max_seconds else None,
-                  lease)
+                  lease, plan)
 
 
 # Carrier registration (docs/compliance.md "Carrier registration"): the service the API and
@@ -225,9 +250,7 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
 def registration_plan(settings: Settings) -> ChannelPlan:
     """Where signatures are registered: the channel plan's channels that name a carrier
     (the built-in plan without a channel file); none with the in-process simulator."""
-    if settings.channels_file is None and settings.embedded_channel == "simulator":
-        return ChannelPlan((), ())
-    return load_plan(settings.channels_file)
+    return channel_plan(settings) or ChannelPlan((), ())
 
 
 def registration_service(settings: Settings, store: SqlStore, clock: Clock,
@@ -308,7 +331,8 @@ def _dispatch_worker(settings: Settings, store: SqlStore, router: Router, bus: L
                                          submit_timeout=settings.submit_timeout_seconds,
                                          lease=timedelta(minutes=5),
                                          retry_max_seconds=settings.retry_max_seconds,
-                                         max_attempts=settings.dispatch_max_attempts),
+                                         max_attempts=settings.dispatch_max_attempts,
+                                         registrations_seconds=settings.cache_seconds),
                           metrics,
                           SubmitJournal.open(settings.data_dir) if settings.role != "api"
                           else None)

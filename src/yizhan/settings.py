@@ -81,7 +81,9 @@ class Settings(BaseSettings):
         "signatures, templates, test numbers, keyword lists and international registrations, "
         "and how often it refreshes its copies of the blacklist and opt-outs; a disabled key, "
         "a rejected template, a keyword added with `yizhan keywords add`, a blacklisted number "
-        "or a negative balance takes effect within this time.")
+        "or a negative balance takes effect within this time. Also how long dispatch keeps "
+        "where a signature is registered, and how often the simulated carriers re-read the "
+        "registrations they accept (docs/compliance.md \"Enforcement\").")
     price_per_part: Decimal = Field(
         Decimal("0"), ge=0, decimal_places=3, description="Price of one message part in yuan "
         "(up to 3 decimals, e.g. 0.045) for accounts without their own price; 0: sending is "

@@ -360,3 +360,39 @@ def test_a_signature_is_registered_on_each_channel_that_names_its_carrier() -> N
                                     SubPort(Isp.UNICOM, "u", "u:17")]
     default = load_plan(None)
     assert [p.number for p in default.sub_ports("5")] == ["10690015", "10690025", "10690035"]
+
+
+async def test_a_channel_where_the_signature_is_registered_is_preferred() -> None:
+    """Issue 16 point 4: among the usable channels of a route, one that refuses
+    unregistered signatures and does not know this one is taken only when no other is
+    usable; the decision says so."""
+    clock = ManualClock()
+    router = Router(sims("cmcc", "cucc", "free", "ctcc"), [
+        Route("mobile", (Target("cmcc"), Target("cucc", tier=2), Target("ctcc", tier=2)),
+              carriers=frozenset({"china_mobile"})),
+        Route("unicom", (Target("cucc"), Target("free", tier=2)),
+              carriers=frozenset({"china_unicom"}))],
+        registering=frozenset({"cmcc", "cucc", "ctcc"}), clock=clock, rng=random.Random(3))
+
+    def pick(phone: str, registered: frozenset[str] | None,
+             tried: tuple[str, ...] = ()) -> tuple[str, str]:
+        decision = router.pick(message(phone), tried, registered)
+        return (decision.channel.name if decision.channel else "", decision.reason)
+
+    assert pick(MOBILE, frozenset({"cmcc"})) == ("cmcc", "route mobile: cmcc")
+    assert pick(MOBILE, None) == ("cmcc", "route mobile: cmcc")  # not known: no preference
+    # Registered on a second-tier channel only: it goes there, the first tier skipped.
+    assert pick(MOBILE, frozenset({"ctcc"})) == (
+        "ctcc", "route mobile: ctcc; skipped cmcc (signature not registered), "
+                "cucc (signature not registered)")
+    # A channel without registration beats an unregistered one of a lower tier.
+    assert pick(UNICOM, frozenset()) == (
+        "free", "route unicom: free; skipped cucc (signature not registered)")
+    # Registered nowhere usable: the lowest tier's registering channel, said so.
+    assert pick(MOBILE, frozenset()) == (
+        "cmcc", "route mobile: cmcc (signature registered on no usable channel)")
+    assert pick(MOBILE, frozenset({"ctcc"}), tried=("ctcc",)) == (
+        "cmcc", "route mobile: cmcc (signature registered on no usable channel); "
+                "skipped ctcc (tried)")
+    built = build_plan(load_plan(None), clock, smsc=SmscServer)
+    assert built.router.registering == {"cmcc", "cucc", "ctcc"}

@@ -14,6 +14,7 @@ from smpp.pdu import pdu_types as t
 
 from yizhan.dispatch.channels.smpp_pdu import (
     ESM_RECEIPT,
+    ESM_UDHI,
     Bind,
     BindResp,
     Command,
@@ -33,11 +34,14 @@ from yizhan.dispatch.channels.smpp_pdu import (
     peek_receipt,
     peek_short_message,
     peek_source,
+    peek_text,
     read_tlv_cstr,
     status_name,
+    text_of,
     tlv_cstr,
     tlv_int,
 )
+from yizhan.domain import segments
 
 ORACLE = pdu_encoding.PDUEncoder()
 
@@ -215,3 +219,23 @@ def test_a_message_id_response_is_read_without_the_general_decoder() -> None:
     assert decode(resp) == Pdu(Command.SUBMIT_SM_RESP, 4, 0, MessageIdResp("0A1B2C"))
     with pytest.raises(PduError):
         decode(resp[:-1].replace(resp[:4], (len(resp) - 1).to_bytes(4, "big"), 1))
+
+
+@given(text=st.text(max_size=60), coding=st.sampled_from([0, 8]), udh=st.booleans(),
+       payload=st.booleans(), source=_addresses, dest=_addresses)
+def test_peeking_at_the_text_reads_what_decoding_the_whole_message_does(
+        text: str, coding: int, udh: bool, payload: bool, source: str, dest: str) -> None:
+    """`peek_text` (the simulated carrier's signature check on every submit) against the
+    plain version: decode the whole body, then `text_of`."""
+    enc = segments.Encoding.UCS2 if coding == 8 else segments.Encoding.GSM7
+    try:
+        octets = segments.encode(text, enc)
+    except (UnicodeEncodeError, ValueError, KeyError):
+        return  # a text the encoding cannot carry
+    if udh:
+        octets = segments.udh(7, 2, 1) + octets
+    sm = ShortMessage(source, dest, b"" if payload else octets, data_coding=coding,
+                      esm_class=ESM_UDHI if udh else 0,
+                      tlvs={Tag.MESSAGE_PAYLOAD: octets} if payload else {})
+    body = encode_body(sm)
+    assert peek_text(body) == text_of(decode_short_message(body))

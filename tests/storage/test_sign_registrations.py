@@ -53,3 +53,20 @@ async def test_filing_answering_and_refiling(store: SqlStore) -> None:
     assert [(r.state, r.deliveries, r.answered_at) for r in again] == [
         (RegistrationState.REGISTERING, 0, None)] * 2
     assert await store.registered_channels([(account.id, "驿站科技")]) == {}
+
+
+async def test_the_sub_ports_a_carrier_accepts_are_those_answered_registered(
+        store: SqlStore) -> None:
+    account = await store.create_account("acme", NOW)
+    sig = await store.create_signature(account.id, "驿站科技", SignatureScenario.GENERAL,
+                                       ReviewState.APPROVED, NOW)
+    rows = await store.file_sign_registrations(account.id, sig.id, PORTS, None, NOW, DUE)
+    assert await store.usable_sub_ports() == set()
+    await store.set_sign_registration(rows[0].id, RegistrationState.AWAITING_VERIFICATION,
+                                      ["DETECTING"], NOW, answered=True)
+    await store.set_sign_registration(rows[1].id, RegistrationState.FAILED,
+                                      ["OTHERS_ERROR"], NOW, answered=True)
+    assert await store.usable_sub_ports() == {("10690017", "驿站科技")}
+    await store.set_sign_registration(rows[1].id, RegistrationState.REGISTERED, [], NOW)
+    assert await store.usable_sub_ports() == {("10690017", "驿站科技"),
+                                              ("10690027", "驿站科技")}

@@ -42,6 +42,7 @@ from yizhan.domain.model import (
 from yizhan.domain.ports import Clock
 from yizhan.domain.push import PushEndpoints
 from yizhan.domain.rates import FrequencyProfile
+from yizhan.domain.registration import SubPortRegistration
 from yizhan.intake.accept import Intake
 from yizhan.policy.flow_control import FrequencyControl
 from yizhan.runtime.metrics import Metrics
@@ -123,6 +124,7 @@ class ApiStore(KeyStore, QueueStore, QualificationStore, LetterStore, DocumentSt
 
     # signatures and templates
     async def signature(self, account_id: AccountId, name: str) -> Signature | None: ...
+    async def sign_registrations(self, signature_id: int) -> list[SubPortRegistration]: ...
     async def company_name(self, account_id: AccountId) -> str | None: ...
     async def create_signature(self, account_id: AccountId, name: str,
                                scenario: SignatureScenario, state: ReviewState,

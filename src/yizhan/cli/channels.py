@@ -69,11 +69,13 @@ def list_channels(data_dir: DataDir = None, config: ConfigFile = None,
     settings = settings_of(data_dir, config, database_url)
     plan = _plan(settings)
     out.print(f"channels from {plan.source}")
-    table("channels", ["name", "kind", "address", "system_id", "source address"],
+    table("channels", ["name", "kind", "address", "system_id", "source address", "carrier",
+                       "registration"],
           [[c.name, c.kind, _address(c.kind, c.options), c.options.get("system_id", ""),
             ("" if c.kind == "simulator" else
              f"{c.options.get('source_prefix', '106')}{c.options.get('channel_code', '')}"
-             "+ext")] for c in plan.channels])
+             "+ext"), c.carrier.value if c.carrier else "",
+            "required" if c.registration else ""] for c in plan.channels])
     routes = plan.routes or (Route("default", ()),)
     table("routes (first match wins; a > b: b only when a is down; a*3: weight)",
           ["route", "carriers", "countries", "types", "channels"],

@@ -151,7 +151,7 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     cells = [["" if v is None else str(v) for v in row] for row in rows]
     t = Table(title=title, show_lines=False)
     for i, column in enumerate(columns):
-        if column in ("content", "reason", "error"):  # only free text wraps
+        if column in ("content", "reason", "error", "next step"):  # only free text wraps
             t.add_column(column, overflow="fold", ratio=1, min_width=12)
         else:  # ids, numbers, codes and times stay whole
             widest = max([len(column), *(len(r[i]) for r in cells)])

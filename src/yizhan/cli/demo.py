@@ -3,14 +3,20 @@
 Creates (or finds) account `demo` with an AccessKey, an approved `general` signature and one
 approved template of each type: verification with `${code}`, notification, and promotion
 carrying the opt-out text. The secret is returned only when the key is created here.
+
+The signature is registered (实名制报备, state 3) on every sub-port of the channel plan it is
+given, so that the built-in channels, whose simulated carriers refuse unregistered
+signatures, deliver the demo's messages at once (docs/compliance.md "Enforcement").
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from yizhan.dispatch.channel_file import ChannelPlan
 from yizhan.domain.model import (
     AccessKey,
     Account,
@@ -22,6 +28,7 @@ from yizhan.domain.model import (
     Template,
     TemplateType,
 )
+from yizhan.domain.registration import RegistrationState, SubPort, SubPortRegistration
 
 DEMO_ACCOUNT = "demo"
 DEMO_SIGNATURE = "驿站"
@@ -46,6 +53,15 @@ class SeedStore(Protocol):
     async def list_templates(self, account_id: AccountId | None = None) -> list[Template]: ...
     async def create_template(self, account_id: AccountId, name: str, type_: TemplateType,
                               content: str, state: ReviewState, now: datetime) -> Template: ...
+    async def sign_registrations(self, signature_id: int) -> list[SubPortRegistration]: ...
+    async def file_sign_registrations(self, account_id: AccountId, signature_id: int,
+                                      sub_ports: Sequence[SubPort],
+                                      qualification_id: int | None, now: datetime,
+                                      due: datetime) -> list[SubPortRegistration]: ...
+    async def set_sign_registration(self, registration_id: int, state: RegistrationState,
+                                    reasons: Sequence[str], now: datetime, *,
+                                    detail: str = "", answered: bool = False,
+                                    expect: Sequence[RegistrationState] = ()) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -58,7 +74,7 @@ class Demo:
     created: bool
 
 
-async def ensure_demo(store: SeedStore, now: datetime) -> Demo:
+async def ensure_demo(store: SeedStore, now: datetime, plan: ChannelPlan | None = None) -> Demo:
     account = await store.account_by_name(DEMO_ACCOUNT)
     created = account is None
     if account is None:
@@ -74,4 +90,22 @@ async def ensure_demo(store: SeedStore, now: datetime) -> Demo:
     for type_, (name, content) in DEMO_TEMPLATES.items():
         templates[type_] = existing.get(type_) or await store.create_template(
             account.id, name, type_, content, ReviewState.APPROVED, now)
+    if plan is not None:
+        await register(store, signature, plan.sub_ports(str(signature.id)), now)
     return Demo(account, key, not keys, signature, templates, created)
+
+
+async def register(store: SeedStore, signature: Signature, sub_ports: Sequence[SubPort],
+                   now: datetime) -> None:
+    """Record `signature` as registered and verified on each of `sub_ports` where it is
+    not yet (the demo's carriers are simulated: there is nobody to wait for)."""
+    usable = {r.channel for r in await store.sign_registrations(signature.id)
+              if r.state.usable}
+    missing = [p for p in sub_ports if p.channel not in usable]
+    if not missing:
+        return
+    for row in await store.file_sign_registrations(signature.account_id, signature.id,
+                                                   missing, None, now, now):
+        if row.channel in {p.channel for p in missing}:
+            await store.set_sign_registration(row.id, RegistrationState.REGISTERED,
+                                              ["DETECT_SUCCESS"], now, answered=True)

@@ -29,6 +29,7 @@ from yizhan.cli import (
     review,
     send,
     serve,
+    sign_status,
     state,
 )
 
@@ -49,7 +50,8 @@ GROUPS: dict[str, tuple[str, list[typer.Typer]]] = {
                        [qualifications.qualifications_commands]),
     "review": ("Everything waiting for an operator's review.", [review.review_commands]),
     "signs": ("Signatures, their review and their carrier registration.",
-              [catalogue.signs_commands, registration.signs_commands]),
+              [catalogue.signs_commands, registration.signs_commands,
+               sign_status.signs_commands]),
     "templates": ("Templates and their review.", [catalogue.templates_commands]),
     "deadletters": ("Items a stage could not finish.", [deadletters.deadletters_commands]),
     "channels": ("Carrier channels and routes (docs/channels.md).",

@@ -82,7 +82,7 @@ def serve(
 
     async def main() -> None:
         yz = await build(settings, store=await open_checked(settings))
-        demo = await ensure_demo(yz.store, yz.clock.now())
+        demo = await ensure_demo(yz.store, yz.clock.now(), yz.plan)
 
         async def ready() -> None:
             tune_runtime()
@@ -256,8 +256,15 @@ def demo(data_dir: DataDir = None, config: ConfigFile = None, database_url: Data
          as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
          ) -> None:
     """Create the demo account (if needed) without serving, and print how to use it."""
+    from yizhan.app import channel_plan
+    from yizhan.dispatch.channel_file import PlanError
+
     settings = settings_of(data_dir, config, database_url)
-    seeded = run(settings, lambda store: ensure_demo(store, clock.now()))
+    try:  # the demo signature is registered on the plan's sub-ports
+        plan = channel_plan(settings)
+    except PlanError as exc:
+        raise fail(str(exc)) from None
+    seeded = run(settings, lambda store: ensure_demo(store, clock.now(), plan))
     info: dict[str, Any] = {
         "endpoint": settings.endpoint, "account": seeded.account.name,
         "access_key_id": seeded.key.id, "sign_name": seeded.signature.name,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,7 +32,7 @@ from yizhan.dispatch.router import Route, Router, Target
 from yizhan.domain.carriers import Carrier
 from yizhan.domain.codes import CodeBook, CodeTable
 from yizhan.domain.model import TemplateType
-from yizhan.domain.ports import Channel, Clock, Registrar
+from yizhan.domain.ports import CarrierRecords, Channel, Clock, Registrar
 from yizhan.domain.registration import Isp, SubPort
 
 KINDS = ("simulator", "smpp", "smpp-simulator")
@@ -45,13 +45,15 @@ DEFAULT_PLAN = """
 # The built-in channels (no `channels_file`): the SMPP simulator runs in this process on a
 # loopback port and stands in for the three carriers, one SMPP bind each. Each carrier's
 # numbers go to its channel and fail over to the other two; international messages are
-# balanced over all three.
+# balanced over all three. Like the carriers, the simulator refuses a signature that is not
+# registered on the channel's sub-port (registration = true).
 
 [[channel]]
 name = "cmcc"
 kind = "smpp-simulator"
 system_id = "cmcc"
 carrier = "china_mobile"
+registration = true
 channel_code = "9001"
 
 [[channel]]
@@ -59,6 +61,7 @@ name = "cucc"
 kind = "smpp-simulator"
 system_id = "cucc"
 carrier = "china_unicom"
+registration = true
 channel_code = "9002"
 
 [[channel]]
@@ -66,6 +69,7 @@ name = "ctcc"
 kind = "smpp-simulator"
 system_id = "ctcc"
 carrier = "china_telecom"
+registration = true
 channel_code = "9003"
 
 [[route]]
@@ -341,7 +345,13 @@ class SmscFactory(Protocol):
     bind, `max_per_second` its submit rate (0: no limit)."""
 
     def __call__(self, script: Script, *, max_per_second: float,
-                 accounts: Mapping[str, str]) -> Smsc: ...
+                 accounts: Mapping[str, str], records: CarrierRecords | None = None,
+                 enforcing: Collection[str] = ()) -> Smsc: ...
+
+
+RegistryFactory = Callable[[Mapping[str, Any], Clock], Registrar]
+"""Makes the simulated carriers' registry from `[simulator]` (`simulator/registry.py`,
+`SimulatedRegistry.from_settings`); ValueError for a wrong setting."""
 
 
 class EmbeddedSmsc:
@@ -349,10 +359,13 @@ class EmbeddedSmsc:
     `smpp-simulator` channels are pointed at that port before they bind."""
 
     def __init__(self, smsc: SmscFactory, script: Script, channels: list[SmppChannel],
-                 port: int = 0, max_per_second: float = 0.0) -> None:
+                 port: int = 0, max_per_second: float = 0.0,
+                 records: CarrierRecords | None = None,
+                 enforcing: Collection[str] = ()) -> None:
         # Each channel binds with its own credentials, checked as a carrier checks them.
         self.server = smsc(script, max_per_second=max_per_second, accounts={
-            c.config.system_id: c.config.password for c in channels})
+            c.config.system_id: c.config.password for c in channels},
+            records=records, enforcing=enforcing)
         self._channels = channels
         self._port = port
         self.port = 0
@@ -367,17 +380,23 @@ class EmbeddedSmsc:
 
 
 def build_plan(plan: ChannelPlan, clock: Clock, *, smsc: SmscFactory, delay: float = 0.2,
-               script: Path | None = None, breaker: BreakerConfig | None = None) -> Built:
+               script: Path | None = None, breaker: BreakerConfig | None = None,
+               records: CarrierRecords | None = None,
+               registry: RegistryFactory | None = None) -> Built:
     """The channels, router and simulator server of `plan`; `smsc` makes that server when
     a channel is of kind `smpp-simulator`. `delay` and `script` are the simulators'
-    defaults (settings `simulator_delay_seconds`, `simulator_script`)."""
+    defaults (settings `simulator_delay_seconds`, `simulator_script`). The simulated
+    carriers enforce registration on channels with `registration = true` from `records`
+    (none given: they do not), and `registry` makes the registrar that answers the
+    registrations filed on every simulated channel with a carrier (docs/simulator.md
+    "Real-name registration")."""
     channels: list[Channel] = []
     embedded: list[SmppChannel] = []
     for spec in plan.channels:
         if spec.kind == "simulator":
             channels.append(SimulatorChannel(clock, _script(
                 spec.options.get("script") or script, spec.options.get("delay", delay)),
-                name=spec.name))
+                name=spec.name, records=records if spec.registration else None))
             continue
         channel = SmppChannel(smpp_config(spec.name, spec.options), clock)
         channels.append(channel)
@@ -389,9 +408,28 @@ def build_plan(plan: ChannelPlan, clock: Clock, *, smsc: SmscFactory, delay: flo
         server = EmbeddedSmsc(smsc, _script(sim.get("script") or script,
                                             sim.get("delay", delay)),
                               embedded, int(sim.get("port", 0)),
-                              float(sim.get("max_per_second", 0.0)))
-    router = Router(channels, plan.routes, breaker or BreakerConfig(), clock=clock)
-    return Built(channels, router, server)
+                              float(sim.get("max_per_second", 0.0)), records,
+                              [c.config.system_id for c, spec in zip(
+                                  embedded, [s for s in plan.channels
+                                             if s.kind == "smpp-simulator"], strict=True)
+                               if spec.registration])
+    router = Router(channels, plan.routes, breaker or BreakerConfig(), clock=clock,
+                    registering=frozenset(s.name for s in plan.channels if s.registration))
+    return Built(channels, router, server, _registrars(plan, clock, registry))
+
+
+def _registrars(plan: ChannelPlan, clock: Clock,
+                registry: RegistryFactory | None) -> dict[str, Registrar]:
+    """One simulated registry for every simulated channel that names its carrier."""
+    simulated = [spec.name for spec in plan.channels
+                 if spec.kind != "smpp" and spec.carrier is not None]
+    if registry is None or not simulated:
+        return {}
+    try:
+        shared = registry(plan.simulator, clock)
+    except ValueError as exc:
+        raise PlanError(f"{plan.source}: [simulator]: {exc}") from exc
+    return dict.fromkeys(simulated, shared)
 
 
 def _script(path: str | Path | None, delay: float) -> Script:

@@ -11,6 +11,12 @@ tiers: the lowest tier with a usable channel is used (ordered failover), and ins
 the channel is drawn by weight (load balancing). A channel is unusable while it is not bound
 (an SMPP channel between binds), while its breaker is open, or when this message was already
 tried on it in this round.
+
+Real-name registration (docs/compliance.md "Enforcement"): a channel whose carrier refuses
+unregistered signatures (`registering`) is taken for a message only when its signature is
+registered there, while a channel where it is registered, or one without registration, is
+usable in any tier; only when none is does the message go to such a channel anyway (the
+carrier's answer may be newer than the platform's record), and the decision says so.
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ from yizhan.domain.ports import (
     Retryable,
     SubmitResult,
 )
+
+UNREGISTERED = "(signature not registered)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +106,9 @@ class Router:
     rng: random.Random = field(default_factory=random.Random)
     clock: Clock = field(kw_only=True)
     """The breakers' time (`Clock.monotonic`)."""
+    registering: frozenset[str] = field(default=frozenset(), kw_only=True)
+    """Channels whose carrier refuses signatures not registered on them (`registration =
+    true`)."""
 
     def __post_init__(self) -> None:
         self._by_name = {c.name: c for c in self.channels}
@@ -140,8 +151,11 @@ class Router:
             self._route_cache[key] = route
         return route
 
-    def pick(self, message: Message, tried: Collection[str] = ()) -> Decision:
-        """The channel for `message`, skipping those in `tried` and those unusable now."""
+    def pick(self, message: Message, tried: Collection[str] = (),
+             registered: Collection[str] | None = None) -> Decision:
+        """The channel for `message`, skipping those in `tried` and those unusable now;
+        `registered`: the channels where its signature is registered (None: unknown, no
+        preference; module doc)."""
         route = self.route_of(message)
         if route is None:
             carrier = carrier_of(message.phone)
@@ -149,32 +163,48 @@ class Router:
                                   f"({message.template_type.value})", 5.0)
         now = self.clock.monotonic()
         skipped: list[str] = []
+        held: list[Target] = []
+        check = self.registering if registered is not None else frozenset()
+        known: Collection[str] = registered if registered is not None else ()
         for tier in self._tiers[id(route)]:
             usable = []
             for target in tier:
                 why = self._unusable(target.channel, tried, now)
                 if why:
                     skipped.append(f"{target.channel} {why}")
+                elif check and target.channel in check and target.channel not in known:
+                    skipped.append(f"{target.channel} {UNREGISTERED}")
+                    held.append(target)
                 else:
                     usable.append(target)
             if usable:
-                chosen = self._draw(usable)
-                self._breakers[chosen.channel].take(now)
-                return Decision(self._by_name[chosen.channel],
-                                self._reason(route, chosen, usable, skipped))
+                return self._take(route, usable, skipped, now)
+        if held:  # registered nowhere usable: where the carrier may yet take it
+            first = min(t.tier for t in held)
+            return self._take(route, [t for t in held if t.tier == first],
+                              [s for s in skipped if not s.endswith(UNREGISTERED)], now,
+                              " (signature registered on no usable channel)")
         waits = [self._breakers[t.channel].retry_in(now) for t in route.targets]
         return Decision(None, f"route {route.name}: no channel available "
                               f"({', '.join(skipped)})", max(0.5, min(waits, default=1.0)))
 
+    def _take(self, route: Route, usable: Sequence[Target], skipped: Sequence[str],
+              now: float, note: str = "") -> Decision:
+        chosen = self._draw(usable)
+        self._breakers[chosen.channel].take(now)
+        return Decision(self._by_name[chosen.channel],
+                        self._reason(route, chosen, usable, skipped, note))
+
     def _reason(self, route: Route, chosen: Target, usable: Sequence[Target],
-                skipped: Sequence[str]) -> str:
-        if len(usable) == 1 and not skipped:  # the usual case: made once per route and channel
+                skipped: Sequence[str], note: str = "") -> str:
+        if len(usable) == 1 and not skipped and not note:
+            # the usual case: made once per route and channel
             key = (route.name, chosen.channel)
             reason = self._reasons.get(key)
             if reason is None:
                 reason = self._reasons[key] = f"route {route.name}: {chosen.channel}"
             return reason
-        reason = f"route {route.name}: {chosen.channel}"
+        reason = f"route {route.name}: {chosen.channel}{note}"
         if len(usable) > 1:
             reason += f" (weight {chosen.weight} of {sum(t.weight for t in usable)})"
         if skipped:

@@ -19,6 +19,11 @@ once to the next channel the router offers (up to `failovers` more); an `Ambiguo
 may have reached the carrier and is never sent anywhere again. The router's decision (route,
 channel, channels skipped and why) is recorded on the message (`route`). The source address
 carries the message's extension code: its signature's id (docs/channels.md "Uplinks").
+
+Registration: when the router knows channels that refuse unregistered signatures, each round
+learns, for its (account, signature) pairs, the channels where the carriers accept the
+signature (`registered_channels`, one query per round for the pairs not known in the last
+`registrations_seconds`), and the router prefers those (docs/compliance.md "Enforcement").
 """
 
 from __future__ import annotations
@@ -57,6 +62,8 @@ class DispatchStore(Protocol):
     async def finish_submits(self, outcomes: Sequence[SubmitOutcome], now: datetime) -> None: ...
     async def signature_ids(self, pairs: Sequence[tuple[AccountId, str]]
                             ) -> dict[tuple[AccountId, str], int]: ...
+    async def registered_channels(self, pairs: Sequence[tuple[AccountId, str]]
+                                  ) -> dict[tuple[AccountId, str], frozenset[str]]: ...
 
 
 class SubmitObserver(Protocol):
@@ -94,6 +101,9 @@ class DispatchConfig:
     failovers: int = 2
     """How many other channels a message that a channel could not take (Retryable) tries in
     the same round before it goes back on the outbox."""
+    registrations_seconds: float = 1.0
+    """How long what a round learned of a signature's registered channels is kept: an
+    answer recorded by the platform steers the router within this time."""
     gather_seconds: float = 0.005
     """After a wake-up, how long to let more commits join the round: under load every intake
     commit wakes the worker, and a round per commit costs two write transactions for few
@@ -109,6 +119,8 @@ class DispatchWorker:
         self._router = router
         self._observer: SubmitObserver = observer or _Unobserved()
         self._extensions: dict[tuple[AccountId, str], str] = {}
+        self._registered: dict[tuple[AccountId, str], tuple[float, frozenset[str]]] = {}
+        """(account, signature) -> (known until, channels where it is registered)."""
         self._bus = bus
         self._clock = clock
         self._config = config
@@ -151,6 +163,8 @@ class DispatchWorker:
         if journal is not None:
             journal.claimed(claims)
         await self._learn_extensions(claims)
+        if self._router.registering:
+            await self._learn_registrations(claims)
         results = await self._submit_all(claims)
         outcomes = [self._outcome(claim, *answer)
                     for claim, answer in zip(claims, results, strict=True)]
@@ -172,6 +186,21 @@ class DispatchWorker:
         found = await self._store.signature_ids(missing)
         for pair in missing:  # a signature gone since: no extension (the uplink fallback)
             known[pair] = str(found[pair]) if pair in found else ""
+
+    async def _learn_registrations(self, claims: Sequence[Claim]) -> None:
+        """Where the round's signatures are registered, for those not known lately."""
+        known = self._registered
+        now = self._clock.monotonic()
+        pairs = {(c.message.account_id, c.message.sign_name) for c in claims}
+        missing = [p for p in pairs if p not in known or known[p][0] <= now]
+        if not missing:
+            return
+        if len(known) > 100_000:
+            known.clear()
+        found = await self._store.registered_channels(missing)
+        until = now + self._config.registrations_seconds
+        for pair in missing:
+            known[pair] = (until, found.get(pair, frozenset()))
 
     async def _submit_all(self, claims: Sequence[Claim]) -> list[tuple[str, SubmitResult, str]]:
         """Submit every claim with at most `window` in flight, answers in claim order.
@@ -208,8 +237,10 @@ class DispatchWorker:
                                 journal=journal)
         tried: list[str] = []
         reasons: list[str] = []
+        learned = self._registered.get((message.account_id, message.sign_name))
+        registered = learned[1] if learned is not None else None
         while True:
-            decision = self._router.pick(message, tried)
+            decision = self._router.pick(message, tried, registered)
             reasons.append(decision.reason)
             if decision.channel is None:
                 self._observer.no_channel()

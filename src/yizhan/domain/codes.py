@@ -26,6 +26,15 @@ from yizhan.domain.model import MessageStatus
 
 SUCCESS_CODES = frozenset({"DELIVRD", "DELIVERED"})
 
+SIGN_NOT_REGISTERED = "isv.SIGN_NOT_REGISTERED"
+"""The platform's code for a message the carrier refused because its signature is not
+registered (实名制报备) on the sub-port that carried it (docs/compliance.md "Enforcement")."""
+
+REAL_NAME_CODES = frozenset({"MB:1077"})
+"""Carriers' receipt codes for an unregistered signature: China Mobile's gateways write
+`MB:1077` (the simulator too, docs/simulator.md). A channel whose carrier writes another
+maps it in its code table (`code = "isv.SIGN_NOT_REGISTERED"`, docs/channels.md)."""
+
 
 @dataclass(frozen=True, slots=True)
 class CodeInfo:
@@ -64,6 +73,16 @@ TABLE: dict[str, CodeInfo] = {
                         "send fewer messages to this number today"),
     "DB:0144": CodeInfo("the number is on the gateway blacklist", "do not send to this number"),
     "IB:0008": CodeInfo("carrier frequency control between gateways", "send again later"),
+    SIGN_NOT_REGISTERED: CodeInfo(
+        "签名实名制报备问题。应运营商要求，各短信发送通道需完成对应签名的实名制报备 "
+        "(the carrier requires the signature's real-name registration on every channel "
+        "that sends it; it is not registered on this one)",
+        "确认签名关联的资质已审核通过，发起报备，等待运营商审核（约5-7个工作日），"
+        "再用三大运营商的号码少量多次发送；`yizhan signs status` 或 "
+        "GET /v1/signatures/{name}/status 说明每家运营商还缺什么 (check that the "
+        "signature's qualification is approved, start its registration, wait 5-7 working "
+        "days for the carriers, then send a few messages to numbers of each carrier; the "
+        "signature's status says what each carrier still needs)"),
     "ID:0076": CodeInfo("blocked by a carrier keyword", "remove risky words from the content"),
 }
 
@@ -91,8 +110,11 @@ FAMILIES: dict[str, CodeInfo] = {
 
 def classify(code: str) -> tuple[MessageStatus, str]:
     """Status and error code a receipt with this carrier code gives its message."""
-    if code.upper() in SUCCESS_CODES:
+    upper = code.upper()
+    if upper in SUCCESS_CODES:
         return MessageStatus.SUCCESS, "DELIVERED"
+    if upper in REAL_NAME_CODES:
+        return MessageStatus.FAILED, SIGN_NOT_REGISTERED
     return MessageStatus.FAILED, code
 
 

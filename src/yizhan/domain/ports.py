@@ -308,3 +308,15 @@ class Leases(Protocol):
     async def release_lease(self, name: str, holder: str) -> None:
         """Give `name` up, if `holder` still holds it."""
         ...
+
+
+class CarrierRecords(Protocol):
+    """What a simulated carrier knows of real-name registrations: whether a signature is
+    registered on a sub-port (docs/simulator.md "Real-name registration"). Answered from
+    memory on every submit; `simulator/registry.py` keeps it from the platform's store."""
+
+    def registered(self, sub_port: str, sign_name: str) -> bool:
+        """Whether the carrier accepts `sign_name` from `sub_port`; `sign_name` "" (a later
+        part of a long message, which does not carry the signature): whether it accepts
+        any signature there."""
+        ...

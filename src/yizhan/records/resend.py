@@ -44,6 +44,8 @@ AFTER_CHANGE = frozenset({
     "isv.COUNTRY_REGISTRATION_REQUIRED", "isv.SMS_TEST_NUMBER_LIMIT", "isv.AMOUNT_NOT_ENOUGH",
     "isv.OUT_OF_SERVICE", "isv.SMS_SIGNATURE_ILLEGAL", "isv.SMS_TEMPLATE_ILLEGAL",
     "isv.SMS_SIGNATURE_SCENE_ILLEGAL",
+    # The signature's carrier registration must complete first (domain/codes.py).
+    "isv.SIGN_NOT_REGISTERED",
     # Carriers': content interception and gateway rejections of the content.
     "MK:0115", "ID:0076", "REJECTD", "REJECT",
 })

@@ -42,7 +42,7 @@ import os
 import struct
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -51,7 +51,7 @@ from typing import Literal, NamedTuple
 
 import orjson
 
-from yizhan.dispatch.channels.simulator import Outcome, Script
+from yizhan.dispatch.channels.simulator import REAL_NAME_CODE, Outcome, Script, sign_name_of
 from yizhan.dispatch.channels.smpp_link import Link, LinkClosed
 from yizhan.dispatch.channels.smpp_pdu import (
     BINDS,
@@ -72,11 +72,13 @@ from yizhan.dispatch.channels.smpp_pdu import (
     encode_body,
     parse_status,
     peek_addresses,
+    peek_text,
     text_of,
     tlv_int,
 )
 from yizhan.dispatch.channels.smpp_receipts import DELIVERED, receipt_text
 from yizhan.domain import segments
+from yizhan.domain.ports import CarrierRecords
 
 log = logging.getLogger("yizhan.smsc")
 
@@ -142,8 +144,14 @@ class SmscServer:
                  password: str = "", manual: bool = False, max_per_second: float = 0.0,
                  receipt_ids: Literal["same", "decimal", "padded"] = "same",
                  accounts: Mapping[str, str] | None = None,
-                 submit_log: Path | None = None) -> None:
+                 submit_log: Path | None = None, records: CarrierRecords | None = None,
+                 enforcing: Collection[str] = ()) -> None:
         self.script = script or Script()
+        self.records = records
+        self.enforcing = frozenset(enforcing) if records is not None else frozenset()
+        """system_ids of the binds whose carrier requires real-name registration: a
+        submit whose signature `records` does not know on its source number (the
+        sub-port) is accepted and its receipt fails with `REAL_NAME_CODE`."""
         self.accounts = dict(accounts or ({system_id: password} if system_id else {}))
         """system_id -> password of every ESME allowed to bind (empty: any system_id, and
         `password` if one is given): a bind with another system_id is refused with
@@ -360,6 +368,11 @@ class SmscServer:
                 return
         remote_id = self._next_id()
         code = (self._intercepted(sm) if sm is not None else "") or outcome.code
+        if link.system_id in self.enforcing:  # the carrier's real-name check
+            assert self.records is not None
+            text = text_of(sm) if sm is not None else peek_text(body)
+            if not self.records.registered(source, sign_name_of(text)):
+                code = REAL_NAME_CODE
         now = time.time()
         reported = Reported(dest, source, stamp(now), stamp(now + outcome.delay))
         if outcome.receipt_first:

@@ -202,3 +202,12 @@ class RegistrationsMixin:
                     index_elements=["signature_id", "channel"],
                     set_={k: v for k, v in row.items()
                           if k not in ("signature_id", "channel", "account_id")}))
+    async def usable_sub_ports(self) -> set[tuple[str, str]]:
+        """(sub-port number, signature name) of every registration a carrier accepts
+        (awaiting verification or registered): the simulated carriers' registry
+        (docs/simulator.md "Real-name registration")."""
+        query = (select(reg.c.sub_port, signatures.c.name)
+                 .join(signatures, signatures.c.id == reg.c.signature_id)
+                 .where(reg.c.state.in_(USABLE)))
+        async with self._read() as conn:
+            return {(row.sub_port, row.name) for row in await conn.execute(query)}

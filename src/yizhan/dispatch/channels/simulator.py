@@ -32,6 +32,7 @@ import orjson
 from yizhan.domain.events import Receipt
 from yizhan.domain.ports import (
     Accepted,
+    CarrierRecords,
     Clock,
     EventSink,
     Rejected,
@@ -45,6 +46,18 @@ log = logging.getLogger("yizhan.simulator")
 OFFERS = 60
 """How often a receipt is offered to a failing sink (once a second) before it is dropped."""
 RETRY_SECONDS = 1.0
+REAL_NAME_CODE = "MB:1077"
+"""The receipt code of a simulated carrier that refuses a signature not registered on the
+sub-port (`domain/codes.py` maps it to `isv.SIGN_NOT_REGISTERED`)."""
+
+
+def sign_name_of(text: str) -> str:
+    """The signature at the head of a message's text (【驿站】...), or "" when the text does
+    not start with one (a later part of a long message)."""
+    if not text.startswith("【"):
+        return ""
+    end = text.find("】")
+    return text[1:end] if end > 0 else ""
 
 
 @dataclass(order=True, slots=True)
@@ -105,9 +118,13 @@ class SimulatorChannel:
     """Always: there is no connection to wait for."""
 
     def __init__(self, clock: Clock, script: Script | None = None,
-                 name: str = "simulator") -> None:
+                 name: str = "simulator", records: CarrierRecords | None = None) -> None:
         self.name = name
         self.script = script or Script()
+        self.records = records
+        """Set for a channel whose carrier requires registration (`registration = true`):
+        a message whose signature is not registered on its sub-port (`name:extension`)
+        is accepted and fails with `REAL_NAME_CODE`, as a carrier does."""
         self.submits: Counter[int] = Counter()
         """How often each message id was submitted: tests use it to prove no duplicates."""
         self._clock = clock
@@ -153,8 +170,13 @@ class SimulatorChannel:
             return Rejected(outcome.submit.partition(":")[2] or "REJECTD", "simulator: rejected")
         self.submits[request.message_id] += 1
         remote_id = f"{self._remote_ids.getrandbits(64):016x}"
+        code = outcome.code
+        records = self.records
+        if records is not None and not records.registered(
+                f"{self.name}:{request.extension}", sign_name_of(request.content)):
+            code = REAL_NAME_CODE
         self._schedule(_Pending(asyncio.get_running_loop().time() + outcome.delay, self._seq,
-                                remote_id, outcome.code))
+                                remote_id, code))
         return Accepted(remote_id)
 
     def _schedule(self, item: _Pending) -> None:

@@ -396,6 +396,23 @@ def peek_short_message(body: bytes) -> tuple[int, bytes, dict[int, bytes]]:
         raise PduError(f"malformed short message: {exc}") from None
 
 
+def peek_text(body: bytes) -> str:
+    """The text of an encoded submit_sm / deliver_sm body, as `text_of` reads it from the
+    decoded message, the rest skipped undecoded (the simulated carrier's check of the
+    signature on every submit; a text in `message_payload` is decoded whole)."""
+    try:
+        esm_class, start, stop = _short_message_span(body)
+    except (IndexError, ValueError) as exc:
+        raise PduError(f"malformed short message: {exc}") from None
+    if start == stop:
+        return text_of(decode_short_message(body))
+    octets = body[start:stop]
+    if esm_class & ESM_UDHI:
+        octets = octets[octets[0] + 1:]
+    enc = segments.Encoding.UCS2 if body[start - 3] == 8 else segments.Encoding.GSM7
+    return segments.decode(octets, enc)
+
+
 def _short_message_span(body: bytes) -> tuple[int, int, int]:
     """esm_class, and where short_message starts and stops, in an encoded submit_sm /
     deliver_sm body (IndexError, ValueError: malformed)."""
