@@ -82,6 +82,22 @@ async def test_a_scripted_rule_refuses_one_carrier() -> None:
     assert answers == [Answer(1, True), Answer(2, False, ("OTHERS_ERROR",), "联通通道维护")]
 
 
+async def test_a_passing_refusal_refuses_only_its_first_filings() -> None:
+    """`times = 1`: the carrier refuses once; the platform's next request (a trigger after
+    the refusal: a new `requested_at`) is registered."""
+    clock = ManualClock()
+    registry = SimulatedRegistry(clock, seconds=60, refusals=[
+        Refusal("OTHERS_ERROR", carrier="china_unicom", times=1)])
+    first = filing(2, sub_port=UNICOM, requested_at=clock.now())
+    assert await answered(registry, clock, first) == [
+        Answer(2, False, ("OTHERS_ERROR",), "其他原因")]
+    await registry.file([first])  # the same request again (a restart): answered already
+    clock.advance(seconds=60)
+    assert await registry.answers() == []
+    again = filing(2, sub_port=UNICOM, requested_at=clock.now())
+    assert await answered(registry, clock, again) == [Answer(2, True)]
+
+
 async def test_filing_again_is_answered_once_and_a_changed_filing_anew() -> None:
     clock = ManualClock()
     registry = SimulatedRegistry(clock, seconds=60)
@@ -125,6 +141,7 @@ async def test_the_channel_file_sets_time_companies_and_refusals() -> None:
     ('[[simulator.refusals]]\nreason = "NOPE"', "reason must be one of"),
     ('[[simulator.refusals]]\nreason = "OTHERS_ERROR"\ncarrier = "mars"', "unknown carrier"),
     ('[[simulator.refusals]]\nreason = "OTHERS_ERROR"\nisp = "x"', "unknown field(s) isp"),
+    ('[[simulator.refusals]]\nreason = "OTHERS_ERROR"\ntimes = -1', "times must be a whole number"),
 ])
 def test_a_wrong_simulator_registry_setting_stops_the_start(simulator: str,
                                                             complaint: str) -> None:

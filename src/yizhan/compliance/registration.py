@@ -253,7 +253,7 @@ class RegistrationService:
         d = q.details
         return Filing(row.id, SubPort(row.isp, row.channel, row.sub_port), row.sign_name,
                       signature.source, d.company_name, d.organization_code,
-                      d.legal_person_name, not d.for_self)
+                      d.legal_person_name, not d.for_self, row.requested_at)
 
     async def apply(self, answer: Answer) -> bool:
         """A carrier's answer to a registering row: registered, awaiting verification

@@ -192,6 +192,10 @@ class Filing:
     legal_person: str
     for_others: bool
     """The qualification is for others' use (他用), with a letter of authorization."""
+    requested_at: datetime | None = None
+    """When the platform asked for this registration: filing again after a restart keeps
+    it; a new request (a trigger after a refusal, a new qualification) changes it, so the
+    carrier takes it as a new filing."""
 
 
 @dataclass(frozen=True, slots=True)

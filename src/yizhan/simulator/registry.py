@@ -61,6 +61,9 @@ class Refusal:
     sub_port: str = ""
     sign_name: str = ""
     detail: str = ""
+    times: int = 0
+    """Refuse only the first `times` filings that match (0: every one): a carrier's
+    passing problem, gone when the platform files again."""
 
     def matches(self, filing: Filing) -> bool:
         port = filing.sub_port
@@ -72,18 +75,21 @@ class Refusal:
 
 def refusal(raw: Mapping[str, Any]) -> Refusal:
     """One `[[simulator.refusals]]` entry, checked (ValueError names what is wrong)."""
-    fields = {"reason", "carrier", "channel", "sub_port", "sign_name", "detail"}
+    fields = {"reason", "carrier", "channel", "sub_port", "sign_name", "detail", "times"}
     extra = set(raw) - fields
     if extra:
         raise ValueError(f"refusals: unknown field(s) {', '.join(sorted(extra))}")
-    values = {k: str(v) for k, v in raw.items()}
+    times = raw.get("times", 0)
+    if not isinstance(times, int) or isinstance(times, bool) or times < 0:
+        raise ValueError("refusals: times must be a whole number, 0 or more")
+    values = {k: str(v) for k, v in raw.items() if k != "times"}
     if values.get("reason") not in REASONS:
         raise ValueError(f"refusals: reason must be one of the SDK's codes "
                          f"({', '.join(REASONS)}), not {values.get('reason')!r}")
     carrier = values.get("carrier", "")
     if carrier and carrier not in {c.value for c in Carrier} - {"international"}:
         raise ValueError(f"refusals: unknown carrier {carrier!r}")
-    return Refusal(**values)
+    return Refusal(**values, times=times)
 
 
 class SimulatedRegistry:
@@ -99,6 +105,8 @@ class SimulatedRegistry:
         self.refusals = tuple(refusals)
         self._pending: dict[int, tuple[datetime, Filing]] = {}
         self._answered: dict[int, Filing] = {}
+        self._refused: dict[int, int] = {}
+        """How many filings each scripted refusal (by its index) has refused."""
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], clock: Clock) -> SimulatedRegistry:
@@ -157,8 +165,12 @@ class SimulatedRegistry:
                 and filing.sign_name.casefold() not in filing.company.casefold()):
             return Answer(rid, False, ("SIGNATURE_QUALIFICATION_ERROR",),
                           f"签名“{filing.sign_name}”不是“{filing.company}”的全称或连续简称")
-        scripted = next((r for r in self.refusals if r.matches(filing)), None)
-        if scripted is not None:
+        for n, scripted in enumerate(self.refusals):
+            if not scripted.matches(filing):
+                continue
+            if scripted.times and self._refused.get(n, 0) >= scripted.times:
+                continue
+            self._refused[n] = self._refused.get(n, 0) + 1
             return Answer(rid, False, (scripted.reason,),
                           scripted.detail or REASONS[scripted.reason][0])
         return Answer(rid, True)
