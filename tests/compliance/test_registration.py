@@ -329,6 +329,36 @@ async def test_answers_register_or_fail_each_sub_port_stamped(
     assert [int(c.state) for c in carriers] == [1, 0, 0] and register_result(carriers) == 0
 
 
+async def test_a_late_answer_to_an_earlier_request_is_not_taken_for_the_new_one(
+        store: SqlStore, clock: ManualClock) -> None:
+    """The carrier refused the first request; the tenant registered again; an answer that
+    still names the first request (delivered late, or twice) leaves the new one waiting,
+    and the answer to the new request is applied."""
+    sig = await signature(store, clock)
+    registration = service(store, clock)
+    await registration.start(sig, ACTOR)
+    carrier = Carrier()
+    sweeper = RegistrationSweeper(registration, {c: carrier for c in ("cmcc", "cucc", "ctcc")})
+    await sweeper.round()
+    first = {f.sub_port.channel: f for f in carrier.filed}["cucc"]
+    carrier.queued = [Answer(first.registration_id, False, ("OTHERS_ERROR",),
+                             requested_at=first.requested_at)]
+    await sweeper.round()
+    clock.advance(hours=1)
+    await registration.start(sig, ACTOR)  # the trigger: cucc is filed again
+    await sweeper.round()
+    second = [f for f in carrier.filed if f.sub_port.channel == "cucc"][-1]
+    assert (second.registration_id, second.requested_at) == (first.registration_id,
+                                                             clock.now())
+    carrier.queued = [Answer(first.registration_id, False, ("OTHERS_ERROR",),
+                             requested_at=first.requested_at)]
+    await sweeper.round()
+    assert states(await rows(store, sig))["cucc"] == (-1, ("REGISTERING",))
+    carrier.queued = [Answer(second.registration_id, True, requested_at=second.requested_at)]
+    await sweeper.round()
+    assert states(await rows(store, sig))["cucc"] == (1, ("DETECTING",))
+
+
 async def test_the_operator_records_a_real_carriers_answer(
         store: SqlStore, clock: ManualClock) -> None:
     sig = await signature(store, clock)

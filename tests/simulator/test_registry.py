@@ -90,12 +90,13 @@ async def test_a_passing_refusal_refuses_only_its_first_filings() -> None:
         Refusal("OTHERS_ERROR", carrier="china_unicom", times=1)])
     first = filing(2, sub_port=UNICOM, requested_at=clock.now())
     assert await answered(registry, clock, first) == [
-        Answer(2, False, ("OTHERS_ERROR",), "其他原因")]
+        Answer(2, False, ("OTHERS_ERROR",), "其他原因", first.requested_at)]
     await registry.file([first])  # the same request again (a restart): answered already
     clock.advance(seconds=60)
     assert await registry.answers() == []
     again = filing(2, sub_port=UNICOM, requested_at=clock.now())
-    assert await answered(registry, clock, again) == [Answer(2, True)]
+    assert await answered(registry, clock, again) == [
+        Answer(2, True, requested_at=again.requested_at)]
 
 
 async def test_filing_again_is_answered_once_and_a_changed_filing_anew() -> None:

@@ -95,7 +95,8 @@ class RegistrationStore(Protocol):
     async def set_sign_registration(self, registration_id: int, state: RegistrationState,
                                     reasons: Sequence[str], now: datetime, *, detail: str = "",
                                     answered: bool = False,
-                                    expect: Collection[RegistrationState] = ()) -> bool: ...
+                                    expect: Collection[RegistrationState] = (),
+                                    requested_at: datetime | None = None) -> bool: ...
     async def set_sign_deliveries(self, registration_id: int, count: int,
                                   now: datetime) -> None: ...
     async def sign_registrations_after(self, states: Collection[RegistrationState],
@@ -257,13 +258,14 @@ class RegistrationService:
 
     async def apply(self, answer: Answer) -> bool:
         """A carrier's answer to a registering row: registered, awaiting verification
-        (DETECTING), or failed with its reasons; False when the row was not registering."""
+        (DETECTING), or failed with its reasons; False when the row was not registering, or
+        is registering on a later request than the one answered."""
         now = self.clock.now()
         state, reasons = (S.AWAITING_VERIFICATION, ["DETECTING"]) if answer.registered else (
             S.FAILED, [r for r in answer.reasons if r in REASONS] or ["OTHERS_ERROR"])
         moved = await self.store.set_sign_registration(
             answer.registration_id, state, reasons, now, detail=answer.detail, answered=True,
-            expect=[S.REGISTERING])
+            expect=[S.REGISTERING], requested_at=answer.requested_at)
         if moved:
             _moved(answer.registration_id, state, reasons)
         return moved

@@ -208,3 +208,6 @@ class Answer:
     """`REASONS` codes when refused."""
     detail: str = ""
     """The carrier's own words."""
+    requested_at: datetime | None = None
+    """The `Filing.requested_at` answered: an answer to an earlier request of the same
+    registration (filed again since) is not taken for the new one's."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -146,7 +146,7 @@ class SimulatedRegistry:
         for rid in due:
             _, filing = self._pending.pop(rid)
             self._answered[rid] = filing
-            result.append(self.answer(filing))
+            result.append(replace(self.answer(filing), requested_at=filing.requested_at))
         return result
 
     def answer(self, filing: Filing) -> Answer:

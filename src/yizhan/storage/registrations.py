@@ -73,9 +73,11 @@ class RegistrationsMixin:
     async def set_sign_registration(self, registration_id: int, state: RegistrationState,
                                reasons: Sequence[str], now: datetime, *, detail: str = "",
                                answered: bool = False,
-                               expect: Collection[RegistrationState] = ()) -> bool:
+                               expect: Collection[RegistrationState] = (),
+                               requested_at: datetime | None = None) -> bool:
         """Move one row to `state`; `answered` stamps the carrier's answer time, `expect`
-        (when given) the states the row must be in (False when it was not)."""
+        (when given) the states the row must be in, `requested_at` (when given) the request
+        it must still be on (False when it was not)."""
         values: dict[str, Any] = dict(state=int(state), reasons=orjson.dumps(
             list(reasons)).decode(), detail=detail, updated_at=now)
         if answered:
@@ -83,6 +85,8 @@ class RegistrationsMixin:
         where: list[ColumnElement[bool]] = [reg.c.id == registration_id]
         if expect:
             where.append(reg.c.state.in_([int(s) for s in expect]))
+        if requested_at is not None:
+            where.append(reg.c.requested_at == requested_at)
         async with self._write() as conn:
             result = await conn.execute(update(reg).where(*where).values(**values))
             return bool(result.rowcount)
