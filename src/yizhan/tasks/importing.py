@@ -1,7 +1,8 @@
 """Import: a number file becomes a task's rows and its rejected rows (docs/tasks.md "The file").
 
 Consumes the file's bytes as a stream (CSV, TXT with one number per line, or XLSX read with
-openpyxl's read-only reader, a row at a time) and the template's variables. Decides per row:
+openpyxl's read-only reader, a row at a time; the zip container itself needs random access,
+so an XLSX file, at most the size limit, is held in memory) and the template's variables. Decides per row:
 the number in the E.164 form the API gives it (`policy/numbers.normalize`, the very function
 intake's `numbers.format` rule runs), the values of the variables read from columns, or a
 rejection with its line number and reason (unreadable number, missing value, duplicate of an
@@ -104,8 +105,8 @@ def read_file(stream: IO[bytes], file_name: str, variables: Sequence[str],
     for a file refused as a whole."""
     kind = format_of(file_name)
     counted = io.BufferedReader(_Counted(stream, limits.max_bytes), 1 << 16)
-    if kind == "xlsx":
-        table = _xlsx_rows(counted)
+    if kind == "xlsx":  # a zip needs random access: the (bounded) file is held in memory
+        table = _xlsx_rows(io.BytesIO(counted.read()))
     else:
         text = _text(counted)
         table = ([line.rstrip("\r\n")] for line in text) if kind == "txt" else csv.reader(text)
@@ -125,7 +126,7 @@ def _text(stream: io.BufferedReader[Any]) -> IO[str]:
     return io.TextIOWrapper(stream, encoding=encoding, newline="")
 
 
-def _xlsx_rows(stream: io.BufferedReader[Any]) -> Iterator[list[str]]:
+def _xlsx_rows(stream: IO[bytes]) -> Iterator[list[str]]:
     from openpyxl import load_workbook  # imported when an .xlsx comes, not at start-up
 
     try:
