@@ -36,7 +36,8 @@ def test_txt_one_number_per_line_normalised_like_the_api() -> None:
 
 
 def test_csv_header_number_column_and_variable_columns() -> None:
-    data = "name,手机号,order\n张三,13800138000,A1\n李四,13800138000,A2\n王五,12345,A3\n赵六,13900139000,\n"
+    data = ("name,手机号,order\n张三,13800138000,A1\n李四,13800138000,A2\n王五,12345,A3\n"
+            "赵六,13900139000,\n")
     out = read(data.encode(), "x.csv", variables=("order",))
     assert [(r.line, r.phone, orjson.loads(r.params)) for r in out.rows] == [
         (2, "+8613800138000", {"order": "A1"})]

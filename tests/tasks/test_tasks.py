@@ -161,7 +161,7 @@ async def test_a_cancel_between_read_and_commit_sends_nothing(world: World) -> N
     engine = w.engine(chunk=5)
     rows = await w.store.pending_rows(task.id, 5)
     await w.service.cancel(account, task.id)
-    from yizhan.tasks.engine import _request  # noqa: PLC0415 (the chunk exactly as fed)
+    from yizhan.tasks.engine import _request
 
     refused = await w.intake.send(account, _request(task, rows))
     assert isinstance(refused, Refusal) and refused.code == "isv.TASK_STATE_CONFLICT"

@@ -1,12 +1,13 @@
-"""Import: a number file becomes a task's rows and its rejected rows (docs/tasks.md "The file").
+"""Import: a number file becomes a task's rows and its rejected rows (docs/tasks.md).
 
 Consumes the file's bytes as a stream (CSV, TXT with one number per line, or XLSX read with
 openpyxl's read-only reader, a row at a time; the zip container itself needs random access,
-so an XLSX file, at most the size limit, is held in memory) and the template's variables. Decides per row:
-the number in the E.164 form the API gives it (`policy/numbers.normalize`, the very function
-intake's `numbers.format` rule runs), the values of the variables read from columns, or a
-rejection with its line number and reason (unreadable number, missing value, duplicate of an
-earlier line). The rows go to the store (`tasks/service.py`); nothing is sent here.
+so an XLSX file, at most the size limit, is held in memory) and the template's variables.
+Decides per row: the number in the E.164 form the API gives it (`policy/numbers.normalize`,
+the very function intake's `numbers.format` rule runs), the values of the variables read
+from columns, or a rejection with its line number and reason (unreadable number, missing
+value, duplicate of an earlier line). The rows go to the store (`tasks/service.py`);
+nothing is sent here.
 
 Limits (settings): the file's size is counted as it is read, and the rows are counted, so a
 file over either limit is refused without being read to its end. Memory grows with the rows

@@ -30,7 +30,7 @@ from yizhan.domain.rates import FrequencyProfile, RateCheck, to_ms
 from yizhan.domain.tasks import SendTask, TaskRow
 from yizhan.domain.timezone import CHINA
 from yizhan.policy import blacklist, opt_outs, templates
-from yizhan.policy.frequency import limits_for
+from yizhan.policy.frequency import PLATFORM, limits_for
 from yizhan.policy.lists import PolicyLists
 from yizhan.policy.numbers import is_mainland
 from yizhan.policy.quiet_hours import CLOSES, OPENS, within_promotion_hours
@@ -41,6 +41,9 @@ PEEK_CHUNK = 1000
 
 class Money(Protocol):
     async def packages(self, account_id: AccountId) -> list[Package]: ...
+
+
+class Profiles(Protocol):
     async def frequency_profile(self, account_id: AccountId) -> FrequencyProfile: ...
 
 
@@ -89,7 +92,10 @@ class PreflightInputs:
     packages and frequency profiles, and the platform's price per part."""
 
     def __init__(self, lists: PolicyLists, counter: RateCounter | None, money: Money,
-                 part_price: int) -> None:
+                 part_price: int, profiles: Profiles | None = None) -> None:
+        """`counter` None: no frequency control; `profiles`: the accounts' own limits
+        (None: the platform's)."""
+        self._profiles = profiles
         self._lists = lists
         self._counter = counter
         self._money = money
@@ -142,7 +148,8 @@ class PreflightInputs:
         (the counter's windows as they stand; a task sends each number once)."""
         if self._counter is None:
             return [False] * len(phones)
-        profile = await self._money.frequency_profile(account.id)
+        profile = (await self._profiles.frequency_profile(account.id)
+                   if self._profiles is not None else PLATFORM)
         now_ms = to_ms(at)
         out: list[bool] = []
         for start in range(0, len(phones), PEEK_CHUNK):
