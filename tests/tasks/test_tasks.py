@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from tests.conftest import ManualClock
 from yizhan.backends.local import LocalBus
@@ -28,7 +28,7 @@ from yizhan.intake.accept import Acceptance, Intake
 from yizhan.policy.lists import PolicyLists
 from yizhan.runtime.batching import Batcher
 from yizhan.storage.store import SqlStore
-from yizhan.storage.tables import messages
+from yizhan.storage.tables import messages, outbox
 from yizhan.tasks.engine import TaskEngine
 from yizhan.tasks.importing import Limits
 from yizhan.tasks.preflight import PreflightInputs, next_promotion_start
@@ -121,6 +121,7 @@ async def test_file_preflight_start_pause_resume_cancel(world: World) -> None:
     progress = await w.service.progress(account, task.id)
     assert not isinstance(progress, Refusal)
     assert progress.failure_codes == {"isv.MOBILE_IN_BLACKLIST": 1}
+    assert progress.explanations["isv.MOBILE_IN_BLACKLIST"].startswith("The number is")
     # The task's messages are ordinary records, under its OutId, bulk for dispatch.
     results = await w.service.results(account, task.id)
     assert not isinstance(results, Refusal)
@@ -232,3 +233,18 @@ async def test_resend_takes_only_the_retryable_failures(world: World) -> None:
     rows = await w.store.task_rows(again.id)
     assert [(r.phone, r.params) for r in rows] == [(results[0].phone, '{"order":"A1"}')]
     assert (await w.counts(task))[ProgressState.FAILED.value] == 2
+    progress = await w.service.progress(account, task.id)
+    assert not isinstance(progress, Refusal)
+    assert progress.explanations["UNDELIV"].startswith("undeliverable: the handset was off")
+
+
+async def test_a_task_chunk_is_bulk_for_dispatch_whatever_its_size(world: World) -> None:
+    """Two numbers from a task rank like a 1000-number request: behind verification codes
+    (domain/priority.py), so a campaign never delays them."""
+    w, account = world, world.demo.account
+    task = await w.create(NOTICE)
+    await w.service.start(account, task.id)
+    assert await w.engine(chunk=2).run_once() == 2
+    async with w.store.engine.connect() as conn:
+        rows = (await conn.execute(select(outbox.c.available_at, outbox.c.rank_at))).all()
+    assert [r.rank_at - r.available_at for r in rows] == [timedelta(seconds=60)] * 2

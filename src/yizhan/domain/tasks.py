@@ -157,5 +157,8 @@ class TaskProgress:
     counts: dict[ProgressState, int]
     failure_codes: dict[str, int]
     """Failed and refused numbers per error code."""
+    explanations: dict[str, str]
+    """Per failure code, what it means and what to do (docs/errors.md: our codes from the
+    registry, the carriers' from the code tables)."""
     parts: int
     """Parts of the messages accepted so far."""

@@ -31,7 +31,8 @@ from typing import IO, Protocol
 
 import orjson
 
-from yizhan.domain.errors import Refusal
+from yizhan.domain import codes
+from yizhan.domain.errors import REGISTRY, Lang, Refusal
 from yizhan.domain.model import Account, AccountId, Signature, Template
 from yizhan.domain.ports import Clock
 from yizhan.domain.tasks import (
@@ -155,14 +156,15 @@ class TaskService:
         return await self._preflight.report(account, task,
                                             template.content if template else "", rows, when)
 
-    async def progress(self, account: Account, task_id: TaskId) -> TaskProgress | Refusal:
+    async def progress(self, account: Account, task_id: TaskId,
+                       lang: Lang = Lang.EN) -> TaskProgress | Refusal:
         """Counts by state (pending, submitted, delivered, failed, unknown, refused,
-        cancelled), failures per code, parts accepted so far."""
+        cancelled), failures per code with what each means, parts accepted so far."""
         task = await self.task(account, task_id)
         if isinstance(task, Refusal):
             return task
         counts, codes, parts = await self._store.task_counts(task.id)
-        return TaskProgress(task, counts, codes, parts)
+        return TaskProgress(task, counts, codes, {c: explain(c, lang) for c in codes}, parts)
 
     async def rejected_rows(self, account: Account,
                             task_id: TaskId) -> list[RejectedRow] | Refusal:
@@ -241,6 +243,16 @@ class TaskService:
         return await self._store.create_task(
             account.id, _spec_of(task, f"{task.name} (resend)"), template, task.file_name,
             imported, self._clock.now(), source_task=task.id)
+
+
+def explain(code: str, lang: Lang = Lang.EN) -> str:
+    """What a failure code means: ours from the error registry, a carrier's from the code
+    tables (its cause and what to do), else empty."""
+    ours = REGISTRY.get(code)
+    if ours is not None:
+        return ours.text(lang).replace(' "{detail}"', "").replace("{detail}", "")
+    info = codes.explain(code)
+    return f"{info.cause}; {info.suggestion}" if info is not None else ""
 
 
 def _spec_of(task: SendTask, name: str | None = None) -> TaskSpec:
