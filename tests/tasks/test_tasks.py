@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from tests.conftest import ManualClock
 from yizhan.backends.local import LocalBus
@@ -18,6 +18,7 @@ from yizhan.cli.demo import Demo, ensure_demo
 from yizhan.domain.errors import Refusal
 from yizhan.domain.ids import IdGenerator
 from yizhan.domain.model import (
+    AccountStatus,
     BlacklistEntry,
     MessageStatus,
     PhoneNumber,
@@ -28,7 +29,7 @@ from yizhan.intake.accept import Acceptance, Intake
 from yizhan.policy.lists import PolicyLists
 from yizhan.runtime.batching import Batcher
 from yizhan.storage.store import SqlStore
-from yizhan.storage.tables import messages, outbox
+from yizhan.storage.tables import messages, outbox, send_tasks
 from yizhan.tasks.engine import TaskEngine
 from yizhan.tasks.importing import Limits
 from yizhan.tasks.preflight import PreflightInputs, next_promotion_start
@@ -129,6 +130,9 @@ async def test_file_preflight_start_pause_resume_cancel(world: World) -> None:
     stored = await w.store.messages_by_biz(account.id, sent[0].biz_id)
     assert {m.out_id for m in stored} == {f"task-{task.id}"}
     assert stored[0].content == "【驿站】您的订单A1已发货，请注意查收。"
+    page = await w.service.messages(account, task.id, offset=1, limit=2)
+    assert not isinstance(page, Refusal)
+    assert page[0] == 4 and [m.id for m in page[1]] == [r.message_id for r in sent[1:3]]
     assert await w.store.pending_dispatch() == 3
 
 
@@ -248,3 +252,41 @@ async def test_a_task_chunk_is_bulk_for_dispatch_whatever_its_size(world: World)
     async with w.store.engine.connect() as conn:
         rows = (await conn.execute(select(outbox.c.available_at, outbox.c.rank_at))).all()
     assert [r.rank_at - r.available_at for r in rows] == [timedelta(seconds=60)] * 2
+
+
+async def test_a_refusal_of_the_whole_chunk_pauses_the_task(world: World) -> None:
+    """The account suspended after the start: the chunk is refused as a request would be;
+    the task pauses with the reason instead of recording every number as failed."""
+    w, account = world, world.demo.account
+    task = await w.create(NOTICE)
+    await w.service.start(account, task.id)
+    await w.store.set_account_status(account.id, AccountStatus.SUSPENDED, "test", "ops",
+                                     w.clock.now())
+    assert await w.engine().run_once() == 0
+    paused = await w.service.task(account, task.id)
+    assert isinstance(paused, SendTask) and paused.state is TaskState.PAUSED
+    assert paused.last_error.startswith("isv.OUT_OF_SERVICE")
+    assert await w.counts(task) == {"pending": 5}
+
+
+async def test_an_import_cut_off_by_a_crash_is_deleted_at_start(world: World) -> None:
+    w, account = world, world.demo.account
+    kept = await w.create(NOTICE)
+    async with w.store.engine.begin() as conn:  # what a crash mid-import leaves
+        await conn.execute(insert(send_tasks).values(
+            account_id=account.id, name="cut", sign_name="驿站", template_code="x",
+            template_type="notification", state="importing", file_name="a.csv", total=1,
+            rejected=0, duplicates=0, params="{}", out_id="", created_at=w.clock.now()))
+    engine = w.engine()
+
+    async def restart() -> list[str]:
+        await engine.start()
+        await engine.stop()
+        async with w.store.engine.connect() as conn:
+            return [r.state for r in await conn.execute(
+                select(send_tasks.c.state).order_by(send_tasks.c.id))]
+
+    assert await restart() == ["draft", "importing"]  # it may be under way elsewhere
+    w.clock.advance(hours=2)
+    assert await restart() == ["draft"]
+    assert [t.id for t in await w.service.tasks(account)] == [kept.id]

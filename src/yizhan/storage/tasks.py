@@ -17,11 +17,12 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Connection, Row, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from yizhan.domain.model import (
     AccountId,
+    Message,
     MessageId,
     MessageStatus,
     PhoneNumber,
@@ -40,7 +41,7 @@ from yizhan.domain.tasks import (
     TaskSpec,
     TaskState,
 )
-from yizhan.storage.sql import insert_rows
+from yizhan.storage.sql import insert_rows, message_of_row
 from yizhan.storage.tables import messages, send_task_rejects, send_task_rows, send_tasks
 
 R = TypeVar("R")
@@ -192,6 +193,17 @@ class TasksMixin:
     async def task_results(self, task_id: TaskId) -> list[ResultRow]:
         return await self._read_in_thread(_results, task_id)
 
+    async def task_messages(self, task_id: TaskId, offset: int,
+                            limit: int) -> tuple[int, list[Message]]:
+        """One page of the task's messages in file order, with their total: the records
+        filtered by task."""
+        return await self._read_in_thread(_messages, task_id, offset, limit)
+
+    async def drop_stale_imports(self, before: datetime) -> int:
+        """Delete the tasks whose import was cut off (a crash while their rows were being
+        written) and began before `before`; how many."""
+        return await self._transaction(_drop_stale, before)
+
     # Changing state
 
     async def change_task_state(self, task_id: TaskId, allowed: Sequence[TaskState],
@@ -274,6 +286,27 @@ def _rows(conn: Connection, task_id: TaskId, pending: bool, limit: int) -> list[
         query = query.where(r.state == RowState.PENDING.value).limit(limit)
     return [TaskRow(seq, line, PhoneNumber(phone), params)
             for seq, line, phone, params in conn.execute(query.order_by(r.seq))]
+
+
+def _messages(conn: Connection, task_id: TaskId, offset: int,
+              limit: int) -> tuple[int, list[Message]]:
+    r = send_task_rows.c
+    sent = (r.task_id == task_id, r.message_id.is_not(None))
+    total = conn.scalar(select(func.count()).select_from(send_task_rows).where(*sent))
+    rows = conn.execute(select(messages).join(send_task_rows, messages.c.id == r.message_id)
+                        .where(*sent).order_by(r.seq).offset(offset).limit(limit))
+    return int(total or 0), [message_of_row(row) for row in rows]
+
+
+def _drop_stale(conn: Connection, before: datetime) -> int:
+    t = send_tasks.c
+    stale = [i for (i,) in conn.execute(select(t.id).where(
+        t.state == TaskState.IMPORTING.value, t.created_at < before))]
+    if stale:
+        conn.execute(delete(send_task_rows).where(send_task_rows.c.task_id.in_(stale)))
+        conn.execute(delete(send_task_rejects).where(send_task_rejects.c.task_id.in_(stale)))
+        conn.execute(delete(send_tasks).where(t.id.in_(stale)))
+    return len(stale)
 
 
 def _results(conn: Connection, task_id: TaskId) -> list[ResultRow]:

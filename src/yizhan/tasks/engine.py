@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import orjson
@@ -37,6 +37,8 @@ from yizhan.policy.quiet_hours import within_promotion_hours
 
 log = logging.getLogger("yizhan.tasks")
 
+STALE_IMPORT = timedelta(hours=1)
+"""A task still importing after this long was cut off by a crash (an import takes seconds)."""
 WAIT_CODES = frozenset({"Throttling", "isv.TASK_STATE_CONFLICT"})
 """Refusals of a chunk that leave the task as it is: tried again in a later round."""
 
@@ -51,6 +53,7 @@ class EngineStore(Protocol):
     async def finish_task(self, task_id: TaskId, now: datetime) -> bool: ...
     async def pending_dispatch(self) -> int: ...
     async def account(self, account_id: AccountId) -> Account | None: ...
+    async def drop_stale_imports(self, before: datetime) -> int: ...
 
 
 class Sender(Protocol):
@@ -80,6 +83,9 @@ class TaskEngine:
     # The background stage
 
     async def start(self) -> None:
+        dropped = await self._store.drop_stale_imports(self._clock.now() - STALE_IMPORT)
+        if dropped:
+            log.warning("%d task import(s) cut off by a crash: deleted", dropped)
         self._stopping = asyncio.Event()
         self._task = asyncio.create_task(self._loop(), name="tasks")
 

@@ -14,6 +14,7 @@ template that is not approved: the API's own codes).
     progress(account, task_id)                -> TaskProgress
     rejected_rows(account, task_id)           -> list[RejectedRow]   (CSV: rejected_csv)
     results(account, task_id)                 -> list[ResultRow]     (CSV: results_csv)
+    messages(account, task_id, offset, limit) -> (total, [Message])  (the records, by task)
     resend_failures(account, task_id)         -> SendTask   (a new draft task)
 
 The sending itself is the engine's (`tasks/engine.py`), which runs the rows of running tasks
@@ -33,7 +34,7 @@ import orjson
 
 from yizhan.domain import codes
 from yizhan.domain.errors import REGISTRY, Lang, Refusal
-from yizhan.domain.model import Account, AccountId, Signature, Template
+from yizhan.domain.model import Account, AccountId, Message, Signature, Template
 from yizhan.domain.ports import Clock
 from yizhan.domain.tasks import (
     ProgressState,
@@ -77,6 +78,8 @@ class TaskStore(Protocol):
                                                            dict[str, int], int]: ...
     async def task_rejects(self, task_id: TaskId) -> list[RejectedRow]: ...
     async def task_results(self, task_id: TaskId) -> list[ResultRow]: ...
+    async def task_messages(self, task_id: TaskId, offset: int,
+                            limit: int) -> tuple[int, list[Message]]: ...
     async def task_rows(self, task_id: TaskId) -> list[TaskRow]: ...
 
 
@@ -180,6 +183,14 @@ class TaskService:
         if isinstance(task, Refusal):
             return task
         return await self._store.task_results(task.id)
+
+    async def messages(self, account: Account, task_id: TaskId, offset: int = 0,
+                       limit: int = 50) -> tuple[int, list[Message]] | Refusal:
+        """The task's message records, in file order, one page with the total."""
+        task = await self.task(account, task_id)
+        if isinstance(task, Refusal):
+            return task
+        return await self._store.task_messages(task.id, offset, limit)
 
     # Changing state
 
