@@ -4,6 +4,7 @@ driven (no sleeping). The messages go through the real intake and store."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -187,6 +188,8 @@ async def test_schedule_rate_and_promotion_hours(world: World) -> None:
     assert report.next_start == next_promotion_start(late) == datetime(2026, 11, 26, 0, 0,
                                                                        tzinfo=UTC)
     assert report.seconds == 10.0
+    naive = await w.service.schedule(account, task.id, late.replace(tzinfo=None))
+    assert isinstance(naive, Refusal) and naive.code == "InvalidParameter"
     scheduled = await w.service.schedule(account, task.id, late)
     assert isinstance(scheduled, SendTask) and scheduled.state is TaskState.SCHEDULED
     engine = w.engine(chunk=5)
@@ -290,3 +293,21 @@ async def test_an_import_cut_off_by_a_crash_is_deleted_at_start(world: World) ->
     w.clock.advance(hours=2)
     assert await restart() == ["draft"]
     assert [t.id for t in await w.service.tasks(account)] == [kept.id]
+
+
+async def test_two_feeders_on_one_task_send_each_number_once(world: World) -> None:
+    """Two engines (two API processes) race on the same rows: the store marks each row for
+    one message only, and writes no other."""
+    w, account = world, world.demo.account
+    task = await w.create(NOTICE)
+    await w.service.start(account, task.id)
+    first, second = w.engine(chunk=3), w.engine(chunk=3)
+    for _ in range(4):
+        await asyncio.gather(first.run_once(), second.run_once())
+    results = await w.service.results(account, task.id)
+    assert not isinstance(results, Refusal)
+    assert all(r.message_id is not None for r in results)
+    total, _ = await w.store.query_messages(account.id, None, w.clock.now() - timedelta(1),
+                                            w.clock.now() + timedelta(1))
+    assert total == 5
+    assert await w.store.pending_dispatch() == 5

@@ -332,7 +332,9 @@ class MessagesMixin:
         bulk: set[BizId] = set()
         if chunks:  # send tasks: only the messages of the rows marked now (storage/tasks.py)
             kept = mark_task_rows(conn, chunks)
-            written = {c for c in chunks if kept.issuperset(c.message_ids[:1])}
+            # A chunk counts as written when any of its rows was marked (two feeders racing
+            # share a chunk: the rows the other marked are not written here).
+            written = {c for c in chunks if not kept.isdisjoint(c.message_ids)}
             dropped = {i for c in chunks for i in c.message_ids} - kept
             accepted = [m for m in accepted if m.id not in dropped]
             bulk = {m.biz_id for m in accepted if m.id in kept}

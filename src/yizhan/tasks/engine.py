@@ -79,6 +79,8 @@ class TaskEngine:
         """Per rated task: (allowance in messages, monotonic time it was computed)."""
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._held = False
+        """The last round found the outbox at its bound."""
 
     # The background stage
 
@@ -102,7 +104,8 @@ class TaskEngine:
                 sent = await self.run_once()
             except Exception:
                 log.exception("task round failed; trying again in %gs", self._idle)
-            await self._wait(self._busy if sent else self._idle)
+            # A full outbox drains in seconds: look again soon, not after the idle pause.
+            await self._wait(self._busy if sent or self._held else self._idle)
 
     async def _wait(self, seconds: float) -> None:
         sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
@@ -119,6 +122,7 @@ class TaskEngine:
         """Feed each due task one chunk; returns how many numbers were accepted."""
         now = self._clock.now()
         sent = 0
+        self._held = False
         for task in await self._store.due_tasks(now):
             if task.state is TaskState.SCHEDULED:
                 if not await self._store.change_task_state(
@@ -132,6 +136,7 @@ class TaskEngine:
 
     async def _feed(self, task: SendTask, now: datetime) -> int:
         room = self._bound - await self._store.pending_dispatch()
+        self._held |= room <= 0
         size = min(self._chunk, room, self._allowance(task))
         if size <= 0:
             return 0

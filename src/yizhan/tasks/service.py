@@ -198,6 +198,9 @@ class TaskService:
                        start_at: datetime) -> SendTask | Refusal:
         """Start by itself at `start_at` (a moment in the past starts at the engine's next
         round). A draft or scheduled task only."""
+        if start_at.tzinfo is None:
+            return Refusal("InvalidParameter", "the start time needs its time zone "
+                           "(China time: +08:00)", "start_at")
         return await self._move(account, task_id, STARTABLE, TaskState.SCHEDULED, start_at)
 
     async def start(self, account: Account, task_id: TaskId) -> SendTask | Refusal:
