@@ -300,6 +300,8 @@ class MessagesMixin:
         else:
             fresh, written = set(), await self._urgent_transaction(self._accept_rows, batch,
                                                                    also)
+            if not written:  # the usual commit: API requests only, every item a message
+                return [None] * len(batch)
         return [item in fresh if isinstance(item, SignatureNonce)
                 else item in written if isinstance(item, TaskChunk) else None
                 for item in batch]
