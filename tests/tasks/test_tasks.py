@@ -311,3 +311,29 @@ async def test_two_feeders_on_one_task_send_each_number_once(world: World) -> No
                                             w.clock.now() + timedelta(1))
     assert total == 5
     assert await w.store.pending_dispatch() == 5
+
+
+async def test_what_would_refuse_every_chunk_refuses_the_task(world: World) -> None:
+    w = world
+    code = w.demo.templates[TemplateType.NOTIFICATION].code
+    for spec, expected in ((TaskSpec("驿站", code, params={"order": "http://x.cn"}),
+                            "isv.PARAM_NOT_SUPPORT_URL"),
+                           (TaskSpec("驿站", code, params={"order": "A"}, out_id="x" * 256),
+                            "InvalidParameter"),
+                           (TaskSpec("驿站", code, params={"order": "A"}, rate=0),
+                            "InvalidParameter"),
+                           (TaskSpec("驿站", code, params={"nope": "A"}), "InvalidParameter"),
+                           (TaskSpec("无此签名", code), "isv.SMS_SIGNATURE_ILLEGAL")):
+        refused = await w.service.create(w.demo.account, spec, io.BytesIO(b"13800138000\n"),
+                                         "a.txt")
+        assert isinstance(refused, Refusal) and refused.code == expected, (spec, refused)
+    assert await w.service.tasks(w.demo.account) == []
+
+
+def test_next_promotion_start() -> None:
+    china = timedelta(hours=8)
+    def at(hour: int, minute: int = 0) -> datetime:  # China time, as UTC
+        return datetime(2026, 11, 25, hour, minute, tzinfo=UTC) - china
+    assert next_promotion_start(at(7, 59)) == at(8)
+    assert next_promotion_start(at(12)) == at(12)
+    assert next_promotion_start(at(22)) == at(8) + timedelta(days=1)

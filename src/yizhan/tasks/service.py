@@ -104,9 +104,9 @@ class TaskService:
         if isinstance(template, Refusal):
             return template
         variables = templates.variables(template.content)
-        if spec.rate is not None and spec.rate <= 0:
-            return Refusal("InvalidParameter", "the rate must be more than 0 messages/s",
-                           "rate")
+        refused = _check_spec(spec, variables, template)
+        if refused is not None:
+            return refused
         try:
             imported = await asyncio.to_thread(read_file, stream, file_name, variables,
                                                spec.params, self._limits)
@@ -272,6 +272,21 @@ def explain(code: str, lang: Lang = Lang.EN) -> str:
 def _spec_of(task: SendTask, name: str | None = None) -> TaskSpec:
     return TaskSpec(task.sign_name, task.template_code, task.name if name is None else name,
                     task.params, task.rate, task.out_id)
+
+
+def _check_spec(spec: TaskSpec, variables: list[str], template: Template) -> Refusal | None:
+    """What would refuse every chunk of the task, refused at once instead: a rate that is
+    not positive, an OutId too long for a message, a value for all that the template's
+    value rules refuse (a URL, a value too long)."""
+    if spec.rate is not None and spec.rate <= 0:
+        return Refusal("InvalidParameter", "the rate must be more than 0 messages/s", "rate")
+    if len(spec.out_id) > 255:
+        return Refusal("InvalidParameter", "OutId has more than 255 characters", "out_id")
+    if spec.params and set(variables) <= set(spec.params):
+        body = templates.render(template.content, spec.params)
+        if isinstance(body, Refusal):
+            return body
+    return None
 
 
 def _check_values(imported: Imported, template: Template, fixed: dict[str, str]) -> None:
