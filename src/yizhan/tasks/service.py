@@ -104,9 +104,9 @@ class TaskService:
         if isinstance(template, Refusal):
             return template
         variables = templates.variables(template.content)
-        refused = _check_spec(spec, variables, template)
-        if refused is not None:
-            return refused
+        wrong = _check_spec(spec, variables, template)
+        if wrong is not None:
+            return wrong
         try:
             imported = await asyncio.to_thread(read_file, stream, file_name, variables,
                                                spec.params, self._limits)
