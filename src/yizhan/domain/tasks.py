@@ -162,3 +162,6 @@ class TaskProgress:
     registry, the carriers' from the code tables)."""
     parts: int
     """Parts of the messages accepted so far."""
+    waiting_until: datetime | None = None
+    """When a task that waits begins to send: its start time (scheduled), or 08:00 China
+    time (a running promotion outside promotion hours)."""
