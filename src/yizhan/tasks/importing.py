@@ -26,14 +26,14 @@ import codecs
 import csv
 import io
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any
 
 import orjson
 
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import PhoneNumber
-from yizhan.domain.tasks import RejectedRow, TaskRow
+from yizhan.domain.tasks import Imported, RejectedRow, TaskRow
 from yizhan.policy.numbers import normalize
 
 NUMBER_HEADERS = frozenset({"phone", "phones", "mobile", "number", "phonenumber",
@@ -50,17 +50,6 @@ class FileRefused(Exception):
     def __init__(self, refusal: Refusal) -> None:
         super().__init__(refusal.message())
         self.refusal = refusal
-
-
-@dataclass
-class Imported:
-    """The outcome of reading a file: rows to send, rows refused, and counts."""
-
-    rows: list[TaskRow] = field(default_factory=list)
-    rejected: list[RejectedRow] = field(default_factory=list)
-    duplicates: int = 0
-    columns: tuple[str, ...] = ()
-    """The variables read from columns (by header name)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,7 @@ from yizhan.domain.model import (
 )
 from yizhan.domain.ports import Clock
 from yizhan.domain.tasks import (
+    Imported,
     ProgressState,
     RejectedRow,
     ResultRow,
@@ -58,7 +59,7 @@ from yizhan.policy import templates
 from yizhan.policy.compliance import check_signature, check_template
 from yizhan.policy.quiet_hours import within_promotion_hours
 from yizhan.records.resend import Resend, verdict
-from yizhan.tasks.importing import FileRefused, Imported, Limits, read_file
+from yizhan.tasks.importing import FileRefused, Limits, read_file
 from yizhan.tasks.preflight import Preflight, PreflightInputs, next_promotion_start
 
 STARTABLE = (TaskState.DRAFT, TaskState.SCHEDULED)
