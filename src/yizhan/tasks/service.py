@@ -121,7 +121,7 @@ class TaskService:
                                                spec.params, self._limits)
         except FileRefused as refused:
             return refused.refusal
-        _check_values(imported, template, spec.params)
+        await asyncio.to_thread(_check_values, imported, template, spec.params)
         if not imported.rows:
             return Refusal("isv.TASK_NO_NUMBERS", f"{len(imported.rejected)} row(s) rejected")
         return await self._store.create_task(account.id, spec, template, file_name[-128:],
