@@ -65,6 +65,10 @@ from yizhan.storage.frequency import FrequencySettings
 from yizhan.storage.rate_counters import SqlRateCounter
 from yizhan.storage.sealing import decode_key
 from yizhan.storage.store import SqlStore
+from yizhan.tasks.engine import TaskEngine
+from yizhan.tasks.importing import Limits
+from yizhan.tasks.preflight import PreflightInputs
+from yizhan.tasks.service import TaskService
 from yizhan.webhooks.destinations import PushNetworks
 from yizhan.webhooks.pusher import PUSH, PushConfig, PushStage
 from yizhan.webhooks.queue import QueueSettings
@@ -96,6 +100,8 @@ class Yizhan:
     plan: ChannelPlan | None = None
     """The channel plan this process runs (None: channels given, or the in-process
     simulator without a channel file); the demo signature is registered on its sub-ports."""
+    tasks: TaskService | None = None
+    """Send tasks (docs/tasks.md): what the REST API and the CLI call."""
 
 
 def open_store(settings: Settings) -> SqlStore:
@@ -218,6 +224,7 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                             unmatched_after=settings.receipt_unmatched_seconds,
                             on_unmatched=metrics.unmatched)
     registration = registration_service(settings, store, clock)
+    tasks, engine = send_tasks(settings, store, clock, intake, counter, frequency_settings)
     pipeline = Pipeline(committer, receipts,
                         _dispatch_worker(settings, store, router, bus, clock, metrics),
                         channels, store, [nonces.batcher], dispatching=settings.role != "api",
@@ -227,7 +234,8 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                         servers=servers, metrics=metrics,
                         api_background=[nonces] + ([Periodic(
                             "backlog readings", backpressure.refresh, BACKLOG_READING_SECONDS,
-                            log)] if settings.backlog_max_seconds else []))
+                            log)] if settings.backlog_max_seconds else []),
+                        feeders=[engine] if settings.task_engine else [])
     keys = Authenticator(store, clock, settings.cache_seconds)
     pull = QueueSettings(settings.queue_visibility_seconds, settings.queue_max_wait_seconds)
     api = create_asgi(ApiServices(
@@ -240,7 +248,24 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
              if settings.rate_backend == "sql" and settings.role != "dispatch" else None)
     return Yizhan(settings, store, clock, intake, pipeline, api, channels, router, metrics,
                   frequency, smsc, backpressure if settings.backlog_max_seconds else None,
-                  lease, plan)
+                  lease, plan, tasks)
+
+
+def send_tasks(settings: Settings, store: SqlStore, clock: Clock, intake: Intake,
+               counter: RateCounter, profiles: FrequencySettings,
+               ) -> tuple[TaskService, TaskEngine]:
+    """The send tasks' service and engine (docs/tasks.md): the engine feeds running tasks
+    through this process's intake."""
+    lists = PolicyLists(store, clock, settings.cache_seconds)
+    service = TaskService(store, store, clock,
+                          Limits(settings.task_max_file_bytes, settings.task_max_numbers),
+                          PreflightInputs(lists, counter if settings.frequency_control
+                                          else None, store, settings.part_price,
+                                          profiles))
+    engine = TaskEngine(store, intake, clock, chunk=settings.task_chunk_numbers,
+                        outbox_bound=settings.task_outbox_bound,
+                        idle_seconds=settings.task_idle_seconds)
+    return service, engine
 
 
 # Carrier registration (docs/compliance.md "Carrier registration"): the service the API and

@@ -66,6 +66,24 @@ class Settings(BaseSettings):
         5_242_880, ge=1024, description="Largest qualification document (identity card "
         "photo, licence, letter) the upload endpoint takes, in bytes (EntityTooLarge beyond "
         "it); its body limit is this plus 64 KiB for the form, apart from max_body_bytes.")
+    task_max_file_bytes: int = Field(
+        3_145_728, ge=1024, description="Largest number file a send task takes, in bytes "
+        "(isv.TASK_FILE_TOO_LARGE beyond it; docs/tasks.md).")
+    task_max_numbers: int = Field(
+        500_000, ge=1, description="Most rows (numbers) in the file of one send task "
+        "(isv.TASK_TOO_MANY_NUMBERS beyond it).")
+    task_chunk_numbers: int = Field(
+        500, ge=1, le=1000, description="Numbers a running send task hands to intake in one "
+        "request (one acceptance transaction).")
+    task_outbox_bound: int = Field(
+        5000, ge=1, description="A send task adds no chunk while this many messages wait "
+        "for dispatch: the queue a verification code can find in front of it stays short.")
+    task_engine: bool = Field(
+        True, description="Run the send-task engine in this process (it runs where intake "
+        "runs: roles all and api).")
+    task_idle_seconds: float = Field(
+        1.0, gt=0, description="How often the send-task engine looks for due tasks when it "
+        "has nothing to send.")
     upload_policy_seconds: float = Field(
         900.0, gt=0, description="How long an upload policy of GetQualificationOssInfo "
         "stays valid (its Expire).")

@@ -346,6 +346,41 @@ _CODES: tuple[ErrorCode, ...] = (
               "The account uploaded a file of this key already; a document is written once: "
               "upload under another name.",
               "该 Key 的文件已上传过，资料文件不可覆盖，请换一个文件名上传。"),
+    # Send tasks (issue 17; docs/tasks.md): refusals of the task actions themselves.
+    ErrorCode("isv.TASK_FILE_TOO_LARGE", 413,
+              "The file is larger than a send task takes (setting task_max_file_bytes, 3 MB "
+              "by default): split it into several tasks.",
+              "文件超过群发任务的大小上限（设置项 task_max_file_bytes，默认 3 MB），"
+              "请拆分为多个任务。"),
+    ErrorCode("isv.TASK_TOO_MANY_NUMBERS", 400,
+              "The file has more numbers than a send task takes (setting task_max_numbers, "
+              "500,000 by default): split it into several tasks.",
+              "文件中的号码超过群发任务的上限（设置项 task_max_numbers，默认 500,000 个），"
+              "请拆分为多个任务。"),
+    ErrorCode("isv.TASK_FILE_UNREADABLE", 400,
+              "The file cannot be read as a number list: give a .csv or .txt (UTF-8 or GB18030) "
+              "or an .xlsx file; the detail says what was wrong.",
+              "无法读取号码文件：请上传 .csv、.txt（UTF-8 或 GB18030 编码）或 .xlsx 文件，"
+              "详情说明具体原因。"),
+    ErrorCode("isv.TASK_NO_NUMBERS", 400,
+              "No row of the file holds a number that can be sent to: download the rejected "
+              "rows to see why each was refused.",
+              "文件中没有可发送的号码：请下载被拒绝的行查看每行的原因。"),
+    ErrorCode("isv.TASK_MISSING_VARIABLE", 400,
+              "A variable of the template has neither a value for all numbers nor a column of "
+              "its name in the file; the detail names it.",
+              "模板变量既未给出统一取值，文件中也没有同名列；详情中给出变量名。"),
+    ErrorCode("isv.TASK_NOT_FOUND", 404,
+              "The account has no send task of this id.",
+              "本账号下不存在该群发任务。"),
+    ErrorCode("isv.TASK_STATE_CONFLICT", 409,
+              "The send task is not in a state that allows this action; the detail gives its "
+              "state (a finished or cancelled task changes no more).",
+              "群发任务当前状态不允许该操作，详情中给出其状态（已完成或已取消的任务不可再变更）。"),
+    ErrorCode("isv.TASK_NOTHING_TO_RESEND", 409,
+              "The send task has no failure worth sending again: numbers refused as invalid, "
+              "blacklisted or opted out, and failures a resend cannot change, are never resent.",
+              "该群发任务没有可重发的失败号码：无效、黑名单、已退订的号码及重发无法改变结果的失败不会重发。"),
 )
 
 REGISTRY: dict[str, ErrorCode] = {c.code: c for c in _CODES}

@@ -31,6 +31,7 @@ from yizhan.domain.model import (
     TemplateType,
 )
 from yizhan.domain.ports import Bus, Clock
+from yizhan.domain.tasks import TaskChunk, TaskId
 from yizhan.policy import chain, numbers
 from yizhan.policy.backpressure import Backpressure
 from yizhan.policy.chain import Chain, Recipient, SendContext
@@ -48,8 +49,9 @@ PRIORITY_ITEMS = MAX_BATCH_NUMBERS + 1
 of larger ones waiting for a commit (`Batcher(small=...)`): a verification code is not held
 behind a promotion's 1000-number requests (docs/architecture.md)."""
 
-Acceptance = Message | SignatureNonce
-"""What the group committer writes: messages, and the nonces of the requests they came in."""
+Acceptance = Message | SignatureNonce | TaskChunk
+"""What the group committer writes: messages, the nonces of the requests they came in, and
+the send-task rows they were made from (`domain/tasks.py`)."""
 
 
 class Catalogue(Protocol):
@@ -93,6 +95,12 @@ class SendRequest:
     recipients: Sequence[Recipient]
     out_id: str = ""
     max_numbers: int = MAX_NUMBERS
+    task: TaskId | None = None
+    """A chunk of a send task (`tasks/engine.py`): `recipients` are its rows `task_rows`.
+    Its rows are marked in the acceptance transaction; its messages are bulk for the
+    dispatch order whatever their count; a chunk whose every number is refused is still
+    recorded (failed records carrying the codes), as a task's numbers must all end."""
+    task_rows: Sequence[int] = ()
 
 
 @per_request
@@ -163,14 +171,17 @@ class Intake:
         policy.run_numbers(ctx)
         # Frequency control last: a number refused for any other reason consumes no quota.
         admitted = await self._frequency.admit(ctx) if self._frequency else None
-        if all(ctx.refusals):  # every number refused: the request answers the first code
-            first = ctx.refusals[0]
+        if all(ctx.refusals) and request.task is None:
+            first = ctx.refusals[0]  # every number refused: the request answers its code
             assert first is not None
             return first
         batch = self._build(ctx, request.out_id)
         items: list[Acceptance] = list(batch)
         if nonce is not None:
             items.insert(0, SignatureNonce(nonce[0], nonce[1], batch[0].biz_id))
+        if request.task is not None:
+            items.insert(0, TaskChunk(request.task, request.task_rows, [m.id for m in batch],
+                                      [r is not None for r in ctx.refusals]))
         try:
             results = await self._committer.submit(items)
         except Exception:  # the commit failed: not accepted, so not counted either
@@ -180,6 +191,9 @@ class Intake:
         if nonce is not None and not results[0]:  # a replay: nothing of it was written
             await self._release(admitted)
             return Refusal("SignatureNonceUsed", nonce[1])
+        if request.task is not None and not results[0]:  # paused or cancelled meanwhile
+            await self._release(admitted)
+            return Refusal("isv.TASK_STATE_CONFLICT", f"task {request.task} is not running")
         self._bus.notify(DISPATCH)
         return SendAccepted(batch[0].biz_id, batch)
 

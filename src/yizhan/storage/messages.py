@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from yizhan.domain.events import Uplink
 from yizhan.domain.model import (
     AccountId,
+    BizId,
     DeadLetter,
     DispatchState,
     Message,
@@ -47,6 +48,7 @@ from yizhan.domain.ports import (
     Unsent,
 )
 from yizhan.domain.priority import DispatchPriority
+from yizhan.domain.tasks import TaskChunk
 from yizhan.storage import billing, reports
 from yizhan.storage.lists import insert_opt_outs
 from yizhan.storage.reports import SUBJECT_COLUMNS, Subject, Transition, subject_of, subject_row
@@ -67,6 +69,7 @@ from yizhan.storage.tables import (
     push_items,
     receipts,
 )
+from yizhan.storage.tasks import mark_task_rows
 
 DISPATCH = "dispatch"
 INTERRUPTED = ("the process stopped while this message was being submitted; it may or may "
@@ -275,30 +278,39 @@ class MessagesMixin:
 
     # Acceptance
 
-    async def accept(self, batch: Sequence[Message | SignatureNonce],
+    async def accept(self, batch: Sequence[Message | SignatureNonce | TaskChunk],
                      also: Callable[[Connection], None] | None = None) -> list[bool | None]:
         """Commit messages and their dispatch outbox rows together (one transaction);
         `also` writes more in the same transaction (the frequency counters).
 
         The batch may carry signature nonces (`SignatureNonce`), recorded in the same
         transaction: the result for a nonce is whether it was new, and the messages of a
-        request whose nonce is a replay are not written. Messages answer None.
+        request whose nonce is a replay are not written. It may carry send-task chunks
+        (`TaskChunk`, `storage/tasks.py`): their rows are marked with their messages, and
+        only the messages of rows still pending of a running task are written; the result
+        for a chunk is whether they were. Messages answer None.
         """
         if not batch and also is None:
             return []
         nonces = [item for item in batch if isinstance(item, SignatureNonce)]
         if nonces:
             now = max(m.created_at for m in batch if isinstance(m, Message))
-            fresh = await self._urgent_transaction(self._accept_with_nonces, batch, nonces,
-                                                   now, self._nonce_purge_due(now), also)
-            return [item in fresh if isinstance(item, SignatureNonce) else None
-                    for item in batch]
-        await self._urgent_transaction(self._accept_rows, batch, also)
-        return [None] * len(batch)
+            fresh, written = await self._urgent_transaction(
+                self._accept_with_nonces, batch, nonces, now, self._nonce_purge_due(now), also)
+        else:
+            fresh, written = set(), await self._urgent_transaction(self._accept_rows, batch,
+                                                                   also)
+            if not written:  # the usual commit: API requests only, every item a message
+                return [None] * len(batch)
+        return [item in fresh if isinstance(item, SignatureNonce)
+                else item in written if isinstance(item, TaskChunk) else None
+                for item in batch]
 
-    def _accept_with_nonces(self, conn: Connection, batch: Sequence[Message | SignatureNonce],
+    def _accept_with_nonces(self, conn: Connection,
+                            batch: Sequence[Message | SignatureNonce | TaskChunk],
                             nonces: list[SignatureNonce], now: datetime, purge: bool,
-                            also: Callable[[Connection], None] | None) -> set[SignatureNonce]:
+                            also: Callable[[Connection], None] | None,
+                            ) -> tuple[set[SignatureNonce], set[TaskChunk]]:
         pairs = [(n.access_key_id, n.nonce) for n in nonces]
         new_pairs = self._remember(conn, list(dict.fromkeys(pairs)), now, purge)
         fresh: set[SignatureNonce] = set()
@@ -308,31 +320,49 @@ class MessagesMixin:
                 new_pairs.discard(pair)
                 fresh.add(item)
         replayed = {n.biz_id for n in nonces if n not in fresh}
-        self._accept_rows(conn, [m for m in batch if isinstance(m, Message)
-                                 and m.biz_id not in replayed], also)
-        return fresh
+        written = self._accept_rows(conn, [m for m in batch if not isinstance(m, Message)
+                                           or m.biz_id not in replayed], also)
+        return fresh, written
 
-    def _accept_rows(self, conn: Connection, batch: Sequence[Message | SignatureNonce],
-                     also: Callable[[Connection], None] | None = None) -> None:
+    def _accept_rows(self, conn: Connection,
+                     batch: Sequence[Message | SignatureNonce | TaskChunk],
+                     also: Callable[[Connection], None] | None = None) -> set[TaskChunk]:
         sql = hot_sql(self.is_postgres)
         accepted = [m for m in batch if isinstance(m, Message)]
+        chunks = [c for c in batch if isinstance(c, TaskChunk)]
+        written: set[TaskChunk] = set()
+        bulk: set[BizId] = set()
+        if chunks:  # send tasks: only the messages of the rows marked now (storage/tasks.py)
+            kept = mark_task_rows(conn, chunks)
+            # A chunk counts as written when any of its rows was marked (two feeders racing
+            # share a chunk: the rows the other marked are not written here).
+            written = {c for c in chunks if not kept.isdisjoint(c.message_ids)}
+            dropped = {i for c in chunks for i in c.message_ids} - kept
+            accepted = [m for m in accepted if m.id not in dropped]
+            bulk = {m.biz_id for m in accepted if m.id in kept}
         # Requests of one commit share few instants: convert each once.
         times = {at: sql.ts(at) for at in {m.created_at for m in accepted}}
         queued_state = DispatchState.QUEUED
         rows = [message_row(m, sql.ts, times) for m in accepted]
         queued = [(DISPATCH, m.id, times[m.created_at], sql.ts(m.created_at + offset))
-                  for m, offset in self._rank_offsets(accepted)
+                  for m, offset in self._rank_offsets(accepted, bulk)
                   if m.dispatch_state is queued_state]
         insert_rows(conn, self.is_postgres, *sql.insert_message, rows)
         insert_rows(conn, self.is_postgres, *sql.insert_outbox, queued)
         reports.record_accepted(conn, sql, accepted)
         if also is not None:
             also(conn)
+        return written
 
-    def _rank_offsets(self, accepted: Sequence[Message]) -> list[tuple[Message, timedelta]]:
+    def _rank_offsets(self, accepted: Sequence[Message],
+                      bulk: set[BizId] | frozenset[BizId] = frozenset(),
+                      ) -> list[tuple[Message, timedelta]]:
         """Each message with its rank offset (domain/priority.py). A request's messages are
-        always committed together, so its size is the count of its BizId in the batch."""
+        always committed together, so its size is the count of its BizId in the batch; a
+        send task's chunk (`bulk`) is bulk whatever its size."""
         sizes = Counter(m.biz_id for m in accepted)
+        for biz_id in bulk:
+            sizes[biz_id] = self.dispatch_priority.bulk_numbers + 1
         offsets: dict[tuple[TemplateType, int], timedelta] = {}
         ranked = []
         for m in accepted:

@@ -42,6 +42,7 @@ from yizhan.domain.rates import (
     entry_end,
     pack,
 )
+from yizhan.domain.tasks import TaskChunk
 from yizhan.storage.sql import dollar_placeholders
 from yizhan.storage.store import SqlStore
 
@@ -58,7 +59,7 @@ _LOAD_ROWS = ("SELECT id, key, minute_start, minute_count, hour_start, hour_coun
 _LOAD_LOG = "SELECT entries FROM rate_counter_log WHERE written_at > ? ORDER BY id"
 
 Accept = Callable[..., Awaitable[Sequence[Any] | None]]
-Acceptance = Message | SignatureNonce
+Acceptance = Message | SignatureNonce | TaskChunk
 
 
 def encode(entries: dict[str, int]) -> bytes:

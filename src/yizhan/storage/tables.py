@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -618,4 +619,56 @@ process_leases = Table(
     Column("url", String(255), nullable=False),
     Column("taken_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+)
+
+send_tasks = Table(
+    "send_tasks", metadata,
+    # Send tasks (docs/tasks.md): a campaign from an imported file; its numbers are
+    # `send_task_rows`, the rows its import refused `send_task_rejects`.
+    Column("id", AutoId, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("sign_name", String(64), nullable=False),
+    Column("template_code", String(32), nullable=False),
+    Column("template_type", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("file_name", String(128), nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("rejected", Integer, nullable=False),
+    Column("duplicates", Integer, nullable=False),
+    Column("params", Text, nullable=False),
+    Column("rate", Float, nullable=True),
+    Column("out_id", String(256), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("start_at", UTCDateTime, nullable=True),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("source_task", BigInteger, nullable=True),
+    Column("last_error", Text, nullable=False, server_default=""),
+    Index("ix_send_tasks_account_id_id", "account_id", "id"),
+    Index("ix_send_tasks_state", "state"),
+)
+
+send_task_rows = Table(
+    "send_task_rows", metadata,
+    # One number of a task; `message_id` is set in the transaction that accepts its message
+    # (storage/tasks.py `mark_task_rows`), so a row is sent at most once.
+    Column("task_id", ForeignKey("send_tasks.id"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("line", Integer, nullable=False),
+    Column("phone", String(24), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("message_id", BigInteger, nullable=True),
+    # The feeder reads the next pending rows of a task: only those are in this index.
+    Index("ix_send_task_rows_pending", "task_id", "seq",
+          sqlite_where=text("state = 'pending'"), postgresql_where=text("state = 'pending'")),
+)
+
+send_task_rejects = Table(
+    "send_task_rejects", metadata,
+    Column("task_id", ForeignKey("send_tasks.id"), primary_key=True),
+    Column("line", Integer, primary_key=True),
+    Column("value", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
 )

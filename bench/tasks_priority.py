@@ -1,0 +1,167 @@
+"""Verification codes beside a running send task (issue 17, point 6), in one run, against a
+real server and an SMPP simulator in its own process.
+
+    .venv/bin/python bench/tasks_priority.py [--numbers 500000] [--duration 30]
+                                             [--code-rate 20]
+
+Seeds a data folder (`yizhan demo --json`), creates a draft send task of `--numbers` fresh
+numbers there through the task service (the notification template, so nothing holds it to
+promotion hours), then starts `yizhan simulator` (receipts after 0.2 s) and `yizhan serve`
+as `bench/priority.py` does. Two phases on the same server:
+
+- `none`: one-number verification codes at `--code-rate`/s for `--duration` seconds, no task;
+- `task`: the task is started (through the service, on the same store), and once its
+  messages fill the outbox the same codes go out for the same time; then it is cancelled.
+
+Reported per phase: each code's accept -> carrier time (p50/p99, from the records:
+created_at is the acceptance, submitted_at the carrier's submit_sm_resp), the task's numbers
+that reached the carrier during the phase per second, and the ratio of the p99s (target:
+at most 2). Prints `RESULT {json}` at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).parent))  # the bench folder is not a package
+from priority import Numbers, Server, percentile, server, sql_time
+from rest_send import log
+
+from yizhan.domain.errors import Refusal
+from yizhan.domain.model import TemplateType
+from yizhan.domain.ports import SystemClock
+from yizhan.domain.tasks import SendTask, TaskId, TaskSpec
+from yizhan.policy.lists import PolicyLists
+from yizhan.storage.data_folder import KeySource
+from yizhan.storage.store import SqlStore
+from yizhan.tasks.importing import Limits
+from yizhan.tasks.preflight import PreflightInputs
+from yizhan.tasks.service import TaskService
+
+
+async def with_service(path: Path, action: str, numbers: int = 0,
+                       task_id: int = 0) -> int:
+    """Open the server's store from this process and create, start or cancel the task."""
+    store = SqlStore.open(f"sqlite+aiosqlite:///{path}",
+                          master=KeySource(file=path.parent / "master.key"))
+    await store.migrate()
+    clock = SystemClock()
+    service = TaskService(store, store, clock, Limits(64 << 20, 10**7),
+                          PreflightInputs(PolicyLists(store, clock), None, store, 0))
+    account = await store.account_by_name("demo")
+    assert account is not None
+    try:
+        if action == "create":
+            data = "".join(f"150{n:08d}\n" for n in range(numbers)).encode()
+            signature = (await store.list_signatures(account.id))[0].name
+            template = next(t for t in await store.list_templates(account.id)
+                            if t.type is TemplateType.NOTIFICATION)
+            task = await service.create(account, TaskSpec(
+                signature, template.code, "bench", params={"order": "A1"}),
+                io.BytesIO(data), "numbers.txt")
+        else:
+            task = await getattr(service, action)(account, TaskId(task_id))
+        if isinstance(task, Refusal):
+            raise SystemExit(f"{action}: {task.code} {task.detail}")
+        assert isinstance(task, SendTask)
+        return task.id
+    finally:
+        await store.close()
+
+
+async def codes(srv: Server, args: argparse.Namespace) -> dict[str, Any]:
+    numbers, sent, refused = Numbers(), [], {}
+    start = datetime.now(UTC)
+    async with httpx.AsyncClient(base_url=srv.base, headers=srv.auth, timeout=60) as http:
+        async def one(number: str) -> None:
+            answer = (await http.post("/v1/messages",
+                                      content=srv.body([number], "verification"))).json()
+            if answer["code"] == "OK":
+                sent.append(answer["biz_id"])
+            else:
+                refused[answer["code"]] = refused.get(answer["code"], 0) + 1
+
+        pending = []
+        began = time.monotonic()
+        for i in range(int(args.duration * args.code_rate)):
+            await asyncio.sleep(max(0.0, began + i / args.code_rate - time.monotonic()))
+            pending.append(asyncio.create_task(one(numbers.take(1)[0])))
+        await asyncio.gather(*pending)
+    end = datetime.now(UTC)
+    marks = ",".join("?" * len(sent)) or "NULL"
+    deadline = time.monotonic() + 60
+    while srv.db.execute(f"SELECT count(*) FROM messages WHERE biz_id IN ({marks}) AND "
+                         "submitted_at IS NULL AND status = 'waiting'", sent).fetchone()[0]:
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)  # every code reached the carrier (they go first)
+    waits = [r[0] for r in srv.db.execute(
+        "SELECT (julianday(submitted_at) - julianday(created_at)) * 86400.0 FROM messages "
+        f"WHERE biz_id IN ({marks}) AND submitted_at IS NOT NULL", sent)]
+    task_sent = srv.db.execute(
+        "SELECT count(*) FROM messages WHERE out_id LIKE 'task-%' AND submitted_at >= ? "
+        "AND submitted_at < ?", (sql_time(start), sql_time(end))).fetchone()[0]
+    seconds = (end - start).total_seconds()
+    return {"codes_sent": len(sent), "codes_refused": refused,
+            "p50_s": percentile(waits, 0.5), "p90_s": percentile(waits, 0.9),
+            "p99_s": percentile(waits, 0.99), "max_s": max(waits, default=float("nan")),
+            "task_to_carrier_per_s": task_sent / seconds, "outbox_at_end": srv.waiting()}
+
+
+async def run(srv: Server, args: argparse.Namespace, task_id: int) -> dict[str, Any]:
+    path = srv.data / "yizhan.db"
+    none = await codes(srv, args)
+    log(f"  no task: codes p50 {none['p50_s']:.3f} s p99 {none['p99_s']:.3f} s "
+        f"({none['codes_sent']} sent, {none['codes_refused'] or 'none refused'})")
+    await with_service(path, "start", task_id=task_id)
+    deadline = time.monotonic() + 60
+    while srv.waiting() < 1000 and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    log(f"  task running: {srv.waiting()} messages wait for dispatch")
+    busy = await codes(srv, args)
+    log(f"  task running: codes p50 {busy['p50_s']:.3f} s p90 {busy['p90_s']:.3f} s p99 "
+        f"{busy['p99_s']:.3f} s max {busy['max_s']:.3f} s; the "
+        f"task's messages reached the carrier at {busy['task_to_carrier_per_s']:.0f}/s; "
+        f"outbox {busy['outbox_at_end']}")
+    await with_service(path, "cancel", task_id=task_id)
+    ratio = busy["p99_s"] / none["p99_s"] if none["p99_s"] else float("nan")
+    log(f"  p99 with the task / without: {ratio:.2f} (target <= 2)")
+    return {"none": none, "task": busy, "p99_ratio": ratio}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--numbers", type=int, default=500_000)
+    parser.add_argument("--duration", type=float, default=30.0)
+    parser.add_argument("--code-rate", type=float, default=20.0)
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a server setting, e.g. --set task_outbox_bound=1000")
+    args = parser.parse_args()
+    env = {f"YIZHAN_{name.upper()}": value
+           for name, value in (item.split("=", 1) for item in args.set)}
+    made: dict[str, int] = {}
+
+    def prepare(path: Path, info: dict[str, Any]) -> None:
+        began = time.monotonic()
+        made["task"] = asyncio.run(with_service(path, "create", numbers=args.numbers))
+        log(f"  task {made['task']} of {args.numbers} numbers imported in "
+            f"{time.monotonic() - began:.1f} s")
+
+    with server(env, prepare) as srv:
+        result = asyncio.run(run(srv, args, made["task"]))
+    print("RESULT " + json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
