@@ -30,6 +30,7 @@ from yizhan.cli import (
     send,
     serve,
     state,
+    tasks,
 )
 
 TOP_LEVEL: list[typer.Typer] = [
@@ -65,6 +66,8 @@ GROUPS: dict[str, tuple[str, list[typer.Typer]]] = {
                  [state.opt_outs_commands]),
     "blacklist": ("The platform blacklist: numbers whose owners complained.",
                   [state.blacklist_commands]),
+    "tasks": ("Send tasks (群发助手): a campaign from a number file (docs/tasks.md).",
+              [tasks.tasks_commands]),
 }
 """Each command group: its name, its help, and the command sets it gathers, in order."""
 
