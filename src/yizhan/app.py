@@ -209,8 +209,8 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                         servers=servers, metrics=metrics,
                         api_background=[nonces] + ([Periodic(
                             "backlog readings", backpressure.refresh, BACKLOG_READING_SECONDS,
-                            log)] if settings.backlog_max_seconds else [])
-                        + ([engine] if settings.task_engine else []))
+                            log)] if settings.backlog_max_seconds else []),
+                        feeders=[engine] if settings.task_engine else [])
     keys = Authenticator(store, clock, settings.cache_seconds)
     pull = QueueSettings(settings.queue_visibility_seconds, settings.queue_max_wait_seconds)
     api = create_asgi(ApiServices(

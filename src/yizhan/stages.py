@@ -4,6 +4,7 @@
         --> Router --> Channel --(receipts, uplinks)--> ReceiptStage --> store
         store: push outbox --bus "push"--> PushStage --> tenant URLs   (or the pull API)
     background: PushStage, Sweeper (72-hour rule), Purge (retention)
+    feeders: the send-task engine (running tasks, in chunks, through intake)
 
 Embedded mode runs every stage here in one event loop. `start` brings them up in an order
 where nothing can arrive at a stage that is not running yet; `stop` drains them in reverse:
@@ -60,6 +61,9 @@ class Pipeline:
     """Other group commits the API uses (request nonces), started and stopped with it."""
     api_background: Sequence[Background] = ()
     """Loops the API uses (the backlog readings of backpressure), started with it."""
+    feeders: Sequence[Background] = ()
+    """Loops that send through intake (the send-task engine, tasks/engine.py): started
+    after the committer and stopped before it, so none submits to a stopped commit."""
     dispatching: bool = True
     """Run the delivery stages (dispatch, channels, receipts); off in an API-only process."""
     sole_dispatcher: bool = True
@@ -84,6 +88,8 @@ class Pipeline:
             batcher.start()
         for loop in self.api_background:
             await loop.start()
+        for feeder in self.feeders:
+            await feeder.start()
         if not self.dispatching:
             log.info("stages started: committer (API only)")
             return
@@ -126,6 +132,8 @@ class Pipeline:
                 await asyncio.wait_for(asyncio.gather(*waits), self.ready_seconds)
 
     async def stop(self) -> None:
+        for feeder in reversed(self.feeders):
+            await feeder.stop()
         await self.committer.stop()
         for batcher in self.api_batchers:
             await batcher.stop()

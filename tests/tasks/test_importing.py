@@ -85,3 +85,9 @@ def test_limits_and_unreadable_files() -> None:
     assert len(read(ten, "x.txt", limits=Limits(max_bytes=len(ten), max_numbers=10)).rows) == 10
     assert refused(b"PK\x03\x04junk", "x.xlsx").startswith("isv.TASK_FILE_UNREADABLE")
     assert refused(b"13800138000", "x.doc").startswith("isv.TASK_FILE_UNREADABLE")
+
+
+def test_a_first_row_with_a_digit_is_data_not_a_header() -> None:
+    out = read(b"12345,x\n13800138000,y\n", "x.csv")
+    assert [r.phone for r in out.rows] == ["+8613800138000"]
+    assert out.rejected == [RejectedRow(1, "12345", "invalid number")]

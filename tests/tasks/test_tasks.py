@@ -194,16 +194,23 @@ async def test_schedule_rate_and_promotion_hours(world: World) -> None:
     assert isinstance(scheduled, SendTask) and scheduled.state is TaskState.SCHEDULED
     engine = w.engine(chunk=5)
     assert await engine.run_once() == 0  # not yet
+    progress = await w.service.progress(account, task.id)
+    assert not isinstance(progress, Refusal) and progress.waiting_until == late
     w.clock.advance(hours=11)  # 23:00 China: started, but promotion hours hold it
     assert await engine.run_once() == 0
+    progress = await w.service.progress(account, task.id)
+    assert not isinstance(progress, Refusal)
+    assert progress.waiting_until == datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
     current = await w.service.task(account, task.id)
     assert isinstance(current, SendTask) and current.state is TaskState.RUNNING
     w.clock.advance(hours=9)  # 08:00 China: it goes on, at 1 message per second
     assert await engine.run_once() == 1
     assert await engine.run_once() == 0
     w.clock.advance(seconds=3)
-    assert await engine.run_once() == 3
-    assert (await w.counts(task))["pending"] == 6
+    assert await engine.run_once() == 1  # no burst after a wait: one second's worth
+    w.clock.advance(seconds=1)
+    assert await engine.run_once() == 1
+    assert (await w.counts(task))["pending"] == 7
 
 
 async def test_the_feeder_keeps_the_outbox_under_its_bound(world: World) -> None:

@@ -123,6 +123,18 @@ class RejectedRow(NamedTuple):
     reason: str
 
 
+@dataclass
+class Imported:
+    """The outcome of reading a file (`tasks/importing.py`): rows to send, rows refused,
+    and counts; what the store writes for a new task."""
+
+    rows: list[TaskRow] = field(default_factory=list)
+    rejected: list[RejectedRow] = field(default_factory=list)
+    duplicates: int = 0
+    columns: tuple[str, ...] = ()
+    """The variables read from columns (by header name)."""
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class TaskChunk:
     """Rows of a task accepted through intake, written in the transaction that commits their
@@ -162,3 +174,6 @@ class TaskProgress:
     registry, the carriers' from the code tables)."""
     parts: int
     """Parts of the messages accepted so far."""
+    waiting_until: datetime | None = None
+    """When a task that waits begins to send: its start time (scheduled), or 08:00 China
+    time (a running promotion outside promotion hours)."""

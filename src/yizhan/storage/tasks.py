@@ -30,6 +30,7 @@ from yizhan.domain.model import (
     TemplateType,
 )
 from yizhan.domain.tasks import (
+    Imported,
     ProgressState,
     RejectedRow,
     ResultRow,
@@ -111,9 +112,9 @@ class TasksMixin:
     # Creating
 
     async def create_task(self, account_id: AccountId, spec: TaskSpec, template: Template,
-                          file_name: str, imported: Any, now: datetime,
+                          file_name: str, imported: Imported, now: datetime,
                           source_task: TaskId | None = None) -> SendTask:
-        """Store a task with its rows and rejected rows (`tasks/importing.Imported`): the
+        """Store a task with its rows and rejected rows (`domain/tasks.Imported`): the
         task is `importing` while the rows go in, then a `draft`."""
         task_id = await self._transaction(
             _insert_task, account_id, spec, template, file_name, imported, now, source_task)
@@ -224,7 +225,7 @@ class TasksMixin:
 
 
 def _insert_task(conn: Connection, account_id: AccountId, spec: TaskSpec, template: Template,
-                 file_name: str, imported: Any, now: datetime,
+                 file_name: str, imported: Imported, now: datetime,
                  source_task: TaskId | None) -> TaskId:
     result = conn.execute(insert(send_tasks).values(
         account_id=account_id, name=spec.name[:128], sign_name=spec.sign_name,

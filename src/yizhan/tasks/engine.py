@@ -159,13 +159,15 @@ class TaskEngine:
         return len(rows)
 
     def _allowance(self, task: SendTask) -> int:
-        """Messages the task's rate allows now (a bucket of at most one chunk, or one
-        second's worth if more); no rate: a chunk."""
+        """Messages the task's rate allows now: a bucket refilled at the rate that holds
+        one second's worth (at least one message), so no second sends more than the rate,
+        even after a pause; no rate: a chunk."""
         if not task.rate:
             return self._chunk
         now = self._clock.monotonic()
-        allowance, at = self._paced.get(task.id, (min(task.rate, self._chunk), now))
-        allowance = min(allowance + (now - at) * task.rate, max(task.rate, self._chunk))
+        most = max(task.rate, 1.0)
+        allowance, at = self._paced.get(task.id, (most, now))
+        allowance = min(allowance + (now - at) * task.rate, most)
         self._paced[task.id] = (allowance, now)
         return int(allowance)
 

@@ -13,7 +13,7 @@ Limits (settings): the file's size is counted as it is read, and the rows are co
 file over either limit is refused without being read to its end. Memory grows with the rows
 kept, so it is bounded by the file's size.
 
-Layout: a CSV or XLSX file whose first row holds no number is a header: the number column is
+Layout: a CSV or XLSX file whose first row holds no digit has a header: the number column is
 the one named `phone` (or `mobile`, `number`, `PhoneNumbers`, `手机号`, `手机号码`, `号码`),
 else the first; a variable's column is the one named as the variable. Without a header the
 number is the first column and variables can only be given one value for all. A TXT file is
@@ -26,14 +26,14 @@ import codecs
 import csv
 import io
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any
 
 import orjson
 
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import PhoneNumber
-from yizhan.domain.tasks import RejectedRow, TaskRow
+from yizhan.domain.tasks import Imported, RejectedRow, TaskRow
 from yizhan.policy.numbers import normalize
 
 NUMBER_HEADERS = frozenset({"phone", "phones", "mobile", "number", "phonenumber",
@@ -50,17 +50,6 @@ class FileRefused(Exception):
     def __init__(self, refusal: Refusal) -> None:
         super().__init__(refusal.message())
         self.refusal = refusal
-
-
-@dataclass
-class Imported:
-    """The outcome of reading a file: rows to send, rows refused, and counts."""
-
-    rows: list[TaskRow] = field(default_factory=list)
-    rejected: list[RejectedRow] = field(default_factory=list)
-    duplicates: int = 0
-    columns: tuple[str, ...] = ()
-    """The variables read from columns (by header name)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +152,7 @@ def _rows(table: Iterable[list[str]], headed: bool, wanted: Sequence[str],
     line = 0
     try:
         for line, cells in enumerate(table, 1):
-            if line == 1 and headed and cells and isinstance(normalize(cells[0]), Refusal):
+            if line == 1 and headed and _is_header(cells):
                 column, variable_columns = _header(cells, wanted)
                 out.columns = tuple(variable_columns)
                 continue
@@ -194,6 +183,12 @@ def _rows(table: Iterable[list[str]], headed: bool, wanted: Sequence[str],
     if wanted and not out.columns:  # no header: nothing names the variables' columns
         raise FileRefused(Refusal("isv.TASK_MISSING_VARIABLE", wanted[0]))
     return out
+
+
+def _is_header(cells: list[str]) -> bool:
+    """A first row is a header when no cell of it holds a digit ("phone,order"); a first
+    row of data always has its number ("12345" too, rejected as a row like the others)."""
+    return bool(cells) and not any(ch.isdigit() for cell in cells for ch in cell)
 
 
 def _header(cells: list[str], wanted: Sequence[str]) -> tuple[int, dict[str, int]]:

@@ -12,9 +12,10 @@ balance and the prepaid packages' parts left. The tenant reads it, then starts t
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -35,8 +36,9 @@ from yizhan.policy.lists import PolicyLists
 from yizhan.policy.numbers import is_mainland
 from yizhan.policy.quiet_hours import CLOSES, OPENS, within_promotion_hours
 
-PEEK_CHUNK = 1000
-"""Numbers whose frequency windows are read in one call of the counter."""
+CHUNK = 1000
+"""Numbers looked at between two turns of the event loop (their frequency windows read
+in one call of the counter)."""
 
 
 class Money(Protocol):
@@ -103,81 +105,96 @@ class PreflightInputs:
 
     async def report(self, account: Account, task: SendTask, content: str,
                      rows: Sequence[TaskRow], at: datetime) -> Preflight:
-        """The report for `task` (its template's text `content`) started at `at`."""
+        """The report for `task` (its template's text `content`) started at `at`. The rows
+        go a chunk at a time, giving the event loop back in between: a report of 500,000
+        numbers takes seconds, and the API's requests go on meanwhile."""
         black = await self._lists.blacklist.get()
         promotion = task.template_type is TemplateType.PROMOTION
         outs = await self._lists.opt_outs.get() if promotion else None
-        refused: list[bool] = []
-        blacklisted = opted_out = 0
-        for row in rows:
-            is_black = blacklist.check(black, row.phone, task.sign_name) is not None
-            is_out = outs is not None and opt_outs.check(
-                outs, task.template_type, account.id, task.sign_name, row.phone) is not None
-            blacklisted += is_black
-            opted_out += is_out and not is_black
-            refused.append(is_black or is_out)
-        passing = [row for row, no in zip(rows, refused, strict=True) if not no]
-        limited = await self._frequency(account, task, [r.phone for r in passing], at)
-        sendable = [row for row, no in zip(passing, limited, strict=True) if not no]
-        parts, per_message = _parts(task, content, sendable)
-        return await self._priced(account, task, at, rows, sendable, parts, per_message,
-                                  blacklisted, opted_out, sum(limited))
+        profile = (await self._profiles.frequency_profile(account.id)
+                   if self._profiles is not None else PLATFORM)
+        tally = _Tally(content, f"【{task.sign_name}】")
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows[start:start + CHUNK]
+            passing = []
+            for row in chunk:
+                is_black = blacklist.check(black, row.phone, task.sign_name) is not None
+                is_out = outs is not None and opt_outs.check(
+                    outs, task.template_type, account.id, task.sign_name,
+                    row.phone) is not None
+                tally.blacklisted += is_black
+                tally.opted_out += is_out and not is_black
+                if not (is_black or is_out):
+                    passing.append(row)
+            limited = await self._frequency(account, task, [r.phone for r in passing], at,
+                                            profile)
+            tally.limited += sum(limited)
+            tally.add(task, chunk, [r for r, no in zip(passing, limited, strict=True)
+                                    if not no])
+            await asyncio.sleep(0)
+        return await self._priced(account, task, at, tally)
 
     async def _priced(self, account: Account, task: SendTask, at: datetime,
-                      rows: Sequence[TaskRow], sendable: Sequence[TaskRow], parts: int,
-                      per_message: tuple[int, ...], blacklisted: int, opted_out: int,
-                      limited: int) -> Preflight:
+                      tally: _Tally) -> Preflight:
         price = account.part_price if account.part_price is not None else self._part_price
         left = sum(p.parts_left for p in await self._money.packages(account.id)
                    if p.expires_at > at and p.parts_left > 0)
-        cost = max(parts - left, 0) * price
+        cost = max(tally.parts - left, 0) * price
         promotion = task.template_type is TemplateType.PROMOTION
         inside = not promotion or within_promotion_hours(at)
         return Preflight(
             task.id, at, task.total, task.rejected - task.duplicates, task.duplicates,
-            blacklisted, opted_out, limited, len(sendable),
-            dict(Counter(carrier_label(r.phone) for r in rows)),
-            dict(Counter(_country(r.phone) for r in rows)), promotion, inside,
-            None if inside else next_promotion_start(at), per_message, parts, price, cost,
-            left, account.balance, account.balance >= cost, task.rate,
-            len(sendable) / task.rate if task.rate else None)
+            tally.blacklisted, tally.opted_out, tally.limited, tally.sendable,
+            dict(tally.carriers), dict(tally.countries), promotion, inside,
+            None if inside else next_promotion_start(at),
+            tuple(sorted(set(tally.part_counts.values()))), tally.parts, price, cost, left,
+            account.balance, account.balance >= cost, task.rate,
+            tally.sendable / task.rate if task.rate else None)
 
     async def _frequency(self, account: Account, task: SendTask,
-                         phones: Sequence[PhoneNumber], at: datetime) -> list[bool]:
+                         phones: Sequence[PhoneNumber], at: datetime,
+                         profile: FrequencyProfile) -> list[bool]:
         """Per number, whether a limit of the frequency control is already reached at `at`
         (the counter's windows as they stand; a task sends each number once)."""
-        if self._counter is None:
+        if self._counter is None or not phones:
             return [False] * len(phones)
-        profile = (await self._profiles.frequency_profile(account.id)
-                   if self._profiles is not None else PLATFORM)
-        now_ms = to_ms(at)
-        out: list[bool] = []
-        for start in range(0, len(phones), PEEK_CHUNK):
-            limits = [limits_for(account.id, task.sign_name, task.template_code,
-                                 task.template_type, phone, profile)
-                      for phone in phones[start:start + PEEK_CHUNK]]
-            checks: list[RateCheck] = [RateCheck(*limit[:3]) for each in limits for limit in each]
-            counts = iter(await self._counter.peek(checks, now_ms))
-            for each in limits:
-                out.append(any([next(counts).count >= limit.limit for limit in each]))
-        return out
+        limits = [limits_for(account.id, task.sign_name, task.template_code,
+                             task.template_type, phone, profile) for phone in phones]
+        checks = [RateCheck(*limit[:3]) for each in limits for limit in each]
+        counts = iter(await self._counter.peek(checks, to_ms(at)))
+        return [any([next(counts).count >= limit.limit for limit in each]) for each in limits]
 
 
-def _parts(task: SendTask, content: str, rows: Sequence[TaskRow]) -> tuple[int, tuple[int, ...]]:
-    """Parts in total and per distinct text, with the template rendered as intake does
-    (the signature in 【】 first)."""
-    head = f"【{task.sign_name}】"
-    cache: dict[str, int] = {}
-    total = 0
-    for row in rows:
-        count = cache.get(row.params)
-        if count is None:
-            values = task.params | (orjson.loads(row.params) if row.params else {})
-            body = templates.render(content, values)
-            count = cache[row.params] = (
-                0 if isinstance(body, Refusal) else segments.count_parts(head + body))
-        total += count
-    return total, tuple(sorted(set(cache.values())))
+@dataclass
+class _Tally:
+    """The report's figures, added up chunk by chunk."""
+
+    content: str
+    head: str
+    """The signature in 【】, which starts every text."""
+    blacklisted: int = 0
+    opted_out: int = 0
+    limited: int = 0
+    sendable: int = 0
+    parts: int = 0
+    part_counts: dict[str, int] = field(default_factory=dict)
+    """Parts per distinct set of column values ('' when none), rendered once each."""
+    carriers: Counter[str] = field(default_factory=Counter)
+    countries: Counter[str] = field(default_factory=Counter)
+
+    def add(self, task: SendTask, rows: Sequence[TaskRow], sendable: Sequence[TaskRow]) -> None:
+        self.carriers.update(carrier_label(r.phone) for r in rows)
+        self.countries.update(_country(r.phone) for r in rows)
+        self.sendable += len(sendable)
+        cache = self.part_counts
+        for row in sendable:
+            count = cache.get(row.params)
+            if count is None:
+                values = task.params | (orjson.loads(row.params) if row.params else {})
+                body = templates.render(self.content, values)
+                count = cache[row.params] = (
+                    0 if isinstance(body, Refusal) else segments.count_parts(self.head + body))
+            self.parts += count
 
 
 def next_promotion_start(at: datetime) -> datetime:

@@ -34,9 +34,17 @@ import orjson
 
 from yizhan.domain import codes
 from yizhan.domain.errors import REGISTRY, Lang, Refusal
-from yizhan.domain.model import Account, AccountId, Message, Signature, Template
+from yizhan.domain.model import (
+    Account,
+    AccountId,
+    Message,
+    Signature,
+    Template,
+    TemplateType,
+)
 from yizhan.domain.ports import Clock
 from yizhan.domain.tasks import (
+    Imported,
     ProgressState,
     RejectedRow,
     ResultRow,
@@ -49,9 +57,10 @@ from yizhan.domain.tasks import (
 )
 from yizhan.policy import templates
 from yizhan.policy.compliance import check_signature, check_template
+from yizhan.policy.quiet_hours import within_promotion_hours
 from yizhan.records.resend import Resend, verdict
-from yizhan.tasks.importing import FileRefused, Imported, Limits, read_file
-from yizhan.tasks.preflight import Preflight, PreflightInputs
+from yizhan.tasks.importing import FileRefused, Limits, read_file
+from yizhan.tasks.preflight import Preflight, PreflightInputs, next_promotion_start
 
 STARTABLE = (TaskState.DRAFT, TaskState.SCHEDULED)
 PAUSABLE = (TaskState.RUNNING, TaskState.SCHEDULED)
@@ -112,7 +121,7 @@ class TaskService:
                                                spec.params, self._limits)
         except FileRefused as refused:
             return refused.refusal
-        _check_values(imported, template, spec.params)
+        await asyncio.to_thread(_check_values, imported, template, spec.params)
         if not imported.rows:
             return Refusal("isv.TASK_NO_NUMBERS", f"{len(imported.rejected)} row(s) rejected")
         return await self._store.create_task(account.id, spec, template, file_name[-128:],
@@ -167,7 +176,8 @@ class TaskService:
         if isinstance(task, Refusal):
             return task
         counts, codes, parts = await self._store.task_counts(task.id)
-        return TaskProgress(task, counts, codes, {c: explain(c, lang) for c in codes}, parts)
+        return TaskProgress(task, counts, codes, {c: explain(c, lang) for c in codes}, parts,
+                            _waiting_until(task, self._clock.now()))
 
     async def rejected_rows(self, account: Account,
                             task_id: TaskId) -> list[RejectedRow] | Refusal:
@@ -267,6 +277,15 @@ def explain(code: str, lang: Lang = Lang.EN) -> str:
         return ours.text(lang).replace(' "{detail}"', "").replace("{detail}", "")
     info = codes.explain(code)
     return f"{info.cause}; {info.suggestion}" if info is not None else ""
+
+
+def _waiting_until(task: SendTask, now: datetime) -> datetime | None:
+    if task.state is TaskState.SCHEDULED:
+        return task.start_at
+    if (task.state is TaskState.RUNNING and task.template_type is TemplateType.PROMOTION
+            and not within_promotion_hours(now)):
+        return next_promotion_start(now)
+    return None
 
 
 def _spec_of(task: SendTask, name: str | None = None) -> TaskSpec:
