@@ -88,6 +88,10 @@ def test_a_campaign_from_file_to_results(tmp_path: Path) -> None:
     later = js(tmp_path, "tasks", "preflight", task_id, "--account", "demo")
     assert later["at"] == "2030-01-02T09:00:00+08:00"
     assert feed(tmp_path) == 0  # not due yet
+    shown = js(tmp_path, "tasks", "show", task_id, "--account", "demo")
+    assert shown["progress"]["waiting_until"] == "2030-01-02T09:00:00+08:00"
+    code, output = yz(tmp_path, "tasks", "show", task_id, "--account", "demo")
+    assert code == 0 and "waiting until 2030-01-02 09:00:00" in output
 
     assert js(tmp_path, "tasks", "start", task_id, "--account", "demo")["state"] == "running"
     assert feed(tmp_path) == 2

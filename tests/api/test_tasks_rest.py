@@ -112,6 +112,8 @@ async def test_file_preflight_schedule_start_pause_resume_cancel(running: Runnin
     assert scheduled["start_at"] == "2026-11-25T13:00:00+08:00"  # shown in China time
     assert await engine(running).run_once() == 0  # not yet due
     assert await counts(running, task_id) == {"pending": 5}
+    waiting = expect(await c.get(f"/v1/tasks/{task_id}/progress"), 200, "OK")["progress"]
+    assert waiting["waiting_until"] == "2026-11-25T13:00:00+08:00"
 
     started = expect(await c.post(f"/v1/tasks/{task_id}/start"), 200, "OK")["task"]
     assert started["state"] == "running"

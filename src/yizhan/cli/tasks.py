@@ -226,6 +226,9 @@ def show(
         _print_json({"task": task_json(progress.task), "progress": progress_json(progress)})
         return
     _task_table([progress.task], f"Task {task_id}")
+    if progress.waiting_until is not None:
+        out.print(f"waiting until {china_text(progress.waiting_until)} (China time)",
+                  highlight=False)
     _progress_tables(progress)
 
 

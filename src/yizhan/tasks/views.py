@@ -65,6 +65,7 @@ def progress_json(progress: TaskProgress) -> dict[str, Any]:
         "numbers": progress.task.total,
         "counts": {state.value: progress.counts.get(state, 0) for state in ProgressState},
         "done": done(progress), "parts": progress.parts,
+        "waiting_until": china(progress.waiting_until),
         "failures": [{"code": code, "numbers": count,
                       "explanation": progress.explanations.get(code, "")}
                      for code, count in sorted(progress.failure_codes.items(),

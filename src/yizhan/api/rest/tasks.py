@@ -67,7 +67,7 @@ PROGRESS_EXAMPLE: dict[str, Any] = {
     "task_id": "7", "state": "running", "numbers": 5,
     "counts": {"pending": 1, "submitted": 1, "delivered": 1, "failed": 1, "unknown": 0,
                "refused": 1, "cancelled": 0},
-    "done": 3, "parts": 3,
+    "done": 3, "parts": 3, "waiting_until": None,
     "failures": [{"code": "isv.BLACK_KEY_CONTROL_LIMIT", "numbers": 1,
                   "explanation": "The number is on the platform blacklist."},
                  {"code": "UNDELIV", "numbers": 1,
