@@ -1,5 +1,6 @@
 """A multipart/form-data body with one file, read as it streams (the send tasks' upload,
-`POST /v1/tasks`; docs/tasks.md "REST").
+`POST /v1/tasks`; docs/tasks.md "REST"), and the part-header callbacks both uploads share
+(`PartHeaders`: `aliyun/uploads.py` reads OSS's form with them).
 
 python-multipart parses the body chunk by chunk: the small fields are kept (`MAX_FIELD_BYTES`
 each, `MAX_FIELDS` in all), the file part goes straight to an anonymous temporary file
@@ -22,6 +23,7 @@ from yizhan.domain.errors import Refusal
 FORM_OVERHEAD = 64 * 1024
 """What the form may add to the file: its fields, boundaries and part headers."""
 MAX_FIELD_BYTES = 8 * 1024
+"""The largest form field (an OSS policy is about 300 bytes, a task's `params` a few)."""
 MAX_FIELDS = 16
 
 
@@ -29,8 +31,50 @@ class _Stop(Exception):
     pass
 
 
+class PartHeaders:
+    """python-multipart's callbacks for the parts' headers, shared by the uploads (this
+    module's `Form`, `aliyun/uploads.py`): a part's headers are gathered, then
+    `part_started` is told the part's name and the options of its Content-Disposition."""
+
+    _field: bytes = b""
+    _value: bytes = b""
+    _headers: dict[bytes, bytes] | None = None
+
+    def part_begun(self) -> None:
+        """A new part begins (before its headers)."""
+
+    def part_started(self, name: str, options: dict[bytes, bytes]) -> None:
+        """The part's headers are read; its data follows."""
+
+    def on_part_begin(self) -> None:
+        self._headers = {}
+        self.part_begun()
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._field += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+
+    def on_header_end(self) -> None:
+        assert self._headers is not None
+        self._headers[self._field.lower()] = self._value
+        self._field = self._value = b""
+
+    def on_headers_finished(self) -> None:
+        _, options = parse_options_header((self._headers or {}).get(
+            b"content-disposition", b""))
+        self.part_started(options.get(b"name", b"").decode("utf-8", "replace"), options)
+
+    def callbacks(self) -> dict[str, object]:
+        """The callbacks `MultipartParser` takes, bound to this reader."""
+        names = ("on_part_begin", "on_header_field", "on_header_value", "on_header_end",
+                 "on_headers_finished", "on_part_data", "on_part_end", "on_end")
+        return {name: getattr(self, name) for name in names if hasattr(self, name)}
+
+
 @dataclass
-class Form:
+class Form(PartHeaders):
     """The fields of the form and its one file (None: the form had no file part)."""
 
     fields: dict[str, str] = field(default_factory=dict)
@@ -42,9 +86,6 @@ class Form:
     """The closing boundary was read."""
     _part: str = ""
     _is_file: bool = False
-    _header: bytes = b""
-    _value: bytes = b""
-    _headers: dict[bytes, bytes] = field(default_factory=dict)
     _buffer: bytearray = field(default_factory=bytearray)
 
     def close(self) -> None:
@@ -58,24 +99,13 @@ class Form:
 
     # python-multipart's callbacks
 
-    def on_part_begin(self) -> None:
-        self._headers, self._part, self._is_file = {}, "", False
+    def part_begun(self) -> None:
+        self._part, self._is_file = "", False
         self._buffer.clear()
 
-    def on_header_field(self, data: bytes, start: int, end: int) -> None:
-        self._header += data[start:end]
-
-    def on_header_value(self, data: bytes, start: int, end: int) -> None:
-        self._value += data[start:end]
-
-    def on_header_end(self) -> None:
-        self._headers[self._header.lower()] = self._value
-        self._header = self._value = b""
-
-    def on_headers_finished(self) -> None:
-        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
-        self._part = options.get(b"name", b"").decode("utf-8", "replace")
-        self._is_file = self._part == "file"
+    def part_started(self, name: str, options: dict[bytes, bytes]) -> None:
+        self._part = name
+        self._is_file = name == "file"
         if self._is_file:
             if self.file is not None:
                 raise self._stop(Refusal("InvalidParameter", "more than one file part"))
@@ -116,10 +146,7 @@ async def read_form(boundary: bytes, chunks: AsyncIterator[bytes], limit: int,
     """Parse the body of `chunks`; past `limit` bytes, `too_large`. On a refusal
     (`Form.refusal`) the temporary file is closed already and the rest is not read."""
     form = Form()
-    callbacks = {name: getattr(form, name) for name in (
-        "on_part_begin", "on_header_field", "on_header_value", "on_header_end",
-        "on_headers_finished", "on_part_data", "on_part_end", "on_end")}
-    parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
+    parser = MultipartParser(boundary, form.callbacks())  # type: ignore[arg-type]
     seen = 0
     try:
         async for chunk in chunks:
