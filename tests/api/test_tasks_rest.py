@@ -3,7 +3,7 @@ multipart uploads with httpx, the whole path file -> pre-flight -> schedule -> s
 pause -> resume -> cancel, the CSV downloads, another account's 404, and the upload's
 refusals. The clock is a `ManualClock`; the task engine is run by the test, one round at a
 time (the server's own engine is off), and nothing is dispatched (role "api"), so every
-count is exact."""
+count is exact; the test of results and resend dispatches to the simulator, with receipts."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ import httpx
 import pytest
 
 from tests.api.raw_http import exchange
-from tests.conftest import ManualClock, Running, start_running
+from tests.conftest import ManualClock, Running, eventually, start_running
+from yizhan.dispatch.channels.simulator import Outcome
 from yizhan.domain.model import BlacklistEntry, PhoneNumber, TemplateType
+from yizhan.domain.ports import SystemClock
 from yizhan.storage.store import SqlStore
 from yizhan.tasks.engine import TaskEngine
 
@@ -286,3 +288,48 @@ async def test_the_task_routes_are_documented_with_examples(running: Running) ->
     upload_body = spec["paths"]["/v1/tasks"]["post"]["requestBody"]["content"]
     assert upload_body["multipart/form-data"]["schema"]["properties"]["file"][
         "format"] == "binary"
+
+
+@pytest.fixture
+async def sending(store: SqlStore, tmp_path: Path) -> AsyncIterator[Running]:
+    """A server that dispatches to its simulator (receipts on), the engine driven by the
+    test; on the system clock, as the receipts come in real time."""
+    async with start_running(store, tmp_path, SystemClock(), task_engine=False,
+                             cache_seconds=0) as started:
+        yield started
+
+
+async def test_results_and_resend_of_the_retryable_failures(sending: Running) -> None:
+    """A number the carrier could not deliver (UNDELIV) is a failure a resend may cure:
+    the results list it with its code, and resend-failures makes a new draft task of it
+    alone, naming its source."""
+    c = sending.client
+    sending.simulator.script.numbers["13900139000"] = Outcome("UNDELIV", delay=0.01)
+    task_id = expect(await upload(sending, "phone,order\n13800138000,A1\n13900139000,A2\n"),
+                     200, "OK")["task"]["task_id"]
+    expect(await c.post(f"/v1/tasks/{task_id}/start"), 200, "OK")
+    feeder = engine(sending)
+    assert await feeder.run_once() == 2
+    await feeder.run_once()  # no number left: the task finishes
+
+    async def settled() -> dict[str, int] | None:
+        now = await counts(sending, task_id)
+        return now if set(now) <= {"delivered", "failed"} else None
+
+    assert await eventually(settled, what="receipts") == {"delivered": 1, "failed": 1}
+    assert expect(await c.get(f"/v1/tasks/{task_id}"), 200, "OK")["task"]["state"] == \
+        "finished"
+    progress = expect(await c.get(f"/v1/tasks/{task_id}/progress"), 200, "OK")["progress"]
+    failures = {f["code"]: f for f in progress["failures"]}
+    assert failures["UNDELIV"]["numbers"] == 1 and failures["UNDELIV"]["explanation"]
+    failed = (await c.get(f"/v1/tasks/{task_id}/results",
+                          params={"states": "failed"})).text.splitlines()
+    assert len(failed) == 2 and failed[1].startswith("3,+8613900139000,failed,UNDELIV,")
+
+    again = expect(await c.post(f"/v1/tasks/{task_id}/resend-failures"), 200, "OK")["task"]
+    assert (again["state"], again["numbers"], again["source_task_id"]) == (
+        "draft", 1, task_id)
+    assert again["name"] == "December notice (resend)"
+    report = expect(await c.get(f"/v1/tasks/{again['task_id']}/preflight"), 200,
+                    "OK")["preflight"]
+    assert report["sendable"] == 1
