@@ -272,6 +272,9 @@ async def test_a_bad_upload_is_refused_with_its_reason(running: Running) -> None
         "content-type": f"multipart/form-data; boundary={boundary}"})
     body = expect(r, 400, "InvalidParameter")
     assert "ended early" in body["message"]
+    r = await c.post("/v1/tasks", data=form(running), auth=("LTAInobody", "wrong"),
+                     files={"file": ("n.csv", NOTICE.encode(), "text/csv")})
+    expect(r, 401, "Unauthorized")
     assert expect(await c.get("/v1/tasks"), 200, "OK")["tasks"] == []
 
 
