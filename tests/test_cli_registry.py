@@ -32,7 +32,8 @@ NOT_COMMANDS = {"__init__", "common", "demo", "main"}
 # `yizhan --help`, recursively, as captured from the CLI before it became a package
 # (cli.py and the commands*.py modules), with what issue 16 added (the `qualifications`
 # and `review` groups, `signs show`, `signs register|registration|registration-answer`,
-# `signs status`, `templates show` and `templates lint`); the order is the order of the help.
+# `signs status`, `templates show` and `templates lint`) and issue 17 (the `tasks` group); the
+# order is the order of the help.
 BEFORE = [
     "", "serve", "simulator", "migrate", "demo", "send", "records", "stats", "export-failed",
     "accounts", "accounts create", "accounts list", "accounts suspend", "accounts resume",
@@ -59,6 +60,9 @@ BEFORE = [
     "push", "push show", "push set", "receipts", "receipts unmatched",
     "opt-outs", "opt-outs add", "opt-outs list",
     "blacklist", "blacklist add", "blacklist remove", "blacklist list", "blacklist import",
+    "tasks", "tasks create", "tasks list", "tasks show", "tasks preflight", "tasks schedule",
+    "tasks start", "tasks pause", "tasks resume", "tasks cancel", "tasks resend",
+    "tasks export",
 ]
 
 
@@ -86,7 +90,7 @@ def test_the_registry_holds_every_command_set_of_every_command_module() -> None:
                 f"a command set of cli/{name}.py is not in cli/main.py's registry"
     assert list(main.GROUPS) == ["accounts", "keys", "qualifications", "review", "signs",
                                  "templates", "deadletters", "channels", "frequency",
-                                 "keywords", "push", "receipts", "opt-outs", "blacklist"]
+                                 "keywords", "push", "receipts", "opt-outs", "blacklist", "tasks"]
 
 
 def test_help_lists_the_same_commands_as_before() -> None:

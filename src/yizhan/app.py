@@ -243,7 +243,8 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
         RateLimiter(settings.api_rate_limit, clock), clock, frequency, frequency_settings,
         settings.language, pull, metrics, PushNetworks(settings.push_allowed_networks),
         codes, HttpLimits(settings.max_body_bytes, settings.max_header_bytes),
-        uploads=upload_config(settings, store), registration=registration))
+        uploads=upload_config(settings, store), registration=registration,
+        tasks=tasks, task_max_file_bytes=settings.task_max_file_bytes))
     lease = (ProcessLease(store, clock, f"http://{settings.endpoint}")
              if settings.rate_backend == "sql" and settings.role != "dispatch" else None)
     return Yizhan(settings, store, clock, intake, pipeline, api, channels, router, metrics,
@@ -256,16 +257,38 @@ def send_tasks(settings: Settings, store: SqlStore, clock: Clock, intake: Intake
                ) -> tuple[TaskService, TaskEngine]:
     """The send tasks' service and engine (docs/tasks.md): the engine feeds running tasks
     through this process's intake."""
-    lists = PolicyLists(store, clock, settings.cache_seconds)
-    service = TaskService(store, store, clock,
-                          Limits(settings.task_max_file_bytes, settings.task_max_numbers),
-                          PreflightInputs(lists, counter if settings.frequency_control
-                                          else None, store, settings.part_price,
-                                          profiles))
+    service = task_service(settings, store, clock, counter, profiles)
     engine = TaskEngine(store, intake, clock, chunk=settings.task_chunk_numbers,
                         outbox_bound=settings.task_outbox_bound,
                         idle_seconds=settings.task_idle_seconds)
     return service, engine
+
+
+def task_service(settings: Settings, store: SqlStore, clock: Clock, counter: RateCounter,
+                 profiles: FrequencySettings, cache_seconds: float | None = None,
+                 ) -> TaskService:
+    """The send tasks' service of `settings` (its import limits, the pre-flight report's
+    lists and counters); the CLI's reads its lists without a cache."""
+    lists = PolicyLists(store, clock, settings.cache_seconds if cache_seconds is None
+                        else cache_seconds)
+    return TaskService(store, store, clock,
+                       Limits(settings.task_max_file_bytes, settings.task_max_numbers),
+                       PreflightInputs(lists, counter if settings.frequency_control
+                                       else None, store, settings.part_price, profiles))
+
+
+@contextlib.asynccontextmanager
+async def operator_tasks(settings: Settings, store: SqlStore,
+                         clock: Clock) -> AsyncIterator[TaskService]:
+    """The send tasks' service for one operator command (`yizhan tasks ...`): what the
+    REST API calls, on the counters of `settings.rate_backend` (the pre-flight report reads
+    them, counting nothing), closed after. It sends nothing: a started task is fed by the
+    engine of a running server."""
+    counter, _ = await rate_counter(settings, store, clock)
+    try:
+        yield task_service(settings, store, clock, counter, FrequencySettings(store), 0)
+    finally:
+        await counter.close()
 
 
 # Carrier registration (docs/compliance.md "Carrier registration"): the service the API and

@@ -68,7 +68,8 @@ class Settings(BaseSettings):
         "it); its body limit is this plus 64 KiB for the form, apart from max_body_bytes.")
     task_max_file_bytes: int = Field(
         3_145_728, ge=1024, description="Largest number file a send task takes, in bytes "
-        "(isv.TASK_FILE_TOO_LARGE beyond it; docs/tasks.md).")
+        "(isv.TASK_FILE_TOO_LARGE beyond it; docs/tasks.md); its upload's body limit is "
+        "this plus 64 KiB for the form, apart from max_body_bytes.")
     task_max_numbers: int = Field(
         500_000, ge=1, description="Most rows (numbers) in the file of one send task "
         "(isv.TASK_TOO_MANY_NUMBERS beyond it).")

@@ -25,9 +25,18 @@ from yizhan.api.aliyun.endpoint import (
 )
 from yizhan.api.aliyun.uploads import XML, upload
 from yizhan.api.errors import log_unexpected, logged, request_id
-from yizhan.api.limits import BodyTooLarge, check_head, read_body, replay
+from yizhan.api.limits import BodyTooLarge, HttpLimits, check_head, read_body, replay
+from yizhan.api.multipart import FORM_OVERHEAD
 from yizhan.api.querystring import utf8_query
-from yizhan.api.rest import frequency, push, records, registration, signatures, template_lint
+from yizhan.api.rest import (
+    frequency,
+    push,
+    records,
+    registration,
+    signatures,
+    tasks,
+    template_lint,
+)
 from yizhan.api.rest import messages as rest
 from yizhan.api.services import ApiServices
 from yizhan.compliance.documents import UPLOAD_PATH
@@ -50,6 +59,7 @@ def create_app(services: ApiServices) -> FastAPI:
     app.include_router(template_lint.router)
     app.include_router(registration.router)
     app.include_router(signatures.router)
+    app.include_router(tasks.router)
     # The Alibaba Cloud compatible RPC endpoint (docs/aliyun.md): every action on "/".
     app.add_route("/", rpc, methods=["GET", "POST"], include_in_schema=False)
     app.add_exception_handler(rest.AuthFailed, rest.on_auth_failed)
@@ -86,7 +96,8 @@ class FastPaths:
 
     Every request first meets the size limits (`limits.py`) and has its query string read
     as UTF-8 (`querystring.py`), on both paths. The upload endpoint of qualification
-    documents (`aliyun/uploads.py`) has a body limit of its own and streams its body.
+    documents (`aliyun/uploads.py`) has a body limit of its own and streams its body; so has
+    the upload of a send task's number file (`rest/tasks.py`), which the route streams.
     """
 
     def __init__(self, app: FastAPI, services: ApiServices) -> None:
@@ -94,6 +105,8 @@ class FastPaths:
         self.services = services
         self.limits = services.limits
         self.uploads = services.uploads
+        self.task_upload = HttpLimits(services.task_max_file_bytes + FORM_OVERHEAD,
+                                      services.limits.max_header_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -104,7 +117,12 @@ class FastPaths:
                              XML)
             return
         rpc_path = scope["path"] == "/" and scope["method"] in ("GET", "POST")
-        refusal, streamed = check_head(scope, self.limits)
+        # A send task's upload bounds its streamed body itself (api/rest/tasks.py).
+        task_upload = scope["path"] == tasks.UPLOAD_PATH and scope["method"] == "POST"
+        refusal, streamed = check_head(scope, self.task_upload if task_upload else self.limits)
+        streamed = streamed and not task_upload
+        if task_upload and refusal is not None and refusal.code == "RequestTooLarge":
+            refusal = Refusal("isv.TASK_FILE_TOO_LARGE", refusal.detail)
         query = utf8_query(scope["query_string"], check_escapes=not rpc_path)
         if isinstance(query, Refusal):
             refusal = refusal or query

@@ -46,6 +46,7 @@ from yizhan.domain.registration import SubPortRegistration
 from yizhan.intake.accept import Intake
 from yizhan.policy.flow_control import FrequencyControl
 from yizhan.runtime.metrics import Metrics
+from yizhan.tasks.service import TaskService
 from yizhan.webhooks.destinations import PushNetworks
 from yizhan.webhooks.queue import QueueSettings, QueueStore
 
@@ -213,6 +214,10 @@ class ApiServices:
     uploads: UploadConfig | None = None
     """The upload endpoint of qualification documents; None: no uploads (GetQualificationOssInfo
     answers that the platform takes none)."""
+    tasks: TaskService | None = None
+    """Send tasks (`/v1/tasks`, docs/tasks.md); the composition root always wires them."""
+    task_max_file_bytes: int = 3_145_728
+    """The largest number file of a task: its upload's body may be this plus the form."""
 
 
 def services_of(request: Request) -> ApiServices:

@@ -31,6 +31,7 @@ from yizhan.cli import (
     serve,
     sign_status,
     state,
+    tasks,
 )
 
 TOP_LEVEL: list[typer.Typer] = [
@@ -67,6 +68,8 @@ GROUPS: dict[str, tuple[str, list[typer.Typer]]] = {
                  [state.opt_outs_commands]),
     "blacklist": ("The platform blacklist: numbers whose owners complained.",
                   [state.blacklist_commands]),
+    "tasks": ("Send tasks (群发助手): a campaign from a number file (docs/tasks.md).",
+              [tasks.tasks_commands]),
 }
 """Each command group: its name, its help, and the command sets it gathers, in order."""
 

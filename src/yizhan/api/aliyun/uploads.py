@@ -31,6 +31,7 @@ from starlette.types import Receive, Scope
 from yizhan.api.aliyun.endpoint import Reply
 from yizhan.api.errors import language_of, log_unexpected, request_id
 from yizhan.api.limits import HttpLimits, check_head
+from yizhan.api.multipart import FORM_OVERHEAD, MAX_FIELD_BYTES, PartHeaders
 from yizhan.api.services import ApiServices
 from yizhan.compliance import documents
 from yizhan.compliance.documents import Granted, UploadConfig
@@ -38,10 +39,6 @@ from yizhan.domain.errors import Refusal
 
 log = logging.getLogger("yizhan.api.uploads")
 
-FORM_OVERHEAD = 64 * 1024
-"""What the form may add to the file: its fields, boundaries and part headers."""
-MAX_FIELD_BYTES = 8 * 1024
-"""The largest form field (a policy is about 300 bytes)."""
 FIELDS = {"key": "key", "policy": "policy", "ossaccesskeyid": "OSSAccessKeyId",
           "signature": "Signature", "success_action_status": "success_action_status"}
 """OSS's field names are case-insensitive: the names the policy check reads."""
@@ -55,7 +52,7 @@ class Stop(Exception):
 
 
 @dataclass
-class Receiving:
+class Receiving(PartHeaders):
     """One upload as it streams: the fields so far, then the file."""
 
     config: UploadConfig
@@ -63,9 +60,6 @@ class Receiving:
     fields: dict[str, str] = field(default_factory=dict)
     part_name: str = ""
     part_file: bool = False
-    header_field: bytes = b""
-    header_value: bytes = b""
-    headers: dict[bytes, bytes] = field(default_factory=dict)
     buffer: bytearray = field(default_factory=bytearray)
     granted: Granted | None = None
     path: Path | None = None
@@ -83,23 +77,12 @@ class Receiving:
 
     # python-multipart's callbacks
 
-    def on_part_begin(self) -> None:
-        self.headers, self.part_name, self.part_file = {}, "", False
+    def part_begun(self) -> None:
+        self.part_name, self.part_file = "", False
         self.buffer.clear()
 
-    def on_header_field(self, data: bytes, start: int, end: int) -> None:
-        self.header_field += data[start:end]
-
-    def on_header_value(self, data: bytes, start: int, end: int) -> None:
-        self.header_value += data[start:end]
-
-    def on_header_end(self) -> None:
-        self.headers[self.header_field.lower()] = self.header_value
-        self.header_field = self.header_value = b""
-
-    def on_headers_finished(self) -> None:
-        _, options = parse_options_header(self.headers.get(b"content-disposition", b""))
-        self.part_name = options.get(b"name", b"").decode("utf-8", "replace")
+    def part_started(self, name: str, options: dict[bytes, bytes]) -> None:
+        self.part_name = name
         self.part_file = self.part_name.lower() == "file" and not self.done
         if self.part_file:
             self.begin_file()
@@ -168,12 +151,6 @@ class Receiving:
         return kind
 
 
-def callbacks(receiving: Receiving) -> dict[str, object]:
-    return {name: getattr(receiving, name) for name in (
-        "on_part_begin", "on_header_field", "on_header_value", "on_header_end",
-        "on_headers_finished", "on_part_data", "on_part_end")}
-
-
 async def upload(services: ApiServices, config: UploadConfig, scope: Scope,
                  receive: Receive) -> Reply:
     """Receive one upload; the answer, in OSS's shape."""
@@ -189,7 +166,8 @@ async def upload(services: ApiServices, config: UploadConfig, scope: Scope,
         return refuse(services, scope, rid, Refusal(
             "MalformedPOSTRequest", "the body must be multipart/form-data"))
     receiving = Receiving(config, services)
-    parser = MultipartParser(options[b"boundary"], callbacks(receiving))  # type: ignore[arg-type]
+    parser = MultipartParser(options[b"boundary"],
+                             receiving.callbacks())  # type: ignore[arg-type]
     try:
         if not await _stream(receiving, parser, receive, limits.max_body_bytes):
             return refuse(services, scope, rid, receiving.refusal or Refusal(
