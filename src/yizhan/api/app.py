@@ -27,7 +27,15 @@ from yizhan.api.aliyun.uploads import XML, upload
 from yizhan.api.errors import log_unexpected, logged, request_id
 from yizhan.api.limits import BodyTooLarge, check_head, read_body, replay
 from yizhan.api.querystring import utf8_query
-from yizhan.api.rest import frequency, push, records, registration, signatures, template_lint
+from yizhan.api.rest import (
+    diagnosis,
+    frequency,
+    push,
+    records,
+    registration,
+    signatures,
+    template_lint,
+)
 from yizhan.api.rest import messages as rest
 from yizhan.api.services import ApiServices
 from yizhan.compliance.documents import UPLOAD_PATH
@@ -50,6 +58,7 @@ def create_app(services: ApiServices) -> FastAPI:
     app.include_router(template_lint.router)
     app.include_router(registration.router)
     app.include_router(signatures.router)
+    app.include_router(diagnosis.router)
     # The Alibaba Cloud compatible RPC endpoint (docs/aliyun.md): every action on "/".
     app.add_route("/", rpc, methods=["GET", "POST"], include_in_schema=False)
     app.add_exception_handler(rest.AuthFailed, rest.on_auth_failed)

@@ -23,6 +23,7 @@ from yizhan.compliance.documents import DocumentStore, UploadConfig
 from yizhan.compliance.letters import LetterStore
 from yizhan.compliance.qualifications import QualificationStore
 from yizhan.compliance.registration import RegistrationService
+from yizhan.diagnosis.inquiry import Diagnoser
 from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.model import (
     AccountId,
@@ -213,6 +214,8 @@ class ApiServices:
     uploads: UploadConfig | None = None
     """The upload endpoint of qualification documents; None: no uploads (GetQualificationOssInfo
     answers that the platform takes none)."""
+    diagnosis: Diagnoser | None = None
+    """Why a message failed (GET /v1/messages/{id}/diagnosis, GET /v1/diagnosis)."""
 
 
 def services_of(request: Request) -> ApiServices:

@@ -38,6 +38,7 @@ from yizhan.storage.records import RecordsMixin
 from yizhan.storage.registrations import RegistrationsMixin
 from yizhan.storage.sealed import SealedMixin
 from yizhan.storage.stats import StatsMixin
+from yizhan.storage.trails import TrailsMixin
 from yizhan.storage.unmatched import UnmatchedMixin
 
 R = TypeVar("R")
@@ -92,7 +93,7 @@ class WriterTurns:
 class SqlStore(CatalogueMixin, MessagesMixin, NoncesMixin, StatsMixin, BillingMixin, ListsMixin,
                PolicyListsMixin, PushMixin, RecordsMixin, SealedMixin, UnmatchedMixin,
                LeasesMixin, QualificationsMixin, LettersMixin, RegistrationsMixin,
-               DocumentsMixin):
+               DocumentsMixin, TrailsMixin):
     def __init__(self, engine: AsyncEngine, master: KeySource) -> None:
         self.engine = engine
         self._master = master
