@@ -33,6 +33,7 @@ from yizhan.storage.tables import (
     push_items,
     rate_whitelist,
     receipts,
+    review_decisions,
 )
 
 MAX_FOUND = 100
@@ -64,6 +65,14 @@ class TrailsMixin:
         rows = await self._read_in_thread(_all, select(messages).where(
             messages.c.id == message_id))
         return message_of_row(rows[0]) if rows else None
+
+    async def last_changed_at(self, kind: str, subject: str) -> datetime | None:
+        """When a signature (kind "signature", subject its id) or a template ("template",
+        its code) last changed state: a review, or its tenant's deletion or resubmission."""
+        d = review_decisions.c
+        rows = await self._read_in_thread(_all, select(d.at).where(
+            d.kind == kind, d.subject == subject).order_by(d.id.desc()).limit(1))
+        return rows[0][0] if rows else None
 
     async def whitelisted_since(self, account_id: AccountId, phone: str) -> datetime | None:
         """When the number joined the account's frequency whitelist; None: it is not on it."""
