@@ -31,9 +31,7 @@ from yizhan.domain.model import (
     Package,
     Signature,
     Template,
-    TemplateType,
 )
-from yizhan.domain.push import PushEndpoints
 from yizhan.domain.registration import SubPortRegistration
 from yizhan.policy import rules
 from yizhan.policy.trail import Step
@@ -46,19 +44,10 @@ class TrailStore(Protocol):
     async def messages_of(self, account_id: AccountId, *, biz_id: str | None = None,
                           phone: str | None = None, start: datetime | None = None,
                           end: datetime | None = None, limit: int = ...) -> list[Message]: ...
-    async def message_evidence(self, message: Message) -> MessageEvidence: ...
-    async def account(self, account_id: AccountId) -> Account | None: ...
-    async def packages(self, account_id: AccountId) -> list[Package]: ...
-    async def signature(self, account_id: AccountId, name: str) -> Signature | None: ...
+    async def message_evidence(self, message: Message) -> MessageEvidence:
+        """Every row about `message` (`domain/evidence.py`), in one read."""
+        ...
     async def template(self, account_id: AccountId, code: str) -> Template | None: ...
-    async def last_changed_at(self, kind: str, subject: str) -> datetime | None: ...
-    async def sign_registrations(self, signature_id: int) -> list[SubPortRegistration]: ...
-    async def blacklisted(self, phone: str | None = None,
-                          limit: int = ...) -> tuple[int, list[BlacklistEntry]]: ...
-    async def opt_outs(self, account_id: AccountId, sign_name: str | None = None,
-                       phone: str | None = None, limit: int = ...) -> list[OptOut]: ...
-    async def whitelisted_since(self, account_id: AccountId, phone: str) -> datetime | None: ...
-    async def push_endpoints(self, account_id: int) -> PushEndpoints | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,28 +90,13 @@ class Facts:
 
 async def gather(store: TrailStore, message: Message, codes: CodeBook) -> Facts:
     """The facts of `message` (already found, so already known to be the account's)."""
-    account_id, phone = message.account_id, message.phone
-    signature = await store.signature(account_id, message.sign_name)
-    template = await store.template(account_id, message.template_code)
-    registrations = (await store.sign_registrations(signature.id)
-                     if signature is not None else [])
-    _, listed = await store.blacklisted(phone, limit=10)
-    opted = (await store.opt_outs(account_id, message.sign_name, phone, limit=10)
-             if message.template_type is TemplateType.PROMOTION else [])
-    endpoints = await store.push_endpoints(account_id)
+    e = await store.message_evidence(message)
     code = message.error_code
     return Facts(
-        message=message, steps=rules.read_trail(message.policy_trail),
-        account=await store.account(account_id),
-        packages=await store.packages(account_id) if code == "isv.AMOUNT_NOT_ENOUGH" else (),
-        signature=signature,
-        signature_changed_at=(await store.last_changed_at("signature", str(signature.id))
-                              if signature is not None else None),
-        template=template,
-        template_changed_at=(await store.last_changed_at("template", template.code)
-                             if template is not None else None),
-        registrations=registrations, blacklist=listed, opt_outs=opted,
-        whitelisted_since=await store.whitelisted_since(account_id, phone),
+        message=message, steps=rules.read_trail(message.policy_trail), account=e.account,
+        packages=e.packages, signature=e.signature, signature_changed_at=e.signature_changed_at,
+        template=e.template, template_changed_at=e.template_changed_at,
+        registrations=e.registrations, blacklist=e.blacklist, opt_outs=e.opt_outs,
+        whitelisted_since=e.whitelisted_since,
         explanation=codes.explain(message.channel, code) if code else None,
-        evidence=await store.message_evidence(message),
-        receipt_url=endpoints.receipt_url if endpoints is not None else "")
+        evidence=e, receipt_url=e.receipt_url)
