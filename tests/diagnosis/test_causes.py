@@ -79,6 +79,7 @@ async def test_flow_control_names_the_window_and_when_it_frees(running: Running)
              + timedelta(minutes=1)).astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
     assert frees in todo["en"] and "whitelist" in todo["en"]
     assert "触发流控限制" in what["zh"] and "白名单" in todo["zh"]
+    assert f"{frees}:00（北京时间）" in todo["zh"]
     assert body["lists"]["frequency_counts_then"].startswith("not kept")
 
 

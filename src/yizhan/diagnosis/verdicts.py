@@ -82,7 +82,7 @@ FLOW_CONTROL = Wording(
     "Send again after {frees}; send fewer messages to this number. An enterprise-verified "
     "account can put a number it must reach more often on its frequency whitelist "
     "(`yizhan frequency whitelist`, PUT /v1/frequency/whitelist).",
-    "请在 {frees} 之后再发送，并减少对该号码的发送。您可以将指定号码加入白名单，解除流控限制"
+    "请在 {frees_zh}之后再发送，并减少对该号码的发送。您可以将指定号码加入白名单，解除流控限制"
     "（需企业认证）。")
 CARRIER_FLOW_CONTROL = Wording(
     "carrier_flow_control", Side.CARRIER,
@@ -426,7 +426,8 @@ def _values(facts: Facts) -> dict[str, str]:
         "submitted": china_text(m.submitted_at) or "-",
         "receipt": china_text(m.receipt_at) or "-",
         "delay": _duration(delay) if delay is not None else "-",
-        "frees": _frees(m.reason),
+        "frees": _frees(m.reason, " (China time)", "the window ends"),
+        "frees_zh": _frees(m.reason, "（北京时间）", "限制窗口结束后"),
         "whitelist": (f" The number is on the account's whitelist since "
                       f"{china_text(facts.whitelisted_since)}." if facts.whitelisted_since
                       else ""),
@@ -457,10 +458,10 @@ def _values(facts: Facts) -> dict[str, str]:
     }
 
 
-def _frees(reason: str) -> str:
+def _frees(reason: str, zone: str, otherwise: str) -> str:
     """The time a frequency refusal names ("sends again from 2026-12-07 10:01:00")."""
     _, found, rest = reason.partition("sends again from ")
-    return rest.split(" China time")[0] + " (China time)" if found else "the window ends"
+    return rest.split(" China time")[0] + zone if found else otherwise
 
 
 def _duration(delta: timedelta) -> str:
