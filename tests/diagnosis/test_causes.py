@@ -4,7 +4,7 @@ GET /v1/messages/{id}/diagnosis as the tenant would ask: the right verdict, side
 with the facts that prove it.
 
 A number the policy refuses leaves a failed record only when another number of the same
-request went through (docs/architecture.md "Refusals are values"): these tests send two
+request went through (docs/diagnosis.md "Verdicts"): these tests send two
 numbers. A call refused as a whole leaves no record; those causes are in
 `test_refused_calls.py`.
 """
