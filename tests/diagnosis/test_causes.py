@@ -260,3 +260,43 @@ async def test_another_accounts_message_is_not_found(running: Running) -> None:
     by_number = await running.client.get("/v1/diagnosis", auth=(key.id, key.secret), params={
         "phone_number": message["phone_number"]})
     assert by_number.json()["messages"] == []
+
+
+async def test_a_whitelisted_number_still_limited_by_the_carrier(running: Running) -> None:
+    """The FAQ's "why does flow control still fire after I whitelisted the number": a GB
+    code is the carrier's own limit."""
+    number = fresh_number()
+    settings = running.yz.api.services.frequency_settings
+    await settings.set_whitelisted(running.demo.account.id, f"+86{number}", True, "ops",
+                                   running.yz.clock.now())
+    running.simulator.script.numbers[number] = Outcome("GB:0002", delay=0.01)
+    body = await diagnosis(running, (await sent_pair(running, number))["message_id"])
+    assert verdict(body) == ("carrier_flow_control", "carrier")
+    assert body["lists"]["whitelisted_since"] is not None
+    assert "on the account's whitelist since" in body["verdict"]["what"]["en"]
+    assert "平台白名单不能解除运营商侧的流控限制" in body["verdict"]["todo"]["zh"]
+
+
+async def test_submit_attempts_while_the_carrier_throttles(running: Running) -> None:
+    number = fresh_number()
+    running.simulator.script.numbers[number] = Outcome(submit="throttle")
+    message = await sent_pair(running, number)
+
+    async def retried() -> dict[str, Any] | None:
+        body = await diagnosis(running, message["message_id"], final=False)
+        queued = body["dispatch"]["queued"]
+        return body if queued and queued[0]["attempts"] >= 2 else None
+    body = await eventually(retried, what="two submit attempts")
+    assert verdict(body) == ("not_yet_submitted", "platform")
+    assert "simulator: throttled" in body["dispatch"]["queued"][0]["last_error"]
+    assert "attempts, last:" in body["verdict"]["what"]["en"]
+
+
+async def test_a_submit_the_carrier_rejects(running: Running) -> None:
+    number = fresh_number()
+    running.simulator.script.numbers[number] = Outcome(submit="reject:ESME_RINVDSTADR")
+    body = await diagnosis(running, (await sent_pair(running, number))["message_id"])
+    assert verdict(body) == ("carrier_code", "carrier")
+    assert body["message"]["error_code"] == "ESME_RINVDSTADR"
+    assert body["dispatch"]["route"] and body["receipts"] == []
+    assert "SMPP gateway refused the submit" in body["verdict"]["what"]["en"]

@@ -86,7 +86,8 @@ FLOW_CONTROL = Wording(
     "（需企业认证）。")
 CARRIER_FLOW_CONTROL = Wording(
     "carrier_flow_control", Side.CARRIER,
-    "The carrier's own frequency control refused the message (receipt {code}): {cause}.",
+    "The carrier's own frequency control refused the message (receipt {code}): {cause}."
+    "{whitelist}",
     "运营商返回 {code}，表明号码已触发运营商侧的流控限制。",
     "Send fewer messages to this number; the platform's whitelist does not lift a carrier's "
     "limit.",
