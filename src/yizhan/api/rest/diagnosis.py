@@ -39,6 +39,9 @@ def diagnoser(request: Request) -> Diagnoser:
 
 @router.get("/messages/{message_id}/diagnosis",
             summary="Why did this SMS fail: one message's whole trail and the verdict",
+            response_description="The record, the trail (`policy`, `signature`, `template`, "
+            "`registrations`, `lists`, `dispatch`, `receipts`, `explanation`, `push`) and the "
+            "`verdict`: `cause`, `side`, `what` and `todo` in `en` and `zh` (docs/diagnosis.md).",
             responses=error_responses("MessageNotFound"))
 async def message_diagnosis(request: Request, account: AccountDep, message_id: int = Path(
         ge=1, le=MAX_MESSAGE_ID, description="A message id (`message_id` of a send).")
@@ -50,7 +53,11 @@ async def message_diagnosis(request: Request, account: AccountDep, message_id: i
 
 
 @router.get("/diagnosis", summary="Why did my SMS to this number fail: a number's day, or "
-            "one number of a BizId", responses=error_responses(
+            "one number of a BizId",
+            response_description="`messages`: a diagnosis per message, oldest first; "
+            "`refused_calls`: calls refused as a whole that named the number, from the API "
+            "call log (`call_log` says whether one is kept).",
+            responses=error_responses(
                 "MissingParameter", "BizIdNotFound", "isv.MOBILE_NUMBER_ILLEGAL"))
 async def number_diagnosis(
     request: Request, account: AccountDep,
