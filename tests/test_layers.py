@@ -33,7 +33,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS: list[set[str]] = [
     {"app.py", "__main__.py"},  # the composition root: may import anything
     {"api/", "api/aliyun/", "api/rest/", "cli/"},  # the ways in (console/ later)
-    {"intake/", "tasks/", "stages.py"},  # the pipeline (diagnosis/ later)
+    {"intake/", "tasks/", "stages.py", "diagnosis/"},  # the pipeline
     {"policy/", "compliance/", "dispatch/", "dispatch/channels/", "receipts/", "webhooks/",
      "records/", "simulator/"},  # the stages' parts
     {"runtime/"},  # helpers every stage may use

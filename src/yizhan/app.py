@@ -32,6 +32,7 @@ from yizhan.backends.redis_rates import RedisRateCounter
 from yizhan.compliance.documents import UploadConfig
 from yizhan.compliance.registration import RegistrationService, RegistrationSettings
 from yizhan.compliance.registration_sweeper import ManualRegistrar, RegistrationSweeper
+from yizhan.diagnosis.inquiry import Diagnoser
 from yizhan.dispatch.breaker import BreakerConfig
 from yizhan.dispatch.channel_file import ChannelPlan, EmbeddedSmsc, build_plan, load_plan
 from yizhan.dispatch.channels.simulator import Script, SimulatorChannel
@@ -244,7 +245,8 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
         settings.language, pull, metrics, PushNetworks(settings.push_allowed_networks),
         codes, HttpLimits(settings.max_body_bytes, settings.max_header_bytes),
         uploads=upload_config(settings, store), registration=registration,
-        tasks=tasks, task_max_file_bytes=settings.task_max_file_bytes))
+        tasks=tasks, task_max_file_bytes=settings.task_max_file_bytes,
+        diagnosis=Diagnoser(store, codes)))
     lease = (ProcessLease(store, clock, f"http://{settings.endpoint}")
              if settings.rate_backend == "sql" and settings.role != "dispatch" else None)
     return Yizhan(settings, store, clock, intake, pipeline, api, channels, router, metrics,

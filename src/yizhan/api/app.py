@@ -29,6 +29,7 @@ from yizhan.api.limits import BodyTooLarge, HttpLimits, check_head, read_body, r
 from yizhan.api.multipart import FORM_OVERHEAD
 from yizhan.api.querystring import utf8_query
 from yizhan.api.rest import (
+    diagnosis,
     frequency,
     push,
     records,
@@ -60,6 +61,7 @@ def create_app(services: ApiServices) -> FastAPI:
     app.include_router(registration.router)
     app.include_router(signatures.router)
     app.include_router(tasks.router)
+    app.include_router(diagnosis.router)
     # The Alibaba Cloud compatible RPC endpoint (docs/aliyun.md): every action on "/".
     app.add_route("/", rpc, methods=["GET", "POST"], include_in_schema=False)
     app.add_exception_handler(rest.AuthFailed, rest.on_auth_failed)

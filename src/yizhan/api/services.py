@@ -23,6 +23,7 @@ from yizhan.compliance.documents import DocumentStore, UploadConfig
 from yizhan.compliance.letters import LetterStore
 from yizhan.compliance.qualifications import QualificationStore
 from yizhan.compliance.registration import RegistrationService
+from yizhan.diagnosis.inquiry import Diagnoser
 from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.model import (
     AccountId,
@@ -218,6 +219,8 @@ class ApiServices:
     """Send tasks (`/v1/tasks`, docs/tasks.md); the composition root always wires them."""
     task_max_file_bytes: int = 3_145_728
     """The largest number file of a task: its upload's body may be this plus the form."""
+    diagnosis: Diagnoser | None = None
+    """Why a message failed (GET /v1/messages/{id}/diagnosis, GET /v1/diagnosis)."""
 
 
 def services_of(request: Request) -> ApiServices:

@@ -21,6 +21,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from yizhan.compliance.registration import RegistrationService
+from yizhan.domain.codes import CodeBook
 from yizhan.domain.model import Account
 from yizhan.domain.ports import SystemClock
 from yizhan.settings import Settings, load_settings
@@ -167,3 +168,12 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     wide = out.options.update_width(1_000_000)
     width = Measurement.get(out, wide, t).maximum
     Console(width=max(width, 20)).print(t)
+
+
+def code_book_of(channels_file: Path | None) -> CodeBook:
+    """The channels' code tables, which explain the records' codes (docs/records.md)."""
+    from yizhan.dispatch.channel_file import PlanError, code_book, load_plan
+    try:
+        return code_book(load_plan(channels_file))
+    except (PlanError, ValueError) as exc:
+        raise fail(str(exc)) from exc

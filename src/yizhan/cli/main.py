@@ -18,6 +18,7 @@ from yizhan.cli import (
     catalogue,
     channels,
     deadletters,
+    diagnose,
     frequency,
     keys,
     policy,
@@ -38,6 +39,7 @@ TOP_LEVEL: list[typer.Typer] = [
     serve.commands,  # serve, simulator, migrate, demo
     send.commands,  # send
     records.commands,  # records
+    diagnose.commands,  # diagnose
     push.commands,  # stats, export-failed
 ]
 """The commands right under `yizhan`."""

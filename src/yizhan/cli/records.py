@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,13 +16,13 @@ from yizhan.cli.common import (
     DataDir,
     account_named,
     clock,
+    code_book_of,
     command_set,
     fail,
     run,
     settings_of,
     table,
 )
-from yizhan.domain.codes import CodeBook
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import Message
 from yizhan.domain.timezone import china_day_bounds, china_text, china_today
@@ -52,7 +51,7 @@ def records(account: AccountName,
     from yizhan.records.masking import mask
     shown = (lambda text: text) if unmask else mask
     settings = settings_of(data_dir, config, database_url)
-    book = _code_book(settings.channels_file)
+    book = code_book_of(settings.channels_file)
 
     async def work(store: SqlStore) -> None:
         owner = await account_named(store, account)
@@ -92,15 +91,6 @@ def records(account: AccountName,
                 m.biz_id] for m, (reason, _) in zip(found, why, strict=True)])
 
     run(settings, work)
-
-
-def _code_book(channels_file: Path | None) -> CodeBook:
-    """The channels' code tables, which explain the records' codes (docs/records.md)."""
-    from yizhan.dispatch.channel_file import PlanError, code_book, load_plan
-    try:
-        return code_book(load_plan(channels_file))
-    except (PlanError, ValueError) as exc:
-        raise fail(str(exc)) from exc
 
 
 def charge_text(m: Message) -> str | None:

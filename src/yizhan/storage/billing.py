@@ -96,7 +96,7 @@ def _record(conn: Connection, left: dict[int, list[list[int]]], debits: dict[int
                      .values(balance=accounts.c.balance - bindparam("b_amount")), spent)
 
 
-def _package(row: Any) -> Package:
+def package_of_row(row: Any) -> Package:
     return Package(row.id, AccountId(row.account_id), row.parts, row.parts_left,
                    row.expires_at, row.created_at)
 
@@ -137,4 +137,4 @@ class BillingMixin:
             rows = (await conn.execute(select(packages)
                                        .where(packages.c.account_id == account_id)
                                        .order_by(packages.c.expires_at, packages.c.id))).all()
-        return [_package(r) for r in rows]
+        return [package_of_row(r) for r in rows]

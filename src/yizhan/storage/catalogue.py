@@ -50,7 +50,7 @@ from yizhan.storage.tables import (
 T = TypeVar("T")
 
 
-def _account(row: Row[Any]) -> Account:
+def account_of_row(row: Row[Any]) -> Account:
     return Account(AccountId(row.id), row.name, AccountStatus(row.status), row.created_at,
                    row.balance, row.part_price)
 
@@ -61,7 +61,7 @@ def _key(row: Row[Any], sealer: Sealer) -> AccessKey:
                      KeyStatus(row.status), row.created_at)
 
 
-def _signature(row: Row[Any]) -> Signature:
+def signature_of_row(row: Row[Any]) -> Signature:
     return Signature(row.id, AccountId(row.account_id), row.name,
                      SignatureScenario(row.scenario), ReviewState(row.state), row.reason,
                      row.created_at, bool(row.test), row.source, row.qualification_id,
@@ -77,7 +77,7 @@ def _details(details: SignatureDetails) -> dict[str, Any]:
             "trademark_id": details.trademark_id}
 
 
-def _template(row: Row[Any]) -> Template:
+def template_of_row(row: Row[Any]) -> Template:
     return Template(TemplateCode(row.code), AccountId(row.account_id), row.name,
                     TemplateType(row.type), row.content, ReviewState(row.state), row.reason,
                     row.created_at, bool(row.test), row.remark, TemplateApplication(
@@ -125,13 +125,13 @@ class CatalogueMixin:
         return Account(account_id, name, AccountStatus.ACTIVE, now)
 
     async def account(self, account_id: AccountId) -> Account | None:
-        return await self._one(select(accounts).where(accounts.c.id == account_id), _account)
+        return await self._one(select(accounts).where(accounts.c.id == account_id), account_of_row)
 
     async def account_by_name(self, name: str) -> Account | None:
-        return await self._one(select(accounts).where(accounts.c.name == name), _account)
+        return await self._one(select(accounts).where(accounts.c.name == name), account_of_row)
 
     async def list_accounts(self) -> list[Account]:
-        return await self._all(select(accounts).order_by(accounts.c.id), _account)
+        return await self._all(select(accounts).order_by(accounts.c.id), account_of_row)
 
     async def set_account_status(self, account_id: AccountId, status: AccountStatus,
                                  reason: str, actor: str, now: datetime) -> bool:
@@ -221,7 +221,7 @@ class CatalogueMixin:
 
     async def signature(self, account_id: AccountId, name: str) -> Signature | None:
         return await self._one(select(signatures).where(
-            signatures.c.account_id == account_id, signatures.c.name == name), _signature)
+            signatures.c.account_id == account_id, signatures.c.name == name), signature_of_row)
 
     async def signature_ids(self, pairs: Sequence[tuple[AccountId, str]]
                             ) -> dict[tuple[AccountId, str], int]:
@@ -245,7 +245,7 @@ class CatalogueMixin:
         query = select(signatures).order_by(signatures.c.id)
         if account_id is not None:
             query = query.where(signatures.c.account_id == account_id)
-        return await self._all(query, _signature)
+        return await self._all(query, signature_of_row)
 
     async def update_signature(self, signature_id: int, scenario: SignatureScenario,
                                source: str, remark: str,
@@ -294,7 +294,7 @@ class CatalogueMixin:
     async def page_signatures(self, account_id: AccountId, offset: int,
                               limit: int) -> tuple[int, list[Signature]]:
         return await self._page(select(signatures).where(signatures.c.account_id == account_id)
-                                .order_by(signatures.c.id), offset, limit, _signature)
+                                .order_by(signatures.c.id), offset, limit, signature_of_row)
 
     async def review_signature(self, signature_id: int, state: ReviewState,
                                reason: str = "", now: datetime | None = None,
@@ -315,7 +315,7 @@ class CatalogueMixin:
             if row is not None and row.state != ReviewState.DELETED:
                 await conn.run_sync(_report_review, row.account_id, SIGN_REPORT, {
                     "sign_name": row.name, "order_id": str(row.id)}, state, reason, now)
-        return _signature(row) if row else None
+        return signature_of_row(row) if row else None
 
     # Templates
 
@@ -339,13 +339,13 @@ class CatalogueMixin:
 
     async def template(self, account_id: AccountId, code: str) -> Template | None:
         return await self._one(select(templates).where(
-            templates.c.account_id == account_id, templates.c.code == code), _template)
+            templates.c.account_id == account_id, templates.c.code == code), template_of_row)
 
     async def list_templates(self, account_id: AccountId | None = None) -> list[Template]:
         query = select(templates).order_by(templates.c.created_at, templates.c.code)
         if account_id is not None:
             query = query.where(templates.c.account_id == account_id)
-        return await self._all(query, _template)
+        return await self._all(query, template_of_row)
 
     async def update_template(self, code: str, name: str, type_: TemplateType, content: str,
                               remark: str, application: TemplateApplication | None = None,
@@ -388,7 +388,7 @@ class CatalogueMixin:
             query = query.where(or_(false(), *(usable[u] for u in filters.usable
                                                if u in usable)))
         return await self._page(query.order_by(templates.c.created_at, templates.c.code),
-                                offset, limit, _template)
+                                offset, limit, template_of_row)
 
     async def review_template(self, code: str, state: ReviewState, reason: str = "",
                               now: datetime | None = None, actor: str | None = None,
@@ -410,7 +410,7 @@ class CatalogueMixin:
                 await conn.run_sync(_report_review, row.account_id, TEMPLATE_REPORT, {
                     "template_code": row.code, "template_name": row.name,
                     "template_type": row.type, "order_id": row.code}, state, reason, now)
-        return _template(row) if row else None
+        return template_of_row(row) if row else None
 
     async def review_decisions(self, kind: str, subject: str) -> list[ReviewDecision]:
         """Every audited decision on a signature (kind "signature", its id) or a template

@@ -46,12 +46,12 @@ def _bump(conn: Connection, name: str) -> int:
     return int(conn.execute(statement).scalar_one())
 
 
-def _opt_out(row: Any) -> OptOut:
+def opt_out_of_row(row: Any) -> OptOut:
     return OptOut(AccountId(row.account_id), row.sign_name, PhoneNumber(row.phone), row.source,
                   row.created_at)
 
 
-def _entry(row: Any) -> BlacklistEntry:
+def blacklist_entry_of_row(row: Any) -> BlacklistEntry:
     return BlacklistEntry(PhoneNumber(row.phone), tuple(row.signatures), row.source,
                           row.created_at, row.removed_at is not None)
 
@@ -84,7 +84,8 @@ def _add_blacklisted(conn: Connection, items: Sequence[BlacklistEntry]) -> None:
         before = merged.get(entry.phone)
         if before is None:
             row = current.get(entry.phone)
-            before = _entry(row) if row is not None and row.removed_at is None else None
+            before = (blacklist_entry_of_row(row)
+                      if row is not None and row.removed_at is None else None)
         if before is not None:
             wide = () if not before.signatures or not entry.signatures else tuple(
                 dict.fromkeys(before.signatures + entry.signatures))
@@ -164,11 +165,11 @@ class ListsMixin:
         async with self._read() as conn:
             rows = (await conn.execute(query.order_by(opt_outs.c.created_at.desc(),
                                                       opt_outs.c.phone).limit(limit))).all()
-        return [_opt_out(r) for r in rows]
+        return [opt_out_of_row(r) for r in rows]
 
     async def opt_out_changes(self, since: int) -> tuple[int, list[OptOut]]:
         """Opt-outs stamped after version `since`, and the version to ask from next."""
-        return await self._changes(opt_outs, since, _opt_out)
+        return await self._changes(opt_outs, since, opt_out_of_row)
 
     # Platform blacklist
 
@@ -192,11 +193,11 @@ class ListsMixin:
             total = await conn.scalar(select(func.count()).select_from(blacklist).where(*where))
             rows = (await conn.execute(select(blacklist).where(*where).order_by(
                 blacklist.c.created_at.desc(), blacklist.c.phone).limit(limit))).all()
-        return int(total or 0), [_entry(r) for r in rows]
+        return int(total or 0), [blacklist_entry_of_row(r) for r in rows]
 
     async def blacklist_changes(self, since: int) -> tuple[int, list[BlacklistEntry]]:
         """Entries (removals too) stamped after version `since`, and the next version."""
-        return await self._changes(blacklist, since, _entry)
+        return await self._changes(blacklist, since, blacklist_entry_of_row)
 
     async def _changes(self, table: Any, since: int,
                        make: Callable[[Any], Any]) -> tuple[int, list[Any]]:

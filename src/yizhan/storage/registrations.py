@@ -26,7 +26,7 @@ from yizhan.storage.tables import signature_registrations as reg
 USABLE = (int(RegistrationState.AWAITING_VERIFICATION), int(RegistrationState.REGISTERED))
 
 
-def _registration(row: Row[Any]) -> SubPortRegistration:
+def registration_of_row(row: Row[Any]) -> SubPortRegistration:
     return SubPortRegistration(
         row.id, AccountId(row.account_id), row.signature_id, row.name, Isp(row.isp),
         row.channel, row.sub_port, RegistrationState(row.state),
@@ -126,7 +126,7 @@ class RegistrationsMixin:
         if limit is not None:
             query = query.limit(limit)
         async with self._read() as conn:
-            return [_registration(r) for r in await conn.execute(query)]
+            return [registration_of_row(r) for r in await conn.execute(query)]
 
 
     # The registration service and its sweeper (compliance/registration.py)

@@ -39,6 +39,7 @@ from yizhan.storage.registrations import RegistrationsMixin
 from yizhan.storage.sealed import SealedMixin
 from yizhan.storage.stats import StatsMixin
 from yizhan.storage.tasks import TasksMixin
+from yizhan.storage.trails import TrailsMixin
 from yizhan.storage.unmatched import UnmatchedMixin
 
 R = TypeVar("R")
@@ -93,7 +94,7 @@ class WriterTurns:
 class SqlStore(CatalogueMixin, MessagesMixin, NoncesMixin, StatsMixin, BillingMixin, ListsMixin,
                PolicyListsMixin, PushMixin, RecordsMixin, SealedMixin, UnmatchedMixin,
                LeasesMixin, QualificationsMixin, LettersMixin, RegistrationsMixin,
-               DocumentsMixin, TasksMixin):
+               DocumentsMixin, TasksMixin, TrailsMixin):
     def __init__(self, engine: AsyncEngine, master: KeySource) -> None:
         self.engine = engine
         self._master = master

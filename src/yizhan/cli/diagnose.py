@@ -1,0 +1,92 @@
+"""`yizhan diagnose`: why did this SMS fail, for the operator: one message's whole trail and
+the verdict (what happened, on whose side, what to do), or a number's China day
+(docs/diagnosis.md). The same diagnosis as GET /v1/messages/{id}/diagnosis."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Annotated
+
+import typer
+
+from yizhan.cli.common import (
+    ConfigFile,
+    DatabaseUrl,
+    DataDir,
+    account_named,
+    clock,
+    code_book_of,
+    command_set,
+    fail,
+    run,
+    settings_of,
+)
+from yizhan.diagnosis.inquiry import Diagnoser
+from yizhan.diagnosis.report import diagnosis_json, lines, number_day_json
+from yizhan.domain.errors import Refusal
+from yizhan.domain.model import PhoneNumber
+from yizhan.domain.timezone import china_today
+from yizhan.policy import numbers
+from yizhan.storage.store import SqlStore
+
+commands = command_set()
+"""diagnose (top level)."""
+
+
+@commands.command()
+def diagnose(message_id: Annotated[int | None, typer.Argument(
+                 help="A message id (`message_id` of a send, `yizhan records --json`).")] = None,
+             phone: Annotated[str | None, typer.Option(
+                 help="A destination number: diagnose its messages of one day.")] = None,
+             day: Annotated[str | None, typer.Option(
+                 "--date", help="China calendar day YYYY-MM-DD [default: today]")] = None,
+             account: Annotated[str | None, typer.Option(
+                 "--account", "-a", help="Account name (needed with --phone).")] = None,
+             as_json: Annotated[bool, typer.Option("--json")] = False,
+             chinese: Annotated[bool, typer.Option(
+                 "--zh", help="The verdict in Chinese.")] = False,
+             data_dir: DataDir = None, config: ConfigFile = None,
+             database_url: DatabaseUrl = None) -> None:
+    """Why did this SMS fail: a message's whole trail (policy rules, lists, signature and
+    template, carrier registration, route, submits, receipts, pushes) and the verdict.
+    Content is masked."""
+    if (message_id is None) == (phone is None):
+        raise fail("give a MESSAGE_ID, or --phone (with --account and --date)")
+    settings = settings_of(data_dir, config, database_url)
+    book = code_book_of(settings.channels_file)
+
+    async def work(store: SqlStore) -> None:
+        inquiry = Diagnoser(store, book)
+        owner = await account_named(store, account) if account else None
+        if message_id is not None:
+            found = await store.any_message(message_id)
+            if found is None or (owner is not None and found.account_id != owner.id):
+                raise fail(f"no message {message_id}"
+                           + (f" of account {account!r}" if owner else ""))
+            diagnosis = await inquiry.diagnose(found)
+            if as_json:
+                print(json.dumps(diagnosis_json(diagnosis, masked=True), ensure_ascii=False))
+            else:
+                print("\n".join(lines(diagnosis, chinese)))
+            return
+        if owner is None:
+            raise fail("--phone needs --account (whose messages to look at)")
+        number = numbers.normalize(phone or "")
+        if isinstance(number, Refusal):
+            raise fail(f"{number.code}: {number.message()}")
+        try:
+            the_day = date.fromisoformat(day) if day else china_today(clock.now())
+        except ValueError as exc:
+            raise fail(f"--date {day!r}: use YYYY-MM-DD") from exc
+        result = await inquiry.by_number(owner.id, PhoneNumber(number), the_day)
+        if as_json:
+            print(json.dumps(number_day_json(result, masked=True), ensure_ascii=False))
+            return
+        if not result.messages:
+            print(f"no message to {numbers.display(number)} on {the_day}: the call was "
+                  "refused as a whole (see the API call log) or never reached the platform")
+        for diagnosis in result.messages:
+            print("\n".join(lines(diagnosis, chinese)))
+
+    run(settings, work)
