@@ -324,6 +324,7 @@ async def test_results_and_resend_of_the_retryable_failures(sending: Running) ->
         "finished"
     progress = expect(await c.get(f"/v1/tasks/{task_id}/progress"), 200, "OK")["progress"]
     failures = {f["code"]: f for f in progress["failures"]}
+    assert list(failures) == ["UNDELIV"]  # the delivered number's code is no failure
     assert failures["UNDELIV"]["numbers"] == 1 and failures["UNDELIV"]["explanation"]
     failed = (await c.get(f"/v1/tasks/{task_id}/results",
                           params={"states": "failed"})).text.splitlines()

@@ -57,6 +57,9 @@ _OUTCOME = {MessageStatus.WAITING.value: ProgressState.SUBMITTED,
             MessageStatus.UNKNOWN.value: ProgressState.UNKNOWN}
 
 
+FAILURES = frozenset({ProgressState.FAILED, ProgressState.UNKNOWN, ProgressState.REFUSED})
+"""The progress states whose codes `task_counts` lists as failures."""
+
 def _task(row: Row[Any]) -> SendTask:
     return SendTask(
         TaskId(row.id), AccountId(row.account_id), row.name, row.sign_name, row.template_code,
@@ -173,7 +176,8 @@ class TasksMixin:
 
     async def task_counts(self, task_id: TaskId) -> tuple[dict[ProgressState, int],
                                                            dict[str, int], int]:
-        """Numbers per progress state, failures per code, parts accepted."""
+        """Numbers per progress state, failures per code (failed, unknown and refused
+        numbers only: a delivered one's code is no failure), parts accepted."""
         r, m = send_task_rows.c, messages.c
         async with self._read() as conn:
             rows = await conn.execute(
@@ -187,7 +191,7 @@ class TasksMixin:
                 progress = _state(state, status)
                 counts[progress] += count
                 parts += int(segments or 0)
-                if code:
+                if code and progress in FAILURES:
                     codes[code] = codes.get(code, 0) + count
         return counts, codes, parts
 
