@@ -48,7 +48,7 @@ XML = b"application/xml"
 
 
 class Stop(Exception):
-    """A refusal while parsing: the rest of the body is not read."""
+    """A refusal while parsing: the rest of the body is not parsed (`_stream`)."""
 
 
 @dataclass
@@ -184,8 +184,12 @@ async def upload(services: ApiServices, config: UploadConfig, scope: Scope,
 
 async def _stream(receiving: Receiving, parser: MultipartParser, receive: Receive,
                   limit: int) -> bool:
-    """Feed the body to the parser; False when it was refused or ended early."""
+    """Feed the body to the parser; False when it was refused or ended early. A refusal
+    within the body's bound reads (and drops) the rest of the body first, so that the
+    client, still sending, gets the answer rather than a reset connection; past the bound
+    nothing more is read."""
     seen = 0
+    refused = False
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -195,14 +199,17 @@ async def _stream(receiving: Receiving, parser: MultipartParser, receive: Receiv
         if seen > limit:
             receiving.refusal = Refusal("EntityTooLarge", f"a body of more than {limit} bytes")
             return False
-        try:
-            parser.write(chunk)
-        except Stop:
-            return False
-        except ValueError as exc:  # python-multipart's errors of form
-            receiving.refusal = Refusal("MalformedPOSTRequest", str(exc)[:200])
-            return False
+        if not refused:
+            try:
+                parser.write(chunk)
+            except Stop:
+                refused = True
+            except ValueError as exc:  # python-multipart's errors of form
+                receiving.refusal = Refusal("MalformedPOSTRequest", str(exc)[:200])
+                refused = True
         if not message.get("more_body", False):
+            if refused:
+                return False
             parser.finalize()
             return True
 
@@ -244,7 +251,8 @@ async def _keep(services: ApiServices, config: UploadConfig, scope: Scope, rid: 
 
 
 def refuse(services: ApiServices, scope: Scope, rid: str, refusal: Refusal) -> Reply:
-    """OSS's error answer; the connection is closed (the rest of the body is not read)."""
+    """OSS's error answer; the connection is closed (a body past its bound is not read to
+    its end)."""
     headers = {name.lower(): value for name, value in scope["headers"]}
     lang = language_of(headers.get(b"accept-language", b"").decode("latin-1"),
                        services.default_language)
