@@ -140,22 +140,7 @@ async def _ok(call: Any) -> Any:
     return outcome if outcome.code == "OK" else None
 
 
-async def test_opt_out_names_the_reply_and_its_date(running: Running) -> None:
-    number = fresh_number()
-    store, account = running.yz.store, running.demo.account
-    await store.add_opt_out(account.id, running.demo.signature.name,
-                            PhoneNumber(f"+86{number}"), "uplink R", running.yz.clock.now())
-    promotion = running.demo.templates[TemplateType.PROMOTION].code
-    message = await eventually(lambda: _refused(running, number, promotion),
-                               what="the opt-out list loaded")
-    body = await diagnosis(running, message["message_id"])
-    assert verdict(body) == ("opt_out", "platform")
-    assert refused_by(body) == [("promotion.opt_out", "isv.MOBILE_OPTED_OUT")]
-    assert body["lists"]["opt_outs"][0]["source"] == "uplink R"
-    assert "source uplink R" in body["verdict"]["what"]["en"]
-
-
-async def _refused(running: Running, number: str, template: str) -> dict[str, Any] | None:
+async def refused_message(running: Running, number: str, template: str) -> dict[str, Any] | None:
     message = await sent_pair(running, number, template_code=template,
                               template_param={"discount": "8"})
     return message if message["status"] == "failed" else None
