@@ -251,6 +251,26 @@ async def test_each_cause_flagged_registration_frequency_opt_out(running: Runnin
     assert [f["kind"] for f in narrowed["flags"]] == ["opt_out"]
 
 
+async def test_a_submit_refused_by_the_carrier_counts_with_its_channel(
+        running: Running) -> None:
+    """A carrier that refuses the submit itself (no receipt) counts as a failure with its
+    code, explained by the table of the channel that refused it."""
+    refused = number("186")
+    running.simulator.script.numbers[refused] = Outcome(submit="reject:MK:0001")
+    await send_all(running, {number("186"): "DELIVRD"})
+    sent = await running.client.post("/v1/messages", json=send_body(running, [refused]))
+    assert sent.status_code == 200, sent.text
+
+    async def counted() -> dict[str, Any] | None:
+        found = carriers(await summary(running)).get("unicom")
+        return found if found and found["failed"] else None
+    unicom = await eventually(counted, what="the refused submit")
+    assert (unicom["sent"], unicom["success"], unicom["failed"]) == (2, 1, 1)
+    assert [(c["code"], c["verdict"]) for c in unicom["codes"]] == [
+        ("MK:0001", "handset_unreachable")]
+    assert unicom["codes"][0]["cause"]
+
+
 @pytest.mark.real_clock
 async def test_keyword_interceptions_by_the_platform_and_a_carrier(running: Running) -> None:
     store, now = running.yz.store, running.yz.clock.now()
