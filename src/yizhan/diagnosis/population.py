@@ -235,7 +235,7 @@ class Summarizer:
                           for code in merged}
         total = self._summary("all", totals, merged,
                               {("all", k): v for k, v in total_channels.items()}, top)
-        flags = await self._flags(scope, codes, per_sign)
+        flags = await self._flags(scope, codes, per_sign, channel_of)
         return Summary(scope, carriers, flags, total)
 
     def _summary(self, label: str, counts: Sequence[int], codes: Mapping[str, int],
@@ -259,9 +259,10 @@ class Summarizer:
         return CarrierSummary(name, sent, success, failed_n, unknown, waiting, shown)
 
     async def _flags(self, scope: Scope, codes: Mapping[str, Mapping[str, int]],
-                     per_sign: Mapping[tuple[str, str], int]) -> list[Flag]:
+                     per_sign: Mapping[tuple[str, str], int],
+                     channel_of: Mapping[tuple[str, str], tuple[int, str]]) -> list[Flag]:
         flags = await self._registration(scope, per_sign)
-        flags += await self._surges(scope, codes)
+        flags += await self._surges(scope, codes, channel_of)
         for found in (KEYWORD.flag(codes), FREQUENCY.flag(codes), _opt_out_flag(codes)):
             if found is not None:
                 flags.append(found)
@@ -301,8 +302,8 @@ class Summarizer:
                                                     status.next_en, status.next_zh))
         return flags
 
-    async def _surges(self, scope: Scope,
-                      codes: Mapping[str, Mapping[str, int]]) -> list[Flag]:
+    async def _surges(self, scope: Scope, codes: Mapping[str, Mapping[str, int]],
+                      channel_of: Mapping[tuple[str, str], tuple[int, str]]) -> list[Flag]:
         candidates: list[tuple[str, str, int, int]] = []
         for label, counted in codes.items():
             failed = sum(counted.values())
@@ -322,13 +323,14 @@ class Summarizer:
         for label, code, n, failed in candidates:
             then = before.get((label, code), 0)
             if n >= SURGE_JUMP * then:
-                flags.append(self._surge_flag(label, code, n, failed, then, scope))
+                channel = channel_of.get((label, code), (0, ""))[1]
+                flags.append(self._surge_flag(label, channel, code, n, failed, then, scope))
         return flags
 
-    def _surge_flag(self, label: str, code: str, n: int, failed: int, then: int,
-                    scope: Scope) -> Flag:
+    def _surge_flag(self, label: str, channel: str, code: str, n: int, failed: int,
+                    then: int, scope: Scope) -> Flag:
         name, en, zh = CARRIERS.get(label, (label, label, label))
-        info = PLATFORM_BOOK.explain("", code)
+        info = self._codes.explain(channel, code)
         cause = info.cause if info else "see the channel's code table"
         todo_en = info.suggestion if info else "ask the operator or the carrier what it means"
         period = "day" if scope.days == 1 else f"{scope.days} days"
@@ -338,8 +340,11 @@ class Summarizer:
             f"against {then} in the {period} before: {cause}.",
             f"{zh}返回 {code} 共 {n} 条，占其失败的 {n * 100 // failed}%（前一周期 {then} 条）："
             f"{cause}。",
-            f"{todo_en}; the leading codes below explain it (verdict {verdict_of(code)}).",
-            f"请按错误码说明处理：{todo_en}。")
+            f"{todo_en[:1].upper() + todo_en[1:]}. One code surging on one carrier is that "
+            f"carrier's answer to something: the content, the numbers sent to, or its own "
+            f"incident; one message with it is diagnosed as {verdict_of(code)}.",
+            f"请按错误码说明处理：{todo_en}。单一运营商集中返回同一错误码，通常与短信内容、号码来源"
+            "或运营商自身故障有关。")
 
 
 def _carrier_names(labels: Iterable[str]) -> tuple[str, ...]:
