@@ -10,7 +10,7 @@ import asyncio
 import itertools
 import json
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from tests.api.test_frequency import MinuteStartClock
 from tests.api.test_rest import fresh_number, send_body
 from tests.conftest import TEST_MASTER_ENV, Running, eventually
 from yizhan.cli.main import app
+from yizhan.diagnosis.population import Scope, Summarizer, summary_json
 from yizhan.dispatch.channels.simulator import Outcome
 from yizhan.domain.model import (
     PhoneNumber,
@@ -33,6 +34,9 @@ from yizhan.domain.model import (
 from yizhan.domain.ports import Clock, SystemClock
 from yizhan.domain.registration import Isp, RegistrationState, SubPort
 from yizhan.domain.timezone import CHINA, china_today
+from yizhan.storage import reports
+from yizhan.storage.sql import hot_sql
+from yizhan.storage.store import SqlStore
 
 _serial = itertools.count(random.randrange(10_000_000) * 10)
 
@@ -302,6 +306,42 @@ async def test_keyword_interceptions_by_the_platform_and_a_carrier(running: Runn
     assert "内容关键字拦截" in keyword["what"]["zh"] and "退订" in keyword["todo"]["zh"]
 
     assert [f["kind"] for f in (await summary(running))["flags"]] == ["keyword"]
+
+
+async def test_a_surge_is_a_jump_against_the_period_before(store: SqlStore) -> None:
+    """The surge rule on the counters as status changes write them: a code that is most of
+    a carrier's failures surges only when it at least doubled against the period of the
+    same length just before."""
+    now = datetime.now(CHINA).replace(hour=12)
+    account = await store.create_account("surging", now)
+    today = now.date()
+
+    async def fail(day_offset: int, code: str, n: int) -> None:
+        at = (now - timedelta(days=day_offset)).astimezone(UTC)
+        failures = [(at, account.id, "驿站", "SMS_1", f"+86138{k:08d}", "sim", code)
+                    for k in range(n)]
+        async with store.engine.begin() as conn:
+            await conn.run_sync(lambda c: reports.count_codes(
+                c, hot_sql(store.is_postgres), failures))
+
+    async def surges(day: date) -> list[tuple[str, list[str], int]]:
+        found = await Summarizer(store).summary(Scope(account.id, day, day))
+        return [(f["codes"][0], f["carriers"], f["count"])
+                for f in summary_json(found)["flags"] if f["kind"] == "code_surge"]
+
+    yesterday = today - timedelta(days=1)
+    await fail(1, "MK:0006", 12)
+    await fail(0, "MK:0006", 12)
+    assert await surges(yesterday) == [("MK:0006", ["mobile"], 12)]  # from nothing
+    assert await surges(today) == []  # as many as the day before: steady, no surge
+    await fail(0, "MK:0006", 12)
+    assert await surges(today) == [("MK:0006", ["mobile"], 24)]  # doubled
+    await fail(0, "UNDELIV", 13)
+    await fail(0, "EXPIRED", 13)
+    assert await surges(today) == []  # 24 of 50 failures: under half
+    ranged = await Summarizer(store).summary(Scope(account.id, yesterday, today))
+    assert [f.kind for f in ranged.flags] == ["code_surge"]  # 2 days against the 2 before
+    assert ranged.flags[0].codes == ("MK:0006",) and ranged.flags[0].count == 36
 
 
 async def test_bad_ranges_and_openapi(running: Running) -> None:
