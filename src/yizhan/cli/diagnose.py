@@ -56,7 +56,8 @@ def diagnose(message_id: Annotated[int | None, typer.Argument(
              day: Annotated[str | None, typer.Option(
                  "--date", help="China calendar day YYYY-MM-DD [default: today]")] = None,
              account: Annotated[str | None, typer.Option(
-                 "--account", "-a", help="Account name (needed with --phone).")] = None,
+                 "--account", "-a",
+                 help="Account name (needed with --phone and --summary).")] = None,
              summary: Annotated[bool, typer.Option(
                  "--summary", help="A population (with --account): success rate per carrier, "
                  "leading failure codes, flags.")] = False,
@@ -73,12 +74,13 @@ def diagnose(message_id: Annotated[int | None, typer.Argument(
              ] = TOP_CODES,
              as_json: Annotated[bool, typer.Option("--json")] = False,
              chinese: Annotated[bool, typer.Option(
-                 "--zh", help="The verdict in Chinese.")] = False,
+                 "--zh", help="The verdict (--summary: the flags) in Chinese.")] = False,
              data_dir: DataDir = None, config: ConfigFile = None,
              database_url: DatabaseUrl = None) -> None:
     """Why did this SMS fail: a message's whole trail (policy rules, lists, signature and
     template, carrier registration, route, submits, receipts, pushes) and the verdict.
-    Content is masked."""
+    Content is masked. With --summary: why an account's success rate is low (per carrier
+    the rate and leading failure codes, and the causes the trail proves)."""
     if summary:
         if message_id is not None or phone is not None or account is None:
             raise fail("--summary takes --account (and --sign, --template, --date or "
