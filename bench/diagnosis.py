@@ -4,6 +4,7 @@ records), against a plain fetch of the same record in the same run.
 Run from the repository root:
 
     .venv/bin/python bench/diagnosis.py [--records 1000000] [--queries 1000]
+                                        [--summaries 200]
                                         [--database-url postgresql+asyncpg://...]
 
 Fills the store fast (bulk `executemany` inserts): `--records` messages over 30 China days
@@ -14,6 +15,12 @@ its signature, template and their last change, the carrier registrations, the bl
 opt-out and whitelist entries of its number, its receipts, pushes and push settings, the
 verdict) and the plain record fetch (`store.message`, what GET /v1/messages/{id} reads),
 interleaved; prints p50 and p99 of each and the ratio of the medians. HTTP is left out.
+
+Then times the diagnosis of the population (`Summarizer.summary`, what GET
+/v1/diagnosis/summary answers) `--summaries` times for today and for the last 31 days: the
+fill counts every record in `stats_daily` and every failure in `stats_codes_daily` as the
+status changes would (failures spread over 40 carrier codes), through
+`storage/reports.count_codes` for the codes.
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from yizhan.diagnosis.inquiry import Diagnoser
+from yizhan.diagnosis.population import Scope, Summarizer
+from yizhan.domain.carriers import carrier_label
 from yizhan.domain.ids import first_id_at
 from yizhan.domain.model import (
     AccountId,
@@ -40,6 +49,8 @@ from yizhan.domain.model import (
     TemplateType,
 )
 from yizhan.domain.ports import SystemClock
+from yizhan.domain.timezone import china_today
+from yizhan.storage import reports
 from yizhan.storage.data_folder import KeySource
 from yizhan.storage.sealing import new_key
 from yizhan.storage.sql import hot_sql
@@ -48,6 +59,8 @@ from yizhan.storage.store import SqlStore
 STATUSES = ["success"] * 90 + ["failed"] * 6 + ["unknown"] * 2 + ["waiting"] * 2
 PASSED = "1:" + "+" * 17
 CHUNK = 20_000
+FAILURE_CODES = ["UNDELIV", "EXPIRED", "MK:0115", "DB:0141", "IB:0008", "MB:1077",
+                 *(f"MK:{n:04d}" for n in range(1, 35))]
 
 
 async def fill(store: SqlStore, records: int, account_id: int, template: str,
@@ -71,14 +84,22 @@ async def fill(store: SqlStore, records: int, account_id: int, template: str,
     start = now - timedelta(days=29)
     step = (now - start) / records
     samples: list[int] = []
+    counters: dict[tuple[str, str], list[int]] = {}
     for base in range(0, records, CHUNK):
         rows, receipts, pushes = [], [], []
+        failures: list[tuple[datetime, int, str, str, str, str, str]] = []
         for i in range(base, min(base + CHUNK, records)):
             at = start + step * i
             mid = first_id_at(at) + (i & 0x3FFFFF)
             status = STATUSES[i % 100]
-            code = {"success": "DELIVERED", "failed": "UNDELIV"}.get(status, "")
+            code = {"success": "DELIVERED",
+                    "failed": FAILURE_CODES[(i // 100) % len(FAILURE_CODES)]}.get(status, "")
             ts, phone = sql.ts(at), phones[rng.randrange(len(phones))]
+            row = counters.setdefault((reports.china_day(at), carrier_label(phone)), [0] * 5)
+            row[0] += 1
+            row[["success", "failed", "unknown", "waiting"].index(status) + 1] += 1
+            if status == "failed":
+                failures.append((at, account_id, "驿站", template, phone, "sim", code))
             final = status != "waiting"
             rows.append((mid, f"{mid}^0", account_id, phone, template, status, code,
                          "done" if final else "submitted", f"{i:x}", ts, ts, ts if final else None,
@@ -90,17 +111,23 @@ async def fill(store: SqlStore, records: int, account_id: int, template: str,
                 pushes.append((account_id, mid, ts, ts))
             if i % 97 == 0:
                 samples.append(mid)
-        await store._transaction(lambda conn, r=rows, c=receipts, p=pushes: (
+        await store._transaction(lambda conn, r=rows, c=receipts, p=pushes, f=failures: (
             conn.exec_driver_sql(message, r), conn.exec_driver_sql(receipt, c),
-            p and conn.exec_driver_sql(push, p)))
+            p and conn.exec_driver_sql(push, p), reports.count_codes(conn, sql, f)))
     listed = sql.place("INSERT INTO blacklist (phone, signatures, source, created_at, "
                        "version) VALUES (?, '[]', 'complaint', ?, 1)")
     opted = sql.place("INSERT INTO opt_outs (account_id, sign_name, phone, source, "
                       "created_at, version) VALUES (?, '驿站', ?, 'uplink R', ?, 1)")
+    stats = sql.place(
+        "INSERT INTO stats_daily (account_id, day, sign_name, template_code, template_type, "
+        "carrier, sent, success, failed, unknown, waiting, billed_parts) VALUES "
+        "(?, ?, '驿站', ?, 'verification', ?, ?, ?, ?, ?, ?, 0)")
     ts = sql.ts(now)
     await store._transaction(lambda conn: (
         conn.exec_driver_sql(listed, [(p, ts) for p in phones[::10]]),
-        conn.exec_driver_sql(opted, [(account_id, p, ts) for p in phones[5::10]])))
+        conn.exec_driver_sql(opted, [(account_id, p, ts) for p in phones[5::10]]),
+        conn.exec_driver_sql(stats, [(account_id, day, template, carrier, *n)
+                                     for (day, carrier), n in sorted(counters.items())])))
     return samples
 
 
@@ -109,7 +136,7 @@ def percentiles(times: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), ordered[max(0, int(len(ordered) * 0.99) - 1)]
 
 
-async def bench(store: SqlStore, records: int, queries: int) -> None:
+async def bench(store: SqlStore, records: int, queries: int, summaries: int) -> None:
     clock = SystemClock()
     now = clock.now()
     account = await store.create_account("bench-diagnosis", now)
@@ -140,6 +167,18 @@ async def bench(store: SqlStore, records: int, queries: int) -> None:
           f"({records:,} records)")
     print(f"plain record fetch:       p50 {f50:.2f} ms, p99 {f99:.2f} ms")
     print(f"ratio of the medians (diagnosis / fetch): {p50 / f50:.1f}")
+    summarizer = Summarizer(store)
+    today = china_today(now)
+    for label, first in (("a day", today), ("31 days", today - timedelta(days=30))):
+        times = []
+        for _ in range(summaries):
+            t0 = time.perf_counter()
+            found = await summarizer.summary(Scope(owner, first, today))
+            times.append((time.perf_counter() - t0) * 1000)
+        assert found.total.sent > 0 and found.carriers[0].codes
+        s50, s99 = percentiles(times)
+        print(f"population summary, {label:<8}: p50 {s50:.2f} ms, p99 {s99:.2f} ms over "
+              f"{summaries} ({found.total.sent:,} messages, {len(found.flags)} flag(s))")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -148,7 +187,7 @@ async def main(args: argparse.Namespace) -> None:
         store = SqlStore.open(url, master=KeySource(given=new_key()))
         await store.migrate()
         try:
-            await bench(store, args.records, args.queries)
+            await bench(store, args.records, args.queries, args.summaries)
         finally:
             await store.close()
 
@@ -157,5 +196,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--summaries", type=int, default=200)
     parser.add_argument("--database-url")
     asyncio.run(main(parser.parse_args()))

@@ -44,33 +44,13 @@ from yizhan.domain.ports import Clock
 from yizhan.domain.push import PushEndpoints
 from yizhan.domain.rates import FrequencyProfile
 from yizhan.domain.registration import SubPortRegistration
+from yizhan.domain.statistics import StatsLine
 from yizhan.intake.accept import Intake
 from yizhan.policy.flow_control import FrequencyControl
 from yizhan.runtime.metrics import Metrics
 from yizhan.tasks.service import TaskService
 from yizhan.webhooks.destinations import PushNetworks
 from yizhan.webhooks.queue import QueueSettings, QueueStore
-
-
-class StatsLine(Protocol):
-    """One row of summed counters (`ApiStore.statistics`)."""
-
-    @property
-    def key(self) -> dict[str, str]: ...
-    @property
-    def sent(self) -> int: ...
-    @property
-    def success(self) -> int: ...
-    @property
-    def failed(self) -> int: ...
-    @property
-    def unknown(self) -> int: ...
-    @property
-    def waiting(self) -> int: ...
-    @property
-    def billed_parts(self) -> int: ...
-    @property
-    def success_rate(self) -> float: ...
 
 
 class AuditLine(Protocol):
@@ -110,6 +90,11 @@ class ApiStore(KeyStore, QueueStore, QualificationStore, LetterStore, DocumentSt
                          template_type: TemplateType | None = None,
                          sign_name: str | None = None, template_code: str | None = None,
                          international: bool | None = None) -> Sequence[StatsLine]: ...
+    async def failure_codes(self, account_id: AccountId, start: date, end: date, *,
+                            group_by: Sequence[str] = ..., sign_name: str | None = None,
+                            template_code: str | None = None,
+                            codes: Sequence[str] | None = None,
+                            ) -> Sequence[tuple[dict[str, str], int]]: ...
 
     # test numbers
     async def test_numbers(self, account_id: AccountId) -> list[BoundTestNumber]: ...

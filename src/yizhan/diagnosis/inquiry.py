@@ -82,6 +82,11 @@ class Diagnoser:
                  calls: CallLog | None = None) -> None:
         self._store, self._codes, self._calls = store, codes, calls
 
+    @property
+    def codes(self) -> CodeBook:
+        """The channels' code tables the diagnoses explain codes with."""
+        return self._codes
+
     async def message(self, account_id: AccountId, message_id: int) -> Diagnosis | None:
         """The diagnosis of one of the account's messages; None: no such message of it."""
         if not 1 <= message_id <= MAX_MESSAGE_ID:

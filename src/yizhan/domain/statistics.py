@@ -8,6 +8,7 @@ status (`storage/reports.py`) and summed per requested dimension (`storage/stats
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 DIMENSIONS = ("day", "sign_name", "template_code", "template_type", "carrier")
 
@@ -27,3 +28,25 @@ class StatsRow:
     def success_rate(self) -> float:
         """Delivered / sent (records still waiting count as not yet delivered)."""
         return self.success / self.sent if self.sent else 0.0
+
+
+class StatsLine(Protocol):
+    """One row of summed counters as their readers take it (`StatsRow` is one): the API's
+statistics, a population's diagnosis."""
+
+    @property
+    def key(self) -> dict[str, str]: ...
+    @property
+    def sent(self) -> int: ...
+    @property
+    def success(self) -> int: ...
+    @property
+    def failed(self) -> int: ...
+    @property
+    def unknown(self) -> int: ...
+    @property
+    def waiting(self) -> int: ...
+    @property
+    def billed_parts(self) -> int: ...
+    @property
+    def success_rate(self) -> float: ...

@@ -479,7 +479,8 @@ class MessagesMixin:
                 or o.dead]
         abroad = [o.claim.message for o in outcomes if isinstance(o.result, Accepted)
                   and not o.claim.message.phone.startswith(billing.DOMESTIC_PREFIX)]
-        changes = [Transition(subject_of(o.claim.message), o.claim.message.status.value,
+        changes = [Transition(subject_of(o.claim.message)._replace(channel=o.channel),
+                              o.claim.message.status.value,
                               (MessageStatus.FAILED if isinstance(o.result, Rejected)
                                else MessageStatus.UNKNOWN).value,
                               getattr(o.result, "code", ""), now)

@@ -6,7 +6,8 @@ interrupted submits, receipts, late receipts, the 72-hour sweeper) describes eac
 `Transition` and calls `record`. It
 - adds the change to `stats_daily` (one upsert per key and transaction: sent, success,
   failed, unknown, waiting, billed parts per China send day, signature, template, type,
-  carrier), so statistics never scan records;
+  carrier), so statistics never scan records, and each failure to `stats_codes_daily` (per
+  day, signature, template, carrier, channel and code: a population's leading codes);
 - for a final status, writes an SmsReport item to the push outbox when the account has
   asked for receipts (a URL or the pull queue, `push_endpoints.receipt_url`).
 
@@ -169,13 +170,17 @@ def record_accepted(conn: Connection, sql: Sql, accepted: Sequence[Message]) -> 
     if deltas:
         conn.exec_driver_sql(sql.place(_UPSERT), [(*k, *v) for k, v in sorted(deltas.items())])
     if final:
+        count_codes(conn, sql, [(m.created_at, m.account_id, m.sign_name, m.template_code,
+                                 m.phone, m.channel, m.error_code) for m in accepted
+                                if m.status is MessageStatus.FAILED])
+    if final:
         _report_finals(conn, sql, [Transition(subject_of(m), None, m.status.value,
                                               m.error_code, m.created_at)
                                    for m in accepted if m.status.final],
                        accepted[0].created_at)
 
 
-def count(conn: Connection, sql: Sql, transitions: Iterable[Transition]) -> None:
+def count(conn: Connection, sql: Sql, transitions: Sequence[Transition]) -> None:
     deltas: dict[tuple[Any, ...], list[int]] = {}
     for t in transitions:
         s = t.subject
@@ -193,6 +198,25 @@ def count(conn: Connection, sql: Sql, transitions: Iterable[Transition]) -> None
         if t.new == MessageStatus.SUCCESS.value:
             row[5] += s.segments
     conn.exec_driver_sql(sql.place(_UPSERT), [(*k, *v) for k, v in sorted(deltas.items())])
+    count_codes(conn, sql, [(t.subject.created_at, t.subject.account_id, t.subject.sign_name,
+                             t.subject.template_code, t.subject.phone, t.subject.channel,
+                             t.error_code) for t in transitions
+                            if t.new == MessageStatus.FAILED.value
+                            and t.old != MessageStatus.FAILED.value])
+
+
+def count_codes(conn: Connection, sql: Sql,
+                failures: Sequence[tuple[datetime, int, str, str, str, str, str]]) -> None:
+    """Count failed messages (created at, account, signature, template, number, channel,
+    code) in `stats_codes_daily`: the leading failure codes of a population
+    (docs/diagnosis.md "A population"). Failed is final: a message is counted once."""
+    if not failures:
+        return
+    deltas: Counter[tuple[Any, ...]] = Counter(
+        (account_id, china_day(at), sign_name, template_code, carrier_label(phone),
+         channel, code[:64]) for at, account_id, sign_name, template_code, phone, channel,
+        code in failures)
+    conn.exec_driver_sql(sql.place(_UPSERT_CODES), [(*k, n) for k, n in sorted(deltas.items())])
 
 
 _UPSERT = (
@@ -202,6 +226,12 @@ _UPSERT = (
     "ON CONFLICT (account_id, day, sign_name, template_code, template_type, carrier) "
     "DO UPDATE SET " + ", ".join(f"{c} = stats_daily.{c} + excluded.{c}" for c in _COUNTERS))
 """Sorted keys: concurrent PostgreSQL transactions lock the rows in the same order."""
+
+_UPSERT_CODES = (
+    "INSERT INTO stats_codes_daily (account_id, day, sign_name, template_code, carrier, "
+    "channel, code, failed) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (account_id, day, sign_name, template_code, carrier, channel, code) "
+    "DO UPDATE SET failed = stats_codes_daily.failed + excluded.failed")
 
 
 def endpoints(conn: Connection, sql: Sql, account_ids: Iterable[int],

@@ -1,7 +1,9 @@
 """Statistics: the incremental counters of `stats_daily` (kept by `storage/reports.py` in
 the transactions that change message status), summed per requested dimension.
 
-`status_counts` counts records directly; tests use it to check the counters against the
+`failure_codes` sums `stats_codes_daily` (failed messages per code, same days and
+dimensions, plus the reporting channel and the code). `status_counts` counts records
+directly; tests use it to check the counters against the
 records they summarise.
 """
 
@@ -18,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from yizhan.domain.carriers import Carrier
 from yizhan.domain.model import AccountId, MessageStatus, TemplateType
 from yizhan.domain.statistics import StatsRow
-from yizhan.storage.tables import messages, stats_daily
+from yizhan.storage.tables import messages, stats_codes_daily, stats_daily
 
 R = TypeVar("R")
 COUNTERS = ("sent", "success", "failed", "unknown", "waiting", "billed_parts")
@@ -57,6 +59,32 @@ class StatsMixin:
         width = len(keys)
         return [StatsRow(dict(zip(group_by, row[:width], strict=True)),
                          *(int(v or 0) for v in row[width:])) for row in rows]
+
+    async def failure_codes(self, account_id: AccountId, start: date, end: date, *,
+                            group_by: Sequence[str] = ("carrier", "channel", "code"),
+                            sign_name: str | None = None, template_code: str | None = None,
+                            codes: Sequence[str] | None = None) -> list[tuple[dict[str, str], int]]:
+        """Failed messages of China send days [start, end] (inclusive) summed per
+        `group_by` (of `day`, `sign_name`, `template_code`, `carrier`, `channel`, `code`),
+        most first; `codes` narrows to those codes. One range read of the primary key
+        (account, day, ...)."""
+        c = stats_codes_daily.c
+        conditions = [c.account_id == account_id, c.day >= start.strftime("%Y%m%d"),
+                      c.day <= end.strftime("%Y%m%d")]
+        if sign_name is not None:
+            conditions.append(c.sign_name == sign_name)
+        if template_code is not None:
+            conditions.append(c.template_code == template_code)
+        if codes is not None:
+            conditions.append(c.code.in_(list(codes)))
+        keys = [c[name] for name in group_by]
+        total = func.sum(c.failed)
+        query = (select(*keys, total).where(*conditions).group_by(*keys)
+                 .order_by(total.desc(), *keys))
+        rows = await self._read_in_thread(_all_rows, query)
+        width = len(keys)
+        return [(dict(zip(group_by, row[:width], strict=True)), int(row[width] or 0))
+                for row in rows]
 
     async def status_counts(self, account_id: AccountId, start: datetime, end: datetime,
                             template_type: TemplateType | None = None,

@@ -513,6 +513,23 @@ stats_daily = Table(
     Column("billed_parts", BigInteger, nullable=False, default=0),
 )
 
+stats_codes_daily = Table(
+    "stats_codes_daily", metadata,
+    # Failed messages per China send day, signature, template, carrier, reporting channel
+    # and code, counted in the same transactions as `stats_daily` (storage/reports.py): the
+    # leading failure codes of a population (docs/diagnosis.md "A population"), without
+    # reading records. The channel ("" for the platform's own refusals) names the code
+    # table that explains the code.
+    Column("account_id", BigInteger, primary_key=True),
+    Column("day", String(8), primary_key=True),
+    Column("sign_name", String(64), primary_key=True),
+    Column("template_code", String(32), primary_key=True),
+    Column("carrier", String(16), primary_key=True),
+    Column("channel", String(64), primary_key=True),
+    Column("code", String(64), primary_key=True),
+    Column("failed", BigInteger, nullable=False, default=0),
+)
+
 _WAITING_SUBMITTED = "status = 'waiting' AND submitted_at IS NOT NULL"
 messages_waiting = Index(
     # The 72-hour sweeper's way to the submitted messages still waiting for a receipt: a
