@@ -3,12 +3,15 @@ verification codes first, then notifications, then promotions and bulk, with agi
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+
+import pytest
 
 from tests.conftest import ManualClock
 from tests.storage.test_store import LEASE, build_messages
 from yizhan.domain.model import Message, TemplateType
-from yizhan.domain.ports import Retryable, SubmitOutcome
+from yizhan.domain.ports import Accepted, Retryable, SubmitOutcome
 from yizhan.domain.priority import DispatchClass, DispatchPriority
 from yizhan.storage.store import SqlStore
 
@@ -80,3 +83,45 @@ async def test_a_retried_item_keeps_its_class_offset(store: SqlStore,
     order = await claimed_ids(store, clock, 200)
     assert order[0] == code[0].id
     assert sorted(order[1:]) == sorted(m.id for m in bulk)
+
+
+async def test_a_dispatch_claim_takes_the_writer_before_waiting_submit_outcomes(
+        store: SqlStore, clock: ManualClock) -> None:
+    """issue 17 point 6: beside a running send task the SQLite writer has a queue (the
+    task's acceptance, its submit outcomes and receipts); the claim that picks up a
+    verification code goes before the waiting outcome and receipt transactions."""
+    turns = store._write_lock  # the SQLite store's writer turns (none on PostgreSQL)
+    if turns is None:
+        pytest.skip("PostgreSQL runs its transactions side by side: no writer turns")
+    bulk = await accept(store, clock, 100, TemplateType.NOTIFICATION)
+    claims, _ = await store.claim_dispatch(clock.now(), 1, LEASE)
+    code = await accept(store, clock, 1, TemplateType.VERIFICATION)
+    done: list[str] = []
+    release, holding = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:  # the transaction under way
+        async with turns.turn():
+            holding.set()
+            await release.wait()
+
+    async def finish() -> None:
+        await store.finish_submits([SubmitOutcome(claims[0], "sim", Accepted("r1"))],
+                                   clock.now())
+        done.append("outcome")
+
+    async def claim() -> None:
+        got, _ = await store.claim_dispatch(clock.now(), 1, LEASE)
+        done.append(f"claim {[c.message.id for c in got]}")
+
+    holder = asyncio.create_task(hold())
+    await holding.wait()
+    first = asyncio.create_task(finish())
+    for _ in range(3):
+        await asyncio.sleep(0)  # the outcome queues for the writer first
+    second = asyncio.create_task(claim())
+    for _ in range(3):
+        await asyncio.sleep(0)
+    release.set()
+    await asyncio.wait_for(asyncio.gather(holder, first, second), 5)
+    assert done == [f"claim {[code[0].id]}", "outcome"]
+    assert bulk[0].id == claims[0].message.id

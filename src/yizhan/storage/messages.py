@@ -447,10 +447,14 @@ class MessagesMixin:
                              lease: timedelta) -> tuple[list[Claim], list[MessageId]]:
         """Claim up to `limit` due outbox items and mark their messages `submitting`.
 
-        Returns the claims and the ids of interrupted messages resolved to unknown.
+        Returns the claims and the ids of interrupted messages resolved to unknown. On
+        SQLite the claim takes the writer before waiting receipt, submit-outcome and push
+        transactions (an urgent turn, as acceptance does): a verification code accepted
+        behind a running send task waits for the transaction under way, not for the
+        receipts of the task's earlier messages (docs/architecture.md "Dispatch order").
         """
-        return await self._transaction(_claim, hot_sql(self.is_postgres), now, limit,
-                                       now + lease)
+        return await self._urgent_transaction(_claim, hot_sql(self.is_postgres), now, limit,
+                                              now + lease)
 
     async def finish_submits(self, outcomes: Sequence[SubmitOutcome], now: datetime) -> None:
         accepted: list[tuple[Any, ...]] = []

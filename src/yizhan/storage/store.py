@@ -48,12 +48,14 @@ READ_THREADS = 2
 
 class WriterTurns:
     """Whose turn it is to write to SQLite in this process: urgent writers (acceptance and
-    nonces, which an API caller awaits) before the others (dispatch rounds, receipts,
-    pushes), each kind in arrival order. A delivery backlog keeps the writer busy with
+    nonces, which an API caller awaits, and the dispatch claim, which a verification code
+    waits for) before the others (submit outcomes, receipts, pushes), each kind in arrival
+    order. A delivery backlog keeps the writer busy with
     dispatch transactions; in plain arrival order each send request waited behind several
     of them (one-number sends were accepted at 51/s instead of 241/s). Nothing starves:
     intake has at most one commit in flight, and it spaces its commits
-    (`commit_min_interval_ms`), so the others get the writer in between."""
+    (`commit_min_interval_ms`), and a dispatch worker claims again only after submitting
+    and recording its round, so the others get the writer in between."""
 
     def __init__(self) -> None:
         self._busy = False
