@@ -32,9 +32,11 @@ NOT_COMMANDS = {"__init__", "common", "demo", "main"}
 # `yizhan --help`, recursively, as captured from the CLI before it became a package
 # (cli.py and the commands*.py modules), with what issue 16 added (the `qualifications`
 # and `review` groups, `signs show`, `signs register|registration|registration-answer`,
-# `signs status`, `templates show` and `templates lint`); the order is the order of the help.
+# `signs status`, `templates show` and `templates lint`) and issue 18 (`calls`, the API call
+# log); the order is the order of the help.
 BEFORE = [
     "", "serve", "simulator", "migrate", "demo", "send", "records", "stats", "export-failed",
+    "calls",
     "accounts", "accounts create", "accounts list", "accounts suspend", "accounts resume",
     "accounts history", "accounts verify-enterprise", "accounts register",
     "accounts unregister", "accounts registrations", "accounts topup", "accounts price",

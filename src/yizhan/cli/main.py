@@ -15,6 +15,7 @@ import typer
 
 from yizhan.cli import (
     accounts,
+    calls,
     catalogue,
     channels,
     deadletters,
@@ -38,6 +39,7 @@ TOP_LEVEL: list[typer.Typer] = [
     send.commands,  # send
     records.commands,  # records
     push.commands,  # stats, export-failed
+    calls.commands,  # calls
 ]
 """The commands right under `yizhan`."""
 
