@@ -27,10 +27,10 @@ async def _logged(data_dir: Path) -> AccountId:
     account = await store.create_account("shop", AT)
     ids = IdGenerator()
     await store.add_calls([
-        ApiCall(ids.next_id(), AT, "SendSms", account.id, "LTAIshop", "RID-1", 200,
+        ApiCall(ids.next_id(AT), "SendSms", account.id, "LTAIshop", "RID-1", 200,
                 "isv.SMS_TEMPLATE_ILLEGAL", ("+8613800138000", "+8613800138001"), 1000,
                 "驿站", "SMS_1", "10.0.0.7"),
-        ApiCall(ids.next_id(), AT, "SendSms", None, "LTAIstranger", "RID-2", 404,
+        ApiCall(ids.next_id(AT), "SendSms", None, "LTAIstranger", "RID-2", 404,
                 "InvalidAccessKeyId.NotFound", ("+8613800138000",), 1, "驿站", "SMS_1",
                 "10.0.0.8")])
     await store.close()

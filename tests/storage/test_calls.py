@@ -5,6 +5,7 @@ operator, and purged after `call_log_days` on the injected clock."""
 from __future__ import annotations
 
 from datetime import timedelta
+from weakref import WeakKeyDictionary
 
 from tests.conftest import ManualClock
 from yizhan.domain.calls import ApiCall
@@ -14,13 +15,17 @@ from yizhan.domain.timezone import china_day_bounds, china_today
 from yizhan.records.retention import Purge
 from yizhan.storage.store import SqlStore
 
-IDS = IdGenerator()
-
 
 def call(clock: ManualClock, account: AccountId | None, *numbers: str, code: str = "OK",
          biz_id: str | None = None, action: str = "SendSms") -> ApiCall:
-    return ApiCall(IDS.next_id(), clock.now(), action, account, "LTAIkey", "RID", 200, code,
-                   numbers, len(numbers), "驿站", "SMS_1", "127.0.0.1", biz_id)
+    """A call answered now on `clock` (its id carries the time; one generator per clock, so
+    calls made one after the other have growing ids)."""
+    ids = IDS.setdefault(clock, IdGenerator())
+    return ApiCall(ids.next_id(clock.now()), action, account, "LTAIkey", "RID",
+                   200, code, numbers, len(numbers), "驿站", "SMS_1", "127.0.0.1", biz_id)
+
+
+IDS: WeakKeyDictionary[ManualClock, IdGenerator] = WeakKeyDictionary()
 
 
 async def test_calls_are_found_by_number_for_their_account_only(store: SqlStore,

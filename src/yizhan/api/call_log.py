@@ -33,7 +33,7 @@ from yizhan.domain.calls import NUMBER_CHARS, NUMBERS_KEPT, ApiCall, cut
 from yizhan.domain.errors import Refusal
 from yizhan.domain.ids import IdGenerator
 from yizhan.domain.model import AccessKey, Account, AccountId
-from yizhan.domain.ports import Clock
+from yizhan.domain.ports import Clock, SystemClock
 from yizhan.policy import numbers
 from yizhan.runtime.batching import Batcher
 
@@ -73,6 +73,8 @@ Noted = tuple[datetime, Seen, int, str, str, str | None, str]
 class CallLog:
     def __init__(self, store: CallStore, clock: Clock, keys: KeyLookup, *,
                  interval: float = 0.5, max_pending: int = 100_000) -> None:
+        """`clock` gives each call its time; the writes are paced in real time (`interval`),
+        as `runtime/periodic.py` loops are: a test on a driven clock need not drive them."""
         self._store = store
         self._clock = clock
         self._keys = keys
@@ -80,7 +82,7 @@ class CallLog:
         self._max_pending = max_pending
         self.dropped = 0
         """Calls not logged because `max_pending` were waiting."""
-        self.batcher: Batcher[Noted] = Batcher("call log", self._flush, clock,
+        self.batcher: Batcher[Noted] = Batcher("call log", self._flush, SystemClock(),
                                                max_batch=10_000, max_delay=0,
                                                min_interval=interval)
 
@@ -96,27 +98,28 @@ class CallLog:
                            client[0] if client else ""),))
 
     async def _flush(self, items: Sequence[Noted]) -> None:
-        ids = self._ids.next_ids(len(items))
-        calls = [await self._call(call_id, item) for call_id, item in zip(ids, items,
-                                                                           strict=True)]
-        await self._store.add_calls(calls)
+        owners: dict[str, AccountId | None] = {}
+        for item in items:  # refused before or at authentication: whose key was it?
+            seen = item[1]
+            if seen.account_id is None:
+                key_id = seen.key_id or _key_id(seen.params or {}, seen.headers)
+                seen.key_id = key_id
+                if key_id and key_id not in owners:
+                    _, account = await self._keys(key_id)
+                    owners[key_id] = account.id if account is not None else None
+        await self._store.add_calls([self._call(item, owners) for item in items])
 
-    async def _call(self, call_id: int, item: Noted) -> ApiCall:
+    def _call(self, item: Noted, owners: dict[str, AccountId | None]) -> ApiCall:
         at, seen, status, code, request_id, biz_id, client = item
-        params = seen.params or {}
-        key_id, account_id = seen.key_id, seen.account_id
-        if not key_id:
-            key_id = _key_id(params, seen.headers)
-        if account_id is None and key_id:  # refused before or at authentication
-            _, account = await self._keys(key_id)
-            account_id = account.id if account is not None else None
+        account_id = seen.account_id
+        if account_id is None:
+            account_id = owners.get(seen.key_id)
         phones, sign, template = named(seen)
-        kept = [_number(p) for p in phones[:NUMBERS_KEPT]]
-        return ApiCall(call_id, at, cut("action", seen.action), account_id,
-                       cut("key_id", key_id), cut("request_id", request_id), status,
-                       cut("code", code), tuple(kept), len(phones), cut("sign_name", sign),
-                       cut("template_code", template), cut("client", str(client)),
-                       cut("biz_id", biz_id) if biz_id else None)
+        return ApiCall(self._ids.next_id(at), cut("action", seen.action), account_id,
+                       cut("key_id", seen.key_id), cut("request_id", request_id), status,
+                       cut("code", code), tuple(map(_number, phones[:NUMBERS_KEPT])),
+                       len(phones), cut("sign_name", sign), cut("template_code", template),
+                       cut("client", client), cut("biz_id", biz_id) if biz_id else None)
 
 
 def named(seen: Seen) -> tuple[list[str], str, str]:

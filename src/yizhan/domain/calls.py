@@ -10,9 +10,10 @@ never part of a call.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
+from yizhan.domain.frozen import per_request
+from yizhan.domain.ids import moment_of
 from yizhan.domain.model import AccountId
 
 NUMBERS_KEPT = 100
@@ -26,15 +27,14 @@ TEXT_CHARS = {"action": 96, "key_id": 64, "request_id": 64, "code": 64, "sign_na
 """Column widths of the texts of a call (`storage/tables.py` `api_calls`)."""
 
 
-@dataclass(frozen=True, slots=True)
+@per_request
 class ApiCall:
-    """A call: when, what (an Alibaba action, or a REST method and route), whose (the
-    account, when the AccessKey named is known), its answer (HTTP status and code), and what
-    it named (numbers, signature, template). `biz_id` is set when a send was accepted: its
-    message records carry every number."""
+    """A call: when (its id carries its time: `at`), what (an Alibaba action, or a REST
+    method and route), whose (the account, when the AccessKey named is known), its answer
+    (HTTP status and code), and what it named (numbers, signature, template). `biz_id` is
+    set when a send was accepted: its message records carry every number."""
 
     id: int
-    at: datetime
     action: str
     account_id: AccountId | None
     key_id: str
@@ -49,8 +49,9 @@ class ApiCall:
     biz_id: str | None = None
 
     @property
-    def accepted(self) -> bool:
-        return self.code == "OK"
+    def at(self) -> datetime:
+        """When the call was answered (to the millisecond)."""
+        return moment_of(self.id)
 
 
 def cut(name: str, value: str) -> str:

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from yizhan.domain.ports import Clock
+from yizhan.runtime.pausing import pause
 
 T = TypeVar("T")
 
@@ -49,6 +50,7 @@ class Batcher(Generic[T]):
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._stopping = asyncio.Event()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"batcher:{self.name}")
@@ -56,6 +58,7 @@ class Batcher(Generic[T]):
     async def stop(self) -> None:
         """Flush what is queued, then stop."""
         self._closing = True
+        self._stopping.set()
         self._wakeup.set()
         if self._task is not None:
             await self._task
@@ -99,7 +102,7 @@ class Batcher(Generic[T]):
         full batch is waiting or the batcher is stopping)."""
         wait = self._last_start + self._min_interval - self._clock.monotonic()
         if wait > 0 and len(self._queue) < self._max_batch and not self._closing:
-            await self._clock.sleep(wait)
+            await pause(self._clock, wait, self._stopping)  # a stop flushes at once
         self._last_start = self._clock.monotonic()
 
     def _take(self) -> list[tuple[Sequence[T], asyncio.Future[list[Any]] | None]]:

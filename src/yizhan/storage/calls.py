@@ -7,8 +7,10 @@
 - `calls_for_number`: the calls that named a number on a China day, refused ones included:
   those indexed by number, and the accepted sends whose message records carry the number
   (found through the records' own phone index and the call's BizId).
-- `query_calls`: an account's (or, for the operator, every) call of a day, filtered.
+- `query_calls`: an account's (or, for the operator, every) call of a period, filtered.
 - `purge_calls`: retention, in small batches, oldest ids first.
+
+A call's id carries its time (`domain/ids.py` `moment_of`): a period is an id range.
 """
 
 from __future__ import annotations
@@ -20,18 +22,18 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Row, delete, func, select
 
 from yizhan.domain.calls import ApiCall
+from yizhan.domain.ids import first_id_at
 from yizhan.domain.model import AccountId
 from yizhan.domain.timezone import china_day_bounds
-from yizhan.storage.sql import aware, insert_rows, naive_utc, sqlite_text
+from yizhan.storage.sql import insert_rows
 from yizhan.storage.tables import api_call_numbers, api_calls, messages
 
 R = TypeVar("R")
-CALL_COLUMNS = ("id", "at", "action", "account_id", "key_id", "request_id", "http_status",
-                "code", "number_count", "numbers", "sign_name", "template_code", "client",
-                "biz_id")
+CALL_COLUMNS = ("id", "action", "account_id", "key_id", "request_id", "http_status", "code",
+                "number_count", "numbers", "sign_name", "template_code", "client", "biz_id")
 _INSERT_CALLS = f"INSERT INTO api_calls ({', '.join(CALL_COLUMNS)})"
 _CALL_ROW = f"({', '.join('?' * len(CALL_COLUMNS))})"
-_INSERT_NUMBERS = "INSERT INTO api_call_numbers (call_id, position, phone, at)"
+_INSERT_NUMBERS = "INSERT INTO api_call_numbers (call_id, position, phone)"
 
 
 class CallsMixin:
@@ -49,18 +51,13 @@ class CallsMixin:
             await self._transaction(self._insert_calls, calls)
 
     def _insert_calls(self, conn: Connection, calls: Sequence[ApiCall]) -> None:
-        text = naive_utc if self.is_postgres else sqlite_text
-        rows: list[tuple[Any, ...]] = []
-        numbers: list[tuple[Any, ...]] = []
-        for c in calls:
-            at = text(c.at)
-            rows.append((c.id, at, c.action, c.account_id, c.key_id, c.request_id,
-                         c.http_status, c.code, c.number_count, ",".join(c.numbers),
-                         c.sign_name, c.template_code, c.client, c.biz_id))
-            if c.biz_id is None:  # no records carry these numbers: index them here
-                numbers.extend((c.id, i, phone, at) for i, phone in enumerate(c.numbers))
+        rows = [(c.id, c.action, c.account_id, c.key_id, c.request_id, c.http_status, c.code,
+                 c.number_count, ",".join(c.numbers), c.sign_name, c.template_code, c.client,
+                 c.biz_id) for c in calls]
+        numbers = [(c.id, i, phone) for c in calls if c.biz_id is None  # (no records)
+                   for i, phone in enumerate(c.numbers)]
         insert_rows(conn, self.is_postgres, _INSERT_CALLS, _CALL_ROW, rows)
-        insert_rows(conn, self.is_postgres, _INSERT_NUMBERS, "(?, ?, ?, ?)", numbers)
+        insert_rows(conn, self.is_postgres, _INSERT_NUMBERS, "(?, ?, ?)", numbers)
 
     async def calls_for_number(self, account_id: AccountId | None, phone: str,
                                day: date) -> list[ApiCall]:
@@ -82,36 +79,34 @@ class CallsMixin:
 
     async def purge_calls(self, cutoff: datetime, limit: int = 1000) -> int:
         """Delete up to `limit` calls older than `cutoff` with their numbers; 0 when none is
-        left. Ids grow with time: the first ids are the oldest calls."""
-        rows = await self._read_in_thread(_first_calls, limit)
-        old = [call_id for call_id, at in rows if aware(at) < cutoff]
-        if not old:
-            return 0
-        return await self._transaction(_delete_calls, old)
+        left. The oldest calls have the smallest ids."""
+        return await self._transaction(_delete_calls, first_id_at(cutoff), limit)
 
 
-def _first_calls(conn: Connection, limit: int) -> list[tuple[int, datetime]]:
-    rows = conn.execute(select(api_calls.c.id, api_calls.c.at)
-                        .order_by(api_calls.c.id).limit(limit)).all()
-    return [(row[0], row[1]) for row in rows]
-
-
-def _delete_calls(conn: Connection, ids: list[int]) -> int:
-    conn.execute(delete(api_call_numbers).where(api_call_numbers.c.call_id.in_(ids)))
+def _delete_calls(conn: Connection, before: int, limit: int) -> int:
+    ids = list(conn.scalars(select(api_calls.c.id).where(api_calls.c.id < before)
+                            .order_by(api_calls.c.id).limit(limit)))
+    if not ids:
+        return 0
+    conn.execute(delete(api_call_numbers).where(api_call_numbers.c.call_id >= ids[0],
+                                                api_call_numbers.c.call_id <= ids[-1]))
     return conn.execute(delete(api_calls).where(api_calls.c.id.in_(ids))).rowcount or 0
 
 
-def _of_account(account_id: AccountId | None) -> list[Any]:
-    return [] if account_id is None else [api_calls.c.account_id == account_id]
+def _period(start: datetime, end: datetime, account_id: AccountId | None) -> list[Any]:
+    period = [api_calls.c.id >= first_id_at(start), api_calls.c.id < first_id_at(end)]
+    return period if account_id is None else [api_calls.c.account_id == account_id, *period]
 
 
 def _for_number(conn: Connection, account_id: AccountId | None, phone: str, start: datetime,
                 end: datetime) -> list[ApiCall]:
     named = (select(api_call_numbers.c.call_id)
-             .where(api_call_numbers.c.phone == phone, api_call_numbers.c.at >= start,
-                    api_call_numbers.c.at < end))
+             .where(api_call_numbers.c.phone == phone,
+                    api_call_numbers.c.call_id >= first_id_at(start),
+                    api_call_numbers.c.call_id < first_id_at(end)))
     found = {row.id: _call(row) for row in conn.execute(
-        select(api_calls).where(api_calls.c.id.in_(named), *_of_account(account_id)))}
+        select(api_calls).where(api_calls.c.id.in_(named),
+                                *_period(start, end, account_id)))}
     records = select(messages.c.biz_id).where(messages.c.phone == phone,
                                               messages.c.created_at >= start,
                                               messages.c.created_at < end)
@@ -120,9 +115,9 @@ def _for_number(conn: Connection, account_id: AccountId | None, phone: str, star
     biz_ids = sorted({row[0] for row in conn.execute(records.distinct())})
     if biz_ids:
         for row in conn.execute(select(api_calls).where(api_calls.c.biz_id.in_(biz_ids),
-                                                        *_of_account(account_id))):
+                                                        *_period(start, end, account_id))):
             found[row.id] = _call(row)
-    return sorted(found.values(), key=lambda c: (c.at, c.id))
+    return sorted(found.values(), key=lambda c: c.id)
 
 
 def _query(conn: Connection, account_id: AccountId | None, start: datetime, end: datetime,
@@ -130,11 +125,10 @@ def _query(conn: Connection, account_id: AccountId | None, start: datetime, end:
            limit: int) -> tuple[int, list[ApiCall]]:
     if phone is not None:
         calls = [c for c in _for_number(conn, account_id, phone, start, end)
-                 if start <= c.at < end and (action is None or c.action == action)
-                 and (code is None or c.code == code)]
+                 if (action is None or c.action == action) and (code is None or c.code == code)]
         calls.reverse()
         return len(calls), calls[offset:offset + limit]
-    conditions = [api_calls.c.at >= start, api_calls.c.at < end, *_of_account(account_id)]
+    conditions = _period(start, end, account_id)
     if action is not None:
         conditions.append(api_calls.c.action == action)
     if code is not None:
@@ -142,14 +136,13 @@ def _query(conn: Connection, account_id: AccountId | None, start: datetime, end:
     total = int(conn.scalar(select(func.count()).select_from(api_calls).where(*conditions))
                 or 0)
     rows = conn.execute(select(api_calls).where(*conditions)
-                        .order_by(api_calls.c.at.desc(), api_calls.c.id.desc())
-                        .offset(offset).limit(limit))
+                        .order_by(api_calls.c.id.desc()).offset(offset).limit(limit))
     return total, [_call(row) for row in rows]
 
 
 def _call(row: Row[Any]) -> ApiCall:
     return ApiCall(
-        id=row.id, at=aware(row.at), action=row.action,
+        id=row.id, action=row.action,
         account_id=AccountId(row.account_id) if row.account_id is not None else None,
         key_id=row.key_id, request_id=row.request_id, http_status=row.http_status,
         code=row.code, numbers=tuple(row.numbers.split(",")) if row.numbers else (),

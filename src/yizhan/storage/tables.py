@@ -623,11 +623,11 @@ process_leases = Table(
 api_calls = Table(
     "api_calls", metadata,
     # The API call log (domain/calls.py, docs/diagnosis.md "The API call log"): one row per
-    # call of either API, refused ones included. Ids are made in process (time-ordered, as
-    # message ids), so a call's numbers are written in the same statement batch; the purge
-    # reads the first ids and deletes those older than the retention (`call_log_days`).
+    # call of either API, refused ones included. The id is made in process from the call's
+    # time (`IdGenerator.next_id(at)`, as message ids): it is the call's time (`moment_of`),
+    # so a day is a primary-key range and the purge deletes the first ids, and a call's
+    # numbers are written in the same batch without reading ids back.
     Column("id", BigInteger, primary_key=True, autoincrement=False),
-    Column("at", UTCDateTime, nullable=False),
     Column("action", String(96), nullable=False),
     Column("account_id", BigInteger, nullable=True),  # NULL: the AccessKey is unknown
     Column("key_id", String(64), nullable=False),
@@ -640,8 +640,7 @@ api_calls = Table(
     Column("template_code", String(64), nullable=False),
     Column("client", String(64), nullable=False),
     Column("biz_id", String(32), nullable=True),  # an accepted send's BizId
-    Index("ix_api_calls_account_id_at", "account_id", "at"),
-    Index("ix_api_calls_at", "at"),
+    Index("ix_api_calls_account_id_id", "account_id", "id"),
     Index("ix_api_calls_biz_id", "biz_id", sqlite_where=text("biz_id IS NOT NULL"),
           postgresql_where=text("biz_id IS NOT NULL")),
 )
@@ -653,6 +652,5 @@ api_call_numbers = Table(
     Column("call_id", BigInteger, primary_key=True, autoincrement=False),
     Column("position", SmallInteger, primary_key=True, autoincrement=False),
     Column("phone", String(32), nullable=False),
-    Column("at", UTCDateTime, nullable=False),
-    Index("ix_api_call_numbers_phone_at", "phone", "at"),
+    Index("ix_api_call_numbers_phone_call_id", "phone", "call_id"),
 )

@@ -1,6 +1,6 @@
 """api calls: the API call log (every call of either API, refused ones included)
 
-`api_calls` holds one row per call: time, action, account (NULL when the AccessKey is
+`api_calls` holds one row per call (its id carries its time): action, account (NULL when the AccessKey is
 unknown), key id, request id, HTTP status and code, how many numbers and the first 100,
 signature, template, client address, and the BizId of an accepted send.
 `api_call_numbers` indexes by number the calls that have no message records (everything but
@@ -28,7 +28,6 @@ def upgrade() -> None:
     op.create_table(
         'api_calls',
         sa.Column('id', sa.BigInteger(), autoincrement=False, nullable=False),
-        sa.Column('at', sa.DateTime(), nullable=False),
         sa.Column('action', sa.String(length=96), nullable=False),
         sa.Column('account_id', sa.BigInteger(), nullable=True),
         sa.Column('key_id', sa.String(length=64), nullable=False),
@@ -43,8 +42,7 @@ def upgrade() -> None:
         sa.Column('biz_id', sa.String(length=32), nullable=True),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_api_calls')),
     )
-    op.create_index('ix_api_calls_account_id_at', 'api_calls', ['account_id', 'at'])
-    op.create_index('ix_api_calls_at', 'api_calls', ['at'])
+    op.create_index('ix_api_calls_account_id_id', 'api_calls', ['account_id', 'id'])
     op.create_index('ix_api_calls_biz_id', 'api_calls', ['biz_id'],
                     sqlite_where=sa.text('biz_id IS NOT NULL'),
                     postgresql_where=sa.text('biz_id IS NOT NULL'))
@@ -53,15 +51,15 @@ def upgrade() -> None:
         sa.Column('call_id', sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column('position', sa.SmallInteger(), autoincrement=False, nullable=False),
         sa.Column('phone', sa.String(length=32), nullable=False),
-        sa.Column('at', sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint('call_id', 'position', name=op.f('pk_api_call_numbers')),
     )
-    op.create_index('ix_api_call_numbers_phone_at', 'api_call_numbers', ['phone', 'at'])
+    op.create_index('ix_api_call_numbers_phone_call_id', 'api_call_numbers',
+                    ['phone', 'call_id'])
 
 
 def downgrade() -> None:
-    op.drop_index('ix_api_call_numbers_phone_at', table_name='api_call_numbers')
+    op.drop_index('ix_api_call_numbers_phone_call_id', table_name='api_call_numbers')
     op.drop_table('api_call_numbers')
-    for name in ('ix_api_calls_biz_id', 'ix_api_calls_at', 'ix_api_calls_account_id_at'):
+    for name in ('ix_api_calls_biz_id', 'ix_api_calls_account_id_id'):
         op.drop_index(name, table_name='api_calls')
     op.drop_table('api_calls')
