@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from yizhan.domain.calls import NUMBER_CHARS, NUMBERS_KEPT, ApiCall, cut
+from yizhan.domain.calls import NUMBER_CHARS, NUMBERS_KEPT, ApiCall
 from yizhan.domain.errors import Refusal
 from yizhan.domain.ids import IdGenerator
 from yizhan.domain.model import AccessKey, Account, AccountId
@@ -115,11 +115,12 @@ class CallLog:
         if account_id is None:
             account_id = owners.get(seen.key_id)
         phones, sign, template = named(seen)
-        return ApiCall(self._ids.next_id(at), cut("action", seen.action), account_id,
-                       cut("key_id", seen.key_id), cut("request_id", request_id), status,
-                       cut("code", code), tuple(map(_number, phones[:NUMBERS_KEPT])),
-                       len(phones), cut("sign_name", sign), cut("template_code", template),
-                       cut("client", client), cut("biz_id", biz_id) if biz_id else None)
+        # Texts cut to their columns' widths (domain/calls.py TEXT_CHARS), inline: a slice
+        # of a shorter text is the text itself, and this runs for every call.
+        return ApiCall(self._ids.next_id(at), seen.action[:96], account_id, seen.key_id[:64],
+                       request_id[:64], status, code[:64],
+                       tuple(map(_number, phones[:NUMBERS_KEPT])), len(phones), sign[:64],
+                       template[:64], client[:64], biz_id[:32] if biz_id else None)
 
 
 def named(seen: Seen) -> tuple[list[str], str, str]:

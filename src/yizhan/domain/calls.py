@@ -24,7 +24,8 @@ NUMBER_CHARS = 32
 """A number that is not one (`abc`, 40 digits) is kept as given, cut to this length."""
 TEXT_CHARS = {"action": 96, "key_id": 64, "request_id": 64, "code": 64, "sign_name": 64,
               "template_code": 64, "client": 64, "biz_id": 32}
-"""Column widths of the texts of a call (`storage/tables.py` `api_calls`)."""
+"""Column widths of the texts of a call (`storage/tables.py` `api_calls`); the writer
+(`api/call_log.py`) cuts each text to its width."""
 
 
 @per_request
@@ -53,8 +54,3 @@ class ApiCall:
         """When the call was answered (to the millisecond)."""
         return moment_of(self.id)
 
-
-def cut(name: str, value: str) -> str:
-    """`value` cut to the width of column `name`."""
-    width = TEXT_CHARS[name]
-    return value if len(value) <= width else value[:width]
