@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from yizhan.app import open_store
 from yizhan.cli.main import app
 from yizhan.domain.calls import ApiCall
-from yizhan.domain.ids import IdGenerator
+from yizhan.domain.ids import IdGenerator, unix_ms
 from yizhan.domain.model import AccountId
 from yizhan.settings import Settings
 
@@ -27,10 +27,10 @@ async def _logged(data_dir: Path) -> AccountId:
     account = await store.create_account("shop", AT)
     ids = IdGenerator()
     await store.add_calls([
-        ApiCall(ids.next_id(AT), "SendSms", account.id, "LTAIshop", "RID-1", 200,
+        ApiCall(ids.next_id(unix_ms(AT)), "SendSms", account.id, "LTAIshop", "RID-1", 200,
                 "isv.SMS_TEMPLATE_ILLEGAL", ("+8613800138000", "+8613800138001"), 1000,
                 "驿站", "SMS_1", "10.0.0.7"),
-        ApiCall(ids.next_id(AT), "SendSms", None, "LTAIstranger", "RID-2", 404,
+        ApiCall(ids.next_id(unix_ms(AT)), "SendSms", None, "LTAIstranger", "RID-2", 404,
                 "InvalidAccessKeyId.NotFound", ("+8613800138000",), 1, "驿站", "SMS_1",
                 "10.0.0.8")])
     await store.close()

@@ -9,7 +9,7 @@ from weakref import WeakKeyDictionary
 
 from tests.conftest import ManualClock
 from yizhan.domain.calls import ApiCall
-from yizhan.domain.ids import IdGenerator
+from yizhan.domain.ids import IdGenerator, unix_ms
 from yizhan.domain.model import AccountId
 from yizhan.domain.timezone import china_day_bounds, china_today
 from yizhan.records.retention import Purge
@@ -21,7 +21,7 @@ def call(clock: ManualClock, account: AccountId | None, *numbers: str, code: str
     """A call answered now on `clock` (its id carries the time; one generator per clock, so
     calls made one after the other have growing ids)."""
     ids = IDS.setdefault(clock, IdGenerator())
-    return ApiCall(ids.next_id(clock.now()), action, account, "LTAIkey", "RID",
+    return ApiCall(ids.next_id(unix_ms(clock.now())), action, account, "LTAIkey", "RID",
                    200, code, numbers, len(numbers), "驿站", "SMS_1", "127.0.0.1", biz_id)
 
 
@@ -66,3 +66,19 @@ async def test_the_call_log_is_purged_after_its_retention(store: SqlStore) -> No
     assert await store.calls_for_number(None, "+8613800138000", china_today(old.at)) == []
     assert await store.calls_for_number(None, "+8613800138000",
                                         china_today(recent.at)) == [recent]
+
+
+def test_the_writers_widths_are_the_columns_widths() -> None:
+    """The writer cuts texts inline (api/call_log.py); the widths it uses are these."""
+    import inspect
+
+    from yizhan.api import call_log
+    from yizhan.domain.calls import TEXT_CHARS
+    from yizhan.storage.tables import api_calls
+
+    for name, width in TEXT_CHARS.items():
+        column = "action" if name == "action" else name
+        assert api_calls.c[column].type.length == width, name
+    source = inspect.getsource(call_log.CallLog._call)
+    for name, width in TEXT_CHARS.items():
+        assert f"[:{width}]" in source, name

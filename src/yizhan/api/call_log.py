@@ -23,7 +23,6 @@ import binascii
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
@@ -31,7 +30,7 @@ import orjson
 
 from yizhan.domain.calls import NUMBER_CHARS, NUMBERS_KEPT, ApiCall
 from yizhan.domain.errors import Refusal
-from yizhan.domain.ids import IdGenerator
+from yizhan.domain.ids import IdGenerator, unix_ms
 from yizhan.domain.model import AccessKey, Account, AccountId
 from yizhan.domain.ports import Clock, SystemClock
 from yizhan.policy import numbers
@@ -66,8 +65,16 @@ class Seen:
         self.account_id: AccountId | None = None
 
 
-Noted = tuple[datetime, Seen, int, str, str, str | None, str]
-"""(at, seen, HTTP status, code, request id, BizId, client address)."""
+Noted = tuple[float, str, str, AccountId | None, str, int, str, str, int, str, str,
+              str | None, str]
+"""(when: the clock's monotonic time, action, key id, account, numbers (the first
+`NUMBERS_KEPT`, comma-separated, as given), how many numbers, signature, template, HTTP
+status, code, request id, BizId, client address): strings and numbers only, so that a
+queued call holds nothing the garbage collector must walk (holding each request's decoded
+parameters until the write would carry them into the collector's older generations)."""
+PREFIX_CHARS = NUMBERS_KEPT * (NUMBER_CHARS + 2)
+"""Of a long list of numbers, only this much text is kept until the write: enough for the
+first `NUMBERS_KEPT` numbers."""
 
 
 class CallLog:
@@ -94,70 +101,81 @@ class CallLog:
             if self.dropped == 1 or self.dropped % 10_000 == 0:
                 log.warning("the call log is behind: %d call(s) not logged", self.dropped)
             return
-        self.batcher.add(((self._clock.now(), seen, status, code, request_id, biz_id,
+        key_id = seen.key_id or _key_id(seen.params or {}, seen.headers)
+        phones, count, sign, template = named(seen)
+        self.batcher.add(((self._clock.monotonic(), seen.action, key_id, seen.account_id, phones,
+                           count, sign, template, status, code, request_id, biz_id,
                            client[0] if client else ""),))
 
     async def _flush(self, items: Sequence[Noted]) -> None:
         owners: dict[str, AccountId | None] = {}
         for item in items:  # refused before or at authentication: whose key was it?
-            seen = item[1]
-            if seen.account_id is None:
-                key_id = seen.key_id or _key_id(seen.params or {}, seen.headers)
-                seen.key_id = key_id
-                if key_id and key_id not in owners:
-                    _, account = await self._keys(key_id)
-                    owners[key_id] = account.id if account is not None else None
-        await self._store.add_calls([self._call(item, owners) for item in items])
+            key_id = item[2]
+            if item[3] is None and key_id and key_id not in owners:
+                _, account = await self._keys(key_id)
+                owners[key_id] = account.id if account is not None else None
+        # Each call's time from the clock's monotonic time noted with it: one wall-clock
+        # reading per batch (reading and converting one per call cost 2 µs each).
+        wall, now = unix_ms(self._clock.now()), self._clock.monotonic()
+        await self._store.add_calls([self._call(item, owners, wall, now) for item in items])
 
-    def _call(self, item: Noted, owners: dict[str, AccountId | None]) -> ApiCall:
-        at, seen, status, code, request_id, biz_id, client = item
-        account_id = seen.account_id
+    def _call(self, item: Noted, owners: dict[str, AccountId | None], wall: int,
+              now: float) -> ApiCall:
+        (noted, action, key_id, account_id, phones, count, sign, template, status, code,
+         request_id, biz_id, client) = item
         if account_id is None:
-            account_id = owners.get(seen.key_id)
-        phones, sign, template = named(seen)
+            account_id = owners.get(key_id)
+        kept = [p for p in phones.split(",", NUMBERS_KEPT)[:NUMBERS_KEPT] if p] if phones \
+            else []
+        # An accepted send's records hold its numbers normalized: the call keeps them as
+        # given. The others are normalized, to be found by number.
+        numbers = tuple(kept) if biz_id else tuple(map(_number, kept))
         # Texts cut to their columns' widths (domain/calls.py TEXT_CHARS), inline: a slice
         # of a shorter text is the text itself, and this runs for every call.
-        return ApiCall(self._ids.next_id(at), seen.action[:96], account_id, seen.key_id[:64],
-                       request_id[:64], status, code[:64],
-                       tuple(map(_number, phones[:NUMBERS_KEPT])), len(phones), sign[:64],
-                       template[:64], client[:64], biz_id[:32] if biz_id else None)
+        return ApiCall(self._ids.next_id(wall - int((now - noted) * 1000)), action[:96],
+                       account_id, key_id[:64], request_id[:64], status, code[:64], numbers,
+                       count, sign[:64], template[:64], client[:64],
+                       biz_id[:32] if biz_id else None)
 
 
-def named(seen: Seen) -> tuple[list[str], str, str]:
-    """The numbers, signature and template a call named, from its parameters (RPC:
-    SendSms, SendBatchSms, QuerySendDetails and any action's SignName and TemplateCode) or
-    its JSON body (a REST send) or query (`phone_number`)."""
+def named(seen: Seen) -> tuple[str, int, str, str]:
+    """The numbers (the first `NUMBERS_KEPT`, comma-separated), how many, the signature and
+    the template a call named, from its parameters (RPC: SendSms, SendBatchSms,
+    QuerySendDetails and any action's SignName and TemplateCode) or its JSON body (a REST
+    send) or query (`phone_number`)."""
     params = seen.params or {}
     if seen.body:
         return _rest_send(seen.body)
     sign, template = params.get("SignName", ""), params.get("TemplateCode", "")
-    if "PhoneNumbers" in params:
-        return _split(params["PhoneNumbers"]), sign, template
+    raw = params.get("PhoneNumbers")
+    if raw is not None:
+        return (raw if len(raw) <= PREFIX_CHARS else raw[:PREFIX_CHARS],
+                raw.count(",") + 1 if raw else 0, sign, template)
     if "PhoneNumberJson" in params:
+        listed = _json(params["PhoneNumberJson"])
         signs = _json(params.get("SignNameJson", ""))
-        return ([str(p) for p in _json(params["PhoneNumberJson"])],
-                str(signs[0]) if signs else sign, template)
-    single = params.get("PhoneNumber") or params.get("phone_number")
-    return ([single] if single else []), sign, template or params.get("template_code", "")
+        return (_joined(listed), len(listed), str(signs[0]) if signs else sign, template)
+    single = params.get("PhoneNumber") or params.get("phone_number") or ""
+    return single[:PREFIX_CHARS], 1 if single else 0, sign, template
 
 
-def _rest_send(body: bytes) -> tuple[list[str], str, str]:
+def _joined(listed: list[Any]) -> str:
+    return ",".join(str(p).replace(",", " ") for p in listed[:NUMBERS_KEPT])
+
+
+def _rest_send(body: bytes) -> tuple[str, int, str, str]:
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return [], "", ""
+        return "", 0, "", ""
     if not isinstance(parsed, dict):
-        return [], "", ""
+        return "", 0, "", ""
     phones = parsed.get("phone_numbers", [])
-    listed = (_split(phones) if isinstance(phones, str)
-              else [str(p) for p in phones] if isinstance(phones, list) else [])
+    listed = (phones.split(",") if isinstance(phones, str)
+              else phones if isinstance(phones, list) else [])
     sign, template = parsed.get("sign_name", ""), parsed.get("template_code", "")
-    return listed, sign if isinstance(sign, str) else "", template if isinstance(
-        template, str) else ""
-
-
-def _split(text: str) -> list[str]:
-    return [p for p in text.split(",") if p]
+    return (_joined(listed), len(listed), sign if isinstance(sign, str) else "",
+            template if isinstance(template, str) else "")
 
 
 def _json(text: str) -> list[Any]:

@@ -38,12 +38,12 @@ class IdGenerator:
         self._last_ms = 0
         self._seq = 0
 
-    def next_id(self, at: datetime | None = None) -> MessageId:
+    def next_id(self, unix_ms: int | None = None) -> MessageId:
         # The real time, not the injected clock: ids must grow across restarts and processes.
-        # `at`: an id of that instant instead (the call log's ids carry the call's time,
+        # `unix_ms`: an id of that instant instead (the call log's ids carry the call's time,
         # read from the injected clock; `moment_of` reads it back).
-        now = time.time() if at is None else at.timestamp()
-        ms = max(int(now * 1000) - _EPOCH_MS, self._last_ms, 0)
+        now = int(time.time() * 1000) if unix_ms is None else unix_ms
+        ms = max(now - _EPOCH_MS, self._last_ms, 0)
         if ms == self._last_ms:
             self._seq += 1
             if self._seq >= 1 << _SEQ_BITS:  # sequence spent: borrow the next millisecond
@@ -87,6 +87,11 @@ def new_access_key_secret() -> str:
 
 def new_template_code() -> str:
     return f"SMS_{secrets.randbelow(900_000_000) + 100_000_000}"
+
+
+def unix_ms(moment: datetime) -> int:
+    """Milliseconds since 1970 of an aware time (`IdGenerator.next_id`)."""
+    return int(moment.timestamp() * 1000)
 
 
 def moment_of(made: int) -> datetime:
