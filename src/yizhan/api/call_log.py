@@ -125,11 +125,13 @@ class CallLog:
          request_id, biz_id, client) = item
         if account_id is None:
             account_id = owners.get(key_id)
-        kept = [p for p in phones.split(",", NUMBERS_KEPT)[:NUMBERS_KEPT] if p] if phones \
-            else []
-        # An accepted send's records hold its numbers normalized: the call keeps them as
-        # given. The others are normalized, to be found by number.
-        numbers = tuple(kept) if biz_id else tuple(map(_number, kept))
+        if count == 1 and biz_id:  # the common call: an accepted one-number send
+            numbers: tuple[str, ...] = (phones,)
+        else:
+            kept = [p for p in phones.split(",", NUMBERS_KEPT)[:NUMBERS_KEPT] if p]
+            # An accepted send's records hold its numbers normalized: the call keeps them
+            # as given. The others are normalized, to be found by number.
+            numbers = tuple(kept) if biz_id else tuple(map(_number, kept))
         # Texts cut to their columns' widths (domain/calls.py TEXT_CHARS), inline: a slice
         # of a shorter text is the text itself, and this runs for every call.
         return ApiCall(self._ids.next_id(wall - int((now - noted) * 1000)), action[:96],

@@ -46,16 +46,20 @@ class CallsMixin:
         raise NotImplementedError  # SqlStore's
 
     async def add_calls(self, calls: Sequence[ApiCall]) -> None:
-        """Write `calls` in one transaction (in the writer's turn after the urgent ones)."""
-        if calls:
-            await self._transaction(self._insert_calls, calls)
-
-    def _insert_calls(self, conn: Connection, calls: Sequence[ApiCall]) -> None:
+        """Write `calls` in one transaction (in the writer's turn after the urgent ones).
+        The rows are made here, in the caller's thread: the writer thread then only runs
+        SQLite, which lets go of the GIL, instead of taking it from the event loop."""
+        if not calls:
+            return
         rows = [(c.id, c.action, c.account_id, c.key_id, c.request_id, c.http_status, c.code,
                  c.number_count, ",".join(c.numbers), c.sign_name, c.template_code, c.client,
                  c.biz_id) for c in calls]
         numbers = [(c.id, i, phone) for c in calls if c.biz_id is None  # (no records)
                    for i, phone in enumerate(c.numbers)]
+        await self._transaction(self._insert_calls, rows, numbers)
+
+    def _insert_calls(self, conn: Connection, rows: list[tuple[Any, ...]],
+                      numbers: list[tuple[Any, ...]]) -> None:
         insert_rows(conn, self.is_postgres, _INSERT_CALLS, _CALL_ROW, rows)
         insert_rows(conn, self.is_postgres, _INSERT_NUMBERS, "(?, ?, ?)", numbers)
 
