@@ -103,9 +103,12 @@ class CallLog:
             return
         key_id = seen.key_id or _key_id(seen.params or {}, seen.headers)
         phones, count, sign, template = named(seen)
-        self.batcher.add(((self._clock.monotonic(), seen.action, key_id, seen.account_id, phones,
-                           count, sign, template, status, code, request_id, biz_id,
-                           client[0] if client else ""),))
+        try:
+            self.batcher.add(((self._clock.monotonic(), seen.action, key_id, seen.account_id,
+                               phones, count, sign, template, status, code, request_id,
+                               biz_id, client[0] if client else ""),))
+        except RuntimeError:  # stopping: an answer is never failed for its log
+            self.dropped += 1
 
     async def _flush(self, items: Sequence[Noted]) -> None:
         owners: dict[str, AccountId | None] = {}
