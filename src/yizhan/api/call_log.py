@@ -3,13 +3,13 @@ batches off the request's path (docs/diagnosis.md "The API call log").
 
 The two ways in each hand over one `Seen` per request once its answer is known: the
 Alibaba-compatible endpoint (`aliyun/endpoint.py` `handle_safely`, and the size limits'
-refusals in `app.py`) and the native REST API (`app.py` `FastPaths.rest`). `note` only queues
-the raw parts (the decoded parameters, the answer's status and code); the batcher
+refusals in `app.py`) and the native REST API (`app.py` `FastPaths.rest`, `RestWatch`).
+`note` only queues a tuple of the strings the request decoded anyway (`Noted`); the batcher
 (`runtime/batching.py`, as intake's group commit, but nobody waits for it) turns a batch into
 `ApiCall` records every `interval` seconds (numbers split, normalized and bounded, the
 account of a refused call's AccessKey looked up) and writes them in one background
-transaction (`storage/calls.py`). A SendSms so pays for a deque append; the rest happens
-hundreds of calls at a time (docs/benchmarks.md "The API call log").
+transaction (`storage/calls.py`). A SendSms so pays about a microsecond on its path; the
+rest happens hundreds of calls at a time (docs/benchmarks.md "The API call log").
 
 At most `max_pending` calls wait; past that (a store that cannot keep up) calls are dropped
 and counted, not queued without bound. Secrets never enter a call: not the AccessKey secret,
@@ -129,16 +129,16 @@ class CallLog:
         if account_id is None:
             account_id = owners.get(key_id)
         if count == 1 and biz_id:  # the common call: an accepted one-number send
-            numbers: tuple[str, ...] = (phones,)
+            named_numbers: tuple[str, ...] = (phones,)
         else:
             kept = [p for p in phones.split(",", NUMBERS_KEPT)[:NUMBERS_KEPT] if p]
             # An accepted send's records hold its numbers normalized: the call keeps them
             # as given. The others are normalized, to be found by number.
-            numbers = tuple(kept) if biz_id else tuple(map(_number, kept))
+            named_numbers = tuple(kept) if biz_id else tuple(map(_number, kept))
         # Texts cut to their columns' widths (domain/calls.py TEXT_CHARS), inline: a slice
         # of a shorter text is the text itself, and this runs for every call.
         return ApiCall(self._ids.next_id(wall - int((now - noted) * 1000)), action[:96],
-                       account_id, key_id[:64], request_id[:64], status, code[:64], numbers,
+                       account_id, key_id[:64], request_id[:64], status, code[:64], named_numbers,
                        count, sign[:64], template[:64], client[:64],
                        biz_id[:32] if biz_id else None)
 
