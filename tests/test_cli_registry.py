@@ -33,10 +33,10 @@ NOT_COMMANDS = {"__init__", "common", "demo", "main"}
 # (cli.py and the commands*.py modules), with what issue 16 added (the `qualifications`
 # and `review` groups, `signs show`, `signs register|registration|registration-answer`,
 # `signs status`, `templates show` and `templates lint`), issue 17 (the `tasks` group) and
-# issue 18 (`diagnose`); the order is the order of the help.
+# issue 18 (`diagnose`, `calls`); the order is the order of the help.
 BEFORE = [
     "", "serve", "simulator", "migrate", "demo", "send", "records", "diagnose", "stats",
-    "export-failed",
+    "export-failed", "calls",
     "accounts", "accounts create", "accounts list", "accounts suspend", "accounts resume",
     "accounts history", "accounts verify-enterprise", "accounts register",
     "accounts unregister", "accounts registrations", "accounts topup", "accounts price",

@@ -24,6 +24,7 @@ import uvicorn
 from yizhan.api.aliyun.auth import AliyunAuthenticator, BatchedNonces
 from yizhan.api.app import FastPaths, create_asgi
 from yizhan.api.auth import Authenticator
+from yizhan.api.call_log import CallLog
 from yizhan.api.limits import HttpLimits
 from yizhan.api.services import ApiServices
 from yizhan.api.throttle import RateLimiter
@@ -226,9 +227,14 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                             on_unmatched=metrics.unmatched)
     registration = registration_service(settings, store, clock)
     tasks, engine = send_tasks(settings, store, clock, intake, counter, frequency_settings)
+    keys = Authenticator(store, clock, settings.cache_seconds)
+    calls = (CallLog(store, clock, keys.lookup, interval=settings.call_log_interval_ms / 1000)
+             if settings.call_log else None)
     pipeline = Pipeline(committer, receipts,
                         _dispatch_worker(settings, store, router, bus, clock, metrics),
-                        channels, store, [nonces.batcher], dispatching=settings.role != "api",
+                        channels, store,
+                        [nonces.batcher, *([calls.batcher] if calls else [])],
+                        dispatching=settings.role != "api",
                         sole_dispatcher=settings.role == "all",
                         background=[*_delivery_stages(settings, store, bus, clock, codes),
                                     registration_sweeper(settings, registration, registrars)],
@@ -237,7 +243,6 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                             "backlog readings", backpressure.refresh, BACKLOG_READING_SECONDS,
                             log)] if settings.backlog_max_seconds else []),
                         feeders=[engine] if settings.task_engine else [])
-    keys = Authenticator(store, clock, settings.cache_seconds)
     pull = QueueSettings(settings.queue_visibility_seconds, settings.queue_max_wait_seconds)
     api = create_asgi(ApiServices(
         store, intake, keys, AliyunAuthenticator(keys, nonces, clock),
@@ -246,7 +251,7 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
         codes, HttpLimits(settings.max_body_bytes, settings.max_header_bytes),
         uploads=upload_config(settings, store), registration=registration,
         tasks=tasks, task_max_file_bytes=settings.task_max_file_bytes,
-        diagnosis=Diagnoser(store, codes)))
+        diagnosis=Diagnoser(store, codes, calls=store), calls=calls))
     lease = (ProcessLease(store, clock, f"http://{settings.endpoint}")
              if settings.rate_backend == "sql" and settings.role != "dispatch" else None)
     return Yizhan(settings, store, clock, intake, pipeline, api, channels, router, metrics,
@@ -390,7 +395,8 @@ def _dispatch_worker(settings: Settings, store: SqlStore, router: Router, bus: L
 
 def _delivery_stages(settings: Settings, store: SqlStore, bus: LocalBus,
                      clock: Clock, codes: CodeBook) -> list[Background]:
-    """The push stage, the 72-hour sweeper and the retention purge (issue 7)."""
+    """The push stage, the 72-hour sweeper, the retention purge (issue 7) and the call
+    log's purge."""
     push = PushStage(store, clock, bus, PushConfig(
         batch_size=settings.push_batch_size, batch_delay=settings.push_batch_delay_ms / 1000,
         timeout=settings.push_timeout_seconds, retry_base=settings.push_retry_base_seconds,
@@ -402,7 +408,10 @@ def _delivery_stages(settings: Settings, store: SqlStore, bus: LocalBus,
                       settings.sweep_seconds)
     purge = Purge(store, clock, timedelta(days=settings.retention_days),
                   settings.purge_interval_seconds, settings.purge_batch)
-    return [push, sweeper, purge]
+    calls = Purge(store, clock, timedelta(days=settings.call_log_days),
+                  settings.purge_interval_seconds, settings.purge_batch,
+                  delete=store.purge_calls, what="API calls")
+    return [push, sweeper, purge, calls]
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -212,6 +212,16 @@ class Settings(BaseSettings):
     retention_days: int = Field(
         1095, ge=1, description="How long records (messages, receipts, uplinks) are kept; "
         "older ones are purged in batches. Statistics are kept.")
+    call_log: bool = Field(
+        True, description="Keep the API call log: every call of either API, refused ones "
+        "included (docs/diagnosis.md \"The API call log\").")
+    call_log_days: int = Field(
+        30, ge=1, description="How long calls of the API call log are kept; older ones are "
+        "purged with the records' purge interval and batch.")
+    call_log_interval_ms: float = Field(
+        500.0, ge=1, le=10_000, description="How often the call log writes the calls "
+        "answered meanwhile, in one background transaction (a call is never written on "
+        "the request's path).")
     purge_interval_seconds: float = Field(
         3600.0, gt=0, description="How often the retention purge runs.")
     purge_batch: int = Field(

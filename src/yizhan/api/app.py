@@ -24,11 +24,13 @@ from yizhan.api.aliyun.endpoint import (
     rpc,
 )
 from yizhan.api.aliyun.uploads import XML, upload
+from yizhan.api.call_log import RestWatch, refused
 from yizhan.api.errors import log_unexpected, logged, request_id
 from yizhan.api.limits import BodyTooLarge, HttpLimits, check_head, read_body, replay
 from yizhan.api.multipart import FORM_OVERHEAD
 from yizhan.api.querystring import utf8_query
 from yizhan.api.rest import (
+    calls,
     diagnosis,
     frequency,
     push,
@@ -62,6 +64,7 @@ def create_app(services: ApiServices) -> FastAPI:
     app.include_router(signatures.router)
     app.include_router(tasks.router)
     app.include_router(diagnosis.router)
+    app.include_router(calls.router)
     # The Alibaba Cloud compatible RPC endpoint (docs/aliyun.md): every action on "/".
     app.add_route("/", rpc, methods=["GET", "POST"], include_in_schema=False)
     app.add_exception_handler(rest.AuthFailed, rest.on_auth_failed)
@@ -143,6 +146,11 @@ class FastPaths:
             if body is None:
                 return
             receive = replay(body, receive)
+        calls = self.services.calls
+        watch = (RestWatch(scope, receive, send)
+                 if calls is not None and scope["path"].startswith("/v1/") else None)
+        if watch is not None:
+            receive, send = watch.receive, watch.send
         try:
             await self.app(scope, receive, send)
         except Exception as exc:
@@ -150,6 +158,9 @@ class FastPaths:
             # again for the server, which would log it a second time.
             if not logged(exc):  # raised after the answer had started
                 log_unexpected(exc, request_id(), f"{scope['method']} {scope['path']}")
+        finally:
+            if watch is not None and calls is not None:  # the call log (call_log.py)
+                watch.done(calls, scope)
 
     async def rpc(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = await self.body(scope, receive, send, True)
@@ -169,14 +180,18 @@ class FastPaths:
         """Answer a request the limits refuse, in the shape of its API, and close the
         connection: what the client still sends is not read."""
         close = {"connection": "close"}
+        rid = request_id()
+        if self.services.calls is not None and (rpc_path or scope["path"].startswith("/v1/")):
+            refused(self.services.calls, scope, 200 if rpc_path and refusal.error.business
+                    else refusal.error.http_status, refusal.code, rid)
         if rpc_path:
-            reply = failure(self.services, scope, request_id(), refusal, close)
+            reply = failure(self.services, scope, rid, refusal, close)
             await send_reply(send, reply)
             return
         request = Request(scope)
         lang = errors.language_of(request.headers.get("accept-language", ""),
                                   self.services.default_language)
-        body = orjson.dumps(errors.refusal_json(refusal, lang))
+        body = orjson.dumps(errors.refusal_json(refusal, lang, rid))
         await send_reply(send, Reply(refusal.error.http_status, body, close),
                          b"application/json")
 

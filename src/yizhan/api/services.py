@@ -17,6 +17,7 @@ from starlette.requests import Request
 
 from yizhan.api.aliyun.auth import AliyunAuthenticator
 from yizhan.api.auth import Authenticator, KeyStore
+from yizhan.api.call_log import CallLog
 from yizhan.api.limits import HttpLimits
 from yizhan.api.throttle import RateLimiter
 from yizhan.compliance.documents import DocumentStore, UploadConfig
@@ -24,6 +25,7 @@ from yizhan.compliance.letters import LetterStore
 from yizhan.compliance.qualifications import QualificationStore
 from yizhan.compliance.registration import RegistrationService
 from yizhan.diagnosis.inquiry import Diagnoser
+from yizhan.domain.calls import ApiCall
 from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.model import (
     AccountId,
@@ -95,6 +97,12 @@ class ApiStore(KeyStore, QueueStore, QualificationStore, LetterStore, DocumentSt
                             template_code: str | None = None,
                             codes: Sequence[str] | None = None,
                             ) -> Sequence[tuple[dict[str, str], int]]: ...
+
+    # the API call log
+    async def query_calls(self, account_id: AccountId | None, start: datetime, end: datetime,
+                          *, phone: str | None = None, action: str | None = None,
+                          code: str | None = None, offset: int = 0, limit: int = 50,
+                          ) -> tuple[int, list[ApiCall]]: ...
 
     # test numbers
     async def test_numbers(self, account_id: AccountId) -> list[BoundTestNumber]: ...
@@ -197,6 +205,8 @@ class ApiServices:
     registration: RegistrationService | None = None
     """Carrier registration of signatures (GetSmsSign, the registration trigger); None:
     none is wired, every carrier answers not registered."""
+    calls: CallLog | None = None
+    """The API call log (`call_log.py`): every call, refused ones included; None: none."""
     uploads: UploadConfig | None = None
     """The upload endpoint of qualification documents; None: no uploads (GetQualificationOssInfo
     answers that the platform takes none)."""

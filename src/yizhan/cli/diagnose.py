@@ -94,7 +94,7 @@ def diagnose(message_id: Annotated[int | None, typer.Argument(
     book = code_book_of(settings.channels_file)
 
     async def work(store: SqlStore) -> None:
-        inquiry = Diagnoser(store, book)
+        inquiry = Diagnoser(store, book, calls=store)
         owner = await account_named(store, account) if account else None
         if message_id is not None:
             found = await store.any_message(message_id)

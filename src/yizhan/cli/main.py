@@ -15,6 +15,7 @@ import typer
 
 from yizhan.cli import (
     accounts,
+    calls,
     catalogue,
     channels,
     deadletters,
@@ -41,6 +42,7 @@ TOP_LEVEL: list[typer.Typer] = [
     records.commands,  # records
     diagnose.commands,  # diagnose
     push.commands,  # stats, export-failed
+    calls.commands,  # calls
 ]
 """The commands right under `yizhan`."""
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 
 from yizhan.domain.model import BizId, MessageId
 
@@ -38,9 +38,12 @@ class IdGenerator:
         self._last_ms = 0
         self._seq = 0
 
-    def next_id(self) -> MessageId:
+    def next_id(self, unix_ms: int | None = None) -> MessageId:
         # The real time, not the injected clock: ids must grow across restarts and processes.
-        ms = max(int(time.time() * 1000) - _EPOCH_MS, self._last_ms)
+        # `unix_ms`: an id of that instant instead (the call log's ids carry the call's time,
+        # read from the injected clock; `moment_of` reads it back).
+        now = int(time.time() * 1000) if unix_ms is None else unix_ms
+        ms = max(now - _EPOCH_MS, self._last_ms, 0)
         if ms == self._last_ms:
             self._seq += 1
             if self._seq >= 1 << _SEQ_BITS:  # sequence spent: borrow the next millisecond
@@ -84,6 +87,16 @@ def new_access_key_secret() -> str:
 
 def new_template_code() -> str:
     return f"SMS_{secrets.randbelow(900_000_000) + 100_000_000}"
+
+
+def unix_ms(moment: datetime) -> int:
+    """Milliseconds since 1970 of an aware time (`IdGenerator.next_id`)."""
+    return int(moment.timestamp() * 1000)
+
+
+def moment_of(made: int) -> datetime:
+    """The instant (to the millisecond) an id was made at."""
+    return datetime.fromtimestamp(((made >> (_GEN_BITS + _SEQ_BITS)) + _EPOCH_MS) / 1000, UTC)
 
 
 def first_id_at(moment: datetime) -> int:

@@ -3,12 +3,14 @@ that deletes records older than `keep` in small batches.
 
 Each batch is one short transaction (at most `batch` rows of each kind), and the purge
 yields for `pause` seconds between batches, so that sends and receipts wait behind it for
-one small delete at most instead of one long one. Statistics counters are kept.
+one small delete at most instead of one long one. Statistics counters are kept. The API
+call log (`api_calls`) is purged by a second `Purge` with its own retention.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -24,9 +26,14 @@ class PurgeStore(Protocol):
 
 class Purge(Periodic):
     def __init__(self, store: PurgeStore, clock: Clock, keep: timedelta, every: float,
-                 batch: int = 1000, pause: float = 0.05) -> None:
-        super().__init__("purge", self.purge, every, log)
-        self._store = store
+                 batch: int = 1000, pause: float = 0.05, *,
+                 delete: Callable[[datetime, int], Awaitable[int]] | None = None,
+                 what: str = "records") -> None:
+        """`delete`: what one batch deletes (default the store's `purge_records`); the API
+        call log has its own purge with its own retention (`purge_calls`)."""
+        super().__init__(f"purge of {what}", self.purge, every, log)
+        self._delete = delete or store.purge_records
+        self._what = what
         self._clock = clock
         self._keep = keep
         self._batch = batch
@@ -37,11 +44,12 @@ class Purge(Periodic):
         cutoff = self._clock.now() - self._keep
         total = 0
         while True:
-            gone = await self._store.purge_records(cutoff, self._batch)
+            gone = await self._delete(cutoff, self._batch)
             total += gone
             if gone == 0:
                 break
             await self._clock.sleep(self._pause)
         if total:
-            log.info("purged %d records older than %s", total, cutoff.date().isoformat())
+            log.info("purged %d %s older than %s", total, self._what,
+                     cutoff.date().isoformat())
         return total

@@ -12,6 +12,8 @@ no caller is answered before the commit returns. A flush may return one result p
 (for example "was this nonce new?"); each caller gets the results of its own items.
 With `small`, entries of few items go ahead of large ones in the queue (`_take`); callers
 are independent, so the order of their commits is free. Both waits are on the injected clock.
+`add` queues items without waiting for their commit (the API call log: nobody awaits it; a
+failed flush is logged and its items are lost).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from yizhan.domain.ports import Clock
+from yizhan.runtime.pausing import pause
 
 T = TypeVar("T")
 
@@ -43,10 +46,11 @@ class Batcher(Generic[T]):
         self._max_delay = max_delay
         self._min_interval = min_interval
         self._last_start = float("-inf")
-        self._queue: deque[tuple[Sequence[T], asyncio.Future[list[Any]]]] = deque()
+        self._queue: deque[tuple[Sequence[T], asyncio.Future[list[Any]] | None]] = deque()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._stopping = asyncio.Event()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"batcher:{self.name}")
@@ -54,6 +58,7 @@ class Batcher(Generic[T]):
     async def stop(self) -> None:
         """Flush what is queued, then stop."""
         self._closing = True
+        self._stopping.set()
         self._wakeup.set()
         if self._task is not None:
             await self._task
@@ -67,6 +72,17 @@ class Batcher(Generic[T]):
         self._queue.append((items, future))
         self._wakeup.set()
         return await future
+
+    def add(self, items: Sequence[T]) -> None:
+        """Queue `items` for the next flush and return at once (nobody learns the outcome)."""
+        if self._closing:
+            raise RuntimeError(f"{self.name} is stopping")
+        self._queue.append((items, None))
+        self._wakeup.set()
+
+    def pending(self) -> int:
+        """How many entries wait for a flush."""
+        return len(self._queue)
 
     async def _run(self) -> None:
         while True:
@@ -86,10 +102,10 @@ class Batcher(Generic[T]):
         full batch is waiting or the batcher is stopping)."""
         wait = self._last_start + self._min_interval - self._clock.monotonic()
         if wait > 0 and len(self._queue) < self._max_batch and not self._closing:
-            await self._clock.sleep(wait)
+            await pause(self._clock, wait, self._stopping)  # a stop flushes at once
         self._last_start = self._clock.monotonic()
 
-    def _take(self) -> list[tuple[Sequence[T], asyncio.Future[list[Any]]]]:
+    def _take(self) -> list[tuple[Sequence[T], asyncio.Future[list[Any]] | None]]:
         """The entries of the next flush: with `small`, first every queued entry of at most
         `small` items, wherever it waits (up to `max_batch` items of them); then the oldest
         other entry, and more in order while the flush has fewer than `max_batch` items.
@@ -98,10 +114,10 @@ class Batcher(Generic[T]):
         1000-number ones so goes in the next commit, a short one of its own, instead of
         after all of them."""
         queue = self._queue
-        taken: list[tuple[Sequence[T], asyncio.Future[list[Any]]]] = []
+        taken: list[tuple[Sequence[T], asyncio.Future[list[Any]] | None]] = []
         count = 0
         if self._small:
-            kept: deque[tuple[Sequence[T], asyncio.Future[list[Any]]]] = deque()
+            kept: deque[tuple[Sequence[T], asyncio.Future[list[Any]] | None]] = deque()
             for entry in queue:
                 size = len(entry[0])
                 if size <= self._small and count + size <= self._max_batch:
@@ -133,13 +149,13 @@ class Batcher(Generic[T]):
         except Exception as exc:  # each caller learns of the failure and answers an error
             log.exception("%s: commit of %d items failed", self.name, len(items))
             for _, future in taken:
-                if not future.done():
+                if future is not None and not future.done():
                     future.set_exception(exc)
             return
         if results is None:
             results = [None] * len(items)
         start = 0
         for chunk, future in taken:
-            if not future.done():
+            if future is not None and not future.done():
                 future.set_result(list(results[start:start + len(chunk)]))
             start += len(chunk)

@@ -4,7 +4,8 @@ Catalogue (accounts, keys, signatures, templates) lives in `catalogue.py`, the m
 (acceptance, outbox, submits, receipts, dead letters) in `messages.py`, money in
 `billing.py`, the policy's number lists (test numbers, opt-outs, blacklist) in `lists.py`,
 keywords and international registrations in `policy_lists.py`, push items in `push.py`,
-retention and exports in `records.py`, the master key and sealed secrets in `sealed.py`;
+retention and exports in `records.py`, the API call log in `calls.py`, the master key and
+sealed secrets in `sealed.py`;
 this module wires the engine and the shared helpers.
 """
 
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from yizhan.storage import migrate
 from yizhan.storage.billing import BillingMixin
+from yizhan.storage.calls import CallsMixin
 from yizhan.storage.catalogue import CatalogueMixin
 from yizhan.storage.data_folder import KeySource
 from yizhan.storage.documents import DocumentsMixin
@@ -96,7 +98,7 @@ class WriterTurns:
 class SqlStore(CatalogueMixin, MessagesMixin, NoncesMixin, StatsMixin, BillingMixin, ListsMixin,
                PolicyListsMixin, PushMixin, RecordsMixin, SealedMixin, UnmatchedMixin,
                LeasesMixin, QualificationsMixin, LettersMixin, RegistrationsMixin,
-               DocumentsMixin, TasksMixin, TrailsMixin):
+               DocumentsMixin, TasksMixin, TrailsMixin, CallsMixin):
     def __init__(self, engine: AsyncEngine, master: KeySource) -> None:
         self.engine = engine
         self._master = master

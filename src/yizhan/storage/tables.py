@@ -689,3 +689,38 @@ send_task_rejects = Table(
     Column("value", String(64), nullable=False),
     Column("reason", Text, nullable=False),
 )
+
+api_calls = Table(
+    "api_calls", metadata,
+    # The API call log (domain/calls.py, docs/diagnosis.md "The API call log"): one row per
+    # call of either API, refused ones included. The id is made in process from the call's
+    # time (`IdGenerator.next_id(at)`, as message ids): it is the call's time (`moment_of`),
+    # so a day is a primary-key range and the purge deletes the first ids, and a call's
+    # numbers are written in the same batch without reading ids back.
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("action", String(96), nullable=False),
+    Column("account_id", BigInteger, nullable=True),  # NULL: the AccessKey is unknown
+    Column("key_id", String(64), nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("http_status", SmallInteger, nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("number_count", Integer, nullable=False),
+    Column("numbers", Text, nullable=False),  # the first NUMBERS_KEPT, comma-separated
+    Column("sign_name", String(64), nullable=False),
+    Column("template_code", String(64), nullable=False),
+    Column("client", String(64), nullable=False),
+    Column("biz_id", String(32), nullable=True),  # an accepted send's BizId
+    Index("ix_api_calls_account_id_id", "account_id", "id"),
+    Index("ix_api_calls_biz_id", "biz_id", sqlite_where=text("biz_id IS NOT NULL"),
+          postgresql_where=text("biz_id IS NOT NULL")),
+)
+
+api_call_numbers = Table(
+    "api_call_numbers", metadata,
+    # The numbers of calls that have no message records (every call but an accepted send,
+    # whose records carry its numbers and its BizId), so a refused call is found by number.
+    Column("call_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("position", SmallInteger, primary_key=True, autoincrement=False),
+    Column("phone", String(32), nullable=False),
+    Index("ix_api_call_numbers_phone_call_id", "phone", "call_id"),
+)

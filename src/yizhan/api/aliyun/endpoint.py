@@ -26,6 +26,7 @@ from yizhan.api.aliyun.actions import (
 )
 from yizhan.api.aliyun.auth import Authenticated, SignatureMismatch
 from yizhan.api.aliyun.formdecode import decode
+from yizhan.api.call_log import Seen
 from yizhan.api.errors import language_of, log_unexpected, request_id
 from yizhan.api.querystring import NOT_UTF8, NUL
 from yizhan.api.services import ApiServices, services_of
@@ -43,6 +44,10 @@ class Reply:
     status: int
     body: bytes
     headers: dict[str, str]
+    code: str = ""
+    """The answer's `Code` (the call log keeps it)."""
+    biz_id: str | None = None
+    """The BizId of an accepted send."""
 
 
 async def rpc(request: Request) -> Response:
@@ -57,14 +62,21 @@ async def handle_safely(services: ApiServices, scope: Scope, body: bytes) -> Rep
     """`handle`, with an unexpected error logged (traceback and error id) and answered as
     InternalError carrying that id as its RequestId (issue 14 point 6)."""
     rid = request_id()
+    seen = Seen()
     try:
-        return await handle(services, scope, body, rid)
+        reply = await handle(services, scope, body, rid, seen)
     except Exception as exc:
         log_unexpected(exc, rid, f"{scope['method']} / (Alibaba-compatible API)")
-        return failure(services, scope, rid, Refusal("InternalError"))
+        reply = failure(services, scope, rid, Refusal("InternalError"))
+    if services.calls is not None:  # the call log: queued, written later in a batch
+        services.calls.note(seen, reply.status, reply.code, rid, reply.biz_id,
+                            scope.get("client"))
+    return reply
 
 
-async def handle(services: ApiServices, scope: Scope, body: bytes, rid: str) -> Reply:
+async def handle(services: ApiServices, scope: Scope, body: bytes, rid: str,
+                 seen: Seen | None = None) -> Reply:
+    seen = seen or Seen()
     if b"%00" in body:
         return failure(services, scope, rid, NUL)
     try:
@@ -75,6 +87,7 @@ async def handle(services: ApiServices, scope: Scope, body: bytes, rid: str) -> 
     host = signed.headers.get("host", "")
     params = signing.parameters(signed)
     action = params.get("Action") or signed.headers.get("x-acs-action", "")
+    seen.action, seen.params, seen.headers = action, params, signed.headers
     version = params.get("Version") or signed.headers.get("x-acs-version", "")
     # Sending actions record the nonce in the transaction that accepts the messages.
     deferred = action in SENDING
@@ -86,6 +99,7 @@ async def handle(services: ApiServices, scope: Scope, body: bytes, rid: str) -> 
         return error(rid, host, auth.refusal, message)
     if isinstance(auth, Refusal):
         return error(rid, host, auth, message_of(auth, lang))
+    seen.key_id, seen.account_id = auth.key.id, auth.account.id
     result = await act(services, auth, action, version, params, lang, deferred, host)
     if (deferred and isinstance(result, Refusal) and result.code != "SignatureNonceUsed"):
         # Refused before acceptance: the nonce is still spent (or this is a replay).
@@ -122,7 +136,8 @@ def message_of(refusal: Refusal, lang: Lang) -> str:
 def answer(rid: str, body: dict[str, Any], status: int = 200,
            headers: dict[str, str] | None = None) -> Reply:
     return Reply(status, orjson.dumps({"RequestId": rid, **body}),
-                 {"x-acs-request-id": rid, **(headers or {})})
+                 {"x-acs-request-id": rid, **(headers or {})}, body.get("Code", ""),
+                 body.get("BizId"))
 
 
 def failure(services: ApiServices, scope: Scope, rid: str, refusal: Refusal,
