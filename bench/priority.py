@@ -173,13 +173,10 @@ async def bulk_load(srv: Server, numbers: Numbers, clients: int, stop: asyncio.E
         await asyncio.gather(*(client(http) for _ in range(clients)))
 
 
-async def codes_phase(srv: Server, args: argparse.Namespace) -> dict[str, Any]:
-    numbers, stop = Numbers(), asyncio.Event()
-    counts: dict[str, int] = {}
-    sent: list[str] = []
-    refused: dict[str, int] = {}
-    start = datetime.now(UTC)
-    load = asyncio.create_task(bulk_load(srv, numbers, args.bulk_clients, stop, counts))
+async def paced_codes(srv: Server, numbers: Numbers, duration: float, rate: float,
+                      sent: list[str], refused: dict[str, int]) -> None:
+    """One-number verification sends at `rate` a second for `duration` seconds, each to a
+    new number: the BizIds accepted go to `sent`, the refusals are counted by code."""
     async with httpx.AsyncClient(base_url=srv.base, headers=srv.auth, timeout=60) as http:
         async def one(number: str) -> None:
             answer = (await http.post("/v1/messages",
@@ -189,12 +186,22 @@ async def codes_phase(srv: Server, args: argparse.Namespace) -> dict[str, Any]:
             else:
                 refused[answer["code"]] = refused.get(answer["code"], 0) + 1
 
-        tasks = []
+        pending = []
         began = time.monotonic()
-        for i in range(int(args.duration * args.code_rate)):
-            await asyncio.sleep(max(0.0, began + i / args.code_rate - time.monotonic()))
-            tasks.append(asyncio.create_task(one(numbers.take(1)[0])))
-        await asyncio.gather(*tasks)
+        for i in range(int(duration * rate)):
+            await asyncio.sleep(max(0.0, began + i / rate - time.monotonic()))
+            pending.append(asyncio.create_task(one(numbers.take(1)[0])))
+        await asyncio.gather(*pending)
+
+
+async def codes_phase(srv: Server, args: argparse.Namespace) -> dict[str, Any]:
+    numbers, stop = Numbers(), asyncio.Event()
+    counts: dict[str, int] = {}
+    sent: list[str] = []
+    refused: dict[str, int] = {}
+    start = datetime.now(UTC)
+    load = asyncio.create_task(bulk_load(srv, numbers, args.bulk_clients, stop, counts))
+    await paced_codes(srv, numbers, args.duration, args.code_rate, sent, refused)
     end = datetime.now(UTC)
     stop.set()
     await load

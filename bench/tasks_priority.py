@@ -37,10 +37,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).parent))  # the bench folder is not a package
-from priority import Numbers, Server, percentile, server, sql_time
+from priority import Numbers, Server, paced_codes, percentile, server, sql_time
 from rest_send import log
 
 from yizhan.domain.errors import Refusal
@@ -86,23 +84,10 @@ async def with_service(path: Path, action: str, numbers: int = 0,
 
 
 async def codes(srv: Server, args: argparse.Namespace) -> dict[str, Any]:
-    numbers, sent, refused = Numbers(), [], {}
+    sent: list[str] = []
+    refused: dict[str, int] = {}
     start = datetime.now(UTC)
-    async with httpx.AsyncClient(base_url=srv.base, headers=srv.auth, timeout=60) as http:
-        async def one(number: str) -> None:
-            answer = (await http.post("/v1/messages",
-                                      content=srv.body([number], "verification"))).json()
-            if answer["code"] == "OK":
-                sent.append(answer["biz_id"])
-            else:
-                refused[answer["code"]] = refused.get(answer["code"], 0) + 1
-
-        pending = []
-        began = time.monotonic()
-        for i in range(int(args.duration * args.code_rate)):
-            await asyncio.sleep(max(0.0, began + i / args.code_rate - time.monotonic()))
-            pending.append(asyncio.create_task(one(numbers.take(1)[0])))
-        await asyncio.gather(*pending)
+    await paced_codes(srv, Numbers(), args.duration, args.code_rate, sent, refused)
     end = datetime.now(UTC)
     marks = ",".join("?" * len(sent)) or "NULL"
     deadline = time.monotonic() + 60

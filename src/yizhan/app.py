@@ -225,7 +225,7 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                             opt_out_words=settings.opt_out_words,
                             unmatched_after=settings.receipt_unmatched_seconds,
                             on_unmatched=metrics.unmatched)
-    registration = registration_service(settings, store, clock)
+    registration = registration_service(settings, store, clock, plan)
     tasks, engine = send_tasks(settings, store, clock, intake, counter, frequency_settings)
     keys = Authenticator(store, clock, settings.cache_seconds)
     calls = (CallLog(store, clock, keys.lookup, interval=settings.call_log_interval_ms / 1000)
@@ -309,11 +309,13 @@ def registration_plan(settings: Settings) -> ChannelPlan:
 
 
 def registration_service(settings: Settings, store: SqlStore, clock: Clock,
-                         ) -> RegistrationService:
-    """The registration service of `settings` (`yizhan signs register` uses it too)."""
-    return RegistrationService(store, clock, registration_plan(settings), RegistrationSettings(
-        settings.registration_answer_days, settings.registration_verify_deliveries,
-        settings.registration_lapse_days))
+                         plan: ChannelPlan | None = None) -> RegistrationService:
+    """The registration service of `settings` (`yizhan signs register` uses it too); `plan`
+    the channel plan already loaded, if any (else read from `settings`)."""
+    rules = RegistrationSettings(settings.registration_answer_days,
+                                 settings.registration_verify_deliveries,
+                                 settings.registration_lapse_days)
+    return RegistrationService(store, clock, plan or registration_plan(settings), rules)
 
 
 def registration_sweeper(settings: Settings, service: RegistrationService,
