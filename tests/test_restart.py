@@ -228,6 +228,7 @@ def test_sigkill_under_load_leaves_unknown_only_what_reached_the_carrier(
             "sign_name": info["sign_name"],
             "template_code": info["templates"]["verification"]})
         cut_off: set[tuple[str, str]] = set()
+        left_unsure: set[tuple[str, str]] = set()
         never_left = 0
         for _ in range(2):
             with ServeProcess(env) as server:
@@ -236,15 +237,23 @@ def test_sigkill_under_load_leaves_unknown_only_what_reached_the_carrier(
             cut = _submitting(data / "yizhan.db")  # claimed by the round cut off
             cut_off |= cut
             never_left += len(cut - reached.keys())
+            # Journaled as leaving but not seen by the carrier: the kill fell between the
+            # journal's write and the socket's (dispatch/journal.py: such a message is
+            # unknown, conservatively). One write's worth at most: the submits of one
+            # event-loop step, never more than the channel's window.
+            leaving = _leaving(data, cut) - reached.keys()
+            assert len(leaving) <= 100
+            left_unsure |= leaving
             with ServeProcess(env) as server:
                 final = _poll(lambda: load.settled(server.url), 40)
             assert len(final) == load.answered  # every answered message is there
             assert max(Counter(_submits(log)).values()) == 1, "a message reached it twice"
             for key, status in final.items():
                 if key not in reached:
-                    assert status == "success", f"{key} never left and is {status}"
+                    unsure = key in leaving and status == "unknown"
+                    assert status == "success" or unsure, f"{key} never left and is {status}"
             unknown = {k for k, s in final.items() if s == "unknown"}
-            assert unknown <= cut_off & reached.keys()
+            assert unknown <= cut_off & (reached.keys() | left_unsure)
     assert never_left, "no kill cut a round with messages still to send"
 
 
@@ -360,7 +369,21 @@ def _submits(path: Path) -> list[tuple[str, str]]:
 
 def _submitting(db: Path) -> set[tuple[str, str]]:
     """The messages a killed server left `submitting` (read before the restart)."""
+    return set(_claimed(db).values())
+
+
+def _claimed(db: Path) -> dict[int, tuple[str, str]]:
     with contextlib.closing(sqlite3.connect(db)) as conn:
-        rows = conn.execute("SELECT phone, content FROM messages "
+        rows = conn.execute("SELECT id, phone, content FROM messages "
                             "WHERE dispatch_state = 'submitting'").fetchall()
-    return {(phone[-11:], content) for phone, content in rows}
+    return {id_: (phone[-11:], content) for id_, phone, content in rows}
+
+
+def _leaving(data: Path, cut: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The messages of the round cut off that the killed server's submit journal shows
+    as leaving (its `s` lines after the last `e`; read before the restart)."""
+    claimed = _claimed(data / "yizhan.db")
+    journal = (data / "dispatch.journal").read_bytes()
+    last_round = journal.rsplit(b"\ne\n", 1)[-1]
+    ids = {int(line.split()[1]) for line in last_round.splitlines() if line.startswith(b"s ")}
+    return {claimed[i] for i in ids if i in claimed} & cut
