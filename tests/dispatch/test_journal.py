@@ -182,6 +182,25 @@ async def test_a_submit_waiting_for_window_space_is_not_journaled_one_handed_ove
     assert interrupted == [sent.id]
 
 
+async def test_a_crash_right_after_the_claim_commits_requeues_the_whole_round(
+        store: SqlStore, clock: ManualClock, tmp_path: Path) -> None:
+    """The claims are journaled inside the claim's transaction: killed the moment the
+    claim committed (before the worker ran again), the next start finds every claim of the
+    round journaled and unsent, and puts them all back; none becomes unknown."""
+    made = await make_messages(store, clock, 3)
+    journal = opened(tmp_path)
+    journal.restart()
+    claimed, _ = await store.claim_dispatch(clock.now(), 10, LEASE, journal.claimed)
+    journal.close()  # killed here
+    left = left_over(tmp_path)
+    assert sorted(u.message_id for u in left) == sorted(m.id for m in made)
+    assert sorted(await store.requeue_unsent(left)) == sorted(m.id for m in made)
+    await store.release_claims()
+    again, interrupted = await store.claim_dispatch(clock.now(), 10, LEASE)
+    assert sorted(c.message.id for c in again) == sorted(c.message.id for c in claimed)
+    assert interrupted == []
+
+
 class Ignore:
     async def __call__(self, event: object) -> None:
         pass

@@ -6,7 +6,8 @@ again (`storage/messages.py`). Most messages of a round cut off by kill -9 never
 carrier, though. This journal tells them apart: an append-only file in the data folder
 (mode 0600) that holds, for the current round only,
 
-    c <message id> <outbox id> <attempts>    a message the round claimed, after the claim
+    c <message id> <outbox id> <attempts>    a message the round claimed, written inside
+                                             the claim's transaction before it commits
     s <message id>                           a message whose submit may leave: written by
                                              the channel immediately before it hands the
                                              submit's bytes to its carrier connection
@@ -115,7 +116,9 @@ class SubmitJournal:
         return [u for message_id, u in claimed.items() if message_id not in sent]
 
     def claimed(self, claims: Sequence[Claim]) -> None:
-        """Journal a round's claims (one write), once their claim is committed."""
+        """Journal a round's claims (one write), inside the claim's transaction just before
+        it commits (`claim_dispatch`): journaled after the commit, a crash in between left
+        the whole round `submitting` and unjournaled, so unknown though none of it left."""
         if claims:
             self._write(b"".join(b"c %d %d %d\n" % (c.message.id, c.outbox_id, c.attempts)
                                  for c in claims))

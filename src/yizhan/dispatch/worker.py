@@ -7,12 +7,12 @@ receipt), rejected (failed with the carrier's code), retryable (back on the outb
 exponential back-off, dead-lettered after `max_attempts`), or ambiguous (status unknown,
 never submitted again). Receipts then flow through the channel's event sink.
 
-Crashes: the round's claims go into the submit journal (`dispatch/journal.py`) once the
-claim is committed, each message again when its submit may leave the process (written by
-the channel where its bytes leave, or here before `submit` for a channel that cannot), and
-the round is closed in the journal once the outcomes are committed. After kill -9 the next
-start puts the claimed messages that never left back on the outbox; only the others become
-unknown.
+Crashes: the round's claims go into the submit journal (`dispatch/journal.py`) inside the
+claim's transaction, just before it commits; each message again when its submit may leave
+the process (written by the channel where its bytes leave, or here before `submit` for a
+channel that cannot); and the round is closed in the journal once the outcomes are
+committed. After kill -9 the next start puts the claimed messages that never left back on
+the outbox; only the others become unknown.
 
 Failover: a channel that answers `Retryable` took nothing, so the same message goes on at
 once to the next channel the router offers (up to `failovers` more); an `Ambiguous` answer
@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
@@ -57,8 +57,9 @@ DISPATCH = "dispatch"
 
 
 class DispatchStore(Protocol):
-    async def claim_dispatch(self, now: datetime, limit: int,
-                             lease: timedelta) -> tuple[list[Claim], list[MessageId]]: ...
+    async def claim_dispatch(self, now: datetime, limit: int, lease: timedelta,
+                             journal: Callable[[Sequence[Claim]], None] | None = None
+                             ) -> tuple[list[Claim], list[MessageId]]: ...
     async def finish_submits(self, outcomes: Sequence[SubmitOutcome], now: datetime) -> None: ...
     async def signature_ids(self, pairs: Sequence[tuple[AccountId, str]]
                             ) -> dict[tuple[AccountId, str], int]: ...
@@ -151,17 +152,16 @@ class DispatchWorker:
 
     async def run_once(self) -> int:
         """One round: claim, submit, record. Returns how many items were handled."""
+        journal = self.journal
         claims, interrupted = await self._store.claim_dispatch(
-            self._clock.now(), self._config.batch, self._config.lease)
+            self._clock.now(), self._config.batch, self._config.lease,
+            journal.claimed if journal is not None else None)
         for message_id in interrupted:
             log.warning("message %s was cut off mid-submit: status unknown", message_id)
         if interrupted:
             self._observer.cut_off(len(interrupted))
         if not claims:
             return len(interrupted)
-        journal = self.journal
-        if journal is not None:
-            journal.claimed(claims)
         await self._learn_extensions(claims)
         if self._router.registering:
             await self._learn_registrations(claims)

@@ -83,8 +83,9 @@ def _dead_letter(row: Row[Any]) -> DeadLetter:
     return DeadLetter(row.id, row.stage, row.payload, row.error, row.created_at, row.replayed_at)
 
 
-def _claim(conn: Connection, sql: HotSql, now: datetime, limit: int,
-           until: datetime) -> tuple[list[Claim], list[MessageId]]:
+def _claim(conn: Connection, sql: HotSql, now: datetime, limit: int, until: datetime,
+           journal: Callable[[Sequence[Claim]], None] | None
+           ) -> tuple[list[Claim], list[MessageId]]:
     """The claim transaction of `MessagesMixin.claim_dispatch`."""
     at = sql.ts(now)
     items = conn.exec_driver_sql(sql.due, (DISPATCH, at, at, limit)).all()
@@ -118,6 +119,8 @@ def _claim(conn: Connection, sql: HotSql, now: datetime, limit: int,
         conn.exec_driver_sql(sql.lease, [(lease, c.outbox_id) for c in claims])
         conn.exec_driver_sql(sql.submitting, [(DispatchState.SUBMITTING.value, c.message.id)
                                               for c in claims])
+        if journal is not None:
+            journal(claims)  # before the commit: no crash can leave a claim unjournaled
     return claims, interrupted
 
 
@@ -443,9 +446,14 @@ class MessagesMixin:
             return []
         return await self._transaction(_requeue, list(unsent))
 
-    async def claim_dispatch(self, now: datetime, limit: int,
-                             lease: timedelta) -> tuple[list[Claim], list[MessageId]]:
-        """Claim up to `limit` due outbox items and mark their messages `submitting`.
+    async def claim_dispatch(self, now: datetime, limit: int, lease: timedelta,
+                             journal: Callable[[Sequence[Claim]], None] | None = None
+                             ) -> tuple[list[Claim], list[MessageId]]:
+        """Claim up to `limit` due outbox items and mark their messages `submitting`;
+        `journal` gets the claims inside the transaction, before it commits (the submit
+        journal's `claimed`: a crash right after the commit must find them journaled, or
+        the whole round would become unknown; a claim journaled but rolled back is
+        harmless, `requeue_unsent` checks that the claim is still there).
 
         Returns the claims and the ids of interrupted messages resolved to unknown. On
         SQLite the claim takes the writer before waiting receipt, submit-outcome and push
@@ -454,7 +462,7 @@ class MessagesMixin:
         receipts of the task's earlier messages (docs/architecture.md "Dispatch order").
         """
         return await self._urgent_transaction(_claim, hot_sql(self.is_postgres), now, limit,
-                                              now + lease)
+                                              now + lease, journal)
 
     async def finish_submits(self, outcomes: Sequence[SubmitOutcome], now: datetime) -> None:
         accepted: list[tuple[Any, ...]] = []
