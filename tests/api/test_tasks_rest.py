@@ -24,6 +24,7 @@ from yizhan.dispatch.channels.simulator import Outcome
 from yizhan.domain.model import BlacklistEntry, PhoneNumber, TemplateType
 from yizhan.domain.ports import SystemClock
 from yizhan.storage.store import SqlStore
+from yizhan.tasks import service as task_service
 from yizhan.tasks.engine import TaskEngine
 
 NOTICE = ("phone,order\n13800138000,A1\n13800138001,A2\n13800138000,A3\n12345,A4\n"
@@ -337,3 +338,24 @@ async def test_results_and_resend_of_the_retryable_failures(sending: Running) ->
     report = expect(await c.get(f"/v1/tasks/{again['task_id']}/preflight"), 200,
                     "OK")["preflight"]
     assert report["sendable"] == 1
+
+
+async def test_exports_are_read_a_page_at_a_time_and_join_up(
+        running: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 500,000-number task's export is streamed a page at a time: with pages of two rows
+    the files are the same as in one read, the state filter applied across the pages."""
+    monkeypatch.setattr(task_service, "EXPORT_PAGE", 2)
+    c = running.client
+    task_id = expect(await upload(running, NOTICE), 200, "OK")["task"]["task_id"]
+    rejected = await c.get(f"/v1/tasks/{task_id}/rejected-rows")
+    assert rejected.text.splitlines() == [
+        "line,value,reason", "4,13800138000,duplicate of line 2", "5,12345,invalid number"]
+    results = list(csv.DictReader(io.StringIO((await c.get(
+        f"/v1/tasks/{task_id}/results")).text)))
+    assert [(r["line"], r["phone"], r["state"]) for r in results] == [
+        (line, f"+86{phone}", "pending") for line, phone in (
+            ("2", "13800138000"), ("3", "13800138001"), ("6", "13800138002"),
+            ("7", "13800138003"), ("8", "13800138004"))]
+    assert (await c.get(f"/v1/tasks/{task_id}/results",
+                        params={"states": "failed"})).text.splitlines() == [
+        "line,phone,state,error_code,reason,biz_id,message_id"]

@@ -18,7 +18,9 @@ sending is done by the engine of a running server (`yizhan serve`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -55,7 +57,7 @@ from yizhan.domain.tasks import ProgressState, SendTask, TaskId, TaskProgress, T
 from yizhan.domain.timezone import CHINA, china_text
 from yizhan.settings import Settings
 from yizhan.storage.store import SqlStore
-from yizhan.tasks.service import TaskService, rejected_csv, results_csv
+from yizhan.tasks.service import TaskService
 from yizhan.tasks.views import preflight_json, progress_json, task_json
 
 T = TypeVar("T")
@@ -363,18 +365,21 @@ def export(task_id: TaskArg, account: AccountName,
     if wanted - set(known):
         raise fail(f"--states: some of {', '.join(known)}")
 
-    async def work(service: TaskService, owner: Account) -> str | Refusal:
-        if rejected:
-            rows = await service.rejected_rows(owner, TaskId(task_id))
-            return rows if isinstance(rows, Refusal) else rejected_csv(rows)
-        results = await service.results(owner, TaskId(task_id))
-        if isinstance(results, Refusal):
-            return results
-        return results_csv([r for r in results if not wanted or r.state.value in wanted])
+    async def work(service: TaskService, owner: Account) -> int | Refusal:
+        """Write the export a page at a time; how many rows it had."""
+        pages = (await service.export_rejected(owner, TaskId(task_id)) if rejected else
+                 await service.export_results(owner, TaskId(task_id),
+                                              {known[n] for n in wanted}))
+        if isinstance(pages, Refusal):
+            return pages
+        lines = 0
+        with (contextlib.nullcontext(sys.stdout) if output is None
+              else output.open("w", encoding="utf-8", newline="")) as sink:
+            async for text in pages:
+                sink.write(text)
+                lines += text.count("\n")
+        return lines - 1
 
-    text = _done(_work(settings_of(data_dir, config, database_url), account, work))
-    if output is None:
-        print(text, end="")
-        return
-    output.write_text(text, encoding="utf-8")
-    out.print(f"wrote {len(text.splitlines()) - 1} row(s) to {output}", highlight=False)
+    rows = _done(_work(settings_of(data_dir, config, database_url), account, work))
+    if output is not None:
+        out.print(f"wrote {rows} row(s) to {output}", highlight=False)

@@ -167,11 +167,15 @@ class TasksMixin:
         """The next `limit` rows not yet submitted, in file order."""
         return await self._read_in_thread(_rows, task_id, True, limit)
 
-    async def task_rejects(self, task_id: TaskId) -> list[RejectedRow]:
+    async def task_rejects(self, task_id: TaskId, after: int = 0,
+                           limit: int | None = None) -> list[RejectedRow]:
+        """The rows the import refused in line order: those after line `after`, at most
+        `limit` (a page of an export) or all."""
         j = send_task_rejects.c
         async with self._read() as conn:
             rows = await conn.execute(select(j.line, j.value, j.reason)
-                                      .where(j.task_id == task_id).order_by(j.line))
+                                      .where(j.task_id == task_id, j.line > after)
+                                      .order_by(j.line).limit(limit))
             return [RejectedRow(r.line, r.value, r.reason) for r in rows]
 
     async def task_counts(self, task_id: TaskId) -> tuple[dict[ProgressState, int],
@@ -195,8 +199,11 @@ class TasksMixin:
                     codes[code] = codes.get(code, 0) + count
         return counts, codes, parts
 
-    async def task_results(self, task_id: TaskId) -> list[ResultRow]:
-        return await self._read_in_thread(_results, task_id)
+    async def task_results(self, task_id: TaskId, after: int = -1,
+                           limit: int | None = None) -> list[ResultRow]:
+        """Every number of the task with its outcome, in file order: those after row
+        `after` (its `seq`), at most `limit` (a page of an export) or all."""
+        return await self._read_in_thread(_results, task_id, after, limit)
 
     async def task_messages(self, task_id: TaskId, offset: int,
                             limit: int) -> tuple[int, list[Message]]:
@@ -314,13 +321,14 @@ def _drop_stale(conn: Connection, before: datetime) -> int:
     return len(stale)
 
 
-def _results(conn: Connection, task_id: TaskId) -> list[ResultRow]:
+def _results(conn: Connection, task_id: TaskId, after: int,
+             limit: int | None) -> list[ResultRow]:
     r, m = send_task_rows.c, messages.c
     rows = conn.execute(
         select(r.seq, r.line, r.phone, r.state, r.message_id, m.status, m.error_code,
                m.reason, m.biz_id)
         .select_from(send_task_rows.outerjoin(messages, m.id == r.message_id))
-        .where(r.task_id == task_id).order_by(r.seq))
+        .where(r.task_id == task_id, r.seq > after).order_by(r.seq).limit(limit))
     return [ResultRow(x.seq, x.line, PhoneNumber(x.phone), _state(x.state, x.status),
                       x.error_code or "", x.reason or "",
                       None if x.message_id is None else MessageId(x.message_id),

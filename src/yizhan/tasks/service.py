@@ -14,6 +14,9 @@ template that is not approved: the API's own codes).
     progress(account, task_id)                -> TaskProgress
     rejected_rows(account, task_id)           -> list[RejectedRow]   (CSV: rejected_csv)
     results(account, task_id)                 -> list[ResultRow]     (CSV: results_csv)
+    export_rejected / export_results          -> the same as CSV text, page by page
+                                                 (`EXPORT_PAGE` rows: a 500,000-number
+                                                 task's export never sits in memory whole)
     messages(account, task_id, offset, limit) -> (total, [Message])  (the records, by task)
     resend_failures(account, task_id)         -> SendTask   (a new draft task)
 
@@ -26,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence, Set
 from datetime import datetime
 from typing import IO, Protocol
 
@@ -65,6 +68,8 @@ from yizhan.tasks.preflight import Preflight, PreflightInputs, next_promotion_st
 STARTABLE = (TaskState.DRAFT, TaskState.SCHEDULED)
 PAUSABLE = (TaskState.RUNNING, TaskState.SCHEDULED)
 CANCELLABLE = (TaskState.DRAFT, TaskState.SCHEDULED, TaskState.RUNNING, TaskState.PAUSED)
+EXPORT_PAGE = 5_000
+"""Rows per read of an export: its memory is one page, not the task."""
 
 
 class Catalogue(Protocol):
@@ -85,8 +90,10 @@ class TaskStore(Protocol):
                                 start_at: datetime | None = None) -> bool: ...
     async def task_counts(self, task_id: TaskId) -> tuple[dict[ProgressState, int],
                                                            dict[str, int], int]: ...
-    async def task_rejects(self, task_id: TaskId) -> list[RejectedRow]: ...
-    async def task_results(self, task_id: TaskId) -> list[ResultRow]: ...
+    async def task_rejects(self, task_id: TaskId, after: int = 0,
+                           limit: int | None = None) -> list[RejectedRow]: ...
+    async def task_results(self, task_id: TaskId, after: int = -1,
+                           limit: int | None = None) -> list[ResultRow]: ...
     async def task_messages(self, task_id: TaskId, offset: int,
                             limit: int) -> tuple[int, list[Message]]: ...
     async def task_rows(self, task_id: TaskId) -> list[TaskRow]: ...
@@ -193,6 +200,40 @@ class TaskService:
         if isinstance(task, Refusal):
             return task
         return await self._store.task_results(task.id)
+
+    async def export_rejected(self, account: Account,
+                              task_id: TaskId) -> AsyncIterator[str] | Refusal:
+        """`rejected_rows` as CSV text (header first), read and written a page at a time."""
+        task = await self.task(account, task_id)
+        if isinstance(task, Refusal):
+            return task
+        return self._rejected_pages(task.id)
+
+    async def _rejected_pages(self, task_id: TaskId) -> AsyncIterator[str]:
+        yield rejected_csv([])
+        after = 0
+        while page := await self._store.task_rejects(task_id, after, EXPORT_PAGE):
+            yield rejected_csv(page, header=False)
+            after = page[-1].line
+
+    async def export_results(self, account: Account, task_id: TaskId,
+                             states: Set[ProgressState] = frozenset()
+                             ) -> AsyncIterator[str] | Refusal:
+        """`results` as CSV text (header first), only the rows in `states` if any are
+        given, read and written a page at a time."""
+        task = await self.task(account, task_id)
+        if isinstance(task, Refusal):
+            return task
+        return self._result_pages(task.id, states)
+
+    async def _result_pages(self, task_id: TaskId,
+                            states: Set[ProgressState]) -> AsyncIterator[str]:
+        yield results_csv([])
+        after = -1
+        while page := await self._store.task_results(task_id, after, EXPORT_PAGE):
+            yield results_csv([r for r in page if not states or r.state in states],
+                              header=False)
+            after = page[-1].seq
 
     async def messages(self, account: Account, task_id: TaskId, offset: int = 0,
                        limit: int = 50) -> tuple[int, list[Message]] | Refusal:
@@ -325,20 +366,23 @@ def _check_values(imported: Imported, template: Template, fixed: dict[str, str])
     imported.rows = kept
 
 
-def rejected_csv(rows: Sequence[RejectedRow]) -> str:
+def rejected_csv(rows: Sequence[RejectedRow], header: bool = True) -> str:
     """The rejected rows as a CSV file: line, value, reason."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(("line", "value", "reason"))
+    if header:
+        writer.writerow(("line", "value", "reason"))
     writer.writerows(rows)
     return out.getvalue()
 
 
-def results_csv(rows: Sequence[ResultRow]) -> str:
+def results_csv(rows: Sequence[ResultRow], header: bool = True) -> str:
     """Every number with its outcome: line, phone, state, error code, reason, message id."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(("line", "phone", "state", "error_code", "reason", "biz_id", "message_id"))
+    if header:
+        writer.writerow(("line", "phone", "state", "error_code", "reason", "biz_id",
+                         "message_id"))
     for r in rows:
         writer.writerow((r.line, r.phone, r.state.value, r.error_code, r.reason, r.biz_id,
                          "" if r.message_id is None else r.message_id))

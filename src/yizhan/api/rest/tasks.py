@@ -20,12 +20,13 @@ bounds it by the file limit plus `FORM_OVERHEAD`, the file going to a temporary 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from yizhan.api.errors import (
     error_responses,
@@ -41,7 +42,7 @@ from yizhan.api.services import services_of
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import Account
 from yizhan.domain.tasks import ProgressState, SendTask, TaskId, TaskSpec
-from yizhan.tasks.service import TaskService, rejected_csv, results_csv
+from yizhan.tasks.service import TaskService
 from yizhan.tasks.views import preflight_json, progress_json, task_json
 
 router = APIRouter(prefix="/v1/tasks", tags=["send tasks"])
@@ -252,10 +253,10 @@ async def progress(request: Request, account: AccountDep,
             responses=_csv_answers(REJECTED_EXAMPLE, "isv.TASK_NOT_FOUND"))
 async def rejected_rows(request: Request, account: AccountDep,
                         task_id: int = TaskPath) -> Response:
-    rows = await tasks_of(request).rejected_rows(account, TaskId(task_id))
-    if isinstance(rows, Refusal):
-        return refusal_response(request, rows)
-    return _csv(rejected_csv(rows), f"task-{task_id}-rejected.csv")
+    text = await tasks_of(request).export_rejected(account, TaskId(task_id))
+    if isinstance(text, Refusal):
+        return refusal_response(request, text)
+    return _csv(text, f"task-{task_id}-rejected.csv")
 
 
 @router.get("/{task_id}/results", summary="Every number with its outcome, as CSV",
@@ -270,12 +271,10 @@ async def results(request: Request, account: AccountDep, task_id: int = TaskPath
     wanted = _states(states)
     if isinstance(wanted, Refusal):
         return refusal_response(request, wanted)
-    rows = await tasks_of(request).results(account, TaskId(task_id))
-    if isinstance(rows, Refusal):
-        return refusal_response(request, rows)
-    if wanted:
-        rows = [r for r in rows if r.state in wanted]
-    return _csv(results_csv(rows), f"task-{task_id}-results.csv")
+    text = await tasks_of(request).export_results(account, TaskId(task_id), wanted)
+    if isinstance(text, Refusal):
+        return refusal_response(request, text)
+    return _csv(text, f"task-{task_id}-results.csv")
 
 
 def _states(text: str | None) -> set[ProgressState] | Refusal:
@@ -287,9 +286,10 @@ def _states(text: str | None) -> set[ProgressState] | Refusal:
     return {known[n] for n in names}
 
 
-def _csv(text: str, name: str) -> Response:
-    return Response(text, media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": attachment(name)})
+def _csv(text: AsyncIterator[str], name: str) -> Response:
+    """A CSV export streamed as it is read, a page at a time."""
+    return StreamingResponse(text, media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": attachment(name)})
 
 
 @router.get("/{task_id}/messages", summary="The task's message records, in file order",
