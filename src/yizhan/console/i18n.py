@@ -54,6 +54,7 @@ _WORDS: dict[str, tuple[str, str]] = {
     "filters": ("Filters", "筛选"),
     "phone_number": ("Number", "号码"),
     "biz_id": ("BizId", "BizId"),
+    "day": ("Day", "日期"),
     "from_day": ("From", "开始日期"),
     "to_day": ("To", "结束日期"),
     "status": ("Status", "状态"),
@@ -100,6 +101,10 @@ _WORDS: dict[str, tuple[str, str]] = {
     "status_failed": ("failed", "失败"),
     "status_waiting": ("waiting", "等待回执"),
     "status_unknown": ("unknown", "未知"),
+    "carrier_china_mobile": ("China Mobile", "中国移动"),
+    "carrier_china_unicom": ("China Unicom", "中国联通"),
+    "carrier_china_telecom": ("China Telecom", "中国电信"),
+    "carrier_international": ("International", "国际"),
     "skip": ("Skip to the content", "跳到正文"),
     "forbidden": ("This page is not for your role.", "您的角色无权访问此页面。"),
 }

@@ -38,8 +38,9 @@ async def overview(request: Request, who: ViewerDep, account_id: TenantDep) -> R
     days = [first + timedelta(days=n) for n in range(DAYS)]
     day_groups = [_group(d.strftime("%m-%d"), by_day.get(d.strftime("%Y%m%d")))
                   for d in days]
-    carrier_groups = [_group(r.key.get("carrier") or "-", r) for r in by_carrier]
     t = i18n.words(who.lang)
+    carrier_groups = [_group(t.get(f"carrier_{r.key.get('carrier')}", r.key.get("carrier")
+                                   or "-"), r) for r in by_carrier]
     latest = by_day.get(today.strftime("%Y%m%d"))
     return render(
         request, "overview.html", who.lang, who,

@@ -72,20 +72,23 @@ def row(m: Message, lang: str) -> dict[str, Any]:
 
 @router.get("/records")
 async def records(request: Request, who: ViewerDep, account_id: TenantDep,
-                  page: int = 1) -> Response:
+                  page: int = 1, phone: str = "", biz_id: str = "", start: str = "",
+                  end: str = "", status: str = "", sign_name: str = "",
+                  template_code: str = "", task: str = "") -> Response:
+    """The filters are named as query parameters (the API's app refuses unknown ones)."""
     console = console_of(request)
     today = china_today(console.api.clock.now())
-    given = Filters(**{n: request.query_params.get(n, "").strip()[:64]
-                       for n in FILTER_NAMES})
+    given = Filters(*(v.strip()[:64] for v in (phone, biz_id, start, end, status, sign_name,
+                                                template_code, task)))
     page = max(1, min(page, 10_000))
     query = _query(given, today)
     total, shown, error = 0, list[Message](), ""
     if isinstance(query, Refusal):
         error = i18n.words(who.lang)["bad_filter"].format(detail=query.detail)
     else:
-        phone, (start, end) = query.pop("phone"), query.pop("period")
+        number, (since, until) = query.pop("phone"), query.pop("period")
         total, shown = await console.store.query_messages(
-            account_id, phone, start, end, (page - 1) * PAGE_SIZE, PAGE_SIZE, **query)
+            account_id, number, since, until, (page - 1) * PAGE_SIZE, PAGE_SIZE, **query)
     days = _days(given, today)
     return render(request, "records.html", who.lang, who, filters=given,
                   start=given.start or days[0].isoformat(),
