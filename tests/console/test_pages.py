@@ -126,6 +126,32 @@ def test_every_page_in_both_languages(browser: Any, console: Console, lang: str,
     assert page.locator("#cause").inner_text() != ""
     assert page.locator("#what").inner_text() != ""
     page.screenshot(path=str(screenshots / f"message-{lang}.png"), full_page=True)
+    visit(page, console, "/console/statistics")
+    assert page.locator("#stats tbody tr").count() == 1  # today's only row
+    assert page.locator("#stats tbody td").all_inner_texts()[1:3] == ["2", "1"]
+    page.screenshot(path=str(screenshots / f"statistics-{lang}.png"), full_page=True)
+    visit(page, console, "/console/signatures")
+    assert page.locator("section.signature h2").first.inner_text() == "驿站"
+    can_send = "可发送" if lang == "zh" else "can send"
+    assert page.locator("section.signature .status").all_inner_texts() == [can_send] * 3
+    page.screenshot(path=str(screenshots / f"signatures-{lang}.png"), full_page=True)
+    visit(page, console, "/console/calls?action=POST%20%2Fv1%2Fmessages")  # the send
+    assert page.locator("#total").inner_text() == ("共 1 次调用" if lang == "zh"
+                                                   else "1 calls")
+    assert page.locator("td.number").inner_text() == "138****8000, 139****9000"
+    page.screenshot(path=str(screenshots / f"calls-{lang}.png"), full_page=True)
+    page.context.close()
+
+
+def test_statistics_download_as_csv(browser: Any, console: Console) -> None:
+    page = new_page(browser, console)
+    log_in(page, "demo", console.demo_password)
+    page.goto("/console/statistics?group=carrier")
+    answer = page.request.get(page.locator("#csv").get_attribute("href"))
+    assert answer.headers["content-type"] == "text/csv; charset=utf-8"
+    lines = answer.text().lstrip("\ufeff").splitlines()
+    assert lines == ["carrier,sent,success,failed,unknown,waiting,billed_parts,success_rate",
+                     "china_mobile,2,1,1,0,0,1,0.5000"]  # the failed one is not billed
     page.context.close()
 
 
@@ -197,6 +223,14 @@ def test_a_tenant_sees_only_its_own_data_on_every_page(browser: Any,
             f"/console/records/{message_id}/unmask",
             form={"csrf": page.locator("header input[name=csrf]").get_attribute("value")})
         assert answer.status == 404 and "13800138000" not in answer.text()
+    page.goto("/console/statistics")
+    assert page.locator("#stats").count() == 0
+    csv = page.request.get("/console/statistics.csv").text().lstrip("\ufeff").splitlines()
+    assert len(csv) == 1  # the header only
+    page.goto("/console/signatures")
+    assert page.locator("section.signature").count() == 0
+    page.goto("/console/calls")
+    assert page.locator("#total").inner_text() == "0 calls"
     assert page.goto("/console/operator").status == 403
     page.context.close()
 

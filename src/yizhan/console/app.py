@@ -11,7 +11,16 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from yizhan.console import auth, i18n, operator, overview, records
+from yizhan.console import (
+    auth,
+    calls,
+    i18n,
+    operator,
+    overview,
+    records,
+    signatures,
+    statistics,
+)
 from yizhan.console.pages import (
     PREFIX,
     SECURITY_HEADERS,
@@ -33,7 +42,7 @@ STYLESHEET = "console.css"
 def mount(app: FastAPI, services: ConsoleServices) -> None:
     app.state.console = services
     app.state.console_templates = environment()
-    for group in (auth, overview, records, operator):
+    for group in (auth, overview, records, statistics, signatures, calls, operator):
         app.include_router(group.router)
     css = (STATIC / STYLESHEET).read_bytes()
 
