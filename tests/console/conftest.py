@@ -132,8 +132,13 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("screenshots")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One chromium for a module's tests. Not for the session: Playwright's sync API keeps
+    its event loop running in this thread while it is open, and the async tests that a
+    worker runs next need the thread without one; pytest closes a module's fixtures as soon
+    as the next test is of another module (the browser tests are one xdist group, so that
+    they run one after the other on one worker)."""
     if not CHROMIUM.exists():
         message = f"{CHROMIUM} is missing: apt-get install -y chromium fonts-noto-cjk"
         if os.environ.get("CI"):

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.console.conftest import (
@@ -20,7 +22,7 @@ from tests.console.conftest import (
     new_page,
 )
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.xdist_group("browser")]
 
 
 def external_urls(page: Any, base: str) -> list[str]:
@@ -140,7 +142,50 @@ def test_every_page_in_both_languages(browser: Any, console: Console, lang: str,
                                                    else "1 calls")
     assert page.locator("td.number").inner_text() == "138****8000, 139****9000"
     page.screenshot(path=str(screenshots / f"calls-{lang}.png"), full_page=True)
+    visit(page, console, "/console/keys")
+    assert console.key[0] in page.locator("#keys td.key").all_inner_texts()
+    assert console.key[1] not in page.content()  # a secret is never listed
+    page.screenshot(path=str(screenshots / f"keys-{lang}.png"), full_page=True)
     page.context.close()
+
+
+def test_an_admin_creates_and_disables_an_access_key_a_viewer_cannot(
+        browser: Any, console: Console) -> None:
+    page = new_page(browser, console)
+    log_in(page, "demo", console.demo_password)
+    page.goto("/console/keys")
+    page.click("#create-key")
+    key = (page.locator("#new-key-id").inner_text(), page.locator("#new-key-secret").inner_text())
+    with httpx.Client(base_url=console.url, auth=key, timeout=10) as client:
+        assert client.get("/v1/test-numbers").status_code == 200  # the new key works
+        page.goto("/console/keys")
+        assert key[1] not in page.content()  # shown once only
+        viewer = new_page(browser, console)
+        log_in(viewer, "demo-viewer", PASSWORD)
+        viewer.goto("/console/keys")
+        assert viewer.locator("#create-key").count() == 0
+        assert viewer.locator("#keys button").count() == 0
+        csrf = viewer.locator("header input[name=csrf]").get_attribute("value")
+        assert viewer.request.post(f"/console/keys/{key[0]}/disable",
+                                   form={"csrf": csrf}).status == 403
+        other = new_page(browser, console)  # another tenant cannot disable it either
+        log_in(other, "acme-admin", PASSWORD)
+        csrf = other.locator("header input[name=csrf]").get_attribute("value")
+        assert other.request.post(f"/console/keys/{key[0]}/disable",
+                                  form={"csrf": csrf}).status == 404
+        assert key[0] not in other.content()
+        page.locator(f"tr:has-text('{key[0]}') button").click()
+        assert page.locator(f"tr:has-text('{key[0]}') td").nth(1).inner_text() == "disabled"
+        deadline = time.monotonic() + 10  # the API's key cache lets it go within a second
+        while client.get("/v1/test-numbers").status_code == 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    with sqlite3.connect(console.data_dir / "yizhan.db") as db:
+        audited = db.execute("SELECT action FROM console_audit WHERE subject = ?",
+                             (key[0],)).fetchall()
+    assert sorted(audited) == [("key created",), ("key disabled",)]
+    for opened in (page, viewer, other):
+        opened.context.close()
 
 
 def test_statistics_download_as_csv(browser: Any, console: Console) -> None:
@@ -231,6 +276,8 @@ def test_a_tenant_sees_only_its_own_data_on_every_page(browser: Any,
     assert page.locator("section.signature").count() == 0
     page.goto("/console/calls")
     assert page.locator("#total").inner_text() == "0 calls"
+    page.goto("/console/keys")
+    assert console.key[0] not in page.content()
     assert page.goto("/console/operator").status == 403
     page.context.close()
 

@@ -15,6 +15,7 @@ from yizhan.console import (
     auth,
     calls,
     i18n,
+    keys,
     operator,
     overview,
     records,
@@ -42,7 +43,8 @@ STYLESHEET = "console.css"
 def mount(app: FastAPI, services: ConsoleServices) -> None:
     app.state.console = services
     app.state.console_templates = environment()
-    for group in (auth, overview, records, statistics, signatures, calls, operator):
+    for group in (auth, overview, records, statistics, signatures, calls, keys,
+                  operator):
         app.include_router(group.router)
     css = (STATIC / STYLESHEET).read_bytes()
 

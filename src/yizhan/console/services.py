@@ -1,7 +1,7 @@
 """What the console works with: the API's services (`ApiServices`: the same store
 protocols, diagnosis and codes the API uses) and the store's parts only the console needs,
-declared here so that the console imports no `storage/`: its people and sessions, an
-account's packages, the accounts list of the operator, and the filtered records.
+declared here so that the console imports no `storage/`: its people and sessions,
+AccessKeys, an account's packages, the accounts list of the operator, and the filtered records.
 """
 
 from __future__ import annotations
@@ -11,7 +11,15 @@ from datetime import datetime
 from typing import Protocol
 
 from yizhan.api.services import ApiServices
-from yizhan.domain.model import Account, AccountId, Message, MessageStatus, Package
+from yizhan.domain.model import (
+    AccessKey,
+    Account,
+    AccountId,
+    KeyStatus,
+    Message,
+    MessageStatus,
+    Package,
+)
 from yizhan.domain.people import AuditEntry, ConsoleSession, ConsoleUser
 
 
@@ -35,6 +43,10 @@ class PeopleStore(Protocol):
 
 
 class ConsoleStore(PeopleStore, Protocol):
+    async def access_key(self, key_id: str) -> AccessKey | None: ...
+    async def list_access_keys(self, account_id: AccountId | None = None) -> list[AccessKey]: ...
+    async def create_access_key(self, account_id: AccountId, now: datetime) -> AccessKey: ...
+    async def set_access_key_status(self, key_id: str, status: KeyStatus) -> bool: ...
     async def packages(self, account_id: AccountId) -> list[Package]: ...
     async def list_accounts(self) -> list[Account]: ...
     async def query_messages(self, account_id: AccountId | None, phone: str | None,
