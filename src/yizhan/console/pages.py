@@ -65,8 +65,11 @@ def language(request: Request) -> str:
 
 
 def secure(request: Request) -> bool:
-    """Cookies are marked Secure when the console is reached over https."""
-    return request.url.scheme == "https"
+    """Cookies are marked Secure when the console is reached over https: directly, or
+    through a proxy that ends TLS and says so (`X-Forwarded-Proto: https`; believing it
+    can only make the cookie stricter)."""
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return request.url.scheme == "https" or forwarded == "https"
 
 
 @dataclass(frozen=True, slots=True)
