@@ -19,6 +19,8 @@ def test_every_word_a_template_uses_exists_in_both_languages() -> None:
         words = i18n.words(lang)
         assert used <= set(words), (lang, used - set(words))
         assert all(words.values())
+    # `t.keys` in a template would be the mapping's method, not the word
+    assert not set(i18n.words("en")) & set(dir(dict))
 
 
 def test_the_language_is_the_switch_then_the_browser_then_the_default() -> None:

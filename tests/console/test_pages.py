@@ -142,7 +142,12 @@ def test_every_page_in_both_languages(browser: Any, console: Console, lang: str,
                                                    else "1 calls")
     assert page.locator("td.number").inner_text() == "138****8000, 139****9000"
     page.screenshot(path=str(screenshots / f"calls-{lang}.png"), full_page=True)
+    visit(page, console, "/console/templates")
+    assert page.locator("#templates tbody tr").count() == 3  # the demo's three
+    page.screenshot(path=str(screenshots / f"templates-{lang}.png"), full_page=True)
     visit(page, console, "/console/keys")
+    assert page.locator("header nav a").last.inner_text() == ("AccessKey" if lang == "zh"
+                                                               else "AccessKeys")
     assert console.key[0] in page.locator("#keys td.key").all_inner_texts()
     assert console.key[1] not in page.content()  # a secret is never listed
     page.screenshot(path=str(screenshots / f"keys-{lang}.png"), full_page=True)
@@ -186,6 +191,37 @@ def test_an_admin_creates_and_disables_an_access_key_a_viewer_cannot(
     assert sorted(audited) == [("key created",), ("key disabled",)]
     for opened in (page, viewer, other):
         opened.context.close()
+
+
+PROMOTION = "新用户首月短信${discount}折，详情见官网"
+
+
+def test_the_template_linter_hints_as_one_types(browser: Any, console: Console) -> None:
+    page = new_page(browser, console, "zh")
+    log_in(page, "demo", console.demo_password)
+    page.goto("/console/templates")
+    page.select_option("#lint-type", "promotion")
+    page.fill("#lint-content", PROMOTION)  # no button pressed: console.js asks
+    hint = page.locator("#hints li.refuses")
+    hint.wait_for()
+    assert "拒收请回复R" in hint.inner_text()
+    assert "isv.PROMOTION_OPT_OUT_MISSING" in hint.inner_text()
+    page.fill("#lint-content", PROMOTION + "拒收请回复R")
+    page.locator("#hints .ok").wait_for()
+    page.context.close()
+
+
+def test_the_template_linter_works_without_javascript(browser: Any,
+                                                      console: Console) -> None:
+    context = browser.new_context(base_url=console.url, java_script_enabled=False)
+    page = context.new_page()
+    log_in(page, "demo", console.demo_password)
+    page.goto("/console/templates")
+    page.select_option("#lint-type", "promotion")
+    page.fill("#lint-content", PROMOTION)
+    page.click("form.lint button")
+    assert "拒收请回复R" in page.locator("#hints li.refuses").inner_text()
+    context.close()
 
 
 def test_statistics_download_as_csv(browser: Any, console: Console) -> None:
@@ -278,6 +314,8 @@ def test_a_tenant_sees_only_its_own_data_on_every_page(browser: Any,
     assert page.locator("#total").inner_text() == "0 calls"
     page.goto("/console/keys")
     assert console.key[0] not in page.content()
+    page.goto("/console/templates")
+    assert page.locator("#templates").count() == 0  # none of the demo's
     assert page.goto("/console/operator").status == 403
     page.context.close()
 

@@ -21,6 +21,7 @@ from yizhan.console import (
     records,
     signatures,
     statistics,
+    templates_page,
 )
 from yizhan.console.pages import (
     PREFIX,
@@ -37,20 +38,25 @@ from yizhan.console.pages import (
 from yizhan.console.services import ConsoleServices
 
 STATIC = Path(__file__).parent / "static"
-STYLESHEET = "console.css"
+ASSETS = {"console.css": "text/css; charset=utf-8",
+          "console.js": "text/javascript; charset=utf-8"}
+"""The console's own files, served from the package (nothing from another host)."""
 
 
 def mount(app: FastAPI, services: ConsoleServices) -> None:
     app.state.console = services
     app.state.console_templates = environment()
-    for group in (auth, overview, records, statistics, signatures, calls, keys,
-                  operator):
+    for group in (auth, overview, records, statistics, signatures, templates_page, calls,
+                  keys, operator):
         app.include_router(group.router)
-    css = (STATIC / STYLESHEET).read_bytes()
+    assets = {name: ((STATIC / name).read_bytes(), kind) for name, kind in ASSETS.items()}
 
-    @app.get(f"{PREFIX}/static/{STYLESHEET}", include_in_schema=False)
-    async def stylesheet() -> Response:
-        return Response(css, media_type="text/css; charset=utf-8",
+    @app.get(PREFIX + "/static/{name}", include_in_schema=False)
+    async def static(name: str) -> Response:
+        if name not in assets:
+            return Response(status_code=404)
+        body, kind = assets[name]
+        return Response(body, media_type=kind,
                         headers={**SECURITY_HEADERS, "Cache-Control": "max-age=3600"})
 
     app.add_exception_handler(NotLoggedIn, _to_login)
