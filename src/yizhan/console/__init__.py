@@ -3,8 +3,9 @@
 
 One module per page group (`auth`, `overview`, `records`, `statistics`, `signatures`,
 `templates_page`, `calls`, `keys`, `operator`), their Jinja2 templates beside them in
-`templates/`, the stylesheet and the one small script in `static/`; `pages.py` holds what every page shares (rendering, the
-logged-in person, CSRF, language) and `app.py` mounts them all on the API's application.
+`templates/`, the stylesheet and the one small script in `static/`; `pages.py` holds what
+every page shares (rendering, the logged-in person, CSRF, language) and `app.py` mounts
+them all on the API's application.
 The pages call the services the API calls (`api/services.py` `ApiServices`, the diagnosis,
 the store's protocols declared here), never a second path to the store.
 
