@@ -89,7 +89,7 @@ async def records(request: Request, who: ViewerDep, account_id: TenantDep,
         number, (since, until) = query.pop("phone"), query.pop("period")
         total, shown = await console.store.query_messages(
             account_id, number, since, until, (page - 1) * PAGE_SIZE, PAGE_SIZE, **query)
-    days = _days(given, today)
+    days = _days(given, today) or (today, today)
     return render(request, "records.html", who.lang, who, filters=given,
                   start=given.start or days[0].isoformat(),
                   end=given.end or days[1].isoformat(),
@@ -98,22 +98,22 @@ async def records(request: Request, who: ViewerDep, account_id: TenantDep,
                   pages=max(1, -(-total // PAGE_SIZE)), query=_encoded(given))
 
 
-def _days(given: Filters, today: date) -> tuple[date, date]:
+def _days(given: Filters, today: date) -> tuple[date, date] | None:
+    """The China days of the filters (today by default), None when a date is not one."""
     try:
         end = date.fromisoformat(given.end) if given.end else today
         start = date.fromisoformat(given.start) if given.start else end
     except ValueError:
-        return today, today
+        return None
     return start, end
 
 
 def _query(given: Filters, today: date) -> dict[str, Any] | Refusal:
     """The store's query of the filters, or what is wrong with them."""
-    try:
-        end = date.fromisoformat(given.end) if given.end else today
-        start = date.fromisoformat(given.start) if given.start else end
-    except ValueError:
+    days = _days(given, today)
+    if days is None:
         return Refusal("InvalidParameter", "dates are YYYY-MM-DD")
+    start, end = days
     if end < start or (end - start).days >= MAX_DAYS:
         return Refusal("InvalidParameter", f"at most {MAX_DAYS} days, the end after the start")
     phone = numbers.normalize(given.phone) if given.phone else None

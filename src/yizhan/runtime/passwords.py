@@ -9,6 +9,7 @@ Only the hash is stored; a hash made under older parameters is re-made at the ne
 from __future__ import annotations
 
 import secrets
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -17,7 +18,13 @@ MIN_LENGTH = 10
 """The shortest password a person may choose."""
 
 _HASHER = PasswordHasher()
-_NOBODY = _HASHER.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _nobody() -> str:
+    """A hash of a random password, made at the first use (not at import: every CLI
+    command imports this module)."""
+    return _HASHER.hash(secrets.token_urlsafe(16))
 
 
 def hash_password(password: str) -> str:
@@ -33,7 +40,7 @@ def verify(password_hash: str, password: str) -> bool:
 
 def verify_nobody(password: str) -> bool:
     """Spend a verification's time for a login that does not exist; always False."""
-    verify(_NOBODY, password)
+    verify(_nobody(), password)
     return False
 
 
