@@ -32,8 +32,9 @@ NOT_COMMANDS = {"__init__", "common", "demo", "main"}
 # `yizhan --help`, recursively, as captured from the CLI before it became a package
 # (cli.py and the commands*.py modules), with what issue 16 added (the `qualifications`
 # and `review` groups, `signs show`, `signs register|registration|registration-answer`,
-# `signs status`, `templates show` and `templates lint`), issue 17 (the `tasks` group) and
-# issue 18 (`diagnose`, `calls`); the order is the order of the help.
+# `signs status`, `templates show` and `templates lint`), issue 17 (the `tasks` group),
+# issue 18 (`diagnose`, `calls`) and issue 19 (the `console-user` group); the order is the
+# order of the help.
 BEFORE = [
     "", "serve", "simulator", "migrate", "demo", "send", "records", "diagnose", "stats",
     "export-failed", "calls",
@@ -64,6 +65,8 @@ BEFORE = [
     "tasks", "tasks create", "tasks list", "tasks show", "tasks preflight", "tasks schedule",
     "tasks start", "tasks pause", "tasks resume", "tasks cancel", "tasks resend",
     "tasks export",
+    "console-user", "console-user add", "console-user list", "console-user password",
+    "console-user disable", "console-user enable",
 ]
 
 
@@ -91,7 +94,8 @@ def test_the_registry_holds_every_command_set_of_every_command_module() -> None:
                 f"a command set of cli/{name}.py is not in cli/main.py's registry"
     assert list(main.GROUPS) == ["accounts", "keys", "qualifications", "review", "signs",
                                  "templates", "deadletters", "channels", "frequency",
-                                 "keywords", "push", "receipts", "opt-outs", "blacklist", "tasks"]
+                                 "keywords", "push", "receipts", "opt-outs", "blacklist", "tasks",
+                                 "console-user"]
 
 
 def test_help_lists_the_same_commands_as_before() -> None:

@@ -22,7 +22,7 @@ from typing import Any
 import uvicorn
 
 from yizhan.api.aliyun.auth import AliyunAuthenticator, BatchedNonces
-from yizhan.api.app import FastPaths, create_asgi
+from yizhan.api.app import FastPaths, create_app
 from yizhan.api.auth import Authenticator
 from yizhan.api.call_log import CallLog
 from yizhan.api.limits import HttpLimits
@@ -33,6 +33,8 @@ from yizhan.backends.redis_rates import RedisRateCounter
 from yizhan.compliance.documents import UploadConfig
 from yizhan.compliance.registration import RegistrationService, RegistrationSettings
 from yizhan.compliance.registration_sweeper import ManualRegistrar, RegistrationSweeper
+from yizhan.console.app import mount
+from yizhan.console.services import ConsoleServices, LoginLimits
 from yizhan.diagnosis.inquiry import Diagnoser
 from yizhan.dispatch.breaker import BreakerConfig
 from yizhan.dispatch.channel_file import ChannelPlan, EmbeddedSmsc, build_plan, load_plan
@@ -244,14 +246,18 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                             log)] if settings.backlog_max_seconds else []),
                         feeders=[engine] if settings.task_engine else [])
     pull = QueueSettings(settings.queue_visibility_seconds, settings.queue_max_wait_seconds)
-    api = create_asgi(ApiServices(
+    services = ApiServices(
         store, intake, keys, AliyunAuthenticator(keys, nonces, clock),
         RateLimiter(settings.api_rate_limit, clock), clock, frequency, frequency_settings,
         settings.language, pull, metrics, PushNetworks(settings.push_allowed_networks),
         codes, HttpLimits(settings.max_body_bytes, settings.max_header_bytes),
         uploads=upload_config(settings, store), registration=registration,
         tasks=tasks, task_max_file_bytes=settings.task_max_file_bytes,
-        diagnosis=Diagnoser(store, codes, calls=store), calls=calls))
+        diagnosis=Diagnoser(store, codes, calls=store), calls=calls)
+    api_app = create_app(services)
+    mount(api_app, ConsoleServices(services, store, settings.console_session_hours * 3600,
+                                   LoginLimits(per_login=settings.console_login_failures)))
+    api = FastPaths(api_app, services)
     lease = (ProcessLease(store, clock, f"http://{settings.endpoint}")
              if settings.rate_backend == "sql" and settings.role != "dispatch" else None)
     return Yizhan(settings, store, clock, intake, pipeline, api, channels, router, metrics,

@@ -218,6 +218,13 @@ class Settings(BaseSettings):
     call_log_days: int = Field(
         30, ge=1, description="How long calls of the API call log are kept; older ones are "
         "purged with the records' purge interval and batch.")
+    console_session_hours: float = Field(
+        12.0, gt=0, le=24 * 30, description="How long a web console session lasts after its "
+        "login (docs/console.md \"Access\").")
+    console_login_failures: int = Field(
+        5, ge=1, description="Failed console logins of one login name within 15 minutes "
+        "after which that login is refused, even with the right password, until the window "
+        "moves on (30 from one address).")
     call_log_interval_ms: float = Field(
         500.0, ge=1, le=10_000, description="How often the call log writes the calls "
         "answered meanwhile, in one background transaction (a call is never written on "

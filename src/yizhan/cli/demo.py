@@ -1,8 +1,9 @@
 """The demo account a first start creates, so that a new user can send at once.
 
-Creates (or finds) account `demo` with an AccessKey, an approved `general` signature and one
-approved template of each type: verification with `${code}`, notification, and promotion
-carrying the opt-out text. The secret is returned only when the key is created here.
+Creates (or finds) account `demo` with an AccessKey, a tenant admin `demo` of the web
+console, an approved `general` signature and one approved template of each type:
+verification with `${code}`, notification, and promotion carrying the opt-out text.
+The secret (and the console's password) is returned only when it is created here.
 
 The signature is registered (实名制报备, state 3) on every sub-port of the channel plan it is
 given, so that the built-in channels, whose simulated carriers refuse unregistered
@@ -28,9 +29,14 @@ from yizhan.domain.model import (
     Template,
     TemplateType,
 )
+from yizhan.domain.people import ConsoleUser, Role
 from yizhan.domain.registration import RegistrationState, SubPort, SubPortRegistration
+from yizhan.runtime import passwords
 
 DEMO_ACCOUNT = "demo"
+DEMO_LOGIN = "demo"
+"""The demo account's tenant admin in the web console; its password is made at the first
+start and shown then only (`yizhan console-user password demo` makes a new one)."""
 DEMO_SIGNATURE = "驿站"
 DEMO_TEMPLATES: dict[TemplateType, tuple[str, str]] = {
     TemplateType.VERIFICATION: ("demo verification code",
@@ -62,6 +68,10 @@ class SeedStore(Protocol):
                                     reasons: Sequence[str], now: datetime, *,
                                     detail: str = "", answered: bool = False,
                                     expect: Sequence[RegistrationState] = ()) -> bool: ...
+    async def console_user(self, login: str) -> ConsoleUser | None: ...
+    async def create_console_user(self, login: str, password_hash: str, role: Role,
+                                  account_id: AccountId | None,
+                                  now: datetime) -> ConsoleUser: ...
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,9 @@ class Demo:
     signature: Signature
     templates: dict[TemplateType, Template]
     created: bool
+    console_login: str = DEMO_LOGIN
+    console_password: str | None = None
+    """Set when the console login was made by this start (shown once)."""
 
 
 async def ensure_demo(store: SeedStore, now: datetime, plan: ChannelPlan | None = None) -> Demo:
@@ -92,7 +105,13 @@ async def ensure_demo(store: SeedStore, now: datetime, plan: ChannelPlan | None 
             account.id, name, type_, content, ReviewState.APPROVED, now)
     if plan is not None:
         await register(store, signature, plan.sub_ports(str(signature.id)), now)
-    return Demo(account, key, not keys, signature, templates, created)
+    password = None
+    if await store.console_user(DEMO_LOGIN) is None:
+        password = passwords.new_password()
+        await store.create_console_user(DEMO_LOGIN, passwords.hash_password(password),
+                                        Role.TENANT_ADMIN, account.id, now)
+    return Demo(account, key, not keys, signature, templates, created,
+                console_password=password)
 
 
 async def register(store: SeedStore, signature: Signature, sub_ports: Sequence[SubPort],

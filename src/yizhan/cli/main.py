@@ -22,6 +22,7 @@ from yizhan.cli import (
     diagnose,
     frequency,
     keys,
+    people,
     policy,
     push,
     qualifications,
@@ -74,6 +75,8 @@ GROUPS: dict[str, tuple[str, list[typer.Typer]]] = {
                   [state.blacklist_commands]),
     "tasks": ("Send tasks (群发助手): a campaign from a number file (docs/tasks.md).",
               [tasks.tasks_commands]),
+    "console-user": ("People who log in to the web console (docs/console.md).",
+                     [people.people_commands]),
 }
 """Each command group: its name, its help, and the command sets it gathers, in order."""
 

@@ -68,6 +68,7 @@ from yizhan.storage.tables import (
     outbox,
     push_items,
     receipts,
+    send_task_rows,
 )
 from yizhan.storage.tasks import mark_task_rows
 
@@ -401,10 +402,14 @@ class MessagesMixin:
 
     async def query_messages(self, account_id: AccountId | None, phone: str | None,
                              start: datetime, end: datetime, offset: int = 0,
-                             limit: int = 50, biz_id: str | None = None,
+                             limit: int = 50, biz_id: str | None = None, *,
+                             status: MessageStatus | None = None,
+                             sign_name: str | None = None, template_code: str | None = None,
+                             task_id: int | None = None,
                              ) -> tuple[int, list[Message]]:
         """Records created in [start, end), newest first, with the total before paging;
-        only those of one send request with `biz_id`."""
+        only those of one send request with `biz_id`, of a status, a signature, a
+        template, or sent by one send task (the console's filters)."""
         conditions = [messages.c.created_at >= start, messages.c.created_at < end]
         if account_id is not None:
             conditions.append(messages.c.account_id == account_id)
@@ -412,6 +417,17 @@ class MessagesMixin:
             conditions.append(messages.c.phone == phone)
         if biz_id is not None:
             conditions.append(messages.c.biz_id == biz_id)
+        if status is not None:
+            conditions.append(messages.c.status == status.value)
+        if sign_name is not None:
+            conditions.append(messages.c.sign_name == sign_name)
+        if template_code is not None:
+            conditions.append(messages.c.template_code == template_code)
+        if task_id is not None:
+            conditions.append(messages.c.id.in_(
+                select(send_task_rows.c.message_id).where(send_task_rows.c.task_id == task_id,
+                                                          send_task_rows.c.message_id
+                                                          .is_not(None))))
         return await self._read_in_thread(
             _page, conditions, (messages.c.created_at.desc(), messages.c.id.desc()), offset,
             limit)

@@ -5,7 +5,7 @@ Catalogue (accounts, keys, signatures, templates) lives in `catalogue.py`, the m
 `billing.py`, the policy's number lists (test numbers, opt-outs, blacklist) in `lists.py`,
 keywords and international registrations in `policy_lists.py`, push items in `push.py`,
 retention and exports in `records.py`, the API call log in `calls.py`, the master key and
-sealed secrets in `sealed.py`;
+sealed secrets in `sealed.py`, the console's people in `people.py`;
 this module wires the engine and the shared helpers.
 """
 
@@ -33,6 +33,7 @@ from yizhan.storage.letters import LettersMixin
 from yizhan.storage.lists import ListsMixin
 from yizhan.storage.messages import MessagesMixin
 from yizhan.storage.nonces import NoncesMixin
+from yizhan.storage.people import PeopleMixin
 from yizhan.storage.policy_lists import PolicyListsMixin
 from yizhan.storage.push import PushMixin
 from yizhan.storage.qualifications import QualificationsMixin
@@ -98,7 +99,7 @@ class WriterTurns:
 class SqlStore(CatalogueMixin, MessagesMixin, NoncesMixin, StatsMixin, BillingMixin, ListsMixin,
                PolicyListsMixin, PushMixin, RecordsMixin, SealedMixin, UnmatchedMixin,
                LeasesMixin, QualificationsMixin, LettersMixin, RegistrationsMixin,
-               DocumentsMixin, TasksMixin, TrailsMixin, CallsMixin):
+               DocumentsMixin, TasksMixin, TrailsMixin, CallsMixin, PeopleMixin):
     def __init__(self, engine: AsyncEngine, master: KeySource) -> None:
         self.engine = engine
         self._master = master

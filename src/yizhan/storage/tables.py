@@ -724,3 +724,53 @@ api_call_numbers = Table(
     Column("phone", String(32), nullable=False),
     Index("ix_api_call_numbers_phone_call_id", "phone", "call_id"),
 )
+
+console_users = Table(
+    "console_users", metadata,
+    # People who log in to the web console (docs/console.md): a password hashed with
+    # argon2id, never the password; `account_id` is NULL for operators.
+    Column("id", AutoId, primary_key=True),
+    Column("login", String(64), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("account_id", ForeignKey("accounts.id"), nullable=True),
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+console_sessions = Table(
+    "console_sessions", metadata,
+    # Server-side sessions: the cookie carries a random token, the store only its SHA-256,
+    # with the session's CSRF token and its end.
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", ForeignKey("console_users.id"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_console_sessions_user_id", "user_id"),
+)
+
+console_login_failures = Table(
+    "console_login_failures", metadata,
+    # Failed logins of the last window, by login and by client address: the login's rate
+    # limit counts them (in the store, so that every process counts the same).
+    Column("id", AutoId, primary_key=True),
+    Column("login", String(64), nullable=False),
+    Column("client", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_console_login_failures_login_at", "login", "at"),
+    Index("ix_console_login_failures_client_at", "client", "at"),
+)
+
+console_audit = Table(
+    "console_audit", metadata,
+    # What people did in the console that must be answerable: logins, an unmasked record.
+    Column("id", AutoId, primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("login", String(64), nullable=False),
+    Column("account_id", BigInteger, nullable=True),
+    Column("action", String(32), nullable=False),
+    Column("subject", String(128), nullable=False),
+    Index("ix_console_audit_account_id_id", "account_id", "id"),
+)
