@@ -17,9 +17,11 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import uvicorn
+from sqlalchemy.engine import make_url
 
 from yizhan.api.aliyun.auth import AliyunAuthenticator, BatchedNonces
 from yizhan.api.app import FastPaths, create_asgi
@@ -30,6 +32,7 @@ from yizhan.api.services import ApiServices
 from yizhan.api.throttle import RateLimiter
 from yizhan.backends.local import LocalBus
 from yizhan.backends.redis_rates import RedisRateCounter
+from yizhan.backends.wakeup import CrossBus, PostgresLink, SocketLink
 from yizhan.compliance.documents import UploadConfig
 from yizhan.compliance.registration import RegistrationService, RegistrationSettings
 from yizhan.compliance.registration_sweeper import ManualRegistrar, RegistrationSweeper
@@ -40,10 +43,10 @@ from yizhan.dispatch.channels.simulator import Script, SimulatorChannel
 from yizhan.dispatch.channels.smpp import SmppChannel
 from yizhan.dispatch.journal import SubmitJournal
 from yizhan.dispatch.router import Router
-from yizhan.dispatch.worker import DispatchConfig, DispatchWorker
+from yizhan.dispatch.worker import DISPATCH, DispatchConfig, DispatchWorker
 from yizhan.domain.codes import CodeBook
 from yizhan.domain.ids import IdGenerator
-from yizhan.domain.ports import Channel, Clock, RateCounter, Registrar, SystemClock
+from yizhan.domain.ports import Bus, Channel, Clock, RateCounter, Registrar, SystemClock
 from yizhan.domain.priority import DispatchPriority
 from yizhan.domain.rates import to_ms
 from yizhan.intake.accept import PRIORITY_ITEMS, Acceptance, CachedCatalogue, Intake
@@ -168,7 +171,8 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     clock = clock or SystemClock()
     store = store or open_store(settings)
     await store.migrate()
-    bus = LocalBus()
+    bus = wakeup_bus(settings, store)
+    crossing: list[Background] = [bus] if isinstance(bus, CrossBus) else []
     metrics = Metrics()
     breaker = BreakerConfig(settings.breaker_failures, settings.breaker_open_seconds)
     servers: list[Background] = []
@@ -239,7 +243,7 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                         background=[*_delivery_stages(settings, store, bus, clock, codes),
                                     registration_sweeper(settings, registration, registrars)],
                         servers=servers, metrics=metrics,
-                        api_background=[nonces] + ([Periodic(
+                        api_background=[*crossing, nonces] + ([Periodic(
                             "backlog readings", backpressure.refresh, BACKLOG_READING_SECONDS,
                             log)] if settings.backlog_max_seconds else []),
                         feeders=[engine] if settings.task_engine else [])
@@ -257,6 +261,23 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     return Yizhan(settings, store, clock, intake, pipeline, api, channels, router, metrics,
                   frequency, smsc, backpressure if settings.backlog_max_seconds else None,
                   lease, plan, tasks)
+
+
+def wakeup_bus(settings: Settings, store: SqlStore) -> LocalBus | CrossBus:
+    """How the stages wake each other (docs/architecture.md "Wake-ups between processes").
+    The embedded process (role "all" on SQLite) keeps the in-process bus alone. Where other
+    processes may accept or dispatch on the same store, the dispatch outbox's wake-ups also
+    cross processes: PostgreSQL's LISTEN/NOTIFY, or on SQLite Unix datagram sockets in a
+    folder beside the database file (`<file>-wakeup`). An API process sends, a dispatch
+    process listens, an "all" process on PostgreSQL does both."""
+    if store.is_postgres:
+        link: PostgresLink | SocketLink = PostgresLink(store.engine)
+    elif settings.role == "all":
+        return LocalBus()
+    else:
+        link = SocketLink(Path(f"{make_url(settings.sqlalchemy_url).database}-wakeup"))
+    return CrossBus(link, (DISPATCH,), sends=settings.role != "dispatch",
+                    listens=settings.role != "api")
 
 
 def send_tasks(settings: Settings, store: SqlStore, clock: Clock, intake: Intake,
@@ -379,7 +400,7 @@ async def operator_intake(settings: Settings, store: SqlStore,
             await lease.release()
 
 
-def _dispatch_worker(settings: Settings, store: SqlStore, router: Router, bus: LocalBus,
+def _dispatch_worker(settings: Settings, store: SqlStore, router: Router, bus: Bus,
                      clock: Clock, metrics: Metrics) -> DispatchWorker:
     return DispatchWorker(store, router, bus, clock,
                           DispatchConfig(batch=settings.dispatch_batch,
@@ -395,7 +416,7 @@ def _dispatch_worker(settings: Settings, store: SqlStore, router: Router, bus: L
                           else None)
 
 
-def _delivery_stages(settings: Settings, store: SqlStore, bus: LocalBus,
+def _delivery_stages(settings: Settings, store: SqlStore, bus: Bus,
                      clock: Clock, codes: CodeBook) -> list[Background]:
     """The push stage, the 72-hour sweeper, the retention purge (issue 7) and the call
     log's purge."""
