@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -71,6 +72,18 @@ def _send_and_time(client: httpx.Client, info: dict[str, object],
 def test_a_message_accepted_by_an_api_process_is_dispatched_by_another_at_once(
         dispatcher: tuple[dict[str, str], dict[str, object]], database: str) -> None:
     env, info = dispatcher
+    # An operator's `yizhan send` without an API process wakes the dispatcher too.
+    templates = info["templates"]
+    assert isinstance(templates, dict)
+    started = time.monotonic()
+    sent = subprocess.run([sys.executable, "-m", "yizhan", "send", "13800138009", "--account",
+                           "demo", "--sign", str(info["sign_name"]), "--template",
+                           templates["verification"], "--param", "code=1"],
+                          env=env, capture_output=True, text=True, check=True).stdout
+    [message_id] = re.findall(r"│ (\d{15,}) │", sent)
+    url = env["YIZHAN_DATABASE_URL"]
+    assert _poll(lambda: asyncio.run(_status(url, int(message_id))) == "success", BOUND * 3)
+    assert time.monotonic() - started < BOUND + 2  # the CLI's own start included
     with ServeProcess(env) as api, httpx.Client(
             base_url=api.url, auth=(str(info["access_key_id"]),
                                     str(info["access_key_secret"]))) as c:
@@ -83,11 +96,20 @@ def test_a_message_accepted_by_an_api_process_is_dispatched_by_another_at_once(
             assert stat.S_IMODE(folder.stat().st_mode) == 0o700
             return
         # PostgreSQL: the listener's connection is cut; it connects again and listens.
-        url = env["YIZHAN_DATABASE_URL"]
         old = asyncio.run(_listeners(url, terminate=True))
         assert len(old) == 1
         assert _poll(lambda: (asyncio.run(_listeners(url)) - old) or None, BOUND)
         assert _send_and_time(c, info, "13800138001") < BOUND
+
+
+async def _status(url: str, message_id: int) -> str:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return str((await conn.execute(text("SELECT status FROM messages WHERE id = :id"),
+                                           {"id": message_id})).scalar_one())
+    finally:
+        await engine.dispose()
 
 
 async def _listeners(url: str, terminate: bool = False) -> set[int]:

@@ -267,17 +267,20 @@ def wakeup_bus(settings: Settings, store: SqlStore) -> LocalBus | CrossBus:
     """How the stages wake each other (docs/architecture.md "Wake-ups between processes").
     The embedded process (role "all" on SQLite) keeps the in-process bus alone. Where other
     processes may accept or dispatch on the same store, the dispatch outbox's wake-ups also
-    cross processes: PostgreSQL's LISTEN/NOTIFY, or on SQLite Unix datagram sockets in a
-    folder beside the database file (`<file>-wakeup`). An API process sends, a dispatch
-    process listens, an "all" process on PostgreSQL does both."""
-    if store.is_postgres:
-        link: PostgresLink | SocketLink = PostgresLink(store.engine)
-    elif settings.role == "all":
+    cross processes (`wakeup_link`). An API process sends, a dispatch process listens, an
+    "all" process on PostgreSQL does both."""
+    if not store.is_postgres and settings.role == "all":
         return LocalBus()
-    else:
-        link = SocketLink(Path(f"{make_url(settings.sqlalchemy_url).database}-wakeup"))
-    return CrossBus(link, (DISPATCH,), sends=settings.role != "dispatch",
-                    listens=settings.role != "api")
+    return CrossBus(wakeup_link(settings, store), (DISPATCH,),
+                    sends=settings.role != "dispatch", listens=settings.role != "api")
+
+
+def wakeup_link(settings: Settings, store: SqlStore) -> PostgresLink | SocketLink:
+    """PostgreSQL's LISTEN/NOTIFY, or on SQLite Unix datagram sockets in a folder beside
+    the database file (`<file>-wakeup`), which every process on that file shares."""
+    if store.is_postgres:
+        return PostgresLink(store.engine)
+    return SocketLink(Path(f"{make_url(settings.sqlalchemy_url).database}-wakeup"))
 
 
 def send_tasks(settings: Settings, store: SqlStore, clock: Clock, intake: Intake,
@@ -380,7 +383,9 @@ async def operator_intake(settings: Settings, store: SqlStore,
     frequency control an API request meets, read without caches, each acceptance committed
     at once; its committer and counters are stopped after. With the embedded counters it
     holds the store's counter lease meanwhile, so a server on the same store (from another
-    data folder) and this send cannot count apart: `LeaseRefused` names the server."""
+    data folder) and this send cannot count apart: `LeaseRefused` names the server. Its
+    acceptances wake the dispatch processes on the store, if any listen (not an embedded
+    `all` process on SQLite, which finds them at its poll)."""
     lease = ProcessLease(store, clock, "yizhan send") if settings.rate_backend == "sql" else None
     if lease is not None:  # a server on another data folder may count on this store
         await lease.acquire()
@@ -388,13 +393,17 @@ async def operator_intake(settings: Settings, store: SqlStore,
     committer: Batcher[Acceptance] = Batcher("intake", flush, clock, max_delay=0)
     committer.start()
     frequency = FrequencyControl(counter, FrequencySettings(store), clock)
+    # Wakes the dispatch processes on the store, if any listen (not an embedded one).
+    bus = CrossBus(wakeup_link(settings, store), (DISPATCH,), sends=True, listens=False)
+    await bus.start()
     try:
-        yield Intake(store, committer, clock, IdGenerator(), LocalBus(),
+        yield Intake(store, committer, clock, IdGenerator(), bus,
                      PolicyLists(store, clock, 0),
                      part_price=settings.part_price,
                      frequency=frequency if settings.frequency_control else None)
     finally:
         await committer.stop()
+        await bus.stop()
         await counter.close()
         if lease is not None:
             await lease.release()
