@@ -27,9 +27,10 @@ from tests.test_restart import ServeProcess, _poll
 from yizhan.backends.wakeup import CrossBus, PostgresLink, SocketLink
 from yizhan.storage.store import SqlStore
 
-POLL = "30"
-"""The dispatcher's poll in these tests: a message delivered within `BOUND` was woken."""
-BOUND = 5.0
+POLL = "60"
+"""The dispatcher's poll in these tests: a message delivered within `BOUND` was woken
+(its first round, at its start, is over before the test sends)."""
+BOUND = 10.0
 
 
 @pytest.fixture
@@ -75,19 +76,19 @@ def test_a_message_accepted_by_an_api_process_is_dispatched_by_another_at_once(
     # An operator's `yizhan send` without an API process wakes the dispatcher too.
     templates = info["templates"]
     assert isinstance(templates, dict)
-    started = time.monotonic()
     sent = subprocess.run([sys.executable, "-m", "yizhan", "send", "13800138009", "--account",
                            "demo", "--sign", str(info["sign_name"]), "--template",
                            templates["verification"], "--param", "code=1"],
                           env=env, capture_output=True, text=True, check=True).stdout
+    committed = time.monotonic()  # when the command returns, its message is committed
     [message_id] = re.findall(r"│ (\d{15,}) │", sent)
     url = env["YIZHAN_DATABASE_URL"]
     assert _poll(lambda: asyncio.run(_status(url, int(message_id))) == "success", BOUND * 3)
-    assert time.monotonic() - started < BOUND + 2  # the CLI's own start included
+    assert time.monotonic() - committed < BOUND
     with ServeProcess(env) as api, httpx.Client(
             base_url=api.url, auth=(str(info["access_key_id"]),
                                     str(info["access_key_secret"]))) as c:
-        assert _send_and_time(c, info) < BOUND  # not the 30 s poll
+        assert _send_and_time(c, info) < BOUND  # not the 60 s poll
         if database == "sqlite":
             folder = Path(env["YIZHAN_DATABASE_URL"].split("///", 1)[1] + "-wakeup")
             [sock] = folder.iterdir()  # the dispatcher's socket, private to the user
@@ -185,7 +186,7 @@ async def test_postgres_wakeups_cross_connections_and_schemas(store: SqlStore) -
     await listener.start()
     await sender.start()
     try:
-        for _ in range(25):  # until the listener has connected
+        for _ in range(100):  # until the listener has connected
             waiting = asyncio.ensure_future(_woken(listener, "dispatch", 0.2))
             await asyncio.sleep(0)
             sender.notify("dispatch")
