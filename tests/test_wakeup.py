@@ -36,7 +36,7 @@ BOUND = 10.0
 @pytest.fixture
 def dispatcher(shared_database: str,  # noqa: F811
                tmp_path: Path) -> Iterator[tuple[dict[str, str], dict[str, object]]]:
-    """A `yizhan serve --role dispatch` on the store, polling every 30 s; yields the
+    """A `yizhan serve --role dispatch` on the store, polling every 60 s; yields the
     environment an API process on the same store runs with, and the demo account."""
     env = {**os.environ, **TEST_MASTER_ENV, "YIZHAN_DATA_DIR": str(tmp_path / "data"),
            "YIZHAN_DATABASE_URL": shared_database, "YIZHAN_DISPATCH_POLL_SECONDS": POLL,
