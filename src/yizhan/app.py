@@ -17,9 +17,11 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import uvicorn
+from sqlalchemy.engine import make_url
 
 from yizhan.api.aliyun.auth import AliyunAuthenticator, BatchedNonces
 from yizhan.api.app import FastPaths, create_app
@@ -30,6 +32,7 @@ from yizhan.api.services import ApiServices
 from yizhan.api.throttle import RateLimiter
 from yizhan.backends.local import LocalBus
 from yizhan.backends.redis_rates import RedisRateCounter
+from yizhan.backends.wakeup import CrossBus, PostgresLink, SocketLink
 from yizhan.compliance.documents import UploadConfig
 from yizhan.compliance.registration import RegistrationService, RegistrationSettings
 from yizhan.compliance.registration_sweeper import ManualRegistrar, RegistrationSweeper
@@ -42,10 +45,10 @@ from yizhan.dispatch.channels.simulator import Script, SimulatorChannel
 from yizhan.dispatch.channels.smpp import SmppChannel
 from yizhan.dispatch.journal import SubmitJournal
 from yizhan.dispatch.router import Router
-from yizhan.dispatch.worker import DispatchConfig, DispatchWorker
+from yizhan.dispatch.worker import DISPATCH, DispatchConfig, DispatchWorker
 from yizhan.domain.codes import CodeBook
 from yizhan.domain.ids import IdGenerator
-from yizhan.domain.ports import Channel, Clock, RateCounter, Registrar, SystemClock
+from yizhan.domain.ports import Bus, Channel, Clock, RateCounter, Registrar, SystemClock
 from yizhan.domain.priority import DispatchPriority
 from yizhan.domain.rates import to_ms
 from yizhan.intake.accept import PRIORITY_ITEMS, Acceptance, CachedCatalogue, Intake
@@ -170,7 +173,8 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     clock = clock or SystemClock()
     store = store or open_store(settings)
     await store.migrate()
-    bus = LocalBus()
+    bus = wakeup_bus(settings, store)
+    crossing: list[Background] = [bus] if isinstance(bus, CrossBus) else []
     metrics = Metrics()
     breaker = BreakerConfig(settings.breaker_failures, settings.breaker_open_seconds)
     servers: list[Background] = []
@@ -241,7 +245,7 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                         background=[*_delivery_stages(settings, store, bus, clock, codes),
                                     registration_sweeper(settings, registration, registrars)],
                         servers=servers, metrics=metrics,
-                        api_background=[nonces] + ([Periodic(
+                        api_background=[*crossing, nonces] + ([Periodic(
                             "backlog readings", backpressure.refresh, BACKLOG_READING_SECONDS,
                             log)] if settings.backlog_max_seconds else []),
                         feeders=[engine] if settings.task_engine else [])
@@ -263,6 +267,26 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     return Yizhan(settings, store, clock, intake, pipeline, api, channels, router, metrics,
                   frequency, smsc, backpressure if settings.backlog_max_seconds else None,
                   lease, plan, tasks)
+
+
+def wakeup_bus(settings: Settings, store: SqlStore) -> LocalBus | CrossBus:
+    """How the stages wake each other (docs/architecture.md "Wake-ups between processes").
+    The embedded process (role "all" on SQLite) keeps the in-process bus alone. Where other
+    processes may accept or dispatch on the same store, the dispatch outbox's wake-ups also
+    cross processes (`wakeup_link`). An API process sends, a dispatch process listens, an
+    "all" process on PostgreSQL does both."""
+    if not store.is_postgres and settings.role == "all":
+        return LocalBus()
+    return CrossBus(wakeup_link(settings, store), (DISPATCH,),
+                    sends=settings.role != "dispatch", listens=settings.role != "api")
+
+
+def wakeup_link(settings: Settings, store: SqlStore) -> PostgresLink | SocketLink:
+    """PostgreSQL's LISTEN/NOTIFY, or on SQLite Unix datagram sockets in a folder beside
+    the database file (`<file>-wakeup`), which every process on that file shares."""
+    if store.is_postgres:
+        return PostgresLink(store.engine)
+    return SocketLink(Path(f"{make_url(settings.sqlalchemy_url).database}-wakeup"))
 
 
 def send_tasks(settings: Settings, store: SqlStore, clock: Clock, intake: Intake,
@@ -365,7 +389,9 @@ async def operator_intake(settings: Settings, store: SqlStore,
     frequency control an API request meets, read without caches, each acceptance committed
     at once; its committer and counters are stopped after. With the embedded counters it
     holds the store's counter lease meanwhile, so a server on the same store (from another
-    data folder) and this send cannot count apart: `LeaseRefused` names the server."""
+    data folder) and this send cannot count apart: `LeaseRefused` names the server. Its
+    acceptances wake the dispatch processes on the store, if any listen (not an embedded
+    `all` process on SQLite, which finds them at its poll)."""
     lease = ProcessLease(store, clock, "yizhan send") if settings.rate_backend == "sql" else None
     if lease is not None:  # a server on another data folder may count on this store
         await lease.acquire()
@@ -373,19 +399,23 @@ async def operator_intake(settings: Settings, store: SqlStore,
     committer: Batcher[Acceptance] = Batcher("intake", flush, clock, max_delay=0)
     committer.start()
     frequency = FrequencyControl(counter, FrequencySettings(store), clock)
+    # Wakes the dispatch processes on the store, if any listen (not an embedded one).
+    bus = CrossBus(wakeup_link(settings, store), (DISPATCH,), sends=True, listens=False)
+    await bus.start()
     try:
-        yield Intake(store, committer, clock, IdGenerator(), LocalBus(),
+        yield Intake(store, committer, clock, IdGenerator(), bus,
                      PolicyLists(store, clock, 0),
                      part_price=settings.part_price,
                      frequency=frequency if settings.frequency_control else None)
     finally:
         await committer.stop()
+        await bus.stop()
         await counter.close()
         if lease is not None:
             await lease.release()
 
 
-def _dispatch_worker(settings: Settings, store: SqlStore, router: Router, bus: LocalBus,
+def _dispatch_worker(settings: Settings, store: SqlStore, router: Router, bus: Bus,
                      clock: Clock, metrics: Metrics) -> DispatchWorker:
     return DispatchWorker(store, router, bus, clock,
                           DispatchConfig(batch=settings.dispatch_batch,
@@ -401,7 +431,7 @@ def _dispatch_worker(settings: Settings, store: SqlStore, router: Router, bus: L
                           else None)
 
 
-def _delivery_stages(settings: Settings, store: SqlStore, bus: LocalBus,
+def _delivery_stages(settings: Settings, store: SqlStore, bus: Bus,
                      clock: Clock, codes: CodeBook) -> list[Background]:
     """The push stage, the 72-hour sweeper, the retention purge (issue 7) and the call
     log's purge."""
