@@ -274,7 +274,7 @@ class Seen:
     count: int
     """The messages the window held before this one: at `limit` or above, it refused."""
     opened_s: int
-    """Seconds from the window's start to the check, for a day window already open (0:
+    """Seconds (rounded) from the window's start to the check, for a day window already open (0:
     opened by this message, or a clock minute or hour: its bounds follow from the time)."""
 
     @property
@@ -298,7 +298,7 @@ def _seen_text(limit: Limit, count: int, start_ms: int, now_ms: int) -> str:
         text += f"*{limit.limit}"
     text += f"={count}"
     if count and rule.window is Window.DAY:
-        text += f"@{(now_ms - start_ms) // 1000}"
+        text += f"@{(now_ms - start_ms + 500) // 1000}"
     return text
 
 
