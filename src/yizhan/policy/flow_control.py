@@ -42,6 +42,7 @@ from yizhan.policy.frequency import (
     Limit,
     limits_for,
     platform_keys,
+    platform_record,
     record,
     refusal,
 )
@@ -167,13 +168,13 @@ class FrequencyControl:
                 if trails:
                     trails[i] += FRESH_RECORDS[kind, number.startswith("+86")]
                 continue
-            limits = limits_for(account, sign_name, code, kind, number)
             if type(verdict) is Blocked:
-                ctx.refuse(i, RULE, refusal(limits[verdict.index], verdict))
+                limit = limits_for(account, sign_name, code, kind, number)[verdict.index]
+                ctx.refuse(i, RULE, refusal(limit, verdict))
             else:
                 admitted.append(i)
             if trails:
-                trails[i] += DETAIL + record(limits, verdict, now_ms, False)
+                trails[i] += DETAIL + platform_record(kind, number, verdict, now_ms)
 
         def rebuild() -> list[Sequence[RateCheck]]:
             return [cast(Sequence[RateCheck], limits_for(account, recipients[i][1], code, kind,

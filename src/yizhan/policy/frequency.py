@@ -291,11 +291,11 @@ class Record:
     windows: tuple[Seen, ...]
 
 
-def _seen_text(limit: Limit, count: int, start_ms: int, now_ms: int) -> str:
-    rule = limit.rule
+def _seen_text(rule: Rule, limit: int, own: bool, count: int, start_ms: int,
+               now_ms: int) -> str:
     text = str(INDEX[rule.id])
-    if limit.own:
-        text += f"*{limit.limit}"
+    if own:
+        text += f"*{limit}"
     text += f"={count}"
     if count and rule.window is Window.DAY:
         text += f"@{(now_ms - start_ms + 500) // 1000}"
@@ -307,14 +307,28 @@ def record(limits: list[Limit], verdict: Blocked | Admitted, now_ms: int,
     """The compact text of what a message's checks saw (`read_record` reads it):
     `w` when whitelisted, then per check `<rule number>[*<own limit>]=<count>[@<seconds
     since its day window opened>]`, comma separated: `0=0,1=2,2=4@5400,3=4@5400`."""
+    return ("w" if whitelisted else "") + _record(
+        [(limit.rule, limit.limit, limit.own) for limit in limits], verdict, now_ms)
+
+
+def platform_record(template_type: TemplateType, number: str, verdict: Blocked | Admitted,
+                    now_ms: int) -> str:
+    """`record` of a message under the platform's limits alone (`platform_keys`), without
+    building its limits."""
+    rules = _MAINLAND[template_type] if number.startswith("+86") else _INTERNATIONAL
+    return _record([(rule, rule.limit, False) for rule in rules], verdict, now_ms)
+
+
+def _record(checks: list[tuple[Rule, int, bool]], verdict: Blocked | Admitted,
+            now_ms: int) -> str:
     seen = verdict.seen
-    parts = [_seen_text(limit, seen[2 * i], seen[2 * i + 1], now_ms)
-             for i, limit in enumerate(limits[:len(seen) // 2])]
+    parts = [_seen_text(*check, seen[2 * i], seen[2 * i + 1], now_ms)
+             for i, check in enumerate(checks[:len(seen) // 2])]
     if type(verdict) is Blocked:
-        blocking = limits[verdict.index]
-        parts.append(_seen_text(blocking, verdict.count,
-                                verdict.resets_at - blocking.window.length_ms, now_ms))
-    return ("w" if whitelisted else "") + ",".join(parts)
+        rule, limit, own = checks[verdict.index]
+        parts.append(_seen_text(rule, limit, own, verdict.count,
+                                verdict.resets_at - rule.window.length_ms, now_ms))
+    return ",".join(parts)
 
 
 FRESH_RECORDS: dict[tuple[TemplateType, bool], str] = {
