@@ -5,7 +5,7 @@ from __future__ import annotations
 from yizhan.domain.model import AccountId, TemplateType
 from yizhan.domain.rates import Admitted, Blocked, FrequencyProfile, Window
 from yizhan.policy.frequency import (
-    FRESH_RECORDS,
+    FRESH,
     limits_for,
     platform_record,
     read_record,
@@ -88,7 +88,7 @@ def test_a_record_reads_back_as_the_windows_checked() -> None:
     day_start = NOW - 5_400_000
     text = record(limits, Admitted((0, NOW, 2, NOW, 2, day_start, 2, day_start)), NOW, False)
     assert text == "0=0,1*3=2,2=2@5400,3=2@5400"
-    read = read_record(text)
+    read = read_record(text, TemplateType.VERIFICATION, "+8613800138000")
     assert read is not None and not read.whitelisted
     assert [(w.rule.id, w.limit, w.own, w.count, w.opened_s, w.refused)
             for w in read.windows] == [
@@ -99,9 +99,10 @@ def test_a_record_reads_back_as_the_windows_checked() -> None:
     # refused by the hour window: the windows after it were not checked
     blocked = record(limits, Blocked(1, 3, NOW + 60_000, (0, NOW)), NOW, True)
     assert blocked == "w0=0,1*3=3"
-    read = read_record(blocked)
+    read = read_record(blocked, TemplateType.VERIFICATION, "+8613800138000")
     assert read is not None and read.whitelisted and read.windows[-1].refused
-    assert read_record("x=1") is None and read_record(None) is None
+    assert read_record("x=1", TemplateType.VERIFICATION, "+8613800138000") is None
+    assert read_record(None, TemplateType.VERIFICATION, "+8613800138000") is None
 
 
 def test_the_platform_record_is_the_record_of_the_platform_limits() -> None:
@@ -111,6 +112,6 @@ def test_the_platform_record_is_the_record_of_the_platform_limits() -> None:
             seen = Admitted(tuple(v for _ in limits for v in (1, NOW - 1000)))
             assert platform_record(type_, number, seen, NOW) == record(limits, seen, NOW,
                                                                        False)
-            fresh = Admitted(tuple(v for _ in limits for v in (0, NOW)))
-            mainland = number.startswith("+86")
-            assert FRESH_RECORDS[type_, mainland] == "|" + record(limits, fresh, NOW, False)
+            fresh = read_record(FRESH, type_, number)  # every window opened by the message
+            assert fresh is not None and [(w.rule, w.limit, w.count) for w in fresh.windows] \
+                == [(lim.rule, lim.limit, 0) for lim in limits]

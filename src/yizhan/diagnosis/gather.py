@@ -127,7 +127,8 @@ async def gather(store: TrailStore, message: Message, codes: CodeBook) -> Facts:
         whitelisted_since=e.whitelisted_since,
         explanation=codes.explain(message.channel, code) if code else None,
         evidence=e, receipt_url=e.receipt_url,
-        frequency=frequency_then(read_record(trail.detail(message.policy_trail)), at),
+        frequency=frequency_then(read_record(trail.detail(message.policy_trail),
+                                             message.template_type, message.phone), at),
         signature_then=None if e.signature is None else review_then(
             "signature.approved", steps, e.signature_history, e.signature.state, at),
         template_then=None if e.template is None else review_then(

@@ -38,7 +38,7 @@ from yizhan.domain.rates import (
 from yizhan.policy.chain import SendContext
 from yizhan.policy.compliance import check_signature, check_template
 from yizhan.policy.frequency import (
-    FRESH_RECORDS,
+    FRESH,
     Limit,
     limits_for,
     platform_keys,
@@ -103,6 +103,8 @@ class Explanation:
 
 
 _ONE_PASSED = [None]
+_FRESH = DETAIL + FRESH
+"""The trail's end for a message whose every window it opened (policy/frequency.py)."""
 
 
 class FrequencyControl:
@@ -166,7 +168,7 @@ class FrequencyControl:
             if verdict is None:  # every window opened by this message (`rates.FRESH`)
                 admitted.append(i)
                 if trails:
-                    trails[i] += FRESH_RECORDS[kind, number.startswith("+86")]
+                    trails[i] += _FRESH
                 continue
             if type(verdict) is Blocked:
                 limit = limits_for(account, sign_name, code, kind, number)[verdict.index]

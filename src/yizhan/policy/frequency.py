@@ -331,20 +331,22 @@ def _record(checks: list[tuple[Rule, int, bool]], verdict: Blocked | Admitted,
     return ",".join(parts)
 
 
-FRESH_RECORDS: dict[tuple[TemplateType, bool], str] = {
-    (type_, mainland): "|" + ",".join(f"{INDEX[r.id]}=0"
-                                      for r in (_MAINLAND[type_] if mainland
-                                                else _INTERNATIONAL))
-    for type_ in TemplateType for mainland in (True, False)}
-"""Per (template type, mainland number): the trail's record of a message under the
-platform's limits whose every window it opened (`FRESH`: the bulk send's usual case),
-with its separator (policy/trail.py)."""
+FRESH = ""
+"""The record of a message under the platform's limits whose every window it opened (no
+count before it: `rates.FRESH`, the bulk send's usual case): empty, one byte with its
+separator; `read_record` gives it back as the platform's windows of the message's template
+type and number, every count 0."""
 
 
-def read_record(text: str | None) -> Record | None:
-    """A stored record (`record`), or None for none or one this code cannot read."""
+def read_record(text: str | None, template_type: TemplateType,
+                number: str) -> Record | None:
+    """A stored record (`record`) of a message of `template_type` to `number`, or None for
+    none or one this code cannot read."""
     if text is None:
         return None
+    if text == FRESH:
+        return Record(False, tuple(Seen(rule, rule.limit, False, 0, 0)
+                                   for rule in rules_for(template_type, number)))
     whitelisted = text.startswith("w")
     windows = []
     for part in (text[1:] if whitelisted else text).split(","):
