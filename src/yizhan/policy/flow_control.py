@@ -160,6 +160,10 @@ class FrequencyControl:
         recipients, numbers, trails = ctx.recipients, ctx.numbers, ctx.trails
         decide_keys = counter.decide_keys
         admitted = []
+        # The numbers that pass every rule share one trail string (`Chain.run_numbers`);
+        # those that also open every window keep sharing one, ended by `_FRESH`.
+        plain: str | None = None
+        fresh = ""
         for i in pending:
             sign_name = recipients[i][1]
             number = numbers[i]
@@ -168,7 +172,10 @@ class FrequencyControl:
             if verdict is None:  # every window opened by this message (`rates.FRESH`)
                 admitted.append(i)
                 if trails:
-                    trails[i] += _FRESH
+                    marks = trails[i]
+                    if marks is not plain:
+                        plain, fresh = marks, marks + _FRESH
+                    trails[i] = fresh
                 continue
             if type(verdict) is Blocked:
                 limit = limits_for(account, sign_name, code, kind, number)[verdict.index]
