@@ -75,6 +75,8 @@ async def test_a_number_refused_by_frequency_shows_the_window_limit_and_count(
     text = await asyncio.to_thread(cli, refused["message_id"])
     assert "frequency  verification.minute 1/1 in " in text
     assert "REFUSED; not whitelisted" in text
+    assert "signature  approved at the send and now" in text
+    assert "template   approved at the send and now" in text
     shown = json.loads(await asyncio.to_thread(cli, refused["message_id"], "--json"))
     assert shown["frequency"]["windows"][0]["count"] == 1
 
