@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from tests.contract.test_rate_counter import china
 from yizhan.domain.ports import RateCounter
-from yizhan.domain.rates import Blocked, RateCheck, Window, clock_start
+from yizhan.domain.rates import Admitted, Blocked, RateCheck, Window, clock_start
 
 DAY_MS = 86_400_000
 
@@ -22,7 +22,7 @@ class Reference:
         self.admitted: dict[str, list[int]] = {}
 
     def window(self, check: RateCheck, now: int) -> tuple[int, int | None]:
-        """(count, window end) of `check` at `now`."""
+        """(count, window end) of `check` at `now` (no end: no window open)."""
         times = self.admitted.get(f"{check.key}/{check.window}", [])
         if check.window is not Window.DAY:
             start = clock_start(check.window, now)
@@ -36,14 +36,17 @@ class Reference:
             return 0, None
         return sum(t >= anchor for t in times), anchor + DAY_MS
 
-    def admit(self, checks: list[RateCheck], now: int) -> Blocked | None:
+    def decide(self, checks: list[RateCheck], now: int) -> Blocked | Admitted:
+        seen: list[int] = []
         for index, check in enumerate(checks):
             count, end = self.window(check, now)
             if count >= check.limit:
-                return Blocked(index, count, end if end is not None else now + DAY_MS)
+                return Blocked(index, count, end if end is not None else now + DAY_MS,
+                               tuple(seen))
+            seen += count, now if end is None else end - check.window.length_ms
         for check in checks:
             self.admitted.setdefault(f"{check.key}/{check.window}", []).append(now)
-        return None
+        return Admitted(tuple(seen))
 
 
 POOL = [("minute", Window.MINUTE, 1), ("minute2", Window.MINUTE, 2), ("hour", Window.HOUR, 3),
@@ -70,6 +73,8 @@ async def test_counter_agrees_with_the_reference(counter: RateCounter, start: in
     for step, chosen in sends:
         now += step
         message = [checks[i] for i in chosen]
-        assert await counter.admit([message], now) == [reference.admit(message, now)]
+        # what each check saw (the policy trail's record), as well as the decision
+        [got], want = await counter.decide([message], now), reference.decide(message, now)
+        assert (got, got.seen) == (want, want.seen)
     counts = await counter.peek(checks, now)
     assert [c.count for c in counts] == [reference.window(c, now)[0] for c in checks]

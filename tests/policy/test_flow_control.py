@@ -128,8 +128,8 @@ async def test_in_a_multi_number_request_a_blocked_number_is_a_failed_record(
     assert blocked.reason.startswith("frequency.verification.minute: verification codes")
     assert stored["+8613800138000"].status is MessageStatus.WAITING
     # the trail: every other rule passed or did not apply, the frequency control refused
-    assert blocked.policy_trail == "1:+++++++-+" "+--+--+0"
-    assert stored["+8613800138000"].policy_trail == "1:+++++++-+" "+--+--++"
+    assert blocked.policy_trail == "1:+++++++-+" "+--+--+0|0=1"  # minute window: 1 of 1
+    assert stored["+8613800138000"].policy_trail == "1:+++++++-+" "+--+--++|"  # a new number
     assert await platform.store.pending_dispatch() == 3  # 1 + the two that passed
 
 

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from yizhan.domain.model import AccountId, TemplateType
-from yizhan.domain.rates import FrequencyProfile, Window
-from yizhan.policy.frequency import limits_for, validate_limit
+from yizhan.domain.rates import Admitted, Blocked, FrequencyProfile, Window
+from yizhan.policy.frequency import (
+    FRESH,
+    limits_for,
+    platform_record,
+    read_record,
+    record,
+    validate_limit,
+)
 
 A = AccountId(7)
 
@@ -66,3 +73,45 @@ def test_the_short_path_for_accounts_without_settings_matches_the_general_one() 
     for type_ in TemplateType:
         for number in ("+8613800138000", "+6591234567"):
             assert table(FrequencyProfile(), type_, number) == table(general, type_, number)
+
+
+# What the policy trail keeps of a check (docs/policy.md "The trail").
+
+NOW = 1_796_000_000_000
+
+
+def test_a_record_reads_back_as_the_windows_checked() -> None:
+    profile = FrequencyProfile(limits={"verification.hour": 3}, whitelist=frozenset(),
+                               enterprise=True)
+    limits = limits_for(A, "驿站", "SMS_1", TemplateType.VERIFICATION, "+8613800138000",
+                        profile)
+    day_start = NOW - 5_400_000
+    text = record(limits, Admitted((0, NOW, 2, NOW, 2, day_start, 2, day_start)), NOW, False)
+    assert text == "0=0,1*3=2,2=2@5400,3=2@5400"
+    read = read_record(text, TemplateType.VERIFICATION, "+8613800138000")
+    assert read is not None and not read.whitelisted
+    assert [(w.rule.id, w.limit, w.own, w.count, w.opened_s, w.refused)
+            for w in read.windows] == [
+        ("verification.minute", 1, False, 0, 0, False),
+        ("verification.hour", 3, True, 2, 0, False),
+        ("verification.day", 10, False, 2, 5400, False),
+        ("verification.number.day", 40, False, 2, 5400, False)]
+    # refused by the hour window: the windows after it were not checked
+    blocked = record(limits, Blocked(1, 3, NOW + 60_000, (0, NOW)), NOW, True)
+    assert blocked == "w0=0,1*3=3"
+    read = read_record(blocked, TemplateType.VERIFICATION, "+8613800138000")
+    assert read is not None and read.whitelisted and read.windows[-1].refused
+    assert read_record("x=1", TemplateType.VERIFICATION, "+8613800138000") is None
+    assert read_record(None, TemplateType.VERIFICATION, "+8613800138000") is None
+
+
+def test_the_platform_record_is_the_record_of_the_platform_limits() -> None:
+    for type_ in TemplateType:
+        for number in ("+8613800138000", "+14155550100"):
+            limits = limits_for(A, "驿站", "SMS_1", type_, number)
+            seen = Admitted(tuple(v for _ in limits for v in (1, NOW - 1000)))
+            assert platform_record(type_, number, seen, NOW) == record(limits, seen, NOW,
+                                                                       False)
+            fresh = read_record(FRESH, type_, number)  # every window opened by the message
+            assert fresh is not None and [(w.rule, w.limit, w.count) for w in fresh.windows] \
+                == [(lim.rule, lim.limit, 0) for lim in limits]

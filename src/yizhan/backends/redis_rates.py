@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 
 from yizhan.domain.rates import (
     CHINA_OFFSET_MS,
+    Admitted,
     Blocked,
     RateCheck,
     Window,
@@ -43,7 +44,9 @@ ADMIT = _PARSE + """
 -- fields of a message in one string separated by \\31 (one argument per message keeps
 -- the client's encoding cheap). KEYS is unused: the keys are in ARGV (one Redis, no
 -- cluster slots to respect).
--- Answers per message: 0 (admitted and counted) or {check index from 0, count, resets at}.
+-- Answers per message: {-1, then per check: its count before the message, its window's
+-- start} (admitted and counted), or {check index from 0, count, resets at, then the same
+-- pairs of the checks before it} (blocked).
 local out = {}
 for m = 1, #ARGV do
   local f = {}
@@ -52,7 +55,7 @@ for m = 1, #ARGV do
   local keys, values = {}, {}
   for c = 1, n do keys[c] = f[4 * c - 2] end
   if n > 0 then values = redis.call('MGET', unpack(keys)) end
-  local blocked, new = nil, {}
+  local blocked, new, seen = nil, {}, {}
   for c = 1, n do
     local clock, len, limit = f[4 * c - 1] == '1', tonumber(f[4 * c]), tonumber(f[4 * c + 1])
     local s, held, e = parse(values[c])
@@ -65,8 +68,11 @@ for m = 1, #ARGV do
     end
     if count >= limit then
       blocked = {c - 1, count, start + len}
+      for i = 1, #seen do blocked[3 + i] = seen[i] end
       break
     end
+    seen[#seen + 1] = count
+    seen[#seen + 1] = start
     new[c] = {start, count + 1, start + len}
   end
   if blocked then
@@ -78,7 +84,8 @@ for m = 1, #ARGV do
       redis.call('SET', keys[c], v[1] .. ':' .. v[2] .. ':' .. v[3],
                  'PX', math.max(1, v[3] - now + 1000))
     end
-    out[m] = 0
+    table.insert(seen, 1, -1)
+    out[m] = seen
   end
 end
 return out
@@ -124,7 +131,8 @@ class RedisRateCounter:
         self._release = client.register_script(RELEASE)
         self._max_batch = max_batch
         self._max_in_flight = in_flight
-        self._queue: deque[tuple[list[_Item], asyncio.Future[list[Blocked | None]]]] = deque()
+        self._queue: deque[tuple[list[_Item], asyncio.Future[list[Blocked | Admitted]]]] = (
+            deque())
         self._in_flight: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -134,9 +142,13 @@ class RedisRateCounter:
 
     async def admit(self, messages: Sequence[Sequence[RateCheck]],
                     now_ms: int) -> list[Blocked | None]:
+        return [v if type(v) is Blocked else None for v in await self.decide(messages, now_ms)]
+
+    async def decide(self, messages: Sequence[Sequence[RateCheck]],
+                     now_ms: int) -> list[Blocked | Admitted]:
         if not messages:
             return []
-        future: asyncio.Future[list[Blocked | None]] = (
+        future: asyncio.Future[list[Blocked | Admitted]] = (
             asyncio.get_running_loop().create_future())
         self._queue.append(([(checks, now_ms) for checks in messages], future))
         self._pump()
@@ -157,7 +169,8 @@ class RedisRateCounter:
         self._in_flight.discard(task)
         self._pump()
 
-    async def _call(self, taken: list[tuple[list[_Item], asyncio.Future[list[Blocked | None]]]],
+    async def _call(self, taken: list[tuple[list[_Item],
+                                            asyncio.Future[list[Blocked | Admitted]]]],
                     ) -> None:
         try:
             answers = await self._admit_batch([item for items, _ in taken for item in items])
@@ -172,13 +185,15 @@ class RedisRateCounter:
                 future.set_result(answers[start:start + len(items)])
             start += len(items)
 
-    async def _admit_batch(self, items: Sequence[_Item]) -> list[Blocked | None]:
+    async def _admit_batch(self, items: Sequence[_Item]) -> list[Blocked | Admitted]:
         prefix = self._prefix
         args = [SEPARATOR.join([str(now_ms), *(
             f"{prefix}{c.key}{_SPEC[c.window]}\x1f{c.limit}" for c in checks)])
             for checks, now_ms in items]
         answers = await self._admit(args=args)
-        return [None if answer == 0 else Blocked(*answer) for answer in answers]
+        return [Admitted(tuple(answer[1:])) if answer[0] == -1
+                else Blocked(answer[0], answer[1], answer[2], tuple(answer[3:]))
+                for answer in answers]
 
     async def release(self, messages: Sequence[Sequence[RateCheck]], admitted_ms: int) -> None:
         args: list[Any] = [admitted_ms]

@@ -7,10 +7,11 @@ Consumes a `Message` and the store (the `TrailStore` protocol below, which `stor
 implements); hands `Facts` to `verdicts.judge` and to the renderers. Every read goes by an
 index (docs/diagnosis.md "Speed").
 
-What cannot be reconstructed is said so rather than guessed: the frequency counters keep
-only their current windows, so the count at the moment of a message is not known; the
-policy trail and the refusal's reason name the limit that fired and when it frees. The
-signature's and template's state are today's, with the time of their last change.
+What held at the moment of the message comes from `moment.py`: the frequency windows and
+counts the policy trail kept (none for a trail stored before they were kept: "not
+recorded"), the signature's and template's review state then (from the trail and their
+audited changes) and their carrier registrations then, each beside today's. What cannot be
+reconstructed is said so rather than guessed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from yizhan.diagnosis.moment import (
+    FrequencyThen,
+    RegistrationThen,
+    StateThen,
+    frequency_then,
+    registration_then,
+    review_then,
+)
 from yizhan.domain.codes import CodeBook, CodeInfo
 from yizhan.domain.evidence import MessageEvidence
 from yizhan.domain.model import (
@@ -33,7 +42,8 @@ from yizhan.domain.model import (
     Template,
 )
 from yizhan.domain.registration import SubPortRegistration
-from yizhan.policy import rules
+from yizhan.policy import rules, trail
+from yizhan.policy.frequency import read_record
 from yizhan.policy.trail import Step
 
 
@@ -75,12 +85,25 @@ class Facts:
     evidence: MessageEvidence = field(default_factory=MessageEvidence)
     receipt_url: str = ""
     """Where the account's receipts go: a URL, `queue`, or "" (none)."""
+    frequency: FrequencyThen | None = None
+    """The frequency windows and counts at the send, as the trail kept them (None: not
+    checked, or not recorded)."""
+    signature_then: StateThen | None = None
+    template_then: StateThen | None = None
+    registrations_then: Sequence[RegistrationThen] = ()
+    """`registrations`, each with its state at the send."""
 
     @property
     def channel_registrations(self) -> list[SubPortRegistration]:
         """The registrations on the channel that carried the message (all, if none did)."""
         on_channel = [r for r in self.registrations if r.channel == self.message.channel]
         return on_channel or list(self.registrations)
+
+    @property
+    def channel_registrations_then(self) -> list[RegistrationThen]:
+        """`channel_registrations`, each with its state at the send."""
+        chosen = {r.id for r in self.channel_registrations}
+        return [r for r in self.registrations_then if r.row.id in chosen]
 
     @property
     def given_up_dispatch(self) -> bool:
@@ -92,11 +115,22 @@ async def gather(store: TrailStore, message: Message, codes: CodeBook) -> Facts:
     """The facts of `message` (already found, so already known to be the account's)."""
     e = await store.message_evidence(message)
     code = message.error_code
+    steps = rules.read_trail(message.policy_trail)
+    at = message.created_at
     return Facts(
-        message=message, steps=rules.read_trail(message.policy_trail), account=e.account,
-        packages=e.packages, signature=e.signature, signature_changed_at=e.signature_changed_at,
-        template=e.template, template_changed_at=e.template_changed_at,
+        message=message, steps=steps, account=e.account, packages=e.packages,
+        signature=e.signature,
+        signature_changed_at=e.signature_history[-1].at if e.signature_history else None,
+        template=e.template,
+        template_changed_at=e.template_history[-1].at if e.template_history else None,
         registrations=e.registrations, blacklist=e.blacklist, opt_outs=e.opt_outs,
         whitelisted_since=e.whitelisted_since,
         explanation=codes.explain(message.channel, code) if code else None,
-        evidence=e, receipt_url=e.receipt_url)
+        evidence=e, receipt_url=e.receipt_url,
+        frequency=frequency_then(read_record(trail.detail(message.policy_trail),
+                                             message.template_type, message.phone), at),
+        signature_then=None if e.signature is None else review_then(
+            "signature.approved", steps, e.signature_history, e.signature.state, at),
+        template_then=None if e.template is None else review_then(
+            "template.approved", steps, e.template_history, e.template.state, at),
+        registrations_then=tuple(registration_then(r, at) for r in e.registrations))

@@ -11,13 +11,15 @@ from typing import Any
 
 from yizhan.diagnosis.gather import Facts
 from yizhan.diagnosis.inquiry import Diagnosis, NumberDay
+from yizhan.diagnosis.moment import RegistrationThen, StateThen
 from yizhan.diagnosis.verdicts import SIDES_ZH, Verdict
 from yizhan.domain.timezone import china_text
 from yizhan.policy.numbers import display
 from yizhan.records.masking import mask
 
-NOT_KEPT = ("not kept: frequency counters hold only their current windows; the policy trail "
-            "and the refusal's reason name the limit that fired and when it frees")
+NOT_RECORDED = ("not recorded: the message was accepted before the policy trail kept the "
+                "frequency counts; the refusal's reason names the limit that fired")
+NOT_CHECKED = "not checked: frequency control was off, or another rule refused the number first"
 
 
 def _at(moment: datetime | None) -> str | None:
@@ -36,6 +38,58 @@ def push_outcome(facts: Facts) -> str:
     if any(d.stage == "push" for d in facts.evidence.dead_letters):
         return "given_up"
     return "delivered"
+
+
+def frequency_json(facts: Facts) -> dict[str, Any]:
+    """The frequency windows and counts at the send, and the whitelist then."""
+    then = facts.frequency
+    if then is None:
+        checked = any(s.rule == "frequency" and s.verdict.value in ("passed", "refused")
+                      for s in facts.steps or ())
+        return {"recorded": False, "whitelisted": None, "windows": [],
+                "note": NOT_RECORDED if checked or facts.steps is None else NOT_CHECKED}
+    return {"recorded": True, "whitelisted": then.whitelisted, "note": "", "windows": [
+        {"rule": w.seen.rule.id, "window": w.seen.rule.window.value,
+         "start": _at(w.start), "end": _at(w.end), "limit": w.seen.limit,
+         "account_limit": w.seen.own, "count": w.seen.count, "refused": w.seen.refused}
+        for w in then.windows]}
+
+
+def frequency_text(facts: Facts) -> str:
+    """One line: each window's count and limit, and the whitelist."""
+    then = facts.frequency
+    if then is None:
+        return frequency_json(facts)["note"]  # type: ignore[no-any-return]
+    windows = "; ".join(
+        f"{w.seen.rule.id} {w.seen.count}/{w.seen.limit}"
+        + (" (account's limit)" if w.seen.own else "")
+        + f" in {china_text(w.start)} - {_end_text(w.start, w.end)}"
+        + (" REFUSED" if w.seen.refused else "") for w in then.windows)
+    listed = "whitelisted" if then.whitelisted else "not whitelisted"
+    return f"{windows or 'no window (the platform limits lifted)'}; {listed}"
+
+
+def _end_text(start: datetime, end: datetime) -> str:
+    """The end of a window: its time alone when it falls on the start's China day."""
+    first, last = china_text(start), china_text(end)
+    return last[11:] if last[:10] == first[:10] else last
+
+
+def _then_json(then: StateThen | None) -> dict[str, Any]:
+    if then is None:
+        return {}
+    return {"state_at_send": then.then, "state_at_send_source": then.source,
+            "at_send": then.text(),
+            "changes_since": [{"state": d.state.value, "action": d.action, "at": _at(d.at)}
+                              for d in then.since]}
+
+
+def _registration_json(r: RegistrationThen) -> dict[str, Any]:
+    g = r.row
+    return {"isp": g.isp.value, "channel": g.channel, "sub_port": g.sub_port,
+            "state": g.state.name.lower(), "reasons": list(g.reasons),
+            "updated_at": _at(g.updated_at), "state_at_send": r.then,
+            "state_at_send_source": r.source, "at_send": r.text()}
 
 
 def verdict_json(verdict: Verdict) -> dict[str, Any]:
@@ -64,21 +118,19 @@ def diagnosis_json(diagnosis: Diagnosis, masked: bool = False) -> dict[str, Any]
         "signature": None if f.signature is None else {
             "name": f.signature.name, "state": f.signature.state.value,
             "scenario": f.signature.scenario.value,
-            "changed_at": _at(f.signature_changed_at)},
+            "changed_at": _at(f.signature_changed_at), **_then_json(f.signature_then)},
         "template": None if f.template is None else {
             "code": f.template.code, "type": f.template.type.value,
-            "state": f.template.state.value, "changed_at": _at(f.template_changed_at)},
-        "registrations": [
-            {"isp": r.isp.value, "channel": r.channel, "sub_port": r.sub_port,
-             "state": r.state.name.lower(), "reasons": list(r.reasons),
-             "updated_at": _at(r.updated_at)} for r in f.registrations],
+            "state": f.template.state.value, "changed_at": _at(f.template_changed_at),
+            **_then_json(f.template_then)},
+        "registrations": [_registration_json(r) for r in f.registrations_then],
+        "frequency": frequency_json(f),
         "lists": {
             "blacklist": [{"signatures": list(b.signatures), "source": b.source,
                            "since": _at(b.created_at)} for b in f.blacklist],
             "opt_outs": [{"sign_name": o.sign_name, "source": o.source,
                           "since": _at(o.created_at)} for o in f.opt_outs],
-            "whitelisted_since": _at(f.whitelisted_since),
-            "frequency_counts_then": NOT_KEPT},
+            "whitelisted_since": _at(f.whitelisted_since)},
         "dispatch": {
             "route": m.route,
             "queued": [{"attempts": o.attempts, "next_at": _at(o.available_at),
@@ -127,6 +179,13 @@ def lines(diagnosis: Diagnosis, zh: bool = False) -> list[str]:
         passed = sum(s.verdict.value == "passed" for s in f.steps)
         out.append(f"  policy     {passed} rules passed"
                    + "".join(f"; {s.rule} refused ({s.code})" for s in refused))
+    if f.frequency is not None or f.steps is None or any(
+            s.rule == "frequency" and s.verdict.value in ("passed", "refused") for s in f.steps):
+        out.append(f"  frequency  {frequency_text(f)}")
+    if f.signature_then is not None:
+        out.append(f"  signature  {f.signature_then.text()}")
+    if f.template_then is not None:
+        out.append(f"  template   {f.template_then.text()}")
     if m.route:
         out.append(f"  route      {m.route}")
     for o in f.evidence.outbox:
@@ -141,8 +200,8 @@ def lines(diagnosis: Diagnosis, zh: bool = False) -> list[str]:
         out.append(f"  opt-out    since {china_text(opted.created_at)}, source {opted.source}")
     if f.whitelisted_since:
         out.append(f"  whitelist  since {china_text(f.whitelisted_since)}")
-    for g in f.channel_registrations if m.channel or f.registrations else ():
-        out.append(f"  registered {g.isp.value} on {g.channel}: {g.state.name.lower()}")
+    for then in f.channel_registrations_then if m.channel or f.registrations else ():
+        out.append(f"  registered {then.row.isp.value} on {then.row.channel}: {then.text()}")
     out.append(f"  push       {push_outcome(f)}")
     side = SIDES_ZH[v.side] if zh else v.side.value
     out += [f"verdict: {v.cause} (side: {side})",

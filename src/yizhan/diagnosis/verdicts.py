@@ -19,6 +19,7 @@ from datetime import timedelta
 from enum import StrEnum
 
 from yizhan.diagnosis.gather import Facts
+from yizhan.diagnosis.moment import StateThen
 from yizhan.domain.codes import SIGN_NOT_REGISTERED
 from yizhan.domain.errors import REGISTRY
 from yizhan.domain.model import MessageStatus
@@ -368,7 +369,7 @@ def _keyword(facts: Facts, values: Mapping[str, str]) -> Verdict:
 
 
 def _template(facts: Facts, values: Mapping[str, str]) -> Verdict:
-    deleted = facts.template is not None and facts.template.state.value == "deleted"
+    deleted = values["template_state"] == "deleted"
     return (TEMPLATE_DELETED if deleted else TEMPLATE_NOT_APPROVED).fill(values)
 
 
@@ -391,10 +392,12 @@ def _registration(facts: Facts, values: Mapping[str, str]) -> Verdict:
     """Not registered: on the tenant's side while nothing was filed or the carrier refused
     the filing (its qualification); on the carrier's while it has not answered, or when it
     confirmed and still refuses (its systems lag: the FAQ's "registered, still failing")."""
-    rows = facts.channel_registrations
-    waiting = {RegistrationState.REGISTERING, RegistrationState.AWAITING_VERIFICATION,
-               RegistrationState.REGISTERED}
-    side = Side.CARRIER if rows and all(r.state in waiting for r in rows) else Side.TENANT
+    rows = facts.channel_registrations_then
+    waiting = {s.name.lower() for s in (RegistrationState.REGISTERING,
+                                        RegistrationState.AWAITING_VERIFICATION,
+                                        RegistrationState.REGISTERED)}
+    side = (Side.CARRIER if rows and all((r.then or r.now) in waiting for r in rows)
+            else Side.TENANT)
     return NOT_REGISTERED.fill(values, side)
 
 
@@ -414,7 +417,6 @@ def _values(facts: Facts) -> dict[str, str]:
     info = facts.explanation
     delay = (m.receipt_at - m.submitted_at) if m.receipt_at and m.submitted_at else None
     registry = REGISTRY.get(m.error_code)
-    template = facts.template
     changed = china_text(facts.template_changed_at)
     queued = facts.evidence.outbox
     letters = [d for d in facts.evidence.dead_letters if d.stage == "dispatch"]
@@ -437,13 +439,18 @@ def _values(facts: Facts) -> dict[str, str]:
                                for b in facts.blacklist) or "(entry since removed)",
         "opt_out": "; ".join(f"replied on {china_text(o.created_at)}, source {o.source}"
                              for o in facts.opt_outs) or "(entry not found)",
-        "registration": "; ".join(f"{r.isp.value}: {r.state.name.lower()}"
-                                  + (f" ({', '.join(r.reasons)})" if r.reasons else "")
-                                  for r in facts.channel_registrations) or "never filed",
-        "registration_zh": "; ".join(f"{r.isp.value}: {r.state.name.lower()}"
-                                     for r in facts.channel_registrations) or "未发起报备",
-        "template_state": template.state.value if template else "not found",
-        "sign_state": facts.signature.state.value if facts.signature else "not found",
+        # the registrations, the template and the signature as they were at the send
+        # (today's where that is not known: moment.py), today's beside when it differs
+        "registration": "; ".join(
+            f"{r.row.isp.value}: {r.then or r.now}"
+            + (f" (now {r.now})" if r.changed else
+               f" ({', '.join(r.row.reasons)})" if r.row.reasons else "")
+            for r in facts.channel_registrations_then) or "never filed",
+        "registration_zh": "; ".join(f"{r.row.isp.value}: {r.then or r.now}"
+                                     + (f"（现为 {r.now}）" if r.changed else "")
+                                     for r in facts.channel_registrations_then) or "未发起报备",
+        "template_state": _state_then(facts.template_then, "not found"),
+        "sign_state": _state_then(facts.signature_then, "not found"),
         "changed": f" at {changed}" if changed else "",
         "changed_zh": f"（{changed}）" if changed else "",
         "packages": f" although packages have {packages} parts left" if packages else "",
@@ -457,6 +464,12 @@ def _values(facts: Facts) -> dict[str, str]:
         "registry_en": registry.en if registry else "",
         "registry_zh": registry.zh if registry else "",
     }
+
+
+def _state_then(then: StateThen | None, missing: str) -> str:
+    if then is None:
+        return missing
+    return then.then or then.now
 
 
 def _frees(reason: str, zone: str, otherwise: str) -> str:

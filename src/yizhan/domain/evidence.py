@@ -2,7 +2,7 @@
 (`diagnosis/`), as the store hands them over in one read.
 
 The record itself is a `Message` (its route, policy trail, codes and times); these are the
-other tables' rows about it: its account, signature and template (with their last change)
+other tables' rows about it: its account, signature and template (with their audited changes)
 and the signature's carrier registrations; the blacklist, opt-out and whitelist entries of
 its number; every receipt the carriers sent for it, the push items still waiting to reach
 the tenant, the dead letters of its dispatch or its push, and its dispatch outbox row while
@@ -20,6 +20,7 @@ from yizhan.domain.model import (
     BlacklistEntry,
     OptOut,
     Package,
+    ReviewDecision,
     Signature,
     Template,
 )
@@ -77,10 +78,10 @@ class MessageEvidence:
     packages: tuple[Package, ...] = ()
     """Read only for a message refused for its balance."""
     signature: Signature | None = None
-    signature_changed_at: datetime | None = None
-    """Its last review, deletion or resubmission."""
+    signature_history: tuple[ReviewDecision, ...] = ()
+    """Its audited reviews, deletion, resubmissions (`review_decisions`), oldest first."""
     template: Template | None = None
-    template_changed_at: datetime | None = None
+    template_history: tuple[ReviewDecision, ...] = ()
     registrations: tuple[SubPortRegistration, ...] = ()
     blacklist: tuple[BlacklistEntry, ...] = ()
     """The number's current entries on the platform blacklist."""

@@ -15,7 +15,7 @@ from typing import NamedTuple, Protocol
 
 from yizhan.domain.events import Receipt, Uplink
 from yizhan.domain.model import Message, MessageStatus
-from yizhan.domain.rates import Blocked, RateCheck, WindowCount
+from yizhan.domain.rates import Admitted, Blocked, RateCheck, WindowCount
 from yizhan.domain.registration import Answer, Filing
 
 
@@ -75,6 +75,12 @@ class RateCounter(Protocol):
 
     async def admit(self, messages: Sequence[Sequence[RateCheck]],
                     now_ms: int) -> list[Blocked | None]: ...
+
+    async def decide(self, messages: Sequence[Sequence[RateCheck]],
+                     now_ms: int) -> list[Blocked | Admitted]:
+        """`admit`, answering for an admitted message too what each check saw (its window's
+        count before the message, and start): what the policy trail keeps."""
+        ...
 
     async def release(self, messages: Sequence[Sequence[RateCheck]], admitted_ms: int) -> None:
         """Take back the counts of admitted messages that were not committed after all."""

@@ -106,11 +106,26 @@ class RateCheck(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class Blocked:
     """A message was not admitted: its check number `index` is at `count` >= its limit
-    until `resets_at` (ms)."""
+    until `resets_at` (ms). `seen`: the checks before it, which it passed, as `Admitted`
+    gives them."""
 
     index: int
     count: int
     resets_at: int
+    seen: tuple[int, ...] = field(default=(), compare=False)
+
+
+class Admitted(NamedTuple):
+    """A message was admitted and counted: per check, in order, the count its window held
+    before this message and that window's start (ms), flat: (count, start, count, start,
+    ...). What the policy trail keeps of the moment (policy/frequency.py `record`)."""
+
+    seen: tuple[int, ...]
+
+
+FRESH: Admitted | None = None
+"""`Windows.decide_keys`'s answer for a message whose keys were all new: admitted, every
+window opened by it (every count 0, every start the moment of the check)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,20 +284,25 @@ class Windows:
         return entries
 
     def admit_keys(self, shape: Shape, keys: Sequence[str], now_ms: int) -> Blocked | None:
-        """`admit(shape.checks(keys), now_ms)`, without building the checks when every key
+        verdict = self.decide_keys(shape, keys, now_ms)
+        return verdict if type(verdict) is Blocked else None
+
+    def decide_keys(self, shape: Shape, keys: Sequence[str], now_ms: int,
+                    ) -> Blocked | Admitted | None:
+        """`decide(shape.checks(keys), now_ms)`, without building the checks when every key
         is new (a number not seen in the last day: most numbers of a bulk send), which then
-        only opens its windows. This is the bulk send's per-number cost (docs/benchmarks.md,
-        "Round 6")."""
+        only opens its windows and answers `FRESH` (None). This is the bulk send's
+        per-number cost (docs/benchmarks.md, "Round 6")."""
         state = self.state
         for key in keys:
             if key in state:
-                return self.admit(shape.checks(keys), now_ms)
+                return self.decide(shape.checks(keys), now_ms)
         self._fresh_at(now_ms)  # (a new moment forgets the shapes' entries)
         opened = self._opened.get(shape)
         if opened is None:
             entries = self._open(shape.slots, now_ms)
             if entries is None:
-                return self.admit(shape.checks(keys), now_ms)
+                return self.decide(shape.checks(keys), now_ms)
             opened = self._opened[shape] = tuple(entries[i] for i in range(len(keys)))
         for key, entry in zip(keys, opened, strict=True):
             state[key] = entry
@@ -290,8 +310,15 @@ class Windows:
         return None
 
     def admit(self, checks: Sequence[RateCheck], now_ms: int) -> Blocked | None:
+        verdict = self.decide(checks, now_ms)
+        return verdict if type(verdict) is Blocked else None
+
+    def decide(self, checks: Sequence[RateCheck], now_ms: int) -> Blocked | Admitted:
+        """Admit and count the message when every check is below its limit; either way,
+        what each check it reached saw."""
         state = self.state
         after: dict[str, Entry] = {}  # the message's keys as they become if it passes
+        seen: list[int] = []
         for index, check in enumerate(checks):
             key, window, limit = check[0], check[1], check[2]  # a RateCheck, or longer
             entry = after.get(key)
@@ -301,28 +328,32 @@ class Windows:
                 start, count = entry >> _D_START & _MS48, entry >> _D_COUNT & _COUNT
                 if count and start <= now_ms < start + _DAY_MS:
                     if count >= limit:
-                        return Blocked(index, count, start + _DAY_MS)
+                        return Blocked(index, count, start + _DAY_MS, tuple(seen))
                     entry += 1 << _D_COUNT
+                    seen += count, start
                 else:
                     if limit <= 0:
-                        return Blocked(index, 0, now_ms + _DAY_MS)
+                        return Blocked(index, 0, now_ms + _DAY_MS, tuple(seen))
                     entry = entry & _DAY_FIELDS | now_ms << _D_START | 1 << _D_COUNT
+                    seen += 0, now_ms
             elif window is _MINUTE:
                 start = now_ms // _MINUTE_MS  # China time is a whole number of hours ahead
                 count = entry & _COUNT if entry >> _M_START & _INDEX == start else 0
                 if count >= limit:
-                    return Blocked(index, count, (start + 1) * _MINUTE_MS)
+                    return Blocked(index, count, (start + 1) * _MINUTE_MS, tuple(seen))
                 entry = entry & _MINUTE_FIELDS | start << _M_START | count + 1
+                seen += count, start * _MINUTE_MS
             else:
                 start = now_ms // _HOUR_MS
                 count = entry >> _H_COUNT & _COUNT if entry >> _H_START & _INDEX == start else 0
                 if count >= limit:
-                    return Blocked(index, count, (start + 1) * _HOUR_MS)
+                    return Blocked(index, count, (start + 1) * _HOUR_MS, tuple(seen))
                 entry = entry & _HOUR_FIELDS | start << _H_START | count + 1 << _H_COUNT
+                seen += count, start * _HOUR_MS
             after[key] = entry
         state.update(after)
         self.dirty.update(after)
-        return None
+        return Admitted(tuple(seen))
 
     def release(self, checks: Iterable[RateCheck], admitted_ms: int) -> None:
         """Take back one count of a message admitted at `admitted_ms` whose commit failed,

@@ -26,11 +26,28 @@ from yizhan.domain.errors import Refusal
 from yizhan.domain.frozen import per_request
 from yizhan.domain.model import Account, AccountId, Signature, Template
 from yizhan.domain.ports import Clock, RateCounter
-from yizhan.domain.rates import Blocked, FrequencyProfile, RateCheck, Shape, from_ms, to_ms
+from yizhan.domain.rates import (
+    Admitted,
+    Blocked,
+    FrequencyProfile,
+    RateCheck,
+    Shape,
+    from_ms,
+    to_ms,
+)
 from yizhan.policy.chain import SendContext
 from yizhan.policy.compliance import check_signature, check_template
-from yizhan.policy.frequency import Limit, limits_for, platform_keys, refusal
+from yizhan.policy.frequency import (
+    FRESH,
+    Limit,
+    limits_for,
+    platform_keys,
+    platform_record,
+    record,
+    refusal,
+)
 from yizhan.policy.numbers import normalize
+from yizhan.policy.trail import DETAIL
 from yizhan.runtime.caching import TtlCache
 
 RULE = "frequency"
@@ -60,7 +77,8 @@ class KeyedCounter(Protocol):
     """A counter that also takes a message as its keys and their shape (the embedded one):
     under the platform's limits alone, a message to a new number then costs no checks."""
 
-    def admit_keys(self, shape: Shape, keys: Sequence[str], now_ms: int) -> Blocked | None: ...
+    def decide_keys(self, shape: Shape, keys: Sequence[str], now_ms: int,
+                    ) -> Blocked | Admitted | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +103,8 @@ class Explanation:
 
 
 _ONE_PASSED = [None]
+_FRESH = DETAIL + FRESH
+"""The trail's end for a message whose every window it opened (policy/frequency.py)."""
 
 
 class FrequencyControl:
@@ -116,14 +136,18 @@ class FrequencyControl:
         limits = [limits_for(ctx.account.id, ctx.recipients[i].sign_name, template.code,
                              template.type, ctx.numbers[i], profile) for i in pending]
         checks = cast(list[Sequence[RateCheck]], limits)  # a Limit starts as a RateCheck
-        verdicts = await self.counter.admit(checks, now_ms)
+        verdicts = await self.counter.decide(checks, now_ms)
         admitted: list[Sequence[RateCheck]] = []
+        trails, whitelist = ctx.trails, profile.whitelist if profile.enterprise else ()
         for index, message, verdict, counted in zip(pending, limits, verdicts, checks,
                                                     strict=True):
-            if verdict is None:
-                admitted.append(counted)
-            else:
+            if type(verdict) is Blocked:
                 ctx.refuse(index, RULE, refusal(message[verdict.index], verdict))
+            else:
+                admitted.append(counted)
+            if trails:
+                trails[index] += DETAIL + record(message, verdict, now_ms,
+                                                 ctx.numbers[index] in whitelist)
         return Admission(lambda: admitted, now_ms)
 
     def _admit_keys(self, ctx: SendContext, counter: KeyedCounter, pending: list[int],
@@ -133,18 +157,33 @@ class FrequencyControl:
         template = ctx.template
         assert template is not None
         account, code, kind = ctx.account.id, template.code, template.type
-        recipients, numbers = ctx.recipients, ctx.numbers
-        admit_keys = counter.admit_keys
+        recipients, numbers, trails = ctx.recipients, ctx.numbers, ctx.trails
+        decide_keys = counter.decide_keys
         admitted = []
+        # The numbers that pass every rule share one trail string (`Chain.run_numbers`);
+        # those that also open every window keep sharing one, ended by `_FRESH`.
+        plain: str | None = None
+        fresh = ""
         for i in pending:
             sign_name = recipients[i][1]
-            shape, keys = platform_keys(account, sign_name, code, kind, numbers[i])
-            verdict = admit_keys(shape, keys, now_ms)
-            if verdict is None:
+            number = numbers[i]
+            shape, keys = platform_keys(account, sign_name, code, kind, number)
+            verdict = decide_keys(shape, keys, now_ms)
+            if verdict is None:  # every window opened by this message (`rates.FRESH`)
                 admitted.append(i)
-            else:
-                limit = limits_for(account, sign_name, code, kind, numbers[i])[verdict.index]
+                if trails:
+                    marks = trails[i]
+                    if marks is not plain:
+                        plain, fresh = marks, marks + _FRESH
+                    trails[i] = fresh
+                continue
+            if type(verdict) is Blocked:
+                limit = limits_for(account, sign_name, code, kind, number)[verdict.index]
                 ctx.refuse(i, RULE, refusal(limit, verdict))
+            else:
+                admitted.append(i)
+            if trails:
+                trails[i] += DETAIL + platform_record(kind, number, verdict, now_ms)
 
         def rebuild() -> list[Sequence[RateCheck]]:
             return [cast(Sequence[RateCheck], limits_for(account, recipients[i][1], code, kind,

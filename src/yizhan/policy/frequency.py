@@ -28,7 +28,15 @@ from typing import NamedTuple
 
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import AccountId, TemplateType
-from yizhan.domain.rates import Blocked, FrequencyProfile, RateCheck, Shape, Window, from_ms
+from yizhan.domain.rates import (
+    Admitted,
+    Blocked,
+    FrequencyProfile,
+    RateCheck,
+    Shape,
+    Window,
+    from_ms,
+)
 from yizhan.domain.timezone import china_text
 
 
@@ -81,6 +89,8 @@ RULES: tuple[Rule, ...] = (
           "international messages: same number"),
 )
 BY_ID: dict[str, Rule] = {r.id: r for r in RULES}
+INDEX: dict[str, int] = {r.id: i for i, r in enumerate(RULES)}
+"""A rule's number in stored records (`record`): `RULES` only ever grows at its end."""
 
 _MAINLAND: dict[TemplateType, tuple[Rule, ...]] = {
     TemplateType.VERIFICATION: tuple(r for r in RULES if r.id.startswith("verification.")),
@@ -248,3 +258,107 @@ def validate_limit(rule_id: str, value: int) -> Refusal | None:
         return Refusal("isv.INVALID_PARAMETERS",
                        f"{rule_id}: from 1 to {rule.limit} (the platform's limit), not {value}")
     return None
+
+
+# What the trail keeps of the moment of a send (policy/trail.py, docs/diagnosis.md).
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """One window a message was checked against, as the trail keeps it."""
+
+    rule: Rule
+    limit: int
+    own: bool
+    """The account's own limit (or its own counter, on a rule keyed by the number alone)."""
+    count: int
+    """The messages the window held before this one: at `limit` or above, it refused."""
+    opened_s: int
+    """Seconds (rounded) from the window's start to the check, for a day window already open (0:
+    opened by this message, or a clock minute or hour: its bounds follow from the time)."""
+
+    @property
+    def refused(self) -> bool:
+        return self.count >= self.limit
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """What the frequency control saw of one number: its whitelist and the windows checked
+    in order (none after the one that refused)."""
+
+    whitelisted: bool
+    windows: tuple[Seen, ...]
+
+
+def _seen_text(rule: Rule, limit: int, own: bool, count: int, start_ms: int,
+               now_ms: int) -> str:
+    text = str(INDEX[rule.id])
+    if own:
+        text += f"*{limit}"
+    text += f"={count}"
+    if count and rule.window is Window.DAY:
+        text += f"@{(now_ms - start_ms + 500) // 1000}"
+    return text
+
+
+def record(limits: list[Limit], verdict: Blocked | Admitted, now_ms: int,
+           whitelisted: bool) -> str:
+    """The compact text of what a message's checks saw (`read_record` reads it):
+    `w` when whitelisted, then per check `<rule number>[*<own limit>]=<count>[@<seconds
+    since its day window opened>]`, comma separated: `0=0,1=2,2=4@5400,3=4@5400`."""
+    return ("w" if whitelisted else "") + _record(
+        [(limit.rule, limit.limit, limit.own) for limit in limits], verdict, now_ms)
+
+
+def platform_record(template_type: TemplateType, number: str, verdict: Blocked | Admitted,
+                    now_ms: int) -> str:
+    """`record` of a message under the platform's limits alone (`platform_keys`), without
+    building its limits."""
+    rules = _MAINLAND[template_type] if number.startswith("+86") else _INTERNATIONAL
+    return _record([(rule, rule.limit, False) for rule in rules], verdict, now_ms)
+
+
+def _record(checks: list[tuple[Rule, int, bool]], verdict: Blocked | Admitted,
+            now_ms: int) -> str:
+    seen = verdict.seen
+    parts = [_seen_text(*check, seen[2 * i], seen[2 * i + 1], now_ms)
+             for i, check in enumerate(checks[:len(seen) // 2])]
+    if type(verdict) is Blocked:
+        rule, limit, own = checks[verdict.index]
+        parts.append(_seen_text(rule, limit, own, verdict.count,
+                                verdict.resets_at - rule.window.length_ms, now_ms))
+    return ",".join(parts)
+
+
+FRESH = ""
+"""The record of a message under the platform's limits whose every window it opened (no
+count before it: `rates.FRESH`, the bulk send's usual case): empty, one byte with its
+separator; `read_record` gives it back as the platform's windows of the message's template
+type and number, every count 0."""
+
+
+def read_record(text: str | None, template_type: TemplateType,
+                number: str) -> Record | None:
+    """A stored record (`record`) of a message of `template_type` to `number`, or None for
+    none or one this code cannot read."""
+    if text is None:
+        return None
+    if text == FRESH:
+        return Record(False, tuple(Seen(rule, rule.limit, False, 0, 0)
+                                   for rule in rules_for(template_type, number)))
+    whitelisted = text.startswith("w")
+    windows = []
+    for part in (text[1:] if whitelisted else text).split(","):
+        if not part:
+            continue
+        head, _, tail = part.partition("=")
+        number, own, limit_text = head.partition("*")
+        count, _, opened = tail.partition("@")
+        if not (number.isdigit() and count.isdigit() and int(number) < len(RULES)
+                and (not own or limit_text.isdigit()) and (not opened or opened.isdigit())):
+            return None
+        rule = RULES[int(number)]
+        windows.append(Seen(rule, int(limit_text) if own else rule.limit, bool(own),
+                            int(count), int(opened or 0)))
+    return Record(whitelisted, tuple(windows))

@@ -16,6 +16,11 @@ layout, the rule names in order (`VERSIONS`); then one mark per rule, in that or
   only ever grow, so old trails keep their meaning). The detail of the refusal that decided
   is the message's `reason`.
 
+After the marks, a number the frequency control checked keeps what it saw: `|` and the
+record of `policy/frequency.py` (`record`: per window checked, its limit and the count the
+number had there at that moment, and whether the number was whitelisted), e.g.
+`1:+++++++++-+-+--++|0=0,1=2,2=4@5400,3=4@5400`. Trails stored before it have none.
+
 A layout is never changed once released: a chain with other rules or another order gets a
 new version here (`chain.Chain` refuses a version whose names differ from its own). Version
 0 is for ad hoc chains (tests, benchmarks), which decode only with their names given.
@@ -28,6 +33,8 @@ from enum import StrEnum
 from typing import NamedTuple
 
 PASSED = "+"
+DETAIL = "|"
+"""Separates the marks from the frequency control's record."""
 NOT_APPLICABLE = "-"
 NOT_EVALUATED = "."
 AD_HOC = 0
@@ -67,6 +74,15 @@ def refused_mark(codes: tuple[str, ...], code: str) -> str:
     return str(codes.index(code))
 
 
+def detail(trail: str | None) -> str | None:
+    """The frequency control's record kept after the marks, or None (not checked, or a
+    trail stored before records were kept)."""
+    if not trail:
+        return None
+    _, found, text = trail.partition(DETAIL)
+    return text if found else None
+
+
 def decode(trail: str | None, codes: Mapping[str, tuple[str, ...]],
            versions: Mapping[int, tuple[str, ...]] = VERSIONS) -> list[Step] | None:
     """The steps of a stored trail, in chain order; None for no trail (a message stored
@@ -74,7 +90,7 @@ def decode(trail: str | None, codes: Mapping[str, tuple[str, ...]],
     codes by name (`policy.rules.CODES`)."""
     if not trail:
         return None
-    version, _, marks = trail.partition(":")
+    version, _, marks = trail.partition(DETAIL)[0].partition(":")
     names = versions.get(int(version)) if version.isdigit() else None
     if names is None or len(names) != len(marks):
         return None

@@ -34,6 +34,7 @@ from sqlalchemy import Connection
 from yizhan.domain.ids import IdGenerator
 from yizhan.domain.model import Message, SignatureNonce
 from yizhan.domain.rates import (
+    Admitted,
     Blocked,
     RateCheck,
     Shape,
@@ -131,12 +132,27 @@ class SqlRateCounter:
         admit = self._windows.admit
         return [admit(checks, now_ms) for checks in messages]
 
+    async def decide(self, messages: Sequence[Sequence[RateCheck]],
+                     now_ms: int) -> list[Blocked | Admitted]:
+        if now_ms > self._latest_ms:
+            self._latest_ms = now_ms
+        decide = self._windows.decide
+        return [decide(checks, now_ms) for checks in messages]
+
     def admit_keys(self, shape: Shape, keys: Sequence[str], now_ms: int) -> Blocked | None:
         """One message given as its keys and their shape (`Windows.admit_keys`): the short
         way for messages under the platform's limits alone. Synchronous, hence atomic."""
         if now_ms > self._latest_ms:
             self._latest_ms = now_ms
         return self._windows.admit_keys(shape, keys, now_ms)
+
+    def decide_keys(self, shape: Shape, keys: Sequence[str], now_ms: int,
+                    ) -> Blocked | Admitted | None:
+        """`admit_keys` answering what the checks saw (`Windows.decide_keys`; None: every
+        key was new)."""
+        if now_ms > self._latest_ms:
+            self._latest_ms = now_ms
+        return self._windows.decide_keys(shape, keys, now_ms)
 
     async def release(self, messages: Sequence[Sequence[RateCheck]], admitted_ms: int) -> None:
         for checks in messages:

@@ -6,7 +6,7 @@ ten times a record fetch, measured with bench/diagnosis.py).
 Every lookup goes by an index: messages by `ix_messages_biz_id` and
 `ix_messages_account_phone_created`; the account, signature, template, blacklist, opt-out,
 whitelist and push settings by their keys; registrations by their (signature, channel)
-key, the last change by `ix_review_decisions_kind_subject`; receipts and push items by their
+key, the audited changes by `ix_review_decisions_kind_subject`; receipts and push items by their
 `message_id` index; the outbox row only while the message is queued (the outbox holds only
 unfinished items). Dead letters are an operator's short backlog without a message index:
 they are read only where one can be about the message.
@@ -27,7 +27,14 @@ from yizhan.domain.evidence import (
     PushRow,
     ReceiptRow,
 )
-from yizhan.domain.model import AccountId, DispatchState, Message, MessageStatus
+from yizhan.domain.model import (
+    AccountId,
+    DispatchState,
+    Message,
+    MessageStatus,
+    ReviewDecision,
+    ReviewState,
+)
 from yizhan.storage.billing import package_of_row
 from yizhan.storage.catalogue import account_of_row, signature_of_row, template_of_row
 from yizhan.storage.lists import blacklist_entry_of_row, opt_out_of_row
@@ -123,10 +130,9 @@ def _evidence(conn: Connection, message: Message) -> MessageEvidence:
         account=account_of_row(account) if account else None,
         packages=tuple(package_of_row(r) for r in prepaid),
         signature=signature_of_row(signature) if signature else None,
-        signature_changed_at=_changed(conn, "signature", str(signature.id))
-        if signature else None,
+        signature_history=_history(conn, "signature", str(signature.id)) if signature else (),
         template=template_of_row(template) if template else None,
-        template_changed_at=_changed(conn, "template", template.code) if template else None,
+        template_history=_history(conn, "template", template.code) if template else (),
         registrations=tuple(registration_of_row(r) for r in registered),
         blacklist=tuple(blacklist_entry_of_row(r) for r in listed),
         opt_outs=tuple(opt_out_of_row(r) for r in opted),
@@ -139,11 +145,15 @@ def _evidence(conn: Connection, message: Message) -> MessageEvidence:
         dead_letters=_letters(conn, message, bool(queued or pushed)), outbox=queued)
 
 
-def _changed(conn: Connection, kind: str, subject: str) -> datetime | None:
-    """The last review, deletion or resubmission (`ix_review_decisions_kind_subject`)."""
+def _history(conn: Connection, kind: str, subject: str) -> tuple[ReviewDecision, ...]:
+    """Every audited review, deletion, resubmission of the item, oldest first
+    (`ix_review_decisions_kind_subject`): its state at any moment since (docs/diagnosis.md
+    "At the moment of the send")."""
     d = review_decisions.c
-    return conn.execute(select(d.at).where(d.kind == kind, d.subject == subject)
-                        .order_by(d.id.desc()).limit(1)).scalar()
+    return tuple(ReviewDecision(r.kind, r.subject, AccountId(r.account_id), r.actor,
+                                ReviewState(r.state), r.reason, r.at, r.action)
+                 for r in conn.execute(select(review_decisions).where(
+                     d.kind == kind, d.subject == subject).order_by(d.id)).all())
 
 
 def _queued(conn: Connection, message: Message) -> tuple[OutboxRow, ...]:

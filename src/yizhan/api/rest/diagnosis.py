@@ -51,8 +51,11 @@ def diagnoser(request: Request) -> Diagnoser:
 @router.get("/messages/{message_id}/diagnosis",
             summary="Why did this SMS fail: one message's whole trail and the verdict",
             response_description="The record, the trail (`policy`, `signature`, `template`, "
-            "`registrations`, `lists`, `dispatch`, `receipts`, `explanation`, `push`) and the "
-            "`verdict`: `cause`, `side`, `what` and `todo` in `en` and `zh` (docs/diagnosis.md).",
+            "`registrations`, `frequency`, `lists`, `dispatch`, `receipts`, `explanation`, "
+            "`push`) and the `verdict`: `cause`, `side`, `what` and `todo` in `en` and `zh` "
+            "(docs/diagnosis.md). `frequency`: the windows and counts at the send and the "
+            "whitelist; `signature`, `template` and each registration: `state_at_send` beside "
+            "today's `state`.",
             responses=error_responses("MessageNotFound"))
 async def message_diagnosis(request: Request, account: AccountDep, message_id: int = Path(
         ge=1, le=MAX_MESSAGE_ID, description="A message id (`message_id` of a send).")
