@@ -66,10 +66,11 @@ class Seen:
 
 
 Noted = tuple[float, str, str, AccountId | None, str, int, str, str, int, str, str,
-              str | None, str]
+              str | None, str, str]
 """(when: the clock's monotonic time, action, key id, account, numbers (the first
 `NUMBERS_KEPT`, comma-separated, as given), how many numbers, signature, template, HTTP
-status, code, request id, BizId, client address): strings and numbers only, so that a
+status, code, request id, BizId, client address, a refusal's message): strings and numbers
+only, so that a
 queued call holds nothing the garbage collector must walk (holding each request's decoded
 parameters until the write would carry them into the collector's older generations)."""
 PREFIX_CHARS = NUMBERS_KEPT * (NUMBER_CHARS + 2)
@@ -94,8 +95,9 @@ class CallLog:
                                                min_interval=interval)
 
     def note(self, seen: Seen, status: int, code: str, request_id: str,
-             biz_id: str | None, client: Any) -> None:
-        """Queue one answered call (`client`: the ASGI scope's client, (host, port))."""
+             biz_id: str | None, client: Any, message: str = "") -> None:
+        """Queue one answered call (`client`: the ASGI scope's client, (host, port);
+        `message`: a refusal's message as its caller got it)."""
         if self.batcher.pending() >= self._max_pending:
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 10_000 == 0:
@@ -106,7 +108,7 @@ class CallLog:
         try:
             self.batcher.add(((self._clock.monotonic(), seen.action, key_id, seen.account_id,
                                phones, count, sign, template, status, code, request_id,
-                               biz_id, client[0] if client else ""),))
+                               biz_id, client[0] if client else "", message),))
         except RuntimeError:  # stopping: an answer is never failed for its log
             self.dropped += 1
 
@@ -125,7 +127,7 @@ class CallLog:
     def _call(self, item: Noted, owners: dict[str, AccountId | None], wall: int,
               now: float) -> ApiCall:
         (noted, action, key_id, account_id, phones, count, sign, template, status, code,
-         request_id, biz_id, client) = item
+         request_id, biz_id, client, message) = item
         if account_id is None:
             account_id = owners.get(key_id)
         if count == 1 and biz_id:  # the common call: an accepted one-number send
@@ -140,7 +142,7 @@ class CallLog:
         return ApiCall(self._ids.next_id(wall - int((now - noted) * 1000)), action[:96],
                        account_id, key_id[:64], request_id[:64], status, code[:64], named_numbers,
                        count, sign[:64], template[:64], client[:64],
-                       biz_id[:32] if biz_id else None)
+                       biz_id[:32] if biz_id else None, message[:512])
 
 
 def named(seen: Seen) -> tuple[str, int, str, str]:
@@ -262,31 +264,34 @@ class RestWatch:
         if b"phone_number=" in query:
             seen.params = {k: v for k, v in parse_qsl(query.decode("utf-8", "replace"))
                            if k == "phone_number"}
-        code, rid, biz_id = _answered(self.answer) if self.answer[:1] == b"{" else ("", "",
-                                                                                    None)
+        code, rid, biz_id, message = (_answered(self.answer) if self.answer[:1] == b"{"
+                                      else ("", "", None, ""))
         code = code or ("OK" if self.status < 400 else str(self.status))
-        calls.note(seen, self.status, code, rid, biz_id, scope.get("client"))
+        calls.note(seen, self.status, code, rid, biz_id, scope.get("client"),
+                   "" if code == "OK" else message)
 
 
-def _answered(answer: bytes) -> tuple[str, str, str | None]:
-    """(code, request id, BizId) of a JSON answer (what of it was read)."""
+def _answered(answer: bytes) -> tuple[str, str, str | None, str]:
+    """(code, request id, BizId, message) of a JSON answer (what of it was read)."""
     try:
         body = orjson.loads(answer)
     except orjson.JSONDecodeError:  # longer than what was read: a list, not an error
-        return "", "", None
+        return "", "", None, ""
     if not isinstance(body, dict):
-        return "", "", None
-    biz_id = body.get("biz_id")
+        return "", "", None, ""
+    biz_id, message = body.get("biz_id"), body.get("message")
     return (str(body.get("code") or ""), str(body.get("request_id") or ""),
-            biz_id if isinstance(biz_id, str) else None)
+            biz_id if isinstance(biz_id, str) else None,
+            message if isinstance(message, str) else "")
 
 
 def refused(calls: CallLog, scope: Mapping[str, Any], status: int, code: str,
-            request_id: str) -> None:
-    """Log a call the size limits refused before its body was read (`app.py`)."""
+            request_id: str, message: str) -> None:
+    """Log a call the size limits refused before its body was read (`app.py`), with the
+    message its caller got."""
     seen = Seen()
     seen.action = "" if scope["path"] == "/" else f"{scope['method']} {scope['path'][:80]}"
     for name, value in scope["headers"]:
         if name.lower() == b"authorization":
             seen.headers = {"authorization": value.decode("latin-1")}
-    calls.note(seen, status, code, request_id, None, scope.get("client"))
+    calls.note(seen, status, code, request_id, None, scope.get("client"), message)
