@@ -4,12 +4,13 @@ batches off the request's path (docs/diagnosis.md "The API call log").
 The two ways in each hand over one `Seen` per request once its answer is known: the
 Alibaba-compatible endpoint (`aliyun/endpoint.py` `handle_safely`, and the size limits'
 refusals in `app.py`) and the native REST API (`app.py` `FastPaths.rest`, `RestWatch`).
-`note` only queues a tuple of the strings the request decoded anyway (`Noted`); the batcher
-(`runtime/batching.py`, as intake's group commit, but nobody waits for it) turns a batch into
-`ApiCall` records every `interval` seconds (numbers split, normalized and bounded, the
-account of a refused call's AccessKey looked up) and writes them in one background
-transaction (`storage/calls.py`). A SendSms so pays about a microsecond on its path; the
-rest happens hundreds of calls at a time (docs/benchmarks.md "The API call log").
+`note` only appends a tuple of the strings the request decoded anyway (`Noted`) to a list;
+every `interval` seconds the writer's loop takes the list, turns it into `ApiCall` records
+(numbers split, normalized and bounded, the account of a refused call's AccessKey looked up)
+and writes them in one background transaction (`storage/calls.py`). A SendSms so pays well
+under a microsecond on its path; the rest happens hundreds of calls at a time
+(docs/benchmarks.md "The API call log"). Nobody waits for a write, so a plain list does
+(not a group commit's queue of entries with their futures: `runtime/batching.py`).
 
 At most `max_pending` calls wait; past that (a store that cannot keep up) calls are dropped
 and counted, not queued without bound. Secrets never enter a call: not the AccessKey secret,
@@ -18,8 +19,10 @@ not the request's signature, not the Authorization header.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -32,9 +35,8 @@ from yizhan.domain.calls import NUMBER_CHARS, NUMBERS_KEPT, ApiCall
 from yizhan.domain.errors import Refusal
 from yizhan.domain.ids import IdGenerator, unix_ms
 from yizhan.domain.model import AccessKey, Account, AccountId
-from yizhan.domain.ports import Clock, SystemClock
+from yizhan.domain.ports import Clock
 from yizhan.policy import numbers
-from yizhan.runtime.batching import Batcher
 
 log = logging.getLogger("yizhan.api.calls")
 ACS3_KEY = re.compile(r"Credential=([^,\s]{1,64})")
@@ -73,6 +75,8 @@ status, code, request id, BizId, client address, a refusal's message): strings a
 only, so that a
 queued call holds nothing the garbage collector must walk (holding each request's decoded
 parameters until the write would carry them into the collector's older generations)."""
+WRITE_BATCH = 10_000
+"""Most calls written in one transaction."""
 PREFIX_CHARS = NUMBERS_KEPT * (NUMBER_CHARS + 2)
 """Of a long list of numbers, only this much text is kept until the write: enough for the
 first `NUMBERS_KEPT` numbers."""
@@ -87,30 +91,67 @@ class CallLog:
         self._clock = clock
         self._keys = keys
         self._ids = IdGenerator()
+        self._interval = interval
         self._max_pending = max_pending
+        self._pending: list[Noted] = []
+        self._closed = False
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
         self.dropped = 0
         """Calls not logged because `max_pending` were waiting."""
-        self.batcher: Batcher[Noted] = Batcher("call log", self._flush, SystemClock(),
-                                               max_batch=10_000, max_delay=0,
-                                               min_interval=interval)
+
+    def start(self) -> None:
+        self._closed = False
+        self._stopping = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name="call log")
+
+    async def stop(self) -> None:
+        """Write what waits, then stop; a call answered from now on is not logged."""
+        self._closed = True
+        self._stopping.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        await self.write()  # (also when stopped before the loop's first round)
+
+    def pending(self) -> int:
+        """How many calls wait for the next write."""
+        return len(self._pending)
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):  # real time, as runtime/periodic.py
+                await asyncio.wait_for(self._stopping.wait(), self._interval)
+            await self.write()
+
+    async def write(self) -> None:
+        """Write the calls that wait, up to `WRITE_BATCH` per transaction. A write that
+        fails is logged and its calls are lost (a diagnosis aid, not an audit trail)."""
+        waiting, self._pending = self._pending, []
+        for start in range(0, len(waiting), WRITE_BATCH):
+            try:
+                await self._flush(waiting[start:start + WRITE_BATCH])
+            except Exception:
+                log.exception("the call log lost %d call(s): their write failed",
+                              len(waiting[start:start + WRITE_BATCH]))
 
     def note(self, seen: Seen, status: int, code: str, request_id: str,
              biz_id: str | None, client: Any, message: str = "") -> None:
         """Queue one answered call (`client`: the ASGI scope's client, (host, port);
         `message`: a refusal's message as its caller got it)."""
-        if self.batcher.pending() >= self._max_pending:
+        if self._closed:  # stopping: an answer is never failed for its log
+            self.dropped += 1
+            return
+        if len(self._pending) >= self._max_pending:
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 10_000 == 0:
                 log.warning("the call log is behind: %d call(s) not logged", self.dropped)
             return
         key_id = seen.key_id or _key_id(seen.params or {}, seen.headers)
         phones, count, sign, template = named(seen)
-        try:
-            self.batcher.add(((self._clock.monotonic(), seen.action, key_id, seen.account_id,
-                               phones, count, sign, template, status, code, request_id,
-                               biz_id, client[0] if client else "", message),))
-        except RuntimeError:  # stopping: an answer is never failed for its log
-            self.dropped += 1
+        self._pending.append((self._clock.monotonic(), seen.action, key_id, seen.account_id,
+                              phones, count, sign, template, status, code, request_id, biz_id,
+                              client[0] if client else "", message))
 
     async def _flush(self, items: Sequence[Noted]) -> None:
         owners: dict[str, AccountId | None] = {}
