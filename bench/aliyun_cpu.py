@@ -101,7 +101,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await drive(yz.api, timed, args.clients)
             calls = yz.api.services.calls
             if calls is not None:  # the call log's last batch is part of the cost
-                await calls.batcher.stop()
+                await calls.stop()
             if profiler:
                 profiler.disable()
                 profiler.dump_stats(args.profile)

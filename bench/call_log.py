@@ -52,7 +52,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
                 "TemplateParam": '{"code":"0207"}'})
         code, biz = ("isv.SMS_TEMPLATE_ILLEGAL", None) if args.refused else ("OK", "1^0")
         tune_runtime()  # as `yizhan serve` (and `aliyun_cpu.py`) do
-        log.batcher.start()
+        log.start()
         note = (lambda *_: None) if args.empty else None
         cpu0, wall0, main0 = time.process_time(), time.perf_counter(), time.thread_time()
         for i, params in enumerate(requests):
@@ -63,7 +63,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
                      biz and f"{384024315544161280 + i}^0", ("127.0.0.1", 50000))
             if i % 64 == 63:
                 await asyncio.sleep(0)  # requests arrive over time: let the writer run
-        await log.batcher.stop()
+        await log.stop()
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         main = time.thread_time() - main0
         return {"calls": args.calls, "numbers": args.numbers,

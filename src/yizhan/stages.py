@@ -44,7 +44,8 @@ class Background(Protocol):
 
 
 class CommitLoop(Protocol):
-    """A group-commit loop of the API's (`runtime/batching.Batcher`: the nonces')."""
+    """A write loop of the API's: a group commit (`runtime/batching.Batcher`: the nonces') or
+    the call log's writer (`api/call_log.CallLog`)."""
 
     def start(self) -> None: ...
     async def stop(self) -> None: ...

@@ -1,8 +1,8 @@
 """Causes that refuse a call as a whole, so that no record is left (the FAQ's "failed, but no
-record"): promotion hours, a signature that does not match its template, a deleted template,
-a balance below zero with a package left. The tenant calls through the official SDK; the
-diagnosis by number and date reads the refused calls from the API call log
-(`diagnosis.inquiry.CallLog`).
+record"): promotion hours, frequency control of a one-number send, a signature that does not
+match its template, a deleted template, a balance below zero with a package left. The tenant
+calls through the official SDK; the diagnosis by number and date reads the refused calls from
+the API call log (`diagnosis.inquiry.CallLog`).
 
 Each refused call is found in the running server's own call log (written in batches off
 the request path: the tests wait for it), as `yizhan diagnose --phone` and `GET
@@ -11,13 +11,18 @@ the request path: the tests wait for it), as `yizhan diagnose --phone` and `GET
 
 from __future__ import annotations
 
+import asyncio
+import json
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from tests.api.aliyun.sdk import Tenant
 from tests.api.test_rest import fresh_number
-from tests.conftest import Running, eventually
+from tests.conftest import TEST_MASTER_ENV, Running, eventually
+from yizhan.cli.main import app
 from yizhan.diagnosis.inquiry import Diagnoser, NumberDay
 from yizhan.diagnosis.report import number_day_json
 from yizhan.domain.model import (
@@ -80,11 +85,58 @@ async def test_promotion_hours(running: Running) -> None:
     [(_, diagnosis)] = found.refused_calls
     assert (diagnosis.verdict.cause, diagnosis.verdict.side.value) == ("promotion_hours",
                                                                        "platform")
-    # the call log keeps the refusal's code, not its words: the verdict explains the code
     assert "8:00~22:00" in diagnosis.verdict.what_zh
     assert "promotion hours" in diagnosis.verdict.what_en
     body = number_day_json(found)
     assert body["call_log"] is True and body["refused_calls"][0]["code"] == code
+    # the call log keeps the refusal's words too, as the caller got them
+    assert body["refused_calls"][0]["message"] == answer["message"]
+    assert "08:00" in answer["message"]
+
+
+async def test_frequency_control_of_a_one_number_send(running: Running, database: str,
+                                                      tmp_path: Path) -> None:
+    """A one-number send over the limit is refused as a whole: the refused call keeps the
+    message the SDK got, which names the limit and when it frees, and the diagnosis by
+    number (API and CLI) says when the number can receive again."""
+    number, sign = fresh_number(), running.demo.signature.name
+    assert await send_sms(running, number, sign, running.verification, '{"code":"1"}') == "OK"
+    tenant = Tenant(running, running.demo.key.id, running.demo.key.secret)
+    refused = await tenant.call("SendSms", PhoneNumbers=number, SignName=sign,
+                                TemplateCode=running.verification, TemplateParam='{"code":"2"}')
+    assert refused.code == "isv.BUSINESS_LIMIT_CONTROL"
+    assert "sends again from" in refused.message
+    found = await diagnosed(running, number)
+    [(call, diagnosis)] = found.refused_calls
+    assert call.detail == refused.message
+    frees = refused.message.partition("sends again from ")[2][:16]  # 2026-12-07 10:01
+    assert diagnosis.verdict.cause == "flow_control" and frees in diagnosis.verdict.todo_en
+
+    day = china_today(running.yz.clock.now()).isoformat()
+    diagnosed_json = (await running.client.get("/v1/diagnosis", params={
+        "phone_number": number, "date": day})).json()
+    [shown] = diagnosed_json["refused_calls"]
+    assert (shown["code"], shown["message"]) == (refused.code, refused.message)
+    listed = (await running.client.get("/v1/calls", params={
+        "phone_number": number, "code": refused.code})).json()
+    assert [c["message"] for c in listed["calls"]] == [refused.message]
+    if database != "sqlite":
+        return  # the CLI reads the same store; once is enough
+    common = ["--database-url", f"sqlite+aiosqlite:///{tmp_path / 'store.db'}",
+              "--data-dir", str(tmp_path)]
+    text = await asyncio.to_thread(cli, "diagnose", "--phone", number, "--account",
+                                   running.demo.account.name, *common)
+    assert f"refused as a whole, code {refused.code}" in text
+    assert f"  message    {refused.message}" in text
+    assert "verdict: flow_control (side: platform)" in text
+    table = await asyncio.to_thread(cli, "calls", "--code", refused.code, "--json", *common)
+    assert [c["message"] for c in json.loads(table)] == [refused.message]
+
+
+def cli(*args: str) -> str:
+    result = CliRunner().invoke(app, list(args), env={**TEST_MASTER_ENV, "COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    return result.output
 
 
 async def test_signature_and_template_types_do_not_match(running: Running) -> None:

@@ -11,8 +11,9 @@ def _generator_of(message_id: int) -> int:
 
 def test_a_block_of_ids_is_unique_ordered_and_continues_with_next_id() -> None:
     ids = IdGenerator(7)
-    made = [ids.next_id(), *ids.next_ids(2500), ids.next_id(), *ids.next_ids(3)]
-    assert len(made) == len(set(made)) == 2505
+    made = [ids.next_id(), *ids.next_ids(2500), ids.next_id(), *ids.next_ids(3),
+            *ids.next_ids(1), ids.next_id()]  # (one id: a one-number send's)
+    assert len(made) == len(set(made)) == 2507
     assert made == sorted(made)
     assert {_generator_of(i) for i in made} == {7}
 

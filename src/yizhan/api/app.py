@@ -181,19 +181,18 @@ class FastPaths:
         connection: what the client still sends is not read."""
         close = {"connection": "close"}
         rid = request_id()
-        if self.services.calls is not None and (rpc_path or scope["path"].startswith("/v1/")):
-            refused(self.services.calls, scope, 200 if rpc_path and refusal.error.business
-                    else refusal.error.http_status, refusal.code, rid)
         if rpc_path:
             reply = failure(self.services, scope, rid, refusal, close)
-            await send_reply(send, reply)
-            return
-        request = Request(scope)
-        lang = errors.language_of(request.headers.get("accept-language", ""),
-                                  self.services.default_language)
-        body = orjson.dumps(errors.refusal_json(refusal, lang, rid))
-        await send_reply(send, Reply(refusal.error.http_status, body, close),
-                         b"application/json")
+        else:
+            request = Request(scope)
+            lang = errors.language_of(request.headers.get("accept-language", ""),
+                                      self.services.default_language)
+            answered = errors.refusal_json(refusal, lang, rid)
+            reply = Reply(refusal.error.http_status, orjson.dumps(answered), close,
+                          refusal.code, message=str(answered["message"]))
+        if self.services.calls is not None and (rpc_path or scope["path"].startswith("/v1/")):
+            refused(self.services.calls, scope, reply.status, refusal.code, rid, reply.message)
+        await send_reply(send, reply, b"" if rpc_path else b"application/json")
 
 
 async def send_reply(send: Send, reply: Reply, content_type: bytes = b"") -> None:

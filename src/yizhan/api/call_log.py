@@ -4,12 +4,13 @@ batches off the request's path (docs/diagnosis.md "The API call log").
 The two ways in each hand over one `Seen` per request once its answer is known: the
 Alibaba-compatible endpoint (`aliyun/endpoint.py` `handle_safely`, and the size limits'
 refusals in `app.py`) and the native REST API (`app.py` `FastPaths.rest`, `RestWatch`).
-`note` only queues a tuple of the strings the request decoded anyway (`Noted`); the batcher
-(`runtime/batching.py`, as intake's group commit, but nobody waits for it) turns a batch into
-`ApiCall` records every `interval` seconds (numbers split, normalized and bounded, the
-account of a refused call's AccessKey looked up) and writes them in one background
-transaction (`storage/calls.py`). A SendSms so pays about a microsecond on its path; the
-rest happens hundreds of calls at a time (docs/benchmarks.md "The API call log").
+`note` only appends a tuple of the strings the request decoded anyway (`Noted`) to a list;
+every `interval` seconds the writer's loop takes the list, turns it into `ApiCall` records
+(numbers split, normalized and bounded, the account of a refused call's AccessKey looked up)
+and writes them in one background transaction (`storage/calls.py`). A SendSms so pays well
+under a microsecond on its path; the rest happens hundreds of calls at a time
+(docs/benchmarks.md "The API call log"). Nobody waits for a write, so a plain list does
+(not a group commit's queue of entries with their futures: `runtime/batching.py`).
 
 At most `max_pending` calls wait; past that (a store that cannot keep up) calls are dropped
 and counted, not queued without bound. Secrets never enter a call: not the AccessKey secret,
@@ -18,8 +19,10 @@ not the request's signature, not the Authorization header.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -32,9 +35,8 @@ from yizhan.domain.calls import NUMBER_CHARS, NUMBERS_KEPT, ApiCall
 from yizhan.domain.errors import Refusal
 from yizhan.domain.ids import IdGenerator, unix_ms
 from yizhan.domain.model import AccessKey, Account, AccountId
-from yizhan.domain.ports import Clock, SystemClock
+from yizhan.domain.ports import Clock
 from yizhan.policy import numbers
-from yizhan.runtime.batching import Batcher
 
 log = logging.getLogger("yizhan.api.calls")
 ACS3_KEY = re.compile(r"Credential=([^,\s]{1,64})")
@@ -66,12 +68,15 @@ class Seen:
 
 
 Noted = tuple[float, str, str, AccountId | None, str, int, str, str, int, str, str,
-              str | None, str]
+              str | None, str, str]
 """(when: the clock's monotonic time, action, key id, account, numbers (the first
 `NUMBERS_KEPT`, comma-separated, as given), how many numbers, signature, template, HTTP
-status, code, request id, BizId, client address): strings and numbers only, so that a
+status, code, request id, BizId, client address, a refusal's message): strings and numbers
+only, so that a
 queued call holds nothing the garbage collector must walk (holding each request's decoded
 parameters until the write would carry them into the collector's older generations)."""
+WRITE_BATCH = 10_000
+"""Most calls written in one transaction."""
 PREFIX_CHARS = NUMBERS_KEPT * (NUMBER_CHARS + 2)
 """Of a long list of numbers, only this much text is kept until the write: enough for the
 first `NUMBERS_KEPT` numbers."""
@@ -86,29 +91,67 @@ class CallLog:
         self._clock = clock
         self._keys = keys
         self._ids = IdGenerator()
+        self._interval = interval
         self._max_pending = max_pending
+        self._pending: list[Noted] = []
+        self._closed = False
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
         self.dropped = 0
         """Calls not logged because `max_pending` were waiting."""
-        self.batcher: Batcher[Noted] = Batcher("call log", self._flush, SystemClock(),
-                                               max_batch=10_000, max_delay=0,
-                                               min_interval=interval)
+
+    def start(self) -> None:
+        self._closed = False
+        self._stopping = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name="call log")
+
+    async def stop(self) -> None:
+        """Write what waits, then stop; a call answered from now on is not logged."""
+        self._closed = True
+        self._stopping.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        await self.write()  # (also when stopped before the loop's first round)
+
+    def pending(self) -> int:
+        """How many calls wait for the next write."""
+        return len(self._pending)
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):  # real time, as runtime/periodic.py
+                await asyncio.wait_for(self._stopping.wait(), self._interval)
+            await self.write()
+
+    async def write(self) -> None:
+        """Write the calls that wait, up to `WRITE_BATCH` per transaction. A write that
+        fails is logged and its calls are lost (a diagnosis aid, not an audit trail)."""
+        waiting, self._pending = self._pending, []
+        for start in range(0, len(waiting), WRITE_BATCH):
+            try:
+                await self._flush(waiting[start:start + WRITE_BATCH])
+            except Exception:
+                log.exception("the call log lost %d call(s): their write failed",
+                              len(waiting[start:start + WRITE_BATCH]))
 
     def note(self, seen: Seen, status: int, code: str, request_id: str,
-             biz_id: str | None, client: Any) -> None:
-        """Queue one answered call (`client`: the ASGI scope's client, (host, port))."""
-        if self.batcher.pending() >= self._max_pending:
+             biz_id: str | None, client: Any, message: str = "") -> None:
+        """Queue one answered call (`client`: the ASGI scope's client, (host, port);
+        `message`: a refusal's message as its caller got it)."""
+        if self._closed:  # stopping: an answer is never failed for its log
+            self.dropped += 1
+            return
+        if len(self._pending) >= self._max_pending:
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 10_000 == 0:
                 log.warning("the call log is behind: %d call(s) not logged", self.dropped)
             return
         key_id = seen.key_id or _key_id(seen.params or {}, seen.headers)
         phones, count, sign, template = named(seen)
-        try:
-            self.batcher.add(((self._clock.monotonic(), seen.action, key_id, seen.account_id,
-                               phones, count, sign, template, status, code, request_id,
-                               biz_id, client[0] if client else ""),))
-        except RuntimeError:  # stopping: an answer is never failed for its log
-            self.dropped += 1
+        self._pending.append((self._clock.monotonic(), seen.action, key_id, seen.account_id,
+                              phones, count, sign, template, status, code, request_id, biz_id,
+                              client[0] if client else "", message))
 
     async def _flush(self, items: Sequence[Noted]) -> None:
         owners: dict[str, AccountId | None] = {}
@@ -125,7 +168,7 @@ class CallLog:
     def _call(self, item: Noted, owners: dict[str, AccountId | None], wall: int,
               now: float) -> ApiCall:
         (noted, action, key_id, account_id, phones, count, sign, template, status, code,
-         request_id, biz_id, client) = item
+         request_id, biz_id, client, message) = item
         if account_id is None:
             account_id = owners.get(key_id)
         if count == 1 and biz_id:  # the common call: an accepted one-number send
@@ -140,7 +183,7 @@ class CallLog:
         return ApiCall(self._ids.next_id(wall - int((now - noted) * 1000)), action[:96],
                        account_id, key_id[:64], request_id[:64], status, code[:64], named_numbers,
                        count, sign[:64], template[:64], client[:64],
-                       biz_id[:32] if biz_id else None)
+                       biz_id[:32] if biz_id else None, message[:512])
 
 
 def named(seen: Seen) -> tuple[str, int, str, str]:
@@ -262,31 +305,34 @@ class RestWatch:
         if b"phone_number=" in query:
             seen.params = {k: v for k, v in parse_qsl(query.decode("utf-8", "replace"))
                            if k == "phone_number"}
-        code, rid, biz_id = _answered(self.answer) if self.answer[:1] == b"{" else ("", "",
-                                                                                    None)
+        code, rid, biz_id, message = (_answered(self.answer) if self.answer[:1] == b"{"
+                                      else ("", "", None, ""))
         code = code or ("OK" if self.status < 400 else str(self.status))
-        calls.note(seen, self.status, code, rid, biz_id, scope.get("client"))
+        calls.note(seen, self.status, code, rid, biz_id, scope.get("client"),
+                   "" if code == "OK" else message)
 
 
-def _answered(answer: bytes) -> tuple[str, str, str | None]:
-    """(code, request id, BizId) of a JSON answer (what of it was read)."""
+def _answered(answer: bytes) -> tuple[str, str, str | None, str]:
+    """(code, request id, BizId, message) of a JSON answer (what of it was read)."""
     try:
         body = orjson.loads(answer)
     except orjson.JSONDecodeError:  # longer than what was read: a list, not an error
-        return "", "", None
+        return "", "", None, ""
     if not isinstance(body, dict):
-        return "", "", None
-    biz_id = body.get("biz_id")
+        return "", "", None, ""
+    biz_id, message = body.get("biz_id"), body.get("message")
     return (str(body.get("code") or ""), str(body.get("request_id") or ""),
-            biz_id if isinstance(biz_id, str) else None)
+            biz_id if isinstance(biz_id, str) else None,
+            message if isinstance(message, str) else "")
 
 
 def refused(calls: CallLog, scope: Mapping[str, Any], status: int, code: str,
-            request_id: str) -> None:
-    """Log a call the size limits refused before its body was read (`app.py`)."""
+            request_id: str, message: str) -> None:
+    """Log a call the size limits refused before its body was read (`app.py`), with the
+    message its caller got."""
     seen = Seen()
     seen.action = "" if scope["path"] == "/" else f"{scope['method']} {scope['path'][:80]}"
     for name, value in scope["headers"]:
         if name.lower() == b"authorization":
             seen.headers = {"authorization": value.decode("latin-1")}
-    calls.note(seen, status, code, request_id, None, scope.get("client"))
+    calls.note(seen, status, code, request_id, None, scope.get("client"), message)

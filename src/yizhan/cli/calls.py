@@ -72,10 +72,10 @@ def calls(account: Annotated[str | None, typer.Option(
         shown = (lambda text: text) if unmask else mask_number
         table(f"API calls ({total} in all)",
               ["time (China)", "action", "account", "key id", "status", "code", "numbers",
-               "signature", "template", "client", "BizId"],
+               "signature", "template", "client", "BizId", "message"],
               [[china_text(c.at), c.action or "-", c.account_id or "-", c.key_id or "-",
                 c.http_status, c.code, numbers_text(c, shown), c.sign_name, c.template_code,
-                c.client, c.biz_id or ""] for c in found])
+                c.client, c.biz_id or "", c.detail] for c in found])
 
     run(settings, work)
 
@@ -104,4 +104,4 @@ def call_dict(call: ApiCall) -> dict[str, object]:
             "number_count": call.number_count,
             "phone_numbers": [display(n) for n in call.numbers],
             "sign_name": call.sign_name, "template_code": call.template_code,
-            "client": call.client, "biz_id": call.biz_id}
+            "client": call.client, "biz_id": call.biz_id, "message": call.detail}

@@ -36,7 +36,7 @@ from yizhan.diagnosis.population import (
     summary_json,
     summary_lines,
 )
-from yizhan.diagnosis.report import diagnosis_json, lines, number_day_json
+from yizhan.diagnosis.report import diagnosis_json, lines, number_day_json, refused_call_lines
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import PhoneNumber
 from yizhan.domain.timezone import china_today
@@ -120,11 +120,13 @@ def diagnose(message_id: Annotated[int | None, typer.Argument(
         if as_json:
             print(json.dumps(number_day_json(result, masked=True), ensure_ascii=False))
             return
-        if not result.messages:
+        if not result.messages and not result.refused_calls:
             print(f"no message to {numbers.display(number)} on {the_day}: the call was "
                   "refused as a whole (see the API call log) or never reached the platform")
         for diagnosis in result.messages:
             print("\n".join(lines(diagnosis, chinese)))
+        for call, refusal in result.refused_calls:
+            print("\n".join(refused_call_lines(call, refusal, chinese)))
 
     run(settings, work)
 

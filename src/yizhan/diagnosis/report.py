@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from yizhan.diagnosis.gather import Facts
-from yizhan.diagnosis.inquiry import Diagnosis, NumberDay
+from yizhan.diagnosis.inquiry import CallRecord, Diagnosis, NumberDay
 from yizhan.diagnosis.moment import RegistrationThen, StateThen
 from yizhan.diagnosis.verdicts import SIDES_ZH, Verdict
 from yizhan.domain.timezone import china_text
@@ -157,7 +157,7 @@ def number_day_json(found: NumberDay, masked: bool = False) -> dict[str, Any]:
     return {"phone_number": display(found.phone), "date": found.day.isoformat(),
             "messages": [diagnosis_json(d, masked) for d in found.messages],
             "refused_calls": [{"at": _at(call.at), "action": call.action, "code": call.code,
-                               "detail": call.detail,
+                               "message": call.detail,
                                "verdict": verdict_json(d.verdict)}
                               for call, d in found.refused_calls],
             "call_log": found.call_log}
@@ -203,8 +203,21 @@ def lines(diagnosis: Diagnosis, zh: bool = False) -> list[str]:
     for then in f.channel_registrations_then if m.channel or f.registrations else ():
         out.append(f"  registered {then.row.isp.value} on {then.row.channel}: {then.text()}")
     out.append(f"  push       {push_outcome(f)}")
+    return out + _verdict_lines(v, zh)
+
+
+def refused_call_lines(call: CallRecord, diagnosis: Diagnosis, zh: bool = False) -> list[str]:
+    """A call refused as a whole for a terminal: the call, the message its caller got, then
+    the verdict."""
+    out = [f"call {call.action or '-'} at {china_text(call.at)}: refused as a whole, "
+           f"code {call.code}  {call.sign_name} / {call.template_code}"]
+    if call.detail:
+        out.append(f"  message    {call.detail}")
+    return out + _verdict_lines(diagnosis.verdict, zh)
+
+
+def _verdict_lines(v: Verdict, zh: bool) -> list[str]:
     side = SIDES_ZH[v.side] if zh else v.side.value
-    out += [f"verdict: {v.cause} (side: {side})",
+    return [f"verdict: {v.cause} (side: {side})",
             f"  {v.what_zh if zh else v.what_en}",
             f"  what to do: {v.todo_zh if zh else v.todo_en}"]
-    return out

@@ -59,6 +59,8 @@ class IdGenerator:
         """`count` ids in a row, as `count` calls of `next_id` would make them, at the cost
         of one (a bulk request takes 1000): the rest of this millisecond's sequence first, then
         the following milliseconds'."""
+        if count == 1:  # a one-number send, the most common request
+            return [self.next_id()]
         made: list[MessageId] = []
         while len(made) < count:
             first = self.next_id()

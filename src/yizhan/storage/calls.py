@@ -30,7 +30,8 @@ from yizhan.storage.tables import api_call_numbers, api_calls, messages
 
 R = TypeVar("R")
 CALL_COLUMNS = ("id", "action", "account_id", "key_id", "request_id", "http_status", "code",
-                "number_count", "numbers", "sign_name", "template_code", "client", "biz_id")
+                "number_count", "numbers", "sign_name", "template_code", "client", "biz_id",
+                "detail")
 _INSERT_CALLS = f"INSERT INTO api_calls ({', '.join(CALL_COLUMNS)})"
 _CALL_ROW = f"({', '.join('?' * len(CALL_COLUMNS))})"
 _INSERT_NUMBERS = "INSERT INTO api_call_numbers (call_id, position, phone)"
@@ -53,7 +54,7 @@ class CallsMixin:
             return
         rows = [(c.id, c.action, c.account_id, c.key_id, c.request_id, c.http_status, c.code,
                  c.number_count, ",".join(c.numbers), c.sign_name, c.template_code, c.client,
-                 c.biz_id) for c in calls]
+                 c.biz_id, c.detail) for c in calls]
         numbers = [(c.id, i, phone) for c in calls if c.biz_id is None  # (no records)
                    for i, phone in enumerate(c.numbers)]
         await self._transaction(self._insert_calls, rows, numbers)
@@ -151,4 +152,5 @@ def _call(row: Row[Any]) -> ApiCall:
         key_id=row.key_id, request_id=row.request_id, http_status=row.http_status,
         code=row.code, numbers=tuple(row.numbers.split(",")) if row.numbers else (),
         number_count=row.number_count, sign_name=row.sign_name,
-        template_code=row.template_code, client=row.client, biz_id=row.biz_id)
+        template_code=row.template_code, client=row.client, biz_id=row.biz_id,
+        detail=row.detail)

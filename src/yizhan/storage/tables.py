@@ -710,6 +710,8 @@ api_calls = Table(
     Column("template_code", String(64), nullable=False),
     Column("client", String(64), nullable=False),
     Column("biz_id", String(32), nullable=True),  # an accepted send's BizId
+    # A refused call's answer message, as its caller got it (domain/calls.py DETAIL_CHARS).
+    Column("detail", String(512), nullable=False, server_default=""),
     Index("ix_api_calls_account_id_id", "account_id", "id"),
     Index("ix_api_calls_biz_id", "biz_id", sqlite_where=text("biz_id IS NOT NULL"),
           postgresql_where=text("biz_id IS NOT NULL")),

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.api.aliyun.sdk import Tenant
+from tests.api.raw_http import exchange
 from tests.conftest import Running, eventually
 from yizhan.domain.calls import ApiCall
 from yizhan.domain.model import AccountId, ReviewState, TemplateType
@@ -66,6 +67,7 @@ async def test_a_send_refused_as_a_whole_leaves_a_call_and_no_record(
     assert (call.sign_name, call.template_code) == (running.demo.signature.name, pending.code)
     assert call.key_id == running.demo.key.id and call.account_id == account.id
     assert call.client == "127.0.0.1" and call.request_id == refused.body["RequestId"]
+    assert call.detail == refused.message and refused.message  # why, as the caller was told
     start, end = china_day_bounds(china_today(running.yz.clock.now()))
     total, _ = await store.query_messages(account.id, "+86" + NUMBER, start, end)
     assert total == 0  # no record: the call is the only trace
@@ -80,6 +82,8 @@ async def test_a_bad_signature_of_the_request_is_logged_for_the_keys_account(
     assert (call.code, call.http_status, call.numbers) == ("SignatureDoesNotMatch", 400,
                                                            ("+86" + NUMBER,))
     assert call.key_id == running.demo.key.id
+    # the words the caller got, the server's string to sign included (no secret in it)
+    assert call.detail == refused.body["Message"] and "string to sign" in call.detail
 
 
 async def test_text_that_is_no_number_is_kept_as_given(running: Running,
@@ -97,6 +101,7 @@ async def test_an_accepted_send_leaves_a_call_found_through_its_records(
     [call] = await calls_of(running, running.demo.account.id, "+86" + NUMBER, 1)
     # (kept as given: its records hold the number normalized, and find the call)
     assert (call.code, call.biz_id, call.numbers) == ("OK", sent.body["BizId"], (NUMBER,))
+    assert call.detail == ""  # an accepted call has no refusal to explain
 
 
 async def test_an_unknown_access_key_belongs_to_no_account(running: Running) -> None:
@@ -128,6 +133,7 @@ async def test_rest_calls_are_logged_and_listed_for_their_tenant_only(
         "POST /v1/messages", "isv.SMS_TEMPLATE_ILLEGAL", 400)
     assert rest["phone_numbers"] == [NUMBER] and rest["template_code"] == "SMS_0"
     assert rest["request_id"] == refused.json()["request_id"]
+    assert rest["message"] == refused.json()["message"] and rpc["message"] == ""
     assert (rpc["action"], rpc["code"]) == ("SendSms", "OK") and rpc["biz_id"]
     only = (await running.client.get("/v1/calls", params={
         "code": "isv.SMS_TEMPLATE_ILLEGAL"})).json()
@@ -140,3 +146,31 @@ async def test_rest_calls_are_logged_and_listed_for_their_tenant_only(
     assert theirs["total"] == 0 or all(
         c["access_key_id"] == key.id for c in theirs["calls"])
     assert not any(NUMBER in c["phone_numbers"] for c in theirs["calls"])
+
+
+async def test_a_request_the_size_limits_refuse_keeps_its_message(running: Running) -> None:
+    """Refused before its body is read (api/limits.py): the call keeps the code and the
+    message the client got, in the shape of its API."""
+    too_large = 1 << 30
+    for path in ("/", "/v1/messages"):
+        answer = await exchange(running.base_url, "\r\n".join([
+            f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {too_large}",
+            "Content-Type: application/json"]).encode())
+        body = answer.json()
+        # (the Alibaba-compatible endpoint answers in PascalCase, the native API not)
+        code, message, rid = (body.get(rpc, body.get(rest)) for rpc, rest in (
+            ("Code", "code"), ("Message", "message"), ("RequestId", "request_id")))
+        assert answer.status == 413 and code == "RequestTooLarge"
+        call = await call_answered(running, str(rid))
+        assert call.detail == message and call.detail
+
+
+async def call_answered(running: Running, request_id: str) -> ApiCall:
+    """The logged call of today that was answered with `request_id`, once written."""
+    start, end = china_day_bounds(china_today(running.yz.clock.now()))
+
+    async def logged() -> ApiCall | None:
+        _, found = await running.yz.store.query_calls(None, start, end)
+        return next((c for c in found if c.request_id == request_id), None)
+    call: ApiCall = await eventually(logged, what=f"call {request_id} logged")
+    return call

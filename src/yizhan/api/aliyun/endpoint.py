@@ -48,6 +48,8 @@ class Reply:
     """The answer's `Code` (the call log keeps it)."""
     biz_id: str | None = None
     """The BizId of an accepted send."""
+    message: str = ""
+    """A refusal's `Message` (the call log keeps it); empty for an accepted call."""
 
 
 async def rpc(request: Request) -> Response:
@@ -70,7 +72,7 @@ async def handle_safely(services: ApiServices, scope: Scope, body: bytes) -> Rep
         reply = failure(services, scope, rid, Refusal("InternalError"))
     if services.calls is not None:  # the call log: queued, written later in a batch
         services.calls.note(seen, reply.status, reply.code, rid, reply.biz_id,
-                            scope.get("client"))
+                            scope.get("client"), reply.message)
     return reply
 
 
@@ -135,9 +137,10 @@ def message_of(refusal: Refusal, lang: Lang) -> str:
 
 def answer(rid: str, body: dict[str, Any], status: int = 200,
            headers: dict[str, str] | None = None) -> Reply:
+    code = body.get("Code", "")
     return Reply(status, orjson.dumps({"RequestId": rid, **body}),
-                 {"x-acs-request-id": rid, **(headers or {})}, body.get("Code", ""),
-                 body.get("BizId"))
+                 {"x-acs-request-id": rid, **(headers or {})}, code, body.get("BizId"),
+                 "" if code == "OK" else body.get("Message", ""))
 
 
 def failure(services: ApiServices, scope: Scope, rid: str, refusal: Refusal,

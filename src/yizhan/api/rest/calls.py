@@ -41,10 +41,14 @@ def call_json(call: ApiCall) -> dict[str, Any]:
             "number_count": call.number_count,
             "phone_numbers": [shown_number(n) for n in call.numbers],
             "sign_name": call.sign_name, "template_code": call.template_code,
-            "client": call.client, "biz_id": call.biz_id}
+            "client": call.client, "biz_id": call.biz_id, "message": call.detail}
 
 
 @router.get("/calls", summary="The account's API calls of a day, refused ones included",
+            response_description="`calls`, newest first: each with its time, action, "
+            "AccessKey id, request id, HTTP status and `code`, `message` (a refused call's "
+            "message, as its caller got it), the numbers, signature and template it named, "
+            "the client's address and an accepted send's `biz_id`.",
             responses=error_responses())
 async def list_calls(
     request: Request, account: AccountDep,

@@ -5,7 +5,7 @@ a session's cookie token, its CSRF token, its end), `console_login_failures` (th
 rate limit counts them) and `console_audit` (logins, unmasked records). docs/console.md.
 
 Revision ID: 0031_console_users
-Revises: 0029_api_calls
+Revises: 0030_api_call_detail
 Create Date: 2026-12-07 15:30:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0031_console_users'
-down_revision: str | None = '0029_api_calls'
+down_revision: str | None = '0030_api_call_detail'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
