@@ -208,16 +208,17 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                                           small=PRIORITY_ITEMS)
     frequency_settings = FrequencySettings(store)
     frequency = FrequencyControl(counter, frequency_settings, clock, settings.cache_seconds)
-    store.dispatch_priority = DispatchPriority(settings.dispatch_notification_offset_seconds,
-                                               settings.dispatch_bulk_offset_seconds,
-                                               settings.dispatch_bulk_numbers)
+    priority = store.dispatch_priority = DispatchPriority(
+        settings.dispatch_notification_offset_seconds, settings.dispatch_bulk_offset_seconds,
+        settings.dispatch_bulk_numbers)
     backpressure = Backpressure(store, clock, max_seconds=settings.backlog_max_seconds,
                                 min_messages=settings.backlog_min_messages)
     intake = Intake(CachedCatalogue(store, clock, settings.cache_seconds), committer, clock,
                     IdGenerator(), bus, PolicyLists(store, clock, settings.cache_seconds),
                     part_price=settings.part_price,
                     frequency=frequency if settings.frequency_control else None,
-                    backpressure=backpressure if settings.backlog_max_seconds else None)
+                    backpressure=backpressure if settings.backlog_max_seconds else None,
+                    priority=priority)
     nonces = BatchedNonces(store, clock)
     receipts = ReceiptStage(store, clock, batch=settings.receipt_batch,
                             match_every=settings.receipt_match_seconds,
@@ -234,6 +235,9 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                         _dispatch_worker(settings, store, router, bus, clock, metrics),
                         channels, store,
                         [nonces.batcher, *([calls.batcher] if calls else [])],
+                        express=(_dispatch_worker(settings, store, router, bus, clock,
+                                                  metrics, express=True)
+                                 if settings.dispatch_express_batch else None),
                         dispatching=settings.role != "api",
                         sole_dispatcher=settings.role == "all",
                         background=[*_delivery_stages(settings, store, bus, clock, codes),
@@ -380,9 +384,13 @@ async def operator_intake(settings: Settings, store: SqlStore,
 
 
 def _dispatch_worker(settings: Settings, store: SqlStore, router: Router, bus: LocalBus,
-                     clock: Clock, metrics: Metrics) -> DispatchWorker:
+                     clock: Clock, metrics: Metrics, express: bool = False) -> DispatchWorker:
+    """The dispatch worker, or the express worker beside it (verification codes; its own
+    submit journal, no gathering of commits: a code goes at once)."""
     return DispatchWorker(store, router, bus, clock,
-                          DispatchConfig(batch=settings.dispatch_batch,
+                          DispatchConfig(batch=(settings.dispatch_express_batch if express
+                                                else settings.dispatch_batch),
+                                         express=express,
                                          window=settings.dispatch_window,
                                          poll_seconds=settings.dispatch_poll_seconds,
                                          submit_timeout=settings.submit_timeout_seconds,

@@ -83,11 +83,12 @@ def _dead_letter(row: Row[Any]) -> DeadLetter:
     return DeadLetter(row.id, row.stage, row.payload, row.error, row.created_at, row.replayed_at)
 
 
-def _claim(conn: Connection, sql: HotSql, now: datetime, limit: int,
-           until: datetime) -> tuple[list[Claim], list[MessageId]]:
+def _claim(conn: Connection, sql: HotSql, now: datetime, limit: int, until: datetime,
+           urgent: bool) -> tuple[list[Claim], list[MessageId]]:
     """The claim transaction of `MessagesMixin.claim_dispatch`."""
     at = sql.ts(now)
-    items = conn.exec_driver_sql(sql.due, (DISPATCH, at, at, limit)).all()
+    items = conn.exec_driver_sql(sql.due_urgent if urgent else sql.due,
+                                 (DISPATCH, at, at, limit)).all()
     claims: list[Claim] = []
     interrupted: list[MessageId] = []
     changes: list[Transition] = []
@@ -443,9 +444,11 @@ class MessagesMixin:
             return []
         return await self._transaction(_requeue, list(unsent))
 
-    async def claim_dispatch(self, now: datetime, limit: int,
-                             lease: timedelta) -> tuple[list[Claim], list[MessageId]]:
-        """Claim up to `limit` due outbox items and mark their messages `submitting`.
+    async def claim_dispatch(self, now: datetime, limit: int, lease: timedelta,
+                             urgent: bool = False) -> tuple[list[Claim], list[MessageId]]:
+        """Claim up to `limit` due outbox items and mark their messages `submitting`;
+        `urgent` (the express worker's claim): only items whose rank time has come, so
+        verification codes and items that aged past their class's offset.
 
         Returns the claims and the ids of interrupted messages resolved to unknown. On
         SQLite the claim takes the writer before waiting receipt, submit-outcome and push
@@ -454,7 +457,7 @@ class MessagesMixin:
         receipts of the task's earlier messages (docs/architecture.md "Dispatch order").
         """
         return await self._urgent_transaction(_claim, hot_sql(self.is_postgres), now, limit,
-                                              now + lease)
+                                              now + lease, urgent)
 
     async def finish_submits(self, outcomes: Sequence[SubmitOutcome], now: datetime) -> None:
         accepted: list[tuple[Any, ...]] = []
