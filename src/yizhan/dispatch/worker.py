@@ -70,7 +70,8 @@ DISPATCH_URGENT = "dispatch-urgent"
 class DispatchStore(Protocol):
     async def claim_dispatch(self, now: datetime, limit: int, lease: timedelta,
                              urgent: bool = False) -> tuple[list[Claim], list[MessageId]]: ...
-    async def finish_submits(self, outcomes: Sequence[SubmitOutcome], now: datetime) -> None: ...
+    async def finish_submits(self, outcomes: Sequence[SubmitOutcome], now: datetime,
+                             urgent: bool = False) -> None: ...
     async def signature_ids(self, pairs: Sequence[tuple[AccountId, str]]
                             ) -> dict[tuple[AccountId, str], int]: ...
     async def registered_channels(self, pairs: Sequence[tuple[AccountId, str]]
@@ -185,7 +186,7 @@ class DispatchWorker:
         results = await self._submit_all(claims)
         outcomes = [self._outcome(claim, *answer)
                     for claim, answer in zip(claims, results, strict=True)]
-        await self._store.finish_submits(outcomes, self._clock.now())
+        await self._store.finish_submits(outcomes, self._clock.now(), self._config.express)
         if journal is not None:
             journal.settled()
         for o in outcomes:
