@@ -157,15 +157,17 @@ async def split(yz: Any, args: argparse.Namespace, post: Any,
                 profiler: cProfile.Profile | None) -> None:
     """Accept every send with dispatch held back, then deliver them all: two CPU figures
     (`--profile`: of the acceptance)."""
-    worker = yz.pipeline.dispatch
-    real = worker.run_once
+    workers = [w for w in (yz.pipeline.dispatch, yz.pipeline.express) if w is not None]
     held = asyncio.Event()
 
-    async def hold() -> int:
-        await held.wait()
-        return await real()
+    def holding(real: Any) -> Any:
+        async def hold() -> int:
+            await held.wait()
+            return await real()
+        return hold
 
-    worker.run_once = hold
+    for worker in workers:  # the main worker and the express one (verification codes)
+        worker.run_once = holding(worker.run_once)
     c0 = time.process_time()
     if profiler:
         profiler.enable()
@@ -176,7 +178,8 @@ async def split(yz: Any, args: argparse.Namespace, post: Any,
         profiler.dump_stats(args.profile)
     c0 = time.process_time()
     held.set()
-    worker.run_once = real
+    for worker in workers:
+        del worker.run_once  # the class's again
     await drained(yz, 2000 + args.sends)
     deliver = time.process_time() - c0
     print(f"accept    {accept / args.sends * 1e6:8.1f} us CPU/send (API + intake + commit)")

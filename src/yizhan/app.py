@@ -45,7 +45,7 @@ from yizhan.dispatch.channels.simulator import Script, SimulatorChannel
 from yizhan.dispatch.channels.smpp import SmppChannel
 from yizhan.dispatch.journal import SubmitJournal
 from yizhan.dispatch.router import Router
-from yizhan.dispatch.worker import DISPATCH, DispatchConfig, DispatchWorker
+from yizhan.dispatch.worker import DISPATCH, DISPATCH_URGENT, DispatchConfig, DispatchWorker
 from yizhan.domain.codes import CodeBook
 from yizhan.domain.ids import IdGenerator
 from yizhan.domain.ports import Bus, Channel, Clock, RateCounter, Registrar, SystemClock
@@ -214,16 +214,17 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                                           small=PRIORITY_ITEMS)
     frequency_settings = FrequencySettings(store)
     frequency = FrequencyControl(counter, frequency_settings, clock, settings.cache_seconds)
-    store.dispatch_priority = DispatchPriority(settings.dispatch_notification_offset_seconds,
-                                               settings.dispatch_bulk_offset_seconds,
-                                               settings.dispatch_bulk_numbers)
+    priority = store.dispatch_priority = DispatchPriority(
+        settings.dispatch_notification_offset_seconds, settings.dispatch_bulk_offset_seconds,
+        settings.dispatch_bulk_numbers)
     backpressure = Backpressure(store, clock, max_seconds=settings.backlog_max_seconds,
                                 min_messages=settings.backlog_min_messages)
     intake = Intake(CachedCatalogue(store, clock, settings.cache_seconds), committer, clock,
                     IdGenerator(), bus, PolicyLists(store, clock, settings.cache_seconds),
                     part_price=settings.part_price,
                     frequency=frequency if settings.frequency_control else None,
-                    backpressure=backpressure if settings.backlog_max_seconds else None)
+                    backpressure=backpressure if settings.backlog_max_seconds else None,
+                    priority=priority)
     nonces = BatchedNonces(store, clock)
     receipts = ReceiptStage(store, clock, batch=settings.receipt_batch,
                             match_every=settings.receipt_match_seconds,
@@ -240,6 +241,9 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                         _dispatch_worker(settings, store, router, bus, clock, metrics),
                         channels, store,
                         [nonces.batcher, *([calls] if calls else [])],
+                        express=(_dispatch_worker(settings, store, router, bus, clock,
+                                                  metrics, express=True)
+                                 if settings.dispatch_express_batch else None),
                         dispatching=settings.role != "api",
                         sole_dispatcher=settings.role == "all",
                         background=[*_delivery_stages(settings, store, bus, clock, codes),
@@ -277,7 +281,7 @@ def wakeup_bus(settings: Settings, store: SqlStore) -> LocalBus | CrossBus:
     "all" process on PostgreSQL does both."""
     if not store.is_postgres and settings.role == "all":
         return LocalBus()
-    return CrossBus(wakeup_link(settings, store), (DISPATCH,),
+    return CrossBus(wakeup_link(settings, store), (DISPATCH, DISPATCH_URGENT),
                     sends=settings.role != "dispatch", listens=settings.role != "api")
 
 
@@ -400,7 +404,8 @@ async def operator_intake(settings: Settings, store: SqlStore,
     committer.start()
     frequency = FrequencyControl(counter, FrequencySettings(store), clock)
     # Wakes the dispatch processes on the store, if any listen (not an embedded one).
-    bus = CrossBus(wakeup_link(settings, store), (DISPATCH,), sends=True, listens=False)
+    bus = CrossBus(wakeup_link(settings, store), (DISPATCH, DISPATCH_URGENT), sends=True,
+                   listens=False)
     await bus.start()
     try:
         yield Intake(store, committer, clock, IdGenerator(), bus,
@@ -416,9 +421,13 @@ async def operator_intake(settings: Settings, store: SqlStore,
 
 
 def _dispatch_worker(settings: Settings, store: SqlStore, router: Router, bus: Bus,
-                     clock: Clock, metrics: Metrics) -> DispatchWorker:
+                     clock: Clock, metrics: Metrics, express: bool = False) -> DispatchWorker:
+    """The dispatch worker, or the express worker beside it (verification codes; its own
+    submit journal, no gathering of commits: a code goes at once)."""
     return DispatchWorker(store, router, bus, clock,
-                          DispatchConfig(batch=settings.dispatch_batch,
+                          DispatchConfig(batch=(settings.dispatch_express_batch if express
+                                                else settings.dispatch_batch),
+                                         express=express,
                                          window=settings.dispatch_window,
                                          poll_seconds=settings.dispatch_poll_seconds,
                                          submit_timeout=settings.submit_timeout_seconds,

@@ -119,6 +119,11 @@ class Settings(BaseSettings):
         "quiet spell commits at once (0: no spacing).")
     dispatch_batch: int = Field(
         256, ge=1, description="Most messages one dispatch worker claims from the outbox at once.")
+    dispatch_express_batch: int = Field(
+        64, ge=0, description="Most verification codes the express dispatch worker claims at "
+        "once: it sends them while the main worker's round of bulk messages is in flight, so "
+        "a code never waits for a send task's round (docs/architecture.md, \"Dispatch "
+        "order\"; 0: no express worker).")
     dispatch_window: int = Field(
         64, ge=1, description="Most submits in flight to one channel at once.")
     dispatch_notification_offset_seconds: float = Field(

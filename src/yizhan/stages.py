@@ -1,6 +1,7 @@
 """The pipeline of one process on one screen: which stages run and how they connect.
 
     api (intake) --committer--> store: messages + outbox --bus "dispatch"--> DispatchWorker
+        (and "dispatch-urgent", for verification codes --> the express DispatchWorker)
         --> Router --> Channel --(receipts, uplinks)--> ReceiptStage --> store
         store: push outbox --bus "push"--> PushStage --> tenant URLs   (or the pull API)
     background: PushStage, Sweeper (72-hour rule), Purge (retention)
@@ -65,6 +66,9 @@ class Pipeline:
     feeders: Sequence[Background] = ()
     """Loops that send through intake (the send-task engine, tasks/engine.py): started
     after the committer and stopped before it, so none submits to a stopped commit."""
+    express: DispatchWorker | None = None
+    """The express worker beside `dispatch` (dispatch/worker.py): verification codes go out
+    while a bulk round is in flight. Started and stopped with it; a journal of its own."""
     dispatching: bool = True
     """Run the delivery stages (dispatch, channels, receipts); off in an API-only process."""
     sole_dispatcher: bool = True
@@ -106,23 +110,29 @@ class Pipeline:
         await self._recover()
         if self.sole_dispatcher:
             await self.store.release_claims()
-        self._tasks.append(asyncio.create_task(self.dispatch.run(), name="dispatch"))
+        for worker in self._workers:
+            self._tasks.append(asyncio.create_task(worker.run(), name="dispatch"))
         for stage in self.background:
             await stage.start()
         log.info("stages started: committer, receipts, %d channel(s), dispatch, %d more",
                  len(self.channels), len(self.background))
 
+    @property
+    def _workers(self) -> list[DispatchWorker]:
+        return [self.dispatch] + ([self.express] if self.express is not None else [])
+
     async def _recover(self) -> None:
         """Requeue what a killed predecessor claimed but never handed to a carrier
-        connection (dispatch/journal.py), then start this run's journal afresh."""
-        journal = self.dispatch.journal
-        if journal is None:
-            return
-        requeued = await self.store.requeue_unsent(journal.left_over())
-        if requeued:
-            log.warning("%d message(s) claimed before a crash never left: queued again",
-                        len(requeued))
-        journal.restart()
+        connection (dispatch/journal.py), then start this run's journals afresh."""
+        for worker in self._workers:
+            journal = worker.journal
+            if journal is None:
+                continue
+            requeued = await self.store.requeue_unsent(journal.left_over())
+            if requeued:
+                log.warning("%d message(s) claimed before a crash never left: queued again",
+                            len(requeued))
+            journal.restart()
 
     async def _wait_bound(self) -> None:
         """Give channels that bind (SMPP) a moment, so that the first messages do not meet
@@ -144,16 +154,17 @@ class Pipeline:
             return
         for stage in reversed(self.background):
             await stage.stop()
-        await self.dispatch.stop()
+        await asyncio.gather(*(worker.stop() for worker in self._workers))
         for task in self._tasks:
             # The worker leaves its loop once its round is recorded; cancel only a round
             # stuck past the grace period (its messages are then resolved at next start).
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(task, 5)
-        if self.dispatch.journal is not None:
-            # A round cut off above left its journal: the next start reads it.
-            self.dispatch.journal.close()
-            self.dispatch.journal = None
+        for worker in self._workers:
+            if worker.journal is not None:
+                # A round cut off above left its journal: the next start reads it.
+                worker.journal.close()
+                worker.journal = None
         for channel in self.channels:
             await channel.stop()
         for server in reversed(self.servers):

@@ -125,3 +125,23 @@ async def test_a_dispatch_claim_takes_the_writer_before_waiting_submit_outcomes(
     await asyncio.wait_for(asyncio.gather(holder, first, second), 5)
     assert done == [f"claim {[code[0].id]}", "outcome"]
     assert bulk[0].id == claims[0].message.id
+
+
+async def test_the_express_claim_takes_only_items_whose_rank_time_has_come(
+        store: SqlStore, clock: ManualClock) -> None:
+    """issue 17 point 6: the express worker's claim (`urgent`) takes the codes, leaves the
+    bulk and notifications accepted before them to the main worker, and never an item the
+    main worker holds; a bulk message that waited its offset is urgent too (aging)."""
+    old_bulk = await accept(store, clock, 101, TemplateType.NOTIFICATION)
+    clock.advance(seconds=61)
+    bulk = await accept(store, clock, 150, TemplateType.VERIFICATION)
+    notification = await accept(store, clock, 1, TemplateType.NOTIFICATION)
+    codes = [(await accept(store, clock, 1, TemplateType.VERIFICATION, f"+861380013800{n}"))[0]
+             for n in range(3)]
+    held, _ = await store.claim_dispatch(clock.now(), 2, LEASE)  # the main worker's round
+    assert [c.message.id for c in held] == [old_bulk[0].id, old_bulk[1].id]
+    urgent, _ = await store.claim_dispatch(clock.now(), 1000, LEASE, urgent=True)
+    assert [c.message.id for c in urgent] == ([m.id for m in old_bulk[2:]]
+                                              + [m.id for m in codes])
+    rest = await claimed_ids(store, clock, 1000)
+    assert rest == [notification[0].id] + [m.id for m in bulk]

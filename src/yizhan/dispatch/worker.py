@@ -20,6 +20,15 @@ may have reached the carrier and is never sent anywhere again. The router's deci
 channel, channels skipped and why) is recorded on the message (`route`). The source address
 carries the message's extension code: its signature's id (docs/channels.md "Uplinks").
 
+Express lane: a verification code accepted while a round of hundreds of bulk messages is in
+flight would wait for that whole round (its submits, answers and recorded outcomes) before
+the next claim. So a process runs a second, small worker (`DispatchConfig.express`) beside the
+main one, over the same router and channels, with a submit journal of its own. It claims only
+items whose rank time has come (`rank_at <= now`: verification codes, and anything that has
+aged past its class's offset), is woken by the `dispatch-urgent` signal that intake sends
+for verification codes, and submits them while the bulk round is under way. The outbox
+leases keep the two from claiming the same item (docs/architecture.md "Dispatch order").
+
 Registration: when the router knows channels that refuse unregistered signatures, each round
 learns, for its (account, signature) pairs, the channels where the carriers accept the
 signature (`registered_channels`, one query per round for the pairs not known in the last
@@ -54,13 +63,17 @@ from yizhan.runtime.pausing import pause
 log = logging.getLogger("yizhan.dispatch")
 T = TypeVar("T")
 DISPATCH = "dispatch"
+DISPATCH_URGENT = "dispatch-urgent"
+"""The wake-up of the express worker: a verification code was accepted."""
 
 
 class DispatchStore(Protocol):
     async def claim_dispatch(self, now: datetime, limit: int, lease: timedelta,
+                             urgent: bool = False,
                              journal: Callable[[Sequence[Claim]], None] | None = None
                              ) -> tuple[list[Claim], list[MessageId]]: ...
-    async def finish_submits(self, outcomes: Sequence[SubmitOutcome], now: datetime) -> None: ...
+    async def finish_submits(self, outcomes: Sequence[SubmitOutcome], now: datetime,
+                             urgent: bool = False) -> None: ...
     async def signature_ids(self, pairs: Sequence[tuple[AccountId, str]]
                             ) -> dict[tuple[AccountId, str], int]: ...
     async def registered_channels(self, pairs: Sequence[tuple[AccountId, str]]
@@ -108,7 +121,11 @@ class DispatchConfig:
     gather_seconds: float = 0.005
     """After a wake-up, how long to let more commits join the round: under load every intake
     commit wakes the worker, and a round per commit costs two write transactions for few
-    messages. Only delays submits (by at most this), never the API's answer."""
+    messages. Only delays submits (by at most this), never the API's answer. Not the
+    express worker's: a code goes at once."""
+    express: bool = False
+    """The express worker: claims only items whose rank time has come (verification codes
+    first), woken by `DISPATCH_URGENT`, so a code never waits for a bulk round to end."""
 
 
 class DispatchWorker:
@@ -125,6 +142,7 @@ class DispatchWorker:
         self._bus = bus
         self._clock = clock
         self._config = config
+        self._topic = DISPATCH_URGENT if config.express else DISPATCH
         self._stopping = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -139,14 +157,15 @@ class DispatchWorker:
                 handled = 0
             self._idle.set()
             if handled < self._config.batch and not self._stopping.is_set():
-                await self._bus.wait(DISPATCH, self._config.poll_seconds)
-                if self._config.gather_seconds and not self._stopping.is_set():
+                await self._bus.wait(self._topic, self._config.poll_seconds)
+                if (self._config.gather_seconds and not self._config.express
+                        and not self._stopping.is_set()):
                     await pause(self._clock, self._config.gather_seconds, self._stopping)
 
     async def stop(self, grace: float = 10.0) -> None:
         """Let the current round record its outcomes (up to `grace` seconds), then stop."""
         self._stopping.set()
-        self._bus.notify(DISPATCH)
+        self._bus.notify(self._topic)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), grace)
 
@@ -154,7 +173,7 @@ class DispatchWorker:
         """One round: claim, submit, record. Returns how many items were handled."""
         journal = self.journal
         claims, interrupted = await self._store.claim_dispatch(
-            self._clock.now(), self._config.batch, self._config.lease,
+            self._clock.now(), self._config.batch, self._config.lease, self._config.express,
             journal.claimed if journal is not None else None)
         for message_id in interrupted:
             log.warning("message %s was cut off mid-submit: status unknown", message_id)
@@ -168,7 +187,7 @@ class DispatchWorker:
         results = await self._submit_all(claims)
         outcomes = [self._outcome(claim, *answer)
                     for claim, answer in zip(claims, results, strict=True)]
-        await self._store.finish_submits(outcomes, self._clock.now())
+        await self._store.finish_submits(outcomes, self._clock.now(), self._config.express)
         if journal is not None:
             journal.settled()
         for o in outcomes:

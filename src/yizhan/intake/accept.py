@@ -31,6 +31,7 @@ from yizhan.domain.model import (
     TemplateType,
 )
 from yizhan.domain.ports import Bus, Clock
+from yizhan.domain.priority import DispatchClass, DispatchPriority
 from yizhan.domain.tasks import TaskChunk, TaskId
 from yizhan.policy import chain, numbers
 from yizhan.policy.backpressure import Backpressure
@@ -44,6 +45,8 @@ from yizhan.runtime.caching import TtlCache
 MAX_NUMBERS = 1000
 MAX_BATCH_NUMBERS = 100
 DISPATCH = "dispatch"
+DISPATCH_URGENT = "dispatch-urgent"
+"""Wakes the express dispatch worker (dispatch/worker.py): a verification code to send."""
 PRIORITY_ITEMS = MAX_BATCH_NUMBERS + 1
 """Requests of at most this many acceptance items (up to 100 numbers and a nonce) go ahead
 of larger ones waiting for a commit (`Batcher(small=...)`): a verification code is not held
@@ -114,12 +117,14 @@ class Intake:
                  ids: IdGenerator, bus: Bus, lists: PolicyLists, *, part_price: int = 0,
                  policy: Chain = chain.DEFAULT,
                  frequency: FrequencyControl | None = None,
-                 backpressure: Backpressure | None = None) -> None:
+                 backpressure: Backpressure | None = None,
+                 priority: DispatchPriority | None = None) -> None:
         """`part_price`: the platform's price per part (thousandths of a yuan), for
         accounts without their own; stored on each message, which is billed later.
         `frequency`: the frequency control, the last step before acceptance (None: off).
         `backpressure`: holds back requests of several numbers while the dispatch backlog
-        is too long (None: off). `policy`: the chain of rules every request runs."""
+        is too long (None: off). `policy`: the chain of rules every request runs.
+        `priority`: the dispatch order the store ranks by, to know a verification code."""
         self._catalogue = catalogue
         self._lists = lists
         self._part_price = part_price
@@ -131,6 +136,7 @@ class Intake:
         self._matchers = MatcherCache()
         self._frequency = frequency
         self._backpressure = backpressure
+        self._priority = priority or DispatchPriority()
 
     async def send(self, account: Account, request: SendRequest,
                    nonce: tuple[str, str] | None = None) -> SendAccepted | Refusal:
@@ -195,6 +201,9 @@ class Intake:
             await self._release(admitted)
             return Refusal("isv.TASK_STATE_CONFLICT", f"task {request.task} is not running")
         self._bus.notify(DISPATCH)
+        if request.task is None and ctx.template is not None and self._priority.of(
+                ctx.template.type, len(batch)) is DispatchClass.VERIFICATION:
+            self._bus.notify(DISPATCH_URGENT)  # the express worker sends it at once
         return SendAccepted(batch[0].biz_id, batch)
 
     async def _release(self, admitted: Admission | None) -> None:

@@ -85,11 +85,12 @@ def _dead_letter(row: Row[Any]) -> DeadLetter:
 
 
 def _claim(conn: Connection, sql: HotSql, now: datetime, limit: int, until: datetime,
-           journal: Callable[[Sequence[Claim]], None] | None
+           urgent: bool, journal: Callable[[Sequence[Claim]], None] | None
            ) -> tuple[list[Claim], list[MessageId]]:
     """The claim transaction of `MessagesMixin.claim_dispatch`."""
     at = sql.ts(now)
-    items = conn.exec_driver_sql(sql.due, (DISPATCH, at, at, limit)).all()
+    items = conn.exec_driver_sql(sql.due_urgent if urgent else sql.due,
+                                 (DISPATCH, at, at, limit)).all()
     claims: list[Claim] = []
     interrupted: list[MessageId] = []
     changes: list[Transition] = []
@@ -463,13 +464,16 @@ class MessagesMixin:
         return await self._transaction(_requeue, list(unsent))
 
     async def claim_dispatch(self, now: datetime, limit: int, lease: timedelta,
+                             urgent: bool = False,
                              journal: Callable[[Sequence[Claim]], None] | None = None
                              ) -> tuple[list[Claim], list[MessageId]]:
         """Claim up to `limit` due outbox items and mark their messages `submitting`;
-        `journal` gets the claims inside the transaction, before it commits (the submit
-        journal's `claimed`: a crash right after the commit must find them journaled, or
-        the whole round would become unknown; a claim journaled but rolled back is
-        harmless, `requeue_unsent` checks that the claim is still there).
+        `urgent` (the express worker's claim): only items whose rank time has come, so
+        verification codes and items that aged past their class's offset. `journal` gets
+        the claims inside the transaction, before it commits (the submit journal's
+        `claimed`: a crash right after the commit must find them journaled, or the whole
+        round would become unknown; a claim journaled but rolled back is harmless,
+        `requeue_unsent` checks that the claim is still there).
 
         Returns the claims and the ids of interrupted messages resolved to unknown. On
         SQLite the claim takes the writer before waiting receipt, submit-outcome and push
@@ -478,9 +482,13 @@ class MessagesMixin:
         receipts of the task's earlier messages (docs/architecture.md "Dispatch order").
         """
         return await self._urgent_transaction(_claim, hot_sql(self.is_postgres), now, limit,
-                                              now + lease, journal)
+                                              now + lease, urgent, journal)
 
-    async def finish_submits(self, outcomes: Sequence[SubmitOutcome], now: datetime) -> None:
+    async def finish_submits(self, outcomes: Sequence[SubmitOutcome], now: datetime,
+                             urgent: bool = False) -> None:
+        """Record a round's outcomes; `urgent` (the express worker's few codes): on SQLite
+        before waiting receipt and push transactions, as its claim, so that the express
+        worker is free for the next code at once."""
         accepted: list[tuple[Any, ...]] = []
         rejected, retry, dead, unknown = [], [], [], []
         sql = hot_sql(self.is_postgres)
@@ -553,7 +561,7 @@ class MessagesMixin:
                 conn.exec_driver_sql(sql.finished, [(outbox_id,) for outbox_id in done])
             reports.record(conn, sql, changes, now)
 
-        await self._transaction(transaction)
+        await (self._urgent_transaction if urgent else self._transaction)(transaction)
 
     # Receipts and uplinks
 

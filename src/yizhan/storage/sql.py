@@ -147,13 +147,17 @@ class HotSql:
         # `ix_outbox_topic_rank`; domain/priority.py); PostgreSQL locks the items, skipping
         # those that another worker holds.
         columns = ", ".join(f"m.{name}" for name in MESSAGE_COLUMNS)
-        self.due = place(
-            f"SELECT o.id, o.attempts, {columns}, o.available_at, o.rank_at "
-            "FROM outbox o LEFT JOIN messages m ON m.id = o.message_id "
-            "WHERE o.topic = ? AND o.available_at <= ? "
-            "AND (o.claimed_until IS NULL OR o.claimed_until < ?) "
-            "ORDER BY o.rank_at, o.id LIMIT ?"
-            + (" FOR UPDATE OF o SKIP LOCKED" if postgres else ""))
+        # The express claim (dispatch/worker.py) takes only items whose rank time has come
+        # (rank_at >= available_at, so they are due): a range of the same index, which holds
+        # the waiting verification codes and little else.
+        due = (f"SELECT o.id, o.attempts, {columns}, o.available_at, o.rank_at "
+               "FROM outbox o LEFT JOIN messages m ON m.id = o.message_id "
+               "WHERE o.topic = ? AND o.{} <= ? "
+               "AND (o.claimed_until IS NULL OR o.claimed_until < ?) "
+               "ORDER BY o.rank_at, o.id LIMIT ?"
+               + (" FOR UPDATE OF o SKIP LOCKED" if postgres else ""))
+        self.due = place(due.format("available_at"))
+        self.due_urgent = place(due.format("rank_at"))
         self.interrupted = place(
             "UPDATE messages SET status = ?, dispatch_state = ?, reason = ? WHERE id = ?")
         self.finished = place("DELETE FROM outbox WHERE id = ?")

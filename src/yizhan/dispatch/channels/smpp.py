@@ -224,9 +224,10 @@ class SmppChannel:
         self._source = f"{config.source_prefix}{config.channel_code}"
         self._uplinks: UplinkParts[tuple[Link, int]] = UplinkParts(config.uplink_parts_timeout)
         self._expiry: asyncio.Task[None] | None = None
-        self._journal: SendJournal | None = None
-        self._leaving: list[int] = []
-        """Messages whose submit_sm is queued on a link: journaled as the link writes."""
+        self._leaving: dict[SendJournal, list[int]] = {}
+        """Messages whose submit_sm is queued on a link, by the journal of the dispatch
+        worker that submits them (the main and the express worker each keep one):
+        journaled as the link writes."""
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -359,9 +360,10 @@ class SmppChannel:
         """A link is about to write: journal the submits queued since the last write. (A
         link that never writes them, dropped first, journals nothing: they did not leave.
         Any link's write journals all of them, which errs on the safe side.)"""
-        if self._leaving and self._journal is not None:
-            leaving, self._leaving = self._leaving, []
-            self._journal.leaving(leaving)
+        if self._leaving:
+            leaving, self._leaving = self._leaving, {}
+            for journal, message_ids in leaving.items():
+                journal.leaving(message_ids)
 
     def _later_part_failed(self, number: int, total: int, result: SubmitResult) -> SubmitResult:
         where = f"part {number + 1} of {total} (earlier parts were accepted)"
@@ -391,8 +393,7 @@ class SmppChannel:
             if link is None or link.transport is None or link.transport.is_closing():
                 return Retryable(f"channel {self.name} is not bound", self.config.reconnect_min)
             if request.journal is not None:
-                self._journal = request.journal
-                self._leaving.append(request.message_id)
+                self._leaving.setdefault(request.journal, []).append(request.message_id)
             try:
                 response = await link.request_raw(Command.SUBMIT_SM, body)
             except TimeoutError:
