@@ -190,7 +190,7 @@ async def test_a_crash_right_after_the_claim_commits_requeues_the_whole_round(
     made = await make_messages(store, clock, 3)
     journal = opened(tmp_path)
     journal.restart()
-    claimed, _ = await store.claim_dispatch(clock.now(), 10, LEASE, journal.claimed)
+    claimed, _ = await store.claim_dispatch(clock.now(), 10, LEASE, journal=journal.claimed)
     journal.close()  # killed here
     left = left_over(tmp_path)
     assert sorted(u.message_id for u in left) == sorted(m.id for m in made)
