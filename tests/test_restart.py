@@ -380,10 +380,13 @@ def _claimed(db: Path) -> dict[int, tuple[str, str]]:
 
 
 def _leaving(data: Path, cut: set[tuple[str, str]]) -> set[tuple[str, str]]:
-    """The messages of the round cut off that the killed server's submit journal shows
-    as leaving (its `s` lines after the last `e`; read before the restart)."""
+    """The messages of the rounds cut off that the killed server's submit journals (the
+    dispatch worker's and the express worker's) show as leaving (their `s` lines after
+    the last `e`; read before the restart)."""
     claimed = _claimed(data / "yizhan.db")
-    journal = (data / "dispatch.journal").read_bytes()
-    last_round = journal.rsplit(b"\ne\n", 1)[-1]
-    ids = {int(line.split()[1]) for line in last_round.splitlines() if line.startswith(b"s ")}
+    ids: set[int] = set()
+    for journal in data.glob("dispatch*.journal"):
+        last_round = journal.read_bytes().rsplit(b"\ne\n", 1)[-1]
+        ids |= {int(line.split()[1]) for line in last_round.splitlines()
+                if line.startswith(b"s ")}
     return {claimed[i] for i in ids if i in claimed} & cut
