@@ -52,7 +52,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
                 "TemplateParam": '{"code":"0207"}'})
         code, biz = ("isv.SMS_TEMPLATE_ILLEGAL", None) if args.refused else ("OK", "1^0")
         tune_runtime()  # as `yizhan serve` (and `aliyun_cpu.py`) do
-        log.start()
+        await log.start()
         note = (lambda *_: None) if args.empty else None
         cpu0, wall0, main0 = time.process_time(), time.perf_counter(), time.thread_time()
         for i, params in enumerate(requests):

@@ -240,7 +240,7 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     pipeline = Pipeline(committer, receipts,
                         _dispatch_worker(settings, store, router, bus, clock, metrics),
                         channels, store,
-                        [nonces.batcher, *([calls] if calls else [])],
+                        [nonces.batcher],
                         express=(_dispatch_worker(settings, store, router, bus, clock,
                                                   metrics, express=True)
                                  if settings.dispatch_express_batch else None),
@@ -249,9 +249,11 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                         background=[*_delivery_stages(settings, store, bus, clock, codes),
                                     registration_sweeper(settings, registration, registrars)],
                         servers=servers, metrics=metrics,
-                        api_background=[*crossing, nonces] + ([Periodic(
-                            "backlog readings", backpressure.refresh, BACKLOG_READING_SECONDS,
-                            log)] if settings.backlog_max_seconds else []),
+                        api_background=[
+                            *crossing, nonces, *([calls] if calls else []),
+                            *([Periodic("backlog readings", backpressure.refresh,
+                                        BACKLOG_READING_SECONDS, log)]
+                              if settings.backlog_max_seconds else [])],
                         feeders=[engine] if settings.task_engine else [])
     pull = QueueSettings(settings.queue_visibility_seconds, settings.queue_max_wait_seconds)
     services = ApiServices(

@@ -45,8 +45,7 @@ class Background(Protocol):
 
 
 class CommitLoop(Protocol):
-    """A write loop of the API's: a group commit (`runtime/batching.Batcher`: the nonces') or
-    the call log's writer (`api/call_log.CallLog`)."""
+    """A group-commit loop of the API's (`runtime/batching.Batcher`: the nonces')."""
 
     def start(self) -> None: ...
     async def stop(self) -> None: ...
@@ -62,7 +61,8 @@ class Pipeline:
     api_batchers: Sequence[CommitLoop] = ()
     """Other group commits the API uses (request nonces), started and stopped with it."""
     api_background: Sequence[Background] = ()
-    """Loops the API uses (the backlog readings of backpressure), started with it."""
+    """Loops the API uses (the backlog readings of backpressure, the call log's writer),
+    started with it."""
     feeders: Sequence[Background] = ()
     """Loops that send through intake (the send-task engine, tasks/engine.py): started
     after the committer and stopped before it, so none submits to a stopped commit."""

@@ -26,7 +26,7 @@ def send(numbers: str, code: str = "isv.SMS_TEMPLATE_ILLEGAL") -> Seen:
 async def test_a_long_call_keeps_its_count_and_a_bounded_part(store: SqlStore,
                                                               clock: ManualClock) -> None:
     calls = CallLog(store, clock, no_key, interval=0.01)
-    calls.start()
+    await calls.start()
     numbers = ",".join(str(13_800_000_000 + n) for n in range(1000))
     calls.note(send(numbers), 200, "isv.SMS_TEMPLATE_ILLEGAL", "R" * 100, None,
                ("10.0.0.1", 1234), "模板不合法" * 200)
@@ -48,7 +48,7 @@ async def test_past_its_bound_the_queue_drops_and_counts(store: SqlStore,
     for _ in range(5):  # (not started: nothing is written meanwhile)
         calls.note(send("13800138000"), 200, "OK", "R", "1^0", None)
     assert calls.dropped == 3
-    calls.start()
+    await calls.start()
     await calls.stop()
     start, end = china_day_bounds(china_today(clock.now()))
     assert (await store.query_calls(AccountId(1), start, end))[0] == 0

@@ -19,10 +19,8 @@ not the request's signature, not the Authorization header.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -37,6 +35,7 @@ from yizhan.domain.ids import IdGenerator, unix_ms
 from yizhan.domain.model import AccessKey, Account, AccountId
 from yizhan.domain.ports import Clock
 from yizhan.policy import numbers
+from yizhan.runtime.periodic import Periodic
 
 log = logging.getLogger("yizhan.api.calls")
 ACS3_KEY = re.compile(r"Credential=([^,\s]{1,64})")
@@ -91,38 +90,26 @@ class CallLog:
         self._clock = clock
         self._keys = keys
         self._ids = IdGenerator()
-        self._interval = interval
         self._max_pending = max_pending
         self._pending: list[Noted] = []
         self._closed = False
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._writer = Periodic("call log", self.write, interval, log)
         self.dropped = 0
         """Calls not logged because `max_pending` were waiting."""
 
-    def start(self) -> None:
+    async def start(self) -> None:
         self._closed = False
-        self._stopping = asyncio.Event()
-        self._task = asyncio.create_task(self._run(), name="call log")
+        await self._writer.start()
 
     async def stop(self) -> None:
         """Write what waits, then stop; a call answered from now on is not logged."""
         self._closed = True
-        self._stopping.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
-        await self.write()  # (also when stopped before the loop's first round)
+        await self._writer.stop()
+        await self.write()  # what came after the loop's last round
 
     def pending(self) -> int:
         """How many calls wait for the next write."""
         return len(self._pending)
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):  # real time, as runtime/periodic.py
-                await asyncio.wait_for(self._stopping.wait(), self._interval)
-            await self.write()
 
     async def write(self) -> None:
         """Write the calls that wait, up to `WRITE_BATCH` per transaction. A write that
