@@ -1,6 +1,6 @@
 """Accept-to-carrier latency, split roles against the embedded process, in the same run.
 
-Run from the repository root (wrap it in `flock /work/bench.lock` on a shared machine):
+Run from the repository root (on a shared machine, one benchmark at a time):
 
     .venv/bin/python bench/wakeup.py [--runs 5] [--rate 20] [--duration 10]
                                      [--poll 1.0] [--modes embedded,split]
