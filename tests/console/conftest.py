@@ -166,3 +166,24 @@ def log_in(page: Any, login: str, password: str) -> None:
     page.fill("input[name=login]", login)
     page.fill("input[name=password]", password)
     page.click("form button[type=submit]")
+
+
+def external_urls(page: Any, base: str) -> list[str]:
+    """Every address the page's markup names that is not this server's own (links to
+    other hosts, scripts, styles, images, fonts)."""
+    html = page.content()
+    named = re.findall(r"""(?:src|href|action)\s*=\s*["']([^"']+)""", html)
+    named += re.findall(r"url\(([^)]+)\)", html)
+    return [u for u in named if re.match(r"^(?:[a-z]+:)?//", u.strip("'\""))
+            and not u.startswith(base) and not u.startswith("http://www.w3.org/")]
+
+
+def visit(page: Any, console: Console, path: str) -> Any:
+    """Open `path`, asserting that every request the page made went to this server."""
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    answer = page.goto(path)
+    assert all(u.startswith(console.url) or u.startswith("data:") for u in requested), \
+        requested
+    assert external_urls(page, console.url) == []
+    return answer

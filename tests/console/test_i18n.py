@@ -7,20 +7,27 @@ import re
 
 import pytest
 
+import yizhan.console.app  # noqa: F401  (every page group adds its words)
 from yizhan.console import i18n
-from yizhan.console.pages import TEMPLATES, safe_next
+from yizhan.console.pages import OPERATOR_NAV, TEMPLATES, TENANT_NAV, safe_next
 
 
 def test_every_word_a_template_uses_exists_in_both_languages() -> None:
     used = set()
     for template in TEMPLATES.glob("*.html"):
         used |= set(re.findall(r"\bt\.(\w+)\b(?!\()", template.read_text(encoding="utf-8")))
+    used |= {word for _, word in TENANT_NAV + OPERATOR_NAV}
     for lang in i18n.LANGS:
         words = i18n.words(lang)
         assert used <= set(words), (lang, used - set(words))
         assert all(words.values())
     # `t.keys` in a template would be the mapping's method, not the word
     assert not set(i18n.words("en")) & set(dir(dict))
+
+
+def test_a_word_is_defined_once() -> None:
+    with pytest.raises(ValueError, match="overview"):
+        i18n.add({"overview": ("Overview", "概览")})
 
 
 def test_the_language_is_the_switch_then_the_browser_then_the_default() -> None:

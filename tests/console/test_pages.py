@@ -5,7 +5,6 @@ seeing only its own data, no asset from another host, and a phone's width."""
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import time
 from pathlib import Path
@@ -20,30 +19,10 @@ from tests.console.conftest import (
     Console,
     log_in,
     new_page,
+    visit,
 )
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.xdist_group("browser")]
-
-
-def external_urls(page: Any, base: str) -> list[str]:
-    """Every address the page's markup names that is not this server's own (links to
-    other hosts, scripts, styles, images, fonts)."""
-    html = page.content()
-    named = re.findall(r"""(?:src|href|action)\s*=\s*["']([^"']+)""", html)
-    named += re.findall(r"url\(([^)]+)\)", html)
-    return [u for u in named if re.match(r"^(?:[a-z]+:)?//", u.strip("'\""))
-            and not u.startswith(base) and not u.startswith("http://www.w3.org/")]
-
-
-def visit(page: Any, console: Console, path: str) -> Any:
-    """Open `path`, asserting that every request the page made went to this server."""
-    requested: list[str] = []
-    page.on("request", lambda r: requested.append(r.url))
-    answer = page.goto(path)
-    assert all(u.startswith(console.url) or u.startswith("data:") for u in requested), \
-        requested
-    assert external_urls(page, console.url) == []
-    return answer
 
 
 def test_a_wrong_password_is_refused_and_the_right_one_logs_in(browser: Any,

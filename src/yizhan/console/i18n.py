@@ -160,9 +160,25 @@ _WORDS: dict[str, tuple[str, str]] = {
 }
 
 
+_BY_LANG: dict[str, Mapping[str, str]] = {}
+
+
+def add(group: Mapping[str, tuple[str, str]]) -> None:
+    """A page group's own words, (en, zh) per key, added when its module is imported; a key
+    may be defined once across the console."""
+    twice = _WORDS.keys() & group.keys()
+    if twice:
+        raise ValueError(f"console words defined twice: {sorted(twice)}")
+    _WORDS.update(group)
+    _BY_LANG.clear()
+
+
 def words(lang: str) -> Mapping[str, str]:
-    index = 1 if lang == "zh" else 0
-    return {key: pair[index] for key, pair in _WORDS.items()}
+    found = _BY_LANG.get(lang)
+    if found is None:
+        index = 1 if lang == "zh" else 0
+        found = _BY_LANG[lang] = {key: pair[index] for key, pair in _WORDS.items()}
+    return found
 
 
 def choose(cookie: str | None, accept_language: str, default: str) -> str:

@@ -39,12 +39,28 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
+TENANT_NAV = (
+    ("/overview", "overview"),
+    ("/records", "records"),
+    ("/statistics", "statistics"),
+    ("/signatures", "signatures"),
+    ("/templates", "templates"),
+    ("/calls", "calls"),
+    ("/keys", "access_keys"),
+)
+"""The header's links for a tenant: (path under the console, word key); one line a page group."""
+OPERATOR_NAV = (
+    ("/operator", "accounts"),
+)
+
 
 def environment() -> Environment:
     """The templates of every page group (`templates/`), HTML-escaped."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(),
                       trim_blocks=True, lstrip_blocks=True)
     env.globals["prefix"] = PREFIX
+    env.globals["tenant_nav"] = TENANT_NAV
+    env.globals["operator_nav"] = OPERATOR_NAV
     return env
 
 
