@@ -58,14 +58,16 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 UPLOAD_PATH = PREFIX + "/tasks"
 """The console's upload: `FastPaths` (api/app.py) leaves its body to this route's bound."""
-SHOWN = 100
-"""The most tasks the list shows (the API's GET /v1/tasks gives up to 1,000)."""
+SHOWN = 50
+"""The most tasks the list shows, newest first (the API's GET /v1/tasks gives 1,000)."""
 REFRESH_SECONDS = 3
 MAX_TASK_ID = 2**63 - 1
 DRAIN_BYTES = 16 * 1024 * 1024
 """A refused upload of up to this many bytes is read to its end (and dropped), so that the
 browser, done sending, shows the page that says why."""
 ACTIONS = ("start", "pause", "resume", "cancel")
+MOVING = (TaskState.RUNNING, TaskState.PAUSED)
+"""The tasks whose progress the list shows (the others: their state says it)."""
 FAILURES = frozenset({ProgressState.FAILED, ProgressState.UNKNOWN, ProgressState.REFUSED})
 
 i18n.add({
@@ -79,6 +81,7 @@ i18n.add({
         "最大 {mb} MB、{numbers} 个号码。CSV 或 XLSX 文件的首行可为列名：号码列（phone、mobile、"
         "手机号 …），以及每个模板变量一列；TXT 文件每行一个号码。"),
     "tasks_name": ("Task name", "任务名称"),
+    "tasks_file_name": ("File", "文件"),
     "tasks_params": ("Values for all numbers", "统一变量值"),
     "tasks_params_help": (
         "One line per variable, name=value: every number gets that value. A variable not "
@@ -220,9 +223,12 @@ async def _list(request: Request, who: Viewer, account_id: AccountId, error: str
     account = await _account(request, account_id)
     shown = []
     for task in await service.tasks(account, SHOWN):
-        progress = await service.progress(account, task.id)
-        finished = done(progress) if not isinstance(progress, Refusal) else 0
-        shown.append(_row(task) | {"done": finished})
+        # The counts of the tasks in motion only: counting a finished task of 500,000
+        # numbers on every view of the list is its page's work, not the list's.
+        progress = (await service.progress(account, task.id) if task.state in MOVING
+                    else None)
+        shown.append(_row(task) | {"done": None if progress is None or isinstance(
+            progress, Refusal) else done(progress)})
     store = console_of(request).api.store
     _, signatures = await store.page_signatures(account_id, 0, 200)
     _, approved = await store.page_templates(account_id, 0, 200, state=ReviewState.APPROVED)
