@@ -92,11 +92,14 @@ def csrf(page: Any) -> str:
     return str(token)
 
 
-def test_upload_report_start_progress_records_and_resend(admin: Any, console: Console,
+def test_upload_report_start_progress_records_and_resend(browser: Any, console: Console,
                                                          notice: str) -> None:
+    """The whole flow with JavaScript off: forms, and a page that refreshes itself."""
     from playwright.sync_api import expect
 
-    page = admin
+    page = browser.new_context(base_url=console.url, locale="en-US",
+                               java_script_enabled=False).new_page()
+    log_in(page, "demo", console.demo_password)
     upload(page, notice, FILE, task_name="December notice")
     first = task_id(page)
     assert page.locator("#task-state").inner_text() == "draft"
@@ -153,6 +156,7 @@ def test_upload_report_start_progress_records_and_resend(admin: Any, console: Co
     rows = page.locator("#tasks tbody tr")
     assert rows.filter(has_text=f"#{first} December notice").locator(
         "td.state").inner_text() == "finished"
+    page.context.close()
 
 
 def test_pause_resume_schedule_and_cancel(admin: Any, console: Console, notice: str) -> None:
