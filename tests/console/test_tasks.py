@@ -293,3 +293,23 @@ def test_the_pages_in_both_languages_and_on_a_phone(browser: Any, console: Conso
         overflow = phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, (path, overflow)
     phone.context.close()
+
+
+def test_a_promotion_outside_promotion_hours_says_when_it_may_begin(
+        admin: Any, console: Console) -> None:
+    added = console.cli("templates", "add", "--account", "demo", "Sale",
+                        "新品${item}上市，详情见官网，拒收请回复R", "--type", "promotion")
+    code = re.search(r"template (\S+) added", added)
+    assert code is not None, added
+    console.cli("templates", "approve", code.group(1))
+    page = admin
+    upload(page, code.group(1), "phone\n13800138150\n", params="item=茶")
+    task = task_id(page)
+    page.goto(f"/console/tasks/{task}?at=2030-01-01T23:00")
+    assert page.locator("#hours").inner_text() == (
+        "outside them: sending begins 2030-01-02 08:00:00")
+    page.fill("#report input[name=at]", "2030-01-02T10:00")
+    page.click("#report button")
+    assert page.locator("#hours").inner_text() == "within them"
+    page.goto(f"/console/tasks/{task}?at=tomorrow")
+    assert page.locator("#task-error").inner_text() == "A time is YYYY-MM-DDTHH:MM, China time."
