@@ -21,6 +21,7 @@ from yizhan.console import (
     records,
     signatures,
     statistics,
+    tasks,
     templates_page,
 )
 from yizhan.console.pages import (
@@ -47,7 +48,7 @@ def mount(app: FastAPI, services: ConsoleServices) -> None:
     app.state.console = services
     app.state.console_templates = environment()
     for group in (auth, overview, records, statistics, signatures, templates_page, calls,
-                  keys, operator):
+                  keys, operator, tasks):
         app.include_router(group.router)
     assets = {name: ((STATIC / name).read_bytes(), kind) for name, kind in ASSETS.items()}
 

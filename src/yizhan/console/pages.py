@@ -45,6 +45,7 @@ TENANT_NAV = (
     ("/statistics", "statistics"),
     ("/signatures", "signatures"),
     ("/templates", "templates"),
+    ("/tasks", "tasks"),
     ("/calls", "calls"),
     ("/keys", "access_keys"),
 )
