@@ -47,6 +47,9 @@ TENANT_NAV = (
     ("/templates", "templates"),
     ("/calls", "calls"),
     ("/keys", "access_keys"),
+    ("/frequency", "frequency"),
+    ("/lists", "lists"),
+    ("/push", "push"),
 )
 """The header's links for a tenant: (path under the console, word key); one line a page group."""
 OPERATOR_NAV = (
