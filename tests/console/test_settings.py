@@ -121,28 +121,6 @@ def _csrf(page: Any) -> str:
     return value
 
 
-@pytest.mark.parametrize("lang", ["zh", "en"])
-def test_the_settings_pages_in_both_languages(browser: Any, own: Console, lang: str,
-                                              screenshots: Path) -> None:
-    page = new_page(browser, own, lang)
-    log_in(page, "demo", own.demo_password)
-    visit(page, own, "/console/frequency")
-    assert page.locator("h1").inner_text() == ("频率限制与白名单" if lang == "zh"
-                                               else "Frequency limits and whitelist")
-    hour = page.locator("tr[data-rule='verification.hour'] td")
-    assert hour.nth(3).inner_text() == "5"  # the platform's: 5 per hour
-    assert page.locator("#limits tbody tr").count() == 7
-    page.screenshot(path=str(screenshots / f"frequency-{lang}.png"), full_page=True)
-    visit(page, own, "/console/lists")
-    assert page.locator("h2#opt-outs-title").inner_text() == ("推广退订" if lang == "zh"
-                                                              else "Promotion opt-outs")
-    page.screenshot(path=str(screenshots / f"lists-{lang}.png"), full_page=True)
-    visit(page, own, "/console/push")
-    assert page.locator("#targets tbody tr").count() == 3
-    page.screenshot(path=str(screenshots / f"push-{lang}.png"), full_page=True)
-    page.context.close()
-
-
 def test_an_admin_lowers_limits_and_whitelists_numbers_as_the_api_sees_them(
         browser: Any, own: Console) -> None:
     page = new_page(browser, own)
@@ -377,4 +355,31 @@ def test_the_settings_pages_fit_a_phone(browser: Any, own: Console, lang: str,
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, (path, overflow)
     page.screenshot(path=str(screenshots / f"push-phone-{lang}.png"))
+    page.context.close()
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_settings_pages_in_both_languages(browser: Any, own: Console, lang: str,
+                                              receiver: Receiver, screenshots: Path) -> None:
+    """Last of the module, so that the screenshots show what the tests above set."""
+    page = new_page(browser, own, lang)
+    log_in(page, "demo", own.demo_password)
+    visit(page, own, "/console/frequency")
+    assert page.locator("h1").inner_text() == ("频率限制与白名单" if lang == "zh"
+                                               else "Frequency limits and whitelist")
+    hour = page.locator("tr[data-rule='verification.hour'] td")
+    assert hour.nth(3).inner_text() == "5"  # the platform's: 5 per hour
+    assert page.locator("#limits tbody tr").count() == 7
+    page.screenshot(path=str(screenshots / f"frequency-{lang}.png"), full_page=True)
+    visit(page, own, "/console/lists")
+    assert page.locator("h2#opt-outs-title").inner_text() == ("推广退订" if lang == "zh"
+                                                              else "Promotion opt-outs")
+    page.screenshot(path=str(screenshots / f"lists-{lang}.png"), full_page=True)
+    visit(page, own, "/console/push")
+    assert page.locator("#targets tbody tr").count() == 3
+    page.fill("input[name=receipt_url]", receiver.url)
+    page.click("#save-targets")
+    page.click(".test-push")
+    assert page.locator("#trial-status").inner_text() == "200"
+    page.screenshot(path=str(screenshots / f"push-{lang}.png"), full_page=True)
     page.context.close()
