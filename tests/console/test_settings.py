@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -43,8 +44,14 @@ from tests.console.conftest import (
 pytestmark = [pytest.mark.timeout(120), pytest.mark.xdist_group("browser")]
 
 
+@dataclass
+class Own(Console):
+    template: str = ""
+    """The demo's verification template."""
+
+
 @pytest.fixture(scope="module")
-def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Own]:
     """A `yizhan serve` of this module's own, loopback push targets allowed, with a viewer
     of the demo account and a second account `acme` with its admin."""
     folder = tmp_path_factory.mktemp("settings")
@@ -54,10 +61,11 @@ def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
                                text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         banner = _banner(process)
-        started = Console(_found(r"API endpoint\s+(\S+)", banner), folder / "data",
-                          _found(r"password (\S+)\s+shown only now", banner),
-                          (_found(r"AccessKey id\s+(\S+)", banner),
-                           _found(r"AccessKey secret\s+(\S+)", banner)), [])
+        started = Own(_found(r"API endpoint\s+(\S+)", banner), folder / "data",
+                      _found(r"password (\S+)\s+shown only now", banner),
+                      (_found(r"AccessKey id\s+(\S+)", banner),
+                       _found(r"AccessKey secret\s+(\S+)", banner)), [],
+                      _found(r"Template\s+(\S+) \(verification\)", banner))
         started.cli("accounts", "create", "acme")
         for login, role, account in (("demo-viewer", "tenant-viewer", "demo"),
                                      ("acme-admin", "tenant-admin", "acme")):
@@ -122,7 +130,7 @@ def _csrf(page: Any) -> str:
 
 
 def test_an_admin_lowers_limits_and_whitelists_numbers_as_the_api_sees_them(
-        browser: Any, own: Console) -> None:
+        browser: Any, own: Own) -> None:
     page = new_page(browser, own)
     log_in(page, "demo", own.demo_password)
     page.goto("/console/frequency")
@@ -144,22 +152,23 @@ def test_an_admin_lowers_limits_and_whitelists_numbers_as_the_api_sees_them(
         assert rules["verification.hour"]["account"] == 3
         assert rules["verification.hour"]["effective"] == 3
 
-        page.fill("input[name=number]", "13800138000")  # not enterprise-verified yet
+        number = "#whitelist-form input[name=number]"
+        page.fill(number, "13800138000")  # not enterprise-verified yet
         page.click("#whitelist-add")
         assert page.locator(".error").inner_text().startswith(
             "isv.ENTERPRISE_ACCOUNT_REQUIRED: Only enterprise-verified accounts")
         own.cli("accounts", "verify-enterprise", "demo", "--company", "驿站科技")
-        page.fill("input[name=number]", "13800138000")
+        page.fill(number, "13800138000")
         page.click("#whitelist-add")
         assert page.locator(".ok").inner_text() == "138****8000 is whitelisted."
         assert page.locator("#whitelist td.number").all_inner_texts() == ["138****8000"]
         assert page.locator("#enterprise").inner_text() == "yes"
         assert [n["phone_number"] for n in api.get("/v1/frequency/whitelist").json()[
             "numbers"]] == ["13800138000"]
-        page.fill("input[name=number]", "12345")
+        page.fill(number, "12345")
         page.click("#whitelist-add")
         assert page.locator(".error").inner_text().startswith("isv.MOBILE_NUMBER_ILLEGAL")
-        page.fill("input[name=number]", "+8613800138000")  # the same number, removed
+        page.fill(number, "+8613800138000")  # the same number, taken off
         page.click("#whitelist-remove")
         assert page.locator(".ok").inner_text() == "138****8000 is no longer whitelisted."
         assert api.get("/v1/frequency/whitelist").json()["numbers"] == []
@@ -167,6 +176,25 @@ def test_an_admin_lowers_limits_and_whitelists_numbers_as_the_api_sees_them(
         assert all("console demo" in c for c in changes[:2])  # then the CLI's verification
         assert "whitelist 138****8000" in changes[0] and "13800138000" not in page.content()
         assert any("limit verification.hour" in c for c in changes)
+
+        assert api.post("/v1/messages", json={  # one code: what a second would meet
+            "phone_numbers": ["13800138001"], "sign_name": "驿站", "template_code": own.template,
+            "template_param": {"code": "1234"}}).status_code == 200
+    page.fill("input[name=sign]", "驿站")
+    page.fill("input[name=template]", own.template)
+    page.fill("#explain-form input[name=number]", "13800138001")
+    page.click("#explain")
+    assert page.locator("#verdict").inner_text().startswith(
+        "A send to 138****8001 is refused until ")
+    minute = page.locator("#windows tr[data-rule='verification.minute'] td")
+    assert minute.all_inner_texts()[:2] == ["verification.minute", "1/1"]
+    assert minute.nth(3).inner_text() == "yes"  # blocking
+    assert page.locator("#windows tr[data-rule='verification.hour'] td").nth(0).inner_text() \
+        == "verification.hour (your account's)"
+    assert page.locator("#windows tr[data-rule='verification.hour'] .count").inner_text() \
+        == "1/3"
+    page.goto("/console/frequency?sign=驿站&template=SMS_0&number=13800138001")
+    assert page.locator(".error").inner_text().startswith("isv.SMS_TEMPLATE_ILLEGAL")
     page.context.close()
 
 
@@ -359,12 +387,14 @@ def test_the_settings_pages_fit_a_phone(browser: Any, own: Console, lang: str,
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
-def test_the_settings_pages_in_both_languages(browser: Any, own: Console, lang: str,
+def test_the_settings_pages_in_both_languages(browser: Any, own: Own, lang: str,
                                               receiver: Receiver, screenshots: Path) -> None:
     """Last of the module, so that the screenshots show what the tests above set."""
     page = new_page(browser, own, lang)
     log_in(page, "demo", own.demo_password)
-    visit(page, own, "/console/frequency")
+    visit(page, own, f"/console/frequency?sign=驿站&template={own.template}"
+                     "&number=13800138001")
+    assert page.locator("#verdict").count() == 1
     assert page.locator("h1").inner_text() == ("频率限制与白名单" if lang == "zh"
                                                else "Frequency limits and whitelist")
     hour = page.locator("tr[data-rule='verification.hour'] td")

@@ -4,7 +4,8 @@ whitelisted numbers (masked) and the latest changes. A tenant admin sets or remo
 account's own limits (1 up to the platform's, all or nothing) and whitelists numbers if the
 account is enterprise-verified; a viewer only reads.
 
-    GET  /console/frequency
+    GET  /console/frequency              ?sign=&template=&number= explains a send (counts
+                                         nothing, as GET /v1/frequency/explain)
     POST /console/frequency/limits       one value per rule; empty: the platform's
     POST /console/frequency/whitelist    number, action=add|remove
 
@@ -14,6 +15,8 @@ on this process (`FrequencyControl.changed`), within `cache_seconds` elsewhere.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.datastructures import FormData
@@ -35,6 +38,7 @@ from yizhan.domain.errors import Lang, Refusal
 from yizhan.domain.model import AccountId
 from yizhan.domain.timezone import china_text
 from yizhan.policy import numbers
+from yizhan.policy.flow_control import Explanation, explain_send
 from yizhan.policy.frequency import RULES, validate_limit
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -99,6 +103,22 @@ i18n.add({
     "freq_item": ("What", "内容"),
     "freq_old": ("Old", "原值"),
     "freq_new": ("New", "新值"),
+    "freq_explain": ("Would a send pass now?", "现在发送能否通过？"),
+    "freq_explain_note": ("The counts a send of this signature, template and number would "
+                          "meet now; nothing is counted.",
+                          "查看该签名、模板和号码现在发送时各窗口的计数；不会计数。"),
+    "freq_template_code": ("Template code", "模板 CODE"),
+    "freq_explain_button": ("Explain", "查看"),
+    "freq_passes": ("A send to {number} passes now.", "现在发往 {number} 的短信可以通过。"),
+    "freq_refused_until": ("A send to {number} is refused until {until} (China time).",
+                           "发往 {number} 的短信将被拒绝，直到 {until}（北京时间）。"),
+    "freq_whitelisted": ("(whitelisted: the platform's limits skipped)",
+                         "（白名单号码：跳过平台限制）"),
+    "freq_count": ("Count", "计数"),
+    "freq_span": ("Window (China time)", "窗口（北京时间）"),
+    "freq_blocking": ("Blocking", "阻止"),
+    "freq_not_open": ("not open", "未开始"),
+    "freq_own": ("(your account's)", "（本账户）"),
     "yes": ("yes", "是"),
     "no": ("no", "否"),
 })
@@ -114,7 +134,8 @@ def refusal_text(refusal: Refusal, lang: str) -> str:
 
 
 async def _page(request: Request, who: Viewer, account_id: AccountId, *, error: str = "",
-                done: str = "", status: int = 200) -> Response:
+                done: str = "", status: int = 200,
+                explained: dict[str, Any] | None = None) -> Response:
     settings = console_of(request).api.frequency_settings
     profile = await settings.frequency_profile(account_id)
     listed = await settings.whitelist(account_id)
@@ -123,7 +144,7 @@ async def _page(request: Request, who: Viewer, account_id: AccountId, *, error: 
               "account": profile.limits.get(r.id),
               "effective": min(r.limit, profile.limits.get(r.id, r.limit))} for r in RULES]
     return render(request, "frequency.html", who.lang, who, status=status, error=error,
-                  done=done, rules=rules, enterprise=profile.enterprise,
+                  done=done, rules=rules, explained=explained or {}, enterprise=profile.enterprise,
                   listed=len(listed), whitelist=[{"number": shown_number(p),
                                                   "at": china_text(at)}
                                                  for p, at in listed[:SHOWN]],
@@ -138,8 +159,36 @@ def _item(item: str) -> str:
 
 
 @router.get("/frequency")
-async def frequency(request: Request, who: ViewerDep, account_id: TenantDep) -> Response:
-    return await _page(request, who, account_id)
+async def frequency(request: Request, who: ViewerDep, account_id: TenantDep, sign: str = "",
+                    template: str = "", number: str = "") -> Response:
+    asked = {"sign": sign.strip()[:64], "template": template.strip()[:64],
+             "number": number.strip()[:32]}
+    if not all(asked.values()):
+        return await _page(request, who, account_id, explained=asked)
+    console = console_of(request)
+    account = await console.store.account(account_id)
+    assert account is not None  # a session's account
+    found = await explain_send(console.api.store, console.api.frequency, account,
+                               asked["sign"], asked["template"], asked["number"])
+    if isinstance(found, Refusal):
+        return await _page(request, who, account_id, explained=asked, status=400,
+                           error=refusal_text(found, who.lang))
+    return await _page(request, who, account_id, explained={**asked, **_explained(
+        found, asked["number"], who.lang)})
+
+
+def _explained(found: Explanation, number: str, lang: str) -> dict[str, Any]:
+    t = i18n.words(lang)
+    phone = numbers.normalize(number)  # a number explain_send has taken
+    shown = shown_number(phone if isinstance(phone, str) else number)
+    verdict = (t["freq_passes"].format(number=shown) if found.passes else
+               t["freq_refused_until"].format(number=shown, until=china_text(found.earliest)))
+    return {"verdict": verdict + (" " + t["freq_whitelisted"] if found.whitelisted else ""),
+            "windows": [{"rule": w.limit.rule.id, "own": w.limit.own,
+                         "count": f"{w.count}/{w.limit.limit}",
+                         "span": (f"{china_text(w.start)[5:]} – {china_text(w.resets_at)[5:]}"
+                                  if w.start and w.resets_at else t["freq_not_open"]),
+                         "blocking": w.blocking} for w in found.windows]}
 
 
 async def _admin_form(request: Request, who: Viewer) -> FormData:

@@ -131,8 +131,10 @@ async def set_targets(request: Request, who: ViewerDep, account_id: TenantDep) -
     targets: dict[str, str] = {}
     for name, _ in KINDS:  # all or nothing: every target checked before any is saved
         value = form.get(name)
-        checked = check_target(name, value[:MAX_URL] if isinstance(value, str) else "",
-                               console.api.push_networks)
+        value = value if isinstance(value, str) else ""
+        checked = (check_target(name, value, console.api.push_networks)
+                   if len(value) <= MAX_URL else
+                   Refusal("InvalidParameter", f"{name}: at most {MAX_URL} characters"))
         if isinstance(checked, Refusal):
             return await _page(request, who, account_id, status=400,
                                error=refusal_text(checked, who.lang))
