@@ -354,7 +354,7 @@ def test_the_ssrf_guard_refuses_internal_addresses_on_the_page(browser: Any,
     page.context.close()
 
 
-def test_a_viewer_reads_the_settings_and_changes_nothing(browser: Any, own: Console) -> None:
+def test_a_viewer_reads_the_settings_and_changes_nothing(browser: Any, own: Own) -> None:
     page = new_page(browser, own)
     log_in(page, "demo-viewer", PASSWORD)
     for path in ("/console/frequency", "/console/lists", "/console/push"):
@@ -370,7 +370,12 @@ def test_a_viewer_reads_the_settings_and_changes_nothing(browser: Any, own: Cons
                        ("/console/push/secret", {}),
                        ("/console/push/test", {"kind": "receipt_url"})):
         assert page.request.post(path, form={"csrf": csrf, **form}).status == 403, path
+    admin = new_page(browser, own)  # an admin's form without its session's token
+    log_in(admin, "demo", own.demo_password)
+    for path in ("/console/frequency/limits", "/console/lists/opt-outs", "/console/push/test"):
+        assert admin.request.post(path, form={"kind": "receipt_url"}).status == 403, path
     page.context.close()
+    admin.context.close()
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
