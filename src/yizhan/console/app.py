@@ -14,10 +14,13 @@ from starlette.responses import Response
 from yizhan.console import (
     auth,
     calls,
+    frequency,
     i18n,
     keys,
+    lists,
     operator,
     overview,
+    push,
     records,
     signatures,
     statistics,
@@ -48,7 +51,7 @@ def mount(app: FastAPI, services: ConsoleServices) -> None:
     app.state.console = services
     app.state.console_templates = environment()
     for group in (auth, overview, records, statistics, signatures, templates_page, calls,
-                  keys, operator, tasks):
+                  keys, tasks, frequency, lists, push, operator):
         app.include_router(group.router)
     assets = {name: ((STATIC / name).read_bytes(), kind) for name, kind in ASSETS.items()}
 

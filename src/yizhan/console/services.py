@@ -1,11 +1,13 @@
 """What the console works with: the API's services (`ApiServices`: the same store
 protocols, diagnosis and codes the API uses) and the store's parts only the console needs,
 declared here so that the console imports no `storage/`: its people and sessions,
-AccessKeys, an account's packages, the accounts list of the operator, and the filtered records.
+AccessKeys, an account's packages, the accounts list of the operator, the filtered records,
+and the number lists (promotion opt-outs, the platform blacklist).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -15,9 +17,11 @@ from yizhan.domain.model import (
     AccessKey,
     Account,
     AccountId,
+    BlacklistEntry,
     KeyStatus,
     Message,
     MessageStatus,
+    OptOut,
     Package,
 )
 from yizhan.domain.people import AuditEntry, ConsoleSession, ConsoleUser
@@ -43,6 +47,7 @@ class PeopleStore(Protocol):
 
 
 class ConsoleStore(PeopleStore, Protocol):
+    async def account(self, account_id: AccountId) -> Account | None: ...
     async def access_key(self, key_id: str) -> AccessKey | None: ...
     async def list_access_keys(self, account_id: AccountId | None = None) -> list[AccessKey]: ...
     async def create_access_key(self, account_id: AccountId, now: datetime) -> AccessKey: ...
@@ -56,6 +61,11 @@ class ConsoleStore(PeopleStore, Protocol):
                              sign_name: str | None = None, template_code: str | None = None,
                              task_id: int | None = None,
                              ) -> tuple[int, list[Message]]: ...
+    async def opt_outs(self, account_id: AccountId, sign_name: str | None = None,
+                       phone: str | None = None, limit: int = 1000) -> list[OptOut]: ...
+    async def add_opt_outs(self, items: Sequence[OptOut]) -> int: ...
+    async def blacklisted(self, phone: str | None = None,
+                          limit: int = 1000) -> tuple[int, list[BlacklistEntry]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +86,5 @@ class ConsoleServices:
     session_seconds: float = 12 * 3600.0
     """How long a session lasts after its login."""
     limits: LoginLimits = LoginLimits()
+    push_timeout: float = 5.0
+    """How long a test push waits for the tenant's answer (`push_timeout_seconds`)."""
