@@ -105,9 +105,14 @@ class FastPaths:
     the upload of a send task's number file (`rest/tasks.py`), which the route streams.
     """
 
-    def __init__(self, app: FastAPI, services: ApiServices) -> None:
+    def __init__(self, app: FastAPI, services: ApiServices,
+                 own_bodies: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.services = services
+        self.own_bodies = own_bodies
+        """POST paths whose route reads and bounds its body itself (the console's
+        document upload): the API's body limit does not apply to them."""
+        self.own_limits = HttpLimits(2**62, services.limits.max_header_bytes)
         self.limits = services.limits
         self.uploads = services.uploads
         self.task_upload = HttpLimits(services.task_max_file_bytes + FORM_OVERHEAD,
@@ -124,8 +129,10 @@ class FastPaths:
         rpc_path = scope["path"] == "/" and scope["method"] in ("GET", "POST")
         # A send task's upload bounds its streamed body itself (api/rest/tasks.py).
         task_upload = scope["path"] == tasks.UPLOAD_PATH and scope["method"] == "POST"
-        refusal, streamed = check_head(scope, self.task_upload if task_upload else self.limits)
-        streamed = streamed and not task_upload
+        own_body = scope["method"] == "POST" and scope["path"] in self.own_bodies
+        refusal, streamed = check_head(scope, self.task_upload if task_upload else
+                                       self.own_limits if own_body else self.limits)
+        streamed = streamed and not (task_upload or own_body)
         if task_upload and refusal is not None and refusal.code == "RequestTooLarge":
             refusal = Refusal("isv.TASK_FILE_TOO_LARGE", refusal.detail)
         query = utf8_query(scope["query_string"], check_escapes=not rpc_path)

@@ -45,6 +45,7 @@ TENANT_NAV = (
     ("/statistics", "statistics"),
     ("/signatures", "signatures"),
     ("/templates", "templates"),
+    ("/qualifications", "qualifications"),
     ("/calls", "calls"),
     ("/keys", "access_keys"),
 )

@@ -1,11 +1,13 @@
 """What the console works with: the API's services (`ApiServices`: the same store
 protocols, diagnosis and codes the API uses) and the store's parts only the console needs,
 declared here so that the console imports no `storage/`: its people and sessions,
-AccessKeys, an account's packages, the accounts list of the operator, and the filtered records.
+AccessKeys, an account's packages, the accounts list of the operator, the filtered records,
+and an account's uploaded documents.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -21,6 +23,21 @@ from yizhan.domain.model import (
     Package,
 )
 from yizhan.domain.people import AuditEntry, ConsoleSession, ConsoleUser
+
+
+class StoredDocument(Protocol):
+    """An uploaded document as the store records it (`compliance/documents.py`)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def file(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def content_type(self) -> str: ...
+    @property
+    def uploaded_at(self) -> datetime: ...
 
 
 class PeopleStore(Protocol):
@@ -56,6 +73,9 @@ class ConsoleStore(PeopleStore, Protocol):
                              sign_name: str | None = None, template_code: str | None = None,
                              task_id: int | None = None,
                              ) -> tuple[int, list[Message]]: ...
+    async def account_documents(self, account_id: AccountId,
+                                limit: int = 100) -> Sequence[StoredDocument]: ...
+    async def document(self, account_id: AccountId, key: str) -> StoredDocument | None: ...
 
 
 @dataclass(frozen=True, slots=True)
