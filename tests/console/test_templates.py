@@ -9,13 +9,12 @@ templates as they were."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.console.conftest import PASSWORD, Console, log_in, new_page, visit
+from tests.console.conftest import PASSWORD, Console, add_tenant, log_in, logged_in, visit
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.xdist_group("browser")]
 
@@ -25,13 +24,8 @@ PROMOTION = "新用户首月短信${discount}折，详情见官网"
 
 
 @pytest.fixture(scope="module")
-def people(console: Console) -> Iterator[tuple[str, str]]:
-    """A tenant of the module's own, with an admin and a viewer: (admin, viewer)."""
-    console.cli("accounts", "create", ACCOUNT)
-    for login, role in (("tpl-admin", "tenant-admin"), ("tpl-viewer", "tenant-viewer")):
-        console.cli("console-user", "add", login, "--role", role, "--account", ACCOUNT,
-                    "--password-stdin", stdin=PASSWORD + "\n")
-    yield "tpl-admin", "tpl-viewer"
+def people(console: Console) -> tuple[str, str]:
+    return add_tenant(console, ACCOUNT, "tpl-admin", "tpl-viewer")
 
 
 def csrf_of(page: Any) -> str:
@@ -58,8 +52,7 @@ def audited(console: Console, action: str) -> list[str]:
 
 def test_an_admin_submits_sees_the_rejection_changes_and_deletes_a_template(
         browser: Any, console: Console, people: tuple[str, str]) -> None:
-    page = new_page(browser, console, "zh")
-    log_in(page, people[0], PASSWORD)
+    page = logged_in(browser, console, people[0], "zh")
     visit(page, console, "/console/templates")
     assert page.locator("#templates").count() == 0
     # refused as the API refuses it: a promotion without its opt-out words
@@ -113,8 +106,7 @@ def test_an_admin_submits_sees_the_rejection_changes_and_deletes_a_template(
 
 def test_refusals_speak_the_viewers_language(browser: Any, console: Console,
                                             people: tuple[str, str]) -> None:
-    page = new_page(browser, console, "en")
-    log_in(page, people[0], PASSWORD)
+    page = logged_in(browser, console, people[0], "en")
     page.goto("/console/templates")
     submit_template(page, "notification", "", NOTICE, "")
     assert page.locator("#refusal .error").inner_text() == "Refused: MissingParameter"
@@ -144,14 +136,12 @@ def test_the_forms_work_without_javascript(browser: Any, console: Console,
 
 def test_a_viewer_sees_the_hints_and_cannot_change_anything(
         browser: Any, console: Console, people: tuple[str, str]) -> None:
-    admin = new_page(browser, console)
-    log_in(admin, people[0], PASSWORD)
+    admin = logged_in(browser, console, people[0])
     admin.goto("/console/templates")
     submit_template(admin, "verification", "登录验证码", "您的验证码为${code}，5分钟内有效",
                     "登录")
     code = admin.locator("#done").inner_text().split(" ")[1]
-    viewer = new_page(browser, console)
-    log_in(viewer, people[1], PASSWORD)
+    viewer = logged_in(browser, console, people[1])
     viewer.goto("/console/templates")
     assert row(viewer, code).count() == 1
     assert viewer.locator("#tpl-submit").count() == 0
@@ -174,13 +164,11 @@ def test_a_viewer_sees_the_hints_and_cannot_change_anything(
 
 def test_another_tenants_template_is_not_found(browser: Any, console: Console,
                                                people: tuple[str, str]) -> None:
-    page = new_page(browser, console)
-    log_in(page, people[0], PASSWORD)
+    page = logged_in(browser, console, people[0])
     page.goto("/console/templates")
     submit_template(page, "notification", "到货通知", "您的包裹${parcel}已到站", "到货")
     code = page.locator("#done").inner_text().split(" ")[1]
-    other = new_page(browser, console)
-    log_in(other, "acme-admin", PASSWORD)
+    other = logged_in(browser, console, "acme-admin")
     assert other.goto(f"/console/templates?edit={code}").status == 404
     assert code not in other.locator("main").inner_text()
     csrf = csrf_of(other)
@@ -200,8 +188,7 @@ def test_another_tenants_template_is_not_found(browser: Any, console: Console,
 def test_the_page_in_both_languages_and_on_a_phone(browser: Any, console: Console,
                                                    people: tuple[str, str], lang: str,
                                                    screenshots: Path) -> None:
-    page = new_page(browser, console, lang)
-    log_in(page, people[0], PASSWORD)
+    page = logged_in(browser, console, people[0], lang)
     visit(page, console, "/console/templates")
     page.select_option("#lint-type", "promotion")
     page.fill("#tpl-name", "周末促销")
@@ -210,8 +197,7 @@ def test_the_page_in_both_languages_and_on_a_phone(browser: Any, console: Consol
     assert page.locator("h2").first.inner_text() == ("提交模板审核" if lang == "zh"
                                                      else "Submit a template for review")
     page.screenshot(path=str(screenshots / f"templates-submit-{lang}.png"), full_page=True)
-    phone = new_page(browser, console, lang, width=390, height=844)
-    log_in(phone, people[0], PASSWORD)
+    phone = logged_in(browser, console, people[0], lang, width=390)
     phone.goto("/console/templates")
     overflow = phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
