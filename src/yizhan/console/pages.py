@@ -45,7 +45,7 @@ TENANT_NAV = (
     ("/statistics", "statistics"),
     ("/signatures", "signatures"),
     ("/templates", "templates"),
-    ("/qualifications", "qualifications"),
+    ("/qualifications", "qual_title"),
     ("/calls", "calls"),
     ("/keys", "access_keys"),
 )

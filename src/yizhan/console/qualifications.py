@@ -75,7 +75,7 @@ CERTIFY_CODE = "console"
 not check yet (docs/compliance.md): the console's login stands for the person."""
 
 i18n.add({
-    "qualifications": ("Qualifications", "资质管理"),
+    "qual_title": ("Qualifications", "资质管理"),
     "qual_none": ("No qualification yet.", "暂无资质。"),
     "qual_name": ("Qualification", "资质名称"),
     "qual_company": ("Company", "企业名称"),
@@ -308,9 +308,11 @@ async def document(request: Request, who: ViewerDep, account_id: TenantDep,
     kept = (await console.store.document(account_id, key[:255])
             if found is not None and key in {ref for _, ref in found.details.documents}
             else None)
-    if kept is None or console.api.uploads is None:
+    path = (console.api.uploads.files.file_of(account_id, kept.file)
+            if kept is not None and console.api.uploads is not None else None)
+    if kept is None or path is None or not path.is_file():
         return render(request, "qualification.html", who.lang, who, status=404, q=None)
-    body = console.api.uploads.files.file_of(account_id, kept.file).read_bytes()
+    body = path.read_bytes()
     inline = kept.content_type.startswith("image/")
     name = key.rsplit("/", 1)[-1]
     return Response(body, media_type=kept.content_type, headers={
