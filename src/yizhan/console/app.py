@@ -22,6 +22,7 @@ from yizhan.console import (
     records,
     signatures,
     statistics,
+    tasks,
     templates_page,
 )
 from yizhan.console.pages import (
@@ -42,16 +43,13 @@ STATIC = Path(__file__).parent / "static"
 ASSETS = {"console.css": "text/css; charset=utf-8",
           "console.js": "text/javascript; charset=utf-8"}
 """The console's own files, served from the package (nothing from another host)."""
-OWN_BODIES = frozenset({qualifications.UPLOAD_PATH})
-"""POST paths whose route reads and bounds its body itself (a document's upload is larger
-than the API's body limit): `FastPaths` lets them past that limit."""
 
 
 def mount(app: FastAPI, services: ConsoleServices) -> None:
     app.state.console = services
     app.state.console_templates = environment()
     for group in (auth, overview, records, statistics, signatures, templates_page,
-                  qualifications, calls, keys, operator):
+                  qualifications, calls, keys, operator, tasks):
         app.include_router(group.router)
     assets = {name: ((STATIC / name).read_bytes(), kind) for name, kind in ASSETS.items()}
 

@@ -43,9 +43,10 @@ TENANT_NAV = (
     ("/overview", "overview"),
     ("/records", "records"),
     ("/statistics", "statistics"),
+    ("/qualifications", "qual_title"),
     ("/signatures", "signatures"),
     ("/templates", "templates"),
-    ("/qualifications", "qual_title"),
+    ("/tasks", "tasks"),
     ("/calls", "calls"),
     ("/keys", "access_keys"),
 )

@@ -14,8 +14,8 @@ names the documents uploaded: the API's SubmitSmsQualification itself
 A document is checked as the API's upload endpoint checks one (`compliance/documents.py`
 `keep_received`: at most `upload_max_bytes`, JPEG, PNG, GIF or PDF by its content) and kept
 under a new key of the account's StartPath. Its form streams: `FastPaths` lets the body of
-`UPLOAD_PATH` past the API's body limit (`OWN_BODIES` of console/app.py) and this route
-bounds it, reading on (and dropping) up to `DRAIN_FACTOR` times the limit so that the
+`UPLOAD_PATH` past the API's body limit (its `self_bounded` paths, given by app.py) and this
+route bounds it, reading on (and dropping) up to `DRAIN_FACTOR` times the limit so that the
 browser, still sending, gets the refusal page. Another account's qualification or document
 answers 404, as one that does not exist; a viewer's form 403.
 """
