@@ -226,9 +226,11 @@ def test_the_page_in_english_and_on_a_phone(browser: Any, console: Console,
     assert page.locator("h1").inner_text() == "Qualifications"
     assert page.locator("header nav a", has_text="Qualifications").count() == 1
     page.screenshot(path=str(screenshots / "qualifications-en.png"), full_page=True)
-    first = page.locator("#qualifications td a")
-    if first.count():  # after the flow's test
-        first.first.click()
+    approved = page.locator("#qualifications tr", has_text="approved").locator("td a")
+    if approved.count():  # after the flow's test
+        approved.first.click()
+        assert page.locator("#documents td").first.inner_text() == \
+            "Administrator's ID card, front"
         assert page.locator("#documents a.view").count() >= 2
         page.screenshot(path=str(screenshots / "qualification-en.png"), full_page=True)
     phone = logged_in(browser, console, people[0], "zh", width=390)

@@ -64,6 +64,7 @@ DOCUMENT_ROLES = {"AdminIDCardFrontFace": "admin_id_front", "AdminIDCardPic": "a
                   "BusinessLicensePic": "business_license"}
 """The form's document choices (SubmitSmsQualification's names; the licence is the one item
 of its BusinessLicensePics) and the role each is uploaded for (the key begins with it)."""
+ROLE_FIELDS = {role: wire for wire, role in DOCUMENT_ROLES.items()}
 TEXT_FIELDS = ("QualificationName", "CompanyType", "CompanyName", "OrganizationCode",
                "BussinessLicenseExpDate", "LegalPersonName", "LegalPersonIDCardType",
                "LegalPersonIDCardNo", "LegalPersonIdCardEffTime", "AdminName",
@@ -297,7 +298,8 @@ async def qualification(request: Request, who: ViewerDep, account_id: TenantDep,
         **_row(found, (await _using(request, account_id)).get(found.id, [])),
         "facts": {n: getattr(d, n) for n in names},
         "usable": found.usable_for_registration,
-        "documents": [{"role": role.split(":")[0], "key": ref} for role, ref in d.documents]})
+        "documents": [{"role": ROLE_FIELDS.get(role.split(":")[0], role), "key": ref}
+                      for role, ref in d.documents]})
 
 
 @router.get("/qualifications/{qualification_id}/document")
