@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import io
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,12 +20,14 @@ from yizhan.compliance.documents import (
     account_secret,
     check,
     issue,
+    keep_received,
     key_problem,
     sniff,
 )
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import AccountId
 from yizhan.storage.documents import DocumentFolder
+from yizhan.storage.store import SqlStore
 
 NOW = datetime(2026, 12, 7, 4, tzinfo=UTC)
 ME = AccountId(7)
@@ -84,3 +87,30 @@ def test_a_policy_is_signed_as_oss_signs_it_and_checked() -> None:
     theirs = issue(replace(CONFIG, secret=b"o" * 32), ME, NOW, "h").wire()
     refused = check(CONFIG, form(theirs), NOW)
     assert isinstance(refused, Refusal) and refused.code == "SignatureDoesNotMatch"
+
+
+async def test_a_file_received_whole_is_checked_kept_and_recorded(store: SqlStore,
+                                                                  tmp_path: Path) -> None:
+    """What the console's upload form runs (`keep_received`): the endpoint's checks, a key
+    the platform names, the file in the account's folder, the record; nothing of a refusal."""
+    account = await store.create_account("papers", NOW)
+    folder = DocumentFolder(tmp_path)
+    config = replace(CONFIG, files=folder, max_bytes=64)
+    png = b"\x89PNG\r\n\x1a\n" + b"p" * 40
+    kept = await keep_received(config, store, account.id, io.BytesIO(png), "admin_id_front",
+                               NOW)
+    assert not isinstance(kept, Refusal)
+    key, kind = kept
+    assert kind == "image/png"
+    assert key.startswith(f"qualification/{account.id}/admin_id_front-") and key.endswith(".png")
+    assert key_problem(key, account.id) is None
+    found = await store.document(account.id, key)
+    assert found is not None and found.size == len(png)
+    assert folder.path(found).read_bytes() == png
+    for body, code in ((png + b"x" * 64, "EntityTooLarge"), (b"", "EntityTooSmall"),
+                       (b"#!/bin/sh\nrm -rf /", "InvalidDocumentType")):
+        refused = await keep_received(config, store, account.id, io.BytesIO(body), "../x", NOW)
+        assert isinstance(refused, Refusal) and refused.code == code
+    assert [d.key for d in await store.account_documents(account.id)] == [key]
+    assert sorted(p.name for p in (tmp_path / "uploads" / str(account.id)).iterdir()) == \
+        [found.file]

@@ -187,3 +187,21 @@ def visit(page: Any, console: Console, path: str) -> Any:
         requested
     assert external_urls(page, console.url) == []
     return answer
+
+
+def add_tenant(console: Console, account: str, admin: str, viewer: str) -> tuple[str, str]:
+    """A tenant of a test module's own (its pages start empty, and the other modules' stay
+    as they were), with an admin and a viewer whose password is PASSWORD: (admin, viewer)."""
+    console.cli("accounts", "create", account)
+    for login, role in ((admin, "tenant-admin"), (viewer, "tenant-viewer")):
+        console.cli("console-user", "add", login, "--role", role, "--account", account,
+                    "--password-stdin", stdin=PASSWORD + "\n")
+    return admin, viewer
+
+
+def logged_in(browser: Any, console: Console, login: str, lang: str = "en",
+              width: int = 1280) -> Any:
+    """A new page of `login` (a person the fixtures added, PASSWORD), logged in."""
+    page = new_page(browser, console, lang, width=width, height=844 if width < 600 else 800)
+    log_in(page, login, PASSWORD)
+    return page

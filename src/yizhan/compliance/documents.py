@@ -23,11 +23,13 @@ import binascii
 import hashlib
 import hmac
 import re
+import secrets
+import shutil
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 import orjson
 
@@ -102,6 +104,10 @@ class DocumentFiles(Protocol):
 
     def drop(self, account_id: AccountId, name: str) -> None:
         """Remove a kept file that could not be recorded."""
+        ...
+
+    def file_of(self, account_id: AccountId, name: str) -> Path:
+        """The kept file of that name (to read a recorded document)."""
         ...
 
 
@@ -247,3 +253,52 @@ async def reference_problems(store: DocumentStore, account_id: AccountId,
     uploaded = await store.documents_uploaded(account_id, references)
     found = (reference_problem(r, account_id, uploaded) for r in sorted(set(references)))
     return [p for p in found if p]
+
+
+SUFFIXES = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif",
+            "application/pdf": ".pdf"}
+"""The key's suffix of each type taken (`keep_received` names keys by the content)."""
+_LABEL = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+async def keep_received(config: UploadConfig, store: DocumentStore, account_id: AccountId,
+                        source: IO[bytes], label: str, now: datetime) -> tuple[str, str] | Refusal:
+    """A file another way in received whole (the console's form; `source` read from its
+    start), checked as the upload endpoint checks one (1 to `max_bytes` bytes, a type taken,
+    decided by the content), kept in the account's folder and recorded under a new key of
+    the account's StartPath that begins with `label`: the key and the content type."""
+    digest = hashlib.sha256()
+    head, size = b"", 0
+    source.seek(0)
+    while chunk := source.read(65536):
+        size += len(chunk)
+        if size > config.max_bytes:
+            return Refusal("EntityTooLarge", f"more than {config.max_bytes} bytes")
+        head += chunk[:max(0, SNIFF_BYTES - len(head))]
+        digest.update(chunk)
+    if size == 0:
+        return Refusal("EntityTooSmall", "0 bytes")
+    kind = sniff(head)
+    if kind is None:
+        return Refusal("InvalidDocumentType",
+                       f"the content is of no type taken ({', '.join(sorted(SUFFIXES))})")
+    name_part = _LABEL.sub("", label)[:40].strip(".") or "document"
+    key = f"{start_path(account_id)}{name_part}-{secrets.token_hex(6)}{SUFFIXES[kind]}"
+    incoming = config.files.incoming()
+    try:
+        source.seek(0)
+        with incoming.open("wb") as written:
+            shutil.copyfileobj(source, written)
+        name = config.files.keep(incoming, account_id, SUFFIXES[kind])
+    finally:
+        config.files.discard(incoming)  # gone already once kept
+    try:
+        recorded = await store.record_document(account_id, key, name, size, kind,
+                                               digest.hexdigest(), now)
+    except BaseException:  # no record, no file
+        config.files.drop(account_id, name)
+        raise
+    if not recorded:
+        config.files.drop(account_id, name)
+        return Refusal("FileAlreadyExists", key)
+    return key, kind

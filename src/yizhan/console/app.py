@@ -21,6 +21,7 @@ from yizhan.console import (
     operator,
     overview,
     push,
+    qualifications,
     records,
     signatures,
     statistics,
@@ -50,8 +51,8 @@ ASSETS = {"console.css": "text/css; charset=utf-8",
 def mount(app: FastAPI, services: ConsoleServices) -> None:
     app.state.console = services
     app.state.console_templates = environment()
-    for group in (auth, overview, records, statistics, signatures, templates_page, calls,
-                  keys, tasks, frequency, lists, push, operator):
+    for group in (auth, overview, records, statistics, qualifications, signatures,
+                  templates_page, tasks, frequency, lists, push, calls, keys, operator):
         app.include_router(group.router)
     assets = {name: ((STATIC / name).read_bytes(), kind) for name, kind in ASSETS.items()}
 

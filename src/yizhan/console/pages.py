@@ -44,6 +44,7 @@ TENANT_NAV = (
     ("/records", "records"),
     ("/statistics", "statistics"),
     ("/tasks", "tasks"),
+    ("/qualifications", "qual_title"),
     ("/signatures", "signatures"),
     ("/templates", "templates"),
     ("/frequency", "frequency"),

@@ -2,7 +2,8 @@
 protocols, diagnosis and codes the API uses) and the store's parts only the console needs,
 declared here so that the console imports no `storage/`: its people and sessions,
 AccessKeys, an account's packages, the accounts list of the operator, the filtered records,
-and the number lists (promotion opt-outs, the platform blacklist).
+and the number lists (promotion opt-outs, the platform blacklist), and an account's uploaded
+documents.
 """
 
 from __future__ import annotations
@@ -25,6 +26,21 @@ from yizhan.domain.model import (
     Package,
 )
 from yizhan.domain.people import AuditEntry, ConsoleSession, ConsoleUser
+
+
+class StoredDocument(Protocol):
+    """An uploaded document as the store records it (`compliance/documents.py`)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def file(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def content_type(self) -> str: ...
+    @property
+    def uploaded_at(self) -> datetime: ...
 
 
 class PeopleStore(Protocol):
@@ -66,6 +82,9 @@ class ConsoleStore(PeopleStore, Protocol):
     async def add_opt_outs(self, items: Sequence[OptOut]) -> int: ...
     async def blacklisted(self, phone: str | None = None,
                           limit: int = 1000) -> tuple[int, list[BlacklistEntry]]: ...
+    async def account_documents(self, account_id: AccountId,
+                                limit: int = 100) -> Sequence[StoredDocument]: ...
+    async def document(self, account_id: AccountId, key: str) -> StoredDocument | None: ...
 
 
 @dataclass(frozen=True, slots=True)

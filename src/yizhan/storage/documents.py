@@ -74,11 +74,14 @@ class DocumentFolder:
         incoming.unlink(missing_ok=True)
 
     def drop(self, account_id: AccountId, name: str) -> None:
-        (self.root / str(int(account_id)) / name).unlink(missing_ok=True)
+        self.file_of(account_id, name).unlink(missing_ok=True)
+
+    def file_of(self, account_id: AccountId, name: str) -> Path:
+        return self.root / str(int(account_id)) / name
 
     def path(self, document: Document) -> Path:
         """The file of a recorded document."""
-        return self.root / str(int(document.account_id)) / document.file
+        return self.file_of(document.account_id, document.file)
 
 
 class DocumentsMixin:
@@ -105,6 +108,16 @@ class DocumentsMixin:
             rows = await conn.execute(select(d.key).where(d.account_id == account_id,
                                                           d.key.in_(list(keys))))
             return {r.key for r in rows}
+
+    async def account_documents(self, account_id: AccountId,
+                                limit: int = 100) -> list[Document]:
+        """The account's documents, the newest first (the console's choice of them)."""
+        d = qualification_documents.c
+        async with self._read() as conn:
+            rows = await conn.execute(select(qualification_documents).where(
+                d.account_id == account_id).order_by(d.id.desc()).limit(limit))
+            return [Document(r.id, AccountId(r.account_id), r.key, r.file, r.size,
+                             r.content_type, r.sha256, r.uploaded_at) for r in rows]
 
     async def document(self, account_id: AccountId, key: str) -> Document | None:
         """The account's document of `key` (the operator's review reads it)."""

@@ -71,6 +71,8 @@ class ActionContext:
     """(AccessKey id, nonce) when the action records the request's nonce itself (`SENDING`)."""
     host: str = ""
     """The request's Host header (where the client reached the API)."""
+    actor: str = ""
+    """Who acts, for the audit of reviews; empty: the account itself (an API call)."""
 
     def required(self, name: str) -> str | Refusal:
         value = self.params.get(name)
@@ -1006,7 +1008,7 @@ async def _own_qualification(ctx: ActionContext, order_required: bool,
 
 
 def _actor(ctx: ActionContext) -> str:
-    return f"account {ctx.account.name}"
+    return ctx.actor or f"account {ctx.account.name}"
 
 
 async def submit_sms_qualification(ctx: ActionContext) -> Result:
