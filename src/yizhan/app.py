@@ -302,7 +302,6 @@ def send_tasks(settings: Settings, store: SqlStore, clock: Clock, intake: Intake
     through this process's intake."""
     service = task_service(settings, store, clock, counter, profiles)
     engine = TaskEngine(store, intake, clock, chunk=settings.task_chunk_numbers,
-                        commit=settings.task_commit_numbers,
                         outbox_bound=settings.task_outbox_bound,
                         idle_seconds=settings.task_idle_seconds)
     return service, engine

@@ -74,12 +74,8 @@ class Settings(BaseSettings):
         500_000, ge=1, description="Most rows (numbers) in the file of one send task "
         "(isv.TASK_TOO_MANY_NUMBERS beyond it).")
     task_chunk_numbers: int = Field(
-        500, ge=1, le=1000, description="Numbers a running send task takes per round (one "
-        "read of its pending rows), handed to intake task_commit_numbers at a time.")
-    task_commit_numbers: int = Field(
-        100, ge=1, le=1000, description="Most numbers of a send task's chunk accepted in one "
-        "request (one acceptance transaction): a verification code's commit or dispatch "
-        "claim waits for the one under way, so short ones keep codes quick beside a task.")
+        500, ge=1, le=1000, description="Numbers a running send task hands to intake in one "
+        "request (one acceptance transaction).")
     task_outbox_bound: int = Field(
         5000, ge=1, description="A send task adds no chunk while this many messages wait "
         "for dispatch: the queue a verification code can find in front of it stays short.")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,7 +19,6 @@ from yizhan.cli.demo import Demo, ensure_demo
 from yizhan.domain.errors import Refusal
 from yizhan.domain.ids import IdGenerator
 from yizhan.domain.model import (
-    Account,
     AccountStatus,
     BlacklistEntry,
     MessageStatus,
@@ -28,7 +26,7 @@ from yizhan.domain.model import (
     TemplateType,
 )
 from yizhan.domain.tasks import ProgressState, SendTask, TaskSpec, TaskState
-from yizhan.intake.accept import Acceptance, Intake, SendAccepted, SendRequest
+from yizhan.intake.accept import Acceptance, Intake
 from yizhan.policy.lists import PolicyLists
 from yizhan.runtime.batching import Batcher
 from yizhan.storage.store import SqlStore
@@ -50,9 +48,8 @@ class World:
     intake: Intake
     service: TaskService
 
-    def engine(self, chunk: int = 2, bound: int = 1000, commit: int = 100) -> TaskEngine:
-        return TaskEngine(self.store, self.intake, self.clock, chunk=chunk, commit=commit,
-                          outbox_bound=bound)
+    def engine(self, chunk: int = 2, bound: int = 1000) -> TaskEngine:
+        return TaskEngine(self.store, self.intake, self.clock, chunk=chunk, outbox_bound=bound)
 
     async def create(self, data: str, template: TemplateType = TemplateType.NOTIFICATION,
                      **spec: object) -> SendTask:
@@ -265,43 +262,6 @@ async def test_a_task_chunk_is_bulk_for_dispatch_whatever_its_size(world: World)
     async with w.store.engine.connect() as conn:
         rows = (await conn.execute(select(outbox.c.available_at, outbox.c.rank_at))).all()
     assert [r.rank_at - r.available_at for r in rows] == [timedelta(seconds=60)] * 2
-
-
-async def test_a_round_is_accepted_in_short_commits(world: World) -> None:
-    """A round's chunk goes to intake `commit` numbers at a time, each its own request and
-    acceptance transaction (so a verification code's commit or claim waits for a short one):
-    its messages come in BizIds of at most that many, every number once."""
-    w, account = world, world.demo.account
-    task = await w.create(NOTICE)
-    await w.service.start(account, task.id)
-    assert await w.engine(chunk=5, commit=2).run_once() == 5
-    async with w.store.engine.connect() as conn:
-        rows = (await conn.execute(select(messages.c.biz_id, messages.c.phone))).all()
-    sizes = sorted(Counter(r.biz_id for r in rows).values())
-    assert sizes == [1, 2, 2] and len({r.phone for r in rows}) == 5
-    assert await w.counts(task) == {"submitted": 5}
-
-
-async def test_a_cancel_within_a_round_stops_its_later_commits(world: World) -> None:
-    """A cancel that comes between two commits of one round: the later ones send nothing."""
-    w, account = world, world.demo.account
-    task = await w.create(NOTICE)
-    await w.service.start(account, task.id)
-    sent = 0
-
-    class CancelAfterFirst:
-        async def send(self, acc: Account, request: SendRequest,
-                       nonce: tuple[str, str] | None = None) -> SendAccepted | Refusal:
-            nonlocal sent
-            result = await w.intake.send(acc, request, nonce)
-            sent += 1
-            if sent == 1:
-                await w.service.cancel(account, task.id)
-            return result
-
-    engine = TaskEngine(w.store, CancelAfterFirst(), w.clock, chunk=5, commit=2)
-    assert await engine.run_once() == 2
-    assert await w.counts(task) == {"submitted": 2, "cancelled": 3}
 
 
 async def test_a_refusal_of_the_whole_chunk_pauses_the_task(world: World) -> None:

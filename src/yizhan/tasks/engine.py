@@ -63,17 +63,15 @@ class Sender(Protocol):
 
 class TaskEngine:
     def __init__(self, store: EngineStore, intake: Sender, clock: Clock, *,
-                 chunk: int = 500, commit: int = 100, outbox_bound: int = 5000,
-                 idle_seconds: float = 1.0, busy_seconds: float = 0.05) -> None:
-        """`chunk`: most numbers per round; `commit`: most numbers per request to intake
-        (one acceptance transaction each); `outbox_bound`: the engine adds no chunk while
+                 chunk: int = 500, outbox_bound: int = 5000, idle_seconds: float = 1.0,
+                 busy_seconds: float = 0.05) -> None:
+        """`chunk`: most numbers per request; `outbox_bound`: the engine adds no chunk while
         this many messages wait for dispatch; `idle_seconds`: the pause after a round with
         nothing to send; `busy_seconds` after one that sent."""
         self._store = store
         self._intake = intake
         self._clock = clock
         self._chunk = chunk
-        self._commit = max(1, commit)
         self._bound = outbox_bound
         self._idle = idle_seconds
         self._busy = busy_seconds
@@ -151,21 +149,14 @@ class TaskEngine:
         account = await self._store.account(task.account_id)
         if account is None:
             return 0
-        sent = 0
-        for first in range(0, len(rows), self._commit):
-            part = rows[first:first + self._commit]
-            result = await self._intake.send(account, _request(task, part))
-            if isinstance(result, Refusal):
-                if result.code not in WAIT_CODES:
-                    await self._store.pause_task(task.id, f"{result.code}: {result.detail}",
-                                                 now)
-                    log.warning("task %d paused: %s", task.id, result.code)
-                break
-            self._spend(task, len(part))
-            sent += len(part)
-            if self._stopping.is_set():
-                break
-        return sent
+        result = await self._intake.send(account, _request(task, rows))
+        if isinstance(result, Refusal):
+            if result.code not in WAIT_CODES:
+                await self._store.pause_task(task.id, f"{result.code}: {result.detail}", now)
+                log.warning("task %d paused: %s", task.id, result.code)
+            return 0
+        self._spend(task, len(rows))
+        return len(rows)
 
     def _allowance(self, task: SendTask) -> int:
         """Messages the task's rate allows now: a bucket refilled at the rate that holds
