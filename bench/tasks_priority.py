@@ -3,20 +3,26 @@ real server and an SMPP simulator in its own process.
 
     .venv/bin/python bench/tasks_priority.py [--numbers 500000] [--duration 30]
                                              [--code-rate 20] [--runs 5]
+                                             [--api-duration 15] [--bulk-clients 8]
 
 Seeds a data folder (`yizhan demo --json`), creates a draft send task of `--numbers` fresh
 numbers there through the task service (the notification template, so nothing holds it to
 promotion hours), then starts `yizhan simulator` (receipts after 0.2 s) and `yizhan serve`
-as `bench/priority.py` does. Two phases on the same server:
+as `bench/priority.py` does. Three phases on the same server:
 
 - `none`: one-number verification codes at `--code-rate`/s for `--duration` seconds, no task;
+- `api`: `--bulk-clients` clients post 1000-number requests (the notification template) as
+  fast as they are answered for `--api-duration` seconds, no task: the numbers that reach
+  the carrier per second during it are the rate the task must at least match (issue 17's
+  speed line); then the outbox drains;
 - `task`: the task is started (through the service, on the same store), and once its
   messages fill the outbox the same codes go out for the same time; then it is cancelled.
 
 Reported per phase: each code's accept -> carrier time (p50/p99, from the records:
 created_at is the acceptance, submitted_at the moment the dispatch round that submitted it
 recorded its outcomes, after the carrier's submit_sm_resp), the task's numbers that reached
-the carrier during the phase per second, and the ratio of the p99s (target: at most 2).
+the carrier during the phase per second, and the ratio of the p99s (target: at most 2);
+and the task's rate over the `api` phase's (target: at least 1).
 
 Two p99s of 600 samples each move a lot between runs on a shared machine (the idle one
 from 0.05 to 0.5 s), so `--runs` repeats the whole run (a fresh server and task each
@@ -38,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))  # the bench folder is not a package
-from priority import Numbers, Server, paced_codes, percentile, server, sql_time
+from priority import Numbers, Server, bulk_load, paced_codes, percentile, server, sql_time
 from rest_send import log
 
 from yizhan.domain.errors import Refusal
@@ -109,11 +115,30 @@ async def codes(srv: Server, args: argparse.Namespace) -> dict[str, Any]:
             "task_to_carrier_per_s": task_sent / seconds, "outbox_at_end": srv.waiting()}
 
 
+async def api_rate(srv: Server, args: argparse.Namespace) -> dict[str, Any]:
+    """1000-number API requests at saturation, no task: numbers to the carrier per second."""
+    stop, counts = asyncio.Event(), dict[str, int]()
+    start = datetime.now(UTC)
+    load = asyncio.create_task(bulk_load(srv, Numbers(), args.bulk_clients, stop, counts))
+    await asyncio.sleep(args.api_duration)
+    stop.set()
+    await load
+    end = datetime.now(UTC)
+    reached = srv.db.execute(
+        "SELECT count(*) FROM messages WHERE coalesce(out_id, '') NOT LIKE 'task-%' AND "
+        "submitted_at >= ? AND submitted_at < ?", (sql_time(start), sql_time(end))).fetchone()[0]
+    await asyncio.to_thread(srv.drain)
+    return {"api_to_carrier_per_s": reached / (end - start).total_seconds(), "answers": counts}
+
+
 async def run(srv: Server, args: argparse.Namespace, task_id: int) -> dict[str, Any]:
     path = srv.data / "yizhan.db"
     none = await codes(srv, args)
     log(f"  no task: codes p50 {none['p50_s']:.3f} s p99 {none['p99_s']:.3f} s "
         f"({none['codes_sent']} sent, {none['codes_refused'] or 'none refused'})")
+    api = await api_rate(srv, args) if args.api_duration else {"api_to_carrier_per_s": 0.0}
+    log(f"  1000-number API requests, no task: {api['api_to_carrier_per_s']:.0f} numbers/s "
+        f"reached the carrier ({api.get('answers')})")
     await with_service(path, "start", task_id=task_id)
     deadline = time.monotonic() + 60
     while srv.waiting() < 1000 and time.monotonic() < deadline:
@@ -126,8 +151,11 @@ async def run(srv: Server, args: argparse.Namespace, task_id: int) -> dict[str, 
         f"outbox {busy['outbox_at_end']}")
     await with_service(path, "cancel", task_id=task_id)
     ratio = busy["p99_s"] / none["p99_s"] if none["p99_s"] else float("nan")
-    log(f"  p99 with the task / without: {ratio:.2f} (target <= 2)")
-    return {"none": none, "task": busy, "p99_ratio": ratio}
+    speed = (busy["task_to_carrier_per_s"] / api["api_to_carrier_per_s"]
+             if api["api_to_carrier_per_s"] else float("nan"))
+    log(f"  p99 with the task / without: {ratio:.2f} (target <= 2); task rate / API rate: "
+        f"{speed:.2f} (target >= 1)")
+    return {"none": none, "api": api, "task": busy, "p99_ratio": ratio, "speed_ratio": speed}
 
 
 def main() -> int:
@@ -135,6 +163,9 @@ def main() -> int:
     parser.add_argument("--numbers", type=int, default=500_000)
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--code-rate", type=float, default=20.0)
+    parser.add_argument("--api-duration", type=float, default=15.0,
+                        help="seconds of 1000-number API requests (0: no such phase)")
+    parser.add_argument("--bulk-clients", type=int, default=8)
     parser.add_argument("--runs", type=int, default=1, help="repeat the run; the verdict is "
                         "the median of the runs' p99 ratios")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
@@ -144,12 +175,18 @@ def main() -> int:
            for name, value in (item.split("=", 1) for item in args.set)}
     results = [one_run(args, env) for _ in range(args.runs)]
     ratios = [r["p99_ratio"] for r in results]
+    speeds = [r["speed_ratio"] for r in results]
     summary = {"runs": len(results), "p99_ratios": ratios,
                "median_p99_ratio": statistics.median(ratios),
                "median_task_to_carrier_per_s": statistics.median(
-                   r["task"]["task_to_carrier_per_s"] for r in results)}
+                   r["task"]["task_to_carrier_per_s"] for r in results),
+               "median_api_to_carrier_per_s": statistics.median(
+                   r["api"]["api_to_carrier_per_s"] for r in results),
+               "speed_ratios": speeds, "median_speed_ratio": statistics.median(speeds)}
     log(f"  p99 ratios {', '.join(f'{r:.2f}' for r in ratios)}: median "
-        f"{summary['median_p99_ratio']:.2f} (target <= 2)")
+        f"{summary['median_p99_ratio']:.2f} (target <= 2); task/API rate "
+        f"{', '.join(f'{r:.2f}' for r in speeds)}: median "
+        f"{summary['median_speed_ratio']:.2f} (target >= 1)")
     print("SUMMARY " + json.dumps(summary), flush=True)
     return 0
 
