@@ -152,9 +152,13 @@ def _delivered_or_dead(console: Console) -> list[int]:
                                          "NULL AND payload LIKE '%ops-%'")]
 
 
-def test_a_selection_is_bounded_and_needs_one(browser: Any, console: Console) -> None:
+def test_a_selection_is_bounded_needs_one_and_its_csrf_token(browser: Any,
+                                                             console: Console) -> None:
     page = _ops(browser, console)
     page.goto("/console/operator/deadletters")
+    for path in OPS_FORMS:
+        answer = page.request.post(path, form={"csrf": "forged", "words": "forged"})
+        assert answer.status == 403, path
     answer = page.request.post("/console/operator/deadletters/replay",
                                form={"csrf": _csrf(page)})
     assert answer.status == 400 and "Tick at least one dead letter." in answer.text()
