@@ -39,7 +39,7 @@ from yizhan.compliance.registration_sweeper import ManualRegistrar, Registration
 from yizhan.console import qualifications as console_qualifications
 from yizhan.console import tasks as console_tasks
 from yizhan.console.app import mount
-from yizhan.console.services import ConsoleServices, LoginLimits
+from yizhan.console.services import ChannelBoard, ConsoleServices, LoginLimits
 from yizhan.diagnosis.inquiry import Diagnoser
 from yizhan.dispatch.breaker import BreakerConfig
 from yizhan.dispatch.channel_file import ChannelPlan, EmbeddedSmsc, build_plan, load_plan
@@ -269,7 +269,8 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     api_app = create_app(services)
     mount(api_app, ConsoleServices(services, store, settings.console_session_hours * 3600,
                                    LoginLimits(per_login=settings.console_login_failures),
-                                   settings.push_timeout_seconds))
+                                   settings.push_timeout_seconds,
+                                   ChannelBoard(router, plan, settings.role != "api")))
     api = FastPaths(api_app, services, self_bounded=(console_tasks.UPLOAD_PATH,
                                                      console_qualifications.UPLOAD_PATH))
     lease = (ProcessLease(store, clock, f"http://{settings.endpoint}")

@@ -48,20 +48,6 @@ def _plan(settings: Settings) -> ChannelPlan:
         raise fail(str(exc)) from exc
 
 
-def _address(kind: str, options: dict[str, object]) -> str:
-    if kind == "simulator":
-        return "in process"
-    if kind == "smpp-simulator":
-        return "embedded"
-    return f"{options.get('host')}:{options.get('port')}"
-
-
-def _targets(route: Route) -> str:
-    """`a*3, b > c`: tiers left to right (failover), weights after `*` (balancing)."""
-    return " > ".join(", ".join(t.channel + (f"*{t.weight}" if t.weight != 1 else "")
-                                for t in tier) for tier in route.tiers)
-
-
 @channels_commands.command("list")
 def list_channels(data_dir: DataDir = None, config: ConfigFile = None,
                   database_url: DatabaseUrl = None) -> None:
@@ -71,7 +57,7 @@ def list_channels(data_dir: DataDir = None, config: ConfigFile = None,
     out.print(f"channels from {plan.source}")
     table("channels", ["name", "kind", "address", "system_id", "source address", "carrier",
                        "registration"],
-          [[c.name, c.kind, _address(c.kind, c.options), c.options.get("system_id", ""),
+          [[c.name, c.kind, c.address, c.options.get("system_id", ""),
             ("" if c.kind == "simulator" else
              f"{c.options.get('source_prefix', '106')}{c.options.get('channel_code', '')}"
              "+ext"), c.carrier.value if c.carrier else "",
@@ -81,7 +67,7 @@ def list_channels(data_dir: DataDir = None, config: ConfigFile = None,
           ["route", "carriers", "countries", "types", "channels"],
           [[r.name, ", ".join(sorted(r.carriers)) or "any",
             ", ".join(sorted(r.countries)) or "any", ", ".join(sorted(r.types)) or "any",
-            _targets(r) or "every channel, in order"] for r in routes])
+            r.chain or "every channel, in order"] for r in routes])
 
 
 def uncovered(plan: ChannelPlan) -> list[str]:

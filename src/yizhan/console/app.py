@@ -18,6 +18,9 @@ from yizhan.console import (
     i18n,
     keys,
     lists,
+    op_channels,
+    op_letters,
+    op_lists,
     operator,
     overview,
     push,
@@ -52,7 +55,8 @@ def mount(app: FastAPI, services: ConsoleServices) -> None:
     app.state.console = services
     app.state.console_templates = environment()
     for group in (auth, overview, records, statistics, qualifications, signatures,
-                  templates_page, tasks, frequency, lists, push, calls, keys, operator):
+                  templates_page, tasks, frequency, lists, push, calls, keys, operator,
+                  op_channels, op_letters, op_lists):
         app.include_router(group.router)
     assets = {name: ((STATIC / name).read_bytes(), kind) for name, kind in ASSETS.items()}
 

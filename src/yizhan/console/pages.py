@@ -56,6 +56,10 @@ TENANT_NAV = (
 """The header's links for a tenant: (path under the console, word key); one line a page group."""
 OPERATOR_NAV = (
     ("/operator", "accounts"),
+    ("/operator/channels", "ops_channels"),
+    ("/operator/deadletters", "ops_letters"),
+    ("/operator/unmatched", "ops_unmatched"),
+    ("/operator/lists", "ops_lists"),
 )
 
 

@@ -3,22 +3,26 @@ protocols, diagnosis and codes the API uses) and the store's parts only the cons
 declared here so that the console imports no `storage/`: its people and sessions,
 AccessKeys, an account's packages, the accounts list of the operator, the filtered records,
 and the number lists (promotion opt-outs, the platform blacklist), and an account's uploaded
-documents.
+documents; for the operator's pages, dead letters, unmatched receipts, the platform's
+keywords and blacklist, and the channels this process runs (`ChannelBoard`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from yizhan.api.services import ApiServices
+from yizhan.dispatch.channel_file import ChannelPlan
+from yizhan.dispatch.router import Router
 from yizhan.domain.model import (
     AccessKey,
     Account,
     AccountId,
     BlacklistEntry,
+    DeadLetter,
     KeyStatus,
     Message,
     MessageStatus,
@@ -26,6 +30,7 @@ from yizhan.domain.model import (
     Package,
 )
 from yizhan.domain.people import AuditEntry, ConsoleSession, ConsoleUser
+from yizhan.domain.ports import UnmatchedReceipt
 
 
 class StoredDocument(Protocol):
@@ -62,7 +67,27 @@ class PeopleStore(Protocol):
                             limit: int = 100) -> list[AuditEntry]: ...
 
 
-class ConsoleStore(PeopleStore, Protocol):
+class OperationsStore(Protocol):
+    """What the operator's pages of dead letters, unmatched receipts and the platform's
+    lists read and change (the CLI's `deadletters`, `receipts unmatched`, `keywords` and
+    `blacklist` call the same)."""
+
+    async def list_dead_letters(self, include_replayed: bool = False,
+                                limit: int | None = None) -> list[DeadLetter]: ...
+    async def dead_letter(self, letter_id: int) -> DeadLetter | None: ...
+    async def replay_dead_letter(self, letter_id: int, now: datetime) -> DeadLetter | None: ...
+    async def unmatched_receipts(self, channel: str | None = None,
+                                 limit: int = 50) -> list[UnmatchedReceipt]: ...
+    async def keywords(self, account_id: AccountId | None) -> tuple[str, ...]: ...
+    async def add_keywords(self, account_id: AccountId | None, words: Iterable[str],
+                           now: datetime) -> list[str]: ...
+    async def remove_keywords(self, account_id: AccountId | None,
+                              words: Iterable[str]) -> int: ...
+    async def add_blacklisted(self, items: Sequence[BlacklistEntry]) -> None: ...
+    async def remove_blacklisted(self, phones: Sequence[str], now: datetime) -> int: ...
+
+
+class ConsoleStore(PeopleStore, OperationsStore, Protocol):
     async def account(self, account_id: AccountId) -> Account | None: ...
     async def access_key(self, key_id: str) -> AccessKey | None: ...
     async def list_access_keys(self, account_id: AccountId | None = None) -> list[AccessKey]: ...
@@ -99,6 +124,19 @@ class LoginLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelBoard:
+    """The channels this process runs, for the operator's channel page: their router, which
+    keeps their live health (bound, window, breaker, the last minute's submits), the plan
+    they came from (its kinds, addresses and routes; None: no channel file and the
+    in-process simulator), and whether this process dispatches (role `api` does not: its
+    channels are never started, and the health to see is the dispatch process's)."""
+
+    router: Router
+    plan: ChannelPlan | None
+    dispatching: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ConsoleServices:
     api: ApiServices
     store: ConsoleStore
@@ -107,3 +145,5 @@ class ConsoleServices:
     limits: LoginLimits = LoginLimits()
     push_timeout: float = 5.0
     """How long a test push waits for the tenant's answer (`push_timeout_seconds`)."""
+    channels: ChannelBoard | None = None
+    """The channels of this process (None: the page says there are none to show)."""

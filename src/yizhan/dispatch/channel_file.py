@@ -109,6 +109,15 @@ class ChannelSpec:
     registered on the sub-port (the simulator enforces it; for a real carrier it tells the
     router to prefer channels where the signature is registered)."""
 
+    @property
+    def address(self) -> str:
+        """Where the channel connects: host:port, or the simulator's place."""
+        if self.kind == "simulator":
+            return "in process"
+        if self.kind == "smpp-simulator":
+            return "embedded"
+        return f"{self.options.get('host')}:{self.options.get('port')}"
+
     def sub_port(self, extension: str) -> SubPort | None:
         """Where a signature with extension code `extension` is registered on this
         channel: the source number it sends from; None outside registration."""

@@ -30,6 +30,7 @@ from typing import NamedTuple
 import phonenumbers
 
 from yizhan.dispatch.breaker import Breaker, BreakerConfig, BreakerState
+from yizhan.dispatch.recent import Minute, RecentSubmits
 from yizhan.domain.carriers import MAINLAND_CODE, carrier_of
 from yizhan.domain.model import Message, PhoneNumber
 from yizhan.domain.ports import (
@@ -76,6 +77,12 @@ class Route:
         levels = sorted({t.tier for t in self.targets})
         return [[t for t in self.targets if t.tier == level] for level in levels]
 
+    @property
+    def chain(self) -> str:
+        """`a*3, b > c`: tiers left to right (failover), weights after `*` (balancing)."""
+        return " > ".join(", ".join(t.channel + (f"*{t.weight}" if t.weight != 1 else "")
+                                    for t in tier) for tier in self.tiers)
+
 
 class Decision(NamedTuple):
     """One per submit attempt: a named tuple, the cheapest record to make."""
@@ -86,9 +93,18 @@ class Decision(NamedTuple):
     retry_after: float = 1.0
 
 
+class Window(NamedTuple):
+    """A channel's submit window: in flight now, the limit now (halved by throttling), the
+    configured size."""
+
+    used: int
+    limit: int
+    size: int
+
+
 @dataclass(slots=True)
 class ChannelHealth:
-    """What `yizhan channels` and the metrics show of one channel."""
+    """What the metrics and the operator's channel page show of one channel."""
 
     name: str
     ready: bool
@@ -96,6 +112,12 @@ class ChannelHealth:
     failures: int
     opened: int
     last_error: str
+    minute: Minute = field(default_factory=lambda: Minute(0, 0, 0))
+    """Its submits of the last minute (`dispatch/recent.py`)."""
+    binds: int | None = None
+    """Binds since start (a reconnect adds one); None for a channel that does not bind."""
+    window: Window | None = None
+    """None for a channel without a submit window."""
 
 
 @dataclass
@@ -121,6 +143,7 @@ class Router:
                 raise ValueError(f"route {route.name!r} names unknown channel(s): "
                                  f"{', '.join(unknown)}")
         self._breakers = {c.name: Breaker(self.breaker) for c in self.channels}
+        self._recent = {c.name: RecentSubmits() for c in self.channels}
         self._route_cache: dict[tuple[str, str], Route | None] = {}
         """Mainland routes by (segment prefix, type): the carrier depends on the segment only
         (at most 4 digits after +86, `carriers.SegmentTable.lookup`) and the country is CN."""
@@ -214,13 +237,19 @@ class Router:
     def record(self, channel: str, result: SubmitResult) -> None:
         """Learn from a submit's answer: failures open the channel's breaker."""
         breaker = self._breakers[channel]
+        now = self.clock.monotonic()
         if isinstance(result, Accepted | Rejected):
             breaker.succeeded()
+            self._recent[channel].add(now, 0 if isinstance(result, Accepted) else 1)
         elif isinstance(result, Retryable | Ambiguous):
-            breaker.failed(self.clock.monotonic(), result.reason)
+            breaker.failed(now, result.reason)
+            self._recent[channel].add(now, 2)
 
     def health(self) -> list[ChannelHealth]:
-        return [ChannelHealth(c.name, c.ready, b.state, b.failures, b.opened, b.last_error)
+        now = self.clock.monotonic()
+        return [ChannelHealth(c.name, c.ready, b.state, b.failures, b.opened, b.last_error,
+                              self._recent[c.name].minute(now), getattr(c, "binds", None),
+                              _window(c))
                 for c in self.channels for b in [self._breakers[c.name]]]
 
     def _unusable(self, name: str, tried: Collection[str], now: float) -> str:
@@ -241,6 +270,12 @@ class Router:
             if point < 0:
                 return target
         return targets[-1]
+
+
+def _window(channel: Channel) -> Window | None:
+    """The submit window of a channel that has one (the SMPP channel's `window_use`)."""
+    use = getattr(channel, "window_use", None)
+    return Window(*use) if use is not None else None
 
 
 @lru_cache(maxsize=4096)

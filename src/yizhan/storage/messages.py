@@ -626,8 +626,10 @@ class MessagesMixin:
 
     # Dead letters
 
-    async def list_dead_letters(self, include_replayed: bool = False) -> list[DeadLetter]:
-        query = select(dead_letters).order_by(dead_letters.c.id)
+    async def list_dead_letters(self, include_replayed: bool = False,
+                                limit: int | None = None) -> list[DeadLetter]:
+        """Oldest first; at most `limit` (None: all)."""
+        query = select(dead_letters).order_by(dead_letters.c.id).limit(limit)
         if not include_replayed:
             query = query.where(dead_letters.c.replayed_at.is_(None))
         async with self._read() as conn:

@@ -238,6 +238,11 @@ class SmppChannel:
     async def wait_ready(self) -> None:
         await self.bound.wait()
 
+    @property
+    def window_use(self) -> tuple[int, int, int]:
+        """Submits in flight, the window's limit now (throttling halves it), its size."""
+        return self._window.used, self._window.limit, self._window.size
+
     async def start(self, sink: EventSink) -> None:
         self._sink = sink
         self._stopping = asyncio.Event()
