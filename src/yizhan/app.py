@@ -266,7 +266,8 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
         diagnosis=Diagnoser(store, codes, calls=store), calls=calls)
     api_app = create_app(services)
     mount(api_app, ConsoleServices(services, store, settings.console_session_hours * 3600,
-                                   LoginLimits(per_login=settings.console_login_failures)))
+                                   LoginLimits(per_login=settings.console_login_failures),
+                                   settings.part_price))
     api = FastPaths(api_app, services)
     lease = (ProcessLease(store, clock, f"http://{settings.endpoint}")
              if settings.rate_backend == "sql" and settings.role != "dispatch" else None)

@@ -104,6 +104,10 @@ class DocumentFiles(Protocol):
         """Remove a kept file that could not be recorded."""
         ...
 
+    def kept(self, account_id: AccountId, name: str) -> Path:
+        """The file `keep` named `name` (the operator's review reads it)."""
+        ...
+
 
 class DocumentStore(Protocol):
     """The record of uploaded documents."""

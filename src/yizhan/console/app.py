@@ -16,6 +16,8 @@ from yizhan.console import (
     calls,
     i18n,
     keys,
+    op_accounts,
+    op_reviews,
     operator,
     overview,
     records,
@@ -47,7 +49,7 @@ def mount(app: FastAPI, services: ConsoleServices) -> None:
     app.state.console = services
     app.state.console_templates = environment()
     for group in (auth, overview, records, statistics, signatures, templates_page, calls,
-                  keys, operator):
+                  keys, operator, op_accounts, op_reviews):
         app.include_router(group.router)
     assets = {name: ((STATIC / name).read_bytes(), kind) for name, kind in ASSETS.items()}
 

@@ -51,6 +51,8 @@ TENANT_NAV = (
 """The header's links for a tenant: (path under the console, word key); one line a page group."""
 OPERATOR_NAV = (
     ("/operator", "accounts"),
+    ("/review", "rev_queue"),
+    ("/registrations", "rev_registrations"),
 )
 
 

@@ -1,7 +1,8 @@
 """What the console works with: the API's services (`ApiServices`: the same store
 protocols, diagnosis and codes the API uses) and the store's parts only the console needs,
 declared here so that the console imports no `storage/`: its people and sessions,
-AccessKeys, an account's packages, the accounts list of the operator, and the filtered records.
+AccessKeys, an account's packages, the accounts list of the operator, and the filtered records;
+the operator's accounts (`AccountsStore`) and review queues (`compliance.review.ReviewStore`).
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ from yizhan.api.services import ApiServices
 from yizhan.domain.model import (
     AccessKey,
     Account,
+    AccountEvent,
     AccountId,
+    AccountStatus,
     KeyStatus,
     Message,
     MessageStatus,
     Package,
 )
-from yizhan.domain.people import AuditEntry, ConsoleSession, ConsoleUser
+from yizhan.domain.people import AuditEntry, ConsoleSession, ConsoleUser, Role
+from yizhan.policy.review import ReviewStore
 
 
 class PeopleStore(Protocol):
@@ -42,7 +46,42 @@ class PeopleStore(Protocol):
                             limit: int = 100) -> list[AuditEntry]: ...
 
 
-class ConsoleStore(PeopleStore, Protocol):
+class AccountsStore(Protocol):
+    """The operator's side of accounts (what `yizhan accounts` and `console-user` change)."""
+
+    async def account(self, account_id: AccountId) -> Account | None: ...
+    async def account_by_name(self, name: str) -> Account | None: ...
+    async def create_account(self, name: str, now: datetime) -> Account: ...
+    async def set_account_status(self, account_id: AccountId, status: AccountStatus,
+                                 reason: str, actor: str, now: datetime) -> bool: ...
+    async def account_events(self, account_id: AccountId | None = None
+                             ) -> list[AccountEvent]: ...
+    async def top_up(self, account_id: AccountId, amount: int, note: str,
+                     now: datetime) -> int: ...
+    async def set_part_price(self, account_id: AccountId, price: int | None) -> None: ...
+    async def add_package(self, account_id: AccountId, parts: int, expires_at: datetime,
+                          now: datetime) -> Package: ...
+    async def console_users(self, account_id: AccountId | None = None
+                            ) -> list[ConsoleUser]: ...
+    async def create_console_user(self, login: str, password_hash: str, role: Role,
+                                  account_id: AccountId | None,
+                                  now: datetime) -> ConsoleUser: ...
+
+
+class StoredDocument(Protocol):
+    """An uploaded document as the store records it (`storage/documents.py`)."""
+
+    @property
+    def file(self) -> str: ...
+    @property
+    def content_type(self) -> str: ...
+
+
+class DocumentsStore(Protocol):
+    async def document(self, account_id: AccountId, key: str) -> StoredDocument | None: ...
+
+
+class ConsoleStore(PeopleStore, AccountsStore, ReviewStore, DocumentsStore, Protocol):
     async def access_key(self, key_id: str) -> AccessKey | None: ...
     async def list_access_keys(self, account_id: AccountId | None = None) -> list[AccessKey]: ...
     async def create_access_key(self, account_id: AccountId, now: datetime) -> AccessKey: ...
@@ -76,3 +115,5 @@ class ConsoleServices:
     session_seconds: float = 12 * 3600.0
     """How long a session lasts after its login."""
     limits: LoginLimits = LoginLimits()
+    part_price: int = 0
+    """The platform's price per part (thousandths of a yuan), for an account without its own."""

@@ -78,7 +78,10 @@ class DocumentFolder:
 
     def path(self, document: Document) -> Path:
         """The file of a recorded document."""
-        return self.root / str(int(document.account_id)) / document.file
+        return self.kept(document.account_id, document.file)
+
+    def kept(self, account_id: AccountId, name: str) -> Path:
+        return self.root / str(int(account_id)) / name
 
 
 class DocumentsMixin:
