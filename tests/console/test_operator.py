@@ -288,8 +288,23 @@ def test_decisions_reach_the_tenant_and_start_the_registration(
     card = page.locator("section.registration", has_text="神州")
     card.locator("form.inline button").click()
     assert page.url.endswith("/console/registrations")
+    answers = card.locator("form.answer")
+    assert answers.count() == 3  # each carrier's sub-port is registering
+    channel = answers.first.locator("input[name=channel]").get_attribute("value")
+    answers.first.locator("select[name=answer]").select_option("SIGNATURE_ERROR")
+    answers.first.locator("input[name=reason]").fill("签名与企业名称不符")
+    answers.first.locator("button").click()
+    assert card.locator("form.answer").count() == 2
+    assert "签名与企业名称不符" in json.dumps(sdk.call("GetSmsSign", SignName="神州").body,
+                                           ensure_ascii=False)
+    answer = page.request.post(f"/console/registrations/{card.get_attribute('id')[13:]}/answer",
+                               form={"csrf": _csrf(page), "channel": channel,
+                                     "answer": "registered"})
+    assert answer.status == 409  # that sub-port answered already
     page.goto(f"/console/operator/accounts/{_account_id(page, 'shenzhou')}")
-    assert "registration 神州" in " | ".join(_audit(page))
+    audit = " | ".join(_audit(page))
+    assert "registration 神州" in audit
+    assert f"registration answer 神州 on {channel}: SIGNATURE_ERROR 签名与企业名称不符" in audit
     page.context.close()
 
 

@@ -105,8 +105,8 @@ i18n.add({
     "rev_registrations_note": ("Approved signatures and each carrier's registration; "
                                "registering files again what is neither registering nor "
                                "registered.",
-                               "已通过的签名及各运营商报备状态；重新报备只提交尚未报备或"
-                               "报备中的子端口以外的部分。"),
+                               "已通过的签名及各运营商报备状态；“报备”只提交尚未报备、"
+                               "也不在报备中的子端口。"),
     "rev_register": ("Register", "报备"),
     "rev_no_plan": ("No channel of the plan files registrations.",
                     "通道配置中没有用于报备的通道。"),
