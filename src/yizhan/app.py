@@ -36,6 +36,7 @@ from yizhan.backends.wakeup import CrossBus, PostgresLink, SocketLink
 from yizhan.compliance.documents import UploadConfig
 from yizhan.compliance.registration import RegistrationService, RegistrationSettings
 from yizhan.compliance.registration_sweeper import ManualRegistrar, RegistrationSweeper
+from yizhan.console import tasks as console_tasks
 from yizhan.console.app import mount
 from yizhan.console.services import ConsoleServices, LoginLimits
 from yizhan.diagnosis.inquiry import Diagnoser
@@ -267,8 +268,9 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     api_app = create_app(services)
     mount(api_app, ConsoleServices(services, store, settings.console_session_hours * 3600,
                                    LoginLimits(per_login=settings.console_login_failures),
-                                   settings.part_price))
-    api = FastPaths(api_app, services)
+                                   settings.push_timeout_seconds,
+                                   part_price=settings.part_price))
+    api = FastPaths(api_app, services, self_bounded=(console_tasks.UPLOAD_PATH,))
     lease = (ProcessLease(store, clock, f"http://{settings.endpoint}")
              if settings.rate_backend == "sql" and settings.role != "dispatch" else None)
     return Yizhan(settings, store, clock, intake, pipeline, api, channels, router, metrics,

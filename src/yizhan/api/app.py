@@ -6,6 +6,9 @@ answers without touching the store (the benchmarks use it as the stack's ceiling
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Collection
+
 import orjson
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -105,13 +108,19 @@ class FastPaths:
     the upload of a send task's number file (`rest/tasks.py`), which the route streams.
     """
 
-    def __init__(self, app: FastAPI, services: ApiServices) -> None:
+    def __init__(self, app: FastAPI, services: ApiServices,
+                 self_bounded: Collection[str] = ()) -> None:
+        """`self_bounded`: paths whose POST routes bound their streamed bodies themselves
+        and answer a body too large in their own shape (the console's task upload, which
+        answers a page): only their headers are checked here."""
         self.app = app
         self.services = services
         self.limits = services.limits
         self.uploads = services.uploads
         self.task_upload = HttpLimits(services.task_max_file_bytes + FORM_OVERHEAD,
                                       services.limits.max_header_bytes)
+        self.self_bounded = frozenset(self_bounded)
+        self.headers_only = HttpLimits(sys.maxsize, services.limits.max_header_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -124,8 +133,10 @@ class FastPaths:
         rpc_path = scope["path"] == "/" and scope["method"] in ("GET", "POST")
         # A send task's upload bounds its streamed body itself (api/rest/tasks.py).
         task_upload = scope["path"] == tasks.UPLOAD_PATH and scope["method"] == "POST"
-        refusal, streamed = check_head(scope, self.task_upload if task_upload else self.limits)
-        streamed = streamed and not task_upload
+        own = scope["method"] == "POST" and scope["path"] in self.self_bounded
+        refusal, streamed = check_head(scope, self.headers_only if own else
+                                       self.task_upload if task_upload else self.limits)
+        streamed = streamed and not (task_upload or own)
         if task_upload and refusal is not None and refusal.code == "RequestTooLarge":
             refusal = Refusal("isv.TASK_FILE_TOO_LARGE", refusal.detail)
         query = utf8_query(scope["query_string"], check_escapes=not rpc_path)

@@ -14,15 +14,19 @@ from starlette.responses import Response
 from yizhan.console import (
     auth,
     calls,
+    frequency,
     i18n,
     keys,
+    lists,
     op_accounts,
     op_reviews,
     operator,
     overview,
+    push,
     records,
     signatures,
     statistics,
+    tasks,
     templates_page,
 )
 from yizhan.console.pages import (
@@ -49,7 +53,7 @@ def mount(app: FastAPI, services: ConsoleServices) -> None:
     app.state.console = services
     app.state.console_templates = environment()
     for group in (auth, overview, records, statistics, signatures, templates_page, calls,
-                  keys, operator, op_accounts, op_reviews):
+                  keys, tasks, frequency, lists, push, operator, op_accounts, op_reviews):
         app.include_router(group.router)
     assets = {name: ((STATIC / name).read_bytes(), kind) for name, kind in ASSETS.items()}
 

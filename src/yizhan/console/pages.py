@@ -43,8 +43,12 @@ TENANT_NAV = (
     ("/overview", "overview"),
     ("/records", "records"),
     ("/statistics", "statistics"),
+    ("/tasks", "tasks"),
     ("/signatures", "signatures"),
     ("/templates", "templates"),
+    ("/frequency", "frequency"),
+    ("/lists", "lists"),
+    ("/push", "push"),
     ("/calls", "calls"),
     ("/keys", "access_keys"),
 )

@@ -1,12 +1,14 @@
 """What the console works with: the API's services (`ApiServices`: the same store
 protocols, diagnosis and codes the API uses) and the store's parts only the console needs,
 declared here so that the console imports no `storage/`: its people and sessions,
-AccessKeys, an account's packages, the accounts list of the operator, and the filtered records;
-the operator's accounts (`AccountsStore`) and review queues (`compliance.review.ReviewStore`).
+AccessKeys, an account's packages, the accounts list of the operator, the filtered records,
+and the number lists (promotion opt-outs, the platform blacklist); the operator's accounts
+(`AccountsStore`) and review queues (`policy.review.ReviewStore`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -18,9 +20,11 @@ from yizhan.domain.model import (
     AccountEvent,
     AccountId,
     AccountStatus,
+    BlacklistEntry,
     KeyStatus,
     Message,
     MessageStatus,
+    OptOut,
     Package,
 )
 from yizhan.domain.people import AuditEntry, ConsoleSession, ConsoleUser, Role
@@ -95,6 +99,11 @@ class ConsoleStore(PeopleStore, AccountsStore, ReviewStore, DocumentsStore, Prot
                              sign_name: str | None = None, template_code: str | None = None,
                              task_id: int | None = None,
                              ) -> tuple[int, list[Message]]: ...
+    async def opt_outs(self, account_id: AccountId, sign_name: str | None = None,
+                       phone: str | None = None, limit: int = 1000) -> list[OptOut]: ...
+    async def add_opt_outs(self, items: Sequence[OptOut]) -> int: ...
+    async def blacklisted(self, phone: str | None = None,
+                          limit: int = 1000) -> tuple[int, list[BlacklistEntry]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,5 +124,7 @@ class ConsoleServices:
     session_seconds: float = 12 * 3600.0
     """How long a session lasts after its login."""
     limits: LoginLimits = LoginLimits()
+    push_timeout: float = 5.0
+    """How long a test push waits for the tenant's answer (`push_timeout_seconds`)."""
     part_price: int = 0
     """The platform's price per part (thousandths of a yuan), for an account without its own."""

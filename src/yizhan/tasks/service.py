@@ -108,6 +108,11 @@ class TaskService:
         self._limits = limits
         self._preflight = preflight
 
+    @property
+    def limits(self) -> Limits:
+        """The import's limits (a number file's size and rows), for the surfaces to say."""
+        return self._limits
+
     # Creating
 
     async def create(self, account: Account, spec: TaskSpec, stream: IO[bytes],

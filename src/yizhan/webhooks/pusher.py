@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,10 +29,11 @@ import orjson
 
 from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.ports import Bus, Clock
-from yizhan.domain.push import PushClaim, PushRetry
+from yizhan.domain.push import SIGN_REPORT, SMS_REPORT, SMS_UP, PushClaim, PushRetry
+from yizhan.domain.timezone import china_text
 from yizhan.runtime.pausing import pause
 from yizhan.webhooks import items, signing
-from yizhan.webhooks.destinations import GuardedBackend, PushNetworks
+from yizhan.webhooks.destinations import ForbiddenAddress, GuardedBackend, PushNetworks
 
 log = logging.getLogger("yizhan.push")
 PUSH = "push"
@@ -201,6 +203,68 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
             network_backend=GuardedBackend(networks))
+
+
+@dataclass(frozen=True, slots=True)
+class TrialPush:
+    """What a test push met: the receiver's HTTP status (None: no answer), how long it took,
+    and why it counts as a failure (None: the receiver took it, as a real batch would be)."""
+
+    topic: str
+    url: str
+    status: int | None
+    seconds: float
+    error: str | None
+    forbidden: bool = False
+    """Refused by the operator's network rule (the address the URL's host resolves to)."""
+
+
+def trial_items(topic: str, now: datetime) -> bytes:
+    """The body of a test push: one item of `topic` with `"test": true`, in the fields a
+    real item of that kind carries (docs/push.md "Items"), a fresh idempotency_key."""
+    at = china_text(now)
+    key = f"test-{topic}-{int(now.timestamp() * 1000)}"
+    item: dict[str, object]
+    if topic == SMS_REPORT:
+        item = {"phone_number": "13800138000", "send_time": at, "report_time": at,
+                "success": True, "err_code": "DELIVERED", "err_msg": items.DELIVERED_TEXT,
+                "sms_size": "1", "biz_id": "test", "out_id": "", "sign_name": "",
+                "template_code": "", "message_id": "test", "status": "success"}
+    elif topic == SMS_UP:
+        item = {"phone_number": "13800138000", "send_time": at, "content": "test",
+                "sign_name": "", "dest_code": "", "sequence_id": 0}
+    elif topic == SIGN_REPORT:
+        item = {"sign_name": "", "order_id": "test", "audit_status": "AUDIT_STATE_PASS",
+                "audit_remark": "test", "audit_time": at}
+    else:
+        item = {"template_code": "", "template_name": "", "template_type": "",
+                "order_id": "test", "audit_status": "AUDIT_STATE_PASS",
+                "audit_remark": "test", "audit_time": at}
+    return orjson.dumps([{**item, "idempotency_key": key, "test": True}])
+
+
+async def trial_push(url: str, secret: str, topic: str, networks: PushNetworks,
+                     timeout: float, clock: Clock) -> TrialPush:
+    """One real, signed push of a test item to `url`, through the same guarded transport as
+    the push stage (the operator's network rule checked after DNS resolution), judged as a
+    batch is. Nothing is stored or retried."""
+    now = clock.now()
+    body = trial_items(topic, now)
+    started = time.monotonic()
+    async with httpx.AsyncClient(timeout=timeout, trust_env=False, transport=GuardedTransport(
+            networks, httpx.Limits(max_connections=1))) as client:
+        try:
+            answer = await client.post(url, content=body, headers=signing.headers(
+                secret, int(now.timestamp()), body, topic))
+        except httpx.TimeoutException:
+            return TrialPush(topic, url, None, time.monotonic() - started,
+                             f"no answer within {timeout:g}s")
+        except httpx.HTTPError as exc:
+            return TrialPush(topic, url, None, time.monotonic() - started,
+                             f"{type(exc).__name__}: {exc}"[:500],
+                             isinstance(exc.__cause__, ForbiddenAddress))
+    return TrialPush(topic, url, answer.status_code, time.monotonic() - started,
+                     _refused(answer))
 
 
 def _refused(answer: httpx.Response) -> str | None:
