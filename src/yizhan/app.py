@@ -270,7 +270,8 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     mount(api_app, ConsoleServices(services, store, settings.console_session_hours * 3600,
                                    LoginLimits(per_login=settings.console_login_failures),
                                    settings.push_timeout_seconds,
-                                   ChannelBoard(router, plan, settings.role != "api")))
+                                   ChannelBoard(router, plan, settings.role != "api"),
+                                   part_price=settings.part_price))
     api = FastPaths(api_app, services, self_bounded=(console_tasks.UPLOAD_PATH,
                                                      console_qualifications.UPLOAD_PATH))
     lease = (ProcessLease(store, clock, f"http://{settings.endpoint}")

@@ -26,11 +26,11 @@ from yizhan.cli.common import (
     settings_of,
     table,
 )
-from yizhan.compliance import letters
 from yizhan.compliance.qualifications import RECORD_STATES, admin_phone, personal_problems
 from yizhan.compliance.registration import RegistrationService
 from yizhan.domain.model import Qualification, QualificationDetails, QualificationKind, ReviewState
-from yizhan.domain.timezone import china_text, china_today
+from yizhan.domain.timezone import china_text
+from yizhan.policy import review
 from yizhan.storage.documents import DocumentFolder
 from yizhan.storage.store import SqlStore
 
@@ -40,36 +40,37 @@ qualifications_commands = command_set()
 async def decide(store: SqlStore, qualification_id: int, state: ReviewState, reason: str,
                  actor: str, registration: RegistrationService | None = None,
                  ) -> Qualification:
-    """Approve or reject a qualification under review, audited; what the commands run.
-    An approval (again, after an update) files its approved signatures with the carriers
-    again (`registration`)."""
-    found = await store.qualification_by_id(qualification_id)
+    """Approve or reject a qualification under review, audited; what the commands run
+    (`compliance.review.decide_qualification`, as the console's review page). An approval
+    (again, after an update) files its approved signatures with the carriers again
+    (`registration`)."""
+    done = await review.decide_qualification(store, qualification_id, state, reason, actor,
+                                             clock.now(), registration)
+    if isinstance(done, tuple):
+        problem, found = done
+        raise fail(_refusal(problem, qualification_id, found))
+    for started in done.registrations:
+        out.print(f"signature {started.signature.name}: registration "
+                  + (f"not filed ({started.held})" if started.held else
+                     f"filed on {len(started.filed)} sub-port(s)"), highlight=False)
+    return done.qualification
+
+
+def _refusal(problem: review.Problem, qualification_id: int, found: Qualification | None) -> str:
     if found is None:
-        raise fail(f"no qualification with id {qualification_id} "
-                   "(`yizhan qualifications list`)")
-    if found.state is not ReviewState.PENDING:
-        raise fail(f"qualification {found.details.name} (id {found.id}) is "
-                   f"{found.state.value}, not under review")
-    if state in (ReviewState.REJECTED, ReviewState.INCOMPLETE) and not reason.strip():
-        raise fail("a rejection or a request for more material needs a --reason, shown to "
-                   "the tenant")
-    if state is ReviewState.APPROVED and letters.needs_letter(found):
-        code = found.details.organization_code
-        held = await store.letters(found.account_id, letters.LetterFilter(organization_code=code))
-        if letters.covering_letter(found, held, china_today(clock.now())) is None:
-            raise fail(f"qualification {found.details.name} is for others (他用): the account "
-                       f"needs a valid authorization letter from {code} "
-                       "(CreateSmsAuthorizationLetter) before it can be approved; ask for "
-                       "it (`yizhan qualifications incomplete ID --reason ...`), reject it, or "
-                       "wait for the letter")
-    decided = await store.review_qualification(found.id, state, reason, actor, clock.now())
-    assert decided is not None
-    if registration is not None and decided.state is ReviewState.APPROVED:
-        for started in await registration.on_qualification_approved(decided, actor):
-            out.print(f"signature {started.signature.name}: registration "
-                      + (f"not filed ({started.held})" if started.held else
-                         f"filed on {len(started.filed)} sub-port(s)"), highlight=False)
-    return decided
+        return f"no qualification with id {qualification_id} (`yizhan qualifications list`)"
+    if problem is review.Problem.NOT_PENDING:
+        return (f"qualification {found.details.name} (id {found.id}) is "
+                f"{found.state.value}, not under review")
+    if problem is review.Problem.NEEDS_REASON:
+        return ("a rejection or a request for more material needs a --reason, shown to "
+                "the tenant")
+    code = found.details.organization_code
+    return (f"qualification {found.details.name} is for others (他用): the account "
+            f"needs a valid authorization letter from {code} "
+            "(CreateSmsAuthorizationLetter) before it can be approved; ask for "
+            "it (`yizhan qualifications incomplete ID --reason ...`), reject it, or "
+            "wait for the letter")
 
 
 @qualifications_commands.command("list")

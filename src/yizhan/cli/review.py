@@ -5,9 +5,7 @@ review of signatures and templates"). Each is decided with its own group's appro
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -24,54 +22,12 @@ from yizhan.cli.common import (
     settings_of,
     table,
 )
-from yizhan.domain.model import AccountId, ReviewState
 from yizhan.domain.timezone import CHINA, china_day_bounds, china_text
 from yizhan.policy import templates
+from yizhan.policy.review import Kind, waiting
 from yizhan.storage.store import SqlStore
 
 review_commands = command_set()
-
-
-@dataclass(frozen=True, slots=True)
-class Waiting:
-    """One item of the review queue: what to decide and since when."""
-
-    since: datetime
-    account_id: AccountId
-    kind: str
-    key: str  # the id or code the approve|reject command takes
-    name: str
-    findings: tuple[templates.Finding, ...] | None = field(default=None)
-    """The review linter's findings (templates only)."""
-
-
-class Kind(StrEnum):
-    QUALIFICATION = "qualification"
-    SIGNATURE = "signature"
-    TEMPLATE = "template"
-
-
-async def waiting(store: SqlStore, kind: Kind | None = None,
-                  account_id: AccountId | None = None) -> list[Waiting]:
-    """Everything under review (of one `kind`, of one account), oldest first: since its
-    submission, or its latest resubmission by the tenant (signatures and templates)."""
-    pending = ReviewState.PENDING
-    items: list[Waiting] = []
-    if kind in (None, Kind.QUALIFICATION):
-        items += [Waiting(q.created_at, q.account_id, "qualification", str(q.id),
-                          q.details.name)
-                  for q in await store.list_qualifications(account_id, state=pending)]
-    if kind in (None, Kind.SIGNATURE):
-        again = await store.resubmitted_at("signature")
-        items += [Waiting(again.get(str(s.id), s.created_at), s.account_id, "signature",
-                          str(s.id), s.name)
-                  for s in await store.list_signatures(account_id) if s.state is pending]
-    if kind in (None, Kind.TEMPLATE):
-        again = await store.resubmitted_at("template")
-        items += [Waiting(again.get(t.code, t.created_at), t.account_id, "template", t.code,
-                          t.name, tuple(templates.lint(t.type, t.content)))
-                  for t in await store.list_templates(account_id) if t.state is pending]
-    return sorted(items, key=lambda w: (w.since, w.kind, w.key))
 
 
 def _since(text: str) -> datetime:

@@ -18,9 +18,11 @@ from yizhan.console import (
     i18n,
     keys,
     lists,
+    op_accounts,
     op_channels,
     op_letters,
     op_lists,
+    op_reviews,
     operator,
     overview,
     push,
@@ -56,7 +58,7 @@ def mount(app: FastAPI, services: ConsoleServices) -> None:
     app.state.console_templates = environment()
     for group in (auth, overview, records, statistics, qualifications, signatures,
                   templates_page, tasks, frequency, lists, push, calls, keys, operator,
-                  op_channels, op_letters, op_lists):
+                  op_accounts, op_reviews, op_channels, op_letters, op_lists):
         app.include_router(group.router)
     assets = {name: ((STATIC / name).read_bytes(), kind) for name, kind in ASSETS.items()}
 

@@ -1,5 +1,5 @@
 """The operator's channels and routes with their live health (docs/console.md "Channels and
-routes"), and `OperatorDep`, the operator's pages' guard (a tenant gets 403).
+routes").
 
     GET /console/operator/channels
 
@@ -15,16 +15,15 @@ JavaScript), and has a link that does it at once.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from yizhan.console import i18n
-from yizhan.console.pages import PREFIX, NotForYou, Viewer, ViewerDep, console_of, render
+from yizhan.console.pages import PREFIX, OperatorDep, console_of, render
 from yizhan.console.services import ChannelBoard
 from yizhan.dispatch.router import ChannelHealth
-from yizhan.domain.people import Role
 from yizhan.domain.timezone import china_text
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -77,16 +76,6 @@ i18n.add({
     "ops_any": ("any", "任意"),
     "ops_source": ("Channels from: {source}", "通道配置来源：{source}"),
 })
-
-
-async def operator(who: ViewerDep) -> Viewer:
-    """The viewer of an operator's page: only the operator (a tenant: 403)."""
-    if who.role is not Role.OPERATOR:
-        raise NotForYou
-    return who
-
-
-OperatorDep = Annotated[Viewer, Depends(operator)]
 
 
 @router.get("/operator/channels")

@@ -23,8 +23,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from yizhan.console import i18n
-from yizhan.console.op_channels import OperatorDep
-from yizhan.console.pages import PREFIX, Viewer, console_of, form_of, render
+from yizhan.console.pages import PREFIX, OperatorDep, Viewer, console_of, form_of, render
 from yizhan.domain.model import DeadLetter
 from yizhan.domain.timezone import china_text
 

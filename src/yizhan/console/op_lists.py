@@ -25,8 +25,7 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from yizhan.console import i18n
-from yizhan.console.op_channels import OperatorDep
-from yizhan.console.pages import PREFIX, Viewer, console_of, form_of, render
+from yizhan.console.pages import PREFIX, OperatorDep, Viewer, console_of, form_of, render
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import BlacklistEntry, PhoneNumber
 from yizhan.domain.timezone import china_text

@@ -8,17 +8,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from yizhan.console.pages import PREFIX, NotForYou, ViewerDep, console_of, render
-from yizhan.domain.people import Role
+from yizhan.console.pages import PREFIX, OperatorDep, console_of, render
 from yizhan.policy.balance import money
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 
 @router.get("/operator")
-async def accounts(request: Request, who: ViewerDep) -> Response:
-    if who.role is not Role.OPERATOR:
-        raise NotForYou
+async def accounts(request: Request, who: OperatorDep) -> Response:
     found = await console_of(request).store.list_accounts()
     return render(request, "operator.html", who.lang, who,
                   accounts=[{"id": a.id, "name": a.name, "status": a.status.value,

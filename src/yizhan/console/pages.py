@@ -56,6 +56,8 @@ TENANT_NAV = (
 """The header's links for a tenant: (path under the console, word key); one line a page group."""
 OPERATOR_NAV = (
     ("/operator", "accounts"),
+    ("/review", "rev_queue"),
+    ("/registrations", "rev_registrations"),
     ("/operator/channels", "ops_channels"),
     ("/operator/deadletters", "ops_letters"),
     ("/operator/unmatched", "ops_unmatched"),
@@ -145,6 +147,17 @@ async def tenant(request: Request, who: ViewerDep) -> AccountId:
 
 
 TenantDep = Annotated[AccountId, Depends(tenant)]
+
+
+async def operator(who: ViewerDep) -> Viewer:
+    """The viewer of an operator's page: only the operator (a tenant: 403, before any form
+    of the request is read)."""
+    if who.role is not Role.OPERATOR:
+        raise NotForYou
+    return who
+
+
+OperatorDep = Annotated[Viewer, Depends(operator)]
 
 
 class CsrfFailed(Exception):

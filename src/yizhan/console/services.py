@@ -3,8 +3,9 @@ protocols, diagnosis and codes the API uses) and the store's parts only the cons
 declared here so that the console imports no `storage/`: its people and sessions,
 AccessKeys, an account's packages, the accounts list of the operator, the filtered records,
 and the number lists (promotion opt-outs, the platform blacklist), and an account's uploaded
-documents; for the operator's pages, dead letters, unmatched receipts, the platform's
-keywords and blacklist, and the channels this process runs (`ChannelBoard`).
+documents; for the operator's pages, accounts (`AccountsStore`), review queues
+(`policy.review.ReviewStore`), dead letters, unmatched receipts, the platform's keywords and
+blacklist, and the channels this process runs (`ChannelBoard`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from yizhan.dispatch.router import Router
 from yizhan.domain.model import (
     AccessKey,
     Account,
+    AccountEvent,
     AccountId,
+    AccountStatus,
     BlacklistEntry,
     DeadLetter,
     KeyStatus,
@@ -29,8 +32,9 @@ from yizhan.domain.model import (
     OptOut,
     Package,
 )
-from yizhan.domain.people import AuditEntry, ConsoleSession, ConsoleUser
+from yizhan.domain.people import AuditEntry, ConsoleSession, ConsoleUser, Role
 from yizhan.domain.ports import UnmatchedReceipt
+from yizhan.policy.review import ReviewStore
 
 
 class StoredDocument(Protocol):
@@ -87,8 +91,29 @@ class OperationsStore(Protocol):
     async def remove_blacklisted(self, phones: Sequence[str], now: datetime) -> int: ...
 
 
-class ConsoleStore(PeopleStore, OperationsStore, Protocol):
+class AccountsStore(Protocol):
+    """The operator's side of accounts (what `yizhan accounts` and `console-user` change)."""
+
     async def account(self, account_id: AccountId) -> Account | None: ...
+    async def account_by_name(self, name: str) -> Account | None: ...
+    async def create_account(self, name: str, now: datetime) -> Account: ...
+    async def set_account_status(self, account_id: AccountId, status: AccountStatus,
+                                 reason: str, actor: str, now: datetime) -> bool: ...
+    async def account_events(self, account_id: AccountId | None = None
+                             ) -> list[AccountEvent]: ...
+    async def top_up(self, account_id: AccountId, amount: int, note: str,
+                     now: datetime) -> int: ...
+    async def set_part_price(self, account_id: AccountId, price: int | None) -> None: ...
+    async def add_package(self, account_id: AccountId, parts: int, expires_at: datetime,
+                          now: datetime) -> Package: ...
+    async def console_users(self, account_id: AccountId | None = None
+                            ) -> list[ConsoleUser]: ...
+    async def create_console_user(self, login: str, password_hash: str, role: Role,
+                                  account_id: AccountId | None,
+                                  now: datetime) -> ConsoleUser: ...
+
+
+class ConsoleStore(PeopleStore, OperationsStore, AccountsStore, ReviewStore, Protocol):
     async def access_key(self, key_id: str) -> AccessKey | None: ...
     async def list_access_keys(self, account_id: AccountId | None = None) -> list[AccessKey]: ...
     async def create_access_key(self, account_id: AccountId, now: datetime) -> AccessKey: ...
@@ -147,3 +172,5 @@ class ConsoleServices:
     """How long a test push waits for the tenant's answer (`push_timeout_seconds`)."""
     channels: ChannelBoard | None = None
     """The channels of this process (None: the page says there are none to show)."""
+    part_price: int = 0
+    """The platform's price per part (thousandths of a yuan), for an account without its own."""
