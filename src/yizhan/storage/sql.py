@@ -144,15 +144,17 @@ class HotSql:
         self.lock = " FOR UPDATE" if postgres else ""
         # Claims: one statement finds the due items with their messages (LEFT JOIN: an item
         # whose message is gone is finished), in dispatch order (rank time, then id:
-        # `ix_outbox_topic_rank`; domain/priority.py); PostgreSQL locks the items, skipping
-        # those that another worker holds.
+        # `ix_outbox_rank`; domain/priority.py); PostgreSQL locks the items, skipping
+        # those that another worker holds. Every outbox item is a dispatch item: no topic
+        # condition, which a planner without statistics took as the way in (reading and
+        # sorting every waiting item; docs/architecture.md "PostgreSQL under churn").
         columns = ", ".join(f"m.{name}" for name in MESSAGE_COLUMNS)
         # The express claim (dispatch/worker.py) takes only items whose rank time has come
         # (rank_at >= available_at, so they are due): a range of the same index, which holds
         # the waiting verification codes and little else.
         due = (f"SELECT o.id, o.attempts, {columns}, o.available_at, o.rank_at "
                "FROM outbox o LEFT JOIN messages m ON m.id = o.message_id "
-               "WHERE o.topic = ? AND o.{} <= ? "
+               "WHERE o.{} <= ? "
                "AND (o.claimed_until IS NULL OR o.claimed_until < ?) "
                "ORDER BY o.rank_at, o.id LIMIT ?"
                + (" FOR UPDATE OF o SKIP LOCKED" if postgres else ""))
