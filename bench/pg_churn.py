@@ -167,8 +167,8 @@ class Churn:
             statement, params = targets_query(sql, CHANNEL,
                                               random.sample(self.receipted, RECEIPTS))
             lookup.append(await self._timed(statement, *params))
-            single.append(await self._timed(*targets_query(
-                sql, CHANNEL, [random.choice(self.receipted)])))
+            statement1, params1 = targets_query(sql, CHANNEL, [random.choice(self.receipted)])
+            single.append(await self._timed(statement1, *params1))
             if n == 0:
                 plan_claim = await self._plan(sql.due, *due)
                 plan_lookup = await self._plan(statement, *params)
