@@ -123,9 +123,13 @@ class Churn:
                 await self.store.accept(self.request(now))
                 self.accepted += REQUEST
             await self.round(now)
-            if self.through >= next_sample or self.through >= total:
+            stop = self.args.stop_at is not None and time.time() >= self.args.stop_at
+            if self.through >= next_sample or self.through >= total or stop:
                 await self.sample(time.monotonic() - start)
                 next_sample += every
+            if stop:
+                log(f"stopped at --stop-at after {self.through} messages")
+                return
 
     async def round(self, now: datetime) -> None:
         started = time.perf_counter()
@@ -244,7 +248,11 @@ async def main() -> int:
     parser.add_argument("--postgres", default="postgresql+asyncpg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--keep", action="store_true", help="keep the schema afterwards")
     parser.add_argument("--plans", action="store_true", help="print the last window's plans")
+    parser.add_argument("--stop-at", help="UTC time (HH:MM) to stop at, whatever went through")
     args = parser.parse_args()
+    if args.stop_at:
+        hour, minute = map(int, args.stop_at.split(":"))
+        args.stop_at = datetime.now(UTC).replace(hour=hour, minute=minute, second=0).timestamp()
 
     schema = f"bench_churn_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(dsn(args.postgres))
