@@ -63,6 +63,7 @@ from yizhan.storage.sql import (
     message_of_row,
     message_row,
     read_message,
+    run_batch,
 )
 from yizhan.storage.tables import (
     dead_letters,
@@ -121,11 +122,11 @@ def _claim(conn: Connection, sql: HotSql, now: datetime, limit: int, until: date
             for message_id in interrupted])
         reports.record(conn, sql, changes, now)
     if finished:
-        conn.exec_driver_sql(sql.finished, finished)
+        run_batch(conn, sql.finished, finished)
     if claims:
         lease = sql.ts(until)
-        conn.exec_driver_sql(sql.lease, [(lease, c.outbox_id) for c in claims])
-        conn.exec_driver_sql(sql.submitting, [(DispatchState.SUBMITTING.value, c.message.id)
+        run_batch(conn, sql.lease, [(lease, c.outbox_id) for c in claims])
+        run_batch(conn, sql.submitting, [(DispatchState.SUBMITTING.value, c.message.id)
                                               for c in claims])
         if journal is not None:
             journal(claims)  # before the commit: no crash can leave a claim unjournaled
@@ -246,7 +247,7 @@ def settle(conn: Connection, sql: HotSql,
             if bill is not None:
                 row[4:7] = bill.charge, bill.package_parts, charged_at
     if applied:
-        conn.exec_driver_sql(sql.apply_receipt, [tuple(row) for row in applied])
+        run_batch(conn, sql.apply_receipt, [tuple(row) for row in applied])
     reports.record(conn, sql, changes, now)
 
 
@@ -535,7 +536,7 @@ class MessagesMixin:
 
         def transaction(conn: Connection) -> None:
             if accepted:
-                conn.exec_driver_sql(sql.submitted, accepted)
+                run_batch(conn, sql.submitted, accepted)
             if abroad:
                 _bill_at_submit(conn, sql, abroad, now)
             if rejected:
@@ -568,7 +569,7 @@ class MessagesMixin:
                                 "attempts": o.claim.attempts + 1},
                     "error": getattr(o.result, "reason", "")} for o in dead])
             if done:
-                conn.exec_driver_sql(sql.finished, [(outbox_id,) for outbox_id in done])
+                run_batch(conn, sql.finished, [(outbox_id,) for outbox_id in done])
             reports.record(conn, sql, changes, now)
 
         await (self._urgent_transaction if urgent else self._transaction)(transaction)
@@ -636,7 +637,7 @@ class MessagesMixin:
                              submitted_at))
                 if target is not None:
                     matched.append((u.status, u.error_code, done_at, target, r.done_at))
-            conn.exec_driver_sql(sql.insert_receipt, rows)
+            insert_rows(conn, sql.postgres, *sql.insert_receipt, rows)
             settle(conn, sql, matched, now)
             return len(matched)
 
