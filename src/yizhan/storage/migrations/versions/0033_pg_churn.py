@@ -40,7 +40,7 @@ depends_on: str | Sequence[str] | None = None
 _SUBMITTED = "remote_id <> ''"
 _UNMATCHED = "message_id IS NULL"
 
-STORAGE = {
+STORAGE: dict[str, dict[str, float]] = {
     "messages": {"fillfactor": 60, "autovacuum_vacuum_scale_factor": 0.02,
                  "autovacuum_vacuum_insert_scale_factor": 0.05,
                  "autovacuum_analyze_scale_factor": 0.02},
