@@ -3,7 +3,7 @@ lookup sampled along the way (issue 20, point 2).
 
 Run from the repository root (on a shared machine, one benchmark at a time):
 
-    flock /work/bench.lock .venv/bin/python bench/pg_churn.py [--messages 1000000]
+    .venv/bin/python bench/pg_churn.py [--messages 1000000]
         [--every 100000] [--backlog 20000] [--revision head]
         [--postgres postgresql+asyncpg://postgres@127.0.0.1:5432/test]
 

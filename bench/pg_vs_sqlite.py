@@ -2,7 +2,7 @@
 
 Run from the repository root (on a shared machine, one benchmark at a time):
 
-    flock /work/bench.lock .venv/bin/python bench/pg_vs_sqlite.py [--pairs 3]
+    .venv/bin/python bench/pg_vs_sqlite.py [--pairs 3]
         [--messages 100000] [--postgres postgresql+asyncpg://postgres@127.0.0.1:5432/test]
 
 The loop of `bench/pg_churn.py` (acceptance of 1000-number requests keeping a backlog on

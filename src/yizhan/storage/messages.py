@@ -583,8 +583,8 @@ class MessagesMixin:
         head of the claim's walk: without one the claim reads past every item ever
         dispatched, and without statistics the planner misjudges the table. Autovacuum
         (per-table settings: migration 0033) visits a table at most once a minute and may be
-        off; vacuuming a table of a few thousand live rows costs milliseconds
-        (docs/architecture.md "PostgreSQL under churn"). One at a time per process; another
+        off; a vacuum of the outbox costs what its live rows cost, not what passed through
+        it (docs/architecture.md "PostgreSQL under churn"). One at a time per process; another
         process's vacuum under way is skipped, not waited for."""
         if not self.is_postgres or not deleted:
             return
