@@ -14,6 +14,8 @@ Rules implemented here (docs/architecture.md, "Decisions"):
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -21,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from yizhan.domain.events import Uplink
 from yizhan.domain.model import (
@@ -61,6 +63,7 @@ from yizhan.storage.sql import (
     message_of_row,
     message_row,
     read_message,
+    run_batch,
 )
 from yizhan.storage.tables import (
     dead_letters,
@@ -73,6 +76,10 @@ from yizhan.storage.tables import (
 from yizhan.storage.tasks import mark_task_rows
 
 DISPATCH = "dispatch"
+OUTBOX_VACUUM_ROWS = 20_000
+"""On PostgreSQL the store vacuums the outbox after every this many rows it deleted from it
+(`MessagesMixin._outbox_churned`)."""
+log = logging.getLogger(__name__)
 INTERRUPTED = ("the process stopped while this message was being submitted; it may or may "
                "not have reached the carrier, so it is not submitted again")
 R = TypeVar("R")
@@ -90,7 +97,7 @@ def _claim(conn: Connection, sql: HotSql, now: datetime, limit: int, until: date
     """The claim transaction of `MessagesMixin.claim_dispatch`."""
     at = sql.ts(now)
     items = conn.exec_driver_sql(sql.due_urgent if urgent else sql.due,
-                                 (DISPATCH, at, at, limit)).all()
+                                 (at, at, limit)).all()
     claims: list[Claim] = []
     interrupted: list[MessageId] = []
     changes: list[Transition] = []
@@ -115,11 +122,11 @@ def _claim(conn: Connection, sql: HotSql, now: datetime, limit: int, until: date
             for message_id in interrupted])
         reports.record(conn, sql, changes, now)
     if finished:
-        conn.exec_driver_sql(sql.finished, finished)
+        run_batch(conn, sql.finished, finished)
     if claims:
         lease = sql.ts(until)
-        conn.exec_driver_sql(sql.lease, [(lease, c.outbox_id) for c in claims])
-        conn.exec_driver_sql(sql.submitting, [(DispatchState.SUBMITTING.value, c.message.id)
+        run_batch(conn, sql.lease, [(lease, c.outbox_id) for c in claims])
+        run_batch(conn, sql.submitting, [(DispatchState.SUBMITTING.value, c.message.id)
                                               for c in claims])
         if journal is not None:
             journal(claims)  # before the commit: no crash can leave a claim unjournaled
@@ -240,7 +247,7 @@ def settle(conn: Connection, sql: HotSql,
             if bill is not None:
                 row[4:7] = bill.charge, bill.package_parts, charged_at
     if applied:
-        conn.exec_driver_sql(sql.apply_receipt, [tuple(row) for row in applied])
+        run_batch(conn, sql.apply_receipt, [tuple(row) for row in applied])
     reports.record(conn, sql, changes, now)
 
 
@@ -262,6 +269,10 @@ def _find_targets(conn: Connection, items: Sequence[Any]) -> dict[tuple[str, str
 
 class MessagesMixin:
     is_postgres: bool
+    engine: AsyncEngine
+    outbox_vacuum_rows = OUTBOX_VACUUM_ROWS
+    _outbox_deleted = 0
+    _outbox_vacuum: asyncio.Task[None] | None = None
     # NoncesMixin's: nonces committed with the messages of the request they signed.
     _nonce_purge_due: Callable[[datetime], bool]
     _remember: Callable[[Connection, list[tuple[str, str]], datetime, bool],
@@ -525,7 +536,7 @@ class MessagesMixin:
 
         def transaction(conn: Connection) -> None:
             if accepted:
-                conn.exec_driver_sql(sql.submitted, accepted)
+                run_batch(conn, sql.submitted, accepted)
             if abroad:
                 _bill_at_submit(conn, sql, abroad, now)
             if rejected:
@@ -558,10 +569,44 @@ class MessagesMixin:
                                 "attempts": o.claim.attempts + 1},
                     "error": getattr(o.result, "reason", "")} for o in dead])
             if done:
-                conn.exec_driver_sql(sql.finished, [(outbox_id,) for outbox_id in done])
+                run_batch(conn, sql.finished, [(outbox_id,) for outbox_id in done])
             reports.record(conn, sql, changes, now)
 
         await (self._urgent_transaction if urgent else self._transaction)(transaction)
+        self._outbox_churned(len(done))
+
+    def _outbox_churned(self, deleted: int) -> None:
+        """Count the outbox rows this process deleted; on PostgreSQL, after every
+        `outbox_vacuum_rows` of them, vacuum and analyze the outbox in the background.
+
+        A queue table's deleted rows stay in its index until a vacuum removes them, at the
+        head of the claim's walk: without one the claim reads past every item ever
+        dispatched, and without statistics the planner misjudges the table. Autovacuum
+        (per-table settings: migration 0033) visits a table at most once a minute and may be
+        off; a vacuum of the outbox costs what its live rows cost, not what passed through
+        it (docs/architecture.md "PostgreSQL under churn"). One at a time per process; another
+        process's vacuum under way is skipped, not waited for."""
+        if not self.is_postgres or not deleted:
+            return
+        self._outbox_deleted += deleted
+        running = self._outbox_vacuum is not None and not self._outbox_vacuum.done()
+        if self._outbox_deleted < self.outbox_vacuum_rows or running:
+            return
+        self._outbox_deleted = 0
+        self._outbox_vacuum = asyncio.get_running_loop().create_task(self._vacuum_outbox())
+
+    async def _vacuum_outbox(self) -> None:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await conn.exec_driver_sql("VACUUM (ANALYZE, SKIP_LOCKED) outbox")
+        except Exception:  # the next one tries again; autovacuum may do it meanwhile
+            log.exception("vacuuming the outbox failed")
+
+    async def outbox_vacuumed(self) -> None:
+        """Wait until the outbox's vacuum under way, if any, has finished."""
+        if self._outbox_vacuum is not None:
+            await self._outbox_vacuum
 
     # Receipts and uplinks
 
@@ -592,7 +637,7 @@ class MessagesMixin:
                              submitted_at))
                 if target is not None:
                     matched.append((u.status, u.error_code, done_at, target, r.done_at))
-            conn.exec_driver_sql(sql.insert_receipt, rows)
+            insert_rows(conn, sql.postgres, *sql.insert_receipt, rows)
             settle(conn, sql, matched, now)
             return len(matched)
 

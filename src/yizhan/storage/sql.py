@@ -21,7 +21,7 @@ from enum import Enum
 from functools import cache
 from itertools import chain
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Row
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -119,6 +119,39 @@ def message_row(m: Message, ts: Callable[[datetime], Any],
     return tuple(v)
 
 
+class Batch(NamedTuple):
+    """A statement run for many rows at once (`run_batch`): `each`, with the dialect's
+    placeholders, once per row (the driver's executemany); on PostgreSQL `whole`, one
+    statement taking each column of the rows as an array (`unnest`)."""
+
+    each: str
+    whole: str | None = None
+
+
+def run_batch(conn: Connection, batch: Batch, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Run `batch` for `rows` (tuples in the order of its placeholders).
+
+    On PostgreSQL one statement over arrays instead of asyncpg's executemany: that one is
+    pipelined, but the server still plans and runs a statement per row, and with 256 or 512
+    rows a commit those were most of its time (an update of one message ~140 µs on a busy
+    box, measured with bench/pg_churn.py; docs/architecture.md "PostgreSQL under churn")."""
+    if not rows:
+        return
+    if batch.whole is None:
+        conn.exec_driver_sql(batch.each, list(rows))
+    else:
+        conn.exec_driver_sql(batch.whole, tuple(list(column) for column in zip(*rows, strict=True)))
+
+
+def _unnest(head: str, columns: str, where: str) -> str:
+    """`head FROM unnest($1::type[], ...) AS v(name, ...) WHERE where` for `columns`
+    ("name type, ...")."""
+    pairs = [c.split() for c in columns.split(", ")]
+    arrays = ", ".join(f"${n}::{kind}[]" for n, (_, kind) in enumerate(pairs, 1))
+    names = ", ".join(name for name, _ in pairs)
+    return f"{head} FROM unnest({arrays}) AS v({names}) WHERE {where}"
+
+
 class HotSql:
     """The statements run for every message (acceptance, claim, submit outcome, receipt) as
     driver SQL with plain tuples, executed with `exec_driver_sql`.
@@ -144,15 +177,17 @@ class HotSql:
         self.lock = " FOR UPDATE" if postgres else ""
         # Claims: one statement finds the due items with their messages (LEFT JOIN: an item
         # whose message is gone is finished), in dispatch order (rank time, then id:
-        # `ix_outbox_topic_rank`; domain/priority.py); PostgreSQL locks the items, skipping
-        # those that another worker holds.
+        # `ix_outbox_rank`; domain/priority.py); PostgreSQL locks the items, skipping
+        # those that another worker holds. Every outbox item is a dispatch item: no topic
+        # condition, which a planner without statistics took as the way in (reading and
+        # sorting every waiting item; docs/architecture.md "PostgreSQL under churn").
         columns = ", ".join(f"m.{name}" for name in MESSAGE_COLUMNS)
         # The express claim (dispatch/worker.py) takes only items whose rank time has come
         # (rank_at >= available_at, so they are due): a range of the same index, which holds
         # the waiting verification codes and little else.
         due = (f"SELECT o.id, o.attempts, {columns}, o.available_at, o.rank_at "
                "FROM outbox o LEFT JOIN messages m ON m.id = o.message_id "
-               "WHERE o.topic = ? AND o.{} <= ? "
+               "WHERE o.{} <= ? "
                "AND (o.claimed_until IS NULL OR o.claimed_until < ?) "
                "ORDER BY o.rank_at, o.id LIMIT ?"
                + (" FOR UPDATE OF o SKIP LOCKED" if postgres else ""))
@@ -160,9 +195,16 @@ class HotSql:
         self.due_urgent = place(due.format("rank_at"))
         self.interrupted = place(
             "UPDATE messages SET status = ?, dispatch_state = ?, reason = ? WHERE id = ?")
-        self.finished = place("DELETE FROM outbox WHERE id = ?")
-        self.lease = place("UPDATE outbox SET claimed_until = ? WHERE id = ?")
-        self.submitting = place("UPDATE messages SET dispatch_state = ? WHERE id = ?")
+        self.finished = Batch(place("DELETE FROM outbox WHERE id = ?"),
+                              "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
+                              if postgres else None)
+        self.lease = Batch(place("UPDATE outbox SET claimed_until = ? WHERE id = ?"), _unnest(
+            "UPDATE outbox o SET claimed_until = v.v_until", "v_until timestamp, v_id bigint",
+            "o.id = v.v_id") if postgres else None)
+        self.submitting = Batch(place("UPDATE messages SET dispatch_state = ? WHERE id = ?"),
+                                _unnest("UPDATE messages m SET dispatch_state = v.v_state",
+                                        "v_state text, v_id bigint", "m.id = v.v_id")
+                                if postgres else None)
         self.insert_message = (
             f"INSERT INTO messages ({', '.join(ACCEPT_COLUMNS + _UNSET_WITHOUT_DEFAULT)})",
             "(" + ", ".join(["?"] * len(ACCEPT_COLUMNS)
@@ -170,19 +212,30 @@ class HotSql:
         self.insert_outbox = (
             "INSERT INTO outbox (topic, message_id, attempts, available_at, last_error, "
             "rank_at)", "(?, ?, 0, ?, '', ?)")
-        self.submitted = place(
+        self.submitted = Batch(place(
             "UPDATE messages SET dispatch_state = ?, channel = ?, remote_id = ?, "
-            "submitted_at = ?, route = ? WHERE id = ?")
-        self.insert_receipt = place(
+            "submitted_at = ?, route = ? WHERE id = ?"), _unnest(
+            "UPDATE messages m SET dispatch_state = v.v_state, channel = v.v_channel, "
+            "remote_id = v.v_remote, submitted_at = v.v_at, route = v.v_route",
+            "v_state text, v_channel text, v_remote text, v_at timestamp, v_route text, "
+            "v_id bigint", "m.id = v.v_id") if postgres else None)
+        self.insert_receipt = (
             "INSERT INTO receipts (message_id, channel, remote_id, code, status, error_code, "
-            "raw, done_at, received_at, phone, submitted_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        self.apply_receipt = place(
+            "raw, done_at, received_at, phone, submitted_at)",
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        # An unbilled receipt adds 0 and leaves charged_at as it is (an international
+        # message was billed at submit).
+        self.apply_receipt = Batch(place(
             "UPDATE messages SET status = ?, error_code = ?, receipt_at = ?, "
-            # An unbilled receipt adds 0 and leaves charged_at as it is (an international
-            # message was billed at submit).
             "dispatch_state = ?, charge = charge + ?, package_parts = package_parts + ?, "
-            "charged_at = COALESCE(?, charged_at) WHERE id = ? AND status = ?")
+            "charged_at = COALESCE(?, charged_at) WHERE id = ? AND status = ?"), _unnest(
+            "UPDATE messages m SET status = v.v_status, error_code = v.v_code, "
+            "receipt_at = v.v_at, dispatch_state = v.v_state, charge = m.charge + v.v_charge, "
+            "package_parts = m.package_parts + v.v_parts, "
+            "charged_at = COALESCE(v.v_charged, m.charged_at)",
+            "v_status text, v_code text, v_at timestamp, v_state text, v_charge bigint, "
+            "v_parts integer, v_charged timestamp, v_id bigint, v_settles text",
+            "m.id = v.v_id AND m.status = v.v_settles") if postgres else None)
         self.bill = place(
             "UPDATE messages SET charge = ?, package_parts = ?, charged_at = ? WHERE id = ?")
 
@@ -196,17 +249,22 @@ def insert_rows(conn: Connection, postgres: bool, head: str, row: str,
                 rows: Sequence[tuple[Any, ...]]) -> None:
     """`head VALUES row` for each of `rows` (`?` placeholders).
 
-    PostgreSQL: one executemany, which asyncpg sends as one pipeline. SQLite: many rows per
-    statement, in chunks of 64, 16, 4 and 1 rows, so a handful of statement shapes, each
-    prepared once. The sqlite3 module lets go of the GIL while it steps a statement and
-    needs it back afterwards; with a row per step, the writer thread waited for the event
-    loop's thread at every row (a 1000-row commit took 15 ms alone and up to 250 ms while
-    the loop was busy on the other core; docs/architecture.md).
+    Many rows per statement, in chunks of 64, 16, 4 and 1 rows, so a handful of statement
+    shapes, each prepared once. SQLite: the sqlite3 module lets go of the GIL while it steps
+    a statement and needs it back afterwards; with a row per step, the writer thread waited
+    for the event loop's thread at every row (a 1000-row commit took 15 ms alone and up to
+    250 ms while the loop was busy on the other core; docs/architecture.md). PostgreSQL:
+    asyncpg's executemany is pipelined, but the server runs a statement per row (`run_batch`).
     """
     if not rows:
         return
     if postgres:
-        conn.exec_driver_sql(_values(head, row, 1, postgres=True), list(rows))
+        start, total = 0, len(rows)
+        for size in _ROW_CHUNKS:
+            while total - start >= size:
+                conn.exec_driver_sql(_values(head, row, size, postgres=True),
+                                     tuple(chain.from_iterable(rows[start:start + size])))
+                start += size
         return
     # The driver's own cursor, inside the transaction the connection began: SQLAlchemy's
     # `exec_driver_sql` adds ~4 µs per statement, and there are a dozen per commit.

@@ -141,6 +141,7 @@ class SqlStore(CatalogueMixin, MessagesMixin, NoncesMixin, StatsMixin, BillingMi
     async def close(self) -> None:
         """Close every connection. Harmless twice; a closed store still works (it reopens
         connections, and its transactions then go through the async engine)."""
+        await self.outbox_vacuumed()
         thread, self._writer_thread = self._writer_thread, None
         if thread is not None and self._sync_writer is not None:
             await asyncio.get_running_loop().run_in_executor(thread, self._sync_writer.dispose)

@@ -310,9 +310,12 @@ messages = Table(
     # trail"); NULL for messages accepted before trails were kept.
     Column("policy_trail", Text, nullable=True),
     Index("ix_messages_account_phone_created", "account_id", "phone", "created_at"),
-    # Receipts find their message by (channel, remote id). Partial: a message gets its
+    # Receipts find their message by (channel, remote id). The remote id first: it is what
+    # the lookup asks for by value, so no planner can take the channel alone as the way in
+    # (on PostgreSQL without statistics it did, reading every submitted message of the
+    # channel; docs/architecture.md "PostgreSQL under churn"). Partial: a message gets its
     # remote id when its channel accepts it, so accepting a message writes nothing here.
-    Index("ix_messages_channel_remote", "channel", "remote_id",
+    Index("ix_messages_remote_channel", "remote_id", "channel",
           sqlite_where=text("remote_id <> ''"), postgresql_where=text("remote_id <> ''")),
     # The messages a lost submit answer left unknown without a remote id: an unmatched
     # receipt may name one by its handset and submit date (storage/unmatched.py). Partial:
@@ -338,7 +341,10 @@ receipts = Table(
     Column("phone", String(24), nullable=False, server_default=""),
     Column("submitted_at", UTCDateTime, nullable=True),
     Column("unmatched_at", UTCDateTime, nullable=True),
-    Index("ix_receipts_unmatched", "channel", "remote_id"),
+    # Only the receipts that matched no message (`yizhan receipts unmatched`): a receipt
+    # matched when stored, nearly every one, writes no entry here.
+    Index("ix_receipts_unmatched", "channel", "remote_id",
+          sqlite_where=text("message_id IS NULL"), postgresql_where=text("message_id IS NULL")),
 )
 
 uplinks = Table(
@@ -363,9 +369,12 @@ outbox = Table(
     Column("claimed_until", UTCDateTime, nullable=True),
     Column("last_error", Text, nullable=False, default=""),
     # The dispatch order (domain/priority.py): when the item became due plus its class's
-    # offset. The claim walks this index in order and skips items not yet due.
+    # offset. The claim walks this index in order and skips items not yet due. Every item
+    # is a dispatch item (the push outbox is `push_items`): the topic is not part of the
+    # index, which a planner without statistics took as the way in, reading and sorting
+    # every waiting item at each claim (docs/architecture.md "PostgreSQL under churn").
     Column("rank_at", UTCDateTime, nullable=False),
-    Index("ix_outbox_topic_rank", "topic", "rank_at", "id"),
+    Index("ix_outbox_rank", "rank_at", "id"),
     # Ids never come back (SQLite would reuse the highest after a delete): the highest id
     # counts what ever entered the outbox, which backpressure reads (policy/backpressure.py).
     sqlite_autoincrement=True,

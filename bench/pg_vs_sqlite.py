@@ -1,0 +1,103 @@
+"""The store's delivery rate on PostgreSQL against SQLite on the same box, in the same run.
+
+Run from the repository root (on a shared machine, one benchmark at a time):
+
+    .venv/bin/python bench/pg_vs_sqlite.py [--pairs 3]
+        [--messages 100000] [--postgres postgresql+asyncpg://postgres@127.0.0.1:5432/test]
+
+The loop of `bench/pg_churn.py` (acceptance of 1000-number requests keeping a backlog on
+the outbox, dispatch rounds of 256 claims and their outcomes, receipts 512 per
+transaction) on a fresh store of each kind: a PostgreSQL schema of its own (dropped after)
+and a SQLite file in a temporary folder (WAL, as the data folder's store). Pairs alternate
+which goes first. Per run: messages through per second, start to end; at the end the
+median over the pairs of the PostgreSQL/SQLite ratio. One process, one event loop, no API
+and no carrier: it compares the stores' work per message, not a deployment (the SQLite
+store runs its transactions in its writer thread, PostgreSQL's through asyncpg).
+It prints one line per run and `RESULT {json}` at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the bench folder: pg_churn
+from pg_churn import Churn, dsn, log
+
+from yizhan.storage.data_folder import KeySource
+from yizhan.storage.store import SqlStore
+
+MASTER = KeySource(given=bytes(range(32)))
+
+
+class RateOnly(Churn):
+    async def sample(self, elapsed: float) -> None:
+        self.windows.append({"through": self.through, "seconds": elapsed})
+
+
+async def one_run(args: argparse.Namespace, kind: str) -> float:
+    folder = Path(tempfile.mkdtemp(prefix="yizhan-pg-vs-sqlite-"))
+    schema = f"bench_pgvs_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(dsn(args.postgres)) if kind == "postgresql" else None
+    try:
+        if admin is not None:
+            await admin.execute(f'CREATE SCHEMA "{schema}"')
+            store = SqlStore.open(args.postgres, master=MASTER, schema=schema)
+        else:
+            store = SqlStore.open(f"sqlite+aiosqlite:///{folder / 'store.db'}", master=MASTER)
+        await store.migrate()
+        account = await store.create_account("bench", datetime.now(UTC))
+        churn = RateOnly(args, store, None, account.id)  # type: ignore[arg-type]
+        started = time.monotonic()
+        try:
+            await churn.run()
+        finally:
+            await store.close()
+        return churn.through / (time.monotonic() - started)
+    finally:
+        if admin is not None:
+            await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+            await admin.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--backlog", type=int, default=20_000)
+    parser.add_argument("--postgres", default="postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+    args = parser.parse_args()
+    args.every, args.stop_at = args.messages, None
+    rates: dict[str, list[float]] = {"postgresql": [], "sqlite": []}
+    ratios = []
+    for n in range(args.pairs):
+        order = ["postgresql", "sqlite"] if n % 2 == 0 else ["sqlite", "postgresql"]
+        pair = {}
+        for kind in order:
+            pair[kind] = await one_run(args, kind)
+            rates[kind].append(pair[kind])
+            log(f"pair {n + 1} {kind}: {pair[kind]:.0f} messages/s")
+        ratios.append(pair["postgresql"] / pair["sqlite"])
+    result = {"messages": args.messages, "pairs": args.pairs,
+              "postgresql": [round(r) for r in rates["postgresql"]],
+              "sqlite": [round(r) for r in rates["sqlite"]],
+              "ratio_median": round(statistics.median(ratios), 2)}
+    log(f"PostgreSQL/SQLite median ratio {result['ratio_median']}")
+    log("RESULT " + json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
