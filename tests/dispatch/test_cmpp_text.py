@@ -12,7 +12,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from yizhan.dispatch.channels.cmpp_pdu import PduError, Version
+from yizhan.dispatch.channels.cmpp_pdu import (
+    Command,
+    Connect,
+    ConnectResp,
+    Pdu,
+    PduError,
+    Version,
+    decode,
+    encode,
+)
 from yizhan.dispatch.channels.cmpp_text import (
     MsgFmt,
     MsgId,
@@ -66,6 +75,23 @@ def test_the_ismg_authenticator_in_both_versions() -> None:
     assert not check_ismg(v3, 0, source, SECRET, Version.V20)
     assert not check_ismg(v2, 0, source, "wrong", Version.V20)
     assert not check_ismg(v2, 3, source, SECRET, Version.V20)
+
+
+def test_a_login_both_ends_check_over_the_wire() -> None:
+    """The SP's CONNECT at an instant of its clock, the ISMG's check and answer, and the
+    SP's check of the answer, each side reading the other's bytes."""
+    moment = datetime(2026, 12, 7, 10, 53, 0, tzinfo=UTC)
+    for version in (Version.V20, Version.V30):
+        stamp = timestamp_of(moment)
+        sent = Connect("901234", source_authenticator("901234", SECRET, stamp), version, stamp)
+        got = decode(encode(Pdu(Command.CONNECT, 1, sent), version), version).body
+        assert isinstance(got, Connect) and got.timestamp == 1207185300
+        assert check_source(got.authenticator, got.source_addr, SECRET, got.timestamp)
+        answer = ConnectResp(0, ismg_authenticator(0, got.authenticator, SECRET, version),
+                             version)
+        back = decode(encode(Pdu(Command.CONNECT_RESP, 1, answer), version), version).body
+        assert isinstance(back, ConnectResp) and back.status == 0
+        assert check_ismg(back.authenticator, back.status, sent.authenticator, SECRET, version)
 
 
 def test_connect_statuses_are_named() -> None:
