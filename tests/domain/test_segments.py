@@ -104,6 +104,13 @@ def test_161_gsm_chars_split_153_plus_8() -> None:
     assert [len(p) for p in split("a" * 161)] == [153, 8]
 
 
+def test_gsm_text_split_in_the_encoding_a_channel_sends() -> None:
+    # a channel sending GSM-compatible text as UCS-2 needs UCS-2's limits: 70, then 67
+    assert split("a" * 70, encoding=Encoding.UCS2) == ["a" * 70]
+    assert [len(p) for p in split("a" * 71, encoding=Encoding.UCS2)] == [67, 4]
+    assert [len(p) for p in split("a" * 161)] == [153, 8]
+
+
 def test_euro_signs_count_two_septets_in_the_single_limit() -> None:
     assert count_parts("€" * 80) == 1  # 160 septets
     assert count_parts("€" * 79 + "a") == 1  # 159 septets

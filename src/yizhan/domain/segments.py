@@ -75,13 +75,16 @@ def count_parts(text: str) -> int:
     return sum(1 for _ in _cuts(text, enc))
 
 
-def split(text: str, *, wide_reference: bool = False) -> list[str]:
+def split(text: str, *, wide_reference: bool = False,
+          encoding: Encoding | None = None) -> list[str]:
     """The parts, in order; `"".join(split(t)) == t` and `len(split(t)) == count_parts(t)`.
 
     `wide_reference`: parts for a 16-bit-reference header (152 septets or 66 units), which
     may make one part more than billing counts; channels use it only when configured so.
+    `encoding`: the one the parts are sent in when the channel chooses it (a CMPP channel
+    sends GSM-compatible text as UCS-2 too); by default the text's own (`encoding_of`).
     """
-    enc = encoding_of(text)
+    enc = encoding or encoding_of(text)
     size = _septets(text) if enc is Encoding.GSM7 else _utf16_units(text)
     if size <= _SINGLE[enc]:
         return [text]

@@ -20,8 +20,9 @@ from enum import IntEnum
 
 from yizhan.domain import segments
 
+from . import framing
+
 HEADER = struct.Struct(">IIII")
-_LENGTH = struct.Struct(">I")
 _TLV = struct.Struct(">HH")
 MAX_PDU = 64 * 1024
 """Larger command_length is a broken peer, not a message: the link is dropped."""
@@ -523,33 +524,13 @@ def _default_body(command: Command) -> Body:
     return None if kind is None else kind()
 
 
-class Framer:
-    """Cuts a byte stream into whole PDUs; keeps the incomplete tail for the next read."""
+class Framer(framing.Framer):
+    """Cuts a byte stream into whole SMPP PDUs (16-octet header, command_length first)."""
 
-    __slots__ = ("_rest",)
+    __slots__ = ()
 
     def __init__(self) -> None:
-        self._rest = b""
-
-    def feed(self, data: bytes) -> list[bytes]:
-        """The complete PDUs (raw bytes) the stream now holds, in order."""
-        # A read usually holds many whole PDUs: each is sliced once from it (a read that
-        # is exactly one PDU is not copied at all), and only an incomplete tail is kept.
-        if self._rest:
-            data = self._rest + data
-        frames: list[bytes] = []
-        pos, size = 0, len(data)
-        unpack = _LENGTH.unpack_from
-        while size - pos >= 4:
-            length = unpack(data, pos)[0]
-            if length < 16 or length > MAX_PDU:
-                raise PduError(f"impossible command_length {length}")
-            if size - pos < length:
-                break
-            frames.append(data if length == size else data[pos:pos + length])
-            pos += length
-        self._rest = data[pos:] if pos < size else b""
-        return frames
+        super().__init__(16, MAX_PDU, PduError, "command_length")
 
 
 # ---- TLV values --------------------------------------------------------------------------
