@@ -54,7 +54,7 @@ class ConsoleStore(PeopleStore, Protocol):
                              limit: int = 50, biz_id: str | None = None, *,
                              status: MessageStatus | None = None,
                              sign_name: str | None = None, template_code: str | None = None,
-                             task_id: int | None = None,
+                             task_id: int | None = None, count_limit: int | None = None,
                              ) -> tuple[int, list[Message]]: ...
 
 

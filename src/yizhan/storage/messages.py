@@ -148,10 +148,15 @@ def _requeue(conn: Connection, unsent: Sequence[Unsent]) -> list[MessageId]:
 
 
 def _page(conn: Connection, conditions: Sequence[Any], order: Sequence[Any], offset: int,
-          limit: int) -> tuple[int, list[Message]]:
-    """The messages matching `conditions` in `order`, one page, with their total."""
-    total = int(conn.scalar(select(func.count()).select_from(messages).where(*conditions))
-                or 0)
+          limit: int, count_limit: int | None = None) -> tuple[int, list[Message]]:
+    """The messages matching `conditions` in `order`, one page, with their total; with
+    `count_limit`, counting stops past it (the total is then `count_limit + 1`)."""
+    if count_limit is None:
+        counted = select(func.count()).select_from(messages).where(*conditions)
+    else:  # reads no more than count_limit + 1 of the matching rows
+        counted = select(func.count()).select_from(
+            select(messages.c.id).where(*conditions).limit(count_limit + 1).subquery())
+    total = int(conn.scalar(counted) or 0)
     rows = conn.execute(select(messages).where(*conditions).order_by(*order).offset(offset)
                         .limit(limit)).all() if total else []
     return total, [message_of_row(r) for r in rows]
@@ -406,11 +411,17 @@ class MessagesMixin:
                              limit: int = 50, biz_id: str | None = None, *,
                              status: MessageStatus | None = None,
                              sign_name: str | None = None, template_code: str | None = None,
-                             task_id: int | None = None,
+                             task_id: int | None = None, count_limit: int | None = None,
                              ) -> tuple[int, list[Message]]:
         """Records created in [start, end), newest first, with the total before paging;
         only those of one send request with `biz_id`, of a status, a signature, a
-        template, or sent by one send task (the console's filters)."""
+        template, or sent by one send task (the console's filters). With `count_limit`
+        the total is counted up to it only: `count_limit + 1` means "more".
+
+        An account's period is a range of `ix_messages_account_created` (of
+        `ix_messages_account_phone_created` for one number), read newest first without a
+        sort: a page costs its offset and limit, the filters the rows read until the page
+        is full, and the total the rows of the period (or `count_limit` of them)."""
         conditions = [messages.c.created_at >= start, messages.c.created_at < end]
         if account_id is not None:
             conditions.append(messages.c.account_id == account_id)
@@ -431,7 +442,7 @@ class MessagesMixin:
                                                           .is_not(None))))
         return await self._read_in_thread(
             _page, conditions, (messages.c.created_at.desc(), messages.c.id.desc()), offset,
-            limit)
+            limit, count_limit)
 
     # Dispatch
 
