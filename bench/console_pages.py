@@ -266,7 +266,7 @@ def measure(url: str, paths: dict[str, str], rounds: int) -> dict[str, dict[str,
 
 async def explain(store: SqlStore, filled: Filled) -> None:
     """The plans of the records page's queries (its total and page 20), as
-    `storage/messages.py` `_page` makes them (a task's: its rows joined to their messages)."""
+    `storage/messages.py` `_page` makes them."""
     from sqlalchemy import func, select, text
 
     from yizhan.console.records import COUNT_LIMIT
@@ -279,17 +279,17 @@ async def explain(store: SqlStore, filled: Filled) -> None:
     cases = {"today": [m.created_at >= start],
              "7 days": [m.created_at >= week],
              "status": [m.created_at >= start, m.status == "failed"],
-             "task": [m.created_at >= start, send_task_rows.c.task_id == filled.task_id]}
-    joined = messages.join(send_task_rows, send_task_rows.c.message_id == m.id)
+             "task": [m.created_at >= start, m.id.in_(
+                 select(send_task_rows.c.message_id).where(
+                     send_task_rows.c.task_id == filled.task_id,
+                     send_task_rows.c.message_id.is_not(None)))]}
     prefix = "EXPLAIN " if store.is_postgres else "EXPLAIN QUERY PLAN "
     async with store._read() as conn:
         for name, more in cases.items():
-            source = joined if name == "task" else messages
             for kind, query in (
                     ("count", select(func.count()).select_from(
-                        select(m.id).select_from(source).where(*base, *more)
-                        .limit(COUNT_LIMIT + 1).subquery())),
-                    ("page", select(messages).select_from(source).where(*base, *more).order_by(
+                        select(m.id).where(*base, *more).limit(COUNT_LIMIT + 1).subquery())),
+                    ("page", select(messages).where(*base, *more).order_by(
                         m.created_at.desc(), m.id.desc()).offset(950).limit(50))):
                 compiled = query.compile(conn.sync_connection,
                                          compile_kwargs={"literal_binds": True})

@@ -148,20 +148,17 @@ def _requeue(conn: Connection, unsent: Sequence[Unsent]) -> list[MessageId]:
 
 
 def _page(conn: Connection, conditions: Sequence[Any], order: Sequence[Any], offset: int,
-          limit: int, count_limit: int | None = None,
-          source: Any = messages) -> tuple[int, list[Message]]:
+          limit: int, count_limit: int | None = None) -> tuple[int, list[Message]]:
     """The messages matching `conditions` in `order`, one page, with their total; with
-    `count_limit`, counting stops past it (the total is then `count_limit + 1`). `source`:
-    `messages`, or a join of it whose other side selects messages (one row each)."""
+    `count_limit`, counting stops past it (the total is then `count_limit + 1`)."""
     if count_limit is None:
-        counted = select(func.count()).select_from(source).where(*conditions)
+        counted = select(func.count()).select_from(messages).where(*conditions)
     else:  # reads no more than count_limit + 1 of the matching rows
         counted = select(func.count()).select_from(
-            select(messages.c.id).select_from(source).where(*conditions)
-            .limit(count_limit + 1).subquery())
+            select(messages.c.id).where(*conditions).limit(count_limit + 1).subquery())
     total = int(conn.scalar(counted) or 0)
-    rows = conn.execute(select(messages).select_from(source).where(*conditions)
-                        .order_by(*order).offset(offset).limit(limit)).all() if total else []
+    rows = conn.execute(select(messages).where(*conditions).order_by(*order).offset(offset)
+                        .limit(limit)).all() if total else []
     return total, [message_of_row(r) for r in rows]
 
 
@@ -438,16 +435,14 @@ class MessagesMixin:
             conditions.append(messages.c.sign_name == sign_name)
         if template_code is not None:
             conditions.append(messages.c.template_code == template_code)
-        source: Any = messages
         if task_id is not None:
-            # From the task's rows to their messages (primary-key lookups): a task's
-            # messages are a small part of their days, which PostgreSQL's estimates miss
-            # (as `id IN (task's ids)` it walked the primary key over every record).
-            source = messages.join(send_task_rows, send_task_rows.c.message_id == messages.c.id)
-            conditions.append(send_task_rows.c.task_id == task_id)
+            conditions.append(messages.c.id.in_(
+                select(send_task_rows.c.message_id).where(send_task_rows.c.task_id == task_id,
+                                                          send_task_rows.c.message_id
+                                                          .is_not(None))))
         return await self._read_in_thread(
             _page, conditions, (messages.c.created_at.desc(), messages.c.id.desc()), offset,
-            limit, count_limit, source)
+            limit, count_limit)
 
     # Dispatch
 
