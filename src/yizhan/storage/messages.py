@@ -20,7 +20,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Row, any_, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from yizhan.domain.events import Uplink
@@ -436,10 +436,13 @@ class MessagesMixin:
         if template_code is not None:
             conditions.append(messages.c.template_code == template_code)
         if task_id is not None:
-            conditions.append(messages.c.id.in_(
-                select(send_task_rows.c.message_id).where(send_task_rows.c.task_id == task_id,
-                                                          send_task_rows.c.message_id
-                                                          .is_not(None))))
+            ids = select(send_task_rows.c.message_id).where(
+                send_task_rows.c.task_id == task_id, send_task_rows.c.message_id.is_not(None))
+            # PostgreSQL plans `id IN (task's ids)` as a merge with a walk of the primary key
+            # over every record (it takes a task for a few hundred of its day's messages);
+            # `id = ANY(ARRAY(...))` reads the task's ids first, then those messages.
+            conditions.append(messages.c.id == any_(func.array(ids.scalar_subquery()))
+                              if self.is_postgres else messages.c.id.in_(ids))
         return await self._read_in_thread(
             _page, conditions, (messages.c.created_at.desc(), messages.c.id.desc()), offset,
             limit, count_limit)
