@@ -51,6 +51,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -264,13 +265,24 @@ def measure(url: str, paths: dict[str, str], rounds: int) -> dict[str, dict[str,
     return result
 
 
+def task_ids(store: SqlStore, task_id: int) -> Any:
+    """The task filter as `storage/messages.py` `query_messages` writes it."""
+    from sqlalchemy import any_, func, select
+
+    from yizhan.storage.tables import messages, send_task_rows
+    ids = select(send_task_rows.c.message_id).where(send_task_rows.c.task_id == task_id,
+                                                    send_task_rows.c.message_id.is_not(None))
+    return (messages.c.id == any_(func.array(ids.scalar_subquery())) if store.is_postgres
+            else messages.c.id.in_(ids))
+
+
 async def explain(store: SqlStore, filled: Filled) -> None:
     """The plans of the records page's queries (its total and page 20), as
     `storage/messages.py` `_page` makes them."""
     from sqlalchemy import func, select, text
 
     from yizhan.console.records import COUNT_LIMIT
-    from yizhan.storage.tables import messages, send_task_rows
+    from yizhan.storage.tables import messages
     today = china_today(datetime.now(UTC))
     start, end = china_day_bounds(today)
     week = china_day_bounds(today - timedelta(days=6))[0]
@@ -279,10 +291,7 @@ async def explain(store: SqlStore, filled: Filled) -> None:
     cases = {"today": [m.created_at >= start],
              "7 days": [m.created_at >= week],
              "status": [m.created_at >= start, m.status == "failed"],
-             "task": [m.created_at >= start, m.id.in_(
-                 select(send_task_rows.c.message_id).where(
-                     send_task_rows.c.task_id == filled.task_id,
-                     send_task_rows.c.message_id.is_not(None)))]}
+             "task": [m.created_at >= start, task_ids(store, filled.task_id)]}
     prefix = "EXPLAIN " if store.is_postgres else "EXPLAIN QUERY PLAN "
     async with store._read() as conn:
         for name, more in cases.items():
