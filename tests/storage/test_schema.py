@@ -123,6 +123,23 @@ async def _outbox_maintenance(store: SqlStore) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+async def test_the_records_of_a_period_are_a_range_of_an_index_read_in_order(
+        store: SqlStore) -> None:
+    """The console's records (an account's period, newest first): one range of
+    `ix_messages_account_created`, and on SQLite in the page's order, no sort of the period
+    (PostgreSQL's plan over 1,000,000 records, an incremental sort of each instant's
+    messages by id: docs/benchmarks.md; over an empty table it sorts the nothing it finds)."""
+    sql = hot_sql(store.is_postgres)
+    statement = ("SELECT id FROM messages WHERE account_id = ? AND created_at >= ? "
+                 "AND created_at < ? ORDER BY created_at DESC, id DESC LIMIT 50 OFFSET 950")
+    period = (1, sql.ts(datetime(2026, 1, 1, tzinfo=UTC)), sql.ts(datetime(2026, 1, 2,
+                                                                           tzinfo=UTC)))
+    async with store.engine.begin() as conn:
+        plan = await conn.run_sync(_plan, statement, period)
+    assert "ix_messages_account_created" in plan
+    assert "TEMP B-TREE" not in plan, plan
+
+
 async def test_accepted_messages_enter_the_submitted_indexes_only_once_submitted(
         store: SqlStore) -> None:
     if store.is_postgres:

@@ -33,7 +33,7 @@ from yizhan.domain.ports import (
     SubmitOutcome,
     Unsent,
 )
-from yizhan.domain.timezone import china_day_bounds
+from yizhan.domain.timezone import china_day_bounds, china_today
 from yizhan.storage.store import SqlStore
 from yizhan.storage.tables import metadata
 
@@ -266,6 +266,25 @@ async def test_records_by_number_and_china_day_newest_first(store: SqlStore,
     total, found = await store.query_messages(late[0].account_id, PhoneNumber("+8613800138000"),
                                               start, end, 0, 1)
     assert total == 2 and len(found) == 1 and found[0].id == late[1].id
+
+
+async def test_records_of_an_account_newest_first_counted_up_to_a_limit(
+        store: SqlStore, clock: ManualClock) -> None:
+    """The console's records: an account's period, newest first (ties in id order, newest
+    id first), paged; with a count limit the total stops one past it ("more than")."""
+    early = await make_messages(store, clock, 3)  # one request: the same created_at
+    clock.advance(minutes=5)
+    late = await make_messages(store, clock, 2, phone="+8613900139000")
+    await make_messages(store, clock, 4, account="other")
+    start, end = china_day_bounds(china_today(clock.now()))
+    account = late[0].account_id
+    newest = [m.id for m in late[::-1] + early[::-1]]
+    total, found = await store.query_messages(account, None, start, end, 0, 2)
+    assert total == 5 and [m.id for m in found] == newest[:2]
+    total, found = await store.query_messages(account, None, start, end, 2, 2, count_limit=3)
+    assert total == 4 and [m.id for m in found] == newest[2:4]
+    total, found = await store.query_messages(account, None, start, end, 4, 2, count_limit=5)
+    assert total == 5 and [m.id for m in found] == newest[4:]
 
 
 async def test_nonces_are_new_once_per_key_and_forgotten_after_the_window(

@@ -320,6 +320,30 @@ async def test_two_feeders_on_one_task_send_each_number_once(world: World) -> No
     assert await w.store.pending_dispatch() == 5
 
 
+async def test_the_records_of_one_task_are_its_messages_only(world: World) -> None:
+    """The records' task filter (the console's): the messages of that task, newest first,
+    none of another task's or of the API's."""
+    w, account = world, world.demo.account
+    first, second = await w.create(NOTICE), await w.create(NOTICE)
+    for task in (first, second):
+        await w.service.start(account, task.id)
+    engine = w.engine(chunk=10)
+    while await engine.run_once():
+        pass
+    day = (w.clock.now() - timedelta(days=1), w.clock.now() + timedelta(days=1))
+    for task in (first, second):
+        results = await w.service.results(account, task.id)
+        assert not isinstance(results, Refusal)
+        total, found = await w.store.query_messages(account.id, None, *day, 0, 3,
+                                                    task_id=task.id, count_limit=10)
+        assert total == 5 and len(found) == 3
+        assert {m.id for m in found} <= {r.message_id for r in results}
+        assert [(m.created_at, m.id) for m in found] == sorted(
+            ((m.created_at, m.id) for m in found), reverse=True)
+    total, _ = await w.store.query_messages(account.id, None, *day, task_id=second.id + 1)
+    assert total == 0
+
+
 async def test_what_would_refuse_every_chunk_refuses_the_task(world: World) -> None:
     w = world
     code = w.demo.templates[TemplateType.NOTIFICATION].code

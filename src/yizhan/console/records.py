@@ -43,6 +43,15 @@ from yizhan.records.masking import mask, mask_number
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 PAGE_SIZE = 50
 MAX_DAYS = 92
+COUNT_LIMIT = 10_000
+"""The total is counted up to this many records ("more than 10,000" past it), and pages go
+as far: beyond, the filters narrow the records (docs/console.md "Send records"). Counting
+and skipping every record of a 92-day period would read them all for each page."""
+MAX_PAGE = COUNT_LIMIT // PAGE_SIZE
+
+i18n.add({
+    "records_more": ("more than {total} records", "超过 {total} 条"),
+})
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,22 +89,26 @@ async def records(request: Request, who: ViewerDep, account_id: TenantDep,
     today = china_today(console.api.clock.now())
     given = Filters(*(v.strip()[:64] for v in (phone, biz_id, start, end, status, sign_name,
                                                 template_code, task)))
-    page = max(1, min(page, 10_000))
+    page = max(1, min(page, MAX_PAGE))
     query = _query(given, today)
-    total, shown, error = 0, list[Message](), ""
+    total, shown, error, more = 0, list[Message](), "", False
     if isinstance(query, Refusal):
         error = i18n.words(who.lang)["bad_filter"].format(detail=query.detail)
     else:
         number, (since, until) = query.pop("phone"), query.pop("period")
         total, shown = await console.store.query_messages(
-            account_id, number, since, until, (page - 1) * PAGE_SIZE, PAGE_SIZE, **query)
+            account_id, number, since, until, (page - 1) * PAGE_SIZE, PAGE_SIZE, **query,
+            count_limit=COUNT_LIMIT)
+    more = total > COUNT_LIMIT
     days = _days(given, today) or (today, today)
     return render(request, "records.html", who.lang, who, filters=given,
                   start=given.start or days[0].isoformat(),
                   end=given.end or days[1].isoformat(),
-                  statuses=[s.value for s in MessageStatus], error=error, total=total,
+                  statuses=[s.value for s in MessageStatus], error=error,
+                  total=f"{COUNT_LIMIT:,}" if more else total, more=more,
                   rows=[row(m, who.lang) for m in shown], page=page,
-                  pages=max(1, -(-total // PAGE_SIZE)), query=_encoded(given))
+                  pages=max(1, -(-min(total, COUNT_LIMIT) // PAGE_SIZE)),
+                  query=_encoded(given))
 
 
 def _days(given: Filters, today: date) -> tuple[date, date] | None:

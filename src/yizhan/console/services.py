@@ -125,7 +125,7 @@ class ConsoleStore(PeopleStore, OperationsStore, AccountsStore, ReviewStore, Pro
                              limit: int = 50, biz_id: str | None = None, *,
                              status: MessageStatus | None = None,
                              sign_name: str | None = None, template_code: str | None = None,
-                             task_id: int | None = None,
+                             task_id: int | None = None, count_limit: int | None = None,
                              ) -> tuple[int, list[Message]]: ...
     async def opt_outs(self, account_id: AccountId, sign_name: str | None = None,
                        phone: str | None = None, limit: int = 1000) -> list[OptOut]: ...

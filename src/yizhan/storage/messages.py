@@ -22,7 +22,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Row, any_, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from yizhan.domain.events import Uplink
@@ -155,10 +155,15 @@ def _requeue(conn: Connection, unsent: Sequence[Unsent]) -> list[MessageId]:
 
 
 def _page(conn: Connection, conditions: Sequence[Any], order: Sequence[Any], offset: int,
-          limit: int) -> tuple[int, list[Message]]:
-    """The messages matching `conditions` in `order`, one page, with their total."""
-    total = int(conn.scalar(select(func.count()).select_from(messages).where(*conditions))
-                or 0)
+          limit: int, count_limit: int | None = None) -> tuple[int, list[Message]]:
+    """The messages matching `conditions` in `order`, one page, with their total; with
+    `count_limit`, counting stops past it (the total is then `count_limit + 1`)."""
+    if count_limit is None:
+        counted = select(func.count()).select_from(messages).where(*conditions)
+    else:  # reads no more than count_limit + 1 of the matching rows
+        counted = select(func.count()).select_from(
+            select(messages.c.id).where(*conditions).limit(count_limit + 1).subquery())
+    total = int(conn.scalar(counted) or 0)
     rows = conn.execute(select(messages).where(*conditions).order_by(*order).offset(offset)
                         .limit(limit)).all() if total else []
     return total, [message_of_row(r) for r in rows]
@@ -417,11 +422,17 @@ class MessagesMixin:
                              limit: int = 50, biz_id: str | None = None, *,
                              status: MessageStatus | None = None,
                              sign_name: str | None = None, template_code: str | None = None,
-                             task_id: int | None = None,
+                             task_id: int | None = None, count_limit: int | None = None,
                              ) -> tuple[int, list[Message]]:
         """Records created in [start, end), newest first, with the total before paging;
         only those of one send request with `biz_id`, of a status, a signature, a
-        template, or sent by one send task (the console's filters)."""
+        template, or sent by one send task (the console's filters). With `count_limit`
+        the total is counted up to it only: `count_limit + 1` means "more".
+
+        An account's period is a range of `ix_messages_account_created` (of
+        `ix_messages_account_phone_created` for one number), read newest first without a
+        sort: a page costs its offset and limit, the filters the rows read until the page
+        is full, and the total the rows of the period (or `count_limit` of them)."""
         conditions = [messages.c.created_at >= start, messages.c.created_at < end]
         if account_id is not None:
             conditions.append(messages.c.account_id == account_id)
@@ -436,13 +447,16 @@ class MessagesMixin:
         if template_code is not None:
             conditions.append(messages.c.template_code == template_code)
         if task_id is not None:
-            conditions.append(messages.c.id.in_(
-                select(send_task_rows.c.message_id).where(send_task_rows.c.task_id == task_id,
-                                                          send_task_rows.c.message_id
-                                                          .is_not(None))))
+            ids = select(send_task_rows.c.message_id).where(
+                send_task_rows.c.task_id == task_id, send_task_rows.c.message_id.is_not(None))
+            # PostgreSQL plans `id IN (task's ids)` as a merge with a walk of the primary key
+            # over every record (it takes a task for a few hundred of its day's messages);
+            # `id = ANY(ARRAY(...))` reads the task's ids first, then those messages.
+            conditions.append(messages.c.id == any_(func.array(ids.scalar_subquery()))
+                              if self.is_postgres else messages.c.id.in_(ids))
         return await self._read_in_thread(
             _page, conditions, (messages.c.created_at.desc(), messages.c.id.desc()), offset,
-            limit)
+            limit, count_limit)
 
     # Dispatch
 

@@ -310,6 +310,12 @@ messages = Table(
     # trail"); NULL for messages accepted before trails were kept.
     Column("policy_trail", Text, nullable=True),
     Index("ix_messages_account_phone_created", "account_id", "phone", "created_at"),
+    # The console's records (storage/messages.py `query_messages`): an account's period,
+    # newest first, is a range of this index. On SQLite its entries end with the rowid (the
+    # id), so the page's order (created_at, id) is the index's; PostgreSQL sorts only the
+    # messages of one instant by id (an incremental sort). The id as a third column would
+    # make SQLite's index a fifth larger (it would keep the id twice).
+    Index("ix_messages_account_created", "account_id", "created_at"),
     # Receipts find their message by (channel, remote id). The remote id first: it is what
     # the lookup asks for by value, so no planner can take the channel alone as the way in
     # (on PostgreSQL without statistics it did, reading every submitted message of the

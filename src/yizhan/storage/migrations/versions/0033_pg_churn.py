@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0033_pg_churn'
-down_revision: str | None = '0031_console_users'
+down_revision: str | None = '0032_console_indexes'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
