@@ -49,6 +49,8 @@ class Console:
     key: tuple[str, str]
     message_ids: list[str]
     """The demo's two messages: delivered (13800138000), failed (13900139000)."""
+    operator_password: str = ""
+    """The password of `admin`, the operator the demo start makes (read from the banner)."""
 
     def cli(self, *args: str, stdin: str = "") -> str:
         done = subprocess.run([sys.executable, "-m", "yizhan", *args, "--data-dir",
@@ -90,6 +92,8 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         found = Console(url, folder / "data", _found(r"password (\S+)\s+shown only now", banner),
                         (_found(r"AccessKey id\s+(\S+)", banner),
                          _found(r"AccessKey secret\s+(\S+)", banner)), [])
+        found.operator_password = _found(r"login admin, password (\S+)\s+shown only now",
+                                         banner)
         template = _found(r"Template\s+(\S+) \(verification\)", banner)
         found.message_ids = _send(found, template)
         found.cli("accounts", "create", "acme")

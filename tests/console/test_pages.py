@@ -324,3 +324,13 @@ def test_pages_fit_a_phone(browser: Any, console: Console, lang: str,
     page.goto("/console/records")
     page.screenshot(path=str(screenshots / f"records-phone-{lang}.png"))
     page.context.close()
+
+
+def test_the_printed_operator_login_opens_the_operators_pages(browser: Any,
+                                                              console: Console) -> None:
+    page = new_page(browser, console)
+    log_in(page, "admin", console.operator_password)
+    assert page.url.endswith("/console/operator")
+    assert page.goto("/console/review").status == 200
+    assert page.goto("/console/overview").status == 403  # an operator has no account
+    page.context.close()

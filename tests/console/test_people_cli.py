@@ -75,6 +75,11 @@ def test_the_demo_makes_its_console_login_once(tmp_path: Path) -> None:
     assert code == 0 and '"console_login": "demo"' in first
     password = re.search(r'"console_password": "([^"]+)"', first).group(1)  # type: ignore[union-attr]
     assert passwords.verify(stored_hash(tmp_path, "demo"), password)
+    operator = re.search(r'"operator_password": "([^"]+)"', first).group(1)  # type: ignore[union-attr]
+    assert '"operator_login": "admin"' in first
+    assert passwords.verify(stored_hash(tmp_path, "admin"), operator)
     code, again = yz(tmp_path, "demo", "--json")
-    assert code == 0 and "console_password" not in again
+    assert code == 0 and "console_password" not in again and "operator_password" not in again
+    code, people = yz(tmp_path, "console-user", "list")
+    assert re.search(r"admin\s+│?\s*operator", people), people
     assert Role.TENANT_ADMIN.tenant

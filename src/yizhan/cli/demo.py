@@ -1,9 +1,10 @@
 """The demo account a first start creates, so that a new user can send at once.
 
 Creates (or finds) account `demo` with an AccessKey, a tenant admin `demo` of the web
-console, an approved `general` signature and one approved template of each type:
-verification with `${code}`, notification, and promotion carrying the opt-out text.
-The secret (and the console's password) is returned only when it is created here.
+console, the platform's first operator `admin` of the console, an approved `general`
+signature and one approved template of each type: verification with `${code}`,
+notification, and promotion carrying the opt-out text. The secret (and the console's
+passwords) are returned only when they are created here.
 
 The signature is registered (实名制报备, state 3) on every sub-port of the channel plan it is
 given, so that the built-in channels, whose simulated carriers refuse unregistered
@@ -37,6 +38,10 @@ DEMO_ACCOUNT = "demo"
 DEMO_LOGIN = "demo"
 """The demo account's tenant admin in the web console; its password is made at the first
 start and shown then only (`yizhan console-user password demo` makes a new one)."""
+DEMO_OPERATOR = "admin"
+"""The first operator of the web console (accounts, reviews, channels): made with the demo
+at the first start, its password shown then only, so that whoever ran `yizhan serve` can
+reach the operator's pages too (`yizhan console-user password admin` makes a new one)."""
 DEMO_SIGNATURE = "驿站"
 DEMO_TEMPLATES: dict[TemplateType, tuple[str, str]] = {
     TemplateType.VERIFICATION: ("demo verification code",
@@ -85,6 +90,9 @@ class Demo:
     console_login: str = DEMO_LOGIN
     console_password: str | None = None
     """Set when the console login was made by this start (shown once)."""
+    operator_login: str = DEMO_OPERATOR
+    operator_password: str | None = None
+    """Set when the operator's login was made by this start (shown once)."""
 
 
 async def ensure_demo(store: SeedStore, now: datetime, plan: ChannelPlan | None = None) -> Demo:
@@ -105,13 +113,22 @@ async def ensure_demo(store: SeedStore, now: datetime, plan: ChannelPlan | None 
             account.id, name, type_, content, ReviewState.APPROVED, now)
     if plan is not None:
         await register(store, signature, plan.sub_ports(str(signature.id)), now)
-    password = None
-    if await store.console_user(DEMO_LOGIN) is None:
-        password = passwords.new_password()
-        await store.create_console_user(DEMO_LOGIN, passwords.hash_password(password),
-                                        Role.TENANT_ADMIN, account.id, now)
     return Demo(account, key, not keys, signature, templates, created,
-                console_password=password)
+                console_password=await _person(store, DEMO_LOGIN, Role.TENANT_ADMIN,
+                                               account.id, now),
+                operator_password=await _person(store, DEMO_OPERATOR, Role.OPERATOR, None,
+                                                now))
+
+
+async def _person(store: SeedStore, login: str, role: Role, account_id: AccountId | None,
+                  now: datetime) -> str | None:
+    """Make the console login `login` if it does not exist; its new password, or None."""
+    if await store.console_user(login) is not None:
+        return None
+    password = passwords.new_password()
+    await store.create_console_user(login, passwords.hash_password(password), role,
+                                    account_id, now)
+    return password
 
 
 async def register(store: SeedStore, signature: Signature, sub_ports: Sequence[SubPort],

@@ -226,11 +226,14 @@ def print_banner(settings: Settings, demo: Demo, smsc_port: int = 0) -> None:
     else:
         plain.print("  AccessKey secret  (shown at first start only; `yizhan keys create "
                   "--account demo` makes a new key)")
-    plain.print(f"  Console           {endpoint}/console   (login {demo.console_login}, "
-                + (f"password {demo.console_password}   shown only now: keep it)"
-                   if demo.console_password else "password shown at first start only; "
-                   f"`yizhan console-user password {demo.console_login}` makes a new one)"),
-                highlight=False, soft_wrap=True)
+    for label, login, password in (("Console", demo.console_login, demo.console_password),
+                                   ("Operator console", demo.operator_login,
+                                    demo.operator_password)):
+        plain.print(f"  {label:<17} {endpoint}/console   (login {login}, "
+                    + (f"password {password}   shown only now: keep it)" if password
+                       else "password shown at first start only; "
+                       f"`yizhan console-user password {login}` makes a new one)"),
+                    highlight=False, soft_wrap=True)
     plain.print(f"  Signature         {demo.signature.name}")
     for type_, template in demo.templates.items():
         plain.print(f"  Template          {template.code} ({type_.value})")
@@ -281,6 +284,9 @@ def demo(data_dir: DataDir = None, config: ConfigFile = None, database_url: Data
     info["console_login"] = seeded.console_login
     if seeded.console_password:
         info["console_password"] = seeded.console_password
+    info["operator_login"] = seeded.operator_login
+    if seeded.operator_password:
+        info["operator_password"] = seeded.operator_password
     if as_json:
         print(json.dumps(info, ensure_ascii=False))
     else:
