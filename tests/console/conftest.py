@@ -166,10 +166,14 @@ def new_page(browser: Any, console: Console, lang: str = "en", width: int = 1280
 
 
 def log_in(page: Any, login: str, password: str) -> None:
+    """Log in through the form, and wait for its answer's page (the next page or the login
+    again): a `goto` right after the click could otherwise cancel the login's POST while
+    argon2 checks the password on a busy machine, leaving no session."""
     page.goto("/console/login")
     page.fill("input[name=login]", login)
     page.fill("input[name=password]", password)
-    page.click("form button[type=submit]")
+    with page.expect_navigation(timeout=60_000):
+        page.click("form button[type=submit]")
 
 
 def external_urls(page: Any, base: str) -> list[str]:

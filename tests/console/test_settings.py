@@ -65,7 +65,7 @@ def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Own]:
                       _found(r"password (\S+)\s+shown only now", banner),
                       (_found(r"AccessKey id\s+(\S+)", banner),
                        _found(r"AccessKey secret\s+(\S+)", banner)), [],
-                      _found(r"Template\s+(\S+) \(verification\)", banner))
+                      template=_found(r"Template\s+(\S+) \(verification\)", banner))
         started.cli("accounts", "create", "acme")
         for login, role, account in (("demo-viewer", "tenant-viewer", "demo"),
                                      ("acme-admin", "tenant-admin", "acme")):
