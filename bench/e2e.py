@@ -55,6 +55,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 sys.path.insert(0, str(Path(__file__).parent))  # the bench folder is not a package
 from rest_send import (
@@ -120,6 +121,7 @@ class Step:
     offered: float
     accepted_per_s: float
     receipts_per_s: float
+    carrier_per_s: float  # numbers accepted by the carrier while wrk ran, per second of it
     backlog_growth_per_s: float
     drain_s: float
     submit_p50_ms: float
@@ -138,6 +140,14 @@ def first_id(at: float) -> int:
     return (int(at * 1000) - EPOCH_MS) << ID_SHIFT
 
 
+class Backlog(Protocol):
+    """What a step reads of the server's store (SQLite here, PostgreSQL in bench/scale.py)."""
+
+    def counts(self, since: int) -> tuple[int, int]: ...
+    def submitted(self, since: int) -> int: ...
+    def submit_latencies(self, since: int, until: int) -> list[float]: ...
+
+
 class Store:
     """Read-only counts of the server's SQLite store (WAL: readers do not block it)."""
 
@@ -150,6 +160,12 @@ class Store:
             "SELECT count(*), coalesce(sum(status = 'waiting'), 0) FROM messages "
             "WHERE id >= ?", (since,)).fetchone()
         return int(row[0]), int(row[1])
+
+    def submitted(self, since: int) -> int:
+        """Messages since id `since` that their carrier has accepted (submitted)."""
+        return int(self.db.execute(
+            "SELECT count(*) FROM messages WHERE id >= ? AND submitted_at IS NOT NULL",
+            (since,)).fetchone()[0])
 
     def submit_latencies(self, since: int, until: int) -> list[float]:
         rows = self.db.execute(
@@ -167,31 +183,42 @@ def process_cpu(pids: list[int]) -> float:
     return sum(cpu_seconds(pid) or 0.0 for pid in pids)
 
 
-def run_step(args: argparse.Namespace, wrk: str, taskset: str | None, lua: Path, base: str,
-             wrk_args: list[str], offered: float, store: Store, offset: int,
+def run_step(args: argparse.Namespace, wrk: str, taskset: str | None, lua: Path,
+             bases: list[str], wrk_args: list[str], offered: float, store: Backlog, offset: int,
              pids: list[int], profiler: list[str] | None = None) -> Step:
-    pace = max(1, round(args.connections * args.numbers * 1000 / offered))
-    cmd = pinned(1, [wrk, "-t1", f"-c{args.connections}", f"-d{args.duration}s",
-                     "--timeout", "10s", "-s", str(lua), f"{base}/v1/messages", "--",
-                     *wrk_args, str(args.numbers), str(pace), str(offset)], taskset)
+    """One offered rate for `args.duration` s: one wrk per API address in `bases`, each at
+    its share of the rate and of the connections (phone numbers apart by 2,500,000)."""
+    connections = max(1, args.connections // len(bases))
+    pace = max(1, round(connections * len(bases) * args.numbers * 1000 / offered))
+    cmds = [pinned(1, [wrk, "-t1", f"-c{connections}", f"-d{args.duration}s",
+                       "--timeout", "10s", "-s", str(lua), f"{base}/v1/messages", "--",
+                       *wrk_args, str(args.numbers), str(pace), str(offset + n * 2_500_000)],
+                   taskset) for n, base in enumerate(bases)]
     cpu_before = process_cpu(pids)
     started = time.time()
     since = first_id(started)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for cmd in cmds]
     spy = (subprocess.Popen(pinned(1, [*profiler, "--duration", str(max(1, args.duration - 1))],
                                    taskset), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True) if profiler else None)
     samples: list[tuple[float, int, int]] = []
-    while proc.poll() is None:
+    while any(proc.poll() is None for proc in procs):
         time.sleep(0.5)
         accepted, waiting = store.counts(since)
         samples.append((time.time() - started, accepted, waiting))
-    out, err = proc.communicate()
+    outputs = [proc.communicate() for proc in procs]
     ended = time.time()
-    line = next((x for x in out.splitlines() if x.startswith(MARKER)), None)
-    if line is None:
-        raise RuntimeError(f"wrk failed ({proc.returncode}): {out}\n{err}")
-    result = json.loads(line[len(MARKER):])
+    at_carrier = store.submitted(since)
+    results = []
+    for proc, (out, err) in zip(procs, outputs, strict=True):
+        line = next((x for x in out.splitlines() if x.startswith(MARKER)), None)
+        if line is None:
+            raise RuntimeError(f"wrk failed ({proc.returncode}): {out}\n{err}")
+        results.append(json.loads(line[len(MARKER):]))
+    result = {"seconds": max(r["seconds"] for r in results),
+              "p99_ms": max(r["p99_ms"] for r in results),
+              "bad": sum(r["bad"] for r in results)}
     drain = float("inf")
     while time.time() - ended < 10:
         accepted, waiting = store.counts(since)
@@ -213,6 +240,7 @@ def run_step(args: argparse.Namespace, wrk: str, taskset: str | None, lua: Path,
     receipted = accepted - waiting
     latencies = store.submit_latencies(since, first_id(ended + 1))
     return Step(offered, rate, receipted / (seconds + (drain if drain != float("inf") else 10)),
+                at_carrier / seconds,
                 growth, drain, percentile(latencies, 0.5), percentile(latencies, 0.99),
                 result["p99_ms"], result["bad"],
                 growth < rate / 4 and drain <= 3.0, cpu * 1e6 / max(accepted, 1))
@@ -231,14 +259,25 @@ def start_servers(args: argparse.Namespace, data: Path, port: int, taskset: str 
     return procs
 
 
+def load_arguments(parser: argparse.ArgumentParser, rates: str, numbers: int) -> None:
+    """The steps' options (`run_step` reads them from its `args`)."""
+    parser.add_argument("--rates", default=rates,
+                        type=lambda s: [float(r) for r in s.split(",")],
+                        help="offered messages (numbers) per second, one step each")
+    parser.add_argument("--duration", type=int, default=8, help="seconds per step")
+    parser.add_argument("--numbers", type=int, default=numbers, help="numbers per request")
+    parser.add_argument("--connections", type=int, default=64)
+
+
+def print_server_logs(work: Path) -> None:
+    """The end of each server's log (server*.log in `work`), on stderr."""
+    for log_file in sorted(work.glob("server*.log")):
+        print(log_file.read_text(errors="replace")[-2000:], file=sys.stderr)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rates", default="2000,4000,6000,8000",
-                        type=lambda s: [float(r) for r in s.split(",")],
-                        help="offered messages per second, one step each")
-    parser.add_argument("--duration", type=int, default=8, help="seconds per step")
-    parser.add_argument("--numbers", type=int, default=50, help="numbers per request")
-    parser.add_argument("--connections", type=int, default=64)
+    load_arguments(parser, rates="2000,4000,6000,8000", numbers=50)
     parser.add_argument("--role", choices=["all", "split"], default="all")
     parser.add_argument("--ceiling-messages", type=int, default=100_000)
     parser.add_argument("--profile", type=Path, help="py-spy's collapsed stacks of the first "
@@ -286,11 +325,12 @@ def main() -> int:
             profiler = ([py_spy, "record", "--pid", str(pids[0]), "--rate", "200", "--threads",
                          "-f", "raw", "-o", str(args.profile)]
                         if py_spy and args.profile and n == 0 else None)
-            step = run_step(args, wrk, taskset, lua, base, wrk_args, offered, store,
+            step = run_step(args, wrk, taskset, lua, [base], wrk_args, offered, store,
                             n * 5_000_000, pids, profiler)
             steps.append(step)
             log(f"offered {offered:>6,.0f}/s: accepted {step.accepted_per_s:>7,.0f}/s, "
-                f"receipts {step.receipts_per_s:>7,.0f}/s, backlog growth "
+                f"receipts {step.receipts_per_s:>7,.0f}/s, at the carrier during load "
+                f"{step.carrier_per_s:>7,.0f}/s, backlog growth "
                 f"{step.backlog_growth_per_s:>+7,.0f}/s, drained in {step.drain_s:.1f}s, "
                 f"accept->submit p50 {step.submit_p50_ms:.0f} ms p99 {step.submit_p99_ms:.0f}"
                 f" ms, API p99 {step.api_p99_ms:.0f} ms, errors {step.errors}, CPU "
@@ -308,8 +348,7 @@ def main() -> int:
         return 0
     except Exception as exc:
         log(f"failed: {exc}")
-        for log_file in sorted(work.glob("server*.log")):
-            print(log_file.read_text(errors="replace")[-2000:], file=sys.stderr)
+        print_server_logs(work)
         return 1
     finally:
         for proc in procs:
