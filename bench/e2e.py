@@ -130,6 +130,7 @@ class Step:
     errors: int
     sustained: bool
     cpu_us_per_message: float
+    error_sample: str = ""  # the first refused answer's body (200 characters)
 
 
 def log(msg: str) -> None:
@@ -218,7 +219,8 @@ def run_step(args: argparse.Namespace, wrk: str, taskset: str | None, lua: Path,
         results.append(json.loads(line[len(MARKER):]))
     result = {"seconds": max(r["seconds"] for r in results),
               "p99_ms": max(r["p99_ms"] for r in results),
-              "bad": sum(r["bad"] for r in results)}
+              "bad": sum(r["bad"] for r in results),
+              "sample": next((r["sample"] for r in results if r["sample"]), "")}
     drain = float("inf")
     while time.time() - ended < 10:
         accepted, waiting = store.counts(since)
@@ -243,7 +245,8 @@ def run_step(args: argparse.Namespace, wrk: str, taskset: str | None, lua: Path,
                 at_carrier / seconds,
                 growth, drain, percentile(latencies, 0.5), percentile(latencies, 0.99),
                 result["p99_ms"], result["bad"],
-                growth < rate / 4 and drain <= 3.0, cpu * 1e6 / max(accepted, 1))
+                growth < rate / 4 and drain <= 3.0, cpu * 1e6 / max(accepted, 1),
+                result["sample"])
 
 
 def start_servers(args: argparse.Namespace, data: Path, port: int, taskset: str | None,

@@ -262,7 +262,8 @@ def run(args: argparse.Namespace, wrk: str, work: Path, url: str | None,
                 f"{step.backlog_growth_per_s:>+7,.0f}/s, drained in {step.drain_s:.1f}s, "
                 f"accept->submit p50 {step.submit_p50_ms:.0f} ms p99 "
                 f"{step.submit_p99_ms:.0f} ms, API p99 {step.api_p99_ms:.0f} ms, errors "
-                f"{step.errors}: {'sustained' if step.sustained else 'NOT sustained'}")
+                f"{step.errors}: {'sustained' if step.sustained else 'NOT sustained'}"
+                + (f"; first refusal: {step.error_sample}" if step.errors else ""))
             log("  CPU % of one core: " + ", ".join(
                 f"{k} {v}" for k, v in steps[-1]["cpu_percent"].items()) +
                 "; µs/msg by role: " + ", ".join(
