@@ -49,9 +49,9 @@ from yizhan.domain.registration import SubPortRegistration
 from yizhan.domain.statistics import StatsLine
 from yizhan.intake.accept import Intake
 from yizhan.policy.flow_control import FrequencyControl
+from yizhan.runtime.addresses import PushNetworks
 from yizhan.runtime.metrics import Metrics
 from yizhan.tasks.service import TaskService
-from yizhan.webhooks.destinations import PushNetworks
 from yizhan.webhooks.queue import QueueSettings, QueueStore
 
 

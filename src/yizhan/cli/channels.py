@@ -84,7 +84,8 @@ def carrier_tables(plan: ChannelPlan) -> list[str]:
     submit statuses it retries (only for channels that set them)."""
     lines = []
     for spec in plan.channels:
-        if "codes" not in spec.options and "retryable" not in spec.options:
+        if spec.kind not in ("smpp", "smpp-simulator") or (
+                "codes" not in spec.options and "retryable" not in spec.options):
             continue
         config = smpp_config(spec.name, spec.options)
         said = []

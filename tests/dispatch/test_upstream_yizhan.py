@@ -1,0 +1,174 @@
+"""One Yizhan as the upstream of another, over its Dysmsapi endpoint (a channel of kind
+`aliyun`, dispatch/channels/aliyun_upstream.py): a message sent to the downstream reaches
+the upstream's carrier simulator, and its receipt comes back down to a final status in the
+downstream's records; a route whose first upstream cannot take messages fails over to the
+second. Two real Yizhans on loopback, each with its own SQLite store."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Running, eventually, opened_store, start_running
+from yizhan.dispatch.upstreams import upstream_channel
+from yizhan.domain.model import ReviewState, TemplateType
+from yizhan.domain.ports import Rejected, Retryable, SubmitRequest, SystemClock
+
+PASS_THROUGH = "${content}"
+
+
+def channel_file(tmp_path: Path, up: Running, template: str, *, first: str = "") -> Path:
+    """A downstream channel file: the upstream Yizhan as channel `up`, loopback allowed;
+    `first`: a channel before it in the route (failover)."""
+    key = up.demo.key
+    text = f"""
+[[channel]]
+name = "up"
+kind = "aliyun"
+url = "{up.base_url}"
+access_key_id = "{key.id}"
+access_key_secret = "{key.secret}"
+template_code = "{template}"
+allow_networks = ["127.0.0.0/8"]
+poll_seconds = 0.05
+{first}
+[[route]]
+name = "all"
+channels = [{'"dead", ' if first else ''}{{name = "up", tier = {2 if first else 1}}}]
+"""
+    path = tmp_path / "channels.toml"
+    path.write_text(text, "utf-8")
+    return path
+
+
+async def pass_through(up: Running) -> str:
+    """The upstream account's template that carries the downstream's text."""
+    template = await up.yz.store.create_template(
+        up.demo.account.id, "pass-through", TemplateType.NOTIFICATION, PASS_THROUGH,
+        ReviewState.APPROVED, datetime.now(UTC))
+    return str(template.code)
+
+
+async def pair(stack: AsyncExitStack, tmp_path: Path, first: str = "") -> tuple[Running, Running]:
+    clock = SystemClock()
+    (tmp_path / "up").mkdir(exist_ok=True)
+    up_store = await stack.enter_async_context(opened_store("sqlite", tmp_path / "up"))
+    up = await stack.enter_async_context(start_running(up_store, tmp_path / "up", clock))
+    template = await pass_through(up)
+    (tmp_path / "down").mkdir(exist_ok=True)
+    down_store = await stack.enter_async_context(opened_store("sqlite", tmp_path / "down"))
+    down = await stack.enter_async_context(start_running(
+        down_store, tmp_path / "down", clock, embedded=True,
+        channels_file=channel_file(tmp_path / "down", up, template, first=first)))
+    return up, down
+
+
+@pytest.fixture
+async def stack() -> AsyncIterator[AsyncExitStack]:
+    async with AsyncExitStack() as opened:
+        yield opened
+
+
+async def send(down: Running, phone: str) -> str:
+    answer = (await down.client.post("/v1/messages", json={
+        "phone_numbers": [phone], "sign_name": down.demo.signature.name,
+        "template_code": down.verification, "template_param": {"code": "4321"}})).json()
+    assert answer["code"] == "OK", answer
+    return str(answer["biz_id"])
+
+
+async def record(down: Running, biz_id: str) -> dict[str, Any]:
+    """The record as the tenant reads it, and the router's decision the store keeps."""
+    found = (await down.client.get("/v1/messages", params={"biz_id": biz_id})).json()
+    stored = await down.yz.store.messages_by_biz(down.demo.account.id, biz_id)
+    return {**found["messages"][0], "route": stored[0].route}
+
+
+async def final(down: Running, biz_id: str) -> dict[str, Any]:
+    async def done() -> dict[str, Any] | None:
+        message = await record(down, biz_id)
+        return message if message["status"] in ("success", "failed", "unknown") else None
+    return dict(await eventually(done, 20, "a final status downstream"))
+
+
+async def test_a_message_through_an_upstream_yizhan_is_delivered_and_reported_back(
+        stack: AsyncExitStack, tmp_path: Path) -> None:
+    up, down = await pair(stack, tmp_path)
+    biz_id = await send(down, "13800138000")
+    message = await final(down, biz_id)
+    assert message["status"] == "success" and message["channel"] == "up"
+    # It reached the upstream's carrier, once, with the downstream's text and signature.
+    assert sum(up.simulator.submits.values()) == 1
+    upstream = (await up.client.get("/v1/messages", params={
+        "phone_number": "13800138000"})).json()["messages"]
+    assert [m["content"] for m in upstream] == [message["content"]]
+    assert message["content"].startswith(f"【{down.demo.signature.name}】")
+    assert "4321" in message["content"]
+
+
+async def test_a_failure_upstream_comes_back_with_its_code(
+        stack: AsyncExitStack, tmp_path: Path) -> None:
+    up, down = await pair(stack, tmp_path)
+    up.simulator.script.numbers["13800138001"] = type(up.simulator.script.default)(
+        code="MK:0001", delay=0.01)
+    message = await final(down, await send(down, "13800138001"))
+    assert (message["status"], message["error_code"]) == ("failed", "MK:0001")
+    assert "no such subscriber" in message["reason"]
+
+
+async def test_a_refusal_upstream_is_the_messages_refusal(
+        stack: AsyncExitStack, tmp_path: Path) -> None:
+    up, down = await pair(stack, tmp_path)
+    await up.client.post("/v1/blacklist", json={"phone_numbers": ["13800138002"]})
+    up.simulator.script.numbers["13800138002"] = type(up.simulator.script.default)(
+        submit="reject:REJECTD")
+    message = await final(down, await send(down, "13800138002"))
+    assert message["status"] == "failed" and message["channel"] == "up"
+    assert sum(up.simulator.submits.values()) == 0
+
+
+async def test_a_route_fails_over_from_an_unreachable_upstream(
+        stack: AsyncExitStack, tmp_path: Path) -> None:
+    # `dead` is an upstream on a loopback port nobody listens on: connection refused,
+    # nothing sent, so the message goes on to `up` (the route's second tier).
+    dead = """
+[[channel]]
+name = "dead"
+kind = "aliyun"
+url = "http://127.0.0.1:9"
+access_key_id = "x"
+access_key_secret = "y"
+template_code = "SMS_1"
+allow_networks = ["127.0.0.0/8"]
+"""
+    up, down = await pair(stack, tmp_path, first=dead)
+    message = await final(down, await send(down, "13800138003"))
+    assert message["status"] == "success" and message["channel"] == "up"
+    assert "dead" in message["route"] and "up" in message["route"]
+    assert sum(up.simulator.submits.values()) == 1
+
+
+async def test_an_upstream_on_an_internal_address_is_refused_unless_allowed(
+        stack: AsyncExitStack, tmp_path: Path) -> None:
+    up, _ = await pair(stack, tmp_path)
+    options = {"url": up.base_url, "access_key_id": up.demo.key.id,
+               "access_key_secret": up.demo.key.secret, "template_code": "SMS_1"}
+    request = SubmitRequest(1, "+8613800138004", "【驿站】hello", 1, sign_name="驿站")
+    refused = upstream_channel("strict", "aliyun", options, SystemClock())
+    result = await refused.submit(request)
+    await refused.stop()
+    assert isinstance(result, Retryable)  # nothing left: another channel may take it
+    assert "127.0.0.1, a loopback address" in result.reason
+    assert "allow_networks" in result.reason
+    assert sum(up.simulator.submits.values()) == 0
+    # Allowed, the same request reaches it (refused there: no such template).
+    allowed = upstream_channel("allowed", "aliyun", {
+        **options, "allow_networks": ["127.0.0.0/8"]}, SystemClock())
+    answer = await allowed.submit(request)
+    await allowed.stop()
+    assert isinstance(answer, Rejected | Retryable) and "loopback" not in str(answer)
