@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import Running, eventually, opened_store, start_running
 from yizhan.dispatch.upstreams import upstream_channel
-from yizhan.domain.model import ReviewState, TemplateType
+from yizhan.domain.model import BlacklistEntry, PhoneNumber, ReviewState, TemplateType
 from yizhan.domain.ports import Rejected, Retryable, SubmitRequest, SystemClock
 
 PASS_THROUGH = "${content}"
@@ -54,10 +54,15 @@ async def pass_through(up: Running) -> str:
     return str(template.code)
 
 
-async def pair(stack: AsyncExitStack, tmp_path: Path, first: str = "") -> tuple[Running, Running]:
+async def pair(stack: AsyncExitStack, tmp_path: Path, first: str = "",
+               blacklist: tuple[str, ...] = ()) -> tuple[Running, Running]:
+    """An upstream Yizhan (its numbers in `blacklist` on its platform blacklist) and a
+    downstream one sending through it."""
     clock = SystemClock()
     (tmp_path / "up").mkdir(exist_ok=True)
     up_store = await stack.enter_async_context(opened_store("sqlite", tmp_path / "up"))
+    await up_store.add_blacklisted([BlacklistEntry(PhoneNumber(p), (), "test", clock.now())
+                                    for p in blacklist])
     up = await stack.enter_async_context(start_running(up_store, tmp_path / "up", clock))
     template = await pass_through(up)
     (tmp_path / "down").mkdir(exist_ok=True)
@@ -123,12 +128,10 @@ async def test_a_failure_upstream_comes_back_with_its_code(
 
 async def test_a_refusal_upstream_is_the_messages_refusal(
         stack: AsyncExitStack, tmp_path: Path) -> None:
-    up, down = await pair(stack, tmp_path)
-    await up.client.post("/v1/blacklist", json={"phone_numbers": ["13800138002"]})
-    up.simulator.script.numbers["13800138002"] = type(up.simulator.script.default)(
-        submit="reject:REJECTD")
+    up, down = await pair(stack, tmp_path, blacklist=("+8613800138002",))
     message = await final(down, await send(down, "13800138002"))
-    assert message["status"] == "failed" and message["channel"] == "up"
+    assert (message["status"], message["error_code"]) == ("failed", "isv.MOBILE_IN_BLACKLIST")
+    assert message["channel"] == "up"
     assert sum(up.simulator.submits.values()) == 0
 
 

@@ -2,8 +2,8 @@
 other Yizhans").
 
 A `Provider` of `http_upstream.py`: SendSms for one number, signed with TC3-HMAC-SHA256
-(the canonical request over content-type, host and x-tc-action, a key derived from the
-secret, the day and the service); receipts by PullSmsSendStatus, which hands out every
+(the canonical request over content-type and host, a key derived from the secret, the day
+and the service); receipts by PullSmsSendStatus, which hands out every
 report of the SMS app not yet pulled (a queue: the channel polls even with nothing pending,
 so reports of messages sent before a restart still come). Like Dysmsapi, Tencent sends a
 template: the channel sends the text without its signature as the one parameter of a
@@ -42,6 +42,8 @@ VERSION = "2021-01-11"
 SERVICE = "sms"
 ALGORITHM = "TC3-HMAC-SHA256"
 DEFAULT_URL = "https://sms.tencentcloudapi.com"
+JSON = "application/json"
+SIGNED_HEADERS = "content-type;host"
 PULL_LIMIT = 100
 """PullSmsSendStatus's most reports per call."""
 
@@ -60,15 +62,14 @@ class TencentSettings:
     """The signature to send under; empty: the message's own."""
 
 
-def tc3_authorization(secret_id: str, secret_key: str, host: str, action: str,
-                      payload: bytes, timestamp: int) -> str:
-    """The Authorization header of TencentCloud API 3.0 (signature v3, TC3-HMAC-SHA256)."""
+def tc3_authorization(secret_id: str, secret_key: str, host: str, payload: bytes,
+                      timestamp: int) -> str:
+    """The Authorization header of TencentCloud API 3.0 (signature v3, TC3-HMAC-SHA256),
+    signing content-type and host as the official SDKs do."""
     day = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
     canonical = "\n".join([
-        "POST", "/", "",
-        f"content-type:application/json; charset=utf-8\nhost:{host}\n"
-        f"x-tc-action:{action.lower()}\n",
-        "content-type;host;x-tc-action", hashlib.sha256(payload).hexdigest()])
+        "POST", "/", "", f"content-type:{JSON}\nhost:{host}\n", SIGNED_HEADERS,
+        hashlib.sha256(payload).hexdigest()])
     scope = f"{day}/{SERVICE}/tc3_request"
     to_sign = "\n".join([ALGORITHM, str(timestamp), scope,
                          hashlib.sha256(canonical.encode()).hexdigest()])
@@ -76,7 +77,7 @@ def tc3_authorization(secret_id: str, secret_key: str, host: str, action: str,
     key = _hmac(_hmac(key, SERVICE), "tc3_request")
     signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
     return (f"{ALGORITHM} Credential={secret_id}/{scope}, "
-            f"SignedHeaders=content-type;host;x-tc-action, Signature={signature}")
+            f"SignedHeaders={SIGNED_HEADERS}, Signature={signature}")
 
 
 def _hmac(key: bytes, text: str) -> bytes:
@@ -97,11 +98,11 @@ class TencentProvider:
         host = urlsplit(s.url).netloc
         timestamp = int(now.timestamp())
         return httpx.Request("POST", s.url.rstrip("/") + "/", content=payload, headers={
-            "content-type": "application/json; charset=utf-8", "host": host,
+            "content-type": JSON, "host": host,
             "x-tc-action": action, "x-tc-version": VERSION, "x-tc-region": s.region,
             "x-tc-timestamp": str(timestamp),
-            "authorization": tc3_authorization(s.secret_id, s.secret_key, host, action,
-                                               payload, timestamp)})
+            "authorization": tc3_authorization(s.secret_id, s.secret_key, host, payload,
+                                               timestamp)})
 
     def submit_request(self, request: SubmitRequest, now: datetime) -> httpx.Request:
         s = self.settings
