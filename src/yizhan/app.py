@@ -269,7 +269,8 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
         codes, HttpLimits(settings.max_body_bytes, settings.max_header_bytes),
         uploads=upload_config(settings, store), registration=registration,
         tasks=tasks, task_max_file_bytes=settings.task_max_file_bytes,
-        diagnosis=Diagnoser(store, codes, calls=store), calls=calls)
+        diagnosis=Diagnoser(store, codes, calls=store), calls=calls,
+        upstreams={c.name: c for c in channels if isinstance(c, HttpUpstreamChannel)})
     api_app = create_app(services)
     mount(api_app, ConsoleServices(services, store, settings.console_session_hours * 3600,
                                    LoginLimits(per_login=settings.console_login_failures),

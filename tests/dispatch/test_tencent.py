@@ -16,8 +16,9 @@ import pytest
 
 from tests.conftest import ManualClock
 from tests.dispatch.fake_provider import CLOSE, FakeProvider, recorded
-from yizhan.dispatch.channels.http_upstream import HttpUpstreamChannel
+from yizhan.dispatch.channels.http_upstream import HttpUpstreamChannel, Push
 from yizhan.dispatch.channels.tencent import tc3_authorization
+from yizhan.dispatch.channels.upstream_push import take_push
 from yizhan.dispatch.upstreams import upstream_channel
 from yizhan.domain.events import Receipt, Uplink
 from yizhan.domain.ports import (
@@ -174,3 +175,34 @@ async def test_receipts_are_pulled_and_classified(
     # Tencent's pull is a queue of the whole app: it is asked even with nothing pending.
     provider.then(recorded("tencent", "pulled_none"))
     assert await channel.poll() == 0 and len(provider.requests) == 3
+
+
+CALLBACK = [{"user_receive_time": "2026-12-07 18:03:04", "nationcode": "86",
+             "mobile": "13800138000", "report_status": "FAIL", "errmsg": "MK:0005",
+             "description": "the number is suspended", "sid": "5000:104571066915705365784949"}]
+"""A status callback as "SMS Sending Status Notification" documents it (its sample, with a
+failure)."""
+
+
+async def test_a_status_callback_is_taken_with_the_channels_token(
+        provider: FakeProvider) -> None:
+    sink = Sink()
+    made = upstream_channel("tx", "tencent", {
+        "url": provider.url, "secret_id": "AKIDtest", "secret_key": "secret",
+        "sdk_app_id": "1400006666", "template_id": "449739", "poll_seconds": 0,
+        "callback_token": "tencent-callback-token"}, ManualClock(NOW))
+    await made.start(sink)
+    body = json.dumps(CALLBACK).encode()
+    wrong = await take_push(made, "guess", Push("http://x/callbacks/tx/guess", {}, body))
+    assert wrong.status == 404 and not sink.events
+    # Not the documented format: refused, nothing stored.
+    refused = await take_push(made, "tencent-callback-token", Push("u", {}, b"{}"))
+    assert refused.status == 400 and not sink.events
+    answer = await take_push(made, "tencent-callback-token",
+                             Push("http://x/callbacks/tx/tencent-callback-token", {}, body))
+    assert (answer.status, json.loads(answer.body)) == (200, {"result": 0, "errmsg": "OK"})
+    assert [(e.remote_id, e.code, e.status, e.phone) for e in sink.events
+            if isinstance(e, Receipt)] == [("5000:104571066915705365784949", "MK:0005",
+                                            "failed", "+8613800138000")]
+    await made.stop()  # a process whose channels do not run takes no pushes
+    assert (await take_push(made, "tencent-callback-token", Push("u", {}, body))).status == 503

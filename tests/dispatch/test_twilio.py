@@ -9,15 +9,16 @@ from __future__ import annotations
 import base64
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import pytest
 
 from tests.conftest import ManualClock
 from tests.dispatch.fake_provider import FakeProvider, recorded
 from tests.dispatch.test_tencent import Sink
-from yizhan.dispatch.channels.http_upstream import HttpUpstreamChannel
+from yizhan.dispatch.channels.http_upstream import HttpUpstreamChannel, Push
 from yizhan.dispatch.channels.twilio import status_signature
+from yizhan.dispatch.channels.upstream_push import take_push
 from yizhan.dispatch.upstreams import upstream_channel
 from yizhan.domain.events import Receipt
 from yizhan.domain.ports import Accepted, Ambiguous, Rejected, Retryable, SubmitRequest
@@ -131,3 +132,29 @@ def test_the_status_callback_signature_is_twilios() -> None:
               "AccountSid": SID, "ErrorCode": ""}
     expected = validator.RequestValidator("token").compute_signature(url, params)
     assert status_signature("token", url, params) == expected
+
+
+async def test_a_status_callback_needs_twilios_signature(provider: FakeProvider) -> None:
+    validator = pytest.importorskip("twilio.request_validator")
+    sink = Sink()
+    url = "https://yizhan.example.com/callbacks/tw/twilio-callback-token"
+    made = upstream_channel("tw", "twilio", {
+        "url": provider.url, "account_sid": SID, "auth_token": "token",
+        "from_number": "+15557122661", "poll_seconds": 0,
+        "callback_token": "twilio-callback-token", "callback_url": url}, ManualClock(NOW))
+    await made.start(sink)
+    params = {"MessageSid": MESSAGE, "MessageStatus": "undelivered", "ErrorCode": "30005",
+              "To": "+15558675310", "AccountSid": SID}
+    body = urlencode(params).encode()
+    signed = validator.RequestValidator("token").compute_signature(url, params)
+    # Behind a proxy the URL we see differs: the signature is checked on callback_url.
+    seen = "http://127.0.0.1:8080/callbacks/tw/twilio-callback-token"
+    forged = await take_push(made, "twilio-callback-token",
+                             Push(seen, {"x-twilio-signature": "AAAA"}, body))
+    assert forged.status == 403 and not sink.events
+    taken = await take_push(made, "twilio-callback-token",
+                            Push(seen, {"x-twilio-signature": signed}, body))
+    await made.stop()
+    assert taken.status == 200
+    assert [(e.remote_id, e.code, e.status) for e in sink.events if isinstance(e, Receipt)] \
+        == [(MESSAGE, "TW:30005", "failed")]

@@ -22,9 +22,10 @@ from yizhan.domain.ports import Rejected, Retryable, SubmitRequest, SystemClock
 PASS_THROUGH = "${content}"
 
 
-def channel_file(tmp_path: Path, up: Running, template: str, *, first: str = "") -> Path:
+def channel_file(tmp_path: Path, up: Running, template: str, *, first: str = "",
+                 more: str = "poll_seconds = 0.05") -> Path:
     """A downstream channel file: the upstream Yizhan as channel `up`, loopback allowed;
-    `first`: a channel before it in the route (failover)."""
+    `first`: a channel before it in the route (failover); `more`: its other settings."""
     key = up.demo.key
     text = f"""
 [[channel]]
@@ -35,7 +36,7 @@ access_key_id = "{key.id}"
 access_key_secret = "{key.secret}"
 template_code = "{template}"
 allow_networks = ["127.0.0.0/8"]
-poll_seconds = 0.05
+{more}
 {first}
 [[route]]
 name = "all"
@@ -55,7 +56,8 @@ async def pass_through(up: Running) -> str:
 
 
 async def pair(stack: AsyncExitStack, tmp_path: Path, first: str = "",
-               blacklist: tuple[str, ...] = ()) -> tuple[Running, Running]:
+               blacklist: tuple[str, ...] = (), more: str = "poll_seconds = 0.05"
+               ) -> tuple[Running, Running]:
     """An upstream Yizhan (its numbers in `blacklist` on its platform blacklist) and a
     downstream one sending through it."""
     clock = SystemClock()
@@ -63,13 +65,14 @@ async def pair(stack: AsyncExitStack, tmp_path: Path, first: str = "",
     up_store = await stack.enter_async_context(opened_store("sqlite", tmp_path / "up"))
     await up_store.add_blacklisted([BlacklistEntry(PhoneNumber(p), (), "test", clock.now())
                                     for p in blacklist])
-    up = await stack.enter_async_context(start_running(up_store, tmp_path / "up", clock))
+    up = await stack.enter_async_context(start_running(
+        up_store, tmp_path / "up", clock, push_allowed_networks=["127.0.0.0/8"]))
     template = await pass_through(up)
     (tmp_path / "down").mkdir(exist_ok=True)
     down_store = await stack.enter_async_context(opened_store("sqlite", tmp_path / "down"))
     down = await stack.enter_async_context(start_running(
         down_store, tmp_path / "down", clock, embedded=True,
-        channels_file=channel_file(tmp_path / "down", up, template, first=first)))
+        channels_file=channel_file(tmp_path / "down", up, template, first=first, more=more)))
     return up, down
 
 
@@ -114,6 +117,25 @@ async def test_a_message_through_an_upstream_yizhan_is_delivered_and_reported_ba
     assert [m["content"] for m in upstream] == [message["content"]]
     assert message["content"].startswith(f"【{down.demo.signature.name}】")
     assert "4321" in message["content"]
+
+
+TOKEN = "push-token-0123456789"
+
+
+async def test_receipts_pushed_by_the_upstream_yizhan_reach_the_downstream(
+        stack: AsyncExitStack, tmp_path: Path) -> None:
+    # No polling: the upstream's account pushes its SmsReports to the downstream's callback.
+    up, down = await pair(stack, tmp_path,
+                          more=f'poll_seconds = 0\ncallback_token = "{TOKEN}"')
+    pushed = await up.client.put("/v1/push", json={
+        "receipt_url": f"{down.base_url}/callbacks/up/{TOKEN}"})
+    assert pushed.json()["code"] == "OK", pushed.json()
+    message = await final(down, await send(down, "13800138005"))
+    assert message["status"] == "success" and message["channel"] == "up"
+    # A push with a wrong token is refused like an unknown channel, and stores nothing.
+    wrong = await down.client.post("/callbacks/up/not-the-token-at-all", json=[{
+        "biz_id": "1^0", "success": True, "err_code": "DELIVERED"}])
+    assert wrong.status_code == 404
 
 
 async def test_a_failure_upstream_comes_back_with_its_code(

@@ -60,6 +60,11 @@ def upstream_parts(kind: str, options: dict[str, Any]) -> tuple[Provider, Upstre
     for network in networks:
         ipaddress.ip_network(str(network))  # ValueError names it
     common["allow_networks"] = tuple(str(n) for n in networks)
+    token = common.get("callback_token", "")
+    if token and (not isinstance(token, str) or len(token) < 16
+                  or not token.replace("-", "").replace("_", "").isalnum()):
+        raise ValueError("callback_token must be 16 or more letters, digits, - or _ "
+                         "(it authenticates the provider's pushes)")
     if "codes" in common:
         path = common["codes"]
         if not isinstance(path, str):

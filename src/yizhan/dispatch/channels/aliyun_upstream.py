@@ -29,6 +29,7 @@ from yizhan.dispatch.channels.http_upstream import (
     DELIVERED,
     Pending,
     Poll,
+    Push,
     Report,
     SubmitCodes,
     Throttled,
@@ -88,6 +89,8 @@ def body_of(content: str, sign_name: str) -> str:
 class AliyunProvider:
     kind = "aliyun"
     polls_idle = False
+    push_answer = ("application/json", orjson.dumps({"code": 0, "msg": "成功"}))
+    """What Alibaba Cloud's SmsReport push (and a Yizhan's) expects back."""
 
     def __init__(self, settings: AliyunSettings) -> None:
         self.settings = settings
@@ -147,6 +150,26 @@ class AliyunProvider:
                                raw=_raw(dto))]
         return []
 
+
+    def read_push(self, push: Push) -> list[Report] | str:
+        """An SmsReport push: a JSON array of items with `biz_id`, `success`, `err_code`
+        (Alibaba Cloud's HTTP batch push, and a Yizhan's push to its tenant)."""
+        try:
+            items = orjson.loads(push.body)
+        except orjson.JSONDecodeError:
+            return "the body is not JSON"
+        if not isinstance(items, list):
+            return "the body is not a JSON array of SmsReport items"
+        reports = []
+        for item in items:
+            if not isinstance(item, dict) or not item.get("biz_id"):
+                continue
+            code = DELIVERED if item.get("success") is True else str(
+                item.get("err_code") or "UNDELIV")
+            reports.append(Report(str(item["biz_id"]), code, raw=orjson.dumps(
+                {k: item.get(k) for k in ("biz_id", "success", "err_code", "report_time")}
+            ).decode()))
+        return reports
 
 
 def _raw(dto: dict[str, Any]) -> str:

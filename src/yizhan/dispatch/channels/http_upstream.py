@@ -27,7 +27,7 @@ import contextlib
 import logging
 import tomllib
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib import resources
@@ -96,8 +96,18 @@ class Poll:
     asked: Sequence[Pending]
 
 
+@dataclass(frozen=True, slots=True)
+class Push:
+    """Receipts a provider pushed (`upstream_push.py`): the URL as the provider called it,
+    the headers (lower-case names) and the body."""
+
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
 class Provider(Protocol):
-    """One provider's wire: writes signed requests, reads answers."""
+    """One provider's wire: writes signed requests, reads answers and pushed receipts."""
 
     kind: str
     polls_idle: bool
@@ -113,6 +123,14 @@ class Provider(Protocol):
 
     def read_poll(self, response: httpx.Response, asked: Sequence[Pending]) -> list[Report]:
         ...
+
+    def read_push(self, push: Push) -> list[Report] | str:
+        """The reports of a push, or why it is refused (a signature that does not match,
+        a body that is not the provider's format)."""
+        ...
+
+    push_answer: tuple[str, bytes]
+    """Content type and body the provider expects when a push was taken."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +154,12 @@ class UpstreamSettings:
     """Seconds the channel takes no submit after a throttling answer."""
     codes: CodeTable = field(default_factory=CodeTable)
     """The provider's codes: what a failure code means (a data file per provider)."""
+    callback_token: str = ""
+    """The secret last part of the URL the provider pushes receipts to
+    (`/callbacks/<channel>/<token>`, `upstream_push.py`); empty: no pushes taken."""
+    callback_url: str = ""
+    """The callback URL as the provider calls it (behind a proxy, its public form): what
+    Twilio signs (X-Twilio-Signature)."""
 
 
 class HttpUpstreamChannel:
@@ -256,12 +280,27 @@ class HttpUpstreamChannel:
                 log.warning("channel %s: receipt poll failed: %s", self.name, _error(exc))
                 continue
             reports.extend(self.provider.read_poll(response, poll.asked))
+        return await self.report(reports)
+
+    async def report(self, reports: Sequence[Report]) -> int:
+        """Hand the final ones of `reports` (polled, or pushed: `upstream_push.py`) to the
+        sink as receipts; returns how many. Raises when the sink did not store them (a
+        pushing provider is then answered an error and pushes again)."""
+        sink = self._sink
+        if sink is None:
+            raise RuntimeError(f"channel {self.name} is not running")
+        now = self._clock.now()
         receipts = [r for r in (self._receipt(report, now) for report in reports) if r]
         if receipts:
             await sink.many(receipts)  # raises if not stored: they stay pending
             for receipt in receipts:
                 self._pending.pop(receipt.remote_id, None)
         return len(receipts)
+
+    @property
+    def running(self) -> bool:
+        """Started and not stopped: it can take pushed receipts."""
+        return self._sink is not None
 
     def _receipt(self, report: Report, now: datetime) -> Receipt | None:
         status, code = self.settings.codes.read(report.code)

@@ -29,6 +29,7 @@ from yizhan.dispatch.channels.http_upstream import (
     DELIVERED,
     Pending,
     Poll,
+    Push,
     Report,
     SubmitCodes,
     Throttled,
@@ -87,6 +88,8 @@ def _hmac(key: bytes, text: str) -> bytes:
 class TencentProvider:
     kind = "tencent"
     polls_idle = True
+    push_answer = ("application/json", orjson.dumps({"result": 0, "errmsg": "OK"}))
+    """What Tencent's status callback expects back."""
 
     def __init__(self, settings: TencentSettings) -> None:
         self.settings = settings
@@ -147,6 +150,27 @@ class TencentProvider:
                                   orjson.dumps(item).decode()))
         return reports
 
+
+    def read_push(self, push: Push) -> list[Report] | str:
+        """A status callback: a JSON array of {sid, report_status, errmsg, nationcode,
+        mobile, ...} ("SMS Sending Status Notification")."""
+        try:
+            items = orjson.loads(push.body)
+        except orjson.JSONDecodeError:
+            return "the body is not JSON"
+        if not isinstance(items, list):
+            return "the body is not a JSON array of status reports"
+        reports = []
+        for item in items:
+            if not isinstance(item, dict) or not item.get("sid"):
+                continue
+            code = DELIVERED if item.get("report_status") == "SUCCESS" else str(
+                item.get("errmsg") or item.get("description") or "UNDELIV")
+            phone = f"+{item.get('nationcode', '')}{item.get('mobile', '')}"
+            reports.append(Report(str(item["sid"]), code,
+                                  phone if item.get("mobile") else "",
+                                  orjson.dumps(item).decode()))
+        return reports
 
 def _response(response: httpx.Response) -> dict[str, Any] | None:
     """The `Response` object of a TencentCloud API answer."""

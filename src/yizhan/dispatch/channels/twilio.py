@@ -19,6 +19,7 @@ import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import parse_qsl
 
 import httpx
 import orjson
@@ -27,6 +28,7 @@ from yizhan.dispatch.channels.http_upstream import (
     DELIVERED,
     Pending,
     Poll,
+    Push,
     Report,
     SubmitCodes,
     Throttled,
@@ -64,6 +66,8 @@ def status_signature(auth_token: str, url: str, params: Mapping[str, str]) -> st
 class TwilioProvider:
     kind = "twilio"
     polls_idle = False
+    push_answer = ("text/plain", b"")
+    """A status callback wants a 200; the body is ignored."""
 
     def __init__(self, settings: TwilioSettings) -> None:
         if not settings.from_number and not settings.messaging_service_sid:
@@ -123,3 +127,20 @@ class TwilioProvider:
         error = answer.get("error_code")
         return [Report(asked[0].remote_id, f"TW:{error}" if error else "TW:FAILED", raw=raw)]
 
+    def read_push(self, push: Push) -> list[Report] | str:
+        """A status callback: a form with MessageSid, MessageStatus and ErrorCode, signed
+        with X-Twilio-Signature over the callback URL and the sorted parameters."""
+        params = dict(parse_qsl(push.body.decode("utf-8", "replace"), keep_blank_values=True))
+        given = push.headers.get("x-twilio-signature", "")
+        expected = status_signature(self.settings.auth_token, push.url, params)
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            return "X-Twilio-Signature does not match (callback_url must be the URL Twilio calls)"
+        sid, status = params.get("MessageSid", ""), params.get("MessageStatus", "")
+        if not sid or status not in FINAL:
+            return []
+        raw = orjson.dumps({"sid": sid, "status": status,
+                            "error_code": params.get("ErrorCode")}).decode()
+        if status == "delivered":
+            return [Report(sid, DELIVERED, raw=raw)]
+        error = params.get("ErrorCode")
+        return [Report(sid, f"TW:{error}" if error else "TW:FAILED", raw=raw)]
