@@ -22,7 +22,7 @@ from_number = "+15557122661"
 
 def test_a_valid_upstream_builds_with_its_providers_codes() -> None:
     plan = parse_plan(TWILIO)
-    assert plan.channels[0].address == "default endpoint"
+    assert plan.channels[0].address == "https://api.twilio.com"
     built = build_plan(plan, SystemClock(), smsc=None)  # type: ignore[arg-type]
     channel = built.channels[0]
     assert isinstance(channel, HttpUpstreamChannel) and channel.provider.kind == "twilio"

@@ -31,7 +31,7 @@ from yizhan.dispatch.channels.simulator import Outcome, Script, SimulatorChannel
 from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig, statuses
 from yizhan.dispatch.channels.smpp_receipts import IdBase, IdFormat
 from yizhan.dispatch.router import Route, Router, Target
-from yizhan.dispatch.upstreams import PROVIDERS, upstream_channel, upstream_parts
+from yizhan.dispatch.upstreams import PROVIDERS, default_url, upstream_channel, upstream_parts
 from yizhan.domain.carriers import Carrier
 from yizhan.domain.codes import CodeBook, CodeTable
 from yizhan.domain.model import TemplateType
@@ -120,7 +120,7 @@ class ChannelSpec:
         if self.kind == "smpp-simulator":
             return "embedded"
         if self.kind in PROVIDERS:
-            return str(self.options.get("url", "default endpoint"))
+            return str(self.options.get("url") or default_url(self.kind))
         return f"{self.options.get('host')}:{self.options.get('port')}"
 
     def sub_port(self, extension: str) -> SubPort | None:

@@ -35,6 +35,12 @@ SECRETS = frozenset({"access_key_secret", "secret_key", "auth_token"})
 """Settings never shown (`yizhan channels list`) nor logged."""
 
 
+def default_url(kind: str) -> str:
+    """Where a channel of `kind` sends without `url`: the provider's public endpoint."""
+    settings_type = PROVIDERS[kind][0]
+    return str(next(f.default for f in dataclasses.fields(settings_type) if f.name == "url"))
+
+
 def upstream_parts(kind: str, options: dict[str, Any]) -> tuple[Provider, UpstreamSettings]:
     """The provider and shared settings of a channel of `kind`; ValueError naming what is
     wrong."""
