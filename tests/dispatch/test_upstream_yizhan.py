@@ -6,6 +6,7 @@ second. Two real Yizhans on loopback, each with its own SQLite store."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ def channel_file(tmp_path: Path, up: Running, template: str, *, first: str = "",
     """A downstream channel file: the upstream Yizhan as channel `up`, loopback allowed;
     `first`: a channel before it in the route (failover); `more`: its other settings."""
     key = up.demo.key
+    first = first.replace("{url}", up.base_url).replace("{key}", key.id)
     text = f"""
 [[channel]]
 name = "up"
@@ -56,8 +58,8 @@ async def pass_through(up: Running) -> str:
 
 
 async def pair(stack: AsyncExitStack, tmp_path: Path, first: str = "",
-               blacklist: tuple[str, ...] = (), more: str = "poll_seconds = 0.05"
-               ) -> tuple[Running, Running]:
+               blacklist: tuple[str, ...] = (), more: str = "poll_seconds = 0.05",
+               **up_settings: Any) -> tuple[Running, Running]:
     """An upstream Yizhan (its numbers in `blacklist` on its platform blacklist) and a
     downstream one sending through it."""
     clock = SystemClock()
@@ -66,7 +68,8 @@ async def pair(stack: AsyncExitStack, tmp_path: Path, first: str = "",
     await up_store.add_blacklisted([BlacklistEntry(PhoneNumber(p), (), "test", clock.now())
                                     for p in blacklist])
     up = await stack.enter_async_context(start_running(
-        up_store, tmp_path / "up", clock, push_allowed_networks=["127.0.0.0/8"]))
+        up_store, tmp_path / "up", clock, push_allowed_networks=["127.0.0.0/8"],
+        **up_settings))
     template = await pass_through(up)
     (tmp_path / "down").mkdir(exist_ok=True)
     down_store = await stack.enter_async_context(opened_store("sqlite", tmp_path / "down"))
@@ -138,6 +141,33 @@ async def test_receipts_pushed_by_the_upstream_yizhan_reach_the_downstream(
     assert wrong.status_code == 404
 
 
+async def test_the_upstreams_throttling_is_a_pause_not_a_loss(
+        stack: AsyncExitStack, tmp_path: Path) -> None:
+    # The upstream takes one request a second from the account (Throttling.User beyond):
+    # three numbers at once are throttled, paused, sent again, each delivered once.
+    up, down = await pair(stack, tmp_path, api_rate_limit=1,
+                          more=f'poll_seconds = 0\ncallback_token = "{TOKEN}"')
+    assert (await up.client.put("/v1/push", json={
+        "receipt_url": f"{down.base_url}/callbacks/up/{TOKEN}"})).json()["code"] == "OK"
+    phones = ["13800138006", "13800138007", "13800138008"]
+    answer = (await down.client.post("/v1/messages", json={
+        "phone_numbers": phones, "sign_name": down.demo.signature.name,
+        "template_code": down.verification, "template_param": {"code": "4321"}})).json()
+    assert answer["code"] == "OK", answer
+
+    async def delivered() -> list[Any] | None:
+        found = (await down.client.get("/v1/messages", params={
+            "biz_id": answer["biz_id"]})).json()["messages"]
+        statuses = sorted(m["status"] for m in found)
+        return found if statuses == ["success"] * 3 else None
+    await eventually(delivered, 30, "three deliveries through a throttling upstream")
+    assert sorted(up.simulator.submits.values()) == [1, 1, 1]
+    metrics = down.yz.metrics.render().decode()
+    retried = re.search(r'yizhan_channel_submits_total\{channel="up",result="retryable"\} '
+                        r'(\d+)', metrics)
+    assert retried is not None and int(retried.group(1)) >= 1  # it was throttled
+
+
 async def test_a_failure_upstream_comes_back_with_its_code(
         stack: AsyncExitStack, tmp_path: Path) -> None:
     up, down = await pair(stack, tmp_path)
@@ -157,24 +187,30 @@ async def test_a_refusal_upstream_is_the_messages_refusal(
     assert sum(up.simulator.submits.values()) == 0
 
 
-async def test_a_route_fails_over_from_an_unreachable_upstream(
-        stack: AsyncExitStack, tmp_path: Path) -> None:
-    # `dead` is an upstream on a loopback port nobody listens on: connection refused,
-    # nothing sent, so the message goes on to `up` (the route's second tier).
-    dead = """
+@pytest.mark.parametrize("dead", ["unreachable", "refusing"])
+async def test_a_route_fails_over_from_an_upstream_that_cannot_take_it(
+        stack: AsyncExitStack, tmp_path: Path, dead: str) -> None:
+    # `dead` is an upstream on a loopback port nobody listens on (connection refused), or
+    # the same upstream Yizhan with a wrong secret (SignatureDoesNotMatch): nothing taken
+    # either way, so the message goes on to `up`, the route's second tier.
+    url = "http://127.0.0.1:9" if dead == "unreachable" else "{url}"
+    first = f"""
 [[channel]]
 name = "dead"
 kind = "aliyun"
-url = "http://127.0.0.1:9"
-access_key_id = "x"
-access_key_secret = "y"
+url = "{url}"
+access_key_id = "{{key}}"
+access_key_secret = "not-the-secret"
 template_code = "SMS_1"
 allow_networks = ["127.0.0.0/8"]
 """
-    up, down = await pair(stack, tmp_path, first=dead)
+    up, down = await pair(stack, tmp_path, first=first)
     message = await final(down, await send(down, "13800138003"))
     assert message["status"] == "success" and message["channel"] == "up"
-    assert "dead" in message["route"] and "up" in message["route"]
+    assert "dead could not take it" in message["route"], message["route"]
+    reason = ("All connection attempts failed" if dead == "unreachable"
+              else "refused the channel's request (SignatureDoesNotMatch")
+    assert reason in message["route"]
     assert sum(up.simulator.submits.values()) == 1
 
 

@@ -375,7 +375,8 @@ class SubmitCodes:
 
     def answer(self, code: str, message: str, channel_after: float = 5.0
                ) -> SubmitResult | Throttled:
-        text = f"{code}: {message}"[:300] if message else code
+        # The provider's words, cut: some echo the whole request (a string to sign).
+        text = f"{code}: {message[:120]}" if message else code
         if code in self.throttle:
             return Throttled(text)
         if code in self.retryable:
