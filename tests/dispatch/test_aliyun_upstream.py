@@ -97,3 +97,17 @@ async def test_receipts_are_asked_per_message_until_final(
     assert [(e.remote_id, e.code, e.status) for e in sink.events if isinstance(e, Receipt)] \
         == [("900619746936498440^0", "MK:0001", "failed")]
     assert channel.pending == 0
+
+
+def test_the_signature_is_the_official_sdks() -> None:
+    """aliyun-python-sdk-core's RPC composer signs the same parameters to the same value
+    (Chinese text, JSON, `+` and `*` included: the encodings SDKs get wrong)."""
+    composer = pytest.importorskip("aliyunsdkcore.auth.composer.rpc_signature_composer")
+    params = {"Action": "SendSms", "Version": "2017-05-25", "AccessKeyId": "LTAI-test",
+              "SignatureMethod": "HMAC-SHA1", "SignatureVersion": "1.0",
+              "SignatureNonce": "0f3e", "Timestamp": "2026-12-07T10:00:00Z", "Format": "JSON",
+              "PhoneNumbers": "+8613800138000", "SignName": "驿站",
+              "TemplateParam": '{"content":"验证码 1234*~ (5分钟)"}'}
+    compose = getattr(composer, "__compose_string_to_sign")
+    sign = getattr(composer, "__get_signature")
+    assert sign_v1("POST", params, "secret") == sign(compose("POST", params), "secret")

@@ -6,7 +6,7 @@ What every provider shares lives here: one pooled HTTP client per channel with b
 timeouts, the address rule (an upstream on an internal address is refused unless the
 channel's `allow_networks` lets it through: `runtime/addresses.py`), the answer of a
 request that did not come back, throttling as a pause of the channel, and receipts by
-polling. What differs, each provider's module says (`aliyun_upstream.py`, `tencent.py`,
+polling (or pushed by the provider: `upstream_push.py`). What differs, each provider's module says (`aliyun_upstream.py`, `tencent.py`,
 `twilio.py`, a `Provider`): how a request is signed and written, what its answer means, how
 its delivery reports are asked for and read.
 
