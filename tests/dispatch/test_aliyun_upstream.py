@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import ManualClock
 from tests.dispatch.fake_provider import FakeProvider, recorded
 from tests.dispatch.test_tencent import Sink
-from yizhan.dispatch.channels.aliyun_upstream import sign_v1
+from yizhan.dispatch.channels.aliyun_upstream import aliyun_number, sign_v1
 from yizhan.dispatch.channels.http_upstream import HttpUpstreamChannel
 from yizhan.dispatch.upstreams import upstream_channel
 from yizhan.domain.events import Receipt
@@ -111,3 +111,10 @@ def test_the_signature_is_the_official_sdks() -> None:
     compose = getattr(composer, "__compose_string_to_sign")
     sign = getattr(composer, "__get_signature")
     assert sign_v1("POST", params, "secret") == sign(compose("POST", params), "secret")
+
+
+@pytest.mark.parametrize(("phone", "written"), [
+    ("+8613800138000", "13800138000"), ("+85251234567", "85251234567"),
+    ("+13105551234", "0013105551234")])  # 13105551234 alone would be a mainland number
+def test_numbers_are_written_as_dysmsapi_reads_them(phone: str, written: str) -> None:
+    assert aliyun_number(phone) == written

@@ -72,8 +72,13 @@ def sign_v1(method: str, params: dict[str, str], secret: str) -> str:
 
 
 def aliyun_number(phone: str) -> str:
-    """Mainland numbers as their 11 digits; others with their country code, without `+`."""
-    return phone[len(MAINLAND):] if phone.startswith(MAINLAND) else phone.lstrip("+")
+    """Mainland numbers as their 11 digits; others with their country code, without `+`
+    (Dysmsapi's form), except a North American number, whose 11 digits starting with 1
+    could read as a mainland number: `00` + its digits."""
+    if phone.startswith(MAINLAND):
+        return phone[len(MAINLAND):]
+    digits = phone.lstrip("+")
+    return "00" + digits if len(digits) == 11 and digits.startswith("1") else digits
 
 
 def body_of(content: str, sign_name: str) -> str:
