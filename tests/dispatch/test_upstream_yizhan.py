@@ -71,6 +71,10 @@ async def pair(stack: AsyncExitStack, tmp_path: Path, first: str = "",
         up_store, tmp_path / "up", clock, push_allowed_networks=["127.0.0.0/8"],
         **up_settings))
     template = await pass_through(up)
+    if "{push_secret}" in more:  # the account's push secret, made with its first target
+        endpoints = await up_store.set_push_endpoints(
+            up.demo.account.id, clock.now(), receipt_url="https://receiver.example.com/")
+        more = more.replace("{push_secret}", endpoints.secret)
     (tmp_path / "down").mkdir(exist_ok=True)
     down_store = await stack.enter_async_context(opened_store("sqlite", tmp_path / "down"))
     down = await stack.enter_async_context(start_running(
@@ -128,13 +132,22 @@ TOKEN = "push-token-0123456789"
 async def test_receipts_pushed_by_the_upstream_yizhan_reach_the_downstream(
         stack: AsyncExitStack, tmp_path: Path) -> None:
     # No polling: the upstream's account pushes its SmsReports to the downstream's callback.
-    up, down = await pair(stack, tmp_path,
-                          more=f'poll_seconds = 0\ncallback_token = "{TOKEN}"')
+    # The downstream also checks the upstream's X-Yizhan-Signature under the push secret
+    # the upstream account shows (GET /v1/push): set before the downstream starts.
+    up, down = await pair(stack, tmp_path, more=f'poll_seconds = 0\ncallback_token = '
+                          f'"{TOKEN}"\npush_secret = "{{push_secret}}"')
+    secret = (await up.client.get("/v1/push")).json()["secret"]
+    assert f'push_secret = "{secret}"' in (tmp_path / "down" / "channels.toml").read_text()
     pushed = await up.client.put("/v1/push", json={
         "receipt_url": f"{down.base_url}/callbacks/up/{TOKEN}"})
     assert pushed.json()["code"] == "OK", pushed.json()
+    assert pushed.json()["secret"] == secret
     message = await final(down, await send(down, "13800138005"))
     assert message["status"] == "success" and message["channel"] == "up"
+    # A push with the right token but without the signature is refused.
+    unsigned = await down.client.post(f"/callbacks/up/{TOKEN}", json=[{
+        "biz_id": "1^0", "success": True, "err_code": "DELIVERED"}])
+    assert unsigned.status_code == 403
     # A push with a wrong token is refused like an unknown channel, and stores nothing.
     wrong = await down.client.post("/callbacks/up/not-the-token-at-all", json=[{
         "biz_id": "1^0", "success": True, "err_code": "DELIVERED"}])

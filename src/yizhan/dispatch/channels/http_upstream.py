@@ -160,6 +160,9 @@ class UpstreamSettings:
     callback_url: str = ""
     """The callback URL as the provider calls it (behind a proxy, its public form): what
     Twilio signs (X-Twilio-Signature)."""
+    push_secret: str = ""
+    """An upstream Yizhan's push secret (its account's `GET /v1/push`): its pushes must then
+    carry a valid X-Yizhan-Signature."""
 
 
 class HttpUpstreamChannel:
