@@ -37,6 +37,8 @@ def test_a_valid_upstream_builds_with_its_providers_codes() -> None:
     ('allow_networks = ["10.0.0.300/8"]', "10.0.0.300/8"),
     ('allow_networks = "127.0.0.0/8"', "allow_networks must be a list"),
     ('codes = "missing.codes.toml"', "missing.codes.toml"),
+    ('url = "ftp://sms.example.com"', "must be http(s)://host"),
+    ('callback_token = "short"', "callback_token must be 16 or more"),
 ])
 def test_mistakes_are_named(extra: str, said: str) -> None:
     with pytest.raises(PlanError, match="channel 'tw'") as refused:

@@ -12,6 +12,7 @@ import dataclasses
 import ipaddress
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from yizhan.dispatch.channels.aliyun_upstream import AliyunProvider, AliyunSettings
 from yizhan.dispatch.channels.http_upstream import (
@@ -58,6 +59,9 @@ def upstream_parts(kind: str, options: dict[str, Any]) -> tuple[Provider, Upstre
     values = {k: v for k, v in options.items() if k in own}
     if not all(isinstance(v, str) for v in values.values()):
         raise ValueError(f"{', '.join(sorted(own))} must be strings")
+    url = urlsplit(values.get("url", "https://default"))
+    if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment:
+        raise ValueError(f"url {values['url']!r} must be http(s)://host[:port][/path]")
     common = {k: v for k, v in options.items() if k in shared}
     networks = common.get("allow_networks", [])
     if not isinstance(networks, list):

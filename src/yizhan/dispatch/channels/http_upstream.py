@@ -234,7 +234,8 @@ class HttpUpstreamChannel:
         outgoing = self.provider.submit_request(request, now)
         try:
             response = await self.client().send(outgoing)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
+                httpx.UnsupportedProtocol) as exc:
             # Nothing was written: sending it again (here or elsewhere) is no duplicate.
             return Retryable(f"channel {self.name}: {_error(exc)}", after=1.0)
         except httpx.HTTPError as exc:
