@@ -77,3 +77,23 @@ def test_check_refuses_a_code_table_with_a_mistake(tmp_path: Path) -> None:
                            env={"YIZHAN_CHANNELS_FILE": str(path)}, terminal_width=200)
     assert result.exit_code == 1
     assert "channel 'cmcc'" in result.output and "status must be one of" in result.output
+
+
+def test_upstream_channels_are_listed_without_their_secrets_and_checked(
+        tmp_path: Path) -> None:
+    path = tmp_path / "channels.toml"
+    path.write_text('[[channel]]\nname = "tx"\nkind = "tencent"\nsecret_id = "AKIDx"\n'
+                    'secret_key = "very-secret-key"\nsdk_app_id = "1400006666"\n'
+                    'template_id = "1"\n\n[[channel]]\nname = "tw"\nkind = "twilio"\n'
+                    'account_sid = "AC1"\nauth_token = "very-secret-token"\n'
+                    'from_number = "+15557122661"\n')
+    env = {"YIZHAN_CHANNELS_FILE": str(path)}
+    listed = runner.invoke(app, ["channels", "list", "--data-dir", str(tmp_path)], env=env,
+                           terminal_width=200)
+    assert listed.exit_code == 0, listed.output
+    assert "https://sms.tencentcloudapi.com" in listed.output and "tencent" in listed.output
+    assert "very-secret" not in listed.output
+    checked = runner.invoke(app, ["channels", "check", "--data-dir", str(tmp_path)], env=env,
+                            terminal_width=200)
+    assert checked.exit_code == 0, checked.output
+    assert checked.output.count("HTTP upstream: settings valid, not contacted") == 2

@@ -31,6 +31,7 @@ from yizhan.dispatch.channel_file import (
     load_plan,
     smpp_config,
 )
+from yizhan.dispatch.channels.http_upstream import HttpUpstreamChannel
 from yizhan.dispatch.channels.smpp_pdu import status_name
 from yizhan.dispatch.router import Route
 from yizhan.domain.events import Receipt, Uplink
@@ -39,6 +40,8 @@ from yizhan.settings import Settings
 from yizhan.simulator.smsc import SmscServer
 
 channels_commands = command_set()
+UPSTREAM = "HTTP upstream: settings valid, not contacted"
+"""What `check` says of an HTTP upstream: a check that sends nothing cannot prove the key."""
 
 
 def _plan(settings: Settings) -> ChannelPlan:
@@ -84,7 +87,8 @@ def carrier_tables(plan: ChannelPlan) -> list[str]:
     submit statuses it retries (only for channels that set them)."""
     lines = []
     for spec in plan.channels:
-        if "codes" not in spec.options and "retryable" not in spec.options:
+        if spec.kind not in ("smpp", "smpp-simulator") or (
+                "codes" not in spec.options and "retryable" not in spec.options):
             continue
         config = smpp_config(spec.name, spec.options)
         said = []
@@ -116,7 +120,8 @@ def check(data_dir: DataDir = None, config: ConfigFile = None,
     results: list[list[str]] = []
     run_loop(_bind_all(settings, plan, timeout, results))
     table("binds", ["channel", "result"], results)
-    if any(not r[1].startswith("bound") and r[1] != "in process" for r in results):
+    if any(not r[1].startswith("bound") and r[1] not in ("in process", UPSTREAM)
+           for r in results):
         raise typer.Exit(1)
 
 
@@ -136,6 +141,9 @@ async def _bind_all(settings: Settings, plan: ChannelPlan, timeout: float,
 
     try:
         for channel in built.channels:
+            if isinstance(channel, HttpUpstreamChannel):  # nothing to bind: no request sent
+                results.append([channel.name, UPSTREAM])
+                continue
             if channel.ready:  # ready before it starts: in process, nothing to bind
                 results.append([channel.name, "in process"])
                 continue

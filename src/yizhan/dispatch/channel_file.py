@@ -12,7 +12,9 @@ Channel kinds:
 - `simulator`: the in-process simulator (`channels/simulator.py`), no sockets;
 - `smpp`: an SMPP 3.4 bind to a carrier (`channels/smpp.py`; `SmppConfig` fields);
 - `smpp-simulator`: an SMPP bind to the SMPP simulator server that this process runs on a
-  loopback port (`simulator/smsc.py`, scripted by `[simulator]`).
+  loopback port (`simulator/smsc.py`, scripted by `[simulator]`);
+- `aliyun`, `tencent`, `twilio`: an HTTP upstream, a cloud provider or another Yizhan
+  (`channels/http_upstream.py`; settings read by `upstreams.py`).
 """
 
 from __future__ import annotations
@@ -29,13 +31,14 @@ from yizhan.dispatch.channels.simulator import Outcome, Script, SimulatorChannel
 from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig, statuses
 from yizhan.dispatch.channels.smpp_receipts import IdBase, IdFormat
 from yizhan.dispatch.router import Route, Router, Target
+from yizhan.dispatch.upstreams import PROVIDERS, default_url, upstream_channel, upstream_parts
 from yizhan.domain.carriers import Carrier
 from yizhan.domain.codes import CodeBook, CodeTable
 from yizhan.domain.model import TemplateType
 from yizhan.domain.ports import CarrierRecords, Channel, Clock, Registrar
 from yizhan.domain.registration import Isp, SubPort
 
-KINDS = ("simulator", "smpp", "smpp-simulator")
+KINDS = ("simulator", "smpp", "smpp-simulator", *PROVIDERS)
 CARRIERS = frozenset(c.value for c in Carrier)
 REGISTERING_CARRIERS = CARRIERS - {Carrier.INTERNATIONAL.value}
 TYPES = frozenset(t.value for t in TemplateType)
@@ -116,6 +119,8 @@ class ChannelSpec:
             return "in process"
         if self.kind == "smpp-simulator":
             return "embedded"
+        if self.kind in PROVIDERS:
+            return str(self.options.get("url") or default_url(self.kind))
         return f"{self.options.get('host')}:{self.options.get('port')}"
 
     def sub_port(self, extension: str) -> SubPort | None:
@@ -238,6 +243,12 @@ def _kind_options(name: str, kind: str, options: dict[str, Any], source: str,
         return ChannelSpec(name, kind, options)
     if isinstance(options.get("codes"), str) and base is not None:
         options["codes"] = str(base / options["codes"])
+    if kind in PROVIDERS:
+        try:
+            upstream_parts(kind, options)
+        except (TypeError, ValueError, OSError, tomllib.TOMLDecodeError) as exc:
+            raise PlanError(f"{source}: channel {name!r}: {exc}") from exc
+        return ChannelSpec(name, kind, options)
     if kind == "smpp-simulator":
         options.setdefault("host", SIMULATOR_HOST)
         options.setdefault("port", 0)
@@ -287,8 +298,11 @@ def code_table(path: object) -> CodeTable:
 def code_book(plan: ChannelPlan) -> CodeBook:
     """The code tables of the plan's channels (those that name one), for what reads records
     without running the channels (`yizhan records`)."""
-    return CodeBook({spec.name: code_table(spec.options["codes"]) for spec in plan.channels
-                     if spec.kind != "simulator" and "codes" in spec.options})
+    return CodeBook({
+        spec.name: (upstream_parts(spec.kind, spec.options)[1].codes
+                    if spec.kind in PROVIDERS else code_table(spec.options["codes"]))
+        for spec in plan.channels
+        if spec.kind in PROVIDERS or (spec.kind != "simulator" and "codes" in spec.options)})
 
 
 def retryable_statuses(names: object) -> frozenset[int]:
@@ -407,6 +421,9 @@ def build_plan(plan: ChannelPlan, clock: Clock, *, smsc: SmscFactory, delay: flo
                 spec.options.get("script") or script, spec.options.get("delay", delay)),
                 name=spec.name, records=records if spec.registration else None))
             continue
+        if spec.kind in PROVIDERS:
+            channels.append(upstream_channel(spec.name, spec.kind, spec.options, clock))
+            continue
         channel = SmppChannel(smpp_config(spec.name, spec.options), clock)
         channels.append(channel)
         if spec.kind == "smpp-simulator":
@@ -431,7 +448,7 @@ def _registrars(plan: ChannelPlan, clock: Clock,
                 registry: RegistryFactory | None) -> dict[str, Registrar]:
     """One simulated registry for every simulated channel that names its carrier."""
     simulated = [spec.name for spec in plan.channels
-                 if spec.kind != "smpp" and spec.carrier is not None]
+                 if spec.kind in ("simulator", "smpp-simulator") and spec.carrier is not None]
     if registry is None or not simulated:
         return {}
     try:
