@@ -26,8 +26,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-from dataclasses import dataclass
+import tomllib
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
+from importlib import resources
 from typing import Literal
 
 from yizhan.dispatch.channels.cmpp_link import CmppLink
@@ -62,7 +65,7 @@ from yizhan.dispatch.channels.session import BindRefused, Session
 from yizhan.dispatch.channels.smpp_pdu import ESM_UDHI, ShortMessage
 from yizhan.dispatch.channels.smpp_receipts import DELIVERED, handset_number, submitted_at
 from yizhan.dispatch.channels.smpp_uplinks import Reply, UplinkParts
-from yizhan.domain.codes import PLATFORM, CodeTable
+from yizhan.domain.codes import CodeTable
 from yizhan.domain.events import Receipt, Uplink
 from yizhan.domain.model import MessageStatus
 from yizhan.domain.ports import Clock, Rejected, Retryable, SubmitRequest, SubmitResult
@@ -82,6 +85,13 @@ _DELIVER_RESP = {Version.V20: struct.Struct(">QB"), Version.V30: struct.Struct("
 
 Ack = tuple[CmppLink, int, int]
 """A deliver's link, Sequence_Id and Msg_Id: what its CMPP_DELIVER_RESP needs."""
+
+
+@lru_cache(maxsize=1)
+def carrier_codes() -> CodeTable:
+    """CMPP's code table: the spec's report Stat values and SUBMIT_RESP Results."""
+    text = resources.files("yizhan.dispatch.channels").joinpath("data/cmpp.codes.toml")
+    return CodeTable.from_data(tomllib.loads(text.read_text("utf-8")), "cmpp")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +130,9 @@ class CmppConfig:
     """auto: ASCII when every character is, else UCS2."""
     long_messages: Literal["udh8", "udh16"] = "udh8"
     uplink_parts_timeout: float = 60.0
-    codes: CodeTable = PLATFORM
-    """The carrier's report Stat codes (`CodeTable.load(path)`); default: the platform's."""
+    codes: CodeTable = field(default_factory=carrier_codes)
+    """The carrier's report Stat codes (`CodeTable.load(path)`); default: CMPP's table
+    (`data/cmpp.codes.toml`, its source named there)."""
     retryable: frozenset[int] = frozenset()
     """CMPP_SUBMIT_RESP Results, besides flow control, answered `Retryable`."""
 
