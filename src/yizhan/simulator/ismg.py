@@ -93,9 +93,7 @@ class Incoming:
 
     @property
     def text(self) -> str:
-        body = self.submit
-        content = strip_udh(body.msg_content) if body.tp_udhi else body.msg_content
-        return decode_text(content, body.msg_fmt)
+        return _text(self.submit)
 
 
 @dataclass(order=True, slots=True)
