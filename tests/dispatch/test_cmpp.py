@@ -22,7 +22,7 @@ from yizhan.dispatch.channels.cmpp_text import MsgFmt, MsgId
 from yizhan.domain.codes import CodeEntry, CodeTable
 from yizhan.domain.events import Receipt
 from yizhan.domain.model import MessageStatus
-from yizhan.domain.ports import Accepted, SubmitRequest
+from yizhan.domain.ports import Accepted, Ambiguous, SubmitRequest
 from yizhan.simulator.ismg import IsmgServer
 
 SP, SECRET = "901234", "s3cret"
@@ -230,3 +230,14 @@ def test_a_wrong_cmpp_setting_is_refused_with_its_name(extra: str, said: str) ->
     with pytest.raises(PlanError, match="cmcc-cmpp") as refused:
         parse_plan(text)
     assert said in str(refused.value)
+
+
+async def test_a_malformed_submit_answer_is_ambiguous_and_the_link_stays(rig: Rig) -> None:
+    task = rig.send()
+    got = await rig.ismg.expect()
+    got.link.write(Command.SUBMIT_RESP, got.pdu.sequence, 0, b"\x00\x01")  # no Msg_Id
+    result = await asyncio.wait_for(task, 5)
+    assert isinstance(result, Ambiguous) and "malformed CMPP_SUBMIT_RESP" in result.reason
+    again = rig.send()
+    rig.ismg.answer(await rig.ismg.expect(), msg_id=7)
+    assert await asyncio.wait_for(again, 5) == Accepted("7") and rig.channel.binds == 1

@@ -67,12 +67,20 @@ from yizhan.dispatch.channels.smpp_receipts import DELIVERED, handset_number, su
 from yizhan.domain.codes import CodeTable
 from yizhan.domain.events import Receipt, Uplink
 from yizhan.domain.model import MessageStatus
-from yizhan.domain.ports import Clock, Rejected, Retryable, SubmitRequest, SubmitResult
+from yizhan.domain.ports import (
+    Ambiguous,
+    Clock,
+    Rejected,
+    Retryable,
+    SubmitRequest,
+    SubmitResult,
+)
 
 log = logging.getLogger("yizhan.cmpp")
 
-_SUBMIT_RESP = struct.Struct(">IIIQ")
-"""Total_Length, Command_Id, Sequence_Id, Msg_Id of a CMPP_SUBMIT_RESP; Result follows."""
+_MSG_ID = struct.Struct(">Q")
+"""A CMPP_SUBMIT_RESP's Msg_Id, after the 12-octet header; Result follows."""
+_SUBMIT_RESP_ID = Command.SUBMIT_RESP.to_bytes(4, "big")
 THROTTLES = frozenset({Result.FLOW_CONTROL})
 NOT_STORED = 9
 """CMPP_DELIVER_RESP Result for a deliver we could not store (any non-zero Result makes the
@@ -219,11 +227,13 @@ class CmppChannel(Session[CmppLink, Ack]):
         return [body(src_id, dest, part, fmt, total, n, 1) for n, part in enumerate(parts, 1)]
 
     def _read_answer(self, link: CmppLink, response: bytes) -> str | SubmitResult:
-        length, command_id, _, msg_id = _SUBMIT_RESP.unpack_from(response)
         wanted = 24 if self._wide else 21
-        if command_id != Command.SUBMIT_RESP or length != wanted:
-            return Rejected("CMPP_BAD_STRUCTURE", f"channel {self.name}: a malformed "
-                            f"CMPP_SUBMIT_RESP ({length} octets)")
+        if len(response) != wanted or response[4:8] != _SUBMIT_RESP_ID:
+            # the gateway may have taken the message: there is no Result to trust
+            log.warning("channel %s: malformed CMPP_SUBMIT_RESP: %r", self.name, response[:64])
+            return Ambiguous(f"channel {self.name}: malformed CMPP_SUBMIT_RESP "
+                             f"({len(response)} octets)")
+        msg_id = _MSG_ID.unpack_from(response, 12)[0]
         result = int.from_bytes(response[20:], "big")
         if result == 0:
             if self._window.limit < self._window.size:
