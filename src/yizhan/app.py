@@ -43,6 +43,7 @@ from yizhan.console.services import ChannelBoard, ConsoleServices, LoginLimits
 from yizhan.diagnosis.inquiry import Diagnoser
 from yizhan.dispatch.breaker import BreakerConfig
 from yizhan.dispatch.channel_file import ChannelPlan, EmbeddedSmsc, build_plan, load_plan
+from yizhan.dispatch.channels.cmpp import CmppChannel
 from yizhan.dispatch.channels.http_upstream import HttpUpstreamChannel
 from yizhan.dispatch.channels.simulator import Script, SimulatorChannel
 from yizhan.dispatch.channels.smpp import SmppChannel
@@ -207,7 +208,8 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
             smsc = built.server
     metrics.watch(lambda: [(h.name, h.ready, h.breaker.value, h.opened)
                            for h in router.health()])
-    codes = CodeBook({**{c.name: c.config.codes for c in channels if isinstance(c, SmppChannel)},
+    codes = CodeBook({**{c.name: c.config.codes for c in channels
+                         if isinstance(c, SmppChannel | CmppChannel)},
                       **{c.name: c.settings.codes for c in channels
                          if isinstance(c, HttpUpstreamChannel)}})
     counter, flush = await rate_counter(settings, store, clock)

@@ -15,6 +15,8 @@ Channel kinds:
   loopback port (`simulator/smsc.py`, scripted by `[simulator]`);
 - `aliyun`, `tencent`, `twilio`: an HTTP upstream, a cloud provider or another Yizhan
   (`channels/http_upstream.py`; settings read by `upstreams.py`).
+- `cmpp`: a CMPP 2.0 / 3.0 connection to a carrier's gateway (`channels/cmpp.py`;
+  `CmppConfig` fields).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from yizhan.dispatch.breaker import BreakerConfig
+from yizhan.dispatch.channels.cmpp import CmppChannel, CmppConfig
 from yizhan.dispatch.channels.simulator import Outcome, Script, SimulatorChannel
 from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig, statuses
 from yizhan.dispatch.channels.smpp_receipts import IdBase, IdFormat
@@ -38,7 +41,9 @@ from yizhan.domain.model import TemplateType
 from yizhan.domain.ports import CarrierRecords, Channel, Clock, Registrar
 from yizhan.domain.registration import Isp, SubPort
 
-KINDS = ("simulator", "smpp", "smpp-simulator", *PROVIDERS)
+KINDS = ("simulator", "smpp", "smpp-simulator", "cmpp", *PROVIDERS)
+CARRIER_KINDS = frozenset({"smpp", "cmpp", *PROVIDERS})
+"""Kinds that connect to a real carrier or provider (not a simulator of this process)."""
 CARRIERS = frozenset(c.value for c in Carrier)
 REGISTERING_CARRIERS = CARRIERS - {Carrier.INTERNATIONAL.value}
 TYPES = frozenset(t.value for t in TemplateType)
@@ -123,6 +128,17 @@ class ChannelSpec:
             return str(self.options.get("url") or default_url(self.kind))
         return f"{self.options.get('host')}:{self.options.get('port')}"
 
+    @property
+    def number(self) -> str:
+        """The number messages leave from before their extension: 106 + channel code
+        (SMPP), the service code (CMPP); "" for the in-process simulator."""
+        if self.kind == "simulator":
+            return ""
+        if self.kind == "cmpp":
+            return str(self.options.get("service_code", ""))
+        prefix = str(self.options.get("source_prefix", "106"))
+        return f"{prefix}{self.options.get('channel_code', '')}"
+
     def sub_port(self, extension: str) -> SubPort | None:
         """Where a signature with extension code `extension` is registered on this
         channel: the source number it sends from; None outside registration."""
@@ -131,8 +147,7 @@ class ChannelSpec:
         if self.kind == "simulator":
             number = f"{self.name}:{extension}"
         else:
-            prefix = str(self.options.get("source_prefix", "106"))
-            number = f"{prefix}{self.options.get('channel_code', '')}{extension}"
+            number = f"{self.number}{extension}"
         return SubPort(Isp.of(self.carrier), self.name, number)
 
 
@@ -254,7 +269,10 @@ def _kind_options(name: str, kind: str, options: dict[str, Any], source: str,
         options.setdefault("port", 0)
         options.setdefault("system_id", name)
     try:
-        smpp_config(name, options)
+        if kind == "cmpp":
+            cmpp_config(name, options)
+        else:
+            smpp_config(name, options)
     except (TypeError, ValueError) as exc:
         raise PlanError(f"{source}: channel {name!r}: {exc}") from exc
     return ChannelSpec(name, kind, options)
@@ -278,6 +296,33 @@ def smpp_config(name: str, options: dict[str, Any]) -> SmppConfig:
     if missing:
         raise ValueError(f"missing setting(s) {', '.join(sorted(missing))}")
     return SmppConfig(name=name, **values)
+
+
+def cmpp_config(name: str, options: dict[str, Any]) -> CmppConfig:
+    """A `kind = "cmpp"` channel's settings (docs/channels.md "CMPP")."""
+    fields = {f.name for f in dataclasses.fields(CmppConfig)} - {"name"}
+    extra = set(options) - fields
+    if extra:
+        raise ValueError(f"unknown setting(s) {', '.join(sorted(extra))}")
+    values = dict(options)
+    if "codes" in values:
+        values["codes"] = code_table(values["codes"])
+    if "retryable" in values:
+        results = values["retryable"]
+        if not isinstance(results, list) or not all(isinstance(r, int) for r in results):
+            raise ValueError("retryable must be a list of CMPP_SUBMIT_RESP Results "
+                             "(retryable = [9, 10])")
+        values["retryable"] = frozenset(results)
+    missing = {"host", "port", "source_addr"} - set(values)
+    if missing:
+        raise ValueError(f"missing setting(s) {', '.join(sorted(missing))}")
+    if values.get("version", "3.0") not in ("2.0", "3.0"):
+        raise ValueError(f"version must be \"2.0\" or \"3.0\", not {values['version']!r}")
+    for text in ("source_addr", "password", "service_code", "service_id", "fee_type",
+                 "fee_code", "fee_terminal_id"):
+        if text in values and not isinstance(values[text], str):
+            raise ValueError(f"{text} must be a string in quotes ({text} = \"...\")")
+    return CmppConfig(name=name, **values)
 
 
 def code_table(path: object) -> CodeTable:
@@ -424,6 +469,9 @@ def build_plan(plan: ChannelPlan, clock: Clock, *, smsc: SmscFactory, delay: flo
         if spec.kind in PROVIDERS:
             channels.append(upstream_channel(spec.name, spec.kind, spec.options, clock))
             continue
+        if spec.kind == "cmpp":
+            channels.append(CmppChannel(cmpp_config(spec.name, spec.options), clock))
+            continue
         channel = SmppChannel(smpp_config(spec.name, spec.options), clock)
         channels.append(channel)
         if spec.kind == "smpp-simulator":
@@ -448,7 +496,7 @@ def _registrars(plan: ChannelPlan, clock: Clock,
                 registry: RegistryFactory | None) -> dict[str, Registrar]:
     """One simulated registry for every simulated channel that names its carrier."""
     simulated = [spec.name for spec in plan.channels
-                 if spec.kind in ("simulator", "smpp-simulator") and spec.carrier is not None]
+                 if spec.kind not in CARRIER_KINDS and spec.carrier is not None]
     if registry is None or not simulated:
         return {}
     try:
