@@ -1,0 +1,152 @@
+"""The server an SGIP channel runs: where China Unicom's gateway (SMG) connects back to the
+SP to deliver Reports (the status of our Submits) and Delivers (handsets' replies).
+
+In SGIP the SP's own connection carries Submits only; the gateway opens its own
+connections to the SP's listener, Binds with Login Type 2 (SMG -> SP) and the login name and
+password agreed with the carrier, sends its Reports and Delivers, and Unbinds. This module
+accepts those connections and checks the Bind: a wrong login type is answered Result 4
+(BAD_LOGIN_TYPE), wrong credentials Result 1 (ILLEGAL_LOGIN), a second Bind on one
+connection Result 2; each refusal closes the connection. A Report or Deliver before the Bind
+is refused the same way as a wrong login.
+
+Each Report or Deliver is handed to the owner's handler (`on_report`, `on_deliver`), and
+answered with the Result the handler returns only once it has returned: the channel's
+handler returns after its sink has stored the receipt or reply, so a gateway that gets
+Result 0 can forget it (docs/DOMAIN "nothing accepted is lost"). A handler that fails
+answers Result 11 (NODE_BUSY): the gateway offers it again later.
+
+The passwords are compared in constant time and never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from .sgip_link import Link
+from .sgip_pdu import Bind, Command, Deliver, LoginType, Pdu, Report, Result
+
+log = logging.getLogger("yizhan.sgip")
+
+ReportHandler = Callable[[Report], Awaitable[int]]
+DeliverHandler = Callable[[Deliver], Awaitable[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What the gateway must Bind with (agreed with the carrier)."""
+
+    login_name: str
+    login_password: str
+
+    def accept(self, bind: Bind) -> int:
+        """The Bind_Resp Result for `bind`."""
+        if bind.login_type != LoginType.SMG_TO_SP:
+            return Result.BAD_LOGIN_TYPE
+        name_ok = hmac.compare_digest(bind.login_name.encode("latin-1"),
+                                      self.login_name.encode("latin-1"))
+        password_ok = hmac.compare_digest(bind.login_password.encode("latin-1"),
+                                          self.login_password.encode("latin-1"))
+        return Result.OK if name_ok and password_ok else Result.ILLEGAL_LOGIN
+
+
+class SgipListener:
+    def __init__(self, credentials: Credentials, *, node: int, on_report: ReportHandler,
+                 on_deliver: DeliverHandler, name: str = "sgip-listener") -> None:
+        self.credentials = credentials
+        self.node = node
+        self.name = name
+        self._on_report = on_report
+        self._on_deliver = on_deliver
+        self._server: asyncio.Server | None = None
+        self._links: set[Link] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.refused_binds = 0
+        """Binds refused since start (wrong type or credentials): a misconfigured gateway,
+        or someone else knocking."""
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Listen; returns the port (0 picks a free one)."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self._accept, host, port)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    def _accept(self) -> Link:
+        link = Link(self._on_request, node=self.node, name=self.name)
+        self._links.add(link)
+        link.closed.add_done_callback(lambda _: self._links.discard(link))
+        return link
+
+    @property
+    def connections(self) -> int:
+        """Connections bound now."""
+        return sum(1 for link in self._links if link.bound and link.is_open)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for link in list(self._links):
+            link.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+    def _on_request(self, link: Link, pdu: Pdu) -> None:
+        command = pdu.command
+        if command is Command.BIND:
+            self._bind(link, pdu)
+        elif command is Command.UNBIND:
+            link.respond(pdu)
+            link.close()
+        elif not link.bound:
+            log.warning("%s: %s before Bind; closing the connection", self.name,
+                        command.title)
+            link.respond(pdu, Result.ILLEGAL_LOGIN)
+            link.close()
+        elif command in (Command.REPORT, Command.DELIVER):
+            task = asyncio.create_task(self._hand_over(link, pdu))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            link.respond(pdu, Result.BAD_COMMAND_ID)
+
+    def _bind(self, link: Link, pdu: Pdu) -> None:
+        bind = pdu.body
+        assert isinstance(bind, Bind)
+        if link.bound:
+            link.respond(pdu, Result.REPEATED_LOGIN)
+            return
+        result = self.credentials.accept(bind)
+        if result != Result.OK:
+            self.refused_binds += 1
+            log.warning("%s: Bind as %r refused: %s", self.name, bind.login_name,
+                        f"login type {bind.login_type} is not SMG -> SP (2)"
+                        if result == Result.BAD_LOGIN_TYPE else "wrong login name or password")
+            link.respond(pdu, result)
+            link.close()
+            return
+        link.bound, link.login_name = True, bind.login_name
+        link.respond(pdu)
+
+    async def _hand_over(self, link: Link, pdu: Pdu) -> None:
+        try:
+            if isinstance(pdu.body, Report):
+                result = await self._on_report(pdu.body)
+            else:
+                assert isinstance(pdu.body, Deliver)
+                result = await self._on_deliver(pdu.body)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s: %s not taken; the gateway will offer it again", self.name,
+                          pdu.command.title)
+            result = Result.NODE_BUSY
+        link.respond(pdu, result)
