@@ -40,7 +40,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from yizhan.dispatch.channels import sgip_text
-from yizhan.dispatch.channels.sgip_link import Link, LinkClosed, bind
+from yizhan.dispatch.channels.sgip_link import Link, LinkClosed, admit, bind
 from yizhan.dispatch.channels.sgip_pdu import (
     Bind,
     Body,
@@ -211,16 +211,14 @@ class SmgServer:
     # ---- the SP's connections -----------------------------------------------------------
 
     def _on_request(self, link: Link, pdu: Pdu) -> None:
-        command = pdu.command
-        if command is Command.BIND:
-            self._bind(link, pdu)
-        elif command is Command.UNBIND:
-            link.respond(pdu)
-            link.close()
-        elif not link.bound:
-            link.respond(pdu, Result.ILLEGAL_LOGIN)
-            link.close()
-        elif command is Command.SUBMIT:
+        was_bound = link.bound
+        if not admit(link, pdu, self._check):
+            if link.bound and not was_bound:  # this Bind was accepted
+                self.links.append(link)
+                link.closed.add_done_callback(lambda _: self._forget(link))
+                self.bound.set()
+            return
+        if pdu.command is Command.SUBMIT:
             if self.manual:
                 self.inbox.put_nowait(Incoming(link, pdu))
             else:
@@ -228,27 +226,15 @@ class SmgServer:
         else:
             link.respond(pdu, Result.BAD_COMMAND_ID)
 
-    def _bind(self, link: Link, pdu: Pdu) -> None:
-        b = pdu.body
-        assert isinstance(b, Bind)
-        if link.bound:
-            link.respond(pdu, Result.REPEATED_LOGIN)
-            return
+    def _check(self, b: Bind) -> int:
         if b.login_type != LoginType.SP_TO_SMG:
             result: int = Result.BAD_LOGIN_TYPE
         elif self.accounts and self.accounts.get(b.login_name) != b.login_password:
             result = Result.ILLEGAL_LOGIN
         else:
-            result = Result.OK
-        link.respond(pdu, result)
-        if result != Result.OK:
-            log.info("smg: Bind as %r refused (Result %d)", b.login_name, result)
-            link.close()
-            return
-        link.bound, link.login_name = True, b.login_name
-        self.links.append(link)
-        link.closed.add_done_callback(lambda _: self._forget(link))
-        self.bound.set()
+            return Result.OK
+        log.info("smg: Bind as %r refused (Result %d)", b.login_name, result)
+        return result
 
     def _forget(self, link: Link) -> None:
         if link in self.links:

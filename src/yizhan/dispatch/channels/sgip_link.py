@@ -208,3 +208,34 @@ async def bind(link: Link, login_type: int, name: str, password: str,
     if response.body.result == Result.OK:
         link.bound, link.login_name = True, name
     return response.body.result
+
+
+def admit(link: Link, pdu: Pdu, check: Callable[[Bind], int]) -> bool:
+    """The session rules every SGIP server applies before its own: a Bind is answered with
+    what `check` says (a refusal closes the connection; a second Bind on one connection is
+    Result 2), an Unbind is answered and the connection closed, and anything before a Bind
+    is refused with Result 1 and the connection closed. True when `pdu` is a request of a
+    bound connection, for the server to handle."""
+    command = pdu.command
+    if command is Command.BIND:
+        assert isinstance(pdu.body, Bind)
+        if link.bound:
+            link.respond(pdu, Result.REPEATED_LOGIN)
+            return False
+        result = check(pdu.body)
+        link.respond(pdu, result)
+        if result == Result.OK:
+            link.bound, link.login_name = True, pdu.body.login_name
+        else:
+            link.close()
+        return False
+    if command is Command.UNBIND:
+        link.respond(pdu)
+        link.close()
+        return False
+    if not link.bound:
+        log.warning("%s: %s before Bind; closing the connection", link.name, command.title)
+        link.respond(pdu, Result.ILLEGAL_LOGIN)
+        link.close()
+        return False
+    return True

@@ -26,7 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from .sgip_link import Link
+from .sgip_link import Link, admit
 from .sgip_pdu import Bind, Command, Deliver, LoginType, Pdu, Report, Result
 
 log = logging.getLogger("yizhan.sgip")
@@ -100,41 +100,23 @@ class SgipListener:
             self._server = None
 
     def _on_request(self, link: Link, pdu: Pdu) -> None:
-        command = pdu.command
-        if command is Command.BIND:
-            self._bind(link, pdu)
-        elif command is Command.UNBIND:
-            link.respond(pdu)
-            link.close()
-        elif not link.bound:
-            log.warning("%s: %s before Bind; closing the connection", self.name,
-                        command.title)
-            link.respond(pdu, Result.ILLEGAL_LOGIN)
-            link.close()
-        elif command in (Command.REPORT, Command.DELIVER):
+        if not admit(link, pdu, self._check):
+            return
+        if pdu.command in (Command.REPORT, Command.DELIVER):
             task = asyncio.create_task(self._hand_over(link, pdu))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         else:
             link.respond(pdu, Result.BAD_COMMAND_ID)
 
-    def _bind(self, link: Link, pdu: Pdu) -> None:
-        bind = pdu.body
-        assert isinstance(bind, Bind)
-        if link.bound:
-            link.respond(pdu, Result.REPEATED_LOGIN)
-            return
+    def _check(self, bind: Bind) -> int:
         result = self.credentials.accept(bind)
         if result != Result.OK:
             self.refused_binds += 1
             log.warning("%s: Bind as %r refused: %s", self.name, bind.login_name,
                         f"login type {bind.login_type} is not SMG -> SP (2)"
                         if result == Result.BAD_LOGIN_TYPE else "wrong login name or password")
-            link.respond(pdu, result)
-            link.close()
-            return
-        link.bound, link.login_name = True, bind.login_name
-        link.respond(pdu)
+        return result
 
     async def _hand_over(self, link: Link, pdu: Pdu) -> None:
         try:
