@@ -31,30 +31,34 @@ SUBMITTED = Sequence(3_057_112_345, 1_207_185_300, 7)
 
 
 class Handlers:
+    """The listener's owner in these tests: keeps what arrives and answers it at once (or
+    holds it unanswered, or answers NODE_BUSY as a channel whose sink failed)."""
+
     def __init__(self) -> None:
         self.reports: list[Report] = []
         self.delivers: list[Deliver] = []
-        self.gate: asyncio.Event | None = None
+        self.held: list[tuple[Link, Pdu]] = []
+        self.hold = False
         self.fail = False
 
-    async def report(self, report: Report) -> int:
-        if self.gate is not None:
-            await self.gate.wait()
+    def __call__(self, link: Link, pdu: Pdu) -> None:
+        if self.hold:
+            self.held.append((link, pdu))
+            return
         if self.fail:
-            raise RuntimeError("the store is down")
-        self.reports.append(report)
-        return Result.OK
-
-    async def deliver(self, deliver: Deliver) -> int:
-        self.delivers.append(deliver)
-        return Result.OK
+            link.respond(pdu, Result.NODE_BUSY)
+            return
+        if isinstance(pdu.body, Report):
+            self.reports.append(pdu.body)
+        elif isinstance(pdu.body, Deliver):
+            self.delivers.append(pdu.body)
+        link.respond(pdu)
 
 
 @pytest.fixture
 async def served() -> AsyncIterator[tuple[SgipListener, Handlers, int]]:
     handlers = Handlers()
-    listener = SgipListener(GATEWAY, node=1, on_report=handlers.report,
-                            on_deliver=handlers.deliver)
+    listener = SgipListener(GATEWAY, node=1, on_inbound=handlers)
     port = await listener.start()
     yield listener, handlers, port
     await listener.stop()
@@ -68,7 +72,7 @@ async def _gateway(port: int) -> Link:
 
 
 async def _ask(link: Link, command: Command, body: object = None) -> Pdu:
-    _, future = link.request(command, body)  # type: ignore[arg-type]
+    _, future = link.send_request(command, body)  # type: ignore[arg-type]
     return await asyncio.wait_for(future, 5)
 
 
@@ -129,22 +133,18 @@ async def test_a_second_bind_on_one_connection_is_refused(
     link.close()
 
 
-async def test_the_answer_waits_for_the_handler_and_a_failure_is_node_busy(
+async def test_nothing_is_answered_until_the_owner_answers(
         served: tuple[SgipListener, Handlers, int]) -> None:
     _, handlers, port = served
     link = await _gateway(port)
     await bind(link, LoginType.SMG_TO_SP, "unicom", "back-s3cret")
-    handlers.gate = asyncio.Event()
-    _, future = link.request(Command.REPORT, Report(SUBMITTED, "8613000000000"))
-    await asyncio.sleep(0)  # the Report is in the handler, which has not returned
+    handlers.hold = True
+    _, future = link.send_request(Command.REPORT, Report(SUBMITTED, "8613000000000"))
     done, _ = await asyncio.wait([future], timeout=0.2)
-    assert not done and handlers.reports == []
-    handlers.gate.set()
-    assert _result(await asyncio.wait_for(future, 5)) == Result.OK
-    assert len(handlers.reports) == 1
-    handlers.fail = True
-    answer = await _ask(link, Command.REPORT, Report(SUBMITTED, "8613000000000"))
-    assert _result(answer) == Result.NODE_BUSY and len(handlers.reports) == 1
+    assert not done and len(handlers.held) == 1
+    held_link, held = handlers.held[0]
+    held_link.respond(held, Result.NODE_BUSY)
+    assert _result(await asyncio.wait_for(future, 5)) == Result.NODE_BUSY
     link.close()
 
 
@@ -175,6 +175,6 @@ async def test_a_request_on_a_closed_link_fails_at_once(
     link = await _gateway(port)
     link.close()
     await asyncio.wait_for(link.closed, 5)
-    _, future = link.request(Command.UNBIND)
+    _, future = link.send_request(Command.UNBIND)
     with pytest.raises(LinkClosed):
         await future

@@ -67,7 +67,7 @@ class Sp:
         body = Submit(user_numbers=[number], sp_number="10655012340001", corp_id="12345",
                       message_content=contents(text, coding, 1)[0], message_coding=coding,
                       **fields)  # type: ignore[arg-type]
-        sequence, future = link.request(Command.SUBMIT, body, timeout=timeout)
+        sequence, future = link.send_request(Command.SUBMIT, body, timeout=timeout)
         return sequence, await asyncio.wait_for(future, timeout + 1)
 
 
@@ -84,8 +84,7 @@ async def _async(value: object) -> object:
 @pytest.fixture
 async def sp() -> AsyncIterator[Sp]:
     handlers = Handlers()
-    listener = SgipListener(GATEWAY, node=1, on_report=handlers.report,
-                            on_deliver=handlers.deliver)
+    listener = SgipListener(GATEWAY, node=1, on_inbound=handlers)
     back = await listener.start()
     smg = SmgServer(SCRIPT, accounts={"yizhan": "s3cret"}, connect_back={
         "yizhan": ConnectBack("127.0.0.1", back, "unicom", "back-s3cret")})
@@ -167,7 +166,7 @@ async def test_binds_are_checked(sp: Sp) -> None:
     assert stranger == Result.ILLEGAL_LOGIN
     _, unbound = await asyncio.get_running_loop().create_connection(
         lambda: Link(lambda lk, pdu: None, node=1), "127.0.0.1", sp.port)
-    _, future = unbound.request(Command.SUBMIT, Submit(user_numbers=["86130"]))
+    _, future = unbound.send_request(Command.SUBMIT, Submit(user_numbers=["86130"]))
     assert _result(await asyncio.wait_for(future, 5)) == Result.ILLEGAL_LOGIN
     await asyncio.wait_for(unbound.closed, 5)
     assert sp.smg.submitted == 0

@@ -346,7 +346,7 @@ class SmgServer:
 
     async def _send(self, login: str, command: Command, body: Body) -> int:
         link = await self._link_back(login)
-        _, future = link.request(command, body)
+        _, future = link.send_request(command, body)
         response = await future
         if not isinstance(response.body, Resp):
             raise PduError(f"{response.command.title} answered {command.title}")

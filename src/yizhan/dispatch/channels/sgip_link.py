@@ -1,21 +1,20 @@
 """One SGIP connection, any end of it: framing, the 12-octet sequence numbers, request ->
 response.
 
-Used by the SP's listener the gateway connects back to (`sgip_listener.py`) and by the
-simulated SMG (`simulator/sgip_smg.py`), both ways of its connections. A `Link` is an
-asyncio Protocol, the shape of `smpp_link.Link`: it decodes every PDU of a read, resolves
-the future of each response by its Sequence Number, and hands every request to its owner's
-`on_request`. Writes made during one event-loop turn leave in one `transport.write`.
+Used by the SGIP channel (`sgip.py`: its Submit connection and the listener the gateway
+connects back to, `sgip_listener.py`) and by the simulated SMG (`simulator/sgip_smg.py`).
+A `Link` is the session core's link (`session.Link`: waiters by sequence, writes coalesced
+per event-loop turn, the journal hook, response timeouts swept once a second) with SGIP's
+framing and header. The core numbers requests with a counter; this link writes it as the
+third part of the Sequence Number, after the link's node id and the wall time (`wall`, the
+injected clock's `now` for a channel) as MMDDhhmmss, and matches responses by that counter.
+A Submit's Sequence Number is its message's id: `send_request` returns it with the future,
+and a Submit_Resp carries it back.
 
-A request's Sequence Number is made here: the link's node id, the wall time (`wall`, the
-injected clock's `now` for a channel) as MMDDhhmmss, and a counter that wraps at 2^32. A
-Submit's sequence is its message's id, so `request` returns it with the future.
-
-Timeouts are swept once a second, never armed per PDU: a request whose response is overdue
-fails with `TimeoutError`. SGIP has no keep-alive PDU (no ACTIVE_TEST or enquire_link):
-gateways close idle connections, and each end opens a new one when it has something to
-send. A request that cannot be decoded but whose header can is answered with Result 5
-(BAD_PARAMETER), as the spec asks; a stream that cannot be framed drops the link.
+SGIP has no keep-alive PDU (no ACTIVE_TEST or enquire_link): gateways close idle
+connections, and each end opens a new one when it has something to send. A request that
+cannot be decoded but whose header can is answered with Result 5 (BAD_PARAMETER), as the spec
+asks; a stream that cannot be framed drops the link.
 """
 
 from __future__ import annotations
@@ -24,9 +23,12 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any
 
+from . import session
+from .session import LinkClosed
 from .sgip_pdu import (
+    HEADER_SIZE,
     Bind,
     Body,
     Command,
@@ -38,119 +40,106 @@ from .sgip_pdu import (
     Sequence,
     decode,
     encode,
+    encode_body,
+    header,
     time_of,
 )
 
 log = logging.getLogger("yizhan.sgip")
 
-_COUNTER = 1 << 32
-
-
-class LinkClosed(ConnectionError):
-    """The connection ended before the peer answered."""
+__all__ = ["Link", "LinkClosed", "admit", "bind"]
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class Link(asyncio.Protocol):
+class Link(session.Link):
+    logger = "yizhan.sgip"
+    keepalive_name = "(none: SGIP has no keep-alive)"
+
     def __init__(self, on_request: Callable[[Link, Pdu], None], *, node: int,
                  name: str = "sgip", response_timeout: float = 10.0,
                  wall: Callable[[], datetime] = _utc_now) -> None:
-        self.name = name
+        super().__init__(on_request, name=name, response_timeout=response_timeout,
+                         keepalive=0)
         self.node = node
-        self.response_timeout = response_timeout
-        self.transport: asyncio.Transport | None = None
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.login_name = ""
-        """Set by the owner once the peer's Bind was accepted (or ours answered OK)."""
-        self.bound = False
-        self._on_request = on_request
+        self.last_sequence = Sequence(node, 0, 0)
+        """The Sequence Number of the last request written."""
         self._wall = wall
-        self._loop = asyncio.get_running_loop()
         self._framer = Framer()
-        self._pending: dict[Sequence, tuple[asyncio.Future[Pdu], float]] = {}
-        self._counter = 0
-        self._out: list[bytes] = []
-        self._flush_handle: asyncio.Handle | None = None
-        self._sweeper: asyncio.TimerHandle | None = None
 
-    # ---- asyncio.Protocol ---------------------------------------------------------------
+    @property
+    def bound(self) -> bool:
+        return self.bound_as is not None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-        self._sweeper = self._loop.call_later(1.0, self._sweep)
+    @property
+    def login_name(self) -> str:
+        return self.system_id
 
     def data_received(self, data: bytes) -> None:
+        self._last_heard = self._loop.time()
         try:
             frames = self._framer.feed(data)
         except PduError as exc:  # the stream cannot be framed any more: drop the link
             log.warning("%s: %s; closing the link", self.name, exc)
             self.close()
             return
+        pending = self._pending
         for raw in frames:
+            entry = None
+            if raw[4] & 0x80:  # a response: decoded only when its waiter wants it so
+                entry = pending.pop(int.from_bytes(raw[16:20], "big"), None)
+                if entry is None or entry[0].done():
+                    continue
+                if entry[2]:
+                    entry[0].set_result(raw)
+                    continue
             try:
                 pdu = decode(raw)
             except PduError as exc:
                 log.warning("%s: %s", self.name, exc)
-                self._refuse(raw, exc)
+                self._refuse(raw, exc)  # a broken response: its request times out
                 continue
-            if pdu.command.is_response:
-                entry = self._pending.pop(pdu.sequence, None)
-                if entry is not None and not entry[0].done():
-                    entry[0].set_result(pdu)
+            if pdu.command.is_response and entry is None:
+                continue
+            if entry is not None:
+                entry[0].set_result(pdu)
             else:
                 self._on_request(self, pdu)
 
     def _refuse(self, raw: bytes, exc: PduError) -> None:
-        """Answer a malformed request with BAD_PARAMETER; a malformed response is left to
-        time out, as if nothing had come."""
+        """Answer a malformed request with BAD_PARAMETER."""
         command_id = int.from_bytes(raw[4:8], "big")
         if exc.sequence is None or command_id & 0x80000000:
             return
         try:
             response = Command(command_id | 0x80000000)
-        except ValueError:  # a command we do not know: answered with Unbind_Resp's silence
+        except ValueError:  # a command we do not know: nothing to answer it with
             return
         body = None if response is Command.UNBIND_RESP else Resp(Result.BAD_PARAMETER)
         self.send(Pdu(response, exc.sequence, body))
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
-        for handle in (self._sweeper, self._flush_handle):
-            if handle is not None:
-                handle.cancel()
-        pending, self._pending = self._pending, {}
-        for future, _ in pending.values():
-            if not future.done():
-                future.set_exception(LinkClosed("connection lost before the peer answered"))
-        if not self.closed.done():
-            self.closed.set_result(None)
+    def keepalive_request(self) -> asyncio.Future[Any]:
+        raise NotImplementedError("SGIP has no keep-alive")
 
     # ---- sending ------------------------------------------------------------------------
 
-    @property
-    def is_open(self) -> bool:
-        return self.transport is not None and not self.transport.is_closing()
+    def write(self, command: int, sequence: int, status: int, body: Any) -> None:
+        """Queue a request numbered `sequence` by the core (SGIP has no header status)."""
+        self.last_sequence = Sequence(self.node, time_of(self._wall()), sequence)
+        if not isinstance(body, bytes):
+            body = encode_body(body)
+        self._out.append(header(HEADER_SIZE + len(body), command, self.last_sequence))
+        self._out.append(body)
+        self._schedule_flush()
 
-    def next_sequence(self) -> Sequence:
-        self._counter = (self._counter + 1) % _COUNTER
-        return Sequence(self.node, time_of(self._wall()), self._counter)
-
-    def request(self, command: Command, body: Body = None,
-                timeout: float | None = None) -> tuple[Sequence, asyncio.Future[Pdu]]:
+    def send_request(self, command: Command, body: Body = None,
+                     timeout: float | None = None) -> tuple[Sequence, asyncio.Future[Pdu]]:
         """Send a request; returns its Sequence Number and the future of its response,
         which fails with TimeoutError or LinkClosed when none comes."""
-        future: asyncio.Future[Pdu] = self._loop.create_future()
-        sequence = self.next_sequence()
-        if not self.is_open:
-            future.set_exception(LinkClosed("the link is closed"))
-            return sequence, future
-        deadline = self._loop.time() + (self.response_timeout if timeout is None else timeout)
-        self._pending[sequence] = (future, deadline)
-        self.send(Pdu(command, sequence, body))
-        return sequence, future
+        future: asyncio.Future[Pdu] = self.request(command, body, timeout)
+        return self.last_sequence, future
 
     def respond(self, request: Pdu, result: int = Result.OK) -> None:
         """Answer a request with its response: a Result, or nothing for Unbind."""
@@ -159,54 +148,19 @@ class Link(asyncio.Protocol):
         self.send(Pdu(response, request.sequence, body))
 
     def send(self, pdu: Pdu) -> None:
-        """Queue a PDU; everything queued in this event-loop turn leaves in one write."""
+        """Queue a whole PDU (a response: its request's Sequence Number)."""
         self._out.append(encode(pdu))
-        if self._flush_handle is None:
-            self._flush_handle = self._loop.call_soon(self._flush)
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._pending)
-
-    def close(self) -> None:
-        self._flush()
-        if self.transport is not None:
-            self.transport.close()
-
-    def abort(self) -> None:
-        """Cut the connection without a goodbye (tests: a dropped link)."""
-        if self.transport is not None:
-            self.transport.abort()
-
-    def _flush(self) -> None:
-        self._flush_handle = None
-        if self._out:
-            data = b"".join(self._out)
-            self._out = []
-            if self.transport is not None and not self.transport.is_closing():
-                self.transport.write(data)
-
-    # ---- timers -------------------------------------------------------------------------
-
-    def _sweep(self) -> None:
-        now = self._loop.time()
-        overdue = [seq for seq, (_, deadline) in self._pending.items() if deadline <= now]
-        for seq in overdue:
-            future = self._pending.pop(seq)[0]
-            if not future.done():
-                future.set_exception(TimeoutError("no response in time"))
-        self._sweeper = self._loop.call_later(1.0, self._sweep)
+        self._schedule_flush()
 
 
 async def bind(link: Link, login_type: int, name: str, password: str,
                timeout: float = 10.0) -> int:
     """Send Bind on a fresh link and return the gateway's Result (0: bound)."""
-    _, future = link.request(Command.BIND, Bind(login_type, name, password), timeout)
-    response = await future
+    response = await link.request(Command.BIND, Bind(login_type, name, password), timeout)
     if response.command is not Command.BIND_RESP or not isinstance(response.body, Resp):
         raise PduError(f"{response.command.title} answered Bind")
     if response.body.result == Result.OK:
-        link.bound, link.login_name = True, name
+        link.bound_as, link.system_id = login_type, name
     return response.body.result
 
 
@@ -225,7 +179,7 @@ def admit(link: Link, pdu: Pdu, check: Callable[[Bind], int]) -> bool:
         result = check(pdu.body)
         link.respond(pdu, result)
         if result == Result.OK:
-            link.bound, link.login_name = True, pdu.body.login_name
+            link.bound_as, link.system_id = pdu.body.login_type, pdu.body.login_name
         else:
             link.close()
         return False

@@ -4,16 +4,15 @@ SP to deliver Reports (the status of our Submits) and Delivers (handsets' replie
 In SGIP the SP's own connection carries Submits only; the gateway opens its own
 connections to the SP's listener, Binds with Login Type 2 (SMG -> SP) and the login name and
 password agreed with the carrier, sends its Reports and Delivers, and Unbinds. This module
-accepts those connections and checks the Bind: a wrong login type is answered Result 4
-(BAD_LOGIN_TYPE), wrong credentials Result 1 (ILLEGAL_LOGIN), a second Bind on one
-connection Result 2; each refusal closes the connection. A Report or Deliver before the Bind
-is refused the same way as a wrong login.
+accepts those connections and checks the Bind (`sgip_link.admit`): a wrong login type is
+answered Result 4 (BAD_LOGIN_TYPE), wrong credentials Result 1 (ILLEGAL_LOGIN), a second
+Bind on one connection Result 2; a refusal closes the connection. A Report or Deliver before
+the Bind is refused the same way as a wrong login.
 
-Each Report or Deliver is handed to the owner's handler (`on_report`, `on_deliver`), and
-answered with the Result the handler returns only once it has returned: the channel's
-handler returns after its sink has stored the receipt or reply, so a gateway that gets
-Result 0 can forget it (docs/DOMAIN "nothing accepted is lost"). A handler that fails
-answers Result 11 (NODE_BUSY): the gateway offers it again later.
+Each Report or Deliver of a bound connection goes to `on_inbound` unanswered: the channel's
+deliver loop (`session.Session._on_deliver`) answers it once the sink has stored what it
+carries (Result 0: the gateway may forget it), or with Result 11 (NODE_BUSY) when it was not
+stored, so that the gateway offers it again (docs/DOMAIN "nothing accepted is lost").
 
 The passwords are compared in constant time and never logged.
 """
@@ -23,16 +22,18 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from .sgip_link import Link, admit
-from .sgip_pdu import Bind, Command, Deliver, LoginType, Pdu, Report, Result
+from .sgip_pdu import Bind, Command, LoginType, Pdu, Result
 
 log = logging.getLogger("yizhan.sgip")
 
-ReportHandler = Callable[[Report], Awaitable[int]]
-DeliverHandler = Callable[[Deliver], Awaitable[int]]
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,16 +55,16 @@ class Credentials:
 
 
 class SgipListener:
-    def __init__(self, credentials: Credentials, *, node: int, on_report: ReportHandler,
-                 on_deliver: DeliverHandler, name: str = "sgip-listener") -> None:
+    def __init__(self, credentials: Credentials, *, node: int,
+                 on_inbound: Callable[[Link, Pdu], None], name: str = "sgip-listener",
+                 wall: Callable[[], datetime] = _utc_now) -> None:
         self.credentials = credentials
         self.node = node
         self.name = name
-        self._on_report = on_report
-        self._on_deliver = on_deliver
+        self._on_inbound = on_inbound
+        self._wall = wall
         self._server: asyncio.Server | None = None
         self._links: set[Link] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
         self.refused_binds = 0
         """Binds refused since start (wrong type or credentials): a misconfigured gateway,
         or someone else knocking."""
@@ -71,12 +72,11 @@ class SgipListener:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listen; returns the port (0 picks a free one)."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            self._accept, host, port)
+        self._server = await loop.create_server(self._accept, host, port)
         return int(self._server.sockets[0].getsockname()[1])
 
     def _accept(self) -> Link:
-        link = Link(self._on_request, node=self.node, name=self.name)
+        link = Link(self._on_request, node=self.node, name=self.name, wall=self._wall)
         self._links.add(link)
         link.closed.add_done_callback(lambda _: self._links.discard(link))
         return link
@@ -91,10 +91,6 @@ class SgipListener:
             self._server.close()
         for link in list(self._links):
             link.close()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
@@ -103,9 +99,7 @@ class SgipListener:
         if not admit(link, pdu, self._check):
             return
         if pdu.command in (Command.REPORT, Command.DELIVER):
-            task = asyncio.create_task(self._hand_over(link, pdu))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._on_inbound(link, pdu)
         else:
             link.respond(pdu, Result.BAD_COMMAND_ID)
 
@@ -117,18 +111,3 @@ class SgipListener:
                         f"login type {bind.login_type} is not SMG -> SP (2)"
                         if result == Result.BAD_LOGIN_TYPE else "wrong login name or password")
         return result
-
-    async def _hand_over(self, link: Link, pdu: Pdu) -> None:
-        try:
-            if isinstance(pdu.body, Report):
-                result = await self._on_report(pdu.body)
-            else:
-                assert isinstance(pdu.body, Deliver)
-                result = await self._on_deliver(pdu.body)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("%s: %s not taken; the gateway will offer it again", self.name,
-                          pdu.command.title)
-            result = Result.NODE_BUSY
-        link.respond(pdu, result)

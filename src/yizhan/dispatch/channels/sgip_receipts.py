@@ -2,47 +2,44 @@
 `Receipt` classified by the channel's code table, a handset's Deliver (whole, or the parts of
 a long reply put back together) as an `Uplink` attributed by its extension.
 
-Consumes the Reports and Delivers `sgip_listener.SgipListener` hands over; gives events to
-the channel's `EventSink` (the receipt stage, where R opt-outs and reply routing happen), and
-returns the Result the listener answers with only once the sink has stored them: Result 0
-tells the gateway to forget the PDU (docs/DOMAIN "nothing accepted is lost"), so a sink that
-fails raises, and the listener answers NODE_BUSY for the gateway to offer it again.
+Consumes the Reports and Delivers the channel's deliver loop takes from its listener
+(`sgip.py`); gives the events it stores in the sink (the receipt stage, where R opt-outs and
+reply routing happen), after which the loop answers the gateway.
 
 A Report is read as stat + err (`sgip_text.stat_of`, `error_code_of`: `UNDELIV/029`) and
 looked up in the channel's `CodeTable`; an SGIP channel without a table of its own uses the
 shipped one (`data/sgip_codes.toml`, China Unicom's ErrorCodes with their source). Its id is
-the Submit's Sequence Number as text (`Sequence.text`), which is what the channel stored as
-the message's remote id.
+the Submit's Sequence Number as text (`Sequence.text`), which is what the channel gave the
+dispatch worker as the message's remote id.
 
 A long reply arrives as several Delivers, each with TP_udhi=1 and a concatenation header.
-Each part's handler waits until the whole reply is stored, then all of them answer; a reply
-whose parts do not all arrive within `part_timeout` seconds (on the injected clock) is stored
-with the parts that did, in order.
+`ReplyParts` keeps them, with the answers they wait for, until every part is there; a reply
+whose parts do not all arrive within `timeout` seconds of its first (on the injected clock's
+monotonic time) is given with the parts that did, in order. A part offered twice counts once.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import tomllib
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from importlib import resources
+from typing import Generic, TypeVar
 
 from yizhan.domain.codes import CodeTable
 from yizhan.domain.events import Receipt, Uplink
 from yizhan.domain.model import MessageStatus
-from yizhan.domain.ports import Clock, EventSink
 
 from . import sgip_text
-from .sgip_pdu import Deliver, PduError, Report, Result
+from .sgip_pdu import Deliver, PduError, Report
 
 log = logging.getLogger("yizhan.sgip")
 
+Ack = TypeVar("Ack")
 MAX_GROUPS = 10_000
-"""Incomplete replies waiting at most; beyond it a new part is stored on its own."""
+"""Incomplete replies waiting at most; beyond it the oldest is given as it is."""
 
 
 @lru_cache(maxsize=1)
@@ -87,102 +84,85 @@ def concat_of(deliver: Deliver) -> tuple[int, int, int] | None:
 
 
 @dataclass(slots=True)
-class _Group:
+class _Group(Generic[Ack]):
+    total: int
+    started: float
     parts: dict[int, Deliver] = field(default_factory=dict)
-    total: int = 0
-    stored: asyncio.Future[int] | None = None
+    acks: list[Ack] = field(default_factory=list)
 
 
-class Inbound:
-    """The channel's handlers for its listener (`on_report`, `on_deliver`)."""
+Whole = tuple[list[Deliver], list[Ack]]
 
-    def __init__(self, channel: str, sink: EventSink, clock: Clock, *, sp_number: str,
-                 codes: CodeTable | None = None, part_timeout: float = 60.0) -> None:
-        self.channel = channel
-        self.sink = sink
-        self.clock = clock
-        self.sp_number = sp_number
-        """Our access number: what follows it in a reply's SPNumber is the extension."""
-        self.codes = codes if codes is not None else default_codes()
-        self.part_timeout = part_timeout
-        self._groups: dict[tuple[str, str, int, int], _Group] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
 
-    async def on_report(self, report: Report) -> int:
-        receipt = receipt_of(report, self.channel, self.codes, self.clock.now())
-        if receipt is not None:
-            await self.sink(receipt)
-        return Result.OK
+class ReplyParts(Generic[Ack]):
+    """The parts of long replies, until each reply is whole (or overdue)."""
 
-    async def on_deliver(self, deliver: Deliver) -> int:
+    def __init__(self, timeout: float = 60.0) -> None:
+        self.timeout = timeout
+        self._groups: dict[tuple[str, str, int, int], _Group[Ack]] = {}
+
+    def offer(self, deliver: Deliver, ack: Ack, now: float) -> Whole[Ack] | None:
+        """The whole reply (its Delivers in order, every answer they wait for) once this
+        Deliver completes it; None while parts are missing."""
         concat = concat_of(deliver)
-        if concat is None or len(self._groups) >= MAX_GROUPS:
-            return await self._store([deliver])
+        if concat is None:
+            return [deliver], [ack]
         reference, total, number = concat
         key = (deliver.user_number, deliver.sp_number, reference, total)
         group = self._groups.get(key)
         if group is None:
-            group = self._groups[key] = _Group(total=total)
-            group.stored = asyncio.get_running_loop().create_future()
-            self._spawn(self._expire(key, group))
-        group.parts[number] = deliver  # a part offered twice counts once
-        assert group.stored is not None
-        if len(group.parts) == total:
-            self._complete(key, group)
-        return await asyncio.shield(group.stored)
-
-    async def close(self) -> None:
-        """Stop waiting for parts (the channel stops): their handlers fail, unanswered."""
-        for task in list(self._tasks):
-            task.cancel()
-        for group in self._groups.values():
-            if group.stored is not None and not group.stored.done():
-                group.stored.cancel()
-        self._groups.clear()
-
-    def _spawn(self, work: Coroutine[object, object, None]) -> None:
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def _complete(self, key: tuple[str, str, int, int], group: _Group) -> None:
-        if self._groups.get(key) is not group:
-            return  # already stored
+            if len(self._groups) >= MAX_GROUPS:
+                log.warning("sgip: %d replies wait for parts; the oldest goes as it is",
+                            len(self._groups))
+            group = self._groups[key] = _Group(total, now)
+        group.parts[number] = deliver
+        group.acks.append(ack)
+        if len(group.parts) < total:
+            return None
         del self._groups[key]
-        missing = sorted(set(range(1, group.total + 1)) - set(group.parts))
-        if missing:
-            log.warning("channel %s: a reply from %s is stored without its parts %s",
-                        self.channel, _masked(key[0]), missing)
-        self._spawn(self._store_group(group))
+        return [group.parts[n] for n in sorted(group.parts)], group.acks
 
-    async def _store_group(self, group: _Group) -> None:
-        assert group.stored is not None
-        try:
-            group.stored.set_result(
-                await self._store([group.parts[n] for n in sorted(group.parts)]))
-        except Exception as exc:  # the listener answers NODE_BUSY to every part
-            group.stored.set_exception(exc)
+    def expired(self, now: float) -> list[Whole[Ack]]:
+        """Replies whose first part came `timeout` seconds ago or more, or beyond
+        `MAX_GROUPS`: given with the parts that came."""
+        over = len(self._groups) - MAX_GROUPS
+        due = [key for n, (key, group) in enumerate(self._groups.items())
+               if now - group.started >= self.timeout or n < over]
+        wholes = []
+        for key in due:
+            group = self._groups.pop(key)
+            missing = sorted(set(range(1, group.total + 1)) - set(group.parts))
+            log.warning("sgip: a reply from %s is given without its parts %s",
+                        _masked(key[0]), missing)
+            wholes.append(([group.parts[n] for n in sorted(group.parts)], group.acks))
+        return wholes
 
-    async def _expire(self, key: tuple[str, str, int, int], group: _Group) -> None:
-        await self.clock.sleep(self.part_timeout)
-        self._complete(key, group)
+    def next_expiry(self) -> float | None:
+        """When the oldest waiting reply is overdue (monotonic), None when none waits."""
+        first = next(iter(self._groups.values()), None)
+        return None if first is None else first.started + self.timeout
 
-    async def _store(self, parts: list[Deliver]) -> int:
-        """Store one reply (its parts in order); the Result to answer every part with."""
-        first = parts[0]
-        try:  # the parts' octets are joined before decoding: a character may straddle two
-            octets = b"".join(sgip_text.strip_udh(p.message_content) if p.tp_udhi
-                              else p.message_content for p in parts)
-            text = sgip_text.decode_text(octets, first.message_coding)
-        except PduError as exc:
-            log.warning("channel %s: a reply that is not text: %s", self.channel, exc)
-            return Result.OK  # nothing to store; answered so that the gateway moves on
-        dest = first.sp_number
-        extension = dest[len(self.sp_number):] if dest.startswith(self.sp_number) else ""
-        phone = first.user_number
-        await self.sink(Uplink(self.channel, phone if phone.startswith("+") else "+" + phone,
-                               dest, text, self.clock.now(), extension))
-        return Result.OK
+    def __len__(self) -> int:
+        return len(self._groups)
+
+
+def uplink_of(parts: list[Deliver], channel: str, sp_number: str,
+              now: datetime) -> Uplink | None:
+    """One reply (its parts in order) as an uplink; the extension is what follows our access
+    number in the number replied to. None for a reply that is not text."""
+    first = parts[0]
+    try:  # the parts' octets are joined before decoding: a character may straddle two
+        octets = b"".join(sgip_text.strip_udh(p.message_content) if p.tp_udhi
+                          else p.message_content for p in parts)
+        text = sgip_text.decode_text(octets, first.message_coding)
+    except PduError as exc:
+        log.warning("channel %s: a reply that is not text: %s", channel, exc)
+        return None
+    dest = first.sp_number
+    extension = dest[len(sp_number):] if sp_number and dest.startswith(sp_number) else ""
+    phone = first.user_number
+    return Uplink(channel, phone if phone.startswith("+") else "+" + phone, dest, text, now,
+                  extension)
 
 
 def _masked(phone: str) -> str:
