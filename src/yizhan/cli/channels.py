@@ -29,8 +29,10 @@ from yizhan.dispatch.channel_file import (
     PlanError,
     build_plan,
     load_plan,
+    sgip_config,
     smpp_config,
 )
+from yizhan.dispatch.channels.sgip_text import result_text
 from yizhan.dispatch.channels.smpp_pdu import status_name
 from yizhan.dispatch.router import Route
 from yizhan.domain.events import Receipt, Uplink
@@ -86,12 +88,13 @@ def carrier_tables(plan: ChannelPlan) -> list[str]:
     for spec in plan.channels:
         if "codes" not in spec.options and "retryable" not in spec.options:
             continue
-        config = smpp_config(spec.name, spec.options)
+        config = (sgip_config if spec.kind == "sgip" else smpp_config)(spec.name, spec.options)
+        named = result_text if spec.kind == "sgip" else status_name
         said = []
         if "codes" in spec.options:
             said.append(f"{len(config.codes)} carrier code(s) from {spec.options['codes']}")
         if "retryable" in spec.options:
-            said.append("retries " + (", ".join(sorted(status_name(s) for s in config.retryable))
+            said.append("retries " + (", ".join(sorted(named(s) for s in config.retryable))
                                       or "throttling only"))
         lines.append(f"channel {spec.name}: {'; '.join(said)}")
     return lines

@@ -12,7 +12,9 @@ Channel kinds:
 - `simulator`: the in-process simulator (`channels/simulator.py`), no sockets;
 - `smpp`: an SMPP 3.4 bind to a carrier (`channels/smpp.py`; `SmppConfig` fields);
 - `smpp-simulator`: an SMPP bind to the SMPP simulator server that this process runs on a
-  loopback port (`simulator/smsc.py`, scripted by `[simulator]`).
+  loopback port (`simulator/smsc.py`, scripted by `[simulator]`);
+- `sgip`: a China Unicom SGIP 1.2 SP with the listener its gateway connects back to
+  (`channels/sgip.py`; `SgipConfig` fields).
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from yizhan.dispatch.breaker import BreakerConfig
+from yizhan.dispatch.channels.sgip import SgipChannel, SgipConfig
+from yizhan.dispatch.channels.sgip_pdu import Result as SgipResult
+from yizhan.dispatch.channels.sgip_receipts import default_codes as sgip_codes
 from yizhan.dispatch.channels.simulator import Outcome, Script, SimulatorChannel
 from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig, statuses
 from yizhan.dispatch.channels.smpp_receipts import IdBase, IdFormat
@@ -35,7 +40,9 @@ from yizhan.domain.model import TemplateType
 from yizhan.domain.ports import CarrierRecords, Channel, Clock, Registrar
 from yizhan.domain.registration import Isp, SubPort
 
-KINDS = ("simulator", "smpp", "smpp-simulator")
+KINDS = ("simulator", "smpp", "smpp-simulator", "sgip")
+CARRIER_KINDS = frozenset({"smpp", "sgip"})
+"""Kinds that bind to a real carrier (the others are simulated)."""
 CARRIERS = frozenset(c.value for c in Carrier)
 REGISTERING_CARRIERS = CARRIERS - {Carrier.INTERNATIONAL.value}
 TYPES = frozenset(t.value for t in TemplateType)
@@ -243,7 +250,7 @@ def _kind_options(name: str, kind: str, options: dict[str, Any], source: str,
         options.setdefault("port", 0)
         options.setdefault("system_id", name)
     try:
-        smpp_config(name, options)
+        sgip_config(name, options) if kind == "sgip" else smpp_config(name, options)
     except (TypeError, ValueError) as exc:
         raise PlanError(f"{source}: channel {name!r}: {exc}") from exc
     return ChannelSpec(name, kind, options)
@@ -269,6 +276,38 @@ def smpp_config(name: str, options: dict[str, Any]) -> SmppConfig:
     return SmppConfig(name=name, **values)
 
 
+def sgip_config(name: str, options: dict[str, Any]) -> SgipConfig:
+    fields = {f.name for f in dataclasses.fields(SgipConfig)} - {"name"}
+    extra = set(options) - fields
+    if extra:
+        raise ValueError(f"unknown setting(s) {', '.join(sorted(extra))}")
+    values = dict(options)
+    if "codes" in values:
+        values["codes"] = code_table(values["codes"])
+    if "retryable" in values:
+        values["retryable"] = sgip_results(values["retryable"])
+    missing = {"host", "port", "login_name"} - set(values)
+    if missing:
+        raise ValueError(f"missing setting(s) {', '.join(sorted(missing))}")
+    return SgipConfig(name=name, **values)
+
+
+def sgip_results(names: object) -> frozenset[int]:
+    """`retryable = ["SYSTEM_FAILURE", 33]`: Submit_Resp Results answered `Retryable`."""
+    if not isinstance(names, list):
+        raise ValueError("retryable must be a list of SGIP Results "
+                         "(retryable = [\"SYSTEM_FAILURE\", 33])")
+    results = set()
+    for item in names:
+        try:
+            results.add(int(item) if isinstance(item, int) or str(item).isdigit()
+                        else int(SgipResult[str(item).upper()]))
+        except KeyError:
+            raise ValueError(f"retryable: unknown SGIP Result {item!r} (write a name such "
+                             "as SYSTEM_FAILURE, or a number such as 32)") from None
+    return frozenset(results)
+
+
 def code_table(path: object) -> CodeTable:
     """`codes = "cmcc.codes.toml"`: the channel's carrier code table (docs/channels.md),
     read when the plan is loaded so that a mistake in it stops the start."""
@@ -287,8 +326,12 @@ def code_table(path: object) -> CodeTable:
 def code_book(plan: ChannelPlan) -> CodeBook:
     """The code tables of the plan's channels (those that name one), for what reads records
     without running the channels (`yizhan records`)."""
-    return CodeBook({spec.name: code_table(spec.options["codes"]) for spec in plan.channels
-                     if spec.kind != "simulator" and "codes" in spec.options})
+    tables = {spec.name: code_table(spec.options["codes"]) for spec in plan.channels
+              if spec.kind != "simulator" and "codes" in spec.options}
+    for spec in plan.channels:  # an SGIP channel without a table reads China Unicom's
+        if spec.kind == "sgip":
+            tables.setdefault(spec.name, sgip_codes())
+    return CodeBook(tables)
 
 
 def retryable_statuses(names: object) -> frozenset[int]:
@@ -407,6 +450,9 @@ def build_plan(plan: ChannelPlan, clock: Clock, *, smsc: SmscFactory, delay: flo
                 spec.options.get("script") or script, spec.options.get("delay", delay)),
                 name=spec.name, records=records if spec.registration else None))
             continue
+        if spec.kind == "sgip":
+            channels.append(SgipChannel(sgip_config(spec.name, spec.options), clock))
+            continue
         channel = SmppChannel(smpp_config(spec.name, spec.options), clock)
         channels.append(channel)
         if spec.kind == "smpp-simulator":
@@ -431,7 +477,7 @@ def _registrars(plan: ChannelPlan, clock: Clock,
                 registry: RegistryFactory | None) -> dict[str, Registrar]:
     """One simulated registry for every simulated channel that names its carrier."""
     simulated = [spec.name for spec in plan.channels
-                 if spec.kind != "smpp" and spec.carrier is not None]
+                 if spec.kind not in CARRIER_KINDS and spec.carrier is not None]
     if registry is None or not simulated:
         return {}
     try:
