@@ -87,7 +87,7 @@ async def test_a_submit_is_accepted_and_its_report_comes_back_by_the_listener(
     assert sequence.time == int(rig.clock.now().strftime("%m%d")) * 1_000_000 + 120000
     events = await sink.wait_for(2)
     got = {e.remote_id: (e.status, e.code, e.phone) for e in events if isinstance(e, Receipt)}
-    assert got == {ok.remote_id: ("success", "DELIVERED", "+8613000000001"),
+    assert got == {ok.remote_id: ("success", "DELIVRD", "+8613000000001"),
                    failed.remote_id: ("failed", "MK:0001", "+8613000000029")}
     await eventually(lambda: _now(rig.smg.reports_acked == 2), what="the reports answered")
     assert channel.listener.connections == 1

@@ -32,7 +32,7 @@ def test_reports_read_through_the_shipped_code_table() -> None:
         assert (receipt.remote_id, receipt.phone) == ("1-1207185300-5", "+8613000000001")
         return receipt.status, receipt.code, receipt.raw
 
-    assert read(ReportState.DELIVERED, 0) == ("success", "DELIVERED", "stat:DELIVRD err:000")
+    assert read(ReportState.DELIVERED, 0) == ("success", "DELIVRD", "stat:DELIVRD err:000")
     assert read(ReportState.FAILED, 29) == ("failed", "MK:0001", "stat:UNDELIV err:029")
     assert read(ReportState.FAILED, 25) == ("failed", "MK:0023", "stat:UNDELIV err:025")
     assert read(ReportState.FAILED, 26) == ("failed", "SGIP:026", "stat:UNDELIV err:026")

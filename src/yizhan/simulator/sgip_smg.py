@@ -146,6 +146,8 @@ class SmgServer:
         self.submitted = 0
         """Submits answered Result 0."""
         self.reports_acked = 0
+        self.unbinds = 0
+        """Unbinds received on the SP's connections (a channel's goodbye)."""
         self.delivers_acked = 0
         self.bound = asyncio.Event()
         self._seq = itertools.count()
@@ -204,13 +206,18 @@ class SmgServer:
         return await self._send(login, Command.REPORT, Report(of, user_number, state, error))
 
     async def uplink(self, login: str, phone: str, sp_number: str, text: str) -> list[int]:
-        """A handset's reply to `sp_number`, in parts when long; the SP's Results."""
-        return [await self._send(login, Command.DELIVER, body)
-                for body in uplink_parts(phone, sp_number, text, next(self._seq) & 0xFF)]
+        """A handset's reply to `sp_number`, in parts when long (sent together: an SP answers
+        the parts once the whole reply is stored); the SP's Results."""
+        parts = uplink_parts(phone, sp_number, text, next(self._seq) & 0xFF)
+        await self._link_back(login)  # one connection for all the parts
+        return list(await asyncio.gather(*(self._send(login, Command.DELIVER, body)
+                                           for body in parts)))
 
     # ---- the SP's connections -----------------------------------------------------------
 
     def _on_request(self, link: Link, pdu: Pdu) -> None:
+        if pdu.command is Command.UNBIND:
+            self.unbinds += 1
         was_bound = link.bound
         if not admit(link, pdu, self._check):
             if link.bound and not was_bound:  # this Bind was accepted

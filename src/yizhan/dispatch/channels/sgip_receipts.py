@@ -34,6 +34,7 @@ from yizhan.domain.model import MessageStatus
 
 from . import sgip_text
 from .sgip_pdu import Deliver, PduError, Report
+from .smpp_receipts import DELIVERED
 
 log = logging.getLogger("yizhan.sgip")
 
@@ -57,6 +58,8 @@ def receipt_of(report: Report, channel: str, codes: CodeTable, now: datetime) ->
     status, code = codes.read(stat, err)
     if status is MessageStatus.WAITING:
         return None
+    if status is MessageStatus.SUCCESS:  # as every channel reports success
+        code = DELIVERED
     phone = report.user_number
     return Receipt(channel, report.submit_sequence.text, code, now, f"stat:{stat} err:{err}",
                    status.value, "+" + phone if phone and not phone.startswith("+") else phone)
