@@ -12,7 +12,8 @@ the Bind is refused the same way as a wrong login.
 Each Report or Deliver of a bound connection goes to `on_inbound` unanswered: the channel's
 deliver loop (`session.Session._on_deliver`) answers it once the sink has stored what it
 carries (Result 0: the gateway may forget it), or with Result 11 (NODE_BUSY) when it was not
-stored, so that the gateway offers it again (docs/DOMAIN "nothing accepted is lost").
+stored, so that the gateway offers it again (docs/contributing.md, style 5: nothing
+accepted is lost).
 
 The passwords are compared in constant time and never logged.
 """
