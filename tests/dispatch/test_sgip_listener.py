@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from yizhan.dispatch.channels import sgip_listener
 from yizhan.dispatch.channels.sgip_link import Link, LinkClosed, bind
 from yizhan.dispatch.channels.sgip_listener import Credentials, SgipListener
 from yizhan.dispatch.channels.sgip_pdu import (
@@ -178,3 +179,39 @@ async def test_a_request_on_a_closed_link_fails_at_once(
     _, future = link.send_request(Command.UNBIND)
     with pytest.raises(LinkClosed):
         await future
+
+
+async def test_connections_are_bounded_and_a_silent_one_is_closed(
+        served: tuple[SgipListener, Handlers, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    _, _, port = served
+    monkeypatch.setattr(sgip_listener, "MAX_CONNECTIONS", 1)
+    first = await _gateway(port)
+    assert await bind(first, LoginType.SMG_TO_SP, "unicom", "back-s3cret") == Result.OK
+    second = await _gateway(port)
+    assert await bind(second, LoginType.SMG_TO_SP, "unicom", "back-s3cret") \
+        == Result.TOO_MANY_CONNECTIONS
+    await asyncio.wait_for(second.closed, 5)
+    first.close()
+    monkeypatch.setattr(sgip_listener, "BIND_SECONDS", 0.05)
+    silent = await _gateway(port)  # connects and never binds
+    await asyncio.wait_for(silent.closed, 5)
+
+
+async def test_a_broken_response_leaves_its_request_to_time_out(
+        served: tuple[SgipListener, Handlers, int]) -> None:
+    _, handlers, port = served
+    link = await _gateway(port)
+    link.response_timeout = 0.5
+    handlers.hold = True
+    await bind(link, LoginType.SMG_TO_SP, "unicom", "back-s3cret")
+    sequence, future = link.send_request(Command.REPORT, Report(SUBMITTED, "8613000000000"))
+    while not handlers.held:
+        await asyncio.sleep(0.01)
+    held_link, held = handlers.held[0]
+    assert held.sequence == sequence
+    broken = encode(Pdu(Command.REPORT_RESP, sequence, Resp(Result.OK)))[:-1]
+    assert held_link.transport is not None
+    held_link.transport.write(len(broken).to_bytes(4, "big") + broken[4:])
+    done, _ = await asyncio.wait([future], timeout=3)  # the sweep fails it, not left hanging
+    assert done and isinstance(future.exception(), TimeoutError)
+    link.close()

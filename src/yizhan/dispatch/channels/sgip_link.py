@@ -99,7 +99,9 @@ class Link(session.Link):
                 pdu = decode(raw)
             except PduError as exc:
                 log.warning("%s: %s", self.name, exc)
-                self._refuse(raw, exc)  # a broken response: its request times out
+                if entry is not None:  # a broken response: its request times out, as if
+                    pending[int.from_bytes(raw[16:20], "big")] = entry  # nothing had come
+                self._refuse(raw, exc)
                 continue
             if pdu.command.is_response and entry is None:
                 continue

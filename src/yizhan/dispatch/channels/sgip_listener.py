@@ -32,6 +32,11 @@ from .sgip_pdu import Bind, Command, LoginType, Pdu, Result
 
 log = logging.getLogger("yizhan.sgip")
 
+MAX_CONNECTIONS = 32
+"""Bound connections at most: a further Bind is answered 3 (TOO_MANY_CONNECTIONS)."""
+BIND_SECONDS = 10.0
+"""A connection that has not bound within this time is closed (someone knocking)."""
+
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
@@ -79,7 +84,14 @@ class SgipListener:
     def _accept(self) -> Link:
         link = Link(self._on_request, node=self.node, name=self.name, wall=self._wall)
         self._links.add(link)
-        link.closed.add_done_callback(lambda _: self._links.discard(link))
+        # guards against a peer that never binds: the loop's clock, not the injected one
+        timer = asyncio.get_running_loop().call_later(BIND_SECONDS, _unless_bound, link)
+
+        def forget(_: object) -> None:
+            self._links.discard(link)
+            timer.cancel()
+
+        link.closed.add_done_callback(forget)
         return link
 
     @property
@@ -106,9 +118,19 @@ class SgipListener:
 
     def _check(self, bind: Bind) -> int:
         result = self.credentials.accept(bind)
+        if result == Result.OK and self.connections >= MAX_CONNECTIONS:
+            log.warning("%s: Bind refused: %d connections already", self.name,
+                        self.connections)
+            return Result.TOO_MANY_CONNECTIONS
         if result != Result.OK:
             self.refused_binds += 1
             log.warning("%s: Bind as %r refused: %s", self.name, bind.login_name,
                         f"login type {bind.login_type} is not SMG -> SP (2)"
                         if result == Result.BAD_LOGIN_TYPE else "wrong login name or password")
         return result
+
+
+def _unless_bound(link: Link) -> None:
+    if not link.bound:
+        log.warning("%s: no Bind within %gs; closing the connection", link.name, BIND_SECONDS)
+        link.abort()
