@@ -49,6 +49,7 @@ from yizhan.dispatch.channel_file import (
     build_plan,
     load_plan,
 )
+from yizhan.dispatch.channels.cmpp import CmppChannel
 from yizhan.dispatch.channels.sgip import SgipChannel
 from yizhan.dispatch.channels.simulator import Script, SimulatorChannel
 from yizhan.dispatch.channels.smpp import SmppChannel
@@ -213,7 +214,7 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     metrics.watch(lambda: [(h.name, h.ready, h.breaker.value, h.opened)
                            for h in router.health()])
     codes = CodeBook({c.name: c.config.codes for c in channels
-                      if isinstance(c, SmppChannel | SgipChannel)})
+                      if isinstance(c, SmppChannel | CmppChannel | SgipChannel)})
     counter, flush = await rate_counter(settings, store, clock)
     if settings.rate_backend == "sql":  # the one accepting process: nonces decided in memory
         await store.use_nonce_window(clock.now())

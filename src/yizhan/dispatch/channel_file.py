@@ -13,6 +13,8 @@ Channel kinds:
 - `smpp`: an SMPP 3.4 bind to a carrier (`channels/smpp.py`; `SmppConfig` fields);
 - `smpp-simulator`: an SMPP bind to the SMPP simulator server that this process runs on a
   loopback port (`simulator/smsc.py`, scripted by `[simulator]`);
+- `cmpp`: a CMPP 2.0 / 3.0 connection to a carrier's gateway (`channels/cmpp.py`;
+  `CmppConfig` fields);
 - `sgip`: a China Unicom SGIP 1.2 SP with the listener its gateway connects back to
   (`channels/sgip.py`; `SgipConfig` fields).
 """
@@ -27,6 +29,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from yizhan.dispatch.breaker import BreakerConfig
+from yizhan.dispatch.channels.cmpp import CmppChannel, CmppConfig
+from yizhan.dispatch.channels.cmpp import carrier_codes as cmpp_codes
 from yizhan.dispatch.channels.sgip import SgipChannel, SgipConfig
 from yizhan.dispatch.channels.sgip_pdu import Result as SgipResult
 from yizhan.dispatch.channels.sgip_receipts import default_codes as sgip_codes
@@ -40,9 +44,9 @@ from yizhan.domain.model import TemplateType
 from yizhan.domain.ports import CarrierRecords, Channel, Clock, Registrar
 from yizhan.domain.registration import Isp, SubPort
 
-KINDS = ("simulator", "smpp", "smpp-simulator", "sgip")
-CARRIER_KINDS = frozenset({"smpp", "sgip"})
-"""Kinds that bind to a real carrier (the others are simulated)."""
+KINDS = ("simulator", "smpp", "smpp-simulator", "cmpp", "sgip")
+CARRIER_KINDS = frozenset({"smpp", "cmpp", "sgip"})
+"""Kinds that connect to a real carrier (not a simulator of this process)."""
 CARRIERS = frozenset(c.value for c in Carrier)
 REGISTERING_CARRIERS = CARRIERS - {Carrier.INTERNATIONAL.value}
 TYPES = frozenset(t.value for t in TemplateType)
@@ -125,6 +129,17 @@ class ChannelSpec:
             return "embedded"
         return f"{self.options.get('host')}:{self.options.get('port')}"
 
+    @property
+    def number(self) -> str:
+        """The number messages leave from before their extension: 106 + channel code
+        (SMPP), the service code (CMPP); "" for the in-process simulator."""
+        if self.kind == "simulator":
+            return ""
+        if self.kind == "cmpp":
+            return str(self.options.get("service_code", ""))
+        prefix = str(self.options.get("source_prefix", "106"))
+        return f"{prefix}{self.options.get('channel_code', '')}"
+
     def sub_port(self, extension: str) -> SubPort | None:
         """Where a signature with extension code `extension` is registered on this
         channel: the source number it sends from; None outside registration."""
@@ -133,8 +148,7 @@ class ChannelSpec:
         if self.kind == "simulator":
             number = f"{self.name}:{extension}"
         else:
-            prefix = str(self.options.get("source_prefix", "106"))
-            number = f"{prefix}{self.options.get('channel_code', '')}{extension}"
+            number = f"{self.number}{extension}"
         return SubPort(Isp.of(self.carrier), self.name, number)
 
 
@@ -250,7 +264,12 @@ def _kind_options(name: str, kind: str, options: dict[str, Any], source: str,
         options.setdefault("port", 0)
         options.setdefault("system_id", name)
     try:
-        sgip_config(name, options) if kind == "sgip" else smpp_config(name, options)
+        if kind == "cmpp":
+            cmpp_config(name, options)
+        elif kind == "sgip":
+            sgip_config(name, options)
+        else:
+            smpp_config(name, options)
     except (TypeError, ValueError) as exc:
         raise PlanError(f"{source}: channel {name!r}: {exc}") from exc
     return ChannelSpec(name, kind, options)
@@ -276,7 +295,35 @@ def smpp_config(name: str, options: dict[str, Any]) -> SmppConfig:
     return SmppConfig(name=name, **values)
 
 
+def cmpp_config(name: str, options: dict[str, Any]) -> CmppConfig:
+    """A `kind = "cmpp"` channel's settings (docs/channels.md "CMPP")."""
+    fields = {f.name for f in dataclasses.fields(CmppConfig)} - {"name"}
+    extra = set(options) - fields
+    if extra:
+        raise ValueError(f"unknown setting(s) {', '.join(sorted(extra))}")
+    values = dict(options)
+    if "codes" in values:
+        values["codes"] = code_table(values["codes"])
+    if "retryable" in values:
+        results = values["retryable"]
+        if not isinstance(results, list) or not all(isinstance(r, int) for r in results):
+            raise ValueError("retryable must be a list of CMPP_SUBMIT_RESP Results "
+                             "(retryable = [9, 10])")
+        values["retryable"] = frozenset(results)
+    missing = {"host", "port", "source_addr"} - set(values)
+    if missing:
+        raise ValueError(f"missing setting(s) {', '.join(sorted(missing))}")
+    if values.get("version", "3.0") not in ("2.0", "3.0"):
+        raise ValueError(f"version must be \"2.0\" or \"3.0\", not {values['version']!r}")
+    for text in ("source_addr", "password", "service_code", "service_id", "fee_type",
+                 "fee_code", "fee_terminal_id"):
+        if text in values and not isinstance(values[text], str):
+            raise ValueError(f"{text} must be a string in quotes ({text} = \"...\")")
+    return CmppConfig(name=name, **values)
+
+
 def sgip_config(name: str, options: dict[str, Any]) -> SgipConfig:
+    """A `kind = "sgip"` channel's settings (docs/channels.md "SGIP")."""
     fields = {f.name for f in dataclasses.fields(SgipConfig)} - {"name"}
     extra = set(options) - fields
     if extra:
@@ -328,9 +375,10 @@ def code_book(plan: ChannelPlan) -> CodeBook:
     without running the channels (`yizhan records`)."""
     tables = {spec.name: code_table(spec.options["codes"]) for spec in plan.channels
               if spec.kind != "simulator" and "codes" in spec.options}
-    for spec in plan.channels:  # an SGIP channel without a table reads China Unicom's
-        if spec.kind == "sgip":
-            tables.setdefault(spec.name, sgip_codes())
+    defaults = {"cmpp": cmpp_codes, "sgip": sgip_codes}
+    for spec in plan.channels:  # a CMPP or SGIP channel without one reads its protocol's
+        if spec.kind in defaults:
+            tables.setdefault(spec.name, defaults[spec.kind]())
     return CodeBook(tables)
 
 
@@ -449,6 +497,9 @@ def build_plan(plan: ChannelPlan, clock: Clock, *, smsc: SmscFactory, delay: flo
             channels.append(SimulatorChannel(clock, _script(
                 spec.options.get("script") or script, spec.options.get("delay", delay)),
                 name=spec.name, records=records if spec.registration else None))
+            continue
+        if spec.kind == "cmpp":
+            channels.append(CmppChannel(cmpp_config(spec.name, spec.options), clock))
             continue
         if spec.kind == "sgip":
             channels.append(SgipChannel(sgip_config(spec.name, spec.options), clock))

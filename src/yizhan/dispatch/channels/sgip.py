@@ -15,7 +15,7 @@ Bind (Login Type 2, `listen_login_name` and `listen_password`) and hands every R
 Deliver to the core's deliver loop, which stores their events in one sink call per turn and
 only then answers them (Result 11 when not stored: the gateway offers them again). Reports
 become receipts through the channel's code table (`codes`; China Unicom's shipped table by
-default, `data/sgip_codes.toml`), replies become uplinks named by their extension (what
+default, `data/sgip.codes.toml`), replies become uplinks named by their extension (what
 follows `source_prefix` + `channel_code` in the number replied to), and the parts of long
 messages are folded as on SMPP: each part is its own Submit, the message's id is its first
 part's, and the parts' Reports decide it together (`PartGroups`).

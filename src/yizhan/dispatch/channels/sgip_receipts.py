@@ -8,7 +8,7 @@ reply routing happen), after which the loop answers the gateway.
 
 A Report is read as stat + err (`sgip_text.stat_of`, `error_code_of`: `UNDELIV/029`) and
 looked up in the channel's `CodeTable`; an SGIP channel without a table of its own uses the
-shipped one (`data/sgip_codes.toml`, China Unicom's ErrorCodes with their source). Its id is
+shipped one (`data/sgip.codes.toml`, China Unicom's ErrorCodes with their source). Its id is
 the Submit's Sequence Number as text (`Sequence.text`), which is what the channel gave the
 dispatch worker as the message's remote id.
 
@@ -45,9 +45,9 @@ MAX_GROUPS = 10_000
 
 @lru_cache(maxsize=1)
 def default_codes() -> CodeTable:
-    """China Unicom's Report ErrorCodes (`data/sgip_codes.toml`)."""
+    """China Unicom's Report ErrorCodes (`data/sgip.codes.toml`)."""
     text = resources.files("yizhan.dispatch.channels").joinpath(
-        "data/sgip_codes.toml").read_text("utf-8")
+        "data/sgip.codes.toml").read_text("utf-8")
     return CodeTable.from_data(tomllib.loads(text), "sgip")
 
 
