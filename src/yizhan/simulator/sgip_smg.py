@@ -138,6 +138,7 @@ class SmgServer:
         self.accounts = dict(accounts or {})
         """login name -> password of every SP allowed to Bind (empty: anyone)."""
         self.connect_back = dict(connect_back or {})
+        """login name -> the SP's listener its Reports and replies go to ("": any login)."""
         self.manual = manual
         self.max_per_second = max_per_second
         self.node = node
@@ -366,7 +367,7 @@ class SmgServer:
             link = self._back.get(login)
             if link is not None and link.is_open:
                 return link
-            target = self.connect_back.get(login)
+            target = self.connect_back.get(login) or self.connect_back.get("")
             if target is None:
                 raise LinkClosed(f"no connection back is configured for {login!r}")
             loop = asyncio.get_running_loop()
