@@ -2,7 +2,9 @@
 API: Yizhan runs with a channel file whose one channel is `kind = "cmpp"`, connected over
 real CMPP 3.0 on loopback to the simulated gateway (`simulator/ismg.py`) running the
 per-number script; receipts come back in CMPP_DELIVER status reports, their Stat through the
-CMPP code table, and a refused submit's Result is explained too (issue 21)."""
+CMPP code table, and a refused submit's Result is explained too; a handset's reply `R`
+comes back in a CMPP_DELIVER, attributed by its extension, and opts the number out of the
+signature's promotions (issue 21)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.api.test_rest import final_messages, send_body
-from tests.conftest import Running, start_running
+from tests.conftest import Running, eventually, start_running
 from yizhan.dispatch.channels.simulator import Outcome, Script
 from yizhan.domain.ports import SystemClock
 from yizhan.simulator.ismg import IsmgServer
@@ -22,6 +24,7 @@ SCRIPT = Script(default=Outcome(delay=0.0), numbers={
     "+8613800000001": Outcome(code="MK:0001", delay=0.0),
     "+8613800000002": Outcome(code="EXPIRED", delay=0.0),
     "+8613800000003": Outcome(submit="reject:13"),
+    "+8613800000005": Outcome(delay=0.0, uplink="R"),  # the handset replies R: opt-out
 })
 EXPECTED = {  # number -> status, error code, reason, suggestion
     "13800000001": ("failed", "MK:0001", "no such subscriber (empty number)",
@@ -31,6 +34,7 @@ EXPECTED = {  # number -> status, error code, reason, suggestion
     "13800000003": ("failed", "CMPP_BAD_DEST_TERMINAL_ID", "channel cmcc-cmpp refused the "
                     "submit: CMPP_BAD_DEST_TERMINAL_ID", "check the number"),
     "13800000004": ("success", "DELIVERED", "", ""),
+    "13800000005": ("success", "DELIVERED", "", ""),
 }
 
 
@@ -74,3 +78,17 @@ async def test_messages_over_cmpp_reach_their_final_status_with_reasons(
     assert {m["phone_number"]: (m["status"], m["error_code"], m["reason"], m["suggestion"])
             for m in records} == EXPECTED
     assert {m["channel"] for m in records} == {"cmcc-cmpp"}
+
+
+async def test_a_reply_r_over_cmpp_opts_the_number_out_of_the_signature_it_answered(
+        running: Running, store: SqlStore) -> None:
+    answer = await running.client.post("/v1/messages",
+                                       json=send_body(running, ["13800000005"]))
+    assert answer.status_code == 200, answer.text
+    await final_messages(running, answer.json()["biz_id"])
+    account, sign = running.demo.account.id, running.demo.signature.name
+
+    async def opted() -> list[str]:
+        return [o.phone for o in await store.opt_outs(account, sign)]
+
+    assert await eventually(opted, what="the opt-out") == ["+8613800000005"]

@@ -16,9 +16,10 @@ Deliver to the core's deliver loop, which stores their events in one sink call p
 only then answers them (Result 11 when not stored: the gateway offers them again). Reports
 become receipts through the channel's code table (`codes`; China Unicom's shipped table by
 default, `data/sgip.codes.toml`), replies become uplinks named by their extension (what
-follows `source_prefix` + `channel_code` in the number replied to), and the parts of long
-messages are folded as on SMPP: each part is its own Submit, the message's id is its first
-part's, and the parts' Reports decide it together (`PartGroups`).
+follows `source_prefix` + `channel_code` in the number replied to; the core puts long ones
+back together), and the parts of long messages are folded as on SMPP: each part is its own
+Submit, the message's id is its first part's, and the parts' Reports decide it together
+(`PartGroups`).
 """
 
 from __future__ import annotations
@@ -48,8 +49,16 @@ from yizhan.dispatch.channels.sgip_pdu import (
     decode,
     encode_body,
 )
-from yizhan.dispatch.channels.sgip_receipts import ReplyParts, default_codes, receipt_of, uplink_of
-from yizhan.dispatch.channels.sgip_text import MessageCoding, contents, format_for, result_text
+from yizhan.dispatch.channels.sgip_receipts import default_codes, receipt_of
+from yizhan.dispatch.channels.sgip_text import (
+    MessageCoding,
+    contents,
+    format_for,
+    result_text,
+    text_of,
+)
+from yizhan.dispatch.channels.smpp_pdu import ESM_UDHI, ShortMessage
+from yizhan.dispatch.channels.smpp_receipts import handset_number
 from yizhan.domain.codes import CodeTable
 from yizhan.domain.events import Receipt, Uplink
 from yizhan.domain.ports import (
@@ -112,8 +121,9 @@ class SgipConfig:
     """What the gateway's Bind (Login Type 2) must carry."""
     codes: CodeTable = field(default_factory=default_codes)
     retryable: frozenset[int] = RETRYABLE_RESULTS
-    uplink_part_seconds: float = 60.0
-    """How long the parts of a long reply wait for the missing ones."""
+    uplink_parts_timeout: float = 60.0
+    """How long the parts of a long reply wait for the missing ones (the session core
+    keeps them)."""
 
 
 class SgipChannel(session.Session[Link, Ack]):
@@ -124,8 +134,7 @@ class SgipChannel(session.Session[Link, Ack]):
     def __init__(self, config: SgipConfig, clock: Clock) -> None:
         super().__init__(config, clock)
         self.config = config
-        self.sp_number = config.source_prefix + config.channel_code
-        self._replies: ReplyParts[Ack] = ReplyParts(config.uplink_part_seconds)
+        self.sp_number = self._number = config.source_prefix + config.channel_code
         self.listener = SgipListener(
             Credentials(config.listen_login_name, config.listen_password), node=config.node,
             on_inbound=self._on_deliver, name=f"{config.name}:listener", wall=clock.now)
@@ -227,25 +236,22 @@ class SgipChannel(session.Session[Link, Ack]):
             if remote_id is None:  # a part of a long message that does not decide it
                 return None
             return dataclasses.replace(receipt, remote_id=remote_id)
-        assert isinstance(pdu.body, Deliver)
-        whole = self._replies.offer(pdu.body, (link, pdu), self._clock.monotonic())
-        if whole is None:
-            return None
-        parts, acks = whole
-        answers.extend(acks)
-        return uplink_of(parts, self.name, self.sp_number, now)
+        deliver = pdu.body
+        assert isinstance(deliver, Deliver)
+        return self._offer_reply(ShortMessage(
+            deliver.user_number, deliver.sp_number, deliver.message_content,
+            esm_class=ESM_UDHI if deliver.tp_udhi else 0, data_coding=deliver.message_coding),
+            (link, pdu), now, answers)
 
-    def _expired_uplinks(self, now: datetime, answers: list[Ack]) -> list[Uplink]:
-        uplinks = []
-        for parts, acks in self._replies.expired(self._clock.monotonic()):
-            answers.extend(acks)
-            uplink = uplink_of(parts, self.name, self.sp_number, now)
-            if uplink is not None:
-                uplinks.append(uplink)
-        return uplinks
+    def _part_text(self, part: ShortMessage) -> str:
+        """A reply's text: MessageCoding rides in `data_coding` (binary reads as hex)."""
+        try:
+            return text_of(part.short_message, part.data_coding, part.esm_class & ESM_UDHI)
+        except PduError:
+            return part.short_message.hex()
 
-    def _next_uplink_expiry(self) -> float | None:
-        return self._replies.next_expiry()
+    def _reply_phone(self, address: str) -> str:
+        return handset_number(address) or address
 
     def _acknowledge(self, answers: list[Ack], stored: bool) -> None:
         """Answer the Reports and Delivers: NODE_BUSY when not stored (offered again)."""
