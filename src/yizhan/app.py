@@ -42,9 +42,16 @@ from yizhan.console.app import mount
 from yizhan.console.services import ChannelBoard, ConsoleServices, LoginLimits
 from yizhan.diagnosis.inquiry import Diagnoser
 from yizhan.dispatch.breaker import BreakerConfig
-from yizhan.dispatch.channel_file import ChannelPlan, EmbeddedSmsc, build_plan, load_plan
+from yizhan.dispatch.channel_file import (
+    CARRIER_KINDS,
+    ChannelPlan,
+    EmbeddedSmsc,
+    build_plan,
+    load_plan,
+)
 from yizhan.dispatch.channels.cmpp import CmppChannel
 from yizhan.dispatch.channels.http_upstream import HttpUpstreamChannel
+from yizhan.dispatch.channels.sgip import SgipChannel
 from yizhan.dispatch.channels.simulator import Script, SimulatorChannel
 from yizhan.dispatch.channels.smpp import SmppChannel
 from yizhan.dispatch.journal import SubmitJournal
@@ -152,8 +159,7 @@ def carrier_records(plan: ChannelPlan, store: SqlStore,
     """What the simulated carriers of `plan` know of registrations when one of them
     requires it: the platform's record of the carriers' answers, read again every
     `cache_seconds` (docs/simulator.md "Real-name registration")."""
-    if not any(c.registration and c.kind in ("simulator", "smpp-simulator")
-               for c in plan.channels):
+    if not any(c.registration and c.kind not in CARRIER_KINDS for c in plan.channels):
         return None
     return RegisteredSubPorts(store.usable_sub_ports, max(settings.cache_seconds, 0.1))
 
@@ -209,7 +215,7 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     metrics.watch(lambda: [(h.name, h.ready, h.breaker.value, h.opened)
                            for h in router.health()])
     codes = CodeBook({**{c.name: c.config.codes for c in channels
-                         if isinstance(c, SmppChannel | CmppChannel)},
+                         if isinstance(c, SmppChannel | CmppChannel | SgipChannel)},
                       **{c.name: c.settings.codes for c in channels
                          if isinstance(c, HttpUpstreamChannel)}})
     counter, flush = await rate_counter(settings, store, clock)

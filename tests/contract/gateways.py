@@ -17,11 +17,16 @@ from tests.conftest import ManualClock
 from yizhan.dispatch.channels.cmpp import CmppChannel, CmppConfig
 from yizhan.dispatch.channels.cmpp_pdu import Result
 from yizhan.dispatch.channels.session import Session
+from yizhan.dispatch.channels.sgip import SgipChannel, SgipConfig
+from yizhan.dispatch.channels.sgip_pdu import Result as SgipResult
+from yizhan.dispatch.channels.sgip_pdu import Sequence as SgipSequence
 from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig
 from yizhan.dispatch.channels.smpp_pdu import Status
 from yizhan.domain.events import Receipt, Uplink
 from yizhan.simulator.ismg import Incoming as CmppIncoming
 from yizhan.simulator.ismg import IsmgServer
+from yizhan.simulator.sgip_smg import ConnectBack, SmgServer
+from yizhan.simulator.sgip_smg import Incoming as SgipIncoming
 from yizhan.simulator.smsc import Incoming as SmppIncoming
 from yizhan.simulator.smsc import SmscServer, uplink_parts
 
@@ -168,9 +173,84 @@ class CmppGateway:
         self.server.drop()
 
 
+SGIP_REPORTS = {"DELIVRD": "DELIVRD", "UNDELIV": "0", "MK:0001": "29"}
+"""The contract's receipt words as an SGIP Report says them: a State and a numeric ErrorCode
+only (UNDELIV: failed with no reason given; 29: unknown user, which China Unicom's code table
+reads as MK:0001)."""
+
+
+class SgipGateway:
+    """China Unicom's SMG: Submits come over the channel's connection; Reports and replies
+    go over the gateway's own connection back to the channel's listener."""
+
+    protocol = "sgip"
+    throttled_code = "NODE_BUSY"
+    refused_code = "SGIP:006"
+
+    def __init__(self) -> None:
+        self.server = SmgServer(manual=True, accounts={"yz": "pw"})
+        self.channel_: SgipChannel | None = None
+        self.users: dict[str, str] = {}
+
+    async def start(self) -> int:
+        return await self.server.start()
+
+    async def stop(self) -> None:
+        await self.server.stop()
+
+    def channel(self, port: int, clock: ManualClock, **settings: Any) -> SgipChannel:
+        # the contract's window is 100, the other protocols' default (SGIP's is 16)
+        options: dict[str, Any] = {"window": 100, **settings}
+        self.channel_ = SgipChannel(SgipConfig(
+            "carrier", "127.0.0.1", port, "yz", password="pw", node=3_010_000_001,
+            channel_code="9001", listen_host="127.0.0.1", listen_port=0,
+            listen_login_name="smg", listen_password="back", **options), clock)
+        return self.channel_
+
+    def _back(self) -> None:
+        assert self.channel_ is not None  # listening once started
+        self.server.connect_back["yz"] = ConnectBack(
+            "127.0.0.1", self.channel_.listen_port, "smg", "back")
+
+    async def next_submit(self) -> Submitted:
+        got = await self.server.expect()
+        body = got.submit
+        udh = body.message_content[1:body.message_content[0] + 1] if body.tp_udhi else b""
+        part = (udh[-1], udh[-2]) if udh else (1, 1)
+        return Submitted(got.text, body.user_numbers[0], body.sp_number, part, got)
+
+    def idle(self) -> bool:
+        return self.server.inbox.empty()
+
+    def accept(self, submit: Submitted) -> str:
+        handle: SgipIncoming = submit.handle
+        self.users[handle.pdu.sequence.text] = handle.submit.user_numbers[0]
+        return self.server.answer(handle).text
+
+    def throttle(self, submit: Submitted) -> None:
+        self.server.answer(submit.handle, SgipResult.NODE_BUSY)
+
+    def refuse(self, submit: Submitted) -> None:
+        self.server.answer(submit.handle, SgipResult.ILLEGAL_NUMBER)
+
+    async def receipt(self, remote_id: str, stat: str) -> bool:
+        self._back()
+        result = await self.server.report("yz", SgipSequence.parse(remote_id),
+                                          self.users.get(remote_id, ""), SGIP_REPORTS[stat])
+        return result == SgipResult.OK
+
+    async def reply(self, phone: str, dest: str, text: str) -> bool:
+        self._back()
+        results = await self.server.uplink("yz", phone.removeprefix("+"), dest, text)
+        return all(r == SgipResult.OK for r in results)
+
+    def cut(self) -> None:
+        self.server.drop()
+
+
 GATEWAYS = {"smpp": SmppGateway, "cmpp-3.0": CmppGateway,
-            "cmpp-2.0": lambda: CmppGateway("2.0")}
-"""Every protocol the contract holds for (SGIP and SMGP join here)."""
+            "cmpp-2.0": lambda: CmppGateway("2.0"), "sgip": SgipGateway}
+"""Every protocol the contract holds for (SMGP joins here)."""
 
 
 class Sink:

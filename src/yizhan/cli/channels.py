@@ -30,10 +30,12 @@ from yizhan.dispatch.channel_file import (
     build_plan,
     cmpp_config,
     load_plan,
+    sgip_config,
     smpp_config,
 )
 from yizhan.dispatch.channels.cmpp import result_name
 from yizhan.dispatch.channels.http_upstream import HttpUpstreamChannel
+from yizhan.dispatch.channels.sgip_text import result_text
 from yizhan.dispatch.channels.smpp_pdu import status_name
 from yizhan.dispatch.router import Route
 from yizhan.domain.events import Receipt, Uplink
@@ -89,11 +91,13 @@ def carrier_tables(plan: ChannelPlan) -> list[str]:
     submit statuses it retries (only for channels that set them)."""
     lines = []
     for spec in plan.channels:
-        if spec.kind not in ("smpp", "smpp-simulator", "cmpp") or (
+        if spec.kind not in ("smpp", "smpp-simulator", "cmpp", "sgip") or (
                 "codes" not in spec.options and "retryable" not in spec.options):
             continue
-        config = (cmpp_config if spec.kind == "cmpp" else smpp_config)(spec.name, spec.options)
-        name = result_name if spec.kind == "cmpp" else status_name
+        config = (cmpp_config if spec.kind == "cmpp" else sgip_config if spec.kind == "sgip"
+                  else smpp_config)(spec.name, spec.options)
+        name = (result_name if spec.kind == "cmpp" else result_text if spec.kind == "sgip"
+                else status_name)
         said = []
         if "codes" in spec.options:
             said.append(f"{len(config.codes)} carrier code(s) from {spec.options['codes']}")

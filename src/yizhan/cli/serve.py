@@ -12,7 +12,7 @@ import signal
 import socket
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -37,6 +37,9 @@ from yizhan.domain.model import TemplateType
 from yizhan.runtime.server_lock import ServerLock
 from yizhan.settings import Settings
 from yizhan.storage.store import SqlStore
+
+if TYPE_CHECKING:  # the simulator is imported when its command runs
+    from yizhan.simulator.sgip_smg import ConnectBack
 
 commands = command_set()
 """serve, simulator, migrate, demo (top level)."""
@@ -146,27 +149,38 @@ def simulator(
     submit_log: Annotated[Path | None, typer.Option(
         help="Append one JSON line per submit_sm received to this file.")] = None,
     protocol: Annotated[str, typer.Option(
-        help="smpp (an SMPP 3.4 SMSC) or cmpp (a CMPP 2.0/3.0 gateway: --system-id is the "
-             "SP code and --password its shared secret; 7890 is CMPP's port).")] = "smpp",
+        help="smpp (an SMPP 3.4 SMSC), cmpp (a CMPP 2.0/3.0 gateway: --system-id is the "
+             "SP code and --password its shared secret; 7890 is CMPP's port) or sgip (a "
+             "China Unicom SGIP 1.2 gateway: --system-id and --password are the SP's Bind; "
+             "8801 is SGIP's port).")] = "smpp",
+    connect_back: Annotated[str, typer.Option(
+        help="sgip: where the SP's listener is and what to Bind it with, "
+             "HOST:PORT:LOGIN:PASSWORD (Reports and replies go there).")] = "",
 ) -> None:
-    """Run the carrier simulator as a standalone SMPP 3.4 server (SMSC) or CMPP 2.0/3.0
-    gateway (ISMG) until Ctrl-C."""
+    """Run the carrier simulator as a standalone SMPP 3.4 server (SMSC), CMPP 2.0/3.0
+    gateway (ISMG) or SGIP 1.2 gateway (SMG) until Ctrl-C."""
     from yizhan.dispatch.channels.simulator import Outcome, Script
     from yizhan.simulator.ismg import IsmgServer
+    from yizhan.simulator.sgip_smg import SmgServer
     from yizhan.simulator.smsc import SmscServer
 
     if receipt_ids not in ("same", "decimal", "padded"):
         raise fail("--receipt-ids must be same, decimal or padded")
-    if protocol not in ("smpp", "cmpp"):
-        raise fail("--protocol must be smpp or cmpp")
+    if protocol not in ("smpp", "cmpp", "sgip"):
+        raise fail("--protocol must be smpp, cmpp or sgip")
+    back = _connect_back(connect_back) if protocol == "sgip" else None
     try:
         loaded = Script.load(script, delay) if script else Script(default=Outcome(delay=delay))
     except (OSError, ValueError, TypeError) as exc:
         raise fail(f"cannot read the script {script}: {exc}") from exc
 
     async def main() -> None:
-        server: SmscServer | IsmgServer
-        if protocol == "cmpp":
+        server: SmscServer | IsmgServer | SmgServer
+        if protocol == "sgip":
+            server = SmgServer(loaded, max_per_second=max_per_second,
+                               accounts={system_id: password} if system_id else None,
+                               connect_back={system_id: back} if back else None)
+        elif protocol == "cmpp":
             server = IsmgServer(loaded, max_per_second=max_per_second,
                                 accounts={system_id: password} if system_id else None)
         else:
@@ -190,12 +204,23 @@ def simulator(
         tune_runtime()
         await stop.wait()
         await server.stop()
-        acked = server.reports_acked if isinstance(server, IsmgServer) else \
+        acked = server.reports_acked if isinstance(server, IsmgServer | SmgServer) else \
             server.receipts_acked
         plain.print(f"stopped: {server.submitted} submits accepted, {acked} receipts "
                     "acknowledged")
 
     run_loop(main())
+
+
+def _connect_back(text: str) -> ConnectBack:
+    """`--connect-back HOST:PORT:LOGIN:PASSWORD` (the password may hold colons)."""
+    from yizhan.simulator.sgip_smg import ConnectBack
+
+    parts = text.split(":", 3)
+    if len(parts) != 4 or not parts[1].isdigit():
+        raise fail("--protocol sgip needs --connect-back HOST:PORT:LOGIN:PASSWORD (the SP's "
+                   "listener, where Reports and replies go)")
+    return ConnectBack(parts[0], int(parts[1]), parts[2], parts[3])
 
 
 def tune_runtime() -> None:

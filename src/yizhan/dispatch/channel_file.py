@@ -16,7 +16,9 @@ Channel kinds:
 - `aliyun`, `tencent`, `twilio`: an HTTP upstream, a cloud provider or another Yizhan
   (`channels/http_upstream.py`; settings read by `upstreams.py`).
 - `cmpp`: a CMPP 2.0 / 3.0 connection to a carrier's gateway (`channels/cmpp.py`;
-  `CmppConfig` fields).
+  `CmppConfig` fields);
+- `sgip`: a China Unicom SGIP 1.2 SP with the listener its gateway connects back to
+  (`channels/sgip.py`; `SgipConfig` fields).
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ from typing import Any, Protocol
 
 from yizhan.dispatch.breaker import BreakerConfig
 from yizhan.dispatch.channels.cmpp import CmppChannel, CmppConfig
+from yizhan.dispatch.channels.cmpp import carrier_codes as cmpp_codes
+from yizhan.dispatch.channels.sgip import SgipChannel, SgipConfig
+from yizhan.dispatch.channels.sgip_pdu import Result as SgipResult
+from yizhan.dispatch.channels.sgip_receipts import default_codes as sgip_codes
 from yizhan.dispatch.channels.simulator import Outcome, Script, SimulatorChannel
 from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig, statuses
 from yizhan.dispatch.channels.smpp_receipts import IdBase, IdFormat
@@ -41,8 +47,8 @@ from yizhan.domain.model import TemplateType
 from yizhan.domain.ports import CarrierRecords, Channel, Clock, Registrar
 from yizhan.domain.registration import Isp, SubPort
 
-KINDS = ("simulator", "smpp", "smpp-simulator", "cmpp", *PROVIDERS)
-CARRIER_KINDS = frozenset({"smpp", "cmpp", *PROVIDERS})
+KINDS = ("simulator", "smpp", "smpp-simulator", "cmpp", "sgip", *PROVIDERS)
+CARRIER_KINDS = frozenset({"smpp", "cmpp", "sgip", *PROVIDERS})
 """Kinds that connect to a real carrier or provider (not a simulator of this process)."""
 CARRIERS = frozenset(c.value for c in Carrier)
 REGISTERING_CARRIERS = CARRIERS - {Carrier.INTERNATIONAL.value}
@@ -271,6 +277,8 @@ def _kind_options(name: str, kind: str, options: dict[str, Any], source: str,
     try:
         if kind == "cmpp":
             cmpp_config(name, options)
+        elif kind == "sgip":
+            sgip_config(name, options)
         else:
             smpp_config(name, options)
     except (TypeError, ValueError) as exc:
@@ -325,6 +333,39 @@ def cmpp_config(name: str, options: dict[str, Any]) -> CmppConfig:
     return CmppConfig(name=name, **values)
 
 
+def sgip_config(name: str, options: dict[str, Any]) -> SgipConfig:
+    """A `kind = "sgip"` channel's settings (docs/channels.md "SGIP")."""
+    fields = {f.name for f in dataclasses.fields(SgipConfig)} - {"name"}
+    extra = set(options) - fields
+    if extra:
+        raise ValueError(f"unknown setting(s) {', '.join(sorted(extra))}")
+    values = dict(options)
+    if "codes" in values:
+        values["codes"] = code_table(values["codes"])
+    if "retryable" in values:
+        values["retryable"] = sgip_results(values["retryable"])
+    missing = {"host", "port", "login_name"} - set(values)
+    if missing:
+        raise ValueError(f"missing setting(s) {', '.join(sorted(missing))}")
+    return SgipConfig(name=name, **values)
+
+
+def sgip_results(names: object) -> frozenset[int]:
+    """`retryable = ["SYSTEM_FAILURE", 33]`: Submit_Resp Results answered `Retryable`."""
+    if not isinstance(names, list):
+        raise ValueError("retryable must be a list of SGIP Results "
+                         "(retryable = [\"SYSTEM_FAILURE\", 33])")
+    results = set()
+    for item in names:
+        try:
+            results.add(int(item) if isinstance(item, int) or str(item).isdigit()
+                        else int(SgipResult[str(item).upper()]))
+        except KeyError:
+            raise ValueError(f"retryable: unknown SGIP Result {item!r} (write a name such "
+                             "as SYSTEM_FAILURE, or a number such as 32)") from None
+    return frozenset(results)
+
+
 def code_table(path: object) -> CodeTable:
     """`codes = "cmcc.codes.toml"`: the channel's carrier code table (docs/channels.md),
     read when the plan is loaded so that a mistake in it stops the start."""
@@ -343,11 +384,16 @@ def code_table(path: object) -> CodeTable:
 def code_book(plan: ChannelPlan) -> CodeBook:
     """The code tables of the plan's channels (those that name one), for what reads records
     without running the channels (`yizhan records`)."""
-    return CodeBook({
-        spec.name: (upstream_parts(spec.kind, spec.options)[1].codes
-                    if spec.kind in PROVIDERS else code_table(spec.options["codes"]))
-        for spec in plan.channels
-        if spec.kind in PROVIDERS or (spec.kind != "simulator" and "codes" in spec.options)})
+    tables = {spec.name: code_table(spec.options["codes"]) for spec in plan.channels
+              if spec.kind not in PROVIDERS and spec.kind != "simulator"
+              and "codes" in spec.options}
+    defaults = {"cmpp": cmpp_codes, "sgip": sgip_codes}
+    for spec in plan.channels:  # a CMPP or SGIP channel without one reads its protocol's
+        if spec.kind in defaults:
+            tables.setdefault(spec.name, defaults[spec.kind]())
+        elif spec.kind in PROVIDERS:  # a provider's table, or the one the channel names
+            tables[spec.name] = upstream_parts(spec.kind, spec.options)[1].codes
+    return CodeBook(tables)
 
 
 def retryable_statuses(names: object) -> frozenset[int]:
@@ -471,6 +517,9 @@ def build_plan(plan: ChannelPlan, clock: Clock, *, smsc: SmscFactory, delay: flo
             continue
         if spec.kind == "cmpp":
             channels.append(CmppChannel(cmpp_config(spec.name, spec.options), clock))
+            continue
+        if spec.kind == "sgip":
+            channels.append(SgipChannel(sgip_config(spec.name, spec.options), clock))
             continue
         channel = SmppChannel(smpp_config(spec.name, spec.options), clock)
         channels.append(channel)
