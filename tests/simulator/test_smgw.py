@@ -271,7 +271,7 @@ async def test_reports_wait_for_a_receiving_login_and_are_offered_until_answered
     await receiver.answer(again)
     receiver.send(Command.ACTIVE_TEST)
     assert (await receiver.read()).command is Command.ACTIVE_TEST_RESP
-    assert sim.reports_acked == 1
+    assert sim.receipts_acked == 1
 
 
 async def test_a_report_whose_link_drops_unanswered_goes_to_the_next_login(

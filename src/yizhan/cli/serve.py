@@ -145,29 +145,41 @@ def simulator(
         help="How receipts write message ids: same, decimal or padded.")] = "same",
     submit_log: Annotated[Path | None, typer.Option(
         help="Append one JSON line per submit_sm received to this file.")] = None,
+    protocol: Annotated[str, typer.Option(
+        help="smpp, or smgp for an SMGP 3.0 gateway (SMGW): --system-id and --password are "
+             "then the ClientID and shared secret of the Login.")] = "smpp",
 ) -> None:
-    """Run the carrier simulator as a standalone SMPP 3.4 server (SMSC) until Ctrl-C."""
+    """Run the carrier simulator as a standalone SMPP 3.4 server (SMSC), or SMGP 3.0 gateway
+    (--protocol smgp), until Ctrl-C."""
     from yizhan.dispatch.channels.simulator import Outcome, Script
+    from yizhan.simulator.smgw import SmgwServer
     from yizhan.simulator.smsc import SmscServer
 
     if receipt_ids not in ("same", "decimal", "padded"):
         raise fail("--receipt-ids must be same, decimal or padded")
+    if protocol not in ("smpp", "smgp"):
+        raise fail("--protocol must be smpp or smgp")
     try:
         loaded = Script.load(script, delay) if script else Script(default=Outcome(delay=delay))
     except (OSError, ValueError, TypeError) as exc:
         raise fail(f"cannot read the script {script}: {exc}") from exc
 
     async def main() -> None:
-        server = SmscServer(loaded, system_id=system_id, password=password,
-                            max_per_second=max_per_second,
-                            receipt_ids=receipt_ids,  # type: ignore[arg-type]
-                            submit_log=submit_log)
+        server: SmscServer | SmgwServer
+        if protocol == "smgp":
+            server = SmgwServer(loaded, accounts={system_id: password} if system_id else None,
+                                max_per_second=max_per_second, submit_log=submit_log)
+        else:
+            server = SmscServer(loaded, system_id=system_id, password=password,
+                                max_per_second=max_per_second,
+                                receipt_ids=receipt_ids,  # type: ignore[arg-type]
+                                submit_log=submit_log)
         try:
             bound = await server.start(host, port)
         except OSError as exc:
             raise fail(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
         # The script's [default] delay, when it has one, is what applies (not --delay).
-        plain.print(f"SMPP simulator listening on {host}:{bound} "
+        plain.print(f"{protocol.upper()} simulator listening on {host}:{bound} "
                     f"({len(loaded.numbers)} scripted numbers, receipts after "
                     f"{loaded.default.delay:g}s unless a number says otherwise)")
         sys.stdout.flush()

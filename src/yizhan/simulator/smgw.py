@@ -39,6 +39,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import orjson
 
@@ -92,8 +93,7 @@ class SmgwLink(asyncio.Protocol):
         return self.transport is not None and not self.transport.is_closing()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -177,7 +177,7 @@ class SmgwServer:
         self.holding = asyncio.Event()
         """Set when a report or reply found no receiving link and waits for the next login."""
         self.submitted = 0
-        self.reports_acked = 0
+        self.receipts_acked = 0
         self.exits = 0
         self.active_tests = 0
         self._ids = itertools.count(1)
@@ -322,7 +322,7 @@ class SmgwServer:
         if isinstance(waiter, _Offer):
             status = pdu.body.status if isinstance(pdu.body, MsgIdResp) else None
             if status == Status.OK:
-                self.reports_acked += 1
+                self.receipts_acked += 1
             else:
                 self.unanswered(waiter)
         elif not waiter.done():
