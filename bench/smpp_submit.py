@@ -16,13 +16,16 @@ latency-bound).
 
 The simulator's ceiling comes from a raw client in the same run: every submit_sm pre-encoded
 and written at once, receipts acknowledged from their header alone, so the figure is what
-the simulator process can take, not what a client can make.
+the simulator process can take, not what a client can make. The last line, `RESULT {...}`,
+gives the largest window's figures as JSON for `bench/ab.py` (`--metric esme_cpu_us`, or
+`submits_per_s`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import struct
@@ -183,15 +186,20 @@ async def main(args: argparse.Namespace) -> None:
               f"{os.getloadavg()[0]:.2f}, simulator pid {process.pid} on port {port}")
         print(f"{'window':>6} | {'submits/s':>10} | {'with receipts/s':>15} | "
               f"{'ESME CPU us/msg':>15} | {'SMSC CPU us/msg':>15}")
+        result = {}
         for window in args.windows:
             count = args.messages // 10 if window == 1 else args.messages
             submits, with_receipts, cpu, smsc = await run_window(port, window, count,
                                                                  process.pid)
             print(f"{window:>6} | {submits:>10,.0f} | {with_receipts:>15,.0f} | {cpu:>15.1f}"
                   f" | {smsc:>15.1f}")
-        ceiling, smsc = await simulator_ceiling(port, args.messages, process.pid)
-        print(f"simulator ceiling (raw pipelined client, submit + receipt): {ceiling:,.0f}/s, "
-              f"SMSC CPU {smsc:.1f} us/msg")
+            result = {"window": window, "submits_per_s": submits,
+                      "with_receipts_per_s": with_receipts, "esme_cpu_us": cpu}
+        if args.ceiling:
+            ceiling, smsc = await simulator_ceiling(port, args.messages, process.pid)
+            print(f"simulator ceiling (raw pipelined client, submit + receipt): "
+                  f"{ceiling:,.0f}/s, SMSC CPU {smsc:.1f} us/msg")
+        print("RESULT " + json.dumps(result))
     finally:
         process.terminate()
         await process.wait()
@@ -202,6 +210,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--windows", default="1,10,100",
                         type=lambda s: [int(w) for w in s.split(",")])
+    parser.add_argument("--no-ceiling", dest="ceiling", action="store_false",
+                        help="skip the raw client's run (A/B pairs need only the channel)")
     parser.add_argument("--no-uvloop", dest="uvloop", action="store_false")
     parser.add_argument("--no-pin", dest="pin", action="store_false",
                         help="let the scheduler place both processes (a shared machine)")
