@@ -180,6 +180,7 @@ class SmgwServer:
         self.receipts_acked = 0
         self.exits = 0
         self.active_tests = 0
+        self.active_tested = asyncio.Event()
         self._ids = itertools.count(1)
         self._seq = itertools.count()
         self._heap: list[_Offer] = []
@@ -268,6 +269,7 @@ class SmgwServer:
             self._login(link, pdu)
         elif command is Command.ACTIVE_TEST:
             self.active_tests += 1
+            self.active_tested.set()
             link.send(Pdu(Command.ACTIVE_TEST_RESP, pdu.sequence))
         elif command is Command.EXIT:
             self.exits += 1
