@@ -42,8 +42,15 @@ from yizhan.console.app import mount
 from yizhan.console.services import ChannelBoard, ConsoleServices, LoginLimits
 from yizhan.diagnosis.inquiry import Diagnoser
 from yizhan.dispatch.breaker import BreakerConfig
-from yizhan.dispatch.channel_file import ChannelPlan, EmbeddedSmsc, build_plan, load_plan
+from yizhan.dispatch.channel_file import (
+    GATEWAYS,
+    ChannelPlan,
+    EmbeddedSmsc,
+    build_plan,
+    load_plan,
+)
 from yizhan.dispatch.channels.simulator import Script, SimulatorChannel
+from yizhan.dispatch.channels.smgp import SmgpChannel
 from yizhan.dispatch.channels.smpp import SmppChannel
 from yizhan.dispatch.journal import SubmitJournal
 from yizhan.dispatch.router import Router
@@ -150,7 +157,7 @@ def carrier_records(plan: ChannelPlan, store: SqlStore,
     """What the simulated carriers of `plan` know of registrations when one of them
     requires it: the platform's record of the carriers' answers, read again every
     `cache_seconds` (docs/simulator.md "Real-name registration")."""
-    if not any(c.registration and c.kind != "smpp" for c in plan.channels):
+    if not any(c.registration and c.kind not in GATEWAYS for c in plan.channels):
         return None
     return RegisteredSubPorts(store.usable_sub_ports, max(settings.cache_seconds, 0.1))
 
@@ -205,7 +212,8 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
             smsc = built.server
     metrics.watch(lambda: [(h.name, h.ready, h.breaker.value, h.opened)
                            for h in router.health()])
-    codes = CodeBook({c.name: c.config.codes for c in channels if isinstance(c, SmppChannel)})
+    codes = CodeBook({c.name: c.config.codes for c in channels
+                      if isinstance(c, SmppChannel | SmgpChannel)})
     counter, flush = await rate_counter(settings, store, clock)
     if settings.rate_backend == "sql":  # the one accepting process: nonces decided in memory
         await store.use_nonce_window(clock.now())

@@ -29,6 +29,7 @@ from yizhan.dispatch.channel_file import (
     PlanError,
     build_plan,
     load_plan,
+    smgp_config,
     smpp_config,
 )
 from yizhan.dispatch.channels.smpp_pdu import status_name
@@ -85,6 +86,11 @@ def carrier_tables(plan: ChannelPlan) -> list[str]:
     lines = []
     for spec in plan.channels:
         if "codes" not in spec.options and "retryable" not in spec.options:
+            continue
+        if spec.kind == "smgp":
+            codes = smgp_config(spec.name, spec.options).codes
+            lines.append(f"channel {spec.name}: {len(codes)} carrier code(s) from "
+                         f"{spec.options['codes']} over the SMGP Status table")
             continue
         config = smpp_config(spec.name, spec.options)
         said = []

@@ -11,6 +11,8 @@ import: who builds a plan hands over its constructor (`SmscFactory`).
 Channel kinds:
 - `simulator`: the in-process simulator (`channels/simulator.py`), no sockets;
 - `smpp`: an SMPP 3.4 bind to a carrier (`channels/smpp.py`; `SmppConfig` fields);
+- `smgp`: an SMGP 3.0 login to China Telecom's gateway (`channels/smgp.py`; `SmgpConfig`
+  fields);
 - `smpp-simulator`: an SMPP bind to the SMPP simulator server that this process runs on a
   loopback port (`simulator/smsc.py`, scripted by `[simulator]`).
 """
@@ -25,7 +27,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from yizhan.dispatch.breaker import BreakerConfig
+from yizhan.dispatch.channels import smgp
 from yizhan.dispatch.channels.simulator import Outcome, Script, SimulatorChannel
+from yizhan.dispatch.channels.smgp import SmgpChannel, SmgpConfig
 from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig, statuses
 from yizhan.dispatch.channels.smpp_receipts import IdBase, IdFormat
 from yizhan.dispatch.router import Route, Router, Target
@@ -35,7 +39,9 @@ from yizhan.domain.model import TemplateType
 from yizhan.domain.ports import CarrierRecords, Channel, Clock, Registrar
 from yizhan.domain.registration import Isp, SubPort
 
-KINDS = ("simulator", "smpp", "smpp-simulator")
+KINDS = ("simulator", "smpp", "smpp-simulator", "smgp")
+GATEWAYS = frozenset({"smpp", "smgp"})
+"""Kinds that connect to a real carrier's gateway (no simulated registry answers them)."""
 CARRIERS = frozenset(c.value for c in Carrier)
 REGISTERING_CARRIERS = CARRIERS - {Carrier.INTERNATIONAL.value}
 TYPES = frozenset(t.value for t in TemplateType)
@@ -243,7 +249,10 @@ def _kind_options(name: str, kind: str, options: dict[str, Any], source: str,
         options.setdefault("port", 0)
         options.setdefault("system_id", name)
     try:
-        smpp_config(name, options)
+        if kind == "smgp":
+            smgp_config(name, options)
+        else:
+            smpp_config(name, options)
     except (TypeError, ValueError) as exc:
         raise PlanError(f"{source}: channel {name!r}: {exc}") from exc
     return ChannelSpec(name, kind, options)
@@ -269,6 +278,21 @@ def smpp_config(name: str, options: dict[str, Any]) -> SmppConfig:
     return SmppConfig(name=name, **values)
 
 
+def smgp_config(name: str, options: dict[str, Any]) -> SmgpConfig:
+    fields = {f.name for f in dataclasses.fields(SmgpConfig)} - {"name"}
+    extra = set(options) - fields
+    if extra:
+        raise ValueError(f"unknown setting(s) {', '.join(sorted(extra))}")
+    values = dict(options)
+    if "codes" in values:
+        code_table(values["codes"])  # its mistakes said as for any channel
+        values["codes"] = smgp.code_table(Path(values["codes"]))
+    missing = {"host", "port", "client_id"} - set(values)
+    if missing:
+        raise ValueError(f"missing setting(s) {', '.join(sorted(missing))}")
+    return SmgpConfig(name=name, **values)
+
+
 def code_table(path: object) -> CodeTable:
     """`codes = "cmcc.codes.toml"`: the channel's carrier code table (docs/channels.md),
     read when the plan is loaded so that a mistake in it stops the start."""
@@ -287,8 +311,11 @@ def code_table(path: object) -> CodeTable:
 def code_book(plan: ChannelPlan) -> CodeBook:
     """The code tables of the plan's channels (those that name one), for what reads records
     without running the channels (`yizhan records`)."""
-    return CodeBook({spec.name: code_table(spec.options["codes"]) for spec in plan.channels
-                     if spec.kind != "simulator" and "codes" in spec.options})
+    tables = {spec.name: code_table(spec.options["codes"]) for spec in plan.channels
+              if spec.kind not in ("simulator", "smgp") and "codes" in spec.options}
+    tables.update({spec.name: smgp_config(spec.name, spec.options).codes
+                   for spec in plan.channels if spec.kind == "smgp"})
+    return CodeBook(tables)
 
 
 def retryable_statuses(names: object) -> frozenset[int]:
@@ -407,6 +434,9 @@ def build_plan(plan: ChannelPlan, clock: Clock, *, smsc: SmscFactory, delay: flo
                 spec.options.get("script") or script, spec.options.get("delay", delay)),
                 name=spec.name, records=records if spec.registration else None))
             continue
+        if spec.kind == "smgp":
+            channels.append(SmgpChannel(smgp_config(spec.name, spec.options), clock))
+            continue
         channel = SmppChannel(smpp_config(spec.name, spec.options), clock)
         channels.append(channel)
         if spec.kind == "smpp-simulator":
@@ -431,7 +461,7 @@ def _registrars(plan: ChannelPlan, clock: Clock,
                 registry: RegistryFactory | None) -> dict[str, Registrar]:
     """One simulated registry for every simulated channel that names its carrier."""
     simulated = [spec.name for spec in plan.channels
-                 if spec.kind != "smpp" and spec.carrier is not None]
+                 if spec.kind not in GATEWAYS and spec.carrier is not None]
     if registry is None or not simulated:
         return {}
     try:
