@@ -230,3 +230,25 @@ async def test_a_gateways_exit_is_answered_and_the_channel_logs_in_again(rig: Ri
     rig.clock.advance(seconds=rig.channel.config.reconnect_min)
     await asyncio.wait_for(rig.channel.bound.wait(), 5)  # cleared when the link closed
     assert rig.channel.binds == 2 and rig.sim.exits == 0
+
+
+def test_the_docs_channel_file_example_loads(tmp_path: Path) -> None:
+    """docs/channels.md "SMGP": its complete channel file is valid as written."""
+    from yizhan.dispatch.channel_file import build_plan, load_plan
+    from yizhan.simulator.smsc import SmscServer
+
+    doc = (Path(__file__).parents[2] / "docs" / "channels.md").read_text(encoding="utf-8")
+    section = doc[doc.index("**A complete channel file** with one SMGP channel"):]
+    start = section.index("```toml") + 7
+    example = section[start:section.index("```", start)]
+    (tmp_path / "ctcc.codes.toml").write_text('[codes."UNDELIV/612"]\ncode = "MK:0001"\n')
+    (tmp_path / "channels.toml").write_text(example)
+    plan = load_plan(tmp_path / "channels.toml")
+    assert [(c.name, c.kind) for c in plan.channels] == [("ctcc", "smgp"), ("backup", "smpp")]
+    [ctcc, _] = build_plan(plan, ManualClock(), smsc=SmscServer).channels
+    assert isinstance(ctcc, SmgpChannel)
+    config = ctcc.config
+    assert (config.client_id, config.channel_code, config.receipt_utc_offset) == (
+        "SP000001", "5901", 8)
+    assert config.codes.read("UNDELIV", "612")[1] == "MK:0001"
+    assert ctcc.config.codes.explain("SMGP:75") is not None
