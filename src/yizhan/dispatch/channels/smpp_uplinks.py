@@ -96,12 +96,12 @@ class _Group(Generic[Ack]):
 
 
 class UplinkParts(Generic[Ack]):
-    def __init__(self, timeout: float,
-                 text: Callable[[ShortMessage], str] = text_of) -> None:
+    """`text` reads a part's text (SMPP's `text_of`; the CMPP channel gives its own: it
+    carries Msg_Fmt in `data_coding`)."""
+
+    def __init__(self, timeout: float, text: Callable[[ShortMessage], str] = text_of) -> None:
         self.timeout = timeout
-        self.text = text
-        """How a message's octets read as text: SMPP's data_coding (`text_of`), or another
-        protocol's format carried in `data_coding` (SMGP's MsgFormat: GBK, ASCII, UCS2)."""
+        self._text = text
         self._groups: dict[tuple[str, str, int, int], _Group[Ack]] = {}
 
     def offer(self, sm: ShortMessage, ack: Ack, now: float) -> Reply[Ack] | None:
@@ -109,7 +109,7 @@ class UplinkParts(Generic[Ack]):
         is kept, and `ack` waits with it."""
         concat, octets = concat_of(sm)
         if concat is None:
-            return Reply(sm.source_addr, sm.destination_addr, self.text(sm), [ack])
+            return Reply(sm.source_addr, sm.destination_addr, self._text(sm), [ack])
         key = (sm.source_addr, sm.destination_addr, concat.reference, concat.total)
         group = self._groups.get(key)
         if group is None:
@@ -143,8 +143,8 @@ class UplinkParts(Generic[Ack]):
         group = self._groups.pop(key)
         joined = b"".join(group.parts[n] for n in sorted(group.parts))
         first = group.first
-        text = self.text(ShortMessage(first.source_addr, first.destination_addr, joined,
-                                      data_coding=first.data_coding))
+        text = self._text(ShortMessage(first.source_addr, first.destination_addr, joined,
+                                    data_coding=first.data_coding))
         missing = [n for n in range(1, group.total + 1) if n not in group.parts]
         return Reply(first.source_addr, first.destination_addr, text, group.acks, group.total,
                      missing)

@@ -1,0 +1,302 @@
+"""The CMPP 2.0 / 3.0 channel: Yizhan as an SP connected to a carrier's ISMG (China
+Mobile's gateways, and most Chinese aggregators).
+
+The session (`session.Session`: the connection kept by one task with a jittered back-off,
+the window, pacing, the submit journal, the deliver loop) is shared with SMPP; this module
+is CMPP's part of it. It logs in with CMPP_CONNECT (the MD5 authenticator over the SP code,
+the shared secret and a China-time timestamp; the gateway's answer is checked the same way),
+submits CMPP_SUBMIT and reads the 8-byte Msg_Id of each CMPP_SUBMIT_RESP (canonical as its
+decimal value), and reads CMPP_DELIVER: a status report (Registered_Delivery = 1) becomes a
+`Receipt`, its Stat mapped through the channel's code table (the China Mobile table is
+`data/cmpp.codes.toml`), and a reply becomes an `Uplink`, attributed by the extension that
+follows the channel's service code in its Dest_Id. Each deliver is answered with
+CMPP_DELIVER_RESP only once the sink stored it (Result 9 when it could not: the gateway
+offers it again). CMPP_TERMINATE ends a link cleanly either way.
+
+Result 8 (flow control) of a CMPP_SUBMIT_RESP halves the window and pauses submits; any
+other non-zero Result is `Rejected` with the code `CMPP_<name>` (`CMPP_BAD_DEST_TERMINAL_ID`),
+unless the channel lists it in `retryable`. Text leaves as ASCII when it can, else UCS2, or
+GBK when `encoding = "gbk"`; a long text leaves as parts with TP_udhi = 1 and a UDH
+(8- or 16-bit reference), Pk_total / Pk_number set. The service code (Src_Id prefix), the
+Service_Id, the extension and the fee fields are channel settings (docs/channels.md "CMPP").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from yizhan.dispatch.channels.cmpp_link import CmppLink
+from yizhan.dispatch.channels.cmpp_pdu import (
+    Command,
+    Connect,
+    ConnectResp,
+    Deliver,
+    MsgIdResp,
+    Pdu,
+    PduError,
+    Result,
+    Submit,
+    Version,
+    encode_body,
+)
+from yizhan.dispatch.channels.cmpp_text import (
+    MsgFmt,
+    check_ismg,
+    connect_status_text,
+    contents,
+    decode_report,
+    decode_text,
+    format_for,
+    source_authenticator,
+    strip_udh,
+    timestamp_of,
+)
+from yizhan.dispatch.channels.session import BindRefused, Session
+from yizhan.dispatch.channels.smpp_pdu import ESM_UDHI, ShortMessage
+from yizhan.dispatch.channels.smpp_receipts import DELIVERED, handset_number, submitted_at
+from yizhan.dispatch.channels.smpp_uplinks import Reply, UplinkParts
+from yizhan.domain.codes import PLATFORM, CodeTable
+from yizhan.domain.events import Receipt, Uplink
+from yizhan.domain.model import MessageStatus
+from yizhan.domain.ports import Clock, Rejected, Retryable, SubmitRequest, SubmitResult
+
+log = logging.getLogger("yizhan.cmpp")
+
+_SUBMIT_RESP = struct.Struct(">IIIQ")
+"""Total_Length, Command_Id, Sequence_Id, Msg_Id of a CMPP_SUBMIT_RESP; Result follows."""
+THROTTLES = frozenset({Result.FLOW_CONTROL})
+NOT_STORED = 9
+"""CMPP_DELIVER_RESP Result for a deliver we could not store (any non-zero Result makes the
+ISMG offer it again; 9 is the first value the 2.0 table leaves to the gateway)."""
+
+Ack = tuple[CmppLink, int, int]
+"""A deliver's link, Sequence_Id and Msg_Id: what its CMPP_DELIVER_RESP needs."""
+
+
+@dataclass(frozen=True, slots=True)
+class CmppConfig:
+    """One CMPP channel. Every field is a per-channel setting (docs/channels.md "CMPP")."""
+
+    name: str
+    host: str
+    port: int
+    source_addr: str
+    """The SP's enterprise code (企业代码, 6 digits): CONNECT's Source_Addr, Msg_src."""
+    password: str = ""
+    """The shared secret of the MD5 authenticator."""
+    version: Literal["2.0", "3.0"] = "3.0"
+    service_code: str = ""
+    """The SP's access number (接入号, e.g. 1069001): Src_Id is it + the extension."""
+    service_id: str = ""
+    """Service_Id (业务代码), 10 octets at most."""
+    window: int = 100
+    max_per_second: float = 0.0
+    response_timeout: float = 10.0
+    active_test_seconds: float = 30.0
+    reconnect_min: float = 0.5
+    reconnect_max: float = 30.0
+    throttle_backoff: float = 1.0
+    registered_delivery: int = 1
+    msg_level: int = 0
+    fee_user_type: int = 0
+    """0: the destination pays; 1: the source; 2: the SP; 3: `fee_terminal_id`."""
+    fee_terminal_id: str = ""
+    fee_type: str = "01"
+    """01 free, 02 per message, 03 monthly, 04 capped, 05 SP-billed."""
+    fee_code: str = "000000"
+    """In fen."""
+    encoding: Literal["auto", "ucs2", "gbk"] = "auto"
+    """auto: ASCII when every character is, else UCS2."""
+    long_messages: Literal["udh8", "udh16"] = "udh8"
+    uplink_parts_timeout: float = 60.0
+    codes: CodeTable = PLATFORM
+    """The carrier's report Stat codes (`CodeTable.load(path)`); default: the platform's."""
+    retryable: frozenset[int] = frozenset()
+    """CMPP_SUBMIT_RESP Results, besides flow control, answered `Retryable`."""
+
+    @property
+    def wire_version(self) -> Version:
+        return Version.V30 if self.version == "3.0" else Version.V20
+
+
+def result_name(result: int) -> str:
+    """The code a refused submit's record gets: `CMPP_BAD_DEST_TERMINAL_ID`, `CMPP_RESULT_77`."""
+    try:
+        return f"CMPP_{Result(result).name}"
+    except ValueError:
+        return f"CMPP_RESULT_{result}"
+
+
+class CmppChannel(Session[CmppLink, Ack]):
+    """The CMPP protocol on the channel session: CONNECT, SUBMIT, DELIVER, TERMINATE."""
+
+    submit_command = Command.SUBMIT
+    answer_name = "CMPP_SUBMIT_RESP"
+    logger = "yizhan.cmpp"
+
+    def __init__(self, config: CmppConfig, clock: Clock) -> None:
+        super().__init__(config, clock)
+        self.config = config
+        self._version = config.wire_version
+        self._wide = self._version is Version.V30
+        self._uplinks: UplinkParts[Ack] = UplinkParts(config.uplink_parts_timeout, _text_of)
+
+    # ---- connecting ---------------------------------------------------------------------
+
+    async def _bind_links(self) -> str:
+        c = self.config
+        loop = asyncio.get_running_loop()
+        _, link = await asyncio.wait_for(loop.create_connection(
+            lambda: CmppLink(self._on_request, name=self.name, version=self._version,
+                             response_timeout=c.response_timeout,
+                             keepalive=c.active_test_seconds),
+            c.host, c.port), c.response_timeout)
+        self._links.append(link)
+        timestamp = timestamp_of(self._clock.now())
+        authenticator = source_authenticator(c.source_addr, c.password, timestamp)
+        answer = await link.request(Command.CONNECT, Connect(
+            c.source_addr, authenticator, int(self._version), timestamp))
+        body = answer.body
+        if not isinstance(body, ConnectResp):
+            raise BindRefused(f"answered {answer.command.title} to CMPP_CONNECT")
+        if body.status != 0:
+            raise BindRefused(connect_status_text(body.status))
+        if not check_ismg(body.authenticator, body.status, authenticator, c.password,
+                          self._version):
+            raise BindRefused("the gateway's AuthenticatorISMG does not match the secret")
+        link.bound_as = Command.CONNECT
+        link.before_write = self._journal_leaving
+        self._tx = link
+        return f"CMPP {c.version}"
+
+    def _goodbye(self, link: CmppLink) -> asyncio.Future[Pdu]:
+        return link.request(Command.TERMINATE, timeout=2.0)
+
+    # ---- submitting ---------------------------------------------------------------------
+
+    def _bodies(self, request: SubmitRequest) -> list[bytes]:
+        c = self.config
+        fmt = (format_for(request.content) if c.encoding == "auto"
+               else MsgFmt.GBK if c.encoding == "gbk" else MsgFmt.UCS2)
+        dest = request.phone.removeprefix("+")
+        if dest.startswith("86") and len(dest) == 13:
+            dest = dest[2:]  # CMPP's terminal ids are national: 13800138000
+        wide = c.long_messages == "udh16"
+        parts = contents(request.content, fmt, self._reference(dest, wide=wide), wide=wide)
+        src_id = request.source_addr or c.service_code + request.extension
+        total = len(parts)
+        return [encode_body(Submit(
+            dest_terminal_ids=[dest], msg_content=part, msg_fmt=fmt, src_id=src_id,
+            msg_src=c.source_addr, service_id=c.service_id,
+            registered_delivery=c.registered_delivery, pk_total=total, pk_number=n,
+            tp_udhi=1 if total > 1 else 0, msg_level=c.msg_level,
+            fee_user_type=c.fee_user_type, fee_terminal_id=c.fee_terminal_id,
+            fee_type=c.fee_type, fee_code=c.fee_code), self._version)
+            for n, part in enumerate(parts, 1)]
+
+    def _read_answer(self, link: CmppLink, response: bytes) -> str | SubmitResult:
+        length, command_id, _, msg_id = _SUBMIT_RESP.unpack_from(response)
+        wanted = 24 if self._wide else 21
+        if command_id != Command.SUBMIT_RESP or length != wanted:
+            return Rejected("CMPP_BAD_STRUCTURE", f"channel {self.name}: a malformed "
+                            f"CMPP_SUBMIT_RESP ({length} octets)")
+        result = int.from_bytes(response[20:], "big")
+        if result == 0:
+            if self._window.limit < self._window.size:
+                self._window.succeeded()
+            return str(msg_id)
+        name = result_name(result)
+        if result in THROTTLES:
+            self._throttled()
+            return Retryable(f"channel {self.name}: {name}", self.config.throttle_backoff)
+        if result in self.config.retryable:
+            return Retryable(f"channel {self.name}: {name}", self.config.throttle_backoff)
+        return Rejected(name, f"channel {self.name} refused the submit: {name}")
+
+    # ---- receiving ----------------------------------------------------------------------
+
+    def _on_request(self, link: CmppLink, pdu: Pdu) -> None:
+        if pdu.command is Command.DELIVER:
+            self._on_deliver(link, pdu)
+        elif pdu.command is Command.TERMINATE:
+            link.unbound = True
+            link.respond(pdu)
+            link.close()
+        else:
+            log.warning("channel %s: unexpected %s from the gateway", self.name,
+                        pdu.command.title)
+
+    def _acknowledge(self, answers: list[Ack], stored: bool) -> None:
+        result = 0 if stored else NOT_STORED
+        for link, sequence, msg_id in answers:
+            link.write(Command.DELIVER_RESP, sequence, 0, MsgIdResp(msg_id, result))
+
+    def _expired_uplinks(self, now: datetime, answers: list[Ack]) -> list[Uplink]:
+        if not len(self._uplinks):
+            return []
+        return [self._uplink(reply, now, answers)
+                for reply in self._uplinks.expired(self._clock.monotonic())]
+
+    def _next_uplink_expiry(self) -> float | None:
+        return self._uplinks.next_expiry()
+
+    def _event_of(self, link: CmppLink, request: Pdu, now: datetime,
+                  answers: list[Ack]) -> Receipt | Uplink | None:
+        deliver = request.body
+        assert isinstance(deliver, Deliver)
+        ack = (link, request.sequence, deliver.msg_id)
+        if deliver.registered_delivery != 1:
+            sm = ShortMessage(deliver.src_terminal_id, deliver.dest_id, deliver.msg_content,
+                              esm_class=ESM_UDHI if deliver.tp_udhi else 0,
+                              data_coding=deliver.msg_fmt)
+            reply = self._uplinks.offer(sm, ack, self._clock.monotonic())
+            return None if reply is None else self._uplink(reply, now, answers)
+        answers.append(ack)
+        try:
+            report = decode_report(deliver.msg_content, self._version)
+        except PduError as exc:
+            log.warning("channel %s: %s", self.name, exc)
+            return None
+        status, code = self.config.codes.read(report.stat)
+        if status is MessageStatus.WAITING:  # not final (the channel's table says so)
+            return None
+        if status is MessageStatus.SUCCESS:
+            code = DELIVERED
+        remote_id = self.parts.resolve(str(report.msg_id), code)
+        if remote_id is None:  # a part of a long message that does not decide it
+            return None
+        raw = (f"id:{report.msg_id} submit date:{report.submit_time} "
+               f"done date:{report.done_time} stat:{report.stat}")
+        return Receipt(self.name, remote_id, code, now, raw, status.value,
+                       handset_number(report.dest_terminal_id), submitted_at(raw, 8.0))
+
+    def _uplink(self, reply: Reply[Ack], now: datetime, answers: list[Ack]) -> Uplink:
+        """The reply as an uplink; the extension is what follows this channel's service
+        code in the number it was sent to: it names account and signature."""
+        answers.extend(reply.acks)
+        base = self.config.service_code
+        extension = reply.dest[len(base):] if base and reply.dest.startswith(base) else ""
+        return Uplink(self.name, handset_number(reply.phone) or reply.phone, reply.dest,
+                      reply.text, now, extension)
+
+
+def _text_of(sm: ShortMessage) -> str:
+    """A reply part's text: Msg_Fmt rides in `data_coding` (binary formats read as hex)."""
+    octets = sm.short_message
+    if sm.esm_class & ESM_UDHI and octets:
+        try:
+            octets = strip_udh(octets)
+        except PduError:
+            pass
+    try:
+        return decode_text(octets, sm.data_coding)
+    except PduError:
+        return octets.hex()
+
+
+__all__ = ["CmppChannel", "CmppConfig", "result_name"]

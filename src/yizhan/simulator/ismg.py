@@ -1,0 +1,422 @@
+"""The carrier simulator as a real CMPP 2.0 / 3.0 gateway (the ISMG side) on loopback.
+
+It speaks the CMPP channel's codec (`cmpp_pdu`, `cmpp_text`, `cmpp_link`) and runs the same
+per-number `Script` as the SMPP simulator (`smsc.py`, docs/simulator.md): each CMPP_SUBMIT
+is answered at once with a Msg_Id (or, as the script says, refused with a Result, throttled
+with Result 8, never answered, or its link dropped), and its status report follows in a
+CMPP_DELIVER after the script's delay: DELIVRD, or the script's code (handset off ->
+EXPIRED, empty number -> MK:0001, ...), duplicates, a report ahead of its CMPP_SUBMIT_RESP,
+a handset's reply after the report, content keywords, and the real-name check on sources
+named in `enforcing` (an unregistered signature's report fails with `MB:1077`).
+
+CMPP_CONNECT is checked as a gateway checks it: `accounts` maps each SP code (Source_Addr)
+to its shared secret; an unknown code is refused with Status 2, a wrong authenticator with
+3, and the answer carries AuthenticatorISMG. The link takes the version the CONNECT asks
+for (2.x or 3.x). Reports wait in one timer heap and go to a link of the SP they belong to;
+while none is connected they are held. A deliver not answered with Result 0 is offered
+again after `RETRY_SECONDS`.
+
+Step by step from tests (`manual=True`): nothing is answered by itself; `expect` takes the
+next CMPP_SUBMIT, `answer` answers it (any Result), `report` and `reply` send a CMPP_DELIVER
+and return the SP's CMPP_DELIVER_RESP, `drop` cuts every link.
+
+Like `smsc.py` it stands for the world outside: its delays and dates run on the real clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import time
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from yizhan.dispatch.channels.cmpp_link import CmppLink
+from yizhan.dispatch.channels.cmpp_pdu import (
+    Command,
+    Connect,
+    ConnectResp,
+    ConnectStatus,
+    Deliver,
+    MsgIdResp,
+    Pdu,
+    Result,
+    Submit,
+    encode_body,
+    layout_of,
+)
+from yizhan.dispatch.channels.cmpp_text import (
+    MsgFmt,
+    MsgId,
+    Report,
+    check_source,
+    contents,
+    decode_text,
+    encode_report,
+    format_for,
+    ismg_authenticator,
+    strip_udh,
+)
+from yizhan.dispatch.channels.session import LinkClosed
+from yizhan.dispatch.channels.simulator import REAL_NAME_CODE, Script, sign_name_of
+from yizhan.domain.ports import CarrierRecords
+from yizhan.domain.timezone import CHINA
+
+log = logging.getLogger("yizhan.ismg")
+
+RETRY_SECONDS = 1.0
+OFFERS = 30
+GATEWAY = 0x1F2E3
+"""The simulated gateway's code inside its Msg_Ids (22 bits)."""
+
+
+@dataclass(slots=True)
+class Incoming:
+    """A CMPP_SUBMIT the manual simulator received and has not answered yet."""
+
+    link: CmppLink
+    pdu: Pdu
+
+    @property
+    def submit(self) -> Submit:
+        assert isinstance(self.pdu.body, Submit)
+        return self.pdu.body
+
+    @property
+    def text(self) -> str:
+        body = self.submit
+        content = strip_udh(body.msg_content) if body.tp_udhi else body.msg_content
+        return decode_text(content, body.msg_fmt)
+
+
+@dataclass(order=True, slots=True)
+class _Due:
+    """A CMPP_DELIVER to send when due; it is also the `Waiter` of its CMPP_DELIVER_RESP."""
+
+    due: float
+    seq: int
+    sp: str = field(compare=False)
+    body: Deliver = field(compare=False)
+    report: Report | None = field(default=None, compare=False)
+    """A status report's fields: its content's layout is the version of the link it goes
+    on, so it is encoded when sent."""
+    owner: IsmgServer | None = field(default=None, compare=False)
+    offers: int = field(default=0, compare=False)
+
+    def done(self) -> bool:
+        return False
+
+    def set_result(self, result: bytes, /) -> None:
+        """The CMPP_DELIVER_RESP undecoded: only its Result counts (after the Msg_Id)."""
+        assert self.owner is not None
+        self.owner.acknowledged(self, int.from_bytes(result[20:], "big"))
+
+    def set_exception(self, exception: BaseException, /) -> None:
+        assert self.owner is not None
+        self.owner.acknowledged(self, None)
+
+
+def stamp(at: float) -> str:
+    """A report date: YYMMDDHHMM, China time (as CMPP gateways write it)."""
+    return datetime.fromtimestamp(at, UTC).astimezone(CHINA).strftime("%y%m%d%H%M")
+
+
+class IsmgServer:
+    def __init__(self, script: Script | None = None, *, manual: bool = False,
+                 accounts: Mapping[str, str] | None = None, max_per_second: float = 0.0,
+                 records: CarrierRecords | None = None,
+                 enforcing: Collection[str] = ()) -> None:
+        self.script = script or Script()
+        self.manual = manual
+        self.accounts = dict(accounts or {})
+        """SP code -> shared secret of every SP allowed to connect (empty: any, with the
+        secret "")."""
+        self.max_per_second = max_per_second
+        self.records = records
+        self.enforcing = frozenset(enforcing) if records is not None else frozenset()
+        """SP codes whose carrier requires real-name registration."""
+        self.links: list[CmppLink] = []
+        self.inbox: asyncio.Queue[Incoming] = asyncio.Queue()
+        self.submitted = 0
+        self.reports_acked = 0
+        self.terminates = 0
+        self.connected = asyncio.Event()
+        self.holding = asyncio.Event()
+        self._ids = itertools.count(1)
+        self._seq = itertools.count()
+        self._heap: list[_Due] = []
+        self._held: list[_Due] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._server: asyncio.Server | None = None
+        self._window_start = 0.0
+        self._in_window = 0
+        self._sources: dict[int, tuple[str, str, float]] = {}
+        """Manual mode: Msg_Id -> (handset, Src_Id, submit time) of each answered submit."""
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: CmppLink(self._on_request, name="ismg", keepalive=0), host, port)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for link in list(self.links):
+            link.abort()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    # ---- step by step (manual=True) -----------------------------------------------------
+
+    async def expect(self, timeout: float = 5.0) -> Incoming:
+        return await asyncio.wait_for(self.inbox.get(), timeout)
+
+    def answer(self, incoming: Incoming, result: int = 0, msg_id: int | None = None) -> int:
+        """Answer a CMPP_SUBMIT; returns the Msg_Id given (0 for a refusal)."""
+        given = (msg_id if msg_id is not None else self._next_id()) if result == 0 else 0
+        incoming.link.respond(incoming.pdu, MsgIdResp(given, result))
+        if given:
+            body = incoming.submit
+            self._sources[given] = (body.dest_terminal_ids[0], body.src_id, time.time())
+        return given
+
+    async def report(self, msg_id: int, stat: str = "DELIVRD",
+                     link: CmppLink | None = None) -> Pdu:
+        """Send the status report of an answered submit; returns the SP's answer."""
+        handset, src_id, at = self._sources.get(msg_id, ("", "", time.time()))
+        target = link or self._receiver("")
+        if target is None:
+            raise LinkClosed("no SP is connected")
+        deliver, report = self._report(msg_id, stat, handset, src_id, at, at)
+        deliver.msg_content = encode_report(report, target.version)
+        return await self._deliver(deliver, target)
+
+    async def reply(self, phone: str, dest: str, text: str,
+                    link: CmppLink | None = None) -> list[Pdu]:
+        """A handset's reply to `dest` (service code + extension), in parts when long (sent
+        together: the SP answers them once the whole reply is stored); returns the SP's
+        answers."""
+        return list(await asyncio.gather(*(
+            self._deliver(body, link)
+            for body in reply_delivers(phone, dest, text, next(self._seq) & 0xFF))))
+
+    def drop(self) -> None:
+        for link in list(self.links):
+            link.abort()
+
+    async def _deliver(self, body: Deliver, link: CmppLink | None) -> Pdu:
+        target = link or self._receiver("")
+        if target is None:
+            raise LinkClosed("no SP is connected")
+        return await target.request(Command.DELIVER, body)
+
+    # ---- requests -----------------------------------------------------------------------
+
+    def _on_request(self, link: CmppLink, pdu: Pdu) -> None:
+        command = pdu.command
+        if command is Command.CONNECT:
+            self._connect(link, pdu)
+        elif command is Command.TERMINATE:
+            self.terminates += 1
+            link.respond(pdu)
+            link.close()
+        elif command is Command.SUBMIT:
+            if link.bound_as is None:
+                link.respond(pdu, MsgIdResp(0, Result.BAD_STRUCTURE))
+                return
+            if self.manual:
+                self.inbox.put_nowait(Incoming(link, pdu))
+            else:
+                assert isinstance(pdu.body, Submit)
+                self._submit(link, pdu.sequence, pdu.body)
+        elif command is Command.DELIVER:
+            link.respond(pdu, MsgIdResp(0, Result.BAD_COMMAND))
+
+    def _connect(self, link: CmppLink, pdu: Pdu) -> None:
+        body = pdu.body
+        assert isinstance(body, Connect)
+        link.version = layout_of(body.version)
+        status = ConnectStatus.OK
+        if self.accounts and body.source_addr not in self.accounts:
+            status = ConnectStatus.BAD_SOURCE_ADDR
+        elif not check_source(body.authenticator, body.source_addr,
+                              self.accounts.get(body.source_addr, ""), body.timestamp):
+            status = ConnectStatus.AUTH_FAILED
+        secret = self.accounts.get(body.source_addr, "")
+        link.respond(pdu, ConnectResp(status, ismg_authenticator(
+            status, body.authenticator, secret, link.version), link.version))
+        if status != ConnectStatus.OK:
+            log.info("ismg: CONNECT as %r refused: %s", body.source_addr, status.name)
+            link.close()
+            return
+        link.bound_as = Command.CONNECT
+        link.system_id = body.source_addr
+        link.closed.add_done_callback(lambda _: self._forget(link))
+        self.links.append(link)
+        self.connected.set()
+        if self._held:
+            held, self._held = self._held, []
+            self.holding.clear()
+            for item in held:
+                self._schedule(item)
+
+    def _forget(self, link: CmppLink) -> None:
+        if link in self.links:
+            self.links.remove(link)
+
+    def _submit(self, link: CmppLink, sequence: int, body: Submit) -> None:
+        """Answer a CMPP_SUBMIT as the script says."""
+        if self.max_per_second and self._over_rate():
+            link.write(Command.SUBMIT_RESP, sequence, 0, MsgIdResp(0, Result.FLOW_CONTROL))
+            return
+        script = self.script
+        dest = body.dest_terminal_ids[0]
+        outcome = script.outcome(_e164(dest)) if script.numbers else script.default
+        if outcome.submit != "accept":
+            mode, _, detail = outcome.submit.partition(":")
+            if mode == "hang":
+                return
+            if mode == "drop":
+                link.abort()
+                return
+            if mode in ("throttle", "reject"):
+                result = Result.FLOW_CONTROL if mode == "throttle" else _result(detail)
+                link.write(Command.SUBMIT_RESP, sequence, 0, MsgIdResp(0, result))
+                return
+        msg_id = self._next_id()
+        code = self._intercepted(body) or outcome.code
+        if link.system_id in self.enforcing:
+            assert self.records is not None
+            if not self.records.registered(body.src_id, sign_name_of(_text(body))):
+                code = REAL_NAME_CODE
+        now = time.time()
+        report = self._report(msg_id, code, dest, body.src_id, now, now + outcome.delay)
+        if outcome.receipt_first:
+            self._send(self._due(0.0, link.system_id, *report))
+        link.write(Command.SUBMIT_RESP, sequence, 0, MsgIdResp(msg_id, 0))
+        self.submitted += 1
+        count = 0 if outcome.receipt_first else outcome.receipts
+        due = asyncio.get_running_loop().time() + outcome.delay
+        for _ in range(count):
+            item = self._due(due, link.system_id, *report)
+            if outcome.delay:
+                self._schedule(item)
+            else:
+                self._send(item)
+        if outcome.uplink:
+            for part in reply_delivers(dest, body.src_id, outcome.uplink,
+                                       next(self._seq) & 0xFF):
+                self._schedule(self._due(due, link.system_id, part))
+
+    def _report(self, msg_id: int, stat: str, handset: str, src_id: str, submitted: float,
+                done: float) -> tuple[Deliver, Report]:
+        """The CMPP_DELIVER of a status report, and the report its content carries."""
+        return (Deliver(msg_id=self._next_id(), dest_id=src_id, src_terminal_id=handset,
+                        registered_delivery=1),
+                Report(msg_id, stat, stamp(submitted), stamp(done), handset))
+
+    def _due(self, due: float, sp: str, body: Deliver, report: Report | None = None) -> _Due:
+        return _Due(due, next(self._seq), sp, body, report, self)
+
+    def _over_rate(self) -> bool:
+        now = asyncio.get_running_loop().time()
+        if now - self._window_start >= 1.0:
+            self._window_start, self._in_window = now, 0
+        self._in_window += 1
+        return self._in_window > self.max_per_second
+
+    def _intercepted(self, body: Submit) -> str:
+        if not self.script.keywords:
+            return ""
+        content = _text(body)
+        return next((code for word, code in self.script.keywords.items() if word in content), "")
+
+    def _next_id(self) -> int:
+        return MsgId.at(datetime.now(UTC), GATEWAY, next(self._ids) & 0xFFFF).pack()
+
+    # ---- delivers -----------------------------------------------------------------------
+
+    def _schedule(self, item: _Due) -> None:
+        heapq.heappush(self._heap, item)
+        if self._heap[0] is item:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = asyncio.get_running_loop().call_at(item.due, self._fire)
+
+    def _fire(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        heap = self._heap
+        while heap and heap[0].due <= now:
+            self._send(heapq.heappop(heap))
+        self._timer = loop.call_at(heap[0].due, self._fire) if heap else None
+
+    def _send(self, item: _Due) -> None:
+        link = self._receiver(item.sp)
+        if link is None:
+            self._held.append(item)
+            self.holding.set()
+            return
+        body = item.body
+        if item.report is not None:
+            body.msg_content = encode_report(item.report, link.version)
+        link.request_raw_to(item, Command.DELIVER, encode_body(body, link.version))
+
+    def acknowledged(self, item: _Due, result: int | None) -> None:
+        """The SP's answer to a CMPP_DELIVER (None: none came, or the link dropped)."""
+        if result == 0:
+            self.reports_acked += 1
+            return
+        item.offers += 1
+        if item.offers >= OFFERS:
+            log.warning("deliver dropped after %d offers", item.offers)
+            return
+        item.due = asyncio.get_running_loop().time() + RETRY_SECONDS
+        item.seq = next(self._seq)
+        self._schedule(item)
+
+    def _receiver(self, sp: str) -> CmppLink | None:
+        for link in self.links:
+            if link.is_open and (not sp or link.system_id == sp):
+                return link
+        return None
+
+
+def reply_delivers(phone: str, dest: str, text: str, reference: int) -> list[Deliver]:
+    """A handset's reply as the CMPP_DELIVERs a gateway sends: one, or one per part with
+    TP_udhi = 1 and a concatenation header."""
+    fmt = format_for(text)
+    parts = contents(text, fmt, reference)
+    udhi = 1 if len(parts) > 1 else 0
+    return [Deliver(msg_id=0, dest_id=dest, src_terminal_id=phone, msg_content=part,
+                    msg_fmt=fmt, tp_udhi=udhi) for part in parts]
+
+
+def _text(body: Submit) -> str:
+    content = strip_udh(body.msg_content) if body.tp_udhi else body.msg_content
+    if body.msg_fmt not in (MsgFmt.ASCII, MsgFmt.UCS2, MsgFmt.GBK):
+        return ""
+    return decode_text(content, body.msg_fmt)
+
+
+def _e164(dest: str) -> str:
+    if dest.startswith("+"):
+        return dest
+    return "+86" + dest if len(dest) == 11 and dest.startswith("1") else "+" + dest
+
+
+def _result(detail: str) -> int:
+    """`reject:13` or `reject:BAD_DEST_TERMINAL_ID` -> that Result; anything else (a carrier
+    code such as `reject:MK:0001`, an SMPP status) -> 13, the destination refused."""
+    if detail.isdigit():
+        return int(detail)
+    name = detail.upper().removeprefix("CMPP_")
+    return Result[name] if name in Result.__members__ else Result.BAD_DEST_TERMINAL_ID
