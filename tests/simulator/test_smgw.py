@@ -288,6 +288,20 @@ async def test_a_report_whose_link_drops_unanswered_goes_to_the_next_login(
     assert again.body.msg_content == first.body.msg_content
 
 
+async def test_a_report_left_unanswered_is_offered_again(
+        server: tuple[SmgwServer, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    _, port = server
+    monkeypatch.setattr(smgw, "ANSWER_SECONDS", 0.01)
+    monkeypatch.setattr(smgw, "RETRY_SECONDS", 0.01)
+    client = await logged_in(port)
+    client.submit("13300000000")
+    await client.read()
+    first, again = await client.read(), await client.read()  # the first never answered
+    assert isinstance(first.body, Deliver) and isinstance(again.body, Deliver)
+    assert again.body.msg_content == first.body.msg_content
+    assert again.sequence != first.sequence
+
+
 # ---- manual mode, Exit, broken peers -----------------------------------------------------
 
 

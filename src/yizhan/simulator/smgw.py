@@ -20,8 +20,9 @@ same data as the SMPP simulator (`Script`, docs/simulator.md), number by number:
 
 Reports and replies go to a link of the same ClientID logged in to receive (LoginMode 1 or
 2); while none is, they are held, as an SMGW stores them, and a Deliver that is not answered
-Status 0 (or whose link drops first) is offered again after `RETRY_SECONDS`, up to `OFFERS`
-times. Active_Test is answered; Exit is answered and the link closed.
+Status 0 (or not within `ANSWER_SECONDS`, or whose link drops first) is offered again after
+`RETRY_SECONDS`, up to `OFFERS` times. Active_Test is answered; Exit is answered and the
+link closed.
 
 It stands for the world outside the platform, so its delays and dates run on the real clock
 (the event loop's and `time.time`), never on the platform's injected `Clock`.
@@ -68,6 +69,8 @@ from yizhan.domain.ports import CarrierRecords
 log = logging.getLogger("yizhan.smgw")
 
 RETRY_SECONDS = 1.0
+ANSWER_SECONDS = 10.0
+"""A Deliver not answered within this is offered again (as one answered with an error)."""
 OFFERS = 30
 GATEWAY_CODE = 591234
 """The simulated SMGW's code: the first 6 digits of every MsgID it gives."""
@@ -118,10 +121,11 @@ class SmgwLink(asyncio.Protocol):
             self.transport.write(encode(pdu))
 
     def request(self, command: Command, body: Deliver,
-                waiter: _Offer | asyncio.Future[Pdu]) -> None:
+                waiter: _Offer | asyncio.Future[Pdu]) -> int:
         sequence = next(self._sequence)
         self.waiting[sequence] = waiter
         self.send(Pdu(command, sequence, body))
+        return sequence
 
     def abort(self) -> None:
         if self.transport is not None:
@@ -227,6 +231,8 @@ class SmgwServer:
                                MsgIdResp(given, status)))
         if not status:
             self._submits[given] = incoming.submit
+            if len(self._submits) > 10_000:  # the oldest answered submit is forgotten
+                del self._submits[next(iter(self._submits))]
             self.submitted += 1
         return given
 
@@ -434,7 +440,14 @@ class SmgwServer:
             self._held.append(offer)
             self.holding.set()
             return
-        link.request(Command.DELIVER, offer.body, offer)
+        sequence = link.request(Command.DELIVER, offer.body, offer)
+        asyncio.get_running_loop().call_later(ANSWER_SECONDS, self._overdue, link, sequence)
+
+    def _overdue(self, link: SmgwLink, sequence: int) -> None:
+        """A Deliver the SP has not answered in time is offered again."""
+        waiter = link.waiting.pop(sequence, None)
+        if isinstance(waiter, _Offer):
+            self.unanswered(waiter)
 
     def unanswered(self, offer: _Offer) -> None:
         """A Deliver answered with an error, or whose link dropped: offer it again later."""
