@@ -252,3 +252,16 @@ def test_the_docs_channel_file_example_loads(tmp_path: Path) -> None:
         "SP000001", "5901", 8)
     assert config.codes.read("UNDELIV", "612")[1] == "MK:0001"
     assert ctcc.config.codes.explain("SMGP:75") is not None
+
+
+async def test_an_answer_that_cannot_be_read_leaves_the_submit_ambiguous(rig: Rig) -> None:
+    from yizhan.dispatch.channels.smgp_pdu import MsgIdResp, Pdu, encode
+
+    task = rig.send()
+    got = await rig.sim.expect()
+    frame = encode(Pdu(Command.SUBMIT_RESP, got.pdu.sequence, MsgIdResp(bytes(10), 0)))
+    assert got.link.transport is not None
+    longer = (len(frame) + 1).to_bytes(4, "big")  # an octet after Status: not SMGP 3.0's
+    got.link.transport.write(longer + frame[4:] + b"\0")
+    result = await asyncio.wait_for(task, 5)
+    assert isinstance(result, Ambiguous) and "malformed Submit_Resp" in result.reason

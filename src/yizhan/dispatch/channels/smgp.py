@@ -57,7 +57,14 @@ from yizhan.dispatch.channels.smpp_uplinks import Reply, UplinkParts
 from yizhan.domain.codes import CodeTable
 from yizhan.domain.events import Receipt, Uplink
 from yizhan.domain.model import MessageStatus
-from yizhan.domain.ports import Clock, Rejected, Retryable, SubmitRequest, SubmitResult
+from yizhan.domain.ports import (
+    Ambiguous,
+    Clock,
+    Rejected,
+    Retryable,
+    SubmitRequest,
+    SubmitResult,
+)
 
 log = logging.getLogger("yizhan.smgp")
 
@@ -255,14 +262,17 @@ class SmgpChannel(Session[SmgpLink, Ack]):
         return bodies
 
     def _read_answer(self, link: SmgpLink, response: bytes) -> str | SubmitResult:
+        # An answer that cannot be read may still mean the gateway took the message: there
+        # is no MsgID to match its report to, and it must not be sent again.
         try:
             pdu = decode(response)
         except PduError as exc:
-            return Rejected("SMGP:10", f"channel {self.name}: malformed Submit_Resp: {exc}")
+            log.warning("channel %s: %s", self.name, exc)
+            return Ambiguous(f"channel {self.name}: malformed Submit_Resp ({exc})")
         body = pdu.body
         if not isinstance(body, MsgIdResp) or pdu.command is not Command.SUBMIT_RESP:
-            return Rejected("SMGP:11", f"channel {self.name}: answered the Submit with "
-                                       f"{pdu.command.title}")
+            return Ambiguous(f"channel {self.name}: the Submit was answered with "
+                             f"{pdu.command.title}")
         if body.status == Status.OK:
             self._accepted()
             return body.msg_id.hex()
