@@ -146,27 +146,33 @@ def simulator(
     submit_log: Annotated[Path | None, typer.Option(
         help="Append one JSON line per submit_sm received to this file.")] = None,
     protocol: Annotated[str, typer.Option(
-        help="smpp, or smgp for an SMGP 3.0 gateway (SMGW): --system-id and --password are "
-             "then the ClientID and shared secret of the Login.")] = "smpp",
+        help="smpp (an SMPP 3.4 SMSC), cmpp (a CMPP 2.0/3.0 gateway: --system-id is the "
+             "SP code and --password its shared secret; 7890 is CMPP's port) or smgp (an "
+             "SMGP 3.0 gateway: --system-id and --password are the Login's ClientID and "
+             "shared secret).")] = "smpp",
 ) -> None:
-    """Run the carrier simulator as a standalone SMPP 3.4 server (SMSC), or SMGP 3.0 gateway
-    (--protocol smgp), until Ctrl-C."""
+    """Run the carrier simulator as a standalone SMPP 3.4 server (SMSC), CMPP 2.0/3.0
+    gateway (ISMG) or SMGP 3.0 gateway (SMGW) until Ctrl-C."""
     from yizhan.dispatch.channels.simulator import Outcome, Script
+    from yizhan.simulator.ismg import IsmgServer
     from yizhan.simulator.smgw import SmgwServer
     from yizhan.simulator.smsc import SmscServer
 
     if receipt_ids not in ("same", "decimal", "padded"):
         raise fail("--receipt-ids must be same, decimal or padded")
-    if protocol not in ("smpp", "smgp"):
-        raise fail("--protocol must be smpp or smgp")
+    if protocol not in ("smpp", "cmpp", "smgp"):
+        raise fail("--protocol must be smpp, cmpp or smgp")
     try:
         loaded = Script.load(script, delay) if script else Script(default=Outcome(delay=delay))
     except (OSError, ValueError, TypeError) as exc:
         raise fail(f"cannot read the script {script}: {exc}") from exc
 
     async def main() -> None:
-        server: SmscServer | SmgwServer
-        if protocol == "smgp":
+        server: SmscServer | IsmgServer | SmgwServer
+        if protocol == "cmpp":
+            server = IsmgServer(loaded, max_per_second=max_per_second,
+                                accounts={system_id: password} if system_id else None)
+        elif protocol == "smgp":
             server = SmgwServer(loaded, accounts={system_id: password} if system_id else None,
                                 max_per_second=max_per_second, submit_log=submit_log)
         else:
@@ -190,8 +196,10 @@ def simulator(
         tune_runtime()
         await stop.wait()
         await server.stop()
-        plain.print(f"stopped: {server.submitted} submits accepted, "
-                    f"{server.receipts_acked} receipts acknowledged")
+        acked = server.reports_acked if isinstance(server, IsmgServer) else \
+            server.receipts_acked
+        plain.print(f"stopped: {server.submitted} submits accepted, {acked} receipts "
+                    "acknowledged")
 
     run_loop(main())
 

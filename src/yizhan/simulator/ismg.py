@@ -29,6 +29,7 @@ import asyncio
 import heapq
 import itertools
 import logging
+import struct
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -43,10 +44,14 @@ from yizhan.dispatch.channels.cmpp_pdu import (
     Deliver,
     MsgIdResp,
     Pdu,
+    PduError,
     Result,
     Submit,
+    Version,
+    decode,
     encode_body,
     layout_of,
+    peek_submit,
 )
 from yizhan.dispatch.channels.cmpp_text import (
     MsgFmt,
@@ -69,6 +74,8 @@ log = logging.getLogger("yizhan.ismg")
 
 RETRY_SECONDS = 1.0
 OFFERS = 30
+_SUBMIT_RESP = {Version.V20: struct.Struct(">QB"), Version.V30: struct.Struct(">QI")}
+"""A CMPP_SUBMIT_RESP body: Msg_Id and Result (1 octet in 2.0, 4 in 3.0)."""
 GATEWAY = 0x1F2E3
 """The simulated gateway's code inside its Msg_Ids (22 bits)."""
 
@@ -154,14 +161,18 @@ class IsmgServer:
         self._window_start = 0.0
         self._in_window = 0
         self._sources: dict[int, tuple[str, str, float]] = {}
+        self._id_second = 0
+        self._id_base = 0
         """Manual mode: Msg_Id -> (handset, Src_Id, submit time) of each answered submit."""
 
     # ---- lifecycle ----------------------------------------------------------------------
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         loop = asyncio.get_running_loop()
+        raw = frozenset() if self.manual else frozenset({Command.SUBMIT})
         self._server = await loop.create_server(
-            lambda: CmppLink(self._on_request, name="ismg", keepalive=0), host, port)
+            lambda: CmppLink(self._on_request, name="ismg", keepalive=0, raw_requests=raw),
+            host, port)
         return int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
@@ -234,9 +245,13 @@ class IsmgServer:
                 return
             if self.manual:
                 self.inbox.put_nowait(Incoming(link, pdu))
-            else:
-                assert isinstance(pdu.body, Submit)
+                return
+            assert isinstance(pdu.body, bytes)  # scripted: submits arrive undecoded
+            try:
                 self._submit(link, pdu.sequence, pdu.body)
+            except PduError as exc:
+                log.warning("ismg: %s", exc)
+                link.respond(pdu, MsgIdResp(0, Result.BAD_STRUCTURE))
         elif command is Command.DELIVER:
             link.respond(pdu, MsgIdResp(0, Result.BAD_COMMAND))
 
@@ -272,13 +287,22 @@ class IsmgServer:
         if link in self.links:
             self.links.remove(link)
 
-    def _submit(self, link: CmppLink, sequence: int, body: Submit) -> None:
-        """Answer a CMPP_SUBMIT as the script says."""
+    def _submit(self, link: CmppLink, sequence: int, raw: bytes) -> None:
+        """Answer a CMPP_SUBMIT as the script says. It comes undecoded: its Src_Id and
+        destination are all most submits need; keywords, replies and the real-name check
+        decode the whole message."""
         if self.max_per_second and self._over_rate():
             link.write(Command.SUBMIT_RESP, sequence, 0, MsgIdResp(0, Result.FLOW_CONTROL))
             return
         script = self.script
-        dest = body.dest_terminal_ids[0]
+        body: Submit | None = None
+        peeked = peek_submit(raw, link.version)
+        if peeked is None or script.keywords or link.system_id in self.enforcing:
+            decoded = decode(raw, link.version).body
+            assert isinstance(decoded, Submit)
+            body = decoded
+            peeked = body.src_id, body.dest_terminal_ids[0]
+        src_id, dest = peeked
         outcome = script.outcome(_e164(dest)) if script.numbers else script.default
         if outcome.submit != "accept":
             mode, _, detail = outcome.submit.partition(":")
@@ -292,16 +316,17 @@ class IsmgServer:
                 link.write(Command.SUBMIT_RESP, sequence, 0, MsgIdResp(0, result))
                 return
         msg_id = self._next_id()
-        code = self._intercepted(body) or outcome.code
-        if link.system_id in self.enforcing:
+        code = (self._intercepted(body) if body is not None else "") or outcome.code
+        if body is not None and link.system_id in self.enforcing:
             assert self.records is not None
-            if not self.records.registered(body.src_id, sign_name_of(_text(body))):
+            if not self.records.registered(src_id, sign_name_of(_text(body))):
                 code = REAL_NAME_CODE
         now = time.time()
-        report = self._report(msg_id, code, dest, body.src_id, now, now + outcome.delay)
+        report = self._report(msg_id, code, dest, src_id, now, now + outcome.delay)
         if outcome.receipt_first:
             self._send(self._due(0.0, link.system_id, *report))
-        link.write(Command.SUBMIT_RESP, sequence, 0, MsgIdResp(msg_id, 0))
+        link.write(Command.SUBMIT_RESP, sequence, 0, _SUBMIT_RESP[link.version].pack(
+            msg_id, 0))
         self.submitted += 1
         count = 0 if outcome.receipt_first else outcome.receipts
         due = asyncio.get_running_loop().time() + outcome.delay
@@ -312,8 +337,7 @@ class IsmgServer:
             else:
                 self._send(item)
         if outcome.uplink:
-            for part in reply_delivers(dest, body.src_id, outcome.uplink,
-                                       next(self._seq) & 0xFF):
+            for part in reply_delivers(dest, src_id, outcome.uplink, next(self._seq) & 0xFF):
                 self._schedule(self._due(due, link.system_id, part))
 
     def _report(self, msg_id: int, stat: str, handset: str, src_id: str, submitted: float,
@@ -340,7 +364,13 @@ class IsmgServer:
         return next((code for word, code in self.script.keywords.items() if word in content), "")
 
     def _next_id(self) -> int:
-        return MsgId.at(datetime.now(UTC), GATEWAY, next(self._ids) & 0xFFFF).pack()
+        """A Msg_Id as gateways give them: the time to the second, our code, a sequence (the
+        time part is worked out once a second)."""
+        second = int(time.time())
+        if second != self._id_second:
+            self._id_second = second
+            self._id_base = MsgId.at(datetime.fromtimestamp(second, UTC), GATEWAY, 0).pack()
+        return self._id_base | (next(self._ids) & 0xFFFF)
 
     # ---- delivers -----------------------------------------------------------------------
 
@@ -365,10 +395,13 @@ class IsmgServer:
             self._held.append(item)
             self.holding.set()
             return
-        body = item.body
-        if item.report is not None:
-            body.msg_content = encode_report(item.report, link.version)
-        link.request_raw_to(item, Command.DELIVER, encode_body(body, link.version))
+        body, report = item.body, item.report
+        if report is None:
+            encoded = encode_body(body, link.version)
+        else:  # the hot path: a status report, its fixed fields joined at once
+            encoded = report_body(body.msg_id, body.dest_id, body.src_terminal_id,
+                                  encode_report(report, link.version), link.version)
+        link.request_raw_to(item, Command.DELIVER, encoded)
 
     def acknowledged(self, item: _Due, result: int | None) -> None:
         """The SP's answer to a CMPP_DELIVER (None: none came, or the link dropped)."""
@@ -388,6 +421,22 @@ class IsmgServer:
             if link.is_open and (not sp or link.system_id == sp):
                 return link
         return None
+
+
+def report_body(msg_id: int, dest_id: str, handset: str, content: bytes,
+                version: Version) -> bytes:
+    """The body of a CMPP_DELIVER carrying a status report: the same bytes as encoding
+    `Deliver(msg_id, dest_id, handset, content, registered_delivery=1)`
+    (tests/simulator/test_ismg.py), joined from fixed parts."""
+    wide = version is Version.V30
+    return b"".join((
+        _U64.pack(msg_id), dest_id.encode("latin-1").ljust(21, b"\0"), bytes(13),
+        handset.encode("latin-1").ljust(32 if wide else 21, b"\0"),
+        b"\0\x01" if wide else b"\x01", bytes((len(content),)), content,
+        bytes(20 if wide else 8)))
+
+
+_U64 = struct.Struct(">Q")
 
 
 def reply_delivers(phone: str, dest: str, text: str, reference: int) -> list[Deliver]:

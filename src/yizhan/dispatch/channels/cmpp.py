@@ -36,21 +36,23 @@ from yizhan.dispatch.channels.cmpp_pdu import (
     Connect,
     ConnectResp,
     Deliver,
-    MsgIdResp,
     Pdu,
     PduError,
     Result,
-    Submit,
+    SubmitTemplate,
     Version,
-    encode_body,
+    decode,
+    peek_report,
 )
 from yizhan.dispatch.channels.cmpp_text import (
+    SINGLE_OCTETS,
     MsgFmt,
     check_ismg,
     connect_status_text,
     contents,
     decode_report,
     decode_text,
+    encode_text,
     format_for,
     source_authenticator,
     strip_udh,
@@ -73,6 +75,10 @@ THROTTLES = frozenset({Result.FLOW_CONTROL})
 NOT_STORED = 9
 """CMPP_DELIVER_RESP Result for a deliver we could not store (any non-zero Result makes the
 ISMG offer it again; 9 is the first value the 2.0 table leaves to the gateway)."""
+
+RAW_REQUESTS = frozenset({Command.DELIVER})
+"""CMPP_DELIVER reach the channel undecoded: a status report is read at its fixed places."""
+_DELIVER_RESP = {Version.V20: struct.Struct(">QB"), Version.V30: struct.Struct(">QI")}
 
 Ack = tuple[CmppLink, int, int]
 """A deliver's link, Sequence_Id and Msg_Id: what its CMPP_DELIVER_RESP needs."""
@@ -145,6 +151,12 @@ class CmppChannel(Session[CmppLink, Ack]):
         self._version = config.wire_version
         self._wide = self._version is Version.V30
         self._uplinks: UplinkParts[Ack] = UplinkParts(config.uplink_parts_timeout, _text_of)
+        self._template = SubmitTemplate(
+            self._version, service_id=config.service_id,
+            registered_delivery=config.registered_delivery, msg_level=config.msg_level,
+            fee_user_type=config.fee_user_type, fee_terminal_id=config.fee_terminal_id,
+            fee_type=config.fee_type, fee_code=config.fee_code, msg_src=config.source_addr)
+        self._resp = _DELIVER_RESP[self._version]
 
     # ---- connecting ---------------------------------------------------------------------
 
@@ -154,7 +166,7 @@ class CmppChannel(Session[CmppLink, Ack]):
         _, link = await asyncio.wait_for(loop.create_connection(
             lambda: CmppLink(self._on_request, name=self.name, version=self._version,
                              response_timeout=c.response_timeout,
-                             keepalive=c.active_test_seconds),
+                             keepalive=c.active_test_seconds, raw_requests=RAW_REQUESTS),
             c.host, c.port), c.response_timeout)
         self._links.append(link)
         timestamp = timestamp_of(self._clock.now())
@@ -186,18 +198,15 @@ class CmppChannel(Session[CmppLink, Ack]):
         dest = request.phone.removeprefix("+")
         if dest.startswith("86") and len(dest) == 13:
             dest = dest[2:]  # CMPP's terminal ids are national: 13800138000
+        src_id = request.source_addr or c.service_code + request.extension
+        body = self._template.body
+        whole = encode_text(request.content, fmt)
+        if len(whole) <= (160 if fmt is MsgFmt.ASCII else SINGLE_OCTETS):  # the common case
+            return [body(src_id, dest, whole, fmt)]
         wide = c.long_messages == "udh16"
         parts = contents(request.content, fmt, self._reference(dest, wide=wide), wide=wide)
-        src_id = request.source_addr or c.service_code + request.extension
         total = len(parts)
-        return [encode_body(Submit(
-            dest_terminal_ids=[dest], msg_content=part, msg_fmt=fmt, src_id=src_id,
-            msg_src=c.source_addr, service_id=c.service_id,
-            registered_delivery=c.registered_delivery, pk_total=total, pk_number=n,
-            tp_udhi=1 if total > 1 else 0, msg_level=c.msg_level,
-            fee_user_type=c.fee_user_type, fee_terminal_id=c.fee_terminal_id,
-            fee_type=c.fee_type, fee_code=c.fee_code), self._version)
-            for n, part in enumerate(parts, 1)]
+        return [body(src_id, dest, part, fmt, total, n, 1) for n, part in enumerate(parts, 1)]
 
     def _read_answer(self, link: CmppLink, response: bytes) -> str | SubmitResult:
         length, command_id, _, msg_id = _SUBMIT_RESP.unpack_from(response)
@@ -233,8 +242,9 @@ class CmppChannel(Session[CmppLink, Ack]):
 
     def _acknowledge(self, answers: list[Ack], stored: bool) -> None:
         result = 0 if stored else NOT_STORED
+        pack = self._resp.pack
         for link, sequence, msg_id in answers:
-            link.write(Command.DELIVER_RESP, sequence, 0, MsgIdResp(msg_id, result))
+            link.write(Command.DELIVER_RESP, sequence, 0, pack(msg_id, result))
 
     def _expired_uplinks(self, now: datetime, answers: list[Ack]) -> list[Uplink]:
         if not len(self._uplinks):
@@ -247,19 +257,27 @@ class CmppChannel(Session[CmppLink, Ack]):
 
     def _event_of(self, link: CmppLink, request: Pdu, now: datetime,
                   answers: list[Ack]) -> Receipt | Uplink | None:
-        deliver = request.body
-        assert isinstance(deliver, Deliver)
-        ack = (link, request.sequence, deliver.msg_id)
-        if deliver.registered_delivery != 1:
-            sm = ShortMessage(deliver.src_terminal_id, deliver.dest_id, deliver.msg_content,
-                              esm_class=ESM_UDHI if deliver.tp_udhi else 0,
-                              data_coding=deliver.msg_fmt)
-            reply = self._uplinks.offer(sm, ack, self._clock.monotonic())
-            return None if reply is None else self._uplink(reply, now, answers)
-        answers.append(ack)
+        raw = request.body
+        assert isinstance(raw, bytes)  # CMPP_DELIVER arrive undecoded (RAW_REQUESTS)
+        peeked = peek_report(raw, self._version)
         try:
-            report = decode_report(deliver.msg_content, self._version)
-        except PduError as exc:
+            if peeked is None:
+                deliver = decode(raw, self._version).body
+                assert isinstance(deliver, Deliver)
+                if deliver.registered_delivery != 1:
+                    return self._reply(deliver, (link, request.sequence, deliver.msg_id), now,
+                                       answers)
+                peeked = deliver.msg_id, deliver.msg_content
+        except PduError as exc:  # answered at once: Result 1, a malformed message
+            log.warning("channel %s: %s", self.name, exc)
+            link.write(Command.DELIVER_RESP, request.sequence, 0,
+                       self._resp.pack(0, Result.BAD_STRUCTURE))
+            return None
+        msg_id, content = peeked
+        answers.append((link, request.sequence, msg_id))
+        try:
+            report = decode_report(content, self._version)
+        except PduError as exc:  # acknowledged: offering it again would not mend it
             log.warning("channel %s: %s", self.name, exc)
             return None
         status, code = self.config.codes.read(report.stat)
@@ -270,10 +288,19 @@ class CmppChannel(Session[CmppLink, Ack]):
         remote_id = self.parts.resolve(str(report.msg_id), code)
         if remote_id is None:  # a part of a long message that does not decide it
             return None
-        raw = (f"id:{report.msg_id} submit date:{report.submit_time} "
-               f"done date:{report.done_time} stat:{report.stat}")
-        return Receipt(self.name, remote_id, code, now, raw, status.value,
-                       handset_number(report.dest_terminal_id), submitted_at(raw, 8.0))
+        text = (f"id:{report.msg_id} submit date:{report.submit_time} "
+                f"done date:{report.done_time} stat:{report.stat}")
+        return Receipt(self.name, remote_id, code, now, text, status.value,
+                       handset_number(report.dest_terminal_id), submitted_at(text, 8.0))
+
+    def _reply(self, deliver: Deliver, ack: Ack, now: datetime,
+               answers: list[Ack]) -> Uplink | None:
+        """A handset's reply (None: a part of a long one, kept until it is whole)."""
+        sm = ShortMessage(deliver.src_terminal_id, deliver.dest_id, deliver.msg_content,
+                          esm_class=ESM_UDHI if deliver.tp_udhi else 0,
+                          data_coding=deliver.msg_fmt)
+        reply = self._uplinks.offer(sm, ack, self._clock.monotonic())
+        return None if reply is None else self._uplink(reply, now, answers)
 
     def _uplink(self, reply: Reply[Ack], now: datetime, answers: list[Ack]) -> Uplink:
         """The reply as an uplink; the extension is what follows this channel's service

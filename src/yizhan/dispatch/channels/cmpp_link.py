@@ -5,7 +5,9 @@ Used by the CMPP channel (`cmpp.py`, our SP client) and the simulated ISMG
 Sequence_Id), resolves the waiter of each response by its sequence number (undecoded for a
 request sent with `request_raw`: the channel reads the Msg_Id and Result of a
 CMPP_SUBMIT_RESP from its bytes), answers CMPP_ACTIVE_TEST itself, and hands every other
-request, decoded, to its owner's `on_request`. Its keep-alive is CMPP_ACTIVE_TEST.
+request to its owner's `on_request`: decoded, or as its bytes for the commands in
+`raw_requests` (the channel's status reports and the simulator's submits read a few fields
+at their fixed places). Its keep-alive is CMPP_ACTIVE_TEST.
 
 The field widths depend on the version the CONNECT agreed (`version`): the client knows it
 before it connects, the ISMG sets it from the CMPP_CONNECT it reads (whose layout is the
@@ -41,11 +43,14 @@ class CmppLink(SessionLink):
 
     def __init__(self, on_request: Callable[[CmppLink, Pdu], None], *, name: str = "cmpp",
                  version: Version = Version.V30, response_timeout: float = 10.0,
-                 keepalive: float = 30.0) -> None:
+                 keepalive: float = 30.0,
+                 raw_requests: frozenset[Command] = frozenset()) -> None:
         super().__init__(on_request, name=name, response_timeout=response_timeout,
                          keepalive=keepalive)
         self.version = version
         self._framer = Framer()
+        self._raw = {int(command): command for command in raw_requests}
+        """Requests handed over undecoded: their Pdu's body is the whole PDU (bytes)."""
 
     def data_received(self, data: bytes) -> None:
         self._last_heard = self._loop.time()
@@ -65,6 +70,11 @@ class CmppLink(SessionLink):
                     continue
                 if entry[2]:
                     entry[0].set_result(raw)
+                    continue
+            elif self._raw:
+                lazy = self._raw.get(int.from_bytes(raw[4:8], "big"))
+                if lazy is not None:
+                    self._on_request(self, Pdu(lazy, int.from_bytes(raw[8:12], "big"), raw))
                     continue
             try:
                 pdu = decode(raw, self.version)
