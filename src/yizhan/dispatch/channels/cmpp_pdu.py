@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from . import framing
-from .octets import Reader, padded
 
 HEADER = struct.Struct(">III")
 _U32 = struct.Struct(">I")
@@ -221,6 +220,13 @@ class PduError(ValueError):
 # ---- encoding ----------------------------------------------------------------------------
 
 
+def _octets(value: str, width: int, name: str) -> bytes:
+    raw = value.encode("latin-1")
+    if len(raw) > width:
+        raise ValueError(f"{name} {value!r} is longer than its {width} octets")
+    return raw.ljust(width, b"\0")
+
+
 def _terminal_width(version: Version) -> int:
     return 32 if version is Version.V30 else 21
 
@@ -240,17 +246,17 @@ def _encode_submit(b: Submit, version: Version) -> bytes:
     return b"".join((
         _U64.pack(b.msg_id), bytes((b.pk_total, b.pk_number, b.registered_delivery,
                                     b.msg_level)),
-        padded(b.service_id, 10, "Service_Id"), bytes((b.fee_user_type,)),
-        padded(b.fee_terminal_id, width, "Fee_terminal_Id"),
+        _octets(b.service_id, 10, "Service_Id"), bytes((b.fee_user_type,)),
+        _octets(b.fee_terminal_id, width, "Fee_terminal_Id"),
         bytes((b.fee_terminal_type,)) if wide else b"",
-        bytes((b.tp_pid, b.tp_udhi, b.msg_fmt)), padded(b.msg_src, 6, "Msg_src"),
-        padded(b.fee_type, 2, "FeeType"), padded(b.fee_code, 6, "FeeCode"),
-        padded(b.valid_time, 17, "ValId_Time"), padded(b.at_time, 17, "At_Time"),
-        padded(b.src_id, 21, "Src_Id"), bytes((len(b.dest_terminal_ids),)),
-        *(padded(d, width, "Dest_terminal_Id") for d in b.dest_terminal_ids),
+        bytes((b.tp_pid, b.tp_udhi, b.msg_fmt)), _octets(b.msg_src, 6, "Msg_src"),
+        _octets(b.fee_type, 2, "FeeType"), _octets(b.fee_code, 6, "FeeCode"),
+        _octets(b.valid_time, 17, "ValId_Time"), _octets(b.at_time, 17, "At_Time"),
+        _octets(b.src_id, 21, "Src_Id"), bytes((len(b.dest_terminal_ids),)),
+        *(_octets(d, width, "Dest_terminal_Id") for d in b.dest_terminal_ids),
         bytes((b.dest_terminal_type,)) if wide else b"",
         bytes((len(b.msg_content),)), b.msg_content,
-        padded(b.link_id, 20, "LinkID") if wide else padded(b.reserve, 8, "Reserve"),
+        _octets(b.link_id, 20, "LinkID") if wide else _octets(b.reserve, 8, "Reserve"),
     ))
 
 
@@ -259,12 +265,12 @@ def _encode_deliver(b: Deliver, version: Version) -> bytes:
     if len(b.msg_content) > MAX_CONTENT:
         raise ValueError(f"Msg_Content of {len(b.msg_content)} octets is over {MAX_CONTENT}")
     return b"".join((
-        _U64.pack(b.msg_id), padded(b.dest_id, 21, "Dest_Id"),
-        padded(b.service_id, 10, "Service_Id"), bytes((b.tp_pid, b.tp_udhi, b.msg_fmt)),
-        padded(b.src_terminal_id, _terminal_width(version), "Src_terminal_Id"),
+        _U64.pack(b.msg_id), _octets(b.dest_id, 21, "Dest_Id"),
+        _octets(b.service_id, 10, "Service_Id"), bytes((b.tp_pid, b.tp_udhi, b.msg_fmt)),
+        _octets(b.src_terminal_id, _terminal_width(version), "Src_terminal_Id"),
         bytes((b.src_terminal_type,)) if wide else b"",
         bytes((b.registered_delivery, len(b.msg_content))), b.msg_content,
-        padded(b.link_id, 20, "LinkID") if wide else padded(b.reserve, 8, "Reserved"),
+        _octets(b.link_id, 20, "LinkID") if wide else _octets(b.reserve, 8, "Reserved"),
     ))
 
 
@@ -280,7 +286,7 @@ def encode_body(body: Body, version: Version) -> bytes:
     if isinstance(body, Connect):
         if len(body.authenticator) != 16:
             raise ValueError("AuthenticatorSource is 16 octets")
-        return b"".join((padded(body.source_addr, 6, "Source_Addr"), body.authenticator,
+        return b"".join((_octets(body.source_addr, 6, "Source_Addr"), body.authenticator,
                          bytes((body.version,)), _U32.pack(body.timestamp)))
     if isinstance(body, ConnectResp):
         if len(body.authenticator) != 16:
@@ -361,12 +367,43 @@ def peek_submit(data: bytes, version: Version) -> tuple[str, str] | None:
 # ---- decoding ----------------------------------------------------------------------------
 
 
-def _read_status(r: Reader, version: Version, name: str) -> int:
-    """Result / Status: 4 octets in 3.0, 1 in 2.0."""
-    return r.u32(name) if version is Version.V30 else r.byte(name)
+class _Reader:
+    __slots__ = ("data", "pos")
+
+    def __init__(self, data: bytes, pos: int) -> None:
+        self.data = data
+        self.pos = pos
+
+    def take(self, n: int, name: str) -> bytes:
+        end = self.pos + n
+        if end > len(self.data):
+            raise PduError(f"{name} runs past the end of the PDU")
+        value = self.data[self.pos:end]
+        self.pos = end
+        return value
+
+    def byte(self, name: str) -> int:
+        return self.take(1, name)[0]
+
+    def text(self, n: int, name: str) -> str:
+        return self.take(n, name).split(b"\0", 1)[0].decode("latin-1")
+
+    def u32(self, name: str) -> int:
+        return int(_U32.unpack(self.take(4, name))[0])
+
+    def u64(self, name: str) -> int:
+        return int(_U64.unpack(self.take(8, name))[0])
+
+    def status(self, version: Version, name: str) -> int:
+        return self.u32(name) if version is Version.V30 else self.byte(name)
+
+    def end(self) -> None:
+        extra = len(self.data) - self.pos
+        if extra:
+            raise PduError(f"{extra} octets after the last field")
 
 
-def _decode_submit(r: Reader, version: Version) -> Submit:
+def _decode_submit(r: _Reader, version: Version) -> Submit:
     wide, width = version is Version.V30, _terminal_width(version)
     b = Submit(msg_id=r.u64("Msg_Id"), pk_total=r.byte("Pk_total"),
                pk_number=r.byte("Pk_number"), registered_delivery=r.byte("Registered_Delivery"),
@@ -389,7 +426,7 @@ def _decode_submit(r: Reader, version: Version) -> Submit:
     return b
 
 
-def _content_and_tail(r: Reader, wide: bool) -> tuple[bytes, str, str]:
+def _content_and_tail(r: _Reader, wide: bool) -> tuple[bytes, str, str]:
     """Msg_Content and the field after it: 3.0's LinkID or 2.0's Reserve ("" for the other)."""
     length = r.byte("Msg_Length")
     if length > MAX_CONTENT:
@@ -400,7 +437,7 @@ def _content_and_tail(r: Reader, wide: bool) -> tuple[bytes, str, str]:
     return content, "", r.text(8, "Reserve")
 
 
-def _decode_deliver(r: Reader, version: Version) -> Deliver:
+def _decode_deliver(r: _Reader, version: Version) -> Deliver:
     wide = version is Version.V30
     b = Deliver(msg_id=r.u64("Msg_Id"), dest_id=r.text(21, "Dest_Id"),
                 service_id=r.text(10, "Service_Id"), tp_pid=r.byte("TP_pid"),
@@ -415,9 +452,9 @@ def _decode_deliver(r: Reader, version: Version) -> Deliver:
     return b
 
 
-def _decode_body(command: Command, r: Reader, version: Version) -> Body:
+def _decode_body(command: Command, r: _Reader, version: Version) -> Body:
     if command in (Command.SUBMIT_RESP, Command.DELIVER_RESP):
-        return MsgIdResp(r.u64("Msg_Id"), _read_status(r, version, "Result"))
+        return MsgIdResp(r.u64("Msg_Id"), r.status(version, "Result"))
     if command is Command.SUBMIT:
         return _decode_submit(r, version)
     if command is Command.DELIVER:
@@ -426,7 +463,7 @@ def _decode_body(command: Command, r: Reader, version: Version) -> Body:
         return Connect(r.text(6, "Source_Addr"), r.take(16, "AuthenticatorSource"),
                        r.byte("Version"), r.u32("Timestamp"))
     if command is Command.CONNECT_RESP:
-        return ConnectResp(_read_status(r, version, "Status"), r.take(16, "AuthenticatorISMG"),
+        return ConnectResp(r.status(version, "Status"), r.take(16, "AuthenticatorISMG"),
                            r.byte("Version"))
     if command is Command.ACTIVE_TEST_RESP:
         return ActiveTestResp(r.byte("Reserved"))
@@ -446,7 +483,7 @@ def decode(data: bytes, version: Version) -> Pdu:
     if command is None:
         raise PduError(f"unknown Command_Id 0x{command_id:08X}", sequence)
     try:
-        r = Reader(data, 12, PduError)
+        r = _Reader(data, 12)
         body = _decode_body(command, r, version)
         r.end()
     except PduError as exc:

@@ -1,5 +1,7 @@
-"""Fixed-width fields of the binary SMS protocols that write them the same way (CMPP, SMGP):
-big-endian integers and NUL-padded octet strings, read strictly and written to width.
+"""Fixed-width fields of the binary SMS protocols that write them the same way: big-endian
+integers and NUL-padded octet strings, read strictly and written to width. SMGP's codec reads
+and writes with these; CMPP's codec (`cmpp_pdu`) still has its own copy of the same reader,
+to be switched over once its channel has landed.
 
 Octet strings are str (latin-1, so any octet survives a round trip), padded with NULs on the
 right and read up to the first NUL. `Reader` raises the protocol's own error (its codec's
