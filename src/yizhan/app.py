@@ -43,12 +43,13 @@ from yizhan.console.services import ChannelBoard, ConsoleServices, LoginLimits
 from yizhan.diagnosis.inquiry import Diagnoser
 from yizhan.dispatch.breaker import BreakerConfig
 from yizhan.dispatch.channel_file import (
-    GATEWAYS,
+    CARRIER_KINDS,
     ChannelPlan,
     EmbeddedSmsc,
     build_plan,
     load_plan,
 )
+from yizhan.dispatch.channels.cmpp import CmppChannel
 from yizhan.dispatch.channels.simulator import Script, SimulatorChannel
 from yizhan.dispatch.channels.smgp import SmgpChannel
 from yizhan.dispatch.channels.smpp import SmppChannel
@@ -157,7 +158,7 @@ def carrier_records(plan: ChannelPlan, store: SqlStore,
     """What the simulated carriers of `plan` know of registrations when one of them
     requires it: the platform's record of the carriers' answers, read again every
     `cache_seconds` (docs/simulator.md "Real-name registration")."""
-    if not any(c.registration and c.kind not in GATEWAYS for c in plan.channels):
+    if not any(c.registration and c.kind not in CARRIER_KINDS for c in plan.channels):
         return None
     return RegisteredSubPorts(store.usable_sub_ports, max(settings.cache_seconds, 0.1))
 
@@ -213,7 +214,7 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     metrics.watch(lambda: [(h.name, h.ready, h.breaker.value, h.opened)
                            for h in router.health()])
     codes = CodeBook({c.name: c.config.codes for c in channels
-                      if isinstance(c, SmppChannel | SmgpChannel)})
+                      if isinstance(c, SmppChannel | CmppChannel | SmgpChannel)})
     counter, flush = await rate_counter(settings, store, clock)
     if settings.rate_backend == "sql":  # the one accepting process: nonces decided in memory
         await store.use_nonce_window(clock.now())

@@ -175,3 +175,58 @@ async def test_the_gateways_active_test_is_answered_and_its_terminate_binds_agai
     clock.advance(seconds=1.0)
     await asyncio.wait_for(rig.channel.bound.wait(), 5)
     assert rig.channel.binds == 2
+
+
+PLAN = """
+[[channel]]
+name = "cmcc-cmpp"
+kind = "cmpp"
+host = "gw.example.cn"
+port = 7890
+source_addr = "901234"
+password = "s3cret"
+version = "2.0"
+service_code = "1069001"
+service_id = "MYZ0001"
+fee_type = "02"
+fee_code = "000005"
+encoding = "gbk"
+carrier = "china_mobile"
+%s
+
+[[route]]
+name = "mobile"
+carriers = ["china_mobile"]
+channels = ["cmcc-cmpp"]
+"""
+
+
+def test_a_cmpp_channel_in_the_channel_file_is_built_and_routed(clock: ManualClock) -> None:
+    from yizhan.dispatch.channel_file import build_plan, parse_plan
+    plan = parse_plan(PLAN % "")
+    spec = plan.channels[0]
+    assert spec.number == "1069001" and spec.address == "gw.example.cn:7890"
+    assert spec.sub_port("0042") is not None and spec.sub_port("0042").number == "10690010042"  # type: ignore[union-attr]
+    built = build_plan(plan, clock, smsc=None)  # type: ignore[arg-type]
+    (channel,) = built.channels
+    assert isinstance(channel, CmppChannel) and built.registrars == {}
+    config = channel.config
+    assert (config.version, config.service_id, config.fee_type, config.fee_code,
+            config.encoding) == ("2.0", "MYZ0001", "02", "000005", "gbk")
+    assert config.codes.name == "cmpp"  # the CMPP table by default
+    assert [r.name for r in built.router.routes] == ["mobile"]
+
+
+@pytest.mark.parametrize(("extra", "said"), [
+    ('window_size = 10', "unknown setting(s) window_size"),
+    ('version = "4.0"', 'version must be "2.0" or "3.0"'),
+    ('retryable = ["FLOW"]', "retryable must be a list of CMPP_SUBMIT_RESP Results"),
+])
+def test_a_wrong_cmpp_setting_is_refused_with_its_name(extra: str, said: str) -> None:
+    from yizhan.dispatch.channel_file import PlanError, parse_plan
+    text = PLAN % extra
+    if extra.startswith("version"):
+        text = text.replace('version = "2.0"\n', "")
+    with pytest.raises(PlanError, match="cmcc-cmpp") as refused:
+        parse_plan(text)
+    assert said in str(refused.value)

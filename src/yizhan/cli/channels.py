@@ -28,10 +28,12 @@ from yizhan.dispatch.channel_file import (
     ChannelPlan,
     PlanError,
     build_plan,
+    cmpp_config,
     load_plan,
     smgp_config,
     smpp_config,
 )
+from yizhan.dispatch.channels.cmpp import result_name
 from yizhan.dispatch.channels.smpp_pdu import status_name
 from yizhan.dispatch.router import Route
 from yizhan.domain.events import Receipt, Uplink
@@ -58,10 +60,10 @@ def list_channels(data_dir: DataDir = None, config: ConfigFile = None,
     out.print(f"channels from {plan.source}")
     table("channels", ["name", "kind", "address", "system_id", "source address", "carrier",
                        "registration"],
-          [[c.name, c.kind, c.address, c.options.get("system_id", ""),
-            ("" if c.kind == "simulator" else
-             f"{c.options.get('source_prefix', '106')}{c.options.get('channel_code', '')}"
-             "+ext"), c.carrier.value if c.carrier else "",
+          [[c.name, c.kind, c.address,
+            c.options.get("source_addr" if c.kind == "cmpp" else "system_id", ""),
+            ("" if c.kind == "simulator" else f"{c.number}+ext"),
+            c.carrier.value if c.carrier else "",
             "required" if c.registration else ""] for c in plan.channels])
     routes = plan.routes or (Route("default", ()),)
     table("routes (first match wins; a > b: b only when a is down; a*3: weight)",
@@ -92,12 +94,13 @@ def carrier_tables(plan: ChannelPlan) -> list[str]:
             lines.append(f"channel {spec.name}: {len(codes)} carrier code(s) from "
                          f"{spec.options['codes']} over the SMGP Status table")
             continue
-        config = smpp_config(spec.name, spec.options)
+        config = (cmpp_config if spec.kind == "cmpp" else smpp_config)(spec.name, spec.options)
+        name = result_name if spec.kind == "cmpp" else status_name
         said = []
         if "codes" in spec.options:
             said.append(f"{len(config.codes)} carrier code(s) from {spec.options['codes']}")
         if "retryable" in spec.options:
-            said.append("retries " + (", ".join(sorted(status_name(s) for s in config.retryable))
+            said.append("retries " + (", ".join(sorted(name(s) for s in config.retryable))
                                       or "throttling only"))
         lines.append(f"channel {spec.name}: {'; '.join(said)}")
     return lines

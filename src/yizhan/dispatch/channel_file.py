@@ -11,10 +11,12 @@ import: who builds a plan hands over its constructor (`SmscFactory`).
 Channel kinds:
 - `simulator`: the in-process simulator (`channels/simulator.py`), no sockets;
 - `smpp`: an SMPP 3.4 bind to a carrier (`channels/smpp.py`; `SmppConfig` fields);
-- `smgp`: an SMGP 3.0 login to China Telecom's gateway (`channels/smgp.py`; `SmgpConfig`
-  fields);
 - `smpp-simulator`: an SMPP bind to the SMPP simulator server that this process runs on a
-  loopback port (`simulator/smsc.py`, scripted by `[simulator]`).
+  loopback port (`simulator/smsc.py`, scripted by `[simulator]`);
+- `cmpp`: a CMPP 2.0 / 3.0 connection to a carrier's gateway (`channels/cmpp.py`;
+  `CmppConfig` fields);
+- `smgp`: an SMGP 3.0 login to China Telecom's gateway (`channels/smgp.py`; `SmgpConfig`
+  fields).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any, Protocol
 
 from yizhan.dispatch.breaker import BreakerConfig
 from yizhan.dispatch.channels import smgp
+from yizhan.dispatch.channels.cmpp import CmppChannel, CmppConfig
 from yizhan.dispatch.channels.simulator import Outcome, Script, SimulatorChannel
 from yizhan.dispatch.channels.smgp import SmgpChannel, SmgpConfig
 from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig, statuses
@@ -39,9 +42,9 @@ from yizhan.domain.model import TemplateType
 from yizhan.domain.ports import CarrierRecords, Channel, Clock, Registrar
 from yizhan.domain.registration import Isp, SubPort
 
-KINDS = ("simulator", "smpp", "smpp-simulator", "smgp")
-GATEWAYS = frozenset({"smpp", "smgp"})
-"""Kinds that connect to a real carrier's gateway (no simulated registry answers them)."""
+KINDS = ("simulator", "smpp", "smpp-simulator", "cmpp", "smgp")
+CARRIER_KINDS = frozenset({"smpp", "cmpp", "smgp"})
+"""Kinds that connect to a real carrier (not a simulator of this process)."""
 CARRIERS = frozenset(c.value for c in Carrier)
 REGISTERING_CARRIERS = CARRIERS - {Carrier.INTERNATIONAL.value}
 TYPES = frozenset(t.value for t in TemplateType)
@@ -124,6 +127,17 @@ class ChannelSpec:
             return "embedded"
         return f"{self.options.get('host')}:{self.options.get('port')}"
 
+    @property
+    def number(self) -> str:
+        """The number messages leave from before their extension: 106 + channel code
+        (SMPP), the service code (CMPP); "" for the in-process simulator."""
+        if self.kind == "simulator":
+            return ""
+        if self.kind == "cmpp":
+            return str(self.options.get("service_code", ""))
+        prefix = str(self.options.get("source_prefix", "106"))
+        return f"{prefix}{self.options.get('channel_code', '')}"
+
     def sub_port(self, extension: str) -> SubPort | None:
         """Where a signature with extension code `extension` is registered on this
         channel: the source number it sends from; None outside registration."""
@@ -132,8 +146,7 @@ class ChannelSpec:
         if self.kind == "simulator":
             number = f"{self.name}:{extension}"
         else:
-            prefix = str(self.options.get("source_prefix", "106"))
-            number = f"{prefix}{self.options.get('channel_code', '')}{extension}"
+            number = f"{self.number}{extension}"
         return SubPort(Isp.of(self.carrier), self.name, number)
 
 
@@ -249,7 +262,9 @@ def _kind_options(name: str, kind: str, options: dict[str, Any], source: str,
         options.setdefault("port", 0)
         options.setdefault("system_id", name)
     try:
-        if kind == "smgp":
+        if kind == "cmpp":
+            cmpp_config(name, options)
+        elif kind == "smgp":
             smgp_config(name, options)
         else:
             smpp_config(name, options)
@@ -278,7 +293,36 @@ def smpp_config(name: str, options: dict[str, Any]) -> SmppConfig:
     return SmppConfig(name=name, **values)
 
 
+def cmpp_config(name: str, options: dict[str, Any]) -> CmppConfig:
+    """A `kind = "cmpp"` channel's settings (docs/channels.md "CMPP")."""
+    fields = {f.name for f in dataclasses.fields(CmppConfig)} - {"name"}
+    extra = set(options) - fields
+    if extra:
+        raise ValueError(f"unknown setting(s) {', '.join(sorted(extra))}")
+    values = dict(options)
+    if "codes" in values:
+        values["codes"] = code_table(values["codes"])
+    if "retryable" in values:
+        results = values["retryable"]
+        if not isinstance(results, list) or not all(isinstance(r, int) for r in results):
+            raise ValueError("retryable must be a list of CMPP_SUBMIT_RESP Results "
+                             "(retryable = [9, 10])")
+        values["retryable"] = frozenset(results)
+    missing = {"host", "port", "source_addr"} - set(values)
+    if missing:
+        raise ValueError(f"missing setting(s) {', '.join(sorted(missing))}")
+    if values.get("version", "3.0") not in ("2.0", "3.0"):
+        raise ValueError(f"version must be \"2.0\" or \"3.0\", not {values['version']!r}")
+    for text in ("source_addr", "password", "service_code", "service_id", "fee_type",
+                 "fee_code", "fee_terminal_id"):
+        if text in values and not isinstance(values[text], str):
+            raise ValueError(f"{text} must be a string in quotes ({text} = \"...\")")
+    return CmppConfig(name=name, **values)
+
+
 def smgp_config(name: str, options: dict[str, Any]) -> SmgpConfig:
+    """A `kind = "smgp"` channel's settings (docs/channels.md "SMGP"): its code table is
+    read over the built-in SMGP Status table."""
     fields = {f.name for f in dataclasses.fields(SmgpConfig)} - {"name"}
     extra = set(options) - fields
     if extra:
@@ -434,6 +478,9 @@ def build_plan(plan: ChannelPlan, clock: Clock, *, smsc: SmscFactory, delay: flo
                 spec.options.get("script") or script, spec.options.get("delay", delay)),
                 name=spec.name, records=records if spec.registration else None))
             continue
+        if spec.kind == "cmpp":
+            channels.append(CmppChannel(cmpp_config(spec.name, spec.options), clock))
+            continue
         if spec.kind == "smgp":
             channels.append(SmgpChannel(smgp_config(spec.name, spec.options), clock))
             continue
@@ -461,7 +508,7 @@ def _registrars(plan: ChannelPlan, clock: Clock,
                 registry: RegistryFactory | None) -> dict[str, Registrar]:
     """One simulated registry for every simulated channel that names its carrier."""
     simulated = [spec.name for spec in plan.channels
-                 if spec.kind not in GATEWAYS and spec.carrier is not None]
+                 if spec.kind not in CARRIER_KINDS and spec.carrier is not None]
     if registry is None or not simulated:
         return {}
     try:

@@ -26,8 +26,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-from dataclasses import dataclass
+import tomllib
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
+from importlib import resources
 from typing import Literal
 
 from yizhan.dispatch.channels.cmpp_link import CmppLink
@@ -61,8 +64,7 @@ from yizhan.dispatch.channels.cmpp_text import (
 from yizhan.dispatch.channels.session import BindRefused, Session
 from yizhan.dispatch.channels.smpp_pdu import ESM_UDHI, ShortMessage
 from yizhan.dispatch.channels.smpp_receipts import DELIVERED, handset_number, submitted_at
-from yizhan.dispatch.channels.smpp_uplinks import Reply, UplinkParts
-from yizhan.domain.codes import PLATFORM, CodeTable
+from yizhan.domain.codes import CodeTable
 from yizhan.domain.events import Receipt, Uplink
 from yizhan.domain.model import MessageStatus
 from yizhan.domain.ports import Clock, Rejected, Retryable, SubmitRequest, SubmitResult
@@ -82,6 +84,13 @@ _DELIVER_RESP = {Version.V20: struct.Struct(">QB"), Version.V30: struct.Struct("
 
 Ack = tuple[CmppLink, int, int]
 """A deliver's link, Sequence_Id and Msg_Id: what its CMPP_DELIVER_RESP needs."""
+
+
+@lru_cache(maxsize=1)
+def carrier_codes() -> CodeTable:
+    """CMPP's code table: the spec's report Stat values and SUBMIT_RESP Results."""
+    text = resources.files("yizhan.dispatch.channels").joinpath("data/cmpp.codes.toml")
+    return CodeTable.from_data(tomllib.loads(text.read_text("utf-8")), "cmpp")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +129,9 @@ class CmppConfig:
     """auto: ASCII when every character is, else UCS2."""
     long_messages: Literal["udh8", "udh16"] = "udh8"
     uplink_parts_timeout: float = 60.0
-    codes: CodeTable = PLATFORM
-    """The carrier's report Stat codes (`CodeTable.load(path)`); default: the platform's."""
+    codes: CodeTable = field(default_factory=carrier_codes)
+    """The carrier's report Stat codes (`CodeTable.load(path)`); default: CMPP's table
+    (`data/cmpp.codes.toml`, its source named there)."""
     retryable: frozenset[int] = frozenset()
     """CMPP_SUBMIT_RESP Results, besides flow control, answered `Retryable`."""
 
@@ -150,7 +160,7 @@ class CmppChannel(Session[CmppLink, Ack]):
         self.config = config
         self._version = config.wire_version
         self._wide = self._version is Version.V30
-        self._uplinks: UplinkParts[Ack] = UplinkParts(config.uplink_parts_timeout, _text_of)
+        self._number = config.service_code
         self._template = SubmitTemplate(
             self._version, service_id=config.service_id,
             registered_delivery=config.registered_delivery, msg_level=config.msg_level,
@@ -246,15 +256,6 @@ class CmppChannel(Session[CmppLink, Ack]):
         for link, sequence, msg_id in answers:
             link.write(Command.DELIVER_RESP, sequence, 0, pack(msg_id, result))
 
-    def _expired_uplinks(self, now: datetime, answers: list[Ack]) -> list[Uplink]:
-        if not len(self._uplinks):
-            return []
-        return [self._uplink(reply, now, answers)
-                for reply in self._uplinks.expired(self._clock.monotonic())]
-
-    def _next_uplink_expiry(self) -> float | None:
-        return self._uplinks.next_expiry()
-
     def _event_of(self, link: CmppLink, request: Pdu, now: datetime,
                   answers: list[Ack]) -> Receipt | Uplink | None:
         raw = request.body
@@ -299,17 +300,14 @@ class CmppChannel(Session[CmppLink, Ack]):
         sm = ShortMessage(deliver.src_terminal_id, deliver.dest_id, deliver.msg_content,
                           esm_class=ESM_UDHI if deliver.tp_udhi else 0,
                           data_coding=deliver.msg_fmt)
-        reply = self._uplinks.offer(sm, ack, self._clock.monotonic())
-        return None if reply is None else self._uplink(reply, now, answers)
+        return self._offer_reply(sm, ack, now, answers)
 
-    def _uplink(self, reply: Reply[Ack], now: datetime, answers: list[Ack]) -> Uplink:
-        """The reply as an uplink; the extension is what follows this channel's service
-        code in the number it was sent to: it names account and signature."""
-        answers.extend(reply.acks)
-        base = self.config.service_code
-        extension = reply.dest[len(base):] if base and reply.dest.startswith(base) else ""
-        return Uplink(self.name, handset_number(reply.phone) or reply.phone, reply.dest,
-                      reply.text, now, extension)
+    def _reply_phone(self, address: str) -> str:
+        return handset_number(address) or address
+
+    def _part_text(self, part: ShortMessage) -> str:
+        """A reply's text: Msg_Fmt rides in `data_coding` (binary formats read as hex)."""
+        return _text_of(part)
 
 
 def _text_of(sm: ShortMessage) -> str:

@@ -35,7 +35,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar, cast
 
+from yizhan.dispatch.channels.smpp_pdu import ShortMessage, text_of
 from yizhan.dispatch.channels.smpp_receipts import PartGroups
+from yizhan.dispatch.channels.smpp_uplinks import Reply, UplinkParts
 from yizhan.domain.events import Receipt, Uplink
 from yizhan.domain.ports import (
     Accepted,
@@ -325,6 +327,8 @@ class SessionConfig(Protocol):
     def reconnect_max(self) -> float: ...
     @property
     def throttle_backoff(self) -> float: ...
+    @property
+    def uplink_parts_timeout(self) -> float: ...
 
 
 L = TypeVar("L", bound=Link)
@@ -382,6 +386,12 @@ class Session(ABC, Generic[L, Ack]):
         self._inbox_ready = asyncio.Event()
         self._deliverer: asyncio.Task[None] | None = None
         self._expiry: asyncio.Task[None] | None = None
+        self._uplinks: UplinkParts[Ack] = UplinkParts(config.uplink_parts_timeout,
+                                                      self._part_text)
+        """The parts of long replies waiting for the rest (their answers wait with them)."""
+        self._number = ""
+        """The channel's number before the extension (106 + channel code, the service code):
+        a reply to it + an extension is attributed by that extension."""
         self._leaving: dict[SendJournal, list[int]] = {}
         """Messages whose submit is queued on a link, by the journal of the dispatch worker
         that submits them (the main and the express worker each keep one): journaled as the
@@ -409,12 +419,40 @@ class Session(ABC, Generic[L, Ack]):
     @abstractmethod
     def _acknowledge(self, answers: list[Ack], stored: bool) -> None: ...
 
+    def _part_text(self, part: ShortMessage) -> str:
+        """The text of a reply (or of its parts joined), by its data_coding."""
+        return text_of(part)
+
+    def _reply_phone(self, address: str) -> str:
+        """A reply's handset as the uplink carries it (SMPP: as the SMSC wrote it)."""
+        return address
+
+    # ---- replies ------------------------------------------------------------------------
+
+    def _offer_reply(self, part: ShortMessage, ack: Ack, now: datetime,
+                     answers: list[Ack]) -> Uplink | None:
+        """A reply, or a part of a long one (None: kept until it is whole or overdue)."""
+        reply = self._uplinks.offer(part, ack, self._clock.monotonic())
+        return None if reply is None else self._uplink(reply, now, answers)
+
     def _expired_uplinks(self, now: datetime, answers: list[Ack]) -> list[Uplink]:
-        """Long uplinks whose missing parts are overdue (none unless a protocol keeps them)."""
-        return []
+        """Long replies whose missing parts are overdue, delivered without them."""
+        if not len(self._uplinks):
+            return []
+        return [self._uplink(reply, now, answers)
+                for reply in self._uplinks.expired(self._clock.monotonic())]
 
     def _next_uplink_expiry(self) -> float | None:
-        return None
+        return self._uplinks.next_expiry()
+
+    def _uplink(self, reply: Reply[Ack], now: datetime, answers: list[Ack]) -> Uplink:
+        """The reply as an uplink; the extension is what follows this channel's number in
+        the number it was sent to: it names account and signature."""
+        answers.extend(reply.acks)
+        base = self._number
+        extension = reply.dest[len(base):] if base and reply.dest.startswith(base) else ""
+        return Uplink(self.name, self._reply_phone(reply.phone), reply.dest, reply.text, now,
+                      extension)
 
     # ---- lifecycle ----------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ pauses submits for `throttle_backoff` seconds), `Rejected` (any other Status, as
 no answer came). Status reports and replies arrive in Deliver (IsReport 1 or 0) and go to
 the event sink; each Deliver is answered once stored (Status 1 when the sink failed, so the
 gateway offers it again). A report's `stat` and `err` are read through the channel's code
-table (`domain/data/smgp_codes.toml` under the channel's own `codes` file); a reply is
+table (`data/smgp.codes.toml` under the channel's own `codes` file); a reply is
 attributed by the extension that follows the channel's number in its DestTermID.
 
 The session (`session.Session`: one link kept logged in with a jittered back-off, the
@@ -73,8 +73,9 @@ THROTTLES = frozenset({Status.SYSTEM_BUSY})
 
 
 def builtin_codes() -> dict[str, Any]:
-    """The SMGP Status table (`domain/data/smgp_codes.toml`, with its source), as data."""
-    text = resources.files("yizhan.domain").joinpath("data/smgp_codes.toml").read_text("utf-8")
+    """The SMGP Status table (`data/smgp.codes.toml`, with its source), as data."""
+    text = resources.files("yizhan.dispatch.channels").joinpath(
+        "data/smgp.codes.toml").read_text("utf-8")
     return tomllib.loads(text)
 
 

@@ -58,7 +58,6 @@ from yizhan.dispatch.channels.smpp_receipts import (
     read_receipt,
     submitted_at,
 )
-from yizhan.dispatch.channels.smpp_uplinks import Reply, UplinkParts
 from yizhan.domain import segments
 from yizhan.domain.codes import PLATFORM, CodeTable
 from yizhan.domain.events import Receipt, Uplink
@@ -144,8 +143,7 @@ class SmppChannel(Session[Link, tuple[Link, int]]):
             source_ton=config.source_ton, source_npi=config.source_npi,
             dest_ton=config.dest_ton, dest_npi=config.dest_npi,
             registered_delivery=config.registered_delivery)
-        self._source = f"{config.source_prefix}{config.channel_code}"
-        self._uplinks: UplinkParts[tuple[Link, int]] = UplinkParts(config.uplink_parts_timeout)
+        self._source = self._number = f"{config.source_prefix}{config.channel_code}"
 
     # ---- binding ------------------------------------------------------------------------
 
@@ -258,15 +256,6 @@ class SmppChannel(Session[Link, tuple[Link, int]]):
         for link, sequence in answers:
             link.write(Command.DELIVER_SM_RESP, sequence, status, b"\0")
 
-    def _expired_uplinks(self, now: datetime, answers: list[tuple[Link, int]]) -> list[Uplink]:
-        if not len(self._uplinks):
-            return []
-        return [self._uplink(reply, now, answers)
-                for reply in self._uplinks.expired(self._clock.monotonic())]
-
-    def _next_uplink_expiry(self) -> float | None:
-        return self._uplinks.next_expiry()
-
     def _event_of(self, link: Link, request: Pdu, now: datetime,
                   answers: list[tuple[Link, int]]) -> Receipt | Uplink | None:
         assert isinstance(request.body, bytes)  # deliver_sm arrive undecoded
@@ -283,11 +272,7 @@ class SmppChannel(Session[Link, tuple[Link, int]]):
         the answers it releases to `answers` (none for a part of an incomplete uplink)."""
         esm_class, short_message, tlv_id, state = peek_receipt(body)
         if esm_class & 0x3C != ESM_RECEIPT:
-            reply = self._uplinks.offer(decode_short_message(body), ack,
-                                        self._clock.monotonic())
-            if reply is None:
-                return None
-            return self._uplink(reply, now, answers)
+            return self._offer_reply(decode_short_message(body), ack, now, answers)
         answers.append(ack)
         parsed = read_receipt(short_message, tlv_id, state)
         if parsed is None:
@@ -307,15 +292,6 @@ class SmppChannel(Session[Link, tuple[Link, int]]):
         return Receipt(self.name, remote_id, code, now, parsed.raw, status.value,
                        handset_number(peek_source(body)),
                        submitted_at(parsed.raw, self.config.receipt_utc_offset))
-
-    def _uplink(self, reply: Reply[tuple[Link, int]], now: datetime,
-                answers: list[tuple[Link, int]]) -> Uplink:
-        """The reply as an uplink; the extension is what follows this channel's number
-        (106 + channel code) in the number it was sent to: it names account and signature."""
-        answers.extend(reply.acks)
-        base = self._source
-        extension = reply.dest[len(base):] if reply.dest.startswith(base) else ""
-        return Uplink(self.name, reply.phone, reply.dest, reply.text, now, extension)
 
 
 def statuses(names: Sequence[str]) -> frozenset[int]:
