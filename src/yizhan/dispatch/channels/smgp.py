@@ -53,7 +53,6 @@ from yizhan.dispatch.channels.smgp_pdu import (
 from yizhan.dispatch.channels.smgp_text import MsgFmt, check_server, client_authenticator
 from yizhan.dispatch.channels.smpp_pdu import ESM_UDHI, ShortMessage
 from yizhan.dispatch.channels.smpp_receipts import DELIVERED, handset_number, submitted_at
-from yizhan.dispatch.channels.smpp_uplinks import Reply, UplinkParts
 from yizhan.domain.codes import CodeTable
 from yizhan.domain.events import Receipt, Uplink
 from yizhan.domain.model import MessageStatus
@@ -204,8 +203,7 @@ class SmgpChannel(Session[SmgpLink, Ack]):
     def __init__(self, config: SmgpConfig, clock: Clock) -> None:
         super().__init__(config, clock)
         self.config = config
-        self._source = f"{config.source_prefix}{config.channel_code}"
-        self._uplinks: UplinkParts[Ack] = UplinkParts(config.uplink_parts_timeout, _text_of)
+        self._source = self._number = f"{config.source_prefix}{config.channel_code}"
 
     # ---- logging in ---------------------------------------------------------------------
 
@@ -302,15 +300,6 @@ class SmgpChannel(Session[SmgpLink, Ack]):
         for link, sequence, msg_id in answers:
             link.write(Command.DELIVER_RESP, sequence, 0, MsgIdResp(msg_id, status))
 
-    def _expired_uplinks(self, now: datetime, answers: list[Ack]) -> list[Uplink]:
-        if not len(self._uplinks):
-            return []
-        return [self._uplink(reply, now, answers)
-                for reply in self._uplinks.expired(self._clock.monotonic())]
-
-    def _next_uplink_expiry(self) -> float | None:
-        return self._uplinks.next_expiry()
-
     def _event_of(self, link: SmgpLink, request: Pdu, now: datetime,
                   answers: list[Ack]) -> Receipt | Uplink | None:
         body = request.body
@@ -320,8 +309,7 @@ class SmgpChannel(Session[SmgpLink, Ack]):
             sm = ShortMessage(body.src_term_id, body.dest_term_id, body.msg_content,
                               esm_class=ESM_UDHI if body.tlvs.tp_udhi else 0,
                               data_coding=body.msg_format)
-            reply = self._uplinks.offer(sm, ack, self._clock.monotonic())
-            return None if reply is None else self._uplink(reply, now, answers)
+            return self._offer_reply(sm, ack, now, answers)
         answers.append(ack)
         try:
             report = smgp_text.decode_report(body.msg_content)
@@ -344,14 +332,11 @@ class SmgpChannel(Session[SmgpLink, Ack]):
                        handset_number(body.src_term_id),
                        submitted_at(raw, self.config.receipt_utc_offset))
 
-    def _uplink(self, reply: Reply[Ack], now: datetime, answers: list[Ack]) -> Uplink:
-        """The reply as an uplink; the extension is what follows this channel's number
-        (106 + channel code) in the number it was sent to: it names account and signature."""
-        answers.extend(reply.acks)
-        base = self._source
-        extension = reply.dest[len(base):] if reply.dest.startswith(base) else ""
-        return Uplink(self.name, handset_number(reply.phone) or reply.phone, reply.dest,
-                      reply.text, now, extension)
+    def _part_text(self, part: ShortMessage) -> str:
+        return _text_of(part)
+
+    def _reply_phone(self, address: str) -> str:
+        return handset_number(address) or address
 
 
 def _text_of(sm: ShortMessage) -> str:
