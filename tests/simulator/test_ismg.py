@@ -1,19 +1,25 @@
 """The simulated CMPP gateway runs the SMPP simulator's per-number scripts (docs/simulator.md)
 against our CMPP channel over loopback: delays, failure codes, refused and throttled submits,
 a handset's reply after its report, content keywords, and the real-name refusal of a
-signature not registered on the sub-port. And its fixed-part report writer writes what the
-codec writes."""
+signature not registered on the sub-port; standalone (`yizhan simulator --protocol cmpp`)
+too. And its fixed-part report writer writes what the codec writes."""
 
 from __future__ import annotations
 
 import asyncio
+import re
+import signal
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from tests.contract.gateways import Sink
+from yizhan.cli.main import app
 from yizhan.dispatch.channels.cmpp import CmppChannel, CmppConfig
 from yizhan.dispatch.channels.cmpp_pdu import Deliver, Version, encode_body
 from yizhan.dispatch.channels.simulator import REAL_NAME_CODE, Outcome, Script
@@ -111,3 +117,44 @@ def test_the_report_writer_writes_what_the_codec_writes(
         version: Version, msg_id: int, dest: str, handset: str, content: bytes) -> None:
     assert report_body(msg_id, dest, handset, content, version) == encode_body(
         Deliver(msg_id, dest, handset, content, registered_delivery=1), version)
+
+
+async def test_the_standalone_simulator_serves_cmpp_until_stopped(tmp_path: Path) -> None:
+    """`yizhan simulator --protocol cmpp`: the CMPP gateway as a process of its own, running
+    a script, checking the SP's login, and `yizhan channels check` logs in to it."""
+    script = tmp_path / "carriers.toml"
+    script.write_text('[numbers.13800000001]\ncode = "MK:0023"\ndelay = 0\n')
+    entry = str(Path(sys.executable).parent / "yizhan")
+    process = await asyncio.create_subprocess_exec(
+        entry, "simulator", "--protocol", "cmpp", "--port", "0", "--script", str(script),
+        "--system-id", "901234", "--password", "pw", stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT)
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        found = re.search(r"CMPP simulator listening on 127\.0\.0\.1:(\d+)", line)
+        assert found is not None, line
+        port = int(found.group(1))
+        sink = Sink()
+        channel = CmppChannel(CmppConfig("sim", "127.0.0.1", port, "901234", password="pw"),
+                              SystemClock())
+        await channel.start(sink)
+        await asyncio.wait_for(channel.bound.wait(), 10)
+        result = await channel.submit(request("+8613800000001"))
+        (receipt,) = await events(sink, 1)
+        await channel.stop()
+        assert isinstance(result, Accepted) and isinstance(receipt, Receipt)
+        assert receipt.code == "MK:0023"
+        plan = tmp_path / "channels.toml"
+        plan.write_text(f'[[channel]]\nname = "cmcc-cmpp"\nkind = "cmpp"\nhost = "127.0.0.1"\n'
+                        f'port = {port}\nsource_addr = "901234"\npassword = "pw"\n')
+        checked = await asyncio.to_thread(
+            CliRunner().invoke, app, ["channels", "check", "--data-dir", str(tmp_path)],
+            env={"YIZHAN_CHANNELS_FILE": str(plan)}, terminal_width=200)
+        assert checked.exit_code == 0, checked.output
+        assert "cmcc-cmpp" in checked.output and "bound in" in checked.output
+    finally:
+        process.send_signal(signal.SIGTERM)
+        rest, _ = await asyncio.wait_for(process.communicate(), 10)
+    assert process.returncode == 0
+    assert "stopped: 1 submits accepted, 1 receipts acknowledged" in rest.decode()

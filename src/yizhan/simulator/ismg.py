@@ -26,7 +26,6 @@ Like `smsc.py` it stands for the world outside: its delays and dates run on the 
 from __future__ import annotations
 
 import asyncio
-import heapq
 import itertools
 import logging
 import struct
@@ -34,6 +33,7 @@ import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from yizhan.dispatch.channels.cmpp_link import CmppLink
 from yizhan.dispatch.channels.cmpp_pdu import (
@@ -69,11 +69,10 @@ from yizhan.dispatch.channels.session import LinkClosed
 from yizhan.dispatch.channels.simulator import REAL_NAME_CODE, Script, sign_name_of
 from yizhan.domain.ports import CarrierRecords
 from yizhan.domain.timezone import CHINA
+from yizhan.simulator.deliveries import RETRY_SECONDS, Deliveries, SecondLimit
 
 log = logging.getLogger("yizhan.ismg")
 
-RETRY_SECONDS = 1.0
-OFFERS = 30
 _SUBMIT_RESP = {Version.V20: struct.Struct(">QB"), Version.V30: struct.Struct(">QI")}
 """A CMPP_SUBMIT_RESP body: Msg_Id and Result (1 octet in 2.0, 4 in 3.0)."""
 GATEWAY = 0x1F2E3
@@ -94,9 +93,7 @@ class Incoming:
 
     @property
     def text(self) -> str:
-        body = self.submit
-        content = strip_udh(body.msg_content) if body.tp_udhi else body.msg_content
-        return decode_text(content, body.msg_fmt)
+        return _text(self.submit)
 
 
 @dataclass(order=True, slots=True)
@@ -128,7 +125,12 @@ class _Due:
 
 def stamp(at: float) -> str:
     """A report date: YYMMDDHHMM, China time (as CMPP gateways write it)."""
-    return datetime.fromtimestamp(at, UTC).astimezone(CHINA).strftime("%y%m%d%H%M")
+    return _minute_stamp(int(at // 60))
+
+
+@lru_cache(maxsize=16)
+def _minute_stamp(minute: int) -> str:
+    return datetime.fromtimestamp(minute * 60, UTC).astimezone(CHINA).strftime("%y%m%d%H%M")
 
 
 class IsmgServer:
@@ -151,15 +153,13 @@ class IsmgServer:
         self.reports_acked = 0
         self.terminates = 0
         self.connected = asyncio.Event()
-        self.holding = asyncio.Event()
         self._ids = itertools.count(1)
         self._seq = itertools.count()
-        self._heap: list[_Due] = []
-        self._held: list[_Due] = []
-        self._timer: asyncio.TimerHandle | None = None
+        self._deliveries: Deliveries[_Due] = Deliveries(self._send)
+        self.holding = self._deliveries.holding
+        """Set while a deliver waits for its SP to connect."""
         self._server: asyncio.Server | None = None
-        self._window_start = 0.0
-        self._in_window = 0
+        self._limit = SecondLimit()
         self._sources: dict[int, tuple[str, str, float]] = {}
         self._id_second = 0
         self._id_base = 0
@@ -176,8 +176,7 @@ class IsmgServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        self._deliveries.cancel()
         for link in list(self.links):
             link.abort()
         if self._server is not None:
@@ -277,11 +276,7 @@ class IsmgServer:
         link.closed.add_done_callback(lambda _: self._forget(link))
         self.links.append(link)
         self.connected.set()
-        if self._held:
-            held, self._held = self._held, []
-            self.holding.clear()
-            for item in held:
-                self._schedule(item)
+        self._deliveries.release()
 
     def _forget(self, link: CmppLink) -> None:
         if link in self.links:
@@ -291,7 +286,7 @@ class IsmgServer:
         """Answer a CMPP_SUBMIT as the script says. It comes undecoded: its Src_Id and
         destination are all most submits need; keywords, replies and the real-name check
         decode the whole message."""
-        if self.max_per_second and self._over_rate():
+        if self.max_per_second and self._limit.over(self.max_per_second):
             link.write(Command.SUBMIT_RESP, sequence, 0, MsgIdResp(0, Result.FLOW_CONTROL))
             return
         script = self.script
@@ -333,12 +328,12 @@ class IsmgServer:
         for _ in range(count):
             item = self._due(due, link.system_id, *report)
             if outcome.delay:
-                self._schedule(item)
+                self._deliveries.schedule(item)
             else:
                 self._send(item)
         if outcome.uplink:
             for part in reply_delivers(dest, src_id, outcome.uplink, next(self._seq) & 0xFF):
-                self._schedule(self._due(due, link.system_id, part))
+                self._deliveries.schedule(self._due(due, link.system_id, part))
 
     def _report(self, msg_id: int, stat: str, handset: str, src_id: str, submitted: float,
                 done: float) -> tuple[Deliver, Report]:
@@ -349,13 +344,6 @@ class IsmgServer:
 
     def _due(self, due: float, sp: str, body: Deliver, report: Report | None = None) -> _Due:
         return _Due(due, next(self._seq), sp, body, report, self)
-
-    def _over_rate(self) -> bool:
-        now = asyncio.get_running_loop().time()
-        if now - self._window_start >= 1.0:
-            self._window_start, self._in_window = now, 0
-        self._in_window += 1
-        return self._in_window > self.max_per_second
 
     def _intercepted(self, body: Submit) -> str:
         if not self.script.keywords:
@@ -374,26 +362,10 @@ class IsmgServer:
 
     # ---- delivers -----------------------------------------------------------------------
 
-    def _schedule(self, item: _Due) -> None:
-        heapq.heappush(self._heap, item)
-        if self._heap[0] is item:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = asyncio.get_running_loop().call_at(item.due, self._fire)
-
-    def _fire(self) -> None:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        heap = self._heap
-        while heap and heap[0].due <= now:
-            self._send(heapq.heappop(heap))
-        self._timer = loop.call_at(heap[0].due, self._fire) if heap else None
-
     def _send(self, item: _Due) -> None:
         link = self._receiver(item.sp)
         if link is None:
-            self._held.append(item)
-            self.holding.set()
+            self._deliveries.hold(item)
             return
         body, report = item.body, item.report
         if report is None:
@@ -408,13 +380,7 @@ class IsmgServer:
         if result == 0:
             self.reports_acked += 1
             return
-        item.offers += 1
-        if item.offers >= OFFERS:
-            log.warning("deliver dropped after %d offers", item.offers)
-            return
-        item.due = asyncio.get_running_loop().time() + RETRY_SECONDS
-        item.seq = next(self._seq)
-        self._schedule(item)
+        self._deliveries.refused(item, RETRY_SECONDS)
 
     def _receiver(self, sp: str) -> CmppLink | None:
         for link in self.links:
