@@ -21,8 +21,9 @@ same data as the SMPP simulator (`Script`, docs/simulator.md), number by number:
 Reports and replies go to a link of the same ClientID logged in to receive (LoginMode 1 or
 2); while none is, they are held, as an SMGW stores them, and a Deliver that is not answered
 Status 0 (or not within `ANSWER_SECONDS`, or whose link drops first) is offered again after
-`RETRY_SECONDS`, up to `OFFERS` times. Active_Test is answered; Exit is answered and the
-link closed.
+`RETRY_SECONDS`, up to `deliveries.OFFERS` times (the heap and the per-second limit are
+the other simulators', `simulator/deliveries.py`). Active_Test is answered; Exit is
+answered and the link closed.
 
 It stands for the world outside the platform, so its delays and dates run on the real clock
 (the event loop's and `time.time`), never on the platform's injected `Clock`.
@@ -31,7 +32,6 @@ It stands for the world outside the platform, so its delays and dates run on the
 from __future__ import annotations
 
 import asyncio
-import heapq
 import itertools
 import logging
 import os
@@ -65,13 +65,13 @@ from yizhan.dispatch.channels.smgp_pdu import (
 )
 from yizhan.dispatch.channels.smgp_text import MsgFmt, MsgId, Report
 from yizhan.domain.ports import CarrierRecords
+from yizhan.simulator.deliveries import Deliveries, SecondLimit
 
 log = logging.getLogger("yizhan.smgw")
 
 RETRY_SECONDS = 1.0
 ANSWER_SECONDS = 10.0
 """A Deliver not answered within this is offered again (as one answered with an error)."""
-OFFERS = 30
 GATEWAY_CODE = 591234
 """The simulated SMGW's code: the first 6 digits of every MsgID it gives."""
 RECEIVING = frozenset({LoginMode.RECEIVE, LoginMode.TRANSMIT})
@@ -178,21 +178,15 @@ class SmgwServer:
         self.links: list[SmgwLink] = []
         self.inbox: asyncio.Queue[Incoming] = asyncio.Queue()
         self.logged_in = asyncio.Event()
-        self.holding = asyncio.Event()
-        """Set when a report or reply found no receiving link and waits for the next login."""
         self.submitted = 0
         self.receipts_acked = 0
         self.exits = 0
         self.active_tests = 0
         self.active_tested = asyncio.Event()
         self._ids = itertools.count(1)
-        self._seq = itertools.count()
-        self._heap: list[_Offer] = []
-        self._held: list[_Offer] = []
-        self._timer: asyncio.TimerHandle | None = None
+        self._deliveries: Deliveries[_Offer] = Deliveries(self._send)
         self._server: asyncio.Server | None = None
-        self._window_start = 0.0
-        self._in_window = 0
+        self._rate = SecondLimit()
         self._submits: dict[bytes, Submit] = {}
         """Manual mode: the Submit each MsgID was given to (what its report says)."""
 
@@ -205,8 +199,7 @@ class SmgwServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        self._deliveries.cancel()
         for link in list(self.links):
             link.abort()
         if self._server is not None:
@@ -304,11 +297,8 @@ class SmgwServer:
         link.client_id, link.mode = login.client_id, login.login_mode
         self.links.append(link)
         self.logged_in.set()
-        if link.mode in RECEIVING and self._held:
-            held, self._held = self._held, []
-            self.holding.clear()
-            for offer in held:
-                self._schedule(offer)
+        if link.mode in RECEIVING:
+            self._deliveries.release()
 
     def _refusal(self, login: Login) -> int:
         if login.version > VERSION:
@@ -362,7 +352,7 @@ class SmgwServer:
             os.close(fd)
 
     def _scripted(self, link: SmgwLink, sequence: int, submit: Submit) -> None:
-        if self.max_per_second and self._over_rate():
+        if self.max_per_second and self._rate.over(self.max_per_second):
             link.send(Pdu(Command.SUBMIT_RESP, sequence,
                           MsgIdResp(bytes(10), Status.SYSTEM_BUSY)))
             return
@@ -388,11 +378,11 @@ class SmgwServer:
         self.submitted += 1
         due = asyncio.get_running_loop().time() + outcome.delay
         for _ in range(0 if outcome.receipt_first else outcome.receipts):
-            self._schedule(self._offer(due, link.client_id, report))
+            self._deliveries.schedule(self._offer(due, link.client_id, report))
         if outcome.uplink:
             for part in reply_delivers(dest, submit.src_term_id, outcome.uplink,
-                                       next(self._seq) & 0xFF):
-                self._schedule(self._offer(due, link.client_id, part))
+                                       self._deliveries.next_seq() & 0xFF):
+                self._deliveries.schedule(self._offer(due, link.client_id, part))
 
     def _code(self, link: SmgwLink, submit: Submit, outcome: Outcome) -> str:
         """The report's stat: a keyword's interception, the real-name check, the script's."""
@@ -405,40 +395,18 @@ class SmgwServer:
                 code = REAL_NAME_CODE
         return code or outcome.code
 
-    def _over_rate(self) -> bool:
-        now = asyncio.get_running_loop().time()
-        if now - self._window_start >= 1.0:
-            self._window_start, self._in_window = now, 0
-        self._in_window += 1
-        return self._in_window > self.max_per_second
-
     def _next_id(self) -> bytes:
         return MsgId.at(datetime.now(UTC), GATEWAY_CODE, next(self._ids)).pack()
 
     # ---- reports and replies ------------------------------------------------------------
 
     def _offer(self, due: float, client_id: str, body: Deliver) -> _Offer:
-        return _Offer(due, next(self._seq), client_id, body)
-
-    def _schedule(self, offer: _Offer) -> None:
-        heapq.heappush(self._heap, offer)
-        if self._heap[0] is offer:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = asyncio.get_running_loop().call_at(offer.due, self._fire)
-
-    def _fire(self) -> None:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        while self._heap and self._heap[0].due <= now:
-            self._send(heapq.heappop(self._heap))
-        self._timer = loop.call_at(self._heap[0].due, self._fire) if self._heap else None
+        return _Offer(due, self._deliveries.next_seq(), client_id, body)
 
     def _send(self, offer: _Offer) -> None:
         link = self._receiver(offer.client_id)
         if link is None:
-            self._held.append(offer)
-            self.holding.set()
+            self._deliveries.hold(offer)
             return
         sequence = link.request(Command.DELIVER, offer.body, offer)
         asyncio.get_running_loop().call_later(ANSWER_SECONDS, self._overdue, link, sequence)
@@ -450,14 +418,14 @@ class SmgwServer:
             self.unanswered(waiter)
 
     def unanswered(self, offer: _Offer) -> None:
-        """A Deliver answered with an error, or whose link dropped: offer it again later."""
-        offer.offers += 1
-        if offer.offers >= OFFERS:
-            log.warning("smgw: a deliver dropped after %d offers", offer.offers)
-            return
-        offer.due = asyncio.get_running_loop().time() + RETRY_SECONDS
-        offer.seq = next(self._seq)
-        self._schedule(offer)
+        """A Deliver answered with an error, not in time, or whose link dropped: offer it
+        again later."""
+        self._deliveries.refused(offer, RETRY_SECONDS)
+
+    @property
+    def holding(self) -> asyncio.Event:
+        """Set when a report or reply found no receiving link and waits for the next login."""
+        return self._deliveries.holding
 
     def forget(self, link: SmgwLink) -> None:
         if link in self.links:
