@@ -385,3 +385,42 @@ async def test_the_standalone_simulator_serves_sgip_and_connects_back(tmp_path: 
         rest, _ = await asyncio.wait_for(process.communicate(), 10)
     assert process.returncode == 0
     assert "stopped: 1 submits accepted, 1 receipts acknowledged" in rest.decode()
+
+
+async def test_the_standalone_simulator_serves_smgp_until_stopped(tmp_path: Path) -> None:
+    import asyncio
+    import signal
+
+    from tests.simulator.test_smgw import Client
+    from yizhan.dispatch.channels.smgp_pdu import Command, Deliver, MsgIdResp
+    from yizhan.dispatch.channels.smgp_text import decode_report
+
+    script = tmp_path / "carriers.toml"
+    script.write_text('[numbers.13300000001]\ncode = "MK:0023"\ndelay = 0\n')
+    entry = str(Path(sys.executable).parent / "yizhan")
+    process = await asyncio.create_subprocess_exec(
+        entry, "simulator", "--protocol", "smgp", "--port", "0", "--script", str(script),
+        "--system-id", "SP000001", "--password", "s3cret",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        assert line.startswith("SMGP simulator listening on")
+        port = int(re.search(r"listening on 127\.0\.0\.1:(\d+)", line).group(1))  # type: ignore[union-attr]
+        refused = await Client.connect(port)
+        assert (await refused.login(secret="wrong")).status == 21
+        client = await Client.connect(port)
+        assert (await client.login()).status == 0
+        client.submit("13300000001")
+        resp, report = await client.read(), await client.read()
+        assert isinstance(resp.body, MsgIdResp) and isinstance(report.body, Deliver)
+        assert decode_report(report.body.msg_content).stat == "MK:0023"
+        await client.answer(report)
+        client.send(Command.ACTIVE_TEST)  # answered after the Deliver_Resp was read
+        assert (await client.read()).command is Command.ACTIVE_TEST_RESP
+        client.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        rest, _ = await asyncio.wait_for(process.communicate(), 10)
+    assert process.returncode == 0
+    assert "stopped: 1 submits accepted, 1 receipts acknowledged" in rest.decode()

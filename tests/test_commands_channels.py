@@ -97,3 +97,40 @@ def test_upstream_channels_are_listed_without_their_secrets_and_checked(
                             terminal_width=200)
     assert checked.exit_code == 0, checked.output
     assert checked.output.count("HTTP upstream: settings valid, not contacted") == 2
+
+
+def test_check_logs_in_to_an_smgp_gateway_with_its_code_table(tmp_path: Path) -> None:
+    """A channel file with an `smgp` channel (the docs' example's settings) against the
+    standalone SMGP simulator: the built-in Status table under the channel's own file, and
+    one Login with the channel's account and secret."""
+    import re
+    import subprocess
+    import sys
+
+    entry = str(Path(sys.executable).parent / "yizhan")
+    gateway = subprocess.Popen(
+        [entry, "simulator", "--protocol", "smgp", "--port", "0", "--system-id", "SP000001",
+         "--password", "s3cret"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert gateway.stdout is not None
+        port = int(re.search(r":(\d+) ", gateway.stdout.readline()).group(1))  # type: ignore[union-attr]
+        (tmp_path / "ctcc.codes.toml").write_text('[codes."UNDELIV/612"]\ncode = "MK:0001"\n')
+        path = tmp_path / "channels.toml"
+        path.write_text(
+            '[[channel]]\nname = "ctcc"\nkind = "smgp"\ncarrier = "china_telecom"\n'
+            f'host = "127.0.0.1"\nport = {port}\nclient_id = "SP000001"\nsecret = "s3cret"\n'
+            'channel_code = "5901"\nservice_id = "MYZ0001"\ncodes = "ctcc.codes.toml"\n')
+        result = runner.invoke(app, ["channels", "check", "--data-dir", str(tmp_path)],
+                               env={"YIZHAN_CHANNELS_FILE": str(path)}, terminal_width=200)
+        assert result.exit_code == 0, result.output
+        assert "channel ctcc: 29 carrier code(s) from" in result.output
+        assert "over the SMGP Status table" in result.output
+        assert "bound in" in result.output
+        path.write_text(path.read_text().replace('secret = "s3cret"', 'secret = "wrong"'))
+        result = runner.invoke(app, ["channels", "check", "--data-dir", str(tmp_path),
+                                     "--timeout", "1"],
+                               env={"YIZHAN_CHANNELS_FILE": str(path)}, terminal_width=200)
+        assert result.exit_code == 1 and "not bound within 1s" in result.output
+    finally:
+        gateway.terminate()
+        gateway.wait(10)

@@ -53,6 +53,7 @@ from yizhan.dispatch.channels.cmpp import CmppChannel
 from yizhan.dispatch.channels.http_upstream import HttpUpstreamChannel
 from yizhan.dispatch.channels.sgip import SgipChannel
 from yizhan.dispatch.channels.simulator import Script, SimulatorChannel
+from yizhan.dispatch.channels.smgp import SmgpChannel
 from yizhan.dispatch.channels.smpp import SmppChannel
 from yizhan.dispatch.journal import SubmitJournal
 from yizhan.dispatch.router import Router
@@ -215,7 +216,8 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     metrics.watch(lambda: [(h.name, h.ready, h.breaker.value, h.opened)
                            for h in router.health()])
     codes = CodeBook({**{c.name: c.config.codes for c in channels
-                         if isinstance(c, SmppChannel | CmppChannel | SgipChannel)},
+                         if isinstance(c, SmppChannel | CmppChannel | SgipChannel
+                                       | SmgpChannel)},
                       **{c.name: c.settings.codes for c in channels
                          if isinstance(c, HttpUpstreamChannel)}})
     counter, flush = await rate_counter(settings, store, clock)

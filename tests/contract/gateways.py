@@ -20,6 +20,9 @@ from yizhan.dispatch.channels.session import Session
 from yizhan.dispatch.channels.sgip import SgipChannel, SgipConfig
 from yizhan.dispatch.channels.sgip_pdu import Result as SgipResult
 from yizhan.dispatch.channels.sgip_pdu import Sequence as SgipSequence
+from yizhan.dispatch.channels.smgp import SmgpChannel, SmgpConfig
+from yizhan.dispatch.channels.smgp_pdu import MsgIdResp
+from yizhan.dispatch.channels.smgp_pdu import Status as SmgpStatus
 from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig
 from yizhan.dispatch.channels.smpp_pdu import Status
 from yizhan.domain.events import Receipt, Uplink
@@ -27,6 +30,8 @@ from yizhan.simulator.ismg import Incoming as CmppIncoming
 from yizhan.simulator.ismg import IsmgServer
 from yizhan.simulator.sgip_smg import ConnectBack, SmgServer
 from yizhan.simulator.sgip_smg import Incoming as SgipIncoming
+from yizhan.simulator.smgw import Incoming as SmgpIncoming
+from yizhan.simulator.smgw import SmgwServer, reply_delivers
 from yizhan.simulator.smsc import Incoming as SmppIncoming
 from yizhan.simulator.smsc import SmscServer, uplink_parts
 
@@ -248,9 +253,63 @@ class SgipGateway:
         self.server.drop()
 
 
+class SmgpGateway:
+    protocol = "smgp"
+    throttled_code = "SYSTEM_BUSY"
+    refused_code = "SMGP:47"
+
+    def __init__(self) -> None:
+        self.server = SmgwServer(manual=True, accounts={"SP000001": "secret"})
+
+    async def start(self) -> int:
+        return await self.server.start()
+
+    async def stop(self) -> None:
+        await self.server.stop()
+
+    def channel(self, port: int, clock: ManualClock, **settings: Any) -> SmgpChannel:
+        return SmgpChannel(SmgpConfig("carrier", "127.0.0.1", port, "SP000001",
+                                      secret="secret", source_prefix="", channel_code=NUMBER,
+                                      **settings), clock)
+
+    async def next_submit(self) -> Submitted:
+        got = await self.server.expect()
+        body = got.submit
+        return Submitted(got.text, body.dest_term_ids[0], body.src_term_id,
+                         (body.tlvs.pk_number or 1, body.tlvs.pk_total or 1), got)
+
+    def idle(self) -> bool:
+        return self.server.inbox.empty()
+
+    def accept(self, submit: Submitted) -> str:
+        handle: SmgpIncoming = submit.handle
+        return self.server.answer(handle).hex()
+
+    def throttle(self, submit: Submitted) -> None:
+        self.server.answer(submit.handle, SmgpStatus.SYSTEM_BUSY)
+
+    def refuse(self, submit: Submitted) -> None:
+        self.server.answer(submit.handle, SmgpStatus.BAD_DEST_TERM_ID)
+
+    async def receipt(self, remote_id: str, stat: str) -> bool:
+        answer = await self.server.receipt(bytes.fromhex(remote_id), stat)
+        return isinstance(answer.body, MsgIdResp) and answer.body.status == SmgpStatus.OK
+
+    async def reply(self, phone: str, dest: str, text: str) -> bool:
+        answers = await asyncio.gather(*(
+            self.server.deliver(part)
+            for part in reply_delivers(phone.removeprefix("+86"), dest, text, 7)))
+        return all(isinstance(a.body, MsgIdResp) and a.body.status == SmgpStatus.OK
+                   for a in answers)
+
+    def cut(self) -> None:
+        self.server.drop()
+
+
 GATEWAYS = {"smpp": SmppGateway, "cmpp-3.0": CmppGateway,
-            "cmpp-2.0": lambda: CmppGateway("2.0"), "sgip": SgipGateway}
-"""Every protocol the contract holds for (SMGP joins here)."""
+            "cmpp-2.0": lambda: CmppGateway("2.0"), "sgip": SgipGateway,
+            "smgp": SmgpGateway}
+"""Every protocol the contract holds for."""
 
 
 class Sink:

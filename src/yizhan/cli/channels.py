@@ -31,6 +31,7 @@ from yizhan.dispatch.channel_file import (
     cmpp_config,
     load_plan,
     sgip_config,
+    smgp_config,
     smpp_config,
 )
 from yizhan.dispatch.channels.cmpp import result_name
@@ -91,8 +92,13 @@ def carrier_tables(plan: ChannelPlan) -> list[str]:
     submit statuses it retries (only for channels that set them)."""
     lines = []
     for spec in plan.channels:
-        if spec.kind not in ("smpp", "smpp-simulator", "cmpp", "sgip") or (
+        if spec.kind not in ("smpp", "smpp-simulator", "cmpp", "sgip", "smgp") or (
                 "codes" not in spec.options and "retryable" not in spec.options):
+            continue
+        if spec.kind == "smgp":
+            codes = smgp_config(spec.name, spec.options).codes
+            lines.append(f"channel {spec.name}: {len(codes)} carrier code(s) from "
+                         f"{spec.options['codes']} over the SMGP Status table")
             continue
         config = (cmpp_config if spec.kind == "cmpp" else sgip_config if spec.kind == "sgip"
                   else smpp_config)(spec.name, spec.options)

@@ -150,24 +150,26 @@ def simulator(
         help="Append one JSON line per submit_sm received to this file.")] = None,
     protocol: Annotated[str, typer.Option(
         help="smpp (an SMPP 3.4 SMSC), cmpp (a CMPP 2.0/3.0 gateway: --system-id is the "
-             "SP code and --password its shared secret; 7890 is CMPP's port) or sgip (a "
+             "SP code and --password its shared secret; 7890 is CMPP's port), sgip (a "
              "China Unicom SGIP 1.2 gateway: --system-id and --password are the SP's Bind; "
-             "8801 is SGIP's port).")] = "smpp",
+             "8801 is SGIP's port) or smgp (an SMGP 3.0 gateway: --system-id and "
+             "--password are the Login's ClientID and shared secret).")] = "smpp",
     connect_back: Annotated[str, typer.Option(
         help="sgip: where the SP's listener is and what to Bind it with, "
              "HOST:PORT:LOGIN:PASSWORD (Reports and replies go there).")] = "",
 ) -> None:
     """Run the carrier simulator as a standalone SMPP 3.4 server (SMSC), CMPP 2.0/3.0
-    gateway (ISMG) or SGIP 1.2 gateway (SMG) until Ctrl-C."""
+    gateway (ISMG), SGIP 1.2 gateway (SMG) or SMGP 3.0 gateway (SMGW) until Ctrl-C."""
     from yizhan.dispatch.channels.simulator import Outcome, Script
     from yizhan.simulator.ismg import IsmgServer
     from yizhan.simulator.sgip_smg import SmgServer
+    from yizhan.simulator.smgw import SmgwServer
     from yizhan.simulator.smsc import SmscServer
 
     if receipt_ids not in ("same", "decimal", "padded"):
         raise fail("--receipt-ids must be same, decimal or padded")
-    if protocol not in ("smpp", "cmpp", "sgip"):
-        raise fail("--protocol must be smpp, cmpp or sgip")
+    if protocol not in ("smpp", "cmpp", "sgip", "smgp"):
+        raise fail("--protocol must be smpp, cmpp, sgip or smgp")
     back = _connect_back(connect_back) if protocol == "sgip" else None
     try:
         loaded = Script.load(script, delay) if script else Script(default=Outcome(delay=delay))
@@ -175,7 +177,7 @@ def simulator(
         raise fail(f"cannot read the script {script}: {exc}") from exc
 
     async def main() -> None:
-        server: SmscServer | IsmgServer | SmgServer
+        server: SmscServer | IsmgServer | SmgServer | SmgwServer
         if protocol == "sgip":
             server = SmgServer(loaded, max_per_second=max_per_second,
                                accounts={system_id: password} if system_id else None,
@@ -183,6 +185,9 @@ def simulator(
         elif protocol == "cmpp":
             server = IsmgServer(loaded, max_per_second=max_per_second,
                                 accounts={system_id: password} if system_id else None)
+        elif protocol == "smgp":
+            server = SmgwServer(loaded, accounts={system_id: password} if system_id else None,
+                                max_per_second=max_per_second, submit_log=submit_log)
         else:
             server = SmscServer(loaded, system_id=system_id, password=password,
                                 max_per_second=max_per_second,

@@ -18,7 +18,9 @@ Channel kinds:
 - `cmpp`: a CMPP 2.0 / 3.0 connection to a carrier's gateway (`channels/cmpp.py`;
   `CmppConfig` fields);
 - `sgip`: a China Unicom SGIP 1.2 SP with the listener its gateway connects back to
-  (`channels/sgip.py`; `SgipConfig` fields).
+  (`channels/sgip.py`; `SgipConfig` fields);
+- `smgp`: an SMGP 3.0 login to China Telecom's gateway (`channels/smgp.py`; `SmgpConfig`
+  fields).
 """
 
 from __future__ import annotations
@@ -31,12 +33,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from yizhan.dispatch.breaker import BreakerConfig
+from yizhan.dispatch.channels import smgp
 from yizhan.dispatch.channels.cmpp import CmppChannel, CmppConfig
 from yizhan.dispatch.channels.cmpp import carrier_codes as cmpp_codes
 from yizhan.dispatch.channels.sgip import SgipChannel, SgipConfig
 from yizhan.dispatch.channels.sgip_pdu import Result as SgipResult
 from yizhan.dispatch.channels.sgip_receipts import default_codes as sgip_codes
 from yizhan.dispatch.channels.simulator import Outcome, Script, SimulatorChannel
+from yizhan.dispatch.channels.smgp import SmgpChannel, SmgpConfig
 from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig, statuses
 from yizhan.dispatch.channels.smpp_receipts import IdBase, IdFormat
 from yizhan.dispatch.router import Route, Router, Target
@@ -47,8 +51,8 @@ from yizhan.domain.model import TemplateType
 from yizhan.domain.ports import CarrierRecords, Channel, Clock, Registrar
 from yizhan.domain.registration import Isp, SubPort
 
-KINDS = ("simulator", "smpp", "smpp-simulator", "cmpp", "sgip", *PROVIDERS)
-CARRIER_KINDS = frozenset({"smpp", "cmpp", "sgip", *PROVIDERS})
+KINDS = ("simulator", "smpp", "smpp-simulator", "cmpp", "sgip", "smgp", *PROVIDERS)
+CARRIER_KINDS = frozenset({"smpp", "cmpp", "sgip", "smgp", *PROVIDERS})
 """Kinds that connect to a real carrier or provider (not a simulator of this process)."""
 CARRIERS = frozenset(c.value for c in Carrier)
 REGISTERING_CARRIERS = CARRIERS - {Carrier.INTERNATIONAL.value}
@@ -279,6 +283,8 @@ def _kind_options(name: str, kind: str, options: dict[str, Any], source: str,
             cmpp_config(name, options)
         elif kind == "sgip":
             sgip_config(name, options)
+        elif kind == "smgp":
+            smgp_config(name, options)
         else:
             smpp_config(name, options)
     except (TypeError, ValueError) as exc:
@@ -366,6 +372,23 @@ def sgip_results(names: object) -> frozenset[int]:
     return frozenset(results)
 
 
+def smgp_config(name: str, options: dict[str, Any]) -> SmgpConfig:
+    """A `kind = "smgp"` channel's settings (docs/channels.md "SMGP"): its code table is
+    read over the built-in SMGP Status table."""
+    fields = {f.name for f in dataclasses.fields(SmgpConfig)} - {"name"}
+    extra = set(options) - fields
+    if extra:
+        raise ValueError(f"unknown setting(s) {', '.join(sorted(extra))}")
+    values = dict(options)
+    if "codes" in values:
+        code_table(values["codes"])  # its mistakes said as for any channel
+        values["codes"] = smgp.code_table(Path(values["codes"]))
+    missing = {"host", "port", "client_id"} - set(values)
+    if missing:
+        raise ValueError(f"missing setting(s) {', '.join(sorted(missing))}")
+    return SmgpConfig(name=name, **values)
+
+
 def code_table(path: object) -> CodeTable:
     """`codes = "cmcc.codes.toml"`: the channel's carrier code table (docs/channels.md),
     read when the plan is loaded so that a mistake in it stops the start."""
@@ -385,7 +408,7 @@ def code_book(plan: ChannelPlan) -> CodeBook:
     """The code tables of the plan's channels (those that name one), for what reads records
     without running the channels (`yizhan records`)."""
     tables = {spec.name: code_table(spec.options["codes"]) for spec in plan.channels
-              if spec.kind not in PROVIDERS and spec.kind != "simulator"
+              if spec.kind not in PROVIDERS and spec.kind not in ("simulator", "smgp")
               and "codes" in spec.options}
     defaults = {"cmpp": cmpp_codes, "sgip": sgip_codes}
     for spec in plan.channels:  # a CMPP or SGIP channel without one reads its protocol's
@@ -393,6 +416,8 @@ def code_book(plan: ChannelPlan) -> CodeBook:
             tables.setdefault(spec.name, defaults[spec.kind]())
         elif spec.kind in PROVIDERS:  # a provider's table, or the one the channel names
             tables[spec.name] = upstream_parts(spec.kind, spec.options)[1].codes
+        elif spec.kind == "smgp":  # its own codes read over the SMGP Status table
+            tables[spec.name] = smgp_config(spec.name, spec.options).codes
     return CodeBook(tables)
 
 
@@ -520,6 +545,9 @@ def build_plan(plan: ChannelPlan, clock: Clock, *, smsc: SmscFactory, delay: flo
             continue
         if spec.kind == "sgip":
             channels.append(SgipChannel(sgip_config(spec.name, spec.options), clock))
+            continue
+        if spec.kind == "smgp":
+            channels.append(SmgpChannel(smgp_config(spec.name, spec.options), clock))
             continue
         channel = SmppChannel(smpp_config(spec.name, spec.options), clock)
         channels.append(channel)
