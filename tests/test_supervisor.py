@@ -33,6 +33,7 @@ from tests.test_process_lease import (
 from tests.test_restart import ServeProcess, _poll
 from yizhan.app import TASK_ENGINE
 from yizhan.runtime.process_lease import RENEW_SECONDS, ProcessLease, SoleStage
+from yizhan.runtime.supervisor import Child, StartFailed, Supervisor
 from yizhan.storage.store import SqlStore
 
 BOUND = 60.0
@@ -276,3 +277,46 @@ async def test_a_live_holder_keeps_the_stage_until_its_lease_expires(
     assert [s.running for s in stages] == [True, True]
     await sole[0].step()
     assert [s.running for s in stages] == [False, True]
+
+
+# The supervisor's own rules, on children that exit at once.
+
+READY_THEN_EXIT = [sys.executable, "-c",
+                   "import os, sys; os.write(int(sys.argv[1]), b'r'); sys.exit(3)", "{ready_fd}"]
+
+
+def test_an_exiting_child_is_started_again_after_a_doubling_back_off() -> None:
+    now = [0.0]
+    child = Child("short", READY_THEN_EXIT)
+    supervisor = Supervisor([child], clock=lambda: now[0])
+    supervisor.start()
+    assert child.process is not None
+    delays = []
+    for _ in range(4):
+        first = child.process
+        first.wait(BOUND)
+        supervisor.watch_once()  # the exit is seen: the restart waits for its back-off
+        assert child.restart_at is not None
+        delays.append(child.restart_at - now[0])
+        now[0] = child.restart_at - 0.01
+        supervisor.watch_once()
+        assert child.process is first  # not yet
+        now[0] += 0.01
+        supervisor.watch_once()
+        assert child.process is not first and child.restarts == len(delays)
+    assert delays == [0.5, 1.0, 2.0, 4.0]
+    now[0] += supervisor.stable_seconds  # it ran long enough: the back-off starts over
+    child.process.wait(BOUND)
+    supervisor.watch_once()
+    assert child.restart_at == now[0] + 0.5
+    supervisor.stop()
+
+
+def test_a_child_that_exits_before_it_is_ready_ends_the_start() -> None:
+    children = [Child("sleeper", [sys.executable, "-c", "import time; time.sleep(60)"]),
+                Child("broken", [sys.executable, "-c", "raise SystemExit(2)"])]
+    supervisor = Supervisor(children)
+    with pytest.raises(StartFailed, match="the broken process exited with status 2"):
+        supervisor.start()
+    sleeper = children[0].process
+    assert sleeper is not None and sleeper.returncode is not None  # stopped, not left over

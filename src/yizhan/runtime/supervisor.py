@@ -79,8 +79,10 @@ class Supervisor:
             self._spawn(child)
         deadline = self.clock() + self.ready_seconds
         ready = 0
-        while ready < len(self.children):
+        while True:
             ready += self._drain_ready()
+            if ready >= len(self.children):
+                return
             for child in self.children:
                 assert child.process is not None
                 code = child.process.poll()
