@@ -263,7 +263,7 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                                                                 TASK_ENGINE),
                                            clock, "send-task engine",
                                            settings.task_idle_seconds)]
-                        if settings.task_engine else [])
+                        if settings.task_engine and settings.role != "dispatch" else [])
     pull = QueueSettings(settings.queue_visibility_seconds, settings.queue_max_wait_seconds)
     services = ApiServices(
         store, intake, keys, AliyunAuthenticator(keys, nonces, clock),
