@@ -74,7 +74,7 @@ from yizhan.runtime.addresses import PushNetworks
 from yizhan.runtime.batching import Batcher
 from yizhan.runtime.metrics import Metrics
 from yizhan.runtime.periodic import Periodic
-from yizhan.runtime.process_lease import RENEW_SECONDS, LeaseRefused, ProcessLease
+from yizhan.runtime.process_lease import RENEW_SECONDS, LeaseRefused, ProcessLease, SoleStage
 from yizhan.settings import Settings
 from yizhan.simulator.registry import RegisteredSubPorts, SimulatedRegistry
 from yizhan.simulator.smsc import SmscServer
@@ -95,6 +95,8 @@ from yizhan.webhooks.queue import QueueSettings
 log = logging.getLogger("yizhan")
 BACKLOG_READING_SECONDS = 1.0
 """How often the API reads the dispatch backlog for backpressure (policy/backpressure.py)."""
+TASK_ENGINE = "task_engine"
+"""The lease of the one process that runs the send-task engine (tasks/engine.py)."""
 
 
 @dataclass
@@ -270,7 +272,12 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                             *([Periodic("backlog readings", backpressure.refresh,
                                         BACKLOG_READING_SECONDS, log)]
                               if settings.backlog_max_seconds else [])],
-                        feeders=[engine] if settings.task_engine else [])
+                        feeders=[SoleStage(engine, ProcessLease(store, clock,
+                                                                f"http://{settings.endpoint}",
+                                                                TASK_ENGINE),
+                                           clock, "send-task engine",
+                                           settings.task_idle_seconds)]
+                        if settings.task_engine and settings.role != "dispatch" else [])
     pull = QueueSettings(settings.queue_visibility_seconds, settings.queue_max_wait_seconds)
     services = ApiServices(
         store, intake, keys, AliyunAuthenticator(keys, nonces, clock),
@@ -484,10 +491,15 @@ def _delivery_stages(settings: Settings, store: SqlStore, bus: Bus,
     return [push, sweeper, purge, calls]
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, reuse_port: bool = False) -> socket.socket:
+    """The API's socket, bound (not listening yet). `reuse_port`: several processes bind
+    the same address (`yizhan serve --workers`), and the kernel spreads the connections
+    over those that listen (SO_REUSEPORT)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.set_inheritable(True)
     return sock

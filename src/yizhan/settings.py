@@ -35,6 +35,10 @@ class Settings(BaseSettings):
         "all", description="What this process runs: all (embedded: API and delivery), api "
         "(HTTP API and intake only), dispatch (delivery stages only). Several processes may "
         "share one store; see docs/deployment.md.")
+    workers: int = Field(
+        0, ge=0, le=64, description="`yizhan serve` runs the API in this many processes and "
+        "dispatch in one more, under a supervisor that restarts them; 0: everything in one "
+        "process. More than 1 needs rate_backend = \"redis\" (docs/deployment.md).")
     host: str = Field("127.0.0.1", description="Address the API listens on.")
     http_server: Literal["granian", "uvicorn"] = Field(
         "granian", description="The HTTP server of the API: granian (Rust HTTP parsing, about "
