@@ -45,7 +45,7 @@ from yizhan.dispatch.breaker import BreakerConfig
 from yizhan.dispatch.channel_file import ChannelPlan, EmbeddedSmsc, build_plan, load_plan
 from yizhan.dispatch.channels.simulator import Script, SimulatorChannel
 from yizhan.dispatch.channels.smpp import SmppChannel
-from yizhan.dispatch.journal import SubmitJournal
+from yizhan.dispatch.journal import ADOPT_SECONDS, SubmitJournal
 from yizhan.dispatch.router import Router
 from yizhan.dispatch.worker import DISPATCH, DISPATCH_URGENT, DispatchConfig, DispatchWorker
 from yizhan.domain.codes import CodeBook
@@ -61,13 +61,14 @@ from yizhan.receipts.correlate import ReceiptStage
 from yizhan.receipts.sweeper import Sweeper
 from yizhan.records.retention import Purge
 from yizhan.runtime.batching import Batcher
+from yizhan.runtime.bind_slots import BindSlots
 from yizhan.runtime.metrics import Metrics
 from yizhan.runtime.periodic import Periodic
 from yizhan.runtime.process_lease import RENEW_SECONDS, LeaseRefused, ProcessLease
 from yizhan.settings import Settings
 from yizhan.simulator.registry import RegisteredSubPorts, SimulatedRegistry
 from yizhan.simulator.smsc import SmscServer
-from yizhan.stages import Background, Pipeline
+from yizhan.stages import Background, Pipeline, adopt_orphans
 from yizhan.storage.data_folder import KEY_FILE, SETTING, KeySource, secure_folder
 from yizhan.storage.documents import DocumentFolder
 from yizhan.storage.frequency import FrequencySettings
@@ -197,7 +198,9 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
         built = build_plan(plan, clock, smsc=SmscServer,
                            delay=settings.simulator_delay_seconds,
                            script=settings.simulator_script, breaker=breaker,
-                           records=records, registry=SimulatedRegistry.from_settings)
+                           records=records, registry=SimulatedRegistry.from_settings,
+                           slots=lambda name, limit: BindSlots(store, clock, name, limit,
+                                                               f"http://{settings.endpoint}"))
         channels, router = built.channels, built.router
         registrars = built.registrars
         if built.server is not None:
@@ -247,8 +250,12 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                                                   metrics, express=True)
                                  if settings.dispatch_express_batch else None),
                         dispatching=settings.role != "api",
-                        sole_dispatcher=settings.role == "all",
+                        sole_dispatcher=sole_dispatcher(settings),
                         background=[*_delivery_stages(settings, store, bus, clock, codes),
+                                    *([Periodic("orphaned journals",
+                                                lambda: adopt_orphans(store, settings.data_dir),
+                                                ADOPT_SECONDS, log)]
+                                      if not sole_dispatcher(settings) else []),
                                     registration_sweeper(settings, registration, registrars)],
                         servers=servers, metrics=metrics,
                         api_background=[
@@ -279,6 +286,13 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
     return Yizhan(settings, store, clock, intake, pipeline, api, channels, router, metrics,
                   frequency, smsc, backpressure if settings.backlog_max_seconds else None,
                   lease, plan, tasks)
+
+
+def sole_dispatcher(settings: Settings) -> bool:
+    """Whether this process is the only one that may dispatch from its store: the embedded
+    process on its data folder's own SQLite file (which one server holds, `cli/serve.py`).
+    On PostgreSQL, or a database shared by URL, other dispatchers may run (docs/deployment.md)."""
+    return settings.role == "all" and settings.database_url is None
 
 
 def wakeup_bus(settings: Settings, store: SqlStore) -> LocalBus | CrossBus:
@@ -439,7 +453,8 @@ def _dispatch_worker(settings: Settings, store: SqlStore, router: Router, bus: B
                                          window=settings.dispatch_window,
                                          poll_seconds=settings.dispatch_poll_seconds,
                                          submit_timeout=settings.submit_timeout_seconds,
-                                         lease=timedelta(minutes=5),
+                                         lease=timedelta(
+                                             seconds=settings.dispatch_lease_seconds),
                                          retry_max_seconds=settings.retry_max_seconds,
                                          max_attempts=settings.dispatch_max_attempts,
                                          registrations_seconds=settings.cache_seconds),

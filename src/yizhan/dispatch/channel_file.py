@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from yizhan.dispatch.breaker import BreakerConfig
 from yizhan.dispatch.channels.simulator import Outcome, Script, SimulatorChannel
-from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig, statuses
+from yizhan.dispatch.channels.smpp import Slots, SmppChannel, SmppConfig, statuses
 from yizhan.dispatch.channels.smpp_receipts import IdBase, IdFormat
 from yizhan.dispatch.router import Route, Router, Target
 from yizhan.domain.carriers import Carrier
@@ -391,14 +391,16 @@ class EmbeddedSmsc:
 def build_plan(plan: ChannelPlan, clock: Clock, *, smsc: SmscFactory, delay: float = 0.2,
                script: Path | None = None, breaker: BreakerConfig | None = None,
                records: CarrierRecords | None = None,
-               registry: RegistryFactory | None = None) -> Built:
+               registry: RegistryFactory | None = None,
+               slots: Callable[[str, int], Slots] | None = None) -> Built:
     """The channels, router and simulator server of `plan`; `smsc` makes that server when
     a channel is of kind `smpp-simulator`. `delay` and `script` are the simulators'
     defaults (settings `simulator_delay_seconds`, `simulator_script`). The simulated
     carriers enforce registration on channels with `registration = true` from `records`
     (none given: they do not), and `registry` makes the registrar that answers the
     registrations filed on every simulated channel with a carrier (docs/simulator.md
-    "Real-name registration")."""
+    "Real-name registration"). `slots` gives a channel with `max_binds` its share of the
+    bind limit across dispatch processes (`runtime/bind_slots.py`; None: not shared)."""
     channels: list[Channel] = []
     embedded: list[SmppChannel] = []
     for spec in plan.channels:
@@ -407,7 +409,9 @@ def build_plan(plan: ChannelPlan, clock: Clock, *, smsc: SmscFactory, delay: flo
                 spec.options.get("script") or script, spec.options.get("delay", delay)),
                 name=spec.name, records=records if spec.registration else None))
             continue
-        channel = SmppChannel(smpp_config(spec.name, spec.options), clock)
+        config = smpp_config(spec.name, spec.options)
+        channel = SmppChannel(config, clock, slots(spec.name, config.max_binds)
+                              if slots is not None and config.max_binds else None)
         channels.append(channel)
         if spec.kind == "smpp-simulator":
             embedded.append(channel)

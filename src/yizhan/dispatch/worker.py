@@ -171,6 +171,8 @@ class DispatchWorker:
 
     async def run_once(self) -> int:
         """One round: claim, submit, record. Returns how many items were handled."""
+        if self._router.standing_by():  # other dispatchers hold the channel's binds
+            return 0
         journal = self.journal
         claims, interrupted = await self._store.claim_dispatch(
             self._clock.now(), self._config.batch, self._config.lease, self._config.express,

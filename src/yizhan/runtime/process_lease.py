@@ -46,9 +46,11 @@ class LeaseRefused(Exception):
 
 
 class ProcessLease:
-    """This process's claim on the lease `NAME` of `store`."""
+    """This process's claim on the lease `name` of `store` (default `NAME`; a channel's
+    bind slots are leases too, `runtime/bind_slots.py`)."""
 
-    def __init__(self, store: Leases, clock: Clock, url: str = "") -> None:
+    def __init__(self, store: Leases, clock: Clock, url: str = "", name: str = NAME) -> None:
+        self.name = name
         self._store = store
         self._clock = clock
         self._ttl = timedelta(seconds=LEASE_SECONDS)
@@ -66,7 +68,7 @@ class ProcessLease:
             return holder.expires_at <= now or (holder.node == me.node
                                                 and not alive(holder.pid))
 
-        holder = await self._store.take_lease(NAME, me, free)
+        holder = await self._store.take_lease(self.name, me, free)
         if holder is not None:
             raise LeaseRefused(holder)
         self.me, self.held = me, True
@@ -74,14 +76,14 @@ class ProcessLease:
     async def renew(self) -> bool:
         """Extend the lease; False when another process took it over meanwhile (this one
         stopped renewing for longer than the lease)."""
-        self.held = await self._store.renew_lease(NAME, self.me.holder,
+        self.held = await self._store.renew_lease(self.name, self.me.holder,
                                                   self._clock.now() + self._ttl)
         return self.held
 
     async def release(self) -> None:
         if self.held:
             self.held = False
-            await self._store.release_lease(NAME, self.me.holder)
+            await self._store.release_lease(self.name, self.me.holder)
 
 
 def node() -> str:

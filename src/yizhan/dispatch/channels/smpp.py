@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Protocol
 
 from yizhan.dispatch.channels.smpp_link import Link, LinkClosed
 from yizhan.dispatch.channels.smpp_pdu import (
@@ -110,6 +110,10 @@ class SmppConfig:
     """transceiver: one link; split: a transmitter link and a receiver link."""
     window: int = 100
     max_per_second: float = 0.0
+    max_binds: int = 0
+    """Most binds the carrier allows this account across every dispatch process on the
+    store (0: no limit): a process binds only while it holds one of the store's slots
+    (`runtime/bind_slots.py`, docs/deployment.md)."""
     response_timeout: float = 10.0
     enquire_link_seconds: float = 30.0
     reconnect_min: float = 0.5
@@ -192,13 +196,29 @@ class _Window:
                 waiter.set_result(None)
 
 
+class Slots(Protocol):
+    """The channel's share of its bind limit (`runtime/bind_slots.BindSlots`)."""
+
+    async def take(self) -> bool: ...
+    async def keep(self) -> bool: ...
+    async def give_back(self) -> None: ...
+
+
+SLOT_RETRY_SECONDS = 1.0
+"""How often a channel without a bind slot looks for a free one."""
+SLOT_RENEW_SECONDS = 10.0
+"""How often a bound channel renews its slot (well within the slot's 30 s lease)."""
+
+
 class SmppChannel:
     journals_sends = True
     """Journals each submit as its submit_sm is handed to the transport (`_journal_leaving`)."""
 
-    def __init__(self, config: SmppConfig, clock: Clock) -> None:
+    def __init__(self, config: SmppConfig, clock: Clock, slots: Slots | None = None) -> None:
         self.name = config.name
         self.config = config
+        self.slots = slots
+        """The store's bind slots of this channel when `max_binds` limits it (None: none)."""
         self.bound = asyncio.Event()
         """Set while a bind able to submit is up (tests and the benchmark wait on it)."""
         self.binds = 0
@@ -224,6 +244,8 @@ class SmppChannel:
         self._source = f"{config.source_prefix}{config.channel_code}"
         self._uplinks: UplinkParts[tuple[Link, int]] = UplinkParts(config.uplink_parts_timeout)
         self._expiry: asyncio.Task[None] | None = None
+        self.waiting_slot = False
+        """Unbound because other dispatchers hold every bind slot (`max_binds`)."""
         self._leaving: dict[SendJournal, list[int]] = {}
         """Messages whose submit_sm is queued on a link, by the journal of the dispatch
         worker that submits them (the main and the express worker each keep one):
@@ -264,6 +286,11 @@ class SmppChannel:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._task = self._deliverer = None
+        if self.slots is not None:  # unbound: another dispatcher may bind at once
+            try:
+                await self.slots.give_back()
+            except Exception:  # the store is down: the slot's lease expires by itself
+                log.exception("channel %s: could not give its bind slot back", self.name)
         if self._expiry is not None:
             self._expiry.cancel()
         self.bound.clear()
@@ -271,11 +298,13 @@ class SmppChannel:
     async def _keep_bound(self) -> None:
         attempt = 0
         while not self._stopping.is_set():
+            if not await self._take_slot():
+                await pause(self._clock, SLOT_RETRY_SECONDS, self._stopping)
+                continue
             try:
                 await self._bind()
                 attempt = 0
-                await asyncio.wait([link.closed for link in self._links],
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await self._hold([link.closed for link in self._links])
                 # A split bind's first link closes while `stop` still unbinds the second:
                 # that is our own shutdown, not a lost link, and nothing binds again.
                 if self._stopping.is_set():
@@ -295,9 +324,57 @@ class SmppChannel:
                 for link in self._links:
                     link.close()
                 self._links = []
+                await self._give_slot_back()
             delay = min(self.config.reconnect_max, self.config.reconnect_min * 2 ** attempt)
             attempt += 1
             await pause(self._clock, delay * random.uniform(0.5, 1.0), self._stopping)
+
+    async def _take_slot(self) -> bool:
+        """Hold a bind slot before binding (True at once without a limit)."""
+        if self.slots is None:
+            return True
+        try:
+            taken = await self.slots.take()
+        except Exception:  # the store is down: no slot, try again
+            log.exception("channel %s: could not read its bind slots", self.name)
+            return False
+        if not taken and not self.waiting_slot:
+            log.info("channel %s: all %d bind(s) the carrier allows are held by other "
+                     "dispatchers; waiting for one", self.name, self.config.max_binds)
+        self.waiting_slot = not taken
+        return taken
+
+    async def _hold(self, closed: Sequence[asyncio.Future[None]]) -> None:
+        """Wait until a link closes, renewing the bind slot meanwhile; a slot taken over
+        by another dispatcher (this one could not renew it in time) ends the bind."""
+        if self.slots is None:
+            await asyncio.wait(closed, return_when=asyncio.FIRST_COMPLETED)
+            return
+        renewing = asyncio.create_task(self._renew_slot(self.slots), name=f"{self.name}:slot")
+        try:
+            await asyncio.wait([*closed, renewing], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+
+    async def _renew_slot(self, slots: Slots) -> None:
+        """Renew the slot every `SLOT_RENEW_SECONDS`; return once it was taken over."""
+        while True:
+            await self._clock.sleep(SLOT_RENEW_SECONDS)
+            try:
+                if not await slots.keep():
+                    return
+            except Exception:  # the store is down: keep the bind, renew at the next turn
+                log.exception("channel %s: could not renew its bind slot", self.name)
+
+    async def _give_slot_back(self) -> None:
+        if self.slots is None or self._stopping.is_set():  # (`stop` gives it back)
+            return
+        try:
+            await self.slots.give_back()
+        except Exception:
+            log.exception("channel %s: could not give its bind slot back", self.name)
 
     async def _bind(self) -> None:
         if self.config.bind == "transceiver":
