@@ -118,7 +118,8 @@ class SubmitJournal:
                 os.close(fd)
                 continue
             left = _read_all(fd)
-            if b"\nc " not in left.rsplit(b"\ne\n", 1)[-1]:  # nothing claimed unsettled
+            last = left.rsplit(b"\ne\n", 1)[-1]
+            if not last.startswith(b"c ") and b"\nc " not in last:  # nothing unsettled
                 os.close(fd)
                 continue
             boot = _boot_id()
