@@ -242,7 +242,9 @@ def test_two_api_and_two_dispatch_processes_lose_nothing_when_a_dispatcher_is_ki
             load.wait_submits(300)
         assert load.answered
         final = _check_delivery(cluster, load, simulator.log)
-        assert Counter(final.values())["success"] >= len(final) - 100
+        # Unknown: at most the rounds the dead one had under way (its worker's and its
+        # express worker's), the messages of which may have reached the carrier.
+        assert Counter(final.values())["unknown"] <= 256 + 64
         # The dead one's claims that never left were taken over by the other at once (its
         # journal, which no process held any more), not after the claims' lease, and sent.
         assert unsent, "the kill cut no round with claims still to send"
