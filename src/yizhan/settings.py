@@ -151,9 +151,8 @@ class Settings(BaseSettings):
         300.0, ge=5, description="How long a dispatcher's claim on the messages of a round "
         "lasts. A dispatcher that dies holds its claims this long before another takes them "
         "over: those whose submit may have left become unknown, the others are sent "
-        "(docs/deployment.md \"When a dispatcher dies\"). Keep it longer than a round takes "
-        "(dispatch_batch messages at the slowest channel's rate, plus "
-        "submit_timeout_seconds): a live round past it has its messages resolved as unknown.")
+        "(docs/deployment.md \"N API and M dispatch processes\"). A live dispatcher extends "
+        "its round's claims every third of it while the round submits.")
     submit_timeout_seconds: float = Field(
         30.0, gt=0, description="A submit with no answer by then is ambiguous: status unknown, "
         "never resent.")

@@ -33,7 +33,7 @@ Takeover: dispatchers on one machine that share a data folder watch each other's
 (`orphans`, every `ADOPT_SECONDS`): a journal that nobody holds locked belongs to a process
 that died (the kernel drops a killed process's lock), so the first dispatcher to lock it
 recovers it as a restart would, at once, without waiting for the dead one's outbox leases
-to expire (docs/deployment.md "When a dispatcher dies").
+to expire (docs/deployment.md "N API and M dispatch processes").
 """
 
 from __future__ import annotations
