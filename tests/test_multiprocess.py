@@ -1,6 +1,6 @@
 """N API and M dispatch processes on PostgreSQL + Redis (issue 20 point 4; docs/deployment.md
-"Several processes"): real `yizhan serve --role api|dispatch` processes, bound over SMPP to
-`yizhan simulator` in its own process, which logs every submit_sm and every bind.
+"N API and M dispatch processes"): real `yizhan serve --role api|dispatch` processes, bound
+over SMPP to `yizhan simulator` in its own process, which logs every submit_sm and bind.
 
 - Two API and two dispatch processes under load, one dispatcher killed with SIGKILL and
   replaced: every answered message reaches a final status, none reaches the carrier twice
@@ -25,7 +25,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -113,9 +112,7 @@ class Cluster:
                              "YIZHAN_DATA_DIR": str(folder)}).__enter__()
 
     def dispatcher(self) -> Dispatcher:
-        started = time.monotonic()
         self.dispatchers.append(Dispatcher(self.env))
-        print(f"dispatcher up in {time.monotonic() - started:.1f}s", flush=True)
         return self.dispatchers[-1]
 
     def rows(self, query: str) -> list[tuple[object, ...]]:
@@ -168,9 +165,7 @@ class Load:
 
     def wait_submits(self, more: int) -> None:
         goal = _lines(self.log) + more
-        started = time.monotonic()
         _poll(lambda: _lines(self.log) >= goal, 60)
-        print(f"{more} submits in {time.monotonic() - started:.1f}s", flush=True)
 
     def _send(self) -> None:
         client = httpx.Client(auth=self.auth, timeout=10)
