@@ -106,3 +106,12 @@ def test_check_takes_no_bind_that_running_dispatchers_hold(tmp_path: Path) -> No
     assert second.exit_code == 0, second.output
     assert "in use: every bind it allows (max_binds) is held by running" in second.output
     assert "bound in" not in second.output
+
+
+def test_a_negative_bind_limit_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "channels.toml"
+    path.write_text('[[channel]]\nname = "carrier"\nkind = "smpp-simulator"\nmax_binds = -1\n')
+    result = runner.invoke(app, ["channels", "list", "--data-dir", str(tmp_path)],
+                           env={"YIZHAN_CHANNELS_FILE": str(path)}, terminal_width=200)
+    assert result.exit_code == 1
+    assert "channel 'carrier'" in result.output and "max_binds must be" in result.output

@@ -266,6 +266,9 @@ def smpp_config(name: str, options: dict[str, Any]) -> SmppConfig:
     missing = {"host", "port", "system_id"} - set(values)
     if missing:
         raise ValueError(f"missing setting(s) {', '.join(sorted(missing))}")
+    binds = values.get("max_binds", 0)
+    if not isinstance(binds, int) or isinstance(binds, bool) or binds < 0:
+        raise ValueError("max_binds must be a whole number, 0 (no limit) or more")
     return SmppConfig(name=name, **values)
 
 
