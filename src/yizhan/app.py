@@ -14,6 +14,7 @@ import contextlib
 import logging
 import signal
 import socket
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -64,7 +65,7 @@ from yizhan.runtime.batching import Batcher
 from yizhan.runtime.bind_slots import BindSlots
 from yizhan.runtime.metrics import Metrics
 from yizhan.runtime.periodic import Periodic
-from yizhan.runtime.process_lease import RENEW_SECONDS, LeaseRefused, ProcessLease
+from yizhan.runtime.process_lease import RENEW_SECONDS, SHARED, LeaseRefused, ProcessLease
 from yizhan.settings import Settings
 from yizhan.simulator.registry import RegisteredSubPorts, SimulatedRegistry
 from yizhan.simulator.smsc import SmscServer
@@ -105,8 +106,9 @@ class Yizhan:
     backpressure: Backpressure | None = None
     """Holds back multi-number requests while the dispatch backlog is long (None: off)."""
     lease: ProcessLease | None = None
-    """Held while serving by a process that accepts messages with the embedded counters
-    (rate_backend = "sql"): the store's proof that no other process does."""
+    """Held while serving by a process that accepts messages: with the embedded counters
+    (rate_backend = "sql") the store's proof that no other process accepts; with Redis, its
+    row among those sharing the counters there (`counters_lease`)."""
     plan: ChannelPlan | None = None
     """The channel plan this process runs (None: channels given, or the in-process
     simulator without a channel file); the demo signature is registered on its sub-ports."""
@@ -281,11 +283,23 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                                    part_price=settings.part_price))
     api = FastPaths(api_app, services, self_bounded=(console_tasks.UPLOAD_PATH,
                                                      console_qualifications.UPLOAD_PATH))
-    lease = (ProcessLease(store, clock, f"http://{settings.endpoint}")
-             if settings.rate_backend == "sql" and settings.role != "dispatch" else None)
+    lease = counters_lease(settings, store, clock)
     return Yizhan(settings, store, clock, intake, pipeline, api, channels, router, metrics,
                   frequency, smsc, backpressure if settings.backlog_max_seconds else None,
                   lease, plan, tasks)
+
+
+def counters_lease(settings: Settings, store: SqlStore, clock: Clock) -> ProcessLease | None:
+    """The lease an accepting process holds while serving: the store's one `rate_counters`
+    with the embedded counters (rate_backend = "sql"), else a row of its own among those
+    that keep them in Redis, so that neither kind runs beside the other
+    (`runtime/process_lease.py`). None for a dispatch process, which counts nothing."""
+    if settings.role == "dispatch":
+        return None
+    url = f"http://{settings.endpoint}"
+    if settings.rate_backend == "sql":
+        return ProcessLease(store, clock, url)
+    return ProcessLease(store, clock, url, name=SHARED + uuid.uuid4().hex[:16])
 
 
 def sole_dispatcher(settings: Settings) -> bool:
@@ -517,9 +531,10 @@ async def serve(app: Yizhan, sock: socket.socket | None,
 @contextlib.asynccontextmanager
 async def _holding(lease: ProcessLease | None, stop: asyncio.Event,
                    sock: socket.socket | None) -> AsyncIterator[None]:
-    """Hold the lease on the embedded counters (if this process keeps them) while serving:
-    taken before the stages start (`LeaseRefused`: another process keeps them), renewed
-    meanwhile, released once the last counts are written."""
+    """Hold this accepting process's lease (`counters_lease`) while serving: taken before
+    the stages start (`LeaseRefused`: another process keeps the counters, or this one would
+    count apart from those that share them in Redis), renewed meanwhile, released once the
+    last counts are written."""
     if lease is None:
         yield
         return

@@ -315,6 +315,10 @@ class Leases(Protocol):
         """Give `name` up, if `holder` still holds it."""
         ...
 
+    async def lease_holders(self, prefix: str) -> list[LeaseHolder]:
+        """The holders of the leases whose names start with `prefix` (expired or not)."""
+        ...
+
 
 class CarrierRecords(Protocol):
     """What a simulated carrier knows of real-name registrations: whether a signature is
