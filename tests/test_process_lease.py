@@ -196,7 +196,11 @@ async def test_a_process_sharing_the_counters_in_redis_is_refused_beside_one_kee
     await sharing.release()
     crashed.me = replace(crashed.me, pid=_dead_pid())
     await crashed.acquire()
-    await ProcessLease(store, clock).acquire()  # a dead sharer keeps no one out
+    after = ProcessLease(store, clock)
+    await after.acquire()  # a dead sharer keeps no one out
+    await after.release()
+    await ProcessLease(store, clock, name=SHARED + "d").acquire()  # removes the dead one's row
+    assert [name for name, _ in await store.lease_holders("")] == [SHARED + "d"]
 
 
 async def _same(store: SqlStore, database: str, tmp_path: Path,

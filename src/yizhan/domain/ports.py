@@ -315,8 +315,8 @@ class Leases(Protocol):
         """Give `name` up, if `holder` still holds it."""
         ...
 
-    async def lease_holders(self, prefix: str) -> list[LeaseHolder]:
-        """The holders of the leases whose names start with `prefix` (expired or not)."""
+    async def lease_holders(self, prefix: str) -> list[tuple[str, LeaseHolder]]:
+        """The leases whose names start with `prefix`, by name (expired or not)."""
         ...
 
 

@@ -95,7 +95,7 @@ class ProcessLease:
                                                 and not alive(holder.pid))
 
         if self.name.startswith(SHARED):  # none may keep the counters in memory meanwhile
-            for keeper in await self._store.lease_holders(NAME):
+            for _, keeper in await self._store.lease_holders(NAME):
                 if not free(keeper):
                     raise LeaseRefused(keeper)
         holder = await self._store.take_lease(self.name, me, free)
@@ -103,10 +103,14 @@ class ProcessLease:
             raise LeaseRefused(holder)
         self.me, self.held = me, True
         if self.name == NAME:  # nor beside processes that keep them in Redis
-            others = [h for h in await self._store.lease_holders(SHARED) if not free(h)]
+            others = [h for _, h in await self._store.lease_holders(SHARED) if not free(h)]
             if others:
                 await self.release()
                 raise SharedCountersRefused(others[0])
+        elif self.name.startswith(SHARED):  # the rows of sharers that died: gone
+            for name, other in await self._store.lease_holders(SHARED):
+                if other.holder != me.holder and free(other):
+                    await self._store.release_lease(name, other.holder)
 
     async def renew(self) -> bool:
         """Extend the lease; False when another process took it over meanwhile (this one

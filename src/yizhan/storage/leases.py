@@ -41,8 +41,8 @@ class LeasesMixin:
     async def release_lease(self, name: str, holder: str) -> None:
         await self._transaction(_release, name, holder)
 
-    async def lease_holders(self, prefix: str) -> list[LeaseHolder]:
-        rows: list[LeaseHolder] = await self._transaction(_holders, prefix)
+    async def lease_holders(self, prefix: str) -> list[tuple[str, LeaseHolder]]:
+        rows: list[tuple[str, LeaseHolder]] = await self._transaction(_holders, prefix)
         return rows
 
 
@@ -69,9 +69,10 @@ def _renew(conn: Connection, name: str, holder: str, expires_at: datetime) -> bo
     return done.rowcount == 1
 
 
-def _holders(conn: Connection, prefix: str) -> list[LeaseHolder]:
-    return [LeaseHolder(*row) for row in conn.execute(
-        select(*_COLUMNS).where(process_leases.c.name.startswith(prefix, autoescape=True))
+def _holders(conn: Connection, prefix: str) -> list[tuple[str, LeaseHolder]]:
+    return [(row[0], LeaseHolder(*row[1:])) for row in conn.execute(
+        select(process_leases.c.name, *_COLUMNS)
+        .where(process_leases.c.name.startswith(prefix, autoescape=True))
         .order_by(process_leases.c.name)).all()]
 
 
