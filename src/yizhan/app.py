@@ -43,8 +43,18 @@ from yizhan.console.app import mount
 from yizhan.console.services import ChannelBoard, ConsoleServices, LoginLimits
 from yizhan.diagnosis.inquiry import Diagnoser
 from yizhan.dispatch.breaker import BreakerConfig
-from yizhan.dispatch.channel_file import ChannelPlan, EmbeddedSmsc, build_plan, load_plan
+from yizhan.dispatch.channel_file import (
+    CARRIER_KINDS,
+    ChannelPlan,
+    EmbeddedSmsc,
+    build_plan,
+    load_plan,
+)
+from yizhan.dispatch.channels.cmpp import CmppChannel
+from yizhan.dispatch.channels.http_upstream import HttpUpstreamChannel
+from yizhan.dispatch.channels.sgip import SgipChannel
 from yizhan.dispatch.channels.simulator import Script, SimulatorChannel
+from yizhan.dispatch.channels.smgp import SmgpChannel
 from yizhan.dispatch.channels.smpp import SmppChannel
 from yizhan.dispatch.journal import ADOPT_SECONDS, SubmitJournal
 from yizhan.dispatch.router import Router
@@ -61,6 +71,7 @@ from yizhan.policy.lists import PolicyLists
 from yizhan.receipts.correlate import ReceiptStage
 from yizhan.receipts.sweeper import Sweeper
 from yizhan.records.retention import Purge
+from yizhan.runtime.addresses import PushNetworks
 from yizhan.runtime.batching import Batcher
 from yizhan.runtime.bind_slots import BindSlots
 from yizhan.runtime.metrics import Metrics
@@ -80,7 +91,6 @@ from yizhan.tasks.engine import TaskEngine
 from yizhan.tasks.importing import Limits
 from yizhan.tasks.preflight import PreflightInputs
 from yizhan.tasks.service import TaskService
-from yizhan.webhooks.destinations import PushNetworks
 from yizhan.webhooks.pusher import PUSH, PushConfig, PushStage
 from yizhan.webhooks.queue import QueueSettings
 
@@ -153,7 +163,7 @@ def carrier_records(plan: ChannelPlan, store: SqlStore,
     """What the simulated carriers of `plan` know of registrations when one of them
     requires it: the platform's record of the carriers' answers, read again every
     `cache_seconds` (docs/simulator.md "Real-name registration")."""
-    if not any(c.registration and c.kind != "smpp" for c in plan.channels):
+    if not any(c.registration and c.kind not in CARRIER_KINDS for c in plan.channels):
         return None
     return RegisteredSubPorts(store.usable_sub_ports, max(settings.cache_seconds, 0.1))
 
@@ -210,7 +220,11 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
             smsc = built.server
     metrics.watch(lambda: [(h.name, h.ready, h.breaker.value, h.opened)
                            for h in router.health()])
-    codes = CodeBook({c.name: c.config.codes for c in channels if isinstance(c, SmppChannel)})
+    codes = CodeBook({**{c.name: c.config.codes for c in channels
+                         if isinstance(c, SmppChannel | CmppChannel | SgipChannel
+                                       | SmgpChannel)},
+                      **{c.name: c.settings.codes for c in channels
+                         if isinstance(c, HttpUpstreamChannel)}})
     counter, flush = await rate_counter(settings, store, clock)
     if settings.rate_backend == "sql":  # the one accepting process: nonces decided in memory
         await store.use_nonce_window(clock.now())
@@ -274,7 +288,8 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
         codes, HttpLimits(settings.max_body_bytes, settings.max_header_bytes),
         uploads=upload_config(settings, store), registration=registration,
         tasks=tasks, task_max_file_bytes=settings.task_max_file_bytes,
-        diagnosis=Diagnoser(store, codes, calls=store), calls=calls)
+        diagnosis=Diagnoser(store, codes, calls=store), calls=calls,
+        upstreams={c.name: c for c in channels if isinstance(c, HttpUpstreamChannel)})
     api_app = create_app(services)
     mount(api_app, ConsoleServices(services, store, settings.console_session_hours * 3600,
                                    LoginLimits(per_login=settings.console_login_failures),

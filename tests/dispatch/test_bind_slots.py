@@ -14,7 +14,8 @@ from tests.conftest import ManualClock
 from tests.dispatch.test_worker import SlowChannel
 from tests.storage.test_store import make_messages
 from yizhan.backends.local import LocalBus
-from yizhan.dispatch.channels.smpp import SLOT_RETRY_SECONDS, SmppChannel, SmppConfig
+from yizhan.dispatch.channels.session import SLOT_RETRY_SECONDS
+from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig
 from yizhan.dispatch.router import Router
 from yizhan.dispatch.worker import DispatchConfig, DispatchWorker
 from yizhan.domain.model import DispatchState

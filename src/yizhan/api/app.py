@@ -18,7 +18,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from yizhan import __version__
-from yizhan.api import docs, errors
+from yizhan.api import callbacks, docs, errors
 from yizhan.api.aliyun.endpoint import (
     JSON_UTF8,
     Reply,
@@ -29,7 +29,14 @@ from yizhan.api.aliyun.endpoint import (
 from yizhan.api.aliyun.uploads import XML, upload
 from yizhan.api.call_log import RestWatch, refused
 from yizhan.api.errors import log_unexpected, logged, request_id
-from yizhan.api.limits import BodyTooLarge, HttpLimits, check_head, read_body, replay
+from yizhan.api.limits import (
+    BodyTooLarge,
+    Drain,
+    HttpLimits,
+    check_head,
+    read_body,
+    replay,
+)
 from yizhan.api.multipart import FORM_OVERHEAD
 from yizhan.api.querystring import utf8_query
 from yizhan.api.rest import (
@@ -70,6 +77,9 @@ def create_app(services: ApiServices) -> FastAPI:
     app.include_router(calls.router)
     # The Alibaba Cloud compatible RPC endpoint (docs/aliyun.md): every action on "/".
     app.add_route("/", rpc, methods=["GET", "POST"], include_in_schema=False)
+    # Receipts pushed by upstream channels' providers (docs/channels.md).
+    app.add_route(callbacks.PATH, callbacks.upstream_callback, methods=["POST"],
+                  include_in_schema=False)
     app.add_exception_handler(rest.AuthFailed, rest.on_auth_failed)
     app.add_exception_handler(RequestValidationError, errors.on_validation_error)
     app.add_exception_handler(HTTPException, errors.on_http_error)
@@ -93,6 +103,11 @@ def create_app(services: ApiServices) -> FastAPI:
 
 
 
+DRAIN_BYTES = 16 * 1024 * 1024
+"""A refused console upload of up to this many bytes is read to its end (and dropped), so
+that the browser, done sending, shows the page that says why."""
+
+
 class FastPaths:
     """The ASGI application the server runs: the Alibaba-compatible RPC endpoint (`/`) goes
     straight to its handler, everything else through FastAPI.
@@ -105,7 +120,8 @@ class FastPaths:
     Every request first meets the size limits (`limits.py`) and has its query string read
     as UTF-8 (`querystring.py`), on both paths. The upload endpoint of qualification
     documents (`aliyun/uploads.py`) has a body limit of its own and streams its body; so has
-    the upload of a send task's number file (`rest/tasks.py`), which the route streams.
+    the upload of a send task's number file (`rest/tasks.py`), which the route streams; a
+    refusal of such an upload first reads its body to the end (`limits.Drain`).
     """
 
     def __init__(self, app: FastAPI, services: ApiServices,
@@ -137,6 +153,10 @@ class FastPaths:
         refusal, streamed = check_head(scope, self.headers_only if own else
                                        self.task_upload if task_upload else self.limits)
         streamed = streamed and not (task_upload or own)
+        if (task_upload or own) and refusal is None:
+            budget = DRAIN_BYTES if own else self.task_upload.max_body_bytes
+            drain = Drain(receive, send, budget, announced_length(scope))
+            receive, send = drain.receive, drain.send
         if task_upload and refusal is not None and refusal.code == "RequestTooLarge":
             refusal = Refusal("isv.TASK_FILE_TOO_LARGE", refusal.detail)
         query = utf8_query(scope["query_string"], check_escapes=not rpc_path)
@@ -215,6 +235,14 @@ async def send_reply(send: Send, reply: Reply, content_type: bytes = b"") -> Non
 
 
 JSON_UTF8_BYTES = JSON_UTF8.encode()
+
+
+def announced_length(scope: Scope) -> int:
+    """The request's Content-Length (0 if none: a chunked body)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
 
 
 def create_asgi(services: ApiServices) -> FastPaths:

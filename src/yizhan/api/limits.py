@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from starlette.types import Message, Receive, Scope
+from starlette.types import Message, Receive, Scope, Send
 
 from yizhan.domain.errors import Refusal
 
@@ -51,6 +51,38 @@ def check_head(scope: Scope, limits: HttpLimits) -> tuple[Refusal | None, bool]:
         return Refusal("RequestTooLarge",
                        f"Content-Length {length}, at most {limits.max_body_bytes}"), streamed
     return None, streamed
+
+
+class Drain:
+    """The `receive` and `send` of a streamed upload (a route that reads its body as it
+    comes, and may refuse it before the end: a wrong AccessKey, a bad form).
+
+    A server closes a connection whose request body was not read to its end, and a socket
+    closed with unread bytes is reset: the client, still sending, may then never read the
+    refusal. So an answer of 400 or more waits until the body is read to its end, if the
+    whole body is at most `budget` bytes; a longer one is not read on (its sender may get
+    the reset: the route's own bound, `isv.TASK_FILE_TOO_LARGE`, says the same).
+    """
+
+    def __init__(self, receive: Receive, send: Send, budget: int, announced: int) -> None:
+        self._receive, self._send = receive, send
+        self.budget = budget
+        self.seen = 0
+        self.ended = False
+        self.worth_reading = announced <= budget
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        self.seen += len(message.get("body", b""))
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self.ended = True
+        return message
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start" and message["status"] >= 400:
+            while not self.ended and self.worth_reading and self.seen <= self.budget:
+                await self.receive()
+        await self._send(message)
 
 
 def replay(body: bytes, receive: Receive) -> Receive:

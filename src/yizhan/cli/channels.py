@@ -29,9 +29,15 @@ from yizhan.dispatch.channel_file import (
     ChannelPlan,
     PlanError,
     build_plan,
+    cmpp_config,
     load_plan,
+    sgip_config,
+    smgp_config,
     smpp_config,
 )
+from yizhan.dispatch.channels.cmpp import result_name
+from yizhan.dispatch.channels.http_upstream import HttpUpstreamChannel
+from yizhan.dispatch.channels.sgip_text import result_text
 from yizhan.dispatch.channels.smpp_pdu import status_name
 from yizhan.dispatch.router import Route
 from yizhan.domain.events import Receipt, Uplink
@@ -41,6 +47,8 @@ from yizhan.settings import Settings
 from yizhan.simulator.smsc import SmscServer
 
 channels_commands = command_set()
+UPSTREAM = "HTTP upstream: settings valid, not contacted"
+"""What `check` says of an HTTP upstream: a check that sends nothing cannot prove the key."""
 
 
 def _plan(settings: Settings) -> ChannelPlan:
@@ -59,10 +67,10 @@ def list_channels(data_dir: DataDir = None, config: ConfigFile = None,
     out.print(f"channels from {plan.source}")
     table("channels", ["name", "kind", "address", "system_id", "source address", "carrier",
                        "registration"],
-          [[c.name, c.kind, c.address, c.options.get("system_id", ""),
-            ("" if c.kind == "simulator" else
-             f"{c.options.get('source_prefix', '106')}{c.options.get('channel_code', '')}"
-             "+ext"), c.carrier.value if c.carrier else "",
+          [[c.name, c.kind, c.address,
+            c.options.get("source_addr" if c.kind == "cmpp" else "system_id", ""),
+            ("" if c.kind == "simulator" else f"{c.number}+ext"),
+            c.carrier.value if c.carrier else "",
             "required" if c.registration else ""] for c in plan.channels])
     routes = plan.routes or (Route("default", ()),)
     table("routes (first match wins; a > b: b only when a is down; a*3: weight)",
@@ -86,14 +94,23 @@ def carrier_tables(plan: ChannelPlan) -> list[str]:
     submit statuses it retries (only for channels that set them)."""
     lines = []
     for spec in plan.channels:
-        if "codes" not in spec.options and "retryable" not in spec.options:
+        if spec.kind not in ("smpp", "smpp-simulator", "cmpp", "sgip", "smgp") or (
+                "codes" not in spec.options and "retryable" not in spec.options):
             continue
-        config = smpp_config(spec.name, spec.options)
+        if spec.kind == "smgp":
+            codes = smgp_config(spec.name, spec.options).codes
+            lines.append(f"channel {spec.name}: {len(codes)} carrier code(s) from "
+                         f"{spec.options['codes']} over the SMGP Status table")
+            continue
+        config = (cmpp_config if spec.kind == "cmpp" else sgip_config if spec.kind == "sgip"
+                  else smpp_config)(spec.name, spec.options)
+        name = (result_name if spec.kind == "cmpp" else result_text if spec.kind == "sgip"
+                else status_name)
         said = []
         if "codes" in spec.options:
             said.append(f"{len(config.codes)} carrier code(s) from {spec.options['codes']}")
         if "retryable" in spec.options:
-            said.append("retries " + (", ".join(sorted(status_name(s) for s in config.retryable))
+            said.append("retries " + (", ".join(sorted(name(s) for s in config.retryable))
                                       or "throttling only"))
         lines.append(f"channel {spec.name}: {'; '.join(said)}")
     return lines
@@ -118,7 +135,7 @@ def check(data_dir: DataDir = None, config: ConfigFile = None,
     results: list[list[str]] = []
     run_loop(_bind_all(settings, plan, timeout, results))
     table("binds", ["channel", "result"], results)
-    if any(not r[1].startswith(("bound", "in use")) and r[1] != "in process"
+    if any(not r[1].startswith(("bound", "in use")) and r[1] not in ("in process", UPSTREAM)
            for r in results):
         raise typer.Exit(1)
 
@@ -146,6 +163,9 @@ async def _bind_all(settings: Settings, plan: ChannelPlan, timeout: float,
 
     try:
         for channel in built.channels:
+            if isinstance(channel, HttpUpstreamChannel):  # nothing to bind: no request sent
+                results.append([channel.name, UPSTREAM])
+                continue
             if channel.ready:  # ready before it starts: in process, nothing to bind
                 results.append([channel.name, "in process"])
                 continue

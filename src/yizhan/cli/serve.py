@@ -12,7 +12,7 @@ import signal
 import socket
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -37,6 +37,9 @@ from yizhan.domain.model import TemplateType
 from yizhan.runtime.server_lock import ServerLock
 from yizhan.settings import Settings
 from yizhan.storage.store import SqlStore
+
+if TYPE_CHECKING:  # the simulator is imported when its command runs
+    from yizhan.simulator.sgip_smg import ConnectBack
 
 commands = command_set()
 """serve, simulator, migrate, demo (top level)."""
@@ -150,30 +153,58 @@ def simulator(
     bind_log: Annotated[Path | None, typer.Option(
         help="Append one JSON line per bind, refused bind and closed link to this file.")
                         ] = None,
+    protocol: Annotated[str, typer.Option(
+        help="smpp (an SMPP 3.4 SMSC), cmpp (a CMPP 2.0/3.0 gateway: --system-id is the "
+             "SP code and --password its shared secret; 7890 is CMPP's port), sgip (a "
+             "China Unicom SGIP 1.2 gateway: --system-id and --password are the SP's Bind; "
+             "8801 is SGIP's port) or smgp (an SMGP 3.0 gateway: --system-id and "
+             "--password are the Login's ClientID and shared secret).")] = "smpp",
+    connect_back: Annotated[str, typer.Option(
+        help="sgip: where the SP's listener is and what to Bind it with, "
+             "HOST:PORT:LOGIN:PASSWORD (Reports and replies go there).")] = "",
 ) -> None:
-    """Run the carrier simulator as a standalone SMPP 3.4 server (SMSC) until Ctrl-C."""
+    """Run the carrier simulator as a standalone SMPP 3.4 server (SMSC), CMPP 2.0/3.0
+    gateway (ISMG), SGIP 1.2 gateway (SMG) or SMGP 3.0 gateway (SMGW) until Ctrl-C."""
     from yizhan.dispatch.channels.simulator import Outcome, Script
+    from yizhan.simulator.ismg import IsmgServer
+    from yizhan.simulator.sgip_smg import SmgServer
+    from yizhan.simulator.smgw import SmgwServer
     from yizhan.simulator.smsc import SmscServer
 
     if receipt_ids not in ("same", "decimal", "padded"):
         raise fail("--receipt-ids must be same, decimal or padded")
+    if protocol not in ("smpp", "cmpp", "sgip", "smgp"):
+        raise fail("--protocol must be smpp, cmpp, sgip or smgp")
+    back = _connect_back(connect_back) if protocol == "sgip" else None
     try:
         loaded = Script.load(script, delay) if script else Script(default=Outcome(delay=delay))
     except (OSError, ValueError, TypeError) as exc:
         raise fail(f"cannot read the script {script}: {exc}") from exc
 
     async def main() -> None:
-        server = SmscServer(loaded, system_id=system_id, password=password,
-                            max_per_second=max_per_second,
-                            receipt_ids=receipt_ids,  # type: ignore[arg-type]
-                            submit_log=submit_log, max_binds=max_binds,
-                            bind_log=bind_log)
+        server: SmscServer | IsmgServer | SmgServer | SmgwServer
+        if protocol == "sgip":
+            server = SmgServer(loaded, max_per_second=max_per_second,
+                               accounts={system_id: password} if system_id else None,
+                               connect_back={system_id: back} if back else None)
+        elif protocol == "cmpp":
+            server = IsmgServer(loaded, max_per_second=max_per_second,
+                                accounts={system_id: password} if system_id else None)
+        elif protocol == "smgp":
+            server = SmgwServer(loaded, accounts={system_id: password} if system_id else None,
+                                max_per_second=max_per_second, submit_log=submit_log)
+        else:
+            server = SmscServer(loaded, system_id=system_id, password=password,
+                                max_per_second=max_per_second,
+                                receipt_ids=receipt_ids,  # type: ignore[arg-type]
+                                submit_log=submit_log, max_binds=max_binds,
+                                bind_log=bind_log)
         try:
             bound = await server.start(host, port)
         except OSError as exc:
             raise fail(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
         # The script's [default] delay, when it has one, is what applies (not --delay).
-        plain.print(f"SMPP simulator listening on {host}:{bound} "
+        plain.print(f"{protocol.upper()} simulator listening on {host}:{bound} "
                     f"({len(loaded.numbers)} scripted numbers, receipts after "
                     f"{loaded.default.delay:g}s unless a number says otherwise)")
         sys.stdout.flush()
@@ -184,10 +215,23 @@ def simulator(
         tune_runtime()
         await stop.wait()
         await server.stop()
-        plain.print(f"stopped: {server.submitted} submits accepted, "
-                    f"{server.receipts_acked} receipts acknowledged")
+        acked = server.reports_acked if isinstance(server, IsmgServer | SmgServer) else \
+            server.receipts_acked
+        plain.print(f"stopped: {server.submitted} submits accepted, {acked} receipts "
+                    "acknowledged")
 
     run_loop(main())
+
+
+def _connect_back(text: str) -> ConnectBack:
+    """`--connect-back HOST:PORT:LOGIN:PASSWORD` (the password may hold colons)."""
+    from yizhan.simulator.sgip_smg import ConnectBack
+
+    parts = text.split(":", 3)
+    if len(parts) != 4 or not parts[1].isdigit():
+        raise fail("--protocol sgip needs --connect-back HOST:PORT:LOGIN:PASSWORD (the SP's "
+                   "listener, where Reports and replies go)")
+    return ConnectBack(parts[0], int(parts[1]), parts[2], parts[3])
 
 
 def tune_runtime() -> None:

@@ -14,17 +14,9 @@ from starlette.datastructures import FormData
 
 from yizhan.api import tenant_actions
 from yizhan.api.tenant_actions import Result
-from yizhan.console.pages import NotForYou, Viewer, console_of, form_of
+from yizhan.console.pages import Viewer, console_of
 from yizhan.domain.errors import Lang, Refusal
 from yizhan.domain.model import AccountId
-
-
-async def admin_form(request: Request, who: Viewer) -> FormData:
-    """The form of a change: its CSRF token checked, then the person's role (a viewer: 403)."""
-    form = await form_of(request, who)
-    if not who.admin:
-        raise NotForYou
-    return form
 
 
 def text(form: FormData, name: str, longest: int = 2000) -> str:

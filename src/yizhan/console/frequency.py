@@ -26,12 +26,11 @@ from yizhan.console import i18n
 from yizhan.console.calls import shown_number
 from yizhan.console.pages import (
     PREFIX,
-    NotForYou,
     TenantDep,
     Viewer,
     ViewerDep,
+    admin_form,
     console_of,
-    form_of,
     render,
 )
 from yizhan.domain.errors import Lang, Refusal
@@ -191,13 +190,6 @@ def _explained(found: Explanation, number: str, lang: str) -> dict[str, Any]:
                          "blocking": w.blocking} for w in found.windows]}
 
 
-async def _admin_form(request: Request, who: Viewer) -> FormData:
-    form = await form_of(request, who)
-    if not who.admin:
-        raise NotForYou
-    return form
-
-
 def _wanted(form: FormData) -> dict[str, int | None] | Refusal:
     """Every rule's value from the form (empty: the platform's), checked as the API checks
     them, all before any is saved."""
@@ -219,7 +211,7 @@ def _wanted(form: FormData) -> dict[str, int | None] | Refusal:
 
 @router.post("/frequency/limits")
 async def set_limits(request: Request, who: ViewerDep, account_id: TenantDep) -> Response:
-    form = await _admin_form(request, who)
+    form = await admin_form(request, who)
     wanted = _wanted(form)
     if isinstance(wanted, Refusal):
         return await _page(request, who, account_id, status=400,
@@ -236,7 +228,7 @@ async def set_limits(request: Request, who: ViewerDep, account_id: TenantDep) ->
 
 @router.post("/frequency/whitelist")
 async def set_whitelisted(request: Request, who: ViewerDep, account_id: TenantDep) -> Response:
-    form = await _admin_form(request, who)
+    form = await admin_form(request, who)
     raw, action = form.get("number"), form.get("action")
     listed = action == "add"
     phone = numbers.normalize(raw[:32] if isinstance(raw, str) else "")

@@ -17,12 +17,11 @@ from starlette.responses import Response
 
 from yizhan.console.pages import (
     PREFIX,
-    NotForYou,
     TenantDep,
     Viewer,
     ViewerDep,
+    admin_form,
     console_of,
-    form_of,
     render,
 )
 from yizhan.domain.model import AccessKey, AccountId, KeyStatus
@@ -45,15 +44,9 @@ async def keys(request: Request, who: ViewerDep, account_id: TenantDep) -> Respo
     return await _page(request, who, account_id)
 
 
-async def _admin_form(request: Request, who: Viewer) -> None:
-    await form_of(request, who)
-    if not who.admin:
-        raise NotForYou
-
-
 @router.post("/keys")
 async def create_key(request: Request, who: ViewerDep, account_id: TenantDep) -> Response:
-    await _admin_form(request, who)
+    await admin_form(request, who)
     console = console_of(request)
     now = console.api.clock.now()
     key = await console.store.create_access_key(account_id, now)
@@ -65,7 +58,7 @@ async def create_key(request: Request, who: ViewerDep, account_id: TenantDep) ->
 @router.post("/keys/{key_id}/disable")
 async def disable_key(request: Request, who: ViewerDep, account_id: TenantDep,
                       key_id: str) -> Response:
-    await _admin_form(request, who)
+    await admin_form(request, who)
     console = console_of(request)
     key = await console.store.access_key(key_id[:64])
     if key is None or key.account_id != account_id:

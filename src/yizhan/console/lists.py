@@ -26,12 +26,11 @@ from yizhan.console.calls import shown_number
 from yizhan.console.frequency import actor_of, refusal_text
 from yizhan.console.pages import (
     PREFIX,
-    NotForYou,
     TenantDep,
     Viewer,
     ViewerDep,
+    admin_form,
     console_of,
-    form_of,
     render,
 )
 from yizhan.domain.errors import Refusal
@@ -173,9 +172,7 @@ def pasted_numbers(text: str, lang: str) -> list[PhoneNumber] | str:
 
 @router.post("/lists/opt-outs")
 async def add_opt_outs(request: Request, who: ViewerDep, account_id: TenantDep) -> Response:
-    form = await form_of(request, who)
-    if not who.admin:
-        raise NotForYou
+    form = await admin_form(request, who)
     t = i18n.words(who.lang)
     sign = str(form.get("sign") or "").strip()[:64]
     parsed = pasted_numbers(str(form.get("numbers") or ""), who.lang)

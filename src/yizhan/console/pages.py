@@ -173,6 +173,14 @@ async def form_of(request: Request, who: Viewer) -> FormData:
     return form
 
 
+async def admin_form(request: Request, who: Viewer) -> FormData:
+    """The form of a change: its CSRF token checked, then the person's role (a viewer: 403)."""
+    form = await form_of(request, who)
+    if not who.admin:
+        raise NotForYou
+    return form
+
+
 def render(request: Request, template: str, lang: str, who: Viewer | None = None,
            status: int = 200, **context: Any) -> HTMLResponse:
     page = request.app.state.console_templates.get_template(template)

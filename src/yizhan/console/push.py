@@ -18,19 +18,17 @@ both refusals answer `PushAddressForbidden` on the page.
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from yizhan.console import i18n
 from yizhan.console.frequency import refusal_text
 from yizhan.console.pages import (
     PREFIX,
-    NotForYou,
     TenantDep,
     Viewer,
     ViewerDep,
+    admin_form,
     console_of,
-    form_of,
     render,
 )
 from yizhan.domain.errors import Refusal
@@ -117,16 +115,9 @@ async def push(request: Request, who: ViewerDep, account_id: TenantDep) -> Respo
     return await _page(request, who, account_id)
 
 
-async def _admin_form(request: Request, who: Viewer) -> FormData:
-    form = await form_of(request, who)
-    if not who.admin:
-        raise NotForYou
-    return form
-
-
 @router.post("/push")
 async def set_targets(request: Request, who: ViewerDep, account_id: TenantDep) -> Response:
-    form = await _admin_form(request, who)
+    form = await admin_form(request, who)
     console = console_of(request)
     targets: dict[str, str] = {}
     for name, _ in KINDS:  # all or nothing: every target checked before any is saved
@@ -153,7 +144,7 @@ async def set_targets(request: Request, who: ViewerDep, account_id: TenantDep) -
 
 @router.post("/push/secret")
 async def new_secret(request: Request, who: ViewerDep, account_id: TenantDep) -> Response:
-    await _admin_form(request, who)
+    await admin_form(request, who)
     console = console_of(request)
     now = console.api.clock.now()
     saved = await console.api.store.set_push_endpoints(account_id, now, new_secret=True)
@@ -164,7 +155,7 @@ async def new_secret(request: Request, who: ViewerDep, account_id: TenantDep) ->
 
 @router.post("/push/test")
 async def test_push(request: Request, who: ViewerDep, account_id: TenantDep) -> Response:
-    form = await _admin_form(request, who)
+    form = await admin_form(request, who)
     topics = dict(KINDS)
     kind = str(form.get("kind") or "")
     if kind not in topics:

@@ -34,7 +34,7 @@ from yizhan.api.multipart import FORM_OVERHEAD, boundary_of, read_form
 from yizhan.compliance import documents
 from yizhan.compliance.qualifications import COMPANY_TYPES, ID_TYPES, QualificationFilter
 from yizhan.console import i18n
-from yizhan.console.actions import act, admin_form, refused, text
+from yizhan.console.actions import act, refused, text
 from yizhan.console.pages import (
     PREFIX,
     SECURITY_HEADERS,
@@ -43,6 +43,7 @@ from yizhan.console.pages import (
     TenantDep,
     Viewer,
     ViewerDep,
+    admin_form,
     console_of,
     render,
 )

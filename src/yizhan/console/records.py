@@ -24,12 +24,11 @@ from starlette.responses import Response
 from yizhan.console import i18n
 from yizhan.console.pages import (
     PREFIX,
-    NotForYou,
     TenantDep,
     Viewer,
     ViewerDep,
+    admin_form,
     console_of,
-    form_of,
     render,
 )
 from yizhan.diagnosis.report import diagnosis_json
@@ -158,9 +157,7 @@ async def message(request: Request, who: ViewerDep, account_id: TenantDep,
 @router.post("/records/{message_id}/unmask")
 async def unmask(request: Request, who: ViewerDep, account_id: TenantDep,
                  message_id: int) -> Response:
-    await form_of(request, who)
-    if not who.admin:
-        raise NotForYou
+    await admin_form(request, who)
     return await _message_page(request, who, account_id, message_id, unmasked=True)
 
 

@@ -23,8 +23,16 @@ from yizhan.api.services import ApiStore
 from yizhan.compliance.blocking import signature_status
 from yizhan.compliance.qualifications import QualificationFilter
 from yizhan.console import i18n
-from yizhan.console.actions import act, admin_form, refused, text
-from yizhan.console.pages import PREFIX, TenantDep, Viewer, ViewerDep, console_of, render
+from yizhan.console.actions import act, refused, text
+from yizhan.console.pages import (
+    PREFIX,
+    TenantDep,
+    Viewer,
+    ViewerDep,
+    admin_form,
+    console_of,
+    render,
+)
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import AccountId, ReviewState, Signature
 from yizhan.domain.timezone import china_text

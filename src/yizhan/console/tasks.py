@@ -41,8 +41,8 @@ from yizhan.console.pages import (
     TenantDep,
     Viewer,
     ViewerDep,
+    admin_form,
     console_of,
-    form_of,
     render,
 )
 from yizhan.domain.errors import Lang, Refusal
@@ -62,9 +62,6 @@ SHOWN = 50
 """The most tasks the list shows, newest first (the API's GET /v1/tasks gives 1,000)."""
 REFRESH_SECONDS = 3
 MAX_TASK_ID = 2**63 - 1
-DRAIN_BYTES = 16 * 1024 * 1024
-"""A refused upload of up to this many bytes is read to its end (and dropped), so that the
-browser, done sending, shows the page that says why."""
 ACTIONS = ("start", "pause", "resume", "cancel")
 MOVING = (TaskState.RUNNING, TaskState.PAUSED)
 """The tasks whose progress the list shows (the others: their state says it)."""
@@ -263,13 +260,9 @@ async def upload(request: Request, who: ViewerDep, account_id: TenantDep) -> Res
     else:
         refusal = None
     if refusal is not None:
-        # A browser shows an answer only once it has sent its body: a body of a few times
-        # the limit is read and dropped first; a larger one is not read on.
-        drained = length.isdigit() and int(length) <= DRAIN_BYTES and await _drain(request)
-        answer = await _refused_upload(request, who, account_id, refusal)
-        if not drained:
-            answer.headers["connection"] = "close"
-        return answer
+        # A browser shows an answer only once it has sent its body: `FastPaths` reads a
+        # body of a few times the limit to its end before this page leaves (limits.Drain).
+        return await _refused_upload(request, who, account_id, refusal)
     assert boundary is not None
     form = await read_form(boundary, request.stream(), limit, too_large)
     try:
@@ -300,16 +293,6 @@ async def upload(request: Request, who: ViewerDep, account_id: TenantDep) -> Res
         who.session.user, account_id, "task created", f"task {created.id}",
         api.clock.now())
     return RedirectResponse(f"{PREFIX}/tasks/{created.id}", 303)
-
-
-async def _drain(request: Request) -> bool:
-    """Read the body to its end, keeping nothing (at most `DRAIN_BYTES`)."""
-    seen = 0
-    async for chunk in request.stream():
-        seen += len(chunk)
-        if seen > DRAIN_BYTES:
-            return False
-    return True
 
 
 async def _refused_upload(request: Request, who: Viewer, account_id: AccountId,
@@ -418,9 +401,7 @@ def _report(report: Any, t: Any) -> dict[str, Any]:
 
 async def _change(request: Request, who: Viewer) -> dict[str, Any]:
     """The form of a change: its CSRF token checked, refused to a viewer."""
-    form = await form_of(request, who)
-    if not who.admin:
-        raise NotForYou
+    form = await admin_form(request, who)
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 

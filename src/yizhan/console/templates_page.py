@@ -27,8 +27,16 @@ from starlette.responses import RedirectResponse, Response
 
 from yizhan.api.tenant_actions import TEMPLATE_TYPE_NUMBERS
 from yizhan.console import i18n
-from yizhan.console.actions import act, admin_form, refused, text
-from yizhan.console.pages import PREFIX, TenantDep, Viewer, ViewerDep, console_of, render
+from yizhan.console.actions import act, refused, text
+from yizhan.console.pages import (
+    PREFIX,
+    TenantDep,
+    Viewer,
+    ViewerDep,
+    admin_form,
+    console_of,
+    render,
+)
 from yizhan.domain.errors import Refusal
 from yizhan.domain.model import AccountId, ReviewState, Template, TemplateType
 from yizhan.domain.timezone import china_text

@@ -279,7 +279,7 @@ class DispatchWorker:
         request = SubmitRequest(message.id, message.phone, message.content, message.segments,
                                 extension=self._extensions.get(
                                     (message.account_id, message.sign_name), ""),
-                                journal=journal)
+                                journal=journal, sign_name=message.sign_name)
         tried: list[str] = []
         reasons: list[str] = []
         learned = self._registered.get((message.account_id, message.sign_name))

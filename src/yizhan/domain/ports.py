@@ -153,6 +153,9 @@ class SubmitRequest:
     connection (not before waiting for window space), so that a crash tells what may have
     left from what never did. For any other channel the worker journals the message before
     calling `submit`."""
+    sign_name: str = ""
+    """The message's signature (its text starts with 【sign_name】): an HTTP upstream sends
+    the text under it (`dispatch/channels/http_upstream.py`)."""
 
 
 class EventSink(Protocol):

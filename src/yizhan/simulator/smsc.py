@@ -35,7 +35,6 @@ It stands for the world outside the platform, so its delays and dates run on the
 from __future__ import annotations
 
 import asyncio
-import heapq
 import itertools
 import logging
 import os
@@ -79,11 +78,10 @@ from yizhan.dispatch.channels.smpp_pdu import (
 from yizhan.dispatch.channels.smpp_receipts import DELIVERED, receipt_text
 from yizhan.domain import segments
 from yizhan.domain.ports import CarrierRecords
+from yizhan.simulator.deliveries import RETRY_SECONDS, Deliveries, SecondLimit
 
 log = logging.getLogger("yizhan.smsc")
 
-RETRY_SECONDS = 1.0
-OFFERS = 30
 RECEIVERS = frozenset({Command.BIND_RECEIVER, Command.BIND_TRANSCEIVER})
 SENDERS = frozenset({Command.BIND_TRANSMITTER, Command.BIND_TRANSCEIVER})
 RAW_REQUESTS = frozenset({Command.SUBMIT_SM})
@@ -180,14 +178,11 @@ class SmscServer:
         self.bound = asyncio.Event()
         self._ids = itertools.count(0x10000)
         self._seq = itertools.count()
-        self._heap: list[_Due] = []
-        self._timer: asyncio.TimerHandle | None = None
-        self._held: list[_Due] = []
-        self.holding = asyncio.Event()
+        self._deliveries: Deliveries[_Due] = Deliveries(self._send_receipt)
+        self.holding = self._deliveries.holding
         """Set when a receipt or reply found no bound receiver and waits for the next bind."""
         self._server: asyncio.Server | None = None
-        self._window_start = 0.0
-        self._in_window = 0
+        self._limit = SecondLimit()
         self._receipt_template = SubmitTemplate(source_ton=1, source_npi=1, dest_npi=1)
         """A receipt's deliver_sm: from the handset (international number) to the number the
         message was sent from, as an SMSC writes it."""
@@ -213,8 +208,7 @@ class SmscServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        self._deliveries.cancel()
         for link in self.links:
             link.abort()
         if self._server is not None:
@@ -344,11 +338,8 @@ class SmscServer:
         self._log_bind("bind", bind.system_id)
         link.respond(pdu, body=BindResp("yizhan-sim"))
         self.bound.set()
-        if pdu.command in RECEIVERS and self._held:
-            held, self._held = self._held, []
-            self.holding.clear()
-            for item in held:
-                self._schedule(item)
+        if pdu.command in RECEIVERS:
+            self._deliveries.release()
 
     def _refusal(self, bind: Bind) -> int | None:
         """The status refusing this bind's credentials, or None to accept them."""
@@ -378,7 +369,7 @@ class SmscServer:
     def _submit(self, link: Link, sequence: int, body: bytes) -> None:
         """Answer a submit_sm as the script says. Its body comes undecoded: the destination
         is all most submits need; keywords and uplinks decode the whole message."""
-        if self.max_per_second and self._over_rate():
+        if self.max_per_second and self._limit.over(self.max_per_second):
             link.write(Command.SUBMIT_SM_RESP, sequence, Status.RTHROTTLED, b"")
             return
         script = self.script
@@ -423,24 +414,17 @@ class SmscServer:
         for _ in range(count):
             item = self._due(due, system_id, body)
             if delay:
-                self._schedule(item)
+                self._deliveries.schedule(item)
             else:  # due now: straight behind the submit_sm_resp, no timer
                 self._send_receipt(item)
         if outcome.uplink:  # a long reply goes in parts, as a handset's SMSC sends it
             assert sm is not None  # decoded by _submit for its uplink
             for part in uplink_parts(sm.destination_addr, sm.source_addr, outcome.uplink,
                                      reference=next(self._seq) & 0xFF):
-                self._schedule(self._due(due, system_id, encode_body(part)))
+                self._deliveries.schedule(self._due(due, system_id, encode_body(part)))
 
     def _due(self, due: float, system_id: str, body: bytes) -> _Due:
         return _Due(due, next(self._seq), system_id, body, self)
-
-    def _over_rate(self) -> bool:
-        now = asyncio.get_running_loop().time()
-        if now - self._window_start >= 1.0:
-            self._window_start, self._in_window = now, 0
-        self._in_window += 1
-        return self._in_window > self.max_per_second
 
     def _intercepted(self, sm: ShortMessage) -> str:
         if not self.script.keywords:
@@ -482,26 +466,10 @@ class SmscServer:
         return b"".join((body, _RECEIPTED_ID.pack(Tag.RECEIPTED_MESSAGE_ID, len(written_id) + 1),
                          written_id, b"\0", _STATE_TLVS.get(code, _STATE_TLVS["UNDELIV"])))
 
-    def _schedule(self, item: _Due) -> None:
-        heapq.heappush(self._heap, item)
-        if self._heap[0] is item:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = asyncio.get_running_loop().call_at(item.due, self._fire)
-
-    def _fire(self) -> None:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        heap = self._heap
-        while heap and heap[0].due <= now:
-            self._send_receipt(heapq.heappop(heap))
-        self._timer = loop.call_at(heap[0].due, self._fire) if heap else None
-
     def _send_receipt(self, item: _Due) -> None:
         link = self._receiver(item.system_id)
         if link is None:
-            self._held.append(item)
-            self.holding.set()
+            self._deliveries.hold(item)
             return
         link.request_raw_to(item, Command.DELIVER_SM, item.body)
 
@@ -510,13 +478,7 @@ class SmscServer:
         if status == Status.ROK:
             self.receipts_acked += 1
             return
-        item.offers += 1
-        if item.offers >= OFFERS:
-            log.warning("receipt dropped after %d offers", item.offers)
-            return
-        item.due = asyncio.get_running_loop().time() + RETRY_SECONDS
-        item.seq = next(self._seq)
-        self._schedule(item)
+        self._deliveries.refused(item, RETRY_SECONDS)
 
     def _receiver(self, system_id: str) -> Link | None:
         last = self._last_receiver  # the hot path: the same bind as the previous receipt
