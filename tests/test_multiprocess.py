@@ -115,6 +115,13 @@ class Cluster:
         self.dispatchers.append(Dispatcher(self.env))
         return self.dispatchers[-1]
 
+    def stop(self, apis: list[ServeProcess]) -> None:
+        """Stop `apis` and every dispatcher still running, cleanly."""
+        for process in apis:
+            process.__exit__()
+        for dispatcher in self.dispatchers:
+            dispatcher.stop()
+
     def rows(self, query: str) -> list[tuple[object, ...]]:
         async def read() -> list[tuple[object, ...]]:
             engine = create_async_engine(self.url)
@@ -248,10 +255,7 @@ def test_two_api_and_two_dispatch_processes_lose_nothing_when_a_dispatcher_is_ki
         assert {final[n] for n in numbers} == {"success"}
         assert "claimed by a dispatcher that died" in "".join(second.output), second.output
     finally:
-        for process in apis:
-            process.__exit__()
-        for dispatcher in cluster.dispatchers:
-            dispatcher.stop()
+        cluster.stop(apis)
 
 
 def test_a_rolling_restart_of_every_process_under_load_loses_nothing(
@@ -277,10 +281,7 @@ def test_a_rolling_restart_of_every_process_under_load_loses_nothing(
         # Clean stops: every round was recorded, so nothing is unknown.
         assert set(final.values()) == {"success"}, Counter(final.values())
     finally:
-        for process in apis:
-            process.__exit__()
-        for dispatcher in cluster.dispatchers:
-            dispatcher.stop()
+        cluster.stop(apis)
 
 
 def test_a_channels_bind_limit_holds_across_dispatchers(
@@ -314,9 +315,7 @@ def test_a_channels_bind_limit_holds_across_dispatchers(
             assert max(e["binds"] for e in events) == 2
             assert sum(e["event"] == "bind" for e in events) == 3
         finally:
-            api.__exit__()
-            for dispatcher in cluster.dispatchers:
-                dispatcher.stop()
+            cluster.stop([api])
 
 
 def _orphaned_claims(folder: Path) -> set[int]:
