@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from typer.testing import CliRunner
 
+from yizhan.app import open_store
 from yizhan.cli.main import app
+from yizhan.domain.ports import SystemClock
+from yizhan.runtime.bind_slots import BindSlots
+from yizhan.settings import Settings
 
 runner = CliRunner()
 
@@ -77,6 +82,39 @@ def test_check_refuses_a_code_table_with_a_mistake(tmp_path: Path) -> None:
                            env={"YIZHAN_CHANNELS_FILE": str(path)}, terminal_width=200)
     assert result.exit_code == 1
     assert "channel 'cmcc'" in result.output and "status must be one of" in result.output
+
+
+def test_check_takes_no_bind_that_running_dispatchers_hold(tmp_path: Path) -> None:
+    """A channel with `max_binds`: the trial bind takes a free slot of the store's, and
+    with every slot held by dispatchers it says so and binds nothing."""
+    path = tmp_path / "channels.toml"
+    path.write_text('[[channel]]\nname = "carrier"\nkind = "smpp-simulator"\nmax_binds = 1\n')
+    check = ["channels", "check", "--data-dir", str(tmp_path)]
+    env = {"YIZHAN_CHANNELS_FILE": str(path)}
+    first = runner.invoke(app, check, env=env, terminal_width=200)
+    assert first.exit_code == 0, first.output
+    assert "bound in" in first.output
+
+    async def hold() -> None:  # as a running dispatcher of this store does
+        store = open_store(Settings(data_dir=tmp_path))
+        await store.migrate()
+        assert await BindSlots(store, SystemClock(), "carrier", 1).take()
+        await store.close()
+
+    asyncio.run(hold())
+    second = runner.invoke(app, check, env=env, terminal_width=200)
+    assert second.exit_code == 0, second.output
+    assert "in use: every bind it allows (max_binds) is held by running" in second.output
+    assert "bound in" not in second.output
+
+
+def test_a_negative_bind_limit_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "channels.toml"
+    path.write_text('[[channel]]\nname = "carrier"\nkind = "smpp-simulator"\nmax_binds = -1\n')
+    result = runner.invoke(app, ["channels", "list", "--data-dir", str(tmp_path)],
+                           env={"YIZHAN_CHANNELS_FILE": str(path)}, terminal_width=200)
+    assert result.exit_code == 1
+    assert "channel 'carrier'" in result.output and "max_binds must be" in result.output
 
 
 def test_upstream_channels_are_listed_without_their_secrets_and_checked(

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import signal
 import socket
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -55,7 +56,7 @@ from yizhan.dispatch.channels.sgip import SgipChannel
 from yizhan.dispatch.channels.simulator import Script, SimulatorChannel
 from yizhan.dispatch.channels.smgp import SmgpChannel
 from yizhan.dispatch.channels.smpp import SmppChannel
-from yizhan.dispatch.journal import SubmitJournal
+from yizhan.dispatch.journal import ADOPT_SECONDS, SubmitJournal
 from yizhan.dispatch.router import Router
 from yizhan.dispatch.worker import DISPATCH, DISPATCH_URGENT, DispatchConfig, DispatchWorker
 from yizhan.domain.codes import CodeBook
@@ -72,13 +73,20 @@ from yizhan.receipts.sweeper import Sweeper
 from yizhan.records.retention import Purge
 from yizhan.runtime.addresses import PushNetworks
 from yizhan.runtime.batching import Batcher
+from yizhan.runtime.bind_slots import BindSlots
 from yizhan.runtime.metrics import Metrics
 from yizhan.runtime.periodic import Periodic
-from yizhan.runtime.process_lease import RENEW_SECONDS, LeaseRefused, ProcessLease, SoleStage
+from yizhan.runtime.process_lease import (
+    RENEW_SECONDS,
+    SHARED,
+    LeaseRefused,
+    ProcessLease,
+    SoleStage,
+)
 from yizhan.settings import Settings
 from yizhan.simulator.registry import RegisteredSubPorts, SimulatedRegistry
 from yizhan.simulator.smsc import SmscServer
-from yizhan.stages import Background, Pipeline
+from yizhan.stages import Background, Pipeline, adopt_orphans
 from yizhan.storage.data_folder import KEY_FILE, SETTING, KeySource, secure_folder
 from yizhan.storage.documents import DocumentFolder
 from yizhan.storage.frequency import FrequencySettings
@@ -116,8 +124,9 @@ class Yizhan:
     backpressure: Backpressure | None = None
     """Holds back multi-number requests while the dispatch backlog is long (None: off)."""
     lease: ProcessLease | None = None
-    """Held while serving by a process that accepts messages with the embedded counters
-    (rate_backend = "sql"): the store's proof that no other process does."""
+    """Held while serving by a process that accepts messages: with the embedded counters
+    (rate_backend = "sql") the store's proof that no other process accepts; with Redis, its
+    row among those sharing the counters there (`counters_lease`)."""
     plan: ChannelPlan | None = None
     """The channel plan this process runs (None: channels given, or the in-process
     simulator without a channel file); the demo signature is registered on its sub-ports."""
@@ -209,7 +218,9 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
         built = build_plan(plan, clock, smsc=SmscServer,
                            delay=settings.simulator_delay_seconds,
                            script=settings.simulator_script, breaker=breaker,
-                           records=records, registry=SimulatedRegistry.from_settings)
+                           records=records, registry=SimulatedRegistry.from_settings,
+                           slots=lambda name, limit: BindSlots(store, clock, name, limit,
+                                                               f"http://{settings.endpoint}"))
         channels, router = built.channels, built.router
         registrars = built.registrars
         if built.server is not None:
@@ -263,8 +274,12 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                                                   metrics, express=True)
                                  if settings.dispatch_express_batch else None),
                         dispatching=settings.role != "api",
-                        sole_dispatcher=settings.role == "all",
+                        sole_dispatcher=sole_dispatcher(settings),
                         background=[*_delivery_stages(settings, store, bus, clock, codes),
+                                    *([Periodic("orphaned journals",
+                                                lambda: adopt_orphans(store, settings.data_dir),
+                                                ADOPT_SECONDS, log)]
+                                      if not sole_dispatcher(settings) else []),
                                     registration_sweeper(settings, registration, registrars)],
                         servers=servers, metrics=metrics,
                         api_background=[
@@ -296,11 +311,30 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                                    part_price=settings.part_price))
     api = FastPaths(api_app, services, self_bounded=(console_tasks.UPLOAD_PATH,
                                                      console_qualifications.UPLOAD_PATH))
-    lease = (ProcessLease(store, clock, f"http://{settings.endpoint}")
-             if settings.rate_backend == "sql" and settings.role != "dispatch" else None)
+    lease = counters_lease(settings, store, clock)
     return Yizhan(settings, store, clock, intake, pipeline, api, channels, router, metrics,
                   frequency, smsc, backpressure if settings.backlog_max_seconds else None,
                   lease, plan, tasks)
+
+
+def counters_lease(settings: Settings, store: SqlStore, clock: Clock) -> ProcessLease | None:
+    """The lease an accepting process holds while serving: the store's one `rate_counters`
+    with the embedded counters (rate_backend = "sql"), else a row of its own among those
+    that keep them in Redis, so that neither kind runs beside the other
+    (`runtime/process_lease.py`). None for a dispatch process, which counts nothing."""
+    if settings.role == "dispatch":
+        return None
+    url = f"http://{settings.endpoint}"
+    if settings.rate_backend == "sql":
+        return ProcessLease(store, clock, url)
+    return ProcessLease(store, clock, url, name=SHARED + uuid.uuid4().hex[:16])
+
+
+def sole_dispatcher(settings: Settings) -> bool:
+    """Whether this process is the only one that may dispatch from its store: the embedded
+    process on its data folder's own SQLite file (which one server holds, `cli/serve.py`).
+    On PostgreSQL, or a database shared by URL, other dispatchers may run (docs/deployment.md)."""
+    return settings.role == "all" and settings.database_url is None
 
 
 def wakeup_bus(settings: Settings, store: SqlStore) -> LocalBus | CrossBus:
@@ -461,7 +495,8 @@ def _dispatch_worker(settings: Settings, store: SqlStore, router: Router, bus: B
                                          window=settings.dispatch_window,
                                          poll_seconds=settings.dispatch_poll_seconds,
                                          submit_timeout=settings.submit_timeout_seconds,
-                                         lease=timedelta(minutes=5),
+                                         lease=timedelta(
+                                             seconds=settings.dispatch_lease_seconds),
                                          retry_max_seconds=settings.retry_max_seconds,
                                          max_attempts=settings.dispatch_max_attempts,
                                          registrations_seconds=settings.cache_seconds),
@@ -529,9 +564,10 @@ async def serve(app: Yizhan, sock: socket.socket | None,
 @contextlib.asynccontextmanager
 async def _holding(lease: ProcessLease | None, stop: asyncio.Event,
                    sock: socket.socket | None) -> AsyncIterator[None]:
-    """Hold the lease on the embedded counters (if this process keeps them) while serving:
-    taken before the stages start (`LeaseRefused`: another process keeps them), renewed
-    meanwhile, released once the last counts are written."""
+    """Hold this accepting process's lease (`counters_lease`) while serving: taken before
+    the stages start (`LeaseRefused`: another process keeps the counters, or this one would
+    count apart from those that share them in Redis), renewed meanwhile, released once the
+    last counts are written."""
     if lease is None:
         yield
         return

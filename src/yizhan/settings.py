@@ -151,6 +151,12 @@ class Settings(BaseSettings):
         "wait for dispatch (the delivery rate of a quiet platform says little).")
     dispatch_poll_seconds: float = Field(
         1.0, gt=0, description="How often workers look at the outbox without a wake-up signal.")
+    dispatch_lease_seconds: float = Field(
+        300.0, ge=5, description="How long a dispatcher's claim on the messages of a round "
+        "lasts. A dispatcher that dies holds its claims this long before another takes them "
+        "over: those whose submit may have left become unknown, the others are sent "
+        "(docs/deployment.md \"N API and M dispatch processes\"). A live dispatcher extends "
+        "its round's claims every third of it while the round submits.")
     submit_timeout_seconds: float = Field(
         30.0, gt=0, description="A submit with no answer by then is ambiguous: status unknown, "
         "never resent.")

@@ -17,6 +17,7 @@ from yizhan.cli.common import (
     DataDir,
     command_set,
     fail,
+    open_checked,
     out,
     run_loop,
     settings_of,
@@ -40,7 +41,8 @@ from yizhan.dispatch.channels.sgip_text import result_text
 from yizhan.dispatch.channels.smpp_pdu import status_name
 from yizhan.dispatch.router import Route
 from yizhan.domain.events import Receipt, Uplink
-from yizhan.domain.ports import SystemClock
+from yizhan.domain.ports import Channel, SystemClock
+from yizhan.runtime.bind_slots import BindSlots
 from yizhan.settings import Settings
 from yizhan.simulator.smsc import SmscServer
 
@@ -133,15 +135,22 @@ def check(data_dir: DataDir = None, config: ConfigFile = None,
     results: list[list[str]] = []
     run_loop(_bind_all(settings, plan, timeout, results))
     table("binds", ["channel", "result"], results)
-    if any(not r[1].startswith("bound") and r[1] not in ("in process", UPSTREAM)
+    if any(not r[1].startswith(("bound", "in use")) and r[1] not in ("in process", UPSTREAM)
            for r in results):
         raise typer.Exit(1)
 
 
 async def _bind_all(settings: Settings, plan: ChannelPlan, timeout: float,
                     results: list[list[str]]) -> None:
-    built = build_plan(plan, SystemClock(), smsc=SmscServer,
-                       delay=settings.simulator_delay_seconds, script=settings.simulator_script)
+    # A channel with a bind limit binds only in a free slot of the store's (as a dispatcher
+    # does): the trial never takes a bind that running dispatchers hold.
+    limited = any(spec.options.get("max_binds") for spec in plan.channels)
+    store = await open_checked(settings) if limited else None
+    clock = SystemClock()
+    built = build_plan(plan, clock, smsc=SmscServer,
+                       delay=settings.simulator_delay_seconds, script=settings.simulator_script,
+                       slots=None if store is None else
+                       lambda name, limit: BindSlots(store, clock, name, limit, "channels check"))
     if built.server is not None:
         await built.server.start()
 
@@ -163,7 +172,11 @@ async def _bind_all(settings: Settings, plan: ChannelPlan, timeout: float,
             began = time.perf_counter()
             await channel.start(Ignore())
             try:
-                await asyncio.wait_for(channel.wait_ready(), timeout)
+                await asyncio.wait_for(_bound_or_waiting(channel), timeout)
+                if getattr(channel, "waiting_slot", False):
+                    results.append([channel.name, "in use: every bind it allows (max_binds) "
+                                    "is held by running dispatchers; not tried"])
+                    continue
                 results.append([channel.name, f"bound in "
                                 f"{(time.perf_counter() - began) * 1000:.0f} ms"])
             except TimeoutError:
@@ -174,3 +187,11 @@ async def _bind_all(settings: Settings, plan: ChannelPlan, timeout: float,
     finally:
         if built.server is not None:
             await built.server.stop()
+        if store is not None:
+            await store.close()
+
+
+async def _bound_or_waiting(channel: Channel) -> None:
+    """Return once `channel` is bound, or waits for a bind slot others hold."""
+    while not channel.ready and not getattr(channel, "waiting_slot", False):
+        await asyncio.sleep(0.02)

@@ -231,6 +231,11 @@ def simulator(
         help="How receipts write message ids: same, decimal or padded.")] = "same",
     submit_log: Annotated[Path | None, typer.Option(
         help="Append one JSON line per submit_sm received to this file.")] = None,
+    max_binds: Annotated[int, typer.Option(
+        help="Refuse a bind beyond this many of one system_id at once (0: no limit).")] = 0,
+    bind_log: Annotated[Path | None, typer.Option(
+        help="Append one JSON line per bind, refused bind and closed link to this file.")
+                        ] = None,
     protocol: Annotated[str, typer.Option(
         help="smpp (an SMPP 3.4 SMSC), cmpp (a CMPP 2.0/3.0 gateway: --system-id is the "
              "SP code and --password its shared secret; 7890 is CMPP's port), sgip (a "
@@ -275,7 +280,8 @@ def simulator(
             server = SmscServer(loaded, system_id=system_id, password=password,
                                 max_per_second=max_per_second,
                                 receipt_ids=receipt_ids,  # type: ignore[arg-type]
-                                submit_log=submit_log)
+                                submit_log=submit_log, max_binds=max_binds,
+                                bind_log=bind_log)
         try:
             bound = await server.start(host, port)
         except OSError as exc:

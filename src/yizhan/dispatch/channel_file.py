@@ -36,6 +36,7 @@ from yizhan.dispatch.breaker import BreakerConfig
 from yizhan.dispatch.channels import smgp
 from yizhan.dispatch.channels.cmpp import CmppChannel, CmppConfig
 from yizhan.dispatch.channels.cmpp import carrier_codes as cmpp_codes
+from yizhan.dispatch.channels.session import Slots
 from yizhan.dispatch.channels.sgip import SgipChannel, SgipConfig
 from yizhan.dispatch.channels.sgip_pdu import Result as SgipResult
 from yizhan.dispatch.channels.sgip_receipts import default_codes as sgip_codes
@@ -309,6 +310,9 @@ def smpp_config(name: str, options: dict[str, Any]) -> SmppConfig:
     missing = {"host", "port", "system_id"} - set(values)
     if missing:
         raise ValueError(f"missing setting(s) {', '.join(sorted(missing))}")
+    binds = values.get("max_binds", 0)
+    if not isinstance(binds, int) or isinstance(binds, bool) or binds < 0:
+        raise ValueError("max_binds must be a whole number, 0 (no limit) or more")
     return SmppConfig(name=name, **values)
 
 
@@ -521,14 +525,16 @@ class EmbeddedSmsc:
 def build_plan(plan: ChannelPlan, clock: Clock, *, smsc: SmscFactory, delay: float = 0.2,
                script: Path | None = None, breaker: BreakerConfig | None = None,
                records: CarrierRecords | None = None,
-               registry: RegistryFactory | None = None) -> Built:
+               registry: RegistryFactory | None = None,
+               slots: Callable[[str, int], Slots] | None = None) -> Built:
     """The channels, router and simulator server of `plan`; `smsc` makes that server when
     a channel is of kind `smpp-simulator`. `delay` and `script` are the simulators'
     defaults (settings `simulator_delay_seconds`, `simulator_script`). The simulated
     carriers enforce registration on channels with `registration = true` from `records`
     (none given: they do not), and `registry` makes the registrar that answers the
     registrations filed on every simulated channel with a carrier (docs/simulator.md
-    "Real-name registration")."""
+    "Real-name registration"). `slots` gives a channel with `max_binds` its share of the
+    bind limit across dispatch processes (`runtime/bind_slots.py`; None: not shared)."""
     channels: list[Channel] = []
     embedded: list[SmppChannel] = []
     for spec in plan.channels:
@@ -549,7 +555,9 @@ def build_plan(plan: ChannelPlan, clock: Clock, *, smsc: SmscFactory, delay: flo
         if spec.kind == "smgp":
             channels.append(SmgpChannel(smgp_config(spec.name, spec.options), clock))
             continue
-        channel = SmppChannel(smpp_config(spec.name, spec.options), clock)
+        config = smpp_config(spec.name, spec.options)
+        channel = SmppChannel(config, clock, slots(spec.name, config.max_binds)
+                              if slots is not None and config.max_binds else None)
         channels.append(channel)
         if spec.kind == "smpp-simulator":
             embedded.append(channel)

@@ -318,6 +318,10 @@ class Leases(Protocol):
         """Give `name` up, if `holder` still holds it."""
         ...
 
+    async def lease_holders(self, prefix: str) -> list[tuple[str, LeaseHolder]]:
+        """The leases whose names start with `prefix`, by name (expired or not)."""
+        ...
+
 
 class CarrierRecords(Protocol):
     """What a simulated carrier knows of real-name registrations: whether a signature is

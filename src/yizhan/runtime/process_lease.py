@@ -19,6 +19,13 @@ A lease is free for another process when it has expired (its holder stopped rene
 was killed, or its machine is gone), or at once when its holder ran on the same node (this
 machine, the same process namespace) and that pid is no longer alive: a server restarted
 after `kill -9` starts without waiting for the expiry. Times come from the injected clock.
+
+Processes that accept messages with the counters in Redis (rate_backend = "redis") hold a
+lease row each (`SHARED` + a random suffix): a process with the embedded counters is refused
+while one of them lives (`SharedCountersRefused`), and one of them is refused while a
+process keeps the counters in its memory, so the two kinds never count apart on one store.
+The check and the take are two transactions: two such processes started in the same instant
+may both pass; start them one after the other.
 """
 
 from __future__ import annotations
@@ -35,6 +42,11 @@ from yizhan.domain.ports import Clock, LeaseHolder, Leases
 from yizhan.runtime.pausing import pause
 
 NAME = "rate_counters"
+SHARED = "accepting "
+"""The prefix of the leases of processes that accept messages with the frequency counters
+in Redis (rate_backend = "redis"): one row each, `accepting <random>`. A process that would
+keep the counters in its memory (`NAME`) is refused while any lives, and such a process is
+refused while one keeps them (`ProcessLease.acquire`)."""
 LEASE_SECONDS = 30.0
 """How long a lease holds without renewal: how long a holder killed on another machine
 keeps others out."""
@@ -55,8 +67,24 @@ class LeaseRefused(Exception):
             f"(docs/deployment.md); its lease ends at {until} unless it renews it")
 
 
+class SharedCountersRefused(LeaseRefused):
+    """Processes accept messages on this store with the counters in Redis: one that would
+    keep them in its memory must not run beside them."""
+
+    def __init__(self, holder: LeaseHolder) -> None:
+        self.holder = holder
+        where = f"pid {holder.pid} on {holder.host}" + (f", {holder.url}" if holder.url else "")
+        Exception.__init__(
+            self, f"another yizhan serve ({where}) accepts messages on this store with the "
+            "frequency counters in Redis (rate_backend = \"redis\"); this one would keep "
+            "them in its memory (rate_backend = \"sql\") and count apart: set "
+            "rate_backend = \"redis\" and the same redis_url on it too (docs/deployment.md)")
+
+
 class ProcessLease:
-    """This process's claim on the lease `NAME` of `store`."""
+    """This process's claim on the lease `name` of `store` (default `NAME`; a channel's
+    bind slots are leases too, `runtime/bind_slots.py`, and so is the send-task engine's
+    turn, `SoleStage`)."""
 
     def __init__(self, store: Leases, clock: Clock, url: str = "", name: str = NAME) -> None:
         self._store = store
@@ -77,10 +105,23 @@ class ProcessLease:
             return holder.expires_at <= now or (holder.node == me.node
                                                 and not alive(holder.pid))
 
+        if self.name.startswith(SHARED):  # none may keep the counters in memory meanwhile
+            for _, keeper in await self._store.lease_holders(NAME):
+                if not free(keeper):
+                    raise LeaseRefused(keeper)
         holder = await self._store.take_lease(self.name, me, free)
         if holder is not None:
             raise LeaseRefused(holder)
         self.me, self.held = me, True
+        if self.name == NAME:  # nor beside processes that keep them in Redis
+            others = [h for _, h in await self._store.lease_holders(SHARED) if not free(h)]
+            if others:
+                await self.release()
+                raise SharedCountersRefused(others[0])
+        elif self.name.startswith(SHARED):  # the rows of sharers that died: gone
+            for name, other in await self._store.lease_holders(SHARED):
+                if other.holder != me.holder and free(other):
+                    await self._store.release_lease(name, other.holder)
 
     async def renew(self) -> bool:
         """Extend the lease; False when another process took it over meanwhile (this one

@@ -143,7 +143,8 @@ class SmscServer:
                  receipt_ids: Literal["same", "decimal", "padded"] = "same",
                  accounts: Mapping[str, str] | None = None,
                  submit_log: Path | None = None, records: CarrierRecords | None = None,
-                 enforcing: Collection[str] = ()) -> None:
+                 enforcing: Collection[str] = (), max_binds: int = 0,
+                 bind_log: Path | None = None) -> None:
         self.script = script or Script()
         self.records = records
         self.enforcing = frozenset(enforcing) if records is not None else frozenset()
@@ -156,6 +157,13 @@ class SmscServer:
         ESME_RINVSYSID, one with a wrong password with ESME_RINVPASWD."""
         self.submit_log = submit_log
         self._log_fd = -1
+        self.max_binds = max_binds
+        """Most binds at once of one system_id, as a carrier allows an account (0: any);
+        one more is refused with ESME_RBINDFAIL."""
+        self.bind_log = bind_log
+        """Appends one JSON line per bind, refused bind and closed bound link, with the
+        binds of its system_id then (`binds`): what the tests of the bind limit read."""
+        self._bind_fd = -1
         self.manual = manual
         self.max_per_second = max_per_second
         self.receipt_ids = receipt_ids
@@ -191,6 +199,9 @@ class SmscServer:
         if self.submit_log is not None:
             self._log_fd = os.open(self.submit_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND,
                                    0o600)
+        if self.bind_log is not None:
+            self._bind_fd = os.open(self.bind_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                                    0o600)
         self._server = await loop.create_server(
             lambda: Link(self._on_request, name="smsc", keepalive=0,
                          raw_requests=RAW_REQUESTS), host, port)
@@ -207,6 +218,9 @@ class SmscServer:
         if self._log_fd >= 0:
             os.close(self._log_fd)
             self._log_fd = -1
+        if self._bind_fd >= 0:
+            os.close(self._bind_fd)
+            self._bind_fd = -1
 
     # ---- step by step (manual=True) -----------------------------------------------------
 
@@ -311,10 +325,17 @@ class SmscServer:
                      "unknown system_id" if refusal == Status.RINVSYSID else "wrong password")
             link.respond(pdu, refusal)
             return
+        if self.max_binds and self._binds_of(bind.system_id) >= self.max_binds:
+            log.info("smsc: bind as %r refused: %d binds already", bind.system_id,
+                     self.max_binds)
+            self._log_bind("refused", bind.system_id)
+            link.respond(pdu, Status.RBINDFAIL)
+            return
         link.bound_as = pdu.command
         link.system_id = bind.system_id
         link.closed.add_done_callback(lambda _: self._forget(link))
         self.links.append(link)
+        self._log_bind("bind", bind.system_id)
         link.respond(pdu, body=BindResp("yizhan-sim"))
         self.bound.set()
         if pdu.command in RECEIVERS:
@@ -331,9 +352,19 @@ class SmscServer:
             return Status.RINVPASWD
         return None
 
+    def _binds_of(self, system_id: str) -> int:
+        return sum(link.system_id == system_id for link in self.links)
+
+    def _log_bind(self, event: str, system_id: str) -> None:
+        if self._bind_fd >= 0:
+            os.write(self._bind_fd, orjson.dumps({
+                "at": time.time(), "event": event, "system_id": system_id,
+                "binds": self._binds_of(system_id)}) + b"\n")
+
     def _forget(self, link: Link) -> None:
         if link in self.links:
             self.links.remove(link)
+            self._log_bind("closed", link.system_id)
 
     def _submit(self, link: Link, sequence: int, body: bytes) -> None:
         """Answer a submit_sm as the script says. Its body comes undecoded: the destination

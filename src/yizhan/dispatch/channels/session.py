@@ -336,6 +336,20 @@ Ack = TypeVar("Ack")
 """What a deliver's answer needs later (its link and sequence number, ...)."""
 
 
+class Slots(Protocol):
+    """A channel's share of its bind limit (`runtime/bind_slots.BindSlots`, `max_binds`)."""
+
+    async def take(self) -> bool: ...
+    async def keep(self) -> bool: ...
+    async def give_back(self) -> None: ...
+
+
+SLOT_RETRY_SECONDS = 1.0
+"""How often a channel without a bind slot looks for a free one."""
+SLOT_RENEW_SECONDS = 10.0
+"""How often a bound channel renews its slot (well within the slot's 30 s lease)."""
+
+
 class Session(ABC, Generic[L, Ack]):
     """A channel to a gateway. A protocol subclasses it and provides:
 
@@ -363,8 +377,12 @@ class Session(ABC, Generic[L, Ack]):
     answer_name = "the submit's answer"
     """The submit's answer as the protocol names it, in results' reasons (submit_sm_resp)."""
 
-    def __init__(self, config: SessionConfig, clock: Clock) -> None:
+    def __init__(self, config: SessionConfig, clock: Clock, slots: Slots | None = None) -> None:
         self.name = config.name
+        self.slots = slots
+        """The store's bind slots of this channel when `max_binds` limits it (None: none)."""
+        self.waiting_slot = False
+        """Unbound because other dispatchers hold every bind slot (`max_binds`)."""
         self._log = logging.getLogger(self.logger)
         self.bound = asyncio.Event()
         """Set while a bind able to submit is up (tests and the benchmark wait on it)."""
@@ -489,6 +507,11 @@ class Session(ABC, Generic[L, Ack]):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._task = self._deliverer = None
+        if self.slots is not None:  # unbound: another dispatcher may bind at once
+            try:
+                await self.slots.give_back()
+            except Exception:  # the store is down: the slot's lease expires by itself
+                self._log.exception("channel %s: could not give its bind slot back", self.name)
         if self._expiry is not None:
             self._expiry.cancel()
         self.bound.clear()
@@ -497,6 +520,9 @@ class Session(ABC, Generic[L, Ack]):
         c = self._session
         attempt = 0
         while not self._stopping.is_set():
+            if not await self._take_slot():
+                await pause(self._clock, SLOT_RETRY_SECONDS, self._stopping)
+                continue
             try:
                 how = await self._bind_links()
                 self.binds += 1
@@ -504,8 +530,7 @@ class Session(ABC, Generic[L, Ack]):
                 self._log.info("channel %s: bound to %s:%d as %s", self.name, c.host, c.port,
                                how)
                 attempt = 0
-                await asyncio.wait([link.closed for link in self._links],
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await self._hold([link.closed for link in self._links])
                 # A split bind's first link closes while `stop` still unbinds the second:
                 # that is our own shutdown, not a lost link, and nothing binds again.
                 if self._stopping.is_set():
@@ -525,9 +550,57 @@ class Session(ABC, Generic[L, Ack]):
                 for link in self._links:
                     link.close()
                 self._links = []
+                await self._give_slot_back()
             delay = min(c.reconnect_max, c.reconnect_min * 2 ** attempt)
             attempt += 1
             await pause(self._clock, delay * random.uniform(0.5, 1.0), self._stopping)
+
+    async def _take_slot(self) -> bool:
+        """Hold a bind slot before binding (True at once without a limit)."""
+        if self.slots is None:
+            return True
+        try:
+            taken = await self.slots.take()
+        except Exception:  # the store is down: no slot, try again
+            self._log.exception("channel %s: could not read its bind slots", self.name)
+            return False
+        if not taken and not self.waiting_slot:
+            self._log.info("channel %s: every bind the carrier allows is held by other "
+                           "dispatchers; waiting for one", self.name)
+        self.waiting_slot = not taken
+        return taken
+
+    async def _hold(self, closed: list[asyncio.Future[None]]) -> None:
+        """Wait until a link closes, renewing the bind slot meanwhile; a slot taken over
+        by another dispatcher (this one could not renew it in time) ends the bind."""
+        if self.slots is None:
+            await asyncio.wait(closed, return_when=asyncio.FIRST_COMPLETED)
+            return
+        renewing = asyncio.create_task(self._renew_slot(self.slots), name=f"{self.name}:slot")
+        try:
+            await asyncio.wait([*closed, renewing], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+
+    async def _renew_slot(self, slots: Slots) -> None:
+        """Renew the slot every `SLOT_RENEW_SECONDS`; return once it was taken over."""
+        while True:
+            await self._clock.sleep(SLOT_RENEW_SECONDS)
+            try:
+                if not await slots.keep():
+                    return
+            except Exception:  # the store is down: keep the bind, renew at the next turn
+                self._log.exception("channel %s: could not renew its bind slot", self.name)
+
+    async def _give_slot_back(self) -> None:
+        if self.slots is None or self._stopping.is_set():  # (`stop` gives it back)
+            return
+        try:
+            await self.slots.give_back()
+        except Exception:
+            self._log.exception("channel %s: could not give its bind slot back", self.name)
 
     # ---- submitting ---------------------------------------------------------------------
 

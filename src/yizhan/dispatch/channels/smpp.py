@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from yizhan.dispatch.channels.session import BindRefused, Session
+from yizhan.dispatch.channels.session import BindRefused, Session, Slots
 from yizhan.dispatch.channels.smpp_link import Link
 from yizhan.dispatch.channels.smpp_pdu import (
     ESM_RECEIPT,
@@ -99,6 +99,10 @@ class SmppConfig:
     """transceiver: one link; split: a transmitter link and a receiver link."""
     window: int = 100
     max_per_second: float = 0.0
+    max_binds: int = 0
+    """Most binds the carrier allows this account across every dispatch process on the
+    store (0: no limit): a process binds only while it holds one of the store's slots
+    (`runtime/bind_slots.py`, docs/deployment.md)."""
     response_timeout: float = 10.0
     enquire_link_seconds: float = 30.0
     reconnect_min: float = 0.5
@@ -136,8 +140,8 @@ class SmppChannel(Session[Link, tuple[Link, int]]):
     answer_name = "submit_sm_resp"
     logger = "yizhan.smpp"
 
-    def __init__(self, config: SmppConfig, clock: Clock) -> None:
-        super().__init__(config, clock)
+    def __init__(self, config: SmppConfig, clock: Clock, slots: Slots | None = None) -> None:
+        super().__init__(config, clock, slots)
         self.config = config
         self._template = SubmitTemplate(
             source_ton=config.source_ton, source_npi=config.source_npi,
