@@ -1,7 +1,9 @@
 """An SGIP channel from a channel file, end to end on a real store: outbox -> Submit ->
 simulated China Unicom gateway -> its connection back with Reports -> receipt stage ->
 message status; a message whose Submit went out unanswered becomes unknown and is never sent
-again. Also what the channel file accepts and refuses for `kind = "sgip"`."""
+again; with `registration = true`, a signature the carrier has not registered fails with the
+platform's registration code until it is registered. Also what the channel file accepts and
+refuses for `kind = "sgip"`."""
 
 from __future__ import annotations
 
@@ -11,15 +13,19 @@ import pytest
 
 from tests.conftest import ManualClock, eventually
 from tests.storage.test_store import make_messages
+from yizhan.api.rest.messages import message_json
 from yizhan.backends.local import LocalBus
+from yizhan.cli.demo import register
 from yizhan.dispatch.channel_file import PlanError, build_plan, code_book, parse_plan
 from yizhan.dispatch.channels.sgip import SgipChannel
 from yizhan.dispatch.channels.sgip_pdu import Result
 from yizhan.dispatch.channels.simulator import Outcome, Script
 from yizhan.dispatch.router import Router
 from yizhan.dispatch.worker import DispatchConfig, DispatchWorker
-from yizhan.domain.model import MessageStatus
+from yizhan.domain.codes import SIGN_NOT_REGISTERED, explain
+from yizhan.domain.model import Message, MessageStatus, ReviewState, SignatureScenario
 from yizhan.receipts.correlate import ReceiptStage
+from yizhan.simulator.registry import RegisteredSubPorts
 from yizhan.simulator.sgip_smg import ConnectBack, SmgServer
 from yizhan.simulator.smsc import SmscServer
 from yizhan.storage.store import SqlStore
@@ -116,3 +122,61 @@ def test_a_wrong_sgip_channel_is_refused_with_the_reason(old: str, new: str,
     text = CHANNEL.format(port=1).replace(old, new)
     with pytest.raises(PlanError, match="channels.toml: channel 'cucc': " + complaint):
         parse_plan(text, "channels.toml")
+
+
+async def test_an_unregistered_signature_fails_through_sgip_until_it_is_registered(
+        store: SqlStore, clock: ManualClock) -> None:
+    """Real-name registration on an SGIP channel (`registration = true`): the simulated
+    China Unicom gateway fails a signature not registered on the sub-port with its
+    ErrorCode, which the shipped table reads as `isv.SIGN_NOT_REGISTERED`, explained in the
+    record as on every other protocol; once the carrier's acceptance is recorded, the same
+    message is delivered."""
+    view = RegisteredSubPorts(store.usable_sub_ports)
+    await view.refresh()
+    smg = SmgServer(Script(default=Outcome(delay=0.01)), accounts={"yizhan": "s3cret"},
+                    records=view, enforcing=["yizhan"])
+    port = await smg.start()
+    plan = parse_plan(CHANNEL.format(port=port) + "registration = true\n")
+    built = build_plan(plan, clock, smsc=SmscServer)
+    (channel,) = built.channels
+    assert isinstance(channel, SgipChannel)
+    stage = ReceiptStage(store, clock, match_every=0.05)
+    await stage.start()
+    await channel.start(stage.on_event)
+    smg.connect_back["yizhan"] = ConnectBack("127.0.0.1", channel.listen_port, "unicom", "back")
+    await asyncio.wait_for(channel.bound.wait(), 5)
+    worker = DispatchWorker(store, Router.single([channel], "cucc", clock=clock),
+                            LocalBus(), clock, DispatchConfig(window=8))
+
+    async def send() -> dict[str, object]:
+        (made,) = await make_messages(store, clock, 1)  # 【驿站】 from the channel's 10655
+
+        async def final() -> Message | None:
+            found = await store.message(made.account_id, made.id)
+            return found if found and found.status is not MessageStatus.WAITING else None
+
+        assert await worker.run_once() == 1
+        return message_json(await eventually(final, what="the receipt"), code_book(plan))
+
+    try:
+        failed = await send()
+        assert (failed["status"], failed["error_code"]) == ("failed", SIGN_NOT_REGISTERED)
+        info = explain(SIGN_NOT_REGISTERED)
+        assert info is not None
+        assert (failed["reason"], failed["suggestion"]) == (info.cause, info.suggestion)
+        assert str(failed["reason"]).startswith("签名实名制报备问题")
+
+        account = await store.account_by_name("acme")
+        assert account is not None
+        signature = await store.create_signature(account.id, "驿站", SignatureScenario.GENERAL,
+                                                 ReviewState.APPROVED, clock.now())
+        assert [p.number for p in plan.sub_ports("")] == ["10655"]
+        await register(store, signature, plan.sub_ports(""), clock.now())
+        await view.refresh()  # the carrier reads the platform's record
+        delivered = await send()
+        assert (delivered["status"], delivered["error_code"]) == ("success", "DELIVERED")
+        assert smg.submitted == 2
+    finally:
+        await channel.stop()
+        await stage.stop()
+        await smg.stop()

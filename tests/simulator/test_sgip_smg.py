@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 
@@ -25,8 +26,10 @@ from yizhan.dispatch.channels.sgip_pdu import (
     Sequence,
     Submit,
 )
+from yizhan.dispatch.channels.sgip_receipts import default_codes, receipt_of
 from yizhan.dispatch.channels.sgip_text import MessageCoding, contents, reassemble, text_of
-from yizhan.dispatch.channels.simulator import Outcome, Script
+from yizhan.dispatch.channels.simulator import REAL_NAME_CODE, Outcome, Script
+from yizhan.domain.codes import SIGN_NOT_REGISTERED, explain
 from yizhan.simulator import sgip_smg
 from yizhan.simulator.sgip_smg import ConnectBack, SmgServer, report_of
 
@@ -64,7 +67,8 @@ class Sp:
     async def submit(self, link: Link, number: str, text: str = "【驿站】验证码 1234",
                      timeout: float = 5.0, **fields: object) -> tuple[Sequence, Pdu]:
         coding = MessageCoding.UCS2
-        body = Submit(user_numbers=[number], sp_number="10655012340001", corp_id="12345",
+        fields.setdefault("sp_number", "10655012340001")
+        body = Submit(user_numbers=[number], corp_id="12345",
                       message_content=contents(text, coding, 1)[0], message_coding=coding,
                       **fields)  # type: ignore[arg-type]
         sequence, future = link.send_request(Command.SUBMIT, body, timeout=timeout)
@@ -79,6 +83,12 @@ def _result(pdu: Pdu) -> int:
 async def _async(value: object) -> object:
     """`eventually` takes an awaitable check: a value read now."""
     return value
+
+
+async def _outcomes(sp: Sp, count: int) -> dict[Sequence, tuple[int, int]]:
+    """The State and ErrorCode of each Report, by message id, once `count` have come."""
+    await eventually(lambda: _async(len(sp.handlers.reports) == count), what="the reports")
+    return {r.submit_sequence: (r.state, r.error_code) for r in sp.handlers.reports}
 
 
 @pytest.fixture
@@ -114,11 +124,9 @@ async def test_per_number_failures_are_reports_with_their_error_code(sp: Sp) -> 
     first, _ = await sp.submit(link, "8613000000029")
     second, _ = await sp.submit(link, "8613000000025")
     third, _ = await sp.submit(link, "8613000000001", text="【驿站】赌博")
-    await eventually(lambda: _async(len(sp.handlers.reports) == 3), what="three reports")
-    got = {r.submit_sequence: (r.state, r.error_code) for r in sp.handlers.reports}
-    assert got == {first: (ReportState.FAILED, 29),
-                   second: (ReportState.FAILED, Result.USER_UNREACHABLE),
-                   third: (ReportState.FAILED, Result.NOT_SUPPORTED)}
+    assert await _outcomes(sp, 3) == {first: (ReportState.FAILED, 29),
+                                      second: (ReportState.FAILED, Result.USER_UNREACHABLE),
+                                      third: (ReportState.FAILED, Result.NOT_SUPPORTED)}
 
 
 async def test_refused_throttled_unanswered_and_dropped_submits(sp: Sp) -> None:
@@ -207,3 +215,32 @@ def test_script_codes_read_as_report_states() -> None:
     assert sgip_smg.submit_result("6") == 6
     assert sgip_smg.submit_result("node_busy") == Result.NODE_BUSY
     assert sgip_smg.submit_result("MK:0001") == Result.SYSTEM_FAILURE
+
+
+class Registered:
+    """The carrier's registrations: only 【驿站】 on the SPNumber 10655012340001."""
+
+    def registered(self, sub_port: str, sign_name: str) -> bool:
+        return sub_port == "10655012340001" and sign_name in ("驿站", "")
+
+
+async def test_an_unregistered_signature_fails_with_the_real_name_error_code(sp: Sp) -> None:
+    """As the other simulated carriers fail it with `MB:1077`: the Submit is accepted and
+    its Report fails with ErrorCode 77, which China Unicom's shipped table reads as the
+    platform's `isv.SIGN_NOT_REGISTERED` with the platform's explanation."""
+    sp.smg.records, sp.smg.enforcing = Registered(), frozenset({"yizhan"})
+    link, _ = await sp.connect()
+    registered, answer = await sp.submit(link, "8613000000001")
+    assert _result(answer) == Result.OK
+    other_sign, answer = await sp.submit(link, "8613000000001", text="【别家】验证码 1234")
+    assert _result(answer) == Result.OK  # accepted, then failed, as a carrier does
+    other_port, _ = await sp.submit(link, "8613000000001", sp_number="10655012340002")
+    assert await _outcomes(sp, 3) == {registered: (ReportState.DELIVERED, 0),
+                                      other_sign: (ReportState.FAILED, sgip_smg.REAL_NAME_ERROR),
+                                      other_port: (ReportState.FAILED, sgip_smg.REAL_NAME_ERROR)}
+    failed = next(r for r in sp.handlers.reports if r.submit_sequence == other_sign)
+    receipt = receipt_of(failed, "cucc", default_codes(), datetime.now(UTC))
+    assert receipt is not None and receipt.code == SIGN_NOT_REGISTERED
+    info = default_codes().explain(receipt.code)
+    assert info is not None and info == explain(SIGN_NOT_REGISTERED)
+    assert report_of(REAL_NAME_CODE) == (ReportState.FAILED, sgip_smg.REAL_NAME_ERROR)

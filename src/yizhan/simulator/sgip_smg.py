@@ -20,6 +20,10 @@ SGIP's words:
 - `delay`, `receipts` (0: no Report; 2: a duplicate), `receipt_first` (the Report leaves
   before the Submit_Resp), `uplink` (the handset's reply, in parts when long), `keywords`,
   and `max_per_second` (Result 11 beyond it).
+- Real-name registration: with `records`, a Submit from a login named in `enforcing` whose
+  signature (the 【name】 at the head of its text) is not registered on its SPNumber (the
+  sub-port) is answered Result 0 and its Report fails, State 2 with ErrorCode
+  `REAL_NAME_ERROR` (77), as the other simulated carriers fail it with `MB:1077`.
 
 The Submit's Sequence Number is the message's id (SGIP has no other): the Report names it.
 Step by step from tests (`manual=True`): nothing is answered by itself; `expect` takes the
@@ -36,7 +40,7 @@ import asyncio
 import heapq
 import itertools
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from yizhan.dispatch.channels import sgip_text
@@ -56,7 +60,8 @@ from yizhan.dispatch.channels.sgip_pdu import (
     Sequence,
     Submit,
 )
-from yizhan.dispatch.channels.simulator import Outcome, Script
+from yizhan.dispatch.channels.simulator import REAL_NAME_CODE, Outcome, Script, sign_name_of
+from yizhan.domain.ports import CarrierRecords
 
 log = logging.getLogger("yizhan.smg")
 
@@ -64,9 +69,14 @@ RETRY_SECONDS = 1.0
 OFFERS = 30
 NODE = 3_010_000_001
 """The simulated gateway's node id (3 + area code + a number, as the spec builds them)."""
+REAL_NAME_ERROR = 77
+"""The simulator's ErrorCode for an unregistered signature. SGIP 1.2 assigns none (its table
+ends at 33, "其它错误码(待定义)": the carrier defines the rest); 77 is this simulator's
+convention, mapped to `isv.SIGN_NOT_REGISTERED` by the shipped table (`data/sgip.codes.toml`).
+A real China Unicom gateway's code goes in the channel's own code table."""
 ERRORS = {"EXPIRED": Result.USER_UNREACHABLE, "MK:0023": Result.USER_UNREACHABLE,
           "MK:0001": Result.UNKNOWN_USER, "UNDELIV": Result.HANDSET_ERROR,
-          "REJECTD": Result.NOT_SUPPORTED}
+          "REJECTD": Result.NOT_SUPPORTED, REAL_NAME_CODE: REAL_NAME_ERROR}
 """The SMPP simulator's receipt words as a Report's ErrorCode (State 2)."""
 
 
@@ -133,7 +143,9 @@ class SmgServer:
     def __init__(self, script: Script | None = None, *,
                  accounts: Mapping[str, str] | None = None,
                  connect_back: Mapping[str, ConnectBack] | None = None,
-                 manual: bool = False, max_per_second: float = 0.0, node: int = NODE) -> None:
+                 manual: bool = False, max_per_second: float = 0.0, node: int = NODE,
+                 records: CarrierRecords | None = None, enforcing: Collection[str] = ()
+                 ) -> None:
         self.script = script or Script()
         self.accounts = dict(accounts or {})
         """login name -> password of every SP allowed to Bind (empty: anyone)."""
@@ -142,6 +154,9 @@ class SmgServer:
         self.manual = manual
         self.max_per_second = max_per_second
         self.node = node
+        self.records = records
+        self.enforcing = frozenset(enforcing) if records is not None else frozenset()
+        """Login names whose carrier refuses unregistered signatures (needs `records`)."""
         self.links: list[Link] = []
         self.inbox: asyncio.Queue[Incoming] = asyncio.Queue()
         self.submitted = 0
@@ -265,7 +280,7 @@ class SmgServer:
         if mode in ("throttle", "reject"):
             link.respond(pdu, Result.NODE_BUSY if mode == "throttle" else submit_result(detail))
             return
-        code = self._intercepted(submit) or outcome.code
+        code = self._code(link, submit) or outcome.code
         if outcome.receipt_first:
             self._reports(link.login_name, pdu.sequence, submit, code, 0.0, 1)
         link.respond(pdu)
@@ -294,15 +309,23 @@ class SmgServer:
                                  next(self._seq) & 0xFF):
             self._schedule(self._due(due, login, Command.DELIVER, body))
 
-    def _intercepted(self, submit: Submit) -> str:
-        if not self.script.keywords:
+    def _code(self, link: Link, submit: Submit) -> str:
+        """The Report's outcome decided by the content: a keyword's interception, then the
+        real-name check; "" leaves it to the script."""
+        enforcing = link.login_name in self.enforcing
+        if not self.script.keywords and not enforcing:
             return ""
         try:
             content = sgip_text.text_of(submit.message_content, submit.message_coding,
                                         submit.tp_udhi)
         except PduError:
-            return ""
-        return next((code for word, code in self.script.keywords.items() if word in content), "")
+            content = ""
+        code = next((c for word, c in self.script.keywords.items() if word in content), "")
+        if enforcing:
+            assert self.records is not None
+            if not self.records.registered(submit.sp_number, sign_name_of(content)):
+                code = REAL_NAME_CODE
+        return code
 
     def _over_rate(self) -> bool:
         now = asyncio.get_running_loop().time()
