@@ -3,7 +3,8 @@
 Run from the repository root:
 
     .venv/bin/python bench/e2e.py [--rates 2000,4000,6000,8000] [--duration 8]
-                                  [--numbers 50] [--connections 64] [--role all|split]
+                                  [--numbers 50] [--connections 64]
+                                  [--role all|split|workers] [--carrier own] [--no-pin]
 
 What it does (loopback only, 127.0.0.1):
 
@@ -11,8 +12,14 @@ What it does (loopback only, 127.0.0.1):
    raw pipelined SMPP client (`bench/smpp_submit.py`) -- submit_sm and receipt per message;
 2. a fresh data folder seeded with `yizhan demo --json`, then `yizhan serve` as users run it
    (`--role all`: one process, the SMPP simulator embedded with its cmcc/cucc/ctcc binds;
-   `--role split`: an `api` process and a `dispatch` process on the same SQLite folder),
-   pinned to CPU 0 with `taskset` when available; wrk and this script on CPU 1;
+   `--role split`: an `api` process and a `dispatch` process on the same SQLite folder;
+   `--role workers`: `yizhan serve --workers N` (`--workers`, default 1), its supervisor's
+   N API processes and one dispatch process), pinned to CPU 0 with `taskset` when
+   available and wrk and this script on CPU 1, or with `--no-pin` all on every CPU (the
+   comparison of one process with several: the point of several is the second core);
+   `--carrier own`: the carrier is `yizhan simulator` in its own process (receipts after
+   0.2 s), bound through a channel file, instead of the simulator embedded in the
+   dispatching process;
 3. for each offered rate: wrk (one thread, paced with `delay()`) posts `POST /v1/messages`
    with `--numbers` numbers per request for `--duration` seconds, while this script samples
    the store (read-only, WAL) twice a second: messages accepted, still queued for dispatch,
@@ -69,6 +76,7 @@ from rest_send import (
     yizhan_command,
 )
 from smpp_submit import simulator_ceiling, start_simulator
+from wakeup import CHANNELS
 
 EPOCH_MS = 1_704_067_200_000
 ID_SHIFT = 22  # message ids: milliseconds since 2024-01-01 above 22 bits (domain/ids.py)
@@ -252,8 +260,9 @@ def run_step(args: argparse.Namespace, wrk: str, taskset: str | None, lua: Path,
 def start_servers(args: argparse.Namespace, data: Path, port: int, taskset: str | None,
                   env: dict[str, str], logs: Path) -> list[subprocess.Popen[bytes]]:
     serve = [*yizhan_command(), "serve", "--data-dir", str(data), "--host", HOST]
-    roles = [["--port", str(port), "--role", "all"]] if args.role == "all" else [
-        ["--port", str(port), "--role", "api"], ["--role", "dispatch"]]
+    roles = ([["--port", str(port), "--role", "all"]] if args.role == "all" else
+             [["--port", str(port), "--workers", str(args.workers)]] if args.role == "workers"
+             else [["--port", str(port), "--role", "api"], ["--role", "dispatch"]])
     procs = []
     for n, role in enumerate(roles):
         with (logs / f"server{n}.log").open("wb") as out:
@@ -281,7 +290,13 @@ def print_server_logs(work: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     load_arguments(parser, rates="2000,4000,6000,8000", numbers=50)
-    parser.add_argument("--role", choices=["all", "split"], default="all")
+    parser.add_argument("--role", choices=["all", "split", "workers"], default="all")
+    parser.add_argument("--workers", type=int, default=1, help="API processes of --role "
+                        "workers")
+    parser.add_argument("--carrier", choices=["embedded", "own"], default="embedded",
+                        help="own: `yizhan simulator` in its own process, receipts on")
+    parser.add_argument("--no-pin", action="store_true", help="run every process on every "
+                        "CPU")
     parser.add_argument("--ceiling-messages", type=int, default=100_000)
     parser.add_argument("--profile", type=Path, help="py-spy's collapsed stacks of the first "
                         "step go here; prints CPU per stage")
@@ -296,14 +311,21 @@ def main() -> int:
     if wrk is None:
         print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
         return 2
-    taskset = shutil.which("taskset") if (os.cpu_count() or 1) >= 2 else None
-    ceiling = asyncio.run(_ceiling(args.ceiling_messages))
+    taskset = (shutil.which("taskset") if (os.cpu_count() or 1) >= 2 and not args.no_pin
+               else None)
+    ceiling = asyncio.run(_ceiling(args.ceiling_messages)) if args.ceiling_messages else 0.0
     log(f"simulator ceiling (own process, raw pipelined client, submit + receipt): "
         f"{ceiling:,.0f} messages/s")
     work = Path(tempfile.mkdtemp(prefix="yizhan-e2e-"))
     procs: list[subprocess.Popen[bytes]] = []
+    carrier = None
     try:
         env = dict(os.environ, YIZHAN_LOG_LEVEL="WARNING")
+        if args.carrier == "own":
+            carrier, carrier_port = start_carrier(0.2)
+            channels = work / "channels.toml"
+            channels.write_text(CHANNELS.format(port=carrier_port))
+            env["YIZHAN_CHANNELS_FILE"] = str(channels)
         data = work / "data"
         demo = json.loads(subprocess.run(
             [*yizhan_command(), "demo", "--data-dir", str(data), "--json"], check=True,
@@ -324,6 +346,10 @@ def main() -> int:
             if taskset else "no pinning")
         steps = []
         pids = [p.pid for p in procs]
+        if args.role == "workers":  # the supervisor's children do the work
+            pids = [c for p in pids for c in children(p)]
+        cpu_at = {pid: process_cpu([pid]) for pid in pids}
+        clock_at = time.monotonic()
         for n, offered in enumerate(args.rates):
             profiler = ([py_spy, "record", "--pid", str(pids[0]), "--rate", "200", "--threads",
                          "-f", "raw", "-o", str(args.profile)]
@@ -341,6 +367,10 @@ def main() -> int:
                 f"{'sustained' if step.sustained else 'NOT sustained'}")
             if profiler and args.profile and args.profile.exists():
                 summarize_stages(args.profile, step.cpu_us_per_message)
+        spent = time.monotonic() - clock_at
+        shares = {pid: 100 * (process_cpu([pid]) - cpu_at[pid]) / spent for pid in pids}
+        log("CPU over the run (incl. drains and pauses): " + ", ".join(
+            f"{role_of(pid)} {share:.0f}%" for pid, share in shares.items()))
         best = max((s.accepted_per_s for s in steps if s.sustained), default=0.0)
         log(f"highest sustained end-to-end rate: {best:,.0f} messages/s "
             f"(simulator ceiling {ceiling:,.0f}/s; target >= 5,000/s, p99 < 1 s)")
@@ -355,8 +385,38 @@ def main() -> int:
         return 1
     finally:
         for proc in procs:
-            log(f"server {proc.pid}: {stop_server(proc)}")
+            log(f"server {proc.pid}: {stop_server(proc, 60)}")
+        if carrier is not None:
+            carrier.terminate()
+            carrier.wait(10)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def start_carrier(delay: float) -> tuple[subprocess.Popen[str], int]:
+    """`yizhan simulator` in its own process, receipts after `delay` seconds."""
+    process = subprocess.Popen([*yizhan_command(), "simulator", "--port", "0", "--delay",
+                                str(delay)], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    found = re.search(r":(\d+) ", process.stdout.readline())
+    if found is None:
+        raise RuntimeError("the simulator did not start")
+    return process, int(found.group(1))
+
+
+def children(pid: int) -> list[int]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        if found:
+            return found
+        time.sleep(0.2)
+    raise RuntimeError("the supervisor started no process")
+
+
+def role_of(pid: int) -> str:
+    args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    return (args[args.index(b"--role") + 1].decode() if b"--role" in args else "all") \
+        + f" {pid}"
 
 
 STAGES: tuple[tuple[str, str], ...] = (

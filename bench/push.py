@@ -44,13 +44,13 @@ from yizhan.domain.ids import first_id_at
 from yizhan.domain.ports import SystemClock
 from yizhan.domain.push import SMS_REPORT
 from yizhan.domain.timezone import china_today
+from yizhan.runtime.addresses import PushNetworks
 from yizhan.settings import Settings
 from yizhan.storage import reports
 from yizhan.storage.data_folder import KeySource
 from yizhan.storage.sealing import new_key
 from yizhan.storage.sql import hot_sql
 from yizhan.storage.store import SqlStore
-from yizhan.webhooks.destinations import PushNetworks
 from yizhan.webhooks.pusher import PushConfig, PushStage
 
 RECEIVER = """

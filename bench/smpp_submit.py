@@ -1,8 +1,10 @@
-"""Submits per second of the SMPP channel (our ESME) against the simulator SMSC, with receipts.
+"""Submits per second of the SMPP channel (our ESME) against the simulator SMSC, with receipts,
+and of the CMPP channel against the simulated CMPP gateway in the same run (`--protocols`).
 
 Run from the repository root:
 
     .venv/bin/python bench/smpp_submit.py [--messages 50000] [--windows 1,10,100] [--no-uvloop]
+    .venv/bin/python bench/smpp_submit.py --protocols smpp,cmpp --windows 100
 
 Starts `yizhan simulator` in its own process (pinned to the last CPU when there are two or
 more, and this process to the first, unless `--no-pin`), binds an `SmppChannel` per window
@@ -16,13 +18,19 @@ latency-bound).
 
 The simulator's ceiling comes from a raw client in the same run: every submit_sm pre-encoded
 and written at once, receipts acknowledged from their header alone, so the figure is what
-the simulator process can take, not what a client can make.
+the simulator process can take, not what a client can make (SMPP only). With `--protocols
+smpp,cmpp` each protocol runs against its own simulator process (`yizhan simulator
+--protocol cmpp` for CMPP 3.0), one after the other, and prints its rows. The last line,
+`RESULT {...}`, gives the largest window's figures as JSON for `bench/ab.py` (`--metric
+esme_cpu_us`, or `submits_per_s`: the first protocol's; `cmpp_submits_per_s`, ...: each
+protocol's).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import struct
@@ -31,6 +39,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from yizhan.dispatch.channels.cmpp import CmppChannel, CmppConfig
 from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig
 from yizhan.dispatch.channels.smpp_pdu import (
     Bind,
@@ -60,12 +69,14 @@ class CountingSink:
             self.done.set()
 
 
-async def start_simulator(pin_cpus: bool) -> tuple[asyncio.subprocess.Process, int]:
+async def start_simulator(pin_cpus: bool, protocol: str = "smpp"
+                          ) -> tuple[asyncio.subprocess.Process, int]:
     entry = str(Path(sys.executable).parent / "yizhan")
     cpus = sorted(os.sched_getaffinity(0)) if pin_cpus else [0]
     pin = ["taskset", "-c", str(cpus[-1])] if len(cpus) > 1 else []
+    which = ["--protocol", protocol] if protocol != "smpp" else []
     process = await asyncio.create_subprocess_exec(
-        *pin, entry, "simulator", "--port", "0", "--delay", "0",
+        *pin, entry, "simulator", "--port", "0", "--delay", "0", *which,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     assert process.stdout is not None
     line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
@@ -83,12 +94,19 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def run_window(port: int, window: int, messages: int, simulator: int
-                     ) -> tuple[float, float, float, float]:
+def make_channel(protocol: str, port: int, window: int) -> SmppChannel | CmppChannel:
+    if protocol == "cmpp":
+        return CmppChannel(CmppConfig(f"bench-w{window}", "127.0.0.1", port, "901234",
+                                      service_code="1069001", window=window), SystemClock())
+    return SmppChannel(SmppConfig(f"bench-w{window}", "127.0.0.1", port, "bench",
+                                  window=window), SystemClock())
+
+
+async def run_window(port: int, window: int, messages: int, simulator: int,
+                     protocol: str = "smpp") -> tuple[float, float, float, float]:
     sink = CountingSink()
     sink.target = messages
-    channel = SmppChannel(SmppConfig(f"bench-w{window}", "127.0.0.1", port, "bench",
-                                     window=window), SystemClock())
+    channel = make_channel(protocol, port, window)
     await channel.start(sink)
     await asyncio.wait_for(channel.bound.wait(), 10)
     requests = iter(range(messages))
@@ -175,26 +193,35 @@ async def simulator_ceiling(port: int, messages: int, simulator: int) -> tuple[f
 
 async def main(args: argparse.Namespace) -> None:
     pinned = args.pin and len(os.sched_getaffinity(0)) > 1
-    process, port = await start_simulator(args.pin)
-    try:
-        print(f"SMPP submit benchmark: {args.messages} messages per window, receipts on, "
-              f"{'uvloop' if args.uvloop else 'asyncio'}, "
-              f"{'pinned' if pinned else 'not pinned'}, load average "
-              f"{os.getloadavg()[0]:.2f}, simulator pid {process.pid} on port {port}")
-        print(f"{'window':>6} | {'submits/s':>10} | {'with receipts/s':>15} | "
-              f"{'ESME CPU us/msg':>15} | {'SMSC CPU us/msg':>15}")
-        for window in args.windows:
-            count = args.messages // 10 if window == 1 else args.messages
-            submits, with_receipts, cpu, smsc = await run_window(port, window, count,
-                                                                 process.pid)
-            print(f"{window:>6} | {submits:>10,.0f} | {with_receipts:>15,.0f} | {cpu:>15.1f}"
-                  f" | {smsc:>15.1f}")
-        ceiling, smsc = await simulator_ceiling(port, args.messages, process.pid)
-        print(f"simulator ceiling (raw pipelined client, submit + receipt): {ceiling:,.0f}/s, "
-              f"SMSC CPU {smsc:.1f} us/msg")
-    finally:
-        process.terminate()
-        await process.wait()
+    result: dict[str, float] = {}
+    for protocol in args.protocols:
+        process, port = await start_simulator(args.pin, protocol)
+        try:
+            print(f"{protocol.upper()} submit benchmark: {args.messages} messages per window, "
+                  f"receipts on, {'uvloop' if args.uvloop else 'asyncio'}, "
+                  f"{'pinned' if pinned else 'not pinned'}, load average "
+                  f"{os.getloadavg()[0]:.2f}, simulator pid {process.pid} on port {port}")
+            print(f"{'window':>6} | {'submits/s':>10} | {'with receipts/s':>15} | "
+                  f"{'ESME CPU us/msg':>15} | {'SMSC CPU us/msg':>15}")
+            for window in args.windows:
+                count = args.messages // 10 if window == 1 else args.messages
+                submits, with_receipts, cpu, smsc = await run_window(port, window, count,
+                                                                     process.pid, protocol)
+                print(f"{window:>6} | {submits:>10,.0f} | {with_receipts:>15,.0f} | "
+                      f"{cpu:>15.1f} | {smsc:>15.1f}")
+                figures = {"window": window, "submits_per_s": submits,
+                           "with_receipts_per_s": with_receipts, "esme_cpu_us": cpu}
+                if protocol == args.protocols[0]:
+                    result.update(figures)
+                result.update({f"{protocol}_{key}": value for key, value in figures.items()})
+            if args.ceiling and protocol == "smpp":
+                ceiling, smsc = await simulator_ceiling(port, args.messages, process.pid)
+                print(f"simulator ceiling (raw pipelined client, submit + receipt): "
+                      f"{ceiling:,.0f}/s, SMSC CPU {smsc:.1f} us/msg")
+        finally:
+            process.terminate()
+            await process.wait()
+    print("RESULT " + json.dumps(result))
 
 
 def parse() -> argparse.Namespace:
@@ -202,6 +229,10 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--windows", default="1,10,100",
                         type=lambda s: [int(w) for w in s.split(",")])
+    parser.add_argument("--protocols", default="smpp", type=lambda s: s.split(","),
+                        help="smpp, cmpp or both (smpp,cmpp): each against its simulator")
+    parser.add_argument("--no-ceiling", dest="ceiling", action="store_false",
+                        help="skip the raw client's run (A/B pairs need only the channel)")
     parser.add_argument("--no-uvloop", dest="uvloop", action="store_false")
     parser.add_argument("--no-pin", dest="pin", action="store_false",
                         help="let the scheduler place both processes (a shared machine)")

@@ -342,3 +342,85 @@ async def test_the_simulator_banner_prints_the_delay_that_applies(tmp_path: Path
         process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(process.communicate(), 10)
     assert "receipts after 0.3s" in line and "0.2s" not in line
+
+
+async def test_the_standalone_simulator_serves_sgip_and_connects_back(tmp_path: Path) -> None:
+    import asyncio
+    import signal
+    import socket
+
+    from tests.dispatch.test_smpp import Sink
+    from yizhan.dispatch.channels.sgip import SgipChannel, SgipConfig
+    from yizhan.domain.ports import Accepted, SubmitRequest, SystemClock
+
+    script = tmp_path / "carriers.toml"
+    script.write_text('[numbers.13000000029]\ncode = "29"\ndelay = 0\n')
+    with socket.socket() as sock:  # the channel's listener, told to the simulator
+        sock.bind(("127.0.0.1", 0))
+        listen = sock.getsockname()[1]
+    entry = str(Path(sys.executable).parent / "yizhan")
+    process = await asyncio.create_subprocess_exec(
+        entry, "simulator", "--protocol", "sgip", "--port", "0", "--script", str(script),
+        "--system-id", "yz", "--password", "pw",
+        "--connect-back", f"127.0.0.1:{listen}:unicom:back:pw",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        assert line.startswith("SGIP simulator listening"), line
+        port = int(re.search(r"listening on 127\.0\.0\.1:(\d+)", line).group(1))  # type: ignore[union-attr]
+        sink = Sink()
+        channel = SgipChannel(SgipConfig(
+            "sim", "127.0.0.1", port, "yz", password="pw", listen_host="127.0.0.1",
+            listen_port=listen, listen_login_name="unicom", listen_password="back:pw"),
+            SystemClock())
+        await channel.start(sink)
+        await asyncio.wait_for(channel.bound.wait(), 10)
+        result = await channel.submit(SubmitRequest(1, "+8613000000029", "【驿站】hi", 1))
+        [receipt] = await sink.wait_for(1)
+        await channel.stop()
+        assert isinstance(result, Accepted) and receipt.code == "MK:0001"  # type: ignore[union-attr]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        rest, _ = await asyncio.wait_for(process.communicate(), 10)
+    assert process.returncode == 0
+    assert "stopped: 1 submits accepted, 1 receipts acknowledged" in rest.decode()
+
+
+async def test_the_standalone_simulator_serves_smgp_until_stopped(tmp_path: Path) -> None:
+    import asyncio
+    import signal
+
+    from tests.simulator.test_smgw import Client
+    from yizhan.dispatch.channels.smgp_pdu import Command, Deliver, MsgIdResp
+    from yizhan.dispatch.channels.smgp_text import decode_report
+
+    script = tmp_path / "carriers.toml"
+    script.write_text('[numbers.13300000001]\ncode = "MK:0023"\ndelay = 0\n')
+    entry = str(Path(sys.executable).parent / "yizhan")
+    process = await asyncio.create_subprocess_exec(
+        entry, "simulator", "--protocol", "smgp", "--port", "0", "--script", str(script),
+        "--system-id", "SP000001", "--password", "s3cret",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        assert line.startswith("SMGP simulator listening on")
+        port = int(re.search(r"listening on 127\.0\.0\.1:(\d+)", line).group(1))  # type: ignore[union-attr]
+        refused = await Client.connect(port)
+        assert (await refused.login(secret="wrong")).status == 21
+        client = await Client.connect(port)
+        assert (await client.login()).status == 0
+        client.submit("13300000001")
+        resp, report = await client.read(), await client.read()
+        assert isinstance(resp.body, MsgIdResp) and isinstance(report.body, Deliver)
+        assert decode_report(report.body.msg_content).stat == "MK:0023"
+        await client.answer(report)
+        client.send(Command.ACTIVE_TEST)  # answered after the Deliver_Resp was read
+        assert (await client.read()).command is Command.ACTIVE_TEST_RESP
+        client.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        rest, _ = await asyncio.wait_for(process.communicate(), 10)
+    assert process.returncode == 0
+    assert "stopped: 1 submits accepted, 1 receipts acknowledged" in rest.decode()

@@ -30,7 +30,12 @@ from tests.contract.conftest import REDIS_URL
 from tests.test_restart import ServeProcess
 from yizhan import app as app_module
 from yizhan.app import Yizhan, build, serve
-from yizhan.runtime.process_lease import LeaseRefused, ProcessLease
+from yizhan.runtime.process_lease import (
+    SHARED,
+    LeaseRefused,
+    ProcessLease,
+    SharedCountersRefused,
+)
 from yizhan.storage.store import SqlStore
 
 
@@ -110,8 +115,10 @@ async def _serving(yz: Yizhan, stop: asyncio.Event) -> asyncio.Task[None]:
 
 
 async def _lease_rows(store: SqlStore) -> list[str]:
+    """The holders of the counters' lease (the send-task engine's is another row)."""
     async with store.engine.connect() as conn:
-        return [r[0] for r in await conn.execute(text("SELECT holder FROM process_leases"))]
+        return [r[0] for r in await conn.execute(text(
+            "SELECT holder FROM process_leases WHERE name = 'rate_counters'"))]
 
 
 async def test_serve_holds_the_lease_and_releases_it_on_a_clean_stop(
@@ -155,13 +162,47 @@ async def test_with_redis_counters_several_processes_serve(
                                      redis_url=REDIS_URL, redis_prefix=redis_prefix)
             yz = await build(settings, store=store if n == 0 else await _same(
                 store, database, tmp_path))
-            assert yz.lease is None
+            assert yz.lease is not None and yz.lease.name.startswith(SHARED)
             tasks.append(await _serving(yz, stop))
-        assert await _lease_rows(store) == []
+        assert len(await _lease_rows(store)) == 2  # a row each, among those sharing Redis
+        # One that would keep the counters in its memory is refused beside them.
+        alone = await build(fast_settings(tmp_path / "sql"), store=await _same(
+            store, database, tmp_path))
+        with pytest.raises(SharedCountersRefused) as refused:
+            await serve(alone, None, stop=asyncio.Event())
+        assert 'set rate_backend = "redis" and the same redis_url on it too' \
+            in str(refused.value)
+        assert "accepts messages on this store with the frequency counters in Redis" \
+            in str(refused.value)
     finally:
         for stop in stops:
             stop.set()
         await asyncio.gather(*(asyncio.wait_for(t, 15) for t in tasks))
+    assert await _lease_rows(store) == []  # every row given back at the clean stops
+
+
+async def test_a_process_sharing_the_counters_in_redis_is_refused_beside_one_keeping_them(
+        store: SqlStore, clock: ManualClock) -> None:
+    keeper = ProcessLease(store, clock, "http://127.0.0.1:8080")  # rate_backend = "sql"
+    await keeper.acquire()
+    sharing = ProcessLease(store, clock, "http://127.0.0.1:9090", name=SHARED + "b")
+    with pytest.raises(LeaseRefused) as refused:
+        await sharing.acquire()
+    assert "http://127.0.0.1:8080" in str(refused.value)
+    assert await _lease_rows(store) == [keeper.me.holder]
+    await keeper.release()
+    await sharing.acquire()  # once it stopped
+    with pytest.raises(SharedCountersRefused):
+        await ProcessLease(store, clock).acquire()
+    crashed = ProcessLease(store, clock, name=SHARED + "c")  # killed on this machine
+    await sharing.release()
+    crashed.me = replace(crashed.me, pid=_dead_pid())
+    await crashed.acquire()
+    after = ProcessLease(store, clock)
+    await after.acquire()  # a dead sharer keeps no one out
+    await after.release()
+    await ProcessLease(store, clock, name=SHARED + "d").acquire()  # removes the dead one's row
+    assert [name for name, _ in await store.lease_holders("")] == [SHARED + "d"]
 
 
 async def _same(store: SqlStore, database: str, tmp_path: Path,

@@ -260,13 +260,15 @@ def test_sigkill_under_load_leaves_unknown_only_what_reached_the_carrier(
 class SimulatorProcess:
     """`yizhan simulator` in its own process, logging every submit_sm it receives."""
 
-    def __init__(self, log: Path) -> None:
+    def __init__(self, log: Path, *extra: str) -> None:
         self.log = log
+        self.extra = list(extra)
+        """More options of `yizhan simulator` (tests/test_multiprocess.py's bind limit)."""
 
     def __enter__(self) -> SimulatorProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "yizhan", "simulator", "--port", "0", "--delay", "0.05",
-             "--submit-log", str(self.log)], stdout=subprocess.PIPE, text=True)
+             "--submit-log", str(self.log), *self.extra], stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
         assert "listening on" in line, line

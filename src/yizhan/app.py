@@ -14,6 +14,7 @@ import contextlib
 import logging
 import signal
 import socket
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -42,10 +43,20 @@ from yizhan.console.app import mount
 from yizhan.console.services import ChannelBoard, ConsoleServices, LoginLimits
 from yizhan.diagnosis.inquiry import Diagnoser
 from yizhan.dispatch.breaker import BreakerConfig
-from yizhan.dispatch.channel_file import ChannelPlan, EmbeddedSmsc, build_plan, load_plan
+from yizhan.dispatch.channel_file import (
+    CARRIER_KINDS,
+    ChannelPlan,
+    EmbeddedSmsc,
+    build_plan,
+    load_plan,
+)
+from yizhan.dispatch.channels.cmpp import CmppChannel
+from yizhan.dispatch.channels.http_upstream import HttpUpstreamChannel
+from yizhan.dispatch.channels.sgip import SgipChannel
 from yizhan.dispatch.channels.simulator import Script, SimulatorChannel
+from yizhan.dispatch.channels.smgp import SmgpChannel
 from yizhan.dispatch.channels.smpp import SmppChannel
-from yizhan.dispatch.journal import SubmitJournal
+from yizhan.dispatch.journal import ADOPT_SECONDS, SubmitJournal
 from yizhan.dispatch.router import Router
 from yizhan.dispatch.worker import DISPATCH, DISPATCH_URGENT, DispatchConfig, DispatchWorker
 from yizhan.domain.codes import CodeBook
@@ -60,14 +71,22 @@ from yizhan.policy.lists import PolicyLists
 from yizhan.receipts.correlate import ReceiptStage
 from yizhan.receipts.sweeper import Sweeper
 from yizhan.records.retention import Purge
+from yizhan.runtime.addresses import PushNetworks
 from yizhan.runtime.batching import Batcher
+from yizhan.runtime.bind_slots import BindSlots
 from yizhan.runtime.metrics import Metrics
 from yizhan.runtime.periodic import Periodic
-from yizhan.runtime.process_lease import RENEW_SECONDS, LeaseRefused, ProcessLease
+from yizhan.runtime.process_lease import (
+    RENEW_SECONDS,
+    SHARED,
+    LeaseRefused,
+    ProcessLease,
+    SoleStage,
+)
 from yizhan.settings import Settings
 from yizhan.simulator.registry import RegisteredSubPorts, SimulatedRegistry
 from yizhan.simulator.smsc import SmscServer
-from yizhan.stages import Background, Pipeline
+from yizhan.stages import Background, Pipeline, adopt_orphans
 from yizhan.storage.data_folder import KEY_FILE, SETTING, KeySource, secure_folder
 from yizhan.storage.documents import DocumentFolder
 from yizhan.storage.frequency import FrequencySettings
@@ -78,13 +97,14 @@ from yizhan.tasks.engine import TaskEngine
 from yizhan.tasks.importing import Limits
 from yizhan.tasks.preflight import PreflightInputs
 from yizhan.tasks.service import TaskService
-from yizhan.webhooks.destinations import PushNetworks
 from yizhan.webhooks.pusher import PUSH, PushConfig, PushStage
 from yizhan.webhooks.queue import QueueSettings
 
 log = logging.getLogger("yizhan")
 BACKLOG_READING_SECONDS = 1.0
 """How often the API reads the dispatch backlog for backpressure (policy/backpressure.py)."""
+TASK_ENGINE = "task_engine"
+"""The lease of the one process that runs the send-task engine (tasks/engine.py)."""
 
 
 @dataclass
@@ -104,8 +124,9 @@ class Yizhan:
     backpressure: Backpressure | None = None
     """Holds back multi-number requests while the dispatch backlog is long (None: off)."""
     lease: ProcessLease | None = None
-    """Held while serving by a process that accepts messages with the embedded counters
-    (rate_backend = "sql"): the store's proof that no other process does."""
+    """Held while serving by a process that accepts messages: with the embedded counters
+    (rate_backend = "sql") the store's proof that no other process accepts; with Redis, its
+    row among those sharing the counters there (`counters_lease`)."""
     plan: ChannelPlan | None = None
     """The channel plan this process runs (None: channels given, or the in-process
     simulator without a channel file); the demo signature is registered on its sub-ports."""
@@ -150,7 +171,7 @@ def carrier_records(plan: ChannelPlan, store: SqlStore,
     """What the simulated carriers of `plan` know of registrations when one of them
     requires it: the platform's record of the carriers' answers, read again every
     `cache_seconds` (docs/simulator.md "Real-name registration")."""
-    if not any(c.registration and c.kind != "smpp" for c in plan.channels):
+    if not any(c.registration and c.kind not in CARRIER_KINDS for c in plan.channels):
         return None
     return RegisteredSubPorts(store.usable_sub_ports, max(settings.cache_seconds, 0.1))
 
@@ -197,7 +218,9 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
         built = build_plan(plan, clock, smsc=SmscServer,
                            delay=settings.simulator_delay_seconds,
                            script=settings.simulator_script, breaker=breaker,
-                           records=records, registry=SimulatedRegistry.from_settings)
+                           records=records, registry=SimulatedRegistry.from_settings,
+                           slots=lambda name, limit: BindSlots(store, clock, name, limit,
+                                                               f"http://{settings.endpoint}"))
         channels, router = built.channels, built.router
         registrars = built.registrars
         if built.server is not None:
@@ -205,7 +228,11 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
             smsc = built.server
     metrics.watch(lambda: [(h.name, h.ready, h.breaker.value, h.opened)
                            for h in router.health()])
-    codes = CodeBook({c.name: c.config.codes for c in channels if isinstance(c, SmppChannel)})
+    codes = CodeBook({**{c.name: c.config.codes for c in channels
+                         if isinstance(c, SmppChannel | CmppChannel | SgipChannel
+                                       | SmgpChannel)},
+                      **{c.name: c.settings.codes for c in channels
+                         if isinstance(c, HttpUpstreamChannel)}})
     counter, flush = await rate_counter(settings, store, clock)
     if settings.rate_backend == "sql":  # the one accepting process: nonces decided in memory
         await store.use_nonce_window(clock.now())
@@ -247,8 +274,12 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                                                   metrics, express=True)
                                  if settings.dispatch_express_batch else None),
                         dispatching=settings.role != "api",
-                        sole_dispatcher=settings.role == "all",
+                        sole_dispatcher=sole_dispatcher(settings),
                         background=[*_delivery_stages(settings, store, bus, clock, codes),
+                                    *([Periodic("orphaned journals",
+                                                lambda: adopt_orphans(store, settings.data_dir),
+                                                ADOPT_SECONDS, log)]
+                                      if not sole_dispatcher(settings) else []),
                                     registration_sweeper(settings, registration, registrars)],
                         servers=servers, metrics=metrics,
                         api_background=[
@@ -256,7 +287,12 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                             *([Periodic("backlog readings", backpressure.refresh,
                                         BACKLOG_READING_SECONDS, log)]
                               if settings.backlog_max_seconds else [])],
-                        feeders=[engine] if settings.task_engine else [])
+                        feeders=[SoleStage(engine, ProcessLease(store, clock,
+                                                                f"http://{settings.endpoint}",
+                                                                TASK_ENGINE),
+                                           clock, "send-task engine",
+                                           settings.task_idle_seconds)]
+                        if settings.task_engine and settings.role != "dispatch" else [])
     pull = QueueSettings(settings.queue_visibility_seconds, settings.queue_max_wait_seconds)
     services = ApiServices(
         store, intake, keys, AliyunAuthenticator(keys, nonces, clock),
@@ -265,7 +301,8 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
         codes, HttpLimits(settings.max_body_bytes, settings.max_header_bytes),
         uploads=upload_config(settings, store), registration=registration,
         tasks=tasks, task_max_file_bytes=settings.task_max_file_bytes,
-        diagnosis=Diagnoser(store, codes, calls=store), calls=calls)
+        diagnosis=Diagnoser(store, codes, calls=store), calls=calls,
+        upstreams={c.name: c for c in channels if isinstance(c, HttpUpstreamChannel)})
     api_app = create_app(services)
     mount(api_app, ConsoleServices(services, store, settings.console_session_hours * 3600,
                                    LoginLimits(per_login=settings.console_login_failures),
@@ -274,11 +311,30 @@ async def build(settings: Settings, *, store: SqlStore | None = None,
                                    part_price=settings.part_price))
     api = FastPaths(api_app, services, self_bounded=(console_tasks.UPLOAD_PATH,
                                                      console_qualifications.UPLOAD_PATH))
-    lease = (ProcessLease(store, clock, f"http://{settings.endpoint}")
-             if settings.rate_backend == "sql" and settings.role != "dispatch" else None)
+    lease = counters_lease(settings, store, clock)
     return Yizhan(settings, store, clock, intake, pipeline, api, channels, router, metrics,
                   frequency, smsc, backpressure if settings.backlog_max_seconds else None,
                   lease, plan, tasks)
+
+
+def counters_lease(settings: Settings, store: SqlStore, clock: Clock) -> ProcessLease | None:
+    """The lease an accepting process holds while serving: the store's one `rate_counters`
+    with the embedded counters (rate_backend = "sql"), else a row of its own among those
+    that keep them in Redis, so that neither kind runs beside the other
+    (`runtime/process_lease.py`). None for a dispatch process, which counts nothing."""
+    if settings.role == "dispatch":
+        return None
+    url = f"http://{settings.endpoint}"
+    if settings.rate_backend == "sql":
+        return ProcessLease(store, clock, url)
+    return ProcessLease(store, clock, url, name=SHARED + uuid.uuid4().hex[:16])
+
+
+def sole_dispatcher(settings: Settings) -> bool:
+    """Whether this process is the only one that may dispatch from its store: the embedded
+    process on its data folder's own SQLite file (which one server holds, `cli/serve.py`).
+    On PostgreSQL, or a database shared by URL, other dispatchers may run (docs/deployment.md)."""
+    return settings.role == "all" and settings.database_url is None
 
 
 def wakeup_bus(settings: Settings, store: SqlStore) -> LocalBus | CrossBus:
@@ -439,7 +495,8 @@ def _dispatch_worker(settings: Settings, store: SqlStore, router: Router, bus: B
                                          window=settings.dispatch_window,
                                          poll_seconds=settings.dispatch_poll_seconds,
                                          submit_timeout=settings.submit_timeout_seconds,
-                                         lease=timedelta(minutes=5),
+                                         lease=timedelta(
+                                             seconds=settings.dispatch_lease_seconds),
                                          retry_max_seconds=settings.retry_max_seconds,
                                          max_attempts=settings.dispatch_max_attempts,
                                          registrations_seconds=settings.cache_seconds),
@@ -469,10 +526,15 @@ def _delivery_stages(settings: Settings, store: SqlStore, bus: Bus,
     return [push, sweeper, purge, calls]
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, reuse_port: bool = False) -> socket.socket:
+    """The API's socket, bound (not listening yet). `reuse_port`: several processes bind
+    the same address (`yizhan serve --workers`), and the kernel spreads the connections
+    over those that listen (SO_REUSEPORT)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.set_inheritable(True)
     return sock
@@ -502,9 +564,10 @@ async def serve(app: Yizhan, sock: socket.socket | None,
 @contextlib.asynccontextmanager
 async def _holding(lease: ProcessLease | None, stop: asyncio.Event,
                    sock: socket.socket | None) -> AsyncIterator[None]:
-    """Hold the lease on the embedded counters (if this process keeps them) while serving:
-    taken before the stages start (`LeaseRefused`: another process keeps them), renewed
-    meanwhile, released once the last counts are written."""
+    """Hold this accepting process's lease (`counters_lease`) while serving: taken before
+    the stages start (`LeaseRefused`: another process keeps the counters, or this one would
+    count apart from those that share them in Redis), renewed meanwhile, released once the
+    last counts are written."""
     if lease is None:
         yield
         return

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
         "all", description="What this process runs: all (embedded: API and delivery), api "
         "(HTTP API and intake only), dispatch (delivery stages only). Several processes may "
         "share one store; see docs/deployment.md.")
+    workers: int = Field(
+        0, ge=0, le=64, description="`yizhan serve` runs the API in this many processes and "
+        "dispatch in one more, under a supervisor that restarts them; 0: everything in one "
+        "process. More than 1 needs rate_backend = \"redis\" (docs/deployment.md).")
     host: str = Field("127.0.0.1", description="Address the API listens on.")
     http_server: Literal["granian", "uvicorn"] = Field(
         "granian", description="The HTTP server of the API: granian (Rust HTTP parsing, about "
@@ -147,6 +151,12 @@ class Settings(BaseSettings):
         "wait for dispatch (the delivery rate of a quiet platform says little).")
     dispatch_poll_seconds: float = Field(
         1.0, gt=0, description="How often workers look at the outbox without a wake-up signal.")
+    dispatch_lease_seconds: float = Field(
+        300.0, ge=5, description="How long a dispatcher's claim on the messages of a round "
+        "lasts. A dispatcher that dies holds its claims this long before another takes them "
+        "over: those whose submit may have left become unknown, the others are sent "
+        "(docs/deployment.md \"N API and M dispatch processes\"). A live dispatcher extends "
+        "its round's claims every third of it while the round submits.")
     submit_timeout_seconds: float = Field(
         30.0, gt=0, description="A submit with no answer by then is ambiguous: status unknown, "
         "never resent.")

@@ -19,8 +19,10 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
+from yizhan.dispatch.journal import SubmitJournal
 from yizhan.dispatch.worker import DispatchWorker
 from yizhan.domain.model import MessageId
 from yizhan.domain.ports import Channel, EventSink, Unsent
@@ -35,6 +37,24 @@ log = logging.getLogger("yizhan.stages")
 class Recoverable(Protocol):
     async def release_claims(self) -> None: ...
     async def requeue_unsent(self, unsent: Sequence[Unsent]) -> list[MessageId]: ...
+
+
+async def adopt_orphans(store: Recoverable, folder: Path) -> int:
+    """Recover the submit journals in `folder` of dispatchers that died (no process holds
+    them; `SubmitJournal.orphans`): their claims that never left go back on the outbox at
+    once, for any dispatcher to send. Returns how many were requeued."""
+    total = 0
+    for journal in SubmitJournal.orphans(folder):
+        try:
+            requeued = await store.requeue_unsent(journal.left_over())
+            journal.restart()
+        finally:
+            journal.close()
+        if requeued:
+            log.warning("%d message(s) claimed by a dispatcher that died (%s) never left: "
+                        "queued again", len(requeued), journal.path.name)
+        total += len(requeued)
+    return total
 
 
 class Background(Protocol):
@@ -72,9 +92,11 @@ class Pipeline:
     dispatching: bool = True
     """Run the delivery stages (dispatch, channels, receipts); off in an API-only process."""
     sole_dispatcher: bool = True
-    """Embedded mode: this process is the only dispatcher, so leases left by a previous run
-    can be released at once (the messages they cover are resolved as interrupted). With
-    several dispatch processes, leases expire instead (5 minutes). Either way, the claims
+    """Embedded mode (role all on the data folder's own store, which one server holds):
+    this process is the only dispatcher, so leases left by a previous run can be released
+    at once (the messages they cover are resolved as interrupted). On a store other
+    processes may dispatch from, leases expire instead (`dispatch_lease_seconds`): releasing
+    them would hand a live dispatcher's claims to another. Either way, the claims
     the submit journal shows never left are first put back on the outbox (`_recover`)."""
     background: Sequence[Background] = ()
     """Delivery stages with loops of their own, started last and stopped first."""

@@ -301,3 +301,57 @@ def test_any_body_behind_a_valid_header_decodes_or_is_refused(
     else:
         assert encode(pdu, version) == data or command is Command.SUBMIT \
             or command is Command.DELIVER  # text fields read up to their first NUL
+
+
+# ---- the hot paths' fixed-place readers and writers, against the plain codec -------------
+
+_TEXT = st.text(alphabet="0123456789", max_size=21)
+
+
+@pytest.mark.parametrize("version", BOTH)
+@given(src_id=_TEXT, dest=st.text(alphabet="0123456789", min_size=1, max_size=21),
+       content=st.binary(max_size=140), fmt=st.sampled_from([0, 8, 15]),
+       parts=st.tuples(st.integers(1, 9), st.integers(1, 9)), udhi=st.integers(0, 1),
+       fee=st.tuples(st.integers(0, 3), st.sampled_from(["01", "02"]),
+                     st.sampled_from(["", "000010"])))
+def test_the_submit_template_writes_what_the_codec_writes(
+        version: Version, src_id: str, dest: str, content: bytes, fmt: int,
+        parts: tuple[int, int], udhi: int, fee: tuple[int, str, str]) -> None:
+    from yizhan.dispatch.channels.cmpp_pdu import SubmitTemplate, encode_body
+    fee_user_type, fee_type, fee_code = fee
+    template = SubmitTemplate(version, service_id="MYZ0001", registered_delivery=1,
+                              msg_level=2, fee_user_type=fee_user_type,
+                              fee_terminal_id="13900139000", fee_type=fee_type,
+                              fee_code=fee_code, msg_src="901234")
+    total, number = parts
+    plain = encode_body(Submit(
+        dest_terminal_ids=[dest], msg_content=content, msg_fmt=fmt, src_id=src_id,
+        msg_src="901234", service_id="MYZ0001", registered_delivery=1, pk_total=total,
+        pk_number=number, tp_udhi=udhi, msg_level=2, fee_user_type=fee_user_type,
+        fee_terminal_id="13900139000", fee_type=fee_type, fee_code=fee_code), version)
+    assert template.body(src_id, dest, content, fmt, total, number, udhi) == plain
+
+
+@pytest.mark.parametrize("version", BOTH)
+@given(msg_id=st.integers(0, 2**64 - 1), registered=st.integers(0, 1),
+       content=st.binary(max_size=100))
+def test_peek_report_reads_what_decode_reads(version: Version, msg_id: int, registered: int,
+                                             content: bytes) -> None:
+    from yizhan.dispatch.channels.cmpp_pdu import peek_report
+    raw = encode(Pdu(Command.DELIVER, 7, Deliver(msg_id, "1069001", "13800138000", content,
+                                                 8, registered, "MYZ")), version)
+    peeked = peek_report(raw, version)
+    if registered:
+        assert peeked == (msg_id, content)
+    else:
+        assert peeked is None
+    assert peek_report(raw[:-1], version) is None  # bytes that do not add up
+
+
+@pytest.mark.parametrize("version", BOTH)
+@given(src_id=_TEXT, dest=st.text(alphabet="0123456789", min_size=1, max_size=21))
+def test_peek_submit_reads_what_decode_reads(version: Version, src_id: str, dest: str) -> None:
+    from yizhan.dispatch.channels.cmpp_pdu import peek_submit
+    raw = encode(Pdu(Command.SUBMIT, 3, Submit([dest], b"hi", src_id=src_id)), version)
+    assert peek_submit(raw, version) == (src_id, dest)
+    assert peek_submit(raw[:40], version) is None

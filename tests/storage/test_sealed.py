@@ -92,7 +92,8 @@ async def test_the_data_folder_is_0700_and_its_files_0600_also_when_they_were_op
         assert mode(folder) == 0o700
         assert {p.name: mode(p) for p in folder.iterdir()} == {
             name: 0o600 for name in ("yizhan.db", "yizhan.db-wal", "yizhan.db-shm", KEY_FILE,
-                                     "dispatch.journal", "dispatch-2.journal")}
+                                     "yizhan.db-writer", "dispatch.journal",
+                                     "dispatch-2.journal")}
     folder.chmod(0o755)
     for path in folder.iterdir():
         path.chmod(0o644)

@@ -18,9 +18,9 @@ from tests.test_cli import yz
 from tests.webhooks.receiver import Receiver
 from tests.webhooks.test_pusher import CONFIG
 from yizhan.backends.local import LocalBus
+from yizhan.runtime.addresses import PushNetworks
 from yizhan.storage.store import SqlStore
 from yizhan.storage.tables import push_items
-from yizhan.webhooks.destinations import PushNetworks
 from yizhan.webhooks.pusher import PushStage
 
 # (URL, the kind of address the refusal names)

@@ -14,11 +14,11 @@ from tests.storage.test_store import make_messages
 from tests.webhooks.receiver import Receiver
 from yizhan.backends.local import LocalBus
 from yizhan.domain.model import AccountId, DispatchState, MessageStatus
+from yizhan.runtime.addresses import PushNetworks
 from yizhan.storage import reports
 from yizhan.storage.sql import hot_sql
 from yizhan.storage.store import SqlStore
 from yizhan.webhooks import signing
-from yizhan.webhooks.destinations import PushNetworks
 from yizhan.webhooks.pusher import PushConfig, PushStage
 
 BASE = 60.0

@@ -12,8 +12,8 @@ import pytest
 from tests.conftest import ManualClock
 from tests.webhooks.receiver import Receiver
 from yizhan.domain.push import SMS_UP
+from yizhan.runtime.addresses import PushNetworks
 from yizhan.webhooks import signing
-from yizhan.webhooks.destinations import PushNetworks
 from yizhan.webhooks.pusher import trial_push
 
 LOCAL = PushNetworks(["127.0.0.0/8"])

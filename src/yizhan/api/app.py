@@ -18,7 +18,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from yizhan import __version__
-from yizhan.api import docs, errors
+from yizhan.api import callbacks, docs, errors
 from yizhan.api.aliyun.endpoint import (
     JSON_UTF8,
     Reply,
@@ -77,6 +77,9 @@ def create_app(services: ApiServices) -> FastAPI:
     app.include_router(calls.router)
     # The Alibaba Cloud compatible RPC endpoint (docs/aliyun.md): every action on "/".
     app.add_route("/", rpc, methods=["GET", "POST"], include_in_schema=False)
+    # Receipts pushed by upstream channels' providers (docs/channels.md).
+    app.add_route(callbacks.PATH, callbacks.upstream_callback, methods=["POST"],
+                  include_in_schema=False)
     app.add_exception_handler(rest.AuthFailed, rest.on_auth_failed)
     app.add_exception_handler(RequestValidationError, errors.on_validation_error)
     app.add_exception_handler(HTTPException, errors.on_http_error)

@@ -8,7 +8,7 @@ API needs no import of `storage/` (which implements it).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal, Protocol
@@ -25,6 +25,7 @@ from yizhan.compliance.letters import LetterStore
 from yizhan.compliance.qualifications import QualificationStore
 from yizhan.compliance.registration import RegistrationService
 from yizhan.diagnosis.inquiry import Diagnoser
+from yizhan.dispatch.channels.http_upstream import HttpUpstreamChannel
 from yizhan.domain.calls import ApiCall
 from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.model import (
@@ -49,9 +50,9 @@ from yizhan.domain.registration import SubPortRegistration
 from yizhan.domain.statistics import StatsLine
 from yizhan.intake.accept import Intake
 from yizhan.policy.flow_control import FrequencyControl
+from yizhan.runtime.addresses import PushNetworks
 from yizhan.runtime.metrics import Metrics
 from yizhan.tasks.service import TaskService
-from yizhan.webhooks.destinations import PushNetworks
 from yizhan.webhooks.queue import QueueSettings, QueueStore
 
 
@@ -216,6 +217,9 @@ class ApiServices:
     """The largest number file of a task: its upload's body may be this plus the form."""
     diagnosis: Diagnoser | None = None
     """Why a message failed (GET /v1/messages/{id}/diagnosis, GET /v1/diagnosis)."""
+    upstreams: Mapping[str, HttpUpstreamChannel] = field(default_factory=dict)
+    """The HTTP upstream channels by name: where `/callbacks/<channel>/<token>` pushes go
+    (`callbacks.py`)."""
 
 
 def services_of(request: Request) -> ApiServices:

@@ -17,6 +17,7 @@ from yizhan.cli.common import (
     DataDir,
     command_set,
     fail,
+    open_checked,
     out,
     run_loop,
     settings_of,
@@ -28,17 +29,26 @@ from yizhan.dispatch.channel_file import (
     ChannelPlan,
     PlanError,
     build_plan,
+    cmpp_config,
     load_plan,
+    sgip_config,
+    smgp_config,
     smpp_config,
 )
+from yizhan.dispatch.channels.cmpp import result_name
+from yizhan.dispatch.channels.http_upstream import HttpUpstreamChannel
+from yizhan.dispatch.channels.sgip_text import result_text
 from yizhan.dispatch.channels.smpp_pdu import status_name
 from yizhan.dispatch.router import Route
 from yizhan.domain.events import Receipt, Uplink
-from yizhan.domain.ports import SystemClock
+from yizhan.domain.ports import Channel, SystemClock
+from yizhan.runtime.bind_slots import BindSlots
 from yizhan.settings import Settings
 from yizhan.simulator.smsc import SmscServer
 
 channels_commands = command_set()
+UPSTREAM = "HTTP upstream: settings valid, not contacted"
+"""What `check` says of an HTTP upstream: a check that sends nothing cannot prove the key."""
 
 
 def _plan(settings: Settings) -> ChannelPlan:
@@ -57,10 +67,10 @@ def list_channels(data_dir: DataDir = None, config: ConfigFile = None,
     out.print(f"channels from {plan.source}")
     table("channels", ["name", "kind", "address", "system_id", "source address", "carrier",
                        "registration"],
-          [[c.name, c.kind, c.address, c.options.get("system_id", ""),
-            ("" if c.kind == "simulator" else
-             f"{c.options.get('source_prefix', '106')}{c.options.get('channel_code', '')}"
-             "+ext"), c.carrier.value if c.carrier else "",
+          [[c.name, c.kind, c.address,
+            c.options.get("source_addr" if c.kind == "cmpp" else "system_id", ""),
+            ("" if c.kind == "simulator" else f"{c.number}+ext"),
+            c.carrier.value if c.carrier else "",
             "required" if c.registration else ""] for c in plan.channels])
     routes = plan.routes or (Route("default", ()),)
     table("routes (first match wins; a > b: b only when a is down; a*3: weight)",
@@ -84,14 +94,23 @@ def carrier_tables(plan: ChannelPlan) -> list[str]:
     submit statuses it retries (only for channels that set them)."""
     lines = []
     for spec in plan.channels:
-        if "codes" not in spec.options and "retryable" not in spec.options:
+        if spec.kind not in ("smpp", "smpp-simulator", "cmpp", "sgip", "smgp") or (
+                "codes" not in spec.options and "retryable" not in spec.options):
             continue
-        config = smpp_config(spec.name, spec.options)
+        if spec.kind == "smgp":
+            codes = smgp_config(spec.name, spec.options).codes
+            lines.append(f"channel {spec.name}: {len(codes)} carrier code(s) from "
+                         f"{spec.options['codes']} over the SMGP Status table")
+            continue
+        config = (cmpp_config if spec.kind == "cmpp" else sgip_config if spec.kind == "sgip"
+                  else smpp_config)(spec.name, spec.options)
+        name = (result_name if spec.kind == "cmpp" else result_text if spec.kind == "sgip"
+                else status_name)
         said = []
         if "codes" in spec.options:
             said.append(f"{len(config.codes)} carrier code(s) from {spec.options['codes']}")
         if "retryable" in spec.options:
-            said.append("retries " + (", ".join(sorted(status_name(s) for s in config.retryable))
+            said.append("retries " + (", ".join(sorted(name(s) for s in config.retryable))
                                       or "throttling only"))
         lines.append(f"channel {spec.name}: {'; '.join(said)}")
     return lines
@@ -116,14 +135,22 @@ def check(data_dir: DataDir = None, config: ConfigFile = None,
     results: list[list[str]] = []
     run_loop(_bind_all(settings, plan, timeout, results))
     table("binds", ["channel", "result"], results)
-    if any(not r[1].startswith("bound") and r[1] != "in process" for r in results):
+    if any(not r[1].startswith(("bound", "in use")) and r[1] not in ("in process", UPSTREAM)
+           for r in results):
         raise typer.Exit(1)
 
 
 async def _bind_all(settings: Settings, plan: ChannelPlan, timeout: float,
                     results: list[list[str]]) -> None:
-    built = build_plan(plan, SystemClock(), smsc=SmscServer,
-                       delay=settings.simulator_delay_seconds, script=settings.simulator_script)
+    # A channel with a bind limit binds only in a free slot of the store's (as a dispatcher
+    # does): the trial never takes a bind that running dispatchers hold.
+    limited = any(spec.options.get("max_binds") for spec in plan.channels)
+    store = await open_checked(settings) if limited else None
+    clock = SystemClock()
+    built = build_plan(plan, clock, smsc=SmscServer,
+                       delay=settings.simulator_delay_seconds, script=settings.simulator_script,
+                       slots=None if store is None else
+                       lambda name, limit: BindSlots(store, clock, name, limit, "channels check"))
     if built.server is not None:
         await built.server.start()
 
@@ -136,13 +163,20 @@ async def _bind_all(settings: Settings, plan: ChannelPlan, timeout: float,
 
     try:
         for channel in built.channels:
+            if isinstance(channel, HttpUpstreamChannel):  # nothing to bind: no request sent
+                results.append([channel.name, UPSTREAM])
+                continue
             if channel.ready:  # ready before it starts: in process, nothing to bind
                 results.append([channel.name, "in process"])
                 continue
             began = time.perf_counter()
             await channel.start(Ignore())
             try:
-                await asyncio.wait_for(channel.wait_ready(), timeout)
+                await asyncio.wait_for(_bound_or_waiting(channel), timeout)
+                if getattr(channel, "waiting_slot", False):
+                    results.append([channel.name, "in use: every bind it allows (max_binds) "
+                                    "is held by running dispatchers; not tried"])
+                    continue
                 results.append([channel.name, f"bound in "
                                 f"{(time.perf_counter() - began) * 1000:.0f} ms"])
             except TimeoutError:
@@ -153,3 +187,11 @@ async def _bind_all(settings: Settings, plan: ChannelPlan, timeout: float,
     finally:
         if built.server is not None:
             await built.server.stop()
+        if store is not None:
+            await store.close()
+
+
+async def _bound_or_waiting(channel: Channel) -> None:
+    """Return once `channel` is bound, or waits for a bind slot others hold."""
+    while not channel.ready and not getattr(channel, "waiting_slot", False):
+        await asyncio.sleep(0.02)

@@ -29,8 +29,8 @@ from yizhan.domain.model import MessageStatus
 from yizhan.domain.statistics import DIMENSIONS
 from yizhan.domain.timezone import china_day_bounds, china_today
 from yizhan.records.export import failed_csv, retryable
+from yizhan.runtime.addresses import PushNetworks
 from yizhan.storage.store import SqlStore
-from yizhan.webhooks.destinations import PushNetworks
 from yizhan.webhooks.queue import check_target
 
 push_commands = command_set()

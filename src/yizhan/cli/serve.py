@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import shlex
 import signal
 import socket
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -38,6 +39,9 @@ from yizhan.runtime.server_lock import ServerLock
 from yizhan.settings import Settings
 from yizhan.storage.store import SqlStore
 
+if TYPE_CHECKING:  # the simulator is imported when its command runs
+    from yizhan.simulator.sgip_smg import ConnectBack
+
 commands = command_set()
 """serve, simulator, migrate, demo (top level)."""
 
@@ -55,9 +59,15 @@ def serve(
     role: Annotated[str | None, typer.Option(
         help="all (default: everything in one process), api, or dispatch. "
         "Env: YIZHAN_ROLE.")] = None,
+    workers: Annotated[int | None, typer.Option(
+        min=0, max=64, help="Run the API in this many processes and dispatch in one more, "
+        "under a supervisor that restarts them (0: one process). Env: YIZHAN_WORKERS. "
+        "[default: 0]")] = None,
+    ready_fd: Annotated[int | None, typer.Option(hidden=True)] = None,
 ) -> None:
-    """Run the platform in one process: API, dispatch, receipts and the carrier channels
-    (by default the SMPP carrier simulator, in process).
+    """Run the platform: API, dispatch, receipts and the carrier channels (by default the
+    SMPP carrier simulator, in process), in one process, or with --workers N in N API
+    processes and one dispatch process (docs/deployment.md).
 
     Every setting can also come from the environment (YIZHAN_<NAME>) or the TOML file;
     `docs/configuration.md` lists them all.
@@ -68,32 +78,43 @@ def serve(
     from yizhan.runtime.process_lease import LeaseRefused
 
     settings = settings_of(data_dir, config, database_url, host=host, port=port,
-                           simulator_script=simulator_script, role=role)
+                           simulator_script=simulator_script, role=role, workers=workers)
     configure(settings.log_level)
+    supervised = ready_fd is not None  # a child of `serve --workers`
+    if settings.workers and not supervised:
+        supervise(settings, data_dir, config, database_url, simulator_script)
+        return
     sock, lock = None, None
     if settings.role != "dispatch":
         try:
-            sock = bind(settings.host, settings.port)
+            sock = bind(settings.host, settings.port, reuse_port=supervised)
         except OSError as exc:
             raise fail(f"cannot listen on {settings.host}:{settings.port}: "
                        f"{exc.strerror}") from exc
         settings = settings.model_copy(update={"port": sock.getsockname()[1]})
-        lock = hold_server_lock(settings, sock)
+        if not supervised:  # the supervisor holds the lock for all its processes
+            lock = hold_server_lock(settings, sock)
 
     async def main() -> None:
         yz = await build(settings, store=await open_checked(settings))
         demo = await ensure_demo(yz.store, yz.clock.now(), yz.plan)
+        stop = asyncio.Event()
 
         async def ready() -> None:
             tune_runtime()
-            if sock is None:
+            if supervised:
+                assert ready_fd is not None
+                os.write(ready_fd, b"r")
+                os.close(ready_fd)
+                asyncio.get_running_loop().create_task(watch_parent(os.getppid(), stop))
+            elif sock is None:
                 plain.print(f"Yizhan {__version__} dispatch process running (no API)")
                 sys.stdout.flush()
             else:
                 print_banner(settings, demo, yz.smsc.port if yz.smsc is not None else 0)
 
         try:
-            await serve_app(yz, sock, ready)
+            await serve_app(yz, sock, ready, stop)
         except LeaseRefused as refused:  # another process keeps the counters of this store
             raise fail(str(refused)) from None
 
@@ -102,6 +123,71 @@ def serve(
     finally:
         if lock is not None:
             lock.release()
+
+
+def supervise(settings: Settings, data_dir: Path | None, config: Path | None,
+              database_url: str | None, simulator_script: Path | None) -> None:
+    """`serve --workers N`: reserve the API's address, hold the data folder's server lock,
+    create the demo account and print the banner once, then run N API processes and one
+    dispatch process (role "all"; role "api": the API processes alone) under the supervisor
+    (`runtime/supervisor.py`) until SIGINT or SIGTERM."""
+    from yizhan.app import bind, channel_plan
+    from yizhan.dispatch.channel_file import PlanError
+    from yizhan.runtime.supervisor import Child, StartFailed, Supervisor
+
+    if settings.role == "dispatch":
+        raise fail("--workers runs API processes: use it with --role all or api")
+    if settings.workers > 1 and settings.rate_backend == "sql":
+        raise fail("with the embedded frequency counters (rate_backend = \"sql\") only one "
+                   "process may accept messages: use --workers 1 (one API process and one "
+                   "dispatch process), or share the counters (rate_backend = \"redis\", "
+                   "docs/deployment.md)")
+    try:  # reserved, not listening: the API processes bind it beside it (SO_REUSEPORT)
+        reserved = bind(settings.host, settings.port, reuse_port=True)
+    except OSError as exc:
+        raise fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from exc
+    settings = settings.model_copy(update={"port": reserved.getsockname()[1]})
+    lock = hold_server_lock(settings, reserved)
+    try:
+        try:
+            plan = channel_plan(settings)
+        except PlanError as exc:
+            raise fail(str(exc)) from None
+        demo = run(settings, lambda store: ensure_demo(store, clock.now(), plan))
+        given = [*(["--data-dir", str(data_dir)] if data_dir else []),
+                 *(["--config", str(config)] if config else []),
+                 *(["--database-url", database_url] if database_url else []),
+                 *(["--simulator-script", str(simulator_script)] if simulator_script else [])]
+        serve_cmd = [sys.executable, "-m", "yizhan", "serve", *given, "--workers", "0",
+                     "--ready-fd", "{ready_fd}"]
+        children = [Child(f"api {n + 1}", [*serve_cmd, "--role", "api", "--host",
+                                           settings.host, "--port", str(settings.port)])
+                    for n in range(settings.workers)]
+        if settings.role == "all":
+            children.append(Child("dispatch", [*serve_cmd, "--role", "dispatch"],
+                                  stop_order=1))
+        supervisor = Supervisor(children, env={**os.environ, "YIZHAN_WORKERS": "0"})
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, supervisor.request_stop)
+        try:
+            supervisor.start()
+        except StartFailed as failed:
+            raise fail(f"cannot start: {failed}") from None
+        print_banner(settings, demo, workers=settings.workers)
+        supervisor.run()
+        plain.print("stopped")
+    finally:
+        reserved.close()
+        lock.release()
+
+
+async def watch_parent(parent: int, stop: asyncio.Event) -> None:
+    """A supervised process stops once its supervisor is gone (killed with SIGKILL: this
+    process was given another parent), rather than serve on unwatched."""
+    while not stop.is_set():
+        if os.getppid() != parent:
+            stop.set()
+        await asyncio.sleep(1.0)
 
 
 def hold_server_lock(settings: Settings, sock: socket.socket) -> ServerLock:
@@ -145,29 +231,63 @@ def simulator(
         help="How receipts write message ids: same, decimal or padded.")] = "same",
     submit_log: Annotated[Path | None, typer.Option(
         help="Append one JSON line per submit_sm received to this file.")] = None,
+    max_binds: Annotated[int, typer.Option(
+        help="Refuse a bind beyond this many of one system_id at once (0: no limit).")] = 0,
+    bind_log: Annotated[Path | None, typer.Option(
+        help="Append one JSON line per bind, refused bind and closed link to this file.")
+                        ] = None,
+    protocol: Annotated[str, typer.Option(
+        help="smpp (an SMPP 3.4 SMSC), cmpp (a CMPP 2.0/3.0 gateway: --system-id is the "
+             "SP code and --password its shared secret; 7890 is CMPP's port), sgip (a "
+             "China Unicom SGIP 1.2 gateway: --system-id and --password are the SP's Bind; "
+             "8801 is SGIP's port) or smgp (an SMGP 3.0 gateway: --system-id and "
+             "--password are the Login's ClientID and shared secret).")] = "smpp",
+    connect_back: Annotated[str, typer.Option(
+        help="sgip: where the SP's listener is and what to Bind it with, "
+             "HOST:PORT:LOGIN:PASSWORD (Reports and replies go there).")] = "",
 ) -> None:
-    """Run the carrier simulator as a standalone SMPP 3.4 server (SMSC) until Ctrl-C."""
+    """Run the carrier simulator as a standalone SMPP 3.4 server (SMSC), CMPP 2.0/3.0
+    gateway (ISMG), SGIP 1.2 gateway (SMG) or SMGP 3.0 gateway (SMGW) until Ctrl-C."""
     from yizhan.dispatch.channels.simulator import Outcome, Script
+    from yizhan.simulator.ismg import IsmgServer
+    from yizhan.simulator.sgip_smg import SmgServer
+    from yizhan.simulator.smgw import SmgwServer
     from yizhan.simulator.smsc import SmscServer
 
     if receipt_ids not in ("same", "decimal", "padded"):
         raise fail("--receipt-ids must be same, decimal or padded")
+    if protocol not in ("smpp", "cmpp", "sgip", "smgp"):
+        raise fail("--protocol must be smpp, cmpp, sgip or smgp")
+    back = _connect_back(connect_back) if protocol == "sgip" else None
     try:
         loaded = Script.load(script, delay) if script else Script(default=Outcome(delay=delay))
     except (OSError, ValueError, TypeError) as exc:
         raise fail(f"cannot read the script {script}: {exc}") from exc
 
     async def main() -> None:
-        server = SmscServer(loaded, system_id=system_id, password=password,
-                            max_per_second=max_per_second,
-                            receipt_ids=receipt_ids,  # type: ignore[arg-type]
-                            submit_log=submit_log)
+        server: SmscServer | IsmgServer | SmgServer | SmgwServer
+        if protocol == "sgip":
+            server = SmgServer(loaded, max_per_second=max_per_second,
+                               accounts={system_id: password} if system_id else None,
+                               connect_back={system_id: back} if back else None)
+        elif protocol == "cmpp":
+            server = IsmgServer(loaded, max_per_second=max_per_second,
+                                accounts={system_id: password} if system_id else None)
+        elif protocol == "smgp":
+            server = SmgwServer(loaded, accounts={system_id: password} if system_id else None,
+                                max_per_second=max_per_second, submit_log=submit_log)
+        else:
+            server = SmscServer(loaded, system_id=system_id, password=password,
+                                max_per_second=max_per_second,
+                                receipt_ids=receipt_ids,  # type: ignore[arg-type]
+                                submit_log=submit_log, max_binds=max_binds,
+                                bind_log=bind_log)
         try:
             bound = await server.start(host, port)
         except OSError as exc:
             raise fail(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
         # The script's [default] delay, when it has one, is what applies (not --delay).
-        plain.print(f"SMPP simulator listening on {host}:{bound} "
+        plain.print(f"{protocol.upper()} simulator listening on {host}:{bound} "
                     f"({len(loaded.numbers)} scripted numbers, receipts after "
                     f"{loaded.default.delay:g}s unless a number says otherwise)")
         sys.stdout.flush()
@@ -178,10 +298,23 @@ def simulator(
         tune_runtime()
         await stop.wait()
         await server.stop()
-        plain.print(f"stopped: {server.submitted} submits accepted, "
-                    f"{server.receipts_acked} receipts acknowledged")
+        acked = server.reports_acked if isinstance(server, IsmgServer | SmgServer) else \
+            server.receipts_acked
+        plain.print(f"stopped: {server.submitted} submits accepted, {acked} receipts "
+                    "acknowledged")
 
     run_loop(main())
+
+
+def _connect_back(text: str) -> ConnectBack:
+    """`--connect-back HOST:PORT:LOGIN:PASSWORD` (the password may hold colons)."""
+    from yizhan.simulator.sgip_smg import ConnectBack
+
+    parts = text.split(":", 3)
+    if len(parts) != 4 or not parts[1].isdigit():
+        raise fail("--protocol sgip needs --connect-back HOST:PORT:LOGIN:PASSWORD (the SP's "
+                   "listener, where Reports and replies go)")
+    return ConnectBack(parts[0], int(parts[1]), parts[2], parts[3])
 
 
 def tune_runtime() -> None:
@@ -200,11 +333,14 @@ def tune_runtime() -> None:
     sys.setswitchinterval(0.0005)
 
 
-def print_banner(settings: Settings, demo: Demo, smsc_port: int = 0) -> None:
+def print_banner(settings: Settings, demo: Demo, smsc_port: int = 0, workers: int = 0) -> None:
     endpoint = f"http://{settings.endpoint}"
     where = ("database " + settings.sqlalchemy_url.split("@")[-1] if settings.database_url
              else f"SQLite in {settings.data_dir.resolve()}")
-    mode = "embedded" if settings.role == "all" else "API only, dispatch runs elsewhere"
+    mode = ("embedded" if settings.role == "all" and not workers
+            else f"{workers} API process{'es' if workers > 1 else ''} and a dispatch process"
+            if settings.role == "all"
+            else "API only, dispatch runs elsewhere")
     verification = demo.templates[TemplateType.VERIFICATION]
     secret = demo.key.secret if demo.secret_is_new else "$YIZHAN_SECRET"
     body = json.dumps({"phone_numbers": ["13800138000"], "sign_name": demo.signature.name,

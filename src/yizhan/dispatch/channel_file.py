@@ -12,7 +12,15 @@ Channel kinds:
 - `simulator`: the in-process simulator (`channels/simulator.py`), no sockets;
 - `smpp`: an SMPP 3.4 bind to a carrier (`channels/smpp.py`; `SmppConfig` fields);
 - `smpp-simulator`: an SMPP bind to the SMPP simulator server that this process runs on a
-  loopback port (`simulator/smsc.py`, scripted by `[simulator]`).
+  loopback port (`simulator/smsc.py`, scripted by `[simulator]`);
+- `aliyun`, `tencent`, `twilio`: an HTTP upstream, a cloud provider or another Yizhan
+  (`channels/http_upstream.py`; settings read by `upstreams.py`).
+- `cmpp`: a CMPP 2.0 / 3.0 connection to a carrier's gateway (`channels/cmpp.py`;
+  `CmppConfig` fields);
+- `sgip`: a China Unicom SGIP 1.2 SP with the listener its gateway connects back to
+  (`channels/sgip.py`; `SgipConfig` fields);
+- `smgp`: an SMGP 3.0 login to China Telecom's gateway (`channels/smgp.py`; `SmgpConfig`
+  fields).
 """
 
 from __future__ import annotations
@@ -25,17 +33,28 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from yizhan.dispatch.breaker import BreakerConfig
+from yizhan.dispatch.channels import smgp
+from yizhan.dispatch.channels.cmpp import CmppChannel, CmppConfig
+from yizhan.dispatch.channels.cmpp import carrier_codes as cmpp_codes
+from yizhan.dispatch.channels.session import Slots
+from yizhan.dispatch.channels.sgip import SgipChannel, SgipConfig
+from yizhan.dispatch.channels.sgip_pdu import Result as SgipResult
+from yizhan.dispatch.channels.sgip_receipts import default_codes as sgip_codes
 from yizhan.dispatch.channels.simulator import Outcome, Script, SimulatorChannel
+from yizhan.dispatch.channels.smgp import SmgpChannel, SmgpConfig
 from yizhan.dispatch.channels.smpp import SmppChannel, SmppConfig, statuses
 from yizhan.dispatch.channels.smpp_receipts import IdBase, IdFormat
 from yizhan.dispatch.router import Route, Router, Target
+from yizhan.dispatch.upstreams import PROVIDERS, default_url, upstream_channel, upstream_parts
 from yizhan.domain.carriers import Carrier
 from yizhan.domain.codes import CodeBook, CodeTable
 from yizhan.domain.model import TemplateType
 from yizhan.domain.ports import CarrierRecords, Channel, Clock, Registrar
 from yizhan.domain.registration import Isp, SubPort
 
-KINDS = ("simulator", "smpp", "smpp-simulator")
+KINDS = ("simulator", "smpp", "smpp-simulator", "cmpp", "sgip", "smgp", *PROVIDERS)
+CARRIER_KINDS = frozenset({"smpp", "cmpp", "sgip", "smgp", *PROVIDERS})
+"""Kinds that connect to a real carrier or provider (not a simulator of this process)."""
 CARRIERS = frozenset(c.value for c in Carrier)
 REGISTERING_CARRIERS = CARRIERS - {Carrier.INTERNATIONAL.value}
 TYPES = frozenset(t.value for t in TemplateType)
@@ -116,7 +135,20 @@ class ChannelSpec:
             return "in process"
         if self.kind == "smpp-simulator":
             return "embedded"
+        if self.kind in PROVIDERS:
+            return str(self.options.get("url") or default_url(self.kind))
         return f"{self.options.get('host')}:{self.options.get('port')}"
+
+    @property
+    def number(self) -> str:
+        """The number messages leave from before their extension: 106 + channel code
+        (SMPP), the service code (CMPP); "" for the in-process simulator."""
+        if self.kind == "simulator":
+            return ""
+        if self.kind == "cmpp":
+            return str(self.options.get("service_code", ""))
+        prefix = str(self.options.get("source_prefix", "106"))
+        return f"{prefix}{self.options.get('channel_code', '')}"
 
     def sub_port(self, extension: str) -> SubPort | None:
         """Where a signature with extension code `extension` is registered on this
@@ -126,8 +158,7 @@ class ChannelSpec:
         if self.kind == "simulator":
             number = f"{self.name}:{extension}"
         else:
-            prefix = str(self.options.get("source_prefix", "106"))
-            number = f"{prefix}{self.options.get('channel_code', '')}{extension}"
+            number = f"{self.number}{extension}"
         return SubPort(Isp.of(self.carrier), self.name, number)
 
 
@@ -238,12 +269,25 @@ def _kind_options(name: str, kind: str, options: dict[str, Any], source: str,
         return ChannelSpec(name, kind, options)
     if isinstance(options.get("codes"), str) and base is not None:
         options["codes"] = str(base / options["codes"])
+    if kind in PROVIDERS:
+        try:
+            upstream_parts(kind, options)
+        except (TypeError, ValueError, OSError, tomllib.TOMLDecodeError) as exc:
+            raise PlanError(f"{source}: channel {name!r}: {exc}") from exc
+        return ChannelSpec(name, kind, options)
     if kind == "smpp-simulator":
         options.setdefault("host", SIMULATOR_HOST)
         options.setdefault("port", 0)
         options.setdefault("system_id", name)
     try:
-        smpp_config(name, options)
+        if kind == "cmpp":
+            cmpp_config(name, options)
+        elif kind == "sgip":
+            sgip_config(name, options)
+        elif kind == "smgp":
+            smgp_config(name, options)
+        else:
+            smpp_config(name, options)
     except (TypeError, ValueError) as exc:
         raise PlanError(f"{source}: channel {name!r}: {exc}") from exc
     return ChannelSpec(name, kind, options)
@@ -266,7 +310,87 @@ def smpp_config(name: str, options: dict[str, Any]) -> SmppConfig:
     missing = {"host", "port", "system_id"} - set(values)
     if missing:
         raise ValueError(f"missing setting(s) {', '.join(sorted(missing))}")
+    binds = values.get("max_binds", 0)
+    if not isinstance(binds, int) or isinstance(binds, bool) or binds < 0:
+        raise ValueError("max_binds must be a whole number, 0 (no limit) or more")
     return SmppConfig(name=name, **values)
+
+
+def cmpp_config(name: str, options: dict[str, Any]) -> CmppConfig:
+    """A `kind = "cmpp"` channel's settings (docs/channels.md "CMPP")."""
+    fields = {f.name for f in dataclasses.fields(CmppConfig)} - {"name"}
+    extra = set(options) - fields
+    if extra:
+        raise ValueError(f"unknown setting(s) {', '.join(sorted(extra))}")
+    values = dict(options)
+    if "codes" in values:
+        values["codes"] = code_table(values["codes"])
+    if "retryable" in values:
+        results = values["retryable"]
+        if not isinstance(results, list) or not all(isinstance(r, int) for r in results):
+            raise ValueError("retryable must be a list of CMPP_SUBMIT_RESP Results "
+                             "(retryable = [9, 10])")
+        values["retryable"] = frozenset(results)
+    missing = {"host", "port", "source_addr"} - set(values)
+    if missing:
+        raise ValueError(f"missing setting(s) {', '.join(sorted(missing))}")
+    if values.get("version", "3.0") not in ("2.0", "3.0"):
+        raise ValueError(f"version must be \"2.0\" or \"3.0\", not {values['version']!r}")
+    for text in ("source_addr", "password", "service_code", "service_id", "fee_type",
+                 "fee_code", "fee_terminal_id"):
+        if text in values and not isinstance(values[text], str):
+            raise ValueError(f"{text} must be a string in quotes ({text} = \"...\")")
+    return CmppConfig(name=name, **values)
+
+
+def sgip_config(name: str, options: dict[str, Any]) -> SgipConfig:
+    """A `kind = "sgip"` channel's settings (docs/channels.md "SGIP")."""
+    fields = {f.name for f in dataclasses.fields(SgipConfig)} - {"name"}
+    extra = set(options) - fields
+    if extra:
+        raise ValueError(f"unknown setting(s) {', '.join(sorted(extra))}")
+    values = dict(options)
+    if "codes" in values:
+        values["codes"] = code_table(values["codes"])
+    if "retryable" in values:
+        values["retryable"] = sgip_results(values["retryable"])
+    missing = {"host", "port", "login_name"} - set(values)
+    if missing:
+        raise ValueError(f"missing setting(s) {', '.join(sorted(missing))}")
+    return SgipConfig(name=name, **values)
+
+
+def sgip_results(names: object) -> frozenset[int]:
+    """`retryable = ["SYSTEM_FAILURE", 33]`: Submit_Resp Results answered `Retryable`."""
+    if not isinstance(names, list):
+        raise ValueError("retryable must be a list of SGIP Results "
+                         "(retryable = [\"SYSTEM_FAILURE\", 33])")
+    results = set()
+    for item in names:
+        try:
+            results.add(int(item) if isinstance(item, int) or str(item).isdigit()
+                        else int(SgipResult[str(item).upper()]))
+        except KeyError:
+            raise ValueError(f"retryable: unknown SGIP Result {item!r} (write a name such "
+                             "as SYSTEM_FAILURE, or a number such as 32)") from None
+    return frozenset(results)
+
+
+def smgp_config(name: str, options: dict[str, Any]) -> SmgpConfig:
+    """A `kind = "smgp"` channel's settings (docs/channels.md "SMGP"): its code table is
+    read over the built-in SMGP Status table."""
+    fields = {f.name for f in dataclasses.fields(SmgpConfig)} - {"name"}
+    extra = set(options) - fields
+    if extra:
+        raise ValueError(f"unknown setting(s) {', '.join(sorted(extra))}")
+    values = dict(options)
+    if "codes" in values:
+        code_table(values["codes"])  # its mistakes said as for any channel
+        values["codes"] = smgp.code_table(Path(values["codes"]))
+    missing = {"host", "port", "client_id"} - set(values)
+    if missing:
+        raise ValueError(f"missing setting(s) {', '.join(sorted(missing))}")
+    return SmgpConfig(name=name, **values)
 
 
 def code_table(path: object) -> CodeTable:
@@ -287,8 +411,18 @@ def code_table(path: object) -> CodeTable:
 def code_book(plan: ChannelPlan) -> CodeBook:
     """The code tables of the plan's channels (those that name one), for what reads records
     without running the channels (`yizhan records`)."""
-    return CodeBook({spec.name: code_table(spec.options["codes"]) for spec in plan.channels
-                     if spec.kind != "simulator" and "codes" in spec.options})
+    tables = {spec.name: code_table(spec.options["codes"]) for spec in plan.channels
+              if spec.kind not in PROVIDERS and spec.kind not in ("simulator", "smgp")
+              and "codes" in spec.options}
+    defaults = {"cmpp": cmpp_codes, "sgip": sgip_codes}
+    for spec in plan.channels:  # a CMPP or SGIP channel without one reads its protocol's
+        if spec.kind in defaults:
+            tables.setdefault(spec.name, defaults[spec.kind]())
+        elif spec.kind in PROVIDERS:  # a provider's table, or the one the channel names
+            tables[spec.name] = upstream_parts(spec.kind, spec.options)[1].codes
+        elif spec.kind == "smgp":  # its own codes read over the SMGP Status table
+            tables[spec.name] = smgp_config(spec.name, spec.options).codes
+    return CodeBook(tables)
 
 
 def retryable_statuses(names: object) -> frozenset[int]:
@@ -391,14 +525,16 @@ class EmbeddedSmsc:
 def build_plan(plan: ChannelPlan, clock: Clock, *, smsc: SmscFactory, delay: float = 0.2,
                script: Path | None = None, breaker: BreakerConfig | None = None,
                records: CarrierRecords | None = None,
-               registry: RegistryFactory | None = None) -> Built:
+               registry: RegistryFactory | None = None,
+               slots: Callable[[str, int], Slots] | None = None) -> Built:
     """The channels, router and simulator server of `plan`; `smsc` makes that server when
     a channel is of kind `smpp-simulator`. `delay` and `script` are the simulators'
     defaults (settings `simulator_delay_seconds`, `simulator_script`). The simulated
     carriers enforce registration on channels with `registration = true` from `records`
     (none given: they do not), and `registry` makes the registrar that answers the
     registrations filed on every simulated channel with a carrier (docs/simulator.md
-    "Real-name registration")."""
+    "Real-name registration"). `slots` gives a channel with `max_binds` its share of the
+    bind limit across dispatch processes (`runtime/bind_slots.py`; None: not shared)."""
     channels: list[Channel] = []
     embedded: list[SmppChannel] = []
     for spec in plan.channels:
@@ -407,7 +543,21 @@ def build_plan(plan: ChannelPlan, clock: Clock, *, smsc: SmscFactory, delay: flo
                 spec.options.get("script") or script, spec.options.get("delay", delay)),
                 name=spec.name, records=records if spec.registration else None))
             continue
-        channel = SmppChannel(smpp_config(spec.name, spec.options), clock)
+        if spec.kind in PROVIDERS:
+            channels.append(upstream_channel(spec.name, spec.kind, spec.options, clock))
+            continue
+        if spec.kind == "cmpp":
+            channels.append(CmppChannel(cmpp_config(spec.name, spec.options), clock))
+            continue
+        if spec.kind == "sgip":
+            channels.append(SgipChannel(sgip_config(spec.name, spec.options), clock))
+            continue
+        if spec.kind == "smgp":
+            channels.append(SmgpChannel(smgp_config(spec.name, spec.options), clock))
+            continue
+        config = smpp_config(spec.name, spec.options)
+        channel = SmppChannel(config, clock, slots(spec.name, config.max_binds)
+                              if slots is not None and config.max_binds else None)
         channels.append(channel)
         if spec.kind == "smpp-simulator":
             embedded.append(channel)
@@ -431,7 +581,7 @@ def _registrars(plan: ChannelPlan, clock: Clock,
                 registry: RegistryFactory | None) -> dict[str, Registrar]:
     """One simulated registry for every simulated channel that names its carrier."""
     simulated = [spec.name for spec in plan.channels
-                 if spec.kind != "smpp" and spec.carrier is not None]
+                 if spec.kind not in CARRIER_KINDS and spec.carrier is not None]
     if registry is None or not simulated:
         return {}
     try:

@@ -28,6 +28,12 @@ messages become unknown, never submitted twice. Without a boot id (not Linux) th
 is never trusted. Several dispatchers on one host each lock a journal of their own
 (`dispatch.journal`, `dispatch-2.journal`, ...); a dispatcher that finds none free runs
 without one, which only makes its crashes conservative.
+
+Takeover: dispatchers on one machine that share a data folder watch each other's journals
+(`orphans`, every `ADOPT_SECONDS`): a journal that nobody holds locked belongs to a process
+that died (the kernel drops a killed process's lock), so the first dispatcher to lock it
+recovers it as a restart would, at once, without waiting for the dead one's outbox leases
+to expire (docs/deployment.md "N API and M dispatch processes").
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ log = logging.getLogger("yizhan.dispatch")
 
 MAX_JOURNALS = 16
 """Dispatch processes sharing one data folder, each with a journal of its own."""
+ADOPT_SECONDS = 1.0
+"""How often a dispatcher looks for the journals of dead dispatchers in its data folder."""
 MAX_BYTES = 1 << 20
 """A journal this long is emptied at the end of the round that made it so."""
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
@@ -90,6 +98,34 @@ class SubmitJournal:
         log.warning("all %d submit journals in %s are in use: this dispatcher runs without",
                     MAX_JOURNALS, folder)
         return None
+
+    @classmethod
+    def orphans(cls, folder: Path) -> list[SubmitJournal]:
+        """The journals in `folder` that no process holds and that hold claims of a round
+        never settled (their dispatcher died), each locked now: the caller recovers its
+        `left_over`, then `restart`s and `close`s it."""
+        found: list[SubmitJournal] = []
+        if not folder.is_dir():
+            return found
+        for path in sorted(folder.glob("dispatch*.journal")):
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # a live dispatcher's
+                os.close(fd)
+                continue
+            left = _read_all(fd)
+            last = left.rsplit(b"\ne\n", 1)[-1]
+            if not last.startswith(b"c ") and b"\nc " not in last:  # nothing unsettled
+                os.close(fd)
+                continue
+            boot = _boot_id()
+            found.append(cls(path, fd, f"yizhan submit journal 1 boot={boot}\n".encode()
+                             if boot else b"", left))
+        return found
 
     def left_over(self) -> list[Unsent]:
         """The claims a killed predecessor left whose submit never left the process; empty

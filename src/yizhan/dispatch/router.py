@@ -245,6 +245,13 @@ class Router:
             breaker.failed(now, result.reason)
             self._recent[channel].add(now, 2)
 
+    def standing_by(self) -> bool:
+        """No channel is bound and one waits for a bind slot that other dispatchers hold
+        (`max_binds`, runtime/bind_slots.py): this dispatcher should claim nothing, so
+        that the messages go to those that can send them."""
+        return (not any(c.ready for c in self.channels)
+                and any(getattr(c, "waiting_slot", False) for c in self.channels))
+
     def health(self) -> list[ChannelHealth]:
         now = self.clock.monotonic()
         return [ChannelHealth(c.name, c.ready, b.state, b.failures, b.opened, b.last_error,

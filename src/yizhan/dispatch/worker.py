@@ -14,6 +14,11 @@ channel that cannot); and the round is closed in the journal once the outcomes a
 committed. After kill -9 the next start puts the claimed messages that never left back on
 the outbox; only the others become unknown.
 
+Leases: a round's claims hold for `lease` (`dispatch_lease_seconds`) and are extended every
+third of it while the round submits, so another dispatcher on the store takes over only
+the claims of one that died (docs/deployment.md "N API and M dispatch processes"). A
+dispatcher whose channels all wait for a bind slot (`max_binds`) claims nothing.
+
 Failover: a channel that answers `Retryable` took nothing, so the same message goes on at
 once to the next channel the router offers (up to `failovers` more); an `Ambiguous` answer
 may have reached the carrier and is never sent anywhere again. The router's decision (route,
@@ -74,6 +79,7 @@ class DispatchStore(Protocol):
                              ) -> tuple[list[Claim], list[MessageId]]: ...
     async def finish_submits(self, outcomes: Sequence[SubmitOutcome], now: datetime,
                              urgent: bool = False) -> None: ...
+    async def extend_claims(self, claims: Sequence[Claim], until: datetime) -> None: ...
     async def signature_ids(self, pairs: Sequence[tuple[AccountId, str]]
                             ) -> dict[tuple[AccountId, str], int]: ...
     async def registered_channels(self, pairs: Sequence[tuple[AccountId, str]]
@@ -171,6 +177,8 @@ class DispatchWorker:
 
     async def run_once(self) -> int:
         """One round: claim, submit, record. Returns how many items were handled."""
+        if self._router.standing_by():  # other dispatchers hold the channel's binds
+            return 0
         journal = self.journal
         claims, interrupted = await self._store.claim_dispatch(
             self._clock.now(), self._config.batch, self._config.lease, self._config.express,
@@ -184,7 +192,13 @@ class DispatchWorker:
         await self._learn_extensions(claims)
         if self._router.registering:
             await self._learn_registrations(claims)
-        results = await self._submit_all(claims)
+        renewing = asyncio.create_task(self._renew(claims), name="dispatch:lease")
+        try:
+            results = await self._submit_all(claims)
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
         outcomes = [self._outcome(claim, *answer)
                     for claim, answer in zip(claims, results, strict=True)]
         await self._store.finish_submits(outcomes, self._clock.now(), self._config.express)
@@ -193,6 +207,18 @@ class DispatchWorker:
         for o in outcomes:
             log.debug("message %s -> %s via %s", o.claim.message.id, o.result, o.channel)
         return len(claims) + len(interrupted)
+
+    async def _renew(self, claims: Sequence[Claim]) -> None:
+        """While the round submits, extend its claims' lease every third of it, so that
+        another dispatcher never takes over the claims of a live round, however long
+        (`dispatch_lease_seconds` need only cover a dead dispatcher's wait)."""
+        every = self._config.lease.total_seconds() / 3
+        while True:
+            await self._clock.sleep(every)
+            try:
+                await self._store.extend_claims(claims, self._clock.now() + self._config.lease)
+            except Exception:  # the store is down: the round goes on, try again
+                log.exception("could not extend the lease of the round's claims")
 
     async def _learn_extensions(self, claims: Sequence[Claim]) -> None:
         """The extension codes (signature ids) of the round's signatures not seen before."""
@@ -253,7 +279,7 @@ class DispatchWorker:
         request = SubmitRequest(message.id, message.phone, message.content, message.segments,
                                 extension=self._extensions.get(
                                     (message.account_id, message.sign_name), ""),
-                                journal=journal)
+                                journal=journal, sign_name=message.sign_name)
         tried: list[str] = []
         reasons: list[str] = []
         learned = self._registered.get((message.account_id, message.sign_name))

@@ -153,6 +153,9 @@ class SubmitRequest:
     connection (not before waiting for window space), so that a crash tells what may have
     left from what never did. For any other channel the worker journals the message before
     calling `submit`."""
+    sign_name: str = ""
+    """The message's signature (its text starts with 【sign_name】): an HTTP upstream sends
+    the text under it (`dispatch/channels/http_upstream.py`)."""
 
 
 class EventSink(Protocol):
@@ -313,6 +316,10 @@ class Leases(Protocol):
 
     async def release_lease(self, name: str, holder: str) -> None:
         """Give `name` up, if `holder` still holds it."""
+        ...
+
+    async def lease_holders(self, prefix: str) -> list[tuple[str, LeaseHolder]]:
+        """The leases whose names start with `prefix`, by name (expired or not)."""
         ...
 
 

@@ -35,7 +35,6 @@ It stands for the world outside the platform, so its delays and dates run on the
 from __future__ import annotations
 
 import asyncio
-import heapq
 import itertools
 import logging
 import os
@@ -79,11 +78,10 @@ from yizhan.dispatch.channels.smpp_pdu import (
 from yizhan.dispatch.channels.smpp_receipts import DELIVERED, receipt_text
 from yizhan.domain import segments
 from yizhan.domain.ports import CarrierRecords
+from yizhan.simulator.deliveries import RETRY_SECONDS, Deliveries, SecondLimit
 
 log = logging.getLogger("yizhan.smsc")
 
-RETRY_SECONDS = 1.0
-OFFERS = 30
 RECEIVERS = frozenset({Command.BIND_RECEIVER, Command.BIND_TRANSCEIVER})
 SENDERS = frozenset({Command.BIND_TRANSMITTER, Command.BIND_TRANSCEIVER})
 RAW_REQUESTS = frozenset({Command.SUBMIT_SM})
@@ -145,7 +143,8 @@ class SmscServer:
                  receipt_ids: Literal["same", "decimal", "padded"] = "same",
                  accounts: Mapping[str, str] | None = None,
                  submit_log: Path | None = None, records: CarrierRecords | None = None,
-                 enforcing: Collection[str] = ()) -> None:
+                 enforcing: Collection[str] = (), max_binds: int = 0,
+                 bind_log: Path | None = None) -> None:
         self.script = script or Script()
         self.records = records
         self.enforcing = frozenset(enforcing) if records is not None else frozenset()
@@ -158,6 +157,13 @@ class SmscServer:
         ESME_RINVSYSID, one with a wrong password with ESME_RINVPASWD."""
         self.submit_log = submit_log
         self._log_fd = -1
+        self.max_binds = max_binds
+        """Most binds at once of one system_id, as a carrier allows an account (0: any);
+        one more is refused with ESME_RBINDFAIL."""
+        self.bind_log = bind_log
+        """Appends one JSON line per bind, refused bind and closed bound link, with the
+        binds of its system_id then (`binds`): what the tests of the bind limit read."""
+        self._bind_fd = -1
         self.manual = manual
         self.max_per_second = max_per_second
         self.receipt_ids = receipt_ids
@@ -172,14 +178,11 @@ class SmscServer:
         self.bound = asyncio.Event()
         self._ids = itertools.count(0x10000)
         self._seq = itertools.count()
-        self._heap: list[_Due] = []
-        self._timer: asyncio.TimerHandle | None = None
-        self._held: list[_Due] = []
-        self.holding = asyncio.Event()
+        self._deliveries: Deliveries[_Due] = Deliveries(self._send_receipt)
+        self.holding = self._deliveries.holding
         """Set when a receipt or reply found no bound receiver and waits for the next bind."""
         self._server: asyncio.Server | None = None
-        self._window_start = 0.0
-        self._in_window = 0
+        self._limit = SecondLimit()
         self._receipt_template = SubmitTemplate(source_ton=1, source_npi=1, dest_npi=1)
         """A receipt's deliver_sm: from the handset (international number) to the number the
         message was sent from, as an SMSC writes it."""
@@ -196,14 +199,16 @@ class SmscServer:
         if self.submit_log is not None:
             self._log_fd = os.open(self.submit_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND,
                                    0o600)
+        if self.bind_log is not None:
+            self._bind_fd = os.open(self.bind_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                                    0o600)
         self._server = await loop.create_server(
             lambda: Link(self._on_request, name="smsc", keepalive=0,
                          raw_requests=RAW_REQUESTS), host, port)
         return int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        self._deliveries.cancel()
         for link in self.links:
             link.abort()
         if self._server is not None:
@@ -213,6 +218,9 @@ class SmscServer:
         if self._log_fd >= 0:
             os.close(self._log_fd)
             self._log_fd = -1
+        if self._bind_fd >= 0:
+            os.close(self._bind_fd)
+            self._bind_fd = -1
 
     # ---- step by step (manual=True) -----------------------------------------------------
 
@@ -317,17 +325,21 @@ class SmscServer:
                      "unknown system_id" if refusal == Status.RINVSYSID else "wrong password")
             link.respond(pdu, refusal)
             return
+        if self.max_binds and self._binds_of(bind.system_id) >= self.max_binds:
+            log.info("smsc: bind as %r refused: %d binds already", bind.system_id,
+                     self.max_binds)
+            self._log_bind("refused", bind.system_id)
+            link.respond(pdu, Status.RBINDFAIL)
+            return
         link.bound_as = pdu.command
         link.system_id = bind.system_id
         link.closed.add_done_callback(lambda _: self._forget(link))
         self.links.append(link)
+        self._log_bind("bind", bind.system_id)
         link.respond(pdu, body=BindResp("yizhan-sim"))
         self.bound.set()
-        if pdu.command in RECEIVERS and self._held:
-            held, self._held = self._held, []
-            self.holding.clear()
-            for item in held:
-                self._schedule(item)
+        if pdu.command in RECEIVERS:
+            self._deliveries.release()
 
     def _refusal(self, bind: Bind) -> int | None:
         """The status refusing this bind's credentials, or None to accept them."""
@@ -340,14 +352,24 @@ class SmscServer:
             return Status.RINVPASWD
         return None
 
+    def _binds_of(self, system_id: str) -> int:
+        return sum(link.system_id == system_id for link in self.links)
+
+    def _log_bind(self, event: str, system_id: str) -> None:
+        if self._bind_fd >= 0:
+            os.write(self._bind_fd, orjson.dumps({
+                "at": time.time(), "event": event, "system_id": system_id,
+                "binds": self._binds_of(system_id)}) + b"\n")
+
     def _forget(self, link: Link) -> None:
         if link in self.links:
             self.links.remove(link)
+            self._log_bind("closed", link.system_id)
 
     def _submit(self, link: Link, sequence: int, body: bytes) -> None:
         """Answer a submit_sm as the script says. Its body comes undecoded: the destination
         is all most submits need; keywords and uplinks decode the whole message."""
-        if self.max_per_second and self._over_rate():
+        if self.max_per_second and self._limit.over(self.max_per_second):
             link.write(Command.SUBMIT_SM_RESP, sequence, Status.RTHROTTLED, b"")
             return
         script = self.script
@@ -392,24 +414,17 @@ class SmscServer:
         for _ in range(count):
             item = self._due(due, system_id, body)
             if delay:
-                self._schedule(item)
+                self._deliveries.schedule(item)
             else:  # due now: straight behind the submit_sm_resp, no timer
                 self._send_receipt(item)
         if outcome.uplink:  # a long reply goes in parts, as a handset's SMSC sends it
             assert sm is not None  # decoded by _submit for its uplink
             for part in uplink_parts(sm.destination_addr, sm.source_addr, outcome.uplink,
                                      reference=next(self._seq) & 0xFF):
-                self._schedule(self._due(due, system_id, encode_body(part)))
+                self._deliveries.schedule(self._due(due, system_id, encode_body(part)))
 
     def _due(self, due: float, system_id: str, body: bytes) -> _Due:
         return _Due(due, next(self._seq), system_id, body, self)
-
-    def _over_rate(self) -> bool:
-        now = asyncio.get_running_loop().time()
-        if now - self._window_start >= 1.0:
-            self._window_start, self._in_window = now, 0
-        self._in_window += 1
-        return self._in_window > self.max_per_second
 
     def _intercepted(self, sm: ShortMessage) -> str:
         if not self.script.keywords:
@@ -451,26 +466,10 @@ class SmscServer:
         return b"".join((body, _RECEIPTED_ID.pack(Tag.RECEIPTED_MESSAGE_ID, len(written_id) + 1),
                          written_id, b"\0", _STATE_TLVS.get(code, _STATE_TLVS["UNDELIV"])))
 
-    def _schedule(self, item: _Due) -> None:
-        heapq.heappush(self._heap, item)
-        if self._heap[0] is item:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = asyncio.get_running_loop().call_at(item.due, self._fire)
-
-    def _fire(self) -> None:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        heap = self._heap
-        while heap and heap[0].due <= now:
-            self._send_receipt(heapq.heappop(heap))
-        self._timer = loop.call_at(heap[0].due, self._fire) if heap else None
-
     def _send_receipt(self, item: _Due) -> None:
         link = self._receiver(item.system_id)
         if link is None:
-            self._held.append(item)
-            self.holding.set()
+            self._deliveries.hold(item)
             return
         link.request_raw_to(item, Command.DELIVER_SM, item.body)
 
@@ -479,13 +478,7 @@ class SmscServer:
         if status == Status.ROK:
             self.receipts_acked += 1
             return
-        item.offers += 1
-        if item.offers >= OFFERS:
-            log.warning("receipt dropped after %d offers", item.offers)
-            return
-        item.due = asyncio.get_running_loop().time() + RETRY_SECONDS
-        item.seq = next(self._seq)
-        self._schedule(item)
+        self._deliveries.refused(item, RETRY_SECONDS)
 
     def _receiver(self, system_id: str) -> Link | None:
         last = self._last_receiver  # the hot path: the same bind as the previous receipt

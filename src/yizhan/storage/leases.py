@@ -41,6 +41,10 @@ class LeasesMixin:
     async def release_lease(self, name: str, holder: str) -> None:
         await self._transaction(_release, name, holder)
 
+    async def lease_holders(self, prefix: str) -> list[tuple[str, LeaseHolder]]:
+        rows: list[tuple[str, LeaseHolder]] = await self._transaction(_holders, prefix)
+        return rows
+
 
 def _take(conn: Connection, name: str, me: LeaseHolder,
           free: Callable[[LeaseHolder], bool]) -> LeaseHolder | None:
@@ -63,6 +67,13 @@ def _renew(conn: Connection, name: str, holder: str, expires_at: datetime) -> bo
                                process_leases.c.holder == holder)
                         .values(expires_at=expires_at))
     return done.rowcount == 1
+
+
+def _holders(conn: Connection, prefix: str) -> list[tuple[str, LeaseHolder]]:
+    return [(row[0], LeaseHolder(*row[1:])) for row in conn.execute(
+        select(process_leases.c.name, *_COLUMNS)
+        .where(process_leases.c.name.startswith(prefix, autoescape=True))
+        .order_by(process_leases.c.name)).all()]
 
 
 def _release(conn: Connection, name: str, holder: str) -> None:

@@ -133,6 +133,14 @@ def _claim(conn: Connection, sql: HotSql, now: datetime, limit: int, until: date
     return claims, interrupted
 
 
+def _extend(conn: Connection, items: Sequence[tuple[int, int]], until: datetime) -> None:
+    conn.execute(update(outbox).where(outbox.c.id == bindparam("b_id"),
+                                      outbox.c.attempts == bindparam("b_attempts"),
+                                      outbox.c.claimed_until.is_not(None))
+                 .values(claimed_until=until),
+                 [{"b_id": i, "b_attempts": a} for i, a in items])
+
+
 def _requeue(conn: Connection, unsent: Sequence[Unsent]) -> list[MessageId]:
     """The transaction of `MessagesMixin.requeue_unsent`."""
     requeued: list[MessageId] = []
@@ -479,6 +487,14 @@ class MessagesMixin:
         """Forget every lease: only for a process that is the sole dispatcher (embedded)."""
         async with self._write() as conn:
             await conn.execute(update(outbox).values(claimed_until=None))
+
+    async def extend_claims(self, claims: Sequence[Claim], until: datetime) -> None:
+        """Push the lease of a round's claims on to `until` while the round runs: a round
+        longer than the lease keeps its items (the rows resolved or requeued meanwhile,
+        lease released, are left alone)."""
+        if claims:
+            await self._transaction(_extend, [(c.outbox_id, c.attempts) for c in claims],
+                                    until)
 
     async def requeue_unsent(self, unsent: Sequence[Unsent]) -> list[MessageId]:
         """Put claims of a crashed round that never left the process back on the outbox

@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
+from functools import cache
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Connection, Row, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from yizhan.domain.model import (
@@ -42,7 +43,7 @@ from yizhan.domain.tasks import (
     TaskSpec,
     TaskState,
 )
-from yizhan.storage.sql import insert_rows, message_of_row
+from yizhan.storage.sql import dollar_placeholders, insert_rows, message_of_row
 from yizhan.storage.tables import messages, send_task_rejects, send_task_rows, send_tasks
 
 R = TypeVar("R")
@@ -79,27 +80,58 @@ def mark_task_rows(conn: Connection, chunks: Sequence[TaskChunk]) -> set[Message
     """Mark each chunk's rows with their messages, in the accepting transaction; returns
     the ids of the messages whose rows were marked (the only ones to write). A chunk of a
     task that is no longer running marks nothing; a row no longer pending (marked by
-    another feeder, cancelled) keeps its state."""
+    another feeder, cancelled) keeps its state.
+
+    The rows are marked by a few statements of up to 64 rows each (`UPDATE ... FROM
+    (VALUES ...)`), not one per row, and read back only when fewer rows than the chunk's
+    were marked: in the SQLite writer thread every statement step waits for the GIL,
+    which the event loop holds while busy, so 500 single-row updates and a 500-row read
+    kept the writer (and the verification codes waiting for it) 35-175 ms per chunk
+    (docs/benchmarks.md)."""
     kept: set[MessageId] = set()
+    postgres = conn.dialect.name == "postgresql"
     for chunk in chunks:
         query = select(send_tasks.c.state).where(send_tasks.c.id == chunk.task_id)
-        if conn.dialect.name == "postgresql":
+        if postgres:
             query = query.with_for_update()  # a cancel waits for this commit, or we for it
         if conn.scalar(query) != TaskState.RUNNING.value:
             continue
+        marks = [(seq, message_id,
+                  (RowState.REFUSED if refused else RowState.SUBMITTED).value)
+                 for seq, message_id, refused in zip(chunk.seqs, chunk.message_ids,
+                                                     chunk.refused, strict=True)]
+        marked = 0
+        start = 0
+        for size in _MARK_SIZES:
+            while len(marks) - start >= size:
+                part = marks[start:start + size]
+                marked += conn.exec_driver_sql(_mark_sql(size, postgres), (
+                    *(value for mark in part for value in mark), chunk.task_id)).rowcount
+                start += size
+        if marked == len(marks):
+            kept.update(chunk.message_ids)
+            continue
+        # Some rows were not pending: keep the messages of the rows marked now. Read by
+        # the primary key (task, seq): `message_id` has no index.
         r = send_task_rows.c
-        conn.execute(
-            update(send_task_rows).where(
-                r.task_id == bindparam("b_task"), r.seq == bindparam("b_seq"),
-                r.state == RowState.PENDING.value)
-            .values(state=bindparam("b_state"), message_id=bindparam("b_message")),
-            [{"b_task": chunk.task_id, "b_seq": seq, "b_message": message_id,
-              "b_state": (RowState.REFUSED if refused else RowState.SUBMITTED).value}
-             for seq, message_id, refused in zip(chunk.seqs, chunk.message_ids,
-                                                 chunk.refused, strict=True)])
+        ours = set(chunk.message_ids)
         kept.update(MessageId(i) for i in conn.scalars(select(r.message_id).where(
-            r.task_id == chunk.task_id, r.message_id.in_(list(chunk.message_ids)))))
+            r.task_id == chunk.task_id, r.seq.in_(list(chunk.seqs)))) if i in ours)
     return kept
+
+
+_MARK_SIZES = (64, 16, 4, 1)
+
+
+@cache
+def _mark_sql(count: int, postgres: bool) -> str:
+    """Mark `count` rows (seq, message id, state) of one task, each only while pending."""
+    row = "(CAST(? AS INTEGER), CAST(? AS BIGINT), CAST(? AS VARCHAR(16)))"
+    sql = (f"UPDATE send_task_rows SET state = v.column3, message_id = v.column2 "
+           f"FROM (VALUES {', '.join([row] * count)}) AS v "
+           f"WHERE send_task_rows.task_id = ? AND send_task_rows.seq = v.column1 "
+           f"AND send_task_rows.state = 'pending'")
+    return dollar_placeholders(sql) if postgres else sql
 
 
 class TasksMixin:

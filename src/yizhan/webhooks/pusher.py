@@ -16,14 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-import httpcore
 import httpx
 import orjson
 
@@ -31,9 +29,9 @@ from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.ports import Bus, Clock
 from yizhan.domain.push import SIGN_REPORT, SMS_REPORT, SMS_UP, PushClaim, PushRetry
 from yizhan.domain.timezone import china_text
+from yizhan.runtime.addresses import ForbiddenAddress, GuardedTransport, PushNetworks
 from yizhan.runtime.pausing import pause
 from yizhan.webhooks import items, signing
-from yizhan.webhooks.destinations import ForbiddenAddress, GuardedBackend, PushNetworks
 
 log = logging.getLogger("yizhan.push")
 PUSH = "push"
@@ -187,22 +185,6 @@ class PushStage:
         log.info("push %s x%d to account %s: %s", first.topic, len(batch), first.account_id,
                  error or "ok")
         return error
-
-
-class GuardedTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport over `GuardedBackend`. httpx has no parameter for httpcore's
-    network backend, so the pool it made is replaced by one that has it (same limits, the
-    same certificate verification)."""
-
-    def __init__(self, networks: PushNetworks, limits: httpx.Limits,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
-        super().__init__(limits=limits, trust_env=False)
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context or httpx.create_ssl_context(trust_env=False),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=GuardedBackend(networks))
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from yizhan.domain.codes import PLATFORM_BOOK, CodeBook
 from yizhan.domain.errors import Refusal
 from yizhan.domain.ports import Clock
 from yizhan.domain.push import QUEUE, TOPIC_SETTING, TOPICS, PushEndpoints, QueueItem
-from yizhan.webhooks.destinations import PushNetworks
+from yizhan.runtime.addresses import PushNetworks
 from yizhan.webhooks.items import render
 
 POLL_SECONDS = 0.2

@@ -244,8 +244,12 @@ class Report:
     smsc_sequence: int = 0
 
 
+_REPORTS = {version: struct.Struct(f">Q7s10s10s{32 if version is Version.V30 else 21}sI")
+            for version in Version}
+
+
 def _report_struct(version: Version) -> struct.Struct:
-    return struct.Struct(f">Q7s10s10s{32 if version is Version.V30 else 21}sI")
+    return _REPORTS[version]
 
 
 def encode_report(report: Report, version: Version) -> bytes:

@@ -1,22 +1,18 @@
-"""One SMPP connection, either end of it: framing, sequence numbers, request -> response.
+"""One SMPP connection, either end of it: the SMPP half of `session.Link`.
 
-Used by the ESME channel (`smpp.py`) and the simulator SMSC (`smsc.py`). A `Link` is an
-asyncio Protocol (not Streams: Protocols with coalesced writes measured as the fast shape,
-docs/channels.md "Why our own SMPP stack"). It decodes every PDU of a read, resolves the future of
-each response by its sequence number, answers enquire_link itself, and hands every other request
-to its owner's `on_request`. Writes made during one event-loop turn leave in one
-`transport.write`, and `before_write`, when set, runs just before it (the ESME channel
-writes its submit journal there: the ids of the submits about to leave).
+Used by the ESME channel (`smpp.py`) and the simulator SMSC (`smsc.py`). The session's
+`Link` keeps the bookkeeping (sequence -> waiter, coalesced writes, the once-a-second sweep
+of timeouts and keep-alive); this one frames SMPP (an asyncio Protocol, not Streams:
+Protocols with coalesced writes measured as the fast shape, docs/channels.md "Why our own SMPP
+stack"), resolves the waiter of each response by its sequence number, answers enquire_link
+itself, and hands every other request to its owner's `on_request`. Its keep-alive is
+enquire_link.
 
-A request is answered to a `Waiter`: an asyncio future for callers that await the response,
-or any object with the same three methods for callers that only count (the simulator's
-receipts: no future and no callback per deliver_sm). Responses are decoded only when someone
-waits for them, and not at all for a request sent with `request_raw_to`: its waiter gets the
-response's bytes (the hot paths read a status and a message id from them, no `Pdu`).
-Timeouts are swept once a second, never armed per PDU: a request whose response is overdue
-fails with `TimeoutError` (its response, if it comes later, is dropped: the caller has
-already reported it as ambiguous). The same sweep sends enquire_link when the link has been
-quiet for `keepalive` seconds and drops a link whose enquire_link went unanswered.
+Responses are decoded only when someone waits for them, and not at all for a request sent
+with `request_raw_to`: its waiter gets the response's bytes (the hot paths read a status and
+a message id from them, no `Pdu`). A request whose response is overdue fails with
+`TimeoutError` (its response, if it comes later, is dropped: the caller has already reported
+it as ambiguous).
 """
 
 from __future__ import annotations
@@ -24,8 +20,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar, cast
 
+from yizhan.dispatch.channels.session import MAX_SEQUENCE, LinkClosed, Waiter
+from yizhan.dispatch.channels.session import Link as SessionLink
 from yizhan.dispatch.channels.smpp_pdu import (
     HEADER,
     Body,
@@ -41,66 +38,25 @@ from yizhan.dispatch.channels.smpp_pdu import (
 
 log = logging.getLogger("yizhan.smpp")
 
-MAX_SEQUENCE = 0x7FFFFFFF
+__all__ = ["MAX_SEQUENCE", "Link", "LinkClosed", "Waiter"]
 
 
-class LinkClosed(ConnectionError):
-    """The connection ended before the peer answered."""
+class Link(SessionLink):
+    logger = "yizhan.smpp"
+    keepalive_name = "enquire_link"
 
-
-R_contra = TypeVar("R_contra", contravariant=True)
-
-
-class Waiter(Protocol[R_contra]):
-    """Who gets a request's response: `asyncio.Future[Pdu]` is one (`Future[bytes]` for a
-    raw request)."""
-
-    def done(self) -> bool: ...
-
-    def set_result(self, result: R_contra, /) -> None: ...
-
-    def set_exception(self, exception: BaseException, /) -> None: ...
-
-
-class Link(asyncio.Protocol):
     def __init__(self, on_request: Callable[[Link, Pdu], None], *, name: str = "smpp",
                  response_timeout: float = 10.0, keepalive: float = 30.0,
                  raw_requests: frozenset[Command] = frozenset()) -> None:
-        self.name = name
-        self.response_timeout = response_timeout
-        self.keepalive = keepalive
-        self.transport: asyncio.Transport | None = None
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        super().__init__(on_request, name=name, response_timeout=response_timeout,
+                         keepalive=keepalive)
         self.bound_as: Command | None = None
         """The bind command this link was bound with (set by its owner)."""
-        self.system_id = ""
-        self.unbound = False
-        """Set by the owner when this link ends with an unbind (sent or received): a clean
-        close, not a lost link."""
-        self._on_request = on_request
         self._raw = {int(command): command for command in raw_requests}
         """Requests handed over undecoded: their Pdu's body is the encoded body (bytes)."""
-        self._loop = asyncio.get_running_loop()
         self._framer = Framer()
-        self._pending: dict[int, tuple[Waiter[Any], float, bool]] = {}
-        """sequence -> waiter, deadline, and whether it takes the response undecoded."""
-        self._sequence = 0
-        self._out: list[bytes] = []
-        self._flush_handle: asyncio.Handle | None = None
-        self._sweeper: asyncio.TimerHandle | None = None
-        # The link's timers (response timeout, enquire_link after quiet) guard against a peer
-        # that stops answering: they run on the event loop's clock, not the injected `Clock`.
-        self._last_heard = self._loop.time()
-        self._probe: asyncio.Future[Pdu] | None = None
-        self.before_write: Callable[[], None] | None = None
-        """Called before the queued PDUs are handed to the transport."""
 
     # ---- asyncio.Protocol ---------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports are not asyncio.Transport subclasses, but behave as one
-        self.transport = cast(asyncio.Transport, transport)
-        self._sweeper = self._loop.call_later(1.0, self._sweep)
 
     def data_received(self, data: bytes) -> None:
         self._last_heard = self._loop.time()
@@ -144,60 +100,13 @@ class Link(asyncio.Protocol):
             else:
                 self._on_request(self, pdu)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
-        for handle in (self._sweeper, self._flush_handle):
-            if handle is not None:
-                handle.cancel()
-        pending, self._pending = self._pending, {}
-        for waiter, _, _ in pending.values():
-            if not waiter.done():
-                waiter.set_exception(LinkClosed("connection lost before the peer answered"))
-        if not self.closed.done():
-            self.closed.set_result(None)
-
     # ---- sending ------------------------------------------------------------------------
 
-    @property
-    def is_open(self) -> bool:
-        return self.transport is not None and not self.transport.is_closing()
-
-    def request(self, command: Command, body: Body = None,
+    def request(self, command: int, body: Body = None,
                 timeout: float | None = None) -> asyncio.Future[Pdu]:
         """Send a request; the future gets its response (or generic_nack), or fails with
         TimeoutError or LinkClosed."""
-        future: asyncio.Future[Pdu] = self._loop.create_future()
-        self._request(future, False, command, body, timeout)
-        return future
-
-    def request_raw(self, command: Command, body: Body = None,
-                    timeout: float | None = None) -> asyncio.Future[bytes]:
-        """As `request`, but the future gets the response undecoded (`request_raw_to`)."""
-        future: asyncio.Future[bytes] = self._loop.create_future()
-        self._request(future, True, command, body, timeout)
-        return future
-
-    def request_to(self, waiter: Waiter[Pdu], command: Command, body: Body = None,
-                   timeout: float | None = None) -> None:
-        """Send a request whose response (or TimeoutError, LinkClosed) goes to `waiter`."""
-        self._request(waiter, False, command, body, timeout)
-
-    def request_raw_to(self, waiter: Waiter[bytes], command: Command, body: Body = None,
-                       timeout: float | None = None) -> None:
-        """As `request_to`, but `waiter` gets the response undecoded: the whole PDU, header
-        included (a generic_nack too: check the command_id). Malformed bodies are the
-        caller's to detect."""
-        self._request(waiter, True, command, body, timeout)
-
-    def _request(self, waiter: Waiter[Any], raw: bool, command: Command, body: Body,
-                 timeout: float | None) -> None:
-        if self.transport is None or self.transport.is_closing():
-            waiter.set_exception(LinkClosed("the link is closed"))
-            return
-        sequence = self._sequence = self._sequence % MAX_SEQUENCE + 1
-        deadline = self._loop.time() + (self.response_timeout if timeout is None else timeout)
-        self._pending[sequence] = (waiter, deadline, raw)
-        self.write(command, sequence, 0, body)
+        return super().request(command, body, timeout)
 
     def respond(self, request: Pdu, status: int = Status.ROK, body: Body = None) -> None:
         self.write(request.command | 0x80000000, request.sequence, status, body)
@@ -215,57 +124,5 @@ class Link(asyncio.Protocol):
         if self._flush_handle is None:
             self._flush_handle = self._loop.call_soon(self._flush)
 
-    @property
-    def in_flight(self) -> int:
-        return len(self._pending)
-
-    def close(self) -> None:
-        self._flush()
-        if self.transport is not None:
-            self.transport.close()
-
-    def abort(self) -> None:
-        """Cut the connection without a goodbye (tests: a dropped link)."""
-        if self.transport is not None:
-            self.transport.abort()
-
-    def _send_now(self, data: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
-
-    def _flush(self) -> None:
-        self._flush_handle = None
-        if self._out:
-            if self.before_write is not None:
-                self.before_write()
-            data = b"".join(self._out)
-            self._out = []
-            self._send_now(data)
-
-    # ---- timers -------------------------------------------------------------------------
-
-    def _sweep(self) -> None:
-        now = self._loop.time()
-        overdue = [seq for seq, (_, deadline, _) in self._pending.items() if deadline <= now]
-        for seq in overdue:
-            waiter = self._pending.pop(seq)[0]
-            if not waiter.done():
-                waiter.set_exception(TimeoutError("no response in time"))
-        if self._probe is not None and self._probe.done():
-            failed = self._probe.cancelled() or self._probe.exception() is not None
-            self._probe = None
-            if failed:
-                log.warning("%s: enquire_link unanswered; dropping the link", self.name)
-                self.abort()
-                return
-        if (self.keepalive and self._probe is None and self.bound_as is not None
-                and now - self._last_heard >= self.keepalive):
-            self._probe = self.request(Command.ENQUIRE_LINK, timeout=self.keepalive)
-            self._probe.add_done_callback(_consume)
-        self._sweeper = self._loop.call_later(1.0, self._sweep)
-
-
-def _consume(future: asyncio.Future[Pdu]) -> None:
-    """Mark a future's exception as retrieved (the sweep reads it)."""
-    if not future.cancelled():
-        future.exception()
+    def keepalive_request(self) -> asyncio.Future[Pdu]:
+        return self.request(Command.ENQUIRE_LINK, timeout=self.keepalive)

@@ -18,6 +18,7 @@ missing parts named in the log (docs/channels.md).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -95,8 +96,12 @@ class _Group(Generic[Ack]):
 
 
 class UplinkParts(Generic[Ack]):
-    def __init__(self, timeout: float) -> None:
+    """`text` reads a part's text (SMPP's `text_of`; the CMPP channel gives its own: it
+    carries Msg_Fmt in `data_coding`)."""
+
+    def __init__(self, timeout: float, text: Callable[[ShortMessage], str] = text_of) -> None:
         self.timeout = timeout
+        self._text = text
         self._groups: dict[tuple[str, str, int, int], _Group[Ack]] = {}
 
     def offer(self, sm: ShortMessage, ack: Ack, now: float) -> Reply[Ack] | None:
@@ -104,7 +109,7 @@ class UplinkParts(Generic[Ack]):
         is kept, and `ack` waits with it."""
         concat, octets = concat_of(sm)
         if concat is None:
-            return Reply(sm.source_addr, sm.destination_addr, text_of(sm), [ack])
+            return Reply(sm.source_addr, sm.destination_addr, self._text(sm), [ack])
         key = (sm.source_addr, sm.destination_addr, concat.reference, concat.total)
         group = self._groups.get(key)
         if group is None:
@@ -138,7 +143,7 @@ class UplinkParts(Generic[Ack]):
         group = self._groups.pop(key)
         joined = b"".join(group.parts[n] for n in sorted(group.parts))
         first = group.first
-        text = text_of(ShortMessage(first.source_addr, first.destination_addr, joined,
+        text = self._text(ShortMessage(first.source_addr, first.destination_addr, joined,
                                     data_coding=first.data_coding))
         missing = [n for n in range(1, group.total + 1) if n not in group.parts]
         return Reply(first.source_addr, first.destination_addr, text, group.acks, group.total,

@@ -1,5 +1,6 @@
-"""Where pushes may go: public addresses only, unless the operator allows a network (issue 14
-point 4, docs/push.md).
+"""Where the platform's outbound HTTP may go: public addresses only, unless the operator
+allows a network (issue 14 point 4, docs/push.md). Pushes to tenants use it, and so do the
+HTTP upstream channels (docs/channels.md "Cloud providers"), with their own setting.
 
 A push URL is chosen by a tenant, and the platform connects to it from inside the operator's
 network: without a rule a tenant could make it post to the cloud metadata service or to
@@ -20,11 +21,13 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpcore
+import httpx
 
 from yizhan.domain.errors import Refusal
 
@@ -127,9 +130,14 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
     if any of its addresses is refused, else connect to a checked address."""
 
     def __init__(self, networks: PushNetworks,
-                 inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+                 inner: httpcore.AsyncNetworkBackend | None = None, *,
+                 what: str = "push", setting: str = "push_allowed_networks") -> None:
         self._networks = networks
         self._inner = inner or httpcore.AnyIOBackend()
+        self._what = what
+        """Who connects, as refusals name it ("push", "channel aliyun-a")."""
+        self._setting = setting
+        """The setting that lets a network through, as refusals name it."""
 
     async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                           local_address: str | None = None,
@@ -140,8 +148,8 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
             kind = self._networks.refused(address)
             if kind is not None:
                 raise ForbiddenAddress(
-                    f"push refused: {host} resolves to {address}, {_article(kind)} address "
-                    "(allow its network with push_allowed_networks)")
+                    f"{self._what} refused: {host} resolves to {address}, "
+                    f"{_article(kind)} address (allow its network with {self._setting})")
         error: Exception | None = None
         for address in addresses:
             try:
@@ -155,7 +163,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
     async def connect_unix_socket(self, path: str, timeout: float | None = None,
                                   socket_options: Iterable[Any] | None = None,
                                   ) -> httpcore.AsyncNetworkStream:
-        raise ForbiddenAddress("push refused: a Unix socket is not a push target")
+        raise ForbiddenAddress(f"{self._what} refused: a Unix socket is not a target")
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
@@ -178,3 +186,20 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         if not addresses:
             raise httpcore.ConnectError(f"cannot resolve {host}: no address")
         return addresses
+
+
+class GuardedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport over `GuardedBackend`. httpx has no parameter for httpcore's
+    network backend, so the pool it made is replaced by one that has it (same limits, the
+    same certificate verification)."""
+
+    def __init__(self, networks: PushNetworks, limits: httpx.Limits,
+                 ssl_context: ssl.SSLContext | None = None, *, what: str = "push",
+                 setting: str = "push_allowed_networks") -> None:
+        super().__init__(limits=limits, trust_env=False)
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=ssl_context or httpx.create_ssl_context(trust_env=False),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=GuardedBackend(networks, what=what, setting=setting))

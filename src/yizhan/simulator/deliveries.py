@@ -1,0 +1,111 @@
+"""What a simulated carrier owes its client, for both simulators (SMPP `smsc.py`, CMPP
+`ismg.py`): receipts and replies due at a time, a per-second submit limit.
+
+`Deliveries` keeps every item in one timer heap (not a task or timer each) and hands each to
+the server's `send` when due; an item the server cannot send yet (no client bound to take
+it) is held until `release` (a client bound), and one the client did not accept is offered
+again after `RETRY_SECONDS`, at most `OFFERS` times, as a carrier's SMSC stores and retries.
+`SecondLimit` counts submits per wall-clock second for `max_per_second`.
+
+The simulators stand for the world outside, so their times are the event loop's, never the
+platform's injected `Clock`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+from collections.abc import Callable
+from typing import Any, Generic, Protocol, TypeVar
+
+log = logging.getLogger("yizhan.simulator")
+
+RETRY_SECONDS = 1.0
+OFFERS = 30
+
+
+class Due(Protocol):
+    """An item in the heap: ordered by `due`, then `seq`; `offers` counts its sends."""
+
+    due: float
+    seq: int
+    offers: int
+
+    def __lt__(self, other: Any) -> bool: ...
+
+
+D = TypeVar("D", bound=Due)
+
+
+class Deliveries(Generic[D]):
+    def __init__(self, send: Callable[[D], None]) -> None:
+        self._send = send
+        self._heap: list[D] = []
+        self._held: list[D] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._seq = itertools.count()
+        self.holding = asyncio.Event()
+        """Set while an item waits for a client to bind."""
+
+    def next_seq(self) -> int:
+        return next(self._seq)
+
+    def schedule(self, item: D) -> None:
+        heapq.heappush(self._heap, item)
+        if self._heap[0] is item:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = asyncio.get_running_loop().call_at(item.due, self._fire)
+
+    def hold(self, item: D) -> None:
+        """No client can take it now: keep it until `release`."""
+        self._held.append(item)
+        self.holding.set()
+
+    def release(self) -> None:
+        """A client bound: the held items are due now."""
+        if self._held:
+            held, self._held = self._held, []
+            self.holding.clear()
+            for item in held:
+                self.schedule(item)
+
+    def refused(self, item: D, after: float = RETRY_SECONDS) -> None:
+        """The client did not accept it (or did not answer): offer it again `after` seconds
+        later."""
+        item.offers += 1
+        if item.offers >= OFFERS:
+            log.warning("delivery dropped after %d offers", item.offers)
+            return
+        item.due = asyncio.get_running_loop().time() + after
+        item.seq = self.next_seq()
+        self.schedule(item)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _fire(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        heap = self._heap
+        while heap and heap[0].due <= now:
+            self._send(heapq.heappop(heap))
+        self._timer = loop.call_at(heap[0].due, self._fire) if heap else None
+
+
+class SecondLimit:
+    """At most `per_second` submits in each second of the event loop's clock."""
+
+    def __init__(self) -> None:
+        self._start = 0.0
+        self._count = 0
+
+    def over(self, per_second: float) -> bool:
+        now = asyncio.get_running_loop().time()
+        if now - self._start >= 1.0:
+            self._start, self._count = now, 0
+        self._count += 1
+        return self._count > per_second
