@@ -115,10 +115,12 @@ async def _serving(yz: Yizhan, stop: asyncio.Event) -> asyncio.Task[None]:
 
 
 async def _lease_rows(store: SqlStore) -> list[str]:
-    """The holders of the counters' lease (the send-task engine's is another row)."""
+    """The holders of the counters' leases: `rate_counters`, or one `accepting ...` row per
+    process sharing them in Redis (the send-task engine's lease is another row)."""
     async with store.engine.connect() as conn:
         return [r[0] for r in await conn.execute(text(
-            "SELECT holder FROM process_leases WHERE name = 'rate_counters'"))]
+            "SELECT holder FROM process_leases WHERE name = 'rate_counters' "
+            "OR name LIKE 'accepting %'"))]
 
 
 async def test_serve_holds_the_lease_and_releases_it_on_a_clean_stop(
