@@ -1,6 +1,6 @@
 """Scale-out end to end: N API and M dispatch processes, on SQLite or PostgreSQL + Redis.
 
-Run from the repository root (on a shared machine, under `flock /work/bench.lock`):
+Run from the repository root (on a shared machine, one benchmark at a time):
 
     .venv/bin/python bench/scale.py --store postgresql --api 2 --dispatch 2 \
         [--rates 500,1000,2000] [--numbers 1] [--duration 8] [--connections 64]
