@@ -1,10 +1,12 @@
-"""What a simulated carrier owes its client, for both simulators (SMPP `smsc.py`, CMPP
-`ismg.py`): receipts and replies due at a time, a per-second submit limit.
+"""What a simulated carrier owes its client, for the four simulators (SMPP `smsc.py`, CMPP
+`ismg.py`, SGIP `sgip_smg.py`, SMGP `smgw.py`): receipts and replies due at a time, a
+per-second submit limit. What they share about a submit as it arrives is `submits.py`'s.
 
-`Deliveries` keeps every item in one timer heap (not a task or timer each) and hands each to
-the server's `send` when due; an item the server cannot send yet (no client bound to take
-it) is held until `release` (a client bound), and one the client did not accept is offered
-again after `RETRY_SECONDS`, at most `OFFERS` times, as a carrier's SMSC stores and retries.
+`Deliveries` keeps every item (an `Offer`, or a simulator's own kind of `Due`) in one timer
+heap (not a task or timer each) and hands each to the server's `send` when due; an item the
+server cannot send yet (no client bound to take it) is held until `release` (a client
+bound), and one the client did not accept is offered again after `RETRY_SECONDS`, at most
+`OFFERS` times, as a carrier's SMSC stores and retries.
 `SecondLimit` counts submits per wall-clock second for `max_per_second`.
 
 The simulators stand for the world outside, so their times are the event loop's, never the
@@ -18,6 +20,7 @@ import heapq
 import itertools
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 log = logging.getLogger("yizhan.simulator")
@@ -37,6 +40,19 @@ class Due(Protocol):
 
 
 D = TypeVar("D", bound=Due)
+B = TypeVar("B")
+
+
+@dataclass(order=True, slots=True)
+class Offer(Generic[B]):
+    """A report or reply (`body`) for the client `to` (the account it belongs to), sent
+    when due and offered again until the client accepts it."""
+
+    due: float
+    seq: int
+    to: str = field(compare=False)
+    body: B = field(compare=False)
+    offers: int = field(default=0, compare=False)
 
 
 class Deliveries(Generic[D]):

@@ -69,6 +69,7 @@ from yizhan.dispatch.channels.session import LinkClosed
 from yizhan.dispatch.channels.simulator import REAL_NAME_CODE, Script, sign_name_of
 from yizhan.domain.ports import CarrierRecords
 from yizhan.domain.timezone import CHINA
+from yizhan.simulator import submits
 from yizhan.simulator.deliveries import RETRY_SECONDS, Deliveries, SecondLimit
 
 log = logging.getLogger("yizhan.ismg")
@@ -78,22 +79,8 @@ _SUBMIT_RESP = {Version.V20: struct.Struct(">QB"), Version.V30: struct.Struct(">
 GATEWAY = 0x1F2E3
 """The simulated gateway's code inside its Msg_Ids (22 bits)."""
 
-
-@dataclass(slots=True)
-class Incoming:
-    """A CMPP_SUBMIT the manual simulator received and has not answered yet."""
-
-    link: CmppLink
-    pdu: Pdu
-
-    @property
-    def submit(self) -> Submit:
-        assert isinstance(self.pdu.body, Submit)
-        return self.pdu.body
-
-    @property
-    def text(self) -> str:
-        return _text(self.submit)
+Incoming = submits.Incoming[CmppLink, Pdu, Submit]
+"""A CMPP_SUBMIT the manual simulator received and has not answered yet."""
 
 
 @dataclass(order=True, slots=True)
@@ -177,8 +164,7 @@ class IsmgServer:
 
     async def stop(self) -> None:
         self._deliveries.cancel()
-        for link in list(self.links):
-            link.abort()
+        self.drop()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -243,7 +229,8 @@ class IsmgServer:
                 link.respond(pdu, MsgIdResp(0, Result.BAD_STRUCTURE))
                 return
             if self.manual:
-                self.inbox.put_nowait(Incoming(link, pdu))
+                assert isinstance(pdu.body, Submit)
+                self.inbox.put_nowait(submits.Incoming(link, pdu, pdu.body, _text))
                 return
             assert isinstance(pdu.body, bytes)  # scripted: submits arrive undecoded
             try:
@@ -298,18 +285,12 @@ class IsmgServer:
             body = decoded
             peeked = body.src_id, body.dest_terminal_ids[0]
         src_id, dest = peeked
-        outcome = script.outcome(_e164(dest)) if script.numbers else script.default
-        if outcome.submit != "accept":
-            mode, _, detail = outcome.submit.partition(":")
-            if mode == "hang":
-                return
-            if mode == "drop":
-                link.abort()
-                return
-            if mode in ("throttle", "reject"):
-                result = Result.FLOW_CONTROL if mode == "throttle" else _result(detail)
-                link.write(Command.SUBMIT_RESP, sequence, 0, MsgIdResp(0, result))
-                return
+        outcome = script.outcome(submits.e164_china(dest)) if script.numbers else script.default
+        if outcome.submit != "accept" and submits.refused(
+                outcome.submit, link,
+                lambda result: link.write(Command.SUBMIT_RESP, sequence, 0, MsgIdResp(0, result)),
+                throttled=Result.FLOW_CONTROL, rejected=_result):
+            return
         msg_id = self._next_id()
         code = (self._intercepted(body) if body is not None else "") or outcome.code
         if body is not None and link.system_id in self.enforcing:
@@ -420,12 +401,6 @@ def _text(body: Submit) -> str:
     if body.msg_fmt not in (MsgFmt.ASCII, MsgFmt.UCS2, MsgFmt.GBK):
         return ""
     return decode_text(content, body.msg_fmt)
-
-
-def _e164(dest: str) -> str:
-    if dest.startswith("+"):
-        return dest
-    return "+86" + dest if len(dest) == 11 and dest.startswith("1") else "+" + dest
 
 
 def _result(detail: str) -> int:

@@ -5,8 +5,9 @@ name -> password: Result 1 for a wrong one, Result 4 for another login type), an
 Submit, and, as a real SMG does, **connects back** to the SP's listener (`connect_back`,
 login name -> where and how: Bind with Login Type 2 and the SP's credentials) to send each
 Submit's Report and the handsets' replies (Deliver). Reports and replies wait in one timer
-heap; while the SP's listener cannot be reached or refuses the Bind they are held and offered
-again every `RETRY_SECONDS`, up to `OFFERS` times, as a gateway stores them.
+heap (`deliveries.py`, as the other simulators'); while the SP's listener cannot be reached
+or refuses the Bind they are held and offered again every `RETRY_SECONDS`, up to
+`deliveries.OFFERS` times, as a gateway stores them.
 
 Per-number behaviour comes from the SMPP simulator's `Script` (docs/simulator.md), read in
 SGIP's words:
@@ -37,11 +38,9 @@ event loop's), never on the platform's injected `Clock`.
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import logging
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from yizhan.dispatch.channels import sgip_text
 from yizhan.dispatch.channels.sgip_link import Link, LinkClosed, admit, bind
@@ -62,11 +61,12 @@ from yizhan.dispatch.channels.sgip_pdu import (
 )
 from yizhan.dispatch.channels.simulator import REAL_NAME_CODE, Outcome, Script, sign_name_of
 from yizhan.domain.ports import CarrierRecords
+from yizhan.simulator import submits
+from yizhan.simulator.deliveries import Deliveries, Offer, SecondLimit
 
 log = logging.getLogger("yizhan.smg")
 
 RETRY_SECONDS = 1.0
-OFFERS = 30
 NODE = 3_010_000_001
 """The simulated gateway's node id (3 + area code + a number, as the spec builds them)."""
 REAL_NAME_ERROR = 77
@@ -90,34 +90,8 @@ class ConnectBack:
     login_password: str
 
 
-@dataclass(slots=True)
-class Incoming:
-    """A Submit the manual simulator received and has not answered yet."""
-
-    link: Link
-    pdu: Pdu
-
-    @property
-    def submit(self) -> Submit:
-        assert isinstance(self.pdu.body, Submit)
-        return self.pdu.body
-
-    @property
-    def text(self) -> str:
-        b = self.submit
-        return sgip_text.text_of(b.message_content, b.message_coding, b.tp_udhi)
-
-
-@dataclass(order=True, slots=True)
-class _Due:
-    """A Report or Deliver to send to an SP's listener when due."""
-
-    due: float
-    seq: int
-    login: str = field(compare=False)
-    command: Command = field(compare=False)
-    body: Body = field(compare=False)
-    offers: int = field(default=0, compare=False)
+Incoming = submits.Incoming[Link, Pdu, Submit]
+"""A Submit the manual simulator received and has not answered yet."""
 
 
 def report_of(code: str) -> tuple[ReportState, int]:
@@ -166,15 +140,13 @@ class SmgServer:
         """Unbinds received on the SP's connections (a channel's goodbye)."""
         self.delivers_acked = 0
         self.bound = asyncio.Event()
-        self._seq = itertools.count()
-        self._heap: list[_Due] = []
-        self._timer: asyncio.TimerHandle | None = None
+        self._deliveries: Deliveries[Offer[Report | Deliver]] = Deliveries(self._start_offer)
+        """The Reports and Delivers due to each login's listener (`Offer.to`)."""
         self._back: dict[str, Link] = {}
         self._back_lock: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
-        self._window_start = 0.0
-        self._in_window = 0
+        self._limit = SecondLimit()
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -186,8 +158,7 @@ class SmgServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        self._deliveries.cancel()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -224,7 +195,7 @@ class SmgServer:
     async def uplink(self, login: str, phone: str, sp_number: str, text: str) -> list[int]:
         """A handset's reply to `sp_number`, in parts when long (sent together: an SP answers
         the parts once the whole reply is stored); the SP's Results."""
-        parts = uplink_parts(phone, sp_number, text, next(self._seq) & 0xFF)
+        parts = uplink_parts(phone, sp_number, text, self._deliveries.next_seq() & 0xFF)
         await self._link_back(login)  # one connection for all the parts
         return list(await asyncio.gather(*(self._send(login, Command.DELIVER, body)
                                            for body in parts)))
@@ -243,7 +214,8 @@ class SmgServer:
             return
         if pdu.command is Command.SUBMIT:
             if self.manual:
-                self.inbox.put_nowait(Incoming(link, pdu))
+                assert isinstance(pdu.body, Submit)
+                self.inbox.put_nowait(submits.Incoming(link, pdu, pdu.body, _text_of))
             else:
                 self._submit(link, pdu)
         else:
@@ -266,19 +238,12 @@ class SmgServer:
     def _submit(self, link: Link, pdu: Pdu) -> None:
         submit = pdu.body
         assert isinstance(submit, Submit)
-        if self.max_per_second and self._over_rate():
+        if self.max_per_second and self._limit.over(self.max_per_second):
             link.respond(pdu, Result.NODE_BUSY)
             return
-        user = submit.user_numbers[0]
-        outcome = self.script.outcome(_e164(user))
-        mode, _, detail = outcome.submit.partition(":")
-        if mode == "hang":
-            return
-        if mode == "drop":
-            link.abort()
-            return
-        if mode in ("throttle", "reject"):
-            link.respond(pdu, Result.NODE_BUSY if mode == "throttle" else submit_result(detail))
+        outcome = self.script.outcome(submits.e164(submit.user_numbers[0]))
+        if submits.refused(outcome.submit, link, lambda result: link.respond(pdu, result),
+                           throttled=Result.NODE_BUSY, rejected=submit_result):
             return
         code = self._code(link, submit) or outcome.code
         if outcome.receipt_first:
@@ -298,16 +263,16 @@ class SmgServer:
         due = asyncio.get_running_loop().time() + delay
         for user in submit.user_numbers:
             for _ in range(count):
-                self._schedule(self._due(due, login, Command.REPORT,
-                                         Report(sequence, user, state, error)))
+                self._deliveries.schedule(self._due(due, login,
+                                                    Report(sequence, user, state, error)))
 
     def _uplink(self, login: str, submit: Submit, outcome: Outcome) -> None:
         if not outcome.uplink:
             return
         due = asyncio.get_running_loop().time() + outcome.delay
         for body in uplink_parts(submit.user_numbers[0], submit.sp_number, outcome.uplink,
-                                 next(self._seq) & 0xFF):
-            self._schedule(self._due(due, login, Command.DELIVER, body))
+                                 self._deliveries.next_seq() & 0xFF):
+            self._deliveries.schedule(self._due(due, login, body))
 
     def _code(self, link: Link, submit: Submit) -> str:
         """The Report's outcome decided by the content: a keyword's interception, then the
@@ -316,8 +281,7 @@ class SmgServer:
         if not self.script.keywords and not enforcing:
             return ""
         try:
-            content = sgip_text.text_of(submit.message_content, submit.message_coding,
-                                        submit.tp_udhi)
+            content = _text_of(submit)
         except PduError:
             content = ""
         code = next((c for word, c in self.script.keywords.items() if word in content), "")
@@ -327,53 +291,32 @@ class SmgServer:
                 code = REAL_NAME_CODE
         return code
 
-    def _over_rate(self) -> bool:
-        now = asyncio.get_running_loop().time()
-        if now - self._window_start >= 1.0:
-            self._window_start, self._in_window = now, 0
-        self._in_window += 1
-        return self._in_window > self.max_per_second
-
     # ---- the connection back ------------------------------------------------------------
 
-    def _due(self, due: float, login: str, command: Command, body: Body) -> _Due:
-        return _Due(due, next(self._seq), login, command, body)
+    def _due(self, due: float, login: str, body: Report | Deliver) -> Offer[Report | Deliver]:
+        return Offer(due, self._deliveries.next_seq(), login, body)
 
-    def _schedule(self, item: _Due) -> None:
-        heapq.heappush(self._heap, item)
-        if self._heap[0] is item:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = asyncio.get_running_loop().call_at(item.due, self._fire)
+    def _start_offer(self, item: Offer[Report | Deliver]) -> None:
+        """A Report or Deliver is due: send it over the connection back (in a task: it may
+        have to connect and Bind first)."""
+        task = asyncio.create_task(self._offer(item))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    def _fire(self) -> None:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        while self._heap and self._heap[0].due <= now:
-            task = asyncio.create_task(self._offer(heapq.heappop(self._heap)))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        self._timer = loop.call_at(self._heap[0].due, self._fire) if self._heap else None
-
-    async def _offer(self, item: _Due) -> None:
+    async def _offer(self, item: Offer[Report | Deliver]) -> None:
+        command = Command.REPORT if isinstance(item.body, Report) else Command.DELIVER
         try:
-            result: int | None = await self._send(item.login, item.command, item.body)
+            result: int | None = await self._send(item.to, command, item.body)
         except (OSError, TimeoutError, PduError) as exc:
-            log.info("smg: %s to %r not delivered: %s", item.command.title, item.login, exc)
+            log.info("smg: %s to %r not delivered: %s", command.title, item.to, exc)
             result = None
         if result == Result.OK:
-            if item.command is Command.REPORT:
+            if command is Command.REPORT:
                 self.reports_acked += 1
             else:
                 self.delivers_acked += 1
             return
-        item.offers += 1
-        if item.offers >= OFFERS:
-            log.warning("smg: %s dropped after %d offers", item.command.title, item.offers)
-            return
-        item.due = asyncio.get_running_loop().time() + RETRY_SECONDS
-        item.seq = next(self._seq)
-        self._schedule(item)
+        self._deliveries.refused(item, RETRY_SECONDS)
 
     async def _send(self, login: str, command: Command, body: Body) -> int:
         link = await self._link_back(login)
@@ -412,8 +355,8 @@ def _no_requests(link: Link, pdu: Pdu) -> None:
     link.respond(pdu, Result.BAD_COMMAND_ID)
 
 
-def _e164(number: str) -> str:
-    return number if number.startswith("+") else "+" + number
+def _text_of(submit: Submit) -> str:
+    return sgip_text.text_of(submit.message_content, submit.message_coding, submit.tp_udhi)
 
 
 def uplink_parts(phone: str, sp_number: str, text: str, reference: int) -> list[Deliver]:

@@ -23,7 +23,8 @@ Reports and replies go to a link of the same ClientID logged in to receive (Logi
 Status 0 (or not within `ANSWER_SECONDS`, or whose link drops first) is offered again after
 `RETRY_SECONDS`, up to `deliveries.OFFERS` times (the heap and the per-second limit are
 the other simulators', `simulator/deliveries.py`). Active_Test is answered; Exit is
-answered and the link closed.
+answered and the link closed. One SP connection, and the Delivers written on it, are
+`smgw_link.py`'s (`SmgwLink`, `report_deliver`, `reply_delivers`, imported from here too).
 
 It stands for the world outside the platform, so its delays and dates run on the real clock
 (the event loop's and `time.time`), never on the platform's injected `Clock`.
@@ -37,10 +38,8 @@ import logging
 import os
 import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
 
 import orjson
 
@@ -50,22 +49,19 @@ from yizhan.dispatch.channels.smgp_pdu import (
     VERSION,
     Command,
     Deliver,
-    Framer,
     Login,
     LoginMode,
     LoginResp,
     MsgIdResp,
     Pdu,
-    PduError,
     Status,
     Submit,
-    Tlvs,
-    decode,
-    encode,
 )
-from yizhan.dispatch.channels.smgp_text import MsgFmt, MsgId, Report
+from yizhan.dispatch.channels.smgp_text import MsgId
 from yizhan.domain.ports import CarrierRecords
-from yizhan.simulator.deliveries import Deliveries, SecondLimit
+from yizhan.simulator import submits
+from yizhan.simulator.deliveries import Deliveries, Offer, SecondLimit
+from yizhan.simulator.smgw_link import SmgwLink, reply_delivers, report_deliver, text_of
 
 log = logging.getLogger("yizhan.smgw")
 
@@ -78,86 +74,8 @@ RECEIVING = frozenset({LoginMode.RECEIVE, LoginMode.TRANSMIT})
 SENDING = frozenset({LoginMode.SEND, LoginMode.TRANSMIT})
 
 
-class SmgwLink(asyncio.Protocol):
-    """One SP connection: framing, the login it made, and the Delivers awaiting an answer."""
-
-    def __init__(self, server: SmgwServer) -> None:
-        self.server = server
-        self.transport: asyncio.Transport | None = None
-        self.framer = Framer()
-        self.client_id = ""
-        self.mode: int | None = None
-        """The LoginMode of an accepted Login (None before it)."""
-        self.waiting: dict[int, _Offer | asyncio.Future[Pdu]] = {}
-        self._sequence = itertools.count(1)
-
-    @property
-    def is_open(self) -> bool:
-        return self.transport is not None and not self.transport.is_closing()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            for frame in self.framer.feed(data):
-                self.server.on_pdu(self, decode(frame))
-        except PduError as exc:
-            log.warning("smgw: %s; closing the link", exc)
-            self.abort()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
-        self.server.forget(self)
-        waiting, self.waiting = self.waiting, {}
-        for waiter in waiting.values():
-            if isinstance(waiter, _Offer):
-                self.server.unanswered(waiter)
-            elif not waiter.done():
-                waiter.set_exception(ConnectionError("the link closed before the answer"))
-
-    def send(self, pdu: Pdu) -> None:
-        if self.transport is not None:
-            self.transport.write(encode(pdu))
-
-    def request(self, command: Command, body: Deliver,
-                waiter: _Offer | asyncio.Future[Pdu]) -> int:
-        sequence = next(self._sequence)
-        self.waiting[sequence] = waiter
-        self.send(Pdu(command, sequence, body))
-        return sequence
-
-    def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
-
-
-@dataclass(order=True, slots=True)
-class _Offer:
-    """A report or reply to deliver when due, offered again until answered."""
-
-    due: float
-    seq: int
-    client_id: str = field(compare=False)
-    body: Deliver = field(compare=False)
-    offers: int = field(default=0, compare=False)
-
-
-@dataclass(slots=True)
-class Incoming:
-    """A request the manual simulator received and has not answered yet."""
-
-    link: SmgwLink
-    pdu: Pdu
-
-    @property
-    def submit(self) -> Submit:
-        assert isinstance(self.pdu.body, Submit)
-        return self.pdu.body
-
-    @property
-    def text(self) -> str:
-        return _text_of(self.submit)
+Incoming = submits.Incoming[SmgwLink, Pdu, Submit]
+"""A Submit the manual simulator received and has not answered yet."""
 
 
 class SmgwServer:
@@ -184,7 +102,7 @@ class SmgwServer:
         self.active_tests = 0
         self.active_tested = asyncio.Event()
         self._ids = itertools.count(1)
-        self._deliveries: Deliveries[_Offer] = Deliveries(self._send)
+        self._deliveries: Deliveries[Offer[Deliver]] = Deliveries(self._send)
         self._server: asyncio.Server | None = None
         self._rate = SecondLimit()
         self._submits: dict[bytes, Submit] = {}
@@ -200,8 +118,7 @@ class SmgwServer:
 
     async def stop(self) -> None:
         self._deliveries.cancel()
-        for link in list(self.links):
-            link.abort()
+        self.drop()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -317,7 +234,7 @@ class SmgwServer:
         waiter = link.waiting.pop(pdu.sequence, None)
         if waiter is None:
             return
-        if isinstance(waiter, _Offer):
+        if isinstance(waiter, Offer):
             status = pdu.body.status if isinstance(pdu.body, MsgIdResp) else None
             if status == Status.OK:
                 self.receipts_acked += 1
@@ -336,7 +253,7 @@ class SmgwServer:
         if self.submit_log is not None:
             self._log_submit(submit)
         if self.manual:
-            self.inbox.put_nowait(Incoming(link, pdu))
+            self.inbox.put_nowait(submits.Incoming(link, pdu, submit, text_of))
             return
         self._scripted(link, pdu.sequence, submit)
 
@@ -344,7 +261,7 @@ class SmgwServer:
         assert self.submit_log is not None
         line = orjson.dumps({"at": time.time(), "source": submit.src_term_id,
                              "destination": submit.dest_term_ids[0],
-                             "text": _text_of(submit)}) + b"\n"
+                             "text": text_of(submit)}) + b"\n"
         fd = os.open(self.submit_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             os.write(fd, line)
@@ -357,16 +274,10 @@ class SmgwServer:
                           MsgIdResp(bytes(10), Status.SYSTEM_BUSY)))
             return
         dest = submit.dest_term_ids[0]
-        outcome = self.script.outcome(_e164(dest))
-        mode, _, detail = outcome.submit.partition(":")
-        if mode == "hang":
-            return
-        if mode == "drop":
-            link.abort()
-            return
-        if mode in ("throttle", "reject"):
-            status = Status.SYSTEM_BUSY if mode == "throttle" else _status(detail)
-            link.send(Pdu(Command.SUBMIT_RESP, sequence, MsgIdResp(bytes(10), status)))
+        outcome = self.script.outcome(submits.e164_china(dest))
+        if submits.refused(outcome.submit, link, lambda status: link.send(Pdu(
+                Command.SUBMIT_RESP, sequence, MsgIdResp(bytes(10), status))),
+                throttled=Status.SYSTEM_BUSY, rejected=_status):
             return
         msg_id = self._next_id()
         code = self._code(link, submit, outcome)
@@ -386,7 +297,7 @@ class SmgwServer:
 
     def _code(self, link: SmgwLink, submit: Submit, outcome: Outcome) -> str:
         """The report's stat: a keyword's interception, the real-name check, the script's."""
-        text = _text_of(submit) if self.script.keywords or link.client_id in self.enforcing \
+        text = text_of(submit) if self.script.keywords or link.client_id in self.enforcing \
             else ""
         code = next((c for word, c in self.script.keywords.items() if word in text), "")
         if link.client_id in self.enforcing:
@@ -400,11 +311,11 @@ class SmgwServer:
 
     # ---- reports and replies ------------------------------------------------------------
 
-    def _offer(self, due: float, client_id: str, body: Deliver) -> _Offer:
-        return _Offer(due, self._deliveries.next_seq(), client_id, body)
+    def _offer(self, due: float, client_id: str, body: Deliver) -> Offer[Deliver]:
+        return Offer(due, self._deliveries.next_seq(), client_id, body)
 
-    def _send(self, offer: _Offer) -> None:
-        link = self._receiver(offer.client_id)
+    def _send(self, offer: Offer[Deliver]) -> None:
+        link = self._receiver(offer.to)
         if link is None:
             self._deliveries.hold(offer)
             return
@@ -414,10 +325,10 @@ class SmgwServer:
     def _overdue(self, link: SmgwLink, sequence: int) -> None:
         """A Deliver the SP has not answered in time is offered again."""
         waiter = link.waiting.pop(sequence, None)
-        if isinstance(waiter, _Offer):
+        if isinstance(waiter, Offer):
             self.unanswered(waiter)
 
-    def unanswered(self, offer: _Offer) -> None:
+    def unanswered(self, offer: Offer[Deliver]) -> None:
         """A Deliver answered with an error, not in time, or whose link dropped: offer it
         again later."""
         self._deliveries.refused(offer, RETRY_SECONDS)
@@ -437,60 +348,6 @@ class SmgwServer:
                     not client_id or link.client_id == client_id):
                 return link
         return None
-
-
-def report_deliver(msg_id: bytes, submit: Submit, stat: str, err: str, submitted: float,
-                   done: float) -> Deliver:
-    """The status report an SMGW sends for a Submit: from the handset to the number the
-    message came from, its MsgID and dates (YYMMDDhhmm) in the report."""
-    report = Report(msg_id, stat[:7], err, _stamp(submitted), _stamp(done),
-                    text=submit.msg_content[:20].decode("latin-1"))
-    return Deliver(msg_id=msg_id, is_report=1, msg_format=MsgFmt.ASCII,
-                   recv_time=_stamp(done, "%Y%m%d%H%M%S"),
-                   src_term_id=submit.dest_term_ids[0], dest_term_id=submit.src_term_id,
-                   msg_content=smgp_text.encode_report(report))
-
-
-def reply_delivers(phone: str, dest: str, text: str, reference: int) -> list[Deliver]:
-    """A handset's reply as the Delivers an SMGW sends: one when it fits, else one per part
-    after its concatenation header (TP_udhi=1, PkTotal and PkNumber as TLVs)."""
-    fmt = smgp_text.format_for(text)
-    parts = smgp_text.contents(text, fmt, reference)
-    now = _stamp(time.time(), "%Y%m%d%H%M%S")
-    if len(parts) == 1:
-        return [Deliver(msg_id=bytes(10), msg_format=fmt, recv_time=now, src_term_id=phone,
-                        dest_term_id=dest, msg_content=parts[0])]
-    return [Deliver(msg_id=bytes(10), msg_format=fmt, recv_time=now, src_term_id=phone,
-                    dest_term_id=dest, msg_content=part,
-                    tlvs=Tlvs(tp_udhi=1, pk_total=len(parts), pk_number=n))
-            for n, part in enumerate(parts, 1)]
-
-
-def _text_of(submit: Submit) -> str:
-    content = submit.msg_content
-    if submit.tlvs.tp_udhi:
-        try:
-            content = smgp_text.strip_udh(content)
-        except PduError:
-            return ""
-    try:
-        return smgp_text.decode_text(content, submit.msg_format)
-    except PduError:
-        return ""
-
-
-def _e164(dest: str) -> str:
-    """The script's key of a DestTermID: SMGWs take mobile numbers without the country
-    code (13300000000), some with it (8613300000000)."""
-    if dest.startswith("+"):
-        return dest
-    if len(dest) == 11 and dest.startswith("1"):
-        return "+86" + dest
-    return "+" + dest
-
-
-def _stamp(at: float, layout: str = "%y%m%d%H%M") -> str:
-    return datetime.fromtimestamp(at, UTC).strftime(layout)
 
 
 def _status(detail: str) -> int:

@@ -78,6 +78,7 @@ from yizhan.dispatch.channels.smpp_pdu import (
 from yizhan.dispatch.channels.smpp_receipts import DELIVERED, receipt_text
 from yizhan.domain import segments
 from yizhan.domain.ports import CarrierRecords
+from yizhan.simulator import submits
 from yizhan.simulator.deliveries import RETRY_SECONDS, Deliveries, SecondLimit
 
 log = logging.getLogger("yizhan.smsc")
@@ -95,21 +96,15 @@ _STATE_TLVS = {code: _RECEIPTED_ID.pack(Tag.MESSAGE_STATE, 1) + bytes((state,))
 """The encoded message_state TLV of a receipt code (any other code: undeliverable)."""
 
 
-@dataclass(slots=True)
-class Incoming:
-    """A request the manual simulator received and has not answered yet."""
+class Incoming(submits.Incoming[Link, Pdu, ShortMessage]):
+    """A submit_sm the manual simulator received and has not answered yet; `message` is
+    its short message (`submit`)."""
 
-    link: Link
-    pdu: Pdu
+    __slots__ = ()
 
     @property
     def message(self) -> ShortMessage:
-        assert isinstance(self.pdu.body, ShortMessage)
-        return self.pdu.body
-
-    @property
-    def text(self) -> str:
-        return text_of(self.message)
+        return self.submit
 
 
 @dataclass(order=True, slots=True)
@@ -209,8 +204,7 @@ class SmscServer:
 
     async def stop(self) -> None:
         self._deliveries.cancel()
-        for link in self.links:
-            link.abort()
+        self.drop()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -295,8 +289,9 @@ class SmscServer:
                 if self._log_fd >= 0:
                     self._log_submit(body)
                 if self.manual:
-                    decoded = Pdu(command, pdu.sequence, pdu.status, decode_short_message(body))
-                    self.inbox.put_nowait(Incoming(link, decoded))
+                    sm = decode_short_message(body)
+                    decoded = Pdu(command, pdu.sequence, pdu.status, sm)
+                    self.inbox.put_nowait(Incoming(link, decoded, sm, text_of))
                 else:
                     self._submit(link, pdu.sequence, body)
             except PduError as exc:
@@ -375,19 +370,13 @@ class SmscServer:
         script = self.script
         # read even when unscripted: a malformed one is nacked
         source, dest = peek_addresses(body)
-        outcome = script.outcome(_e164(dest)) if script.numbers else script.default
+        outcome = script.outcome(submits.e164(dest)) if script.numbers else script.default
         sm = decode_short_message(body) if script.keywords or outcome.uplink else None
-        if outcome.submit != "accept":
-            mode, _, detail = outcome.submit.partition(":")
-            if mode == "hang":
-                return
-            if mode == "drop":
-                link.abort()
-                return
-            if mode in ("throttle", "reject"):
-                status = Status.RTHROTTLED if mode == "throttle" else _status(detail)
-                link.write(Command.SUBMIT_SM_RESP, sequence, status, b"")
-                return
+        if outcome.submit != "accept" and submits.refused(
+                outcome.submit, link,
+                lambda status: link.write(Command.SUBMIT_SM_RESP, sequence, status, b""),
+                throttled=Status.RTHROTTLED, rejected=_status):
+            return
         remote_id = self._next_id()
         code = (self._intercepted(sm) if sm is not None else "") or outcome.code
         if link.system_id in self.enforcing:  # the carrier's real-name check
@@ -550,10 +539,6 @@ def uplink_parts(phone: str, dest: str, text: str, *, mode: str = "udh8",
                                               wide=mode == "udh16") + body.short_message
         bodies.append(body)
     return bodies
-
-
-def _e164(dest: str) -> str:
-    return dest if dest.startswith("+") else "+" + dest
 
 
 def _status(detail: str) -> int:
