@@ -2,7 +2,7 @@
 `ismg.py`, SGIP `sgip_smg.py`, SMGP `smgw.py`): receipts and replies due at a time, a
 per-second submit limit. What they share about a submit as it arrives is `submits.py`'s.
 
-`Deliveries` keeps every item (an `Offer`, or a simulator's own kind of `Due`) in one timer
+`Deliveries` keeps every item (an `Offer`, or an `Awaited` one) in one timer
 heap (not a task or timer each) and hands each to the server's `send` when due; an item the
 server cannot send yet (no client bound to take it) is held until `release` (a client
 bound), and one the client did not accept is offered again after `RETRY_SECONDS`, at most
@@ -21,7 +21,7 @@ import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 log = logging.getLogger("yizhan.simulator")
 
@@ -53,6 +53,34 @@ class Offer(Generic[B]):
     to: str = field(compare=False)
     body: B = field(compare=False)
     offers: int = field(default=0, compare=False)
+
+
+class Acknowledges(Protocol):
+    """The simulator that hears the client's answer to an `Awaited`."""
+
+    def acknowledged(self, item: Any, status: int | None) -> None: ...
+
+
+@dataclass(order=True, slots=True)
+class Awaited(Offer[B]):
+    """An `Offer` that is also the link's `Waiter` of the client's answer (sent as a raw
+    request: no future or callback per item on the simulators' hot path). The answer's
+    status, octets `STATUS` of its undecoded body, or None when none came (or the link
+    dropped), goes to `owner.acknowledged`."""
+
+    owner: Acknowledges | None = field(default=None, compare=False)
+    STATUS: ClassVar[slice]
+
+    def done(self) -> bool:
+        return False
+
+    def set_result(self, result: bytes, /) -> None:
+        assert self.owner is not None
+        self.owner.acknowledged(self, int.from_bytes(result[self.STATUS], "big"))
+
+    def set_exception(self, exception: BaseException, /) -> None:
+        assert self.owner is not None
+        self.owner.acknowledged(self, None)
 
 
 class Deliveries(Generic[D]):

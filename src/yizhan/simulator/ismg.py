@@ -70,7 +70,7 @@ from yizhan.dispatch.channels.simulator import REAL_NAME_CODE, Script, sign_name
 from yizhan.domain.ports import CarrierRecords
 from yizhan.domain.timezone import CHINA
 from yizhan.simulator import submits
-from yizhan.simulator.deliveries import RETRY_SECONDS, Deliveries, SecondLimit
+from yizhan.simulator.deliveries import RETRY_SECONDS, Awaited, Deliveries, SecondLimit
 
 log = logging.getLogger("yizhan.ismg")
 
@@ -84,30 +84,14 @@ Incoming = submits.Incoming[CmppLink, Pdu, Submit]
 
 
 @dataclass(order=True, slots=True)
-class _Due:
-    """A CMPP_DELIVER to send when due; it is also the `Waiter` of its CMPP_DELIVER_RESP."""
+class _Due(Awaited[Deliver]):
+    """A CMPP_DELIVER to send to SP `to` when due, and the `Waiter` of its
+    CMPP_DELIVER_RESP: only its Result counts (after the Msg_Id)."""
 
-    due: float
-    seq: int
-    sp: str = field(compare=False)
-    body: Deliver = field(compare=False)
+    STATUS = slice(20, None)
     report: Report | None = field(default=None, compare=False)
     """A status report's fields: its content's layout is the version of the link it goes
     on, so it is encoded when sent."""
-    owner: IsmgServer | None = field(default=None, compare=False)
-    offers: int = field(default=0, compare=False)
-
-    def done(self) -> bool:
-        return False
-
-    def set_result(self, result: bytes, /) -> None:
-        """The CMPP_DELIVER_RESP undecoded: only its Result counts (after the Msg_Id)."""
-        assert self.owner is not None
-        self.owner.acknowledged(self, int.from_bytes(result[20:], "big"))
-
-    def set_exception(self, exception: BaseException, /) -> None:
-        assert self.owner is not None
-        self.owner.acknowledged(self, None)
 
 
 def stamp(at: float) -> str:
@@ -324,7 +308,7 @@ class IsmgServer:
                 Report(msg_id, stat, stamp(submitted), stamp(done), handset))
 
     def _due(self, due: float, sp: str, body: Deliver, report: Report | None = None) -> _Due:
-        return _Due(due, next(self._seq), sp, body, report, self)
+        return _Due(due, next(self._seq), sp, body, 0, self, report)  # 0 offers so far
 
     def _intercepted(self, body: Submit) -> str:
         if not self.script.keywords:
@@ -344,7 +328,7 @@ class IsmgServer:
     # ---- delivers -----------------------------------------------------------------------
 
     def _send(self, item: _Due) -> None:
-        link = self._receiver(item.sp)
+        link = self._receiver(item.to)
         if link is None:
             self._deliveries.hold(item)
             return
