@@ -21,18 +21,8 @@ import time
 from datetime import UTC, datetime
 from typing import Protocol, cast
 
-from yizhan.dispatch.channels import smgp_text
-from yizhan.dispatch.channels.smgp_pdu import (
-    Command,
-    Deliver,
-    Framer,
-    Pdu,
-    PduError,
-    Submit,
-    Tlvs,
-    decode,
-    encode,
-)
+from yizhan.dispatch.channels import smgp_pdu, smgp_text
+from yizhan.dispatch.channels.smgp_pdu import Command, Deliver, Framer, Pdu, PduError, Submit, Tlvs
 from yizhan.dispatch.channels.smgp_text import MsgFmt, Report
 from yizhan.simulator.deliveries import Offer
 
@@ -71,7 +61,7 @@ class SmgwLink(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         try:
             for frame in self.framer.feed(data):
-                self.server.on_pdu(self, decode(frame))
+                self.server.on_pdu(self, smgp_pdu.decode(frame))
         except PduError as exc:
             log.warning("smgw: %s; closing the link", exc)
             self.abort()
@@ -88,7 +78,7 @@ class SmgwLink(asyncio.Protocol):
 
     def send(self, pdu: Pdu) -> None:
         if self.transport is not None:
-            self.transport.write(encode(pdu))
+            self.transport.write(smgp_pdu.encode(pdu))
 
     def request(self, command: Command, body: Deliver,
                 waiter: Offer[Deliver] | asyncio.Future[Pdu]) -> int:
