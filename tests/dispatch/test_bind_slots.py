@@ -84,6 +84,15 @@ async def test_a_dispatcher_waiting_for_a_bind_slot_claims_nothing(
     assert await worker.run_once() == 1  # claimed and back on the outbox as before
 
 
+class Gateway(Protocol):
+    """A gateway simulator: its logged-in links."""
+
+    links: list[Any]
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int: ...
+    async def stop(self) -> None: ...
+
+
 GATEWAYS: dict[str, tuple[Callable[[], Gateway], str]] = {
     "cmpp": (lambda: IsmgServer(manual=True, accounts={"901234": "s3cret"}),
              'source_addr = "901234"\npassword = "s3cret"\n'),
@@ -94,13 +103,6 @@ GATEWAYS: dict[str, tuple[Callable[[], Gateway], str]] = {
              'client_id = "SP000001"\nsecret = "s3cret"\n'),
 }
 """Each gateway protocol on the session core: its simulator, and its channel's login."""
-
-
-class Gateway(Protocol):
-    links: list[Any]
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int: ...
-    async def stop(self) -> None: ...
 
 
 @pytest.mark.parametrize("kind", sorted(GATEWAYS))
