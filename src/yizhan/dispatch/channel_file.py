@@ -310,10 +310,15 @@ def smpp_config(name: str, options: dict[str, Any]) -> SmppConfig:
     missing = {"host", "port", "system_id"} - set(values)
     if missing:
         raise ValueError(f"missing setting(s) {', '.join(sorted(missing))}")
+    bind_limit(values)
+    return SmppConfig(name=name, **values)
+
+
+def bind_limit(values: dict[str, Any]) -> None:
+    """`max_binds = 2`: a session channel's bind limit across dispatchers (0: none)."""
     binds = values.get("max_binds", 0)
     if not isinstance(binds, int) or isinstance(binds, bool) or binds < 0:
         raise ValueError("max_binds must be a whole number, 0 (no limit) or more")
-    return SmppConfig(name=name, **values)
 
 
 def cmpp_config(name: str, options: dict[str, Any]) -> CmppConfig:
@@ -340,6 +345,7 @@ def cmpp_config(name: str, options: dict[str, Any]) -> CmppConfig:
                  "fee_code", "fee_terminal_id"):
         if text in values and not isinstance(values[text], str):
             raise ValueError(f"{text} must be a string in quotes ({text} = \"...\")")
+    bind_limit(values)
     return CmppConfig(name=name, **values)
 
 
@@ -357,6 +363,7 @@ def sgip_config(name: str, options: dict[str, Any]) -> SgipConfig:
     missing = {"host", "port", "login_name"} - set(values)
     if missing:
         raise ValueError(f"missing setting(s) {', '.join(sorted(missing))}")
+    bind_limit(values)
     return SgipConfig(name=name, **values)
 
 
@@ -390,6 +397,7 @@ def smgp_config(name: str, options: dict[str, Any]) -> SmgpConfig:
     missing = {"host", "port", "client_id"} - set(values)
     if missing:
         raise ValueError(f"missing setting(s) {', '.join(sorted(missing))}")
+    bind_limit(values)
     return SmgpConfig(name=name, **values)
 
 
@@ -546,20 +554,9 @@ def build_plan(plan: ChannelPlan, clock: Clock, *, smsc: SmscFactory, delay: flo
         if spec.kind in PROVIDERS:
             channels.append(upstream_channel(spec.name, spec.kind, spec.options, clock))
             continue
-        if spec.kind == "cmpp":
-            channels.append(CmppChannel(cmpp_config(spec.name, spec.options), clock))
-            continue
-        if spec.kind == "sgip":
-            channels.append(SgipChannel(sgip_config(spec.name, spec.options), clock))
-            continue
-        if spec.kind == "smgp":
-            channels.append(SmgpChannel(smgp_config(spec.name, spec.options), clock))
-            continue
-        config = smpp_config(spec.name, spec.options)
-        channel = SmppChannel(config, clock, slots(spec.name, config.max_binds)
-                              if slots is not None and config.max_binds else None)
+        channel = _session_channel(spec, clock, slots)
         channels.append(channel)
-        if spec.kind == "smpp-simulator":
+        if spec.kind == "smpp-simulator" and isinstance(channel, SmppChannel):
             embedded.append(channel)
     server = None
     if embedded:
@@ -575,6 +572,26 @@ def build_plan(plan: ChannelPlan, clock: Clock, *, smsc: SmscFactory, delay: flo
     router = Router(channels, plan.routes, breaker or BreakerConfig(), clock=clock,
                     registering=frozenset(s.name for s in plan.channels if s.registration))
     return Built(channels, router, server, _registrars(plan, clock, registry))
+
+
+def _session_channel(spec: ChannelSpec, clock: Clock,
+                     slots: Callable[[str, int], Slots] | None) -> Channel:
+    """The gateway channel (SMPP, CMPP, SGIP, SMGP) of `spec`; with `max_binds`, its share of
+    the bind limit from `slots` (None: not shared)."""
+    def shared(limit: int) -> Slots | None:
+        return slots(spec.name, limit) if slots is not None and limit else None
+
+    if spec.kind == "cmpp":
+        cmpp = cmpp_config(spec.name, spec.options)
+        return CmppChannel(cmpp, clock, shared(cmpp.max_binds))
+    if spec.kind == "sgip":
+        sgip = sgip_config(spec.name, spec.options)
+        return SgipChannel(sgip, clock, shared(sgip.max_binds))
+    if spec.kind == "smgp":
+        telecom = smgp_config(spec.name, spec.options)
+        return SmgpChannel(telecom, clock, shared(telecom.max_binds))
+    config = smpp_config(spec.name, spec.options)
+    return SmppChannel(config, clock, shared(config.max_binds))
 
 
 def _registrars(plan: ChannelPlan, clock: Clock,

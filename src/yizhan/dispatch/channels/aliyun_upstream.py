@@ -19,7 +19,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -31,11 +30,15 @@ from yizhan.dispatch.channels.http_upstream import (
     Poll,
     Push,
     Report,
-    SubmitCodes,
     Throttled,
     json_object,
-    provider_data,
-    retryable_status,
+)
+from yizhan.dispatch.channels.provider_wire import (
+    ProviderWire,
+    push_items,
+    raw_of,
+    template_text,
+    unreadable,
 )
 from yizhan.domain.ports import Accepted, Ambiguous, SubmitRequest, SubmitResult
 from yizhan.domain.timezone import china_today
@@ -43,6 +46,8 @@ from yizhan.domain.timezone import china_today
 VERSION = "2017-05-25"
 MAINLAND = "+86"
 DEFAULT_URL = "https://dysmsapi.aliyuncs.com"
+DETAIL = ("SendStatus", "ErrCode", "ReceiveDate")
+"""The fields of a QuerySendDetails answer a receipt keeps (its `raw`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,25 +86,11 @@ def aliyun_number(phone: str) -> str:
     return "00" + digits if len(digits) == 11 and digits.startswith("1") else digits
 
 
-def body_of(content: str, sign_name: str) -> str:
-    """The text without the 【signature】 the upstream adds again."""
-    head = f"【{sign_name}】"
-    if sign_name and content.startswith(head):
-        return content[len(head):]
-    if content.startswith("【") and "】" in content:
-        return content[content.index("】") + 1:]
-    return content
-
-
-class AliyunProvider:
+class AliyunProvider(ProviderWire[AliyunSettings]):
     kind = "aliyun"
     polls_idle = False
     push_answer = ("application/json", orjson.dumps({"code": 0, "msg": "成功"}))
     """What Alibaba Cloud's SmsReport push (and a Yizhan's) expects back."""
-
-    def __init__(self, settings: AliyunSettings) -> None:
-        self.settings = settings
-        self.codes = SubmitCodes.from_data(provider_data(self.kind))
 
     def _request(self, action: str, params: dict[str, str], now: datetime) -> httpx.Request:
         s = self.settings
@@ -116,7 +107,7 @@ class AliyunProvider:
     def submit_request(self, request: SubmitRequest, now: datetime) -> httpx.Request:
         s = self.settings
         sign = s.sign_name or request.sign_name
-        text = body_of(request.content, request.sign_name)
+        text = template_text(request.content, request.sign_name)
         return self._request("SendSms", {
             "PhoneNumbers": aliyun_number(request.phone), "SignName": sign,
             "TemplateCode": s.template_code,
@@ -126,8 +117,7 @@ class AliyunProvider:
     def read_submit(self, response: httpx.Response) -> SubmitResult | Throttled:
         answer = json_object(response)
         if answer is None or not isinstance(answer.get("Code"), str):
-            return retryable_status(response) if response.status_code != 200 else Ambiguous(
-                "the provider's answer is not Dysmsapi JSON")
+            return unreadable(response, "Dysmsapi JSON")
         code = answer["Code"]
         if code == "OK":
             biz_id = str(answer.get("BizId") or "")
@@ -149,34 +139,19 @@ class AliyunProvider:
         for dto in found if isinstance(found, list) else []:
             status = dto.get("SendStatus")
             if status == 3:
-                return [Report(asked[0].remote_id, DELIVERED, raw=_raw(dto))]
+                return [Report(asked[0].remote_id, DELIVERED, raw=raw_of(dto, DETAIL))]
             if status == 2:
                 return [Report(asked[0].remote_id, str(dto.get("ErrCode") or "UNDELIV"),
-                               raw=_raw(dto))]
+                               raw=raw_of(dto, DETAIL))]
         return []
-
 
     def read_push(self, push: Push) -> list[Report] | str:
         """An SmsReport push: a JSON array of items with `biz_id`, `success`, `err_code`
         (Alibaba Cloud's HTTP batch push, and a Yizhan's push to its tenant)."""
-        try:
-            items = orjson.loads(push.body)
-        except orjson.JSONDecodeError:
-            return "the body is not JSON"
-        if not isinstance(items, list):
-            return "the body is not a JSON array of SmsReport items"
-        reports = []
-        for item in items:
-            if not isinstance(item, dict) or not item.get("biz_id"):
-                continue
-            code = DELIVERED if item.get("success") is True else str(
-                item.get("err_code") or "UNDELIV")
-            reports.append(Report(str(item["biz_id"]), code, raw=orjson.dumps(
-                {k: item.get(k) for k in ("biz_id", "success", "err_code", "report_time")}
-            ).decode()))
-        return reports
-
-
-def _raw(dto: dict[str, Any]) -> str:
-    return orjson.dumps({k: dto.get(k) for k in ("SendStatus", "ErrCode", "ReceiveDate")}
-                        ).decode()
+        items = push_items(push.body, "biz_id", "SmsReport items")
+        if isinstance(items, str):
+            return items
+        return [Report(str(item["biz_id"]), DELIVERED if item.get("success") is True
+                       else str(item.get("err_code") or "UNDELIV"),
+                       raw=raw_of(item, ("biz_id", "success", "err_code", "report_time")))
+                for item in items]

@@ -61,7 +61,7 @@ from yizhan.dispatch.channels.cmpp_text import (
     strip_udh,
     timestamp_of,
 )
-from yizhan.dispatch.channels.session import BindRefused, Session
+from yizhan.dispatch.channels.session import BindRefused, Session, Slots
 from yizhan.dispatch.channels.smpp_pdu import ESM_UDHI, ShortMessage
 from yizhan.dispatch.channels.smpp_receipts import DELIVERED, handset_number, submitted_at
 from yizhan.domain.codes import CodeTable
@@ -119,6 +119,10 @@ class CmppConfig:
     """Service_Id (业务代码), 10 octets at most."""
     window: int = 100
     max_per_second: float = 0.0
+    max_binds: int = 0
+    """Most binds the carrier allows this account across every dispatch process on the
+    store (0: no limit): a process binds only while it holds one of the store's slots
+    (`runtime/bind_slots.py`, docs/deployment.md)."""
     response_timeout: float = 10.0
     active_test_seconds: float = 30.0
     reconnect_min: float = 0.5
@@ -163,8 +167,8 @@ class CmppChannel(Session[CmppLink, Ack]):
     answer_name = "CMPP_SUBMIT_RESP"
     logger = "yizhan.cmpp"
 
-    def __init__(self, config: CmppConfig, clock: Clock) -> None:
-        super().__init__(config, clock)
+    def __init__(self, config: CmppConfig, clock: Clock, slots: Slots | None = None) -> None:
+        super().__init__(config, clock, slots)
         self.config = config
         self._version = config.wire_version
         self._wide = self._version is Version.V30

@@ -7,8 +7,9 @@ timeouts, the address rule (an upstream on an internal address is refused unless
 channel's `allow_networks` lets it through: `runtime/addresses.py`), the answer of a
 request that did not come back, throttling as a pause of the channel, and receipts by
 polling (or pushed by the provider: `upstream_push.py`). What differs, each provider's
-module says (`aliyun_upstream.py`, `tencent.py`, `twilio.py`, a `Provider`): how a request
-is signed and written, what its answer means, how its delivery reports are read.
+module says (`aliyun_upstream.py`, `tencent.py`, `twilio.py`, a `Provider`, with the
+pieces they share in `provider_wire.py`): how a request is signed and written, what its
+answer means, how its delivery reports are read.
 
 Consumes `SubmitRequest`s from the dispatch worker and answers each with a value:
 `Accepted(remote id)`; `Retryable` when nothing was taken (the request never left, or the

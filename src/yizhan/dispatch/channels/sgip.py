@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from yizhan.dispatch.channels import session
-from yizhan.dispatch.channels.session import BindRefused
+from yizhan.dispatch.channels.session import BindRefused, Slots
 from yizhan.dispatch.channels.sgip_link import Link, bind
 from yizhan.dispatch.channels.sgip_listener import Credentials, SgipListener
 from yizhan.dispatch.channels.sgip_pdu import (
@@ -109,6 +109,10 @@ class SgipConfig:
     long_messages: Literal["udh8", "udh16"] = "udh8"
     window: int = 16
     max_per_second: float = 0.0
+    max_binds: int = 0
+    """Most binds the carrier allows this account across every dispatch process on the
+    store (0: no limit): a process binds only while it holds one of the store's slots
+    (`runtime/bind_slots.py`, docs/deployment.md)."""
     response_timeout: float = 10.0
     reconnect_min: float = 0.5
     reconnect_max: float = 30.0
@@ -131,8 +135,8 @@ class SgipChannel(session.Session[Link, Ack]):
     logger = "yizhan.sgip"
     answer_name = "Submit_Resp"
 
-    def __init__(self, config: SgipConfig, clock: Clock) -> None:
-        super().__init__(config, clock)
+    def __init__(self, config: SgipConfig, clock: Clock, slots: Slots | None = None) -> None:
+        super().__init__(config, clock, slots)
         self.config = config
         self.sp_number = self._number = config.source_prefix + config.channel_code
         self.listener = SgipListener(

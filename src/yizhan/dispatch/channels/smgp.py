@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from yizhan.dispatch.channels import smgp_text
-from yizhan.dispatch.channels.session import BindRefused, Session
+from yizhan.dispatch.channels.session import BindRefused, Session, Slots
 from yizhan.dispatch.channels.session import Link as SessionLink
 from yizhan.dispatch.channels.smgp_pdu import (
     HEADER,
@@ -100,6 +100,10 @@ class SmgpConfig:
     """The shared secret of the Login's authenticators (15 octets at most)."""
     window: int = 100
     max_per_second: float = 0.0
+    max_binds: int = 0
+    """Most binds the carrier allows this account across every dispatch process on the
+    store (0: no limit): a process binds only while it holds one of the store's slots
+    (`runtime/bind_slots.py`, docs/deployment.md)."""
     response_timeout: float = 10.0
     active_test_seconds: float = 30.0
     reconnect_min: float = 0.5
@@ -200,8 +204,8 @@ class SmgpChannel(Session[SmgpLink, Ack]):
     answer_name = "Submit_Resp"
     logger = "yizhan.smgp"
 
-    def __init__(self, config: SmgpConfig, clock: Clock) -> None:
-        super().__init__(config, clock)
+    def __init__(self, config: SmgpConfig, clock: Clock, slots: Slots | None = None) -> None:
+        super().__init__(config, clock, slots)
         self.config = config
         self._source = self._number = f"{config.source_prefix}{config.channel_code}"
 

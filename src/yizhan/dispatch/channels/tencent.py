@@ -24,18 +24,20 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from yizhan.dispatch.channels.aliyun_upstream import body_of
 from yizhan.dispatch.channels.http_upstream import (
     DELIVERED,
     Pending,
     Poll,
     Push,
     Report,
-    SubmitCodes,
     Throttled,
     json_object,
-    provider_data,
-    retryable_status,
+)
+from yizhan.dispatch.channels.provider_wire import (
+    ProviderWire,
+    push_items,
+    template_text,
+    unreadable,
 )
 from yizhan.domain.ports import Accepted, Ambiguous, SubmitRequest, SubmitResult
 
@@ -85,15 +87,11 @@ def _hmac(key: bytes, text: str) -> bytes:
     return hmac.new(key, text.encode(), hashlib.sha256).digest()
 
 
-class TencentProvider:
+class TencentProvider(ProviderWire[TencentSettings]):
     kind = "tencent"
     polls_idle = True
     push_answer = ("application/json", orjson.dumps({"result": 0, "errmsg": "OK"}))
     """What Tencent's status callback expects back."""
-
-    def __init__(self, settings: TencentSettings) -> None:
-        self.settings = settings
-        self.codes = SubmitCodes.from_data(provider_data(self.kind))
 
     def _request(self, action: str, body: dict[str, Any], now: datetime) -> httpx.Request:
         s = self.settings
@@ -112,14 +110,13 @@ class TencentProvider:
         return self._request("SendSms", {
             "PhoneNumberSet": [request.phone], "SmsSdkAppId": s.sdk_app_id,
             "SignName": s.sign_name or request.sign_name, "TemplateId": s.template_id,
-            "TemplateParamSet": [body_of(request.content, request.sign_name)],
+            "TemplateParamSet": [template_text(request.content, request.sign_name)],
             "SessionContext": str(request.message_id)}, now)
 
     def read_submit(self, response: httpx.Response) -> SubmitResult | Throttled:
         answer = _response(response)
         if answer is None:
-            return retryable_status(response) if response.status_code != 200 else Ambiguous(
-                "the provider's answer is not TencentCloud API JSON")
+            return unreadable(response, "TencentCloud API JSON")
         error = answer.get("Error")
         if isinstance(error, dict):
             return self.codes.answer(str(error.get("Code", "")), str(error.get("Message", "")))
@@ -150,20 +147,14 @@ class TencentProvider:
                                   orjson.dumps(item).decode()))
         return reports
 
-
     def read_push(self, push: Push) -> list[Report] | str:
         """A status callback: a JSON array of {sid, report_status, errmsg, nationcode,
         mobile, ...} ("SMS Sending Status Notification")."""
-        try:
-            items = orjson.loads(push.body)
-        except orjson.JSONDecodeError:
-            return "the body is not JSON"
-        if not isinstance(items, list):
-            return "the body is not a JSON array of status reports"
+        items = push_items(push.body, "sid", "status reports")
+        if isinstance(items, str):
+            return items
         reports = []
         for item in items:
-            if not isinstance(item, dict) or not item.get("sid"):
-                continue
             code = DELIVERED if item.get("report_status") == "SUCCESS" else str(
                 item.get("errmsg") or item.get("description") or "UNDELIV")
             phone = f"+{item.get('nationcode', '')}{item.get('mobile', '')}"
@@ -171,6 +162,7 @@ class TencentProvider:
                                   phone if item.get("mobile") else "",
                                   orjson.dumps(item).decode()))
         return reports
+
 
 def _response(response: httpx.Response) -> dict[str, Any] | None:
     """The `Response` object of a TencentCloud API answer."""

@@ -30,13 +30,12 @@ from yizhan.dispatch.channels.http_upstream import (
     Poll,
     Push,
     Report,
-    SubmitCodes,
     Throttled,
     json_object,
-    provider_data,
     retry_after,
     retryable_status,
 )
+from yizhan.dispatch.channels.provider_wire import ProviderWire, raw_of
 from yizhan.domain.ports import Accepted, Ambiguous, Rejected, SubmitRequest, SubmitResult
 
 DEFAULT_URL = "https://api.twilio.com"
@@ -63,7 +62,7 @@ def status_signature(auth_token: str, url: str, params: Mapping[str, str]) -> st
         hmac.new(auth_token.encode(), text.encode(), hashlib.sha1).digest()).decode()
 
 
-class TwilioProvider:
+class TwilioProvider(ProviderWire[TwilioSettings]):
     kind = "twilio"
     polls_idle = False
     push_answer = ("text/plain", b"")
@@ -72,8 +71,7 @@ class TwilioProvider:
     def __init__(self, settings: TwilioSettings) -> None:
         if not settings.from_number and not settings.messaging_service_sid:
             raise ValueError("a twilio channel needs from_number or messaging_service_sid")
-        self.settings = settings
-        self.codes = SubmitCodes.from_data(provider_data(self.kind))
+        super().__init__(settings)
         self._auth = "Basic " + base64.b64encode(
             f"{settings.account_sid}:{settings.auth_token}".encode()).decode()
         self._base = (f"{settings.url.rstrip('/')}/2010-04-01/Accounts/"
@@ -120,12 +118,8 @@ class TwilioProvider:
         status = str(answer.get("status") or "")
         if status not in FINAL:
             return []
-        raw = orjson.dumps({k: answer.get(k) for k in ("sid", "status", "error_code",
-                                                       "error_message")}).decode()
-        if status == "delivered":
-            return [Report(asked[0].remote_id, DELIVERED, raw=raw)]
-        error = answer.get("error_code")
-        return [Report(asked[0].remote_id, f"TW:{error}" if error else "TW:FAILED", raw=raw)]
+        raw = raw_of(answer, ("sid", "status", "error_code", "error_message"))
+        return [_final(asked[0].remote_id, status, answer.get("error_code"), raw)]
 
     def read_push(self, push: Push) -> list[Report] | str:
         """A status callback: a form with MessageSid, MessageStatus and ErrorCode, signed
@@ -138,9 +132,13 @@ class TwilioProvider:
         sid, status = params.get("MessageSid", ""), params.get("MessageStatus", "")
         if not sid or status not in FINAL:
             return []
-        raw = orjson.dumps({"sid": sid, "status": status,
-                            "error_code": params.get("ErrorCode")}).decode()
-        if status == "delivered":
-            return [Report(sid, DELIVERED, raw=raw)]
         error = params.get("ErrorCode")
-        return [Report(sid, f"TW:{error}" if error else "TW:FAILED", raw=raw)]
+        raw = orjson.dumps({"sid": sid, "status": status, "error_code": error}).decode()
+        return [_final(sid, status, error, raw)]
+
+
+def _final(sid: str, status: str, error: object, raw: str) -> Report:
+    """The report of a message in a final status: `delivered`, else `TW:<error code>`."""
+    if status == "delivered":
+        return Report(sid, DELIVERED, raw=raw)
+    return Report(sid, f"TW:{error}" if error else "TW:FAILED", raw=raw)
