@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import statistics
 import sys
@@ -99,6 +100,8 @@ class Churn:
         self.claim_ms: list[float] = []
         self.receipt_ms: list[float] = []
         self.windows: list[dict[str, Any]] = []
+        self.bgwriter: dict[str, int] = {}
+        self.idle_made = False
 
     def request(self, now: datetime) -> list[Message]:
         first = self.ids.next_id()
@@ -115,6 +118,10 @@ class Churn:
     async def run(self) -> None:
         total, every = self.args.messages, self.args.every
         next_sample = every
+        if self.probe is not None:  # checkpoints counted from here
+            self.bgwriter = dict(await self.probe.fetchrow(
+                "SELECT checkpoints_timed + checkpoints_req AS checkpoints, buffers_backend "
+                "FROM pg_stat_bgwriter"))
         start = time.monotonic()
         while self.through < total:
             now = datetime.now(UTC)
@@ -164,10 +171,21 @@ class Churn:
         now = datetime.now(UTC).replace(tzinfo=None)
         # Main's claim statement still named the topic (for a baseline run of main's code).
         due = ((DISPATCH, now, now, CLAIM) if "topic" in sql.due else (now, now, CLAIM))
-        claim, lookup, single = [], [], []
+        vacuuming = self.store._outbox_vacuum is not None and not self.store._outbox_vacuum.done()
+        if self.args.probe_after_vacuum:
+            await self.store.outbox_vacuumed()
+        bgwriter = dict(await self.probe.fetchrow(
+            "SELECT checkpoints_timed + checkpoints_req AS checkpoints, buffers_backend "
+            "FROM pg_stat_bgwriter"))
+        idle_due = await self._idle_tables(sql.due)
+        claim, lookup, single, idle, nothing = [], [], [], [], []
         plan_claim = plan_lookup = ""
         for n in range(PROBES):
             claim.append(await self._timed(sql.due, *due))
+            # Controls at the same moment: a round trip that reads nothing, and the same
+            # claim on a copy of the outbox that never churns.
+            nothing.append(await self._timed("SELECT 1"))
+            idle.append(await self._timed(idle_due, *due))
             statement, params = targets_query(sql, CHANNEL,
                                               random.sample(self.receipted, RECEIPTS))
             lookup.append(await self._timed(statement, *params))
@@ -196,6 +214,16 @@ class Churn:
             "lookup_p99_ms": round(p(lookup, 0.99), 2),
             "lookup1_p50_ms": round(p(single, 0.5), 2),
             "lookup1_p99_ms": round(p(single, 0.99), 2),
+            "idle_claim_p50_ms": round(p(idle, 0.5), 2),
+            "idle_claim_p99_ms": round(p(idle, 0.99), 2),
+            "select1_p99_ms": round(p(nothing, 0.99), 2),
+            "claims_over_5ms": sum(v > 5 for v in claim),
+            "lookup1_over_5ms": sum(v > 5 for v in single),
+            "vacuum_at_probe": vacuuming,
+            "checkpoints": bgwriter["checkpoints"] - self.bgwriter.get("checkpoints", 0),
+            "buffers_backend": bgwriter["buffers_backend"]
+            - self.bgwriter.get("buffers_backend", 0),
+            "load1": round(os.getloadavg()[0], 2),
             "tables": {name: {
                 "live": s["n_live_tup"], "dead": s["n_dead_tup"],
                 "hot": round(s["n_tup_hot_upd"] / s["n_tup_upd"], 3) if s["n_tup_upd"] else None,
@@ -204,6 +232,7 @@ class Churn:
             "plan_claim": plan_claim, "plan_lookup": plan_lookup,
         }
         self.windows.append(window)
+        self.bgwriter = bgwriter
         self.claim_ms, self.receipt_ms = [], []
         t = window["tables"]
         log(f"{self.through:>8} through in {elapsed:7.1f} s ({window['rate']}/s) | "
@@ -211,9 +240,30 @@ class Churn:
             f"(call p99 {window['claim_call_p99_ms']}) | lookup of {RECEIPTS} p50/p99 "
             f"{window['lookup_p50_ms']}/{window['lookup_p99_ms']} ms, of 1 "
             f"{window['lookup1_p50_ms']}/{window['lookup1_p99_ms']} ms (receipts call p99 "
-            f"{window['receipts_call_p99_ms']}) | dead: messages {t['messages']['dead']} "
+            f"{window['receipts_call_p99_ms']}) | controls p99: idle claim "
+            f"{window['idle_claim_p99_ms']}, SELECT 1 {window['select1_p99_ms']} ms | over 5 ms: "
+            f"claims {window['claims_over_5ms']}, lookups of 1 {window['lookup1_over_5ms']} | "
+            f"vacuum at probe {vacuuming}, checkpoints {window['checkpoints']}, "
+            f"load {window['load1']} | dead: messages {t['messages']['dead']} "
             f"outbox {t['outbox']['dead']} | HOT: messages {t['messages']['hot']} "
             f"outbox {t['outbox']['hot']} | indexes KB {window['index_kb']}")
+
+    async def _idle_tables(self, due: str) -> str:
+        """The claim statement on copies of the outbox and of its messages made at the first
+        window and never written again (the control: what the same claim costs on tables
+        that do not churn, under the machine's load of the moment)."""
+        if not self.idle_made:
+            await self.probe.execute(
+                "CREATE TABLE idle_outbox AS SELECT * FROM outbox; "
+                "CREATE INDEX ix_idle_outbox_rank ON idle_outbox (rank_at, id); "
+                "CREATE TABLE idle_messages AS SELECT m.* FROM messages m "
+                "JOIN idle_outbox o ON o.message_id = m.id; "
+                "ALTER TABLE idle_messages ADD PRIMARY KEY (id)")
+            for table in ("idle_outbox", "idle_messages"):
+                await self.probe.execute(f"VACUUM ANALYZE {table}")
+            self.idle_made = True
+        return (due.replace("FROM outbox o LEFT JOIN messages m",
+                            "FROM idle_outbox o LEFT JOIN idle_messages m"))
 
     async def _timed(self, statement: str, *params: Any) -> float:
         """Milliseconds of one statement with its round trip, alone in a transaction rolled
@@ -248,6 +298,10 @@ async def main() -> int:
     parser.add_argument("--postgres", default="postgresql+asyncpg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--keep", action="store_true", help="keep the schema afterwards")
     parser.add_argument("--plans", action="store_true", help="print the last window's plans")
+    parser.add_argument("--vacuum-rows", type=int,
+                        help="the store's outbox vacuum after this many deletions")
+    parser.add_argument("--probe-after-vacuum", action="store_true",
+                        help="wait for the store's outbox vacuum under way before probing")
     parser.add_argument("--stop-at", help="UTC time (HH:MM) to stop at, whatever went through")
     args = parser.parse_args()
     if args.stop_at:
@@ -262,6 +316,8 @@ async def main() -> int:
         engine = create_engine(args.postgres, schema=schema, pool_size=4)
         await migrate.upgrade(engine, args.revision)
         store = SqlStore(engine, KeySource(given=bytes(range(32))))
+        if args.vacuum_rows is not None:
+            store.outbox_vacuum_rows = args.vacuum_rows
         await store.unlock()
         account = await store.create_account("bench", datetime.now(UTC))
         probe = await asyncpg.connect(dsn(args.postgres),

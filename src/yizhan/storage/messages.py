@@ -76,9 +76,11 @@ from yizhan.storage.tables import (
 from yizhan.storage.tasks import mark_task_rows
 
 DISPATCH = "dispatch"
-OUTBOX_VACUUM_ROWS = 20_000
+OUTBOX_VACUUM_ROWS = 5_000
 """On PostgreSQL the store vacuums the outbox after every this many rows it deleted from it
-(`MessagesMixin._outbox_churned`)."""
+(`MessagesMixin._outbox_churned`). At 20,000 the claim's index held twice the pages (1.9 MB
+against 0.97 MB with 20,000 items waiting) and the claim walked up to 20,000 dead entries
+at its head (docs/benchmarks.md "PostgreSQL under churn")."""
 log = logging.getLogger(__name__)
 INTERRUPTED = ("the process stopped while this message was being submitted; it may or may "
                "not have reached the carrier, so it is not submitted again")
