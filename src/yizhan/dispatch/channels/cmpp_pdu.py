@@ -54,7 +54,7 @@ def layout_of(version: int) -> Version:
     raise PduError(f"CMPP version 0x{version:02X} is neither 2.x nor 3.x")
 
 
-class Command(IntEnum):
+class Command(framing.CommandId):
     CONNECT = 0x00000001
     CONNECT_RESP = 0x80000001
     TERMINATE = 0x00000002
@@ -65,14 +65,6 @@ class Command(IntEnum):
     DELIVER_RESP = 0x80000005
     ACTIVE_TEST = 0x00000008
     ACTIVE_TEST_RESP = 0x80000008
-
-    @property
-    def is_response(self) -> bool:
-        return bool(self & 0x80000000)
-
-    @property
-    def response(self) -> Command:
-        return Command(self | 0x80000000)
 
     @property
     def title(self) -> str:

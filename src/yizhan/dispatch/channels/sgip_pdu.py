@@ -49,7 +49,7 @@ NAME_OCTETS = 16
 NUMBER_OCTETS = 21
 
 
-class Command(IntEnum):
+class Command(framing.CommandId):
     BIND = 0x00000001
     BIND_RESP = 0x80000001
     UNBIND = 0x00000002
@@ -60,14 +60,6 @@ class Command(IntEnum):
     DELIVER_RESP = 0x80000004
     REPORT = 0x00000005
     REPORT_RESP = 0x80000005
-
-    @property
-    def is_response(self) -> bool:
-        return bool(self & 0x80000000)
-
-    @property
-    def response(self) -> Command:
-        return Command(self | 0x80000000)
 
     @property
     def title(self) -> str:

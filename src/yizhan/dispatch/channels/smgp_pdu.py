@@ -38,7 +38,7 @@ VERSION = 0x30
 MSG_ID_OCTETS = 10
 
 
-class Command(IntEnum):
+class Command(framing.CommandId):
     LOGIN = 0x00000001
     LOGIN_RESP = 0x80000001
     SUBMIT = 0x00000002
@@ -49,14 +49,6 @@ class Command(IntEnum):
     ACTIVE_TEST_RESP = 0x80000004
     EXIT = 0x00000006
     EXIT_RESP = 0x80000006
-
-    @property
-    def is_response(self) -> bool:
-        return bool(self & 0x80000000)
-
-    @property
-    def response(self) -> Command:
-        return Command(self | 0x80000000)
 
     @property
     def title(self) -> str:
