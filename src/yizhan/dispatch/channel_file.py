@@ -293,12 +293,32 @@ def _kind_options(name: str, kind: str, options: dict[str, Any], source: str,
     return ChannelSpec(name, kind, options)
 
 
-def smpp_config(name: str, options: dict[str, Any]) -> SmppConfig:
-    fields = {f.name for f in dataclasses.fields(SmppConfig)} - {"name"}
+def _settings(config: type[Any], options: Mapping[str, Any], required: Collection[str],
+              read: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """The keyword arguments of a carrier channel's `config` from its `[[channel]]` table:
+    refused (ValueError) for a setting `config` does not have, then `read` turns the values
+    written as text or lists into what `config` takes (refusing its own mistakes), then
+    refused for a `required` setting left out."""
+    fields = {f.name for f in dataclasses.fields(config)} - {"name"}
     extra = set(options) - fields
     if extra:
         raise ValueError(f"unknown setting(s) {', '.join(sorted(extra))}")
     values = dict(options)
+    read(values)
+    missing = set(required) - set(values)
+    if missing:
+        raise ValueError(f"missing setting(s) {', '.join(sorted(missing))}")
+    return values
+
+
+def smpp_config(name: str, options: dict[str, Any]) -> SmppConfig:
+    """A `kind = "smpp"` or `"smpp-simulator"` channel's settings (`SmppConfig` fields)."""
+    values = _settings(SmppConfig, options, {"host", "port", "system_id"}, _read_smpp)
+    bind_limit(values)
+    return SmppConfig(name=name, **values)
+
+
+def _read_smpp(values: dict[str, Any]) -> None:
     if "ids" in values:
         ids = values["ids"]
         values["ids"] = IdFormat(IdBase(ids.get("submit", "text")),
@@ -307,11 +327,6 @@ def smpp_config(name: str, options: dict[str, Any]) -> SmppConfig:
         values["codes"] = code_table(values["codes"])
     if "retryable" in values:
         values["retryable"] = retryable_statuses(values["retryable"])
-    missing = {"host", "port", "system_id"} - set(values)
-    if missing:
-        raise ValueError(f"missing setting(s) {', '.join(sorted(missing))}")
-    bind_limit(values)
-    return SmppConfig(name=name, **values)
 
 
 def bind_limit(values: dict[str, Any]) -> None:
@@ -323,22 +338,7 @@ def bind_limit(values: dict[str, Any]) -> None:
 
 def cmpp_config(name: str, options: dict[str, Any]) -> CmppConfig:
     """A `kind = "cmpp"` channel's settings (docs/channels.md "CMPP")."""
-    fields = {f.name for f in dataclasses.fields(CmppConfig)} - {"name"}
-    extra = set(options) - fields
-    if extra:
-        raise ValueError(f"unknown setting(s) {', '.join(sorted(extra))}")
-    values = dict(options)
-    if "codes" in values:
-        values["codes"] = code_table(values["codes"])
-    if "retryable" in values:
-        results = values["retryable"]
-        if not isinstance(results, list) or not all(isinstance(r, int) for r in results):
-            raise ValueError("retryable must be a list of CMPP_SUBMIT_RESP Results "
-                             "(retryable = [9, 10])")
-        values["retryable"] = frozenset(results)
-    missing = {"host", "port", "source_addr"} - set(values)
-    if missing:
-        raise ValueError(f"missing setting(s) {', '.join(sorted(missing))}")
+    values = _settings(CmppConfig, options, {"host", "port", "source_addr"}, _read_cmpp)
     if values.get("version", "3.0") not in ("2.0", "3.0"):
         raise ValueError(f"version must be \"2.0\" or \"3.0\", not {values['version']!r}")
     for text in ("source_addr", "password", "service_code", "service_id", "fee_type",
@@ -349,22 +349,29 @@ def cmpp_config(name: str, options: dict[str, Any]) -> CmppConfig:
     return CmppConfig(name=name, **values)
 
 
+def _read_cmpp(values: dict[str, Any]) -> None:
+    if "codes" in values:
+        values["codes"] = code_table(values["codes"])
+    if "retryable" in values:
+        results = values["retryable"]
+        if not isinstance(results, list) or not all(isinstance(r, int) for r in results):
+            raise ValueError("retryable must be a list of CMPP_SUBMIT_RESP Results "
+                             "(retryable = [9, 10])")
+        values["retryable"] = frozenset(results)
+
+
 def sgip_config(name: str, options: dict[str, Any]) -> SgipConfig:
     """A `kind = "sgip"` channel's settings (docs/channels.md "SGIP")."""
-    fields = {f.name for f in dataclasses.fields(SgipConfig)} - {"name"}
-    extra = set(options) - fields
-    if extra:
-        raise ValueError(f"unknown setting(s) {', '.join(sorted(extra))}")
-    values = dict(options)
+    values = _settings(SgipConfig, options, {"host", "port", "login_name"}, _read_sgip)
+    bind_limit(values)
+    return SgipConfig(name=name, **values)
+
+
+def _read_sgip(values: dict[str, Any]) -> None:
     if "codes" in values:
         values["codes"] = code_table(values["codes"])
     if "retryable" in values:
         values["retryable"] = sgip_results(values["retryable"])
-    missing = {"host", "port", "login_name"} - set(values)
-    if missing:
-        raise ValueError(f"missing setting(s) {', '.join(sorted(missing))}")
-    bind_limit(values)
-    return SgipConfig(name=name, **values)
 
 
 def sgip_results(names: object) -> frozenset[int]:
@@ -386,19 +393,15 @@ def sgip_results(names: object) -> frozenset[int]:
 def smgp_config(name: str, options: dict[str, Any]) -> SmgpConfig:
     """A `kind = "smgp"` channel's settings (docs/channels.md "SMGP"): its code table is
     read over the built-in SMGP Status table."""
-    fields = {f.name for f in dataclasses.fields(SmgpConfig)} - {"name"}
-    extra = set(options) - fields
-    if extra:
-        raise ValueError(f"unknown setting(s) {', '.join(sorted(extra))}")
-    values = dict(options)
+    values = _settings(SmgpConfig, options, {"host", "port", "client_id"}, _read_smgp)
+    bind_limit(values)
+    return SmgpConfig(name=name, **values)
+
+
+def _read_smgp(values: dict[str, Any]) -> None:
     if "codes" in values:
         code_table(values["codes"])  # its mistakes said as for any channel
         values["codes"] = smgp.code_table(Path(values["codes"]))
-    missing = {"host", "port", "client_id"} - set(values)
-    if missing:
-        raise ValueError(f"missing setting(s) {', '.join(sorted(missing))}")
-    bind_limit(values)
-    return SmgpConfig(name=name, **values)
 
 
 def code_table(path: object) -> CodeTable:

@@ -13,7 +13,8 @@ Text encodings, long-message parts, Msg_Id and the authenticators live in `cmpp_
 Fixed-width octet strings are str (latin-1, so any octet survives a round trip), padded with
 NULs on the right and read up to the first NUL. Decoding is strict: a PDU whose fields do
 not add up to its Total_Length, a count or length out of the spec's bounds, or an unknown
-Command_Id is refused with a `PduError` naming the field, never half-decoded.
+Command_Id is refused with a `PduError` naming the field, never half-decoded. The fields
+are read and written with `octets`, as SGIP's and SMGP's are.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from . import framing
+from .octets import Codec, Reader, padded
 
 HEADER = struct.Struct(">III")
 _U32 = struct.Struct(">I")
@@ -52,7 +54,7 @@ def layout_of(version: int) -> Version:
     raise PduError(f"CMPP version 0x{version:02X} is neither 2.x nor 3.x")
 
 
-class Command(IntEnum):
+class Command(framing.CommandId):
     CONNECT = 0x00000001
     CONNECT_RESP = 0x80000001
     TERMINATE = 0x00000002
@@ -63,14 +65,6 @@ class Command(IntEnum):
     DELIVER_RESP = 0x80000005
     ACTIVE_TEST = 0x00000008
     ACTIVE_TEST_RESP = 0x80000008
-
-    @property
-    def is_response(self) -> bool:
-        return bool(self & 0x80000000)
-
-    @property
-    def response(self) -> Command:
-        return Command(self | 0x80000000)
 
     @property
     def title(self) -> str:
@@ -220,13 +214,6 @@ class PduError(ValueError):
 # ---- encoding ----------------------------------------------------------------------------
 
 
-def _octets(value: str, width: int, name: str) -> bytes:
-    raw = value.encode("latin-1")
-    if len(raw) > width:
-        raise ValueError(f"{name} {value!r} is longer than its {width} octets")
-    return raw.ljust(width, b"\0")
-
-
 def _terminal_width(version: Version) -> int:
     return 32 if version is Version.V30 else 21
 
@@ -246,17 +233,17 @@ def _encode_submit(b: Submit, version: Version) -> bytes:
     return b"".join((
         _U64.pack(b.msg_id), bytes((b.pk_total, b.pk_number, b.registered_delivery,
                                     b.msg_level)),
-        _octets(b.service_id, 10, "Service_Id"), bytes((b.fee_user_type,)),
-        _octets(b.fee_terminal_id, width, "Fee_terminal_Id"),
+        padded(b.service_id, 10, "Service_Id"), bytes((b.fee_user_type,)),
+        padded(b.fee_terminal_id, width, "Fee_terminal_Id"),
         bytes((b.fee_terminal_type,)) if wide else b"",
-        bytes((b.tp_pid, b.tp_udhi, b.msg_fmt)), _octets(b.msg_src, 6, "Msg_src"),
-        _octets(b.fee_type, 2, "FeeType"), _octets(b.fee_code, 6, "FeeCode"),
-        _octets(b.valid_time, 17, "ValId_Time"), _octets(b.at_time, 17, "At_Time"),
-        _octets(b.src_id, 21, "Src_Id"), bytes((len(b.dest_terminal_ids),)),
-        *(_octets(d, width, "Dest_terminal_Id") for d in b.dest_terminal_ids),
+        bytes((b.tp_pid, b.tp_udhi, b.msg_fmt)), padded(b.msg_src, 6, "Msg_src"),
+        padded(b.fee_type, 2, "FeeType"), padded(b.fee_code, 6, "FeeCode"),
+        padded(b.valid_time, 17, "ValId_Time"), padded(b.at_time, 17, "At_Time"),
+        padded(b.src_id, 21, "Src_Id"), bytes((len(b.dest_terminal_ids),)),
+        *(padded(d, width, "Dest_terminal_Id") for d in b.dest_terminal_ids),
         bytes((b.dest_terminal_type,)) if wide else b"",
         bytes((len(b.msg_content),)), b.msg_content,
-        _octets(b.link_id, 20, "LinkID") if wide else _octets(b.reserve, 8, "Reserve"),
+        padded(b.link_id, 20, "LinkID") if wide else padded(b.reserve, 8, "Reserve"),
     ))
 
 
@@ -265,12 +252,12 @@ def _encode_deliver(b: Deliver, version: Version) -> bytes:
     if len(b.msg_content) > MAX_CONTENT:
         raise ValueError(f"Msg_Content of {len(b.msg_content)} octets is over {MAX_CONTENT}")
     return b"".join((
-        _U64.pack(b.msg_id), _octets(b.dest_id, 21, "Dest_Id"),
-        _octets(b.service_id, 10, "Service_Id"), bytes((b.tp_pid, b.tp_udhi, b.msg_fmt)),
-        _octets(b.src_terminal_id, _terminal_width(version), "Src_terminal_Id"),
+        _U64.pack(b.msg_id), padded(b.dest_id, 21, "Dest_Id"),
+        padded(b.service_id, 10, "Service_Id"), bytes((b.tp_pid, b.tp_udhi, b.msg_fmt)),
+        padded(b.src_terminal_id, _terminal_width(version), "Src_terminal_Id"),
         bytes((b.src_terminal_type,)) if wide else b"",
         bytes((b.registered_delivery, len(b.msg_content))), b.msg_content,
-        _octets(b.link_id, 20, "LinkID") if wide else _octets(b.reserve, 8, "Reserved"),
+        padded(b.link_id, 20, "LinkID") if wide else padded(b.reserve, 8, "Reserved"),
     ))
 
 
@@ -286,7 +273,7 @@ def encode_body(body: Body, version: Version) -> bytes:
     if isinstance(body, Connect):
         if len(body.authenticator) != 16:
             raise ValueError("AuthenticatorSource is 16 octets")
-        return b"".join((_octets(body.source_addr, 6, "Source_Addr"), body.authenticator,
+        return b"".join((padded(body.source_addr, 6, "Source_Addr"), body.authenticator,
                          bytes((body.version,)), _U32.pack(body.timestamp)))
     if isinstance(body, ConnectResp):
         if len(body.authenticator) != 16:
@@ -315,11 +302,11 @@ class SubmitTemplate:
         wide = version is Version.V30
         self._width = _terminal_width(version)
         self._head = b"".join((
-            bytes((registered_delivery, msg_level)), _octets(service_id, 10, "Service_Id"),
-            bytes((fee_user_type,)), _octets(fee_terminal_id, self._width, "Fee_terminal_Id"),
+            bytes((registered_delivery, msg_level)), padded(service_id, 10, "Service_Id"),
+            bytes((fee_user_type,)), padded(fee_terminal_id, self._width, "Fee_terminal_Id"),
             b"\0" if wide else b""))
-        self._middle = b"".join((_octets(msg_src, 6, "Msg_src"), _octets(fee_type, 2, "FeeType"),
-                                 _octets(fee_code, 6, "FeeCode"), bytes(34)))
+        self._middle = b"".join((padded(msg_src, 6, "Msg_src"), padded(fee_type, 2, "FeeType"),
+                                 padded(fee_code, 6, "FeeCode"), bytes(34)))
         self._dest_type = b"\0" if wide else b""
         self._tail = bytes(20 if wide else 8)
 
@@ -367,43 +354,12 @@ def peek_submit(data: bytes, version: Version) -> tuple[str, str] | None:
 # ---- decoding ----------------------------------------------------------------------------
 
 
-class _Reader:
-    __slots__ = ("data", "pos")
-
-    def __init__(self, data: bytes, pos: int) -> None:
-        self.data = data
-        self.pos = pos
-
-    def take(self, n: int, name: str) -> bytes:
-        end = self.pos + n
-        if end > len(self.data):
-            raise PduError(f"{name} runs past the end of the PDU")
-        value = self.data[self.pos:end]
-        self.pos = end
-        return value
-
-    def byte(self, name: str) -> int:
-        return self.take(1, name)[0]
-
-    def text(self, n: int, name: str) -> str:
-        return self.take(n, name).split(b"\0", 1)[0].decode("latin-1")
-
-    def u32(self, name: str) -> int:
-        return int(_U32.unpack(self.take(4, name))[0])
-
-    def u64(self, name: str) -> int:
-        return int(_U64.unpack(self.take(8, name))[0])
-
-    def status(self, version: Version, name: str) -> int:
-        return self.u32(name) if version is Version.V30 else self.byte(name)
-
-    def end(self) -> None:
-        extra = len(self.data) - self.pos
-        if extra:
-            raise PduError(f"{extra} octets after the last field")
+def _status_of(r: Reader, version: Version, name: str) -> int:
+    """A response's Status or Result: 4 octets in 3.0, one in 2.0."""
+    return r.u32(name) if version is Version.V30 else r.byte(name)
 
 
-def _decode_submit(r: _Reader, version: Version) -> Submit:
+def _decode_submit(r: Reader, version: Version) -> Submit:
     wide, width = version is Version.V30, _terminal_width(version)
     b = Submit(msg_id=r.u64("Msg_Id"), pk_total=r.byte("Pk_total"),
                pk_number=r.byte("Pk_number"), registered_delivery=r.byte("Registered_Delivery"),
@@ -426,7 +382,7 @@ def _decode_submit(r: _Reader, version: Version) -> Submit:
     return b
 
 
-def _content_and_tail(r: _Reader, wide: bool) -> tuple[bytes, str, str]:
+def _content_and_tail(r: Reader, wide: bool) -> tuple[bytes, str, str]:
     """Msg_Content and the field after it: 3.0's LinkID or 2.0's Reserve ("" for the other)."""
     length = r.byte("Msg_Length")
     if length > MAX_CONTENT:
@@ -437,7 +393,7 @@ def _content_and_tail(r: _Reader, wide: bool) -> tuple[bytes, str, str]:
     return content, "", r.text(8, "Reserve")
 
 
-def _decode_deliver(r: _Reader, version: Version) -> Deliver:
+def _decode_deliver(r: Reader, version: Version) -> Deliver:
     wide = version is Version.V30
     b = Deliver(msg_id=r.u64("Msg_Id"), dest_id=r.text(21, "Dest_Id"),
                 service_id=r.text(10, "Service_Id"), tp_pid=r.byte("TP_pid"),
@@ -452,9 +408,9 @@ def _decode_deliver(r: _Reader, version: Version) -> Deliver:
     return b
 
 
-def _decode_body(command: Command, r: _Reader, version: Version) -> Body:
+def _decode_body(command: Command, r: Reader, version: Version) -> Body:
     if command in (Command.SUBMIT_RESP, Command.DELIVER_RESP):
-        return MsgIdResp(r.u64("Msg_Id"), r.status(version, "Result"))
+        return MsgIdResp(r.u64("Msg_Id"), _status_of(r, version, "Result"))
     if command is Command.SUBMIT:
         return _decode_submit(r, version)
     if command is Command.DELIVER:
@@ -463,7 +419,7 @@ def _decode_body(command: Command, r: _Reader, version: Version) -> Body:
         return Connect(r.text(6, "Source_Addr"), r.take(16, "AuthenticatorSource"),
                        r.byte("Version"), r.u32("Timestamp"))
     if command is Command.CONNECT_RESP:
-        return ConnectResp(r.status(version, "Status"), r.take(16, "AuthenticatorISMG"),
+        return ConnectResp(_status_of(r, version, "Status"), r.take(16, "AuthenticatorISMG"),
                            r.byte("Version"))
     if command is Command.ACTIVE_TEST_RESP:
         return ActiveTestResp(r.byte("Reserved"))
@@ -476,22 +432,11 @@ def decode(data: bytes, version: Version) -> Pdu:
     if len(data) < 12:
         raise PduError("PDU shorter than its 12-octet header")
     length, command_id, sequence = HEADER.unpack_from(data)
-    if length != len(data):
-        raise PduError(f"Total_Length {length} does not match the {len(data)} octets "
-                       "of the PDU", sequence)
-    command = _COMMANDS.get(command_id)
-    if command is None:
-        raise PduError(f"unknown Command_Id 0x{command_id:08X}", sequence)
-    try:
-        r = _Reader(data, 12)
-        body = _decode_body(command, r, version)
-        r.end()
-    except PduError as exc:
-        raise PduError(f"malformed {command.title}: {exc}", sequence) from None
+    command, body = _CODEC.read(data, length, command_id, sequence, _decode_body, version)
     return Pdu(command, sequence, body)
 
 
-_COMMANDS = {int(c): c for c in Command}
+_CODEC = Codec(12, "Total_Length", "Command_Id", {int(c): c for c in Command}, PduError)
 
 
 class Framer(framing.Framer):

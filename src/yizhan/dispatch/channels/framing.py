@@ -1,5 +1,7 @@
 """Cutting a TCP byte stream into whole PDUs, for the protocols whose PDUs start with their
-length in 4 big-endian octets (SMPP's command_length, CMPP's Total_Length).
+length in 4 big-endian octets (SMPP's command_length, CMPP's Total_Length), and the command
+field these protocols (SMPP, CMPP, SGIP, SMGP) share: a response is its request's id with
+the high bit set.
 
 Consumes the octets of each read; gives the complete PDUs, in order, and keeps the
 incomplete tail for the next read. A length below the header's or above the protocol's
@@ -10,6 +12,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from enum import IntEnum
+from typing import Self
 
 _LENGTH = struct.Struct(">I")
 
@@ -43,3 +47,15 @@ class Framer:
             pos += length
         self._rest = data[pos:] if pos < size else b""
         return frames
+
+
+class CommandId(IntEnum):
+    """The base of each protocol's `Command`: 0x80000000 marks a response."""
+
+    @property
+    def is_response(self) -> bool:
+        return bool(self & 0x80000000)
+
+    @property
+    def response(self) -> Self:
+        return type(self)(self | 0x80000000)

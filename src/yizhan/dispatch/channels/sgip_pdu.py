@@ -16,7 +16,8 @@ names it again (`SubmitSequenceNumber`). `Sequence.text` writes it as the id we 
 Fixed-width octet strings are str (latin-1, so any octet survives a round trip), padded with
 NULs on the right and read up to the first NUL. Decoding is strict: a PDU whose fields do
 not add up to its Message Length, a count, length or flag out of the spec's bounds, or an
-unknown Command ID is refused with a `PduError` naming the field, never half-decoded.
+unknown Command ID is refused with a `PduError` naming the field, never half-decoded. The
+fields are read and written with `octets`, as CMPP's and SMGP's are.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import NamedTuple
 from yizhan.domain.timezone import CHINA
 
 from . import framing
+from .octets import Codec, Reader, padded
 
 HEADER_SIZE = 20
 HEADER = struct.Struct(">II")
@@ -47,7 +49,7 @@ NAME_OCTETS = 16
 NUMBER_OCTETS = 21
 
 
-class Command(IntEnum):
+class Command(framing.CommandId):
     BIND = 0x00000001
     BIND_RESP = 0x80000001
     UNBIND = 0x00000002
@@ -58,14 +60,6 @@ class Command(IntEnum):
     DELIVER_RESP = 0x80000004
     REPORT = 0x00000005
     REPORT_RESP = 0x80000005
-
-    @property
-    def is_response(self) -> bool:
-        return bool(self & 0x80000000)
-
-    @property
-    def response(self) -> Command:
-        return Command(self | 0x80000000)
 
     @property
     def title(self) -> str:
@@ -248,13 +242,6 @@ class PduError(ValueError):
 # ---- encoding ----------------------------------------------------------------------------
 
 
-def _octets(value: str, width: int, name: str) -> bytes:
-    raw = value.encode("latin-1")
-    if len(raw) > width:
-        raise ValueError(f"{name} {value!r} is longer than its {width} octets")
-    return raw.ljust(width, b"\0")
-
-
 def _flags(*values: int) -> bytes:
     return bytes(values)
 
@@ -270,16 +257,16 @@ def _encode_submit(b: Submit) -> bytes:
         raise ValueError(f"Submit takes 1 to {MAX_USERS} user numbers, "
                          f"not {len(b.user_numbers)}")
     return b"".join((
-        _octets(b.sp_number, 21, "SPNumber"), _octets(b.charge_number, 21, "ChargeNumber"),
+        padded(b.sp_number, 21, "SPNumber"), padded(b.charge_number, 21, "ChargeNumber"),
         bytes((len(b.user_numbers),)),
-        *(_octets(n, 21, "UserNumber") for n in b.user_numbers),
-        _octets(b.corp_id, 5, "CorpId"), _octets(b.service_type, 10, "ServiceType"),
-        bytes((b.fee_type,)), _octets(b.fee_value, 6, "FeeValue"),
-        _octets(b.given_value, 6, "GivenValue"),
+        *(padded(n, 21, "UserNumber") for n in b.user_numbers),
+        padded(b.corp_id, 5, "CorpId"), padded(b.service_type, 10, "ServiceType"),
+        bytes((b.fee_type,)), padded(b.fee_value, 6, "FeeValue"),
+        padded(b.given_value, 6, "GivenValue"),
         _flags(b.agent_flag, b.morelate_to_mt_flag, b.priority),
-        _octets(b.expire_time, 16, "ExpireTime"), _octets(b.schedule_time, 16, "ScheduleTime"),
+        padded(b.expire_time, 16, "ExpireTime"), padded(b.schedule_time, 16, "ScheduleTime"),
         _flags(b.report_flag, b.tp_pid, b.tp_udhi, b.message_coding, b.message_type),
-        _content(b.message_content), _octets(b.reserve, 8, "Reserve"),
+        _content(b.message_content), padded(b.reserve, 8, "Reserve"),
     ))
 
 
@@ -287,23 +274,23 @@ def encode_body(body: Body) -> bytes:
     if body is None:
         return b""
     if isinstance(body, Resp):
-        return bytes((body.result,)) + _octets(body.reserve, 8, "Reserve")
+        return bytes((body.result,)) + padded(body.reserve, 8, "Reserve")
     if isinstance(body, Submit):
         return _encode_submit(body)
     if isinstance(body, Deliver):
         return b"".join((
-            _octets(body.user_number, 21, "UserNumber"), _octets(body.sp_number, 21, "SPNumber"),
+            padded(body.user_number, 21, "UserNumber"), padded(body.sp_number, 21, "SPNumber"),
             _flags(body.tp_pid, body.tp_udhi, body.message_coding),
-            _content(body.message_content), _octets(body.reserve, 8, "Reserve")))
+            _content(body.message_content), padded(body.reserve, 8, "Reserve")))
     if isinstance(body, Report):
         return b"".join((
             SEQUENCE.pack(*body.submit_sequence), bytes((body.report_type,)),
-            _octets(body.user_number, 21, "UserNumber"),
-            _flags(body.state, body.error_code), _octets(body.reserve, 8, "Reserve")))
+            padded(body.user_number, 21, "UserNumber"),
+            _flags(body.state, body.error_code), padded(body.reserve, 8, "Reserve")))
     return b"".join((bytes((body.login_type,)),
-                     _octets(body.login_name, NAME_OCTETS, "Login Name"),
-                     _octets(body.login_password, NAME_OCTETS, "Login Password"),
-                     _octets(body.reserve, 8, "Reserve")))
+                     padded(body.login_name, NAME_OCTETS, "Login Name"),
+                     padded(body.login_password, NAME_OCTETS, "Login Password"),
+                     padded(body.reserve, 8, "Reserve")))
 
 
 def header(length: int, command: int, sequence: Sequence) -> bytes:
@@ -318,43 +305,14 @@ def encode(pdu: Pdu) -> bytes:
 # ---- decoding ----------------------------------------------------------------------------
 
 
-class _Reader:
-    __slots__ = ("data", "pos")
-
-    def __init__(self, data: bytes, pos: int) -> None:
-        self.data = data
-        self.pos = pos
-
-    def take(self, n: int, name: str) -> bytes:
-        end = self.pos + n
-        if end > len(self.data):
-            raise PduError(f"{name} runs past the end of the PDU")
-        value = self.data[self.pos:end]
-        self.pos = end
-        return value
-
-    def byte(self, name: str, top: int = 0xFF) -> int:
-        value = self.take(1, name)[0]
-        if value > top:
-            raise PduError(f"{name} {value} is over {top}")
-        return value
-
-    def text(self, n: int, name: str) -> str:
-        return self.take(n, name).split(b"\0", 1)[0].decode("latin-1")
-
-    def content(self) -> bytes:
-        length = int(_U32.unpack(self.take(4, "MessageLength"))[0])
-        if length > MAX_CONTENT:
-            raise PduError(f"MessageLength {length} is over {MAX_CONTENT}")
-        return self.take(length, "MessageContent")
-
-    def end(self) -> None:
-        extra = len(self.data) - self.pos
-        if extra:
-            raise PduError(f"{extra} octets after the last field")
+def _content_of(r: Reader) -> bytes:
+    length = r.u32("MessageLength")
+    if length > MAX_CONTENT:
+        raise PduError(f"MessageLength {length} is over {MAX_CONTENT}")
+    return r.take(length, "MessageContent")
 
 
-def _decode_submit(r: _Reader) -> Submit:
+def _decode_submit(r: Reader) -> Submit:
     b = Submit(sp_number=r.text(21, "SPNumber"), charge_number=r.text(21, "ChargeNumber"))
     count = r.byte("UserCount")
     if not 1 <= count <= MAX_USERS:
@@ -362,17 +320,17 @@ def _decode_submit(r: _Reader) -> Submit:
     b.user_numbers = [r.text(21, "UserNumber") for _ in range(count)]
     b.corp_id, b.service_type = r.text(5, "CorpId"), r.text(10, "ServiceType")
     b.fee_type, b.fee_value = r.byte("FeeType"), r.text(6, "FeeValue")
-    b.given_value, b.agent_flag = r.text(6, "GivenValue"), r.byte("AgentFlag", 1)
-    b.morelate_to_mt_flag, b.priority = r.byte("MorelatetoMTFlag", 3), r.byte("Priority", 9)
+    b.given_value, b.agent_flag = r.text(6, "GivenValue"), r.bounded("AgentFlag", 1)
+    b.morelate_to_mt_flag, b.priority = r.bounded("MorelatetoMTFlag", 3), r.bounded("Priority", 9)
     b.expire_time, b.schedule_time = r.text(16, "ExpireTime"), r.text(16, "ScheduleTime")
-    b.report_flag, b.tp_pid = r.byte("ReportFlag", 3), r.byte("TP_pid")
-    b.tp_udhi, b.message_coding = r.byte("TP_udhi", 1), r.byte("MessageCoding")
+    b.report_flag, b.tp_pid = r.bounded("ReportFlag", 3), r.byte("TP_pid")
+    b.tp_udhi, b.message_coding = r.bounded("TP_udhi", 1), r.byte("MessageCoding")
     b.message_type = r.byte("MessageType")
-    b.message_content, b.reserve = r.content(), r.text(8, "Reserve")
+    b.message_content, b.reserve = _content_of(r), r.text(8, "Reserve")
     return b
 
 
-def _decode_body(command: Command, r: _Reader) -> Body:
+def _decode_body(command: Command, r: Reader) -> Body:
     if command.is_response:
         if command is Command.UNBIND_RESP:
             return None
@@ -381,13 +339,13 @@ def _decode_body(command: Command, r: _Reader) -> Body:
         return _decode_submit(r)
     if command is Command.DELIVER:
         return Deliver(user_number=r.text(21, "UserNumber"), sp_number=r.text(21, "SPNumber"),
-                       tp_pid=r.byte("TP_pid"), tp_udhi=r.byte("TP_udhi", 1),
-                       message_coding=r.byte("MessageCoding"), message_content=r.content(),
+                       tp_pid=r.byte("TP_pid"), tp_udhi=r.bounded("TP_udhi", 1),
+                       message_coding=r.byte("MessageCoding"), message_content=_content_of(r),
                        reserve=r.text(8, "Reserve"))
     if command is Command.REPORT:
         sequence = Sequence(*SEQUENCE.unpack(r.take(12, "SubmitSequenceNumber")))
-        return Report(submit_sequence=sequence, report_type=r.byte("ReportType", 1),
-                      user_number=r.text(21, "UserNumber"), state=r.byte("State", 2),
+        return Report(submit_sequence=sequence, report_type=r.bounded("ReportType", 1),
+                      user_number=r.text(21, "UserNumber"), state=r.bounded("State", 2),
                       error_code=r.byte("ErrorCode"), reserve=r.text(8, "Reserve"))
     if command is Command.BIND:
         return Bind(r.byte("Login Type"), r.text(NAME_OCTETS, "Login Name"),
@@ -401,22 +359,12 @@ def decode(data: bytes) -> Pdu:
         raise PduError(f"PDU shorter than its {HEADER_SIZE}-octet header")
     length, command_id = HEADER.unpack_from(data)
     sequence = Sequence(*SEQUENCE.unpack_from(data, 8))
-    if length != len(data):
-        raise PduError(f"Message Length {length} does not match the {len(data)} octets "
-                       "of the PDU", sequence)
-    command = _COMMANDS.get(command_id)
-    if command is None:
-        raise PduError(f"unknown Command ID 0x{command_id:08X}", sequence)
-    try:
-        r = _Reader(data, HEADER_SIZE)
-        body = _decode_body(command, r)
-        r.end()
-    except PduError as exc:
-        raise PduError(f"malformed {command.title}: {exc}", sequence) from None
+    command, body = _CODEC.read(data, length, command_id, sequence, _decode_body)
     return Pdu(command, sequence, body)
 
 
-_COMMANDS = {int(c): c for c in Command}
+_CODEC = Codec(HEADER_SIZE, "Message Length", "Command ID", {int(c): c for c in Command},
+                 PduError)
 
 
 class Framer(framing.Framer):

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from . import framing
-from .octets import Reader, padded
+from .octets import Codec, Reader, padded
 
 HEADER = struct.Struct(">III")
 _U16 = struct.Struct(">H")
@@ -38,7 +38,7 @@ VERSION = 0x30
 MSG_ID_OCTETS = 10
 
 
-class Command(IntEnum):
+class Command(framing.CommandId):
     LOGIN = 0x00000001
     LOGIN_RESP = 0x80000001
     SUBMIT = 0x00000002
@@ -49,14 +49,6 @@ class Command(IntEnum):
     ACTIVE_TEST_RESP = 0x80000004
     EXIT = 0x00000006
     EXIT_RESP = 0x80000006
-
-    @property
-    def is_response(self) -> bool:
-        return bool(self & 0x80000000)
-
-    @property
-    def response(self) -> Command:
-        return Command(self | 0x80000000)
 
     @property
     def title(self) -> str:
@@ -438,22 +430,11 @@ def decode(data: bytes) -> Pdu:
     if len(data) < 12:
         raise PduError("PDU shorter than its 12-octet header")
     length, command_id, sequence = HEADER.unpack_from(data)
-    if length != len(data):
-        raise PduError(f"PacketLength {length} does not match the {len(data)} octets "
-                       "of the PDU", sequence)
-    command = _COMMANDS.get(command_id)
-    if command is None:
-        raise PduError(f"unknown RequestID 0x{command_id:08X}", sequence)
-    try:
-        r = Reader(data, 12, PduError)
-        body = _decode_body(command, r)
-        r.end()
-    except PduError as exc:
-        raise PduError(f"malformed {command.title}: {exc}", sequence) from None
+    command, body = _CODEC.read(data, length, command_id, sequence, _decode_body)
     return Pdu(command, sequence, body)
 
 
-_COMMANDS = {int(c): c for c in Command}
+_CODEC = Codec(12, "PacketLength", "RequestID", {int(c): c for c in Command}, PduError)
 
 
 class Framer(framing.Framer):

@@ -28,7 +28,7 @@ MAX_PDU = 64 * 1024
 """Larger command_length is a broken peer, not a message: the link is dropped."""
 
 
-class Command(IntEnum):
+class Command(framing.CommandId):
     GENERIC_NACK = 0x80000000
     BIND_RECEIVER = 0x00000001
     BIND_RECEIVER_RESP = 0x80000001
@@ -44,14 +44,6 @@ class Command(IntEnum):
     BIND_TRANSCEIVER_RESP = 0x80000009
     ENQUIRE_LINK = 0x00000015
     ENQUIRE_LINK_RESP = 0x80000015
-
-    @property
-    def is_response(self) -> bool:
-        return bool(self & 0x80000000)
-
-    @property
-    def response(self) -> Command:
-        return Command(self | 0x80000000)
 
 
 BINDS = frozenset({Command.BIND_RECEIVER, Command.BIND_TRANSMITTER, Command.BIND_TRANSCEIVER})
