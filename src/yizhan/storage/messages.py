@@ -327,8 +327,10 @@ class MessagesMixin:
             fresh, written = await self._urgent_transaction(
                 self._accept_with_nonces, batch, nonces, now, self._nonce_purge_due(now), also)
         else:
-            fresh, written = set(), await self._urgent_transaction(self._accept_rows, batch,
-                                                                   also)
+            # A send task's chunk alone is awaited by no caller: it takes a plain turn, so
+            # the codes accepted and claimed meanwhile go first (docs/architecture.md).
+            commit = self._transaction if _tasks_only(batch) else self._urgent_transaction
+            fresh, written = set(), await commit(self._accept_rows, batch, also)
             if not written:  # the usual commit: API requests only, every item a message
                 return [None] * len(batch)
         return [item in fresh if isinstance(item, SignatureNonce)
@@ -522,8 +524,8 @@ class MessagesMixin:
         behind a running send task waits for the transaction under way, not for the
         receipts of the task's earlier messages (docs/architecture.md "Dispatch order").
         """
-        return await self._urgent_transaction(_claim, hot_sql(self.is_postgres), now, limit,
-                                              now + lease, urgent, journal)
+        return await (self._urgent_transaction if urgent else self._transaction)(
+            _claim, hot_sql(self.is_postgres), now, limit, now + lease, urgent, journal)
 
     async def finish_submits(self, outcomes: Sequence[SubmitOutcome], now: datetime,
                              urgent: bool = False) -> None:
@@ -738,3 +740,12 @@ class MessagesMixin:
             await conn.execute(update(dead_letters).where(dead_letters.c.id == letter_id)
                                .values(replayed_at=now))
         return _dead_letter(row)
+
+
+def _tasks_only(batch: Sequence[Message | SignatureNonce | TaskChunk]) -> bool:
+    """Whether every message of an acceptance batch comes from a send task's chunk."""
+    chunks = [c for c in batch if isinstance(c, TaskChunk)]
+    if not chunks:
+        return False
+    ids = {i for c in chunks for i in c.message_ids}
+    return all(m.id in ids for m in batch if isinstance(m, Message))
