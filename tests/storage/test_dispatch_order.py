@@ -89,7 +89,8 @@ async def test_a_dispatch_claim_takes_the_writer_before_waiting_submit_outcomes(
         store: SqlStore, clock: ManualClock) -> None:
     """issue 17 point 6: beside a running send task the SQLite writer has a queue (the
     task's acceptance, its submit outcomes and receipts); the claim that picks up a
-    verification code goes before the waiting outcome and receipt transactions."""
+    verification code (the express worker's) goes before the waiting outcome and receipt
+    transactions."""
     turns = store._write_lock  # the SQLite store's writer turns (none on PostgreSQL)
     if turns is None:
         pytest.skip("PostgreSQL runs its transactions side by side: no writer turns")
@@ -110,7 +111,7 @@ async def test_a_dispatch_claim_takes_the_writer_before_waiting_submit_outcomes(
         done.append("outcome")
 
     async def claim() -> None:
-        got, _ = await store.claim_dispatch(clock.now(), 1, LEASE)
+        got, _ = await store.claim_dispatch(clock.now(), 1, LEASE, urgent=True)
         done.append(f"claim {[c.message.id for c in got]}")
 
     holder = asyncio.create_task(hold())
