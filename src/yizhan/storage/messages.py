@@ -539,14 +539,14 @@ class MessagesMixin:
         for o in outcomes:
             m, r = o.claim.message, o.result
             if isinstance(r, Accepted):
-                accepted.append((DispatchState.SUBMITTED.value, o.channel, r.remote_id, at,
-                                 o.route, m.id))
+                accepted.append((DispatchState.SUBMITTED.value, o.channel, r.remote_id,
+                                 at if o.at is None else sql.ts(o.at), o.route, m.id))
             elif isinstance(r, Rejected):
                 rejected.append({"b_id": m.id, "b_channel": o.channel, "b_code": r.code,
-                                 "b_reason": r.reason, "b_route": o.route})
+                                 "b_reason": r.reason, "b_route": o.route, "b_at": o.at or now})
             elif isinstance(r, Ambiguous):
                 unknown.append({"b_id": m.id, "b_channel": o.channel, "b_reason": r.reason,
-                                "b_route": o.route})
+                                "b_route": o.route, "b_at": o.at or now})
             elif isinstance(r, Retryable) and not o.dead:
                 due = now + timedelta(seconds=r.after)  # keeping its class's offset
                 retry.append({"b_outbox": o.claim.outbox_id, "b_attempts": o.claim.attempts + 1,
@@ -576,13 +576,15 @@ class MessagesMixin:
                              .values(dispatch_state=DispatchState.DONE,
                                      status=MessageStatus.FAILED, channel=bindparam("b_channel"),
                                      error_code=bindparam("b_code"),
-                                     reason=bindparam("b_reason"), submitted_at=now,
-                                     receipt_at=now, route=bindparam("b_route")), rejected)
+                                     reason=bindparam("b_reason"),
+                                     submitted_at=bindparam("b_at"), receipt_at=now,
+                                     route=bindparam("b_route")), rejected)
             if unknown:
                 conn.execute(update(messages).where(messages.c.id == bindparam("b_id"))
                              .values(dispatch_state=DispatchState.DONE,
                                      status=MessageStatus.UNKNOWN, channel=bindparam("b_channel"),
-                                     reason=bindparam("b_reason"), submitted_at=now,
+                                     reason=bindparam("b_reason"),
+                                     submitted_at=bindparam("b_at"),
                                      route=bindparam("b_route")), unknown)
             if retry:
                 conn.execute(update(outbox).where(outbox.c.id == bindparam("b_outbox"))
