@@ -91,8 +91,8 @@ async def test_a_dispatch_claim_takes_the_writer_before_waiting_submit_outcomes(
         store: SqlStore, clock: ManualClock) -> None:
     """issue 17 point 6: beside a running send task the SQLite writer has a queue (the
     task's acceptance, its submit outcomes and receipts); the claim that picks up a
-    verification code (the express worker's) goes before the waiting outcome and receipt
-    transactions."""
+    verification code (the bulk worker's here; the express worker's goes even earlier)
+    goes before the waiting outcome and receipt transactions."""
     turns = store._write_lock  # the SQLite store's writer turns (none on PostgreSQL)
     if turns is None:
         pytest.skip("PostgreSQL runs its transactions side by side: no writer turns")
@@ -113,7 +113,7 @@ async def test_a_dispatch_claim_takes_the_writer_before_waiting_submit_outcomes(
         done.append("outcome")
 
     async def claim() -> None:
-        got, _ = await store.claim_dispatch(clock.now(), 1, LEASE, urgent=True)
+        got, _ = await store.claim_dispatch(clock.now(), 1, LEASE)
         done.append(f"claim {[c.message.id for c in got]}")
 
     holder = asyncio.create_task(hold())
@@ -183,8 +183,8 @@ async def _order_behind_the_writer(store: SqlStore, first: Any, second: Any) -> 
 async def test_a_code_is_accepted_before_a_waiting_send_task_chunk_and_bulk_claim(
         store: SqlStore, clock: ManualClock) -> None:
     """issue 17 point 6: a send task's chunk is awaited by no caller and a bulk round's
-    claim by no code: both take plain writer turns, so a verification code accepted
-    meanwhile is committed first."""
+    claim by no code: both wait for the urgent writers (`Turn.FEED`), so a verification
+    code accepted meanwhile is committed first."""
     owner = await store.account_by_name("acme") or await store.create_account("acme",
                                                                                clock.now())
     chunk = build_messages(owner, clock, 50, "+8613800138001")

@@ -302,6 +302,9 @@ class MessagesMixin:
     async def _urgent_transaction(self, work: Callable[..., R], *args: Any) -> R:
         raise NotImplementedError  # SqlStore's
 
+    async def _feeding_transaction(self, work: Callable[..., R], *args: Any) -> R:
+        raise NotImplementedError  # SqlStore's
+
     async def _read_in_thread(self, work: Callable[..., R], *args: Any) -> R:
         raise NotImplementedError  # SqlStore's
 
@@ -327,9 +330,10 @@ class MessagesMixin:
             fresh, written = await self._urgent_transaction(
                 self._accept_with_nonces, batch, nonces, now, self._nonce_purge_due(now), also)
         else:
-            # A send task's chunk alone is awaited by no caller: it takes a plain turn, so
-            # the codes accepted and claimed meanwhile go first (docs/architecture.md).
-            commit = self._transaction if _tasks_only(batch) else self._urgent_transaction
+            # A send task's chunk alone is awaited by no caller: it waits for the codes
+            # accepted and claimed meanwhile, not for outcomes (store.Turn.FEED).
+            commit = (self._feeding_transaction if _tasks_only(batch)
+                      else self._urgent_transaction)
             fresh, written = set(), await commit(self._accept_rows, batch, also)
             if not written:  # the usual commit: API requests only, every item a message
                 return [None] * len(batch)
@@ -520,11 +524,12 @@ class MessagesMixin:
 
         Returns the claims and the ids of interrupted messages resolved to unknown. On
         SQLite the claim takes the writer before waiting receipt, submit-outcome and push
-        transactions (an urgent turn, as acceptance does): a verification code accepted
-        behind a running send task waits for the transaction under way, not for the
-        receipts of the task's earlier messages (docs/architecture.md "Dispatch order").
+        transactions (`Turn.FEED`; the express worker's an urgent turn, as acceptance
+        does): a verification code accepted behind a running send task waits for the
+        transaction under way, not for the receipts of the task's earlier messages nor for
+        the bulk claims (docs/architecture.md "Dispatch order").
         """
-        return await (self._urgent_transaction if urgent else self._transaction)(
+        return await (self._urgent_transaction if urgent else self._feeding_transaction)(
             _claim, hot_sql(self.is_postgres), now, limit, now + lease, urgent, journal)
 
     async def finish_submits(self, outcomes: Sequence[SubmitOutcome], now: datetime,
