@@ -365,7 +365,8 @@ def send_tasks(settings: Settings, store: SqlStore, clock: Clock, intake: Intake
     service = task_service(settings, store, clock, counter, profiles)
     engine = TaskEngine(store, intake, clock, chunk=settings.task_chunk_numbers,
                         outbox_bound=settings.task_outbox_bound,
-                        idle_seconds=settings.task_idle_seconds)
+                        idle_seconds=settings.task_idle_seconds,
+                        busy_seconds=settings.task_busy_seconds)
     return service, engine
 
 

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     task_idle_seconds: float = Field(
         1.0, gt=0, description="How often the send-task engine looks for due tasks when it "
         "has nothing to send.")
+    task_busy_seconds: float = Field(
+        0.05, ge=0, description="The send-task engine's pause after a round that sent a "
+        "chunk (0: none; the outbox bound still holds it back).")
     upload_policy_seconds: float = Field(
         900.0, gt=0, description="How long an upload policy of GetQualificationOssInfo "
         "stays valid (its Expire).")

@@ -80,3 +80,36 @@ async def test_a_submit_without_answer_times_out_and_the_lane_goes_on(
         found = await store.message(m.account_id, m.id)
         assert found and found.dispatch_state is DispatchState.SUBMITTED
     assert all(simulator.submits[m.id] == 1 for m in [*hung, *fine])
+
+
+class SteppingChannel(SlowChannel):
+    """Answers each submit a second after the one before (on the test's clock)."""
+
+    name = "stepping"
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(1)
+        self.clock = clock
+
+    async def submit(self, request: SubmitRequest) -> SubmitResult:
+        self.clock.advance(seconds=1)
+        return Accepted(f"r{request.message_id}")
+
+
+async def test_a_message_is_submitted_when_the_carrier_answered_not_when_recorded(
+        store: SqlStore, clock: ManualClock) -> None:
+    """A round records its outcomes after its last answer; each message's `submitted_at` is
+    the moment its own answer came (issue 17 point 6 measures a code's accept -> carrier
+    time from it)."""
+    made = await make_messages(store, clock, 3)
+    start = clock.now()
+    worker = DispatchWorker(store, Router.single([SteppingChannel(clock)], "stepping",
+                                                 clock=clock), LocalBus(), clock,
+                            DispatchConfig(window=1))
+    assert await asyncio.wait_for(worker.run_once(), 10) == 3
+    times = []
+    for m in made:
+        found = await store.message(m.account_id, m.id)
+        assert found is not None and found.submitted_at is not None
+        times.append(found.submitted_at - start)
+    assert times == [timedelta(seconds=s) for s in (1, 2, 3)]

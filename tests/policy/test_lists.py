@@ -63,3 +63,24 @@ async def test_snapshot_asks_for_changes_since_its_version_at_most_every_ttl() -
     await always.get()
     await always.get()
     assert asked == [0, 3, 0, 0]
+
+
+async def test_a_snapshot_near_its_end_reads_the_changes_in_the_background() -> None:
+    asked: list[int] = []
+
+    async def changes(since: int) -> tuple[int, list[BlacklistEntry]]:
+        asked.append(since)
+        return (3, [entry()]) if since == 0 else (4, [entry(removed=True)])
+
+    clock = ManualClock()
+    held = Snapshot(Blacklist(), changes, clock, ttl=1.0)
+    assert (await held.get()).signatures(A) == ()
+    clock.advance(seconds=0.8)
+    assert (await held.get()).signatures(A) == ()  # at once: the read goes on beside
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert asked == [0, 3]
+    assert (await held.get()).signatures(A) is None  # applied, and fresh for a second
+    clock.advance(seconds=0.7)
+    await held.get()
+    assert asked == [0, 3]

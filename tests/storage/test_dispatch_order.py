@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from tests.conftest import ManualClock
 from tests.storage.test_store import LEASE, build_messages
-from yizhan.domain.model import Message, TemplateType
+from yizhan.domain.model import Message, MessageId, TemplateType
 from yizhan.domain.ports import Accepted, Retryable, SubmitOutcome
 from yizhan.domain.priority import DispatchClass, DispatchPriority
+from yizhan.domain.tasks import TaskChunk, TaskId
 from yizhan.storage.store import SqlStore
 
 
@@ -89,7 +91,8 @@ async def test_a_dispatch_claim_takes_the_writer_before_waiting_submit_outcomes(
         store: SqlStore, clock: ManualClock) -> None:
     """issue 17 point 6: beside a running send task the SQLite writer has a queue (the
     task's acceptance, its submit outcomes and receipts); the claim that picks up a
-    verification code goes before the waiting outcome and receipt transactions."""
+    verification code (the bulk worker's here; the express worker's goes even earlier)
+    goes before the waiting outcome and receipt transactions."""
     turns = store._write_lock  # the SQLite store's writer turns (none on PostgreSQL)
     if turns is None:
         pytest.skip("PostgreSQL runs its transactions side by side: no writer turns")
@@ -145,3 +148,55 @@ async def test_the_express_claim_takes_only_items_whose_rank_time_has_come(
                                               + [m.id for m in codes])
     rest = await claimed_ids(store, clock, 1000)
     assert rest == [notification[0].id] + [m.id for m in bulk]
+
+
+async def _order_behind_the_writer(store: SqlStore, first: Any, second: Any) -> list[str]:
+    """Hold the writer, queue `first` then `second` (name, coroutine function), release:
+    the order in which they got through."""
+    turns = store._write_lock
+    if turns is None:
+        pytest.skip("PostgreSQL runs its transactions side by side: no writer turns")
+    done: list[str] = []
+    release, holding = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        async with turns.turn():
+            holding.set()
+            await release.wait()
+
+    async def run(name: str, work: Any) -> None:
+        await work()
+        done.append(name)
+
+    holder = asyncio.create_task(hold())
+    await holding.wait()
+    tasks = []
+    for name, work in (first, second):
+        tasks.append(asyncio.create_task(run(name, work)))
+        for _ in range(3):
+            await asyncio.sleep(0)  # queued for the writer in this order
+    release.set()
+    await asyncio.wait_for(asyncio.gather(holder, *tasks), 5)
+    return done
+
+
+async def test_a_code_is_accepted_before_a_waiting_send_task_chunk_and_bulk_claim(
+        store: SqlStore, clock: ManualClock) -> None:
+    """issue 17 point 6: a send task's chunk is awaited by no caller and a bulk round's
+    claim by no code: both wait for the urgent writers (`Turn.FEED`), so a verification
+    code accepted meanwhile is committed first."""
+    owner = await store.account_by_name("acme") or await store.create_account("acme",
+                                                                               clock.now())
+    chunk = build_messages(owner, clock, 50, "+8613800138001")
+    code = [m._replace(template_type=TemplateType.VERIFICATION)
+            for m in build_messages(owner, clock, 1, "+8613800138002")]
+    await accept(store, clock, 10, TemplateType.NOTIFICATION)
+    task_chunk = TaskChunk(TaskId(999_999), list(range(50)), [m.id for m in chunk],
+                           [False] * 50)
+    assert await _order_behind_the_writer(
+        store, ("task", lambda: store.accept([task_chunk, *chunk])),
+        ("code", lambda: store.accept(code))) == ["code", "task"]
+    assert await _order_behind_the_writer(
+        store, ("claim", lambda: store.claim_dispatch(clock.now(), 5, LEASE)),
+        ("code", lambda: store.accept([m._replace(id=MessageId(m.id + 1)) for m in code]))
+    ) == ["code", "claim"]

@@ -67,6 +67,8 @@ from yizhan.runtime.pausing import pause
 
 log = logging.getLogger("yizhan.dispatch")
 T = TypeVar("T")
+_Answer = tuple[str, SubmitResult, str, datetime | None]
+"""A submit's channel, answer, router's reasons and the moment of the answer."""
 DISPATCH = "dispatch"
 DISPATCH_URGENT = "dispatch-urgent"
 """The wake-up of the express worker: a verification code was accepted."""
@@ -247,13 +249,13 @@ class DispatchWorker:
         for pair in missing:
             known[pair] = (until, found.get(pair, frozenset()))
 
-    async def _submit_all(self, claims: Sequence[Claim]) -> list[tuple[str, SubmitResult, str]]:
+    async def _submit_all(self, claims: Sequence[Claim]) -> list[_Answer]:
         """Submit every claim with at most `window` in flight, answers in claim order.
 
         `window` lanes each take the next claim when their last submit is answered: one task
         per lane, not per message, which matters when a round holds hundreds of messages.
         """
-        results: list[tuple[str, SubmitResult, str]] = [("", Ambiguous(""), "")] * len(claims)
+        results: list[_Answer] = [("", Ambiguous(""), "", None)] * len(claims)
         queue = iter(enumerate(claims))
 
         async def lane() -> None:
@@ -271,9 +273,10 @@ class DispatchWorker:
             await asyncio.gather(*(lane() for _ in range(lanes)))
         return results
 
-    async def _submit(self, claim: Claim, watch: _Deadline) -> tuple[str, SubmitResult, str]:
+    async def _submit(self, claim: Claim, watch: _Deadline) -> _Answer:
         """Submit one message where the router says, failing over while channels answer
-        Retryable; returns the channel, its answer and the router's reasons."""
+        Retryable; returns the channel, its answer, the router's reasons and when the
+        answer came (the message's `submitted_at`: the round records its outcomes later)."""
         message = claim.message
         journal = self.journal
         request = SubmitRequest(message.id, message.phone, message.content, message.segments,
@@ -290,7 +293,8 @@ class DispatchWorker:
             if decision.channel is None:
                 self._observer.no_channel()
                 last = tried[-1] if tried else ""
-                return last, Retryable("; ".join(reasons), decision.retry_after), _trail(reasons)
+                return (last, Retryable("; ".join(reasons), decision.retry_after),
+                        _trail(reasons), None)
             channel = decision.channel
             if journal is not None and not channel.journals_sends:
                 journal.sending(message.id)  # it cannot tell when its bytes leave
@@ -299,7 +303,7 @@ class DispatchWorker:
             self._router.record(channel.name, result)
             self._observer.submitted(channel.name, result)
             if not isinstance(result, Retryable) or len(tried) >= self._config.failovers:
-                return channel.name, result, _trail(reasons)
+                return channel.name, result, _trail(reasons), self._clock.now()
             self._observer.failed_over(channel.name)
             tried.append(channel.name)
             reasons.append(f"{channel.name} could not take it: {result.reason}")
@@ -316,14 +320,14 @@ class DispatchWorker:
             return Ambiguous(f"channel {channel} failed: {exc}")
 
     def _outcome(self, claim: Claim, channel: str, result: SubmitResult,
-                 route: str) -> SubmitOutcome:
+                 route: str, at: datetime | None) -> SubmitOutcome:
         if isinstance(result, Retryable):
             attempts = claim.attempts + 1
             after = min(result.after * 2 ** claim.attempts, self._config.retry_max_seconds)
             result = Retryable(result.reason, after)
             return SubmitOutcome(claim, channel, result,
                                  dead=attempts >= self._config.max_attempts, route=route)
-        return SubmitOutcome(claim, channel, result, route=route)
+        return SubmitOutcome(claim, channel, result, route=route, at=at)
 
 
 def _trail(reasons: list[str]) -> str:

@@ -249,6 +249,8 @@ class SubmitOutcome:
     """A retryable result that has used up its attempts: move it to the dead letters."""
     route: str = ""
     """Why this channel: the router's decision, recorded on the message."""
+    at: datetime | None = None
+    """When the channel answered: the message's `submitted_at` (None: when it is recorded)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,12 +15,13 @@ read only when a request uses a test signature or template.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Generic, Protocol, TypeVar
 
 from yizhan.domain.model import AccountId, BlacklistEntry, BoundTestNumber, OptOut, PhoneNumber
 from yizhan.domain.ports import Clock
-from yizhan.runtime.caching import TtlCache
+from yizhan.runtime.caching import AHEAD, TtlCache
 
 
 class Blacklist:
@@ -65,6 +66,7 @@ class OptOuts:
 EMPTY_BLACKLIST = Blacklist()
 NO_OPT_OUTS = OptOuts()
 
+log = logging.getLogger("yizhan.policy.lists")
 T = TypeVar("T")
 T_contra = TypeVar("T_contra", contravariant=True)
 
@@ -90,27 +92,45 @@ class Snapshot(Generic[L, T]):
         self._version = 0
         self._fresh_until = 0.0
         self._refreshing: asyncio.Future[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def get(self) -> L:
-        if self._monotonic() < self._fresh_until:
+        left = self._fresh_until - self._monotonic()
+        if left > 0:
+            if left < self._ttl * AHEAD and self._refreshing is None:
+                self._start()  # read the changes in the background (caching.AHEAD)
             return self._held
-        if self._refreshing is not None:
-            await asyncio.shield(self._refreshing)
-            return self._held
-        self._refreshing = asyncio.get_running_loop().create_future()
-        try:
-            version, changes = await self._changes(self._version)
-            self._held.apply(changes)
-            self._version = version
-            self._fresh_until = self._monotonic() + self._ttl
-            self._refreshing.set_result(None)
-        except BaseException as exc:
-            self._refreshing.set_exception(exc)
-            self._refreshing.exception()  # retrieved: waiters get it, nobody else must
-            raise
-        finally:
-            self._refreshing = None
+        await asyncio.shield(self._refreshing or self._start())
         return self._held
+
+    def _start(self) -> asyncio.Future[None]:
+        """Apply the changes since the held version, in a task of its own; its future
+        resolves when they are applied (a failure reaches only the requests awaiting it:
+        one in the background is logged, and the copy goes stale as it would have)."""
+        done = self._refreshing = asyncio.get_running_loop().create_future()
+
+        async def refresh() -> None:
+            try:
+                version, changes = await self._changes(self._version)
+                self._held.apply(changes)
+                self._version = version
+                self._fresh_until = self._monotonic() + self._ttl
+            except BaseException as exc:
+                if not isinstance(exc, Exception):  # cancelled (a stop): so are its waiters
+                    done.cancel()
+                    raise
+                log.warning("refreshing a number list failed", exc_info=True)
+                done.set_exception(exc)
+                done.exception()  # retrieved: waiters get it, nobody else must
+                return
+            finally:
+                self._refreshing = None
+            done.set_result(None)
+
+        task = asyncio.create_task(refresh())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return done
 
 
 class ListStore(Protocol):

@@ -10,10 +10,18 @@ balances) is ever cached here.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 from yizhan.domain.ports import Clock
+
+log = logging.getLogger("yizhan.runtime.caching")
+AHEAD = 0.25
+"""An entry used in the last quarter of its life is read again in the background, while
+the requests go on with it: under steady traffic no request waits for a read (a request
+that found an entry expired waited for it: the p99 of verification codes beside a send
+task, docs/benchmarks.md). A value so read is at most `ttl` old when last used."""
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -28,6 +36,7 @@ class TtlCache(Generic[K, V]):
         self._max = max_entries
         self._entries: dict[K, tuple[float, V]] = {}
         self._loading: dict[K, asyncio.Future[V]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def forget(self, key: K) -> None:
         """Drop an entry: the next `get` reads it again (a change made in this process)."""
@@ -40,25 +49,43 @@ class TtlCache(Generic[K, V]):
 
     async def get(self, key: K) -> V:
         entry = self._entries.get(key)
-        if entry is not None and entry[0] > self._monotonic():
-            return entry[1]
+        if entry is not None:
+            left = entry[0] - self._monotonic()
+            if left > 0:
+                if left < self._ttl * AHEAD and key not in self._loading:
+                    self._start(key)  # read again in the background (`AHEAD`)
+                return entry[1]
         # One load per key at a time: when an entry expires under load, the concurrent
         # requests share the same read instead of each opening a connection.
         pending = self._loading.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
+        return await asyncio.shield(pending if pending is not None else self._start(key))
+
+    def _start(self, key: K) -> asyncio.Future[V]:
+        """Load `key` in a task of its own; its future resolves with the value (or the
+        error, which only the requests awaiting it see: a read ahead that fails is
+        logged, and the entry expires as it would have)."""
         future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
         self._loading[key] = future
-        try:
-            value = await self._load(key)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters get it, nobody else must
-            raise
-        finally:
-            del self._loading[key]
-        future.set_result(value)
-        if len(self._entries) >= self._max:
-            self._entries.clear()
-        self._entries[key] = (self._monotonic() + self._ttl, value)
-        return value
+
+        async def load() -> None:
+            try:
+                value = await self._load(key)
+            except BaseException as exc:
+                if not isinstance(exc, Exception):  # cancelled (a stop): so are its waiters
+                    future.cancel()
+                    raise
+                log.warning("loading %r failed", key, exc_info=True)
+                future.set_exception(exc)
+                future.exception()  # retrieved: waiters get it, nobody else must
+                return
+            finally:
+                del self._loading[key]
+            if len(self._entries) >= self._max:
+                self._entries.clear()
+            self._entries[key] = (self._monotonic() + self._ttl, value)
+            future.set_result(value)
+
+        task = asyncio.create_task(load())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return future

@@ -304,6 +304,9 @@ class MessagesMixin:
     async def _urgent_transaction(self, work: Callable[..., R], *args: Any) -> R:
         raise NotImplementedError  # SqlStore's
 
+    async def _feeding_transaction(self, work: Callable[..., R], *args: Any) -> R:
+        raise NotImplementedError  # SqlStore's
+
     async def _read_in_thread(self, work: Callable[..., R], *args: Any) -> R:
         raise NotImplementedError  # SqlStore's
 
@@ -329,8 +332,11 @@ class MessagesMixin:
             fresh, written = await self._urgent_transaction(
                 self._accept_with_nonces, batch, nonces, now, self._nonce_purge_due(now), also)
         else:
-            fresh, written = set(), await self._urgent_transaction(self._accept_rows, batch,
-                                                                   also)
+            # A send task's chunk alone is awaited by no caller: it waits for the codes
+            # accepted and claimed meanwhile, not for outcomes (store.Turn.FEED).
+            commit = (self._feeding_transaction if _tasks_only(batch)
+                      else self._urgent_transaction)
+            fresh, written = set(), await commit(self._accept_rows, batch, also)
             if not written:  # the usual commit: API requests only, every item a message
                 return [None] * len(batch)
         return [item in fresh if isinstance(item, SignatureNonce)
@@ -520,12 +526,13 @@ class MessagesMixin:
 
         Returns the claims and the ids of interrupted messages resolved to unknown. On
         SQLite the claim takes the writer before waiting receipt, submit-outcome and push
-        transactions (an urgent turn, as acceptance does): a verification code accepted
-        behind a running send task waits for the transaction under way, not for the
-        receipts of the task's earlier messages (docs/architecture.md "Dispatch order").
+        transactions (`Turn.FEED`; the express worker's an urgent turn, as acceptance
+        does): a verification code accepted behind a running send task waits for the
+        transaction under way, not for the receipts of the task's earlier messages nor for
+        the bulk claims (docs/architecture.md "Dispatch order").
         """
-        return await self._urgent_transaction(_claim, hot_sql(self.is_postgres), now, limit,
-                                              now + lease, urgent, journal)
+        return await (self._urgent_transaction if urgent else self._feeding_transaction)(
+            _claim, hot_sql(self.is_postgres), now, limit, now + lease, urgent, journal)
 
     async def finish_submits(self, outcomes: Sequence[SubmitOutcome], now: datetime,
                              urgent: bool = False) -> None:
@@ -539,14 +546,14 @@ class MessagesMixin:
         for o in outcomes:
             m, r = o.claim.message, o.result
             if isinstance(r, Accepted):
-                accepted.append((DispatchState.SUBMITTED.value, o.channel, r.remote_id, at,
-                                 o.route, m.id))
+                accepted.append((DispatchState.SUBMITTED.value, o.channel, r.remote_id,
+                                 at if o.at is None else sql.ts(o.at), o.route, m.id))
             elif isinstance(r, Rejected):
                 rejected.append({"b_id": m.id, "b_channel": o.channel, "b_code": r.code,
-                                 "b_reason": r.reason, "b_route": o.route})
+                                 "b_reason": r.reason, "b_route": o.route, "b_at": o.at or now})
             elif isinstance(r, Ambiguous):
                 unknown.append({"b_id": m.id, "b_channel": o.channel, "b_reason": r.reason,
-                                "b_route": o.route})
+                                "b_route": o.route, "b_at": o.at or now})
             elif isinstance(r, Retryable) and not o.dead:
                 due = now + timedelta(seconds=r.after)  # keeping its class's offset
                 retry.append({"b_outbox": o.claim.outbox_id, "b_attempts": o.claim.attempts + 1,
@@ -576,13 +583,15 @@ class MessagesMixin:
                              .values(dispatch_state=DispatchState.DONE,
                                      status=MessageStatus.FAILED, channel=bindparam("b_channel"),
                                      error_code=bindparam("b_code"),
-                                     reason=bindparam("b_reason"), submitted_at=now,
-                                     receipt_at=now, route=bindparam("b_route")), rejected)
+                                     reason=bindparam("b_reason"),
+                                     submitted_at=bindparam("b_at"), receipt_at=now,
+                                     route=bindparam("b_route")), rejected)
             if unknown:
                 conn.execute(update(messages).where(messages.c.id == bindparam("b_id"))
                              .values(dispatch_state=DispatchState.DONE,
                                      status=MessageStatus.UNKNOWN, channel=bindparam("b_channel"),
-                                     reason=bindparam("b_reason"), submitted_at=now,
+                                     reason=bindparam("b_reason"),
+                                     submitted_at=bindparam("b_at"),
                                      route=bindparam("b_route")), unknown)
             if retry:
                 conn.execute(update(outbox).where(outbox.c.id == bindparam("b_outbox"))
@@ -740,3 +749,12 @@ class MessagesMixin:
             await conn.execute(update(dead_letters).where(dead_letters.c.id == letter_id)
                                .values(replayed_at=now))
         return _dead_letter(row)
+
+
+def _tasks_only(batch: Sequence[Message | SignatureNonce | TaskChunk]) -> bool:
+    """Whether every message of an acceptance batch comes from a send task's chunk."""
+    chunks = [c for c in batch if isinstance(c, TaskChunk)]
+    if not chunks:
+        return False
+    ids = {i for c in chunks for i in c.message_ids}
+    return all(m.id in ids for m in batch if isinstance(m, Message))

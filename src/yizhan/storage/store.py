@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from enum import IntEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -86,26 +87,39 @@ class WriterFile:
             os.close(fd)
 
 
+class Turn(IntEnum):
+    """A writer's place in the queue for SQLite (`WriterTurns`), first to last."""
+
+    URGENT = 0
+    """Awaited by a caller or a verification code: acceptance with a caller, request
+    nonces, the express worker's claim and outcomes."""
+    FEED = 1
+    """What keeps delivery going: a bulk round's claim, a send task's chunk."""
+    PLAIN = 2
+    """The rest: bulk submit outcomes, receipts, pushes, the call log."""
+
+
 class WriterTurns:
-    """Whose turn it is to write to SQLite in this process: urgent writers (acceptance and
-    nonces, which an API caller awaits, and the dispatch claim, which a verification code
-    waits for) before the others (submit outcomes, receipts, pushes), each kind in arrival
-    order. A delivery backlog keeps the writer busy with
-    dispatch transactions; in plain arrival order each send request waited behind several
-    of them (one-number sends were accepted at 51/s instead of 241/s). Nothing starves:
-    intake has at most one commit in flight, and it spaces its commits
-    (`commit_min_interval_ms`), and a dispatch worker claims again only after submitting
-    and recording its round, so the others get the writer in between."""
+    """Whose turn it is to write to SQLite in this process, by `Turn` and in arrival order
+    within one. A delivery backlog keeps the writer busy with dispatch transactions; in
+    plain arrival order each send request waited behind several of them (one-number sends
+    were accepted at 51/s instead of 241/s), and beside a send task a verification code
+    waited behind the task's 500-message commits and every bulk claim while they were
+    urgent too (docs/architecture.md "Dispatch order"). Nothing starves: intake has at most
+    one commit in flight, and it spaces its commits (`commit_min_interval_ms`), the task
+    engine one chunk, and a dispatch worker claims again only after submitting and
+    recording its round, so the others get the writer in between."""
 
     def __init__(self) -> None:
         self._busy = False
-        self._waiting: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (
-            deque(), deque())
+        self._waiting: tuple[deque[asyncio.Future[None]], ...] = tuple(deque() for _ in Turn)
 
     @asynccontextmanager
-    async def turn(self, urgent: bool = False) -> AsyncIterator[None]:
+    async def turn(self, urgent: bool | Turn = False) -> AsyncIterator[None]:
+        """Wait for the writer; `urgent`: True for `Turn.URGENT`, False for `Turn.PLAIN`."""
         if self._busy:
-            queue = self._waiting[0 if urgent else 1]
+            queue = self._waiting[urgent if isinstance(urgent, Turn)
+                                  else Turn.URGENT if urgent else Turn.PLAIN]
             handed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             queue.append(handed)
             try:
@@ -201,15 +215,20 @@ class SqlStore(CatalogueMixin, MessagesMixin, NoncesMixin, StatsMixin, BillingMi
         process's other writers (`_write_lock`). PostgreSQL (or in-memory SQLite): on a
         connection of the async engine, through `run_sync`.
         """
-        return await self._write_turn(False, work, *args)
+        return await self._write_turn(Turn.PLAIN, work, *args)
+
+    async def _feeding_transaction(self, work: Callable[..., R], *args: Any) -> R:
+        """`_transaction` for what feeds delivery (a bulk claim, a send task's chunk): on
+        SQLite after urgent writers, before outcomes, receipts and pushes."""
+        return await self._write_turn(Turn.FEED, work, *args)
 
     async def _urgent_transaction(self, work: Callable[..., R], *args: Any) -> R:
         """`_transaction` for acceptance and request nonces, which a caller awaits: on
         SQLite it takes the writer before every waiting dispatch, receipt or push
         transaction."""
-        return await self._write_turn(True, work, *args)
+        return await self._write_turn(Turn.URGENT, work, *args)
 
-    async def _write_turn(self, urgent: bool, work: Callable[..., R], *args: Any) -> R:
+    async def _write_turn(self, urgent: Turn, work: Callable[..., R], *args: Any) -> R:
         if self._writer_thread is None or self._write_lock is None:
             async with self._write() as conn:
                 return await conn.run_sync(work, *args)
