@@ -97,6 +97,8 @@ def test_a_message_accepted_by_an_api_process_is_dispatched_by_another_at_once(
             assert stat.S_IMODE(folder.stat().st_mode) == 0o700
             return
         # PostgreSQL: the listener's connection is cut; it connects again and listens.
+        # (Under load its LISTEN may not show yet in pg_stat_activity: wait until it does.)
+        assert _poll(lambda: asyncio.run(_listeners(url)) or None, BOUND)
         old = asyncio.run(_listeners(url, terminate=True))
         assert len(old) == 1
         assert _poll(lambda: (asyncio.run(_listeners(url)) - old) or None, BOUND)
